@@ -1,0 +1,46 @@
+# crest — the two commands: `make run` and `make test`. Each installs what is
+# missing (scripts/deps.sh), builds, and does its job on a fresh Debian machine.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+APP        ?= examples/tasks/app.yaml
+LISTEN     ?= 127.0.0.1:8080
+FUZZ_SECONDS ?= 600
+
+.PHONY: all deps build run test unit e2e asan fuzz fuzz-smoke bench install clean
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/Makefile:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Serves the example app on 127.0.0.1:8080 (its database lands in build/).
+run: build
+	cd $(BUILD) && ./crest serve ../$(APP) --listen $(LISTEN)
+
+# Everything: unit + black-box tests, the same under ASan+UBSan, fuzz smoke runs.
+test:
+	@scripts/deps.sh test
+	@scripts/test.sh
+
+fuzz:
+	@scripts/deps.sh test
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@bench/run.sh
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

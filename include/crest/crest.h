@@ -1,0 +1,225 @@
+/* crest/crest.h — the public C API of libcrest.
+ *
+ * An app holds endpoints (a spec plus a handler), settings and limits; the
+ * app file loader fills it the same way a C program does. crest_app_main()
+ * turns it into a running server: command-line flags, worker threads,
+ * signals, drain.
+ *
+ * Ownership in one paragraph: an app owns what is added to it (specs are
+ * borrowed and must outlive the app: they are usually static const data).
+ * Everything a handler gets from a request — strings, typed values, the
+ * parsed JSON body — is borrowed from the request and dies when the response
+ * is sent. */
+#ifndef CREST_H
+#define CREST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "crest/json.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CREST_VERSION "0.1.0"
+
+/* Return codes: 0 or one of these (negative). */
+enum {
+    CREST_OK = 0,
+    CREST_ENOMEM = -1,
+    CREST_EINVAL = -2,   /* bad argument or bad spec */
+    CREST_EEXIST = -3,   /* route already taken */
+    CREST_EIO = -4,      /* file, socket or database error */
+    CREST_ECONFIG = -5,  /* app file is wrong */
+};
+
+/* Detail for a failed call. Callers pass one in (may be NULL). */
+typedef struct crest_error {
+    int code;
+    char file[256];
+    int line;            /* 1-based line in `file`, 0 when not from a file */
+    char msg[512];
+} crest_error;
+
+typedef struct crest_app crest_app;
+typedef struct crest_req crest_req;
+typedef struct crest_res crest_res;
+
+typedef enum crest_method {
+    CREST_GET = 1, CREST_HEAD, CREST_POST, CREST_PUT, CREST_PATCH, CREST_DELETE,
+    CREST_OPTIONS
+} crest_method;
+
+typedef enum crest_param_in { CREST_IN_PATH = 1, CREST_IN_QUERY, CREST_IN_HEADER } crest_param_in;
+
+typedef enum crest_type {
+    CREST_T_STRING = 1, CREST_T_INT, CREST_T_FLOAT, CREST_T_BOOL, CREST_T_ENUM
+} crest_type;
+
+/* One typed parameter of an endpoint. Arrays of these end with a zeroed entry. */
+typedef struct crest_param {
+    const char *name;          /* header names are matched case-insensitively */
+    crest_param_in in;
+    crest_type type;
+    bool required;
+    const char *def;           /* default, as text; NULL: none */
+    bool has_min, has_max;
+    double min, max;           /* numbers: value bounds; strings: length bounds */
+    const char *const *values; /* CREST_T_ENUM: NULL-terminated allowed values */
+    const char *description;
+} crest_param;
+
+/* A handler answers through `res` and returns 0, or returns the value of
+ * crest_res_error() to answer with a problem. `ud` is the pointer given to
+ * crest_app_add_endpoint. */
+typedef int (*crest_handler)(crest_req *req, crest_res *res, void *ud);
+
+/* An endpoint: what the router, the parameter check and the docs read. */
+typedef struct crest_endpoint {
+    crest_method method;
+    const char *path;            /* "/tables/{table}/count" */
+    const crest_param *params;   /* zero-terminated array, or NULL */
+    bool json_body;              /* the body must be JSON (object or array) */
+    bool body_required;
+    const char *summary;
+    const char *description;
+    const char *tag;
+    int status;                  /* success status; 0 means 200 */
+    const char *envelope;        /* wrap the handler's JSON as {"<envelope>": ...} */
+    int timeout_ms;              /* SQL statement / handler budget; 0: app default */
+    bool blocking;               /* run on the thread pool, answer on the loop */
+    crest_handler handler;
+} crest_endpoint;
+
+/* Limits: every size or time input can grow. Defaults are DESIGN.md's. */
+typedef struct crest_limits {
+    size_t request_line;      /* 8 KiB → 414 */
+    size_t header_line;       /* one header 8 KiB → 431 */
+    size_t headers_total;     /* 32 KiB → 431 */
+    unsigned headers_count;   /* 100 → 431 */
+    size_t body;              /* 1 MiB → 413 */
+    unsigned json_depth;      /* 64 → 400 */
+    unsigned header_timeout_ms;    /* total time for a request head: 10 s → 408 */
+    unsigned body_timeout_ms;      /* idle time while reading a body: 30 s → 408 */
+    unsigned keepalive_timeout_ms; /* idle between requests: 30 s → close */
+    unsigned max_connections;      /* 10000 → 503 + Retry-After */
+    unsigned drain_timeout_ms;     /* SIGTERM: finish in-flight within 10 s */
+    unsigned statement_timeout_ms; /* 5 s → 504 */
+    size_t response;          /* largest response body: 64 MiB → 500 */
+    size_t output_buffer;     /* unsent bytes per connection before reading pauses: 1 MiB */
+} crest_limits;
+
+/* ---- the app ---------------------------------------------------------- */
+
+/* A new app with default settings, or NULL when out of memory. Caller owns it;
+ * free it with crest_app_free (crest_app_main does not free it). */
+crest_app *crest_app_new(void);
+void crest_app_free(crest_app *app);
+
+/* Loads an app file (YAML or JSON): settings and SQL endpoints. On error
+ * returns CREST_ECONFIG and fills err with the file, the line and the cause;
+ * the app is then unusable for serving. */
+int crest_app_load_file(crest_app *app, const char *path, crest_error *err);
+/* The same from memory; `name` is what error messages call the text. */
+int crest_app_load_string(crest_app *app, const char *name, const char *text, size_t len,
+                          crest_error *err);
+
+/* Adds an endpoint. The spec is borrowed: it must outlive the app. `ud` is
+ * passed to the handler. Returns CREST_EINVAL for a bad spec (err says
+ * why) or CREST_EEXIST when method and path are taken. */
+int crest_app_add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err);
+
+/* Settings. Strings are copied. */
+int crest_app_set_listen(crest_app *app, const char *host_port);  /* "127.0.0.1:8080" */
+int crest_app_set_workers(crest_app *app, int n);                 /* 0: number of cores */
+int crest_app_set_database(crest_app *app, const char *url);      /* "sqlite:path" or a path */
+int crest_app_set_api_prefix(crest_app *app, const char *prefix); /* "/api/v1" */
+/* The app's limits, to read or change before serving. Borrowed from the app. */
+crest_limits *crest_app_limits(crest_app *app);
+/* Access log on stderr (default on). */
+void crest_app_set_access_log(crest_app *app, bool on);
+
+/* Checks what serving needs without serving: opens the database (or, when
+ * the file does not exist yet, an in-memory one), runs the startup SQL and
+ * prepares every SQL endpoint, then rolls everything back. 0 or an error. */
+int crest_app_check(crest_app *app, crest_error *err);
+
+/* Runs the server until SIGTERM/SIGINT, then drains and returns 0 (or a
+ * negative code when it could not start; err says why). */
+int crest_app_serve(crest_app *app, crest_error *err);
+
+/* The whole program for a C app: reads --listen HOST:PORT, --workers N,
+ * --help and --version from argv, applies CREST_LISTEN, then serves. Returns
+ * the process exit status. Does not free the app. */
+int crest_app_main(crest_app *app, int argc, char **argv);
+
+/* Writes a one-line description of err to stderr, "file:line: msg". */
+void crest_error_print(const crest_error *err, const char *prefix);
+
+/* ---- the request (borrowed by a handler; valid until it answers) ------- */
+
+crest_method crest_req_method(const crest_req *req);
+/* The decoded path, without the query string. */
+const char *crest_req_path(const crest_req *req);
+/* A request header (case-insensitive name), or NULL. */
+const char *crest_req_header(const crest_req *req, const char *name);
+/* The first query value for key (decoded), or NULL. */
+const char *crest_req_query(const crest_req *req, const char *key);
+/* The n-th value of a repeated query key (0-based), or NULL past the end. */
+const char *crest_req_query_at(const crest_req *req, const char *key, unsigned n);
+/* The request id (also sent as X-Request-Id). */
+const char *crest_req_id(const crest_req *req);
+
+/* Typed parameter values, by the name used in the spec. They are present when
+ * the request carried the parameter or the spec has a default; the spec check
+ * ran before the handler, so the type is the declared one. */
+bool crest_req_has(const crest_req *req, const char *name);
+const char *crest_req_str(const crest_req *req, const char *name);  /* string or enum */
+int64_t crest_req_int(const crest_req *req, const char *name);      /* 0 when absent */
+double crest_req_float(const crest_req *req, const char *name);     /* 0 when absent */
+bool crest_req_bool(const crest_req *req, const char *name);        /* false when absent */
+
+/* The parsed JSON body (borrowed), or NULL when there is none. */
+json_t *crest_req_json(const crest_req *req);
+/* The raw body bytes (borrowed), or NULL with *len 0. */
+const char *crest_req_body(const crest_req *req, size_t *len);
+
+/* The authenticated user; NULL until auth is configured (planned). */
+const void *crest_req_user(const crest_req *req);
+
+/* Memory that lives as long as the request. NULL when out of memory. */
+void *crest_req_alloc(crest_req *req, size_t n);
+
+/* The worker's connection to the app's SQLite database, or NULL when the app
+ * has none. Borrowed; use it only inside the handler (a blocking handler gets
+ * a connection of its own thread). Typed as void* so this header does not
+ * need sqlite3.h: cast to sqlite3 *. */
+void *crest_req_sqlite(crest_req *req);
+
+/* ---- the response ------------------------------------------------------ */
+
+/* The JSON writer for the body; using it makes the body application/json. */
+crest_json *crest_res_json(crest_res *res);
+/* Overrides the success status from the spec. */
+void crest_res_status(crest_res *res, int status);
+/* Adds a response header; both strings are copied. */
+int crest_res_header(crest_res *res, const char *name, const char *value);
+/* Answers with a problem+json error. Returns a value for the handler to
+ * return. `code` is a stable machine-readable string ("not_found"). */
+int crest_res_error(crest_res *res, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Adds a per-field message to the error's "errors" object (call after
+ * crest_res_error). */
+int crest_res_error_field(crest_res *res, const char *field, const char *msg);
+
+/* Method names as in HTTP, "GET" etc.; NULL for an unknown value. */
+const char *crest_method_name(crest_method m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

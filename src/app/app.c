@@ -1,0 +1,455 @@
+/* app.c — the app object and request dispatch: route, check the request
+ * against the endpoint spec (typed parameters, JSON body), run the handler,
+ * and render the response or the problem+json error. The HTTP engine calls
+ * into here; nothing here knows about sockets. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "../json/json_internal.h"
+#include "app_internal.h"
+
+static const crest_limits default_limits = {
+    .request_line = 8 * 1024,
+    .header_line = 8 * 1024,
+    .headers_total = 32 * 1024,
+    .headers_count = 100,
+    .body = 1024 * 1024,
+    .json_depth = 64,
+    .header_timeout_ms = 10000,
+    .body_timeout_ms = 30000,
+    .keepalive_timeout_ms = 30000,
+    .max_connections = 10000,
+    .drain_timeout_ms = 10000,
+    .statement_timeout_ms = 5000,
+    .response = 64 * 1024 * 1024,
+    .output_buffer = 1024 * 1024,
+};
+
+const char *crest_method_name(crest_method m)
+{
+    switch (m) {
+    case CREST_GET: return "GET";
+    case CREST_HEAD: return "HEAD";
+    case CREST_POST: return "POST";
+    case CREST_PUT: return "PUT";
+    case CREST_PATCH: return "PATCH";
+    case CREST_DELETE: return "DELETE";
+    case CREST_OPTIONS: return "OPTIONS";
+    }
+    return NULL;
+}
+
+crest_app *crest_app_new(void)
+{
+    crest_app *app = calloc(1, sizeof *app);
+    if (!app)
+        return NULL;
+    app->router = crest__router_new();
+    app->listen_host = strdup("127.0.0.1");
+    app->api_prefix = strdup("");
+    if (!app->router || !app->listen_host || !app->api_prefix) {
+        crest_app_free(app);
+        return NULL;
+    }
+    app->listen_port = 8080;
+    app->limits = default_limits;
+    app->access_log = true;
+    return app;
+}
+
+void crest_app_free(crest_app *app)
+{
+    if (!app)
+        return;
+    for (unsigned i = 0; i < app->neps; i++) {
+        crest__endpoint *e = app->eps[i];
+        if (e->sql)
+            crest__sqlep_free(e->sql);
+        free(e->full_path);
+        free(e);
+    }
+    free(app->eps);
+    crest__router_free(app->router);
+    free(app->listen_host);
+    free(app->db_path);
+    free(app->startup_sql);
+    free(app->api_prefix);
+    free(app->source_name);
+    if (app->appfile && app->appfile_free)
+        app->appfile_free(app->appfile);
+    free(app);
+}
+
+crest_limits *crest_app_limits(crest_app *app) { return &app->limits; }
+void crest_app_set_access_log(crest_app *app, bool on) { app->access_log = on; }
+
+int crest_app_set_listen(crest_app *app, const char *host_port)
+{
+    if (!host_port)
+        return CREST_EINVAL;
+    const char *colon = strrchr(host_port, ':');
+    const char *port_s = colon ? colon + 1 : host_port;
+    int64_t port;
+    if (crest__parse_int(port_s, strlen(port_s), &port) || port < 0 || port > 65535)
+        return CREST_EINVAL;
+    char *host;
+    if (colon && colon != host_port) {
+        const char *h = host_port;
+        size_t hl = (size_t)(colon - host_port);
+        if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [::1]:8080 */
+            h++;
+            hl -= 2;
+        }
+        host = strndup(h, hl);
+    } else {
+        host = strdup("127.0.0.1");
+    }
+    if (!host)
+        return CREST_ENOMEM;
+    free(app->listen_host);
+    app->listen_host = host;
+    app->listen_port = (int)port;
+    return 0;
+}
+
+int crest_app_set_workers(crest_app *app, int n)
+{
+    if (n < 0 || n > 256)
+        return CREST_EINVAL;
+    app->workers = n;
+    return 0;
+}
+
+int crest_app_set_database(crest_app *app, const char *url)
+{
+    if (!url)
+        return CREST_EINVAL;
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        url += 7;
+        if (strncmp(url, "//", 2) == 0) /* sqlite:///abs/path or sqlite://rel */
+            url += 2;
+    } else if (strncmp(url, "postgres", 8) == 0) {
+        return CREST_EINVAL; /* planned: the PostgreSQL store */
+    }
+    if (!*url)
+        return CREST_EINVAL;
+    char *p = strdup(url);
+    if (!p)
+        return CREST_ENOMEM;
+    free(app->db_path);
+    app->db_path = p;
+    return 0;
+}
+
+int crest_app_set_api_prefix(crest_app *app, const char *prefix)
+{
+    if (!prefix)
+        return CREST_EINVAL;
+    size_t n = strlen(prefix);
+    while (n && prefix[n - 1] == '/')
+        n--;
+    if (n && prefix[0] != '/')
+        return CREST_EINVAL;
+    if (app->neps)
+        return CREST_EINVAL; /* set it before adding endpoints */
+    char *p = strndup(prefix, n);
+    if (!p)
+        return CREST_ENOMEM;
+    free(app->api_prefix);
+    app->api_prefix = p;
+    return 0;
+}
+
+static int check_spec(const crest_endpoint *ep, crest_error *err)
+{
+    const char *path = ep->path ? ep->path : "(null)";
+    if (!crest_method_name(ep->method))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: unknown method", path);
+    if (!ep->handler)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: no handler", path);
+    if (ep->status && (ep->status < 100 || ep->status > 599))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: bad status %d", path, ep->status);
+    unsigned n = 0;
+    for (const crest_param *p = ep->params; p && p->name; p++, n++) {
+        if (n >= 64)
+            return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: more than 64 parameters", path);
+        if (p->in < CREST_IN_PATH || p->in > CREST_IN_HEADER)
+            return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: parameter '%s' has no location", path, p->name);
+        if (p->type < CREST_T_STRING || p->type > CREST_T_ENUM)
+            return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: parameter '%s' has no type", path, p->name);
+        if (p->type == CREST_T_ENUM && (!p->values || !p->values[0]))
+            return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: enum parameter '%s' has no values", path,
+                                    p->name);
+        if (p->in == CREST_IN_PATH) {
+            char pat[256];
+            snprintf(pat, sizeof pat, "{%s}", p->name);
+            if (!strstr(ep->path, pat))
+                return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: path parameter '%s' is not in the path",
+                                        path, p->name);
+        }
+    }
+    /* Every {param} of the path must be declared, so it is typed and documented. */
+    for (const char *s = ep->path; (s = strchr(s, '{')); s++) {
+        const char *e = strchr(s, '}');
+        if (!e)
+            break;
+        bool found = false;
+        for (const crest_param *p = ep->params; p && p->name; p++)
+            if (p->in == CREST_IN_PATH && strlen(p->name) == (size_t)(e - s - 1) &&
+                memcmp(p->name, s + 1, (size_t)(e - s - 1)) == 0)
+                found = true;
+        if (!found)
+            return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: path parameter '%.*s' is not declared", path,
+                                    (int)(e - s - 1), s + 1);
+    }
+    return 0;
+}
+
+static int add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, crest__sqlep *sql, bool builtin,
+                        crest_error *err)
+{
+    if (!ep || !ep->path)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "endpoint without a path");
+    int rc = check_spec(ep, err);
+    if (rc)
+        return rc;
+    crest__endpoint *e = calloc(1, sizeof *e);
+    if (!e)
+        return CREST_ENOMEM;
+    e->spec = ep;
+    e->ud = ud;
+    e->builtin = builtin;
+    const char *prefix = builtin ? "" : app->api_prefix;
+    size_t n = strlen(prefix) + strlen(ep->path) + 1;
+    e->full_path = malloc(n);
+    if (!e->full_path) {
+        free(e);
+        return CREST_ENOMEM;
+    }
+    snprintf(e->full_path, n, "%s%s", prefix, ep->path);
+    for (const crest_param *p = ep->params; p && p->name; p++)
+        e->nparams++;
+    if (app->neps == app->caps) {
+        unsigned nc = app->caps ? app->caps * 2 : 16;
+        crest__endpoint **ne = realloc(app->eps, nc * sizeof *ne);
+        if (!ne) {
+            free(e->full_path);
+            free(e);
+            return CREST_ENOMEM;
+        }
+        app->eps = ne;
+        app->caps = nc;
+    }
+    rc = crest__router_add(app->router, ep->method, e->full_path, e, err);
+    if (rc) {
+        free(e->full_path);
+        free(e);
+        return rc;
+    }
+    e->index = app->neps;
+    e->sql = sql;
+    app->eps[app->neps++] = e;
+    return 0;
+}
+
+int crest_app_add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err)
+{
+    return add_endpoint(app, ep, ud, NULL, false, err);
+}
+
+/* Used by the app file loader: the endpoint takes ownership of sql on success. */
+int crest__app_add_sql_endpoint(crest_app *app, const crest_endpoint *ep, crest__sqlep *sql, crest_error *err);
+int crest__app_add_sql_endpoint(crest_app *app, const crest_endpoint *ep, crest__sqlep *sql, crest_error *err)
+{
+    return add_endpoint(app, ep, sql, sql, false, err);
+}
+
+static int healthz(crest_req *req, crest_res *res, void *ud)
+{
+    CREST_UNUSED(req);
+    CREST_UNUSED(ud);
+    crest_json *w = crest_res_json(res);
+    crest_json_object_begin(w);
+    crest_json_key(w, "status");
+    crest_json_str(w, "ok");
+    crest_json_object_end(w);
+    return 0;
+}
+
+static const crest_endpoint healthz_ep = {
+    .method = CREST_GET, .path = "/healthz", .summary = "Liveness check", .tag = "ops", .handler = healthz,
+};
+
+int crest__app_add_builtins(crest_app *app, crest_error *err)
+{
+    crest__str seg = {"healthz", 7};
+    crest__match m;
+    if (crest__router_match(app->router, CREST_GET, &seg, 1, &m) == 200)
+        return 0;
+    return add_endpoint(app, &healthz_ep, NULL, NULL, true, err);
+}
+
+/* ---- request accessors ---- */
+
+crest_method crest_req_method(const crest_req *req) { return req->method; }
+const char *crest_req_path(const crest_req *req) { return req->path ? req->path : ""; }
+const char *crest_req_id(const crest_req *req) { return req->id; }
+const void *crest_req_user(const crest_req *req) { CREST_UNUSED(req); return NULL; }
+json_t *crest_req_json(const crest_req *req) { return req->json; }
+void *crest_req_alloc(crest_req *req, size_t n) { return crest__arena_alloc(req->arena, n); }
+
+const char *crest_req_body(const crest_req *req, size_t *len)
+{
+    if (len)
+        *len = req->body_len;
+    return req->body_len ? req->body : NULL;
+}
+
+const char *crest_req_header(const crest_req *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (unsigned i = 0; i < req->nheaders; i++)
+        if (crest__strcaseeq(req->headers[i].name, req->headers[i].name_len, name, n))
+            return req->headers[i].value;
+    return NULL;
+}
+
+const char *crest_req_query_at(const crest_req *req, const char *key, unsigned nth)
+{
+    for (unsigned i = 0; i < req->nquery; i++)
+        if (strcmp(req->query[i].key, key) == 0 && nth-- == 0)
+            return req->query[i].value;
+    return NULL;
+}
+
+const char *crest_req_query(const crest_req *req, const char *key) { return crest_req_query_at(req, key, 0); }
+
+static const crest__value *value_of(const crest_req *req, const char *name)
+{
+    if (!req->ep || !req->values)
+        return NULL;
+    unsigned i = 0;
+    for (const crest_param *p = req->ep->spec->params; p && p->name; p++, i++)
+        if (strcmp(p->name, name) == 0)
+            return req->values[i].present ? &req->values[i] : NULL;
+    return NULL;
+}
+
+bool crest_req_has(const crest_req *req, const char *name) { return value_of(req, name) != NULL; }
+const char *crest_req_str(const crest_req *req, const char *name)
+{
+    const crest__value *v = value_of(req, name);
+    return v ? v->str : NULL;
+}
+int64_t crest_req_int(const crest_req *req, const char *name)
+{
+    const crest__value *v = value_of(req, name);
+    return v ? v->i : 0;
+}
+double crest_req_float(const crest_req *req, const char *name)
+{
+    const crest__value *v = value_of(req, name);
+    return v ? v->f : 0;
+}
+bool crest_req_bool(const crest_req *req, const char *name)
+{
+    const crest__value *v = value_of(req, name);
+    return v ? v->b : false;
+}
+
+static void close_blocking_db(void *p) { sqlite3_close_v2(p); }
+
+void *crest_req_sqlite(crest_req *req)
+{
+    if (!req->app->db_path)
+        return NULL;
+    if (!req->blocking)
+        return req->worker ? req->worker->aw.db : NULL;
+    /* A blocking handler runs on a pool thread while its loop goes on using the
+     * worker's connection: it gets a connection of its own for this request. */
+    if (!req->blocking_db) {
+        sqlite3 *db = NULL;
+        if (sqlite3_open_v2(req->app->db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+            crest__arena_defer(req->arena, close_blocking_db, db)) {
+            sqlite3_close_v2(db);
+            return NULL;
+        }
+        sqlite3_busy_timeout(db, 5000);
+        req->blocking_db = db;
+    }
+    return req->blocking_db;
+}
+
+/* ---- response ---- */
+
+crest_json *crest_res_json(crest_res *res)
+{
+    res->json_used = true;
+    return res->json;
+}
+
+void crest_res_status(crest_res *res, int status)
+{
+    if (status >= 100 && status <= 599)
+        res->status = status;
+}
+
+int crest_res_header(crest_res *res, const char *name, const char *value)
+{
+    /* Header injection: no CR/LF in either part. */
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") || !*name)
+        return CREST_EINVAL;
+    if (crest__buf_appendf(res->headers, "%s: %s\r\n", name, value))
+        return CREST_ENOMEM;
+    return 0;
+}
+
+void crest__res_problem(crest_res *res, int status, const char *code, const char *detail)
+{
+    res->is_error = true;
+    res->err_status = status;
+    res->err_code = code;
+    res->err_detail = detail;
+}
+
+int crest_res_error(crest_res *res, int status, const char *code, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt ? fmt : "", ap);
+    va_end(ap);
+    if (status < 400 || status > 599)
+        status = 500;
+    res->is_error = true;
+    res->err_status = status;
+    res->err_code = code ? code : "error";
+    res->err_detail = crest__arena_strdup(res->arena, tmp); /* NULL: the title stands alone */
+    res->err_fields = NULL;
+    res->nerr_fields = 0;
+    return -1;
+}
+
+int crest_res_error_field(crest_res *res, const char *field, const char *msg)
+{
+    crest__field_error *f = crest__arena_alloc(res->arena, sizeof *f);
+    if (!f)
+        return CREST_ENOMEM;
+    f->field = crest__arena_strdup(res->arena, field);
+    f->msg = crest__arena_strdup(res->arena, msg);
+    if (!f->field || !f->msg)
+        return CREST_ENOMEM;
+    /* Keep declaration order: append. */
+    f->next = NULL;
+    crest__field_error **pp = &res->err_fields;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = f;
+    res->nerr_fields++;
+    return 0;
+}

@@ -1,0 +1,165 @@
+/* app_internal.h — the structures behind crest_app, crest_req and crest_res,
+ * shared by the app, the HTTP engine, SQL endpoints and the app file loader.
+ * Internal: not installed. */
+#ifndef CREST_APP_INTERNAL_H
+#define CREST_APP_INTERNAL_H
+
+#include <jansson.h>
+
+#include "../core/core.h"
+#include "../router/router.h"
+
+typedef struct crest__worker crest__worker;
+typedef struct crest__sqlep crest__sqlep;
+
+/* An endpoint as the app keeps it. */
+typedef struct crest__endpoint {
+    const crest_endpoint *spec; /* borrowed (C API) or owned by `sql` */
+    void *ud;
+    char *full_path;            /* the pattern with the API prefix, owned */
+    unsigned nparams;
+    unsigned index;             /* position in app->eps, for per-worker caches */
+    crest__sqlep *sql;          /* SQL endpoint data, owned; NULL for C handlers */
+    bool builtin;               /* /healthz and the like: not under the prefix */
+} crest__endpoint;
+
+struct crest_app {
+    crest__router *router;
+    crest__endpoint **eps;
+    unsigned neps, caps;
+    char *listen_host;
+    int listen_port;
+    int workers;
+    char *db_path;               /* SQLite file, or NULL */
+    char *startup_sql;           /* run once at start, in one transaction */
+    char *api_prefix;            /* "" or "/api/v1" */
+    crest_limits limits;
+    bool access_log;
+    bool loaded_from_file;
+    char *source_name;           /* the app file, for messages */
+    void *appfile;               /* data owned by the loader (freed with the app) */
+    void (*appfile_free)(void *);
+    struct crest__server *srv;   /* while serving */
+};
+
+/* A typed parameter value after the spec check. */
+typedef struct crest__value {
+    bool present;
+    const char *str;   /* the text (decoded), always set when present */
+    int64_t i;
+    double f;
+    bool b;
+} crest__value;
+
+typedef struct crest__header {
+    const char *name, *value;
+    size_t name_len, value_len;
+} crest__header;
+
+typedef struct crest__kv {
+    const char *key, *value;
+} crest__kv;
+
+typedef struct crest__field_error {
+    struct crest__field_error *next;
+    const char *field, *msg;
+} crest__field_error;
+
+struct crest_req {
+    crest__arena *arena;
+    crest__worker *worker;
+    crest_app *app;
+    crest_method method;
+    const char *method_text;
+    unsigned short http_major, http_minor;
+    const char *url;             /* raw request target, NUL-terminated */
+    size_t url_len;
+    const char *path;            /* decoded path (segments joined), arena */
+    crest__header *headers;
+    unsigned nheaders;
+    crest__kv *query;
+    unsigned nquery;
+    const char *body;
+    size_t body_len;
+    json_t *json;                /* parsed body, decref'd at reset */
+    const crest__endpoint *ep;
+    crest__match match;
+    crest__value *values;        /* one per spec param */
+    uint64_t start_us;
+    char id[40];
+    bool blocking;
+    void *blocking_db;           /* a blocking handler's own SQLite connection */
+};
+
+struct crest_res {
+    crest__arena *arena;         /* the request's */
+    int status;                  /* 0: the spec's */
+    bool json_used;
+    bool enveloped;
+    crest_json *json;            /* the connection's writer, reset per request */
+    crest__buf *headers;         /* extra header lines, "Name: value\r\n" */
+    /* a problem answer */
+    bool is_error;
+    int err_status;
+    const char *err_code, *err_detail;
+    crest__field_error *err_fields;
+    unsigned nerr_fields;
+    const char *allow;           /* 405 / OPTIONS */
+    bool close;                  /* answer with Connection: close */
+    const char *retry_after;
+};
+
+/* Per worker-thread state of the app (store connections, statement caches). */
+typedef struct crest__app_worker {
+    void *db;                    /* sqlite3 *, or NULL */
+    void **stmts;                /* sqlite3_stmt *, one slot per endpoint */
+    unsigned nstmts;
+} crest__app_worker;
+
+struct crest__worker {
+    int id;
+    crest_app *app;
+    crest__app_worker aw;
+    void *engine;                /* the engine's own per-worker data */
+};
+
+/* ---- app.c: dispatch ---- */
+
+/* Routes, checks and runs the request; fills res. Returns 0 when the answer
+ * is ready, 1 when the handler must run on the thread pool (the engine then
+ * calls crest__app_run_blocking there and crest__app_finish after). */
+int crest__app_handle(crest_req *req, crest_res *res);
+void crest__app_run_blocking(crest_req *req, crest_res *res);
+/* Writes the full response (status line, headers, body) into out. */
+int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const char *date, bool keep_alive,
+                      size_t *body_bytes);
+/* An error answer produced by the engine itself (limits). */
+void crest__res_problem(crest_res *res, int status, const char *code, const char *detail);
+/* The effective status of a finished response. */
+int crest__res_final_status(const crest_req *req, const crest_res *res);
+/* Prepares req/res for a new request on a connection. */
+void crest__req_reset(crest_req *req, crest_res *res);
+
+int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err);
+void crest__app_worker_dispose(crest__worker *w);
+/* Opens the database once at start: WAL mode, startup SQL, endpoint SQL checked. */
+int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err);
+/* Registers /healthz unless the app has it. */
+int crest__app_add_builtins(crest_app *app, crest_error *err);
+
+/* ---- sqlep.c: SQL-backed endpoints ---- */
+int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);
+void crest__sqlep_free(crest__sqlep *s);
+/* Prepares the SQL against db to check it; err names the endpoint's line. */
+int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_error *err);
+
+/* ---- the engine adapter ---- */
+typedef struct crest__engine {
+    const char *name;
+    /* Serves until stopped by a signal, then drains; 0 or negative on failure to start. */
+    int (*serve)(crest_app *app, crest_error *err);
+} crest__engine;
+
+extern const crest__engine crest__engine_uv;
+
+#endif

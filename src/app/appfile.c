@@ -1,0 +1,750 @@
+/* appfile.c — the app file loader: a YAML (or JSON) document becomes calls on
+ * the app (settings, limits, SQL endpoints). Unknown keys, wrong types and
+ * impossible values stop the load with "file:line: where: what is wrong". */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "../json/json_internal.h"
+#include "sqlep.h"
+#include "ytree.h"
+
+int crest__app_add_sql_endpoint(crest_app *app, const crest_endpoint *ep, crest__sqlep *sql, crest_error *err);
+
+typedef struct {
+    crest_app *app;
+    const char *name;
+    crest_error *err;
+} loader;
+
+static int bad(loader *L, const ynode *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(loader *L, const ynode *n, const char *fmt, ...)
+{
+    char msg[480];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return crest__error_set(L->err, CREST_ECONFIG, L->name, n ? n->line : 0, "%s", msg);
+}
+
+static const char *kind_name(const ynode *n)
+{
+    return n->kind == Y_MAP ? "a map" : n->kind == Y_SEQ ? "a list" : "a value";
+}
+
+static int want_scalar(loader *L, const ynode *n, const char *where)
+{
+    if (n->kind != Y_SCALAR)
+        return bad(L, n, "%s: expected a value, found %s", where, kind_name(n));
+    return 0;
+}
+
+static int want_map(loader *L, const ynode *n, const char *where)
+{
+    if (n->kind != Y_MAP)
+        return bad(L, n, "%s: expected a map, found %s", where, kind_name(n));
+    return 0;
+}
+
+static int get_string(loader *L, const ynode *n, const char *where, const char **out)
+{
+    if (want_scalar(L, n, where))
+        return CREST_ECONFIG;
+    *out = n->str;
+    return 0;
+}
+
+static int get_int(loader *L, const ynode *n, const char *where, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (want_scalar(L, n, where))
+        return CREST_ECONFIG;
+    if (crest__parse_int(n->str, n->len, out))
+        return bad(L, n, "%s: expected an integer, found '%s'", where, n->str);
+    if (*out < lo || *out > hi)
+        return bad(L, n, "%s: must be between %lld and %lld", where, (long long)lo, (long long)hi);
+    return 0;
+}
+
+static int get_bool(loader *L, const ynode *n, const char *where, bool *out)
+{
+    if (want_scalar(L, n, where))
+        return CREST_ECONFIG;
+    static const char *const t[] = {"true", "True", "TRUE", "yes", "on"};
+    static const char *const f[] = {"false", "False", "FALSE", "no", "off"};
+    for (size_t i = 0; i < CREST_ARRAY_LEN(t); i++) {
+        if (!strcmp(n->str, t[i])) {
+            *out = true;
+            return 0;
+        }
+        if (!strcmp(n->str, f[i])) {
+            *out = false;
+            return 0;
+        }
+    }
+    return bad(L, n, "%s: expected true or false, found '%s'", where, n->str);
+}
+
+static int get_number(loader *L, const ynode *n, const char *where, double *out)
+{
+    if (want_scalar(L, n, where))
+        return CREST_ECONFIG;
+    if (crest__parse_double(n->str, n->len, out))
+        return bad(L, n, "%s: expected a number, found '%s'", where, n->str);
+    return 0;
+}
+
+/* "8KiB", "1 MiB", "1048576" → bytes. */
+static int get_size(loader *L, const ynode *n, const char *where, size_t *out)
+{
+    if (want_scalar(L, n, where))
+        return CREST_ECONFIG;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(n->str, &end, 10);
+    if (end == n->str || errno || n->str[0] == '-')
+        return bad(L, n, "%s: expected a size such as 8KiB or 1MiB, found '%s'", where, n->str);
+    while (*end == ' ')
+        end++;
+    unsigned long long mul = 1;
+    if (!*end || !strcasecmp(end, "b"))
+        mul = 1;
+    else if (!strcasecmp(end, "kib") || !strcasecmp(end, "kb") || !strcasecmp(end, "k"))
+        mul = 1024;
+    else if (!strcasecmp(end, "mib") || !strcasecmp(end, "mb") || !strcasecmp(end, "m"))
+        mul = 1024 * 1024;
+    else if (!strcasecmp(end, "gib") || !strcasecmp(end, "gb") || !strcasecmp(end, "g"))
+        mul = 1024ULL * 1024 * 1024;
+    else
+        return bad(L, n, "%s: unknown size unit '%s' (use B, KiB, MiB or GiB)", where, end);
+    if (v > (1ULL << 40) / mul)
+        return bad(L, n, "%s: too large", where);
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+/* "10s", "500ms", "2m", "30000" (ms) → milliseconds. */
+static int get_duration(loader *L, const ynode *n, const char *where, unsigned *out)
+{
+    if (want_scalar(L, n, where))
+        return CREST_ECONFIG;
+    char *end;
+    errno = 0;
+    double v = strtod(n->str, &end);
+    if (end == n->str || errno || v < 0 || !isfinite(v))
+        return bad(L, n, "%s: expected a duration such as 10s or 500ms, found '%s'", where, n->str);
+    while (*end == ' ')
+        end++;
+    double ms;
+    if (!*end || !strcmp(end, "ms"))
+        ms = v;
+    else if (!strcmp(end, "s"))
+        ms = v * 1000;
+    else if (!strcmp(end, "m") || !strcmp(end, "min"))
+        ms = v * 60000;
+    else
+        return bad(L, n, "%s: unknown time unit '%s' (use ms, s or m)", where, end);
+    if (ms > 86400000.0)
+        return bad(L, n, "%s: longer than a day", where);
+    *out = (unsigned)ms;
+    return 0;
+}
+
+/* Fails on any key of map not in allowed (NULL-terminated). */
+static int check_keys(loader *L, const ynode *map, const char *where, const char *const *allowed)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const ynode *k = map->kids[2 * i];
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (!strcmp(k->str, *a))
+                ok = true;
+        if (!ok) {
+            char list[400] = "";
+            size_t o = 0;
+            for (const char *const *a = allowed; *a && o < sizeof list - 40; a++)
+                o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", a == allowed ? "" : ", ", *a);
+            return bad(L, k, "%s: unknown key '%s' (known: %s)", where, k->str, list);
+        }
+    }
+    return 0;
+}
+
+static int load_limits(loader *L, const ynode *m)
+{
+    static const char *const keys[] = {"request_line", "header_line", "headers_total", "headers_count", "body",
+                                       "json_depth", "header_timeout", "body_timeout", "keepalive_timeout",
+                                       "max_connections", "drain_timeout", "statement_timeout", "response",
+                                       "output_buffer", NULL};
+    if (want_map(L, m, "limits") || check_keys(L, m, "limits", keys))
+        return CREST_ECONFIG;
+    crest_limits *lim = &L->app->limits;
+    for (size_t i = 0; i < m->n; i++) {
+        const char *k = m->kids[2 * i]->str;
+        const ynode *v = m->kids[2 * i + 1];
+        char where[64];
+        snprintf(where, sizeof where, "limits.%s", k);
+        int rc = 0;
+        int64_t x;
+        size_t sz = 0;
+        if (!strcmp(k, "request_line") || !strcmp(k, "header_line") || !strcmp(k, "headers_total") ||
+            !strcmp(k, "body") || !strcmp(k, "response") || !strcmp(k, "output_buffer")) {
+            if ((rc = get_size(L, v, where, &sz)))
+                return rc;
+            if (sz < 64)
+                return bad(L, v, "%s: must be at least 64 bytes", where);
+            if (!strcmp(k, "request_line"))
+                lim->request_line = sz;
+            else if (!strcmp(k, "header_line"))
+                lim->header_line = sz;
+            else if (!strcmp(k, "headers_total"))
+                lim->headers_total = sz;
+            else if (!strcmp(k, "body"))
+                lim->body = sz;
+            else if (!strcmp(k, "response"))
+                lim->response = sz;
+            else
+                lim->output_buffer = sz;
+        } else if (!strcmp(k, "headers_count")) {
+            if ((rc = get_int(L, v, where, 1, 128, &x)))
+                return rc;
+            lim->headers_count = (unsigned)x;
+        } else if (!strcmp(k, "json_depth")) {
+            if ((rc = get_int(L, v, where, 1, 1000, &x)))
+                return rc;
+            lim->json_depth = (unsigned)x;
+        } else if (!strcmp(k, "max_connections")) {
+            if ((rc = get_int(L, v, where, 1, 1000000, &x)))
+                return rc;
+            lim->max_connections = (unsigned)x;
+        } else {
+            unsigned ms;
+            if ((rc = get_duration(L, v, where, &ms)))
+                return rc;
+            if (ms == 0)
+                return bad(L, v, "%s: must be more than 0", where);
+            if (!strcmp(k, "header_timeout"))
+                lim->header_timeout_ms = ms;
+            else if (!strcmp(k, "body_timeout"))
+                lim->body_timeout_ms = ms;
+            else if (!strcmp(k, "keepalive_timeout"))
+                lim->keepalive_timeout_ms = ms;
+            else if (!strcmp(k, "drain_timeout"))
+                lim->drain_timeout_ms = ms;
+            else
+                lim->statement_timeout_ms = ms;
+        }
+    }
+    return 0;
+}
+
+static int parse_type(loader *L, const ynode *n, const char *where, bool allow_json, crest_type *out)
+{
+    if (want_scalar(L, n, where))
+        return CREST_ECONFIG;
+    const char *t = n->str;
+    if (!strcmp(t, "string") || !strcmp(t, "str") || !strcmp(t, "text"))
+        *out = CREST_T_STRING;
+    else if (!strcmp(t, "int") || !strcmp(t, "integer"))
+        *out = CREST_T_INT;
+    else if (!strcmp(t, "float") || !strcmp(t, "number"))
+        *out = CREST_T_FLOAT;
+    else if (!strcmp(t, "bool") || !strcmp(t, "boolean"))
+        *out = CREST_T_BOOL;
+    else if (!strcmp(t, "enum"))
+        *out = CREST_T_ENUM;
+    else if (allow_json && !strcmp(t, "json"))
+        *out = 0;
+    else
+        return bad(L, n, "%s: unknown type '%s' (string, int, float, bool, enum%s)", where, t,
+                   allow_json ? ", json" : "");
+    return 0;
+}
+
+static bool in_path(const char *path, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *s = path; (s = strchr(s, '{')); s++)
+        if (!strncmp(s + 1, name, n) && s[1 + n] == '}')
+            return true;
+    return false;
+}
+
+/* One entry of an endpoint's params: short form "id: int" or a map. */
+static int load_param(loader *L, crest__sqlep *s, const ynode *key, const ynode *v, bool has_body, const char *where0)
+{
+    static const char *const keys[] = {"type", "in", "required", "default", "min", "max", "min_length",
+                                       "max_length", "values", "description", NULL};
+    char where[300];
+    snprintf(where, sizeof where, "%s.params.%s", where0, key->str);
+    const char *name = key->str;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return bad(L, key, "%s: parameter names use letters, digits and '_'", where);
+    crest_type type = CREST_T_STRING;
+    const char *in = NULL;
+    bool required = false, required_set = false;
+    const ynode *def = NULL, *values = NULL, *desc = NULL;
+    bool has_min = false, has_max = false;
+    double mn = 0, mx = 0;
+    int rc;
+    if (v->kind == Y_SCALAR) {
+        if ((rc = parse_type(L, v, where, true, &type)))
+            return rc;
+    } else {
+        if (want_map(L, v, where) || check_keys(L, v, where, keys))
+            return CREST_ECONFIG;
+        const ynode *t = crest__ytree_get(v, "type");
+        if (t && (rc = parse_type(L, t, where, true, &type)))
+            return rc;
+        const ynode *x;
+        if ((x = crest__ytree_get(v, "in")) && (rc = get_string(L, x, where, &in)))
+            return rc;
+        if (in && strcmp(in, "path") && strcmp(in, "query") && strcmp(in, "header") && strcmp(in, "body"))
+            return bad(L, x, "%s.in: must be path, query, header or body", where);
+        if ((x = crest__ytree_get(v, "required"))) {
+            if ((rc = get_bool(L, x, where, &required)))
+                return rc;
+            required_set = true;
+        }
+        def = crest__ytree_get(v, "default");
+        values = crest__ytree_get(v, "values");
+        desc = crest__ytree_get(v, "description");
+        const char *minkey = type == CREST_T_STRING ? "min_length" : "min";
+        const char *maxkey = type == CREST_T_STRING ? "max_length" : "max";
+        if ((x = crest__ytree_get(v, minkey))) {
+            if ((rc = get_number(L, x, where, &mn)))
+                return rc;
+            has_min = true;
+        }
+        if ((x = crest__ytree_get(v, maxkey))) {
+            if ((rc = get_number(L, x, where, &mx)))
+                return rc;
+            has_max = true;
+        }
+        if ((x = crest__ytree_get(v, type == CREST_T_STRING ? "min" : "min_length")) ||
+            (x = crest__ytree_get(v, type == CREST_T_STRING ? "max" : "max_length")))
+            return bad(L, x, "%s: %s", where,
+                       type == CREST_T_STRING ? "strings take min_length/max_length" : "only strings take min_length/max_length");
+    }
+    if (type == CREST_T_ENUM) {
+        if (!values || values->kind != Y_SEQ || values->n == 0)
+            return bad(L, values ? values : v, "%s: an enum needs 'values', a non-empty list", where);
+    } else if (values) {
+        return bad(L, values, "%s: 'values' is only for type enum", where);
+    }
+    if (!in)
+        in = in_path(s->spec.path, name) ? "path" : has_body ? "body" : "query";
+    if (!strcmp(in, "path")) {
+        if (!in_path(s->spec.path, name))
+            return bad(L, key, "%s: '{%s}' is not in the path", where, name);
+        required = true;
+    } else if (in_path(s->spec.path, name)) {
+        return bad(L, key, "%s: '{%s}' is in the path, so it cannot be in %s", where, name, in);
+    }
+    if (!required_set && strcmp(in, "path"))
+        required = false;
+    if (!strcmp(in, "body")) {
+        if (!has_body)
+            return bad(L, key, "%s: %s requests have no body", where, crest_method_name(s->spec.method));
+        sqlep_body_param *b = &s->body[s->nbody];
+        memset(b, 0, sizeof *b);
+        s->nbody++;
+        if (!(b->name = strdup(name)))
+            return CREST_ENOMEM;
+        b->type = type;
+        b->required = required;
+        b->has_min = has_min;
+        b->has_max = has_max;
+        b->min = mn;
+        b->max = mx;
+        if (def) {
+            if (def->kind != Y_SCALAR)
+                return bad(L, def, "%s.default: expected a value", where);
+            if (type == CREST_T_INT) {
+                int64_t iv;
+                if (crest__parse_int(def->str, def->len, &iv))
+                    return bad(L, def, "%s.default: expected an integer", where);
+                b->def = json_integer(iv);
+            } else if (type == CREST_T_FLOAT) {
+                double dv;
+                if (crest__parse_double(def->str, def->len, &dv))
+                    return bad(L, def, "%s.default: expected a number", where);
+                b->def = json_real(dv);
+            } else if (type == CREST_T_BOOL) {
+                bool bv;
+                if (get_bool(L, def, where, &bv))
+                    return CREST_ECONFIG;
+                b->def = json_boolean(bv);
+            } else {
+                b->def = json_string(def->str);
+            }
+        }
+        if (values) {
+            b->values = calloc(values->n + 1, sizeof(char *));
+            if (!b->values)
+                return CREST_ENOMEM;
+            for (size_t i = 0; i < values->n; i++) {
+                if (want_scalar(L, values->kids[i], where))
+                    return CREST_ECONFIG;
+                if (!(b->values[i] = strdup(values->kids[i]->str)))
+                    return CREST_ENOMEM;
+            }
+        }
+        return 0;
+    }
+    if (type == 0)
+        return bad(L, v, "%s: only body parameters can be json", where);
+    crest_param *p = &s->params[s->nparams];
+    memset(p, 0, sizeof *p);
+    s->nparams++;
+    if (!(p->name = strdup(name)))
+        return CREST_ENOMEM;
+    p->in = !strcmp(in, "path") ? CREST_IN_PATH : !strcmp(in, "query") ? CREST_IN_QUERY : CREST_IN_HEADER;
+    p->type = type;
+    p->required = required;
+    p->has_min = has_min;
+    p->has_max = has_max;
+    p->min = mn;
+    p->max = mx;
+    if (def) {
+        if (def->kind != Y_SCALAR)
+            return bad(L, def, "%s.default: expected a value", where);
+        if (!(p->def = strdup(def->str)))
+            return CREST_ENOMEM;
+    }
+    if (desc) {
+        if (want_scalar(L, desc, where))
+            return CREST_ECONFIG;
+        if (!(p->description = strdup(desc->str)))
+            return CREST_ENOMEM;
+    }
+    if (values) {
+        const char **vals = calloc(values->n + 1, sizeof(char *));
+        if (!vals)
+            return CREST_ENOMEM;
+        p->values = vals;
+        for (size_t i = 0; i < values->n; i++) {
+            if (want_scalar(L, values->kids[i], where))
+                return CREST_ECONFIG;
+            if (!(vals[i] = strdup(values->kids[i]->str)))
+                return CREST_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static char *own(crest__sqlep *s, const char *str)
+{
+    if (!str || s->nstrings == CREST_ARRAY_LEN(s->strings))
+        return NULL;
+    char *p = strdup(str);
+    if (p)
+        s->strings[s->nstrings++] = p;
+    return p;
+}
+
+static int load_endpoint(loader *L, const ynode *e, size_t idx)
+{
+    static const char *const keys[] = {"method", "path", "params", "sql", "returns", "status", "summary",
+                                       "description", "tag", "timeout", "envelope", NULL};
+    char where[64];
+    snprintf(where, sizeof where, "endpoints[%zu]", idx);
+    if (want_map(L, e, where) || check_keys(L, e, where, keys))
+        return CREST_ECONFIG;
+    const ynode *m = crest__ytree_get(e, "method"), *path = crest__ytree_get(e, "path"),
+                *sql = crest__ytree_get(e, "sql"), *ret = crest__ytree_get(e, "returns");
+    if (!path)
+        return bad(L, e, "%s: 'path' is required", where);
+    if (!sql)
+        return bad(L, e, "%s: 'sql' is required", where);
+    if (want_scalar(L, path, where) || want_scalar(L, sql, where))
+        return CREST_ECONFIG;
+    if (path->str[0] != '/')
+        return bad(L, path, "%s.path: must start with '/'", where);
+    crest_method method = CREST_GET;
+    if (m) {
+        if (want_scalar(L, m, where))
+            return CREST_ECONFIG;
+        static const crest_method all[] = {CREST_GET, CREST_POST, CREST_PUT, CREST_PATCH, CREST_DELETE};
+        method = 0;
+        for (size_t i = 0; i < CREST_ARRAY_LEN(all); i++)
+            if (!strcasecmp(m->str, crest_method_name(all[i])))
+                method = all[i];
+        if (!method)
+            return bad(L, m, "%s.method: must be GET, POST, PUT, PATCH or DELETE", where);
+    }
+    crest__sqlep *s = calloc(1, sizeof *s);
+    if (!s)
+        return CREST_ENOMEM;
+    int rc = 0;
+    s->line = e->line;
+    s->sql_line = sql->line;
+    s->spec.method = method;
+    s->spec.path = own(s, path->str);
+    s->sql = strdup(sql->str);
+    if (!s->spec.path || !s->sql) {
+        rc = CREST_ENOMEM;
+        goto fail;
+    }
+    s->returns = RET_MANY;
+    if (ret) {
+        if ((rc = want_scalar(L, ret, where)))
+            goto fail;
+        if (!strcmp(ret->str, "one"))
+            s->returns = RET_ONE;
+        else if (!strcmp(ret->str, "many"))
+            s->returns = RET_MANY;
+        else if (!strcmp(ret->str, "value"))
+            s->returns = RET_VALUE;
+        else if (!strcmp(ret->str, "none"))
+            s->returns = RET_NONE;
+        else {
+            rc = bad(L, ret, "%s.returns: must be one, many, value or none (found '%s')", where, ret->str);
+            goto fail;
+        }
+    }
+    const ynode *x;
+    if ((x = crest__ytree_get(e, "status"))) {
+        int64_t st;
+        if ((rc = get_int(L, x, "status", 200, 299, &st)))
+            goto fail;
+        s->spec.status = (int)st;
+    }
+    if ((x = crest__ytree_get(e, "timeout"))) {
+        unsigned ms;
+        if ((rc = get_duration(L, x, "timeout", &ms)))
+            goto fail;
+        s->spec.timeout_ms = (int)ms;
+    }
+    const char *strkeys[] = {"summary", "description", "tag", "envelope"};
+    for (size_t i = 0; i < CREST_ARRAY_LEN(strkeys); i++) {
+        if (!(x = crest__ytree_get(e, strkeys[i])))
+            continue;
+        if ((rc = want_scalar(L, x, where)))
+            goto fail;
+        char *v = own(s, x->str);
+        if (!v) {
+            rc = CREST_ENOMEM;
+            goto fail;
+        }
+        if (i == 0)
+            s->spec.summary = v;
+        else if (i == 1)
+            s->spec.description = v;
+        else if (i == 2)
+            s->spec.tag = v;
+        else {
+            for (const char *c = v; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_')) {
+                    rc = bad(L, x, "%s.envelope: use letters, digits and '_'", where);
+                    goto fail;
+                }
+            s->spec.envelope = v;
+        }
+    }
+    bool has_body = method == CREST_POST || method == CREST_PUT || method == CREST_PATCH;
+    const ynode *params = crest__ytree_get(e, "params");
+    size_t np = 0;
+    if (params && !crest__ytree_is_null(params)) {
+        if ((rc = want_map(L, params, where)))
+            goto fail;
+        np = params->n;
+    }
+    s->params = calloc(np + 1, sizeof *s->params);
+    s->body = calloc(np + 1, sizeof *s->body);
+    if (!s->params || !s->body) {
+        rc = CREST_ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < np; i++)
+        if ((rc = load_param(L, s, params->kids[2 * i], params->kids[2 * i + 1], has_body, where)))
+            goto fail;
+    /* Every {param} in the path must be declared: default it to a string. */
+    for (const char *c = s->spec.path; (c = strchr(c, '{')); c++) {
+        const char *end = strchr(c, '}');
+        if (!end)
+            break;
+        bool found = false;
+        for (unsigned k = 0; k < s->nparams; k++)
+            if (strlen(s->params[k].name) == (size_t)(end - c - 1) && !strncmp(s->params[k].name, c + 1, (size_t)(end - c - 1)))
+                found = true;
+        if (!found) {
+            crest_param *p = realloc(s->params, (s->nparams + 2) * sizeof *p);
+            if (!p) {
+                rc = CREST_ENOMEM;
+                goto fail;
+            }
+            s->params = p;
+            memset(&p[s->nparams], 0, 2 * sizeof *p);
+            p[s->nparams].name = strndup(c + 1, (size_t)(end - c - 1));
+            p[s->nparams].in = CREST_IN_PATH;
+            p[s->nparams].type = CREST_T_STRING;
+            p[s->nparams].required = true;
+            if (!p[s->nparams].name) {
+                rc = CREST_ENOMEM;
+                goto fail;
+            }
+            s->nparams++;
+        }
+    }
+    s->spec.params = s->params;
+    s->spec.json_body = s->nbody > 0;
+    s->spec.handler = crest__sqlep_handler;
+    crest_error e2 = {0};
+    rc = crest__app_add_sql_endpoint(L->app, &s->spec, s, &e2);
+    if (rc) {
+        rc = bad(L, e, "%s: %s", where, e2.msg);
+        goto fail;
+    }
+    return 0;
+fail:
+    crest__sqlep_free(s);
+    return rc ? rc : CREST_ECONFIG;
+}
+
+static int load_root(loader *L, const ynode *root)
+{
+    static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
+                                       "endpoints", "startup_sql", "access_log", NULL};
+    if (root->kind != Y_MAP)
+        return bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
+    for (size_t i = 0; i < root->n; i++) {
+        const char *k = root->kids[2 * i]->str;
+        if (!strcmp(k, "models") || !strcmp(k, "modules") || !strcmp(k, "auth"))
+            return bad(L, root->kids[2 * i], "'%s' is not supported by this version of crest yet", k);
+    }
+    if (check_keys(L, root, "app file", keys))
+        return CREST_ECONFIG;
+    crest_app *app = L->app;
+    const ynode *x;
+    const char *s;
+    int rc;
+    if ((x = crest__ytree_get(root, "database"))) {
+        if ((rc = get_string(L, x, "database", &s)))
+            return rc;
+        if (!strncmp(s, "postgres", 8))
+            return bad(L, x, "database: PostgreSQL is not supported by this version of crest yet");
+        if (crest_app_set_database(app, s))
+            return bad(L, x, "database: expected sqlite:PATH, found '%s'", s);
+    }
+    if ((x = crest__ytree_get(root, "listen"))) {
+        if ((rc = get_string(L, x, "listen", &s)))
+            return rc;
+        if (crest_app_set_listen(app, s))
+            return bad(L, x, "listen: expected HOST:PORT, found '%s'", s);
+    }
+    if ((x = crest__ytree_get(root, "workers"))) {
+        int64_t n;
+        if ((rc = get_int(L, x, "workers", 0, 256, &n)))
+            return rc;
+        crest_app_set_workers(app, (int)n);
+    }
+    if ((x = crest__ytree_get(root, "access_log"))) {
+        bool on;
+        if ((rc = get_bool(L, x, "access_log", &on)))
+            return rc;
+        app->access_log = on;
+    }
+    const ynode *pfx = crest__ytree_get(root, "api_prefix"), *ver = crest__ytree_get(root, "api_version");
+    if (pfx || ver) {
+        const char *p = "";
+        char buf[256];
+        if (pfx && (rc = get_string(L, pfx, "api_prefix", &p)))
+            return rc;
+        if (ver && (rc = want_scalar(L, ver, "api_version")))
+            return rc;
+        /* Inmanta's /<prefix>/v<version>: "api" + 1 → "/api/v1". */
+        const char *v = ver ? ver->str : NULL;
+        if (v && (v[0] == 'v' || v[0] == 'V'))
+            v++;
+        int64_t vn;
+        if (v && crest__parse_int(v, strlen(v), &vn))
+            return bad(L, ver, "api_version: expected a number such as 1, found '%s'", ver->str);
+        snprintf(buf, sizeof buf, "%s%s%s%s", (p[0] && p[0] != '/') ? "/" : "", p, v ? "/v" : "", v ? v : "");
+        for (const char *c = buf; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+                  *c == '-' || *c == '/' || *c == '.'))
+                return bad(L, pfx ? pfx : ver, "api_prefix: use letters, digits, '-', '_', '.' and '/'");
+        if (crest_app_set_api_prefix(app, buf))
+            return bad(L, pfx ? pfx : ver, "api_prefix: bad prefix '%s'", buf);
+    }
+    if ((x = crest__ytree_get(root, "limits")) && (rc = load_limits(L, x)))
+        return rc;
+    if ((x = crest__ytree_get(root, "startup_sql"))) {
+        crest__buf b;
+        crest__buf_init(&b, 0);
+        if (x->kind == Y_SCALAR) {
+            crest__buf_appends(&b, x->str);
+        } else if (x->kind == Y_SEQ) {
+            for (size_t i = 0; i < x->n; i++) {
+                if (want_scalar(L, x->kids[i], "startup_sql")) {
+                    crest__buf_dispose(&b);
+                    return CREST_ECONFIG;
+                }
+                crest__buf_appendf(&b, "%s;\n", x->kids[i]->str);
+            }
+        } else {
+            return bad(L, x, "startup_sql: expected SQL text or a list of statements");
+        }
+        if (crest__buf_append(&b, "", 1)) {
+            crest__buf_dispose(&b);
+            return CREST_ENOMEM;
+        }
+        free(app->startup_sql);
+        app->startup_sql = b.ptr;
+    }
+    if ((x = crest__ytree_get(root, "endpoints")) && !crest__ytree_is_null(x)) {
+        if (x->kind != Y_SEQ)
+            return bad(L, x, "endpoints: expected a list");
+        for (size_t i = 0; i < x->n; i++)
+            if ((rc = load_endpoint(L, x->kids[i], i)))
+                return rc;
+    }
+    return 0;
+}
+
+int crest_app_load_string(crest_app *app, const char *name, const char *text, size_t len, crest_error *err)
+{
+    if (!name)
+        name = "(app file)";
+    ynode *root = crest__ytree_parse(name, text, len, err);
+    if (!root)
+        return CREST_ECONFIG;
+    free(app->source_name);
+    app->source_name = strdup(name);
+    loader L = {app, name, err};
+    int rc = load_root(&L, root);
+    crest__ytree_free(root);
+    if (rc && err && err->code == 0)
+        crest__error_set(err, rc, name, 0, "cannot load the app file");
+    return rc ? CREST_ECONFIG : 0;
+}
+
+int crest_app_load_file(crest_app *app, const char *path, crest_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return crest__error_set(err, CREST_ECONFIG, path, 0, "cannot open: %s", strerror(errno));
+    crest__buf b;
+    crest__buf_init(&b, YTREE_MAX_BYTES + 1);
+    char chunk[16384];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (crest__buf_append(&b, chunk, n)) {
+            rc = crest__error_set(err, CREST_ECONFIG, path, 0, "the app file is larger than %u bytes",
+                                  YTREE_MAX_BYTES);
+            break;
+        }
+    }
+    if (!rc && ferror(f))
+        rc = crest__error_set(err, CREST_ECONFIG, path, 0, "cannot read: %s", strerror(errno));
+    fclose(f);
+    if (!rc)
+        rc = crest_app_load_string(app, path, b.ptr ? b.ptr : "", b.len, err);
+    crest__buf_dispose(&b);
+    return rc;
+}

@@ -1,0 +1,447 @@
+/* dispatch.c — one request through the app: route, spec check, handler,
+ * render. The spec check is the one place where path, query and header
+ * parameters are typed and bounded and the JSON body is read, so handlers
+ * only ever see validated input. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "../json/json_internal.h"
+#include "app_internal.h"
+
+void crest__req_reset(crest_req *req, crest_res *res)
+{
+    crest__arena *a = req->arena;
+    crest__worker *w = req->worker;
+    crest_app *app = req->app;
+    crest_json *json = res->json;
+    crest__buf *hdrs = res->headers;
+    memset(req, 0, sizeof *req);
+    memset(res, 0, sizeof *res);
+    req->arena = a;
+    req->worker = w;
+    req->app = app;
+    res->arena = a;
+    res->json = json;
+    res->headers = hdrs;
+    crest_json_reset(json);
+    hdrs->len = 0;
+}
+
+static void decref_json(void *p) { json_decref(p); }
+
+static int split_query(crest_req *req, const char *q, size_t len)
+{
+    unsigned n = 1;
+    for (size_t i = 0; i < len; i++)
+        if (q[i] == '&')
+            n++;
+    req->query = crest__arena_alloc(req->arena, n * sizeof *req->query);
+    if (!req->query)
+        return CREST_ENOMEM;
+    const char *p = q, *end = q + len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        if (e > p) {
+            const char *eq = memchr(p, '=', (size_t)(e - p));
+            const char *ke = eq ? eq : e;
+            char *k = crest__arena_alloc(req->arena, (size_t)(ke - p) + 1);
+            char *v = crest__arena_alloc(req->arena, eq ? (size_t)(e - eq) : 1);
+            if (!k || !v)
+                return CREST_ENOMEM;
+            long kl = crest__percent_decode(k, p, (size_t)(ke - p), true);
+            long vl = eq ? crest__percent_decode(v, eq + 1, (size_t)(e - eq - 1), true) : 0;
+            if (kl < 0 || vl < 0 || memchr(k, 0, (size_t)kl) || memchr(v, 0, (size_t)vl))
+                return CREST_EINVAL;
+            k[kl] = 0;
+            v[vl] = 0;
+            req->query[req->nquery].key = k;
+            req->query[req->nquery].value = v;
+            req->nquery++;
+        }
+        p = e + 1;
+    }
+    return 0;
+}
+
+static const char *where_name(crest_param_in in)
+{
+    return in == CREST_IN_PATH ? "path" : in == CREST_IN_QUERY ? "query" : "header";
+}
+
+/* Types and bounds one raw value. Returns NULL when fine, else the message. */
+static const char *type_value(crest_req *req, const crest_param *p, const char *raw, crest__value *v)
+{
+    size_t len = strlen(raw);
+    v->present = true;
+    v->str = raw;
+    switch (p->type) {
+    case CREST_T_INT:
+        if (crest__parse_int(raw, len, &v->i))
+            return "must be an integer";
+        v->f = (double)v->i;
+        if (p->has_min && (double)v->i < p->min)
+            return crest__arena_printf(req->arena, "must be >= %.15g", p->min);
+        if (p->has_max && (double)v->i > p->max)
+            return crest__arena_printf(req->arena, "must be <= %.15g", p->max);
+        return NULL;
+    case CREST_T_FLOAT:
+        if (crest__parse_double(raw, len, &v->f))
+            return "must be a number";
+        if (p->has_min && v->f < p->min)
+            return crest__arena_printf(req->arena, "must be >= %.15g", p->min);
+        if (p->has_max && v->f > p->max)
+            return crest__arena_printf(req->arena, "must be <= %.15g", p->max);
+        return NULL;
+    case CREST_T_BOOL:
+        if (crest__parse_bool(raw, len, &v->b))
+            return "must be true or false";
+        return NULL;
+    case CREST_T_ENUM:
+        for (const char *const *e = p->values; *e; e++)
+            if (strcmp(*e, raw) == 0)
+                return NULL;
+        {
+            crest__buf b;
+            crest__buf_init(&b, 2048);
+            crest__buf_appends(&b, "must be one of: ");
+            for (const char *const *e = p->values; *e; e++)
+                crest__buf_appendf(&b, "%s%s", e == p->values ? "" : ", ", *e);
+            const char *m = crest__arena_strndup(req->arena, b.ptr ? b.ptr : "", b.len);
+            crest__buf_dispose(&b);
+            return m ? m : "is not an allowed value";
+        }
+    case CREST_T_STRING: {
+        /* Bounds on strings count characters (UTF-8 code points), not bytes. */
+        size_t chars = 0;
+        for (size_t i = 0; i < len; i++)
+            if (((unsigned char)raw[i] & 0xC0) != 0x80)
+                chars++;
+        if (p->has_min && (double)chars < p->min)
+            return crest__arena_printf(req->arena, "must be at least %.0f characters", p->min);
+        if (p->has_max && (double)chars > p->max)
+            return crest__arena_printf(req->arena, "must be at most %.0f characters", p->max);
+        return NULL;
+    }
+    }
+    return "has an unknown type";
+}
+
+static int check_params(crest_req *req, crest_res *res)
+{
+    const crest__endpoint *ep = req->ep;
+    if (!ep->nparams)
+        return 0;
+    req->values = crest__arena_calloc(req->arena, ep->nparams, sizeof *req->values);
+    if (!req->values)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    const crest_param *bad = NULL;
+    const char *bad_msg = NULL;
+    unsigned nbad = 0, i = 0;
+    for (const crest_param *p = ep->spec->params; p->name; p++, i++) {
+        const char *raw = NULL;
+        if (p->in == CREST_IN_PATH) {
+            const crest__route *rt = req->match.route;
+            for (unsigned k = 0; k < rt->nparams; k++)
+                if (strcmp(rt->param_names[k], p->name) == 0) {
+                    raw = crest__arena_strndup(req->arena, req->match.values[k].ptr, req->match.values[k].len);
+                    if (!raw)
+                        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+                }
+        } else if (p->in == CREST_IN_QUERY) {
+            raw = crest_req_query(req, p->name);
+        } else {
+            raw = crest_req_header(req, p->name);
+        }
+        const char *msg = NULL;
+        if (!raw) {
+            if (p->def)
+                msg = type_value(req, p, p->def, &req->values[i]);
+            else if (p->required)
+                msg = "is required";
+        } else {
+            msg = type_value(req, p, raw, &req->values[i]);
+        }
+        if (msg) {
+            req->values[i].present = false;
+            if (!bad) {
+                if (nbad == 0) {
+                    bad = p;
+                    bad_msg = msg;
+                }
+            }
+            nbad++;
+            if (nbad == 1) {
+                /* The problem itself is filled once we know how many there are. */
+            }
+            crest__field_error *f = crest__arena_alloc(req->arena, sizeof *f);
+            if (f) {
+                f->field = p->name;
+                f->msg = msg;
+                f->next = NULL;
+                crest__field_error **pp = &res->err_fields;
+                while (*pp)
+                    pp = &(*pp)->next;
+                *pp = f;
+                res->nerr_fields++;
+            }
+        }
+    }
+    if (!nbad)
+        return 0;
+    crest__field_error *fields = res->err_fields;
+    unsigned nfields = res->nerr_fields;
+    const char *code = strcmp(bad_msg, "is required") == 0 && nbad == 1 ? "missing_parameter" : "invalid_parameter";
+    if (nbad == 1)
+        crest_res_error(res, 400, code, "%s parameter '%s' %s", where_name(bad->in), bad->name, bad_msg);
+    else
+        crest_res_error(res, 400, code, "%u parameters are invalid", nbad);
+    res->err_fields = fields;
+    res->nerr_fields = nfields;
+    return -1;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (crest__strcaseeq(ct, n, "application/json", 16))
+        return true;
+    /* application/<anything>+json, e.g. application/merge-patch+json */
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 && crest__strcaseeq(ct + n - 5, 5, "+json", 5);
+}
+
+static int check_body(crest_req *req, crest_res *res)
+{
+    const crest_endpoint *spec = req->ep->spec;
+    if (!spec->json_body)
+        return 0;
+    if (req->body_len == 0) {
+        if (spec->body_required)
+            return crest_res_error(res, 400, "missing_body", "a JSON body is required");
+        return 0;
+    }
+    if (!is_json_type(crest_req_header(req, "content-type")))
+        return crest_res_error(res, 415, "unsupported_media_type", "the body must be application/json");
+    char msg[256];
+    json_t *v = crest__json_parse(req->body, req->body_len, req->app->limits.json_depth, msg, sizeof msg);
+    if (!v)
+        return crest_res_error(res, 400, "invalid_json", "%s", msg);
+    if (crest__arena_defer(req->arena, decref_json, v)) {
+        json_decref(v);
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    }
+    req->json = v;
+    return 0;
+}
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.'))
+            return false;
+    }
+    return n > 0 && n < sizeof(((crest_req *)0)->id);
+}
+
+static const char *allow_list(crest_req *req, unsigned mask)
+{
+    char buf[128];
+    size_t o = 0;
+    buf[0] = 0;
+    for (unsigned m = 1; m < CREST_METHOD_COUNT; m++)
+        if (mask & (1u << m))
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", o ? ", " : "", crest_method_name((crest_method)m));
+    return crest__arena_strdup(req->arena, buf);
+}
+
+int crest__app_handle(crest_req *req, crest_res *res)
+{
+    crest_app *app = req->app;
+    const char *rid = crest_req_header(req, "x-request-id");
+    if (rid && valid_request_id(rid))
+        snprintf(req->id, sizeof req->id, "%s", rid);
+
+    const char *q = memchr(req->url, '?', req->url_len);
+    size_t plen = q ? (size_t)(q - req->url) : req->url_len;
+    const char *hash = memchr(req->url, '#', req->url_len);
+    if (hash && (size_t)(hash - req->url) < plen)
+        plen = (size_t)(hash - req->url);
+    if (plen == 0 || req->url[0] != '/') {
+        /* Absolute-form targets ("http://host/x") are for proxies; asterisk-form only for OPTIONS. */
+        req->path = crest__arena_strndup(req->arena, req->url, plen);
+        crest_res_error(res, 400, "bad_request", "the request target must be a path starting with '/'");
+        return 0;
+    }
+    char *pathbuf = crest__arena_strndup(req->arena, req->url, plen);
+    if (!pathbuf) {
+        crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return 0;
+    }
+    req->path = crest__arena_strndup(req->arena, req->url, plen); /* raw, for the log */
+    if (q) {
+        size_t qlen = req->url_len - (size_t)(q + 1 - req->url);
+        const char *h = memchr(q + 1, '#', qlen);
+        if (h)
+            qlen = (size_t)(h - q - 1);
+        int rc = split_query(req, q + 1, qlen);
+        if (rc == CREST_EINVAL) {
+            crest_res_error(res, 400, "bad_request", "the query string has a bad percent-encoding");
+            return 0;
+        }
+        if (rc) {
+            crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+            return 0;
+        }
+    }
+    crest__str segs[CREST_ROUTER_MAX_SEGMENTS];
+    int nsegs = crest__path_split(pathbuf, segs, CREST_ROUTER_MAX_SEGMENTS);
+    if (nsegs == -1) {
+        crest_res_error(res, 400, "bad_request", "the path has a bad percent-encoding");
+        return 0;
+    }
+    if (nsegs < 0) {
+        crest_res_error(res, 404, "not_found", "no route for this path");
+        return 0;
+    }
+    int st = crest__router_match(app->router, req->method, segs, (unsigned)nsegs, &req->match);
+    if (st == 404) {
+        crest_res_error(res, 404, "not_found", "no route for %s %s", req->method_text ? req->method_text : "?",
+                        req->path);
+        return 0;
+    }
+    if (st == 405) {
+        res->allow = allow_list(req, req->match.allow | (1u << CREST_OPTIONS));
+        if (req->method == CREST_OPTIONS) {
+            res->status = 204;
+            return 0;
+        }
+        crest_res_error(res, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
+                        req->method_text ? req->method_text : "this method", res->allow ? res->allow : "");
+        return 0;
+    }
+    req->ep = req->match.route->target;
+    if (check_params(req, res) || check_body(req, res))
+        return 0;
+    if (req->ep->spec->blocking) {
+        req->blocking = true;
+        return 1;
+    }
+    crest__app_run_blocking(req, res);
+    return 0;
+}
+
+void crest__app_run_blocking(crest_req *req, crest_res *res)
+{
+    const crest__endpoint *ep = req->ep;
+    int rc = ep->spec->handler(req, res, ep->ud);
+    if (rc && !res->is_error)
+        crest_res_error(res, 500, "internal_error", "the handler failed");
+    if (!res->is_error && res->json_used) {
+        int je = crest_json_error(res->json);
+        if (je == CREST_JSON_ENOMEM)
+            crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        else if (je == CREST_JSON_ETOOBIG)
+            crest_res_error(res, 500, "response_too_large", "the response is larger than the server allows");
+        else if (je || res->json->depth != 0)
+            crest_res_error(res, 500, "internal_error", "the handler wrote malformed JSON");
+    }
+}
+
+int crest__res_final_status(const crest_req *req, const crest_res *res)
+{
+    if (res->is_error)
+        return res->err_status;
+    if (res->status)
+        return res->status;
+    if (req->ep && req->ep->spec->status)
+        return req->ep->spec->status;
+    return 200;
+}
+
+static void write_problem(crest_json *w, const crest_res *res)
+{
+    crest_json_reset(w);
+    crest_json_object_begin(w);
+    crest_json_key(w, "status");
+    crest_json_int(w, res->err_status);
+    crest_json_key(w, "title");
+    crest_json_str(w, crest__status_text(res->err_status));
+    if (res->err_detail) {
+        crest_json_key(w, "detail");
+        crest_json_str(w, res->err_detail);
+    }
+    crest_json_key(w, "code");
+    crest_json_str(w, res->err_code);
+    if (res->err_fields) {
+        crest_json_key(w, "errors");
+        crest_json_object_begin(w);
+        for (const crest__field_error *f = res->err_fields; f; f = f->next) {
+            crest_json_key(w, f->field);
+            crest_json_str(w, f->msg);
+        }
+        crest_json_object_end(w);
+    }
+    crest_json_object_end(w);
+}
+
+int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const char *date, bool keep_alive,
+                      size_t *body_bytes)
+{
+    int status = crest__res_final_status(req, res);
+    const char *ctype = NULL;
+    const char *env = NULL;
+    if (res->is_error) {
+        write_problem(res->json, res);
+        ctype = "application/problem+json";
+    } else if (res->json_used) {
+        ctype = "application/json";
+        env = req->ep ? req->ep->spec->envelope : NULL;
+    }
+    size_t blen = 0;
+    const char *body = ctype ? crest_json_data(res->json, &blen) : "";
+    size_t envlen = 0;
+    if (env)
+        envlen = strlen(env);
+    bool no_body = status == 204 || status == 304 || status < 200;
+    size_t total = no_body ? 0 : (env ? blen + envlen + 5 : blen);
+    int rc = crest__buf_appendf(out,
+                                "HTTP/1.1 %d %s\r\nServer: crest\r\nDate: %s\r\nX-Request-Id: %s\r\n",
+                                status, crest__status_text(status), date, req->id);
+    if (!no_body) {
+        if (ctype)
+            rc |= crest__buf_appendf(out, "Content-Type: %s\r\n", ctype);
+        rc |= crest__buf_appendf(out, "Content-Length: %zu\r\n", total);
+    }
+    if (!keep_alive)
+        rc |= crest__buf_appends(out, "Connection: close\r\n");
+    else if (req->http_major == 1 && req->http_minor == 0)
+        rc |= crest__buf_appends(out, "Connection: keep-alive\r\n");
+    if (res->allow)
+        rc |= crest__buf_appendf(out, "Allow: %s\r\n", res->allow);
+    if (res->retry_after)
+        rc |= crest__buf_appendf(out, "Retry-After: %s\r\n", res->retry_after);
+    if (res->headers->len)
+        rc |= crest__buf_append(out, res->headers->ptr, res->headers->len);
+    rc |= crest__buf_append(out, "\r\n", 2);
+    if (!no_body && req->method != CREST_HEAD) {
+        if (env) {
+            rc |= crest__buf_append(out, "{\"", 2);
+            rc |= crest__buf_append(out, env, envlen); /* envelope names are checked identifiers */
+            rc |= crest__buf_append(out, "\":", 2);
+        }
+        rc |= crest__buf_append(out, body, blen);
+        if (env)
+            rc |= crest__buf_append(out, "}", 1);
+    }
+    if (body_bytes)
+        *body_bytes = total;
+    return rc ? CREST_ENOMEM : 0;
+}

@@ -1,0 +1,199 @@
+/* serve.c — from an app to a running server: open and check the database
+ * once, give each worker its own connection and statement cache, parse the
+ * command line of a C program, and hand over to the HTTP engine. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "app_internal.h"
+
+static int open_db(const char *path, sqlite3 **out, crest_error *err)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        crest__error_set(err, CREST_EIO, path, 0, "cannot open the database: %s",
+                         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close_v2(db);
+        return CREST_EIO;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 1);
+    *out = db;
+    return 0;
+}
+
+int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
+{
+    if (!app->db_path) {
+        for (unsigned i = 0; i < app->neps; i++)
+            if (app->eps[i]->sql)
+                return crest__error_set(err, CREST_ECONFIG, app->source_name, 0,
+                                        "SQL endpoints need a database (the 'database' key or CREST_DATABASE)");
+        return 0;
+    }
+    sqlite3 *db;
+    /* A dry run (crest check) writes nothing: a database that does not exist
+     * yet is checked in memory, an existing one inside a rolled-back transaction. */
+    const char *path = app->db_path;
+    if (dry_run && access(path, F_OK) != 0)
+        path = ":memory:";
+    int rc = open_db(path, &db, err);
+    if (rc)
+        return rc;
+    char *emsg = NULL;
+    if (dry_run) {
+        if (sqlite3_exec(db, "BEGIN", NULL, NULL, &emsg) != SQLITE_OK) {
+            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot read the database: %s", emsg);
+            goto out;
+        }
+        if (app->startup_sql && sqlite3_exec(db, app->startup_sql, NULL, NULL, &emsg) != SQLITE_OK) {
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, 0, "startup_sql failed: %s", emsg);
+            goto out;
+        }
+        for (unsigned i = 0; i < app->neps; i++)
+            if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], db, err)))
+                goto out;
+        goto out;
+    }
+    /* WAL: readers never block the writer; NORMAL sync is durable across
+     * process crashes, and across power loss up to the last checkpoint. */
+    if (strcmp(app->db_path, ":memory:") != 0 &&
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &emsg) != SQLITE_OK) {
+        rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot switch to WAL mode: %s", emsg);
+        goto out;
+    }
+    if (app->startup_sql) {
+        sqlite3_free(emsg);
+        emsg = NULL;
+        if (sqlite3_exec(db, "BEGIN", NULL, NULL, &emsg) != SQLITE_OK ||
+            sqlite3_exec(db, app->startup_sql, NULL, NULL, &emsg) != SQLITE_OK) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, 0, "startup_sql failed: %s",
+                                  emsg ? emsg : sqlite3_errmsg(db));
+            goto out;
+        }
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
+            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "startup_sql: %s", emsg);
+            goto out;
+        }
+    }
+    for (unsigned i = 0; i < app->neps; i++) {
+        if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], db, err)))
+            goto out;
+    }
+out:
+    if (dry_run)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_free(emsg);
+    sqlite3_close_v2(db);
+    return rc;
+}
+
+int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
+{
+    memset(&w->aw, 0, sizeof w->aw);
+    if (!app->db_path)
+        return 0;
+    sqlite3 *db;
+    int rc = open_db(app->db_path, &db, err);
+    if (rc)
+        return rc;
+    /* Point reads on a warm cache: a modest page cache per worker keeps RSS small. */
+    sqlite3_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024", NULL, NULL, NULL);
+    w->aw.db = db;
+    w->aw.nstmts = app->neps;
+    w->aw.stmts = calloc(app->neps ? app->neps : 1, sizeof(void *));
+    if (!w->aw.stmts)
+        return CREST_ENOMEM;
+    return 0;
+}
+
+void crest__app_worker_dispose(crest__worker *w)
+{
+    for (unsigned i = 0; i < w->aw.nstmts; i++)
+        sqlite3_finalize(w->aw.stmts[i]);
+    free(w->aw.stmts);
+    w->aw.stmts = NULL;
+    w->aw.nstmts = 0;
+    if (w->aw.db)
+        sqlite3_close_v2(w->aw.db);
+    w->aw.db = NULL;
+}
+
+int crest_app_serve(crest_app *app, crest_error *err)
+{
+    int rc = crest__app_add_builtins(app, err);
+    if (rc)
+        return rc;
+    if ((rc = crest__app_prepare(app, false, err)))
+        return rc;
+    return crest__engine_uv.serve(app, err);
+}
+
+int crest_app_check(crest_app *app, crest_error *err)
+{
+    return crest__app_prepare(app, true, err);
+}
+
+static void usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "usage: %s [--listen HOST:PORT] [--workers N]\n"
+            "  --listen HOST:PORT  address to serve on (env CREST_LISTEN; default 127.0.0.1:8080)\n"
+            "  --workers N         event-loop threads (default: number of cores)\n"
+            "  --help, --version\n",
+            prog);
+}
+
+int crest_app_main(crest_app *app, int argc, char **argv)
+{
+    const char *prog = argc > 0 ? argv[0] : "crest";
+    const char *env = getenv("CREST_LISTEN");
+    if (env && *env && crest_app_set_listen(app, env)) {
+        fprintf(stderr, "%s: CREST_LISTEN: bad address '%s'\n", prog, env);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout, prog);
+            return 0;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("crest %s\n", CREST_VERSION);
+            return 0;
+        }
+        if ((!strcmp(a, "--listen") || !strcmp(a, "--workers")) && i + 1 >= argc) {
+            fprintf(stderr, "%s: %s needs a value\n", prog, a);
+            return 2;
+        }
+        if (!strcmp(a, "--listen")) {
+            if (crest_app_set_listen(app, argv[++i])) {
+                fprintf(stderr, "%s: --listen: bad address '%s'\n", prog, argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--workers")) {
+            int64_t n;
+            const char *v = argv[++i];
+            if (crest__parse_int(v, strlen(v), &n) || crest_app_set_workers(app, (int)n) || n < 1) {
+                fprintf(stderr, "%s: --workers: expected a number from 1 to 256, got '%s'\n", prog, v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "%s: unknown argument '%s'\n", prog, a);
+            usage(stderr, prog);
+            return 2;
+        }
+    }
+    crest_error err = {0};
+    int rc = crest_app_serve(app, &err);
+    if (rc) {
+        crest_error_print(&err, prog);
+        return 1;
+    }
+    return 0;
+}

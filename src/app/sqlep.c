@@ -1,0 +1,385 @@
+/* sqlep.c — SQL-backed endpoints: each request binds its typed parameters to
+ * a prepared statement (one per worker, kept), steps it under a deadline and
+ * writes the rows through the JSON writer. Values are always bound, never
+ * spliced into SQL text. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <sqlite3.h>
+
+#include "../json/json_internal.h"
+#include "sqlep.h"
+
+void crest__sqlep_free(crest__sqlep *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->nparams; i++) {
+        crest_param *p = &s->params[i];
+        free((char *)p->name);
+        free((char *)p->def);
+        free((char *)p->description);
+        if (p->values) {
+            for (const char *const *v = p->values; *v; v++)
+                free((char *)*v);
+            free((void *)p->values);
+        }
+    }
+    free(s->params);
+    for (unsigned i = 0; i < s->nbody; i++) {
+        sqlep_body_param *b = &s->body[i];
+        free(b->name);
+        json_decref(b->def);
+        if (b->values) {
+            for (char **v = b->values; *v; v++)
+                free(*v);
+            free(b->values);
+        }
+    }
+    free(s->body);
+    for (unsigned i = 0; i < s->nstrings; i++)
+        free(s->strings[i]);
+    free(s->sql);
+    free(s->binds);
+    free(s);
+}
+
+int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_error *err)
+{
+    sqlite3 *db = dbp;
+    crest__sqlep *s = ep->sql;
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    if (sqlite3_prepare_v2(db, s->sql, -1, &st, &tail) != SQLITE_OK)
+        return crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is wrong: %s",
+                                crest_method_name(s->spec.method), s->spec.path, sqlite3_errmsg(db));
+    if (!st)
+        return crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is empty",
+                                crest_method_name(s->spec.method), s->spec.path);
+    while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' || *tail == ';'))
+        tail++;
+    int rc = 0;
+    if (tail && *tail) {
+        rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
+                              "%s %s: the SQL holds more than one statement", crest_method_name(s->spec.method),
+                              s->spec.path);
+        goto out;
+    }
+    int n = sqlite3_bind_parameter_count(st);
+    free(s->binds);
+    s->binds = calloc(n ? (size_t)n : 1, sizeof *s->binds);
+    if (!s->binds) {
+        rc = CREST_ENOMEM;
+        goto out;
+    }
+    s->nbinds = n;
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_bind_parameter_name(st, i + 1);
+        if (!name || (name[0] != ':' && name[0] != '$' && name[0] != '@')) {
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
+                                  "%s %s: use named parameters (:name) in the SQL, not '?'",
+                                  crest_method_name(s->spec.method), s->spec.path);
+            goto out;
+        }
+        name++;
+        s->binds[i].spec_param = s->binds[i].body_param = -1;
+        for (unsigned k = 0; k < s->nparams; k++)
+            if (!strcmp(s->params[k].name, name))
+                s->binds[i].spec_param = (int)k;
+        for (unsigned k = 0; k < s->nbody; k++)
+            if (!strcmp(s->body[k].name, name))
+                s->binds[i].body_param = (int)k;
+        if (s->binds[i].spec_param < 0 && s->binds[i].body_param < 0) {
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
+                                  "%s %s: the SQL uses :%s, which is not a declared parameter",
+                                  crest_method_name(s->spec.method), s->spec.path, name);
+            goto out;
+        }
+    }
+    if ((s->returns == RET_ONE || s->returns == RET_MANY || s->returns == RET_VALUE) && sqlite3_column_count(st) == 0) {
+        rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->line,
+                              "%s %s: 'returns: %s' needs a statement that returns rows (add RETURNING, or use "
+                              "'returns: none')",
+                              crest_method_name(s->spec.method), s->spec.path,
+                              s->returns == RET_ONE ? "one" : s->returns == RET_MANY ? "many" : "value");
+        goto out;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void write_column(crest_json *w, sqlite3_stmt *st, int i)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: crest_json_int(w, sqlite3_column_int64(st, i)); break;
+    case SQLITE_FLOAT: crest_json_double(w, sqlite3_column_double(st, i)); break;
+    case SQLITE_NULL: crest_json_null(w); break;
+    default: {
+        const char *t = (const char *)sqlite3_column_text(st, i);
+        int n = sqlite3_column_bytes(st, i);
+        crest_json_strn(w, t ? t : "", (size_t)n);
+    }
+    }
+}
+
+static void write_row(crest_json *w, sqlite3_stmt *st, int ncol)
+{
+    crest_json_object_begin(w);
+    for (int i = 0; i < ncol; i++) {
+        crest_json_key(w, sqlite3_column_name(st, i));
+        write_column(w, st, i);
+    }
+    crest_json_object_end(w);
+}
+
+typedef struct {
+    uint64_t deadline_us;
+} progress_ctx;
+
+static int progress(void *p)
+{
+    return crest__now_us() > ((progress_ctx *)p)->deadline_us;
+}
+
+/* Binds one body value after checking it; returns NULL or a message. */
+static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sqlep_body_param *b, json_t *v)
+{
+    if (!v || json_is_null(v)) {
+        if (v && json_is_null(v) && b->required)
+            return "must not be null";
+        sqlite3_bind_null(st, idx);
+        return NULL;
+    }
+    switch (b->type) {
+    case CREST_T_INT: {
+        if (!json_is_integer(v))
+            return "must be an integer";
+        json_int_t x = json_integer_value(v);
+        if (b->has_min && (double)x < b->min)
+            return crest__arena_printf(req->arena, "must be >= %.15g", b->min);
+        if (b->has_max && (double)x > b->max)
+            return crest__arena_printf(req->arena, "must be <= %.15g", b->max);
+        sqlite3_bind_int64(st, idx, x);
+        return NULL;
+    }
+    case CREST_T_FLOAT: {
+        if (!json_is_number(v))
+            return "must be a number";
+        double x = json_number_value(v);
+        if (b->has_min && x < b->min)
+            return crest__arena_printf(req->arena, "must be >= %.15g", b->min);
+        if (b->has_max && x > b->max)
+            return crest__arena_printf(req->arena, "must be <= %.15g", b->max);
+        sqlite3_bind_double(st, idx, x);
+        return NULL;
+    }
+    case CREST_T_BOOL:
+        if (!json_is_boolean(v))
+            return "must be true or false";
+        sqlite3_bind_int(st, idx, json_is_true(v));
+        return NULL;
+    case CREST_T_STRING:
+    case CREST_T_ENUM: {
+        if (!json_is_string(v))
+            return "must be a string";
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        if (b->type == CREST_T_ENUM) {
+            bool ok = false;
+            for (char **e = b->values; e && *e; e++)
+                if (!strcmp(*e, s))
+                    ok = true;
+            if (!ok)
+                return "is not one of the allowed values";
+        }
+        size_t chars = 0;
+        for (size_t i = 0; i < len; i++)
+            if (((unsigned char)s[i] & 0xC0) != 0x80)
+                chars++;
+        if (b->has_min && (double)chars < b->min)
+            return crest__arena_printf(req->arena, "must be at least %.0f characters", b->min);
+        if (b->has_max && (double)chars > b->max)
+            return crest__arena_printf(req->arena, "must be at most %.0f characters", b->max);
+        sqlite3_bind_text(st, idx, s, (int)len, SQLITE_STATIC); /* the body outlives the statement's use */
+        return NULL;
+    }
+    default: { /* json: stored as its text */
+        char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!txt)
+            return "cannot be encoded";
+        sqlite3_bind_text(st, idx, txt, -1, free);
+        return NULL;
+    }
+    }
+}
+
+static int sql_failure(crest_req *req, crest_res *res, sqlite3 *db, int rc)
+{
+    int ext = sqlite3_extended_errcode(db);
+    switch (rc & 0xff) {
+    case SQLITE_INTERRUPT:
+        return crest_res_error(res, 504, "statement_timeout", "the query took longer than allowed");
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        res->retry_after = "1";
+        return crest_res_error(res, 503, "database_busy", "the database is busy; try again");
+    case SQLITE_CONSTRAINT:
+        if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return crest_res_error(res, 409, "conflict", "a row with the same unique value exists");
+        if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return crest_res_error(res, 409, "conflict", "the row refers to a missing row or is still referred to");
+        return crest_res_error(res, 422, "constraint_violated", "the values break a rule of the table");
+    case SQLITE_NOMEM:
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    default:
+        /* The cause goes to the log with the request id, never to the client. */
+        fprintf(stderr, "{\"event\":\"sql_error\",\"request_id\":\"%s\",\"code\":%d}\n", req->id, ext);
+        return crest_res_error(res, 500, "internal_error", "the server could not answer");
+    }
+}
+
+int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
+{
+    crest__sqlep *s = ud;
+    crest__worker *w = req->worker;
+    sqlite3 *db = crest_req_sqlite(req);
+    if (!db)
+        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
+    sqlite3_stmt **slot = req->blocking ? NULL : (sqlite3_stmt **)&w->aw.stmts[req->ep->index];
+    sqlite3_stmt *st = slot ? *slot : NULL;
+    if (!st) {
+        if (sqlite3_prepare_v3(db, s->sql, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK)
+            return sql_failure(req, res, db, sqlite3_errcode(db));
+        if (slot)
+            *slot = st;
+    }
+    int rc = 0;
+    json_t *body = req->json;
+    if (s->nbody) {
+        if (body && !json_is_object(body)) {
+            rc = crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
+            goto out;
+        }
+        /* Unknown keys are an error, not silently dropped. */
+        unsigned nbad = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(body, k, v) {
+            bool known = false;
+            for (unsigned i = 0; i < s->nbody; i++)
+                if (!strcmp(s->body[i].name, k))
+                    known = true;
+            if (!known) {
+                if (!nbad)
+                    crest_res_error(res, 422, "validation_failed", "x");
+                crest_res_error_field(res, k, "is not a known field");
+                nbad++;
+            }
+        }
+        for (unsigned i = 0; i < s->nbody; i++) {
+            json_t *v2 = body ? json_object_get(body, s->body[i].name) : NULL;
+            if (!v2 && s->body[i].required && !s->body[i].def) {
+                if (!nbad)
+                    crest_res_error(res, 422, "validation_failed", "x");
+                crest_res_error_field(res, s->body[i].name, "is required");
+                nbad++;
+            }
+        }
+        if (nbad) {
+            res->err_detail = nbad == 1 ? "1 field is invalid" : crest__arena_printf(req->arena, "%u fields are invalid", nbad);
+            rc = -1;
+            goto out;
+        }
+    }
+    unsigned nbad = 0;
+    for (int i = 0; i < s->nbinds; i++) {
+        const sqlep_bind *b = &s->binds[i];
+        if (b->spec_param >= 0) {
+            const crest__value *v = &req->values[b->spec_param];
+            const crest_param *p = &s->params[b->spec_param];
+            if (!v->present)
+                sqlite3_bind_null(st, i + 1);
+            else if (p->type == CREST_T_INT)
+                sqlite3_bind_int64(st, i + 1, v->i);
+            else if (p->type == CREST_T_FLOAT)
+                sqlite3_bind_double(st, i + 1, v->f);
+            else if (p->type == CREST_T_BOOL)
+                sqlite3_bind_int(st, i + 1, v->b);
+            else
+                sqlite3_bind_text(st, i + 1, v->str, -1, SQLITE_STATIC);
+        } else {
+            const sqlep_body_param *bp = &s->body[b->body_param];
+            json_t *v = body ? json_object_get(body, bp->name) : NULL;
+            if (!v)
+                v = bp->def;
+            const char *msg = bind_body(req, st, i + 1, bp, v);
+            if (msg) {
+                if (!nbad)
+                    crest_res_error(res, 422, "validation_failed", "x");
+                crest_res_error_field(res, bp->name, msg);
+                nbad++;
+            }
+        }
+    }
+    if (nbad) {
+        res->err_detail = nbad == 1 ? "1 field is invalid" : crest__arena_printf(req->arena, "%u fields are invalid", nbad);
+        rc = -1;
+        goto out;
+    }
+    unsigned timeout = s->spec.timeout_ms ? (unsigned)s->spec.timeout_ms : req->app->limits.statement_timeout_ms;
+    progress_ctx pc = {crest__now_us() + (uint64_t)timeout * 1000};
+    sqlite3_progress_handler(db, 1000, progress, &pc);
+    int ncol = sqlite3_column_count(st);
+    crest_json *w2 = NULL;
+    int step = sqlite3_step(st);
+    switch (s->returns) {
+    case RET_ONE:
+    case RET_VALUE:
+        if (step == SQLITE_ROW) {
+            w2 = crest_res_json(res);
+            if (s->returns == RET_ONE)
+                write_row(w2, st, ncol);
+            else
+                write_column(w2, st, 0);
+            /* Finish the statement (a write with RETURNING must complete). */
+            while ((step = sqlite3_step(st)) == SQLITE_ROW)
+                ;
+        } else if (step == SQLITE_DONE) {
+            rc = crest_res_error(res, 404, "not_found", "no row matches");
+            goto unhook;
+        }
+        break;
+    case RET_MANY:
+        w2 = crest_res_json(res);
+        crest_json_object_begin(w2);
+        crest_json_key(w2, "data");
+        crest_json_array_begin(w2);
+        while (step == SQLITE_ROW) {
+            write_row(w2, st, ncol);
+            if (crest_json_error(w2))
+                break;
+            step = sqlite3_step(st);
+        }
+        crest_json_array_end(w2);
+        crest_json_object_end(w2);
+        break;
+    case RET_NONE:
+        while (step == SQLITE_ROW)
+            step = sqlite3_step(st);
+        if (!s->spec.status)
+            res->status = 204;
+        break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW && !crest_json_error(res->json))
+        rc = sql_failure(req, res, db, step);
+unhook:
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+out:
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (!slot)
+        sqlite3_finalize(st);
+    return rc;
+}

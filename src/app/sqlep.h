@@ -1,0 +1,43 @@
+/* sqlep.h — an SQL-backed endpoint from the app file: its spec, its SQL and
+ * where each :name in the SQL takes its value from. */
+#ifndef CREST_SQLEP_H
+#define CREST_SQLEP_H
+
+#include "app_internal.h"
+
+typedef enum { RET_ONE, RET_MANY, RET_VALUE, RET_NONE } sqlep_returns;
+
+/* A parameter read from the JSON body (POST/PUT/PATCH). */
+typedef struct sqlep_body_param {
+    char *name;
+    crest_type type;       /* CREST_T_*, or 0 for json (bound as JSON text) */
+    bool required;
+    json_t *def;           /* default value, owned, or NULL */
+    bool has_min, has_max;
+    double min, max;
+    char **values;         /* enum, NULL-terminated, owned */
+} sqlep_body_param;
+
+/* Where the SQL's parameter number i+1 takes its value. */
+typedef struct sqlep_bind {
+    int spec_param;        /* index into spec.params, or -1 */
+    int body_param;        /* index into body, or -1 */
+} sqlep_bind;
+
+struct crest__sqlep {
+    crest_endpoint spec;   /* strings below are owned */
+    crest_param *params;   /* path/query/header params, zero-terminated */
+    unsigned nparams;
+    sqlep_body_param *body;
+    unsigned nbody;
+    char *sql;
+    sqlep_returns returns;
+    int line;              /* the endpoint's line in the app file */
+    int sql_line;
+    sqlep_bind *binds;     /* set by crest__sqlep_check */
+    int nbinds;
+    char *strings[8];      /* path, summary... freed with the endpoint */
+    unsigned nstrings;
+};
+
+#endif

@@ -1,0 +1,93 @@
+/* main.c — the `crest` command. It uses only the public API (like curl's
+ * tool over libcurl), so everything it does a C program can do too. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crest/crest.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: crest serve APP_FILE [--listen HOST:PORT] [--workers N]\n"
+          "       crest check APP_FILE\n"
+          "       crest --help | --version\n"
+          "\n"
+          "  serve   load the app file (YAML or JSON) and serve its API\n"
+          "  check   validate the app file and its SQL; exit 0 when it is good, 1 when not\n"
+          "\n"
+          "environment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH) override the app file.\n",
+          f);
+}
+
+static crest_app *load(const char *path)
+{
+    crest_app *app = crest_app_new();
+    if (!app) {
+        fputs("crest: out of memory\n", stderr);
+        return NULL;
+    }
+    crest_error err = {0};
+    if (crest_app_load_file(app, path, &err)) {
+        crest_error_print(&err, "crest");
+        crest_app_free(app);
+        return NULL;
+    }
+    const char *db = getenv("CREST_DATABASE");
+    if (db && *db && crest_app_set_database(app, db)) {
+        fprintf(stderr, "crest: CREST_DATABASE: expected sqlite:PATH, found '%s'\n", db);
+        crest_app_free(app);
+        return NULL;
+    }
+    return app;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("crest %s\n", CREST_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") && strcmp(cmd, "check")) {
+        fprintf(stderr, "crest: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    if (argc < 3 || argv[2][0] == '-') {
+        fprintf(stderr, "crest %s: an APP_FILE is required\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    crest_app *app = load(argv[2]);
+    if (!app)
+        return 1;
+    int rc;
+    if (!strcmp(cmd, "check")) {
+        if (argc > 3) {
+            fprintf(stderr, "crest check: unexpected argument '%s'\n", argv[3]);
+            crest_app_free(app);
+            return 2;
+        }
+        crest_error err = {0};
+        rc = crest_app_check(app, &err);
+        if (rc)
+            crest_error_print(&err, "crest");
+        else
+            printf("%s: ok\n", argv[2]);
+        rc = rc ? 1 : 0;
+    } else {
+        /* crest_app_main reads the flags after the app file. */
+        argv[2] = "crest serve";
+        rc = crest_app_main(app, argc - 2, argv + 2);
+    }
+    crest_app_free(app);
+    return rc;
+}
