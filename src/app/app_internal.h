@@ -137,6 +137,9 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
 void crest__res_problem(crest_res *res, int status, const char *code, const char *detail);
 /* The effective status of a finished response. */
 int crest__res_final_status(const crest_req *req, const crest_res *res);
+/* Splits a query string (without '?') into req->query (decoded, arena).
+ * Repeated keys are kept in order. CREST_EINVAL for a bad %XX or a NUL. */
+int crest__query_parse(crest_req *req, const char *q, size_t len);
 /* Prepares req/res for a new request on a connection. */
 void crest__req_reset(crest_req *req, crest_res *res);
 

@@ -30,7 +30,7 @@ void crest__req_reset(crest_req *req, crest_res *res)
 
 static void decref_json(void *p) { json_decref(p); }
 
-static int split_query(crest_req *req, const char *q, size_t len)
+int crest__query_parse(crest_req *req, const char *q, size_t len)
 {
     unsigned n = 1;
     for (size_t i = 0; i < len; i++)
@@ -291,7 +291,7 @@ int crest__app_handle(crest_req *req, crest_res *res)
         const char *h = memchr(q + 1, '#', qlen);
         if (h)
             qlen = (size_t)(h - q - 1);
-        int rc = split_query(req, q + 1, qlen);
+        int rc = crest__query_parse(req, q + 1, qlen);
         if (rc == CREST_EINVAL) {
             crest_res_error(res, 400, "bad_request", "the query string has a bad percent-encoding");
             return 0;

@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "../app/app_internal.h"
+#include "loopback.h"
 
 #define READ_BUF_SIZE 65536
 #define LINGER_MS 2000
@@ -80,6 +81,8 @@ struct conn {
     crest__buf res_headers;
     crest_req req;
     crest_res res;
+    crest__buf *capture; /* loopback: output goes here instead of a socket */
+    bool lb_closed;      /* loopback: the connection would be closed now */
 };
 
 struct worker {
@@ -231,6 +234,10 @@ static void maybe_finish_drain(worker *w);
 
 static void conn_close(conn *c)
 {
+    if (c->capture) {
+        c->lb_closed = true;
+        return;
+    }
     if (uv_is_closing((uv_handle_t *)&c->tcp))
         return;
     worker *w = c->w;
@@ -270,6 +277,10 @@ static void process(conn *c);
 
 static void start_reading(conn *c)
 {
+    if (c->capture) {
+        c->reading = true;
+        return;
+    }
     if (!c->reading && !uv_is_closing((uv_handle_t *)&c->tcp)) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
             c->reading = true;
@@ -278,6 +289,10 @@ static void start_reading(conn *c)
 
 static void stop_reading(conn *c)
 {
+    if (c->capture) {
+        c->reading = false;
+        return;
+    }
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -298,6 +313,10 @@ static void on_shutdown(uv_shutdown_t *r, int status)
 static void linger(conn *c)
 {
     c->state = ST_LINGER;
+    if (c->capture) {
+        c->lb_closed = true;
+        return;
+    }
     c->linger_bytes = 0;
     c->sreq.data = c;
     if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown)) {
@@ -338,6 +357,13 @@ static void on_write(uv_write_t *r, int status)
 
 static void flush(conn *c)
 {
+    if (c->capture) {
+        crest__buf_append(c->capture, c->out.ptr, c->out.len);
+        c->out.len = 0;
+        if (c->close_after && c->state != ST_HANDLING)
+            linger(c);
+        return;
+    }
     if (c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
         return;
     if (c->out.len == 0) {
@@ -657,6 +683,11 @@ static void handle(conn *c)
     req->body = c->body.ptr;
     req->body_len = c->body.len;
     if (crest__app_handle(req, &c->res) == 1) {
+        if (c->capture) { /* loopback: no thread pool, run it here */
+            crest__app_run_blocking(req, &c->res);
+            after_response(c);
+            return;
+        }
         c->state = ST_HANDLING;
         stop_reading(c);
         c->work.data = c;
@@ -1028,7 +1059,7 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&srv->sigint, NULL);
 }
 
-static int uv_serve(crest_app *app, crest_error *err)
+static void init_parser_settings(void)
 {
     http_parser_settings *ps = &parser_settings;
     memset(ps, 0, sizeof *ps);
@@ -1039,6 +1070,11 @@ static int uv_serve(crest_app *app, crest_error *err)
     ps->on_headers_complete = on_headers_complete;
     ps->on_body = on_body;
     ps->on_message_complete = on_message_complete;
+}
+
+static int uv_serve(crest_app *app, crest_error *err)
+{
+    init_parser_settings();
     signal(SIGPIPE, SIG_IGN);
 
     server *srv = calloc(1, sizeof *srv);
@@ -1113,6 +1149,84 @@ static int uv_serve(crest_app *app, crest_error *err)
     free(srv->workers);
     free(srv);
     return rc;
+}
+
+/* ---- loopback: one connection without a socket (tests, fuzzing) ---- */
+
+struct crest__loopback {
+    server srv;
+    worker w;
+    conn *c;
+    crest__buf capture;
+};
+
+crest__loopback *crest__loopback_new(crest_app *app, crest_error *err)
+{
+    init_parser_settings();
+    if (crest__app_add_builtins(app, err) || crest__app_prepare(app, false, err))
+        return NULL;
+    crest__loopback *lb = calloc(1, sizeof *lb);
+    if (!lb)
+        return NULL;
+    lb->srv.app = app;
+    lb->srv.nworkers = 1;
+    lb->srv.id_prefix = 0x10000000u;
+    worker *w = &lb->w;
+    w->srv = &lb->srv;
+    w->cw.app = app;
+    w->cw.engine = w;
+    crest__buf_init(&w->log, 0);
+    crest__buf_init(&lb->capture, 0);
+    if (uv_loop_init(&w->loop)) {
+        free(lb);
+        return NULL;
+    }
+    if (crest__app_worker_init(app, &w->cw, err) || !(lb->c = conn_new(w))) {
+        crest__app_worker_dispose(&w->cw);
+        uv_loop_close(&w->loop);
+        free(lb);
+        return NULL;
+    }
+    uv_timer_init(&w->loop, &lb->c->timer);
+    lb->c->capture = &lb->capture;
+    lb->c->state = ST_IDLE;
+    return lb;
+}
+
+int crest__loopback_feed(crest__loopback *lb, const char *data, size_t len)
+{
+    conn *c = lb->c;
+    if (c->lb_closed)
+        return -1;
+    if (crest__buf_append(&c->in, data, len))
+        return CREST_ENOMEM;
+    process(c);
+    lb->w.log.len = 0; /* the access log of a loopback goes nowhere */
+    return 0;
+}
+
+const char *crest__loopback_output(crest__loopback *lb, size_t *len)
+{
+    *len = lb->capture.len;
+    return lb->capture.ptr ? lb->capture.ptr : "";
+}
+
+void crest__loopback_clear_output(crest__loopback *lb) { lb->capture.len = 0; }
+bool crest__loopback_closed(const crest__loopback *lb) { return lb->c->lb_closed; }
+
+void crest__loopback_free(crest__loopback *lb)
+{
+    if (!lb)
+        return;
+    conn *c = lb->c;
+    c->pending_handles = 1;
+    uv_close((uv_handle_t *)&c->timer, conn_free_cb);
+    uv_run(&lb->w.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&lb->w.loop);
+    crest__app_worker_dispose(&lb->w.cw);
+    crest__buf_dispose(&lb->w.log);
+    crest__buf_dispose(&lb->capture);
+    free(lb);
 }
 
 const crest__engine crest__engine_uv = {
