@@ -9,6 +9,8 @@
  * `{table}` is checked against the database's own tables and quoted; column
  * names come from the table's own columns; every value is bound.
  *
+ * A new database gets a table `items (id, name, qty)`.
+ *
  * Usage: hello [--db PATH] [--listen HOST:PORT] [--workers N] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,7 +223,8 @@ static const crest_param table_param[] = {
 static const crest_endpoint endpoints[] = {
     {.method = CREST_GET, .path = "/hello", .summary = "Say hello", .tag = "hello", .handler = hello},
     {.method = CREST_GET, .path = "/tables/{table}/count", .params = table_param,
-     .summary = "Count the rows of a table", .tag = "tables", .handler = count_table},
+     .summary = "Count the rows of a table", .tag = "tables", .handler = count_table,
+     .blocking = true /* count(*) scans the table: run it on the thread pool */},
     {.method = CREST_POST, .path = "/tables/{table}/rows", .params = table_param, .json_body = true,
      .body_required = true, .summary = "Append rows to a table", .tag = "tables", .status = 201,
      .handler = append_rows},
@@ -242,6 +245,16 @@ int main(int argc, char **argv)
             argv[out++] = argv[i];
     }
     argc = out;
+    /* Give a new database one table to play with. */
+    sqlite3 *h;
+    if (sqlite3_open(db, &h) != SQLITE_OK ||
+        sqlite3_exec(h, "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                        "qty INTEGER NOT NULL DEFAULT 0)", NULL, NULL, NULL) != SQLITE_OK) {
+        fprintf(stderr, "hello: cannot open %s: %s\n", db, sqlite3_errmsg(h));
+        sqlite3_close(h);
+        return 1;
+    }
+    sqlite3_close(h);
     crest_error err = {0};
     if (crest_app_set_database(app, db)) {
         fprintf(stderr, "hello: bad database '%s'\n", db);

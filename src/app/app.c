@@ -6,12 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "../json/json_internal.h"
 #include "app_internal.h"
+
+static atomic_uint_fast64_t app_gen; /* see pool_db() */
 
 static const crest_limits default_limits = {
     .request_line = 8 * 1024,
@@ -57,6 +61,8 @@ crest_app *crest_app_new(void)
         return NULL;
     }
     app->listen_port = 8080;
+    app->gen = atomic_fetch_add(&app_gen, 1) + 1;
+    pthread_mutex_init(&app->pool_lock, NULL);
     app->limits = default_limits;
     app->access_log = true;
     return app;
@@ -74,6 +80,10 @@ void crest_app_free(crest_app *app)
         free(e);
     }
     free(app->eps);
+    for (unsigned i = 0; i < app->npool_dbs; i++)
+        sqlite3_close_v2(app->pool_dbs[i]);
+    free(app->pool_dbs);
+    pthread_mutex_destroy(&app->pool_lock);
     crest__router_free(app->router);
     free(app->listen_host);
     free(app->db_path);
@@ -362,7 +372,38 @@ bool crest_req_bool(const crest_req *req, const char *name)
     return v ? v->b : false;
 }
 
-static void close_blocking_db(void *p) { sqlite3_close_v2(p); }
+/* Blocking handlers run on pool threads while the loop goes on using the
+ * worker's connection, so each pool thread gets a connection of its own,
+ * kept in thread-local storage and registered with the app, which closes
+ * them all when it is freed. `gen` tells apps at a reused address apart. */
+static __thread sqlite3 *tl_db;
+static __thread uint64_t tl_gen;
+
+static void *pool_db(crest_app *app)
+{
+    if (tl_db && tl_gen == app->gen)
+        return tl_db;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(app->db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    pthread_mutex_lock(&app->pool_lock);
+    void **n = realloc(app->pool_dbs, (app->npool_dbs + 1) * sizeof *n);
+    if (n) {
+        app->pool_dbs = n;
+        n[app->npool_dbs++] = db;
+    }
+    pthread_mutex_unlock(&app->pool_lock);
+    if (!n) {
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    tl_db = db;
+    tl_gen = app->gen;
+    return db;
+}
 
 void *crest_req_sqlite(crest_req *req)
 {
@@ -370,19 +411,7 @@ void *crest_req_sqlite(crest_req *req)
         return NULL;
     if (!req->blocking)
         return req->worker ? req->worker->aw.db : NULL;
-    /* A blocking handler runs on a pool thread while its loop goes on using the
-     * worker's connection: it gets a connection of its own for this request. */
-    if (!req->blocking_db) {
-        sqlite3 *db = NULL;
-        if (sqlite3_open_v2(req->app->db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-            crest__arena_defer(req->arena, close_blocking_db, db)) {
-            sqlite3_close_v2(db);
-            return NULL;
-        }
-        sqlite3_busy_timeout(db, 5000);
-        req->blocking_db = db;
-    }
-    return req->blocking_db;
+    return pool_db(req->app);
 }
 
 /* ---- response ---- */

@@ -5,6 +5,7 @@
 #define CREST_APP_INTERNAL_H
 
 #include <jansson.h>
+#include <pthread.h>
 
 #include "../core/core.h"
 #include "../router/router.h"
@@ -40,6 +41,10 @@ struct crest_app {
     void *appfile;               /* data owned by the loader (freed with the app) */
     void (*appfile_free)(void *);
     struct crest__server *srv;   /* while serving */
+    uint64_t gen;                /* unique per app, for thread-local caches */
+    pthread_mutex_t pool_lock;
+    void **pool_dbs;             /* sqlite3 * of blocking handlers' threads */
+    unsigned npool_dbs;
 };
 
 /* A typed parameter value after the spec check. */
@@ -88,7 +93,6 @@ struct crest_req {
     uint64_t start_us;
     char id[40];
     bool blocking;
-    void *blocking_db;           /* a blocking handler's own SQLite connection */
 };
 
 struct crest_res {

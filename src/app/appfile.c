@@ -449,7 +449,7 @@ static char *own(crest__sqlep *s, const char *str)
 static int load_endpoint(loader *L, const ynode *e, size_t idx)
 {
     static const char *const keys[] = {"method", "path", "params", "sql", "returns", "status", "summary",
-                                       "description", "tag", "timeout", "envelope", NULL};
+                                       "description", "tag", "timeout", "envelope", "columns", NULL};
     char where[64];
     snprintf(where, sizeof where, "endpoints[%zu]", idx);
     if (want_map(L, e, where) || check_keys(L, e, where, keys))
@@ -543,6 +543,34 @@ static int load_endpoint(loader *L, const ynode *e, size_t idx)
                     goto fail;
                 }
             s->spec.envelope = v;
+        }
+    }
+    if ((x = crest__ytree_get(e, "columns")) && !crest__ytree_is_null(x)) {
+        /* SQLite has no bool or json column type: say how to write a column. */
+        if ((rc = want_map(L, x, where)))
+            goto fail;
+        s->cols = calloc(x->n ? x->n : 1, sizeof *s->cols);
+        if (!s->cols) {
+            rc = CREST_ENOMEM;
+            goto fail;
+        }
+        for (size_t i = 0; i < x->n; i++) {
+            const ynode *k = x->kids[2 * i], *v = x->kids[2 * i + 1];
+            if ((rc = want_scalar(L, v, where)))
+                goto fail;
+            int kind = !strcmp(v->str, "bool") || !strcmp(v->str, "boolean") ? COL_BOOL
+                       : !strcmp(v->str, "json")                            ? COL_JSON
+                       : !strcmp(v->str, "auto")                            ? COL_AS_IS
+                                                                            : -1;
+            if (kind < 0) {
+                rc = bad(L, v, "%s.columns.%s: must be bool, json or auto (found '%s')", where, k->str, v->str);
+                goto fail;
+            }
+            if (!(s->cols[s->ncols].name = strdup(k->str))) {
+                rc = CREST_ENOMEM;
+                goto fail;
+            }
+            s->cols[s->ncols++].kind = kind;
         }
     }
     bool has_body = method == CREST_POST || method == CREST_PUT || method == CREST_PATCH;

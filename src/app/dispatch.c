@@ -392,6 +392,24 @@ static void write_problem(crest_json *w, const crest_res *res)
     crest_json_object_end(w);
 }
 
+static inline int put(crest__buf *b, const char *s, size_t n)
+{
+    return crest__buf_append(b, s, n);
+}
+#define PUTS(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+static int put_uint(crest__buf *b, uint64_t v)
+{
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return put(b, p, (size_t)(e - p));
+}
+
+/* The response head is built with plain appends: this runs once per
+ * request and printf's parsing showed in profiles. */
 int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const char *date, bool keep_alive,
                       size_t *body_bytes)
 {
@@ -407,39 +425,50 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
     }
     size_t blen = 0;
     const char *body = ctype ? crest_json_data(res->json, &blen) : "";
-    size_t envlen = 0;
-    if (env)
-        envlen = strlen(env);
+    size_t envlen = env ? strlen(env) : 0;
     bool no_body = status == 204 || status == 304 || status < 200;
     size_t total = no_body ? 0 : (env ? blen + envlen + 5 : blen);
-    int rc = crest__buf_appendf(out,
-                                "HTTP/1.1 %d %s\r\nServer: crest\r\nDate: %s\r\nX-Request-Id: %s\r\n",
-                                status, crest__status_text(status), date, req->id);
+    const char *reason = crest__status_text(status);
+    int rc = crest__buf_reserve(out, 256 + (no_body ? 0 : total));
+    rc |= PUTS(out, "HTTP/1.1 ");
+    rc |= put_uint(out, (uint64_t)status);
+    rc |= PUTS(out, " ");
+    rc |= put(out, reason, strlen(reason));
+    rc |= PUTS(out, "\r\nServer: crest\r\nDate: ");
+    rc |= put(out, date, strlen(date));
+    rc |= PUTS(out, "\r\nX-Request-Id: ");
+    rc |= put(out, req->id, strlen(req->id));
+    rc |= PUTS(out, "\r\n");
     if (!no_body) {
-        if (ctype)
-            rc |= crest__buf_appendf(out, "Content-Type: %s\r\n", ctype);
-        rc |= crest__buf_appendf(out, "Content-Length: %zu\r\n", total);
+        if (ctype) {
+            rc |= PUTS(out, "Content-Type: ");
+            rc |= put(out, ctype, strlen(ctype));
+            rc |= PUTS(out, "\r\n");
+        }
+        rc |= PUTS(out, "Content-Length: ");
+        rc |= put_uint(out, total);
+        rc |= PUTS(out, "\r\n");
     }
     if (!keep_alive)
-        rc |= crest__buf_appends(out, "Connection: close\r\n");
+        rc |= PUTS(out, "Connection: close\r\n");
     else if (req->http_major == 1 && req->http_minor == 0)
-        rc |= crest__buf_appends(out, "Connection: keep-alive\r\n");
+        rc |= PUTS(out, "Connection: keep-alive\r\n");
     if (res->allow)
         rc |= crest__buf_appendf(out, "Allow: %s\r\n", res->allow);
     if (res->retry_after)
         rc |= crest__buf_appendf(out, "Retry-After: %s\r\n", res->retry_after);
     if (res->headers->len)
-        rc |= crest__buf_append(out, res->headers->ptr, res->headers->len);
-    rc |= crest__buf_append(out, "\r\n", 2);
+        rc |= put(out, res->headers->ptr, res->headers->len);
+    rc |= PUTS(out, "\r\n");
     if (!no_body && req->method != CREST_HEAD) {
         if (env) {
-            rc |= crest__buf_append(out, "{\"", 2);
-            rc |= crest__buf_append(out, env, envlen); /* envelope names are checked identifiers */
-            rc |= crest__buf_append(out, "\":", 2);
+            rc |= PUTS(out, "{\"");
+            rc |= put(out, env, envlen); /* envelope names are checked identifiers */
+            rc |= PUTS(out, "\":");
         }
-        rc |= crest__buf_append(out, body, blen);
+        rc |= put(out, body, blen);
         if (env)
-            rc |= crest__buf_append(out, "}", 1);
+            rc |= PUTS(out, "}");
     }
     if (body_bytes)
         *body_bytes = total;

@@ -40,6 +40,9 @@ void crest__sqlep_free(crest__sqlep *s)
     free(s->body);
     for (unsigned i = 0; i < s->nstrings; i++)
         free(s->strings[i]);
+    for (unsigned i = 0; i < s->ncols; i++)
+        free(s->cols[i].name);
+    free(s->cols);
     free(s->sql);
     free(s->binds);
     free(s);
@@ -124,12 +127,41 @@ static void write_column(crest_json *w, sqlite3_stmt *st, int i)
     }
 }
 
-static void write_row(crest_json *w, sqlite3_stmt *st, int ncol)
+/* A column declared `bool` or `json` under the endpoint's `columns:`. */
+static void write_typed(crest_json *w, sqlite3_stmt *st, int i, int kind)
+{
+    int t = sqlite3_column_type(st, i);
+    if (t == SQLITE_NULL || kind == COL_AS_IS) {
+        write_column(w, st, i);
+        return;
+    }
+    if (kind == COL_BOOL) {
+        crest_json_bool(w, t == SQLITE_TEXT ? sqlite3_column_bytes(st, i) > 0 : sqlite3_column_double(st, i) != 0);
+        return;
+    }
+    /* json: the stored text is emitted as JSON when it parses, else as a string. */
+    const char *txt = (const char *)sqlite3_column_text(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    json_t *v = txt ? json_loadb(txt, n, JSON_DECODE_ANY, NULL) : NULL;
+    if (v) {
+        crest__json_write_value(w, v);
+        json_decref(v);
+    } else {
+        write_column(w, st, i);
+    }
+}
+
+static void write_row(crest_json *w, sqlite3_stmt *st, int ncol, const crest__sqlep *s)
 {
     crest_json_object_begin(w);
     for (int i = 0; i < ncol; i++) {
-        crest_json_key(w, sqlite3_column_name(st, i));
-        write_column(w, st, i);
+        const char *name = sqlite3_column_name(st, i);
+        crest_json_key(w, name);
+        int kind = COL_AS_IS;
+        for (unsigned k = 0; k < s->ncols; k++)
+            if (!strcmp(s->cols[k].name, name))
+                kind = s->cols[k].kind;
+        write_typed(w, st, i, kind);
     }
     crest_json_object_end(w);
 }
@@ -340,9 +372,9 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         if (step == SQLITE_ROW) {
             w2 = crest_res_json(res);
             if (s->returns == RET_ONE)
-                write_row(w2, st, ncol);
+                write_row(w2, st, ncol, s);
             else
-                write_column(w2, st, 0);
+                write_typed(w2, st, 0, s->ncols ? s->cols[0].kind : COL_AS_IS);
             /* Finish the statement (a write with RETURNING must complete). */
             while ((step = sqlite3_step(st)) == SQLITE_ROW)
                 ;
@@ -357,7 +389,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         crest_json_key(w2, "data");
         crest_json_array_begin(w2);
         while (step == SQLITE_ROW) {
-            write_row(w2, st, ncol);
+            write_row(w2, st, ncol, s);
             if (crest_json_error(w2))
                 break;
             step = sqlite3_step(st);
@@ -366,6 +398,12 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         crest_json_object_end(w2);
         break;
     case RET_NONE:
+        /* With RETURNING, no row back means nothing matched: 404, so a second
+         * DELETE of the same row is a 404 like in the REST contract. */
+        if (step == SQLITE_DONE && ncol > 0) {
+            rc = crest_res_error(res, 404, "not_found", "no row matches");
+            goto unhook;
+        }
         while (step == SQLITE_ROW)
             step = sqlite3_step(st);
         if (!s->spec.status)

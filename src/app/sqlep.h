@@ -24,6 +24,13 @@ typedef struct sqlep_bind {
     int body_param;        /* index into body, or -1 */
 } sqlep_bind;
 
+/* How a result column is written: as SQLite typed it, or as a declared type. */
+enum { COL_AS_IS = 0, COL_BOOL, COL_JSON };
+typedef struct sqlep_col {
+    char *name;
+    int kind;
+} sqlep_col;
+
 struct crest__sqlep {
     crest_endpoint spec;   /* strings below are owned */
     crest_param *params;   /* path/query/header params, zero-terminated */
@@ -32,6 +39,8 @@ struct crest__sqlep {
     unsigned nbody;
     char *sql;
     sqlep_returns returns;
+    sqlep_col *cols;       /* the `columns:` map */
+    unsigned ncols;
     int line;              /* the endpoint's line in the app file */
     int sql_line;
     sqlep_bind *binds;     /* set by crest__sqlep_check */

@@ -107,12 +107,32 @@ uint64_t crest__now_us(void)
 
 void crest__format_time(char *buf, size_t cap)
 {
+    /* The seconds part changes once a second: cache it per thread. */
+    static __thread time_t cached_sec = -1;
+    static __thread char cached[80];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_sec = ts.tv_sec;
+    }
+    if (cap < 28) {
+        if (cap)
+            buf[0] = 0;
+        return;
+    }
+    memcpy(buf, cached, 19);
+    long us = ts.tv_nsec / 1000;
+    buf[19] = '.';
+    for (int i = 25; i >= 20; i--) {
+        buf[i] = (char)('0' + us % 10);
+        us /= 10;
+    }
+    buf[26] = 'Z';
+    buf[27] = 0;
 }
 
 const char *crest__status_text(int status)

@@ -985,6 +985,8 @@ static int open_listener(const char *host, int port, int *fd_out, crest_error *e
 {
     struct sockaddr_storage ss;
     int fam;
+    if (!strcmp(host, "localhost"))
+        host = "127.0.0.1";
     if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0)
         fam = AF_INET;
     else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0)
@@ -1052,7 +1054,9 @@ static void on_signal(uv_signal_t *s, int signum)
     if (srv->stopping)
         return;
     srv->stopping = true;
-    fprintf(stderr, "{\"time\":\"-\",\"event\":\"draining\",\"signal\":%d}\n", signum);
+    char ts[40];
+    crest__format_time(ts, sizeof ts);
+    fprintf(stderr, "{\"time\":\"%s\",\"event\":\"draining\",\"signal\":%d}\n", ts, signum);
     for (int i = 0; i < srv->nworkers; i++)
         uv_async_send(&srv->workers[i].stop_async);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
