@@ -405,13 +405,38 @@ static void *pool_db(crest_app *app)
     return db;
 }
 
+static int past_deadline(void *p)
+{
+    return crest__now_us() > ((crest_req *)p)->deadline_us;
+}
+
 void *crest_req_sqlite(crest_req *req)
 {
     if (!req->app->db_path)
         return NULL;
-    if (!req->blocking)
-        return req->worker ? req->worker->aw.db : NULL;
-    return pool_db(req->app);
+    sqlite3 *db = req->blocking ? pool_db(req->app) : req->worker ? req->worker->aw.db : NULL;
+    if (db && !req->db_hooked) {
+        /* Every statement of this request runs under the endpoint's timeout;
+         * crest__app_run_blocking removes the hook when the handler is done. */
+        unsigned ms = req->ep && req->ep->spec->timeout_ms ? (unsigned)req->ep->spec->timeout_ms
+                                                           : req->app->limits.statement_timeout_ms;
+        req->deadline_us = crest__now_us() + (uint64_t)ms * 1000;
+        sqlite3_progress_handler(db, 1000, past_deadline, req);
+        req->db_hooked = db;
+    }
+    return db;
+}
+
+void crest__req_unhook_db(crest_req *req)
+{
+    if (!req->db_hooked)
+        return;
+    sqlite3_progress_handler(req->db_hooked, 0, NULL, NULL);
+    /* A handler that hit the deadline reports whatever it makes of the
+     * interrupted statement; the client learns the real cause. */
+    if (crest__now_us() > req->deadline_us && sqlite3_errcode(req->db_hooked) == SQLITE_INTERRUPT)
+        req->timed_out = true;
+    req->db_hooked = NULL;
 }
 
 /* ---- response ---- */

@@ -93,6 +93,9 @@ struct crest_req {
     uint64_t start_us;
     char id[40];
     bool blocking;
+    void *db_hooked;             /* sqlite3 * whose progress handler enforces deadline_us */
+    uint64_t deadline_us;
+    bool timed_out;
 };
 
 struct crest_res {
@@ -134,6 +137,8 @@ struct crest__worker {
  * calls crest__app_run_blocking there and crest__app_finish after). */
 int crest__app_handle(crest_req *req, crest_res *res);
 void crest__app_run_blocking(crest_req *req, crest_res *res);
+/* Removes the statement deadline crest_req_sqlite installed. */
+void crest__req_unhook_db(crest_req *req);
 /* Writes the full response (status line, headers, body) into out. */
 int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const char *date, bool keep_alive,
                       size_t *body_bytes);

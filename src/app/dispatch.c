@@ -342,7 +342,10 @@ void crest__app_run_blocking(crest_req *req, crest_res *res)
 {
     const crest__endpoint *ep = req->ep;
     int rc = ep->spec->handler(req, res, ep->ud);
-    if (rc && !res->is_error)
+    crest__req_unhook_db(req);
+    if (req->timed_out && (!res->is_error || res->err_status >= 500))
+        crest_res_error(res, 504, "statement_timeout", "the request took longer than its endpoint allows");
+    else if (rc && !res->is_error)
         crest_res_error(res, 500, "internal_error", "the handler failed");
     if (!res->is_error && res->json_used) {
         int je = crest_json_error(res->json);

@@ -166,15 +166,6 @@ static void write_row(crest_json *w, sqlite3_stmt *st, int ncol, const crest__sq
     crest_json_object_end(w);
 }
 
-typedef struct {
-    uint64_t deadline_us;
-} progress_ctx;
-
-static int progress(void *p)
-{
-    return crest__now_us() > ((progress_ctx *)p)->deadline_us;
-}
-
 /* Binds one body value after checking it; returns NULL or a message. */
 static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sqlep_body_param *b, json_t *v)
 {
@@ -360,9 +351,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         rc = -1;
         goto out;
     }
-    unsigned timeout = s->spec.timeout_ms ? (unsigned)s->spec.timeout_ms : req->app->limits.statement_timeout_ms;
-    progress_ctx pc = {crest__now_us() + (uint64_t)timeout * 1000};
-    sqlite3_progress_handler(db, 1000, progress, &pc);
+    /* The statement runs under the endpoint's deadline: crest_req_sqlite hooked it. */
     int ncol = sqlite3_column_count(st);
     crest_json *w2 = NULL;
     int step = sqlite3_step(st);
@@ -380,7 +369,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
                 ;
         } else if (step == SQLITE_DONE) {
             rc = crest_res_error(res, 404, "not_found", "no row matches");
-            goto unhook;
+            goto out;
         }
         break;
     case RET_MANY:
@@ -402,7 +391,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
          * DELETE of the same row is a 404 like in the REST contract. */
         if (step == SQLITE_DONE && ncol > 0) {
             rc = crest_res_error(res, 404, "not_found", "no row matches");
-            goto unhook;
+            goto out;
         }
         while (step == SQLITE_ROW)
             step = sqlite3_step(st);
@@ -412,8 +401,6 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
     }
     if (step != SQLITE_DONE && step != SQLITE_ROW && !crest_json_error(res->json))
         rc = sql_failure(req, res, db, step);
-unhook:
-    sqlite3_progress_handler(db, 0, NULL, NULL);
 out:
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
