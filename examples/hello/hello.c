@@ -245,16 +245,9 @@ int main(int argc, char **argv)
             argv[out++] = argv[i];
     }
     argc = out;
-    /* Give a new database one table to play with. */
-    sqlite3 *h;
-    if (sqlite3_open(db, &h) != SQLITE_OK ||
-        sqlite3_exec(h, "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                        "qty INTEGER NOT NULL DEFAULT 0)", NULL, NULL, NULL) != SQLITE_OK) {
-        fprintf(stderr, "hello: cannot open %s: %s\n", db, sqlite3_errmsg(h));
-        sqlite3_close(h);
-        return 1;
-    }
-    sqlite3_close(h);
+    /* Give a new database one table to play with (run when serving starts). */
+    crest_app_add_startup_sql(app, "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, "
+                                   "name TEXT NOT NULL, qty INTEGER NOT NULL DEFAULT 0)");
     crest_error err = {0};
     if (crest_app_set_database(app, db)) {
         fprintf(stderr, "hello: bad database '%s'\n", db);

@@ -138,6 +138,9 @@ int crest_app_set_listen(crest_app *app, const char *host_port);  /* "127.0.0.1:
 int crest_app_set_workers(crest_app *app, int n);                 /* 0: number of cores */
 int crest_app_set_database(crest_app *app, const char *url);      /* "sqlite:path" or a path */
 int crest_app_set_api_prefix(crest_app *app, const char *prefix); /* "/api/v1" */
+/* Appends SQL run once at start, in one transaction, before serving (e.g.
+ * CREATE TABLE IF NOT EXISTS ...). The text is copied. */
+int crest_app_add_startup_sql(crest_app *app, const char *sql);
 /* The app's limits, to read or change before serving. Borrowed from the app. */
 crest_limits *crest_app_limits(crest_app *app);
 /* Access log on stderr (default on). */

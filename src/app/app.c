@@ -156,6 +156,21 @@ int crest_app_set_database(crest_app *app, const char *url)
     return 0;
 }
 
+int crest_app_add_startup_sql(crest_app *app, const char *sql)
+{
+    if (!sql)
+        return CREST_EINVAL;
+    size_t old = app->startup_sql ? strlen(app->startup_sql) : 0, n = strlen(sql);
+    char *p = realloc(app->startup_sql, old + n + 3);
+    if (!p)
+        return CREST_ENOMEM;
+    if (old)
+        p[old++] = ';', p[old++] = '\n';
+    memcpy(p + old, sql, n + 1);
+    app->startup_sql = p;
+    return 0;
+}
+
 int crest_app_set_api_prefix(crest_app *app, const char *prefix)
 {
     if (!prefix)

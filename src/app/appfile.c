@@ -474,7 +474,7 @@ static int load_endpoint(loader *L, const ynode *e, size_t idx)
             if (!strcasecmp(m->str, crest_method_name(all[i])))
                 method = all[i];
         if (!method)
-            return bad(L, m, "%s.method: must be GET, POST, PUT, PATCH or DELETE", where);
+            return bad(L, m, "%s.method: must be GET, POST, PUT, PATCH or DELETE, found '%s'", where, m->str);
     }
     crest__sqlep *s = calloc(1, sizeof *s);
     if (!s)

@@ -274,6 +274,13 @@ int crest__app_handle(crest_req *req, crest_res *res)
     const char *hash = memchr(req->url, '#', req->url_len);
     if (hash && (size_t)(hash - req->url) < plen)
         plen = (size_t)(hash - req->url);
+    if (req->method == CREST_OPTIONS && req->url_len == 1 && req->url[0] == '*') {
+        /* RFC 9110 9.3.7: OPTIONS * asks about the server as a whole. */
+        req->path = "*";
+        res->allow = allow_list(req, ~0u);
+        res->status = 204;
+        return 0;
+    }
     if (plen == 0 || req->url[0] != '/') {
         /* Absolute-form targets ("http://host/x") are for proxies; asterisk-form only for OPTIONS. */
         req->path = crest__arena_strndup(req->arena, req->url, plen);

@@ -338,21 +338,9 @@ static void on_write(uv_write_t *r, int status)
         conn_close(c);
         return;
     }
-    if (c->out.len) {
-        flush(c);
-        return;
-    }
-    if (c->close_after && c->state != ST_HANDLING) {
-        linger(c);
-        return;
-    }
-    /* Output drained: resume reading if backpressure had paused it. */
-    if (c->state != ST_HANDLING && c->state != ST_LINGER && !c->close_after) {
-        if (c->in.len)
-            process(c);
-        else
-            start_reading(c);
-    }
+    /* Output drained (or more queued meanwhile): write it, then go on with
+     * input kept for backpressure. */
+    process(c);
 }
 
 static void flush(conn *c)
@@ -522,6 +510,21 @@ static void queue_continue(conn *c)
     flush(c);
 }
 
+/* RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+ * "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
+static bool is_token(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              (ch && strchr("!#$%&'*+-.^_`|~", ch))))
+            return false;
+    }
+    return true;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     conn *c = p->data;
@@ -539,6 +542,7 @@ static int on_headers_complete(http_parser *p)
     if (!req->headers)
         return limit_hit(p, 503, "out_of_memory", "the server is short of memory");
     bool has_cl = false, has_te = false;
+    unsigned nhost = 0;
     const char *expect = NULL;
     for (unsigned i = 0; i < c->nheaders; i++) {
         crest__header *h = &req->headers[i];
@@ -551,7 +555,11 @@ static int on_headers_complete(http_parser *p)
             h->value = "";
             h->value_len = 0;
         }
-        if (crest__strcaseeq(h->name, h->name_len, "content-length", 14))
+        if (!is_token(h->name, h->name_len))
+            return limit_hit(p, 400, "bad_request", "a header field name is not a valid token");
+        if (crest__strcaseeq(h->name, h->name_len, "host", 4))
+            nhost++;
+        else if (crest__strcaseeq(h->name, h->name_len, "content-length", 14))
             has_cl = true;
         else if (crest__strcaseeq(h->name, h->name_len, "transfer-encoding", 17))
             has_te = true;
@@ -559,6 +567,10 @@ static int on_headers_complete(http_parser *p)
             expect = h->value;
     }
     req->nheaders = c->nheaders;
+    /* RFC 9112 3.2: a 1.1 request carries exactly one Host. */
+    if (nhost > 1 || (nhost == 0 && p->http_major == 1 && p->http_minor >= 1))
+        return limit_hit(p, 400, "bad_request",
+                         nhost ? "more than one Host header field" : "an HTTP/1.1 request needs a Host header field");
     if (has_cl && has_te)
         return limit_hit(p, 400, "bad_request", "Content-Length and Transfer-Encoding together are not allowed");
     if (req->method == 0)
@@ -668,13 +680,7 @@ static void after_work_cb(uv_work_t *wk, int status)
     }
     c->state = ST_IDLE;
     after_response(c);
-    flush(c);
-    if (!c->close_after && !c->writing) {
-        if (c->in.len)
-            process(c);
-        else
-            start_reading(c);
-    }
+    process(c);
 }
 
 static void handle(conn *c)
@@ -741,24 +747,61 @@ static size_t feed(conn *c, const char *data, size_t len)
     return off;
 }
 
-static void process(conn *c)
+/* No more requests will be parsed on this connection. */
+static bool conn_ending(const conn *c)
 {
-    /* Bytes kept while paused go first. */
+    return c->state == ST_CLOSING || c->state == ST_LINGER ||
+           (!c->capture && uv_is_closing((const uv_handle_t *)&c->tcp));
+}
+
+/* Nothing can be parsed now: ending, or a blocking handler runs. */
+static bool conn_waiting(const conn *c)
+{
+    return c->state == ST_HANDLING || conn_ending(c);
+}
+
+/* Parses the bytes kept in c->in; keeps what was not consumed. */
+static void feed_pending(conn *c)
+{
     crest__buf pending = c->in;
     crest__buf_init(&c->in, 0);
     size_t used = feed(c, pending.ptr, pending.len);
-    if (used < pending.len && !uv_is_closing((uv_handle_t *)&c->tcp) && c->state != ST_LINGER &&
-        c->state != ST_CLOSING) {
+    if (used < pending.len && !conn_ending(c)) {
         crest__buf_consume(&pending, used);
         crest__buf_dispose(&c->in);
         c->in = pending;
     } else {
         crest__buf_dispose(&pending);
     }
-    flush(c);
-    if (c->state != ST_HANDLING && c->state != ST_CLOSING && c->state != ST_LINGER && !c->in.len &&
-        c->out.len <= c->w->srv->app->limits.output_buffer)
-        start_reading(c);
+}
+
+/* Moves the connection on until it waits for something: writes what is
+ * queued, parses kept input (pipelined requests held back while output was
+ * over the limit), and reads again once nothing is kept. Called after every
+ * event that can unblock a connection: a read, a finished write, the end
+ * of a blocking handler. */
+static void process(conn *c)
+{
+    const size_t limit = c->w->srv->app->limits.output_buffer;
+    for (;;) {
+        bool stuck = false; /* the parser took nothing: wait for more input */
+        if (c->in.len && !conn_waiting(c) && c->out.len <= limit) {
+            size_t before = c->in.len;
+            feed_pending(c);
+            stuck = c->in.len == before;
+        }
+        flush(c);
+        if (conn_waiting(c) || c->close_after)
+            return;
+        if (!c->in.len) {
+            start_reading(c);
+            return;
+        }
+        /* Input is kept: wait for the write in flight, or for the client. */
+        stop_reading(c);
+        if (c->writing || stuck)
+            return;
+    }
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -801,15 +844,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     used = feed(c, buf->base, (size_t)nread);
-    if (used < (size_t)nread && !uv_is_closing((uv_handle_t *)&c->tcp) && c->state != ST_LINGER &&
-        c->state != ST_CLOSING) {
+    if (used < (size_t)nread && !conn_ending(c)) {
         if (crest__buf_append(&c->in, buf->base + used, (size_t)nread - used)) {
             engine_error(c, 503, "out_of_memory", "the server is short of memory");
             return;
         }
-        stop_reading(c);
     }
-    flush(c);
+    process(c);
 }
 
 static void timer_cb(uv_timer_t *t)
