@@ -157,6 +157,15 @@ int crest_app_main(crest_app *app, int argc, char **argv)
         fprintf(stderr, "%s: CREST_LISTEN: bad address '%s'\n", prog, env);
         return 2;
     }
+    const char *log = getenv("CREST_ACCESS_LOG");
+    if (log && *log) {
+        bool on;
+        if (crest__parse_bool(log, strlen(log), &on)) {
+            fprintf(stderr, "%s: CREST_ACCESS_LOG: expected on or off, found '%s'\n", prog, log);
+            return 2;
+        }
+        crest_app_set_access_log(app, on);
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

@@ -279,14 +279,15 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
             *slot = st;
     }
     int rc = 0;
+    unsigned nbad = 0;
     json_t *body = req->json;
     if (s->nbody) {
         if (body && !json_is_object(body)) {
             rc = crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
             goto out;
         }
-        /* Unknown keys are an error, not silently dropped. */
-        unsigned nbad = 0;
+        /* Unknown keys are an error, not silently dropped; every bad field
+         * is named in one answer. */
         const char *k;
         json_t *v;
         json_object_foreach(body, k, v) {
@@ -310,13 +311,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
                 nbad++;
             }
         }
-        if (nbad) {
-            res->err_detail = nbad == 1 ? "1 field is invalid" : crest__arena_printf(req->arena, "%u fields are invalid", nbad);
-            rc = -1;
-            goto out;
-        }
     }
-    unsigned nbad = 0;
     for (int i = 0; i < s->nbinds; i++) {
         const sqlep_bind *b = &s->binds[i];
         if (b->spec_param >= 0) {
@@ -335,6 +330,8 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         } else {
             const sqlep_body_param *bp = &s->body[b->body_param];
             json_t *v = body ? json_object_get(body, bp->name) : NULL;
+            if (!v && bp->required && !bp->def)
+                continue; /* named above */
             if (!v)
                 v = bp->def;
             const char *msg = bind_body(req, st, i + 1, bp, v);

@@ -164,3 +164,18 @@ def test_hello_version_creates_no_database(tmp_path):
     for flag in ("--version", "--help", "--nope"):
         run_cli([CREST_HELLO, flag], cwd=d)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_crest_access_log_env_turns_the_log_off(crest, tmp_path):
+    s = crest(APP, env={"CREST_ACCESS_LOG": "off"})
+    assert s.get("/one").status_code == 200
+    on = crest(APP)
+    assert on.get("/one").status_code == 200
+    s.stop()
+    on.stop()
+    assert '"path":"/one"' not in s.stderr_text()
+    assert '"path":"/one"' in on.stderr_text()
+    p = tmp_path / "bad.yaml"
+    p.write_text(APP)
+    r = run_cli([CREST_BIN, "serve", str(p)], cwd=str(tmp_path), env={"CREST_ACCESS_LOG": "maybe"})
+    assert r.returncode == 2 and "CREST_ACCESS_LOG" in r.err

@@ -459,3 +459,11 @@ def test_request_ids_unique_across_workers(crest):
         with s.client() as c:  # a new connection each time: both workers take some
             ids.add(c.get("/healthz").headers["x-request-id"])
     assert len(ids) == 40
+
+
+def test_unknown_missing_and_mistyped_body_fields_are_named_in_one_answer(srv):
+    # Regression: an unknown key used to hide the other bad fields of the same body.
+    r = jpost(srv, "/notes", {"owner": "me", "stars": "many"})
+    p = assert_problem(r, 422)
+    assert set(p["errors"]) == {"owner", "slug", "stars"}, p
+    assert p["detail"] == "3 fields are invalid"
