@@ -14,6 +14,7 @@
 
 #include "../json/json_internal.h"
 #include "app_internal.h"
+#include "../rest/rest_internal.h"
 
 static atomic_uint_fast64_t app_gen; /* see pool_db() */
 
@@ -90,6 +91,12 @@ void crest_app_free(crest_app *app)
     free(app->startup_sql);
     free(app->api_prefix);
     free(app->source_name);
+    for (unsigned i = 0; i < app->nmodules; i++)
+        crest__module_free(app->modules[i]);
+    free(app->modules);
+    for (unsigned i = 0; i < app->nmodels; i++)
+        crest__model_free(app->models[i]);
+    free(app->models);
     if (app->appfile && app->appfile_free)
         app->appfile_free(app->appfile);
     free(app);

@@ -12,6 +12,8 @@
 
 typedef struct crest__worker crest__worker;
 typedef struct crest__sqlep crest__sqlep;
+typedef struct crest__model crest__model;
+typedef struct crest__module crest__module;
 
 /* An endpoint as the app keeps it. */
 typedef struct crest__endpoint {
@@ -45,6 +47,11 @@ struct crest_app {
     pthread_mutex_t pool_lock;
     void **pool_dbs;             /* sqlite3 * of blocking handlers' threads */
     unsigned npool_dbs;
+    crest__model **models;       /* owned */
+    unsigned nmodels;
+    crest__module **modules;     /* owned */
+    unsigned nmodules;
+    bool durability_normal;      /* synchronous=NORMAL instead of FULL */
 };
 
 /* A typed parameter value after the spec check. */
@@ -121,6 +128,7 @@ typedef struct crest__app_worker {
     void *db;                    /* sqlite3 *, or NULL */
     void **stmts;                /* sqlite3_stmt *, one slot per endpoint */
     unsigned nstmts;
+    void *stmt_cache;            /* REST statements by SQL text (rest/stmtcache.c) */
 } crest__app_worker;
 
 struct crest__worker {
@@ -161,6 +169,9 @@ int crest__app_add_builtins(crest_app *app, crest_error *err);
 
 /* ---- sqlep.c: SQL-backed endpoints ---- */
 int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);
+/* Answers a failed SQLite call (rc) with the right status: 504 timeout, 503
+ * busy, 409 unique, 422 constraint, else a logged 500. */
+int crest__sql_failure(crest_req *req, crest_res *res, void *db, int rc);
 void crest__sqlep_free(crest__sqlep *s);
 /* Prepares the SQL against db to check it; err names the endpoint's line. */
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_error *err);

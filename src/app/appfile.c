@@ -9,6 +9,7 @@
 
 #include "../json/json_internal.h"
 #include "sqlep.h"
+#include "../rest/rest_internal.h"
 #include "ytree.h"
 
 int crest__app_add_sql_endpoint(crest_app *app, const crest_endpoint *ep, crest__sqlep *sql, crest_error *err);
@@ -633,15 +634,472 @@ fail:
     return rc ? rc : CREST_ECONFIG;
 }
 
+/* ---- models and modules: the app file builds the C API's definitions ---- */
+
+/* App-lifetime memory for definitions made from the app file. */
+static void conf_free(void *p)
+{
+    crest__arena_dispose(p);
+    free(p);
+}
+
+static crest__arena *conf_arena(loader *L)
+{
+    crest_app *app = L->app;
+    if (!app->appfile) {
+        crest__arena *a = calloc(1, sizeof *a);
+        if (!a)
+            return NULL;
+        crest__arena_init(a, 4096, 0);
+        app->appfile = a;
+        app->appfile_free = conf_free;
+    }
+    return app->appfile;
+}
+
+static char *conf_strdup(loader *L, const char *s)
+{
+    crest__arena *a = conf_arena(L);
+    return a ? crest__arena_strdup(a, s) : NULL;
+}
+
+/* A YAML node as JSON (new reference): plain scalars may be null, bools or
+ * numbers; quoted ones are strings. */
+static json_t *ynode_json(const ynode *n)
+{
+    if (n->kind == Y_SCALAR) {
+        if (n->plain) {
+            if (crest__ytree_is_null(n))
+                return json_null();
+            if (!strcmp(n->str, "true") || !strcmp(n->str, "True") || !strcmp(n->str, "TRUE"))
+                return json_true();
+            if (!strcmp(n->str, "false") || !strcmp(n->str, "False") || !strcmp(n->str, "FALSE"))
+                return json_false();
+            int64_t i;
+            double d;
+            if (!crest__parse_int(n->str, n->len, &i))
+                return json_integer(i);
+            if (!crest__parse_double(n->str, n->len, &d))
+                return json_real(d);
+        }
+        return json_stringn(n->str, n->len);
+    }
+    json_t *o = n->kind == Y_MAP ? json_object() : json_array();
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == Y_MAP) {
+            json_t *v = ynode_json(n->kids[2 * i + 1]);
+            if (!v || json_object_set_new(o, n->kids[2 * i]->str, v)) {
+                json_decref(o);
+                return NULL;
+            }
+        } else if (json_array_append_new(o, ynode_json(n->kids[i]))) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* A list of names (or one name) → NULL-terminated array in the conf arena. */
+static int get_names(loader *L, const ynode *n, const char *where, const char *const **out)
+{
+    crest__arena *a = conf_arena(L);
+    if (!a)
+        return CREST_ENOMEM;
+    size_t cnt = n->kind == Y_SEQ ? n->n : 1;
+    if (n->kind == Y_MAP)
+        return bad(L, n, "%s: expected a list of names", where);
+    const char **v = crest__arena_calloc(a, cnt + 1, sizeof *v);
+    if (!v)
+        return CREST_ENOMEM;
+    for (size_t i = 0; i < cnt; i++) {
+        const ynode *x = n->kind == Y_SEQ ? n->kids[i] : n;
+        if (want_scalar(L, x, where))
+            return CREST_ECONFIG;
+        if (!(v[i] = crest__arena_strdup(a, x->str)))
+            return CREST_ENOMEM;
+    }
+    *out = v;
+    return 0;
+}
+
+static int field_type(loader *L, const ynode *n, const char *where, crest_field_type *out)
+{
+    static const struct {
+        const char *name;
+        crest_field_type t;
+    } types[] = {{"string", CREST_F_STRING}, {"str", CREST_F_STRING},     {"text", CREST_F_TEXT},
+                 {"int", CREST_F_INT},       {"integer", CREST_F_INT},    {"float", CREST_F_FLOAT},
+                 {"number", CREST_F_FLOAT},  {"bool", CREST_F_BOOL},      {"boolean", CREST_F_BOOL},
+                 {"date", CREST_F_DATE},     {"datetime", CREST_F_DATETIME}, {"json", CREST_F_JSON}};
+    if (want_scalar(L, n, where))
+        return CREST_ECONFIG;
+    for (size_t i = 0; i < CREST_ARRAY_LEN(types); i++)
+        if (!strcmp(n->str, types[i].name)) {
+            *out = types[i].t;
+            return 0;
+        }
+    return bad(L, n, "%s: unknown type '%s' (string, text, int, float, bool, date, datetime, json)", where, n->str);
+}
+
+static int load_field(loader *L, crest_field *f, const ynode *key, const ynode *v, const char *model)
+{
+    static const char *const keys[] = {"type", "required", "default", "unique", "index", "min", "max", "min_length",
+                                       "max_length", "pattern", "values", "rest", "description", NULL};
+    char where[200];
+    snprintf(where, sizeof where, "models.%s.fields.%s", model, key->str);
+    int rc;
+    if (!(f->name = conf_strdup(L, key->str)))
+        return CREST_ENOMEM;
+    if (v->kind == Y_SCALAR)
+        return field_type(L, v, where, &f->type);
+    if (want_map(L, v, where) || check_keys(L, v, where, keys))
+        return CREST_ECONFIG;
+    const ynode *x;
+    if (!(x = crest__ytree_get(v, "type")))
+        return bad(L, v, "%s: needs a type", where);
+    if ((rc = field_type(L, x, where, &f->type)))
+        return rc;
+    char w2[260];
+#define SUB(k) (snprintf(w2, sizeof w2, "%s.%s", where, k), w2)
+    if ((x = crest__ytree_get(v, "required")) && (rc = get_bool(L, x, SUB("required"), &f->required)))
+        return rc;
+    if ((x = crest__ytree_get(v, "unique")) && (rc = get_bool(L, x, SUB("unique"), &f->unique)))
+        return rc;
+    if ((x = crest__ytree_get(v, "index")) && (rc = get_bool(L, x, SUB("index"), &f->index)))
+        return rc;
+    if ((x = crest__ytree_get(v, "min"))) {
+        if ((rc = get_number(L, x, SUB("min"), &f->min)))
+            return rc;
+        f->has_min = true;
+    }
+    if ((x = crest__ytree_get(v, "max"))) {
+        if ((rc = get_number(L, x, SUB("max"), &f->max)))
+            return rc;
+        f->has_max = true;
+    }
+    int64_t n;
+    if ((x = crest__ytree_get(v, "min_length"))) {
+        if ((rc = get_int(L, x, SUB("min_length"), 0, 1 << 30, &n)))
+            return rc;
+        f->min_length = n;
+    }
+    if ((x = crest__ytree_get(v, "max_length"))) {
+        if ((rc = get_int(L, x, SUB("max_length"), 1, 1 << 30, &n)))
+            return rc;
+        f->max_length = n;
+    }
+    if ((x = crest__ytree_get(v, "pattern"))) {
+        const char *s;
+        if ((rc = get_string(L, x, SUB("pattern"), &s)))
+            return rc;
+        if (!(f->pattern = conf_strdup(L, s)))
+            return CREST_ENOMEM;
+    }
+    if ((x = crest__ytree_get(v, "description"))) {
+        const char *s;
+        if ((rc = get_string(L, x, SUB("description"), &s)))
+            return rc;
+        if (!(f->description = conf_strdup(L, s)))
+            return CREST_ENOMEM;
+    }
+    if ((x = crest__ytree_get(v, "values"))) {
+        if (x->kind != Y_SEQ || x->n == 0)
+            return bad(L, x, "%s: expected a list of allowed values", SUB("values"));
+        if ((rc = get_names(L, x, SUB("values"), &f->values)))
+            return rc;
+    }
+    if ((x = crest__ytree_get(v, "rest"))) {
+        static const char *const acc[] = {"rw", "read", "write", "none"};
+        if (want_scalar(L, x, SUB("rest")))
+            return CREST_ECONFIG;
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(x->str, acc[i]))
+                found = i;
+        if (found < 0)
+            return bad(L, x, "%s: expected rw, read, write or none, found '%s'", SUB("rest"), x->str);
+        f->rest = (crest_rest_access)found;
+    }
+    if ((x = crest__ytree_get(v, "default"))) {
+        json_t *d;
+        if (x->kind == Y_SCALAR && !strcmp(x->str, "now") && (f->type == CREST_F_DATE || f->type == CREST_F_DATETIME)) {
+            f->def = "now";
+        } else {
+            if (x->kind != Y_SCALAR && f->type != CREST_F_JSON)
+                return bad(L, x, "%s: expected a value", SUB("default"));
+            d = ynode_json(x);
+            if (d && x->kind == Y_SCALAR && !json_is_string(d) && !json_is_null(d) &&
+                (f->type == CREST_F_STRING || f->type == CREST_F_TEXT)) {
+                json_decref(d);
+                d = json_stringn(x->str, x->len);
+            }
+            char *t = d ? json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+            json_decref(d);
+            if (!t)
+                return CREST_ENOMEM;
+            f->def = conf_strdup(L, t);
+            free(t);
+            if (!f->def)
+                return CREST_ENOMEM;
+        }
+    }
+#undef SUB
+    return 0;
+}
+
+static int load_model(loader *L, const ynode *key, const ynode *v)
+{
+    static const char *const keys[] = {"table", "fields", "description", NULL};
+    char where[160];
+    snprintf(where, sizeof where, "models.%s", key->str);
+    if (want_map(L, v, where) || check_keys(L, v, where, keys))
+        return CREST_ECONFIG;
+    crest__arena *a = conf_arena(L);
+    if (!a)
+        return CREST_ENOMEM;
+    crest_model_def *def = crest__arena_calloc(a, 1, sizeof *def);
+    if (!def || !(def->name = conf_strdup(L, key->str)))
+        return CREST_ENOMEM;
+    const ynode *x;
+    int rc;
+    if ((x = crest__ytree_get(v, "table"))) {
+        const char *s;
+        if ((rc = get_string(L, x, "table", &s)))
+            return rc;
+        if (!(def->table = conf_strdup(L, s)))
+            return CREST_ENOMEM;
+    }
+    const ynode *fields = crest__ytree_get(v, "fields");
+    if (!fields || fields->kind != Y_MAP || fields->n == 0)
+        return bad(L, fields ? fields : v, "%s.fields: expected a map of fields (name: {type: ...})", where);
+    crest_field *fs = crest__arena_calloc(a, fields->n + 1, sizeof *fs);
+    if (!fs)
+        return CREST_ENOMEM;
+    for (size_t i = 0; i < fields->n; i++)
+        if ((rc = load_field(L, &fs[i], fields->kids[2 * i], fields->kids[2 * i + 1], key->str)))
+            return rc;
+    def->fields = fs;
+    crest_error e2 = {0};
+    if ((rc = crest_app_add_model(L->app, def, &e2)))
+        return bad(L, key, "%s", e2.msg);
+    return 0;
+}
+
+static int method_bits(loader *L, const ynode *n, const char *where, unsigned *out)
+{
+    const char *const *names;
+    int rc = get_names(L, n, where, &names);
+    if (rc)
+        return rc;
+    static const char *const all[] = {"index", "read", "create", "update", "delete", "sample", "group", "stats", "eval"};
+    *out = 0;
+    for (size_t i = 0; names[i]; i++) {
+        bool found = false;
+        for (unsigned b = 0; b < CREST_ARRAY_LEN(all); b++)
+            if (!strcmp(names[i], all[b])) {
+                *out |= 1u << b;
+                found = true;
+            }
+        if (!found)
+            return bad(L, n, "%s: unknown method '%s' (index, read, create, update, delete, sample, group, stats, eval)",
+                       where, names[i]);
+    }
+    return 0;
+}
+
+static int opt_string(loader *L, const ynode *v, const char *key, const char *where, const char **out)
+{
+    const ynode *x = crest__ytree_get(v, key);
+    if (!x)
+        return 0;
+    char w2[200];
+    snprintf(w2, sizeof w2, "%s.%s", where, key);
+    if (want_scalar(L, x, w2))
+        return CREST_ECONFIG;
+    if (!(*out = conf_strdup(L, x->str)))
+        return CREST_ENOMEM;
+    return 0;
+}
+
+static int load_module(loader *L, const ynode *key, const ynode *v)
+{
+    static const char *const keys[] = {"model", "url_prefix", "base_path", "id_path", "enabled_methods",
+                                       "disabled_methods", "allowed_sorts", "query_allowed_fields",
+                                       "grouping_allowed_fields", "stats_allowed_fields", "default_sort", "page_size",
+                                       "list_envelope", "single_envelope", "meta_envelope", "groups_envelope",
+                                       "use_envelope_on_parse", "serialize_meta", "serializer", "parser", "scope",
+                                       "description", NULL};
+    char where[160];
+    snprintf(where, sizeof where, "modules.%s", key->str);
+    if (want_map(L, v, where) || check_keys(L, v, where, keys))
+        return CREST_ECONFIG;
+    crest__arena *a = conf_arena(L);
+    if (!a)
+        return CREST_ENOMEM;
+    crest_module_def *def = crest__arena_calloc(a, 1, sizeof *def);
+    if (!def || !(def->name = conf_strdup(L, key->str)))
+        return CREST_ENOMEM;
+    int rc;
+    const ynode *x;
+    char w2[220];
+#define SUB(k) (snprintf(w2, sizeof w2, "%s.%s", where, k), w2)
+    if (!crest__ytree_get(v, "model"))
+        return bad(L, v, "%s: needs a model", where);
+    if ((rc = opt_string(L, v, "model", where, &def->model)) || (rc = opt_string(L, v, "url_prefix", where, &def->url_prefix)) ||
+        (rc = opt_string(L, v, "base_path", where, &def->base_path)) ||
+        (rc = opt_string(L, v, "id_path", where, &def->id_path)) ||
+        (rc = opt_string(L, v, "list_envelope", where, &def->list_envelope)) ||
+        (rc = opt_string(L, v, "meta_envelope", where, &def->meta_envelope)) ||
+        (rc = opt_string(L, v, "groups_envelope", where, &def->groups_envelope)))
+        return rc;
+    if ((x = crest__ytree_get(v, "single_envelope"))) {
+        if (want_scalar(L, x, SUB("single_envelope")))
+            return CREST_ECONFIG;
+        bool off = x->plain && (crest__ytree_is_null(x) || !strcmp(x->str, "false") || !strcmp(x->str, "False") ||
+                                !strcmp(x->str, "FALSE") || !strcmp(x->str, "no") || !strcmp(x->str, "off"));
+        if (!off && !(def->single_envelope = conf_strdup(L, x->str)))
+            return CREST_ENOMEM;
+    }
+    if ((x = crest__ytree_get(v, "enabled_methods")) && (rc = method_bits(L, x, SUB("enabled_methods"), &def->enabled_methods)))
+        return rc;
+    if ((x = crest__ytree_get(v, "enabled_methods")) && !def->enabled_methods)
+        return bad(L, x, "%s: enable at least one method", SUB("enabled_methods"));
+    if ((x = crest__ytree_get(v, "disabled_methods")) &&
+        (rc = method_bits(L, x, SUB("disabled_methods"), &def->disabled_methods)))
+        return rc;
+    if ((x = crest__ytree_get(v, "allowed_sorts")) && (rc = get_names(L, x, SUB("allowed_sorts"), &def->allowed_sorts)))
+        return rc;
+    if ((x = crest__ytree_get(v, "query_allowed_fields")) &&
+        (rc = get_names(L, x, SUB("query_allowed_fields"), &def->query_allowed_fields)))
+        return rc;
+    if ((x = crest__ytree_get(v, "grouping_allowed_fields")) &&
+        (rc = get_names(L, x, SUB("grouping_allowed_fields"), &def->grouping_allowed_fields)))
+        return rc;
+    if ((x = crest__ytree_get(v, "stats_allowed_fields")) &&
+        (rc = get_names(L, x, SUB("stats_allowed_fields"), &def->stats_allowed_fields)))
+        return rc;
+    if ((x = crest__ytree_get(v, "default_sort"))) {
+        const char *const *names;
+        if ((rc = get_names(L, x, SUB("default_sort"), &names)))
+            return rc;
+        crest__buf b;
+        crest__buf_init(&b, 4096);
+        for (size_t i = 0; names[i]; i++)
+            crest__buf_appendf(&b, "%s%s", i ? "," : "", names[i]);
+        crest__buf_append(&b, "", 1);
+        def->default_sort = b.ptr ? conf_strdup(L, b.ptr) : NULL;
+        crest__buf_dispose(&b);
+        if (!def->default_sort)
+            return CREST_ENOMEM;
+    }
+    if ((x = crest__ytree_get(v, "page_size"))) {
+        int64_t n;
+        if (x->kind == Y_SCALAR) {
+            if ((rc = get_int(L, x, SUB("page_size"), 1, 10000, &n)))
+                return rc;
+            def->page_size_default = (int)n;
+        } else {
+            static const char *const pk[] = {"default", "min", "max", NULL};
+            if (want_map(L, x, SUB("page_size")) || check_keys(L, x, w2, pk))
+                return CREST_ECONFIG;
+            const ynode *y;
+            if ((y = crest__ytree_get(x, "default"))) {
+                if ((rc = get_int(L, y, SUB("page_size.default"), 1, 10000, &n)))
+                    return rc;
+                def->page_size_default = (int)n;
+            }
+            if ((y = crest__ytree_get(x, "min"))) {
+                if ((rc = get_int(L, y, SUB("page_size.min"), 1, 10000, &n)))
+                    return rc;
+                def->page_size_min = (int)n;
+            }
+            if ((y = crest__ytree_get(x, "max"))) {
+                if ((rc = get_int(L, y, SUB("page_size.max"), 1, 10000, &n)))
+                    return rc;
+                def->page_size_max = (int)n;
+            }
+        }
+    }
+    if ((x = crest__ytree_get(v, "use_envelope_on_parse")) &&
+        (rc = get_bool(L, x, SUB("use_envelope_on_parse"), &def->use_envelope_on_parse)))
+        return rc;
+    if ((x = crest__ytree_get(v, "serialize_meta"))) {
+        bool on;
+        if ((rc = get_bool(L, x, SUB("serialize_meta"), &on)))
+            return rc;
+        def->no_meta = !on;
+    }
+    if ((x = crest__ytree_get(v, "serializer"))) {
+        static const char *const sk[] = {"attributes", "include", "exclude", "computed", NULL};
+        if (want_map(L, x, SUB("serializer")) || check_keys(L, x, w2, sk))
+            return CREST_ECONFIG;
+        const ynode *y;
+        if ((y = crest__ytree_get(x, "attributes")) && (rc = get_names(L, y, SUB("serializer.attributes"), &def->attributes)))
+            return rc;
+        if ((y = crest__ytree_get(x, "include")) && (rc = get_names(L, y, SUB("serializer.include"), &def->include)))
+            return rc;
+        if ((y = crest__ytree_get(x, "exclude")) && (rc = get_names(L, y, SUB("serializer.exclude"), &def->exclude)))
+            return rc;
+        if ((y = crest__ytree_get(x, "computed"))) {
+            if (want_map(L, y, SUB("serializer.computed")))
+                return CREST_ECONFIG;
+            crest_computed *c = crest__arena_calloc(a, y->n + 1, sizeof *c);
+            if (!c)
+                return CREST_ENOMEM;
+            for (size_t i = 0; i < y->n; i++) {
+                const ynode *k = y->kids[2 * i], *e = y->kids[2 * i + 1];
+                if (want_scalar(L, e, SUB("serializer.computed")))
+                    return CREST_ECONFIG;
+                if (strchr(e->str, ';'))
+                    return bad(L, e, "%s.%s: one SQL expression, without ';'", w2, k->str);
+                if (!(c[i].name = conf_strdup(L, k->str)) || !(c[i].sql = conf_strdup(L, e->str)))
+                    return CREST_ENOMEM;
+            }
+            def->computed = c;
+        }
+    }
+    if ((x = crest__ytree_get(v, "parser"))) {
+        static const char *const pk[] = {"attributes", NULL};
+        if (want_map(L, x, SUB("parser")) || check_keys(L, x, w2, pk))
+            return CREST_ECONFIG;
+        const ynode *y;
+        if ((y = crest__ytree_get(x, "attributes")) &&
+            (rc = get_names(L, y, SUB("parser.attributes"), &def->parse_attributes)))
+            return rc;
+    }
+    if ((x = crest__ytree_get(v, "scope"))) {
+        if (want_map(L, x, SUB("scope")))
+            return CREST_ECONFIG;
+        json_t *j = ynode_json(x);
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!t)
+            return CREST_ENOMEM;
+        def->scope = conf_strdup(L, t);
+        free(t);
+        if (!def->scope)
+            return CREST_ENOMEM;
+    }
+#undef SUB
+    crest_error e2 = {0};
+    if ((rc = crest_app_add_module(L->app, def, &e2)))
+        return bad(L, key, "%s", e2.msg);
+    return 0;
+}
+
 static int load_root(loader *L, const ynode *root)
 {
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
-                                       "endpoints", "startup_sql", "access_log", NULL};
+                                       "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
+                                       NULL};
     if (root->kind != Y_MAP)
         return bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
     for (size_t i = 0; i < root->n; i++) {
         const char *k = root->kids[2 * i]->str;
-        if (!strcmp(k, "models") || !strcmp(k, "modules") || !strcmp(k, "auth"))
+        if (!strcmp(k, "auth"))
             return bad(L, root->kids[2 * i], "'%s' is not supported by this version of crest yet", k);
     }
     if (check_keys(L, root, "app file", keys))
@@ -723,6 +1181,27 @@ static int load_root(loader *L, const ynode *root)
         }
         free(app->startup_sql);
         app->startup_sql = b.ptr;
+    }
+    if ((x = crest__ytree_get(root, "durability"))) {
+        if (want_scalar(L, x, "durability"))
+            return CREST_ECONFIG;
+        if (strcmp(x->str, "full") && strcmp(x->str, "normal"))
+            return bad(L, x, "durability: expected full or normal, found '%s'", x->str);
+        app->durability_normal = !strcmp(x->str, "normal");
+    }
+    if ((x = crest__ytree_get(root, "models")) && !crest__ytree_is_null(x)) {
+        if (want_map(L, x, "models"))
+            return CREST_ECONFIG;
+        for (size_t i = 0; i < x->n; i++)
+            if ((rc = load_model(L, x->kids[2 * i], x->kids[2 * i + 1])))
+                return rc;
+    }
+    if ((x = crest__ytree_get(root, "modules")) && !crest__ytree_is_null(x)) {
+        if (want_map(L, x, "modules"))
+            return CREST_ECONFIG;
+        for (size_t i = 0; i < x->n; i++)
+            if ((rc = load_module(L, x->kids[2 * i], x->kids[2 * i + 1])))
+                return rc;
     }
     if ((x = crest__ytree_get(root, "endpoints")) && !crest__ytree_is_null(x)) {
         if (x->kind != Y_SEQ)

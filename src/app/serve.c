@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "app_internal.h"
+#include "../rest/rest_internal.h"
 
 static int open_db(const char *path, sqlite3 **out, crest_error *err)
 {
@@ -33,6 +34,9 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
             if (app->eps[i]->sql)
                 return crest__error_set(err, CREST_ECONFIG, app->source_name, 0,
                                         "SQL endpoints need a database (the 'database' key or CREST_DATABASE)");
+        if (app->nmodels)
+            return crest__error_set(err, CREST_ECONFIG, app->source_name, 0,
+                                    "models need a database (the 'database' key or CREST_DATABASE)");
         return 0;
     }
     sqlite3 *db;
@@ -54,6 +58,8 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
             rc = crest__error_set(err, CREST_ECONFIG, app->source_name, 0, "startup_sql failed: %s", emsg);
             goto out;
         }
+        if ((rc = crest__rest_prepare(app, db, err)))
+            goto out;
         for (unsigned i = 0; i < app->neps; i++)
             if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], db, err)))
                 goto out;
@@ -81,6 +87,21 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
             goto out;
         }
     }
+    if (app->nmodels) {
+        /* Tables made or extended in one transaction: all or nothing. */
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &emsg) != SQLITE_OK) {
+            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot write the database: %s", emsg);
+            goto out;
+        }
+        if ((rc = crest__rest_prepare(app, db, err))) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            goto out;
+        }
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
+            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot write the database: %s", emsg);
+            goto out;
+        }
+    }
     for (unsigned i = 0; i < app->neps; i++) {
         if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], db, err)))
             goto out;
@@ -102,8 +123,13 @@ int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
     int rc = open_db(app->db_path, &db, err);
     if (rc)
         return rc;
-    /* Point reads on a warm cache: a modest page cache per worker keeps RSS small. */
-    sqlite3_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024", NULL, NULL, NULL);
+    /* Durability: FULL syncs the WAL at every commit, so an acknowledged
+     * write survives a power cut; NORMAL (durability: normal) survives a
+     * crash of crest but may lose the last commits on power loss. A modest
+     * page cache per worker keeps RSS small. */
+    sqlite3_exec(db, app->durability_normal ? "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024"
+                                            : "PRAGMA synchronous=FULL; PRAGMA cache_size=-1024",
+                 NULL, NULL, NULL);
     w->aw.db = db;
     w->aw.nstmts = app->neps;
     w->aw.stmts = calloc(app->neps ? app->neps : 1, sizeof(void *));
@@ -114,6 +140,7 @@ int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
 
 void crest__app_worker_dispose(crest__worker *w)
 {
+    crest__stmt_cache_free(&w->aw);
     for (unsigned i = 0; i < w->aw.nstmts; i++)
         sqlite3_finalize(w->aw.stmts[i]);
     free(w->aw.stmts);

@@ -238,8 +238,9 @@ static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sq
     }
 }
 
-static int sql_failure(crest_req *req, crest_res *res, sqlite3 *db, int rc)
+int crest__sql_failure(crest_req *req, crest_res *res, void *dbp, int rc)
 {
+    sqlite3 *db = dbp;
     int ext = sqlite3_extended_errcode(db);
     switch (rc & 0xff) {
     case SQLITE_INTERRUPT:
@@ -274,7 +275,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
     sqlite3_stmt *st = slot ? *slot : NULL;
     if (!st) {
         if (sqlite3_prepare_v3(db, s->sql, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK)
-            return sql_failure(req, res, db, sqlite3_errcode(db));
+            return crest__sql_failure(req, res, db, sqlite3_errcode(db));
         if (slot)
             *slot = st;
     }
@@ -397,7 +398,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         break;
     }
     if (step != SQLITE_DONE && step != SQLITE_ROW && !crest_json_error(res->json))
-        rc = sql_failure(req, res, db, step);
+        rc = crest__sql_failure(req, res, db, step);
 out:
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

@@ -205,11 +205,18 @@ def test_serve_refuses_failing_startup_sql(tmp_path):
     assert "startup_sql" in r.err
 
 
-def test_models_are_not_supported_yet(tmp_path):
-    p = write(tmp_path, "models:\n  Task: {}\n")
+def test_auth_is_not_supported_yet(tmp_path):
+    p = write(tmp_path, "database: sqlite:x.db\nauth:\n  jwt: {}\n")
     r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
     assert r.returncode == 1
-    assert f"{p}:1:" in r.err and "models" in r.err
+    assert f"{p}:2:" in r.err and "auth" in r.err
+
+
+def test_model_without_fields_names_the_line(tmp_path):
+    p = write(tmp_path, "database: sqlite:x.db\nmodels:\n  Task: {}\n")
+    r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
+    assert r.returncode == 1
+    assert f"{p}:3:" in r.err and "models.Task.fields" in r.err
 
 
 def test_check_leaves_an_existing_database_alone(tmp_path):

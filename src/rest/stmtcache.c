@@ -1,0 +1,131 @@
+/* stmtcache.c — prepared statements of REST routes, per worker, keyed by
+ * their SQL text. The text depends only on the shape of a query (values are
+ * bound), so a few hundred entries cover an API; the least recently used of
+ * a small probe window is replaced when it is full. Blocking handlers (on
+ * the thread pool) get one-shot statements instead. */
+#include <stdlib.h>
+
+#include <sqlite3.h>
+
+#include "rest_internal.h"
+
+#define CACHE_SLOTS 256
+#define CACHE_PROBE 8
+
+typedef struct centry {
+    uint64_t hash;
+    char *sql;
+    size_t len;
+    sqlite3_stmt *st;
+    uint64_t used;
+} centry;
+
+typedef struct ccache {
+    centry e[CACHE_SLOTS];
+    uint64_t tick;
+    void *db;
+} ccache;
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Marks one-shot statements (not owned by a cache) so done() finalizes them. */
+static __thread sqlite3_stmt *oneshot[16];
+
+void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int *rc)
+{
+    sqlite3_stmt *st = NULL;
+    crest__app_worker *aw = req->blocking || !req->worker ? NULL : &req->worker->aw;
+    if (!aw) {
+        *rc = sqlite3_prepare_v2(db, sql, (int)len, &st, NULL);
+        for (size_t i = 0; st && i < CREST_ARRAY_LEN(oneshot); i++)
+            if (!oneshot[i]) {
+                oneshot[i] = st;
+                break;
+            }
+        return st;
+    }
+    ccache *c = aw->stmt_cache;
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c) {
+            *rc = SQLITE_NOMEM;
+            return NULL;
+        }
+        c->db = db;
+        aw->stmt_cache = c;
+    }
+    uint64_t h = fnv1a(sql, len);
+    unsigned base = (unsigned)(h % CACHE_SLOTS), victim = base;
+    for (unsigned k = 0; k < CACHE_PROBE; k++) {
+        centry *e = &c->e[(base + k) % CACHE_SLOTS];
+        if (e->st && e->hash == h && e->len == len && !memcmp(e->sql, sql, len)) {
+            e->used = ++c->tick;
+            *rc = SQLITE_OK;
+            return e->st;
+        }
+        if (!e->st) {
+            victim = (base + k) % CACHE_SLOTS;
+            break;
+        }
+        if (e->used < c->e[victim].used)
+            victim = (base + k) % CACHE_SLOTS;
+    }
+    *rc = sqlite3_prepare_v3(db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (*rc != SQLITE_OK)
+        return NULL;
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        sqlite3_finalize(st);
+        *rc = SQLITE_NOMEM;
+        return NULL;
+    }
+    memcpy(copy, sql, len);
+    copy[len] = 0;
+    centry *e = &c->e[victim];
+    if (e->st) {
+        sqlite3_finalize(e->st);
+        free(e->sql);
+    }
+    e->hash = h;
+    e->sql = copy;
+    e->len = len;
+    e->st = st;
+    e->used = ++c->tick;
+    return st;
+}
+
+void crest__stmt_done(void *stmt)
+{
+    sqlite3_stmt *st = stmt;
+    if (!st)
+        return;
+    for (size_t i = 0; i < CREST_ARRAY_LEN(oneshot); i++)
+        if (oneshot[i] == st) {
+            oneshot[i] = NULL;
+            sqlite3_finalize(st);
+            return;
+        }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+void crest__stmt_cache_free(crest__app_worker *aw)
+{
+    ccache *c = aw->stmt_cache;
+    if (!c)
+        return;
+    for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+        sqlite3_finalize(c->e[i].st);
+        free(c->e[i].sql);
+    }
+    free(c);
+    aw->stmt_cache = NULL;
+}
