@@ -57,6 +57,7 @@ typedef struct crest_model_def {
     const char *name;           /* "Task" */
     const char *table;          /* NULL: the name lower-cased */
     const crest_field *fields;  /* zero-terminated */
+    const char *seed;           /* JSON array of rows inserted when crest creates the table; NULL: none */
 } crest_model_def;
 
 /* Adds a model. The table is created (or its new columns added) when the

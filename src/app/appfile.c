@@ -852,7 +852,7 @@ static int load_field(loader *L, crest_field *f, const ynode *key, const ynode *
 
 static int load_model(loader *L, const ynode *key, const ynode *v)
 {
-    static const char *const keys[] = {"table", "fields", "description", NULL};
+    static const char *const keys[] = {"table", "fields", "description", "seed", NULL};
     char where[160];
     snprintf(where, sizeof where, "models.%s", key->str);
     if (want_map(L, v, where) || check_keys(L, v, where, keys))
@@ -882,6 +882,22 @@ static int load_model(loader *L, const ynode *key, const ynode *v)
         if ((rc = load_field(L, &fs[i], fields->kids[2 * i], fields->kids[2 * i + 1], key->str)))
             return rc;
     def->fields = fs;
+    if ((x = crest__ytree_get(v, "seed"))) {
+        if (x->kind != Y_SEQ)
+            return bad(L, x, "%s.seed: expected a list of rows", where);
+        for (size_t i = 0; i < x->n; i++)
+            if (want_map(L, x->kids[i], "seed"))
+                return CREST_ECONFIG;
+        json_t *j = ynode_json(x);
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!t)
+            return CREST_ENOMEM;
+        def->seed = conf_strdup(L, t);
+        free(t);
+        if (!def->seed)
+            return CREST_ENOMEM;
+    }
     crest_error e2 = {0};
     if ((rc = crest_app_add_model(L->app, def, &e2)))
         return bad(L, key, "%s", e2.msg);

@@ -657,6 +657,94 @@ static int record_field(sqlite3 *db, const crest__model *m, const crest__mfield 
     return rc;
 }
 
+/* Inserts the model's seed rows (checked like a create, defaults applied). */
+static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_error *err)
+{
+    json_error_t je;
+    json_t *rows = json_loads(m->def->seed, 0, &je);
+    if (!json_is_array(rows)) {
+        json_decref(rows);
+        return crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed: expected a list of rows", m->name);
+    }
+    crest__arena a;
+    crest__arena_init(&a, 4096, 0);
+    crest__buf b;
+    crest__buf_init(&b, 0);
+    int rc = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        if (!json_is_object(row)) {
+            rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: expected an object", m->name, i);
+            break;
+        }
+        const char *k;
+        json_t *kv;
+        json_object_foreach(row, k, kv) {
+            const crest__mfield *f = crest__model_field(m, k);
+            if (!f || f->idx == 0) {
+                rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: '%s' is not a field", m->name,
+                                      i, k);
+                break;
+            }
+        }
+        if (rc)
+            break;
+        b.len = 0;
+        crest__buf_appendf(&b, "INSERT INTO %s (", m->qtable);
+        for (unsigned f = 1; f < m->nfields; f++)
+            crest__buf_appendf(&b, "%s%s", f > 1 ? ", " : "", m->fields[f].qname);
+        crest__buf_appends(&b, ") VALUES (");
+        for (unsigned f = 1; f < m->nfields; f++)
+            crest__buf_appendf(&b, "%s?", f > 1 ? ", " : "");
+        crest__buf_append(&b, ")", 2);
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, b.ptr, -1, &st, NULL) != SQLITE_OK) {
+            rc = crest__error_set(err, CREST_EIO, source, 0, "model %s: seed: %s", m->name, sqlite3_errmsg(db));
+            break;
+        }
+        for (unsigned f = 1; f < m->nfields && !rc; f++) {
+            const crest__mfield *mf = &m->fields[f];
+            json_t *v = json_object_get(row, mf->f.name);
+            crest__val val;
+            const char *msg = NULL;
+            char now[40];
+            if (!v && mf->def_now) {
+                crest__now_stored(now, sizeof now);
+                if (mf->f.type == CREST_F_DATE)
+                    now[10] = 0;
+                sqlite3_bind_text(st, (int)f, now, -1, SQLITE_TRANSIENT);
+                continue;
+            }
+            if (!v && !mf->defv && mf->f.required)
+                msg = "is required";
+            else
+                msg = crest__field_value(&a, mf, v ? v : mf->defv, &val);
+            if (msg) {
+                rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu].%s %s", m->name, i,
+                                      mf->f.name, msg);
+                break;
+            }
+            switch (val.k) {
+            case CREST__V_NULL: sqlite3_bind_null(st, (int)f); break;
+            case CREST__V_INT: sqlite3_bind_int64(st, (int)f, val.i); break;
+            case CREST__V_REAL: sqlite3_bind_double(st, (int)f, val.f); break;
+            case CREST__V_TEXT: sqlite3_bind_text(st, (int)f, val.s, (int)val.n, SQLITE_TRANSIENT); break;
+            }
+        }
+        if (!rc && sqlite3_step(st) != SQLITE_DONE)
+            rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: %s", m->name, i,
+                                  sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        if (rc)
+            break;
+    }
+    crest__buf_dispose(&b);
+    crest__arena_dispose(&a);
+    json_decref(rows);
+    return rc;
+}
+
 int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_error *err)
 {
     sqlite3 *db = dbp;
@@ -754,6 +842,8 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
         for (unsigned i = 1; i < m->nfields; i++)
             if ((rc = record_field(db, m, &m->fields[i], source, err)))
                 goto out;
+        if (m->def->seed && (rc = seed(m, db, source, err)))
+            goto out;
     } else {
         if (!have[0]) {
             rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: table %s exists without an id column",

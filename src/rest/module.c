@@ -26,7 +26,8 @@ struct crest__module {
     const crest_module_def *def;
     crest__model *m;
     char *name;
-    char *base;                   /* url_prefix + base_path, without the API prefix */
+    char *prefix;                 /* url_prefix, without the API prefix ("" for "/") */
+    char *base;                   /* prefix + base_path: the collection */
     char *id_path;                /* "/{id}" */
     char *id_param;               /* "id" */
     unsigned methods;
@@ -766,9 +767,9 @@ static char *location(crest_req *req, const crest__module *mod, int64_t id)
     const char *pfx = req->app->api_prefix ? req->app->api_prefix : "";
     const char *open = strchr(mod->id_path, '{'), *close = open ? strchr(open, '}') : NULL;
     if (!open || !close)
-        return crest__arena_printf(req->arena, "%s%s/%lld", pfx, mod->base, (long long)id);
-    return crest__arena_printf(req->arena, "%s%s%.*s%lld%s", pfx, mod->base, (int)(open - mod->id_path), mod->id_path,
-                               (long long)id, close + 1);
+        return crest__arena_printf(req->arena, "%s%s/%lld", pfx, mod->prefix, (long long)id);
+    return crest__arena_printf(req->arena, "%s%s%.*s%lld%s", pfx, mod->prefix, (int)(open - mod->id_path),
+                               mod->id_path, (long long)id, close + 1);
 }
 
 /* ---- create ---- */
@@ -1102,7 +1103,10 @@ static int h_group(crest_req *req, crest_res *res, void *ud)
         else if (!strcmp(sort, "-value"))
             order = "1 DESC";
         else
-            return bad_param(res, "sort_by", "sort_by: groups sort by count, -count, value or -value");
+            return bad_param(res, "sort_by",
+                             crest__arena_printf(req->arena, "sort_by: groups sort by count, -count, value or -value, "
+                                                             "not '%s'",
+                                                 sort));
     }
     /* The number of groups. */
     crest__sql q;
@@ -1373,6 +1377,7 @@ void crest__module_free(crest__module *mod)
     free(mod->select);
     free(mod->name);
     free(mod->base);
+    free(mod->prefix);
     free(mod->id_path);
     free(mod->id_param);
     for (int i = 0; i < RT_COUNT; i++)
@@ -1414,11 +1419,15 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         route *r = &mod->routes[table[t].kind];
         r->mod = mod;
         r->kind = table[t].kind;
-        size_t need = strlen(mod->base) + strlen(table[t].suffix ? table[t].suffix : mod->id_path) + 2;
+        /* Emmett-REST: the collection at url_prefix + base_path; the id
+         * path and the extra routes are relative to url_prefix. */
+        const char *head = table[t].suffix && !*table[t].suffix ? mod->base : mod->prefix;
+        const char *tail = table[t].suffix ? table[t].suffix : mod->id_path;
+        size_t need = strlen(head) + strlen(tail) + 2;
         r->path = malloc(need);
         if (!r->path)
             return CREST_ENOMEM;
-        snprintf(r->path, need, "%s%s", mod->base, table[t].suffix ? table[t].suffix : mod->id_path);
+        snprintf(r->path, need, "%s%s", head, tail);
         if (!r->path[0])
             snprintf(r->path, need, "/");
         unsigned np = 0;
@@ -1526,16 +1535,19 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
     mod->def = def;
     mod->m = m;
     mod->name = strdup(def->name);
-    const char *prefix = def->url_prefix ? def->url_prefix : NULL;
     const char *base = def->base_path ? def->base_path : "";
-    size_t blen = (prefix ? strlen(prefix) : strlen(def->name) + 1) + strlen(base) + 1;
-    mod->base = malloc(blen);
-    if (!mod->name || !mod->base)
+    size_t plen = def->url_prefix ? strlen(def->url_prefix) : strlen(def->name) + 1;
+    mod->prefix = malloc(plen + 1);
+    mod->base = malloc(plen + strlen(base) + 1);
+    if (!mod->name || !mod->base || !mod->prefix)
         goto fail;
-    if (prefix)
-        snprintf(mod->base, blen, "%s%s", prefix, base);
+    if (def->url_prefix)
+        snprintf(mod->prefix, plen + 1, "%s", def->url_prefix);
     else
-        snprintf(mod->base, blen, "/%s%s", def->name, base);
+        snprintf(mod->prefix, plen + 1, "/%s", def->name);
+    while (strlen(mod->prefix) > 0 && mod->prefix[strlen(mod->prefix) - 1] == '/')
+        mod->prefix[strlen(mod->prefix) - 1] = 0;
+    snprintf(mod->base, plen + strlen(base) + 1, "%s%s", mod->prefix, base);
     while (strlen(mod->base) > 0 && mod->base[strlen(mod->base) - 1] == '/')
         mod->base[strlen(mod->base) - 1] = 0;
     const char *idp = def->id_path ? def->id_path : "/{id}";
