@@ -24,6 +24,9 @@ typedef struct crest__endpoint {
     unsigned index;             /* position in app->eps, for per-worker caches */
     crest__sqlep *sql;          /* SQL endpoint data, owned; NULL for C handlers */
     bool builtin;               /* /healthz and the like: not under the prefix */
+    /* Optional: rewrites an error answer of this endpoint (REST modules'
+     * custom error bodies); runs after the spec check or the handler. */
+    void (*on_error)(crest_req *req, crest_res *res, void *ud);
 } crest__endpoint;
 
 struct crest_app {

@@ -335,8 +335,11 @@ int crest__app_handle(crest_req *req, crest_res *res)
         return 0;
     }
     req->ep = req->match.route->target;
-    if (check_params(req, res) || check_body(req, res))
+    if (check_params(req, res) || check_body(req, res)) {
+        if (req->ep->on_error)
+            req->ep->on_error(req, res, req->ep->ud);
         return 0;
+    }
     if (req->ep->spec->blocking) {
         req->blocking = true;
         return 1;
@@ -363,6 +366,8 @@ void crest__app_run_blocking(crest_req *req, crest_res *res)
         else if (je || res->json->depth != 0)
             crest_res_error(res, 500, "internal_error", "the handler wrote malformed JSON");
     }
+    if (res->is_error && ep->on_error)
+        ep->on_error(req, res, ep->ud);
 }
 
 int crest__res_final_status(const crest_req *req, const crest_res *res)

@@ -1392,6 +1392,26 @@ static void add_param(route *r, unsigned *n, crest_param p)
     r->params[(*n)++] = p;
 }
 
+/* The module's custom error body (error_fn) in place of the problem document. */
+static void on_error(crest_req *req, crest_res *res, void *ud)
+{
+    route *r = ud;
+    crest__module *mod = r->mod;
+    crest_rest_ctx ctx;
+    ctx_init(&ctx, req, res, mod);
+    int status = res->err_status;
+    crest_json *w = res->json;
+    crest_json_reset(w);
+    if (mod->def->error_fn(&ctx, status, res->err_code, res->err_detail, w) || crest_json_error(w) || w->depth != 0 ||
+        w->len == 0) {
+        crest_json_reset(w);
+        return; /* the default problem body stays */
+    }
+    res->is_error = false;
+    res->json_used = true;
+    res->status = status;
+}
+
 static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
 {
     static const struct {
@@ -1489,6 +1509,8 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         if (rc)
             return crest__error_set(err, rc, NULL, 0, "module %s: %s %s: %s", mod->name,
                                     crest_method_name(table[t].method), r->path, e2.msg);
+        if (mod->def->error_fn)
+            app->eps[app->neps - 1]->on_error = on_error;
     }
     return 0;
 }
