@@ -106,6 +106,9 @@ int crest__where_parse(crest__arena *a, const crest__model *m, const crest__allo
 /* Parses "a,-b" into plan->sort; -1 with a message naming the bad field. */
 int crest__sort_parse(const crest__model *m, const crest__allow *allow, const char *text, crest__plan *plan,
                       char *msg, size_t msgcap);
+/* The plan as text, "(and (eq is_completed false) (gt spent_time 5))": for
+ * golden tests and debugging. */
+void crest__plan_print(crest__buf *b, const crest__qnode *n);
 /* AND of two conditions (either may be NULL). */
 crest__qnode *crest__qnode_and(crest__arena *a, crest__qnode *x, crest__qnode *y);
 

@@ -3,6 +3,7 @@
  * model and the module's allow-lists. Everything rejected is named in the
  * message. No SQL here: the plan is plain data, printed by sqlgen.c. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "rest_internal.h"
 
@@ -351,4 +352,80 @@ int crest__sort_parse(const crest__model *m, const crest__allow *allow, const ch
         }
     }
     return 0;
+}
+
+static const char *const op_names[] = {
+    [CREST__OP_EQ] = "eq",           [CREST__OP_NE] = "ne",       [CREST__OP_LT] = "lt",
+    [CREST__OP_GT] = "gt",           [CREST__OP_LE] = "le",       [CREST__OP_GE] = "ge",
+    [CREST__OP_IN] = "in",           [CREST__OP_NIN] = "nin",     [CREST__OP_NULL] = "null",
+    [CREST__OP_NOTNULL] = "notnull", [CREST__OP_LIKE] = "like",   [CREST__OP_ILIKE] = "ilike",
+    [CREST__OP_CONTAINS] = "contains", [CREST__OP_ICONTAINS] = "icontains",
+};
+
+static void print_val(crest__buf *b, const crest__val *v)
+{
+    switch (v->k) {
+    case CREST__V_NULL:
+        crest__buf_appends(b, "null");
+        break;
+    case CREST__V_INT:
+        crest__buf_appendf(b, "%lld", (long long)v->i);
+        break;
+    case CREST__V_REAL:
+        crest__buf_appendf(b, "%.17g", v->f);
+        break;
+    case CREST__V_TEXT: {
+        char *e = malloc(6 * v->n + 1);
+        if (e) {
+            size_t n = crest_json_escape(e, v->s, v->n);
+            crest__buf_append(b, "\"", 1);
+            crest__buf_append(b, e, n);
+            crest__buf_append(b, "\"", 1);
+            free(e);
+        }
+        break;
+    }
+    }
+}
+
+void crest__plan_print(crest__buf *b, const crest__qnode *n)
+{
+    if (!n) {
+        crest__buf_appends(b, "all");
+        return;
+    }
+    switch (n->kind) {
+    case CREST__Q_TRUE:
+        crest__buf_appends(b, "true");
+        return;
+    case CREST__Q_FALSE:
+        crest__buf_appends(b, "false");
+        return;
+    case CREST__Q_CMP:
+        crest__buf_appendf(b, "(%s %s", op_names[n->op], n->field->f.name);
+        if (n->op == CREST__OP_IN || n->op == CREST__OP_NIN) {
+            crest__buf_appends(b, " [");
+            for (unsigned i = 0; i < n->nvals; i++) {
+                if (i)
+                    crest__buf_appends(b, ", ");
+                print_val(b, &n->vals[i]);
+            }
+            crest__buf_appends(b, "]");
+        } else if (n->nvals) {
+            crest__buf_appends(b, " ");
+            print_val(b, &n->vals[0]);
+        }
+        crest__buf_appends(b, ")");
+        return;
+    case CREST__Q_NOT:
+    case CREST__Q_AND:
+    case CREST__Q_OR:
+        crest__buf_appends(b, n->kind == CREST__Q_NOT ? "(not" : n->kind == CREST__Q_AND ? "(and" : "(or");
+        for (unsigned i = 0; i < n->nkids; i++) {
+            crest__buf_appends(b, " ");
+            crest__plan_print(b, n->kids[i]);
+        }
+        crest__buf_appends(b, ")");
+        return;
+    }
 }

@@ -1,0 +1,225 @@
+/* golden_query.c — golden tests of the query path's first two stages. Each
+ * case folder holds `input` (lines "where=<json>" and/or "sort_by=<text>")
+ * and `expected`: either "error: <message>" or the plan, the sort, the SQL
+ * condition and the bound values. Every SQL produced is also run against an
+ * in-memory table, so a plan never prints SQL that SQLite rejects.
+ * Usage: golden_query DIR [--update] */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "json/json_internal.h"
+#include "rest/rest_internal.h"
+
+static const char *const states[] = {"todo", "doing", "done", NULL};
+static const crest_field fields[] = {
+    {.name = "title", .type = CREST_F_STRING, .required = true, .max_length = 200},
+    {.name = "body", .type = CREST_F_TEXT},
+    {.name = "is_completed", .type = CREST_F_BOOL, .def = "false"},
+    {.name = "spent_time", .type = CREST_F_INT, .has_min = true, .min = 0},
+    {.name = "rating", .type = CREST_F_FLOAT},
+    {.name = "due", .type = CREST_F_DATE},
+    {.name = "created_at", .type = CREST_F_DATETIME, .def = "now", .rest = CREST_REST_READ},
+    {.name = "meta", .type = CREST_F_JSON},
+    {.name = "state", .type = CREST_F_STRING, .values = states},
+    {.name = "secret", .type = CREST_F_STRING, .rest = CREST_REST_NONE},
+    {0}};
+static const crest_model_def model_def = {.name = "Task", .table = "tasks", .fields = fields};
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static void print_bind(crest__buf *b, const crest__val *v)
+{
+    switch (v->k) {
+    case CREST__V_NULL: crest__buf_appends(b, "null"); break;
+    case CREST__V_INT: crest__buf_appendf(b, "%lld", (long long)v->i); break;
+    case CREST__V_REAL: crest__buf_appendf(b, "%.17g", v->f); break;
+    case CREST__V_TEXT: {
+        char *e = malloc(6 * v->n + 1);
+        size_t n = crest_json_escape(e, v->s, v->n);
+        crest__buf_appendf(b, "\"%.*s\"", (int)n, e);
+        free(e);
+        break;
+    }
+    }
+}
+
+/* Runs one case into out; returns -1 when the SQL does not run. */
+static int run_case(const crest__model *m, const crest__allow *allow, sqlite3 *db, const char *input, crest__buf *out)
+{
+    crest__arena a;
+    crest__arena_init(&a, 4096, 0);
+    char msg[300];
+    const char *where = NULL, *sort = NULL;
+    char *copy = strdup(input);
+    for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strncmp(line, "where=", 6))
+            where = line + 6;
+        else if (!strncmp(line, "sort_by=", 8))
+            sort = line + 8;
+    }
+    int rc = 0;
+    crest__qnode *q = NULL;
+    crest__plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (where) {
+        json_t *j = crest__json_parse(where, strlen(where), 64, msg, sizeof msg);
+        if (!j) {
+            crest__buf_appendf(out, "error: where: not valid JSON (%s)\n", msg);
+            goto done;
+        }
+        int bad = crest__where_parse(&a, m, allow, j, &q, msg, sizeof msg);
+        if (bad) {
+            json_decref(j);
+            crest__buf_appendf(out, "error: %s\n", msg);
+            goto done;
+        }
+        crest__arena_defer(&a, (void (*)(void *))json_decref, j);
+    }
+    if (sort && crest__sort_parse(m, allow, sort, &plan, msg, sizeof msg)) {
+        crest__buf_appendf(out, "error: %s\n", msg);
+        goto done;
+    }
+    crest__buf_appends(out, "plan: ");
+    crest__plan_print(out, q);
+    crest__buf_appends(out, "\nsort:");
+    for (unsigned i = 0; i < plan.nsort; i++)
+        crest__buf_appendf(out, "%s %s%s", i ? "," : "", plan.sort[i].desc ? "-" : "", plan.sort[i].field->f.name);
+    crest__sql s;
+    crest__sql_init(&s, &a);
+    crest__sql_add(&s, "SELECT \"id\" FROM \"tasks\" WHERE ");
+    crest__sql_where(&s, q);
+    crest__sql_order(&s, &plan);
+    crest__buf_appendf(out, "\nsql: %.*s\nbinds: [", (int)s.text.len, s.text.ptr);
+    for (unsigned i = 0; i < s.nbinds; i++) {
+        if (i)
+            crest__buf_appends(out, ", ");
+        print_bind(out, &s.binds[i]);
+    }
+    crest__buf_appends(out, "]\n");
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, s.text.ptr, (int)s.text.len, &st, NULL) != SQLITE_OK) {
+        crest__buf_appendf(out, "SQLITE ERROR: %s\n", sqlite3_errmsg(db));
+        rc = -1;
+    } else {
+        for (unsigned i = 0; i < s.nbinds; i++) {
+            const crest__val *v = &s.binds[i];
+            if (v->k == CREST__V_INT)
+                sqlite3_bind_int64(st, (int)i + 1, v->i);
+            else if (v->k == CREST__V_REAL)
+                sqlite3_bind_double(st, (int)i + 1, v->f);
+            else if (v->k == CREST__V_TEXT)
+                sqlite3_bind_text(st, (int)i + 1, v->s, (int)v->n, SQLITE_STATIC);
+        }
+        int step;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (step != SQLITE_DONE) {
+            crest__buf_appendf(out, "SQLITE ERROR: %s\n", sqlite3_errmsg(db));
+            rc = -1;
+        }
+        sqlite3_finalize(st);
+    }
+    crest__sql_dispose(&s);
+done:
+    free(copy);
+    crest__arena_dispose(&a);
+    return rc;
+}
+
+static int by_name(const struct dirent **x, const struct dirent **y) { return strcmp((*x)->d_name, (*y)->d_name); }
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: golden_query DIR [--update]\n");
+        return 2;
+    }
+    bool update = argc > 2 && !strcmp(argv[2], "--update");
+    crest_app *app = crest_app_new();
+    crest_error err = {0};
+    if (crest_app_add_model(app, &model_def, &err)) {
+        fprintf(stderr, "model: %s\n", err.msg);
+        return 1;
+    }
+    crest__model *m = crest__app_model(app, "Task");
+    crest__allow allow = {calloc(m->nfields, 1)};
+    for (unsigned i = 0; i < m->nfields; i++)
+        allow.ok[i] = m->fields[i].f.rest != CREST_REST_NONE && m->fields[i].f.type != CREST_F_JSON;
+    allow.ok[crest__model_field(m, "body")->idx] = 0; /* one readable field outside the allow-list */
+    sqlite3 *db;
+    sqlite3_open(":memory:", &db);
+    if (crest__model_sync(m, db, "golden", &err)) {
+        fprintf(stderr, "sync: %s\n", err.msg);
+        return 1;
+    }
+    sqlite3_exec(db, "INSERT INTO tasks (title, is_completed, spent_time) VALUES ('a', 0, 5), ('B', 1, NULL)", NULL, NULL,
+                 NULL);
+    struct dirent **ents;
+    int n = scandir(argv[1], &ents, NULL, by_name);
+    if (n < 0) {
+        perror(argv[1]);
+        return 1;
+    }
+    int passed = 0, failed = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = ents[i]->d_name;
+        if (name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s/input", argv[1], name);
+        char *input = slurp(path);
+        if (!input)
+            continue;
+        crest__buf out;
+        crest__buf_init(&out, 0);
+        int rc = run_case(m, &allow, db, input, &out);
+        crest__buf_append(&out, "", 1);
+        snprintf(path, sizeof path, "%s/%s/expected", argv[1], name);
+        char *want = slurp(path);
+        if (update) {
+            FILE *f = fopen(path, "w");
+            if (f) {
+                fputs(out.ptr, f);
+                fclose(f);
+            }
+        }
+        if (rc || (!update && (!want || strcmp(want, out.ptr)))) {
+            printf("FAIL %s\n--- expected\n%s--- got\n%s", name, want ? want : "(no expected file)\n", out.ptr);
+            failed++;
+        } else {
+            passed++;
+        }
+        free(want);
+        free(input);
+        crest__buf_dispose(&out);
+    }
+    for (int i = 0; i < n; i++)
+        free(ents[i]);
+    free(ents);
+    free(allow.ok);
+    sqlite3_close(db);
+    crest_app_free(app);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
