@@ -58,6 +58,7 @@ typedef struct crest_model_def {
     const char *table;          /* NULL: the name lower-cased */
     const crest_field *fields;  /* zero-terminated */
     const char *seed;           /* JSON array of rows inserted when crest creates the table; NULL: none */
+    const char *const *indexes; /* composite indexes, "is_completed,-spent_time" each; NULL-terminated */
 } crest_model_def;
 
 /* Adds a model. The table is created (or its new columns added) when the

@@ -852,7 +852,7 @@ static int load_field(loader *L, crest_field *f, const ynode *key, const ynode *
 
 static int load_model(loader *L, const ynode *key, const ynode *v)
 {
-    static const char *const keys[] = {"table", "fields", "description", "seed", NULL};
+    static const char *const keys[] = {"table", "fields", "description", "seed", "indexes", NULL};
     char where[160];
     snprintf(where, sizeof where, "models.%s", key->str);
     if (want_map(L, v, where) || check_keys(L, v, where, keys))
@@ -882,6 +882,29 @@ static int load_model(loader *L, const ynode *key, const ynode *v)
         if ((rc = load_field(L, &fs[i], fields->kids[2 * i], fields->kids[2 * i + 1], key->str)))
             return rc;
     def->fields = fs;
+    if ((x = crest__ytree_get(v, "indexes"))) {
+        /* A list of indexes, each a list of fields ([is_completed, -spent_time]) or "a,-b". */
+        if (x->kind != Y_SEQ)
+            return bad(L, x, "%s.indexes: expected a list of indexes, each a list of fields", where);
+        const char **ix = crest__arena_calloc(a, x->n + 1, sizeof *ix);
+        if (!ix)
+            return CREST_ENOMEM;
+        for (size_t i = 0; i < x->n; i++) {
+            const char *const *names;
+            if ((rc = get_names(L, x->kids[i], "indexes", &names)))
+                return rc;
+            crest__buf b;
+            crest__buf_init(&b, 4096);
+            for (size_t k = 0; names[k]; k++)
+                crest__buf_appendf(&b, "%s%s", k ? "," : "", names[k]);
+            crest__buf_append(&b, "", 1);
+            ix[i] = b.ptr ? conf_strdup(L, b.ptr) : NULL;
+            crest__buf_dispose(&b);
+            if (!ix[i])
+                return CREST_ENOMEM;
+        }
+        def->indexes = ix;
+    }
     if ((x = crest__ytree_get(v, "seed"))) {
         if (x->kind != Y_SEQ)
             return bad(L, x, "%s.seed: expected a list of rows", where);

@@ -250,8 +250,25 @@ int crest__sql_failure(crest_req *req, crest_res *res, void *dbp, int rc)
         res->retry_after = "1";
         return crest_res_error(res, 503, "database_busy", "the database is busy; try again");
     case SQLITE_CONSTRAINT:
-        if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-            return crest_res_error(res, 409, "conflict", "a row with the same unique value exists");
+        if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+            /* "UNIQUE constraint failed: tasks.title, tasks.owner": name the columns. */
+            crest_res_error(res, 409, "conflict", "a row with the same unique value exists");
+            const char *m = sqlite3_errmsg(db), *p = strstr(m, "failed: ");
+            for (p = p ? p + 8 : NULL; p && *p;) {
+                const char *end = strchr(p, ',');
+                size_t n = end ? (size_t)(end - p) : strlen(p);
+                const char *dot = memchr(p, '.', n);
+                if (dot) {
+                    char *col = crest__arena_strndup(req->arena, dot + 1, n - (size_t)(dot + 1 - p));
+                    if (col)
+                        crest_res_error_field(res, col, "is already taken");
+                }
+                p = end ? end + 1 : NULL;
+                while (p && *p == ' ')
+                    p++;
+            }
+            return -1;
+        }
         if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
             return crest_res_error(res, 409, "conflict", "the row refers to a missing row or is still referred to");
         return crest_res_error(res, 422, "constraint_violated", "the values break a rule of the table");

@@ -539,6 +539,23 @@ int crest_app_add_model(crest_app *app, const crest_model_def *def, crest_error 
         if ((rc = field_setup(&m->fields[i + 1], &def->fields[i], def->name, err)))
             goto fail;
     }
+    for (const char *const *ix = def->indexes; ix && *ix; ix++) {
+        char *copy = strdup(*ix), *save = NULL;
+        unsigned ncols = 0;
+        bool ok = copy != NULL;
+        for (char *c = copy ? strtok_r(copy, ",", &save) : NULL; c && ok; c = strtok_r(NULL, ",", &save)) {
+            while (*c == ' ')
+                c++;
+            ok = crest__model_field(m, c + (*c == '-')) != NULL;
+            ncols++;
+        }
+        free(copy);
+        if (!ok || !ncols) {
+            rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: index '%s': name fields of the model, as in "
+                                  "\"is_completed,-spent_time\"", def->name, *ix);
+            goto fail;
+        }
+    }
     for (unsigned i = 0; i < app->nmodels; i++)
         if (!strcmp(app->models[i]->table, m->table)) {
             rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "models %s and %s use the same table %s",
@@ -884,6 +901,34 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
                                    m->table, f->f.name, f->f.unique ? "key" : "idx", m->qtable, f->qname);
         rc = ix ? exec(db, ix, source, err) : CREST_ENOMEM;
         sqlite3_free(ix);
+        if (rc)
+            goto out;
+    }
+    /* Composite indexes: "a,-b" → CREATE INDEX tasks_a_b_idx ON tasks (a, b DESC). */
+    for (const char *const *ix = m->def->indexes; ix && *ix; ix++) {
+        crest__buf cols, name;
+        crest__buf_init(&cols, 4096);
+        crest__buf_init(&name, 4096);
+        crest__buf_appendf(&name, "%s", m->table);
+        char *copy = strdup(*ix), *save = NULL;
+        for (char *c = copy ? strtok_r(copy, ",", &save) : NULL; c; c = strtok_r(NULL, ",", &save)) {
+            while (*c == ' ')
+                c++;
+            bool desc = *c == '-';
+            const crest__mfield *f = crest__model_field(m, c + desc);
+            crest__buf_appendf(&cols, "%s%s%s", cols.len ? ", " : "", f ? f->qname : "?", desc ? " DESC" : "");
+            crest__buf_appendf(&name, "_%s", c + desc);
+        }
+        free(copy);
+        crest__buf_append(&cols, "", 1);
+        crest__buf_append(&name, "", 1);
+        char *q = cols.ptr && name.ptr ? sqlite3_mprintf("CREATE INDEX IF NOT EXISTS \"%w_idx\" ON %s (%s)", name.ptr,
+                                                         m->qtable, cols.ptr)
+                                       : NULL;
+        rc = q ? exec(db, q, source, err) : CREST_ENOMEM;
+        sqlite3_free(q);
+        crest__buf_dispose(&cols);
+        crest__buf_dispose(&name);
         if (rc)
             goto out;
     }

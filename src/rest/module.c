@@ -430,9 +430,12 @@ static int list_rows(crest_rest_ctx *ctx, crest__module *mod, bool sample)
     bool has_id = false;
     for (unsigned i = 0; i < plan.nsort; i++)
         has_id |= plan.sort[i].field->idx == 0;
-    if (!has_id) { /* a total order, so pages neither repeat nor skip rows */
+    if (!has_id) {
+        /* A total order, so pages neither repeat nor skip rows. The id goes
+         * the way of the last key, so an index on that key (which ends with
+         * the rowid) serves the whole ORDER BY. */
         plan.sort[plan.nsort].field = &mod->m->fields[0];
-        plan.sort[plan.nsort].desc = false;
+        plan.sort[plan.nsort].desc = plan.nsort ? plan.sort[plan.nsort - 1].desc : false;
         plan.nsort++;
     }
     const char *count = crest_req_str(req, "count");
