@@ -329,7 +329,23 @@ int crest__app_add_builtins(crest_app *app, crest_error *err)
 /* ---- request accessors ---- */
 
 crest_method crest_req_method(const crest_req *req) { return req->method; }
-const char *crest_req_path(const crest_req *req) { return req->path ? req->path : ""; }
+const char *crest_req_path(const crest_req *req)
+{
+    if (!req->path)
+        return "";
+    if (!req->path_decoded) {
+        /* Decoded once, on demand (a cache: the request does not change). */
+        crest_req *r = (crest_req *)req;
+        size_t n = strlen(req->path);
+        char *d = crest__arena_alloc(r->arena, n + 1);
+        long k = d ? crest__percent_decode(d, req->path, n, false) : -1;
+        if (k < 0)
+            return req->path; /* the router answered 400 for a bad escape already */
+        d[k] = 0;
+        r->path_decoded = d;
+    }
+    return req->path_decoded;
+}
 const char *crest_req_id(const crest_req *req) { return req->id; }
 const void *crest_req_user(const crest_req *req) { CREST_UNUSED(req); return NULL; }
 json_t *crest_req_json(const crest_req *req) { return req->json; }
@@ -498,7 +514,10 @@ int crest_res_error(crest_res *res, int status, const char *code, const char *fm
     char tmp[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tmp, sizeof tmp, fmt ? fmt : "", ap);
+    if (fmt)
+        vsnprintf(tmp, sizeof tmp, fmt, ap);
+    else
+        tmp[0] = 0;
     va_end(ap);
     if (status < 400 || status > 599)
         status = 500;

@@ -89,7 +89,8 @@ struct crest_req {
     unsigned short http_major, http_minor;
     const char *url;             /* raw request target, NUL-terminated */
     size_t url_len;
-    const char *path;            /* decoded path (segments joined), arena */
+    const char *path;            /* the path as sent (for the log), arena */
+    const char *path_decoded;    /* percent-decoded on first use, arena */
     crest__header *headers;
     unsigned nheaders;
     crest__kv *query;

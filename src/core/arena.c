@@ -70,6 +70,8 @@ void crest__arena_reset(crest__arena *a)
 
 void *crest__arena_alloc(crest__arena *a, size_t n)
 {
+    if (n > SIZE_MAX - 15)
+        return NULL;
     n = (n + 15) & ~(size_t)15;
     if (n == 0)
         n = 16;

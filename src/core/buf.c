@@ -64,7 +64,15 @@ int crest__buf_appendf(crest__buf *b, const char *fmt, ...)
         return CREST_EINVAL;
     if ((size_t)n < sizeof small)
         return crest__buf_append(b, small, (size_t)n);
+    if (b->limit && (size_t)n > b->limit - (b->len < b->limit ? b->len : b->limit))
+        return CREST_EINVAL;
+    /* Room for vsnprintf's NUL, which is not part of the content: the limit
+     * counts content only. */
+    size_t lim = b->limit;
+    if (lim)
+        b->limit = lim + 1;
     int rc = crest__buf_reserve(b, (size_t)n + 1);
+    b->limit = lim;
     if (rc)
         return rc;
     va_start(ap, fmt);

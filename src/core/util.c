@@ -75,7 +75,9 @@ int crest__parse_double(const char *s, size_t len, double *out)
     char *end;
     errno = 0;
     double v = strtod(tmp, &end);
-    if (end != tmp + len || errno == ERANGE || !isfinite(v))
+    /* ERANGE on underflow still gives the nearest subnormal: accept it; a
+     * value that vanishes to 0, or overflows to infinity, is refused. */
+    if (end != tmp + len || !isfinite(v) || (errno == ERANGE && v == 0))
         return -1;
     *out = v;
     return 0;

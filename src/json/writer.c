@@ -47,6 +47,18 @@ int crest_json_error(const crest_json *w)
     return w->err;
 }
 
+/* Sets ETOOBIG when `extra` more bytes would pass the limit. */
+static int over(crest_json *w, size_t extra)
+{
+    if (w->limit && (extra > w->limit || w->len > w->limit - extra)) {
+        w->err = CREST_JSON_ETOOBIG;
+        return 1;
+    }
+    return 0;
+}
+
+/* Room for `extra` more bytes (capacity only: the limit is checked on what
+ * is actually written). */
 static int grow(crest_json *w, size_t extra)
 {
     if (w->err)
@@ -56,10 +68,6 @@ static int grow(crest_json *w, size_t extra)
         return -1;
     }
     size_t need = w->len + extra;
-    if (w->limit && need > w->limit) {
-        w->err = CREST_JSON_ETOOBIG;
-        return -1;
-    }
     if (need <= w->cap)
         return 0;
     size_t cap = w->cap ? w->cap * 2 : 512;
@@ -77,9 +85,9 @@ static int grow(crest_json *w, size_t extra)
 
 static inline int put(crest_json *w, const char *s, size_t n)
 {
-    if (w->cap - w->len < n && grow(w, n))
+    if (w->err || over(w, n))
         return -1;
-    if (w->err)
+    if (w->cap - w->len < n && grow(w, n))
         return -1;
     memcpy(w->buf + w->len, s, n);
     w->len += n;
@@ -224,6 +232,8 @@ static void write_string(crest_json *w, const char *s, size_t len)
             break;
         plain++;
     }
+    if (len > SIZE_MAX / 8 || over(w, len + 2))
+        return; /* the output is at least len + 2 bytes */
     if (plain == len) {
         if (w->cap - w->len < len + 2 && grow(w, len + 2))
             return;
@@ -234,17 +244,20 @@ static void write_string(crest_json *w, const char *s, size_t len)
         w->len += len + 2;
         return;
     }
-    if (len > (SIZE_MAX - 2) / 6) {
-        w->err = CREST_JSON_ETOOBIG;
-        return;
-    }
+    /* Escaping may grow the text up to 6 times: make room for that, then
+     * check the limit against what was really written. */
     if (w->cap - w->len < len * 6 + 2 && grow(w, len * 6 + 2))
         return;
     char *d = w->buf + w->len;
     *d++ = '"';
     d += crest_json_escape(d, s, len);
     *d++ = '"';
-    w->len = (size_t)(d - w->buf);
+    size_t n = (size_t)(d - w->buf);
+    if (w->limit && n > w->limit) {
+        w->err = CREST_JSON_ETOOBIG;
+        return;
+    }
+    w->len = n;
 }
 
 void crest_json_keyn(crest_json *w, const char *key, size_t len)

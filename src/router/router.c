@@ -95,6 +95,10 @@ int crest__router_add(crest__router *r, crest_method m, const char *pattern, voi
         const char *e = strchr(p, '/');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         if (len >= 2 && p[0] == '{' && p[len - 1] == '}') {
+            if (len == 2) {
+                rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "path '%s': a parameter without a name", pattern);
+                goto out;
+            }
             if (tmp.nparams == CREST_ROUTER_MAX_PARAMS) {
                 rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "path '%s' has too many parameters", pattern);
                 goto out;

@@ -1,0 +1,117 @@
+/* fuzz_query.c — bytes into the REST query path: the text before the first
+ * newline is a `where` JSON, the rest a `sort_by` list. Whatever parses into
+ * a plan must print SQL that SQLite prepares and runs (against a table made
+ * by the model itself); a plan that yields invalid SQL aborts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "json/json_internal.h"
+#include "rest/rest_internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const states[] = {"todo", "done", NULL};
+static const crest_field fields[] = {
+    {.name = "title", .type = CREST_F_STRING},
+    {.name = "body", .type = CREST_F_TEXT},
+    {.name = "is_completed", .type = CREST_F_BOOL},
+    {.name = "spent_time", .type = CREST_F_INT},
+    {.name = "rating", .type = CREST_F_FLOAT},
+    {.name = "due", .type = CREST_F_DATE},
+    {.name = "created_at", .type = CREST_F_DATETIME, .rest = CREST_REST_READ},
+    {.name = "meta", .type = CREST_F_JSON},
+    {.name = "state", .type = CREST_F_STRING, .values = states},
+    {.name = "secret", .type = CREST_F_STRING, .rest = CREST_REST_NONE},
+    {0}};
+static const crest_model_def model_def = {.name = "Task", .table = "tasks", .fields = fields};
+
+static crest_app *app;
+static crest__model *model;
+static crest__allow allow;
+static sqlite3 *db;
+
+static void setup(void)
+{
+    app = crest_app_new();
+    crest_error err = {0};
+    if (crest_app_add_model(app, &model_def, &err))
+        abort();
+    model = crest__app_model(app, "Task");
+    allow.ok = calloc(model->nfields, 1);
+    for (unsigned i = 0; i < model->nfields; i++)
+        allow.ok[i] = model->fields[i].f.rest != CREST_REST_NONE && model->fields[i].f.type != CREST_F_JSON;
+    if (sqlite3_open(":memory:", &db) != SQLITE_OK || crest__model_sync(model, db, "fuzz", &err))
+        abort();
+    sqlite3_exec(db,
+                 "INSERT INTO tasks (title, is_completed, spent_time, rating, due, created_at) VALUES "
+                 "('a', 0, 5, 1.5, '2026-01-01', '2026-01-01T00:00:00.000Z'), ('B%_', 1, NULL, NULL, NULL, NULL)",
+                 NULL, NULL, NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!app)
+        setup();
+    const char *s = (const char *)data;
+    const char *nl = memchr(s, '\n', size);
+    size_t wlen = nl ? (size_t)(nl - s) : size;
+    crest__arena a;
+    crest__arena_init(&a, 4096, 0);
+    char msg[256];
+    crest__qnode *q = NULL;
+    crest__plan plan;
+    memset(&plan, 0, sizeof plan);
+    json_t *j = crest__json_parse(s, wlen, CREST_WHERE_MAX_DEPTH * 2 + 2, msg, sizeof msg);
+    if (j && crest__where_parse(&a, model, &allow, j, &q, msg, sizeof msg))
+        goto done;
+    if (nl) {
+        char *sort = crest__arena_strndup(&a, nl + 1, size - wlen - 1);
+        if (!sort || memchr(nl + 1, 0, size - wlen - 1) ||
+            crest__sort_parse(model, &allow, sort, &plan, msg, sizeof msg))
+            goto done;
+    }
+    crest__buf printed;
+    crest__buf_init(&printed, 0);
+    crest__plan_print(&printed, q);
+    crest__buf_dispose(&printed);
+    crest__sql sql;
+    crest__sql_init(&sql, &a);
+    crest__sql_add(&sql, "SELECT \"id\" FROM \"tasks\" WHERE ");
+    crest__sql_where(&sql, q);
+    crest__sql_order(&sql, &plan);
+    if (!sql.err) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, sql.text.ptr, (int)sql.text.len, &st, NULL) != SQLITE_OK) {
+            fprintf(stderr, "fuzz_query: SQL rejected: %s\n%.*s\n", sqlite3_errmsg(db), (int)sql.text.len,
+                    sql.text.ptr);
+            abort();
+        }
+        if ((unsigned)sqlite3_bind_parameter_count(st) != sql.nbinds)
+            abort();
+        for (unsigned i = 0; i < sql.nbinds; i++) {
+            const crest__val *v = &sql.binds[i];
+            if (v->k == CREST__V_INT)
+                sqlite3_bind_int64(st, (int)i + 1, v->i);
+            else if (v->k == CREST__V_REAL)
+                sqlite3_bind_double(st, (int)i + 1, v->f);
+            else if (v->k == CREST__V_TEXT)
+                sqlite3_bind_text(st, (int)i + 1, v->s, (int)v->n, SQLITE_STATIC);
+        }
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (rc != SQLITE_DONE) {
+            fprintf(stderr, "fuzz_query: SQL failed: %s\n", sqlite3_errmsg(db));
+            abort();
+        }
+        sqlite3_finalize(st);
+    }
+    crest__sql_dispose(&sql);
+done:
+    json_decref(j);
+    crest__arena_dispose(&a);
+    return 0;
+}

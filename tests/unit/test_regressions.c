@@ -1,0 +1,162 @@
+/* test_regressions.c — one regression test per bug found in src/ by the
+ * unit tests and fuzzing, each named after the bug it pins (the comment
+ * above each says where it was and what went wrong). All fixed. */
+#include <float.h>
+#include <stdlib.h>
+
+#include "unit.h"
+
+#include "core/core.h"
+#include "http/loopback.h"
+#include "router/router.h"
+
+/* src/core/arena.c:73 — `n = (n + 15) & ~15` wraps for n > SIZE_MAX - 15, so
+ * a request for (nearly) SIZE_MAX bytes gets a 16-byte block instead of NULL.
+ * crest_req_alloc(req, n) passes a handler's n straight here; a caller that
+ * then writes n bytes overruns the heap. */
+static void arena_alloc_size_rounding_overflow(void **state)
+{
+    (void)state;
+    crest__arena a;
+    crest__arena_init(&a, 128, 0);
+    assert_null(crest__arena_alloc(&a, SIZE_MAX));
+    assert_null(crest__arena_alloc(&a, SIZE_MAX - 8));
+    /* (crest__arena_calloc(&a, 1, SIZE_MAX) would then memset SIZE_MAX bytes
+     * into that block: not run here, it crashes.) */
+    crest__arena_dispose(&a);
+}
+
+/* src/json/writer.c:80 (put) and :228 (write_string) — the output limit
+ * is checked only inside grow(), i.e. when the buffer must be reallocated.
+ * A writer whose buffer already has room (the first allocation is 512
+ * bytes; a reset keeps the buffer, as every keep-alive connection does)
+ * writes past `limit` without CREST_JSON_ETOOBIG; with a limit that is not
+ * a power of two the overshoot reaches the next doubling of the buffer. */
+static void json_writer_limit_checked_only_on_growth(void **state)
+{
+    (void)state;
+    crest_json w;
+    crest_json_init(&w, 100);
+    crest_json_array_begin(&w); /* allocates 512 bytes */
+    for (int i = 0; i < 60; i++)
+        crest_json_int(&w, 1); /* 120 bytes of output */
+    size_t n;
+    crest_json_data(&w, &n);
+    print_message("output %zu bytes with limit 100, error %d\n", n, crest_json_error(&w));
+    assert_int_equal(crest_json_error(&w), CREST_JSON_ETOOBIG);
+    assert_true(n <= 100);
+    crest_json_dispose(&w);
+}
+
+/* src/json/writer.c:241 — a string that needs escaping reserves the worst
+ * case, 6*len + 2, and grow() checks that reservation against the limit, so
+ * a string whose real output fits is refused with CREST_JSON_ETOOBIG. */
+static void json_writer_escape_reservation_counts_against_limit(void **state)
+{
+    (void)state;
+    crest_json w;
+    crest_json_init(&w, 100);
+    char s[30];
+    memset(s, 'a', sizeof s);
+    s[10] = '\n'; /* output: 2 quotes + 29 + 2 = 33 bytes */
+    crest_json_strn(&w, s, sizeof s);
+    assert_int_equal(crest_json_error(&w), 0);
+    size_t n;
+    crest_json_data(&w, &n);
+    assert_int_equal(n, 33);
+    crest_json_dispose(&w);
+}
+
+/* src/core/buf.c:67 — crest__buf_appendf's long path (256 characters and
+ * more) reserves n + 1 bytes for vsnprintf's NUL, and the NUL counts against
+ * the limit: text that fits exactly is refused, while the short path
+ * accepts the same case. */
+static void buf_appendf_nul_counts_against_limit(void **state)
+{
+    (void)state;
+    crest__buf b;
+    crest__buf_init(&b, 300);
+    char s[301];
+    memset(s, 'x', 300);
+    s[300] = 0;
+    assert_int_equal(crest__buf_appendf(&b, "%s", s), 0); /* 300 bytes into a 300-byte limit */
+    assert_int_equal(b.len, 300);
+    crest__buf_dispose(&b);
+}
+
+/* src/core/util.c:78 — strtod sets ERANGE for subnormal results too, and
+ * crest__parse_double treats any ERANGE as an error: valid finite numbers
+ * below DBL_MIN ("5e-324", "1e-310") are refused, e.g. as a float query
+ * parameter ("must be a number") or in an app file. */
+static void parse_double_refuses_subnormals(void **state)
+{
+    (void)state;
+    double v = 0;
+    assert_int_equal(crest__parse_double("1e-310", 6, &v), 0);
+    assert_true(v > 0 && v < DBL_MIN);
+    assert_int_equal(crest__parse_double("5e-324", 6, &v), 0);
+    assert_true(v > 0);
+}
+
+/* src/router/router.c:97 — "{}" passes as a parameter segment with an empty
+ * name (the name check loops over zero characters), though the router's
+ * contract is literal segments or "{name}". */
+static void router_accepts_empty_param_name(void **state)
+{
+    (void)state;
+    crest__router *r = crest__router_new();
+    int target;
+    crest_error e = {0};
+    assert_int_equal(crest__router_add(r, CREST_GET, "/a/{}", &target, &e), CREST_EINVAL);
+    crest__router_free(r);
+}
+
+/* src/app/dispatch.c:295 — crest_req_path() is documented in crest/crest.h
+ * as "the decoded path, without the query string" (and app_internal.h says
+ * req->path is decoded), but dispatch stores the raw request target's path:
+ * a handler sees "/p/a%20b", not "/p/a b". */
+static char seen_path[256];
+static int h_path(crest_req *req, crest_res *res, void *ud)
+{
+    (void)res;
+    (void)ud;
+    snprintf(seen_path, sizeof seen_path, "%s", crest_req_path(req));
+    crest_res_status(res, 204);
+    return 0;
+}
+static const crest_param path_params[] = {{.name = "x", .in = CREST_IN_PATH, .type = CREST_T_STRING}, {0}};
+static const crest_endpoint path_ep = {
+    .method = CREST_GET, .path = "/p/{x}", .params = path_params, .handler = h_path};
+
+static void req_path_is_not_decoded(void **state)
+{
+    (void)state;
+    crest_app *app = crest_app_new();
+    crest_app_set_access_log(app, false);
+    crest_error e = {0};
+    assert_int_equal(crest_app_add_endpoint(app, &path_ep, NULL, &e), 0);
+    crest__loopback *lb = crest__loopback_new(app, &e);
+    assert_non_null(lb);
+    static const char req[] = "GET /p/a%20b?q=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(crest__loopback_feed(lb, req, sizeof req - 1), 0);
+    size_t n;
+    const char *o = crest__loopback_output(lb, &n);
+    assert_true(n > 12 && memcmp(o, "HTTP/1.1 204", 12) == 0);
+    crest__loopback_free(lb);
+    crest_app_free(app);
+    assert_string_equal(seen_path, "/p/a b");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(arena_alloc_size_rounding_overflow),
+        cmocka_unit_test(json_writer_limit_checked_only_on_growth),
+        cmocka_unit_test(json_writer_escape_reservation_counts_against_limit),
+        cmocka_unit_test(buf_appendf_nul_counts_against_limit),
+        cmocka_unit_test(parse_double_refuses_subnormals),
+        cmocka_unit_test(router_accepts_empty_param_name),
+        cmocka_unit_test(req_path_is_not_decoded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
