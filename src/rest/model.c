@@ -810,13 +810,18 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
         /* What crest recorded when it made the column, if it did. */
         sqlite3_stmt *rt = NULL;
         const char *was = NULL;
+        char was_buf[32]; /* a copy: the column text dies with the statement */
         if (sqlite3_prepare_v2(db, "SELECT type FROM _crest_fields WHERE tbl = ?1 AND field = ?2", -1, &rt, NULL) ==
             SQLITE_OK) {
             sqlite3_bind_text(rt, 1, m->table, -1, SQLITE_STATIC);
             sqlite3_bind_text(rt, 2, col, -1, SQLITE_STATIC);
-            if (sqlite3_step(rt) == SQLITE_ROW)
-                was = (const char *)sqlite3_column_text(rt, 0);
+            if (sqlite3_step(rt) == SQLITE_ROW && sqlite3_column_text(rt, 0)) {
+                snprintf(was_buf, sizeof was_buf, "%s", (const char *)sqlite3_column_text(rt, 0));
+                was = was_buf;
+            }
         }
+        sqlite3_finalize(rt);
+        rt = NULL;
         const char *now = type_name(f->f.type);
         bool same_kind = (!strcmp(now, "string") || !strcmp(now, "text")) && was &&
                          (!strcmp(was, "string") || !strcmp(was, "text"));
@@ -825,10 +830,8 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
                                   "model %s: field %s changed type from %s to %s; existing data could be lost, so "
                                   "crest does not change the column: migrate it by hand",
                                   m->name, col, was, now);
-            sqlite3_finalize(rt);
             goto out;
         }
-        sqlite3_finalize(rt);
         if (!was) {
             char want = affinity(sql_type(f->f.type)), got = affinity(decl);
             bool ok = want == got || got == 'n' || got == 'b' || (want == 'r' && got == 'i');

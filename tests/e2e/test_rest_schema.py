@@ -1,0 +1,276 @@
+"""Models and the database: tables created on start, added fields migrated, lossy changes refused;
+`crest check` on model apps and on examples/tasks/app.yaml."""
+import json
+import os
+import re
+import sqlite3
+import time
+
+import pytest
+
+from conftest import CREST_BIN, run_cli
+from rest_apps import CONTRACT_APP, data_of, parse_utc
+
+EXAMPLE_APP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "tasks", "app.yaml"))
+
+V1 = """\
+database: sqlite:ignored.db
+models:
+  Task:
+    table: tasks
+    fields:
+      title:        {type: string, required: true}
+      is_completed: {type: bool, default: false}
+      spent_time:   {type: int, default: 0}
+modules:
+  tasks:
+    model: Task
+    url_prefix: /tasks
+"""
+
+
+def with_fields(extra="", drop=(), retype=None):
+    """V1 with fields added (YAML lines), dropped, or retyped ({field: new type})."""
+    lines = []
+    for line in V1.splitlines():
+        m = re.match(r"^      (\w+):", line)
+        if m and m.group(1) in drop:
+            continue
+        if m and retype and m.group(1) in retype:
+            line = f"      {m.group(1)}: {{type: {retype[m.group(1)]}}}"
+        lines.append(line)
+        if line.startswith("    fields:") and extra:
+            lines += ["      " + l for l in extra.strip("\n").splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def db_env(path):
+    return {"CREST_DATABASE": f"sqlite:{path}"}
+
+
+def columns(db, table="tasks"):
+    con = sqlite3.connect(db)
+    try:
+        return {r[1]: r for r in con.execute(f"PRAGMA table_info({table})")}
+    finally:
+        con.close()
+
+
+def rows(db, sql, args=()):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def write(tmp_path, text, name="app.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def serve_fails(tmp_path, text, env):
+    p = write(tmp_path, text, "v2.yaml")
+    start = time.monotonic()
+    r = run_cli([CREST_BIN, "serve", str(p), "--listen", "127.0.0.1:0", "--workers", "1"], cwd=str(tmp_path),
+                env=env, timeout=30)
+    assert r.returncode != 0, r.err
+    assert '"listening"' not in r.err
+    assert time.monotonic() - start < 30
+    return r
+
+
+# ---------------------------------------------------------------- tables
+
+
+def test_table_is_created_on_start(crest, tmp_path):
+    db = tmp_path / "t.db"
+    s = crest(V1, env=db_env(db))
+    assert s.get("/tasks").json()["data"] == []
+    cols = columns(db)
+    assert {"id", "title", "is_completed", "spent_time"} <= set(cols)
+    assert cols["id"][5] == 1  # the primary key
+    assert "INT" in cols["id"][2].upper()
+
+
+def test_default_table_name_is_the_lower_cased_model_name(crest, tmp_path):
+    db = tmp_path / "n.db"
+    s = crest("""\
+        database: sqlite:n.db
+        models:
+          Note:
+            fields:
+              body: {type: text}
+        modules:
+          notes:
+            model: Note
+        """, env=db_env(db))
+    r = s.request("POST", "/notes", json={"body": "hi"})
+    assert r.status_code == 201, r.text
+    assert rows(db, "SELECT body FROM note") == [("hi",)]
+
+
+def test_data_survives_a_restart(crest, tmp_path):
+    db = tmp_path / "r.db"
+    s = crest(V1, env=db_env(db))
+    j = s.request("POST", "/tasks", json={"title": "kept", "spent_time": 4}).json()
+    assert s.stop() == 0
+    s2 = crest(V1, env=db_env(db))
+    assert s2.get(f"/tasks/{j['id']}").json() == j
+
+
+def test_index_option_creates_an_index(crest, tmp_path):
+    db = tmp_path / "i.db"
+    crest(with_fields("owner: {type: string, index: true}\ncode: {type: string, unique: true}"), env=db_env(db))
+    con = sqlite3.connect(db)
+    try:
+        indexed = {}
+        for _, name, unique, *_ in con.execute("PRAGMA index_list(tasks)"):
+            for r in con.execute(f"PRAGMA index_info('{name}')"):
+                indexed.setdefault(r[2], set()).add(unique)
+    finally:
+        con.close()
+    assert "owner" in indexed, indexed
+    assert 1 in indexed.get("code", set()), indexed
+
+
+def test_created_at_default_now(crest, tmp_path):
+    db = tmp_path / "c.db"
+    s = crest(with_fields("created_at: {type: datetime, default: now, rest: read}"), env=db_env(db))
+    j = s.request("POST", "/tasks", json={"title": "x"}).json()
+    parse_utc(j["created_at"])
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def test_added_field_gets_a_column_and_old_rows_the_default(crest, tmp_path):
+    db = tmp_path / "m.db"
+    s = crest(V1, env=db_env(db))
+    old = s.request("POST", "/tasks", json={"title": "old", "spent_time": 2}).json()
+    assert s.stop() == 0
+    v2 = with_fields("priority: {type: int, default: 3}\nnote: {type: string}\nflag: {type: bool, default: true}")
+    s2 = crest(v2, env=db_env(db))
+    assert {"priority", "note", "flag"} <= set(columns(db))
+    got = s2.get(f"/tasks/{old['id']}").json()
+    assert got == dict(old, priority=3, note=None, flag=True)
+    r = s2.request("POST", "/tasks", json={"title": "new", "priority": 9, "note": "n"})
+    assert r.status_code == 201, r.text
+    assert r.json()["priority"] == 9 and r.json()["flag"] is True
+    assert [o["title"] for o in data_of(s2.get("/tasks", params={"where": '{"priority": 3}'}))] == ["old"]
+
+
+def test_unchanged_app_starts_again_without_touching_the_table(crest, tmp_path):
+    db = tmp_path / "u.db"
+    s = crest(V1, env=db_env(db))
+    s.request("POST", "/tasks", json={"title": "x"})
+    assert s.stop() == 0
+    before = columns(db)
+    s2 = crest(V1, env=db_env(db))
+    assert columns(db) == before
+    assert len(s2.get("/tasks").json()["data"]) == 1
+
+
+@pytest.mark.parametrize("field,new_type", [("spent_time", "string"), ("title", "float"), ("spent_time", "json"),
+                                            ("is_completed", "string")])
+def test_type_change_stops_the_start(crest, tmp_path, field, new_type):
+    db = tmp_path / "tc.db"
+    s = crest(V1, env=db_env(db))
+    s.request("POST", "/tasks", json={"title": "precious", "spent_time": 42, "is_completed": True})
+    assert s.stop() == 0
+    before = columns(db)
+    r = serve_fails(tmp_path, with_fields(retype={field: new_type}), db_env(db))
+    assert field in r.err, r.err
+    assert columns(db) == before
+    assert rows(db, "SELECT title, spent_time FROM tasks") == [("precious", 42)]
+
+
+@pytest.mark.parametrize("field", ["spent_time", "is_completed"])
+def test_dropped_field_stops_the_start(crest, tmp_path, field):
+    db = tmp_path / "df.db"
+    s = crest(V1, env=db_env(db))
+    s.request("POST", "/tasks", json={"title": "precious", "spent_time": 42})
+    assert s.stop() == 0
+    before = columns(db)
+    r = serve_fails(tmp_path, with_fields(drop=(field,)), db_env(db))
+    assert field in r.err, r.err
+    assert columns(db) == before
+    assert rows(db, "SELECT title, spent_time FROM tasks") == [("precious", 42)]
+
+
+def test_refused_start_leaves_the_app_usable_with_the_old_file(crest, tmp_path):
+    db = tmp_path / "back.db"
+    s = crest(V1, env=db_env(db))
+    s.request("POST", "/tasks", json={"title": "x"})
+    assert s.stop() == 0
+    serve_fails(tmp_path, with_fields(drop=("spent_time",)), db_env(db))
+    s2 = crest(V1, env=db_env(db))
+    assert [o["title"] for o in s2.get("/tasks").json()["data"]] == ["x"]
+
+
+# ---------------------------------------------------------------- crest check
+
+
+def test_check_accepts_a_model_app_and_writes_nothing(tmp_path):
+    p = write(tmp_path, CONTRACT_APP)
+    r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
+    assert r.returncode == 0, r.err
+    assert "ok" in r.out
+    assert not (tmp_path / "app.db").exists()
+
+
+BAD_MODEL_FILES = [
+    ("unknown model in a module", V1.replace("model: Task", "model: Tsk"), ["Tsk"]),
+    ("unknown field type", V1.replace("{type: int, default: 0}", "{type: integr, default: 0}"), ["integr"]),
+    ("unknown field option", V1.replace("{type: string, required: true}", "{type: string, requird: true}"),
+     ["requird"]),
+    ("unknown module key", V1 + "    colour: blue\n", ["colour"]),
+    ("allow-list names an unknown field", V1 + "    allowed_sorts: [id, nope]\n", ["nope"]),
+    ("unknown method", V1 + "    enabled_methods: [index, fetch]\n", ["fetch"]),
+    ("bad pattern", V1.replace("{type: string, required: true}", '{type: string, pattern: "[a-"}'), ["pattern"]),
+    ("bad rest visibility", V1.replace("{type: int, default: 0}", "{type: int, rest: hidden}"), ["hidden"]),
+]
+
+
+@pytest.mark.parametrize("name,text,words", BAD_MODEL_FILES, ids=[b[0] for b in BAD_MODEL_FILES])
+def test_check_rejects_bad_models_and_modules(tmp_path, name, text, words):
+    p = write(tmp_path, text)
+    r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
+    assert r.returncode == 1, (r.returncode, r.out, r.err)
+    assert f"{p}:" in r.err, r.err
+    for w in words:
+        assert w in r.err, (w, r.err)
+
+
+def test_check_accepts_the_tasks_example(tmp_path):
+    r = run_cli([CREST_BIN, "check", EXAMPLE_APP], cwd=str(tmp_path))
+    assert r.returncode == 0, r.err
+    assert "ok" in r.out
+    text = open(EXAMPLE_APP).read()
+    assert re.search(r"^models:", text, re.M) and re.search(r"^modules:", text, re.M)
+
+
+def test_the_tasks_example_serves_every_route(crest):
+    s = crest(open(EXAMPLE_APP).read())
+    r = s.get("/tasks")
+    data = data_of(r)
+    assert data, "the example is seeded on first start"
+    n = r.json()["meta"]["total_objects"]
+    assert n >= len(data)
+    first = data[0]
+    assert {"id", "title", "is_completed", "spent_time", "created_at"} <= set(first)
+    parse_utc(first["created_at"])
+    assert s.get(f"/tasks/{first['id']}").json() == first
+    r = s.request("POST", "/tasks", json={"title": "from the tests", "spent_time": 60})
+    assert r.status_code == 201, r.text
+    j = r.json()
+    assert r.headers["location"].endswith(f"/tasks/{j['id']}")
+    assert s.request("PATCH", f"/tasks/{j['id']}", json={"is_completed": True}).json()["is_completed"] is True
+    assert s.request("PUT", f"/tasks/{j['id']}", json={"spent_time": 61}).json()["spent_time"] == 61
+    assert s.get("/tasks/sample").status_code == 200
+    assert s.get("/tasks/group/is_completed").status_code == 200
+    assert s.get("/tasks/stats", params={"fields": "spent_time"}).json()["spent_time"]["max"] >= 61
+    q = json.dumps({"functions": [{"name": "count"}]})
+    assert s.get("/tasks/eval", params={"q": q}).json() == {"count": n + 1}
+    assert s.request("DELETE", f"/tasks/{j['id']}").status_code == 204

@@ -1,0 +1,99 @@
+"""REST module field types on the wire: bool, int, float, text, date, datetime (UTC, RFC 3339), json."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from rest_apps import BODY_APP, parse_utc
+
+
+@pytest.fixture
+def srv(crest):
+    return crest(BODY_APP)
+
+
+def create(s, obj):
+    r = s.request("POST", "/tasks", json=obj)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def roundtrip(s, obj):
+    """Creates obj (plus a title), checks the read answer equals the create answer, returns it."""
+    j = create(s, dict({"title": "rt"}, **obj))
+    assert s.get(f"/tasks/{j['id']}").json() == j
+    return j
+
+
+def test_created_at_defaults_to_now_in_utc(srv):
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    j = create(srv, {"title": "now"})
+    after = datetime.now(timezone.utc) + timedelta(seconds=5)
+    assert before <= parse_utc(j["created_at"]) <= after
+
+
+@pytest.mark.parametrize("given,served", [
+    ("2024-05-01T10:00:00Z", datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)),
+    ("2024-05-01T12:00:00+02:00", datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)),
+    ("2024-05-01T01:30:00-03:30", datetime(2024, 5, 1, 5, 0, 0, tzinfo=timezone.utc)),
+    ("2024-01-01T01:00:00+02:00", datetime(2023, 12, 31, 23, 0, 0, tzinfo=timezone.utc)),
+    ("2024-05-01T10:00:00+00:00", datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)),
+])
+def test_datetime_is_stored_in_utc_and_served_with_z(srv, given, served):
+    j = roundtrip(srv, {"due_at": given})
+    assert parse_utc(j["due_at"]) == served
+
+
+def test_datetime_update_is_normalized_too(srv):
+    j = create(srv, {"title": "u"})
+    r = srv.request("PATCH", f"/tasks/{j['id']}", json={"due_at": "2030-06-15T23:45:00+05:00"})
+    assert r.status_code == 200, r.text
+    assert parse_utc(r.json()["due_at"]) == datetime(2030, 6, 15, 18, 45, tzinfo=timezone.utc)
+
+
+def test_datetime_filter_with_an_offset_compares_instants(srv):
+    a = create(srv, {"title": "early", "due_at": "2024-05-01T08:00:00Z"})
+    b = create(srv, {"title": "late", "due_at": "2024-05-01T12:30:00+02:00"})  # 10:30Z
+    r = srv.get("/tasks", params={"where": '{"due_at": {"$gt": "2024-05-01T11:00:00+02:00"}}'})  # 09:00Z
+    assert r.status_code == 200, r.text
+    assert [o["id"] for o in r.json()["data"]] == [b["id"]]
+    r = srv.get("/tasks", params={"where": '{"due_at": {"$le": "2024-05-01T09:00:00Z"}}'})
+    assert [o["id"] for o in r.json()["data"]] == [a["id"]]
+
+
+def test_date_roundtrip(srv):
+    for d in ("2024-02-29", "1999-12-31", "2024-01-01"):
+        assert roundtrip(srv, {"due": d})["due"] == d
+
+
+def test_bool_roundtrip(srv):
+    assert roundtrip(srv, {"is_completed": True})["is_completed"] is True
+    assert roundtrip(srv, {"is_completed": False})["is_completed"] is False
+
+
+def test_int_roundtrip(srv):
+    assert roundtrip(srv, {"spent_time": 9007199254740993})["spent_time"] == 9007199254740993
+
+
+def test_float_roundtrip(srv):
+    j = roundtrip(srv, {"rating": 2.5})
+    assert j["rating"] == 2.5 and isinstance(j["rating"], float)
+    j = roundtrip(srv, {"rating": 3})  # an integer is a valid float
+    assert j["rating"] == 3
+
+
+def test_text_keeps_unicode_and_newlines(srv):
+    s = "line one\nline two\t\"quoted\" \\ é ✓ 𝄞"
+    assert roundtrip(srv, {"notes": s})["notes"] == s
+
+
+@pytest.mark.parametrize("value", [{"a": [1, 2, {"b": None}], "c": "d"}, [1, "two", 3.5, True, None], "str", 42,
+                                   True, {}, []])
+def test_json_field_keeps_any_value(srv, value):
+    assert roundtrip(srv, {"data": value})["data"] == value
+
+
+def test_list_serves_the_same_types(srv):
+    j = create(srv, {"title": "all", "is_completed": True, "rating": 1.5, "due": "2024-02-29",
+                     "due_at": "2024-05-01T12:00:00+02:00", "data": {"x": [1]}})
+    r = srv.get("/tasks")
+    assert r.json()["data"] == [j]
