@@ -427,6 +427,9 @@ static void *pool_db(crest_app *app)
         return NULL;
     }
     sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_exec(db, app->durability_normal ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL, NULL,
+                 NULL);
     pthread_mutex_lock(&app->pool_lock);
     void **n = realloc(app->pool_dbs, (app->npool_dbs + 1) * sizeof *n);
     if (n) {

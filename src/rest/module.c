@@ -1507,6 +1507,9 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         r->spec.tag = mod->name;
         r->spec.status = r->kind == RT_CREATE ? 201 : r->kind == RT_DELETE ? 204 : 200;
         r->spec.handler = table[t].h;
+        /* Writes commit with an fsync (durability: full): they run on the
+         * thread pool so the event loop keeps serving reads meanwhile. */
+        r->spec.blocking = r->kind == RT_CREATE || r->kind == RT_UPDATE || r->kind == RT_PATCH || r->kind == RT_DELETE;
         crest_error e2 = {0};
         int rc = crest_app_add_endpoint(app, &r->spec, r, &e2);
         if (rc)
