@@ -663,6 +663,29 @@ static char *conf_strdup(loader *L, const char *s)
     return a ? crest__arena_strdup(a, s) : NULL;
 }
 
+/* j (a reference this call takes) as compact JSON text in the conf arena. */
+static int conf_json(loader *L, json_t *j, const char **out)
+{
+    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    *out = t ? conf_strdup(L, t) : NULL;
+    free(t);
+    return *out ? 0 : CREST_ENOMEM;
+}
+
+/* Names joined with commas, in the conf arena. */
+static int conf_join(loader *L, const char *const *names, const char **out)
+{
+    crest__buf b;
+    crest__buf_init(&b, 4096);
+    for (size_t i = 0; names[i]; i++)
+        crest__buf_appendf(&b, "%s%s", i ? "," : "", names[i]);
+    crest__buf_append(&b, "", 1);
+    *out = b.ptr ? conf_strdup(L, b.ptr) : NULL;
+    crest__buf_dispose(&b);
+    return *out ? 0 : CREST_ENOMEM;
+}
+
 /* A YAML node as JSON (new reference): plain scalars may be null, bools or
  * numbers; quoted ones are strings. */
 static json_t *ynode_json(const ynode *n)
@@ -836,14 +859,8 @@ static int load_field(loader *L, crest_field *f, const ynode *key, const ynode *
                 json_decref(d);
                 d = json_stringn(x->str, x->len);
             }
-            char *t = d ? json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-            json_decref(d);
-            if (!t)
-                return CREST_ENOMEM;
-            f->def = conf_strdup(L, t);
-            free(t);
-            if (!f->def)
-                return CREST_ENOMEM;
+            if ((rc = conf_json(L, d, &f->def)))
+                return rc;
         }
     }
 #undef SUB
@@ -891,17 +908,8 @@ static int load_model(loader *L, const ynode *key, const ynode *v)
             return CREST_ENOMEM;
         for (size_t i = 0; i < x->n; i++) {
             const char *const *names;
-            if ((rc = get_names(L, x->kids[i], "indexes", &names)))
+            if ((rc = get_names(L, x->kids[i], "indexes", &names)) || (rc = conf_join(L, names, &ix[i])))
                 return rc;
-            crest__buf b;
-            crest__buf_init(&b, 4096);
-            for (size_t k = 0; names[k]; k++)
-                crest__buf_appendf(&b, "%s%s", k ? "," : "", names[k]);
-            crest__buf_append(&b, "", 1);
-            ix[i] = b.ptr ? conf_strdup(L, b.ptr) : NULL;
-            crest__buf_dispose(&b);
-            if (!ix[i])
-                return CREST_ENOMEM;
         }
         def->indexes = ix;
     }
@@ -911,15 +919,8 @@ static int load_model(loader *L, const ynode *key, const ynode *v)
         for (size_t i = 0; i < x->n; i++)
             if (want_map(L, x->kids[i], "seed"))
                 return CREST_ECONFIG;
-        json_t *j = ynode_json(x);
-        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
-        if (!t)
-            return CREST_ENOMEM;
-        def->seed = conf_strdup(L, t);
-        free(t);
-        if (!def->seed)
-            return CREST_ENOMEM;
+        if ((rc = conf_json(L, ynode_json(x), &def->seed)))
+            return rc;
     }
     crest_error e2 = {0};
     if ((rc = crest_app_add_model(L->app, def, &e2)))
@@ -1022,17 +1023,8 @@ static int load_module(loader *L, const ynode *key, const ynode *v)
         return rc;
     if ((x = crest__ytree_get(v, "default_sort"))) {
         const char *const *names;
-        if ((rc = get_names(L, x, SUB("default_sort"), &names)))
+        if ((rc = get_names(L, x, SUB("default_sort"), &names)) || (rc = conf_join(L, names, &def->default_sort)))
             return rc;
-        crest__buf b;
-        crest__buf_init(&b, 4096);
-        for (size_t i = 0; names[i]; i++)
-            crest__buf_appendf(&b, "%s%s", i ? "," : "", names[i]);
-        crest__buf_append(&b, "", 1);
-        def->default_sort = b.ptr ? conf_strdup(L, b.ptr) : NULL;
-        crest__buf_dispose(&b);
-        if (!def->default_sort)
-            return CREST_ENOMEM;
     }
     if ((x = crest__ytree_get(v, "page_size"))) {
         int64_t n;
@@ -1112,15 +1104,8 @@ static int load_module(loader *L, const ynode *key, const ynode *v)
     if ((x = crest__ytree_get(v, "scope"))) {
         if (want_map(L, x, SUB("scope")))
             return CREST_ECONFIG;
-        json_t *j = ynode_json(x);
-        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
-        if (!t)
-            return CREST_ENOMEM;
-        def->scope = conf_strdup(L, t);
-        free(t);
-        if (!def->scope)
-            return CREST_ENOMEM;
+        if ((rc = conf_json(L, ynode_json(x), &def->scope)))
+            return rc;
     }
 #undef SUB
     crest_error e2 = {0};

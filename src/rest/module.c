@@ -353,9 +353,9 @@ static int not_found(crest_res *res, const crest__module *mod)
     return crest_res_error(res, 404, "not_found", "no %s with this id", mod->m->name);
 }
 
-static void select_by_id(crest__sql *q, const crest__module *mod, int64_t id, const crest__qnode *scope)
+/* Appends ' WHERE "id" = ? [AND <scope>]'. */
+static void where_id(crest__sql *q, int64_t id, const crest__qnode *scope)
 {
-    crest__sql_add(q, mod->select);
     crest__sql_add(q, " WHERE \"id\" = ");
     crest__val v = {.k = CREST__V_INT, .i = id};
     crest__sql_bind(q, v);
@@ -363,6 +363,36 @@ static void select_by_id(crest__sql *q, const crest__module *mod, int64_t id, co
         crest__sql_add(q, " AND ");
         crest__sql_where(q, scope);
     }
+}
+
+static void select_by_id(crest__sql *q, const crest__module *mod, int64_t id, const crest__qnode *scope)
+{
+    crest__sql_add(q, mod->select);
+    where_id(q, id, scope);
+}
+
+/* 0 when row `id` is in scope; otherwise the request is answered (404, or
+ * the database's error) and -1 returned. */
+static int row_visible(crest_req *req, crest_res *res, const crest__module *mod, int64_t id, const crest__qnode *scope)
+{
+    crest__sql q;
+    crest__sql_init(&q, req->arena);
+    crest__sql_add(&q, "SELECT 1 FROM ");
+    crest__sql_add(&q, mod->m->qtable);
+    where_id(&q, id, scope);
+    sqlite3_stmt *st = run(req, res, &q);
+    crest__sql_dispose(&q);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        crest__stmt_done(st);
+        return not_found(res, mod);
+    }
+    if (rc != SQLITE_ROW)
+        return step_failed(req, res, st, rc);
+    crest__stmt_done(st);
+    return 0;
 }
 
 static void meta(const crest_rest_ctx *ctx, const crest__module *mod, crest_json *w, int64_t total, bool has_total,
@@ -944,27 +974,8 @@ static int h_update(crest_req *req, crest_res *res, void *ud)
     if (!path_id(req, mod, &id))
         return not_found(res, mod);
     /* 404 comes before validation. */
-    crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "SELECT 1 FROM ");
-    crest__sql_add(&q, m->qtable);
-    crest__sql_add(&q, " WHERE \"id\" = ");
-    crest__val idv = {.k = CREST__V_INT, .i = id};
-    crest__sql_bind(&q, idv);
-    if (scope) {
-        crest__sql_add(&q, " AND ");
-        crest__sql_where(&q, scope);
-    }
-    sqlite3_stmt *st = run(req, res, &q);
-    crest__sql_dispose(&q);
-    if (!st)
+    if (row_visible(req, res, mod, id, scope))
         return -1;
-    int rc = sqlite3_step(st);
-    crest__stmt_done(st);
-    if (rc == SQLITE_DONE)
-        return not_found(res, mod);
-    if (rc != SQLITE_ROW)
-        return crest__sql_failure(req, res, crest_req_sqlite(req), rc);
     json_t *obj = unwrap(mod, req->json, mod->single_env);
     if (!json_is_object(obj))
         return crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
@@ -980,6 +991,7 @@ static int h_update(crest_req *req, crest_res *res, void *ud)
         return -1;
     }
     unsigned nset = 0;
+    crest__sql q;
     crest__sql_init(&q, req->arena);
     crest__sql_add(&q, "UPDATE ");
     crest__sql_add(&q, m->qtable);
@@ -993,14 +1005,9 @@ static int h_update(crest_req *req, crest_res *res, void *ud)
         crest__sql_add(&q, " = ");
         crest__sql_bind(&q, a.v[i]);
     }
-    crest__sql_add(&q, " WHERE \"id\" = ");
-    crest__sql_bind(&q, idv);
-    if (scope) {
-        crest__sql_add(&q, " AND ");
-        crest__sql_where(&q, scope);
-    }
+    where_id(&q, id, scope);
     int64_t changes = 1;
-    rc = nset ? exec_sql(req, res, &q, &changes) : 0;
+    int rc = nset ? exec_sql(req, res, &q, &changes) : 0;
     crest__sql_dispose(&q);
     json_decref(parsed);
     if (rc)
@@ -1024,41 +1031,15 @@ static int h_delete(crest_req *req, crest_res *res, void *ud)
         return -1;
     if (!path_id(req, mod, &id))
         return not_found(res, mod);
-    if (mod->def->before_delete) {
-        /* Only rows the client can see reach the hook. */
-        crest__sql q;
-        crest__sql_init(&q, req->arena);
-        crest__sql_add(&q, "SELECT 1 FROM ");
-        crest__sql_add(&q, mod->m->qtable);
-        crest__sql_add(&q, " WHERE \"id\" = ");
-        crest__val idv = {.k = CREST__V_INT, .i = id};
-        crest__sql_bind(&q, idv);
-        if (scope) {
-            crest__sql_add(&q, " AND ");
-            crest__sql_where(&q, scope);
-        }
-        sqlite3_stmt *st = run(req, res, &q);
-        crest__sql_dispose(&q);
-        if (!st)
-            return -1;
-        int rc = sqlite3_step(st);
-        crest__stmt_done(st);
-        if (rc == SQLITE_DONE)
-            return not_found(res, mod);
-        if (mod->def->before_delete(&ctx, id) || res->is_error)
-            return -1;
-    }
+    /* Only rows the client can see reach the hook. */
+    if (mod->def->before_delete &&
+        (row_visible(req, res, mod, id, scope) || mod->def->before_delete(&ctx, id) || res->is_error))
+        return -1;
     crest__sql q;
     crest__sql_init(&q, req->arena);
     crest__sql_add(&q, "DELETE FROM ");
     crest__sql_add(&q, mod->m->qtable);
-    crest__sql_add(&q, " WHERE \"id\" = ");
-    crest__val idv = {.k = CREST__V_INT, .i = id};
-    crest__sql_bind(&q, idv);
-    if (scope) {
-        crest__sql_add(&q, " AND ");
-        crest__sql_where(&q, scope);
-    }
+    where_id(&q, id, scope);
     int64_t changes = 0;
     int rc = exec_sql(req, res, &q, &changes);
     crest__sql_dispose(&q);
