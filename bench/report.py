@@ -1,14 +1,25 @@
 #!/usr/bin/python3
 """Turns bench/run.sh's raw TSV into the markdown report (medians and ratios).
 
-Raw lines: '#meta KEY VALUE...', '#scenario NAME PATH LUA RPS_TARGET P99_TARGET SERVERS',
-'#server NAME LABEL', '#cmd NAME COMMAND', and measurements
-'RUN SCENARIO SERVER CONNS REQ/S P99_MS NON2XX SOCKET_ERRORS IDLE_RSS_KB PEAK_RSS_KB'.
+Raw lines:
+  '#meta KEY VALUE...'
+  '#scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVERS'
+      (VERSUS: 'SERVER:RATIO' or '-'; SERVERS space-separated, the first is the baseline)
+  '#server NAME LABEL', '#cmd NAME COMMAND', '#durability NAME full|normal'
+  '#skipped RUN SCENARIO SERVER REASON'
+  '#writes RUN SCENARIO SERVER ROWS_CREATED OK_2XX RESPONSES'
+  measurements: 'RUN SCENARIO SERVER CONNS REQ/S P99_MS NON2XX SOCKET_ERRORS IDLE_RSS_KB PEAK_RSS_KB'
 """
 import math
 import statistics
 import sys
+import urllib.parse
 from collections import OrderedDict, defaultdict
+
+GROUP_TITLES = {
+    "core": "Core: a static JSON answer and one SQL row",
+    "tasks": "REST module: the Task model over a 100k-row SQLite table",
+}
 
 
 def num(s):
@@ -38,31 +49,53 @@ def fmt_mib(kb):
 
 
 def fmt_ratio(x):
-    return "n/a" if math.isnan(x) else f"{x:.2f}×"
+    if math.isnan(x):
+        return "n/a"
+    return f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
 
 
 def verdict(ok):
     return "✅" if ok else "❌"
 
 
+def ratio(a, b):
+    return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
+
+
 def main(path):
     meta = OrderedDict()
     scenarios = OrderedDict()
-    labels, cmds = {}, {}
+    labels, cmds, durability = {}, {}, {}
+    skipped = defaultdict(list)  # (scenario, server) -> [(run, reason)]
+    writes = defaultdict(list)  # (scenario, server) -> [(run, rows, ok2xx, responses)]
+    shared = {}  # (scenario, server) -> the scenario whose measurements it reuses
     rows = []
     for line in open(path, encoding="utf-8"):
         f = line.rstrip("\n").split("\t")
         if f[0] == "#meta":
             meta[f[1]] = f[2:]
         elif f[0] == "#scenario":
-            name, upath, lua, rt, pt, servers = f[1:7]
-            scenarios[name] = dict(path=upath, lua=lua, rps_target=None if rt == "-" else float(rt),
-                                   p99_target=None if pt == "-" else float(pt), servers=servers.split())
+            name, group, method, upath, lua, rt, pt, vs, servers = f[1:10]
+            vs_server, vs_target = (vs.split(":") + [""])[:2] if vs != "-" else (None, "")
+            scenarios[name] = dict(group=group, method=method, path=upath, lua=lua,
+                                   rps_target=None if rt == "-" else float(rt),
+                                   p99_target=None if pt == "-" else float(pt),
+                                   vs=vs_server, vs_target=float(vs_target) if vs_target else None,
+                                   servers=servers.split())
         elif f[0] == "#server":
             labels[f[1]] = f[2]
         elif f[0] == "#cmd":
             cmds[f[1]] = f[2]
-        elif line.strip():
+        elif f[0] == "#durability":
+            durability[f[1]] = f[2]
+        elif f[0] == "#skipped":
+            skipped[(f[2], f[3])].append((int(f[1]), f[4]))
+        elif f[0] == "#shared":
+            shared[(f[2], f[3])] = f[4]
+        elif f[0] == "#writes":
+            writes[(f[2], f[3])].append((int(f[1]), num(f[4]), int(f[5]), int(f[6]),
+                                         num(f[7]) if len(f) > 7 else math.nan))
+        elif line.strip() and not f[0].startswith("#"):
             run, scen, server, conns = f[0], f[1], f[2], int(f[3])
             rows.append(dict(run=int(run), scen=scen, server=server, conns=conns, rps=num(f[4]), p99=num(f[5]),
                              non2xx=int(num(f[6]) or 0), sockerr=int(num(f[7]) or 0), idle=num(f[8]), peak=num(f[9])))
@@ -71,6 +104,15 @@ def main(path):
     for r in rows:
         by[(r["scen"], r["server"], r["conns"])].append(r)
     conns_list = sorted({r["conns"] for r in rows})
+    top = max(conns_list) if conns_list else 0
+
+    def med(scen, server, c, key):
+        return median([r[key] for r in by.get((scen, server, c), [])])
+
+    def what(sc):
+        shown = urllib.parse.unquote(sc["path"])
+        return f"`{sc['method']} {shown}`" + (f" ({sc['lua']})" if sc["lua"] != "-" else "")
+
     out = []
     w = out.append
     runs = meta.get("runs", ["?"])[0]
@@ -79,49 +121,142 @@ def main(path):
     w(f"- date: {meta.get('date', ['?'])[0]}")
     w(f"- machine: {meta.get('machine', ['?'])[0]}")
     w(f"- versions: {meta.get('versions', ['?'])[0]}")
-    w(f"- command: `{meta.get('command', ['?'])[0]}`")
+    if "fastapi" in meta:
+        w(f"- FastAPI stack: {meta['fastapi'][0]}")
+    if "fastapi_skipped" in meta:
+        w(f"- FastAPI: skipped ({meta['fastapi_skipped'][0]})")
+    w(f"- command: `{meta.get('command', ['?'])[0]}`" + (f", took {meta['elapsed'][0]}" if "elapsed" in meta else ""))
     w(f"- median of {runs} run(s) of {meta.get('duration', ['?'])[0]} each, server order alternated between runs; "
-      "each server freshly started per scenario, warmed up, then measured at each connection count")
-    w("")
-    w("## Throughput and latency")
-    w("")
-    w("| scenario | conns | server | req/s | vs baseline | p99 | vs baseline | target | errors |")
-    w("|---|---|---|---|---|---|---|---|---|")
+      "each server freshly started per scenario (with a fresh copy of its database), warmed up, then measured at "
+      "each connection count")
+
     problems = []
+    groups = OrderedDict()
     for name, sc in scenarios.items():
-        base = sc["servers"][0]
-        for c in conns_list:
-            b = by.get((name, base, c), [])
-            b_rps, b_p99 = median([r["rps"] for r in b]), median([r["p99"] for r in b])
+        groups.setdefault(sc["group"], []).append(name)
+    for group, names in groups.items():
+        w("")
+        w(f"## {GROUP_TITLES.get(group, group)}")
+        w("")
+        if group == "tasks":
+            if "tasks_rows" in meta:
+                w(f"Table `tasks` created by crest from bench/tasks-app.yaml (fields `is_completed` and `spent_time` "
+                  f"with `index: true`, plus the composite index `[is_completed, spent_time]`), then filled with "
+                  f"{meta['tasks_rows'][0]} rows ({meta['tasks_rows'][1]}) by bench/fill_tasks.py; database files on "
+                  f"{meta.get('db_dir', ['?'])[0]}.")
+                w("")
+            if "tasks_plan" in meta:
+                w(f"- list query plan (SQLite, no ANALYZE): `{meta['tasks_plan'][0]}`")
+            if "tasks_plan_single" in meta:
+                w(f"- the same with only the single-column indexes (no composite): `{meta['tasks_plan_single'][0]}`")
+            dur = sorted({(s, durability[s]) for n in names for s in scenarios[n]["servers"] if s in durability})
+            if dur:
+                w("- durability (SQLite WAL, synchronous): " + ", ".join(f"{s}: {d}" for s, d in dur))
+            w("")
+        base_names = {scenarios[n]["servers"][0] for n in names}
+        bname = base_names.pop() if len(base_names) == 1 else "baseline"
+        has_vs = any(scenarios[n]["vs"] for n in names)
+        vs_names = {scenarios[n]["vs"] for n in names if scenarios[n]["vs"]}
+        vname = vs_names.pop() if len(vs_names) == 1 else "reference"
+        vlabel = "FastAPI" if vname.startswith("fastapi") else vname
+        head = f"| scenario | conns | server | req/s | vs {bname} | p99 | vs {bname} |"
+        if has_vs:
+            head += f" crest / {vlabel} |"
+        head += " target | errors |"
+        w(head)
+        w("|" + "---|" * (head.count("|") - 1))
+        for name in names:
+            sc = scenarios[name]
+            base = sc["servers"][0]
             for server in sc["servers"]:
-                rs = by.get((name, server, c), [])
-                if not rs:
-                    continue
-                rps, p99 = median([r["rps"] for r in rs]), median([r["p99"] for r in rs])
-                errs = sum(r["non2xx"] + r["sockerr"] for r in rs)
-                if errs:
-                    problems.append(f"{name} on {server}, c{c}: "
-                                    + "; ".join(f"run {r['run']}: {r['non2xx']} non-2xx, {r['sockerr']} socket errors"
-                                                for r in rs if r["non2xx"] or r["sockerr"]))
-                if server == base:
-                    target, rr, pr = "baseline", "—", "—"
-                else:
-                    rps_r, p99_r = rps / b_rps if b_rps else math.nan, p99 / b_p99 if b_p99 else math.nan
-                    rr, pr = fmt_ratio(rps_r), fmt_ratio(p99_r)
+                if not any(by.get((name, server, c)) for c in conns_list) and skipped.get((name, server)):
+                    reasons = sorted({r for _, r in skipped[(name, server)]})
+                    w(f"| {name} {what(sc)} | — | {server} | skipped |" + " — |" * (5 + has_vs))
+                    problems.append(f"{name} on {server}: skipped: {'; '.join(reasons)}")
+            for c in conns_list:
+                b_rps, b_p99 = med(name, base, c, "rps"), med(name, base, c, "p99")
+                v_rps = med(name, sc["vs"], c, "rps") if sc["vs"] else math.nan
+                for server in sc["servers"]:
+                    rs = by.get((name, server, c), [])
+                    if not rs:
+                        continue
+                    rps, p99 = med(name, server, c, "rps"), med(name, server, c, "p99")
+                    errs = sum(r["non2xx"] + r["sockerr"] for r in rs)
+                    if errs:
+                        problems.append(f"{name} on {server}, c{c}: " + "; ".join(
+                            f"run {r['run']}: {r['non2xx']} non-2xx, {r['sockerr']} socket errors"
+                            for r in rs if r["non2xx"] or r["sockerr"]))
                     t = []
-                    if sc["rps_target"] is not None:
-                        t.append(f"req/s ≥ {sc['rps_target']:g}× {verdict(rps_r >= sc['rps_target'])}")
-                    if sc["p99_target"] is not None:
-                        t.append(f"p99 ≤ {sc['p99_target']:g}× {verdict(p99_r <= sc['p99_target'])}")
-                    target = ", ".join(t) or "—"
-                what = f"`GET {sc['path']}`" if sc["lua"] == "-" else f"`{sc['lua']}`"
-                w(f"| {name} {what} | {c} "
-                  f"| {server} | {fmt_rps(rps)} | {rr} | {fmt_ms(p99)} | {pr} | {target} | {errs} |")
+                    if server == base:
+                        rr, pr = "baseline", "—"
+                    else:
+                        rps_r, p99_r = ratio(rps, b_rps), ratio(p99, b_p99)
+                        rr, pr = fmt_ratio(rps_r), fmt_ratio(p99_r)
+                        if sc["rps_target"] is not None and server.startswith("crest"):
+                            t.append(f"≥ {sc['rps_target']:g}× {bname} {verdict(rps_r >= sc['rps_target'])}")
+                        if sc["p99_target"] is not None and server.startswith("crest"):
+                            t.append(f"p99 ≤ {sc['p99_target']:g}× {verdict(p99_r <= sc['p99_target'])}")
+                    cell_vs = ""
+                    if has_vs:
+                        if not sc["vs"] or not server.startswith("crest"):
+                            cell_vs = "—"
+                        elif math.isnan(v_rps):
+                            cell_vs = "n/a (skipped)" if skipped.get((name, sc["vs"])) else "n/a"
+                        else:
+                            vr = ratio(rps, v_rps)
+                            cell_vs = fmt_ratio(vr)
+                            if sc["vs_target"] is not None:
+                                d1, d2 = durability.get(server), durability.get(sc["vs"])
+                                if d1 == d2:
+                                    t.append(f"≥ {sc['vs_target']:g}× {vlabel} {verdict(vr >= sc['vs_target'])}")
+                                else:
+                                    cell_vs += f" (durability {d1} vs {d2}: not held to a target)"
+                    if server == base:
+                        target = "baseline"
+                    elif server == sc["vs"]:
+                        target = "reference"
+                    else:
+                        target = "; ".join(t) or "—"
+                    if server in durability and sc["method"] != "GET":
+                        shown = f"{server} ({durability[server]})"
+                    elif (name, server) in shared:
+                        shown = f"{server} (measured in {shared[(name, server)]})"
+                    else:
+                        shown = server
+                    row = f"| {name} {what(sc)} | {c} | {shown} | {fmt_rps(rps)} | {rr} | {fmt_ms(p99)} | {pr} |"
+                    if has_vs:
+                        row += f" {cell_vs} |"
+                    w(row + f" {target} | {errs} |")
+        wr = [(n, s) for n in names for s in scenarios[n]["servers"] if writes.get((n, s))]
+        if wr:
+            w("")
+            w("Writes (all runs, warm-up included): rows the server added against the 2xx answers wrk counted; "
+              "requests still in flight when wrk stops can add rows wrk never saw answered (at most one per "
+              "connection and wrk run), fewer rows than 2xx answers would be lost writes. WAL: the size of the "
+              "SQLite WAL file right after the load (largest of the runs); SQLite reuses it from the start after a "
+              "complete checkpoint, so a size far above a few MiB means checkpoints could not keep up.")
+            w("")
+            w("| scenario | server | durability | rows created | 2xx counted | responses counted | check | WAL after load |")
+            w("|---|---|---|---|---|---|---|---|")
+            for n, s in wr:
+                ws = writes[(n, s)]
+                created = sum(x[1] for x in ws)
+                ok, resp = sum(x[2] for x in ws), sum(x[3] for x in ws)
+                if math.isnan(created):
+                    check = "n/a"
+                elif created < ok:
+                    check = f"❌ {ok - int(created)} acknowledged writes missing"
+                    problems.append(f"{n} on {s}: {ok - int(created)} rows fewer than 2xx answers")
+                else:
+                    check = f"✅ (+{int(created) - ok} unanswered)" if created > ok else "✅"
+                wal = max((x[4] for x in ws if not math.isnan(x[4])), default=math.nan)
+                w(f"| {n} | {s} | {durability.get(s, '?')} | {'n/a' if math.isnan(created) else int(created)} "
+                  f"| {ok} | {resp} | {check} | {fmt_mib(wal / 1024)} |")
+
     w("")
     w("## Memory")
     w("")
     idle_t, peak_t = (float(x) for x in meta.get("rss_target", ["nan", "nan"])[:2])
-    top = max(conns_list) if conns_list else 0
     w(f"| scenario | server | idle RSS (1 s after start) | peak RSS (VmHWM after c{top}) | target |")
     w("|---|---|---|---|---|")
     for name, sc in scenarios.items():
@@ -135,7 +270,8 @@ def main(path):
                           f"peak ≤ {peak_t:g} MiB {verdict(peak / 1024 <= peak_t)}")
             else:
                 target = "reference"
-            w(f"| {name} | {server} | {fmt_mib(idle)} | {fmt_mib(peak)} | {target} |")
+            shown = f"{server} (measured in {shared[(name, server)]})" if (name, server) in shared else server
+            w(f"| {name} | {shown} | {fmt_mib(idle)} | {fmt_mib(peak)} | {target} |")
     w("")
     w("## Per run")
     w("")
@@ -155,14 +291,31 @@ def main(path):
         w(f"- {server}: {labels.get(server, server)} — `{cmds.get(server, '?')}`")
     w("")
     w("Notes: everything on 127.0.0.1; one wrk thread (`-t1`), keep-alive connections. nginx: 1 worker, "
-      "`access_log off`, `keepalive_requests 1000000`; its RSS is the worker process's. crest logs every request "
-      "to stderr, which the benchmark sends to /dev/null. The sql scenario reads one row by primary key from a "
-      "100k-row SQLite table, a random id per request (bench/random_id.lua); its baseline is nginx answering the "
-      "same requests through the same Lua script. \"errors\" sums wrk's non-2xx responses and socket errors "
+      "`access_log off`, `keepalive_requests 1000000`, answering every request (POST included) with its static "
+      "`return 200`; its RSS is the worker process's. crest logs every request to stderr, which the benchmark sends "
+      "to /dev/null. Every baseline and reference gets the same requests through the same Lua script. The sql "
+      "scenario reads one row by primary key from a 100k-row SQLite table, a random id per request "
+      "(bench/random_id.lua). A baseline marked \"measured in\" another scenario is that scenario's measurement "
+      "of the same run, taken once because the baseline cannot tell the two request patterns apart (nginx's "
+      "`return 200` for `GET /items/N` and `GET /tasks/N`). \"errors\" sums wrk's non-2xx responses and socket errors "
       "(connect/read/write/timeout) over all runs.")
+    if any(sc["group"] == "tasks" for sc in scenarios.values()):
+        w("")
+        w("Tasks scenarios: tasks_get reads one task by a random id in 1..100000 (bench/tasks_get.lua); tasks_list "
+          "asks for the first page of 20 open tasks by decreasing spent_time without a count; tasks_post creates "
+          "one task per request (`{\"title\":\"bench\",\"spent_time\":N}`, bench/tasks_post.lua). Each server start "
+          "works on its own copy of the filled file, so created rows never reach another server. FastAPI "
+          "(bench/fastapi_tasks.py): SQLAlchemy ORM model of the same table, a session per request through a "
+          "dependency, synchronous path operations (FastAPI's thread pool of 40), a pool of 40 kept SQLite "
+          "connections (fewer than the threads deadlocks under 64 connections), Pydantic response models, SQLite "
+          "WAL with synchronous=FULL like crest's `durability: full`; one uvicorn process with `--workers 1 "
+          "--no-access-log --log-level warning`, loop and HTTP implementation left on auto, which picks uvloop and "
+          "httptools only when they are installed (see the FastAPI stack line above; Debian's python3-uvicorn "
+          "merely recommends python3-uvloop and python3-httptools). crest/FastAPI ratios are held to their target "
+          "only between servers of the same durability.")
     if problems:
         w("")
-        w("**Errors reported by wrk:**")
+        w("**Errors and skips:**")
         w("")
         for p in problems:
             w(f"- {p}")

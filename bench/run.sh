@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
-# crest benchmark: crest against nginx on the same machine, in the same run.
+# crest benchmark: crest against nginx (and FastAPI) on the same machine, in the same run.
 #
 #   bench/run.sh                                # what `make bench` runs (after building build/)
 #   BENCH_DURATION=2s BENCH_RUNS=1 bench/run.sh # a quick check
+#   BENCH_ONLY=tasks_get,tasks_post bench/run.sh  # a subset of the scenarios
 #
-# Every scenario is one request pattern (a path, optionally a wrk Lua script)
-# measured against several servers; the first server of a scenario is the
-# baseline the others are compared with. For each run (the server order is
-# reversed on every other run), each scenario and each server: start the server
-# on a free 127.0.0.1 port, wait until it accepts connections, sample idle RSS,
-# warm up, run wrk -t1 -c64 and -c256 (--latency), sample peak RSS (VmHWM), stop
-# the server. bench/report.py prints the medians and ratios as a markdown table,
-# saved to bench/results/latest.md (raw numbers in bench/results/latest.tsv).
+# Every scenario is one request pattern (a method and path, optionally a wrk Lua
+# script) measured against several servers; the first server of a scenario is
+# the baseline the others are compared with (nginx answering `return 200`), and
+# a scenario may name a second reference (FastAPI) crest is compared with too.
+# For each run (the server order is reversed on every other run), each scenario
+# and each server: start the server on a free 127.0.0.1 port (servers with a
+# database get a fresh copy of it), wait until it accepts connections, send one
+# sample request, sample idle RSS, warm up, run wrk -t1 -c64 and -c256
+# (--latency), sample peak RSS (VmHWM), stop the server. bench/report.py prints
+# the medians and ratios as markdown tables (one per scenario group), saved to
+# bench/results/latest.md (raw numbers in bench/results/latest.tsv).
+#
+# Scenarios: hello, sql (core); tasks_get, tasks_list, tasks_post (the REST
+# module over a 100k-row tasks table, bench/tasks-app.yaml, against FastAPI +
+# SQLAlchemy + uvicorn, bench/fastapi_tasks.py). FastAPI is optional: when it
+# cannot be imported or does not start, its rows say "skipped".
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
-# BENCH_WARMUP (1s; 0 for none), BUILD (build).
+# BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
+# BUILD (build).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,9 +35,12 @@ DURATION=${BENCH_DURATION:-10s}
 RUNS=${BENCH_RUNS:-3}
 CONNS=${BENCH_CONNS:-64 256}
 WARMUP=${BENCH_WARMUP:-1s}
+ONLY=${BENCH_ONLY:-}
 THREADS=1
 RESULTS="$HERE/results"
 SQL_ROWS=100000
+TASKS_ROWS=100000
+PY=/usr/bin/python3   # FastAPI's interpreter: the Debian packages live there
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
@@ -38,8 +51,11 @@ done
 [ -x "$BUILD/crest" ] || die "$BUILD/crest is missing: run 'make build' first"
 [ -x "$BUILD/examples/hello" ] || die "$BUILD/examples/hello is missing: run 'make build' first"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/crest-bench.XXXXXX")
 mkdir -p "$RESULTS"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/crest-bench.XXXXXX")
+# Databases that take writes live on the disk of the repository (bench/results
+# is git-ignored), not in TMPDIR, which may be a tmpfs where fsync costs nothing.
+DBDIR=$(mktemp -d "$RESULTS/db.XXXXXX")
 RAW="$TMP/raw.tsv"
 WRKLOG="$TMP/wrk"
 mkdir -p "$WRKLOG"
@@ -48,6 +64,7 @@ mkdir -p "$WRKLOG"
 # Every process this script starts is recorded here and, if still alive, ended
 # by its PID on exit; nothing is killed by name.
 STARTED=()
+SRV_PID="" RSS_PID="" SRV_NAME="" SRV_DB=""
 cleanup() {
   local rc=$?
   set +e
@@ -58,7 +75,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; fi
   done
-  rm -rf "$TMP"
+  rm -rf "$TMP" "$DBDIR"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -86,7 +103,7 @@ proc_kb() {
   awk -v f="$2:" '$1 == f { print $2; found = 1 } END { if (!found) print "nan" }' "/proc/$1/status" 2>/dev/null || echo nan
 }
 
-# stop_server: ends the server started last (SRV_PID) and waits for it.
+# stop_server: ends the server started last (SRV_PID, named SRV_NAME) and waits for it.
 stop_server() {
   local i
   kill -TERM "$SRV_PID" 2>/dev/null || true
@@ -111,8 +128,17 @@ declare -A SERVER_LABEL=(
   [nginx]="nginx (return 200, 1 worker)"
   [crest_hello]="crest examples/hello (--workers 1)"
   [crest_sql]="crest serve bench/sql-app.yaml (--workers 1)"
+  [crest_tasks]="crest serve bench/tasks-app.yaml (--workers 1, durability: full)"
+  [crest_tasks_normal]="crest serve bench/tasks-app.yaml with durability: normal (--workers 1)"
+  [fastapi_tasks]="FastAPI + SQLAlchemy + uvicorn, bench/fastapi_tasks.py (1 worker, SQLite WAL, synchronous=FULL)"
 )
 declare -A SERVER_CMD=()
+# The durability of the servers that write (SQLite synchronous=FULL or NORMAL);
+# report.py holds crest to the FastAPI target only where they match.
+declare -A SERVER_DURABILITY=([crest_tasks]=full [crest_tasks_normal]=normal [fastapi_tasks]=full)
+# Servers whose failure to start or to last the load skips their rows instead of
+# ending the benchmark.
+declare -A SERVER_SOFT=([fastapi_tasks]=1)
 
 NGINX_MODULES_OFF=$(nginx -V 2>&1 | tr ' ' '\n' | sed -n 's/^--without-http_\(.*\)_module$/\1/p')
 USER_LINE=""
@@ -163,20 +189,125 @@ start_crest_sql() {
   RSS_PID=$SRV_PID
 }
 
+# tasks_copy PORT: a fresh copy of the filled tasks database for one server
+# start (SRV_DB, removed by drop_db after the server stopped), so the rows one
+# server creates are not seen by the next.
+tasks_copy() {
+  SRV_DB="$DBDIR/run-$1.db"
+  rm -f "$SRV_DB" "$SRV_DB-wal" "$SRV_DB-shm"
+  cp "$DBDIR/tasks.db" "$SRV_DB"
+}
+
+start_crest_tasks() {
+  local port=$1
+  tasks_copy "$port"
+  SERVER_CMD[crest_tasks]="CREST_DATABASE=sqlite:DBDIR/COPY.db build/crest serve bench/tasks-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
+  CREST_DATABASE="sqlite:$SRV_DB" \
+    "$BUILD/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
+  SRV_PID=$!
+  STARTED+=("$SRV_PID")
+  RSS_PID=$SRV_PID
+}
+
+start_crest_tasks_normal() {
+  local port=$1
+  tasks_copy "$port"
+  SERVER_CMD[crest_tasks_normal]="CREST_DATABASE=sqlite:DBDIR/COPY.db build/crest serve TMP/tasks-app-normal.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null  (bench/tasks-app.yaml with durability: normal)"
+  CREST_DATABASE="sqlite:$SRV_DB" \
+    "$BUILD/crest" serve "$TMP/tasks-app-normal.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
+  SRV_PID=$!
+  STARTED+=("$SRV_PID")
+  RSS_PID=$SRV_PID
+}
+
+start_fastapi_tasks() {
+  local port=$1
+  tasks_copy "$port"
+  SERVER_CMD[fastapi_tasks]="TASKS_DB=DBDIR/COPY.db /usr/bin/python3 -m uvicorn --app-dir bench fastapi_tasks:app --host 127.0.0.1 --port PORT --workers 1 --no-access-log --log-level warning"
+  TASKS_DB="$SRV_DB" "$PY" -m uvicorn --app-dir "$HERE" fastapi_tasks:app --host 127.0.0.1 --port "$port" \
+    --workers 1 --no-access-log --log-level warning >>"$TMP/fastapi.log" 2>&1 &
+  SRV_PID=$!
+  STARTED+=("$SRV_PID")
+  RSS_PID=$SRV_PID
+}
+
 # ---------------------------------------------------------------- scenarios
-# scenario NAME PATH LUA RPS_TARGET P99_TARGET SERVER...
+# scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
+#   GROUP     the report table the scenario goes in: core, tasks
+#   METHOD    the sample request's method (GET, or POST with SCEN_BODY[NAME]);
+#             under load the Lua script sets its own
 #   PATH      request path; with a Lua script, a sample request (checked
 #             before the load) and the URL wrk is given
 #   LUA       wrk script under bench/ that builds each request, or "-"
 #   RPS_TARGET / P99_TARGET  minimum req/s ratio / maximum p99 ratio of each
 #             non-baseline server against the first (baseline) server, or "-"
+#   VERSUS    SERVER:RATIO: every crest server's req/s is also compared with
+#             SERVER's; those of the same durability must reach RATIO. Or "-"
 # The RSS targets (idle / peak under c256, MiB) apply to every crest server.
 SCENARIOS=()
+declare -A SCEN_BODY=()
 scenario() { SCENARIOS+=("$*"); }
-scenario hello /hello - 0.95 1.2 nginx crest_hello
-scenario sql /items/12345 random_id.lua 0.6 - nginx crest_sql
+scenario hello core GET /hello - 0.95 1.2 - nginx crest_hello
+scenario sql core GET /items/12345 random_id.lua 0.6 - - nginx crest_sql
+scenario tasks_get tasks GET /tasks/12345 tasks_get.lua 0.5 - fastapi_tasks:20 nginx crest_tasks fastapi_tasks
+scenario tasks_list tasks GET '/tasks?where=%7B%22is_completed%22%3Afalse%7D&sort_by=-spent_time&page_size=20&count=none' \
+  - 0.3 - fastapi_tasks:20 nginx crest_tasks fastapi_tasks
+scenario tasks_post tasks POST /tasks tasks_post.lua - - fastapi_tasks:20 \
+  nginx crest_tasks crest_tasks_normal fastapi_tasks
+SCEN_BODY[tasks_post]='{"title":"bench","spent_time":1}'
+# SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
+# again but takes OTHER's numbers of the same run, because the baseline cannot
+# tell the two request patterns apart: nginx answers GET /items/N
+# (random_id.lua) and GET /tasks/N (tasks_get.lua), the same number of bytes,
+# with the same `return 200`. Saves three server measurements of ~24 s.
+declare -A SHARED_BASELINE=([tasks_get]=sql)
 RSS_IDLE_TARGET=8
 RSS_PEAK_TARGET=16
+
+if [ -n "$ONLY" ]; then
+  declare -A want=()
+  for n in ${ONLY//,/ }; do want[$n]=1; done
+  selected=() known=()
+  for s in "${SCENARIOS[@]}"; do
+    n=${s%% *}
+    known+=("$n")
+    if [ -n "${want[$n]:-}" ]; then selected+=("$s"); unset "want[$n]"; fi
+  done
+  [ ${#want[@]} = 0 ] || die "BENCH_ONLY: unknown scenario(s): ${!want[*]} (known: ${known[*]})"
+  SCENARIOS=("${selected[@]}")
+fi
+[ ${#SCENARIOS[@]} -gt 0 ] || die "no scenario selected"
+
+# uses SERVER: whether a selected scenario runs SERVER.
+uses() {
+  local s
+  for s in "${SCENARIOS[@]}"; do
+    case " $s " in *" $1 "*) return 0 ;; esac
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- FastAPI
+# Optional: when its packages cannot be imported, its rows say "skipped".
+FASTAPI_SKIP="" FASTAPI_INFO=""
+FASTAPI_PROBE='
+import importlib.util as u, platform
+import fastapi, pydantic, sqlalchemy, starlette, uvicorn
+loop = "uvloop" if u.find_spec("uvloop") else "asyncio"
+http = "httptools" if u.find_spec("httptools") else "h11"
+print(f"FastAPI {fastapi.__version__}, Starlette {starlette.__version__}, Pydantic {pydantic.VERSION}, "
+      f"SQLAlchemy {sqlalchemy.__version__}, uvicorn {uvicorn.__version__} (--loop auto: {loop}, --http auto: {http}), "
+      f"Python {platform.python_version()}")
+'
+if uses fastapi_tasks; then
+  if [ ! -x "$PY" ]; then
+    FASTAPI_SKIP="$PY is missing"
+  elif ! FASTAPI_INFO=$("$PY" -c "$FASTAPI_PROBE" 2>&1); then
+    FASTAPI_SKIP="FastAPI, SQLAlchemy or uvicorn cannot be imported by $PY ($(tail -n1 <<<"$FASTAPI_INFO"); scripts/deps.sh bench installs them)"
+    FASTAPI_INFO=""
+  fi
+  if [ -n "$FASTAPI_SKIP" ]; then log "FastAPI skipped: $FASTAPI_SKIP"; else log "FastAPI: $FASTAPI_INFO"; fi
+fi
 
 # ---------------------------------------------------------------- data
 make_sql_db() {
@@ -191,45 +322,112 @@ INSERT INTO items (id, name, qty) SELECT i, 'item ' || i, i % 1000 FROM n;"
   fi
 }
 
+# make_tasks_db: crest creates the tasks table (columns, indexes) in an empty
+# file, as it does on a first start, and is stopped; bench/fill_tasks.py then
+# inserts the rows in one transaction. Every server start gets a copy
+# (tasks_copy).
+make_tasks_db() {
+  local db="$DBDIR/tasks.db" port
+  port=$(free_port)
+  SRV_NAME="crest (creating the tasks table)"
+  CREST_DATABASE="sqlite:$db" "$BUILD/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" \
+    --workers 1 >"$TMP/tasks-create.log" 2>&1 &
+  SRV_PID=$!
+  STARTED+=("$SRV_PID")
+  RSS_PID=$SRV_PID
+  if ! wait_port "$port" "$SRV_PID"; then
+    cat "$TMP/tasks-create.log" >&2
+    die "crest serve bench/tasks-app.yaml did not start on an empty database"
+  fi
+  stop_server
+  python3 "$HERE/fill_tasks.py" "$db" "$TASKS_ROWS" >"$TMP/tasks-fill.tsv" || die "bench/fill_tasks.py failed"
+  log "tasks: $(awk -F'\t' '$1 == "rows" { print $2 " rows, " $3 }' "$TMP/tasks-fill.tsv");" \
+    "list query plan: $(awk -F'\t' '$1 == "plan" { print $2 }' "$TMP/tasks-fill.tsv")"
+  sed 's/^durability: full\b/durability: normal/' "$HERE/tasks-app.yaml" >"$TMP/tasks-app-normal.yaml"
+  grep -q '^durability: normal' "$TMP/tasks-app-normal.yaml" ||
+    die "bench/tasks-app.yaml has no 'durability: full' line to turn into 'normal'"
+}
+
 # ---------------------------------------------------------------- measuring
-# measure RUN SCENARIO SERVER PATH LUA: one server through one request pattern;
-# appends one line per connection count to $RAW.
+# fail SERVER RUN SCENARIO REASON: a server could not be measured. Ends the
+# benchmark, except for the SERVER_SOFT ones, whose rows are marked skipped.
+fail() {
+  local server=$1 run=$2 scen=$3 reason=$4
+  [ -n "${SERVER_SOFT[$server]:-}" ] || die "$server: $reason"
+  log "skipped: $server in $scen, run $run: $reason"
+  printf '#skipped\t%s\t%s\t%s\t%s\n' "$run" "$scen" "$server" "$reason" >>"$RAW"
+}
+
+# wrk_counts FILE: "RESPONSES NON2XX" as wrk counted them ("N requests in ...").
+wrk_counts() {
+  awk '/ requests in / { n = $1 } /Non-2xx or 3xx responses:/ { e = $NF } END { print n + 0, e + 0 }' "$1"
+}
+
+# drop_db: removes the database copy of the server measured last.
+drop_db() {
+  if [ -n "$SRV_DB" ]; then rm -f "$SRV_DB" "$SRV_DB-wal" "$SRV_DB-shm"; fi
+  SRV_DB=""
+}
+
+# measure RUN SCENARIO SERVER METHOD PATH LUA: one server through one request
+# pattern; appends one line per connection count to $RAW.
 measure() {
-  local run=$1 scen=$2 server=$3 path=$4 lua=$5
-  local port url c out idle peak rps p99 non2xx sockerr lua_args=()
+  local run=$1 scen=$2 server=$3 method=$4 path=$5 lua=$6
+  local port url c out idle peak rps p99 non2xx sockerr lua_args=() responses=0 ok2xx=0 n e
   port=$(free_port)
   url="http://127.0.0.1:$port$path"
   [ "$lua" != "-" ] && lua_args=(-s "$HERE/$lua")
+  SRV_NAME=$server
   "start_$server" "$port"
   if ! wait_port "$port" "$SRV_PID"; then
     [ "$server" = nginx ] && cat "$TMP/nginx-$port/error.log" "$TMP/nginx-$port/stdout.log" >&2 2>/dev/null
-    die "$server did not accept connections on 127.0.0.1:$port"
+    [ "$server" = fastapi_tasks ] && tail -n 20 "$TMP/fastapi.log" >&2
+    stop_server
+    drop_db
+    fail "$server" "$run" "$scen" "did not accept connections on 127.0.0.1:$port"
+    return 0
   fi
   # A sanity request, so a broken endpoint is seen instead of benchmarking 404s.
-  local probe_path=$path probe
-  probe=$(python3 - "$port" "$probe_path" <<'EOF'
+  local probe
+  probe=$(python3 -c '
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
-c.request("GET", sys.argv[2])
+body = sys.argv[4] or None
+c.request(sys.argv[2], sys.argv[3], body=body, headers={"Content-Type": "application/json"} if body else {})
 r = c.getresponse()
 print(r.status, r.read().decode("utf-8", "replace")[:200])
-EOF
-) || probe="no answer"
-  log "run $run: $scen on $server (pid $SRV_PID, port $port): GET $probe_path -> $probe"
-  case "$probe" in 2*) ;; *) log "WARNING: $server answered '$probe' to GET $probe_path" ;; esac
+' "$port" "$method" "$path" "${SCEN_BODY[$scen]:-}") || probe="no answer"
+  log "run $run: $scen on $server (pid $SRV_PID, port $port): $method $path -> $probe"
+  case "$probe" in
+    2*) ok2xx=1 responses=1 ;;
+    *) log "WARNING: $server answered '$probe' to $method $path" ;;
+  esac
   sleep 1
   idle=$(proc_kb "$RSS_PID" VmRSS)
   if [ "$WARMUP" != 0 ]; then
-    wrk -t"$THREADS" -c64 -d"$WARMUP" "${lua_args[@]}" "$url" >/dev/null 2>&1 || true
+    out="$WRKLOG/run$run-$scen-$server-warmup.txt"
+    wrk -t"$THREADS" -c64 -d"$WARMUP" "${lua_args[@]}" "$url" >"$out" 2>&1 || true
+    read -r n e < <(wrk_counts "$out")
+    responses=$((responses + n)) ok2xx=$((ok2xx + n - e))
   fi
   for c in $CONNS; do
     out="$WRKLOG/run$run-$scen-$server-c$c.txt"
     log "run $run: $scen on $server: wrk -t$THREADS -c$c -d$DURATION --latency ${lua:+${lua_args[*]}}"
     if ! wrk -t"$THREADS" -c"$c" -d"$DURATION" --latency "${lua_args[@]}" "$url" >"$out" 2>&1; then
       cat "$out" >&2
-      die "wrk failed against $server"
+      stop_server
+      drop_db
+      fail "$server" "$run" "$scen" "wrk failed at c$c"
+      return 0
     fi
-    kill -0 "$SRV_PID" 2>/dev/null || { cat "$out" >&2; die "$server (pid $SRV_PID) died under load"; }
+    if ! kill -0 "$SRV_PID" 2>/dev/null; then
+      cat "$out" >&2
+      [ "$server" = fastapi_tasks ] && tail -n 20 "$TMP/fastapi.log" >&2
+      stop_server
+      drop_db
+      fail "$server" "$run" "$scen" "died under load (pid $SRV_PID) at c$c"
+      return 0
+    fi
     peak=$(proc_kb "$RSS_PID" VmHWM)
     rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
     p99=$(awk '$1 == "99%" { v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u);
@@ -237,6 +435,8 @@ EOF
                               if (m < 0) print "nan"; else printf "%.4f\n", v * m }' "$out")
     non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
     sockerr=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$out")
+    read -r n e < <(wrk_counts "$out")
+    responses=$((responses + n)) ok2xx=$((ok2xx + n - e))
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$scen" "$server" "$c" \
       "${rps:-nan}" "${p99:-nan}" "${non2xx:-0}" "${sockerr:-0}" "$idle" "$peak" >>"$RAW"
     if [ "${non2xx:-0}" != 0 ] || [ "${sockerr:-0}" != 0 ]; then
@@ -244,33 +444,70 @@ EOF
       grep -E "Non-2xx|Socket errors" "$out" >&2 || true
     fi
   done
+  # The WAL file's size after the load (SQLite removes it when the last
+  # connection closes), to see whether checkpoints keep it bounded.
+  local wal=0
+  [ -n "$SRV_DB" ] && [ -e "$SRV_DB-wal" ] && wal=$(stat -c %s "$SRV_DB-wal")
   stop_server
+  # Writes: the rows the server added against the 2xx answers wrk counted
+  # (requests in flight when wrk stops may add rows it never saw answered).
+  if [ "$method" = POST ] && [ -n "$SRV_DB" ]; then
+    local rows
+    rows=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM tasks").fetchone()[0])' \
+      "$SRV_DB" 2>/dev/null) || rows=""
+    if [ -n "$rows" ]; then rows=$((rows - TASKS_ROWS)); else rows=nan; fi
+    printf '#writes\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$scen" "$server" "$rows" "$ok2xx" "$responses" "$wal" >>"$RAW"
+    log "run $run: $scen on $server: $rows rows created; wrk counted $ok2xx 2xx of $responses responses;" \
+      "WAL file $((wal / 1048576)) MiB after the load"
+  fi
+  drop_db
 }
 
 # ---------------------------------------------------------------- main
-log "filling a $SQL_ROWS-row SQLite table"
-make_sql_db
+if uses crest_sql; then
+  log "filling a $SQL_ROWS-row SQLite table (items)"
+  make_sql_db
+fi
+if uses crest_tasks || uses crest_tasks_normal || { uses fastapi_tasks && [ -z "$FASTAPI_SKIP" ]; }; then
+  log "creating and filling a $TASKS_ROWS-row tasks table"
+  make_tasks_db
+fi
 
 {
   printf '#meta\tdate\t%s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  printf '#meta\tcommand\t%s\n' "BENCH_DURATION=$DURATION BENCH_RUNS=$RUNS BENCH_WARMUP=$WARMUP bench/run.sh  (wrk -t$THREADS -c{${CONNS// /,}} -d$DURATION --latency)"
-  printf '#meta\tmachine\t%s cores (nproc), %s, %s MiB RAM, Linux %s\n' "$(nproc)" \
+  printf '#meta\tcommand\t%s\n' "${ONLY:+BENCH_ONLY=$ONLY }BENCH_DURATION=$DURATION BENCH_RUNS=$RUNS BENCH_WARMUP=$WARMUP bench/run.sh  (wrk -t$THREADS -c{${CONNS// /,}} -d$DURATION --latency)"
+  printf '#meta\tmachine\t%s cores (nproc), %s, %s MiB RAM, Linux %s; load average at the start %s\n' "$(nproc)" \
     "$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-    "$(awk '/^MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)" "$(uname -r)"
+    "$(awk '/^MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)" "$(uname -r)" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf '#meta\tversions\t%s; %s; %s; SQLite %s\n' "$(nginx -v 2>&1 | sed 's/^nginx version: //')" \
     "$(wrk -v 2>&1 | head -n1 | awk '{ print "wrk " $2 }')" "$("$BUILD/crest" --version)" \
     "$(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')"
   printf '#meta\tduration\t%s\n#meta\truns\t%s\n' "$DURATION" "$RUNS"
   printf '#meta\trss_target\t%s\t%s\n' "$RSS_IDLE_TARGET" "$RSS_PEAK_TARGET"
+  if [ -e "$DBDIR/tasks.db" ]; then
+    printf '#meta\tdb_dir\tbench/results/db.XXXXXX, %s\n' "$(df -PT "$DBDIR" | awk 'NR == 2 { print $2 " on " $7 }')"
+    awk -F'\t' '{ printf "#meta\ttasks_%s", $1; for (i = 2; i <= NF; i++) printf "\t%s", $i; print "" }' "$TMP/tasks-fill.tsv"
+  fi
+  if uses fastapi_tasks; then
+    if [ -n "$FASTAPI_SKIP" ]; then printf '#meta\tfastapi_skipped\t%s\n' "$FASTAPI_SKIP"
+    else printf '#meta\tfastapi\t%s\n' "$FASTAPI_INFO"; fi
+  fi
   for s in "${SCENARIOS[@]}"; do
-    read -r name path lua rt pt servers <<<"$s"
-    printf '#scenario\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$path" "$lua" "$rt" "$pt" "$servers"
+    read -r name group method path lua rt pt vs servers <<<"$s"
+    printf '#scenario\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$group" "$method" "$path" "$lua" "$rt" "$pt" "$vs" "$servers"
+  done
+  for server in "${!SERVER_DURABILITY[@]}"; do
+    printf '#durability\t%s\t%s\n' "$server" "${SERVER_DURABILITY[$server]}"
   done
 } >"$RAW"
 
+declare -A MEASURED=()   # "RUN SCENARIO SERVER" measured so far
 for run in $(seq "$RUNS"); do
   for s in "${SCENARIOS[@]}"; do
-    read -r name path lua rt pt servers <<<"$s"
+    read -r name group method path lua rt pt vs servers <<<"$s"
+    base=${servers%% *}
+    from=${SHARED_BASELINE[$name]:-}
     # shellcheck disable=SC2206
     list=($servers)
     if [ $((run % 2)) = 0 ]; then   # alternate the order across runs
@@ -280,15 +517,36 @@ for run in $(seq "$RUNS"); do
     fi
     for server in "${list[@]}"; do
       printf '#server\t%s\t%s\n' "$server" "${SERVER_LABEL[$server]:-$server}" >>"$RAW"
-      measure "$run" "$name" "$server" "$path" "$lua"
+      if [ "$server" = fastapi_tasks ] && [ -n "$FASTAPI_SKIP" ]; then
+        printf '#skipped\t%s\t%s\t%s\t%s\n' "$run" "$name" "$server" "$FASTAPI_SKIP" >>"$RAW"
+        log "run $run: $name on $server: skipped"
+        continue
+      fi
+      if [ "$server" = "$base" ] && [ -n "$from" ] && [ -n "${MEASURED["$run $from $server"]:-}" ]; then
+        awk -F'\t' -v OFS='\t' -v r="$run" -v f="$from" -v s="$server" -v n="$name" \
+          '$1 == r && $2 == f && $3 == s { $2 = n; print }' "$RAW" >"$TMP/shared.tsv"
+        cat "$TMP/shared.tsv" >>"$RAW"
+        printf '#shared\t%s\t%s\t%s\t%s\n' "$run" "$name" "$server" "$from" >>"$RAW"
+        log "run $run: $name on $server: the numbers of $from (same requests for $server)"
+        continue
+      fi
+      measure "$run" "$name" "$server" "$method" "$path" "$lua"
+      MEASURED["$run $name $server"]=1
       printf '#cmd\t%s\t%s\n' "$server" "${SERVER_CMD[$server]:-}" >>"$RAW"
     done
   done
 done
+printf '#meta\telapsed\t%s\n' "$((SECONDS / 60)) min $((SECONDS % 60)) s" >>"$RAW"
 
 cp "$RAW" "$RESULTS/latest.tsv"
 rm -rf "$RESULTS/wrk-latest"
 cp -r "$WRKLOG" "$RESULTS/wrk-latest"
+if [ -s "$TMP/fastapi.log" ]; then
+  cp "$TMP/fastapi.log" "$RESULTS/fastapi-latest.log"
+  log "FastAPI wrote $(wc -l <"$TMP/fastapi.log") line(s) to its log: bench/results/fastapi-latest.log"
+else
+  rm -f "$RESULTS/fastapi-latest.log"
+fi
 python3 "$HERE/report.py" "$RAW" >"$RESULTS/latest.md"
 cat "$RESULTS/latest.md"
 log "saved to bench/results/latest.md (raw: latest.tsv, wrk output: wrk-latest/)"

@@ -64,6 +64,7 @@ crest_app *crest_app_new(void)
     app->listen_port = 8080;
     app->gen = atomic_fetch_add(&app_gen, 1) + 1;
     pthread_mutex_init(&app->pool_lock, NULL);
+    crest__writer_init(app);
     app->limits = default_limits;
     app->access_log = true;
     return app;
@@ -85,6 +86,7 @@ void crest_app_free(crest_app *app)
         sqlite3_close_v2(app->pool_dbs[i]);
     free(app->pool_dbs);
     pthread_mutex_destroy(&app->pool_lock);
+    crest__writer_dispose(app);
     crest__router_free(app->router);
     free(app->listen_host);
     free(app->db_path);
@@ -455,7 +457,10 @@ void *crest_req_sqlite(crest_req *req)
 {
     if (!req->app->db_path)
         return NULL;
-    sqlite3 *db = req->blocking ? pool_db(req->app) : req->worker ? req->worker->aw.db : NULL;
+    sqlite3 *db = req->db_override ? req->db_override
+                  : req->blocking  ? pool_db(req->app)
+                  : req->worker    ? req->worker->aw.db
+                                   : NULL;
     if (db && !req->db_hooked) {
         /* Every statement of this request runs under the endpoint's timeout;
          * crest__app_run_blocking removes the hook when the handler is done. */

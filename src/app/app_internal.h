@@ -55,6 +55,15 @@ struct crest_app {
     crest__module **modules;     /* owned */
     unsigned nmodules;
     bool durability_normal;      /* synchronous=NORMAL instead of FULL */
+    /* writer.c: one REST writer at a time, group commit */
+    pthread_mutex_t write_lock;
+    void *writer_db;             /* sqlite3 *, used under write_lock */
+    void *writer_cache;          /* its statements (rest/stmtcache.c) */
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_cond;
+    uint64_t commit_seq, synced_seq;
+    bool syncing;
+    int wal_fd;
 };
 
 /* A typed parameter value after the spec check. */
@@ -105,6 +114,7 @@ struct crest_req {
     char id[40];
     bool blocking;
     void *db_hooked;             /* sqlite3 * whose progress handler enforces deadline_us */
+    void *db_override;           /* the connection crest_req_sqlite gives (the app's writer), or NULL */
     uint64_t deadline_us;
     bool timed_out;
 };
@@ -179,6 +189,17 @@ int crest__sql_failure(crest_req *req, crest_res *res, void *db, int rc);
 void crest__sqlep_free(crest__sqlep *s);
 /* Prepares the SQL against db to check it; err names the endpoint's line. */
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_error *err);
+
+/* ---- writer.c: serialized writes and group commit ---- */
+int crest__writer_init(crest_app *app);
+void crest__writer_dispose(crest_app *app);
+/* Takes the write lock and returns the writer connection (NULL on failure,
+ * lock not held). */
+void *crest__writer_begin(crest_app *app);
+void crest__writer_end(crest_app *app);
+/* After a commit made under the lock (and the lock released): returns once
+ * that commit is on disk (durability full), sharing fsyncs between writers. */
+int crest__writer_durable(crest_app *app);
 
 /* ---- the engine adapter ---- */
 typedef struct crest__engine {

@@ -1121,6 +1121,10 @@ static int uv_serve(crest_app *app, crest_error *err)
 {
     init_parser_settings();
     signal(SIGPIPE, SIG_IGN);
+    /* Blocking handlers and REST writes run on libuv's pool; writes waiting
+     * for a shared fsync hold a thread each, so more threads mean larger
+     * commit groups. libuv reads this once, at its first queued work. */
+    setenv("UV_THREADPOOL_SIZE", "16", 0);
 
     server *srv = calloc(1, sizeof *srv);
     if (!srv)

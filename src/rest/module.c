@@ -17,6 +17,7 @@ typedef enum { RT_INDEX, RT_READ, RT_CREATE, RT_UPDATE, RT_PATCH, RT_DELETE, RT_
 typedef struct route {
     crest__module *mod;
     rt_kind kind;
+    crest_handler inner;          /* write routes: the handler write_route runs */
     crest_endpoint spec;
     crest_param params[8];
     char *path;
@@ -1376,6 +1377,30 @@ static void add_param(route *r, unsigned *n, crest_param p)
     r->params[(*n)++] = p;
 }
 
+/* Write routes run on the thread pool, one at a time, on the app's writer
+ * connection; the answer waits until the commit is durable (group commit,
+ * src/app/writer.c). */
+static int write_route(crest_req *req, crest_res *res, void *ud)
+{
+    route *r = ud;
+    crest_app *app = req->app;
+    sqlite3 *db = crest__writer_begin(app);
+    if (!db)
+        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
+    req->db_override = db;
+    int rc = r->inner(req, res, ud);
+    crest__req_unhook_db(req); /* the next writer must not inherit this request's deadline */
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* never leave a transaction open */
+    crest__writer_end(app);
+    req->db_override = NULL;
+    if (!rc && !res->is_error && crest__writer_durable(app)) {
+        fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);
+        return crest_res_error(res, 500, "internal_error", "the write could not be made durable");
+    }
+    return rc;
+}
+
 /* The module's custom error body (error_fn) in place of the problem document. */
 static void on_error(crest_req *req, crest_res *res, void *ud)
 {
@@ -1491,6 +1516,10 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         /* Writes commit with an fsync (durability: full): they run on the
          * thread pool so the event loop keeps serving reads meanwhile. */
         r->spec.blocking = r->kind == RT_CREATE || r->kind == RT_UPDATE || r->kind == RT_PATCH || r->kind == RT_DELETE;
+        if (r->spec.blocking) {
+            r->inner = table[t].h;
+            r->spec.handler = write_route;
+        }
         crest_error e2 = {0};
         int rc = crest_app_add_endpoint(app, &r->spec, r, &e2);
         if (rc)

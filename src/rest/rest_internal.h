@@ -169,6 +169,7 @@ int crest__rest_prepare(crest_app *app, void *db, crest_error *err);
 /* ---- per-worker statement cache (keyed by SQL text) ---- */
 void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int *rc);
 void crest__stmt_done(void *stmt);
-void crest__stmt_cache_free(crest__app_worker *aw);
+/* Finalizes a cache's statements (before its connection closes). */
+void crest__stmt_cache_free(void **slot);
 
 #endif

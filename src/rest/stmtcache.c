@@ -42,8 +42,12 @@ static __thread sqlite3_stmt *oneshot[16];
 void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int *rc)
 {
     sqlite3_stmt *st = NULL;
-    crest__app_worker *aw = req->blocking || !req->worker ? NULL : &req->worker->aw;
-    if (!aw) {
+    /* The writer connection (under the write lock) and each worker's own
+     * connection have a cache; pool threads' connections do not. */
+    void **slot = req->db_override && req->db_override == req->app->writer_db ? &req->app->writer_cache
+                  : !req->blocking && req->worker                                ? &req->worker->aw.stmt_cache
+                                                                                 : NULL;
+    if (!slot) {
         *rc = sqlite3_prepare_v2(db, sql, (int)len, &st, NULL);
         for (size_t i = 0; st && i < CREST_ARRAY_LEN(oneshot); i++)
             if (!oneshot[i]) {
@@ -52,7 +56,7 @@ void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int
             }
         return st;
     }
-    ccache *c = aw->stmt_cache;
+    ccache *c = *slot;
     if (!c) {
         c = calloc(1, sizeof *c);
         if (!c) {
@@ -60,7 +64,7 @@ void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int
             return NULL;
         }
         c->db = db;
-        aw->stmt_cache = c;
+        *slot = c;
     }
     uint64_t h = fnv1a(sql, len);
     unsigned base = (unsigned)(h % CACHE_SLOTS), victim = base;
@@ -117,9 +121,9 @@ void crest__stmt_done(void *stmt)
     sqlite3_clear_bindings(st);
 }
 
-void crest__stmt_cache_free(crest__app_worker *aw)
+void crest__stmt_cache_free(void **slot)
 {
-    ccache *c = aw->stmt_cache;
+    ccache *c = *slot;
     if (!c)
         return;
     for (unsigned i = 0; i < CACHE_SLOTS; i++) {
@@ -127,5 +131,5 @@ void crest__stmt_cache_free(crest__app_worker *aw)
         free(c->e[i].sql);
     }
     free(c);
-    aw->stmt_cache = NULL;
+    *slot = NULL;
 }

@@ -187,7 +187,9 @@ static int parse_op(wctx *c, const crest__mfield *f, const char *opname, const j
 static int parse_field(wctx *c, const char *name, const json_t *v, unsigned depth, crest__qnode **out)
 {
     const crest__mfield *f = crest__model_field(c->m, name);
-    if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE)
+    /* A client's where sees readable fields only; the server's own (a
+     * module's scope, allow == NULL) may use any field. */
+    if (!f || (c->allow && (f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE)))
         return fail(c, "where: unknown field '%s'", name);
     if (c->allow && !c->allow->ok[f->idx])
         return fail(c, "where: field '%s' is not allowed in queries", name);

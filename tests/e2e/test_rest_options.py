@@ -368,3 +368,29 @@ def test_scope_stats(scoped):
 def test_scope_eval(scoped):
     q = json.dumps({"functions": [{"name": "count"}, {"name": "sum", "field": "spent_time"}]})
     assert scoped.get("/tasks/eval", params={"q": q}).json() == {"count": 2, "sum__spent_time": 1800}
+
+
+def test_scope_may_use_a_field_clients_cannot_see(crest):
+    # Regression: a module's scope on a `rest: none` field used to be refused
+    # ("unknown field") as if it were a client's where.
+    s = crest("""\
+        database: sqlite:app.db
+        models:
+          Note:
+            fields:
+              title: string
+              is_deleted: {type: bool, default: false, rest: none}
+        modules:
+          notes: {model: Note, scope: {is_deleted: false}}
+        """)
+    r = s.request("POST", "/notes", json={"title": "kept"})
+    assert r.status_code == 201, r.text
+    assert "is_deleted" not in r.json()
+    import sqlite3
+    con = sqlite3.connect(str(s.dir / "app.db"))
+    con.execute("INSERT INTO note (title, is_deleted) VALUES ('gone', 1)")
+    con.commit()
+    con.close()
+    titles = [t["title"] for t in s.get("/notes").json()["data"]]
+    assert titles == ["kept"]
+    assert_problem(s.get("/notes", params={"where": '{"is_deleted": true}'}), 400)
