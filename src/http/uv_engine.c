@@ -388,6 +388,20 @@ static void flush(conn *c)
 
 /* ---- requests ---- */
 
+/* v in lower-case hex, at least `width` digits; returns the end. */
+static char *put_hex(char *p, uint64_t v, int width)
+{
+    char tmp[16];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v || n < width);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
 static void begin_request(conn *c)
 {
     crest__arena_reset(&c->arena);
@@ -402,8 +416,12 @@ static void begin_request(conn *c)
     c->expect_continue = false;
     c->req.start_us = crest__now_us();
     worker *w = c->w;
-    snprintf(c->req.id, sizeof c->req.id, "%08x%02x%06llx", w->srv->id_prefix, (unsigned)w->cw.id & 0xff,
-             (unsigned long long)(++w->req_counter & 0xffffffffffULL));
+    /* "%08x%02x%06llx" of (server prefix, worker, counter), without printf. */
+    char *p = c->req.id;
+    p = put_hex(p, w->srv->id_prefix, 8);
+    p = put_hex(p, (unsigned)w->cw.id & 0xff, 2);
+    p = put_hex(p, ++w->req_counter & 0xffffffffffULL, 6);
+    *p = 0;
 }
 
 static int limit_hit(http_parser *p, int status, const char *code, const char *detail)
@@ -634,9 +652,11 @@ static void after_response(conn *c)
     if (c->body.cap > 256 * 1024)
         crest__buf_dispose(&c->body);
     c->state = c->close_after ? ST_CLOSING : ST_IDLE;
-    c->timer_due = 0;
-    uv_timer_stop(&c->timer);
-    /* Idle keep-alive time, or how long a closing client gets to read its answer. */
+    /* Idle keep-alive time, or how long a closing client gets to read its
+     * answer. The timer stays armed where it is: a later deadline is picked
+     * up when it fires (set_deadline is lazy), so a busy keep-alive
+     * connection touches the timer heap only every few seconds, not per
+     * request. */
     set_deadline(c, c->close_after ? w->srv->app->limits.header_timeout_ms
                                    : w->srv->app->limits.keepalive_timeout_ms);
 }
