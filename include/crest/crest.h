@@ -71,6 +71,7 @@ typedef struct crest_param {
     double min, max;           /* numbers: value bounds; strings: length bounds */
     const char *const *values; /* CREST_T_ENUM: NULL-terminated allowed values */
     const char *description;
+    const char *example;       /* an example value, as text (docs only) */
 } crest_param;
 
 /* A handler answers through `res` and returns 0, or returns the value of
@@ -93,6 +94,10 @@ typedef struct crest_endpoint {
     int timeout_ms;              /* SQL statement / handler budget; 0: app default */
     bool blocking;               /* run on the thread pool, answer on the loop */
     crest_handler handler;
+    /* Documentation (the OpenAPI document and /docs). */
+    const char *response_description; /* of the success answer; NULL: "OK" */
+    bool deprecated;
+    const char *operation_id;    /* NULL: made from the method and the path */
 } crest_endpoint;
 
 /* Limits: every size or time input can grow. Defaults are DESIGN.md's. */
@@ -141,6 +146,18 @@ int crest_app_set_api_prefix(crest_app *app, const char *prefix); /* "/api/v1" *
 /* Appends SQL run once at start, in one transaction, before serving (e.g.
  * CREATE TABLE IF NOT EXISTS ...). The text is copied. */
 int crest_app_add_startup_sql(crest_app *app, const char *sql);
+/* The OpenAPI document's info (strings copied; NULL leaves a value as is). */
+int crest_app_set_info(crest_app *app, const char *title, const char *version, const char *description);
+/* Adds a server URL to the document ("https://api.example.com/"). */
+int crest_app_add_server(crest_app *app, const char *url, const char *description);
+/* OpenAPI 3.0.3 instead of 3.1 (for older code generators); the docs page
+ * (/docs) on or off (default on). /openapi.json is always served. */
+void crest_app_set_openapi_30(crest_app *app, bool on);
+bool crest_app_openapi_30(const crest_app *app);
+void crest_app_set_docs(crest_app *app, bool on);
+/* The OpenAPI document of the app (everything added so far), malloc'd JSON
+ * text the caller frees; NULL when out of memory. */
+char *crest_app_openapi(crest_app *app, bool v30, size_t *len);
 /* The app's limits, to read or change before serving. Borrowed from the app. */
 crest_limits *crest_app_limits(crest_app *app);
 /* Access log on stderr (default on). */
@@ -215,6 +232,9 @@ int crest_res_header(crest_res *res, const char *name, const char *value);
  * return. `code` is a stable machine-readable string ("not_found"). */
 int crest_res_error(crest_res *res, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Answers with a body that is not JSON (a page, a stylesheet): data is
+ * copied; content_type must be static or live as long as the request. */
+int crest_res_send(crest_res *res, const char *content_type, const void *data, size_t len);
 /* Adds a per-field message to the error's "errors" object (call after
  * crest_res_error). */
 int crest_res_error_field(crest_res *res, const char *field, const char *msg);

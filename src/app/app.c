@@ -93,6 +93,16 @@ void crest_app_free(crest_app *app)
     free(app->startup_sql);
     free(app->api_prefix);
     free(app->source_name);
+    free(app->info_title);
+    free(app->info_version);
+    free(app->info_description);
+    for (unsigned i = 0; i < app->nservers; i++) {
+        free(app->servers[i]);
+        free(app->server_descs[i]);
+    }
+    free(app->servers);
+    free(app->server_descs);
+    free(app->openapi_doc);
     for (unsigned i = 0; i < app->nmodules; i++)
         crest__module_free(app->modules[i]);
     free(app->modules);
@@ -319,13 +329,37 @@ static const crest_endpoint healthz_ep = {
     .method = CREST_GET, .path = "/healthz", .summary = "Liveness check", .tag = "ops", .handler = healthz,
 };
 
-int crest__app_add_builtins(crest_app *app, crest_error *err)
+int crest__app_add_builtin(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err)
 {
+    return add_endpoint(app, ep, ud, NULL, true, err);
+}
+
+int crest__app_add_builtin_routes(crest_app *app, crest_error *err)
+{
+    if (app->builtins_added)
+        return 0;
     crest__str seg = {"healthz", 7};
     crest__match m;
-    if (crest__router_match(app->router, CREST_GET, &seg, 1, &m) == 200)
-        return 0;
-    return add_endpoint(app, &healthz_ep, NULL, NULL, true, err);
+    int rc = 0;
+    if (crest__router_match(app->router, CREST_GET, &seg, 1, &m) != 200)
+        rc = add_endpoint(app, &healthz_ep, NULL, NULL, true, err);
+    if (!rc)
+        rc = crest__openapi_add_builtins(app, err);
+    app->builtins_added = rc == 0;
+    return rc;
+}
+
+int crest__app_add_builtins(crest_app *app, crest_error *err)
+{
+    if (app->openapi_doc)
+        return 0; /* done already (a second serve of the same app) */
+    int rc = crest__app_add_builtin_routes(app, err);
+    if (!rc) {
+        app->openapi_doc = crest_app_openapi(app, app->openapi_30, &app->openapi_len);
+        if (!app->openapi_doc)
+            rc = CREST_ENOMEM;
+    }
+    return rc;
 }
 
 /* ---- request accessors ---- */
@@ -536,6 +570,17 @@ int crest_res_error(crest_res *res, int status, const char *code, const char *fm
     res->err_fields = NULL;
     res->nerr_fields = 0;
     return -1;
+}
+
+int crest_res_send(crest_res *res, const char *content_type, const void *data, size_t len)
+{
+    crest_json_reset(res->json);
+    crest_json_raw(res->json, data, len); /* the writer's buffer holds the bytes; no JSON is checked */
+    if (crest_json_error(res->json))
+        return crest_res_error(res, 500, "response_too_large", "the response is larger than the server allows");
+    res->json_used = true;
+    res->content_type = content_type;
+    return 0;
 }
 
 int crest_res_error_field(crest_res *res, const char *field, const char *msg)

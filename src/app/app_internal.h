@@ -55,6 +55,15 @@ struct crest_app {
     crest__module **modules;     /* owned */
     unsigned nmodules;
     bool durability_normal;      /* synchronous=NORMAL instead of FULL */
+    /* OpenAPI (src/openapi/openapi.c) */
+    char *info_title, *info_version, *info_description;
+    char **servers, **server_descs;
+    unsigned nservers;
+    bool openapi_30;
+    bool docs_off;
+    char *openapi_doc;           /* the served document, made at start */
+    bool builtins_added;
+    size_t openapi_len;
     /* writer.c: one REST writer at a time, group commit */
     pthread_mutex_t write_lock;
     void *writer_db;             /* sqlite3 *, used under write_lock */
@@ -135,6 +144,7 @@ struct crest_res {
     const char *allow;           /* 405 / OPTIONS */
     bool close;                  /* answer with Connection: close */
     const char *retry_after;
+    const char *content_type;    /* crest_res_send: a body that is not JSON; static or arena */
 };
 
 /* Per worker-thread state of the app (store connections, statement caches). */
@@ -178,8 +188,15 @@ int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err);
 void crest__app_worker_dispose(crest__worker *w);
 /* Opens the database once at start: WAL mode, startup SQL, endpoint SQL checked. */
 int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err);
-/* Registers /healthz unless the app has it. */
+/* Registers /healthz (unless the app has it), /openapi.json and /docs, then
+ * makes the OpenAPI document. */
 int crest__app_add_builtins(crest_app *app, crest_error *err);
+/* Just the routes of crest__app_add_builtins (idempotent). */
+int crest__app_add_builtin_routes(crest_app *app, crest_error *err);
+/* An endpoint outside the API prefix (builtins). */
+int crest__app_add_builtin(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err);
+/* openapi.c: /openapi.json, /docs and its files. */
+int crest__openapi_add_builtins(crest_app *app, crest_error *err);
 
 /* ---- sqlep.c: SQL-backed endpoints ---- */
 int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);

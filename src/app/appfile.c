@@ -1118,7 +1118,7 @@ static int load_root(loader *L, const ynode *root)
 {
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
                                        "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
-                                       NULL};
+                                       "info", "servers", "openapi", "docs", NULL};
     if (root->kind != Y_MAP)
         return bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
     for (size_t i = 0; i < root->n; i++) {
@@ -1205,6 +1205,56 @@ static int load_root(loader *L, const ynode *root)
         }
         free(app->startup_sql);
         app->startup_sql = b.ptr;
+    }
+    if ((x = crest__ytree_get(root, "info"))) {
+        static const char *const ik[] = {"title", "version", "description", NULL};
+        if (want_map(L, x, "info") || check_keys(L, x, "info", ik))
+            return CREST_ECONFIG;
+        const char *t = NULL, *iv = NULL, *d = NULL;
+        const ynode *y;
+        if ((y = crest__ytree_get(x, "title")) && (rc = get_string(L, y, "info.title", &t)))
+            return rc;
+        if ((y = crest__ytree_get(x, "version")) && (rc = get_string(L, y, "info.version", &iv)))
+            return rc;
+        if ((y = crest__ytree_get(x, "description")) && (rc = get_string(L, y, "info.description", &d)))
+            return rc;
+        if (crest_app_set_info(app, t, iv, d))
+            return CREST_ENOMEM;
+    }
+    if ((x = crest__ytree_get(root, "servers"))) {
+        if (x->kind != Y_SEQ)
+            return bad(L, x, "servers: expected a list of URLs (or {url, description})");
+        for (size_t i = 0; i < x->n; i++) {
+            const ynode *e = x->kids[i];
+            const char *url = NULL, *d = NULL;
+            if (e->kind == Y_SCALAR) {
+                url = e->str;
+            } else {
+                static const char *const sk[] = {"url", "description", NULL};
+                if (want_map(L, e, "servers[]") || check_keys(L, e, "servers[]", sk))
+                    return CREST_ECONFIG;
+                const ynode *y;
+                if (!(y = crest__ytree_get(e, "url")) || (rc = get_string(L, y, "servers[].url", &url)))
+                    return y ? rc : bad(L, e, "servers[]: needs a url");
+                if ((y = crest__ytree_get(e, "description")) && (rc = get_string(L, y, "servers[].description", &d)))
+                    return rc;
+            }
+            if (!*url || crest_app_add_server(app, url, d))
+                return bad(L, e, "servers[]: expected a URL");
+        }
+    }
+    if ((x = crest__ytree_get(root, "openapi"))) {
+        if (want_scalar(L, x, "openapi"))
+            return CREST_ECONFIG;
+        if (strcmp(x->str, "3.0") && strcmp(x->str, "3.1") && strcmp(x->str, "3.0.3") && strcmp(x->str, "3.1.0"))
+            return bad(L, x, "openapi: expected \"3.1\" or \"3.0\", found '%s'", x->str);
+        crest_app_set_openapi_30(app, !strncmp(x->str, "3.0", 3));
+    }
+    if ((x = crest__ytree_get(root, "docs"))) {
+        bool on;
+        if ((rc = get_bool(L, x, "docs", &on)))
+            return rc;
+        crest_app_set_docs(app, on);
     }
     if ((x = crest__ytree_get(root, "durability"))) {
         if (want_scalar(L, x, "durability"))

@@ -435,8 +435,8 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
         write_problem(res->json, res);
         ctype = "application/problem+json";
     } else if (res->json_used) {
-        ctype = "application/json";
-        env = req->ep ? req->ep->spec->envelope : NULL;
+        ctype = res->content_type ? res->content_type : "application/json";
+        env = req->ep && !res->content_type ? req->ep->spec->envelope : NULL;
     }
     size_t blen = 0;
     const char *body = ctype ? crest_json_data(res->json, &blen) : "";

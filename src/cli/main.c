@@ -10,10 +10,12 @@ static void usage(FILE *f)
 {
     fputs("usage: crest serve APP_FILE [--listen HOST:PORT] [--workers N]\n"
           "       crest check APP_FILE\n"
+          "       crest openapi APP_FILE [--openapi 3.1|3.0]\n"
           "       crest --help | --version\n"
           "\n"
           "  serve   load the app file (YAML or JSON) and serve its API\n"
           "  check   validate the app file and its SQL; exit 0 when it is good, 1 when not\n"
+          "  openapi print the app's OpenAPI document (JSON) without serving\n"
           "\n"
           "environment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH) override the app file.\n",
           f);
@@ -56,7 +58,7 @@ int main(int argc, char **argv)
         printf("crest %s\n", CREST_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") && strcmp(cmd, "check")) {
+    if (strcmp(cmd, "serve") && strcmp(cmd, "check") && strcmp(cmd, "openapi")) {
         fprintf(stderr, "crest: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
@@ -70,6 +72,32 @@ int main(int argc, char **argv)
     if (!app)
         return 1;
     int rc;
+    if (!strcmp(cmd, "openapi")) {
+        int v30 = -1;
+        for (int i = 3; i < argc; i++) {
+            if (!strcmp(argv[i], "--openapi") && i + 1 < argc && (!strcmp(argv[i + 1], "3.0") || !strcmp(argv[i + 1], "3.1"))) {
+                v30 = !strcmp(argv[++i], "3.0");
+            } else {
+                fprintf(stderr, "crest openapi: unexpected argument '%s' (--openapi 3.1|3.0)\n", argv[i]);
+                crest_app_free(app);
+                return 2;
+            }
+        }
+        if (v30 >= 0)
+            crest_app_set_openapi_30(app, v30);
+        size_t len;
+        char *doc = crest_app_openapi(app, v30 >= 0 ? v30 : crest_app_openapi_30(app), &len);
+        if (!doc) {
+            fputs("crest openapi: out of memory\n", stderr);
+            crest_app_free(app);
+            return 1;
+        }
+        fwrite(doc, 1, len, stdout);
+        fputc('\n', stdout);
+        free(doc);
+        crest_app_free(app);
+        return 0;
+    }
     if (!strcmp(cmd, "check")) {
         if (argc > 3) {
             fprintf(stderr, "crest check: unexpected argument '%s'\n", argv[3]);

@@ -25,6 +25,8 @@ typedef struct route {
 
 struct crest__module {
     const crest_module_def *def;
+    crest_app *app;
+    char *where_desc, *sort_desc, *stats_desc; /* OpenAPI parameter descriptions */
     crest__model *m;
     char *name;
     char *prefix;                 /* url_prefix, without the API prefix ("" for "/") */
@@ -1360,6 +1362,9 @@ void crest__module_free(crest__module *mod)
     free(mod->comp);
     json_decref(mod->scope);
     free(mod->select);
+    free(mod->where_desc);
+    free(mod->sort_desc);
+    free(mod->stats_desc);
     free(mod->name);
     free(mod->base);
     free(mod->prefix);
@@ -1531,6 +1536,38 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
     return 0;
 }
 
+static char *names_of(const crest__module *mod, const crest__allow *a, const char *head, const char *tail)
+{
+    crest__buf b;
+    crest__buf_init(&b, 0);
+    crest__buf_appends(&b, head);
+    unsigned n = 0;
+    for (unsigned i = 0; i < mod->m->nfields; i++)
+        if (a->ok[i])
+            crest__buf_appendf(&b, "%s%s", n++ ? ", " : "", mod->m->fields[i].f.name);
+    if (!n)
+        crest__buf_appends(&b, "(none)");
+    crest__buf_appends(&b, tail);
+    if (crest__buf_append(&b, "", 1)) {
+        crest__buf_dispose(&b);
+        return NULL;
+    }
+    return b.ptr;
+}
+
+/* The OpenAPI descriptions of where, sort_by and fields, from the allow-lists. */
+static int describe(crest__module *mod)
+{
+    mod->where_desc = names_of(mod, &mod->query,
+                               "A JSON object: {\"field\": value} or {\"field\": {\"$op\": value}}, combined with $and, "
+                               "$or and $not. Operators: $eq $ne $in $nin $lt $gt $le $ge $exists $like $ilike $contains "
+                               "$icontains. null means IS NULL. Fields: ",
+                               ".");
+    mod->sort_desc = names_of(mod, &mod->sorts, "Fields separated by commas, '-' for descending. Fields: ", ".");
+    mod->stats_desc = names_of(mod, &mod->stats, "Fields separated by commas. Fields: ", ".");
+    return mod->where_desc && mod->sort_desc && mod->stats_desc ? 0 : CREST_ENOMEM;
+}
+
 static int parse_sort_default(crest__module *mod, crest_error *err)
 {
     const char *s = mod->def->default_sort ? mod->def->default_sort : "id";
@@ -1571,6 +1608,7 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
         return CREST_ENOMEM;
     int rc = CREST_ENOMEM;
     mod->def = def;
+    mod->app = app;
     mod->m = m;
     mod->name = strdup(def->name);
     const char *base = def->base_path ? def->base_path : "";
@@ -1629,6 +1667,8 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
         (rc = allow_init(&mod->group, mod, def->grouping_allowed_fields, "grouping_allowed_fields", false, err)) ||
         (rc = allow_init(&mod->stats, mod, def->stats_allowed_fields, "stats_allowed_fields", true, err)) ||
         (rc = parse_sort_default(mod, err)))
+        goto fail;
+    if ((rc = describe(mod)))
         goto fail;
     /* Serializer: which fields are written. */
     rc = CREST_ENOMEM;
@@ -1770,5 +1810,505 @@ const char *crest__rest_method_name(unsigned bit)
     for (unsigned i = 0; i < CREST_ARRAY_LEN(method_names); i++)
         if (bit == 1u << i)
             return method_names[i];
+    return NULL;
+}
+
+/* ---- OpenAPI: the part only modules know (src/openapi/openapi.c does the rest) ---- */
+
+#include "../openapi/openapi.h"
+
+/* The schema names of a module: the model's name when one module serves the
+ * model, else the model's name and the module's. */
+static void schema_base(const crest_app *app, const crest__module *mod, char *out, size_t cap)
+{
+    unsigned users = 0;
+    for (unsigned i = 0; i < app->nmodules; i++)
+        users += app->modules[i]->m == mod->m;
+    if (users > 1)
+        snprintf(out, cap, "%s_%s", mod->m->name, mod->name);
+    else
+        snprintf(out, cap, "%s", mod->m->name);
+}
+
+static void field_schema(crest__oa *o, const crest__mfield *f, bool nullable, bool with_default)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    const crest_field *d = &f->f;
+    switch (d->type) {
+    case CREST_F_STRING:
+    case CREST_F_TEXT:
+        crest__oa_type(o, "string", nullable);
+        if (d->min_length) {
+            crest_json_key(w, "minLength");
+            crest_json_int(w, d->min_length);
+        }
+        if (d->max_length) {
+            crest_json_key(w, "maxLength");
+            crest_json_int(w, d->max_length);
+        }
+        if (d->pattern) {
+            crest_json_key(w, "pattern");
+            char *p = malloc(strlen(d->pattern) + 3);
+            if (p) {
+                sprintf(p, "^%s$", d->pattern);
+                crest_json_str(w, p);
+                free(p);
+            }
+        }
+        if (d->values) {
+            crest_json_key(w, "enum");
+            crest_json_array_begin(w);
+            for (const char *const *e = d->values; *e; e++)
+                crest_json_str(w, *e);
+            if (nullable)
+                crest_json_null(w);
+            crest_json_array_end(w);
+        }
+        break;
+    case CREST_F_INT:
+    case CREST_F_FLOAT:
+        crest__oa_type(o, d->type == CREST_F_INT ? "integer" : "number", nullable);
+        if (d->type == CREST_F_INT) {
+            crest_json_key(w, "format");
+            crest_json_str(w, "int64");
+        }
+        if (d->has_min) {
+            crest_json_key(w, "minimum");
+            crest__oa_number(o, d->min);
+        }
+        if (d->has_max) {
+            crest_json_key(w, "maximum");
+            crest__oa_number(o, d->max);
+        }
+        break;
+    case CREST_F_BOOL:
+        crest__oa_type(o, "boolean", nullable);
+        break;
+    case CREST_F_DATE:
+    case CREST_F_DATETIME:
+        crest__oa_type(o, "string", nullable);
+        crest_json_key(w, "format");
+        crest_json_str(w, d->type == CREST_F_DATE ? "date" : "date-time");
+        break;
+    case CREST_F_JSON:
+        break; /* any JSON value */
+    }
+    if (with_default && f->defv) {
+        crest_json_key(w, "default");
+        crest__json_write_value(w, f->defv);
+    }
+    if (d->description || (f->def_now && with_default)) {
+        crest_json_key(w, "description");
+        crest_json_str(w, d->description ? d->description : "defaults to the time of the write");
+    }
+    crest_json_object_end(w);
+}
+
+/* A served field may be null unless it is id or required. */
+static bool served_nullable(const crest__mfield *f) { return f->idx != 0 && !f->f.required; }
+
+static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 read, 1 create, 2 update */)
+{
+    crest_json *w = o->w;
+    const crest__model *m = mod->m;
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "properties");
+    crest_json_object_begin(w);
+    for (unsigned i = 0; i < m->nfields; i++) {
+        const crest__mfield *f = &m->fields[i];
+        if (shape == 0 ? !mod->served[i] : !mod->writable[i])
+            continue;
+        crest_json_key(w, f->f.name);
+        field_schema(o, f, shape == 0 ? served_nullable(f) : !f->f.required, shape == 1);
+    }
+    if (shape == 0)
+        for (unsigned j = 0; j < mod->ncomp; j++) {
+            crest_json_key(w, mod->comp[j]->name);
+            crest_json_object_begin(w);
+            crest_json_key(w, "description");
+            crest_json_str(w, mod->comp[j]->sql ? "computed from the row in SQL" : "computed by the server");
+            crest_json_object_end(w);
+        }
+    crest_json_object_end(w);
+    bool any = false;
+    for (unsigned i = 0; i < m->nfields && shape != 2; i++) {
+        const crest__mfield *f = &m->fields[i];
+        bool req = shape == 0 ? mod->served[i] && !served_nullable(f)
+                              : mod->writable[i] && f->f.required && !f->defv && !f->def_now;
+        if (!req)
+            continue;
+        if (!any) {
+            crest_json_key(w, "required");
+            crest_json_array_begin(w);
+            any = true;
+        }
+        crest_json_str(w, f->f.name);
+    }
+    if (any)
+        crest_json_array_end(w);
+    if (shape != 0) {
+        crest_json_key(w, "additionalProperties");
+        crest_json_bool(w, false);
+    }
+    crest_json_object_end(w);
+}
+
+/* {"<env>": <schema ref>} */
+static void wrapped(crest__oa *o, const char *env, const char *ref, bool array)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "properties");
+    crest_json_object_begin(w);
+    crest_json_key(w, env);
+    if (array) {
+        crest_json_object_begin(w);
+        crest__oa_type(o, "array", false);
+        crest_json_key(w, "items");
+        crest__oa_ref(o, ref);
+        crest_json_object_end(w);
+    } else {
+        crest__oa_ref(o, ref);
+    }
+    crest_json_object_end(w);
+    crest_json_key(w, "required");
+    crest_json_array_begin(w);
+    crest_json_str(w, env);
+    crest_json_array_end(w);
+    crest_json_object_end(w);
+}
+
+static void list_schema(crest__oa *o, const crest__module *mod, const char *env, const char *item_ref,
+                        bool groups)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "properties");
+    crest_json_object_begin(w);
+    crest_json_key(w, env);
+    crest_json_object_begin(w);
+    crest__oa_type(o, "array", false);
+    crest_json_key(w, "items");
+    if (groups) {
+        crest_json_object_begin(w);
+        crest__oa_type(o, "object", false);
+        crest_json_key(w, "properties");
+        crest_json_object_begin(w);
+        crest_json_key(w, "value");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, "a value of the grouped field");
+        crest_json_object_end(w);
+        crest_json_key(w, "count");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "integer", false);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_key(w, "required");
+        crest_json_array_begin(w);
+        crest_json_str(w, "value");
+        crest_json_str(w, "count");
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+    } else {
+        crest__oa_ref(o, item_ref);
+    }
+    crest_json_object_end(w);
+    if (!mod->def->no_meta) {
+        crest_json_key(w, mod->meta_env);
+        if (mod->def->meta_fn) {
+            crest_json_object_begin(w);
+            crest__oa_type(o, "object", false);
+            crest_json_object_end(w);
+        } else {
+            crest__oa_ref(o, "ListMeta");
+        }
+    }
+    crest_json_object_end(w);
+    crest_json_key(w, "required");
+    crest_json_array_begin(w);
+    crest_json_str(w, env);
+    if (!mod->def->no_meta)
+        crest_json_str(w, mod->meta_env);
+    crest_json_array_end(w);
+    crest_json_object_end(w);
+}
+
+void crest__rest_openapi_schemas(crest_app *app, crest__oa *o)
+{
+    crest_json *w = o->w;
+    if (app->nmodules) {
+        crest_json_key(w, "ListMeta");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "object", false);
+        crest_json_key(w, "properties");
+        crest_json_object_begin(w);
+        crest_json_key(w, "object");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "string", false);
+        crest_json_key(w, "enum");
+        crest_json_array_begin(w);
+        crest_json_str(w, "list");
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+        crest_json_key(w, "total_objects");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "integer", false);
+        crest_json_key(w, "description");
+        crest_json_str(w, "rows matching the query (absent with count=none)");
+        crest_json_object_end(w);
+        crest_json_key(w, "has_more");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "boolean", false);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_key(w, "required");
+        crest_json_array_begin(w);
+        crest_json_str(w, "object");
+        crest_json_str(w, "has_more");
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+    }
+    for (unsigned i = 0; i < app->nmodules; i++) {
+        const crest__module *mod = app->modules[i];
+        char base[160], name[200], ref[200];
+        schema_base(app, mod, base, sizeof base);
+        crest_json_key(w, base);
+        obj_schema(o, mod, 0);
+        snprintf(name, sizeof name, "%sCreate", base);
+        crest_json_key(w, name);
+        obj_schema(o, mod, 1);
+        snprintf(name, sizeof name, "%sUpdate", base);
+        crest_json_key(w, name);
+        obj_schema(o, mod, 2);
+        snprintf(name, sizeof name, "%sList", base);
+        crest_json_key(w, name);
+        list_schema(o, mod, mod->list_env, base, false);
+        snprintf(name, sizeof name, "%sCreated", base);
+        crest_json_key(w, name);
+        wrapped(o, mod->list_env, base, true);
+        if (mod->single_env) {
+            snprintf(name, sizeof name, "%sEnvelope", base);
+            crest_json_key(w, name);
+            wrapped(o, mod->single_env, base, false);
+            snprintf(name, sizeof name, "%sCreateEnvelope", base);
+            crest_json_key(w, name);
+            snprintf(ref, sizeof ref, "%sCreate", base);
+            wrapped(o, mod->single_env, ref, false);
+            snprintf(name, sizeof name, "%sUpdateEnvelope", base);
+            crest_json_key(w, name);
+            snprintf(ref, sizeof ref, "%sUpdate", base);
+            wrapped(o, mod->single_env, ref, false);
+        }
+        if (mod->methods & CREST_R_GROUP) {
+            snprintf(name, sizeof name, "%sGroups", base);
+            crest_json_key(w, name);
+            list_schema(o, mod, mod->groups_env, NULL, true);
+        }
+    }
+}
+
+static void body(crest__oa *o, const char *ref, const char *alt_array_ref, bool required)
+{
+    crest_json *w = o->w;
+    crest_json_key(w, "requestBody");
+    crest_json_object_begin(w);
+    crest_json_key(w, "required");
+    crest_json_bool(w, required);
+    crest_json_key(w, "content");
+    crest_json_object_begin(w);
+    crest_json_key(w, "application/json");
+    crest_json_object_begin(w);
+    crest_json_key(w, "schema");
+    if (alt_array_ref) {
+        crest_json_object_begin(w);
+        crest_json_key(w, "oneOf");
+        crest_json_array_begin(w);
+        crest__oa_ref(o, ref);
+        crest_json_object_begin(w);
+        crest__oa_type(o, "array", false);
+        crest_json_key(w, "items");
+        crest__oa_ref(o, alt_array_ref);
+        crest_json_key(w, "minItems");
+        crest_json_int(w, 1);
+        crest_json_key(w, "maxItems");
+        crest_json_int(w, CREST_BULK_MAX);
+        crest_json_object_end(w);
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+    } else {
+        crest__oa_ref(o, ref);
+    }
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+static void any_object_response(crest__oa *o, const char *description, const char *what)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, description);
+    crest_json_key(w, "content");
+    crest_json_object_begin(w);
+    crest_json_key(w, "application/json");
+    crest_json_object_begin(w);
+    crest_json_key(w, "schema");
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "description");
+    crest_json_str(w, what);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
+{
+    const crest_handler h = ep->spec->handler;
+    if (h != h_index && h != h_read && h != write_route && h != h_sample && h != h_group && h != h_stats &&
+        h != h_eval)
+        return false;
+    const route *r = ep->ud;
+    const crest__module *mod = r->mod;
+    crest_json *w = o->w;
+    char base[160], ref[200], ref2[200];
+    schema_base(mod->app, mod, base, sizeof base);
+    static const char *const op_names[] = {"index", "read", "create", "update", "patch", "delete",
+                                           "sample", "group", "stats", "eval"};
+    crest_json_key(w, "operationId");
+    snprintf(ref, sizeof ref, "%s.%s", mod->name, op_names[r->kind]);
+    crest_json_str(w, ref);
+    static const int q400[] = {400, 500, 503, 504, 0};
+    static const int id404[] = {404, 500, 503, 504, 0};
+    static const int write_body[] = {400, 404, 409, 413, 415, 422, 500, 503, 504, 0};
+    static const int create_body[] = {400, 409, 413, 415, 422, 500, 503, 504, 0};
+    static const int del[] = {404, 500, 503, 504, 0};
+    const char *env_create = mod->def->use_envelope_on_parse ? "CreateEnvelope" : "Create";
+    const char *env_update = mod->def->use_envelope_on_parse ? "UpdateEnvelope" : "Update";
+    const char *env_one = mod->single_env ? "Envelope" : "";
+    switch (r->kind) {
+    case RT_CREATE:
+        snprintf(ref, sizeof ref, "%s%s", base, env_create);
+        snprintf(ref2, sizeof ref2, "%sCreate", base);
+        body(o, ref, mod->def->use_envelope_on_parse ? NULL : ref2, true);
+        break;
+    case RT_UPDATE:
+    case RT_PATCH:
+        snprintf(ref, sizeof ref, "%s%s", base, env_update);
+        body(o, ref, NULL, true);
+        break;
+    default:
+        break;
+    }
+    crest_json_key(w, "responses");
+    crest_json_object_begin(w);
+    switch (r->kind) {
+    case RT_INDEX:
+    case RT_SAMPLE:
+        crest_json_key(w, "200");
+        snprintf(ref, sizeof ref, "%sList", base);
+        crest__oa_json_response(o, r->kind == RT_INDEX ? "a page of rows" : "random rows", ref);
+        crest__oa_problems(o, q400);
+        break;
+    case RT_READ:
+        crest_json_key(w, "200");
+        snprintf(ref, sizeof ref, "%s%s", base, env_one);
+        crest__oa_json_response(o, "the row", ref);
+        crest__oa_problems(o, id404);
+        break;
+    case RT_CREATE:
+        crest_json_key(w, "201");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, "created: the row (with a Location header), or {data: [rows]} for a list");
+        crest_json_key(w, "headers");
+        crest_json_object_begin(w);
+        crest_json_key(w, "Location");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, "the new row's URL (single creates)");
+        crest_json_key(w, "schema");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "string", false);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_key(w, "content");
+        crest_json_object_begin(w);
+        crest_json_key(w, "application/json");
+        crest_json_object_begin(w);
+        crest_json_key(w, "schema");
+        crest_json_object_begin(w);
+        crest_json_key(w, "oneOf");
+        crest_json_array_begin(w);
+        snprintf(ref, sizeof ref, "%s%s", base, env_one);
+        crest__oa_ref(o, ref);
+        snprintf(ref, sizeof ref, "%sCreated", base);
+        crest__oa_ref(o, ref);
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest__oa_problems(o, create_body);
+        break;
+    case RT_UPDATE:
+    case RT_PATCH:
+        crest_json_key(w, "200");
+        snprintf(ref, sizeof ref, "%s%s", base, env_one);
+        crest__oa_json_response(o, "the updated row", ref);
+        crest__oa_problems(o, write_body);
+        break;
+    case RT_DELETE:
+        crest_json_key(w, "204");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, "deleted");
+        crest_json_object_end(w);
+        crest__oa_problems(o, del);
+        break;
+    case RT_GROUP:
+        crest_json_key(w, "200");
+        snprintf(ref, sizeof ref, "%sGroups", base);
+        crest__oa_json_response(o, "counts by value", ref);
+        crest__oa_problems(o, q400);
+        break;
+    case RT_STATS:
+        crest_json_key(w, "200");
+        any_object_response(o, "min, max and avg of each field",
+                            "{field: {min, max, avg}}; avg is a number, all null for an empty set");
+        crest__oa_problems(o, q400);
+        break;
+    case RT_EVAL:
+        crest_json_key(w, "200");
+        any_object_response(o, "the functions' values", "{\"<name>__<field>\": value, \"count\": n}");
+        crest__oa_problems(o, q400);
+        break;
+    default:
+        break;
+    }
+    crest_json_object_end(w);
+    return true;
+}
+
+const char *crest__rest_param_description(const crest__endpoint *ep, const char *param)
+{
+    const crest_handler h = ep->spec->handler;
+    if (h != h_index && h != h_sample && h != h_group && h != h_stats && h != h_eval)
+        return NULL;
+    const route *r = ep->ud;
+    if (!strcmp(param, "where"))
+        return r->mod->where_desc;
+    if (!strcmp(param, "sort_by") && r->kind == RT_INDEX)
+        return r->mod->sort_desc;
+    if (!strcmp(param, "fields") && r->kind == RT_STATS)
+        return r->mod->stats_desc;
     return NULL;
 }

@@ -1,0 +1,857 @@
+/* openapi.c — the OpenAPI document, made from what the app declares (never
+ * written by hand): every endpoint spec (C handlers, SQL endpoints, builtins)
+ * and every REST route (whose bodies and schemas rest/module.c writes). 3.1
+ * by default, 3.0.3 on request. Also serves it: GET /openapi.json, and the
+ * Swagger UI page GET /docs with its files (from swagger-ui-dist, copied
+ * into the build folder by scripts/npm.sh; never committed). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../app/app_internal.h"
+#include "../app/sqlep.h"
+#include "../json/json_internal.h"
+#include "openapi.h"
+
+#ifndef CREST_SWAGGER_UI_DIR
+#define CREST_SWAGGER_UI_DIR "swagger-ui"
+#endif
+
+/* ---- settings ---- */
+
+static int set_str(char **slot, const char *v)
+{
+    if (!v)
+        return 0;
+    char *c = strdup(v);
+    if (!c)
+        return CREST_ENOMEM;
+    free(*slot);
+    *slot = c;
+    return 0;
+}
+
+int crest_app_set_info(crest_app *app, const char *title, const char *version, const char *description)
+{
+    if (set_str(&app->info_title, title) || set_str(&app->info_version, version) ||
+        set_str(&app->info_description, description))
+        return CREST_ENOMEM;
+    return 0;
+}
+
+int crest_app_add_server(crest_app *app, const char *url, const char *description)
+{
+    if (!url || !*url)
+        return CREST_EINVAL;
+    char **s = realloc(app->servers, (app->nservers + 1) * sizeof *s);
+    if (!s)
+        return CREST_ENOMEM;
+    app->servers = s;
+    char **d = realloc(app->server_descs, (app->nservers + 1) * sizeof *d);
+    if (!d)
+        return CREST_ENOMEM;
+    app->server_descs = d;
+    s[app->nservers] = strdup(url);
+    d[app->nservers] = description ? strdup(description) : NULL;
+    if (!s[app->nservers])
+        return CREST_ENOMEM;
+    app->nservers++;
+    return 0;
+}
+
+void crest_app_set_openapi_30(crest_app *app, bool on) { app->openapi_30 = on; }
+bool crest_app_openapi_30(const crest_app *app) { return app->openapi_30; }
+void crest_app_set_docs(crest_app *app, bool on) { app->docs_off = !on; }
+
+/* ---- shared writers ---- */
+
+void crest__oa_type(crest__oa *o, const char *type, bool nullable)
+{
+    crest_json *w = o->w;
+    crest_json_key(w, "type");
+    if (nullable && !o->v30) {
+        crest_json_array_begin(w);
+        crest_json_str(w, type);
+        crest_json_str(w, "null");
+        crest_json_array_end(w);
+        return;
+    }
+    crest_json_str(w, type);
+    if (nullable) {
+        crest_json_key(w, "nullable");
+        crest_json_bool(w, true);
+    }
+}
+
+void crest__oa_number(crest__oa *o, double v)
+{
+    if (v == (double)(int64_t)v && v > -1e15 && v < 1e15)
+        crest_json_int(o->w, (int64_t)v);
+    else
+        crest_json_double(o->w, v);
+}
+
+void crest__oa_ref(crest__oa *o, const char *name)
+{
+    char ref[256];
+    snprintf(ref, sizeof ref, "#/components/schemas/%s", name);
+    crest_json_object_begin(o->w);
+    crest_json_key(o->w, "$ref");
+    crest_json_str(o->w, ref);
+    crest_json_object_end(o->w);
+}
+
+void crest__oa_json_response(crest__oa *o, const char *description, const char *ref)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, description);
+    crest_json_key(w, "content");
+    crest_json_object_begin(w);
+    crest_json_key(w, "application/json");
+    crest_json_object_begin(w);
+    crest_json_key(w, "schema");
+    if (ref) {
+        crest__oa_ref(o, ref);
+    } else {
+        crest_json_object_begin(w);
+        crest_json_object_end(w);
+    }
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+static const char *problem_description(int status)
+{
+    switch (status) {
+    case 400: return "a parameter or the body is malformed";
+    case 404: return "no such row";
+    case 409: return "a unique value is taken";
+    case 413: return "the body is too large";
+    case 415: return "the body is not JSON";
+    case 422: return "the body breaks the model's rules (one message per field)";
+    case 500: return "the server failed (logged with the request id)";
+    case 503: return "the database is busy or unavailable";
+    case 504: return "the query took longer than allowed";
+    default: return crest__status_text(status);
+    }
+}
+
+static void problem(crest__oa *o, const char *status_key, const char *description)
+{
+    crest_json *w = o->w;
+    crest_json_key(w, status_key);
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, description);
+    crest_json_key(w, "content");
+    crest_json_object_begin(w);
+    crest_json_key(w, "application/problem+json");
+    crest_json_object_begin(w);
+    crest_json_key(w, "schema");
+    crest__oa_ref(o, "Problem");
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+void crest__oa_problems(crest__oa *o, const int *statuses)
+{
+    for (const int *s = statuses; *s; s++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", *s);
+        problem(o, key, problem_description(*s));
+    }
+}
+
+/* ---- operations of plain endpoints ---- */
+
+static const char *param_type(crest_type t)
+{
+    switch (t) {
+    case CREST_T_INT: return "integer";
+    case CREST_T_FLOAT: return "number";
+    case CREST_T_BOOL: return "boolean";
+    default: return "string";
+    }
+}
+
+/* A default or example given as text, as a JSON value of the parameter's type. */
+static void typed_text(crest_json *w, crest_type t, const char *s)
+{
+    int64_t i;
+    double d;
+    bool b;
+    if (t == CREST_T_INT && !crest__parse_int(s, strlen(s), &i))
+        crest_json_int(w, i);
+    else if (t == CREST_T_FLOAT && !crest__parse_double(s, strlen(s), &d))
+        crest_json_double(w, d);
+    else if (t == CREST_T_BOOL && !crest__parse_bool(s, strlen(s), &b))
+        crest_json_bool(w, b);
+    else
+        crest_json_str(w, s);
+}
+
+static void param_schema(crest__oa *o, const crest_param *p)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest__oa_type(o, param_type(p->type), false);
+    if (p->type == CREST_T_INT) {
+        crest_json_key(w, "format");
+        crest_json_str(w, "int64");
+    }
+    if (p->type == CREST_T_ENUM && p->values) {
+        crest_json_key(w, "enum");
+        crest_json_array_begin(w);
+        for (const char *const *v = p->values; *v; v++)
+            crest_json_str(w, *v);
+        crest_json_array_end(w);
+    }
+    bool text = p->type == CREST_T_STRING;
+    if (p->has_min) {
+        crest_json_key(w, text ? "minLength" : "minimum");
+        crest__oa_number(o, p->min);
+    }
+    if (p->has_max) {
+        crest_json_key(w, text ? "maxLength" : "maximum");
+        crest__oa_number(o, p->max);
+    }
+    if (p->def) {
+        crest_json_key(w, "default");
+        typed_text(w, p->type, p->def);
+    }
+    crest_json_object_end(w);
+}
+
+static void parameters(crest__oa *o, const crest__endpoint *ep)
+{
+    crest_json *w = o->w;
+    const crest_param *ps = ep->spec->params;
+    if (!ps || !ps->name)
+        return;
+    crest_json_key(w, "parameters");
+    crest_json_array_begin(w);
+    for (const crest_param *p = ps; p->name; p++) {
+        crest_json_object_begin(w);
+        crest_json_key(w, "name");
+        crest_json_str(w, p->name);
+        crest_json_key(w, "in");
+        crest_json_str(w, p->in == CREST_IN_PATH ? "path" : p->in == CREST_IN_HEADER ? "header" : "query");
+        crest_json_key(w, "required");
+        crest_json_bool(w, p->in == CREST_IN_PATH || p->required);
+        const char *desc = crest__rest_param_description(ep, p->name);
+        if (!desc)
+            desc = p->description;
+        if (desc) {
+            crest_json_key(w, "description");
+            crest_json_str(w, desc);
+        }
+        crest_json_key(w, "schema");
+        param_schema(o, p);
+        if (p->example) {
+            crest_json_key(w, "example");
+            typed_text(w, p->type, p->example);
+        }
+        crest_json_object_end(w);
+    }
+    crest_json_array_end(w);
+}
+
+/* The body of an SQL endpoint: its body parameters as an object. */
+static void sql_body(crest__oa *o, const crest__sqlep *s)
+{
+    crest_json *w = o->w;
+    crest_json_key(w, "requestBody");
+    crest_json_object_begin(w);
+    bool any_required = false;
+    for (unsigned i = 0; i < s->nbody; i++)
+        any_required |= s->body[i].required && !s->body[i].def;
+    crest_json_key(w, "required");
+    crest_json_bool(w, any_required);
+    crest_json_key(w, "content");
+    crest_json_object_begin(w);
+    crest_json_key(w, "application/json");
+    crest_json_object_begin(w);
+    crest_json_key(w, "schema");
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "properties");
+    crest_json_object_begin(w);
+    for (unsigned i = 0; i < s->nbody; i++) {
+        const sqlep_body_param *b = &s->body[i];
+        crest_json_key(w, b->name);
+        crest_json_object_begin(w);
+        if (b->type) /* 0: any JSON */
+            crest__oa_type(o, param_type(b->type), !b->required);
+        if (b->type == CREST_T_ENUM && b->values) {
+            crest_json_key(w, "enum");
+            crest_json_array_begin(w);
+            for (char **v = b->values; *v; v++)
+                crest_json_str(w, *v);
+            crest_json_array_end(w);
+        }
+        if (b->has_min) {
+            crest_json_key(w, b->type == CREST_T_STRING ? "minLength" : "minimum");
+            crest__oa_number(o, b->min);
+        }
+        if (b->has_max) {
+            crest_json_key(w, b->type == CREST_T_STRING ? "maxLength" : "maximum");
+            crest__oa_number(o, b->max);
+        }
+        if (b->def) {
+            crest_json_key(w, "default");
+            crest__json_write_value(w, b->def);
+        }
+        crest_json_object_end(w);
+    }
+    crest_json_object_end(w);
+    if (any_required) {
+        crest_json_key(w, "required");
+        crest_json_array_begin(w);
+        for (unsigned i = 0; i < s->nbody; i++)
+            if (s->body[i].required && !s->body[i].def)
+                crest_json_str(w, s->body[i].name);
+        crest_json_array_end(w);
+    }
+    crest_json_key(w, "additionalProperties");
+    crest_json_bool(w, false);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+static void sql_responses(crest__oa *o, const crest__endpoint *ep)
+{
+    crest_json *w = o->w;
+    const crest__sqlep *s = ep->sql;
+    int status = ep->spec->status ? ep->spec->status : (s->returns == RET_NONE ? 204 : 200);
+    char key[8];
+    snprintf(key, sizeof key, "%d", status);
+    crest_json_key(w, key);
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, ep->spec->response_description ? ep->spec->response_description
+                      : s->returns == RET_ONE   ? "one row"
+                      : s->returns == RET_MANY  ? "the rows, as {\"data\": [...]}"
+                      : s->returns == RET_VALUE ? "one value"
+                                                : "done");
+    if (s->returns != RET_NONE && status != 204) {
+        crest_json_key(w, "content");
+        crest_json_object_begin(w);
+        crest_json_key(w, "application/json");
+        crest_json_object_begin(w);
+        crest_json_key(w, "schema");
+        crest_json_object_begin(w);
+        if (s->returns == RET_ONE || s->returns == RET_MANY)
+            crest__oa_type(o, "object", false);
+        if (ep->spec->envelope) {
+            crest_json_key(w, "description");
+            crest_json_str(w, "wrapped in the endpoint's envelope");
+        } else if (s->returns == RET_MANY) {
+            crest_json_key(w, "properties");
+            crest_json_object_begin(w);
+            crest_json_key(w, "data");
+            crest_json_object_begin(w);
+            crest__oa_type(o, "array", false);
+            crest_json_key(w, "items");
+            crest_json_object_begin(w);
+            crest__oa_type(o, "object", false);
+            crest_json_object_end(w);
+            crest_json_object_end(w);
+            crest_json_object_end(w);
+            crest_json_key(w, "required");
+            crest_json_array_begin(w);
+            crest_json_str(w, "data");
+            crest_json_array_end(w);
+        }
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+    }
+    crest_json_object_end(w);
+    /* What an SQL endpoint can answer besides success. */
+    int st[12], n = 0;
+    if (ep->nparams || s->nbody)
+        st[n++] = 400;
+    if (s->returns == RET_ONE || s->returns == RET_NONE)
+        st[n++] = 404;
+    bool writes = ep->spec->method != CREST_GET;
+    if (writes)
+        st[n++] = 409;
+    if (s->nbody) {
+        st[n++] = 413;
+        st[n++] = 415;
+    }
+    if (s->nbody || writes)
+        st[n++] = 422;
+    st[n++] = 500;
+    st[n++] = 503;
+    st[n++] = 504;
+    st[n] = 0;
+    crest__oa_problems(o, st);
+}
+
+/* A C handler: its success answer, and any problem it may return. */
+static void c_responses(crest__oa *o, const crest__endpoint *ep)
+{
+    crest_json *w = o->w;
+    int status = ep->spec->status ? ep->spec->status : 200;
+    char key[8];
+    snprintf(key, sizeof key, "%d", status);
+    crest_json_key(w, key);
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, ep->spec->response_description ? ep->spec->response_description : "OK");
+    if (status != 204) {
+        crest_json_key(w, "content");
+        crest_json_object_begin(w);
+        crest_json_key(w, "application/json");
+        crest_json_object_begin(w);
+        crest_json_key(w, "schema");
+        crest_json_object_begin(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+    }
+    crest_json_object_end(w);
+    if (ep->builtin)
+        return;
+    /* A handler may answer any problem; the spec check answers 400/413/415. */
+    problem(o, "4XX", "a problem with the request (problem+json)");
+    problem(o, "5XX", "the server failed (problem+json, logged with the request id)");
+}
+
+/* ---- builtins: /openapi.json, /docs ---- */
+
+typedef struct docfile {
+    const char *name, *type;
+} docfile;
+
+static const docfile docfiles[] = {
+    {"swagger-ui.css", "text/css; charset=utf-8"},
+    {"swagger-ui-bundle.js", "text/javascript; charset=utf-8"},
+    {"swagger-ui-standalone-preset.js", "text/javascript; charset=utf-8"},
+    {"favicon-32x32.png", "image/png"},
+    {"favicon-16x16.png", "image/png"},
+    {"init.js", "text/javascript; charset=utf-8"},
+};
+
+static int h_openapi(crest_req *req, crest_res *res, void *ud)
+{
+    CREST_UNUSED(ud);
+    return crest_res_send(res, "application/json", req->app->openapi_doc, req->app->openapi_len);
+}
+
+static void html_escape(crest__buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '<')
+            crest__buf_appends(b, "&lt;");
+        else if (*s == '>')
+            crest__buf_appends(b, "&gt;");
+        else if (*s == '&')
+            crest__buf_appends(b, "&amp;");
+        else if (*s == '"')
+            crest__buf_appends(b, "&quot;");
+        else
+            crest__buf_append(b, s, 1);
+    }
+}
+
+static int h_docs(crest_req *req, crest_res *res, void *ud)
+{
+    CREST_UNUSED(ud);
+    crest__buf b;
+    crest__buf_init(&b, 0);
+    crest__buf_appends(&b, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
+    html_escape(&b, req->app->info_title ? req->app->info_title : "crest API");
+    crest__buf_appends(&b, " — API docs</title>\n"
+                           "<link rel=\"icon\" type=\"image/png\" href=\"/docs/favicon-32x32.png\">\n"
+                           "<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\">\n</head>\n<body>\n"
+                           "<div id=\"swagger-ui\"></div>\n"
+                           "<script src=\"/docs/swagger-ui-bundle.js\"></script>\n"
+                           "<script src=\"/docs/swagger-ui-standalone-preset.js\"></script>\n"
+                           "<script src=\"/docs/init.js\"></script>\n</body>\n</html>\n");
+    int rc = b.ptr ? crest_res_send(res, "text/html; charset=utf-8", b.ptr, b.len)
+                   : crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    crest__buf_dispose(&b);
+    return rc;
+}
+
+static const char init_js[] =
+    "window.ui = SwaggerUIBundle({\n"
+    "  url: \"/openapi.json\",\n"
+    "  dom_id: \"#swagger-ui\",\n"
+    "  deepLinking: true,\n"
+    "  persistAuthorization: true,\n"
+    "  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],\n"
+    "  plugins: [SwaggerUIBundle.plugins.DownloadUrl],\n"
+    "  layout: \"StandaloneLayout\"\n"
+    "});\n";
+
+static int h_docfile(crest_req *req, crest_res *res, void *ud)
+{
+    CREST_UNUSED(ud);
+    const char *name = crest_req_str(req, "file");
+    const docfile *f = NULL;
+    for (size_t i = 0; i < CREST_ARRAY_LEN(docfiles); i++)
+        if (name && !strcmp(name, docfiles[i].name))
+            f = &docfiles[i];
+    if (!f) /* only the files listed: no path from the client reaches the disk */
+        return crest_res_error(res, 404, "not_found", "no such file of the docs page");
+    if (!strcmp(f->name, "init.js"))
+        return crest_res_send(res, f->type, init_js, sizeof init_js - 1);
+    const char *dir = getenv("CREST_SWAGGER_UI");
+    if (!dir || !*dir)
+        dir = CREST_SWAGGER_UI_DIR;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, f->name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > 16 * 1024 * 1024) {
+        if (fd >= 0)
+            close(fd);
+        return crest_res_error(res, 404, "not_found",
+                               "the docs page's files are not installed (scripts/npm.sh copies them into the build "
+                               "folder; CREST_SWAGGER_UI points elsewhere)");
+    }
+    char *data = crest_req_alloc(req, (size_t)st.st_size + 1);
+    size_t got = 0;
+    while (data && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!data || got != (size_t)st.st_size)
+        return crest_res_error(res, 500, "internal_error", "the server could not read a docs file");
+    crest_res_header(res, "Cache-Control", "public, max-age=3600");
+    return crest_res_send(res, f->type, data, got);
+}
+
+static const crest_param docfile_params[] = {
+    {.name = "file", .in = CREST_IN_PATH, .type = CREST_T_STRING, .required = true,
+     .description = "one of the page's files (swagger-ui.css, swagger-ui-bundle.js, ...)"},
+    {0}};
+
+static const crest_endpoint openapi_ep = {
+    .method = CREST_GET, .path = "/openapi.json", .summary = "This API's OpenAPI document", .tag = "docs",
+    .handler = h_openapi, .operation_id = "openapi", .response_description = "the OpenAPI document"};
+static const crest_endpoint docs_ep = {
+    .method = CREST_GET, .path = "/docs", .summary = "Interactive documentation (Swagger UI)", .tag = "docs",
+    .handler = h_docs, .operation_id = "docs", .response_description = "an HTML page"};
+static const crest_endpoint docfile_ep = {
+    .method = CREST_GET, .path = "/docs/{file}", .params = docfile_params,
+    .summary = "A file of the documentation page", .tag = "docs", .handler = h_docfile,
+    .operation_id = "docs_file", .response_description = "the file"};
+
+int crest__openapi_add_builtins(crest_app *app, crest_error *err)
+{
+    int rc = crest__app_add_builtin(app, &openapi_ep, NULL, err);
+    if (!rc && !app->docs_off)
+        rc = crest__app_add_builtin(app, &docs_ep, NULL, err);
+    if (!rc && !app->docs_off)
+        rc = crest__app_add_builtin(app, &docfile_ep, NULL, err);
+    return rc;
+}
+
+static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
+{
+    crest_json *w = o->w;
+    if (ep->spec == &openapi_ep) {
+        crest_json_key(w, "200");
+        crest__oa_json_response(o, "the OpenAPI document", NULL);
+        return;
+    }
+    if (ep->spec == &docs_ep || ep->spec == &docfile_ep) {
+        crest_json_key(w, "200");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, ep->spec == &docs_ep ? "an HTML page" : "a stylesheet, a script or an image");
+        crest_json_key(w, "content");
+        crest_json_object_begin(w);
+        if (ep->spec == &docs_ep) {
+            crest_json_key(w, "text/html");
+            crest_json_object_begin(w);
+            crest_json_key(w, "schema");
+            crest_json_object_begin(w);
+            crest__oa_type(o, "string", false);
+            crest_json_object_end(w);
+            crest_json_object_end(w);
+        } else {
+            static const char *const types[] = {"text/css", "text/javascript", "image/png"};
+            for (size_t i = 0; i < CREST_ARRAY_LEN(types); i++) {
+                crest_json_key(w, types[i]);
+                crest_json_object_begin(w);
+                crest_json_key(w, "schema");
+                crest_json_object_begin(w);
+                crest__oa_type(o, "string", false);
+                crest_json_object_end(w);
+                crest_json_object_end(w);
+            }
+        }
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        if (ep->spec == &docfile_ep) {
+            static const int st[] = {404, 500, 0};
+            crest__oa_problems(o, st);
+        }
+        return;
+    }
+    c_responses(o, ep);
+}
+
+/* ---- the document ---- */
+
+static void operation_id(crest_json *w, const crest__endpoint *ep, char *buf, size_t cap)
+{
+    if (ep->spec->operation_id) {
+        crest_json_key(w, "operationId");
+        crest_json_str(w, ep->spec->operation_id);
+        return;
+    }
+    /* get /tasks/{id}/hours → get_tasks_id_hours */
+    const char *m = crest_method_name(ep->spec->method);
+    size_t o = 0;
+    for (; m[o] && o < cap - 1; o++)
+        buf[o] = (char)(m[o] >= 'A' && m[o] <= 'Z' ? m[o] + 32 : m[o]);
+    bool sep = true;
+    for (const char *p = ep->full_path; *p && o < cap - 2; p++) {
+        char c = *p;
+        bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (word) {
+            if (sep)
+                buf[o++] = '_';
+            buf[o++] = c;
+            sep = false;
+        } else {
+            sep = true;
+        }
+    }
+    buf[o] = 0;
+    crest_json_key(w, "operationId");
+    crest_json_str(w, buf);
+}
+
+static bool is_builtin_docs(const crest__endpoint *ep)
+{
+    return ep->spec == &openapi_ep || ep->spec == &docs_ep || ep->spec == &docfile_ep;
+}
+
+static void write_operation(crest__oa *o, const crest__endpoint *ep)
+{
+    crest_json *w = o->w;
+    const crest_endpoint *s = ep->spec;
+    crest_json_object_begin(w);
+    if (s->tag) {
+        crest_json_key(w, "tags");
+        crest_json_array_begin(w);
+        crest_json_str(w, s->tag);
+        crest_json_array_end(w);
+    }
+    if (s->summary) {
+        crest_json_key(w, "summary");
+        crest_json_str(w, s->summary);
+    }
+    if (s->description) {
+        crest_json_key(w, "description");
+        crest_json_str(w, s->description);
+    }
+    if (s->deprecated) {
+        crest_json_key(w, "deprecated");
+        crest_json_bool(w, true);
+    }
+    parameters(o, ep);
+    if (!crest__rest_openapi_operation(ep, o)) {
+        char id[256];
+        operation_id(w, ep, id, sizeof id);
+        if (ep->sql && ep->sql->nbody)
+            sql_body(o, ep->sql);
+        else if (!ep->sql && s->json_body) {
+            crest_json_key(w, "requestBody");
+            crest_json_object_begin(w);
+            crest_json_key(w, "required");
+            crest_json_bool(w, s->body_required);
+            crest_json_key(w, "content");
+            crest_json_object_begin(w);
+            crest_json_key(w, "application/json");
+            crest_json_object_begin(w);
+            crest_json_key(w, "schema");
+            crest_json_object_begin(w);
+            crest_json_object_end(w);
+            crest_json_object_end(w);
+            crest_json_object_end(w);
+            crest_json_object_end(w);
+        }
+        crest_json_key(w, "responses");
+        crest_json_object_begin(w);
+        if (ep->sql)
+            sql_responses(o, ep);
+        else if (ep->builtin || is_builtin_docs(ep))
+            builtin_responses(o, ep);
+        else
+            c_responses(o, ep);
+        crest_json_object_end(w);
+    }
+    crest_json_object_end(w);
+}
+
+static void problem_schema(crest__oa *o)
+{
+    crest_json *w = o->w;
+    crest_json_key(w, "Problem");
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, "RFC 9457 problem details, with crest's stable code and per-field errors");
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "properties");
+    crest_json_object_begin(w);
+    static const char *const names[] = {"status", "title", "detail", "code"};
+    for (size_t i = 0; i < CREST_ARRAY_LEN(names); i++) {
+        crest_json_key(w, names[i]);
+        crest_json_object_begin(w);
+        crest__oa_type(o, i == 0 ? "integer" : "string", false);
+        crest_json_object_end(w);
+    }
+    crest_json_key(w, "errors");
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "additionalProperties");
+    crest_json_object_begin(w);
+    crest__oa_type(o, "string", false);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_key(w, "required");
+    crest_json_array_begin(w);
+    crest_json_str(w, "status");
+    crest_json_str(w, "title");
+    crest_json_str(w, "code");
+    crest_json_array_end(w);
+    crest_json_object_end(w);
+}
+
+int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
+{
+    crest__oa o = {w, v30};
+    crest_json_object_begin(w);
+    crest_json_key(w, "openapi");
+    crest_json_str(w, v30 ? "3.0.3" : "3.1.0");
+    crest_json_key(w, "info");
+    crest_json_object_begin(w);
+    crest_json_key(w, "title");
+    crest_json_str(w, app->info_title ? app->info_title : "crest API");
+    crest_json_key(w, "version");
+    crest_json_str(w, app->info_version ? app->info_version : "1.0.0");
+    if (app->info_description) {
+        crest_json_key(w, "description");
+        crest_json_str(w, app->info_description);
+    }
+    crest_json_object_end(w);
+    crest_json_key(w, "servers");
+    crest_json_array_begin(w);
+    for (unsigned i = 0; i < app->nservers; i++) {
+        crest_json_object_begin(w);
+        crest_json_key(w, "url");
+        crest_json_str(w, app->servers[i]);
+        if (app->server_descs[i]) {
+            crest_json_key(w, "description");
+            crest_json_str(w, app->server_descs[i]);
+        }
+        crest_json_object_end(w);
+    }
+    if (!app->nservers) {
+        crest_json_object_begin(w);
+        crest_json_key(w, "url");
+        crest_json_str(w, "/");
+        crest_json_object_end(w);
+    }
+    crest_json_array_end(w);
+    /* Tags, in the order of first use. */
+    crest_json_key(w, "tags");
+    crest_json_array_begin(w);
+    for (unsigned i = 0; i < app->neps; i++) {
+        const char *t = app->eps[i]->spec->tag;
+        bool seen = !t;
+        for (unsigned j = 0; j < i && !seen; j++)
+            seen = app->eps[j]->spec->tag && !strcmp(app->eps[j]->spec->tag, t);
+        if (seen)
+            continue;
+        crest_json_object_begin(w);
+        crest_json_key(w, "name");
+        crest_json_str(w, t);
+        crest_json_object_end(w);
+    }
+    crest_json_array_end(w);
+    /* Paths: every method of a path in one item. */
+    crest_json_key(w, "paths");
+    crest_json_object_begin(w);
+    for (unsigned i = 0; i < app->neps; i++) {
+        const char *path = app->eps[i]->full_path;
+        bool done = false;
+        for (unsigned j = 0; j < i && !done; j++)
+            done = !strcmp(app->eps[j]->full_path, path);
+        if (done)
+            continue;
+        crest_json_key(w, path);
+        crest_json_object_begin(w);
+        for (unsigned j = i; j < app->neps; j++) {
+            const crest__endpoint *ep = app->eps[j];
+            if (strcmp(ep->full_path, path))
+                continue;
+            char m[16];
+            const char *mn = crest_method_name(ep->spec->method);
+            size_t k = 0;
+            for (; mn[k] && k < sizeof m - 1; k++)
+                m[k] = (char)(mn[k] >= 'A' && mn[k] <= 'Z' ? mn[k] + 32 : mn[k]);
+            m[k] = 0;
+            crest_json_key(w, m);
+            write_operation(&o, ep);
+        }
+        crest_json_object_end(w);
+    }
+    crest_json_object_end(w);
+    crest_json_key(w, "components");
+    crest_json_object_begin(w);
+    crest_json_key(w, "schemas");
+    crest_json_object_begin(w);
+    problem_schema(&o);
+    crest__rest_openapi_schemas(app, &o);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    return crest_json_error(w);
+}
+
+char *crest_app_openapi(crest_app *app, bool v30, size_t *len)
+{
+    if (crest__app_add_builtin_routes(app, NULL))
+        return NULL;
+    crest_json w;
+    crest_json_init(&w, 0);
+    if (crest__openapi_write(app, &w, v30) || w.depth != 0) {
+        crest_json_dispose(&w);
+        return NULL;
+    }
+    size_t n;
+    const char *d = crest_json_data(&w, &n);
+    char *out = malloc(n + 1);
+    if (out) {
+        memcpy(out, d, n);
+        out[n] = 0;
+        if (len)
+            *len = n;
+    }
+    crest_json_dispose(&w);
+    return out;
+}

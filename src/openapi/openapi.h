@@ -1,0 +1,45 @@
+/* openapi.h — helpers shared by the OpenAPI generator (openapi.c) and the
+ * REST modules' part of it (rest/module.c): one place for how a type, a
+ * nullable value, a reference and a problem response are written, in 3.1
+ * and in 3.0.3. Internal: not installed. */
+#ifndef CREST_OPENAPI_H
+#define CREST_OPENAPI_H
+
+#include <stdbool.h>
+
+#include "crest/json.h"
+
+typedef struct crest__oa {
+    crest_json *w;
+    bool v30;                 /* write OpenAPI 3.0.3 instead of 3.1 */
+} crest__oa;
+
+/* Members "type": t (and null when nullable), inside an open schema object. */
+void crest__oa_type(crest__oa *o, const char *type, bool nullable);
+/* A whole schema value {"$ref": "#/components/schemas/<name>"}. */
+void crest__oa_ref(crest__oa *o, const char *name);
+/* Members of a "responses" object: one problem+json response per status (0-terminated). */
+void crest__oa_problems(crest__oa *o, const int *statuses);
+/* Members of a response object: a description and a JSON body of schema `ref`
+ * (NULL: any JSON value). */
+void crest__oa_json_response(crest__oa *o, const char *description, const char *ref);
+
+/* A bound: an integer when it is one (1, not 1.0). */
+void crest__oa_number(crest__oa *o, double v);
+
+/* Writes the whole document of the app. */
+struct crest_app;
+int crest__openapi_write(struct crest_app *app, crest_json *w, bool v30);
+
+/* ---- from rest/module.c ---- */
+struct crest__endpoint;
+/* Component schemas of every model and module (members of "schemas"). */
+void crest__rest_openapi_schemas(struct crest_app *app, crest__oa *o);
+/* For a REST route: writes "requestBody" (when it has one) and "responses"
+ * members of the operation, and its operationId; false for other endpoints. */
+bool crest__rest_openapi_operation(const struct crest__endpoint *ep, crest__oa *o);
+/* The description of a REST route's query parameter (where, sort_by...) with
+ * its allowed fields, or NULL. Arena-free: a static or endpoint-owned string. */
+const char *crest__rest_param_description(const struct crest__endpoint *ep, const char *param);
+
+#endif
