@@ -156,6 +156,14 @@ static void problem(crest__oa *o, const char *status_key, const char *descriptio
     crest_json_key(w, "schema");
     crest__oa_ref(o, "Problem");
     crest_json_object_end(w);
+    if (o->custom_errors) { /* the module's error_fn writes its own body */
+        crest_json_key(w, "application/json");
+        crest_json_object_begin(w);
+        crest_json_key(w, "schema");
+        crest_json_object_begin(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+    }
     crest_json_object_end(w);
     crest_json_object_end(w);
 }
@@ -167,6 +175,15 @@ void crest__oa_problems(crest__oa *o, const int *statuses)
         snprintf(key, sizeof key, "%d", *s);
         problem(o, key, problem_description(*s));
     }
+}
+
+void crest__oa_ranges(crest__oa *o, bool custom_body)
+{
+    bool was = o->custom_errors;
+    o->custom_errors = was || custom_body;
+    problem(o, "4XX", "a problem with the request (problem+json)");
+    problem(o, "5XX", "the server failed (problem+json, logged with the request id)");
+    o->custom_errors = was;
 }
 
 /* ---- operations of plain endpoints ---- */
@@ -380,8 +397,8 @@ static void sql_responses(crest__oa *o, const crest__endpoint *ep)
     int st[12], n = 0;
     if (ep->nparams || s->nbody)
         st[n++] = 400;
-    if (s->returns == RET_ONE || s->returns == RET_NONE)
-        st[n++] = 404;
+    if (s->returns != RET_MANY)
+        st[n++] = 404; /* one and value: no row; none: RETURNING without a row */
     bool writes = ep->spec->method != CREST_GET;
     if (writes)
         st[n++] = 409;
@@ -424,8 +441,7 @@ static void c_responses(crest__oa *o, const crest__endpoint *ep)
     if (ep->builtin)
         return;
     /* A handler may answer any problem; the spec check answers 400/413/415. */
-    problem(o, "4XX", "a problem with the request (problem+json)");
-    problem(o, "5XX", "the server failed (problem+json, logged with the request id)");
+    crest__oa_ranges(o, false);
 }
 
 /* ---- builtins: /openapi.json, /docs ---- */
@@ -743,7 +759,7 @@ static void problem_schema(crest__oa *o)
 
 int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
 {
-    crest__oa o = {w, v30};
+    crest__oa o = {.w = w, .v30 = v30};
     crest_json_object_begin(w);
     crest_json_key(w, "openapi");
     crest_json_str(w, v30 ? "3.0.3" : "3.1.0");

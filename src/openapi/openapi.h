@@ -12,6 +12,7 @@
 typedef struct crest__oa {
     crest_json *w;
     bool v30;                 /* write OpenAPI 3.0.3 instead of 3.1 */
+    bool custom_errors;       /* problems may come as the module's own JSON (error_fn) */
 } crest__oa;
 
 /* Members "type": t (and null when nullable), inside an open schema object. */
@@ -20,6 +21,9 @@ void crest__oa_type(crest__oa *o, const char *type, bool nullable);
 void crest__oa_ref(crest__oa *o, const char *name);
 /* Members of a "responses" object: one problem+json response per status (0-terminated). */
 void crest__oa_problems(crest__oa *o, const int *statuses);
+/* Members "4XX" and "5XX": any problem (custom_body: any JSON body, for a
+ * module whose error_fn writes its own). */
+void crest__oa_ranges(crest__oa *o, bool custom_body);
 /* Members of a response object: a description and a JSON body of schema `ref`
  * (NULL: any JSON value). */
 void crest__oa_json_response(crest__oa *o, const char *description, const char *ref);

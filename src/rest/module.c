@@ -2126,7 +2126,7 @@ static void body(crest__oa *o, const char *ref, const char *alt_array_ref, bool 
     crest_json_key(w, "schema");
     if (alt_array_ref) {
         crest_json_object_begin(w);
-        crest_json_key(w, "oneOf");
+        crest_json_key(w, "anyOf");
         crest_json_array_begin(w);
         crest__oa_ref(o, ref);
         crest_json_object_begin(w);
@@ -2182,6 +2182,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     schema_base(mod->app, mod, base, sizeof base);
     static const char *const op_names[] = {"index", "read", "create", "update", "patch", "delete",
                                            "sample", "group", "stats", "eval"};
+    o->custom_errors = mod->def->error_fn != NULL;
     crest_json_key(w, "operationId");
     snprintf(ref, sizeof ref, "%s.%s", mod->name, op_names[r->kind]);
     crest_json_str(w, ref);
@@ -2209,6 +2210,11 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     }
     crest_json_key(w, "responses");
     crest_json_object_begin(w);
+    const crest_module_def *d = mod->def;
+    /* C callbacks may answer any problem of their own. */
+    bool custom = d->pipeline || d->scope_fn || d->after_parse_params || d->processor || d->parse_fields ||
+                  d->before_create || d->after_create || d->before_update || d->after_update || d->before_delete ||
+                  d->after_delete || d->error_fn || d->meta_fn;
     switch (r->kind) {
     case RT_INDEX:
     case RT_SAMPLE:
@@ -2246,7 +2252,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest_json_object_begin(w);
         crest_json_key(w, "schema");
         crest_json_object_begin(w);
-        crest_json_key(w, "oneOf");
+        crest_json_key(w, "anyOf");
         crest_json_array_begin(w);
         snprintf(ref, sizeof ref, "%s%s", base, env_one);
         crest__oa_ref(o, ref);
@@ -2294,7 +2300,10 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     default:
         break;
     }
+    if (custom)
+        crest__oa_ranges(o, d->error_fn != NULL);
     crest_json_object_end(w);
+    o->custom_errors = false;
     return true;
 }
 

@@ -115,7 +115,20 @@ class Server:
 
     def client(self, **kw):
         kw.setdefault("timeout", IO_TIMEOUT)
+        if os.environ.get("CREST_OPENAPI_CHECK", "1") != "0":
+            hooks = kw.setdefault("event_hooks", {})
+            hooks.setdefault("response", []).append(self._check_openapi)
         return httpx.Client(base_url=self.url, **kw)
+
+    def _check_openapi(self, response):
+        """Every response must be what the server's own OpenAPI document says (oacheck.py)."""
+        from oacheck import Checker
+        if getattr(self, "_oacheck", None) is None:
+            self._oacheck = Checker(self.url)
+        response.read()
+        req = response.request
+        self._oacheck.check(req.method, req.url.raw_path.decode(), response.status_code,
+                            response.headers.get("content-type", ""), response.content)
 
     def get(self, path, **kw):
         with self.client() as c:

@@ -1,0 +1,109 @@
+"""Every black-box response checked against the server's own OpenAPI document
+(GET /openapi.json): the route and method must be documented (or be a 404 /
+405 the router gives for routes that do not exist), the status declared for
+the operation (exactly, or by its 4XX / 5XX range), and a JSON body must match
+the declared schema (JSON Schema 2020-12 for 3.1, with the document's
+components). A documented route the server does not know fails too.
+Statuses the HTTP engine itself answers for any request (timeouts, sizes,
+connection limits) are outside the document by design and are skipped."""
+import json
+import re
+
+import httpx
+from jsonschema import Draft202012Validator, Draft4Validator, RefResolver
+
+ENGINE = {408, 413, 414, 417, 431, 501}
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+class Checker:
+    def __init__(self, base_url, doc=None):
+        self.base_url = base_url
+        self.doc = None
+        self.routes = None
+        self.validators = {}
+        if doc is not None:
+            self._index(doc)
+
+    def _load(self):
+        if self.doc is not None:
+            return
+        r = httpx.get(self.base_url + "/openapi.json", timeout=30)
+        r.raise_for_status()
+        self._index(r.json())
+
+    def _index(self, doc):
+        self.doc = doc
+        self.routes = []
+        for path, item in self.doc["paths"].items():
+            rx = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"
+            self.routes.append((re.compile(rx), path, item))
+        self.v30 = self.doc["openapi"].startswith("3.0")
+
+    def _validator(self, schema):
+        key = json.dumps(schema, sort_keys=True)
+        v = self.validators.get(key)
+        if v is None:
+            cls = Draft4Validator if self.v30 else Draft202012Validator
+            v = cls(schema, resolver=RefResolver.from_schema(self.doc))
+            self.validators[key] = v
+        return v
+
+    def check(self, method, url_path, status, ctype, body):
+        self._load()
+        if method == "OPTIONS":
+            return
+        path = url_path.split("?", 1)[0]
+        match = [(p, item) for rx, p, item in self.routes if rx.match(path)]
+        # The router prefers literal segments: the most specific template wins.
+        match.sort(key=lambda m: m[0].count("{"))
+        problem = None
+        if ctype.startswith("application/problem+json"):
+            try:
+                problem = json.loads(body)
+            except ValueError:
+                raise Mismatch(f"{method} {url_path}: {status} with a problem body that is not JSON")
+        if status in ENGINE or (problem and problem.get("code") in ("too_many_connections", "shutting_down")):
+            return
+        if not match:
+            if 200 <= status < 300:
+                raise Mismatch(f"{method} {url_path} answered {status} but no documented path matches")
+            return
+        tpath, item = match[0]
+        op = item.get("get" if method == "HEAD" else method.lower())
+        if op is None:
+            if status not in (404, 405, 400):
+                raise Mismatch(f"{method} {tpath}: {status}, but the document has no {method} there")
+            return
+        if problem and status == 404 and str(problem.get("detail", "")).startswith("no route for"):
+            raise Mismatch(f"{method} {tpath} is documented but the server has no such route")
+        if status == 400 and problem and problem.get("code") == "bad_request" and "400" not in op["responses"]:
+            return  # malformed HTTP / URL, answered by the engine before any route
+        responses = op["responses"]
+        resp = responses.get(str(status)) or responses.get(f"{status // 100}XX") or responses.get("default")
+        if resp is None:
+            raise Mismatch(f"{method} {tpath}: status {status} is not declared (declared: {sorted(responses)})")
+        if method == "HEAD" or status in (204, 304) or not body:
+            return
+        content = resp.get("content")
+        if not content:
+            raise Mismatch(f"{method} {tpath} {status}: a body where the document declares none")
+        mt = ctype.split(";")[0].strip()
+        media = content.get(mt)
+        if media is None:
+            raise Mismatch(f"{method} {tpath} {status}: content type {mt} is not declared ({sorted(content)})")
+        schema = media.get("schema")
+        if schema is None or not (mt.endswith("json")):
+            return
+        try:
+            value = json.loads(body)
+        except ValueError:
+            raise Mismatch(f"{method} {tpath} {status}: body is not JSON")
+        errors = sorted(self._validator(schema).iter_errors(value), key=lambda e: list(e.path))
+        if errors:
+            e = errors[0]
+            raise Mismatch(f"{method} {tpath} {status}: body does not match the schema at "
+                           f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}\nbody: {body[:400]!r}")
