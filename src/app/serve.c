@@ -172,6 +172,7 @@ static void usage(FILE *f, const char *prog)
             "usage: %s [--listen HOST:PORT] [--workers N]\n"
             "  --listen HOST:PORT  address to serve on (env CREST_LISTEN; default 127.0.0.1:8080)\n"
             "  --workers N         event-loop threads (default: number of cores)\n"
+            "  --openapi [3.1|3.0] print the OpenAPI document and exit\n"
             "  --help, --version\n",
             prog);
 }
@@ -201,6 +202,22 @@ int crest_app_main(crest_app *app, int argc, char **argv)
         }
         if (!strcmp(a, "--version")) {
             printf("crest %s\n", CREST_VERSION);
+            return 0;
+        }
+        if (!strcmp(a, "--openapi")) {
+            /* Print the OpenAPI document (3.1, or 3.0 with "--openapi 3.0") and exit. */
+            bool v30 = app->openapi_30;
+            if (i + 1 < argc && (!strcmp(argv[i + 1], "3.0") || !strcmp(argv[i + 1], "3.1")))
+                v30 = !strcmp(argv[++i], "3.0");
+            size_t len;
+            char *doc = crest_app_openapi(app, v30, &len);
+            if (!doc) {
+                fprintf(stderr, "%s: out of memory\n", prog);
+                return 1;
+            }
+            fwrite(doc, 1, len, stdout);
+            fputc('\n', stdout);
+            free(doc);
             return 0;
         }
         if ((!strcmp(a, "--listen") || !strcmp(a, "--workers")) && i + 1 >= argc) {

@@ -270,7 +270,8 @@ static void parameters(crest__oa *o, const crest__endpoint *ep)
             crest_json_str(w, desc);
         }
         crest_json_key(w, "schema");
-        param_schema(o, p);
+        if (!crest__rest_param_schema(ep, p->name, o))
+            param_schema(o, p);
         if (p->example) {
             crest_json_key(w, "example");
             typed_text(w, p->type, p->example);
@@ -792,6 +793,10 @@ int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
         crest_json_str(w, "/");
         crest_json_object_end(w);
     }
+    crest_json_array_end(w);
+    /* No authentication is configured: no operation needs credentials. */
+    crest_json_key(w, "security");
+    crest_json_array_begin(w);
     crest_json_array_end(w);
     /* Tags, in the order of first use. */
     crest_json_key(w, "tags");

@@ -42,6 +42,9 @@ void crest__rest_openapi_schemas(struct crest_app *app, crest__oa *o);
 /* For a REST route: writes "requestBody" (when it has one) and "responses"
  * members of the operation, and its operationId; false for other endpoints. */
 bool crest__rest_openapi_operation(const struct crest__endpoint *ep, crest__oa *o);
+/* Writes the schema of a REST route's parameter when the module knows better
+ * than the spec (the id is an integer; a group field one of a list). */
+bool crest__rest_param_schema(const struct crest__endpoint *ep, const char *param, crest__oa *o);
 /* The description of a REST route's query parameter (where, sort_by...) with
  * its allowed fields, or NULL. Arena-free: a static or endpoint-owned string. */
 const char *crest__rest_param_description(const struct crest__endpoint *ep, const char *param);

@@ -1485,7 +1485,8 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
             add_param(r, &np, where);
             break;
         case RT_GROUP:
-            add_param(r, &np, (crest_param){"field", CREST_IN_PATH, CREST_T_STRING, .required = true});
+            add_param(r, &np, (crest_param){"field", CREST_IN_PATH, CREST_T_STRING, .required = true,
+                                            .description = "the field to count rows by"});
             add_param(r, &np, page);
             add_param(r, &np, page_size);
             add_param(r, &np, (crest_param){"sort_by", CREST_IN_QUERY, CREST_T_STRING,
@@ -2305,6 +2306,37 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     crest_json_object_end(w);
     o->custom_errors = false;
     return true;
+}
+
+bool crest__rest_param_schema(const crest__endpoint *ep, const char *param, crest__oa *o)
+{
+    const crest_handler h = ep->spec->handler;
+    if (h != h_read && h != write_route && h != h_group)
+        return false;
+    const route *r = ep->ud;
+    crest_json *w = o->w;
+    if (r->kind == RT_GROUP && !strcmp(param, "field")) {
+        crest_json_object_begin(w);
+        crest__oa_type(o, "string", false);
+        crest_json_key(w, "enum");
+        crest_json_array_begin(w);
+        for (unsigned i = 0; i < r->mod->m->nfields; i++)
+            if (r->mod->group.ok[i])
+                crest_json_str(w, r->mod->m->fields[i].f.name);
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+        return true;
+    }
+    if (r->kind != RT_CREATE && r->kind != RT_GROUP && !strcmp(param, r->mod->id_param)) {
+        /* Any text reaches the route (not an integer: 404), but ids are integers. */
+        crest_json_object_begin(w);
+        crest__oa_type(o, "integer", false);
+        crest_json_key(w, "format");
+        crest_json_str(w, "int64");
+        crest_json_object_end(w);
+        return true;
+    }
+    return false;
 }
 
 const char *crest__rest_param_description(const crest__endpoint *ep, const char *param)
