@@ -439,9 +439,8 @@ static void c_responses(crest__oa *o, const crest__endpoint *ep)
         crest_json_object_end(w);
     }
     crest_json_object_end(w);
-    if (ep->builtin)
-        return;
-    /* A handler may answer any problem; the spec check answers 400/413/415. */
+    /* A handler may answer any problem; the spec check answers 400/413/415;
+     * the engine answers malformed requests on any route. */
     crest__oa_ranges(o, false);
 }
 
@@ -588,6 +587,7 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
     if (ep->spec == &openapi_ep) {
         crest_json_key(w, "200");
         crest__oa_json_response(o, "the OpenAPI document", NULL);
+        crest__oa_ranges(o, false); /* the engine's own answers to malformed requests */
         return;
     }
     if (ep->spec == &docs_ep || ep->spec == &docfile_ep) {
@@ -622,6 +622,8 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
         if (ep->spec == &docfile_ep) {
             static const int st[] = {404, 500, 0};
             crest__oa_problems(o, st);
+        } else {
+            crest__oa_ranges(o, false);
         }
         return;
     }
@@ -811,6 +813,15 @@ int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
         crest_json_object_begin(w);
         crest_json_key(w, "name");
         crest_json_str(w, t);
+        const char *d = crest__rest_tag_description(app, t);
+        if (!d && !strcmp(t, "ops"))
+            d = "The server's own routes: liveness";
+        if (!d && !strcmp(t, "docs"))
+            d = "This API's OpenAPI document and its interactive page";
+        if (d) {
+            crest_json_key(w, "description");
+            crest_json_str(w, d);
+        }
         crest_json_object_end(w);
     }
     crest_json_array_end(w);

@@ -27,6 +27,7 @@ struct crest__module {
     const crest_module_def *def;
     crest_app *app;
     char *where_desc, *sort_desc, *stats_desc; /* OpenAPI parameter descriptions */
+    char *tag_desc;
     crest__model *m;
     char *name;
     char *prefix;                 /* url_prefix, without the API prefix ("" for "/") */
@@ -1365,6 +1366,7 @@ void crest__module_free(crest__module *mod)
     free(mod->where_desc);
     free(mod->sort_desc);
     free(mod->stats_desc);
+    free(mod->tag_desc);
     free(mod->name);
     free(mod->base);
     free(mod->prefix);
@@ -1566,7 +1568,10 @@ static int describe(crest__module *mod)
                                ".");
     mod->sort_desc = names_of(mod, &mod->sorts, "Fields separated by commas, '-' for descending. Fields: ", ".");
     mod->stats_desc = names_of(mod, &mod->stats, "Fields separated by commas. Fields: ", ".");
-    return mod->where_desc && mod->sort_desc && mod->stats_desc ? 0 : CREST_ENOMEM;
+    size_t n = strlen(mod->name) + strlen(mod->m->name) + 64;
+    if ((mod->tag_desc = malloc(n)))
+        snprintf(mod->tag_desc, n, "The %s REST module, over the %s model", mod->name, mod->m->name);
+    return mod->where_desc && mod->sort_desc && mod->stats_desc && mod->tag_desc ? 0 : CREST_ENOMEM;
 }
 
 static int parse_sort_default(crest__module *mod, crest_error *err)
@@ -2042,7 +2047,10 @@ static void list_schema(crest__oa *o, const crest__module *mod, const char *env,
 void crest__rest_openapi_schemas(crest_app *app, crest__oa *o)
 {
     crest_json *w = o->w;
-    if (app->nmodules) {
+    bool meta_used = false; /* by the list schemas of a module with the default meta */
+    for (unsigned i = 0; i < app->nmodules; i++)
+        meta_used |= !app->modules[i]->def->no_meta && !app->modules[i]->def->meta_fn;
+    if (meta_used) {
         crest_json_key(w, "ListMeta");
         crest_json_object_begin(w);
         crest__oa_type(o, "object", false);
@@ -2306,6 +2314,14 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     crest_json_object_end(w);
     o->custom_errors = false;
     return true;
+}
+
+const char *crest__rest_tag_description(crest_app *app, const char *tag)
+{
+    for (unsigned i = 0; i < app->nmodules; i++)
+        if (!strcmp(app->modules[i]->name, tag))
+            return app->modules[i]->tag_desc;
+    return NULL;
 }
 
 bool crest__rest_param_schema(const crest__endpoint *ep, const char *param, crest__oa *o)
