@@ -104,12 +104,9 @@ void crest__oa_ref(crest__oa *o, const char *name)
     crest_json_object_end(o->w);
 }
 
-void crest__oa_json_response(crest__oa *o, const char *description, const char *ref)
+void crest__oa_json_content(crest__oa *o, const char *ref)
 {
     crest_json *w = o->w;
-    crest_json_object_begin(w);
-    crest_json_key(w, "description");
-    crest_json_str(w, description);
     crest_json_key(w, "content");
     crest_json_object_begin(w);
     crest_json_key(w, "application/json");
@@ -123,6 +120,15 @@ void crest__oa_json_response(crest__oa *o, const char *description, const char *
     }
     crest_json_object_end(w);
     crest_json_object_end(w);
+}
+
+void crest__oa_json_response(crest__oa *o, const char *description, const char *ref)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, description);
+    crest__oa_json_content(o, ref);
     crest_json_object_end(w);
 }
 
@@ -427,17 +433,8 @@ static void c_responses(crest__oa *o, const crest__endpoint *ep)
     crest_json_object_begin(w);
     crest_json_key(w, "description");
     crest_json_str(w, ep->spec->response_description ? ep->spec->response_description : "OK");
-    if (status != 204) {
-        crest_json_key(w, "content");
-        crest_json_object_begin(w);
-        crest_json_key(w, "application/json");
-        crest_json_object_begin(w);
-        crest_json_key(w, "schema");
-        crest_json_object_begin(w);
-        crest_json_object_end(w);
-        crest_json_object_end(w);
-        crest_json_object_end(w);
-    }
+    if (status != 204)
+        crest__oa_json_content(o, NULL);
     crest_json_object_end(w);
     /* A handler may answer any problem; the spec check answers 400/413/415;
      * the engine answers malformed requests on any route. */
@@ -701,15 +698,7 @@ static void write_operation(crest__oa *o, const crest__endpoint *ep)
             crest_json_object_begin(w);
             crest_json_key(w, "required");
             crest_json_bool(w, s->body_required);
-            crest_json_key(w, "content");
-            crest_json_object_begin(w);
-            crest_json_key(w, "application/json");
-            crest_json_object_begin(w);
-            crest_json_key(w, "schema");
-            crest_json_object_begin(w);
-            crest_json_object_end(w);
-            crest_json_object_end(w);
-            crest_json_object_end(w);
+            crest__oa_json_content(o, NULL);
             crest_json_object_end(w);
         }
         crest_json_key(w, "responses");

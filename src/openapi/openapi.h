@@ -24,6 +24,8 @@ void crest__oa_problems(crest__oa *o, const int *statuses);
 /* Members "4XX" and "5XX": any problem (custom_body: any JSON body, for a
  * module whose error_fn writes its own). */
 void crest__oa_ranges(crest__oa *o, bool custom_body);
+/* Member "content": {"application/json": {"schema": <ref, or any (NULL)>}}. */
+void crest__oa_json_content(crest__oa *o, const char *ref);
 /* Members of a response object: a description and a JSON body of schema `ref`
  * (NULL: any JSON value). */
 void crest__oa_json_response(crest__oa *o, const char *description, const char *ref);
