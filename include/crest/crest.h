@@ -98,6 +98,10 @@ typedef struct crest_endpoint {
     const char *response_description; /* of the success answer; NULL: "OK" */
     bool deprecated;
     const char *operation_id;    /* NULL: made from the method and the path */
+    /* Who may call it when the app has auth: "public", "authenticated", or
+     * permissions separated by commas (the user needs one of them). NULL:
+     * nobody (deny by default); without auth everything is public. */
+    const char *permission;
 } crest_endpoint;
 
 /* Limits: every size or time input can grow. Defaults are DESIGN.md's. */
@@ -158,6 +162,22 @@ void crest_app_set_docs(crest_app *app, bool on);
 /* The OpenAPI document of the app (everything added so far), malloc'd JSON
  * text the caller frees; NULL when out of memory. */
 char *crest_app_openapi(crest_app *app, bool v30, size_t *len);
+/* JWT bearer authentication (HS256/384/512 with a secret of >= 32 bytes).
+ * Once set, every endpoint needs its `permission` (deny by default). The
+ * secret is copied. Returns CREST_EINVAL with err saying why. */
+typedef struct crest_jwt_config {
+    const char *algorithms;     /* pinned, "HS256" or "HS256,HS512" */
+    const unsigned char *secret;
+    size_t secret_len;
+    const char *audience;       /* checked when set */
+    const char *issuer;         /* checked when set */
+    unsigned leeway_s;          /* for exp, nbf, iat */
+    const char *permissions_claim; /* a list claim; NULL: "permissions" */
+    size_t max_token;           /* bytes; 0: 8192 */
+} crest_jwt_config;
+int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *err);
+/* A signed token for development and tests (HS algorithms): malloc'd text. */
+char *crest_app_token(crest_app *app, const char *sub, const char *const *permissions, long ttl_s);
 /* The app's limits, to read or change before serving. Borrowed from the app. */
 crest_limits *crest_app_limits(crest_app *app);
 /* Access log on stderr (default on). */
@@ -208,8 +228,16 @@ json_t *crest_req_json(const crest_req *req);
 /* The raw body bytes (borrowed), or NULL with *len 0. */
 const char *crest_req_body(const crest_req *req, size_t *len);
 
-/* The authenticated user; NULL until auth is configured (planned). */
-const void *crest_req_user(const crest_req *req);
+/* The authenticated user of a request (NULL when anonymous). Borrowed from
+ * the request. */
+typedef struct crest_user {
+    const char *id;                   /* the token's sub */
+    const char *const *permissions;   /* NULL-terminated */
+    json_t *claims;                   /* every claim of the token */
+} crest_user;
+const crest_user *crest_req_user(const crest_req *req);
+/* true when the user has the permission. */
+bool crest_user_can(const crest_user *user, const char *permission);
 
 /* Memory that lives as long as the request. NULL when out of memory. */
 void *crest_req_alloc(crest_req *req, size_t n);

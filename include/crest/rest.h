@@ -166,6 +166,10 @@ typedef struct crest_module_def {
     int (*error_fn)(const crest_rest_ctx *ctx, int status, const char *code, const char *detail,
                     crest_json *w);
     void *ud;
+    /* Who may call each method when the app has auth, in CREST_R_* bit
+     * order (index, read, create, update, delete, sample, group, stats,
+     * eval): "public", "authenticated" or "perm,perm". NULL: nobody. */
+    const char *permissions[9];
 } crest_module_def;
 
 /* Adds a module over a model added before. Returns CREST_EINVAL with err

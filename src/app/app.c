@@ -103,6 +103,7 @@ void crest_app_free(crest_app *app)
     free(app->servers);
     free(app->server_descs);
     free(app->openapi_doc);
+    crest__auth_free(app->auth);
     for (unsigned i = 0; i < app->nmodules; i++)
         crest__module_free(app->modules[i]);
     free(app->modules);
@@ -383,7 +384,7 @@ const char *crest_req_path(const crest_req *req)
     return req->path_decoded;
 }
 const char *crest_req_id(const crest_req *req) { return req->id; }
-const void *crest_req_user(const crest_req *req) { CREST_UNUSED(req); return NULL; }
+const crest_user *crest_req_user(const crest_req *req) { return req->user; }
 json_t *crest_req_json(const crest_req *req) { return req->json; }
 void *crest_req_alloc(crest_req *req, size_t n) { return crest__arena_alloc(req->arena, n); }
 

@@ -13,6 +13,7 @@
 typedef struct crest__worker crest__worker;
 typedef struct crest__sqlep crest__sqlep;
 typedef struct crest__model crest__model;
+typedef struct crest__auth crest__auth;
 typedef struct crest__module crest__module;
 
 /* An endpoint as the app keeps it. */
@@ -61,6 +62,7 @@ struct crest_app {
     unsigned nservers;
     bool openapi_30;
     bool docs_off;
+    crest__auth *auth;           /* src/auth/auth.c; NULL: no authentication */
     char *openapi_doc;           /* the served document, made at start */
     bool builtins_added;
     size_t openapi_len;
@@ -124,6 +126,7 @@ struct crest_req {
     bool blocking;
     void *db_hooked;             /* sqlite3 * whose progress handler enforces deadline_us */
     void *db_override;           /* the connection crest_req_sqlite gives (the app's writer), or NULL */
+    const crest_user *user;      /* set by auth (arena), NULL when anonymous */
     uint64_t deadline_us;
     bool timed_out;
 };
@@ -206,6 +209,11 @@ int crest__sql_failure(crest_req *req, crest_res *res, void *db, int rc);
 void crest__sqlep_free(crest__sqlep *s);
 /* Prepares the SQL against db to check it; err names the endpoint's line. */
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_error *err);
+
+/* ---- auth.c ---- */
+void crest__auth_free(crest__auth *a);
+/* Authenticates and checks the endpoint's permission; 0, or -1 with a 401/403. */
+int crest__auth_check(crest_req *req, crest_res *res);
 
 /* ---- writer.c: serialized writes and group commit ---- */
 int crest__writer_init(crest_app *app);

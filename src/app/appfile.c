@@ -13,12 +13,14 @@
 #include "ytree.h"
 
 int crest__app_add_sql_endpoint(crest_app *app, const crest_endpoint *ep, crest__sqlep *sql, crest_error *err);
+typedef struct loader loader;
+static int get_permission(loader *L, const ynode *n, const char *where, const char **out);
 
-typedef struct {
+struct loader {
     crest_app *app;
     const char *name;
     crest_error *err;
-} loader;
+};
 
 static int bad(loader *L, const ynode *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int bad(loader *L, const ynode *n, const char *fmt, ...)
@@ -450,7 +452,7 @@ static char *own(crest__sqlep *s, const char *str)
 static int load_endpoint(loader *L, const ynode *e, size_t idx)
 {
     static const char *const keys[] = {"method", "path", "params", "sql", "returns", "status", "summary",
-                                       "description", "tag", "timeout", "envelope", "columns", NULL};
+                                       "description", "tag", "timeout", "envelope", "columns", "permission", NULL};
     char where[64];
     snprintf(where, sizeof where, "endpoints[%zu]", idx);
     if (want_map(L, e, where) || check_keys(L, e, where, keys))
@@ -519,6 +521,12 @@ static int load_endpoint(loader *L, const ynode *e, size_t idx)
         if ((rc = get_duration(L, x, "timeout", &ms)))
             goto fail;
         s->spec.timeout_ms = (int)ms;
+    }
+    if ((x = crest__ytree_get(e, "permission"))) {
+        char w2[96];
+        snprintf(w2, sizeof w2, "%s.permission", where);
+        if ((rc = get_permission(L, x, w2, &s->spec.permission)))
+            goto fail;
     }
     const char *strkeys[] = {"summary", "description", "tag", "envelope"};
     for (size_t i = 0; i < CREST_ARRAY_LEN(strkeys); i++) {
@@ -971,7 +979,7 @@ static int load_module(loader *L, const ynode *key, const ynode *v)
                                        "grouping_allowed_fields", "stats_allowed_fields", "default_sort", "page_size",
                                        "list_envelope", "single_envelope", "meta_envelope", "groups_envelope",
                                        "use_envelope_on_parse", "serialize_meta", "serializer", "parser", "scope",
-                                       "description", NULL};
+                                       "description", "permissions", NULL};
     char where[160];
     snprintf(where, sizeof where, "modules.%s", key->str);
     if (want_map(L, v, where) || check_keys(L, v, where, keys))
@@ -1101,6 +1109,19 @@ static int load_module(loader *L, const ynode *key, const ynode *v)
             (rc = get_names(L, y, SUB("parser.attributes"), &def->parse_attributes)))
             return rc;
     }
+    if ((x = crest__ytree_get(v, "permissions"))) {
+        static const char *const mk[] = {"index", "read", "create", "update", "delete", "sample", "group", "stats",
+                                         "eval", NULL};
+        if (want_map(L, x, SUB("permissions")) || check_keys(L, x, w2, mk))
+            return CREST_ECONFIG;
+        for (unsigned b = 0; b < 9; b++) {
+            const ynode *y = crest__ytree_get(x, mk[b]);
+            char w3[260];
+            snprintf(w3, sizeof w3, "%s.permissions.%s", where, mk[b]);
+            if (y && (rc = get_permission(L, y, w3, &def->permissions[b])))
+                return rc;
+        }
+    }
     if ((x = crest__ytree_get(v, "scope"))) {
         if (want_map(L, x, SUB("scope")))
             return CREST_ECONFIG;
@@ -1114,18 +1135,112 @@ static int load_module(loader *L, const ynode *key, const ynode *v)
     return 0;
 }
 
+/* A permission: public | authenticated | a list of permissions (→ "a,b"). */
+static int get_permission(loader *L, const ynode *n, const char *where, const char **out)
+{
+    if (n->kind == Y_SCALAR && (!strcmp(n->str, "public") || !strcmp(n->str, "authenticated"))) {
+        *out = conf_strdup(L, n->str);
+        return *out ? 0 : CREST_ENOMEM;
+    }
+    if (n->kind != Y_SEQ || n->n == 0)
+        return bad(L, n, "%s: expected public, authenticated or a list of permissions", where);
+    const char *const *names;
+    int rc = get_names(L, n, where, &names);
+    if (rc)
+        return rc;
+    for (size_t i = 0; names[i]; i++)
+        if (!*names[i] || strchr(names[i], ',') || !strcmp(names[i], "public") || !strcmp(names[i], "authenticated"))
+            return bad(L, n, "%s: bad permission name '%s'", where, names[i]);
+    return conf_join(L, names, out);
+}
+
+static int load_auth(loader *L, const ynode *x)
+{
+    static const char *const keys[] = {"jwt", NULL};
+    static const char *const jk[] = {"algorithms", "secret_env", "secret_file", "audience", "issuer", "leeway",
+                                     "permissions_claim", "max_token", NULL};
+    if (want_map(L, x, "auth") || check_keys(L, x, "auth", keys))
+        return CREST_ECONFIG;
+    const ynode *j = crest__ytree_get(x, "jwt");
+    if (!j)
+        return bad(L, x, "auth: configure jwt");
+    if (want_map(L, j, "auth.jwt") || check_keys(L, j, "auth.jwt", jk))
+        return CREST_ECONFIG;
+    crest_jwt_config cfg = {0};
+    const ynode *y;
+    int rc;
+    const char *const *algs = NULL;
+    if (!(y = crest__ytree_get(j, "algorithms")))
+        return bad(L, j, "auth.jwt: pin the algorithms, as in algorithms: [HS256]");
+    if ((rc = get_names(L, y, "auth.jwt.algorithms", &algs)) || (rc = conf_join(L, algs, &cfg.algorithms)))
+        return rc;
+    const ynode *env = crest__ytree_get(j, "secret_env"), *file = crest__ytree_get(j, "secret_file");
+    if (!env == !file)
+        return bad(L, j, "auth.jwt: give the secret's source, secret_env (a variable's name) or secret_file "
+                         "(never the secret itself)");
+    char *secret = NULL;
+    size_t slen = 0;
+    if (env) {
+        if (want_scalar(L, env, "auth.jwt.secret_env"))
+            return CREST_ECONFIG;
+        const char *v = getenv(env->str);
+        if (!v || !*v)
+            return bad(L, env, "auth.jwt.secret_env: the variable %s is not set", env->str);
+        secret = strdup(v);
+        slen = secret ? strlen(secret) : 0;
+    } else {
+        if (want_scalar(L, file, "auth.jwt.secret_file"))
+            return CREST_ECONFIG;
+        FILE *f = fopen(file->str, "rb");
+        if (!f)
+            return bad(L, file, "auth.jwt.secret_file: cannot open %s: %s", file->str, strerror(errno));
+        char buf[4097];
+        slen = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        while (slen && (buf[slen - 1] == '\n' || buf[slen - 1] == '\r'))
+            slen--;
+        secret = malloc(slen + 1);
+        if (secret)
+            memcpy(secret, buf, slen);
+        memset(buf, 0, sizeof buf);
+    }
+    if (!secret)
+        return CREST_ENOMEM;
+    cfg.secret = (const unsigned char *)secret;
+    cfg.secret_len = slen;
+    if ((y = crest__ytree_get(j, "audience")) && (rc = get_string(L, y, "auth.jwt.audience", &cfg.audience)))
+        goto out;
+    if ((y = crest__ytree_get(j, "issuer")) && (rc = get_string(L, y, "auth.jwt.issuer", &cfg.issuer)))
+        goto out;
+    if ((y = crest__ytree_get(j, "permissions_claim")) &&
+        (rc = get_string(L, y, "auth.jwt.permissions_claim", &cfg.permissions_claim)))
+        goto out;
+    int64_t n;
+    if ((y = crest__ytree_get(j, "leeway"))) {
+        if ((rc = get_int(L, y, "auth.jwt.leeway", 0, 300, &n)))
+            goto out;
+        cfg.leeway_s = (unsigned)n;
+    }
+    if ((y = crest__ytree_get(j, "max_token"))) {
+        if ((rc = get_size(L, y, "auth.jwt.max_token", &cfg.max_token)))
+            goto out;
+    }
+    crest_error e2 = {0};
+    if (crest_app_set_jwt(L->app, &cfg, &e2))
+        rc = bad(L, j, "%s", e2.msg);
+out:
+    memset(secret, 0, slen);
+    free(secret);
+    return rc;
+}
+
 static int load_root(loader *L, const ynode *root)
 {
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
                                        "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
-                                       "info", "servers", "openapi", "docs", NULL};
+                                       "info", "servers", "openapi", "docs", "auth", NULL};
     if (root->kind != Y_MAP)
         return bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
-    for (size_t i = 0; i < root->n; i++) {
-        const char *k = root->kids[2 * i]->str;
-        if (!strcmp(k, "auth"))
-            return bad(L, root->kids[2 * i], "'%s' is not supported by this version of crest yet", k);
-    }
     if (check_keys(L, root, "app file", keys))
         return CREST_ECONFIG;
     crest_app *app = L->app;
@@ -1256,6 +1371,8 @@ static int load_root(loader *L, const ynode *root)
             return rc;
         crest_app_set_docs(app, on);
     }
+    if ((x = crest__ytree_get(root, "auth")) && (rc = load_auth(L, x)))
+        return rc;
     if ((x = crest__ytree_get(root, "durability"))) {
         if (want_scalar(L, x, "durability"))
             return CREST_ECONFIG;

@@ -335,7 +335,7 @@ int crest__app_handle(crest_req *req, crest_res *res)
         return 0;
     }
     req->ep = req->match.route->target;
-    if (check_params(req, res) || check_body(req, res)) {
+    if (crest__auth_check(req, res) || check_params(req, res) || check_body(req, res)) {
         if (req->ep->on_error)
             req->ep->on_error(req, res, req->ep->ud);
         return 0;

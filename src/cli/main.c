@@ -11,11 +11,13 @@ static void usage(FILE *f)
     fputs("usage: crest serve APP_FILE [--listen HOST:PORT] [--workers N]\n"
           "       crest check APP_FILE\n"
           "       crest openapi APP_FILE [--openapi 3.1|3.0]\n"
+          "       crest token APP_FILE --sub ID [--perm P]... [--ttl 1h]\n"
           "       crest --help | --version\n"
           "\n"
           "  serve   load the app file (YAML or JSON) and serve its API\n"
           "  check   validate the app file and its SQL; exit 0 when it is good, 1 when not\n"
           "  openapi print the app's OpenAPI document (JSON) without serving\n"
+          "  token   print a signed token for development and tests (auth.jwt of the app file)\n"
           "\n"
           "environment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH) override the app file.\n",
           f);
@@ -58,7 +60,7 @@ int main(int argc, char **argv)
         printf("crest %s\n", CREST_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") && strcmp(cmd, "check") && strcmp(cmd, "openapi")) {
+    if (strcmp(cmd, "serve") && strcmp(cmd, "check") && strcmp(cmd, "openapi") && strcmp(cmd, "token")) {
         fprintf(stderr, "crest: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
@@ -72,6 +74,57 @@ int main(int argc, char **argv)
     if (!app)
         return 1;
     int rc;
+    if (!strcmp(cmd, "token")) {
+        const char *sub = NULL;
+        const char *perms[65];
+        int np = 0;
+        long ttl = 3600;
+        for (int i = 3; i < argc; i++) {
+            const char *a = argv[i];
+            if (i + 1 >= argc) {
+                fprintf(stderr, "crest token: %s needs a value\n", a);
+                crest_app_free(app);
+                return 2;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--sub")) {
+                sub = v;
+            } else if (!strcmp(a, "--perm") && np < 64) {
+                perms[np++] = v;
+            } else if (!strcmp(a, "--ttl")) {
+                char *end;
+                ttl = strtol(v, &end, 10);
+                long mul = !strcmp(end, "h") ? 3600 : !strcmp(end, "m") ? 60 : !strcmp(end, "d") ? 86400
+                           : (!*end || !strcmp(end, "s")) ? 1 : -1;
+                if (end == v || ttl <= 0 || mul < 0 || ttl > 366L * 86400 / mul) {
+                    fprintf(stderr, "crest token: --ttl: expected a duration such as 3600, 30m, 1h or 7d\n");
+                    crest_app_free(app);
+                    return 2;
+                }
+                ttl *= mul;
+            } else {
+                fprintf(stderr, "crest token: unexpected argument '%s'\n", a);
+                crest_app_free(app);
+                return 2;
+            }
+        }
+        perms[np] = NULL;
+        if (!sub) {
+            fputs("crest token: --sub is required\n", stderr);
+            crest_app_free(app);
+            return 2;
+        }
+        char *tok = crest_app_token(app, sub, perms, ttl);
+        if (!tok) {
+            fputs("crest token: the app file has no auth.jwt with an HS algorithm\n", stderr);
+            crest_app_free(app);
+            return 1;
+        }
+        puts(tok);
+        free(tok);
+        crest_app_free(app);
+        return 0;
+    }
     if (!strcmp(cmd, "openapi")) {
         int v30 = -1;
         for (int i = 3; i < argc; i++) {

@@ -192,6 +192,20 @@ void crest__oa_ranges(crest__oa *o, bool custom_body)
     o->custom_errors = was;
 }
 
+static bool needs_auth(const crest__oa *o, const crest__endpoint *ep)
+{
+    return o->app && o->app->auth && !ep->builtin &&
+           !(ep->spec->permission && !strcmp(ep->spec->permission, "public"));
+}
+
+void crest__oa_auth_responses(crest__oa *o, const crest__endpoint *ep)
+{
+    if (!needs_auth(o, ep))
+        return;
+    problem(o, "401", "no valid bearer token (WWW-Authenticate: Bearer error=\"invalid_token\")");
+    problem(o, "403", "the token's user lacks the permission");
+}
+
 /* ---- operations of plain endpoints ---- */
 
 static const char *param_type(crest_type t)
@@ -687,6 +701,23 @@ static void write_operation(crest__oa *o, const crest__endpoint *ep)
         crest_json_key(w, "deprecated");
         crest_json_bool(w, true);
     }
+    if (o->app->auth) {
+        /* Who may call it: public operations need nothing. */
+        crest_json_key(w, "security");
+        crest_json_array_begin(w);
+        if (needs_auth(o, ep)) {
+            crest_json_object_begin(w);
+            crest_json_key(w, "bearer");
+            crest_json_array_begin(w);
+            crest_json_array_end(w);
+            crest_json_object_end(w);
+        }
+        crest_json_array_end(w);
+        if (s->permission && strcmp(s->permission, "public") && strcmp(s->permission, "authenticated")) {
+            crest_json_key(w, "x-permissions");
+            crest_json_str(w, s->permission);
+        }
+    }
     parameters(o, ep);
     if (!crest__rest_openapi_operation(ep, o)) {
         char id[256];
@@ -709,6 +740,7 @@ static void write_operation(crest__oa *o, const crest__endpoint *ep)
             builtin_responses(o, ep);
         else
             c_responses(o, ep);
+        crest__oa_auth_responses(o, ep);
         crest_json_object_end(w);
     }
     crest_json_object_end(w);
@@ -751,7 +783,7 @@ static void problem_schema(crest__oa *o)
 
 int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
 {
-    crest__oa o = {.w = w, .v30 = v30};
+    crest__oa o = {.w = w, .v30 = v30, .app = app};
     crest_json_object_begin(w);
     crest_json_key(w, "openapi");
     crest_json_str(w, v30 ? "3.0.3" : "3.1.0");
@@ -785,9 +817,17 @@ int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
         crest_json_object_end(w);
     }
     crest_json_array_end(w);
-    /* No authentication is configured: no operation needs credentials. */
+    /* Without auth no operation needs credentials; with it, each operation
+     * says (public ones: security: []). */
     crest_json_key(w, "security");
     crest_json_array_begin(w);
+    if (app->auth) {
+        crest_json_object_begin(w);
+        crest_json_key(w, "bearer");
+        crest_json_array_begin(w);
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+    }
     crest_json_array_end(w);
     /* Tags, in the order of first use. */
     crest_json_key(w, "tags");
@@ -849,6 +889,20 @@ int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
     problem_schema(&o);
     crest__rest_openapi_schemas(app, &o);
     crest_json_object_end(w);
+    if (app->auth) {
+        crest_json_key(w, "securitySchemes");
+        crest_json_object_begin(w);
+        crest_json_key(w, "bearer");
+        crest_json_object_begin(w);
+        crest_json_key(w, "type");
+        crest_json_str(w, "http");
+        crest_json_key(w, "scheme");
+        crest_json_str(w, "bearer");
+        crest_json_key(w, "bearerFormat");
+        crest_json_str(w, "JWT");
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+    }
     crest_json_object_end(w);
     crest_json_object_end(w);
     return crest_json_error(w);

@@ -13,6 +13,7 @@ typedef struct crest__oa {
     crest_json *w;
     bool v30;                 /* write OpenAPI 3.0.3 instead of 3.1 */
     bool custom_errors;       /* problems may come as the module's own JSON (error_fn) */
+    struct crest_app *app;
 } crest__oa;
 
 /* Members "type": t (and null when nullable), inside an open schema object. */
@@ -21,6 +22,9 @@ void crest__oa_type(crest__oa *o, const char *type, bool nullable);
 void crest__oa_ref(crest__oa *o, const char *name);
 /* Members of a "responses" object: one problem+json response per status (0-terminated). */
 void crest__oa_problems(crest__oa *o, const int *statuses);
+/* Members "401" and "403" when the app has auth and the endpoint is not public. */
+struct crest__endpoint;
+void crest__oa_auth_responses(crest__oa *o, const struct crest__endpoint *ep);
 /* Members "4XX" and "5XX": any problem (custom_body: any JSON body, for a
  * module whose error_fn writes its own). */
 void crest__oa_ranges(crest__oa *o, bool custom_body);

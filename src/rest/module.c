@@ -1521,6 +1521,9 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         r->spec.tag = mod->name;
         r->spec.status = r->kind == RT_CREATE ? 201 : r->kind == RT_DELETE ? 204 : 200;
         r->spec.handler = table[t].h;
+        for (unsigned b = 0; b < 9; b++)
+            if (table[t].bit == 1u << b)
+                r->spec.permission = mod->def->permissions[b];
         /* Writes commit with an fsync (durability: full): they run on the
          * thread pool so the event loop keeps serving reads meanwhile. */
         r->spec.blocking = r->kind == RT_CREATE || r->kind == RT_UPDATE || r->kind == RT_PATCH || r->kind == RT_DELETE;
@@ -2309,6 +2312,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     default:
         break;
     }
+    crest__oa_auth_responses(o, ep);
     if (custom)
         crest__oa_ranges(o, d->error_fn != NULL);
     crest_json_object_end(w);

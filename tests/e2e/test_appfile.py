@@ -205,11 +205,11 @@ def test_serve_refuses_failing_startup_sql(tmp_path):
     assert "startup_sql" in r.err
 
 
-def test_auth_is_not_supported_yet(tmp_path):
+def test_auth_without_pinned_algorithms_names_the_line(tmp_path):
     p = write(tmp_path, "database: sqlite:x.db\nauth:\n  jwt: {}\n")
     r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
     assert r.returncode == 1
-    assert f"{p}:2:" in r.err and "auth" in r.err
+    assert f"{p}:3:" in r.err and "algorithms" in r.err
 
 
 def test_model_without_fields_names_the_line(tmp_path):

@@ -1,0 +1,274 @@
+/* auth.c — JWT bearer authentication and permission checks.
+ *
+ * A token is checked in this order: size cap, signature (libjwt, with the
+ * app's secret), the algorithm against the pinned list (so `alg: none` and
+ * algorithm confusion are refused even when a signature "verifies"), `exp`
+ * (required), `nbf` and `iat` with the leeway, `iss` and `aud` when set, and
+ * `sub` (required). The user gets the token's sub, its permissions claim
+ * and every claim. Endpoints say who may call them; when auth is on, an
+ * endpoint that says nothing is closed (deny by default). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jwt.h>
+
+#include "../app/app_internal.h"
+#include "../json/json_internal.h"
+
+struct crest__auth {
+    bool algs[JWT_ALG_TERM];
+    unsigned char *secret;
+    size_t secret_len;
+    char *audience, *issuer, *perm_claim;
+    unsigned leeway;
+    size_t max_token;
+    jwt_alg_t sign_alg;       /* the first pinned one, for crest_app_token */
+};
+
+void crest__auth_free(crest__auth *a)
+{
+    if (!a)
+        return;
+    if (a->secret) {
+        memset(a->secret, 0, a->secret_len);
+        free(a->secret);
+    }
+    free(a->audience);
+    free(a->issuer);
+    free(a->perm_claim);
+    free(a);
+}
+
+int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *err)
+{
+    if (!cfg || !cfg->algorithms)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "auth.jwt: pin the algorithms (HS256, HS384, HS512)");
+    crest__auth *a = calloc(1, sizeof *a);
+    if (!a)
+        return CREST_ENOMEM;
+    a->sign_alg = JWT_ALG_NONE;
+    char *list = strdup(cfg->algorithms), *save = NULL;
+    int rc = 0;
+    for (char *t = list ? strtok_r(list, ", ", &save) : NULL; t && !rc; t = strtok_r(NULL, ", ", &save)) {
+        jwt_alg_t alg = jwt_str_alg(t);
+        if (alg != JWT_ALG_HS256 && alg != JWT_ALG_HS384 && alg != JWT_ALG_HS512)
+            rc = crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                  "auth.jwt.algorithms: '%s' is not supported (HS256, HS384, HS512)", t);
+        else {
+            a->algs[alg] = true;
+            if (a->sign_alg == JWT_ALG_NONE)
+                a->sign_alg = alg;
+        }
+    }
+    free(list);
+    if (!rc && a->sign_alg == JWT_ALG_NONE)
+        rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "auth.jwt.algorithms: name at least one algorithm");
+    if (!rc && (!cfg->secret || cfg->secret_len < 32))
+        rc = crest__error_set(err, CREST_EINVAL, NULL, 0,
+                              "auth.jwt: the secret is %zu bytes; HS algorithms need at least 32 random bytes",
+                              cfg->secret ? cfg->secret_len : 0);
+    if (!rc) {
+        a->secret = malloc(cfg->secret_len);
+        a->audience = cfg->audience ? strdup(cfg->audience) : NULL;
+        a->issuer = cfg->issuer ? strdup(cfg->issuer) : NULL;
+        a->perm_claim = strdup(cfg->permissions_claim ? cfg->permissions_claim : "permissions");
+        if (!a->secret || !a->perm_claim || (cfg->audience && !a->audience) || (cfg->issuer && !a->issuer))
+            rc = CREST_ENOMEM;
+        else {
+            memcpy(a->secret, cfg->secret, cfg->secret_len);
+            a->secret_len = cfg->secret_len;
+        }
+    }
+    a->leeway = cfg->leeway_s > 300 ? 300 : cfg->leeway_s;
+    a->max_token = cfg->max_token ? cfg->max_token : 8192;
+    if (rc) {
+        crest__auth_free(a);
+        return rc;
+    }
+    crest__auth_free(app->auth);
+    app->auth = a;
+    return 0;
+}
+
+char *crest_app_token(crest_app *app, const char *sub, const char *const *permissions, long ttl_s)
+{
+    crest__auth *a = app->auth;
+    if (!a || !sub)
+        return NULL;
+    jwt_t *j = NULL;
+    if (jwt_new(&j))
+        return NULL;
+    long now = (long)time(NULL);
+    char *out = NULL;
+    json_t *perms = json_array();
+    for (const char *const *p = permissions; p && *p; p++)
+        json_array_append_new(perms, json_string(*p));
+    json_t *claims = json_pack("{s:s, s:I, s:I, s:o}", "sub", sub, "iat", (json_int_t)now, "exp",
+                               (json_int_t)(now + ttl_s), a->perm_claim, perms);
+    if (a->issuer && claims)
+        json_object_set_new(claims, "iss", json_string(a->issuer));
+    if (a->audience && claims)
+        json_object_set_new(claims, "aud", json_string(a->audience));
+    char *text = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
+    if (text && !jwt_add_grants_json(j, text) && !jwt_set_alg(j, a->sign_alg, a->secret, (int)a->secret_len))
+        out = jwt_encode_str(j);
+    free(text);
+    json_decref(claims);
+    jwt_free(j);
+    return out;
+}
+
+/* ---- per request ---- */
+
+static int unauthorized(crest_res *res, const char *why)
+{
+    crest_res_header(res, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    return crest_res_error(res, 401, "unauthorized", "%s", why);
+}
+
+/* A claim that must be an integer when present: 1 present, 0 absent, -1 bad. */
+static int int_claim(json_t *claims, const char *name, int64_t *out)
+{
+    json_t *v = json_object_get(claims, name);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) && !json_is_real(v))
+        return -1;
+    *out = json_is_integer(v) ? json_integer_value(v) : (int64_t)json_real_value(v);
+    return 1;
+}
+
+static void claims_free(void *p) { json_decref(p); }
+
+/* Authenticates the request's bearer token into req->user. 0, or -1 with a 401. */
+static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
+{
+    const char *h = crest_req_header(req, "authorization");
+    if (!h)
+        return unauthorized(res, "this endpoint needs a bearer token");
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return unauthorized(res, "the Authorization header must be 'Bearer <token>'");
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    size_t n = strlen(tok);
+    if (n == 0)
+        return unauthorized(res, "the bearer token is empty");
+    if (n > a->max_token)
+        return unauthorized(res, "the bearer token is larger than the server accepts");
+    jwt_t *j = NULL;
+    if (jwt_decode(&j, tok, a->secret, (int)a->secret_len) != 0 || !j) {
+        jwt_free(j);
+        return unauthorized(res, "the token is malformed or its signature does not verify");
+    }
+    jwt_alg_t alg = jwt_get_alg(j);
+    if (alg <= JWT_ALG_NONE || alg >= JWT_ALG_TERM || !a->algs[alg]) {
+        jwt_free(j);
+        return unauthorized(res, "the token's algorithm is not accepted");
+    }
+    char *text = jwt_get_grants_json(j, NULL);
+    jwt_free(j);
+    json_t *claims = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!json_is_object(claims)) {
+        json_decref(claims);
+        return unauthorized(res, "the token has no claims");
+    }
+    crest__arena_defer(req->arena, claims_free, claims);
+    int64_t now = (int64_t)time(NULL), exp = 0, nbf = 0, iat = 0;
+    int e = int_claim(claims, "exp", &exp), nb = int_claim(claims, "nbf", &nbf), ia = int_claim(claims, "iat", &iat);
+    if (e <= 0)
+        return unauthorized(res, "the token has no valid exp claim");
+    if (nb < 0 || ia < 0)
+        return unauthorized(res, "the token's nbf or iat is not a number");
+    if (now > exp + a->leeway)
+        return unauthorized(res, "the token has expired");
+    if (nb && now + a->leeway < nbf)
+        return unauthorized(res, "the token is not valid yet (nbf)");
+    if (ia && iat > now + a->leeway)
+        return unauthorized(res, "the token was issued in the future (iat)");
+    if (a->issuer) {
+        const char *iss = json_string_value(json_object_get(claims, "iss"));
+        if (!iss || strcmp(iss, a->issuer))
+            return unauthorized(res, "the token's issuer is not accepted");
+    }
+    if (a->audience) {
+        json_t *aud = json_object_get(claims, "aud");
+        bool ok = json_is_string(aud) && !strcmp(json_string_value(aud), a->audience);
+        size_t i;
+        json_t *x;
+        if (json_is_array(aud))
+            json_array_foreach(aud, i, x) ok |= json_is_string(x) && !strcmp(json_string_value(x), a->audience);
+        if (!ok)
+            return unauthorized(res, "the token's audience is not this API");
+    }
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    if (!sub || !*sub)
+        return unauthorized(res, "the token has no sub claim");
+    json_t *perms = json_object_get(claims, a->perm_claim);
+    size_t np = json_is_array(perms) ? json_array_size(perms) : 0;
+    const char **pv = crest__arena_calloc(req->arena, np + 1, sizeof *pv);
+    crest_user *u = crest__arena_calloc(req->arena, 1, sizeof *u);
+    if (!pv || !u)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < np; i++)
+        if (json_is_string(json_array_get(perms, i)))
+            pv[k++] = json_string_value(json_array_get(perms, i));
+    u->id = sub;
+    u->permissions = pv;
+    u->claims = claims;
+    req->user = u;
+    return 0;
+}
+
+bool crest_user_can(const crest_user *user, const char *permission)
+{
+    if (!user || !permission)
+        return false;
+    for (const char *const *p = user->permissions; p && *p; p++)
+        if (!strcmp(*p, permission))
+            return true;
+    return false;
+}
+
+/* Whether the user has one of "a,b,c". */
+static bool has_one_of(const crest_user *u, const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        size_t n = (size_t)(e - p);
+        while (n && p[n - 1] == ' ')
+            n--;
+        for (const char *const *q = u->permissions; n && q && *q; q++)
+            if (strlen(*q) == n && !memcmp(*q, p, n))
+                return true;
+        p = e;
+    }
+    return false;
+}
+
+int crest__auth_check(crest_req *req, crest_res *res)
+{
+    const crest__auth *a = req->app->auth;
+    if (!a || !req->ep || req->ep->builtin)
+        return 0;
+    const char *need = req->ep->spec->permission;
+    if (need && !strcmp(need, "public"))
+        return 0;
+    if (authenticate(req, res, a))
+        return -1;
+    if (!need) /* deny by default: the endpoint declares nobody */
+        return crest_res_error(res, 403, "forbidden", "this endpoint is not open to anyone");
+    if (!strcmp(need, "authenticated") || has_one_of(req->user, need))
+        return 0;
+    return crest_res_error(res, 403, "forbidden", "this needs the permission %s", need);
+}

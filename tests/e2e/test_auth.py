@@ -1,0 +1,225 @@
+"""JWT bearer authentication and permissions (issue 5, first part): every row
+of the token matrix, deny by default, 401 with WWW-Authenticate, 403 without
+the permission, the secret's rules, `crest token`, and the OpenAPI document's
+security declarations."""
+import json
+import time
+
+import jwt as pyjwt
+import pytest
+
+from conftest import CREST_BIN, assert_problem, run_cli
+
+SECRET = "0123456789abcdef0123456789abcdef-test-secret"
+ENV = {"CREST_JWT_SECRET": SECRET}
+
+APP = """\
+database: sqlite:a.db
+auth:
+  jwt:
+    algorithms: [HS256]
+    secret_env: CREST_JWT_SECRET
+    audience: tasks-api
+    issuer: crest-demo
+    leeway: 30
+models:
+  Task:
+    fields:
+      title: {type: string, required: true}
+modules:
+  tasks:
+    model: Task
+    permissions:
+      index: public
+      read: authenticated
+      create: [tasks.manage, tasks.admin]
+endpoints:
+  - path: /open
+    permission: public
+    sql: SELECT 1 AS one
+    returns: one
+  - path: /closed
+    sql: SELECT 1 AS one
+    returns: one
+  - path: /me
+    permission: authenticated
+    sql: SELECT 1 AS one
+    returns: one
+"""
+
+
+def token(secret=SECRET, alg="HS256", **over):
+    now = int(time.time())
+    claims = {"sub": "alice", "iat": now, "exp": now + 600, "aud": "tasks-api", "iss": "crest-demo",
+              "permissions": ["tasks.manage"]}
+    claims.update(over)
+    for k in [k for k, v in claims.items() if v is None]:
+        del claims[k]
+    return pyjwt.encode(claims, secret, algorithm=alg)
+
+
+@pytest.fixture(scope="module")
+def srv(request, tmp_path_factory):
+    from conftest import Server
+    d = tmp_path_factory.mktemp("auth")
+    (d / "app.yaml").write_text(APP)
+    s = Server([CREST_BIN, "serve", str(d / "app.yaml"), "--listen", "127.0.0.1:0", "--workers", "1"], cwd=str(d),
+               env=ENV)
+    s.wait_listening()
+    yield s
+    s.stop()
+
+
+def auth(t):
+    return {"Authorization": f"Bearer {t}"}
+
+
+def unauthorized(r):
+    p = assert_problem(r, 401)
+    assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    return p
+
+
+def test_public_routes_need_nothing(srv):
+    assert srv.get("/tasks").status_code == 200
+    assert srv.get("/open").json() == {"one": 1}
+    assert srv.get("/healthz").status_code == 200
+    assert srv.get("/openapi.json").status_code == 200
+
+
+def test_missing_token_is_401(srv):
+    unauthorized(srv.get("/me"))
+    unauthorized(srv.get("/tasks/1"))
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Basic YWxpY2U6eA==", "Bearer not.a.token", "Bearer abc",
+                                    "Bearer a.b.c.d"])
+def test_malformed_is_401(srv, header):
+    unauthorized(srv.get("/me", headers={"Authorization": header}))
+
+
+def test_valid_token_is_200(srv):
+    assert srv.get("/me", headers=auth(token())).json() == {"one": 1}
+
+
+def test_bad_signature_is_401(srv):
+    unauthorized(srv.get("/me", headers=auth(token(secret="another-secret-of-32-bytes-or-more!!"))))
+    t = token()
+    head, body, sig = t.split(".")
+    unauthorized(srv.get("/me", headers=auth(f"{head}.{body}.{sig[:-2]}AA")))
+
+
+def test_alg_none_is_401(srv):
+    t = pyjwt.encode({"sub": "alice", "exp": int(time.time()) + 600, "aud": "tasks-api", "iss": "crest-demo"},
+                     None, algorithm="none")
+    unauthorized(srv.get("/me", headers=auth(t)))
+
+
+def test_an_algorithm_not_pinned_is_401(srv):
+    unauthorized(srv.get("/me", headers=auth(token(alg="HS512"))))
+
+
+def test_expired_beyond_leeway_is_401_within_is_200(srv):
+    now = int(time.time())
+    unauthorized(srv.get("/me", headers=auth(token(exp=now - 120, iat=now - 600))))
+    assert srv.get("/me", headers=auth(token(exp=now - 10, iat=now - 600))).status_code == 200
+
+
+def test_exp_is_required(srv):
+    unauthorized(srv.get("/me", headers=auth(token(exp=None))))
+
+
+def test_nbf_in_the_future_is_401(srv):
+    unauthorized(srv.get("/me", headers=auth(token(nbf=int(time.time()) + 3600))))
+
+
+def test_iat_in_the_future_is_401(srv):
+    unauthorized(srv.get("/me", headers=auth(token(iat=int(time.time()) + 3600))))
+
+
+@pytest.mark.parametrize("over", [{"aud": "other-api"}, {"aud": None}, {"iss": "someone-else"}, {"iss": None},
+                                  {"sub": None}, {"sub": ""}])
+def test_wrong_or_missing_claims_are_401(srv, over):
+    unauthorized(srv.get("/me", headers=auth(token(**over))))
+
+
+def test_audience_list_containing_ours_is_accepted(srv):
+    assert srv.get("/me", headers=auth(token(aud=["x", "tasks-api"]))).status_code == 200
+
+
+def test_oversized_token_is_401_or_431(srv):
+    big = token(padding="x" * 9000)
+    r = srv.get("/me", headers=auth(big))
+    assert r.status_code in (401, 431)
+    if r.status_code == 401:
+        unauthorized(r)
+
+
+def test_permission_403_then_200(srv):
+    t = token(permissions=[])
+    p = assert_problem(srv.request("POST", "/tasks", json={"title": "x"}, headers=auth(t)), 403)
+    assert "tasks.manage" in p["detail"]
+    r = srv.request("POST", "/tasks", json={"title": "x"}, headers=auth(token()))
+    assert r.status_code == 201
+    r = srv.request("POST", "/tasks", json={"title": "y"}, headers=auth(token(permissions=["tasks.admin"])))
+    assert r.status_code == 201
+    assert srv.get(f"/tasks/{r.json()['id']}", headers=auth(t)).status_code == 200
+
+
+def test_deny_by_default(srv):
+    # An endpoint and module methods that declare no permission are closed.
+    assert_problem(srv.get("/closed", headers=auth(token())), 403)
+    assert_problem(srv.request("DELETE", "/tasks/1", headers=auth(token())), 403)
+    unauthorized(srv.request("PATCH", "/tasks/1", json={"title": "z"}))
+
+
+def test_auth_comes_before_parameter_checks(srv):
+    unauthorized(srv.get("/tasks/not-a-number"))
+
+
+def test_document_declares_security(srv):
+    doc = srv.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer",
+                                                              "bearerFormat": "JWT"}
+    assert doc["security"] == [{"bearer": []}]
+    assert doc["paths"]["/open"]["get"]["security"] == []
+    me = doc["paths"]["/me"]["get"]
+    assert me["security"] == [{"bearer": []}] and {"401", "403"} <= set(me["responses"])
+    create = doc["paths"]["/tasks"]["post"]
+    assert {"401", "403"} <= set(create["responses"]) and create["x-permissions"] == "tasks.manage,tasks.admin"
+    assert doc["paths"]["/tasks"]["get"]["security"] == []
+
+
+def test_crest_token_makes_a_token_the_server_accepts(srv, tmp_path):
+    (tmp_path / "app.yaml").write_text(APP)
+    r = run_cli([CREST_BIN, "token", str(tmp_path / "app.yaml"), "--sub", "carol", "--perm", "tasks.manage",
+                 "--ttl", "10m"], cwd=str(tmp_path), env=ENV)
+    assert r.returncode == 0, r.err
+    t = r.out.strip()
+    claims = pyjwt.decode(t, SECRET, algorithms=["HS256"], audience="tasks-api", issuer="crest-demo")
+    assert claims["sub"] == "carol" and claims["permissions"] == ["tasks.manage"]
+    assert 590 <= claims["exp"] - claims["iat"] <= 600
+    assert srv.request("POST", "/tasks", json={"title": "c"}, headers=auth(t)).status_code == 201
+    r = run_cli([CREST_BIN, "token", str(tmp_path / "app.yaml")], cwd=str(tmp_path), env=ENV)
+    assert r.returncode == 2
+
+
+@pytest.mark.parametrize("env,word", [({"CREST_JWT_SECRET": "short"}, "32"), ({}, "CREST_JWT_SECRET")])
+def test_weak_or_missing_secret_refuses_to_start(tmp_path, env, word):
+    (tmp_path / "app.yaml").write_text(APP)
+    r = run_cli([CREST_BIN, "check", str(tmp_path / "app.yaml")], cwd=str(tmp_path), env=env)
+    assert r.returncode == 1 and word in r.err
+
+
+def test_the_secret_cannot_be_written_in_the_app_file(tmp_path):
+    (tmp_path / "app.yaml").write_text(APP.replace("secret_env: CREST_JWT_SECRET", "secret: " + SECRET))
+    r = run_cli([CREST_BIN, "check", str(tmp_path / "app.yaml")], cwd=str(tmp_path), env=ENV)
+    assert r.returncode == 1 and "secret" in r.err
+
+
+def test_secret_file(tmp_path):
+    (tmp_path / "secret.txt").write_text(SECRET + "\n")
+    (tmp_path / "app.yaml").write_text(APP.replace("secret_env: CREST_JWT_SECRET", "secret_file: secret.txt"))
+    r = run_cli([CREST_BIN, "token", str(tmp_path / "app.yaml"), "--sub", "d"], cwd=str(tmp_path))
+    assert r.returncode == 0, r.err
+    pyjwt.decode(r.out.strip(), SECRET, algorithms=["HS256"], audience="tasks-api")
