@@ -170,6 +170,11 @@ typedef struct crest_module_def {
      * order (index, read, create, update, delete, sample, group, stats,
      * eval): "public", "authenticated" or "perm,perm". NULL: nobody. */
     const char *permissions[9];
+    /* Row ownership (OWASP BOLA): a string field holding the owner's id.
+     * Create sets it from the user; every route sees only the user's rows
+     * (someone else's row is 404). A fixed scope may also name
+     * "$user.id" or "$user.<claim>" as values. */
+    const char *owner;
 } crest_module_def;
 
 /* Adds a module over a model added before. Returns CREST_EINVAL with err

@@ -979,7 +979,7 @@ static int load_module(loader *L, const ynode *key, const ynode *v)
                                        "grouping_allowed_fields", "stats_allowed_fields", "default_sort", "page_size",
                                        "list_envelope", "single_envelope", "meta_envelope", "groups_envelope",
                                        "use_envelope_on_parse", "serialize_meta", "serializer", "parser", "scope",
-                                       "description", "permissions", NULL};
+                                       "description", "permissions", "owner", NULL};
     char where[160];
     snprintf(where, sizeof where, "modules.%s", key->str);
     if (want_map(L, v, where) || check_keys(L, v, where, keys))
@@ -1001,7 +1001,8 @@ static int load_module(loader *L, const ynode *key, const ynode *v)
         (rc = opt_string(L, v, "id_path", where, &def->id_path)) ||
         (rc = opt_string(L, v, "list_envelope", where, &def->list_envelope)) ||
         (rc = opt_string(L, v, "meta_envelope", where, &def->meta_envelope)) ||
-        (rc = opt_string(L, v, "groups_envelope", where, &def->groups_envelope)))
+        (rc = opt_string(L, v, "groups_envelope", where, &def->groups_envelope)) ||
+        (rc = opt_string(L, v, "owner", where, &def->owner)))
         return rc;
     if ((x = crest__ytree_get(v, "single_envelope"))) {
         if (want_scalar(L, x, SUB("single_envelope")))

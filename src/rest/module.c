@@ -26,6 +26,8 @@ typedef struct route {
 struct crest__module {
     const crest_module_def *def;
     crest_app *app;
+    const crest__mfield *owner;   /* row ownership, or NULL */
+    bool scope_user;              /* the fixed scope names $user values */
     char *where_desc, *sort_desc, *stats_desc; /* OpenAPI parameter descriptions */
     char *tag_desc;
     crest__model *m;
@@ -277,20 +279,65 @@ static int where_param(crest_req *req, crest_res *res, const crest__module *mod,
 }
 
 /* The module's scope for this request (fixed and per-request), or NULL. */
+/* The value "$user.id" / "$user.<claim>" stands for: a new reference (null
+ * when anonymous or the claim is absent). */
+static json_t *user_value(const crest_user *u, const char *ref)
+{
+    if (!u)
+        return json_null();
+    if (!strcmp(ref, "id"))
+        return json_string(u->id);
+    json_t *v = json_object_get(u->claims, ref);
+    return v ? json_deep_copy(v) : json_null();
+}
+
+/* A copy of v with every "$user..." string replaced (new reference). */
+static json_t *with_user(json_t *v, const crest_user *u)
+{
+    if (json_is_string(v) && !strncmp(json_string_value(v), "$user.", 6))
+        return user_value(u, json_string_value(v) + 6);
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) json_object_set_new(o, k, with_user(x, u));
+        return o;
+    }
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(a, with_user(x, u));
+        return a;
+    }
+    return json_incref(v);
+}
+
 static int scope_of(const crest_rest_ctx *ctx, const crest__module *mod, crest__qnode **out)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
     *out = NULL;
     char msg[256];
+    if (mod->owner) { /* only the user's rows (anonymous: rows without an owner) */
+        json_t *w = json_object();
+        json_object_set_new(w, mod->owner->f.name, user_value(req->user, "id"));
+        crest__arena_defer(req->arena, (void (*)(void *))json_decref, w);
+        crest__qnode *q;
+        if (crest__where_parse(req->arena, mod->m, NULL, w, &q, msg, sizeof msg))
+            return crest_res_error(res, 500, "internal_error", "the server could not answer");
+        *out = q;
+    }
     if (mod->scope) {
         crest__qnode *q;
-        if (crest__where_parse(req->arena, mod->m, NULL, mod->scope, &q, msg, sizeof msg)) {
+        json_t *sc = mod->scope_user ? with_user(mod->scope, req->user) : json_incref(mod->scope);
+        crest__arena_defer(req->arena, (void (*)(void *))json_decref, sc);
+        if (crest__where_parse(req->arena, mod->m, NULL, sc, &q, msg, sizeof msg)) {
             fprintf(stderr, "{\"event\":\"scope_error\",\"module\":\"%s\",\"request_id\":\"%s\"}\n", mod->name,
                     req->id);
             return crest_res_error(res, 500, "internal_error", "the server could not answer");
         }
-        *out = q;
+        *out = crest__qnode_and(req->arena, *out, q);
     }
     if (mod->def->scope_fn) {
         json_t *w = mod->def->scope_fn(ctx);
@@ -741,6 +788,12 @@ static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_
     if ((mod->def->processor && mod->def->processor(ctx, obj)) || (before && before(ctx, obj)) || ctx->res->is_error) {
         json_decref(obj);
         return NULL;
+    }
+    if (mod->owner) { /* the owner is the user: on create set, on update never moved */
+        if (ctx->req->method == CREST_POST)
+            json_object_set_new(obj, mod->owner->f.name, user_value(ctx->req->user, "id"));
+        else
+            json_object_del(obj, mod->owner->f.name);
     }
     return obj;
 }
@@ -1745,15 +1798,26 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
     }
     mod->select = sel.ptr;
     mod->select_len = sel.len - 1;
+    if (def->owner) {
+        mod->owner = crest__model_field(m, def->owner);
+        if (!mod->owner || (mod->owner->f.type != CREST_F_STRING && mod->owner->f.type != CREST_F_TEXT)) {
+            rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: owner: '%s' must be a string field of %s",
+                                  def->name, def->owner, m->name);
+            goto fail;
+        }
+    }
     if (def->scope) {
         json_error_t je;
         mod->scope = json_loads(def->scope, 0, &je);
+        mod->scope_user = strstr(def->scope, "\"$user.") != NULL;
         crest__arena a;
         crest__arena_init(&a, 1024, 0);
         crest__qnode *q;
         char msg[256] = "";
+        json_t *probe = mod->scope ? with_user(mod->scope, NULL) : NULL; /* $user values as null */
         int bad = !mod->scope || !json_is_object(mod->scope) ||
-                  crest__where_parse(&a, m, NULL, mod->scope, &q, msg, sizeof msg);
+                  crest__where_parse(&a, m, NULL, probe, &q, msg, sizeof msg);
+        json_decref(probe);
         crest__arena_dispose(&a);
         if (bad) {
             rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: scope: %s", def->name,

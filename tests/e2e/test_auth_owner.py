@@ -1,0 +1,100 @@
+"""Row ownership (OWASP BOLA): `owner:` makes create set the field from the
+user and scopes every route to the user's rows (someone else's row is 404,
+never 403); a scope may name $user.id and $user.<claim>."""
+import json
+import time
+
+import jwt as pyjwt
+import pytest
+
+from conftest import CREST_BIN, Server, assert_problem
+
+SECRET = "0123456789abcdef0123456789abcdef-test-secret"
+
+APP = """\
+database: sqlite:o.db
+auth:
+  jwt:
+    algorithms: [HS256]
+    secret_env: CREST_JWT_SECRET
+models:
+  Note:
+    fields:
+      title: {type: string, required: true}
+      n: {type: int, default: 0}
+      owner_id: {type: string, rest: read}
+      team: {type: string}
+modules:
+  notes:
+    model: Note
+    owner: owner_id
+    enabled_methods: [index, read, create, update, delete, sample, group, stats, eval]
+    permissions: {index: authenticated, read: authenticated, create: authenticated, update: authenticated,
+                  delete: authenticated, sample: authenticated, group: authenticated, stats: authenticated,
+                  eval: authenticated}
+  team_notes:
+    model: Note
+    url_prefix: /team
+    scope: {team: $user.team}
+    permissions: {index: authenticated}
+"""
+
+
+def tok(sub, **claims):
+    now = int(time.time())
+    return {"Authorization": "Bearer " + pyjwt.encode({"sub": sub, "exp": now + 600, **claims}, SECRET,
+                                                      algorithm="HS256")}
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    d = tmp_path_factory.mktemp("owner")
+    (d / "app.yaml").write_text(APP)
+    s = Server([CREST_BIN, "serve", str(d / "app.yaml"), "--listen", "127.0.0.1:0", "--workers", "1"], cwd=str(d),
+               env={"CREST_JWT_SECRET": SECRET})
+    s.wait_listening()
+    a = s.request("POST", "/notes", json={"title": "alice's", "n": 5, "team": "red"}, headers=tok("alice")).json()
+    b = s.request("POST", "/notes", json={"title": "bob's", "n": 7, "team": "blue"}, headers=tok("bob")).json()
+    s.ids = {"alice": a["id"], "bob": b["id"]}
+    s.first = a
+    yield s
+    s.stop()
+
+
+def test_create_sets_the_owner_from_the_user(srv):
+    assert srv.first["owner_id"] == "alice"
+    p = assert_problem(srv.request("POST", "/notes", json={"title": "x", "owner_id": "bob"}, headers=tok("alice")),
+                       422)
+    assert "owner_id" in p["errors"]
+
+
+def test_someone_elses_row_is_404_everywhere(srv):
+    bob = srv.ids["bob"]
+    for method, body in (("GET", None), ("PATCH", {"n": 1}), ("PUT", {"n": 1}), ("DELETE", None)):
+        r = srv.request(method, f"/notes/{bob}", json=body, headers=tok("alice"))
+        assert_problem(r, 404)
+    assert srv.get(f"/notes/{bob}", headers=tok("bob")).json()["title"] == "bob's"
+
+
+def test_lists_and_aggregates_see_only_the_users_rows(srv):
+    h = tok("alice")
+    titles = [n["title"] for n in srv.get("/notes", headers=h).json()["data"]]
+    assert titles == ["alice's"]
+    assert srv.get("/notes/sample", headers=h).json()["meta"]["total_objects"] == 1
+    groups = srv.get("/notes/group/team", headers=h).json()["data"]
+    assert groups == [{"value": "red", "count": 1}]
+    assert srv.get("/notes/stats", params={"fields": "n"}, headers=h).json()["n"]["max"] == 5
+    q = json.dumps({"functions": [{"name": "count"}, {"name": "sum", "field": "n"}]})
+    assert srv.get("/notes/eval", params={"q": q}, headers=h).json() == {"count": 1, "sum__n": 5}
+
+
+def test_update_cannot_move_a_row_to_someone_else(srv):
+    a = srv.ids["alice"]
+    r = srv.request("PATCH", f"/notes/{a}", json={"title": "still alice's"}, headers=tok("alice"))
+    assert r.status_code == 200 and r.json()["owner_id"] == "alice"
+
+
+def test_scope_with_a_user_claim(srv):
+    titles = [n["title"] for n in srv.get("/team", headers=tok("carol", team="blue")).json()["data"]]
+    assert titles == ["bob's"]
+    assert srv.get("/team", headers=tok("dave")).json()["data"] == []  # no team claim: null matches nothing set
