@@ -176,6 +176,12 @@ typedef struct crest_jwt_config {
     size_t max_token;           /* bytes; 0: 8192 */
 } crest_jwt_config;
 int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *err);
+/* CORS: origins allowed to call the API from a browser ("https://app.example.com",
+ * or "*" for any origin without credentials). Nothing is allowed until one
+ * is added. headers: the request headers a preflight allows (NULL:
+ * "Authorization, Content-Type"); max_age_s: how long browsers cache it. */
+int crest_app_add_cors_origin(crest_app *app, const char *origin);
+int crest_app_set_cors(crest_app *app, const char *headers, unsigned max_age_s, bool credentials);
 /* A signed token for development and tests (HS algorithms): malloc'd text. */
 char *crest_app_token(crest_app *app, const char *sub, const char *const *permissions, long ttl_s);
 /* The app's limits, to read or change before serving. Borrowed from the app. */

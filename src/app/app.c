@@ -104,6 +104,10 @@ void crest_app_free(crest_app *app)
     free(app->server_descs);
     free(app->openapi_doc);
     crest__auth_free(app->auth);
+    for (unsigned i = 0; i < app->ncors; i++)
+        free(app->cors_origins[i]);
+    free(app->cors_origins);
+    free(app->cors_headers);
     for (unsigned i = 0; i < app->nmodules; i++)
         crest__module_free(app->modules[i]);
     free(app->modules);
@@ -571,6 +575,36 @@ int crest_res_error(crest_res *res, int status, const char *code, const char *fm
     res->err_fields = NULL;
     res->nerr_fields = 0;
     return -1;
+}
+
+int crest_app_add_cors_origin(crest_app *app, const char *origin)
+{
+    if (!origin || !*origin || strpbrk(origin, "\r\n ,"))
+        return CREST_EINVAL;
+    char **o = realloc(app->cors_origins, (app->ncors + 1) * sizeof *o);
+    if (!o)
+        return CREST_ENOMEM;
+    app->cors_origins = o;
+    if (!(o[app->ncors] = strdup(origin)))
+        return CREST_ENOMEM;
+    app->ncors++;
+    if (!app->cors_max_age[0])
+        snprintf(app->cors_max_age, sizeof app->cors_max_age, "600");
+    return 0;
+}
+
+int crest_app_set_cors(crest_app *app, const char *headers, unsigned max_age_s, bool credentials)
+{
+    if (headers && strpbrk(headers, "\r\n"))
+        return CREST_EINVAL;
+    char *h = headers ? strdup(headers) : NULL;
+    if (headers && !h)
+        return CREST_ENOMEM;
+    free(app->cors_headers);
+    app->cors_headers = h;
+    snprintf(app->cors_max_age, sizeof app->cors_max_age, "%u", max_age_s);
+    app->cors_credentials = credentials;
+    return 0;
 }
 
 int crest_res_send(crest_res *res, const char *content_type, const void *data, size_t len)

@@ -63,6 +63,11 @@ struct crest_app {
     bool openapi_30;
     bool docs_off;
     crest__auth *auth;           /* src/auth/auth.c; NULL: no authentication */
+    char **cors_origins;         /* allowed origins; none: no CORS */
+    unsigned ncors;
+    char *cors_headers;
+    char cors_max_age[16];
+    bool cors_credentials;
     char *openapi_doc;           /* the served document, made at start */
     bool builtins_added;
     size_t openapi_len;

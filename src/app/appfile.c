@@ -1239,7 +1239,7 @@ static int load_root(loader *L, const ynode *root)
 {
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
                                        "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
-                                       "info", "servers", "openapi", "docs", "auth", NULL};
+                                       "info", "servers", "openapi", "docs", "auth", "cors", NULL};
     if (root->kind != Y_MAP)
         return bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
     if (check_keys(L, root, "app file", keys))
@@ -1374,6 +1374,46 @@ static int load_root(loader *L, const ynode *root)
     }
     if ((x = crest__ytree_get(root, "auth")) && (rc = load_auth(L, x)))
         return rc;
+    if ((x = crest__ytree_get(root, "cors"))) {
+        static const char *const ck[] = {"origins", "headers", "max_age", "credentials", NULL};
+        if (want_map(L, x, "cors") || check_keys(L, x, "cors", ck))
+            return CREST_ECONFIG;
+        const ynode *y = crest__ytree_get(x, "origins");
+        const char *const *origins;
+        if (!y || y->kind != Y_SEQ || !y->n)
+            return bad(L, y ? y : x, "cors.origins: a list of allowed origins (https://app.example.com)");
+        if ((rc = get_names(L, y, "cors.origins", &origins)))
+            return rc;
+        for (size_t i = 0; origins[i]; i++)
+            if ((strncmp(origins[i], "http://", 7) && strncmp(origins[i], "https://", 8) && strcmp(origins[i], "*")) ||
+                crest_app_add_cors_origin(app, origins[i]))
+                return bad(L, y, "cors.origins: '%s' is not an origin (scheme://host[:port], or *)", origins[i]);
+        const char *headers = NULL;
+        unsigned max_age = 600;
+        bool cred = false;
+        if ((y = crest__ytree_get(x, "headers"))) {
+            const char *const *hs;
+            if ((rc = get_names(L, y, "cors.headers", &hs)) || (rc = conf_join(L, hs, &headers)))
+                return rc;
+        }
+        if ((y = crest__ytree_get(x, "max_age"))) {
+            int64_t secs;
+            if (y->kind == Y_SCALAR && !crest__parse_int(y->str, y->len, &secs) && secs >= 0 && secs <= 86400) {
+                max_age = (unsigned)secs; /* a bare number is seconds here */
+            } else {
+                if ((rc = get_duration(L, y, "cors.max_age", &max_age)))
+                    return rc;
+                max_age /= 1000;
+            }
+        }
+        if ((y = crest__ytree_get(x, "credentials")) && (rc = get_bool(L, y, "cors.credentials", &cred)))
+            return rc;
+        for (size_t i = 0; cred && origins[i]; i++)
+            if (!strcmp(origins[i], "*"))
+                return bad(L, y, "cors: credentials cannot go with the origin *");
+        if (crest_app_set_cors(app, headers, max_age, cred))
+            return CREST_ENOMEM;
+    }
     if ((x = crest__ytree_get(root, "durability"))) {
         if (want_scalar(L, x, "durability"))
             return CREST_ECONFIG;

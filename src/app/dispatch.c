@@ -262,6 +262,43 @@ static const char *allow_list(crest_req *req, unsigned mask)
     return crest__arena_strdup(req->arena, buf);
 }
 
+/* CORS headers for an allowed Origin; nothing for the others (the browser
+ * then refuses). A preflight gets them only for a method the route has. */
+static void cors(crest_req *req, crest_res *res, bool preflight)
+{
+    crest_app *app = req->app;
+    const char *origin = app->ncors ? crest_req_header(req, "origin") : NULL;
+    if (!origin)
+        return;
+    bool any = false, ok = false;
+    for (unsigned i = 0; i < app->ncors && !ok; i++) {
+        any |= !strcmp(app->cors_origins[i], "*");
+        ok = !strcmp(app->cors_origins[i], origin);
+    }
+    if (!ok && !(any && !app->cors_credentials))
+        return;
+    if (preflight) {
+        const char *m = crest_req_header(req, "access-control-request-method");
+        bool allowed = false;
+        for (unsigned k = 1; m && k < CREST_METHOD_COUNT && !allowed; k++)
+            allowed = (req->match.allow & (1u << k)) && !strcmp(m, crest_method_name((crest_method)k));
+        if (!allowed)
+            return;
+    }
+    crest_res_header(res, "Access-Control-Allow-Origin", ok ? origin : "*");
+    crest_res_header(res, "Vary", "Origin");
+    if (app->cors_credentials)
+        crest_res_header(res, "Access-Control-Allow-Credentials", "true");
+    if (preflight) {
+        crest_res_header(res, "Access-Control-Allow-Methods", res->allow ? res->allow : "");
+        crest_res_header(res, "Access-Control-Allow-Headers",
+                         app->cors_headers ? app->cors_headers : "Authorization, Content-Type");
+        crest_res_header(res, "Access-Control-Max-Age", app->cors_max_age);
+    } else {
+        crest_res_header(res, "Access-Control-Expose-Headers", "Location, Retry-After, WWW-Authenticate, X-Request-Id");
+    }
+}
+
 int crest__app_handle(crest_req *req, crest_res *res)
 {
     crest_app *app = req->app;
@@ -328,13 +365,16 @@ int crest__app_handle(crest_req *req, crest_res *res)
         res->allow = allow_list(req, req->match.allow | (1u << CREST_OPTIONS));
         if (req->method == CREST_OPTIONS) {
             res->status = 204;
+            cors(req, res, true);
             return 0;
         }
+        cors(req, res, false);
         crest_res_error(res, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
                         req->method_text ? req->method_text : "this method", res->allow ? res->allow : "");
         return 0;
     }
     req->ep = req->match.route->target;
+    cors(req, res, false);
     if (crest__auth_check(req, res) || check_params(req, res) || check_body(req, res)) {
         if (req->ep->on_error)
             req->ep->on_error(req, res, req->ep->ud);
