@@ -102,6 +102,9 @@ typedef struct crest_endpoint {
      * permissions separated by commas (the user needs one of them). NULL:
      * nobody (deny by default); without auth everything is public. */
     const char *permission;
+    /* Requests per client (the user, or the IP when anonymous): "100/1m",
+     * "10/s"; over it 429 + Retry-After. NULL: the app's default. */
+    const char *rate_limit;
 } crest_endpoint;
 
 /* Limits: every size or time input can grow. Defaults are DESIGN.md's. */
@@ -182,6 +185,8 @@ int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *
  * "Authorization, Content-Type"); max_age_s: how long browsers cache it. */
 int crest_app_add_cors_origin(crest_app *app, const char *origin);
 int crest_app_set_cors(crest_app *app, const char *headers, unsigned max_age_s, bool credentials);
+/* The default rate limit of every endpoint ("100/1m"); CREST_EINVAL for a bad one. */
+int crest_app_set_rate_limit(crest_app *app, const char *limit);
 /* A signed token for development and tests (HS algorithms): malloc'd text. */
 char *crest_app_token(crest_app *app, const char *sub, const char *const *permissions, long ttl_s);
 /* The app's limits, to read or change before serving. Borrowed from the app. */

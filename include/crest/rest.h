@@ -175,6 +175,8 @@ typedef struct crest_module_def {
      * (someone else's row is 404). A fixed scope may also name
      * "$user.id" or "$user.<claim>" as values. */
     const char *owner;
+    /* The module's rate limit, shared by its routes ("100/1m"); NULL: the app's. */
+    const char *rate_limit;
 } crest_module_def;
 
 /* Adds a module over a model added before. Returns CREST_EINVAL with err

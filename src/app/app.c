@@ -104,6 +104,7 @@ void crest_app_free(crest_app *app)
     free(app->server_descs);
     free(app->openapi_doc);
     crest__auth_free(app->auth);
+    crest__ratelimits_free(app->limits_table);
     for (unsigned i = 0; i < app->ncors; i++)
         free(app->cors_origins[i]);
     free(app->cors_origins);
@@ -270,6 +271,19 @@ static int add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, cres
     crest__endpoint *e = calloc(1, sizeof *e);
     if (!e)
         return CREST_ENOMEM;
+    if (ep->rate_limit) {
+        if (crest__rate_parse(ep->rate_limit, &e->rate)) {
+            free(e);
+            return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                    "%s: rate_limit: expected requests/period, as in 100/1m or 10/s, found '%s'",
+                                    ep->path, ep->rate_limit);
+        }
+        e->rate_group = ep->tag ? ep->tag : ep->path;
+        if (crest__ratelimits_init(app)) {
+            free(e);
+            return CREST_ENOMEM;
+        }
+    }
     e->spec = ep;
     e->ud = ud;
     e->builtin = builtin;

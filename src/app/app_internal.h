@@ -14,6 +14,11 @@ typedef struct crest__worker crest__worker;
 typedef struct crest__sqlep crest__sqlep;
 typedef struct crest__model crest__model;
 typedef struct crest__auth crest__auth;
+typedef struct crest__ratelimits crest__ratelimits;
+/* A rate limit: a bucket of `burst` requests refilled at per_s a second. */
+typedef struct crest__rate {
+    double burst, per_s;
+} crest__rate;
 typedef struct crest__module crest__module;
 
 /* An endpoint as the app keeps it. */
@@ -28,6 +33,8 @@ typedef struct crest__endpoint {
     /* Optional: rewrites an error answer of this endpoint (REST modules'
      * custom error bodies); runs after the spec check or the handler. */
     void (*on_error)(crest_req *req, crest_res *res, void *ud);
+    crest__rate rate;           /* this endpoint's limit (burst 0: the app's) */
+    const char *rate_group;     /* endpoints of one group share buckets (the tag, or the path) */
 } crest__endpoint;
 
 struct crest_app {
@@ -63,6 +70,8 @@ struct crest_app {
     bool openapi_30;
     bool docs_off;
     crest__auth *auth;           /* src/auth/auth.c; NULL: no authentication */
+    crest__rate rate;            /* the default rate limit (burst 0: none) */
+    crest__ratelimits *limits_table; /* src/auth/ratelimit.c */
     char **cors_origins;         /* allowed origins; none: no CORS */
     unsigned ncors;
     char *cors_headers;
@@ -132,6 +141,7 @@ struct crest_req {
     void *db_hooked;             /* sqlite3 * whose progress handler enforces deadline_us */
     void *db_override;           /* the connection crest_req_sqlite gives (the app's writer), or NULL */
     const crest_user *user;      /* set by auth (arena), NULL when anonymous */
+    const char *peer;            /* the client's IP address ("-" when unknown) */
     uint64_t deadline_us;
     bool timed_out;
 };
@@ -219,6 +229,13 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_erro
 void crest__auth_free(crest__auth *a);
 /* Authenticates and checks the endpoint's permission; 0, or -1 with a 401/403. */
 int crest__auth_check(crest_req *req, crest_res *res);
+
+/* ---- ratelimit.c ---- */
+int crest__rate_parse(const char *s, crest__rate *out);
+int crest__ratelimits_init(crest_app *app);
+void crest__ratelimits_free(crest__ratelimits *r);
+/* 0, or -1 with a 429 + Retry-After. */
+int crest__rate_check(crest_req *req, crest_res *res);
 
 /* ---- writer.c: serialized writes and group commit ---- */
 int crest__writer_init(crest_app *app);

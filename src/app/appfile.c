@@ -452,7 +452,8 @@ static char *own(crest__sqlep *s, const char *str)
 static int load_endpoint(loader *L, const ynode *e, size_t idx)
 {
     static const char *const keys[] = {"method", "path", "params", "sql", "returns", "status", "summary",
-                                       "description", "tag", "timeout", "envelope", "columns", "permission", NULL};
+                                       "description", "tag", "timeout", "envelope", "columns", "permission",
+                                       "rate_limit", NULL};
     char where[64];
     snprintf(where, sizeof where, "endpoints[%zu]", idx);
     if (want_map(L, e, where) || check_keys(L, e, where, keys))
@@ -521,6 +522,19 @@ static int load_endpoint(loader *L, const ynode *e, size_t idx)
         if ((rc = get_duration(L, x, "timeout", &ms)))
             goto fail;
         s->spec.timeout_ms = (int)ms;
+    }
+    if ((x = crest__ytree_get(e, "rate_limit"))) {
+        if ((rc = want_scalar(L, x, where)))
+            goto fail;
+        crest__rate tmp;
+        if (crest__rate_parse(x->str, &tmp)) {
+            rc = bad(L, x, "%s.rate_limit: expected requests/period, as in 100/1m or 10/s, found '%s'", where, x->str);
+            goto fail;
+        }
+        if (!(s->spec.rate_limit = own(s, x->str))) {
+            rc = CREST_ENOMEM;
+            goto fail;
+        }
     }
     if ((x = crest__ytree_get(e, "permission"))) {
         char w2[96];
@@ -979,7 +993,7 @@ static int load_module(loader *L, const ynode *key, const ynode *v)
                                        "grouping_allowed_fields", "stats_allowed_fields", "default_sort", "page_size",
                                        "list_envelope", "single_envelope", "meta_envelope", "groups_envelope",
                                        "use_envelope_on_parse", "serialize_meta", "serializer", "parser", "scope",
-                                       "description", "permissions", "owner", NULL};
+                                       "description", "permissions", "owner", "rate_limit", NULL};
     char where[160];
     snprintf(where, sizeof where, "modules.%s", key->str);
     if (want_map(L, v, where) || check_keys(L, v, where, keys))
@@ -1002,7 +1016,8 @@ static int load_module(loader *L, const ynode *key, const ynode *v)
         (rc = opt_string(L, v, "list_envelope", where, &def->list_envelope)) ||
         (rc = opt_string(L, v, "meta_envelope", where, &def->meta_envelope)) ||
         (rc = opt_string(L, v, "groups_envelope", where, &def->groups_envelope)) ||
-        (rc = opt_string(L, v, "owner", where, &def->owner)))
+        (rc = opt_string(L, v, "owner", where, &def->owner)) ||
+        (rc = opt_string(L, v, "rate_limit", where, &def->rate_limit)))
         return rc;
     if ((x = crest__ytree_get(v, "single_envelope"))) {
         if (want_scalar(L, x, SUB("single_envelope")))
@@ -1239,7 +1254,7 @@ static int load_root(loader *L, const ynode *root)
 {
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
                                        "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
-                                       "info", "servers", "openapi", "docs", "auth", "cors", NULL};
+                                       "info", "servers", "openapi", "docs", "auth", "cors", "rate_limit", NULL};
     if (root->kind != Y_MAP)
         return bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
     if (check_keys(L, root, "app file", keys))
@@ -1374,6 +1389,12 @@ static int load_root(loader *L, const ynode *root)
     }
     if ((x = crest__ytree_get(root, "auth")) && (rc = load_auth(L, x)))
         return rc;
+    if ((x = crest__ytree_get(root, "rate_limit"))) {
+        if (want_scalar(L, x, "rate_limit"))
+            return CREST_ECONFIG;
+        if (crest_app_set_rate_limit(app, x->str))
+            return bad(L, x, "rate_limit: expected requests/period, as in 100/1m or 10/s, found '%s'", x->str);
+    }
     if ((x = crest__ytree_get(root, "cors"))) {
         static const char *const ck[] = {"origins", "headers", "max_age", "credentials", NULL};
         if (want_map(L, x, "cors") || check_keys(L, x, "cors", ck))

@@ -375,7 +375,8 @@ int crest__app_handle(crest_req *req, crest_res *res)
     }
     req->ep = req->match.route->target;
     cors(req, res, false);
-    if (crest__auth_check(req, res) || check_params(req, res) || check_body(req, res)) {
+    if (crest__auth_check(req, res) || crest__rate_check(req, res) || check_params(req, res) ||
+        check_body(req, res)) {
         if (req->ep->on_error)
             req->ep->on_error(req, res, req->ep->ud);
         return 0;

@@ -262,8 +262,8 @@ int crest__auth_check(crest_req *req, crest_res *res)
     if (!a || !req->ep || req->ep->builtin)
         return 0;
     const char *need = req->ep->spec->permission;
-    if (need && !strcmp(need, "public"))
-        return 0;
+    if (need && !strcmp(need, "public")) /* open; a token given is still checked, and names the user */
+        return crest_req_header(req, "authorization") ? authenticate(req, res, a) : 0;
     if (authenticate(req, res, a))
         return -1;
     if (!need) /* deny by default: the endpoint declares nobody */

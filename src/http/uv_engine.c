@@ -63,6 +63,7 @@ struct conn {
     bool dead;           /* closed by the peer while a handler ran */
     bool expect_continue;
     size_t linger_bytes;
+    char peer[48];       /* the client's IP address, for rate limits and logs */
     /* request head: url and header bytes, each piece NUL-terminated */
     crest__buf head;
     size_t url_len;
@@ -414,6 +415,7 @@ static void begin_request(conn *c)
     c->hdr_state = 0;
     c->err_status = 0;
     c->expect_continue = false;
+    c->req.peer = c->peer;
     c->req.start_us = crest__now_us();
     worker *w = c->w;
     /* "%08x%02x%06llx" of (server prefix, worker, counter), without printf. */
@@ -955,6 +957,15 @@ static void on_connection(uv_stream_t *server_h, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage sa;
+    int salen = sizeof sa;
+    snprintf(c->peer, sizeof c->peer, "-");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+        if (sa.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&sa, c->peer, sizeof c->peer);
+        else if (sa.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&sa, c->peer, sizeof c->peer);
+    }
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;

@@ -200,10 +200,12 @@ static bool needs_auth(const crest__oa *o, const crest__endpoint *ep)
 
 void crest__oa_auth_responses(crest__oa *o, const crest__endpoint *ep)
 {
-    if (!needs_auth(o, ep))
-        return;
-    problem(o, "401", "no valid bearer token (WWW-Authenticate: Bearer error=\"invalid_token\")");
-    problem(o, "403", "the token's user lacks the permission");
+    if (o->app && o->app->auth && !ep->builtin) /* public routes too: a token given is checked */
+        problem(o, "401", "no valid bearer token (WWW-Authenticate: Bearer error=\"invalid_token\")");
+    if (needs_auth(o, ep))
+        problem(o, "403", "the token's user lacks the permission");
+    if (o->app && !ep->builtin && (ep->rate.burst > 0 || o->app->rate.burst > 0))
+        problem(o, "429", "too many requests from this client (Retry-After says when to come back)");
 }
 
 /* ---- operations of plain endpoints ---- */

@@ -1577,6 +1577,7 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         for (unsigned b = 0; b < 9; b++)
             if (table[t].bit == 1u << b)
                 r->spec.permission = mod->def->permissions[b];
+        r->spec.rate_limit = mod->def->rate_limit; /* the group: the tag, i.e. the module */
         /* Writes commit with an fsync (durability: full): they run on the
          * thread pool so the event loop keeps serving reads meanwhile. */
         r->spec.blocking = r->kind == RT_CREATE || r->kind == RT_UPDATE || r->kind == RT_PATCH || r->kind == RT_DELETE;

@@ -223,3 +223,8 @@ def test_secret_file(tmp_path):
     r = run_cli([CREST_BIN, "token", str(tmp_path / "app.yaml"), "--sub", "d"], cwd=str(tmp_path))
     assert r.returncode == 0, r.err
     pyjwt.decode(r.out.strip(), SECRET, algorithms=["HS256"], audience="tasks-api")
+
+
+def test_a_token_on_a_public_route_is_checked_and_names_the_user(srv):
+    unauthorized(srv.get("/open", headers=auth(token(secret="another-secret-of-32-bytes-or-more!!"))))
+    assert srv.get("/open", headers=auth(token())).status_code == 200

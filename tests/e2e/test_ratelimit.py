@@ -1,0 +1,82 @@
+"""Rate limits: a token bucket per client (user, or IP when anonymous) and
+route group; 429 with Retry-After, then recovery; declared in the document."""
+import time
+
+import jwt as pyjwt
+import pytest
+
+from conftest import assert_problem
+
+SECRET = "0123456789abcdef0123456789abcdef-test-secret"
+APP = """\
+database: sqlite:r.db
+rate_limit: 1000/1m
+auth:
+  jwt: {algorithms: [HS256], secret_env: CREST_JWT_SECRET}
+models:
+  Note:
+    fields: {title: string}
+modules:
+  notes:
+    model: Note
+    rate_limit: 3/2s
+    permissions: {index: public, read: public}
+endpoints:
+  - path: /fast
+    permission: public
+    rate_limit: 2/1s
+    sql: SELECT 1 AS one
+    returns: one
+  - path: /default
+    permission: public
+    sql: SELECT 1 AS one
+    returns: one
+"""
+
+
+@pytest.fixture
+def srv(crest):
+    return crest(APP, env={"CREST_JWT_SECRET": SECRET})
+
+
+def bearer(sub):
+    return {"Authorization": "Bearer " + pyjwt.encode({"sub": sub, "exp": int(time.time()) + 600}, SECRET,
+                                                      algorithm="HS256")}
+
+
+def test_429_with_retry_after_then_recovery(srv):
+    assert srv.get("/fast").status_code == 200
+    assert srv.get("/fast").status_code == 200
+    r = srv.get("/fast")
+    assert_problem(r, 429, "rate_limited")
+    assert int(r.headers["retry-after"]) >= 1
+    time.sleep(int(r.headers["retry-after"]) + 0.1)
+    assert srv.get("/fast").status_code == 200
+
+
+def test_a_module_is_one_group(srv):
+    codes = [srv.get(p).status_code for p in ("/notes", "/notes/1", "/notes", "/notes")]
+    assert codes[:3] == [200, 404, 200] and codes[3] == 429
+
+
+def test_users_have_their_own_buckets(srv):
+    for _ in range(3):
+        srv.get("/notes", headers=bearer("alice"))
+    assert srv.get("/notes", headers=bearer("alice")).status_code == 429
+    assert srv.get("/notes", headers=bearer("bob")).status_code == 200
+
+
+def test_default_limit_applies_and_is_documented(srv):
+    assert srv.get("/default").status_code == 200
+    doc = srv.get("/openapi.json").json()
+    assert "429" in doc["paths"]["/default"]["get"]["responses"]
+    assert "429" in doc["paths"]["/notes"]["get"]["responses"]
+
+
+def test_bad_limits_are_refused(tmp_path):
+    from conftest import CREST_BIN, run_cli
+    for bad in ("10", "x/1m", "10/week", "0/1s"):
+        p = tmp_path / "app.yaml"
+        p.write_text(f"database: sqlite:x.db\nrate_limit: {bad}\n")
+        r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
+        assert r.returncode == 1 and "rate_limit" in r.err, bad
