@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.." || exit 2
 seconds=${FUZZ_SECONDS:-600}
 jobs=${FUZZ_JOBS:-1}
 dir=${FUZZ_BUILD:-build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_http fuzz_json fuzz_appfile fuzz_query"}
+targets=${FUZZ_TARGETS:-"fuzz_http fuzz_json fuzz_appfile fuzz_query fuzz_token"}
 ncpu=$(nproc 2>/dev/null || echo 2)
 
 case "$seconds" in '' | *[!0-9]*) echo "fuzz.sh: FUZZ_SECONDS must be a number" >&2; exit 2 ;; esac

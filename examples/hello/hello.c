@@ -220,14 +220,37 @@ static const crest_param table_param[] = {
      .max = 128, .description = "a table of the database"},
     {0}};
 
+/* GET /whoami: the authenticated user, as the token named it. */
+static int whoami(crest_req *req, crest_res *res, void *ud)
+{
+    (void)ud;
+    const crest_user *u = crest_req_user(req); /* never NULL here: the endpoint needs a user */
+    crest_json *w = crest_res_json(res);
+    crest_json_object_begin(w);
+    crest_json_key(w, "id");
+    crest_json_str(w, u->id);
+    crest_json_key(w, "permissions");
+    crest_json_array_begin(w);
+    for (const char *const *p = u->permissions; *p; p++)
+        crest_json_str(w, *p);
+    crest_json_array_end(w);
+    crest_json_object_end(w);
+    return 0;
+}
+
+static const crest_endpoint whoami_ep = {
+    .method = CREST_GET, .path = "/whoami", .summary = "The authenticated user", .tag = "hello",
+    .handler = whoami, .permission = "authenticated"};
+
 static const crest_endpoint endpoints[] = {
-    {.method = CREST_GET, .path = "/hello", .summary = "Say hello", .tag = "hello", .handler = hello},
+    {.method = CREST_GET, .path = "/hello", .summary = "Say hello", .tag = "hello", .handler = hello,
+     .permission = "public"},
     {.method = CREST_GET, .path = "/tables/{table}/count", .params = table_param,
      .summary = "Count the rows of a table", .tag = "tables", .handler = count_table,
-     .blocking = true /* count(*) scans the table: run it on the thread pool */},
+     .blocking = true /* count(*) scans the table: run it on the thread pool */, .permission = "public"},
     {.method = CREST_POST, .path = "/tables/{table}/rows", .params = table_param, .json_body = true,
      .body_required = true, .summary = "Append rows to a table", .tag = "tables", .status = 201,
-     .handler = append_rows},
+     .handler = append_rows, .permission = "public"},
 };
 
 int main(int argc, char **argv)
@@ -252,6 +275,17 @@ int main(int argc, char **argv)
     if (crest_app_set_database(app, db)) {
         fprintf(stderr, "hello: bad database '%s'\n", db);
         return 2;
+    }
+    /* With CREST_JWT_SECRET set, bearer tokens (HS256) are checked and
+     * GET /whoami tells who the token names. */
+    const char *secret = getenv("CREST_JWT_SECRET");
+    if (secret && *secret) {
+        crest_jwt_config jwt = {.algorithms = "HS256", .secret = (const unsigned char *)secret,
+                                .secret_len = strlen(secret), .leeway_s = 30};
+        if (crest_app_set_jwt(app, &jwt, &err) || crest_app_add_endpoint(app, &whoami_ep, NULL, &err)) {
+            crest_error_print(&err, "hello");
+            return 1;
+        }
     }
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
         if (crest_app_add_endpoint(app, &endpoints[i], NULL, &err)) {

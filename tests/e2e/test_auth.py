@@ -228,3 +228,12 @@ def test_secret_file(tmp_path):
 def test_a_token_on_a_public_route_is_checked_and_names_the_user(srv):
     unauthorized(srv.get("/open", headers=auth(token(secret="another-secret-of-32-bytes-or-more!!"))))
     assert srv.get("/open", headers=auth(token())).status_code == 200
+
+
+def test_the_c_example_reads_the_user(hello, tmp_path):
+    s = hello(env={"CREST_JWT_SECRET": SECRET})
+    assert s.get("/hello").json() == {"message": "hello"}
+    unauthorized(s.get("/whoami"))
+    t = pyjwt.encode({"sub": "erin", "exp": int(time.time()) + 60, "permissions": ["a", "b"]}, SECRET,
+                     algorithm="HS256")
+    assert s.get("/whoami", headers=auth(t)).json() == {"id": "erin", "permissions": ["a", "b"]}
