@@ -187,6 +187,11 @@ int crest_app_add_cors_origin(crest_app *app, const char *origin);
 int crest_app_set_cors(crest_app *app, const char *headers, unsigned max_age_s, bool credentials);
 /* The default rate limit of every endpoint ("100/1m"); CREST_EINVAL for a bad one. */
 int crest_app_set_rate_limit(crest_app *app, const char *limit);
+/* An API key (sent as X-API-Key): its id (the user's id), the SHA-256 of the
+ * key in hex (the key itself is never stored), permissions "a,b". A revoked
+ * key answers 401 "revoked". Adding one turns auth on (deny by default). */
+int crest_app_add_api_key(crest_app *app, const char *id, const char *sha256_hex, const char *permissions, bool revoked,
+                          crest_error *err);
 /* A signed token for development and tests (HS algorithms): malloc'd text. */
 char *crest_app_token(crest_app *app, const char *sub, const char *const *permissions, long ttl_s);
 /* The app's limits, to read or change before serving. Borrowed from the app. */

@@ -1172,14 +1172,52 @@ static int get_permission(loader *L, const ynode *n, const char *where, const ch
 
 static int load_auth(loader *L, const ynode *x)
 {
-    static const char *const keys[] = {"jwt", NULL};
+    static const char *const keys[] = {"jwt", "api_keys_file", NULL};
     static const char *const jk[] = {"algorithms", "secret_env", "secret_file", "audience", "issuer", "leeway",
                                      "permissions_claim", "max_token", NULL};
     if (want_map(L, x, "auth") || check_keys(L, x, "auth", keys))
         return CREST_ECONFIG;
+    const ynode *kf = crest__ytree_get(x, "api_keys_file");
+    if (kf) {
+        /* "<id> <sha256 hex of the key> [perm,perm] [revoked]" per line; # comments. */
+        if (want_scalar(L, kf, "auth.api_keys_file"))
+            return CREST_ECONFIG;
+        FILE *f = fopen(kf->str, "r");
+        if (!f)
+            return bad(L, kf, "auth.api_keys_file: cannot open %s: %s", kf->str, strerror(errno));
+        char line[2048];
+        int ln = 0, krc = 0;
+        while (!krc && fgets(line, sizeof line, f)) {
+            ln++;
+            char *save = NULL, *id = strtok_r(line, " \t\r\n", &save);
+            if (!id || id[0] == '#')
+                continue;
+            char *hash = strtok_r(NULL, " \t\r\n", &save), *perms = strtok_r(NULL, " \t\r\n", &save);
+            char *flag = strtok_r(NULL, " \t\r\n", &save);
+            bool revoked = false;
+            if (perms && !strcmp(perms, "revoked") && !flag) {
+                revoked = true;
+                perms = NULL;
+            } else if (flag && !strcmp(flag, "revoked")) {
+                revoked = true;
+            } else if (flag) {
+                krc = bad(L, kf, "auth.api_keys_file: %s line %d: unexpected '%s'", kf->str, ln, flag);
+                break;
+            }
+            crest_error e2 = {0};
+            if (crest_app_add_api_key(L->app, id, hash, perms, revoked, &e2))
+                krc = bad(L, kf, "auth.api_keys_file: %s line %d: %s", kf->str, ln, e2.msg);
+        }
+        fclose(f);
+        if (krc)
+            return krc;
+    }
     const ynode *j = crest__ytree_get(x, "jwt");
-    if (!j)
-        return bad(L, x, "auth: configure jwt");
+    if (!j) {
+        if (!kf)
+            return bad(L, x, "auth: configure jwt, api_keys_file or both");
+        return 0;
+    }
     if (want_map(L, j, "auth.jwt") || check_keys(L, j, "auth.jwt", jk))
         return CREST_ECONFIG;
     crest_jwt_config cfg = {0};

@@ -14,11 +14,26 @@
 #include <time.h>
 
 #include <jwt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "../app/app_internal.h"
 #include "../json/json_internal.h"
 
+static int unauthorized(crest_res *res, const char *why);
+
+/* An API key: its id, the SHA-256 of the key, its permissions. */
+typedef struct apikey {
+    char *id;
+    unsigned char hash[32];
+    char **perms;             /* NULL-terminated */
+    bool revoked;
+} apikey;
+
 struct crest__auth {
+    apikey *keys;
+    unsigned nkeys;
+    bool jwt;                 /* JWT is configured (else API keys only) */
     bool algs[JWT_ALG_TERM];
     unsigned char *secret;
     size_t secret_len;
@@ -32,6 +47,13 @@ void crest__auth_free(crest__auth *a)
 {
     if (!a)
         return;
+    for (unsigned i = 0; i < a->nkeys; i++) {
+        free(a->keys[i].id);
+        for (char **p = a->keys[i].perms; p && *p; p++)
+            free(*p);
+        free(a->keys[i].perms);
+    }
+    free(a->keys);
     if (a->secret) {
         memset(a->secret, 0, a->secret_len);
         free(a->secret);
@@ -84,19 +106,103 @@ int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *
     }
     a->leeway = cfg->leeway_s > 300 ? 300 : cfg->leeway_s;
     a->max_token = cfg->max_token ? cfg->max_token : 8192;
+    a->jwt = true;
     if (rc) {
         crest__auth_free(a);
         return rc;
+    }
+    if (app->auth) { /* keep API keys loaded before */
+        a->keys = app->auth->keys;
+        a->nkeys = app->auth->nkeys;
+        app->auth->keys = NULL;
+        app->auth->nkeys = 0;
     }
     crest__auth_free(app->auth);
     app->auth = a;
     return 0;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int crest_app_add_api_key(crest_app *app, const char *id, const char *sha256_hex, const char *permissions, bool revoked,
+                          crest_error *err)
+{
+    if (!id || !*id || !sha256_hex || strlen(sha256_hex) != 64)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "API key %s: expected an id and 64 hex digits of SHA-256",
+                                id ? id : "(null)");
+    unsigned char h[32];
+    for (int i = 0; i < 32; i++) {
+        int hi = hexval(sha256_hex[2 * i]), lo = hexval(sha256_hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return crest__error_set(err, CREST_EINVAL, NULL, 0, "API key %s: the hash is not hex", id);
+        h[i] = (unsigned char)(hi * 16 + lo);
+    }
+    if (!app->auth) {
+        app->auth = calloc(1, sizeof *app->auth);
+        if (!app->auth)
+            return CREST_ENOMEM;
+    }
+    crest__auth *a = app->auth;
+    apikey *k = realloc(a->keys, (a->nkeys + 1) * sizeof *k);
+    if (!k)
+        return CREST_ENOMEM;
+    a->keys = k;
+    k = &a->keys[a->nkeys];
+    memset(k, 0, sizeof *k);
+    memcpy(k->hash, h, 32);
+    k->revoked = revoked;
+    k->id = strdup(id);
+    unsigned n = 0;
+    for (const char *p = permissions; p && *p; p++)
+        n += *p == ',';
+    k->perms = calloc(n + 2, sizeof *k->perms);
+    if (!k->id || !k->perms) {
+        free(k->id);
+        free(k->perms);
+        return CREST_ENOMEM;
+    }
+    char *copy = permissions ? strdup(permissions) : NULL, *save = NULL;
+    unsigned i = 0;
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save))
+        if (*t && !(k->perms[i++] = strdup(t)))
+            break;
+    free(copy);
+    a->nkeys++;
+    return 0;
+}
+
+/* X-API-Key: compared by SHA-256, in constant time against every key. */
+static int authenticate_key(crest_req *req, crest_res *res, const crest__auth *a, const char *key)
+{
+    unsigned char h[32];
+    unsigned int hl = 0;
+    if (strlen(key) > 1024 || !EVP_Digest(key, strlen(key), h, &hl, EVP_sha256(), NULL) || hl != 32)
+        return unauthorized(res, "the API key is not valid");
+    const apikey *found = NULL;
+    for (unsigned i = 0; i < a->nkeys; i++)
+        if (CRYPTO_memcmp(h, a->keys[i].hash, 32) == 0)
+            found = &a->keys[i];
+    if (!found)
+        return unauthorized(res, "the API key is not valid");
+    if (found->revoked)
+        return unauthorized(res, "the API key was revoked");
+    crest_user *u = crest__arena_calloc(req->arena, 1, sizeof *u);
+    if (!u)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    u->id = found->id;
+    u->permissions = (const char *const *)found->perms;
+    u->claims = NULL;
+    req->user = u;
+    return 0;
+}
+
 char *crest_app_token(crest_app *app, const char *sub, const char *const *permissions, long ttl_s)
 {
     crest__auth *a = app->auth;
-    if (!a || !sub)
+    if (!a || !a->jwt || !sub)
         return NULL;
     jwt_t *j = NULL;
     if (jwt_new(&j))
@@ -146,6 +252,11 @@ static void claims_free(void *p) { json_decref(p); }
 /* Authenticates the request's bearer token into req->user. 0, or -1 with a 401. */
 static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
 {
+    const char *key = crest_req_header(req, "x-api-key");
+    if (key && a->nkeys)
+        return authenticate_key(req, res, a, key);
+    if (!a->jwt)
+        return unauthorized(res, key ? "the API key is not valid" : "this endpoint needs an API key (X-API-Key)");
     const char *h = crest_req_header(req, "authorization");
     if (!h)
         return unauthorized(res, "this endpoint needs a bearer token");
@@ -262,8 +373,10 @@ int crest__auth_check(crest_req *req, crest_res *res)
     if (!a || !req->ep || req->ep->builtin)
         return 0;
     const char *need = req->ep->spec->permission;
-    if (need && !strcmp(need, "public")) /* open; a token given is still checked, and names the user */
-        return crest_req_header(req, "authorization") ? authenticate(req, res, a) : 0;
+    if (need && !strcmp(need, "public")) /* open; a credential given is still checked, and names the user */
+        return crest_req_header(req, "authorization") || crest_req_header(req, "x-api-key")
+                   ? authenticate(req, res, a)
+                   : 0;
     if (authenticate(req, res, a))
         return -1;
     if (!need) /* deny by default: the endpoint declares nobody */
