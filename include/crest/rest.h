@@ -51,6 +51,11 @@ typedef struct crest_field {
     const char *const *values;/* allowed values (strings), NULL-terminated; NULL: any */
     crest_rest_access rest;
     const char *description;
+    /* Field-level access when the app has auth: permissions ("a,b", one
+     * suffices) needed to see the field (served, filtered, sorted,
+     * grouped) and to write it. NULL: as the module allows. */
+    const char *read_permission;
+    const char *write_permission;
 } crest_field;
 
 typedef struct crest_model_def {

@@ -227,6 +227,7 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_erro
 
 /* ---- auth.c ---- */
 void crest__auth_free(crest__auth *a);
+bool crest__user_has_one(const crest_user *u, const char *list);
 /* Authenticates and checks the endpoint's permission; 0, or -1 with a 401/403. */
 int crest__auth_check(crest_req *req, crest_res *res);
 

@@ -792,7 +792,8 @@ static int field_type(loader *L, const ynode *n, const char *where, crest_field_
 static int load_field(loader *L, crest_field *f, const ynode *key, const ynode *v, const char *model)
 {
     static const char *const keys[] = {"type", "required", "default", "unique", "index", "min", "max", "min_length",
-                                       "max_length", "pattern", "values", "rest", "description", NULL};
+                                       "max_length", "pattern", "values", "rest", "description", "read_permission",
+                                       "write_permission", NULL};
     char where[200];
     snprintf(where, sizeof where, "models.%s.fields.%s", model, key->str);
     int rc;
@@ -856,6 +857,13 @@ static int load_field(loader *L, crest_field *f, const ynode *key, const ynode *
         if ((rc = get_names(L, x, SUB("values"), &f->values)))
             return rc;
     }
+    const char *const *pn;
+    if ((x = crest__ytree_get(v, "read_permission")) &&
+        ((rc = get_names(L, x, SUB("read_permission"), &pn)) || (rc = conf_join(L, pn, &f->read_permission))))
+        return rc;
+    if ((x = crest__ytree_get(v, "write_permission")) &&
+        ((rc = get_names(L, x, SUB("write_permission"), &pn)) || (rc = conf_join(L, pn, &f->write_permission))))
+        return rc;
     if ((x = crest__ytree_get(v, "rest"))) {
         static const char *const acc[] = {"rw", "read", "write", "none"};
         if (want_scalar(L, x, SUB("rest")))

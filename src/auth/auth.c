@@ -347,8 +347,10 @@ bool crest_user_can(const crest_user *user, const char *permission)
 }
 
 /* Whether the user has one of "a,b,c". */
-static bool has_one_of(const crest_user *u, const char *list)
+bool crest__user_has_one(const crest_user *u, const char *list)
 {
+    if (!u)
+        return false;
     const char *p = list;
     while (*p) {
         while (*p == ' ' || *p == ',')
@@ -381,7 +383,7 @@ int crest__auth_check(crest_req *req, crest_res *res)
         return -1;
     if (!need) /* deny by default: the endpoint declares nobody */
         return crest_res_error(res, 403, "forbidden", "this endpoint is not open to anyone");
-    if (!strcmp(need, "authenticated") || has_one_of(req->user, need))
+    if (!strcmp(need, "authenticated") || crest__user_has_one(req->user, need))
         return 0;
     return crest_res_error(res, 403, "forbidden", "this needs the permission %s", need);
 }

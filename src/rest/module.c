@@ -212,13 +212,40 @@ static void write_sql_value(crest_json *w, sqlite3_stmt *st, int col)
     }
 }
 
+/* Field-level access: may this request's user see / write field f? */
+static bool can_read(const crest_req *req, const crest__mfield *f)
+{
+    return !f->f.read_permission || !req->app->auth || crest__user_has_one(req->user, f->f.read_permission);
+}
+
+static bool can_write(const crest_req *req, const crest__mfield *f)
+{
+    return !f->f.write_permission || !req->app->auth || crest__user_has_one(req->user, f->f.write_permission);
+}
+
+/* A query naming a field the user cannot see is refused as if the field
+ * did not exist (nothing leaks through filters). */
+static const crest__mfield *hidden_in(const crest_req *req, const crest__qnode *q)
+{
+    if (!q)
+        return NULL;
+    if (q->kind == CREST__Q_CMP)
+        return can_read(req, q->field) ? NULL : q->field;
+    for (unsigned i = 0; i < q->nkids; i++) {
+        const crest__mfield *f = hidden_in(req, q->kids[i]);
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
 /* Writes the current row of st (a SELECT of mod->select) through the serializer. */
 static int write_row(const crest_rest_ctx *ctx, const crest__module *mod, sqlite3_stmt *st, crest_json *w)
 {
     const crest__model *m = mod->m;
     crest_json_object_begin(w);
     for (unsigned i = 0; i < m->nfields; i++) {
-        if (!mod->served[i])
+        if (!mod->served[i] || !can_read(ctx->req, &m->fields[i]))
             continue;
         crest_json_key(w, m->fields[i].f.name);
         crest__field_write(w, &m->fields[i], st, (int)i);
@@ -275,6 +302,9 @@ static int where_param(crest_req *req, crest_res *res, const crest__module *mod,
     crest__arena_defer(req->arena, (void (*)(void *))json_decref, w);
     if (crest__where_parse(req->arena, mod->m, &mod->query, w, out, msg, sizeof msg))
         return bad_param(res, "where", msg);
+    const crest__mfield *h = hidden_in(req, *out);
+    if (h)
+        return bad_param(res, "where", crest__arena_printf(req->arena, "where: unknown field '%s'", h->f.name));
     return 0;
 }
 
@@ -508,6 +538,10 @@ static int list_rows(crest_rest_ctx *ctx, crest__module *mod, bool sample)
     char msg[200];
     if (sort && *sort && crest__sort_parse(mod->m, &mod->sorts, sort, &plan, msg, sizeof msg))
         return bad_param(res, "sort_by", msg);
+    for (unsigned i = 0; i < plan.nsort; i++)
+        if (!can_read(req, plan.sort[i].field))
+            return bad_param(res, "sort_by", crest__arena_printf(req->arena, "sort_by: unknown field '%s'",
+                                                                 plan.sort[i].field->f.name));
     bool has_id = false;
     for (unsigned i = 0; i < plan.nsort; i++)
         has_id |= plan.sort[i].field->idx == 0;
@@ -654,8 +688,8 @@ typedef struct attrs {
 
 /* Checks the client's keys of one object: unknown or non-writable keys are
  * named. prefix: "" or "[3]." for bulk rows. Returns the number of errors. */
-static unsigned check_keys(crest_res *res, const crest__module *mod, const json_t *obj, const char *prefix,
-                           unsigned nbad)
+static unsigned check_keys(const crest_req *req, crest_res *res, const crest__module *mod, const json_t *obj,
+                           const char *prefix, unsigned nbad)
 {
     const char *k;
     json_t *v;
@@ -665,7 +699,7 @@ static unsigned check_keys(crest_res *res, const crest__module *mod, const json_
         const char *msg = NULL;
         if (!f || f->f.rest == CREST_REST_NONE)
             msg = "is not a known field";
-        else if (!mod->writable[f->idx])
+        else if (!mod->writable[f->idx] || !can_write(req, f))
             msg = "is read-only";
         if (msg) {
             if (!nbad)
@@ -868,7 +902,7 @@ static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
-    unsigned nbad = check_keys(res, mod, body, "", 0);
+    unsigned nbad = check_keys(req, res, mod, body, "", 0);
     json_t *obj = parse_object(ctx, mod, body, mod->def->before_create, "", &nbad);
     if (!obj)
         return -1;
@@ -920,7 +954,7 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
             nbad++;
             continue;
         }
-        nbad = check_keys(res, mod, in, prefix, nbad);
+        nbad = check_keys(req, res, mod, in, prefix, nbad);
         objs[i] = parse_object(ctx, mod, in, mod->def->before_create, prefix, &nbad);
         if (!objs[i]) {
             rc = -1;
@@ -1036,7 +1070,7 @@ static int h_update(crest_req *req, crest_res *res, void *ud)
     json_t *obj = unwrap(mod, req->json, mod->single_env);
     if (!json_is_object(obj))
         return crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
-    unsigned nbad = check_keys(res, mod, obj, "", 0);
+    unsigned nbad = check_keys(req, res, mod, obj, "", 0);
     json_t *parsed = parse_object(&ctx, mod, obj, mod->def->before_update, "", &nbad);
     if (!parsed)
         return -1;
@@ -1123,7 +1157,7 @@ static int h_group(crest_req *req, crest_res *res, void *ud)
         return -1;
     const char *fname = crest_req_str(req, "field");
     const crest__mfield *f = fname ? crest__model_field(mod->m, fname) : NULL;
-    if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE)
+    if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE || !can_read(req, f))
         return bad_param(res, "field", crest__arena_printf(req->arena, "group: unknown field '%s'", fname ? fname : ""));
     if (!mod->group.ok[f->idx])
         return bad_param(res, "field", crest__arena_printf(req->arena, "group: grouping by '%s' is not allowed", fname));
@@ -1294,7 +1328,7 @@ static int h_stats(crest_req *req, crest_res *res, void *ud)
         if (!name)
             return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
         const crest__mfield *f = crest__model_field(mod->m, name);
-        if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE)
+        if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE || !can_read(req, f))
             return bad_param(res, "fields", crest__arena_printf(req->arena, "fields: unknown field '%s'", name));
         if (!mod->stats.ok[f->idx])
             return bad_param(res, "fields", crest__arena_printf(req->arena, "fields: stats of '%s' are not allowed", name));
@@ -1373,7 +1407,7 @@ static int h_eval(crest_req *req, crest_res *res, void *ud)
         if (fv) {
             const char *fname = json_string_value(fv);
             f = fname ? crest__model_field(mod->m, fname) : NULL;
-            if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE)
+            if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE || !can_read(req, f))
                 return bad_param(res, "q", crest__arena_printf(req->arena, "q: unknown field '%s'",
                                                                fname ? fname : "(not a string)"));
             bool ok = !strcmp(name, "count") ? mod->query.ok[f->idx] || mod->stats.ok[f->idx] : mod->stats.ok[f->idx];
