@@ -169,8 +169,8 @@ char *crest_app_openapi(crest_app *app, bool v30, size_t *len);
  * Once set, every endpoint needs its `permission` (deny by default). The
  * secret is copied. Returns CREST_EINVAL with err saying why. */
 typedef struct crest_jwt_config {
-    const char *algorithms;     /* pinned, "HS256" or "HS256,HS512" */
-    const unsigned char *secret;
+    const char *algorithms;     /* pinned: "HS256", "HS256,HS512", or "RS256" / "ES256" with a public key */
+    const unsigned char *secret; /* HS*: the shared secret; RS256/ES256: the public key (PEM) */
     size_t secret_len;
     const char *audience;       /* checked when set */
     const char *issuer;         /* checked when set */

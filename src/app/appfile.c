@@ -1181,8 +1181,8 @@ static int get_permission(loader *L, const ynode *n, const char *where, const ch
 static int load_auth(loader *L, const ynode *x)
 {
     static const char *const keys[] = {"jwt", "api_keys_file", NULL};
-    static const char *const jk[] = {"algorithms", "secret_env", "secret_file", "audience", "issuer", "leeway",
-                                     "permissions_claim", "max_token", NULL};
+    static const char *const jk[] = {"algorithms", "secret_env", "secret_file", "public_key_file", "audience",
+                                     "issuer", "leeway", "permissions_claim", "max_token", NULL};
     if (want_map(L, x, "auth") || check_keys(L, x, "auth", keys))
         return CREST_ECONFIG;
     const ynode *kf = crest__ytree_get(x, "api_keys_file");
@@ -1237,9 +1237,14 @@ static int load_auth(loader *L, const ynode *x)
     if ((rc = get_names(L, y, "auth.jwt.algorithms", &algs)) || (rc = conf_join(L, algs, &cfg.algorithms)))
         return rc;
     const ynode *env = crest__ytree_get(j, "secret_env"), *file = crest__ytree_get(j, "secret_file");
+    const ynode *pub = crest__ytree_get(j, "public_key_file");
+    if (pub && (env || file))
+        return bad(L, pub, "auth.jwt: public_key_file (RS256/ES256) or a secret (HS*), not both");
+    if (pub)
+        file = pub; /* read the same way; the algorithms say how it is used */
     if (!env == !file)
         return bad(L, j, "auth.jwt: give the secret's source, secret_env (a variable's name) or secret_file "
-                         "(never the secret itself)");
+                         "(never the secret itself), or public_key_file for RS256/ES256");
     char *secret = NULL;
     size_t slen = 0;
     if (env) {
@@ -1255,12 +1260,13 @@ static int load_auth(loader *L, const ynode *x)
             return CREST_ECONFIG;
         FILE *f = fopen(file->str, "rb");
         if (!f)
-            return bad(L, file, "auth.jwt.secret_file: cannot open %s: %s", file->str, strerror(errno));
+            return bad(L, file, "auth.jwt.%s: cannot open %s: %s", pub ? "public_key_file" : "secret_file", file->str,
+                       strerror(errno));
         char buf[4097];
         slen = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
-        while (slen && (buf[slen - 1] == '\n' || buf[slen - 1] == '\r'))
-            slen--;
+        while (!pub && slen && (buf[slen - 1] == '\n' || buf[slen - 1] == '\r'))
+            slen--; /* a PEM keeps its last newline */
         secret = malloc(slen + 1);
         if (secret)
             memcpy(secret, buf, slen);

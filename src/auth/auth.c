@@ -74,13 +74,18 @@ int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *
     a->sign_alg = JWT_ALG_NONE;
     char *list = strdup(cfg->algorithms), *save = NULL;
     int rc = 0;
+    bool hs = false, pk = false;
     for (char *t = list ? strtok_r(list, ", ", &save) : NULL; t && !rc; t = strtok_r(NULL, ", ", &save)) {
         jwt_alg_t alg = jwt_str_alg(t);
-        if (alg != JWT_ALG_HS256 && alg != JWT_ALG_HS384 && alg != JWT_ALG_HS512)
+        bool is_hs = alg == JWT_ALG_HS256 || alg == JWT_ALG_HS384 || alg == JWT_ALG_HS512;
+        bool is_pk = alg == JWT_ALG_RS256 || alg == JWT_ALG_ES256;
+        if (!is_hs && !is_pk)
             rc = crest__error_set(err, CREST_EINVAL, NULL, 0,
-                                  "auth.jwt.algorithms: '%s' is not supported (HS256, HS384, HS512)", t);
+                                  "auth.jwt.algorithms: '%s' is not supported (HS256, HS384, HS512, RS256, ES256)", t);
         else {
             a->algs[alg] = true;
+            hs |= is_hs;
+            pk |= is_pk;
             if (a->sign_alg == JWT_ALG_NONE)
                 a->sign_alg = alg;
         }
@@ -88,12 +93,18 @@ int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *
     free(list);
     if (!rc && a->sign_alg == JWT_ALG_NONE)
         rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "auth.jwt.algorithms: name at least one algorithm");
-    if (!rc && (!cfg->secret || cfg->secret_len < 32))
+    if (!rc && hs && pk) /* one key cannot serve both: that mix is how algorithm confusion works */
+        rc = crest__error_set(err, CREST_EINVAL, NULL, 0,
+                              "auth.jwt.algorithms: do not mix HS* with RS256/ES256 (one key cannot serve both)");
+    if (!rc && pk && (!cfg->secret || !strstr((const char *)cfg->secret, "-----BEGIN PUBLIC KEY-----")))
+        rc = crest__error_set(err, CREST_EINVAL, NULL, 0,
+                              "auth.jwt: RS256/ES256 need public_key_file, a PEM public key");
+    if (!rc && hs && (!cfg->secret || cfg->secret_len < 32))
         rc = crest__error_set(err, CREST_EINVAL, NULL, 0,
                               "auth.jwt: the secret is %zu bytes; HS algorithms need at least 32 random bytes",
                               cfg->secret ? cfg->secret_len : 0);
     if (!rc) {
-        a->secret = malloc(cfg->secret_len);
+        a->secret = calloc(1, cfg->secret_len + 1);
         a->audience = cfg->audience ? strdup(cfg->audience) : NULL;
         a->issuer = cfg->issuer ? strdup(cfg->issuer) : NULL;
         a->perm_claim = strdup(cfg->permissions_claim ? cfg->permissions_claim : "permissions");
@@ -202,7 +213,8 @@ static int authenticate_key(crest_req *req, crest_res *res, const crest__auth *a
 char *crest_app_token(crest_app *app, const char *sub, const char *const *permissions, long ttl_s)
 {
     crest__auth *a = app->auth;
-    if (!a || !a->jwt || !sub)
+    if (!a || !a->jwt || !sub || !(a->sign_alg == JWT_ALG_HS256 || a->sign_alg == JWT_ALG_HS384 ||
+                                   a->sign_alg == JWT_ALG_HS512))
         return NULL;
     jwt_t *j = NULL;
     if (jwt_new(&j))
