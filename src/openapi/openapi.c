@@ -192,6 +192,21 @@ void crest__oa_ranges(crest__oa *o, bool custom_body)
     o->custom_errors = was;
 }
 
+/* Member "security": [{"bearer": []}], or [] (no credentials needed). */
+static void security(crest_json *w, bool bearer)
+{
+    crest_json_key(w, "security");
+    crest_json_array_begin(w);
+    if (bearer) {
+        crest_json_object_begin(w);
+        crest_json_key(w, "bearer");
+        crest_json_array_begin(w);
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+    }
+    crest_json_array_end(w);
+}
+
 static bool needs_auth(const crest__oa *o, const crest__endpoint *ep)
 {
     return o->app && o->app->auth && !ep->builtin &&
@@ -705,16 +720,7 @@ static void write_operation(crest__oa *o, const crest__endpoint *ep)
     }
     if (o->app->auth) {
         /* Who may call it: public operations need nothing. */
-        crest_json_key(w, "security");
-        crest_json_array_begin(w);
-        if (needs_auth(o, ep)) {
-            crest_json_object_begin(w);
-            crest_json_key(w, "bearer");
-            crest_json_array_begin(w);
-            crest_json_array_end(w);
-            crest_json_object_end(w);
-        }
-        crest_json_array_end(w);
+        security(w, needs_auth(o, ep));
         if (s->permission && strcmp(s->permission, "public") && strcmp(s->permission, "authenticated")) {
             crest_json_key(w, "x-permissions");
             crest_json_str(w, s->permission);
@@ -821,16 +827,7 @@ int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
     crest_json_array_end(w);
     /* Without auth no operation needs credentials; with it, each operation
      * says (public ones: security: []). */
-    crest_json_key(w, "security");
-    crest_json_array_begin(w);
-    if (app->auth) {
-        crest_json_object_begin(w);
-        crest_json_key(w, "bearer");
-        crest_json_array_begin(w);
-        crest_json_array_end(w);
-        crest_json_object_end(w);
-    }
-    crest_json_array_end(w);
+    security(w, app->auth != NULL);
     /* Tags, in the order of first use. */
     crest_json_key(w, "tags");
     crest_json_array_begin(w);
