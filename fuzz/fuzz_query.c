@@ -91,15 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if ((unsigned)sqlite3_bind_parameter_count(st) != sql.nbinds)
             abort();
-        for (unsigned i = 0; i < sql.nbinds; i++) {
-            const crest__val *v = &sql.binds[i];
-            if (v->k == CREST__V_INT)
-                sqlite3_bind_int64(st, (int)i + 1, v->i);
-            else if (v->k == CREST__V_REAL)
-                sqlite3_bind_double(st, (int)i + 1, v->f);
-            else if (v->k == CREST__V_TEXT)
-                sqlite3_bind_text(st, (int)i + 1, v->s, (int)v->n, SQLITE_STATIC);
-        }
+        for (unsigned i = 0; i < sql.nbinds; i++)
+            crest__bind_val(st, (int)i + 1, &sql.binds[i]);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
             ;

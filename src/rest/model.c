@@ -742,12 +742,7 @@ static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_er
                                       mf->f.name, msg);
                 break;
             }
-            switch (val.k) {
-            case CREST__V_NULL: sqlite3_bind_null(st, (int)f); break;
-            case CREST__V_INT: sqlite3_bind_int64(st, (int)f, val.i); break;
-            case CREST__V_REAL: sqlite3_bind_double(st, (int)f, val.f); break;
-            case CREST__V_TEXT: sqlite3_bind_text(st, (int)f, val.s, (int)val.n, SQLITE_TRANSIENT); break;
-            }
+            crest__bind_val(st, (int)f, &val); /* text lives in `a` (or the seed JSON) until the step */
         }
         if (!rc && sqlite3_step(st) != SQLITE_DONE)
             rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: %s", m->name, i,

@@ -28,6 +28,8 @@ struct crest__module {
     crest_app *app;
     const crest__mfield *owner;   /* row ownership, or NULL */
     bool scope_user;              /* the fixed scope names $user values */
+    crest__qnode *scope_plan;     /* the fixed scope's plan when it does not (made once) */
+    crest__arena scope_arena;     /* holds scope_plan */
     char *where_desc, *sort_desc, *stats_desc; /* OpenAPI parameter descriptions */
     char *tag_desc;
     crest__model *m;
@@ -76,7 +78,7 @@ static int allow_init(crest__allow *a, const crest__module *mod, const char *con
     if (!names) {
         for (unsigned i = 0; i < m->nfields; i++) {
             crest_field_type t = m->fields[i].f.type;
-            bool readable = m->fields[i].f.rest == CREST_REST_RW || m->fields[i].f.rest == CREST_REST_READ;
+            bool readable = crest__field_readable(&m->fields[i]);
             bool num = t == CREST_F_INT || t == CREST_F_FLOAT;
             a->ok[i] = readable && t != CREST_F_JSON && (!numeric_only || (num && i > 0));
         }
@@ -87,7 +89,7 @@ static int allow_init(crest__allow *a, const crest__module *mod, const char *con
         if (!f)
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: %s: '%s' is not a field of model %s",
                                     mod->name, what, *n, m->name);
-        if (f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE)
+        if (!crest__field_readable(f))
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: %s: field '%s' is not readable",
                                     mod->name, what, *n);
         if (numeric_only && f->f.type != CREST_F_INT && f->f.type != CREST_F_FLOAT)
@@ -109,25 +111,6 @@ static bool in_list(const char *const *names, const char *s)
     return false;
 }
 
-/* Binds v as parameter i+1. */
-static void bind_val(sqlite3_stmt *st, int i, const crest__val *v)
-{
-    switch (v->k) {
-    case CREST__V_NULL:
-        sqlite3_bind_null(st, i);
-        break;
-    case CREST__V_INT:
-        sqlite3_bind_int64(st, i, v->i);
-        break;
-    case CREST__V_REAL:
-        sqlite3_bind_double(st, i, v->f);
-        break;
-    case CREST__V_TEXT:
-        sqlite3_bind_text(st, i, v->s, (int)v->n, SQLITE_STATIC);
-        break;
-    }
-}
-
 /* Prepares (cached) and binds q. On failure answers and returns NULL. */
 static sqlite3_stmt *run(crest_req *req, crest_res *res, crest__sql *q)
 {
@@ -147,7 +130,7 @@ static sqlite3_stmt *run(crest_req *req, crest_res *res, crest__sql *q)
         return NULL;
     }
     for (unsigned i = 0; i < q->nbinds; i++)
-        bind_val(st, (int)i + 1, &q->binds[i]);
+        crest__bind_val(st, (int)i + 1, &q->binds[i]);
     return st;
 }
 
@@ -221,6 +204,14 @@ static bool can_read(const crest_req *req, const crest__mfield *f)
 static bool can_write(const crest_req *req, const crest__mfield *f)
 {
     return !f->f.write_permission || !req->app->auth || crest__user_has_one(req->user, f->f.write_permission);
+}
+
+/* The field a client names in a query parameter, or NULL when it has no
+ * such field it may see (unknown, not readable, or hidden from this user). */
+static const crest__mfield *client_field(const crest_req *req, const crest__module *mod, const char *name)
+{
+    const crest__mfield *f = name ? crest__model_field(mod->m, name) : NULL;
+    return f && crest__field_readable(f) && can_read(req, f) ? f : NULL;
 }
 
 /* A query naming a field the user cannot see is refused as if the field
@@ -358,9 +349,11 @@ static int scope_of(const crest_rest_ctx *ctx, const crest__module *mod, crest__
             return crest_res_error(res, 500, "internal_error", "the server could not answer");
         *out = q;
     }
-    if (mod->scope) {
+    if (mod->scope_plan) {
+        *out = crest__qnode_and(req->arena, *out, mod->scope_plan);
+    } else if (mod->scope) { /* names $user values: planned per request */
         crest__qnode *q;
-        json_t *sc = mod->scope_user ? with_user(mod->scope, req->user) : json_incref(mod->scope);
+        json_t *sc = with_user(mod->scope, req->user);
         crest__arena_defer(req->arena, (void (*)(void *))json_decref, sc);
         if (crest__where_parse(req->arena, mod->m, NULL, sc, &q, msg, sizeof msg)) {
             fprintf(stderr, "{\"event\":\"scope_error\",\"module\":\"%s\",\"request_id\":\"%s\"}\n", mod->name,
@@ -1156,8 +1149,8 @@ static int h_group(crest_req *req, crest_res *res, void *ud)
     if (begin(&ctx, mod, &scope))
         return -1;
     const char *fname = crest_req_str(req, "field");
-    const crest__mfield *f = fname ? crest__model_field(mod->m, fname) : NULL;
-    if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE || !can_read(req, f))
+    const crest__mfield *f = client_field(req, mod, fname);
+    if (!f)
         return bad_param(res, "field", crest__arena_printf(req->arena, "group: unknown field '%s'", fname ? fname : ""));
     if (!mod->group.ok[f->idx])
         return bad_param(res, "field", crest__arena_printf(req->arena, "group: grouping by '%s' is not allowed", fname));
@@ -1327,8 +1320,8 @@ static int h_stats(crest_req *req, crest_res *res, void *ud)
         char *name = crest__arena_strndup(req->arena, p, len);
         if (!name)
             return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
-        const crest__mfield *f = crest__model_field(mod->m, name);
-        if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE || !can_read(req, f))
+        const crest__mfield *f = client_field(req, mod, name);
+        if (!f)
             return bad_param(res, "fields", crest__arena_printf(req->arena, "fields: unknown field '%s'", name));
         if (!mod->stats.ok[f->idx])
             return bad_param(res, "fields", crest__arena_printf(req->arena, "fields: stats of '%s' are not allowed", name));
@@ -1406,8 +1399,8 @@ static int h_eval(crest_req *req, crest_res *res, void *ud)
         const crest__mfield *f = NULL;
         if (fv) {
             const char *fname = json_string_value(fv);
-            f = fname ? crest__model_field(mod->m, fname) : NULL;
-            if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE || !can_read(req, f))
+            f = client_field(req, mod, fname);
+            if (!f)
                 return bad_param(res, "q", crest__arena_printf(req->arena, "q: unknown field '%s'",
                                                                fname ? fname : "(not a string)"));
             bool ok = !strcmp(name, "count") ? mod->query.ok[f->idx] || mod->stats.ok[f->idx] : mod->stats.ok[f->idx];
@@ -1449,6 +1442,7 @@ void crest__module_free(crest__module *mod)
     free(mod->writable);
     free(mod->comp);
     json_decref(mod->scope);
+    crest__arena_dispose(&mod->scope_arena);
     free(mod->select);
     free(mod->where_desc);
     free(mod->sort_desc);
@@ -1706,6 +1700,7 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
     int rc = CREST_ENOMEM;
     mod->def = def;
     mod->app = app;
+    crest__arena_init(&mod->scope_arena, 1024, 0);
     mod->m = m;
     mod->name = strdup(def->name);
     const char *base = def->base_path ? def->base_path : "";
@@ -1784,7 +1779,7 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
             }
     for (unsigned i = 0; i < m->nfields; i++) {
         const crest_field *f = &m->fields[i].f;
-        bool readable = f->rest == CREST_REST_RW || f->rest == CREST_REST_READ;
+        bool readable = crest__field_readable(&m->fields[i]);
         mod->served[i] = def->attributes ? in_list(def->attributes, f->name) : readable;
         if (in_list(def->include, f->name))
             mod->served[i] = 1;
@@ -1845,15 +1840,17 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
         json_error_t je;
         mod->scope = json_loads(def->scope, 0, &je);
         mod->scope_user = strstr(def->scope, "\"$user.") != NULL;
-        crest__arena a;
-        crest__arena_init(&a, 1024, 0);
         crest__qnode *q;
         char msg[256] = "";
-        json_t *probe = mod->scope ? with_user(mod->scope, NULL) : NULL; /* $user values as null */
+        /* Checked once ($user values as null); without $user values the plan
+         * is kept and shared by every request (values point into mod->scope). */
+        json_t *probe = mod->scope ? with_user(mod->scope, NULL) : NULL;
         int bad = !mod->scope || !json_is_object(mod->scope) ||
-                  crest__where_parse(&a, m, NULL, probe, &q, msg, sizeof msg);
+                  crest__where_parse(&mod->scope_arena, m, NULL, mod->scope_user ? probe : mod->scope, &q, msg,
+                                     sizeof msg);
         json_decref(probe);
-        crest__arena_dispose(&a);
+        if (!bad && !mod->scope_user)
+            mod->scope_plan = q;
         if (bad) {
             rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: scope: %s", def->name,
                                   mod->scope ? msg : je.text);

@@ -151,6 +151,11 @@ int crest__datetime_norm(const char *s, size_t len, char *out, size_t cap);
 bool crest__date_valid(const char *s, size_t len);
 
 const crest__mfield *crest__model_field(const crest__model *m, const char *name);
+/* Whether clients may see the field at all (rest: rw or read). */
+static inline bool crest__field_readable(const crest__mfield *f)
+{
+    return f->f.rest == CREST_REST_RW || f->f.rest == CREST_REST_READ;
+}
 crest__model *crest__app_model(crest_app *app, const char *name);
 void crest__model_free(crest__model *m);
 /* Creates the table or adds new columns; refuses changes that lose data. */
@@ -169,6 +174,8 @@ int crest__rest_prepare(crest_app *app, void *db, crest_error *err);
 /* ---- per-worker statement cache (keyed by SQL text) ---- */
 void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int *rc);
 void crest__stmt_done(void *stmt);
+/* Binds v as the statement's parameter i (1-based); the text must outlive the step. */
+void crest__bind_val(void *stmt, int i, const crest__val *v);
 /* Finalizes a cache's statements (before its connection closes). */
 void crest__stmt_cache_free(void **slot);
 

@@ -106,6 +106,25 @@ void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int
     return st;
 }
 
+void crest__bind_val(void *stmt, int i, const crest__val *v)
+{
+    sqlite3_stmt *st = stmt;
+    switch (v->k) {
+    case CREST__V_NULL:
+        sqlite3_bind_null(st, i);
+        break;
+    case CREST__V_INT:
+        sqlite3_bind_int64(st, i, v->i);
+        break;
+    case CREST__V_REAL:
+        sqlite3_bind_double(st, i, v->f);
+        break;
+    case CREST__V_TEXT:
+        sqlite3_bind_text(st, i, v->s, (int)v->n, SQLITE_STATIC);
+        break;
+    }
+}
+
 void crest__stmt_done(void *stmt)
 {
     sqlite3_stmt *st = stmt;

@@ -189,7 +189,7 @@ static int parse_field(wctx *c, const char *name, const json_t *v, unsigned dept
     const crest__mfield *f = crest__model_field(c->m, name);
     /* A client's where sees readable fields only; the server's own (a
      * module's scope, allow == NULL) may use any field. */
-    if (!f || (c->allow && (f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE)))
+    if (!f || (c->allow && !crest__field_readable(f)))
         return fail(c, "where: unknown field '%s'", name);
     if (c->allow && !c->allow->ok[f->idx])
         return fail(c, "where: field '%s' is not allowed in queries", name);
@@ -325,7 +325,7 @@ int crest__sort_parse(const crest__model *m, const crest__allow *allow, const ch
         memcpy(name, p, n);
         name[n] = 0;
         const crest__mfield *f = crest__model_field(m, name);
-        if (!f || f->f.rest == CREST_REST_WRITE || f->f.rest == CREST_REST_NONE) {
+        if (!f || !crest__field_readable(f)) {
             snprintf(msg, msgcap, "sort_by: unknown field '%s'", name);
             return -1;
         }

@@ -122,15 +122,8 @@ static int run_case(const crest__model *m, const crest__allow *allow, sqlite3 *d
         crest__buf_appendf(out, "SQLITE ERROR: %s\n", sqlite3_errmsg(db));
         rc = -1;
     } else {
-        for (unsigned i = 0; i < s.nbinds; i++) {
-            const crest__val *v = &s.binds[i];
-            if (v->k == CREST__V_INT)
-                sqlite3_bind_int64(st, (int)i + 1, v->i);
-            else if (v->k == CREST__V_REAL)
-                sqlite3_bind_double(st, (int)i + 1, v->f);
-            else if (v->k == CREST__V_TEXT)
-                sqlite3_bind_text(st, (int)i + 1, v->s, (int)v->n, SQLITE_STATIC);
-        }
+        for (unsigned i = 0; i < s.nbinds; i++)
+            crest__bind_val(st, (int)i + 1, &s.binds[i]);
         int step;
         while ((step = sqlite3_step(st)) == SQLITE_ROW)
             ;
