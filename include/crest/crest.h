@@ -185,6 +185,11 @@ int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *
  * "Authorization, Content-Type"); max_age_s: how long browsers cache it. */
 int crest_app_add_cors_origin(crest_app *app, const char *origin);
 int crest_app_set_cors(crest_app *app, const char *headers, unsigned max_age_s, bool credentials);
+/* HTTPS: serve TLS 1.2/1.3 with a PEM certificate chain and its private key
+ * (paths are read now; the files may be closed or replaced afterwards).
+ * CREST_ECONFIG with err filled when a file cannot be used or the key does
+ * not match. Without it the app serves plain HTTP (fine for local use). */
+int crest_app_set_tls(crest_app *app, const char *cert_file, const char *key_file, crest_error *err);
 /* The default rate limit of every endpoint ("100/1m"); CREST_EINVAL for a bad one. */
 int crest_app_set_rate_limit(crest_app *app, const char *limit);
 /* An API key (sent as X-API-Key): its id (the user's id), the SHA-256 of the

@@ -14,6 +14,7 @@
 
 #include "../json/json_internal.h"
 #include "app_internal.h"
+#include "../http/tls.h"
 #include "../rest/rest_internal.h"
 
 static atomic_uint_fast64_t app_gen; /* see pool_db() */
@@ -104,6 +105,7 @@ void crest_app_free(crest_app *app)
     free(app->server_descs);
     free(app->openapi_doc);
     crest__auth_free(app->auth);
+    crest__tls_ctx_free(app->tls);
     crest__ratelimits_free(app->limits_table);
     for (unsigned i = 0; i < app->ncors; i++)
         free(app->cors_origins[i]);
@@ -122,6 +124,18 @@ void crest_app_free(crest_app *app)
 
 crest_limits *crest_app_limits(crest_app *app) { return &app->limits; }
 void crest_app_set_access_log(crest_app *app, bool on) { app->access_log = on; }
+
+int crest_app_set_tls(crest_app *app, const char *cert_file, const char *key_file, crest_error *err)
+{
+    if (!cert_file || !key_file)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "TLS needs a certificate file and a key file");
+    crest__tls_ctx *ctx = crest__tls_ctx_new(cert_file, key_file, err);
+    if (!ctx)
+        return err && err->code ? err->code : CREST_ECONFIG;
+    crest__tls_ctx_free(app->tls);
+    app->tls = ctx;
+    return 0;
+}
 
 int crest_app_set_listen(crest_app *app, const char *host_port)
 {

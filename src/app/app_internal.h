@@ -70,6 +70,7 @@ struct crest_app {
     bool openapi_30;
     bool docs_off;
     crest__auth *auth;           /* src/auth/auth.c; NULL: no authentication */
+    struct crest__tls_ctx *tls;  /* src/http/tls.c; NULL: plain HTTP */
     crest__rate rate;            /* the default rate limit (burst 0: none) */
     crest__ratelimits *limits_table; /* src/auth/ratelimit.c */
     char **cors_origins;         /* allowed origins; none: no CORS */

@@ -1306,7 +1306,7 @@ static int load_root(loader *L, const ynode *root)
 {
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
                                        "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
-                                       "info", "servers", "openapi", "docs", "auth", "cors", "rate_limit", NULL};
+                                       "info", "servers", "openapi", "docs", "auth", "cors", "rate_limit", "tls", NULL};
     if (root->kind != Y_MAP)
         return bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
     if (check_keys(L, root, "app file", keys))
@@ -1441,6 +1441,19 @@ static int load_root(loader *L, const ynode *root)
     }
     if ((x = crest__ytree_get(root, "auth")) && (rc = load_auth(L, x)))
         return rc;
+    if ((x = crest__ytree_get(root, "tls"))) {
+        static const char *const tk[] = {"cert", "key", NULL};
+        if (want_map(L, x, "tls") || check_keys(L, x, "tls", tk))
+            return CREST_ECONFIG;
+        const ynode *cert = crest__ytree_get(x, "cert"), *key = crest__ytree_get(x, "key");
+        if (!cert || !key)
+            return bad(L, x, "tls: give cert (a PEM certificate chain) and key (its private key)");
+        if (want_scalar(L, cert, "tls.cert") || want_scalar(L, key, "tls.key"))
+            return CREST_ECONFIG;
+        crest_error terr = {0};
+        if (crest_app_set_tls(app, cert->str, key->str, &terr))
+            return bad(L, strstr(terr.msg, "tls.key") ? key : cert, "%s", terr.msg);
+    }
     if ((x = crest__ytree_get(root, "rate_limit"))) {
         if (want_scalar(L, x, "rate_limit"))
             return CREST_ECONFIG;

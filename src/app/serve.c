@@ -172,6 +172,8 @@ static void usage(FILE *f, const char *prog)
             "usage: %s [--listen HOST:PORT] [--workers N]\n"
             "  --listen HOST:PORT  address to serve on (env CREST_LISTEN; default 127.0.0.1:8080)\n"
             "  --workers N         event-loop threads (default: number of cores)\n"
+            "  --tls-cert FILE     serve HTTPS with this PEM certificate chain (with --tls-key)\n"
+            "  --tls-key FILE      the certificate's private key (PEM)\n"
             "  --openapi [3.1|3.0] print the OpenAPI document and exit\n"
             "  --help, --version\n",
             prog);
@@ -180,6 +182,7 @@ static void usage(FILE *f, const char *prog)
 int crest_app_main(crest_app *app, int argc, char **argv)
 {
     const char *prog = argc > 0 ? argv[0] : "crest";
+    const char *tls_cert = NULL, *tls_key = NULL;
     const char *env = getenv("CREST_LISTEN");
     if (env && *env && crest_app_set_listen(app, env)) {
         fprintf(stderr, "%s: CREST_LISTEN: bad address '%s'\n", prog, env);
@@ -220,7 +223,9 @@ int crest_app_main(crest_app *app, int argc, char **argv)
             free(doc);
             return 0;
         }
-        if ((!strcmp(a, "--listen") || !strcmp(a, "--workers")) && i + 1 >= argc) {
+        if ((!strcmp(a, "--listen") || !strcmp(a, "--workers") || !strcmp(a, "--tls-cert") ||
+             !strcmp(a, "--tls-key")) &&
+            i + 1 >= argc) {
             fprintf(stderr, "%s: %s needs a value\n", prog, a);
             return 2;
         }
@@ -229,6 +234,10 @@ int crest_app_main(crest_app *app, int argc, char **argv)
                 fprintf(stderr, "%s: --listen: bad address '%s'\n", prog, argv[i]);
                 return 2;
             }
+        } else if (!strcmp(a, "--tls-cert")) {
+            tls_cert = argv[++i];
+        } else if (!strcmp(a, "--tls-key")) {
+            tls_key = argv[++i];
         } else if (!strcmp(a, "--workers")) {
             int64_t n;
             const char *v = argv[++i];
@@ -243,6 +252,14 @@ int crest_app_main(crest_app *app, int argc, char **argv)
         }
     }
     crest_error err = {0};
+    if (!tls_cert != !tls_key) {
+        fprintf(stderr, "%s: HTTPS needs both --tls-cert and --tls-key\n", prog);
+        return 2;
+    }
+    if (tls_cert && crest_app_set_tls(app, tls_cert, tls_key, &err)) {
+        crest_error_print(&err, prog);
+        return 1;
+    }
     int rc = crest_app_serve(app, &err);
     if (rc) {
         crest_error_print(&err, prog);

@@ -8,7 +8,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: crest serve APP_FILE [--listen HOST:PORT] [--workers N]\n"
+    fputs("usage: crest serve APP_FILE [--listen HOST:PORT] [--workers N] [--tls-cert FILE --tls-key FILE]\n"
           "       crest check APP_FILE\n"
           "       crest openapi APP_FILE [--openapi 3.1|3.0]\n"
           "       crest token APP_FILE --sub ID [--perm P]... [--ttl 1h]\n"

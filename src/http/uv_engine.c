@@ -8,7 +8,10 @@
  * buffer) and parsing resumes, so pipelined responses leave in order. A
  * blocking handler pauses the connection until the thread pool is done.
  * Every limit in DESIGN.md is enforced here or in the callbacks below, before
- * the bytes it guards are kept. */
+ * the bytes it guards are kept. With HTTPS (tls.c) the socket carries
+ * ciphertext: reads are decrypted before the parser sees them and the output
+ * is encrypted into c->wire just before it is written, so everything between
+ * (parsing, limits, timers, pipelining, backpressure) is the same. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,6 +29,7 @@
 
 #include "../app/app_internal.h"
 #include "loopback.h"
+#include "tls.h"
 
 #define READ_BUF_SIZE 65536
 #define LINGER_MS 2000
@@ -82,6 +86,9 @@ struct conn {
     crest__buf res_headers;
     crest_req req;
     crest_res res;
+    crest__tls *tls;     /* HTTPS: the session; NULL for plain HTTP */
+    bool tls_ready;      /* handshake done: records carry HTTP */
+    crest__buf wire;     /* HTTPS: ciphertext not yet handed to the socket */
     crest__buf *capture; /* loopback: output goes here instead of a socket */
     bool lb_closed;      /* loopback: the connection would be closed now */
 };
@@ -228,6 +235,8 @@ static void conn_free_cb(uv_handle_t *h)
     crest__buf_dispose(&c->in);
     crest__buf_dispose(&c->out);
     crest__buf_dispose(&c->inflight);
+    crest__buf_dispose(&c->wire);
+    crest__tls_free(c->tls);
     free(c);
 }
 
@@ -355,29 +364,48 @@ static void flush(conn *c)
     }
     if (c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
         return;
-    if (c->out.len == 0) {
+    crest__buf *wire = &c->out;
+    if (c->tls) {
+        /* Plaintext is encrypted once the handshake is done; what comes out
+         * (handshake messages, records, alerts) is what the socket sends. */
+        if (c->tls_ready && c->out.len) {
+            if (crest__tls_write(c->tls, c->out.ptr, c->out.len)) {
+                conn_close(c);
+                return;
+            }
+            c->out.len = 0;
+        }
+        if (c->close_after && c->state != ST_HANDLING && c->state != ST_LINGER && c->out.len == 0)
+            crest__tls_close_notify(c->tls);
+        if (crest__tls_output(c->tls, &c->wire)) {
+            conn_close(c);
+            return;
+        }
+        wire = &c->wire;
+    }
+    if (wire->len == 0) {
         if (c->close_after && c->state != ST_HANDLING && c->state != ST_LINGER)
             linger(c);
         return;
     }
-    uv_buf_t b = uv_buf_init(c->out.ptr, (unsigned)c->out.len);
+    uv_buf_t b = uv_buf_init(wire->ptr, (unsigned)wire->len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n > 0)
-        crest__buf_consume(&c->out, (size_t)n);
+        crest__buf_consume(wire, (size_t)n);
     else if (n < 0 && n != UV_EAGAIN) {
         conn_close(c);
         return;
     }
-    if (c->out.len == 0) {
+    if (wire->len == 0) {
         if (c->close_after && c->state != ST_HANDLING)
             linger(c);
         return;
     }
     /* The rest goes through uv_write, from a buffer the socket owns meanwhile. */
     crest__buf tmp = c->inflight;
-    c->inflight = c->out;
-    c->out = tmp;
-    c->out.len = 0;
+    c->inflight = *wire;
+    *wire = tmp;
+    wire->len = 0;
     c->writing = true;
     c->wreq.data = c;
     b = uv_buf_init(c->inflight.ptr, (unsigned)c->inflight.len);
@@ -826,6 +854,76 @@ static void process(conn *c)
     }
 }
 
+/* Hands request bytes to the parser and keeps what it cannot take now.
+ * false when the connection answered an error instead. */
+static bool take_input(conn *c, const char *data, size_t len)
+{
+    if (c->in.len) {
+        if (crest__buf_append(&c->in, data, len)) {
+            engine_error(c, 413, "payload_too_large", "the request is larger than the server accepts");
+            return false;
+        }
+        return true;
+    }
+    size_t used = feed(c, data, len);
+    if (used < len && !conn_ending(c) && crest__buf_append(&c->in, data + used, len - used)) {
+        engine_error(c, 503, "out_of_memory", "the server is short of memory");
+        return false;
+    }
+    return true;
+}
+
+/* HTTPS input: ciphertext in, the handshake moved on, then every record
+ * decrypted and parsed. The worker's read buffer is free again once the
+ * ciphertext is copied into the session, so it holds the plaintext. */
+static void tls_on_read(conn *c, const char *data, size_t len)
+{
+    worker *w = c->w;
+    if (crest__tls_input(c->tls, data, len)) {
+        conn_close(c);
+        return;
+    }
+    if (!c->tls_ready) {
+        switch (crest__tls_handshake(c->tls)) {
+        case CREST__TLS_AGAIN:
+            flush(c); /* our part of the handshake */
+            return;
+        case CREST__TLS_PLAIN_HTTP:
+            /* Say so in plain HTTP, as nginx does, then close. */
+            crest__tls_free(c->tls);
+            c->tls = NULL;
+            engine_error(c, 400, "https_required", "this port speaks HTTPS: plain HTTP was sent to it");
+            return;
+        case CREST__TLS_FAIL:
+            c->state = ST_CLOSING; /* send the alert, if any, then close */
+            c->close_after = true;
+            flush(c);
+            return;
+        default:
+            c->tls_ready = true;
+        }
+    }
+    for (;;) {
+        ssize_t n = crest__tls_read(c->tls, w->readbuf, sizeof w->readbuf);
+        if (n == 0)
+            break;
+        if (n < 0) { /* close_notify or a broken stream: as at end of input */
+            if (c->state == ST_HANDLING) {
+                c->dead = true;
+                stop_reading(c);
+            } else {
+                conn_close(c);
+            }
+            return;
+        }
+        if (!take_input(c, w->readbuf, (size_t)n))
+            return;
+        if (conn_ending(c))
+            break;
+    }
+    process(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     conn *c = s->data;
@@ -856,23 +954,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (c->state == ST_BODY)
         set_deadline(c, w->srv->app->limits.body_timeout_ms); /* idle deadline, pushed by progress */
-    size_t used;
-    if (c->in.len) {
-        if (crest__buf_append(&c->in, buf->base, (size_t)nread)) {
-            engine_error(c, 413, "payload_too_large", "the request is larger than the server accepts");
-            return;
-        }
-        process(c);
+    if (c->tls) {
+        tls_on_read(c, buf->base, (size_t)nread);
         return;
     }
-    used = feed(c, buf->base, (size_t)nread);
-    if (used < (size_t)nread && !conn_ending(c)) {
-        if (crest__buf_append(&c->in, buf->base + used, (size_t)nread - used)) {
-            engine_error(c, 503, "out_of_memory", "the server is short of memory");
-            return;
-        }
-    }
-    process(c);
+    if (take_input(c, buf->base, (size_t)nread))
+        process(c);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -920,6 +1007,7 @@ static conn *conn_new(worker *w)
     crest__buf_init(&c->in, 0);
     crest__buf_init(&c->out, 0);
     crest__buf_init(&c->inflight, 0);
+    crest__buf_init(&c->wire, 0);
     c->req.arena = &c->arena;
     c->req.worker = &w->cw;
     c->req.app = w->srv->app;
@@ -966,6 +1054,12 @@ static void on_connection(uv_stream_t *server_h, int status)
         else if (sa.ss_family == AF_INET6)
             uv_ip6_name((struct sockaddr_in6 *)&sa, c->peer, sizeof c->peer);
     }
+    if (w->srv->app->tls && !(c->tls = crest__tls_new(w->srv->app->tls))) {
+        c->pending_handles = 2;
+        uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
+        uv_close((uv_handle_t *)&c->timer, conn_free_cb);
+        return;
+    }
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -973,6 +1067,10 @@ static void on_connection(uv_stream_t *server_h, int status)
     w->nconns++;
     unsigned total = atomic_fetch_add(&w->srv->nconns, 1) + 1;
     c->state = ST_IDLE;
+    if ((total > w->srv->app->limits.max_connections || w->draining) && c->tls) {
+        conn_close(c); /* no handshake to spend on an answer */
+        return;
+    }
     if (total > w->srv->app->limits.max_connections || w->draining) {
         begin_request(c);
         c->req.method_text = "-";

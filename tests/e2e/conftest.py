@@ -10,6 +10,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import textwrap
 import threading
@@ -74,6 +75,7 @@ class Server:
         self.workers = None
         self.returncode = None
         self.stopped = False
+        self.tls = None  # an ssl.SSLContext trusting the server's certificate when it serves HTTPS
 
     def _read_err(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -111,10 +113,12 @@ class Server:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def client(self, **kw):
         kw.setdefault("timeout", IO_TIMEOUT)
+        if self.tls:
+            kw.setdefault("verify", self.tls)
         if os.environ.get("CREST_OPENAPI_CHECK", "1") != "0":
             hooks = kw.setdefault("event_hooks", {})
             hooks.setdefault("response", []).append(self._check_openapi)
@@ -124,7 +128,7 @@ class Server:
         """Every response must be what the server's own OpenAPI document says (oacheck.py)."""
         from oacheck import Checker
         if getattr(self, "_oacheck", None) is None:
-            self._oacheck = Checker(self.url)
+            self._oacheck = Checker(self.url, verify=self.tls or True)
         response.read()
         req = response.request
         self._oacheck.check(req.method, req.url.raw_path.decode(), response.status_code,
@@ -139,7 +143,7 @@ class Server:
             return c.request(method, path, **kw)
 
     def raw(self, timeout=IO_TIMEOUT):
-        return RawConn(self.port, timeout=timeout)
+        return RawConn(self.port, timeout=timeout, tls=self.tls)
 
     # -- logs
     def stderr_text(self):
@@ -360,10 +364,12 @@ class Response:
 class RawConn:
     """A plain TCP connection for protocol tests: exact bytes out, parsed responses in."""
 
-    def __init__(self, port, timeout=IO_TIMEOUT):
+    def __init__(self, port, timeout=IO_TIMEOUT, tls=None):
         self.timeout = timeout
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:  # an ssl.SSLContext: the same protocol tests over HTTPS
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self.buf = b""
         self.eof = False
 
@@ -396,7 +402,7 @@ class RawConn:
             chunk = self.sock.recv(65536)
         except socket.timeout:
             raise TimeoutError(f"timed out; have {self.buf[:300]!r}")
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             chunk = b""
         if not chunk:
             self.eof = True

@@ -20,8 +20,9 @@ class Mismatch(AssertionError):
 
 
 class Checker:
-    def __init__(self, base_url, doc=None):
+    def __init__(self, base_url, doc=None, verify=True):
         self.base_url = base_url
+        self.verify = verify
         self.doc = None
         self.routes = None
         self.validators = {}
@@ -31,7 +32,7 @@ class Checker:
     def _load(self):
         if self.doc is not None:
             return
-        r = httpx.get(self.base_url + "/openapi.json", timeout=30)
+        r = httpx.get(self.base_url + "/openapi.json", timeout=30, verify=self.verify)
         r.raise_for_status()
         self._index(r.json())
 
