@@ -172,6 +172,7 @@ typedef struct crest__app_worker {
     void **stmts;                /* sqlite3_stmt *, one slot per endpoint */
     unsigned nstmts;
     void *stmt_cache;            /* REST statements by SQL text (rest/stmtcache.c) */
+    struct crest__token_cache *tokens; /* verified bearer tokens (auth.c), made at first use */
 } crest__app_worker;
 
 struct crest__worker {
@@ -229,8 +230,11 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_erro
 /* ---- auth.c ---- */
 void crest__auth_free(crest__auth *a);
 bool crest__user_has_one(const crest_user *u, const char *list);
-/* Authenticates and checks the endpoint's permission; 0, or -1 with a 401/403. */
+/* Authenticates and checks the endpoint's permission; 0, or -1 with a 401/403.
+ * Runs on the worker's loop thread (it uses the worker's token cache). */
 int crest__auth_check(crest_req *req, crest_res *res);
+/* Frees a worker's cache of verified tokens (NULL is fine). */
+void crest__token_cache_free(struct crest__token_cache *tc);
 
 /* ---- ratelimit.c ---- */
 int crest__rate_parse(const char *s, crest__rate *out);

@@ -141,6 +141,8 @@ int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
 void crest__app_worker_dispose(crest__worker *w)
 {
     crest__stmt_cache_free(&w->aw.stmt_cache);
+    crest__token_cache_free(w->aw.tokens);
+    w->aw.tokens = NULL;
     for (unsigned i = 0; i < w->aw.nstmts; i++)
         sqlite3_finalize(w->aw.stmts[i]);
     free(w->aw.stmts);

@@ -6,7 +6,13 @@
  * (required), `nbf` and `iat` with the leeway, `iss` and `aud` when set, and
  * `sub` (required). The user gets the token's sub, its permissions claim
  * and every claim. Endpoints say who may call them; when auth is on, an
- * endpoint that says nothing is closed (deny by default). */
+ * endpoint that says nothing is closed (deny by default).
+ *
+ * Verified tokens are remembered per worker (a small direct-mapped cache of
+ * the exact token text and its claims), so a client sending the same token
+ * again skips the signature and the JSON parse. Only `exp` can turn a
+ * verified token bad with time (nbf and iat only get better), so a hit
+ * checks `exp` again; everything else a token says cannot change. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +27,74 @@
 #include "../json/json_internal.h"
 
 static int unauthorized(crest_res *res, const char *why);
+
+/* ---- the per-worker cache of verified tokens ---- */
+
+#define TOKEN_SLOTS 128
+#define TOKEN_CACHE_MAX 2048 /* longer tokens are verified every time */
+
+typedef struct token_entry {
+    uint64_t hash;
+    char *text;               /* the whole token, malloc'd; NULL: empty slot */
+    size_t len;
+    int64_t exp;
+    json_t *claims;           /* one reference held by the cache */
+} token_entry;
+
+struct crest__token_cache {
+    token_entry slot[TOKEN_SLOTS];
+};
+
+static void token_entry_clear(token_entry *e)
+{
+    free(e->text);
+    json_decref(e->claims);
+    memset(e, 0, sizeof *e);
+}
+
+void crest__token_cache_free(struct crest__token_cache *tc)
+{
+    if (!tc)
+        return;
+    for (unsigned i = 0; i < TOKEN_SLOTS; i++)
+        token_entry_clear(&tc->slot[i]);
+    free(tc);
+}
+
+/* FNV-1a: collisions only cost a miss, the whole token is compared. */
+static uint64_t token_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+    return h;
+}
+
+/* The verified entry for this exact token, or NULL. Compared in constant
+ * time, so timing tells nothing about a cached token's bytes. */
+static token_entry *token_lookup(struct crest__token_cache *tc, const char *tok, size_t n, uint64_t h)
+{
+    token_entry *e = &tc->slot[h % TOKEN_SLOTS];
+    if (e->text && e->hash == h && e->len == n && CRYPTO_memcmp(e->text, tok, n) == 0)
+        return e;
+    return NULL;
+}
+
+static void token_remember(struct crest__token_cache *tc, const char *tok, size_t n, uint64_t h, int64_t exp,
+                           json_t *claims)
+{
+    token_entry *e = &tc->slot[h % TOKEN_SLOTS];
+    char *text = malloc(n);
+    if (!text)
+        return;
+    memcpy(text, tok, n);
+    token_entry_clear(e);
+    e->hash = h;
+    e->text = text;
+    e->len = n;
+    e->exp = exp;
+    e->claims = json_incref(claims);
+}
 
 /* An API key: its id, the SHA-256 of the key, its permissions. */
 typedef struct apikey {
@@ -260,6 +334,7 @@ static int int_claim(json_t *claims, const char *name, int64_t *out)
 }
 
 static void claims_free(void *p) { json_decref(p); }
+static int make_user(crest_req *req, crest_res *res, const crest__auth *a, json_t *claims);
 
 /* Authenticates the request's bearer token into req->user. 0, or -1 with a 401. */
 static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
@@ -282,6 +357,27 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
         return unauthorized(res, "the bearer token is empty");
     if (n > a->max_token)
         return unauthorized(res, "the bearer token is larger than the server accepts");
+    int64_t now = (int64_t)time(NULL);
+    crest__app_worker *aw = req->worker ? &req->worker->aw : NULL;
+    if (aw && !aw->tokens && n <= TOKEN_CACHE_MAX)
+        aw->tokens = calloc(1, sizeof *aw->tokens); /* NULL: no cache, still correct */
+    uint64_t th = 0;
+    if (aw && aw->tokens && n <= TOKEN_CACHE_MAX) {
+        th = token_hash(tok, n);
+        token_entry *e = token_lookup(aw->tokens, tok, n, th);
+        if (e) {
+            if (now > e->exp + a->leeway) {
+                token_entry_clear(e);
+                return unauthorized(res, "the token has expired");
+            }
+            json_t *claims = json_incref(e->claims);
+            if (crest__arena_defer(req->arena, claims_free, claims)) {
+                json_decref(claims);
+                return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+            }
+            return make_user(req, res, a, claims);
+        }
+    }
     jwt_t *j = NULL;
     if (jwt_decode(&j, tok, a->secret, (int)a->secret_len) != 0 || !j) {
         jwt_free(j);
@@ -300,8 +396,11 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
         json_decref(claims);
         return unauthorized(res, "the token has no claims");
     }
-    crest__arena_defer(req->arena, claims_free, claims);
-    int64_t now = (int64_t)time(NULL), exp = 0, nbf = 0, iat = 0;
+    if (crest__arena_defer(req->arena, claims_free, claims)) {
+        json_decref(claims);
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    }
+    int64_t exp = 0, nbf = 0, iat = 0;
     int e = int_claim(claims, "exp", &exp), nb = int_claim(claims, "nbf", &nbf), ia = int_claim(claims, "iat", &iat);
     if (e <= 0)
         return unauthorized(res, "the token has no valid exp claim");
@@ -328,6 +427,16 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
         if (!ok)
             return unauthorized(res, "the token's audience is not this API");
     }
+    if (make_user(req, res, a, claims))
+        return -1;
+    if (th)
+        token_remember(aw->tokens, tok, n, th, exp, claims);
+    return 0;
+}
+
+/* req->user from verified claims (kept alive by the request's arena). */
+static int make_user(crest_req *req, crest_res *res, const crest__auth *a, json_t *claims)
+{
     const char *sub = json_string_value(json_object_get(claims, "sub"));
     if (!sub || !*sub)
         return unauthorized(res, "the token has no sub claim");

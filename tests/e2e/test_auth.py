@@ -237,3 +237,27 @@ def test_the_c_example_reads_the_user(hello, tmp_path):
     t = pyjwt.encode({"sub": "erin", "exp": int(time.time()) + 60, "permissions": ["a", "b"]}, SECRET,
                      algorithm="HS256")
     assert s.get("/whoami", headers=auth(t)).json() == {"id": "erin", "permissions": ["a", "b"]}
+
+
+def test_token_cache_honours_exp(crest):
+    """Verified tokens are cached per worker; a cached token still expires."""
+    s = crest(APP.replace("leeway: 30", "leeway: 0"), env=ENV)
+    exp = int(time.time()) + 2
+    t = token(exp=exp)
+    for _ in range(3):  # the first verifies, the others hit the cache
+        assert s.get("/me", headers=auth(t)).status_code == 200
+    while time.time() < exp + 1.2:
+        time.sleep(0.2)
+    p = unauthorized(s.get("/me", headers=auth(t)))
+    assert "expired" in p["detail"]
+
+
+def test_token_cache_compares_the_whole_token(srv):
+    t = token(sub="cached-user")
+    assert srv.get("/me", headers=auth(t)).status_code == 200  # now cached
+    head, payload, sig = t.split(".")
+    flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
+    unauthorized(srv.get("/me", headers=auth(f"{head}.{payload}.{flipped}")))
+    unauthorized(srv.get("/me", headers=auth(t + "x")))
+    unauthorized(srv.get("/me", headers=auth(t[:-1])))
+    assert srv.get("/me", headers=auth(t)).status_code == 200
