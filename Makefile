@@ -15,8 +15,13 @@ all: build
 deps:
 	@scripts/deps.sh build
 
+# `make run` needs no test framework: the unit tests (cmocka, installed by
+# `make test`) are configured only when cmocka is there; scripts/test.sh turns
+# them on (-DCREST_TESTS=ON) once it has installed it.
+CREST_TESTS ?= $(shell pkg-config --exists cmocka 2>/dev/null && echo ON || echo OFF)
+
 $(BUILD)/Makefile:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCREST_TESTS=$(CREST_TESTS)
 
 build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)

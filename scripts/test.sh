@@ -25,9 +25,9 @@ run_suite() { # name build-dir cmake-args...
   rm -f "$log"
 }
 
-run_suite "tests" build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite "tests" build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCREST_TESTS=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite "tests under ASan+UBSan" build-asan -DCMAKE_BUILD_TYPE=Debug -DCREST_SANITIZE=ON
+  run_suite "tests under ASan+UBSan" build-asan -DCMAKE_BUILD_TYPE=Debug -DCREST_SANITIZE=ON -DCREST_TESTS=ON
 if [ -x scripts/fuzz.sh ]; then
   echo "=== fuzz smoke"
   if FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-20} scripts/fuzz.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
