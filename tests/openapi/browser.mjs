@@ -9,99 +9,21 @@
 // (tests/openapi/browser.sh runs it; playwright-core comes from
 // BUILD_DIR/node/node_modules, installed by scripts/npm.sh — nothing is
 // installed here). Env: CREST_BIN (default BUILD_DIR/crest), CREST_CHROMIUM
-// (default /usr/bin/chromium).
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import fs from "node:fs";
-import os from "node:os";
+// (default /usr/bin/chromium). The server, the browser and the cleanup are in
+// browser_lib.mjs (shared with browser_auth.mjs).
 import path from "node:path";
+import { BrowserTest, log } from "./browser_lib.mjs";
 
-const [buildArg, srcArg] = process.argv.slice(2);
-if (!buildArg || !srcArg) {
-  console.error("usage: node browser.mjs BUILD_DIR SOURCE_DIR");
-  process.exit(2);
-}
-const build = path.resolve(buildArg);
-const src = path.resolve(srcArg);
-const crest = process.env.CREST_BIN || path.join(build, "crest");
-const chromiumPath = process.env.CREST_CHROMIUM || "/usr/bin/chromium";
-const app = path.join(src, "examples/tasks/app.yaml");
-const screenshot = path.join(build, "docs-screenshot.png");
-
-const STEP_MS = 20_000; // any one wait in the page
-const TOTAL_MS = 150_000; // the whole test
-
-const require = createRequire(path.join(build, "node", "package.json"));
-const { chromium } = require("playwright-core");
-
-let server = null;
-let browser = null;
-let page = null;
-const problems = []; // what went wrong in the page, reported at the end
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "crest-browser-"));
-const log = (...a) => console.log(...a);
-
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode !== null) return;
-  const proc = server;
-  const gone = new Promise((r) => proc.once("exit", r));
-  process.kill(proc.pid, "SIGTERM");
-  const killer = setTimeout(() => { try { process.kill(proc.pid, "SIGKILL"); } catch {} }, 10_000);
-  await gone;
-  clearTimeout(killer);
-}
-
-async function cleanup() {
-  if (browser) await browser.close().catch(() => {});
-  browser = null;
-  await stopServer();
-  fs.rmSync(tmp, { recursive: true, force: true });
-}
-
-const overall = setTimeout(async () => {
-  console.error(`FAIL: the browser test took more than ${TOTAL_MS / 1000} s`);
-  await Promise.race([cleanup(), new Promise((r) => setTimeout(r, 15_000))]);
-  process.exit(1);
-}, TOTAL_MS);
-
-/** Starts crest; resolves with "host:port" from its listening event. */
-function startServer() {
-  return new Promise((resolve, reject) => {
-    server = spawn(crest, ["serve", app, "--listen", "127.0.0.1:0"], {
-      cwd: tmp,
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    const timer = setTimeout(
-      () => reject(new Error(`crest printed no listening event within 15 s:\n${stderr}`)), 15_000);
-    server.on("error", (e) => { clearTimeout(timer); reject(e); });
-    server.on("exit", (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`crest exited (${code ?? sig}) before listening:\n${stderr}`));
-    });
-    server.stderr.setEncoding("utf8");
-    server.stderr.on("data", (chunk) => {
-      if (stderr.length < 1 << 16) stderr += chunk;
-      for (const line of stderr.split("\n")) {
-        if (!line.includes('"listening"')) continue;
-        try {
-          const ev = JSON.parse(line);
-          if (ev.event === "listening" && ev.address) {
-            clearTimeout(timer);
-            resolve(ev.address);
-          }
-        } catch {}
-      }
-    });
-  });
-}
+const t = new BrowserTest({ name: "browser.mjs", failureShot: "docs-screenshot-failure.png" });
+const app = path.join(t.src, "examples/tasks/app.yaml");
+const screenshot = path.join(t.build, "docs-screenshot.png");
+const STEP_MS = t.STEP_MS;
 
 async function main() {
-  if (!fs.existsSync(chromiumPath))
-    throw new Error(`${chromiumPath} not found: install Debian's chromium (scripts/deps.sh test)`);
-  const address = await startServer();
+  t.requireChromium();
+  const address = await t.startServer(["serve", app, "--listen", "127.0.0.1:0"]);
   const base = `http://${address}`;
-  log(`crest serve ${app} → ${base} (pid ${server.pid})`);
+  log(`crest serve ${app} → ${base} (pid ${t.server.pid})`);
 
   const docRes = await fetch(`${base}/openapi.json`, { signal: AbortSignal.timeout(10_000) });
   if (docRes.status !== 200) throw new Error(`GET /openapi.json answered ${docRes.status}`);
@@ -113,30 +35,7 @@ async function main() {
   log(`document: OpenAPI ${doc.openapi}, "${doc.info?.title}", tags: ${[...tags].join(", ")}`);
   if (!doc.paths?.["/tasks"]?.get) throw new Error("the document has no GET /tasks");
 
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    timeout: 30_000,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
-  });
-  log(`browser: ${chromiumPath} ${browser.version()}`);
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  page.setDefaultTimeout(STEP_MS);
-
-  // The page must work offline: anything but crest itself is refused and counted.
-  await page.route("**/*", (route) => {
-    const u = new URL(route.request().url());
-    if (u.protocol === "data:" || u.host === address) return route.continue();
-    problems.push(`request to another host: ${route.request().url()}`);
-    return route.abort();
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error: ${m.text()}`); });
-  page.on("response", (r) => {
-    if (r.status() >= 400) problems.push(`${r.status()} for ${r.request().method()} ${r.url()}`);
-  });
+  const page = await t.openPage(address);
 
   const res = await page.goto(`${base}/docs`, { waitUntil: "load", timeout: STEP_MS });
   if (!res || res.status() !== 200) throw new Error(`GET /docs answered ${res?.status()}`);
@@ -199,24 +98,7 @@ async function main() {
     clip: { x: 0, y: 0, width: 1280, height } });
   log(`screenshot: ${screenshot}`);
 
-  if (problems.length) throw new Error(`the page had problems:\n  ${problems.join("\n  ")}`);
+  t.checkProblems();
 }
 
-let code = 0;
-try {
-  await main();
-  log("browser: ok");
-} catch (e) {
-  console.error(`FAIL: ${e.message}`);
-  if (problems.length) console.error(`in the page:\n  ${problems.join("\n  ")}`);
-  code = 1;
-  if (page) {
-    const shot = path.join(build, "docs-screenshot-failure.png");
-    if (await page.screenshot({ path: shot, fullPage: true, timeout: 10_000 }).then(() => true, () => false))
-      console.error(`the page as it was: ${shot}`);
-  }
-} finally {
-  await cleanup();
-  clearTimeout(overall);
-}
-process.exit(code);
+await t.run(main);
