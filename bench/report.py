@@ -8,6 +8,7 @@ Raw lines:
   '#server NAME LABEL', '#cmd NAME COMMAND', '#durability NAME full|normal'
   '#skipped RUN SCENARIO SERVER REASON'
   '#writes RUN SCENARIO SERVER ROWS_CREATED OK_2XX RESPONSES'
+  '#tls SERVER PROTOCOL CIPHER KEY_EXCHANGE' (what openssl s_client negotiated with the server)
   measurements: 'RUN SCENARIO SERVER CONNS REQ/S P99_MS NON2XX SOCKET_ERRORS IDLE_RSS_KB PEAK_RSS_KB'
 """
 import math
@@ -19,6 +20,8 @@ from collections import OrderedDict, defaultdict
 GROUP_TITLES = {
     "core": "Core: a static JSON answer and one SQL row",
     "tasks": "REST module: the Task model over a 100k-row SQLite table",
+    "auth": "Authentication: JWT bearer tokens on the REST module",
+    "https": "HTTPS: TLS keep-alive",
 }
 
 
@@ -69,6 +72,7 @@ def main(path):
     skipped = defaultdict(list)  # (scenario, server) -> [(run, reason)]
     writes = defaultdict(list)  # (scenario, server) -> [(run, rows, ok2xx, responses)]
     shared = {}  # (scenario, server) -> the scenario whose measurements it reuses
+    tls = OrderedDict()  # server -> (protocol, cipher, key exchange)
     rows = []
     for line in open(path, encoding="utf-8"):
         f = line.rstrip("\n").split("\t")
@@ -90,6 +94,8 @@ def main(path):
             durability[f[1]] = f[2]
         elif f[0] == "#skipped":
             skipped[(f[2], f[3])].append((int(f[1]), f[4]))
+        elif f[0] == "#tls":
+            tls[f[1]] = tuple(f[2:5])
         elif f[0] == "#shared":
             shared[(f[2], f[3])] = f[4]
         elif f[0] == "#writes":
@@ -152,6 +158,16 @@ def main(path):
             dur = sorted({(s, durability[s]) for n in names for s in scenarios[n]["servers"] if s in durability})
             if dur:
                 w("- durability (SQLite WAL, synchronous): " + ", ".join(f"{s}: {d}" for s, d in dur))
+            w("")
+        if group == "auth" and "auth" in meta:
+            w(f"- token: {meta['auth'][0]}")
+            w("")
+        if group == "https":
+            if "tls" in meta:
+                w(f"- TLS: {meta['tls'][0]}")
+            if tls:
+                w("- negotiated (openssl s_client with OpenSSL's defaults, as wrk): " + "; ".join(
+                    f"{s}: {' '.join(v)}" for s, v in tls.items()))
             w("")
         base_names = {scenarios[n]["servers"][0] for n in names}
         bname = base_names.pop() if len(base_names) == 1 else "baseline"
@@ -313,6 +329,26 @@ def main(path):
           "httptools only when they are installed (see the FastAPI stack line above; Debian's python3-uvicorn "
           "merely recommends python3-uvloop and python3-httptools). crest/FastAPI ratios are held to their target "
           "only between servers of the same durability.")
+    if "tasks_auth" in scenarios:
+        w("")
+        w("Auth scenario: tasks_auth is tasks_get (a random id in 1..100000 per request) sent with `Authorization: "
+          "Bearer <token>` (bench/tasks_get_auth.lua) to crest_tasks_auth, bench/tasks-auth-app.yaml (bench/tasks-app.yaml "
+          "plus `auth: jwt` HS256 and `permissions: authenticated` on the module), and to crest_tasks without auth, its "
+          "baseline, which ignores the header: both get the same requests, so the ratio is the cost of checking the "
+          "token. Both serve a fresh copy of the same filled database with --workers 1. Every connection sends the "
+          "same token, so after the first request of a worker crest answers from its cache of verified tokens "
+          "(exact match, exp re-checked) rather than recomputing the HMAC. Before the load each server is checked "
+          "with curl: 200 with the token, and for crest_tasks_auth 401 without one and to a token signed with "
+          "another secret.")
+    if "https_hello" in scenarios:
+        w("")
+        w("HTTPS scenario: https_hello is hello over TLS, wrk (`https://`, keep-alive, so one handshake per "
+          "connection and wrk run) against nginx_tls (bench/nginx-tls.conf.in: bench/nginx.conf.in with `listen ... "
+          "ssl`, TLSv1.2 and 1.3, its `return 200` body) as the baseline and crest's hello example with "
+          "`--tls-cert/--tls-key`, both serving the same self-signed certificate made for the run. Before the load "
+          "each server is checked with `curl --cacert` (the certificate and address verify) and `openssl s_client`. "
+          "wrk's one thread encrypts and decrypts too, so at high rates it may limit both servers alike and push "
+          "the ratio towards 1.")
     if problems:
         w("")
         w("**Errors and skips:**")

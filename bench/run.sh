@@ -20,7 +20,14 @@
 # Scenarios: hello, sql (core); tasks_get, tasks_list, tasks_post (the REST
 # module over a 100k-row tasks table, bench/tasks-app.yaml, against FastAPI +
 # SQLAlchemy + uvicorn, bench/fastapi_tasks.py). FastAPI is optional: when it
-# cannot be imported or does not start, its rows say "skipped".
+# cannot be imported or does not start, its rows say "skipped". tasks_auth
+# (auth): tasks_get with a JWT bearer token against bench/tasks-auth-app.yaml,
+# compared with crest_tasks without auth (a per-run random CREST_JWT_SECRET,
+# the token from `crest token`). https_hello (https): GET /hello over TLS
+# keep-alive, crest's hello example against nginx with the same self-signed
+# certificate, made per run with the openssl CLI. Both check their servers with
+# curl first (401 without the token, the certificate verifies) and end the
+# benchmark when a check fails.
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -130,12 +137,15 @@ declare -A SERVER_LABEL=(
   [crest_sql]="crest serve bench/sql-app.yaml (--workers 1)"
   [crest_tasks]="crest serve bench/tasks-app.yaml (--workers 1, durability: full)"
   [crest_tasks_normal]="crest serve bench/tasks-app.yaml with durability: normal (--workers 1)"
+  [crest_tasks_auth]="crest serve bench/tasks-auth-app.yaml: tasks-app.yaml with JWT auth (HS256), reads need a bearer token (--workers 1)"
+  [nginx_tls]="nginx over TLS (return 200, 1 worker, TLSv1.2/1.3, the run's self-signed certificate)"
+  [crest_hello_tls]="crest examples/hello over TLS (--workers 1, --tls-cert/--tls-key: the run's self-signed certificate)"
   [fastapi_tasks]="FastAPI + SQLAlchemy + uvicorn, bench/fastapi_tasks.py (1 worker, SQLite WAL, synchronous=FULL)"
 )
 declare -A SERVER_CMD=()
 # The durability of the servers that write (SQLite synchronous=FULL or NORMAL);
 # report.py holds crest to the FastAPI target only where they match.
-declare -A SERVER_DURABILITY=([crest_tasks]=full [crest_tasks_normal]=normal [fastapi_tasks]=full)
+declare -A SERVER_DURABILITY=([crest_tasks]=full [crest_tasks_normal]=normal [crest_tasks_auth]=full [fastapi_tasks]=full)
 # Servers whose failure to start or to last the load skips their rows instead of
 # ending the benchmark.
 declare -A SERVER_SOFT=([fastapi_tasks]=1)
@@ -144,17 +154,19 @@ NGINX_MODULES_OFF=$(nginx -V 2>&1 | tr ' ' '\n' | sed -n 's/^--without-http_\(.*
 USER_LINE=""
 [ "$(id -u)" = 0 ] && USER_LINE="user root;"
 
-start_nginx() {
-  local port=$1
+# nginx_from TEMPLATE PORT: starts nginx with bench/TEMPLATE filled in
+# (@PREFIX@, @PORT@, @USER@, and @CERT@/@KEY@ for the TLS one).
+nginx_from() {
+  local template=$1 port=$2
   local dir="$TMP/nginx-$port" conf
   mkdir -p "$dir/tmp"
-  conf=$(sed -e "s|@PREFIX@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$USER_LINE|" "$HERE/nginx.conf.in")
+  conf=$(sed -e "s|@PREFIX@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$USER_LINE|" \
+    -e "s|@CERT@|$TLS_CERT|g" -e "s|@KEY@|$TLS_KEY|g" "$HERE/$template")
   local m
   for m in proxy fastcgi uwsgi scgi; do   # temp paths of modules this nginx lacks
     if grep -qx "$m" <<<"$NGINX_MODULES_OFF"; then conf=$(grep -v "^ *${m}_temp_path" <<<"$conf"); fi
   done
   printf '%s\n' "$conf" >"$dir/nginx.conf"
-  SERVER_CMD[nginx]="nginx -p DIR -e DIR/error.log -c DIR/nginx.conf (bench/nginx.conf.in)"
   nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
   SRV_PID=$!
   STARTED+=("$SRV_PID")
@@ -170,10 +182,30 @@ start_nginx() {
   fi
 }
 
+start_nginx() {
+  SERVER_CMD[nginx]="nginx -p DIR -e DIR/error.log -c DIR/nginx.conf (bench/nginx.conf.in)"
+  nginx_from nginx.conf.in "$1"
+}
+
+start_nginx_tls() {
+  SERVER_CMD[nginx_tls]="nginx -p DIR -e DIR/error.log -c DIR/nginx.conf (bench/nginx-tls.conf.in; ssl_certificate TMP/tls/cert.pem, ssl_certificate_key TMP/tls/key.pem)"
+  nginx_from nginx-tls.conf.in "$1"
+}
+
 start_crest_hello() {
   local port=$1
   SERVER_CMD[crest_hello]="build/examples/hello --listen 127.0.0.1:PORT --workers 1 --db TMP/hello.db 2>/dev/null"
   "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello.db" 2>/dev/null &
+  SRV_PID=$!
+  STARTED+=("$SRV_PID")
+  RSS_PID=$SRV_PID
+}
+
+start_crest_hello_tls() {
+  local port=$1
+  SERVER_CMD[crest_hello_tls]="build/examples/hello --listen 127.0.0.1:PORT --workers 1 --db TMP/hello-tls.db --tls-cert TMP/tls/cert.pem --tls-key TMP/tls/key.pem 2>/dev/null"
+  "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello-tls.db" \
+    --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" 2>/dev/null &
   SRV_PID=$!
   STARTED+=("$SRV_PID")
   RSS_PID=$SRV_PID
@@ -220,6 +252,19 @@ start_crest_tasks_normal() {
   RSS_PID=$SRV_PID
 }
 
+# The same filled database as crest_tasks (a fresh copy of it per start, as
+# crest_tasks gets), with JWT auth: CREST_JWT_SECRET is the run's secret.
+start_crest_tasks_auth() {
+  local port=$1
+  tasks_copy "$port"
+  SERVER_CMD[crest_tasks_auth]="CREST_JWT_SECRET=(32 random bytes, hex, per run) CREST_DATABASE=sqlite:DBDIR/COPY.db build/crest serve bench/tasks-auth-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
+  CREST_JWT_SECRET="$JWT_SECRET" CREST_DATABASE="sqlite:$SRV_DB" \
+    "$BUILD/crest" serve "$HERE/tasks-auth-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
+  SRV_PID=$!
+  STARTED+=("$SRV_PID")
+  RSS_PID=$SRV_PID
+}
+
 start_fastapi_tasks() {
   local port=$1
   tasks_copy "$port"
@@ -233,7 +278,7 @@ start_fastapi_tasks() {
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
-#   GROUP     the report table the scenario goes in: core, tasks
+#   GROUP     the report table the scenario goes in: core, tasks, auth, https
 #   METHOD    the sample request's method (GET, or POST with SCEN_BODY[NAME]);
 #             under load the Lua script sets its own
 #   PATH      request path; with a Lua script, a sample request (checked
@@ -244,8 +289,12 @@ start_fastapi_tasks() {
 #   VERSUS    SERVER:RATIO: every crest server's req/s is also compared with
 #             SERVER's; those of the same durability must reach RATIO. Or "-"
 # The RSS targets (idle / peak under c256, MiB) apply to every crest server.
+# SCEN_SCHEME[NAME]=https: the scenario speaks TLS (wrk, the sample request);
+# SCEN_AUTH[NAME]=1: the sample request carries the bearer token the Lua script
+# sends; SCEN_CHECK[NAME]=FUNCTION: FUNCTION SERVER PORT PATH checks each server
+# after it started, before any load, and the benchmark ends when it fails.
 SCENARIOS=()
-declare -A SCEN_BODY=()
+declare -A SCEN_BODY=() SCEN_SCHEME=() SCEN_AUTH=() SCEN_CHECK=()
 scenario() { SCENARIOS+=("$*"); }
 scenario hello core GET /hello - 0.95 1.2 - nginx crest_hello
 scenario sql core GET /items/12345 random_id.lua 0.6 - - nginx crest_sql
@@ -255,6 +304,12 @@ scenario tasks_list tasks GET '/tasks?where=%7B%22is_completed%22%3Afalse%7D&sor
 scenario tasks_post tasks POST /tasks tasks_post.lua - - fastapi_tasks:20 \
   nginx crest_tasks crest_tasks_normal fastapi_tasks
 SCEN_BODY[tasks_post]='{"title":"bench","spent_time":1}'
+scenario tasks_auth auth GET /tasks/12345 tasks_get_auth.lua 0.9 - - crest_tasks crest_tasks_auth
+SCEN_AUTH[tasks_auth]=1
+SCEN_CHECK[tasks_auth]=check_auth
+scenario https_hello https GET /hello - 0.8 - - nginx_tls crest_hello_tls
+SCEN_SCHEME[https_hello]=https
+SCEN_CHECK[https_hello]=check_https
 # SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
 # again but takes OTHER's numbers of the same run, because the baseline cannot
 # tell the two request patterns apart: nginx answers GET /items/N
@@ -308,6 +363,141 @@ if uses fastapi_tasks; then
   fi
   if [ -n "$FASTAPI_SKIP" ]; then log "FastAPI skipped: $FASTAPI_SKIP"; else log "FastAPI: $FASTAPI_INFO"; fi
 fi
+
+# ---------------------------------------------------------------- auth
+# tasks_auth: a random secret per run (in CREST_JWT_SECRET of crest_tasks_auth
+# and of `crest token` only; never written to a file or the report) and a token
+# signed with it; bench/tasks_get_auth.lua reads the token from BENCH_AUTH_TOKEN.
+# FORGED_TOKEN, the same claims signed with another secret, must be refused.
+JWT_SECRET="" FORGED_TOKEN="" AUTH_INFO="" TOKEN_MADE=0
+# auth_token SECRET: prints a token for sub=bench, valid 2 h, signed with SECRET.
+auth_token() {
+  CREST_JWT_SECRET="$1" CREST_DATABASE="sqlite:$TMP/auth-token.db" \
+    "$BUILD/crest" token "$HERE/tasks-auth-app.yaml" --sub bench --ttl 2h 2>"$TMP/auth-token.log" ||
+    { cat "$TMP/auth-token.log" >&2; die "tasks_auth: crest token bench/tasks-auth-app.yaml --sub bench --ttl 2h failed"; }
+}
+if uses crest_tasks_auth; then
+  command -v curl >/dev/null 2>&1 || die "curl is missing (tasks_auth checks its servers with it)"
+  # The app must stay tasks-app.yaml plus auth: and permissions:, or the ratio
+  # measures something else than authentication.
+  python3 - "$HERE/tasks-app.yaml" "$HERE/tasks-auth-app.yaml" <<'EOF' ||
+import re, sys
+def core(path):
+    out, skip = [], False
+    for line in open(path, encoding="utf-8"):
+        line = re.sub(r"\s+#.*$|^#.*$", "", line.rstrip("\n"))
+        if not line.strip():
+            continue
+        if skip and line.startswith(" "):
+            continue
+        skip = line == "auth:"
+        if skip or re.match(r"\s+permissions:", line):
+            continue
+        out.append(line)
+    return out
+a, b = core(sys.argv[1]), core(sys.argv[2])
+if a != b:
+    import difflib
+    sys.stderr.write("\n".join(difflib.unified_diff(a, b, sys.argv[1], sys.argv[2], lineterm="")) + "\n")
+    sys.exit(1)
+EOF
+    die "bench/tasks-auth-app.yaml differs from bench/tasks-app.yaml in more than auth: and permissions: (diff above)"
+  JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  CREST_JWT_SECRET="$JWT_SECRET" CREST_DATABASE="sqlite:$TMP/auth-token.db" \
+    "$BUILD/crest" check "$HERE/tasks-auth-app.yaml" >"$TMP/auth-check.log" 2>&1 ||
+    { cat "$TMP/auth-check.log" >&2; die "tasks_auth: crest check bench/tasks-auth-app.yaml failed"; }
+  BENCH_AUTH_TOKEN=$(auth_token "$JWT_SECRET") TOKEN_MADE=$SECONDS
+  FORGED_TOKEN=$(auth_token "$(python3 -c 'import secrets; print(secrets.token_hex(32))')")
+  [ -n "$BENCH_AUTH_TOKEN" ] && [ "$BENCH_AUTH_TOKEN" != "$FORGED_TOKEN" ] ||
+    die "tasks_auth: crest token printed no token (or the same one for two secrets)"
+  export BENCH_AUTH_TOKEN
+  AUTH_INFO="HS256, secret: 32 random bytes (hex) drawn per run in CREST_JWT_SECRET; token: \`crest token bench/tasks-auth-app.yaml --sub bench --ttl 2h\`, ${#BENCH_AUTH_TOKEN} bytes, claims $(python3 -c '
+import base64, sys
+p = sys.argv[1].split(".")[1]
+print(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)).decode())' "$BENCH_AUTH_TOKEN")"
+  log "tasks_auth: $AUTH_INFO"
+fi
+# fresh_token: a new token (same claims, later iat/exp) once the one in
+# BENCH_AUTH_TOKEN is an hour old, so long benchmarks never send an expired one.
+fresh_token() {
+  if [ $((SECONDS - TOKEN_MADE)) -ge 3600 ]; then
+    BENCH_AUTH_TOKEN=$(auth_token "$JWT_SECRET") TOKEN_MADE=$SECONDS
+    log "tasks_auth: a new token (the previous one was an hour old)"
+  fi
+}
+
+# ---------------------------------------------------------------- TLS
+# https_hello: a self-signed EC P-256 certificate for 127.0.0.1 (CN and SAN),
+# made per run; nginx_tls and crest_hello_tls serve the same files, and the
+# checks verify the chain and the address against it (curl --cacert).
+TLS_CERT="" TLS_KEY="" TLS_INFO=""
+if uses nginx_tls || uses crest_hello_tls; then
+  for tool in openssl curl; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (https_hello needs it)"
+  done
+  nginx -V 2>&1 | grep -q -- '--with-http_ssl_module' || die "https_hello: this nginx is built without http_ssl_module"
+  if uses crest_hello_tls && ! "$BUILD/examples/hello" --help 2>&1 | grep -q -- '--tls-cert'; then
+    die "https_hello: $BUILD/examples/hello has no --tls-cert/--tls-key options (a build without HTTPS support): rebuild it, or leave the scenario out with BENCH_ONLY"
+  fi
+  mkdir -p "$TMP/tls"
+  TLS_CERT="$TMP/tls/cert.pem" TLS_KEY="$TMP/tls/key.pem"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$TLS_KEY" -out "$TLS_CERT" >"$TMP/tls/openssl.log" 2>&1 ||
+    { cat "$TMP/tls/openssl.log" >&2; die "https_hello: openssl req could not make a self-signed certificate"; }
+  # crest's TLS start once with its log kept, so a refused certificate or a
+  # missing option is reported as such instead of "did not accept connections".
+  if uses crest_hello_tls; then
+    port=$(free_port)
+    CREST_ACCESS_LOG=off "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello-tls.db" \
+      --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" >"$TMP/tls/hello.log" 2>&1 &
+    SRV_PID=$! RSS_PID=$! SRV_NAME=crest_hello_tls
+    STARTED+=("$SRV_PID")
+    if ! wait_port "$port" "$SRV_PID"; then
+      stop_server
+      cat "$TMP/tls/hello.log" >&2
+      die "https_hello: build/examples/hello --tls-cert TMP/tls/cert.pem --tls-key TMP/tls/key.pem did not start (its output above)"
+    fi
+    stop_server
+  fi
+  libssl() { ldd "$1" 2>/dev/null | awk '$1 ~ /^libssl/ { print $3; f = 1; exit } END { if (!f) print "no libssl" }'; }
+  TLS_INFO="$(openssl version | sed 's/ (Library: \(.*\))$/ (openssl CLI; library: \1)/');"
+  TLS_INFO+=" nginx $(nginx -V 2>&1 | sed -n 's/^built with //p');"
+  TLS_INFO+=" libssl loaded by build/examples/hello: $(libssl "$BUILD/examples/hello"), by wrk: $(libssl "$(command -v wrk)");"
+  TLS_INFO+=" certificate: self-signed ECDSA $(openssl x509 -in "$TLS_CERT" -noout -text | awk '/NIST CURVE/ { print $NF }') for"
+  TLS_INFO+=" 127.0.0.1 (CN and SAN), made per run with \`openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1\`"
+  log "https_hello: $TLS_INFO"
+fi
+
+# check_auth SERVER PORT PATH: prints what it saw; fails unless the run's
+# token reads on every server and crest_tasks_auth answers 401 without a token
+# and to a token signed with another secret (crest_tasks, without auth: 200).
+check_auth() {
+  local server=$1 url="http://127.0.0.1:$2$3" with without forged want=200
+  with=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $BENCH_AUTH_TOKEN" "$url") || with="no answer"
+  without=$(curl -s -o /dev/null -w '%{http_code}' "$url") || without="no answer"
+  forged=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $FORGED_TOKEN" "$url") || forged="no answer"
+  [ "$server" = crest_tasks_auth ] && want=401
+  echo "GET $3 with the token: $with (want 200), without a token: $without (want $want)," \
+    "with a token signed by another secret: $forged (want $want)"
+  [ "$with" = 200 ] && [ "$without" = "$want" ] && [ "$forged" = "$want" ]
+}
+
+# check_https SERVER PORT PATH: the answer over TLS, verifying the run's
+# certificate (chain and address); notes the protocol and cipher OpenSSL's
+# defaults negotiate (wrk uses them too) as a '#tls' line.
+check_https() {
+  local server=$1 url="https://127.0.0.1:$2$3" got hs proto cipher group
+  got=$(curl -sS --cacert "$TLS_CERT" -w ' %{http_code}' "$url" 2>&1) || got="curl: $got"
+  hs=$(openssl s_client -connect "127.0.0.1:$2" -brief -CAfile "$TLS_CERT" -verify_return_error -verify_ip 127.0.0.1 \
+    </dev/null 2>&1) || true
+  proto=$(awk -F': ' '/^Protocol version/ { print $2 }' <<<"$hs")
+  cipher=$(awk -F': ' '/^Ciphersuite/ { print $2 }' <<<"$hs")
+  group=$(awk -F': ' '/^Server Temp Key/ { print $2 }' <<<"$hs")
+  printf '#tls\t%s\t%s\t%s\t%s\n' "$server" "${proto:-?}" "${cipher:-?}" "${group:-?}" >>"$RAW"
+  echo "curl --cacert TMP/tls/cert.pem $url -> $got (want {\"message\":\"hello\"} 200); openssl s_client:" \
+    "${proto:-?} ${cipher:-?} ${group:-?}, verification: $(awk -F': ' '/^Verification/ { print $2 }' <<<"$hs")"
+  [ "$got" = '{"message":"hello"} 200' ] && [ -n "$proto" ] && grep -q '^Verification: OK' <<<"$hs"
+}
 
 # ---------------------------------------------------------------- data
 make_sql_db() {
@@ -374,34 +564,53 @@ drop_db() {
 measure() {
   local run=$1 scen=$2 server=$3 method=$4 path=$5 lua=$6
   local port url c out idle peak rps p99 non2xx sockerr lua_args=() responses=0 ok2xx=0 n e
+  local scheme=${SCEN_SCHEME[$scen]:-http}
   port=$(free_port)
-  url="http://127.0.0.1:$port$path"
+  url="$scheme://127.0.0.1:$port$path"
   [ "$lua" != "-" ] && lua_args=(-s "$HERE/$lua")
   SRV_NAME=$server
+  [ -z "${SCEN_AUTH[$scen]:-}" ] || fresh_token
   "start_$server" "$port"
   if ! wait_port "$port" "$SRV_PID"; then
-    [ "$server" = nginx ] && cat "$TMP/nginx-$port/error.log" "$TMP/nginx-$port/stdout.log" >&2 2>/dev/null
+    case "$server" in nginx*) cat "$TMP/nginx-$port/error.log" "$TMP/nginx-$port/stdout.log" >&2 2>/dev/null ;; esac
     [ "$server" = fastapi_tasks ] && tail -n 20 "$TMP/fastapi.log" >&2
     stop_server
     drop_db
     fail "$server" "$run" "$scen" "did not accept connections on 127.0.0.1:$port"
     return 0
   fi
-  # A sanity request, so a broken endpoint is seen instead of benchmarking 404s.
+  # A sanity request, so a broken endpoint is seen instead of benchmarking 404s
+  # (over TLS verifying the run's certificate; with the Lua script's token).
   local probe
   probe=$(python3 -c '
-import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
-body = sys.argv[4] or None
-c.request(sys.argv[2], sys.argv[3], body=body, headers={"Content-Type": "application/json"} if body else {})
+import http.client, os, ssl, sys
+port, method, path, body, scheme, auth, ca = int(sys.argv[1]), *sys.argv[2:4], sys.argv[4] or None, *sys.argv[5:8]
+if scheme == "https":
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ssl.create_default_context(cafile=ca))
+else:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+headers = {"Content-Type": "application/json"} if body else {}
+if auth:
+    headers["Authorization"] = "Bearer " + os.environ["BENCH_AUTH_TOKEN"]
+c.request(method, path, body=body, headers=headers)
 r = c.getresponse()
 print(r.status, r.read().decode("utf-8", "replace")[:200])
-' "$port" "$method" "$path" "${SCEN_BODY[$scen]:-}") || probe="no answer"
-  log "run $run: $scen on $server (pid $SRV_PID, port $port): $method $path -> $probe"
+' "$port" "$method" "$path" "${SCEN_BODY[$scen]:-}" "$scheme" "${SCEN_AUTH[$scen]:-}" "$TLS_CERT") || probe="no answer"
+  log "run $run: $scen on $server (pid $SRV_PID, port $port): $method $scheme://…$path -> $probe"
   case "$probe" in
     2*) ok2xx=1 responses=1 ;;
     *) log "WARNING: $server answered '$probe' to $method $path" ;;
   esac
+  local check="${SCEN_CHECK[$scen]:-}" seen
+  if [ -n "$check" ]; then
+    if ! seen=$("$check" "$server" "$port" "$path" 2>&1); then
+      stop_server
+      drop_db
+      fail "$server" "$run" "$scen" "$check failed: $seen"
+      return 0
+    fi
+    log "run $run: $scen on $server: $check: $seen"
+  fi
   sleep 1
   idle=$(proc_kb "$RSS_PID" VmRSS)
   if [ "$WARMUP" != 0 ]; then
@@ -468,7 +677,7 @@ if uses crest_sql; then
   log "filling a $SQL_ROWS-row SQLite table (items)"
   make_sql_db
 fi
-if uses crest_tasks || uses crest_tasks_normal || { uses fastapi_tasks && [ -z "$FASTAPI_SKIP" ]; }; then
+if uses crest_tasks || uses crest_tasks_normal || uses crest_tasks_auth || { uses fastapi_tasks && [ -z "$FASTAPI_SKIP" ]; }; then
   log "creating and filling a $TASKS_ROWS-row tasks table"
   make_tasks_db
 fi
@@ -480,9 +689,12 @@ fi
     "$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
     "$(awk '/^MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)" "$(uname -r)" \
     "$(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '#meta\tversions\t%s; %s; %s; SQLite %s\n' "$(nginx -v 2>&1 | sed 's/^nginx version: //')" \
+  printf '#meta\tversions\t%s; %s; %s; SQLite %s%s\n' "$(nginx -v 2>&1 | sed 's/^nginx version: //')" \
     "$(wrk -v 2>&1 | head -n1 | awk '{ print "wrk " $2 }')" "$("$BUILD/crest" --version)" \
-    "$(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')"
+    "$(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')" \
+    "${TLS_INFO:+; $(openssl version | sed 's/ (Library: .*//')}"
+  [ -z "$TLS_INFO" ] || printf '#meta\ttls\t%s\n' "$TLS_INFO"
+  [ -z "$AUTH_INFO" ] || printf '#meta\tauth\t%s\n' "$AUTH_INFO"
   printf '#meta\tduration\t%s\n#meta\truns\t%s\n' "$DURATION" "$RUNS"
   printf '#meta\trss_target\t%s\t%s\n' "$RSS_IDLE_TARGET" "$RSS_PEAK_TARGET"
   if [ -e "$DBDIR/tasks.db" ]; then
