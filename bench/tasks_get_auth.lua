@@ -1,5 +1,5 @@
--- wrk script: GET /tasks/{id} with a random id in 1..100000 per request, like
--- bench/tasks_get.lua, with `Authorization: Bearer <token>` on every request.
+-- wrk script: bench/tasks_get.lua's requests (GET /tasks/{id}, a random id in
+-- 1..100000 per request) with `Authorization: Bearer <token>` on every one.
 -- bench/run.sh makes the token (crest token bench/tasks-auth-app.yaml) and
 -- passes it in the environment variable BENCH_AUTH_TOKEN.
 local token = os.getenv("BENCH_AUTH_TOKEN")
@@ -8,12 +8,7 @@ if token == nil or token == "" then
 end
 wrk.headers["Authorization"] = "Bearer " .. token
 
-local seeded = false
-
-request = function()
-  if not seeded then
-    math.randomseed(os.time())
-    seeded = true
-  end
-  return wrk.format("GET", "/tasks/" .. math.random(1, 100000))
-end
+-- The same request function as the unauthenticated scenario, from the file
+-- next to this one.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(here .. "tasks_get.lua")

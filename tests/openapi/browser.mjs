@@ -59,12 +59,7 @@ async function main() {
   log(`ok: every tag shown (${[...tags].join(", ")})`);
 
   // GET /tasks: expand, Try it out, Execute.
-  const op = page.locator(".opblock.opblock-get")
-    .filter({ has: page.locator('.opblock-summary-path[data-path="/tasks"]') }).first();
-  await op.waitFor({ state: "visible" });
-  if (!(await op.locator(".opblock-body").count()))
-    await op.locator(".opblock-summary").first().click();
-  await op.locator(".opblock-body").first().waitFor({ state: "visible" });
+  const op = await t.expandOperation(page, "GET", "/tasks");
   log("ok: GET /tasks expanded");
   // (With tryItOutEnabled the page starts in that mode: no button to click.)
   const tryIt = op.getByRole("button", { name: "Try it out" });

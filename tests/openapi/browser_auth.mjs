@@ -16,7 +16,7 @@
 // server by its PID and removes the temporary folder.
 //
 // Usage: node tests/openapi/browser_auth.mjs BUILD_DIR SOURCE_DIR
-// (tests/openapi/browser_auth.sh runs it; see browser_lib.mjs for the env).
+// (tests/openapi/browser.sh BUILD SRC browser_auth runs it; see browser_lib.mjs for the env).
 import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -123,12 +123,7 @@ async function main() {
   log(`page: "${await page.title()}"`);
 
   // 1. GET /tasks without a token: 401.
-  const op = page.locator(".opblock.opblock-get")
-    .filter({ has: page.locator('.opblock-summary-path[data-path="/tasks"]') }).first();
-  await op.waitFor({ state: "visible" });
-  if (!(await op.locator(".opblock-body").count()))
-    await op.locator(".opblock-summary").first().click();
-  await op.locator(".opblock-body").first().waitFor({ state: "visible" });
+  const op = await t.expandOperation(page, "GET", "/tasks");
   // The try-out button says "Try it out" (or "Cancel" when the page starts in
   // that mode): wait for it rather than count it, then for Execute.
   const tryOut = op.locator("button.try-out__btn").first();

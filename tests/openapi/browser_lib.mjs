@@ -156,6 +156,20 @@ export class BrowserTest {
     return page;
   }
 
+  /**
+   * Expands the operation METHOD PATH on the docs page and waits for its
+   * body; returns its locator (the .opblock element).
+   */
+  async expandOperation(page, method, path) {
+    const op = page.locator(`.opblock.opblock-${method.toLowerCase()}`)
+      .filter({ has: page.locator(`.opblock-summary-path[data-path="${path}"]`) }).first();
+    await op.waitFor({ state: "visible" });
+    if (!(await op.locator(".opblock-body").count()))
+      await op.locator(".opblock-summary").first().click();
+    await op.locator(".opblock-body").first().waitFor({ state: "visible" });
+    return op;
+  }
+
   /** Fails when the page had problems. */
   checkProblems() {
     if (this.problems.length) throw new Error(`the page had problems:\n  ${this.problems.join("\n  ")}`);
