@@ -74,13 +74,7 @@ async function main() {
   log(`request URL shown: ${url}; status shown: ${status}`);
   if (status !== "200") throw new Error(`Execute answered ${status}, not 200`);
 
-  const bodyText = (await live.locator(".response-col_description pre").first().innerText()).trim();
-  let body;
-  try {
-    body = JSON.parse(bodyText);
-  } catch (e) {
-    throw new Error(`the response body shown is not JSON: ${bodyText.slice(0, 300)}`);
-  }
+  const { text: bodyText, body } = await t.shownJson(live);
   if (!Array.isArray(body.data) || body.data.length === 0)
     throw new Error(`the response shown has no rows: ${bodyText.slice(0, 300)}`);
   log(`ok: 200 with ${body.data.length} rows shown, first: ${JSON.stringify(body.data[0])}`);

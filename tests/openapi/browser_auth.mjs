@@ -183,13 +183,7 @@ async function main() {
   log("ok: the request carried Authorization: Bearer <the token>");
 
   const live = op.locator(".live-responses-table .response").first();
-  const bodyText = (await live.locator(".response-col_description pre").first().innerText()).trim();
-  let body;
-  try {
-    body = JSON.parse(bodyText);
-  } catch (e) {
-    throw new Error(`the response body shown is not JSON: ${bodyText.slice(0, 300)}`);
-  }
+  const { text: bodyText, body } = await t.shownJson(live);
   if (!Array.isArray(body.data) || body.data.length !== 1 || body.data[0].title !== "first")
     throw new Error(`the response shown is not the seeded row: ${bodyText.slice(0, 300)}`);
   log(`ok: step 3: 200 with the seeded row shown: ${JSON.stringify(body.data[0])}`);

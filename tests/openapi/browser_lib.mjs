@@ -170,6 +170,16 @@ export class BrowserTest {
     return op;
   }
 
+  /** The JSON body the page shows in a live response (LIVE: its locator). */
+  async shownJson(live) {
+    const text = (await live.locator(".response-col_description pre").first().innerText()).trim();
+    try {
+      return { text, body: JSON.parse(text) };
+    } catch (e) {
+      throw new Error(`the response body shown is not JSON: ${text.slice(0, 300)}`);
+    }
+  }
+
   /** Fails when the page had problems. */
   checkProblems() {
     if (this.problems.length) throw new Error(`the page had problems:\n  ${this.problems.join("\n  ")}`);
