@@ -14,6 +14,7 @@
  * verified token bad with time (nbf and iat only get better), so a hit
  * checks `exp` again; everything else a token says cannot change. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -321,15 +322,21 @@ static int unauthorized(crest_res *res, const char *why)
     return crest_res_error(res, 401, "unauthorized", "%s", why);
 }
 
-/* A claim that must be an integer when present: 1 present, 0 absent, -1 bad. */
+/* A NumericDate claim (seconds, RFC 7519 §2: an integer or a real number):
+ * 1 present, 0 absent, -1 not a number or a real beyond ±1e18 s. */
 static int int_claim(json_t *claims, const char *name, int64_t *out)
 {
     json_t *v = json_object_get(claims, name);
     if (!v)
         return 0;
-    if (!json_is_integer(v) && !json_is_real(v))
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 1;
+    }
+    double r = json_is_real(v) ? json_real_value(v) : NAN;
+    if (!(r > -1e18 && r < 1e18)) /* NaN too: no cast of a value int64_t cannot hold */
         return -1;
-    *out = json_is_integer(v) ? json_integer_value(v) : (int64_t)json_real_value(v);
+    *out = (int64_t)floor(r);
     return 1;
 }
 
@@ -366,7 +373,7 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
         th = token_hash(tok, n);
         token_entry *e = token_lookup(aw->tokens, tok, n, th);
         if (e) {
-            if (now > e->exp + a->leeway) {
+            if (now - (int64_t)a->leeway > e->exp) { /* (exp + leeway could overflow) */
                 token_entry_clear(e);
                 return unauthorized(res, "the token has expired");
             }
@@ -388,13 +395,20 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
         jwt_free(j);
         return unauthorized(res, "the token's algorithm is not accepted");
     }
-    char *text = jwt_get_grants_json(j, NULL);
     jwt_free(j);
-    json_t *claims = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
+    /* The signature verifies: the claims are the payload segment, decoded
+     * once here (libjwt's grants would be printed and parsed again). A name
+     * given twice is refused rather than resolved one way or the other. */
+    const char *p1 = memchr(tok, '.', n);
+    const char *p2 = p1 ? memchr(p1 + 1, '.', n - (size_t)(p1 + 1 - tok)) : NULL;
+    size_t plen = p2 ? (size_t)(p2 - p1 - 1) : 0, jlen = 0;
+    unsigned char *json = p2 ? crest_req_alloc(req, plen / 4 * 3 + 3) : NULL;
+    json_t *claims = NULL;
+    if (json && !crest__base64url_decode(p1 + 1, plen, json, &jlen))
+        claims = json_loadb((const char *)json, jlen, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(claims)) {
         json_decref(claims);
-        return unauthorized(res, "the token has no claims");
+        return unauthorized(res, "the token's claims are not one JSON object with distinct names");
     }
     if (crest__arena_defer(req->arena, claims_free, claims)) {
         json_decref(claims);
@@ -406,11 +420,11 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
         return unauthorized(res, "the token has no valid exp claim");
     if (nb < 0 || ia < 0)
         return unauthorized(res, "the token's nbf or iat is not a number");
-    if (now > exp + a->leeway)
+    if (now - (int64_t)a->leeway > exp)
         return unauthorized(res, "the token has expired");
-    if (nb && now + a->leeway < nbf)
+    if (nb && now + (int64_t)a->leeway < nbf)
         return unauthorized(res, "the token is not valid yet (nbf)");
-    if (ia && iat > now + a->leeway)
+    if (ia && iat > now + (int64_t)a->leeway)
         return unauthorized(res, "the token was issued in the future (iat)");
     if (a->issuer) {
         const char *iss = json_string_value(json_object_get(claims, "iss"));

@@ -79,6 +79,12 @@ int crest__parse_int(const char *s, size_t len, int64_t *out);
 int crest__parse_double(const char *s, size_t len, double *out);
 int crest__parse_bool(const char *s, size_t len, bool *out);
 
+/* ---- base64url (RFC 4648 §5, no padding, as JWTs use it) ---- */
+/* Decodes in[0..len) into out, which has room for len * 3 / 4 bytes; sets
+ * *outlen. -1 on a character outside the alphabet (padding included), a
+ * length that no encoding has (len % 4 == 1), or non-zero unused bits. */
+int crest__base64url_decode(const char *in, size_t len, unsigned char *out, size_t *outlen);
+
 /* ---- clocks ---- */
 uint64_t crest__now_us(void);  /* monotonic */
 /* RFC 3339 UTC with microseconds of the wall clock into buf (>= 32 bytes). */

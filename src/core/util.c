@@ -100,6 +100,43 @@ int crest__parse_bool(const char *s, size_t len, bool *out)
     return -1;
 }
 
+/* The value of a base64url character, or -1. */
+static int b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+int crest__base64url_decode(const char *in, size_t len, unsigned char *out, size_t *outlen)
+{
+    if (len % 4 == 1)
+        return -1;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64url_value((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0) /* the last character's unused bits must be zero: one text per value */
+        return -1;
+    *outlen = n;
+    return 0;
+}
+
 uint64_t crest__now_us(void)
 {
     struct timespec ts;

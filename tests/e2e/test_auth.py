@@ -115,6 +115,51 @@ def test_alg_none_is_401(srv):
     unauthorized(srv.get("/me", headers=auth(t)))
 
 
+def signed(payload_text, secret=SECRET):
+    """An HS256 token over PAYLOAD_TEXT exactly as given (no JSON library in between)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    head = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(payload_text.encode())
+    sig = hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest()
+    return head + "." + b64(sig)
+
+
+def test_claims_naming_a_claim_twice_are_401(srv):
+    """A payload that names "sub" twice is refused, not read one way or the
+    other (a verifier that keeps the first and one that keeps the last would
+    disagree on who the user is)."""
+    now = int(time.time())
+    base = f'"iat":{now},"exp":{now + 600},"aud":"tasks-api","iss":"crest-demo"'
+    assert srv.get("/me", headers=auth(signed('{"sub":"alice",' + base + '}'))).status_code == 200
+    p = unauthorized(srv.get("/me", headers=auth(signed('{"sub":"alice","sub":"admin",' + base + '}'))))
+    assert "distinct names" in p["detail"]
+    for payload in ('["not","an","object"]', '"alice"', '{"sub":"alice",' + base + ',}'):
+        unauthorized(srv.get("/me", headers=auth(signed(payload))))
+
+
+def test_numeric_dates_at_the_edges_of_int64(srv):
+    """Regression (fuzz_token, claims signed with the secret): "exp":9999999e98
+    was cast from double to int64_t (undefined: the sanitizer build aborted)
+    and exp + leeway overflowed for exp near INT64_MAX. A real beyond 1e18 s
+    is not a date; a huge integer is a far future; real dates are floored."""
+    now = int(time.time())
+    rest = f'"sub":"alice","iat":{now},"aud":"tasks-api","iss":"crest-demo"'
+    for exp in ("9999999e98", "-1e300", "1e18"):
+        p = unauthorized(srv.get("/me", headers=auth(signed('{"exp":' + exp + "," + rest + "}"))))
+        assert "exp" in p["detail"]
+    for exp in ("9223372036854775807", f"{now + 600}.75", "9.9e17"):
+        r = srv.get("/me", headers=auth(signed('{"exp":' + exp + "," + rest + "}")))
+        assert r.status_code == 200, (exp, r.text)
+    unauthorized(srv.get("/me", headers=auth(signed('{"exp":' + f"{now - 100}.5," + rest + "}"))))
+    t = signed('{"exp":' + str(now + 600) + ',"nbf":-9223372036854775808,"iat":-9223372036854775808,'
+               '"sub":"alice","aud":"tasks-api","iss":"crest-demo"}')
+    assert srv.get("/me", headers=auth(t)).status_code == 200
+
+
 def test_an_algorithm_not_pinned_is_401(srv):
     unauthorized(srv.get("/me", headers=auth(token(alg="HS512"))))
 

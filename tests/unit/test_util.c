@@ -1,6 +1,6 @@
 /* test_util.c — the shared helpers in src/core/util.c: strict number parsing
  * (whole string, no spaces, no overflow), booleans, case-insensitive compare,
- * the HTTP status table, the RFC 3339 log timestamp and the error struct.
+ * base64url, the HTTP status table, the RFC 3339 log timestamp and the error struct.
  * (The IMF-fixdate Date header is the engine's: test_limits.c checks it.) */
 #define _GNU_SOURCE /* strptime, timegm */
 #include <math.h>
@@ -14,6 +14,51 @@
 static int pint(const char *s, int64_t *out) { return crest__parse_int(s, strlen(s), out); }
 static int pdbl(const char *s, double *out) { return crest__parse_double(s, strlen(s), out); }
 static int pbool(const char *s, bool *out) { return crest__parse_bool(s, strlen(s), out); }
+
+/* Decodes S (base64url) into a NUL-terminated string; NULL when refused. */
+static char *b64(const char *s)
+{
+    static unsigned char out[256];
+    size_t n = 0;
+    if (crest__base64url_decode(s, strlen(s), out, &n) != 0)
+        return NULL;
+    assert_true(n <= strlen(s) * 3 / 4);
+    out[n] = 0;
+    return (char *)out;
+}
+
+static void base64url_decodes(void **state)
+{
+    (void)state;
+    assert_string_equal(b64(""), "");
+    assert_string_equal(b64("Zg"), "f");
+    assert_string_equal(b64("Zm8"), "fo");
+    assert_string_equal(b64("Zm9v"), "foo");
+    assert_string_equal(b64("Zm9vYmE"), "fooba");
+    assert_string_equal(b64("Zm9vYmFy"), "foobar");
+    /* the URL-safe alphabet: 0xfb 0xff 0xbf is "-_-_" (standard "+/+/") */
+    unsigned char out[8];
+    size_t n = 0;
+    assert_int_equal(crest__base64url_decode("-_-_", 4, out, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(out[0], 0xfb);
+    assert_int_equal(out[1], 0xff);
+    assert_int_equal(out[2], 0xbf);
+    assert_string_equal(b64("eyJhbGciOiJIUzI1NiJ9"), "{\"alg\":\"HS256\"}");
+}
+
+static void base64url_refuses(void **state)
+{
+    (void)state;
+    assert_null(b64("Zg=="));  /* padding */
+    assert_null(b64("Z"));     /* no encoding is 1 mod 4 long */
+    assert_null(b64("Zm9vY"));
+    assert_null(b64("+/+/"));  /* the standard alphabet's characters */
+    assert_null(b64("Zm 9v"));
+    assert_null(b64("Zh"));    /* "f" with non-zero unused bits */
+    assert_null(b64("Zm9"
+                    "\x80"));
+}
 
 static void parse_int_accepts(void **state)
 {
@@ -292,6 +337,8 @@ int main(void)
         cmocka_unit_test(status_text),
         cmocka_unit_test(format_time_rfc3339),
         cmocka_unit_test(format_time_small_buffer),
+        cmocka_unit_test(base64url_decodes),
+        cmocka_unit_test(base64url_refuses),
         cmocka_unit_test(error_set),
         cmocka_unit_test(method_names),
         cmocka_unit_test(now_is_monotonic),
