@@ -1151,7 +1151,9 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
-static int open_listener(const char *host, int port, int *fd_out, crest_error *err)
+/* A TCP socket (SO_REUSEADDR, and SO_REUSEPORT when asked) bound to
+ * host:port into *fd_out: 0, or an error code with err set. */
+static int bound_socket(const char *host, int port, bool reuseport, int *fd_out, crest_error *err)
 {
     struct sockaddr_storage ss;
     int fam;
@@ -1168,7 +1170,7 @@ static int open_listener(const char *host, int port, int *fd_out, crest_error *e
         return crest__error_set(err, CREST_EIO, NULL, 0, "socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one)) {
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one)) {
         close(fd);
         return crest__error_set(err, CREST_EIO, NULL, 0, "SO_REUSEPORT: %s", strerror(errno));
     }
@@ -1176,8 +1178,37 @@ static int open_listener(const char *host, int port, int *fd_out, crest_error *e
     if (bind(fd, (struct sockaddr *)&ss, sl)) {
         int e = errno;
         close(fd);
-        return crest__error_set(err, CREST_EIO, NULL, 0, "cannot listen on %s:%d: %s", host, port, strerror(e));
+        return crest__error_set(err, CREST_EIO, NULL, 0, "cannot listen on %s:%d: %s%s", host, port, strerror(e),
+                                e == EADDRINUSE ? " (another program listens there)" : "");
     }
+    *fd_out = fd;
+    return 0;
+}
+
+/* Claims host:port before the workers' SO_REUSEPORT listeners share it:
+ * a bind without SO_REUSEPORT fails while any other program listens there,
+ * even one that set SO_REUSEPORT itself (say, a second crest), which the
+ * workers' binds alone would silently join. Port 0 becomes the free port
+ * the kernel picks, in *port. */
+static int claim_port(const char *host, int *port, crest_error *err)
+{
+    int fd, rc = bound_socket(host, *port, false, &fd, err);
+    if (rc)
+        return rc;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    close(fd);
+    return 0;
+}
+
+static int open_listener(const char *host, int port, int *fd_out, crest_error *err)
+{
+    int fd, rc = bound_socket(host, port, true, &fd, err);
+    if (rc)
+        return rc;
     if (listen(fd, 1024)) {
         int e = errno;
         close(fd);
@@ -1270,21 +1301,11 @@ static int uv_serve(crest_app *app, crest_error *err)
     }
     uint64_t seed = crest__now_us() ^ ((uint64_t)getpid() << 16);
     srv->id_prefix = (uint32_t)(seed * 2654435761u);
-    int rc = 0, started = 0;
-    int port = app->listen_port;
-    for (int i = 0; i < n; i++) {
+    int started = 0;
+    int port = app->listen_port; /* 0: an ephemeral port, the same for every worker */
+    int rc = claim_port(app->listen_host, &port, err);
+    for (int i = 0; i < n && !rc; i++)
         rc = worker_init(srv, &srv->workers[i], i, port, err);
-        if (rc)
-            break;
-        if (port == 0) {
-            /* An ephemeral port: every worker must share the first one's. */
-            struct sockaddr_storage ss;
-            int sl = sizeof ss;
-            uv_tcp_getsockname(&srv->workers[0].listener, (struct sockaddr *)&ss, &sl);
-            port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-    }
     if (!rc) {
         uv_loop_init(&srv->main_loop);
         srv->sigterm.data = srv->sigint.data = srv;

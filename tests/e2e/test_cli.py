@@ -148,6 +148,38 @@ def test_port_in_use_fails_to_start(crest, tmp_path):
         holder.close()
 
 
+def test_second_crest_on_a_port_in_use_fails_to_start(crest, tmp_path):
+    """Regression: every worker listens with SO_REUSEPORT, so a second crest
+    started on the port of a running one (same user) joined its listeners and
+    silently took half of its connections. It must refuse to start instead."""
+    first = crest(APP, listen="127.0.0.1:0", workers=2)
+    p = tmp_path / "app2.yaml"
+    p.write_text(APP)
+    r = run_cli([CREST_BIN, "serve", str(p), "--listen", f"127.0.0.1:{first.port}", "--workers", "1"],
+                cwd=str(tmp_path), timeout=30)
+    assert r.returncode != 0
+    assert '"listening"' not in r.err
+    assert "another program listens there" in r.err
+    for _ in range(8):  # the first one still answers everything
+        assert first.get("/one").json() == {"one": 1}
+
+
+def test_another_programs_reuseport_listener_is_not_joined(crest, tmp_path):
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    try:
+        port = holder.getsockname()[1]
+        p = tmp_path / "app.yaml"
+        p.write_text(APP)
+        r = run_cli([CREST_BIN, "serve", str(p), "--listen", f"127.0.0.1:{port}"], cwd=str(tmp_path), timeout=30)
+        assert r.returncode != 0
+        assert "address already in use" in r.err.lower()
+    finally:
+        holder.close()
+
+
 def test_hello_flags(tmp_path):
     d = str(tmp_path)
     r = run_cli([CREST_HELLO, "--version"], cwd=d)
