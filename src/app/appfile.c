@@ -488,7 +488,7 @@ static int load_endpoint(loader *L, const ynode *e, size_t idx)
     s->sql_line = sql->line;
     s->spec.method = method;
     s->spec.path = own(s, path->str);
-    s->sql = strdup(sql->str);
+    s->sql = crest__sqlep_user_params(sql->str);
     if (!s->spec.path || !s->sql) {
         rc = CREST_ENOMEM;
         goto fail;

@@ -1,7 +1,8 @@
 /* sqlep.c — SQL-backed endpoints: each request binds its typed parameters to
  * a prepared statement (one per worker, kept), steps it under a deadline and
  * writes the rows through the JSON writer. Values are always bound, never
- * spliced into SQL text. */
+ * spliced into SQL text; :user.<claim> binds the signed-in user's id or a
+ * claim of its token. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,56 @@
 
 #include "../json/json_internal.h"
 #include "sqlep.h"
+
+static void free_binds(crest__sqlep *s)
+{
+    for (int i = 0; s->binds && i < s->nbinds; i++)
+        free(s->binds[i].user_claim);
+    free(s->binds);
+    s->binds = NULL;
+    s->nbinds = 0;
+}
+
+static bool ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+static bool ident_char(char c) { return ident_start(c) || (c >= '0' && c <= '9'); }
+
+char *crest__sqlep_user_params(const char *sql)
+{
+    size_t n = strlen(sql);
+    char *out = malloc(n * 2 + 1); /* each ".", at most, becomes "::" */
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        char c = sql[i];
+        const char *close = c == '\'' ? "'" : c == '"' ? "\"" : c == '`' ? "`" : c == '[' ? "]" : NULL;
+        if (!close && c == '-' && sql[i + 1] == '-')
+            close = "\n";
+        if (!close && c == '/' && sql[i + 1] == '*')
+            close = "*/";
+        if (close) { /* copied as they are, up to their end (a doubled quote is two quoted runs) */
+            const char *end = strstr(sql + i + 1 + (close[0] == '/' || close[0] == '\n' ? 1 : 0), close);
+            size_t stop = end ? (size_t)(end - sql) + strlen(close) : n;
+            memcpy(out + o, sql + i, stop - i);
+            o += stop - i;
+            i = stop;
+            continue;
+        }
+        if ((c == ':' || c == '$' || c == '@') && !strncmp(sql + i + 1, "user.", 5) && ident_start(sql[i + 6]) &&
+            (i == 0 || !ident_char(sql[i - 1]))) {
+            memcpy(out + o, ":user::", 7);
+            o += 7;
+            i += 6;
+            while (i < n && ident_char(sql[i]))
+                out[o++] = sql[i++];
+            continue;
+        }
+        out[o++] = c;
+        i++;
+    }
+    out[o] = 0;
+    return out;
+}
 
 void crest__sqlep_free(crest__sqlep *s)
 {
@@ -44,7 +95,7 @@ void crest__sqlep_free(crest__sqlep *s)
         free(s->cols[i].name);
     free(s->cols);
     free(s->sql);
-    free(s->binds);
+    free_binds(s);
     free(s);
 }
 
@@ -70,7 +121,7 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
         goto out;
     }
     int n = sqlite3_bind_parameter_count(st);
-    free(s->binds);
+    free_binds(s);
     s->binds = calloc(n ? (size_t)n : 1, sizeof *s->binds);
     if (!s->binds) {
         rc = CREST_ENOMEM;
@@ -87,6 +138,19 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
         }
         name++;
         s->binds[i].spec_param = s->binds[i].body_param = -1;
+        if (!strncmp(name, "user::", 6)) { /* :user.<claim>, rewritten when the app file was read */
+            if (!app->auth) {
+                rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
+                                      "%s %s: the SQL uses :user.%s, but the app has no auth: section (no user)",
+                                      crest_method_name(s->spec.method), s->spec.path, name + 6);
+                goto out;
+            }
+            if (!(s->binds[i].user_claim = strdup(name + 6))) {
+                rc = CREST_ENOMEM;
+                goto out;
+            }
+            continue;
+        }
         for (unsigned k = 0; k < s->nparams; k++)
             if (!strcmp(s->params[k].name, name))
                 s->binds[i].spec_param = (int)k;
@@ -111,6 +175,32 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
 out:
     sqlite3_finalize(st);
     return rc;
+}
+
+/* Binds :user.<claim>: the user's id for "id", else the claim as SQLite
+ * types it (a list or an object as JSON text), NULL when anonymous or absent. */
+static void bind_user(crest_req *req, sqlite3_stmt *st, int idx, const char *claim)
+{
+    const crest_user *u = req->user;
+    json_t *v = u && u->claims ? json_object_get(u->claims, claim) : NULL;
+    if (u && !strcmp(claim, "id"))
+        sqlite3_bind_text(st, idx, u->id, -1, SQLITE_STATIC);
+    else if (json_is_string(v))
+        sqlite3_bind_text(st, idx, json_string_value(v), (int)json_string_length(v), SQLITE_STATIC);
+    else if (json_is_integer(v))
+        sqlite3_bind_int64(st, idx, json_integer_value(v));
+    else if (json_is_real(v))
+        sqlite3_bind_double(st, idx, json_real_value(v));
+    else if (json_is_boolean(v))
+        sqlite3_bind_int(st, idx, json_is_true(v));
+    else if (json_is_array(v) || json_is_object(v)) {
+        char *txt = json_dumps(v, JSON_COMPACT);
+        if (txt)
+            sqlite3_bind_text(st, idx, txt, -1, free);
+        else
+            sqlite3_bind_null(st, idx);
+    } else
+        sqlite3_bind_null(st, idx);
 }
 
 static void write_column(crest_json *w, sqlite3_stmt *st, int i)
@@ -332,7 +422,9 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
     }
     for (int i = 0; i < s->nbinds; i++) {
         const sqlep_bind *b = &s->binds[i];
-        if (b->spec_param >= 0) {
+        if (b->user_claim) {
+            bind_user(req, st, i + 1, b->user_claim);
+        } else if (b->spec_param >= 0) {
             const crest__value *v = &req->values[b->spec_param];
             const crest_param *p = &s->params[b->spec_param];
             if (!v->present)

@@ -22,6 +22,7 @@ typedef struct sqlep_body_param {
 typedef struct sqlep_bind {
     int spec_param;        /* index into spec.params, or -1 */
     int body_param;        /* index into body, or -1 */
+    char *user_claim;      /* :user.<claim> ("id": the user's id), owned, or NULL */
 } sqlep_bind;
 
 /* How a result column is written: as SQLite typed it, or as a declared type. */
@@ -48,5 +49,11 @@ struct crest__sqlep {
     char *strings[8];      /* path, summary... freed with the endpoint */
     unsigned nstrings;
 };
+
+/* The SQL with every :user.<claim> (also $user. and @user.) outside string
+ * literals, quoted names and comments written :user::<claim>, which SQLite
+ * reads as one parameter name (a '.' would end it). malloc'd, or NULL when
+ * out of memory. */
+char *crest__sqlep_user_params(const char *sql);
 
 #endif

@@ -19,6 +19,7 @@ auth:
     secret_env: CREST_JWT_SECRET
 models:
   Note:
+    table: notes
     fields:
       title: {type: string, required: true}
       n: {type: int, default: 0}
@@ -37,6 +38,21 @@ modules:
     url_prefix: /team
     scope: {team: $user.team}
     permissions: {index: authenticated}
+endpoints:
+  - path: /me/notes/count
+    permission: authenticated
+    sql: SELECT count(*) AS n FROM notes WHERE owner_id = :user.id
+    returns: one
+  - path: /me/claims
+    permission: public
+    # every way to name the user: :user.<claim>, $user. and @user., a list
+    # claim as JSON text; the same words inside quotes and comments are text
+    sql: >-
+      SELECT :user.id AS id, $user.team AS team, @user.level AS level,
+             :user.admin AS admin, :user.groups AS groups, :user.missing AS missing,
+             ':user.id' AS quoted, "x"."y" AS "a:user.id" -- :user.id in a comment
+      FROM (SELECT 1 AS y) AS "x" /* :user.team */
+    returns: one
 """
 
 
@@ -59,6 +75,31 @@ def srv(tmp_path_factory):
     s.first = a
     yield s
     s.stop()
+
+
+def test_sql_endpoint_reads_the_user(srv):
+    """An SQL endpoint names the user as :user.id (the token's sub) and
+    :user.<claim>, as DESIGN.md's /me/tasks/count does."""
+    assert srv.get("/me/notes/count", headers=tok("alice")).json() == {"n": 1}
+    assert srv.get("/me/notes/count", headers=tok("carol")).json() == {"n": 0}
+    assert_problem(srv.get("/me/notes/count"), 401)
+    got = srv.get("/me/claims", headers=tok("alice", team="red", level=3, admin=True, groups=["a", "b"])).json()
+    assert got == {"id": "alice", "team": "red", "level": 3, "admin": 1, "groups": '["a","b"]', "missing": None,
+                   "quoted": ":user.id", "a:user.id": 1}
+    anon = srv.get("/me/claims").json()  # public: no user, every :user. is null
+    assert anon["id"] is None and anon["team"] is None and anon["quoted"] == ":user.id"
+    doc = srv.get("/openapi.json").json()
+    params = doc["paths"]["/me/claims"]["get"].get("parameters", [])
+    assert not any("user" in p["name"] for p in params)  # the user is not a request parameter
+
+
+def test_sql_user_parameter_needs_auth(tmp_path):
+    from conftest import run_cli
+    (tmp_path / "app.yaml").write_text("database: sqlite:x.db\nendpoints:\n  - path: /mine\n"
+                                       "    sql: SELECT :user.id AS id\n    returns: one\n")
+    r = run_cli([CREST_BIN, "check", str(tmp_path / "app.yaml")], cwd=str(tmp_path))
+    assert r.returncode != 0
+    assert ":user.id" in r.err and "auth" in r.err
 
 
 def test_create_sets_the_owner_from_the_user(srv):
