@@ -39,7 +39,7 @@ char *crest__sqlep_user_params(const char *sql)
         if (!close && c == '/' && sql[i + 1] == '*')
             close = "*/";
         if (close) { /* copied as they are, up to their end (a doubled quote is two quoted runs) */
-            const char *end = strstr(sql + i + 1 + (close[0] == '/' || close[0] == '\n' ? 1 : 0), close);
+            const char *end = strstr(sql + i + (c == '-' || c == '/' ? 2 : 1), close); /* past the opener */
             size_t stop = end ? (size_t)(end - sql) + strlen(close) : n;
             memcpy(out + o, sql + i, stop - i);
             o += stop - i;
