@@ -162,6 +162,12 @@ int crest_app_add_server(crest_app *app, const char *url, const char *descriptio
 void crest_app_set_openapi_30(crest_app *app, bool on);
 bool crest_app_openapi_30(const crest_app *app);
 void crest_app_set_docs(crest_app *app, bool on);
+/* GET /metrics, in Prometheus' text format: requests by route and status,
+ * their durations, open connections, the process' CPU, memory and files. On
+ * by default. With auth, who may read it: "public", "authenticated" or
+ * permissions separated by commas (copied); NULL: nobody (deny by default,
+ * as for any route). Call before serving. 0, or CREST_ENOMEM. */
+int crest_app_set_metrics(crest_app *app, bool on, const char *permission);
 /* The OpenAPI document of the app (everything added so far), malloc'd JSON
  * text the caller frees; NULL when out of memory. */
 char *crest_app_openapi(crest_app *app, bool v30, size_t *len);

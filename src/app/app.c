@@ -68,6 +68,7 @@ crest_app *crest_app_new(void)
     crest__writer_init(app);
     app->limits = default_limits;
     app->access_log = true;
+    app->metrics_on = true;
     return app;
 }
 
@@ -104,6 +105,8 @@ void crest_app_free(crest_app *app)
     free(app->servers);
     free(app->server_descs);
     free(app->openapi_doc);
+    free(app->metrics_perm);
+    crest__metrics_free(app->metrics);
     crest__auth_free(app->auth);
     crest__tls_ctx_free(app->tls);
     crest__ratelimits_free(app->limits_table);
@@ -124,6 +127,17 @@ void crest_app_free(crest_app *app)
 
 crest_limits *crest_app_limits(crest_app *app) { return &app->limits; }
 void crest_app_set_access_log(crest_app *app, bool on) { app->access_log = on; }
+
+int crest_app_set_metrics(crest_app *app, bool on, const char *permission)
+{
+    char *p = permission ? strdup(permission) : NULL;
+    if (permission && !p)
+        return CREST_ENOMEM;
+    free(app->metrics_perm);
+    app->metrics_perm = p;
+    app->metrics_on = on;
+    return 0;
+}
 
 int crest_app_set_tls(crest_app *app, const char *cert_file, const char *key_file, crest_error *err)
 {
@@ -376,6 +390,15 @@ int crest__app_add_builtin_routes(crest_app *app, crest_error *err)
     int rc = 0;
     if (crest__router_match(app->router, CREST_GET, &seg, 1, &m) != 200)
         rc = add_endpoint(app, &healthz_ep, NULL, NULL, true, err);
+    crest__str mseg = {"metrics", 7};
+    if (!rc && app->metrics_on && crest__router_match(app->router, CREST_GET, &mseg, 1, &m) != 200) {
+        /* Behind auth like any route when the app has it: metrics name its routes. */
+        app->metrics_spec = *crest__metrics_endpoint();
+        app->metrics_spec.permission = app->metrics_perm;
+        rc = add_endpoint(app, &app->metrics_spec, NULL, NULL, true, err);
+        if (!rc)
+            app->eps[app->neps - 1]->guarded = true;
+    }
     if (!rc)
         rc = crest__openapi_add_builtins(app, err);
     app->builtins_added = rc == 0;

@@ -20,6 +20,8 @@ typedef struct crest__rate {
     double burst, per_s;
 } crest__rate;
 typedef struct crest__module crest__module;
+typedef struct crest__metrics crest__metrics;             /* metrics.c */
+typedef struct crest__metrics_block crest__metrics_block; /* one worker's counters */
 
 /* An endpoint as the app keeps it. */
 typedef struct crest__endpoint {
@@ -30,6 +32,7 @@ typedef struct crest__endpoint {
     unsigned index;             /* position in app->eps, for per-worker caches */
     crest__sqlep *sql;          /* SQL endpoint data, owned; NULL for C handlers */
     bool builtin;               /* /healthz and the like: not under the prefix */
+    bool guarded;               /* a builtin that auth still checks (/metrics) */
     /* Optional: rewrites an error answer of this endpoint (REST modules'
      * custom error bodies); runs after the spec check or the handler. */
     void (*on_error)(crest_req *req, crest_res *res, void *ud);
@@ -80,6 +83,11 @@ struct crest_app {
     bool cors_credentials;
     char *openapi_doc;           /* the served document, made at start */
     bool builtins_added;
+    /* metrics.c: GET /metrics */
+    bool metrics_on;             /* default on; `metrics: off` */
+    char *metrics_perm;          /* who may read it with auth (NULL: nobody) */
+    crest_endpoint metrics_spec; /* the builtin's spec, with that permission */
+    crest__metrics *metrics;     /* the workers' counters, made at the first worker */
     size_t openapi_len;
     /* writer.c: one REST writer at a time, group commit */
     pthread_mutex_t write_lock;
@@ -173,6 +181,7 @@ typedef struct crest__app_worker {
     unsigned nstmts;
     void *stmt_cache;            /* REST statements by SQL text (rest/stmtcache.c) */
     struct crest__token_cache *tokens; /* verified bearer tokens (auth.c), made at first use */
+    crest__metrics_block *metrics;     /* this worker's counters (metrics.c), or NULL */
 } crest__app_worker;
 
 struct crest__worker {
@@ -206,6 +215,22 @@ void crest__req_reset(crest_req *req, crest_res *res);
 
 int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err);
 void crest__app_worker_dispose(crest__worker *w);
+
+/* ---- metrics.c ---- */
+
+/* The worker's counters, linked into app->metrics (made at the first call);
+ * nothing when metrics are off. 0 or CREST_ENOMEM. */
+int crest__metrics_worker_init(crest_app *app, crest__worker *w);
+/* Unlinks and frees the worker's counters. */
+void crest__metrics_worker_dispose(crest__worker *w);
+/* Frees what crest__metrics_worker_init made (every worker disposed). */
+void crest__metrics_free(crest__metrics *m);
+/* Counts one answered request of the worker (its route, status, duration). */
+void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, uint64_t dur_us);
+/* The /metrics builtin's spec (static; app->metrics_spec copies it). */
+const crest_endpoint *crest__metrics_endpoint(void);
+/* The engine's count of open client connections (0 when not serving). */
+unsigned crest__http_open_connections(const crest_app *app);
 /* Opens the database once at start: WAL mode, startup SQL, endpoint SQL checked. */
 int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err);
 /* Registers /healthz (unless the app has it), /openapi.json and /docs, then

@@ -1306,7 +1306,7 @@ static int load_root(loader *L, const ynode *root)
 {
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
                                        "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
-                                       "info", "servers", "openapi", "docs", "auth", "cors", "rate_limit", "tls", NULL};
+                                       "info", "servers", "openapi", "docs", "auth", "cors", "rate_limit", "tls", "metrics", NULL};
     if (root->kind != Y_MAP)
         return bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
     if (check_keys(L, root, "app file", keys))
@@ -1334,6 +1334,22 @@ static int load_root(loader *L, const ynode *root)
         if ((rc = get_int(L, x, "workers", 0, 256, &n)))
             return rc;
         crest_app_set_workers(app, (int)n);
+    }
+    if ((x = crest__ytree_get(root, "metrics"))) { /* off | on | {permission: ...} */
+        bool on = true;
+        const char *perm = NULL;
+        const ynode *y;
+        if (x->kind == Y_MAP) {
+            static const char *const mk[] = {"permission", NULL};
+            if (check_keys(L, x, "metrics", mk))
+                return CREST_ECONFIG;
+            if ((y = crest__ytree_get(x, "permission")) && (rc = get_permission(L, y, "metrics.permission", &perm)))
+                return rc;
+        } else if (x->kind != Y_SCALAR || crest__parse_bool(x->str, strlen(x->str), &on)) {
+            return bad(L, x, "metrics: expected off, on or {permission: ...}");
+        }
+        if (crest_app_set_metrics(app, on, perm))
+            return CREST_ENOMEM;
     }
     if ((x = crest__ytree_get(root, "access_log"))) {
         bool on;

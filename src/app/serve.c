@@ -117,6 +117,9 @@ out:
 int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
 {
     memset(&w->aw, 0, sizeof w->aw);
+    int mrc = crest__metrics_worker_init(app, w);
+    if (mrc)
+        return crest__error_set(err, mrc, NULL, 0, "out of memory");
     if (!app->db_path)
         return 0;
     sqlite3 *db;
@@ -140,6 +143,7 @@ int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
 
 void crest__app_worker_dispose(crest__worker *w)
 {
+    crest__metrics_worker_dispose(w);
     crest__stmt_cache_free(&w->aw.stmt_cache);
     crest__token_cache_free(w->aw.tokens);
     w->aw.tokens = NULL;

@@ -507,7 +507,7 @@ bool crest__user_has_one(const crest_user *u, const char *list)
 int crest__auth_check(crest_req *req, crest_res *res)
 {
     const crest__auth *a = req->app->auth;
-    if (!a || !req->ep || req->ep->builtin)
+    if (!a || !req->ep || (req->ep->builtin && !req->ep->guarded))
         return 0;
     const char *need = req->ep->spec->permission;
     if (need && !strcmp(need, "public")) /* open; a credential given is still checked, and names the user */

@@ -180,13 +180,12 @@ static void check_cb(uv_check_t *h)
         flush_log(w);
 }
 
-static void access_log(worker *w, crest_req *req, int status, size_t bytes)
+static void access_log(worker *w, crest_req *req, int status, size_t bytes, uint64_t dur)
 {
     if (!w->srv->app->access_log)
         return;
     char ts[40];
     crest__format_time(ts, sizeof ts);
-    uint64_t dur = crest__now_us() - req->start_us;
     crest_json j;
     crest_json_init(&j, 0);
     /* Reuse the log buffer as the writer's storage to avoid a malloc per line. */
@@ -671,7 +670,9 @@ static void after_response(conn *c)
         /* Could not even render: drop the connection. */
         c->close_after = true;
     }
-    access_log(w, req, status, bytes);
+    uint64_t dur = crest__now_us() - req->start_us;
+    crest__metrics_observe(&w->cw, req, status, dur);
+    access_log(w, req, status, bytes, dur);
     if (!keep)
         c->close_after = true;
     /* Large buffers do not stay with an idle connection. */
@@ -1432,3 +1433,9 @@ const crest__engine crest__engine_uv = {
     .name = "libuv+http_parser",
     .serve = uv_serve,
 };
+
+unsigned crest__http_open_connections(const crest_app *app)
+{
+    const server *srv = (const server *)app->srv;
+    return srv ? atomic_load_explicit(&srv->nconns, memory_order_relaxed) : 0;
+}

@@ -209,13 +209,13 @@ static void security(crest_json *w, bool bearer)
 
 static bool needs_auth(const crest__oa *o, const crest__endpoint *ep)
 {
-    return o->app && o->app->auth && !ep->builtin &&
+    return o->app && o->app->auth && (!ep->builtin || ep->guarded) &&
            !(ep->spec->permission && !strcmp(ep->spec->permission, "public"));
 }
 
 void crest__oa_auth_responses(crest__oa *o, const crest__endpoint *ep)
 {
-    if (o->app && o->app->auth && !ep->builtin) /* public routes too: a token given is checked */
+    if (o->app && o->app->auth && (!ep->builtin || ep->guarded)) /* public routes too: a token given is checked */
         problem(o, "401", "no valid bearer token (WWW-Authenticate: Bearer error=\"invalid_token\")");
     if (needs_auth(o, ep))
         problem(o, "403", "the token's user lacks the permission");
@@ -612,6 +612,25 @@ int crest__openapi_add_builtins(crest_app *app, crest_error *err)
 static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
 {
     crest_json *w = o->w;
+    if (o->app && ep->spec == &o->app->metrics_spec) {
+        crest_json_key(w, "200");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, ep->spec->response_description);
+        crest_json_key(w, "content");
+        crest_json_object_begin(w);
+        crest_json_key(w, "text/plain");
+        crest_json_object_begin(w);
+        crest_json_key(w, "schema");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "string", false);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest__oa_ranges(o, false);
+        return;
+    }
     if (ep->spec == &openapi_ep) {
         crest_json_key(w, "200");
         crest__oa_json_response(o, "the OpenAPI document", NULL);

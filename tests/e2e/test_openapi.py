@@ -31,7 +31,7 @@ def test_every_route_is_documented(srv):
     want = {"/tasks": {"get", "post"}, "/tasks/{id}": {"get", "put", "patch", "delete"},
             "/tasks/sample": {"get"}, "/tasks/group/{field}": {"get"}, "/tasks/stats": {"get"},
             "/tasks/eval": {"get"}, "/stats/spent": {"get"}, "/healthz": {"get"}, "/openapi.json": {"get"},
-            "/docs": {"get"}, "/docs/{file}": {"get"}}
+            "/docs": {"get"}, "/docs/{file}": {"get"}, "/metrics": {"get"}}
     assert set(paths) == set(want)
     for p, methods in want.items():
         assert set(paths[p]) == methods, p

@@ -1,0 +1,349 @@
+/* metrics.c — GET /metrics in Prometheus' text format (version 0.0.4):
+ * requests by route and status, their durations as a histogram, open
+ * connections, and the process' CPU, memory and file descriptors.
+ *
+ * Each worker counts into its own block (one writer, relaxed atomics, no
+ * lock on the request path); a scrape sums every block under the app's
+ * metrics lock. Labels are bounded by construction: the route is the
+ * endpoint's pattern (never the path a client sent), the status one of a
+ * fixed list or "other", so a client cannot grow the series. */
+#include <dirent.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app_internal.h"
+
+/* The statuses counted one by one; anything else counts as "other". */
+static const int codes[] = {200, 201, 202, 204, 206, 301, 302, 304, 307, 308, 400, 401, 403, 404, 405, 406,
+                            408, 409, 410, 411, 412, 413, 414, 415, 416, 422, 428, 429, 431, 500, 501, 502,
+                            503, 504, 505};
+#define NCODES (CREST_ARRAY_LEN(codes) + 1)
+/* Histogram bounds in microseconds (reported in seconds). */
+static const uint64_t bounds_us[] = {250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+                                     500000, 1000000, 2500000, 5000000, 10000000};
+#define NBOUNDS CREST_ARRAY_LEN(bounds_us)
+
+typedef _Atomic uint64_t counter;
+
+/* One route's counters in one worker. */
+typedef struct route_counts {
+    counter by_code[NCODES];
+    counter bucket[NBOUNDS + 1]; /* not cumulative; the last is above every bound */
+    counter sum_us;
+} route_counts;
+
+struct crest__metrics_block {
+    crest__metrics_block *next;
+    unsigned nroutes;            /* the app's endpoints, then one for requests no route matched */
+    route_counts routes[];
+};
+
+struct crest__metrics {
+    pthread_mutex_t lock;
+    crest__metrics_block *blocks;
+    time_t started;
+};
+
+static void bump(counter *c, uint64_t by)
+{
+    /* One writer per block: a load and a store, no locked add. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by, memory_order_relaxed);
+}
+
+static uint64_t read_counter(counter *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+
+int crest__metrics_worker_init(crest_app *app, crest__worker *w)
+{
+    if (!app->metrics_on)
+        return 0;
+    if (!app->metrics) {
+        app->metrics = calloc(1, sizeof *app->metrics);
+        if (!app->metrics)
+            return CREST_ENOMEM;
+        pthread_mutex_init(&app->metrics->lock, NULL);
+        app->metrics->started = time(NULL);
+    }
+    unsigned n = app->neps + 1;
+    crest__metrics_block *b = calloc(1, sizeof *b + n * sizeof(route_counts));
+    if (!b)
+        return CREST_ENOMEM;
+    b->nroutes = n;
+    pthread_mutex_lock(&app->metrics->lock);
+    b->next = app->metrics->blocks;
+    app->metrics->blocks = b;
+    pthread_mutex_unlock(&app->metrics->lock);
+    w->aw.metrics = b;
+    return 0;
+}
+
+void crest__metrics_worker_dispose(crest__worker *w)
+{
+    crest__metrics_block *b = w->aw.metrics;
+    crest__metrics *m = w->app ? w->app->metrics : NULL;
+    if (!b || !m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    for (crest__metrics_block **p = &m->blocks; *p; p = &(*p)->next)
+        if (*p == b) {
+            *p = b->next;
+            break;
+        }
+    pthread_mutex_unlock(&m->lock);
+    free(b);
+    w->aw.metrics = NULL;
+}
+
+void crest__metrics_free(crest__metrics *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, uint64_t dur_us)
+{
+    crest__metrics_block *b = w ? w->aw.metrics : NULL;
+    if (!b)
+        return;
+    unsigned r = req->ep && req->ep->index < b->nroutes - 1 ? req->ep->index : b->nroutes - 1;
+    route_counts *rc = &b->routes[r];
+    size_t k = 0;
+    while (k < CREST_ARRAY_LEN(codes) && codes[k] != status)
+        k++;
+    bump(&rc->by_code[k], 1);
+    size_t i = 0;
+    while (i < NBOUNDS && dur_us > bounds_us[i])
+        i++;
+    bump(&rc->bucket[i], 1);
+    bump(&rc->sum_us, dur_us);
+}
+
+/* ---- the scrape ---- */
+
+/* The text being written; err sticks at the first failed append. */
+typedef struct out {
+    crest__buf b;
+    int err;
+} out;
+
+static void put(out *o, const char *s, size_t n)
+{
+    if (!o->err)
+        o->err = crest__buf_append(&o->b, s, n);
+}
+
+static void puts_(out *o, const char *s) { put(o, s, strlen(s)); }
+
+static void putf(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(out *o, const char *fmt, ...)
+{
+    char tmp[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        if (!o->err)
+            o->err = CREST_EINVAL;
+        return;
+    }
+    put(o, tmp, (size_t)n);
+}
+
+/* `"value"` with Prometheus' label escapes (\\, \", \n). */
+static void label(out *o, const char *s)
+{
+    put(o, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            put(o, "\\", 1);
+        if (*s == '\n')
+            put(o, "\\n", 2);
+        else
+            put(o, s, 1);
+    }
+    put(o, "\"", 1);
+}
+
+static void route_labels(out *o, const crest_app *app, unsigned r)
+{
+    puts_(o, "method=");
+    label(o, r < app->neps ? crest_method_name(app->eps[r]->spec->method) : "");
+    puts_(o, ",route=");
+    label(o, r < app->neps ? app->eps[r]->full_path : "(unmatched)");
+}
+
+static void seconds(out *o, uint64_t us)
+{
+    putf(o, "%llu.%06llu", (unsigned long long)(us / 1000000), (unsigned long long)(us % 1000000));
+}
+
+/* A bucket's bound in seconds, as short as it goes ("0.00025", "2.5", "10"). */
+static void bound(out *o, uint64_t us)
+{
+    char frac[8];
+    snprintf(frac, sizeof frac, "%06llu", (unsigned long long)(us % 1000000));
+    size_t n = strlen(frac);
+    while (n && frac[n - 1] == '0')
+        frac[--n] = 0;
+    putf(o, "%llu%s%s", (unsigned long long)(us / 1000000), n ? "." : "", frac);
+}
+
+/* What /proc/self says of the process (Linux); 0 where it cannot tell. */
+typedef struct proc_info {
+    double cpu_s;
+    uint64_t rss, vsz;
+    unsigned long fds, max_fds;
+} proc_info;
+
+static proc_info proc_self(void)
+{
+    proc_info p = {0};
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        p.cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                  ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        unsigned long long vsz_pages = 0, rss_pages = 0;
+        if (fscanf(f, "%llu %llu", &vsz_pages, &rss_pages) == 2) {
+            long page = sysconf(_SC_PAGESIZE);
+            p.vsz = vsz_pages * (uint64_t)page;
+            p.rss = rss_pages * (uint64_t)page;
+        }
+        fclose(f);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            if (e->d_name[0] != '.')
+                p.fds++;
+        closedir(d);
+        p.fds--; /* the directory's own */
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        p.max_fds = (unsigned long)rl.rlim_cur;
+    return p;
+}
+
+static int h_metrics(crest_req *req, crest_res *res, void *ud)
+{
+    CREST_UNUSED(ud);
+    crest_app *app = req->app;
+    crest__metrics *m = app->metrics;
+    unsigned n = app->neps + 1;
+    route_counts *sum = crest__arena_calloc(req->arena, n, sizeof *sum);
+    out o = {0};
+    crest__buf_init(&o.b, 0);
+    if (!sum || !m)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    pthread_mutex_lock(&m->lock);
+    for (crest__metrics_block *b = m->blocks; b; b = b->next)
+        for (unsigned r = 0; r < b->nroutes && r < n; r++) {
+            for (size_t k = 0; k < NCODES; k++)
+                sum[r].by_code[k] += read_counter(&b->routes[r].by_code[k]);
+            for (size_t i = 0; i <= NBOUNDS; i++)
+                sum[r].bucket[i] += read_counter(&b->routes[r].bucket[i]);
+            sum[r].sum_us += read_counter(&b->routes[r].sum_us);
+        }
+    pthread_mutex_unlock(&m->lock);
+
+    puts_(&o, "# HELP crest_http_requests_total HTTP requests answered, by route and status.\n"
+                           "# TYPE crest_http_requests_total counter\n");
+    for (unsigned r = 0; r < n; r++)
+        for (size_t k = 0; k < NCODES; k++) {
+            uint64_t v = sum[r].by_code[k];
+            if (!v)
+                continue;
+            puts_(&o, "crest_http_requests_total{");
+            route_labels(&o, app, r);
+            if (k < CREST_ARRAY_LEN(codes))
+                putf(&o, ",code=\"%d\"} %llu\n", codes[k], (unsigned long long)v);
+            else
+                putf(&o, ",code=\"other\"} %llu\n", (unsigned long long)v);
+        }
+    puts_(&o, "# HELP crest_http_request_duration_seconds Time from a request's first byte to its "
+                           "answer being ready, by route.\n"
+                           "# TYPE crest_http_request_duration_seconds histogram\n");
+    for (unsigned r = 0; r < n; r++) {
+        uint64_t count = 0;
+        for (size_t i = 0; i <= NBOUNDS; i++)
+            count += sum[r].bucket[i];
+        if (!count)
+            continue;
+        uint64_t cum = 0;
+        for (size_t i = 0; i <= NBOUNDS; i++) {
+            cum += sum[r].bucket[i];
+            puts_(&o, "crest_http_request_duration_seconds_bucket{");
+            route_labels(&o, app, r);
+            puts_(&o, ",le=\"");
+            if (i < NBOUNDS)
+                bound(&o, bounds_us[i]);
+            else
+                puts_(&o, "+Inf");
+            putf(&o, "\"} %llu\n", (unsigned long long)cum);
+        }
+        puts_(&o, "crest_http_request_duration_seconds_sum{");
+        route_labels(&o, app, r);
+        puts_(&o, "} ");
+        seconds(&o, sum[r].sum_us);
+        puts_(&o, "\ncrest_http_request_duration_seconds_count{");
+        route_labels(&o, app, r);
+        putf(&o, "} %llu\n", (unsigned long long)count);
+    }
+    putf(&o,
+                       "# HELP crest_http_connections Open client connections.\n"
+                       "# TYPE crest_http_connections gauge\n"
+                       "crest_http_connections %u\n",
+                       crest__http_open_connections(app));
+    proc_info p = proc_self();
+    putf(&o,
+                       "# HELP process_cpu_seconds_total User and system CPU time spent, in seconds.\n"
+                       "# TYPE process_cpu_seconds_total counter\n"
+                       "process_cpu_seconds_total %.6f\n"
+                       "# HELP process_resident_memory_bytes Resident memory size, in bytes.\n"
+                       "# TYPE process_resident_memory_bytes gauge\n"
+                       "process_resident_memory_bytes %llu\n"
+                       "# HELP process_virtual_memory_bytes Virtual memory size, in bytes.\n"
+                       "# TYPE process_virtual_memory_bytes gauge\n"
+                       "process_virtual_memory_bytes %llu\n"
+                       "# HELP process_open_fds Open file descriptors.\n"
+                       "# TYPE process_open_fds gauge\n"
+                       "process_open_fds %lu\n"
+                       "# HELP process_max_fds The limit on open file descriptors.\n"
+                       "# TYPE process_max_fds gauge\n"
+                       "process_max_fds %lu\n"
+                       "# HELP process_start_time_seconds When the server started, in seconds since the epoch.\n"
+                       "# TYPE process_start_time_seconds gauge\n"
+                       "process_start_time_seconds %lld\n"
+                       "# HELP crest_build_info The crest version serving.\n"
+                       "# TYPE crest_build_info gauge\n"
+                       "crest_build_info{version=\"%s\"} 1\n",
+                       p.cpu_s, (unsigned long long)p.rss, (unsigned long long)p.vsz, p.fds, p.max_fds,
+                       (long long)m->started, CREST_VERSION);
+    char *text = o.err ? NULL : crest_req_alloc(req, o.b.len ? o.b.len : 1);
+    if (text)
+        memcpy(text, o.b.ptr, o.b.len);
+    size_t len = o.b.len;
+    crest__buf_dispose(&o.b);
+    if (!text)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    crest_res_header(res, "Cache-Control", "no-store");
+    return crest_res_send(res, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+static const crest_endpoint metrics_ep = {
+    .method = CREST_GET, .path = "/metrics", .summary = "Metrics in Prometheus' text format", .tag = "ops",
+    .handler = h_metrics, .operation_id = "metrics",
+    .response_description = "requests by route and status, their durations, connections and the process"};
+
+const crest_endpoint *crest__metrics_endpoint(void) { return &metrics_ep; }
