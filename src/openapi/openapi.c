@@ -609,25 +609,35 @@ int crest__openapi_add_builtins(crest_app *app, crest_error *err)
     return rc;
 }
 
-static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
+/* A 200 whose body is text of the given media types (a string schema each). */
+static void text_ok(crest__oa *o, const char *description, const char *const *types, size_t ntypes)
 {
     crest_json *w = o->w;
-    if (o->app && ep->spec == &o->app->metrics_spec) {
-        crest_json_key(w, "200");
-        crest_json_object_begin(w);
-        crest_json_key(w, "description");
-        crest_json_str(w, ep->spec->response_description);
-        crest_json_key(w, "content");
-        crest_json_object_begin(w);
-        crest_json_key(w, "text/plain");
+    crest_json_key(w, "200");
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, description);
+    crest_json_key(w, "content");
+    crest_json_object_begin(w);
+    for (size_t i = 0; i < ntypes; i++) {
+        crest_json_key(w, types[i]);
         crest_json_object_begin(w);
         crest_json_key(w, "schema");
         crest_json_object_begin(w);
         crest__oa_type(o, "string", false);
         crest_json_object_end(w);
         crest_json_object_end(w);
-        crest_json_object_end(w);
-        crest_json_object_end(w);
+    }
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
+{
+    crest_json *w = o->w;
+    if (o->app && ep->spec == &o->app->metrics_spec) {
+        static const char *const types[] = {"text/plain"};
+        text_ok(o, ep->spec->response_description, types, 1);
         crest__oa_ranges(o, false);
         return;
     }
@@ -637,41 +647,17 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
         crest__oa_ranges(o, false); /* the engine's own answers to malformed requests */
         return;
     }
-    if (ep->spec == &docs_ep || ep->spec == &docfile_ep) {
-        crest_json_key(w, "200");
-        crest_json_object_begin(w);
-        crest_json_key(w, "description");
-        crest_json_str(w, ep->spec == &docs_ep ? "an HTML page" : "a stylesheet, a script or an image");
-        crest_json_key(w, "content");
-        crest_json_object_begin(w);
-        if (ep->spec == &docs_ep) {
-            crest_json_key(w, "text/html");
-            crest_json_object_begin(w);
-            crest_json_key(w, "schema");
-            crest_json_object_begin(w);
-            crest__oa_type(o, "string", false);
-            crest_json_object_end(w);
-            crest_json_object_end(w);
-        } else {
-            static const char *const types[] = {"text/css", "text/javascript", "image/png"};
-            for (size_t i = 0; i < CREST_ARRAY_LEN(types); i++) {
-                crest_json_key(w, types[i]);
-                crest_json_object_begin(w);
-                crest_json_key(w, "schema");
-                crest_json_object_begin(w);
-                crest__oa_type(o, "string", false);
-                crest_json_object_end(w);
-                crest_json_object_end(w);
-            }
-        }
-        crest_json_object_end(w);
-        crest_json_object_end(w);
-        if (ep->spec == &docfile_ep) {
-            static const int st[] = {404, 500, 0};
-            crest__oa_problems(o, st);
-        } else {
-            crest__oa_ranges(o, false);
-        }
+    if (ep->spec == &docs_ep) {
+        static const char *const types[] = {"text/html"};
+        text_ok(o, "an HTML page", types, 1);
+        crest__oa_ranges(o, false);
+        return;
+    }
+    if (ep->spec == &docfile_ep) {
+        static const char *const types[] = {"text/css", "text/javascript", "image/png"};
+        static const int st[] = {404, 500, 0};
+        text_ok(o, "a stylesheet, a script or an image", types, CREST_ARRAY_LEN(types));
+        crest__oa_problems(o, st);
         return;
     }
     c_responses(o, ep);
