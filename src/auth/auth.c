@@ -31,7 +31,10 @@ static int unauthorized(crest_res *res, const char *why);
 
 /* ---- the per-worker cache of verified tokens ---- */
 
-#define TOKEN_SLOTS 128
+/* 128 sets of 4: up to 512 tokens per worker; an entry is ~1 KB (the token
+ * and its claims), allocated only when a token is verified. */
+#define TOKEN_SETS 128
+#define TOKEN_WAYS 4
 #define TOKEN_CACHE_MAX 2048 /* longer tokens are verified every time */
 
 typedef struct token_entry {
@@ -40,10 +43,12 @@ typedef struct token_entry {
     size_t len;
     int64_t exp;
     json_t *claims;           /* one reference held by the cache */
+    uint64_t used;            /* the cache's clock when last found or stored */
 } token_entry;
 
 struct crest__token_cache {
-    token_entry slot[TOKEN_SLOTS];
+    token_entry slot[TOKEN_SETS][TOKEN_WAYS];
+    uint64_t clock;           /* a new token replaces its set's entry used least lately */
 };
 
 static void token_entry_clear(token_entry *e)
@@ -57,12 +62,15 @@ void crest__token_cache_free(struct crest__token_cache *tc)
 {
     if (!tc)
         return;
-    for (unsigned i = 0; i < TOKEN_SLOTS; i++)
-        token_entry_clear(&tc->slot[i]);
+    for (unsigned i = 0; i < TOKEN_SETS; i++)
+        for (unsigned k = 0; k < TOKEN_WAYS; k++)
+            token_entry_clear(&tc->slot[i][k]);
     free(tc);
 }
 
-/* FNV-1a: collisions only cost a miss, the whole token is compared. */
+/* FNV-1a: collisions only cost a miss, the whole token is compared. Only
+ * tokens whose signature verified get in, so a client cannot flood a set
+ * without the secret. */
 static uint64_t token_hash(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603u;
@@ -75,16 +83,25 @@ static uint64_t token_hash(const char *s, size_t n)
  * time, so timing tells nothing about a cached token's bytes. */
 static token_entry *token_lookup(struct crest__token_cache *tc, const char *tok, size_t n, uint64_t h)
 {
-    token_entry *e = &tc->slot[h % TOKEN_SLOTS];
-    if (e->text && e->hash == h && e->len == n && CRYPTO_memcmp(e->text, tok, n) == 0)
-        return e;
+    unsigned set = (unsigned)(h % TOKEN_SETS);
+    for (unsigned k = 0; k < TOKEN_WAYS; k++) {
+        token_entry *e = &tc->slot[set][k];
+        if (e->text && e->hash == h && e->len == n && CRYPTO_memcmp(e->text, tok, n) == 0) {
+            e->used = ++tc->clock;
+            return e;
+        }
+    }
     return NULL;
 }
 
 static void token_remember(struct crest__token_cache *tc, const char *tok, size_t n, uint64_t h, int64_t exp,
                            json_t *claims)
 {
-    token_entry *e = &tc->slot[h % TOKEN_SLOTS];
+    unsigned set = (unsigned)(h % TOKEN_SETS);
+    token_entry *e = &tc->slot[set][0];
+    for (unsigned k = 1; k < TOKEN_WAYS && e->text; k++) /* an empty way, else the least used lately */
+        if (!tc->slot[set][k].text || tc->slot[set][k].used < e->used)
+            e = &tc->slot[set][k];
     char *text = malloc(n);
     if (!text)
         return;
@@ -95,6 +112,7 @@ static void token_remember(struct crest__token_cache *tc, const char *tok, size_
     e->len = n;
     e->exp = exp;
     e->claims = json_incref(claims);
+    e->used = ++tc->clock;
 }
 
 /* An API key: its id, the SHA-256 of the key, its permissions. */

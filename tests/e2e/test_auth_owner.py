@@ -93,6 +93,18 @@ def test_sql_endpoint_reads_the_user(srv):
     assert not any("user" in p["name"] for p in params)  # the user is not a request parameter
 
 
+def test_more_tokens_than_the_cache_holds_each_name_their_user(srv):
+    """The worker's cache of verified tokens holds 512 (128 sets of 4): with
+    700 users, each asked for twice in an interleaved order, entries are
+    replaced all the time, and every answer still names its own user."""
+    heads = [tok(f"user{i}") for i in range(700)]
+    with srv.client() as c:  # one keep-alive connection: one worker, one cache
+        for rnd in range(2):
+            order = range(700) if rnd == 0 else reversed(range(700))
+            for i in order:
+                assert c.get("/me/claims", headers=heads[i]).json()["id"] == f"user{i}"
+
+
 def test_sql_user_parameter_needs_auth(tmp_path):
     from conftest import run_cli
     (tmp_path / "app.yaml").write_text("database: sqlite:x.db\nendpoints:\n  - path: /mine\n"
