@@ -381,17 +381,22 @@ int crest__app_add_builtin(crest_app *app, const crest_endpoint *ep, void *ud, c
     return add_endpoint(app, ep, ud, NULL, true, err);
 }
 
+/* Whether the app routes GET /<segment> itself (then its builtin stays out). */
+static bool app_has_get(crest_app *app, const char *segment)
+{
+    crest__str seg = {segment, strlen(segment)};
+    crest__match m;
+    return crest__router_match(app->router, CREST_GET, &seg, 1, &m) == 200;
+}
+
 int crest__app_add_builtin_routes(crest_app *app, crest_error *err)
 {
     if (app->builtins_added)
         return 0;
-    crest__str seg = {"healthz", 7};
-    crest__match m;
     int rc = 0;
-    if (crest__router_match(app->router, CREST_GET, &seg, 1, &m) != 200)
+    if (!app_has_get(app, "healthz"))
         rc = add_endpoint(app, &healthz_ep, NULL, NULL, true, err);
-    crest__str mseg = {"metrics", 7};
-    if (!rc && app->metrics_on && crest__router_match(app->router, CREST_GET, &mseg, 1, &m) != 200) {
+    if (!rc && app->metrics_on && !app_has_get(app, "metrics")) {
         /* Behind auth like any route when the app has it: metrics name its routes. */
         app->metrics_spec = *crest__metrics_endpoint();
         app->metrics_spec.permission = app->metrics_perm;

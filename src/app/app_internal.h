@@ -40,6 +40,10 @@ typedef struct crest__endpoint {
     const char *rate_group;     /* endpoints of one group share buckets (the tag, or the path) */
 } crest__endpoint;
 
+/* Whether auth leaves the endpoint alone: the builtins (/healthz, the
+ * OpenAPI document, the docs page), except those it guards (/metrics). */
+static inline bool crest__ep_skips_auth(const crest__endpoint *ep) { return ep->builtin && !ep->guarded; }
+
 struct crest_app {
     crest__router *router;
     crest__endpoint **eps;
@@ -229,8 +233,6 @@ void crest__metrics_free(crest__metrics *m);
 void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, uint64_t dur_us);
 /* The /metrics builtin's spec (static; app->metrics_spec copies it). */
 const crest_endpoint *crest__metrics_endpoint(void);
-/* The engine's count of open client connections (0 when not serving). */
-unsigned crest__http_open_connections(const crest_app *app);
 /* Opens the database once at start: WAL mode, startup SQL, endpoint SQL checked. */
 int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err);
 /* Registers /healthz (unless the app has it), /openapi.json and /docs, then
@@ -284,6 +286,8 @@ typedef struct crest__engine {
     const char *name;
     /* Serves until stopped by a signal, then drains; 0 or negative on failure to start. */
     int (*serve)(crest_app *app, crest_error *err);
+    /* Open client connections of the app being served (0 when not serving). */
+    unsigned (*open_connections)(const crest_app *app);
 } crest__engine;
 
 extern const crest__engine crest__engine_uv;

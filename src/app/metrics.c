@@ -304,7 +304,7 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
                        "# HELP crest_http_connections Open client connections.\n"
                        "# TYPE crest_http_connections gauge\n"
                        "crest_http_connections %u\n",
-                       crest__http_open_connections(app));
+                       crest__engine_uv.open_connections(app));
     proc_info p = proc_self();
     putf(&o,
                        "# HELP process_cpu_seconds_total User and system CPU time spent, in seconds.\n"
@@ -330,15 +330,15 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
                        "crest_build_info{version=\"%s\"} 1\n",
                        p.cpu_s, (unsigned long long)p.rss, (unsigned long long)p.vsz, p.fds, p.max_fds,
                        (long long)m->started, CREST_VERSION);
-    char *text = o.err ? NULL : crest_req_alloc(req, o.b.len ? o.b.len : 1);
-    if (text)
-        memcpy(text, o.b.ptr, o.b.len);
-    size_t len = o.b.len;
-    crest__buf_dispose(&o.b);
-    if (!text)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
-    crest_res_header(res, "Cache-Control", "no-store");
-    return crest_res_send(res, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    int rc;
+    if (o.err) {
+        rc = crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    } else {
+        crest_res_header(res, "Cache-Control", "no-store");
+        rc = crest_res_send(res, "text/plain; version=0.0.4; charset=utf-8", o.b.ptr, o.b.len);
+    }
+    crest__buf_dispose(&o.b); /* crest_res_send copied it */
+    return rc;
 }
 
 static const crest_endpoint metrics_ep = {

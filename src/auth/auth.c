@@ -131,7 +131,7 @@ struct crest__auth {
     unsigned char *secret;
     size_t secret_len;
     char *audience, *issuer, *perm_claim;
-    unsigned leeway;
+    int64_t leeway;           /* seconds, 0..300 */
     size_t max_token;
     jwt_alg_t sign_alg;       /* the first pinned one, for crest_app_token */
 };
@@ -391,7 +391,7 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
         th = token_hash(tok, n);
         token_entry *e = token_lookup(aw->tokens, tok, n, th);
         if (e) {
-            if (now - (int64_t)a->leeway > e->exp) { /* (exp + leeway could overflow) */
+            if (now - a->leeway > e->exp) { /* (exp + leeway could overflow) */
                 token_entry_clear(e);
                 return unauthorized(res, "the token has expired");
             }
@@ -438,11 +438,11 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
         return unauthorized(res, "the token has no valid exp claim");
     if (nb < 0 || ia < 0)
         return unauthorized(res, "the token's nbf or iat is not a number");
-    if (now - (int64_t)a->leeway > exp)
+    if (now - a->leeway > exp)
         return unauthorized(res, "the token has expired");
-    if (nb && now + (int64_t)a->leeway < nbf)
+    if (nb && now + a->leeway < nbf)
         return unauthorized(res, "the token is not valid yet (nbf)");
-    if (ia && iat > now + (int64_t)a->leeway)
+    if (ia && iat > now + a->leeway)
         return unauthorized(res, "the token was issued in the future (iat)");
     if (a->issuer) {
         const char *iss = json_string_value(json_object_get(claims, "iss"));
@@ -525,7 +525,7 @@ bool crest__user_has_one(const crest_user *u, const char *list)
 int crest__auth_check(crest_req *req, crest_res *res)
 {
     const crest__auth *a = req->app->auth;
-    if (!a || !req->ep || (req->ep->builtin && !req->ep->guarded))
+    if (!a || !req->ep || crest__ep_skips_auth(req->ep))
         return 0;
     const char *need = req->ep->spec->permission;
     if (need && !strcmp(need, "public")) /* open; a credential given is still checked, and names the user */

@@ -1429,13 +1429,14 @@ void crest__loopback_free(crest__loopback *lb)
     free(lb);
 }
 
-const crest__engine crest__engine_uv = {
-    .name = "libuv+http_parser",
-    .serve = uv_serve,
-};
-
-unsigned crest__http_open_connections(const crest_app *app)
+static unsigned uv_open_connections(const crest_app *app)
 {
     const server *srv = (const server *)app->srv;
     return srv ? atomic_load_explicit(&srv->nconns, memory_order_relaxed) : 0;
 }
+
+const crest__engine crest__engine_uv = {
+    .name = "libuv+http_parser",
+    .serve = uv_serve,
+    .open_connections = uv_open_connections,
+};

@@ -209,13 +209,13 @@ static void security(crest_json *w, bool bearer)
 
 static bool needs_auth(const crest__oa *o, const crest__endpoint *ep)
 {
-    return o->app && o->app->auth && (!ep->builtin || ep->guarded) &&
+    return o->app && o->app->auth && !crest__ep_skips_auth(ep) &&
            !(ep->spec->permission && !strcmp(ep->spec->permission, "public"));
 }
 
 void crest__oa_auth_responses(crest__oa *o, const crest__endpoint *ep)
 {
-    if (o->app && o->app->auth && (!ep->builtin || ep->guarded)) /* public routes too: a token given is checked */
+    if (o->app && o->app->auth && !crest__ep_skips_auth(ep)) /* public routes too: a token given is checked */
         problem(o, "401", "no valid bearer token (WWW-Authenticate: Bearer error=\"invalid_token\")");
     if (needs_auth(o, ep))
         problem(o, "403", "the token's user lacks the permission");

@@ -504,6 +504,20 @@ def chunked(*parts):
 # ---------------------------------------------------------------- checks
 
 
+# ---------------------------------------------------------------- tokens
+
+JWT_SECRET = "0123456789abcdef0123456789abcdef-test-secret"  # apps read it from CREST_JWT_SECRET
+JWT_ENV = {"CREST_JWT_SECRET": JWT_SECRET}
+
+
+def bearer(sub, secret=JWT_SECRET, ttl=600, **claims):
+    """Headers with `Authorization: Bearer <an HS256 token for sub, valid ttl
+    seconds, with the extra claims>` (the test apps' auth.jwt)."""
+    import jwt as pyjwt
+    t = pyjwt.encode({"sub": sub, "exp": int(time.time()) + ttl, **claims}, secret, algorithm="HS256")
+    return {"Authorization": f"Bearer {t}"}
+
+
 def assert_problem(r, status, code=None):
     """r: an httpx response or a raw Response. Checks the problem+json shape."""
     st = r.status_code if hasattr(r, "status_code") else r.status

@@ -1,14 +1,11 @@
 """Field-level access: a field readable or writable only with a permission —
 hidden from serializers, filters, sorts, groups and stats of other users, and
 read-only (422) for them."""
-import time
 
-import jwt as pyjwt
 import pytest
 
-from conftest import assert_problem
+from conftest import JWT_ENV, assert_problem, bearer
 
-SECRET = "0123456789abcdef0123456789abcdef-test-secret"
 APP = """\
 database: sqlite:f.db
 auth:
@@ -29,9 +26,7 @@ modules:
 
 
 def h(*perms):
-    t = pyjwt.encode({"sub": "u", "exp": int(time.time()) + 600, "permissions": list(perms)}, SECRET,
-                     algorithm="HS256")
-    return {"Authorization": f"Bearer {t}"}
+    return bearer("u", permissions=list(perms))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +35,7 @@ def srv(tmp_path_factory):
     d = tmp_path_factory.mktemp("fields")
     (d / "app.yaml").write_text(APP)
     s = Server([CREST_BIN, "serve", str(d / "app.yaml"), "--listen", "127.0.0.1:0", "--workers", "1"], cwd=str(d),
-               env={"CREST_JWT_SECRET": SECRET})
+               env=JWT_ENV)
     s.wait_listening()
     r = s.request("POST", "/people", json={"name": "ann", "salary": 100, "rating": 3}, headers=h("hr.admin"))
     assert r.status_code == 201, r.text

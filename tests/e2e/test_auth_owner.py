@@ -2,14 +2,11 @@
 user and scopes every route to the user's rows (someone else's row is 404,
 never 403); a scope may name $user.id and $user.<claim>."""
 import json
-import time
 
-import jwt as pyjwt
 import pytest
 
-from conftest import CREST_BIN, Server, assert_problem
+from conftest import CREST_BIN, JWT_ENV, Server, assert_problem, bearer
 
-SECRET = "0123456789abcdef0123456789abcdef-test-secret"
 
 APP = """\
 database: sqlite:o.db
@@ -56,10 +53,7 @@ endpoints:
 """
 
 
-def tok(sub, **claims):
-    now = int(time.time())
-    return {"Authorization": "Bearer " + pyjwt.encode({"sub": sub, "exp": now + 600, **claims}, SECRET,
-                                                      algorithm="HS256")}
+tok = bearer
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +61,7 @@ def srv(tmp_path_factory):
     d = tmp_path_factory.mktemp("owner")
     (d / "app.yaml").write_text(APP)
     s = Server([CREST_BIN, "serve", str(d / "app.yaml"), "--listen", "127.0.0.1:0", "--workers", "1"], cwd=str(d),
-               env={"CREST_JWT_SECRET": SECRET})
+               env=JWT_ENV)
     s.wait_listening()
     a = s.request("POST", "/notes", json={"title": "alice's", "n": 5, "team": "red"}, headers=tok("alice")).json()
     b = s.request("POST", "/notes", json={"title": "bob's", "n": 7, "team": "blue"}, headers=tok("bob")).json()

@@ -5,10 +5,9 @@ metrics, `metrics: off`, and auth on /metrics like on any route."""
 import re
 import time
 
-import jwt as pyjwt
 import pytest
 
-from conftest import CREST_BIN, assert_problem, run_cli
+from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, run_cli
 
 APP = """\
 database: sqlite:m.db
@@ -142,7 +141,6 @@ def test_a_route_of_the_app_named_metrics_wins(crest):
     assert s.get("/metrics").json() == {"answer": 42}
 
 
-SECRET = "0123456789abcdef0123456789abcdef-test-secret"
 AUTH = """\
 database: sqlite:m.db
 auth:
@@ -158,13 +156,11 @@ endpoints:
 
 
 def tok(*perms):
-    now = int(time.time())
-    t = pyjwt.encode({"sub": "ops", "exp": now + 600, "permissions": list(perms)}, SECRET, algorithm="HS256")
-    return {"Authorization": f"Bearer {t}"}
+    return bearer("ops", permissions=list(perms))
 
 
 def test_with_auth_metrics_are_denied_by_default(crest):
-    s = crest(AUTH, env={"CREST_JWT_SECRET": SECRET})
+    s = crest(AUTH, env=JWT_ENV)
     assert_problem(s.get("/metrics"), 401)
     assert_problem(s.get("/metrics", headers=tok("anything")), 403)
     op = s.get("/openapi.json").json()["paths"]["/metrics"]["get"]
@@ -172,13 +168,13 @@ def test_with_auth_metrics_are_denied_by_default(crest):
 
 
 def test_with_auth_metrics_take_a_permission(crest):
-    s = crest(AUTH + "metrics: {permission: [ops.metrics]}\n", env={"CREST_JWT_SECRET": SECRET})
+    s = crest(AUTH + "metrics: {permission: [ops.metrics]}\n", env=JWT_ENV)
     assert_problem(s.get("/metrics"), 401)
     assert_problem(s.get("/metrics", headers=tok("tasks.read")), 403)
     samples, _ = scrape(s, headers=tok("ops.metrics"))
     assert value(samples, "crest_http_requests_total", method="GET", route="/metrics", code="401") == 1
     assert value(samples, "crest_http_requests_total", method="GET", route="/metrics", code="403") == 1
-    s2 = crest(AUTH + "metrics: {permission: public}\n", env={"CREST_JWT_SECRET": SECRET})
+    s2 = crest(AUTH + "metrics: {permission: public}\n", env=JWT_ENV)
     scrape(s2)
 
 

@@ -2,12 +2,10 @@
 route group; 429 with Retry-After, then recovery; declared in the document."""
 import time
 
-import jwt as pyjwt
 import pytest
 
-from conftest import assert_problem
+from conftest import JWT_ENV, assert_problem, bearer
 
-SECRET = "0123456789abcdef0123456789abcdef-test-secret"
 APP = """\
 database: sqlite:r.db
 rate_limit: 1000/1m
@@ -36,12 +34,10 @@ endpoints:
 
 @pytest.fixture
 def srv(crest):
-    return crest(APP, env={"CREST_JWT_SECRET": SECRET})
+    return crest(APP, env=JWT_ENV)
 
 
-def bearer(sub):
-    return {"Authorization": "Bearer " + pyjwt.encode({"sub": sub, "exp": int(time.time()) + 600}, SECRET,
-                                                      algorithm="HS256")}
+
 
 
 def test_429_with_retry_after_then_recovery(srv):
