@@ -8,8 +8,8 @@
  * and every claim. Endpoints say who may call them; when auth is on, an
  * endpoint that says nothing is closed (deny by default).
  *
- * Verified tokens are remembered per worker (a small direct-mapped cache of
- * the exact token text and its claims), so a client sending the same token
+ * Verified tokens are remembered per worker (a 4-way set-associative cache
+ * of the exact token text and its claims), so a client sending the same token
  * again skips the signature and the JSON parse. Only `exp` can turn a
  * verified token bad with time (nbf and iat only get better), so a hit
  * checks `exp` again; everything else a token says cannot change. */
@@ -358,6 +358,26 @@ static int int_claim(json_t *claims, const char *name, int64_t *out)
     return 1;
 }
 
+/* RFC 7515 §4.1.11: a JOSE header's `crit` lists extensions the recipient
+ * must understand, or else reject the token. crest understands none, so a
+ * header that has `crit` at all (even an empty or malformed one, which the
+ * RFC forbids) is refused. A header that cannot be decoded is left to
+ * libjwt, which refuses it. true when the token must be refused. */
+static bool names_critical_extensions(crest_req *req, const char *tok, size_t n)
+{
+    const char *dot = memchr(tok, '.', n);
+    if (!dot)
+        return false;
+    size_t hlen = (size_t)(dot - tok), jlen = 0;
+    unsigned char *json = crest_req_alloc(req, hlen / 4 * 3 + 3);
+    if (!json || crest__base64url_decode(tok, hlen, json, &jlen))
+        return false;
+    json_t *head = json_loadb((const char *)json, jlen, 0, NULL);
+    bool crit = json_is_object(head) && json_object_get(head, "crit") != NULL;
+    json_decref(head);
+    return crit;
+}
+
 static void claims_free(void *p) { json_decref(p); }
 static int make_user(crest_req *req, crest_res *res, const crest__auth *a, json_t *claims);
 
@@ -403,6 +423,8 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
             return make_user(req, res, a, claims);
         }
     }
+    if (names_critical_extensions(req, tok, n))
+        return unauthorized(res, "the token names critical extensions (crit) this server does not understand");
     jwt_t *j = NULL;
     if (jwt_decode(&j, tok, a->secret, (int)a->secret_len) != 0 || !j) {
         jwt_free(j);
@@ -522,8 +544,24 @@ bool crest__user_has_one(const crest_user *u, const char *list)
     return false;
 }
 
+/* How many times a header field appears in the request (case-insensitive). */
+static unsigned header_count(const crest_req *req, const char *name)
+{
+    size_t n = strlen(name);
+    unsigned k = 0;
+    for (unsigned i = 0; i < req->nheaders; i++)
+        k += crest__strcaseeq(req->headers[i].name, req->headers[i].name_len, name, n);
+    return k;
+}
+
 int crest__auth_check(crest_req *req, crest_res *res)
 {
+    /* A credential given twice is ambiguous (which one names the user?):
+     * refused outright, with or without auth, as a second Host is. */
+    if (header_count(req, "authorization") > 1)
+        return crest_res_error(res, 400, "bad_request", "more than one Authorization header field");
+    if (header_count(req, "x-api-key") > 1)
+        return crest_res_error(res, 400, "bad_request", "more than one X-API-Key header field");
     const crest__auth *a = req->app->auth;
     if (!a || !req->ep || crest__ep_skips_auth(req->ep))
         return 0;

@@ -192,12 +192,58 @@ def test_audience_list_containing_ours_is_accepted(srv):
     assert srv.get("/me", headers=auth(token(aud=["x", "tasks-api"]))).status_code == 200
 
 
-def test_oversized_token_is_401_or_431(srv):
+def test_token_line_over_the_header_limit_is_431(srv):
+    """A header line over limits.header_line (8 KiB) is refused by the HTTP
+    layer before auth sees it: 431, whatever the header is."""
     big = token(padding="x" * 9000)
-    r = srv.get("/me", headers=auth(big))
-    assert r.status_code in (401, 431)
-    if r.status_code == 401:
-        unauthorized(r)
+    assert len("Authorization: Bearer " + big) > 8192
+    assert_problem(srv.get("/me", headers=auth(big)), 431)
+
+
+def test_token_over_the_token_cap_but_under_the_header_limit_is_401(crest):
+    """auth.jwt.max_token below limits.header_line: a token between the two
+    passes the HTTP layer and is refused by auth (401), and one just under
+    the cap is accepted."""
+    app = APP.replace("    leeway: 30\n", "    leeway: 30\n    max_token: 2048\n")
+    s = crest(app, env=ENV)
+    under = token(padding="x" * 1300)
+    over = token(padding="x" * 3000)
+    assert len(under) <= 2048 < len(over) and len("Authorization: Bearer " + over) < 8192
+    assert s.get("/me", headers=auth(under)).status_code == 200
+    p = unauthorized(s.get("/me", headers=auth(over)))
+    assert "larger" in p["detail"]
+
+
+def test_jwt_with_crit_naming_an_unknown_extension_is_401(srv):
+    """Regression: RFC 7515 §4.1.11 says a recipient that does not understand
+    an extension listed in `crit` must reject the JWS; crest accepted it. The
+    same token without `crit` is accepted, so only the header differs."""
+    ok = token()
+    assert srv.get("/me", headers=auth(ok)).status_code == 200
+    now = int(time.time())
+    claims = {"sub": "alice", "iat": now, "exp": now + 600, "aud": "tasks-api", "iss": "crest-demo"}
+    for headers in ({"crit": ["exp-ext"], "exp-ext": True}, {"crit": []}, {"crit": "b64"}):
+        t = pyjwt.encode(claims, SECRET, algorithm="HS256", headers=headers)
+        p = unauthorized(srv.get("/me", headers=auth(t)))
+        assert "crit" in p["detail"], p
+
+
+def test_two_authorization_headers_are_refused(srv):
+    """Regression: with two Authorization headers (valid A, then valid B) the
+    first won and the request was served as A. Ambiguous credentials are a
+    400, as a second Host is; on a public route too."""
+    a, b = token(sub="alice"), token(sub="bob")
+    for path in ("/me", "/open"):
+        r = srv.request("GET", path, headers=[("Authorization", f"Bearer {a}"), ("Authorization", f"Bearer {b}")])
+        p = assert_problem(r, 400, "bad_request")
+        assert "Authorization" in p["detail"]
+    assert srv.get("/me", headers=auth(a)).status_code == 200
+
+
+def test_two_api_key_headers_are_refused(srv):
+    r = srv.request("GET", "/open", headers=[("X-API-Key", "one"), ("X-API-Key", "two")])
+    p = assert_problem(r, 400, "bad_request")
+    assert "X-API-Key" in p["detail"]
 
 
 def test_permission_403_then_200(srv):
