@@ -184,10 +184,15 @@ static int append_rows(crest_req *req, crest_res *res, void *ud)
         n = 0;
         json_object_foreach(row, k, v) bind_json(st, ++n, v);
         int s = sqlite3_step(st);
+        int xs = sqlite3_extended_errcode(db); /* before finalize resets it */
         sqlite3_finalize(st);
         if (s != SQLITE_DONE) {
-            if ((s & 0xff) == SQLITE_CONSTRAINT)
-                rc = crest_res_error(res, 409, "conflict", "row %zu breaks a constraint of %s", i, table);
+            /* A taken key is a conflict with what is stored (409); a missing
+             * or bad value is the body's fault (422), as in the REST modules. */
+            if (xs == SQLITE_CONSTRAINT_UNIQUE || xs == SQLITE_CONSTRAINT_PRIMARYKEY)
+                rc = crest_res_error(res, 409, "conflict", "row %zu repeats a key already in %s", i, table);
+            else if ((s & 0xff) == SQLITE_CONSTRAINT)
+                rc = crest_res_error(res, 422, "validation_failed", "row %zu breaks a rule of %s", i, table);
             else
                 rc = crest_res_error(res, 500, "internal_error", "cannot insert");
             break;

@@ -1,7 +1,8 @@
-/* app.c — the app object and request dispatch: route, check the request
- * against the endpoint spec (typed parameters, JSON body), run the handler,
- * and render the response or the problem+json error. The HTTP engine calls
- * into here; nothing here knows about sockets. */
+/* app.c — the app object and what handlers touch: the app's settings and
+ * endpoint table (C specs, SQL endpoints, the builtins), the request's
+ * accessors (path, headers, query, typed values, body, user, the worker's
+ * SQLite connection) and the response's (status, headers, JSON, problems).
+ * Request dispatch itself is in dispatch.c; nothing here knows about sockets. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

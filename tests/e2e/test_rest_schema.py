@@ -5,6 +5,7 @@ import os
 import re
 import sqlite3
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -138,8 +139,14 @@ def test_index_option_creates_an_index(crest, tmp_path):
 def test_created_at_default_now(crest, tmp_path):
     db = tmp_path / "c.db"
     s = crest(with_fields("created_at: {type: datetime, default: now, rest: read}"), env=db_env(db))
-    j = s.request("POST", "/tasks", json={"title": "x"}).json()
-    parse_utc(j["created_at"])
+    before = datetime.now(timezone.utc).replace(microsecond=0)  # served times may be whole seconds
+    r = s.request("POST", "/tasks", json={"title": "x"})
+    after = datetime.now(timezone.utc)
+    assert r.status_code == 201, r.text
+    j = r.json()
+    created = parse_utc(j["created_at"])
+    assert before <= created <= after, (before, created, after)
+    assert s.get(f"/tasks/{j['id']}").json()["created_at"] == j["created_at"]  # stored, not made up per read
 
 
 # ---------------------------------------------------------------- migrations
