@@ -44,8 +44,10 @@ bench:
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
 
+# Into the prefix the build was configured with (/usr/local), or PREFIX=DIR;
+# DESTDIR=DIR stages it (packaging).
 install: build
-	cmake --install $(BUILD)
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -5,6 +5,8 @@
 set -u
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
+# The OpenAPI tests' tools need Node.js 20.19+: say so now, not after the build.
+scripts/npm.sh --check-node || exit 1
 passed=0; failed=0; status=0
 
 run_suite() { # name build-dir cmake-args...

@@ -3,7 +3,8 @@
  * and every REST route (whose bodies and schemas rest/module.c writes). 3.1
  * by default, 3.0.3 on request. Also serves it: GET /openapi.json, and the
  * Swagger UI page GET /docs with its files (from swagger-ui-dist, copied
- * into the build folder by scripts/npm.sh; never committed). */
+ * into the build folder by scripts/npm.sh and installed under
+ * share/crest/swagger-ui; never committed; docs_dir.c finds them). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,10 +16,6 @@
 #include "../app/sqlep.h"
 #include "../json/json_internal.h"
 #include "openapi.h"
-
-#ifndef CREST_SWAGGER_UI_DIR
-#define CREST_SWAGGER_UI_DIR "swagger-ui"
-#endif
 
 /* ---- settings ---- */
 
@@ -512,6 +509,8 @@ static void html_escape(crest__buf *b, const char *s)
 static int h_docs(crest_req *req, crest_res *res, void *ud)
 {
     CREST_UNUSED(ud);
+    if (!crest__docs_ui_dir()) /* a page that could not load its scripts helps no one */
+        return crest_res_error(res, 503, "docs_unavailable", crest__docs_ui_missing());
     crest__buf b;
     crest__buf_init(&b, 0);
     crest__buf_appends(&b, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
@@ -552,9 +551,9 @@ static int h_docfile(crest_req *req, crest_res *res, void *ud)
         return crest_res_error(res, 404, "not_found", "no such file of the docs page");
     if (!strcmp(f->name, "init.js"))
         return crest_res_send(res, f->type, init_js, sizeof init_js - 1);
-    const char *dir = getenv("CREST_SWAGGER_UI");
-    if (!dir || !*dir)
-        dir = CREST_SWAGGER_UI_DIR;
+    const char *dir = crest__docs_ui_dir();
+    if (!dir)
+        return crest_res_error(res, 503, "docs_unavailable", crest__docs_ui_missing());
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, f->name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -562,9 +561,7 @@ static int h_docfile(crest_req *req, crest_res *res, void *ud)
     if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > 16 * 1024 * 1024) {
         if (fd >= 0)
             close(fd);
-        return crest_res_error(res, 404, "not_found",
-                               "the docs page's files are not installed (scripts/npm.sh copies them into the build "
-                               "folder; CREST_SWAGGER_UI points elsewhere)");
+        return crest_res_error(res, 503, "docs_unavailable", crest__docs_ui_missing());
     }
     char *data = crest_req_alloc(req, (size_t)st.st_size + 1);
     size_t got = 0;
@@ -650,14 +647,17 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
     if (ep->spec == &docs_ep) {
         static const char *const types[] = {"text/html"};
         text_ok(o, "an HTML page", types, 1);
+        problem(o, "503", "the docs page's files are not installed (docs_unavailable)");
         crest__oa_ranges(o, false);
         return;
     }
     if (ep->spec == &docfile_ep) {
         static const char *const types[] = {"text/css", "text/javascript", "image/png"};
-        static const int st[] = {404, 500, 0};
+        static const int st[] = {500, 0};
         text_ok(o, "a stylesheet, a script or an image", types, CREST_ARRAY_LEN(types));
+        problem(o, "404", "no such file of the docs page");
         crest__oa_problems(o, st);
+        problem(o, "503", "the docs page's files are not installed (docs_unavailable)");
         return;
     }
     c_responses(o, ep);

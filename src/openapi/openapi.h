@@ -37,6 +37,16 @@ void crest__oa_json_response(crest__oa *o, const char *description, const char *
 /* A bound: an integer when it is one (1, not 1.0). */
 void crest__oa_number(crest__oa *o, double v);
 
+/* ---- docs_dir.c ---- */
+/* The folder holding the docs page's files (swagger-ui-dist), or NULL when no
+ * copy is found: env CREST_SWAGGER_UI if set (then only it), else
+ * ../share/crest/swagger-ui next to the running program or to libcrest.so,
+ * else the build folder, else the configured install folder. A static string,
+ * valid for the life of the process; thread-safe. */
+const char *crest__docs_ui_dir(void);
+/* The detail of the 503 docs_unavailable problem: how to get the files. */
+const char *crest__docs_ui_missing(void);
+
 /* Writes the whole document of the app. */
 struct crest_app;
 int crest__openapi_write(struct crest_app *app, crest_json *w, bool v30);

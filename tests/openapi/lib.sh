@@ -26,9 +26,9 @@ oa_init() {
   trap oa_cleanup EXIT
   trap 'exit 130' INT TERM
 
-  # The Node tools: installed into the build folder by scripts/npm.sh (a
-  # no-op when its stamp matches the lock file).
-  if ! "$SRC/scripts/npm.sh" "$BUILD"; then
+  # The Node tools: installed into the build folder by scripts/npm.sh --tools
+  # (a no-op when its stamp matches the lock file).
+  if ! "$SRC/scripts/npm.sh" --tools "$BUILD"; then
     echo "FAIL: scripts/npm.sh could not install the Node tools" >&2
     exit 1
   fi
