@@ -247,12 +247,14 @@ int crest__openapi_add_builtins(crest_app *app, crest_error *err);
 
 /* ---- sqlep.c: SQL-backed endpoints ---- */
 int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);
-/* Answers a failed SQLite call (rc) with the right status: 504 timeout, 503
- * busy, 409 unique, 422 constraint, else a logged 500. */
-int crest__sql_failure(crest_req *req, crest_res *res, void *db, int rc);
 void crest__sqlep_free(crest__sqlep *s);
 /* Prepares the SQL against db to check it; err names the endpoint's line. */
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_error *err);
+
+/* ---- dberror.c: database errors as HTTP answers ---- */
+/* Answers a failed SQLite call (rc) with the right status: 504 timeout, 503
+ * busy, 409 unique, 422 constraint, else a logged 500. */
+int crest__sql_failure(crest_req *req, crest_res *res, void *db, int rc);
 
 /* ---- auth.c ---- */
 void crest__auth_free(crest__auth *a);
