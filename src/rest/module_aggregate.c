@@ -280,8 +280,9 @@ int crest__rest_op_eval(crest_req *req, crest_res *res, void *ud)
             if (!f)
                 return crest__rest_bad_param(res, "q", crest__arena_printf(req->arena, "q: unknown field '%s'",
                                                                fname ? fname : "(not a string)"));
-            bool ok = !strcmp(name, "count") ? mod->query.ok[f->idx] || mod->stats.ok[f->idx] : mod->stats.ok[f->idx];
-            if (!ok)
+            /* count of a field the client sees counts its non-null values (of
+             * id: the rows, Flask-Restless's example); the others need stats. */
+            if (strcmp(name, "count") && !mod->stats.ok[f->idx])
                 return crest__rest_bad_param(
                     res, "q", crest__arena_printf(req->arena, "q: %s of '%s' is not allowed", name, fname));
         } else if (strcmp(name, "count")) {

@@ -384,9 +384,9 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     crest_json_str(w, ref);
     static const int q400[] = {400, 500, 503, 504, 0};
     static const int id404[] = {404, 500, 503, 504, 0};
-    static const int write_body[] = {400, 404, 409, 413, 415, 422, 500, 503, 504, 0};
-    static const int create_body[] = {400, 409, 413, 415, 422, 500, 503, 504, 0};
-    static const int del[] = {404, 500, 503, 504, 0};
+    static const int write_body[] = {400, 404, 409, 413, 415, 422, 500, 503, 504, 507, 0};
+    static const int create_body[] = {400, 409, 413, 415, 422, 500, 503, 504, 507, 0};
+    static const int del[] = {404, 409, 500, 503, 504, 507, 0};
     const char *env_create = mod->def->use_envelope_on_parse ? "CreateEnvelope" : "Create";
     const char *env_update = mod->def->use_envelope_on_parse ? "UpdateEnvelope" : "Update";
     const char *env_one = mod->single_env ? "Envelope" : "";
@@ -497,7 +497,9 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         break;
     }
     crest__oa_auth_responses(o, ep);
-    if (custom)
+    /* A trigger may refuse a write with a status of its own (crest:<status>:...). */
+    bool writes = r->kind == RT_CREATE || r->kind == RT_UPDATE || r->kind == RT_PATCH || r->kind == RT_DELETE;
+    if (custom || writes)
         crest__oa_ranges(o, d->error_fn != NULL);
     crest_json_object_end(w);
     o->custom_errors = false;

@@ -11,9 +11,22 @@
 /* ---- bodies ---- */
 
 typedef struct attrs {
-    crest__val *v;       /* per field */
-    unsigned char *set;  /* per field: given (or defaulted) */
+    crest__val *v;            /* per field */
+    unsigned char *set;       /* per field: given (or defaulted) */
+    unsigned char *rejected;  /* per field: a parse callback refused it (named once, not checked again) */
 } attrs;
+
+/* The arrays of a, from the request's arena; -1 (answered 503) when short of memory. */
+static int attrs_init(crest_req *req, crest_res *res, const crest__module *mod, attrs *a)
+{
+    unsigned n = mod->m->nfields;
+    a->v = crest__arena_calloc(req->arena, n, sizeof *a->v);
+    a->set = crest__arena_calloc(req->arena, n, 1);
+    a->rejected = crest__arena_calloc(req->arena, n, 1);
+    if (a->v && a->set && a->rejected)
+        return 0;
+    return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+}
 
 /* Checks the client's keys of one object: unknown or non-writable keys are
  * named. prefix: "" or "[3]." for bulk rows. Returns the number of errors. */
@@ -41,21 +54,18 @@ static unsigned check_keys(const crest_req *req, crest_res *res, const crest__mo
     return nbad;
 }
 
-/* Turns the (hook-processed) object into values; missing required fields
+/* Turns the (hook-processed) object into values (out: made by attrs_init,
+ * with the fields parse callbacks rejected marked); missing required fields
  * and invalid values are named. create: defaults fill the gaps. */
 static unsigned to_attrs(crest_req *req, crest_res *res, const crest__module *mod, const json_t *obj, bool create,
                          const char *prefix, attrs *out, unsigned nbad)
 {
     const crest__model *m = mod->m;
-    out->v = crest__arena_calloc(req->arena, m->nfields, sizeof *out->v);
-    out->set = crest__arena_calloc(req->arena, m->nfields, 1);
-    if (!out->v || !out->set) {
-        crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
-        return nbad + 1;
-    }
     char name[300];
     for (unsigned i = 1; i < m->nfields; i++) {
         const crest__mfield *f = &m->fields[i];
+        if (out->rejected[i])
+            continue; /* named by the parse callback: one message per field */
         json_t *v = json_object_get(obj, f->f.name);
         const char *msg = NULL;
         if (!v && create) {
@@ -108,9 +118,10 @@ static json_t *unwrap(const crest__module *mod, json_t *body, const char *env)
 }
 
 /* The parse stage of one object: a copy with parse callbacks applied, the
- * processor and the before hook run. NULL when the request was answered. */
+ * processor and the before hook run; fields a callback rejects are marked
+ * in a (made by attrs_init). NULL when the request was answered. */
 static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_t *in, crest_rest_hook before,
-                            const char *prefix, unsigned *nbad)
+                            const char *prefix, attrs *a, unsigned *nbad)
 {
     json_t *obj = json_deep_copy(in);
     if (!obj) {
@@ -140,6 +151,9 @@ static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_
             snprintf(name, sizeof name, "%s%s", prefix, pf->name);
             crest_res_error_field(ctx->res, name, msg);
             (*nbad)++;
+            const crest__mfield *f = crest__model_field(mod->m, pf->name);
+            if (f)
+                a->rejected[f->idx] = 1;
         } else if (nv != v) {
             json_object_set(obj, pf->name, nv);
             json_decref(nv);
@@ -191,14 +205,94 @@ static void insert_sql(crest__sql *q, const crest__module *mod, const attrs *a)
     crest__sql_add(q, ")");
 }
 
-static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, int64_t *changes)
+/* The parent key a foreign key names: its `to` column, or (NULL) the parent
+ * table's primary key; "rowid" for a table without a one-column key.
+ * malloc'd, quoted. */
+static char *parent_key(sqlite3 *db, const char *table, const char *to)
+{
+    if (to)
+        return crest__quote_ident(to);
+    sqlite3_stmt *st = NULL;
+    char *key = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT name, (SELECT count(*) FROM pragma_table_info(?1) WHERE pk > 0) "
+                               "FROM pragma_table_info(?1) WHERE pk = 1", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 1)
+            key = crest__quote_ident((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return key ? key : crest__quote_ident("rowid");
+}
+
+/* Whether `table` has a row whose `key` (quoted) equals v: 1 yes, 0 no, -1 unknown. */
+static int parent_exists(sqlite3 *db, const char *table, const char *key, const crest__val *v)
+{
+    char *qt = crest__quote_ident(table);
+    char *sql = qt ? sqlite3_mprintf("SELECT 1 FROM %s WHERE %s = ?", qt, key) : NULL;
+    free(qt);
+    sqlite3_stmt *st = NULL;
+    int found = -1;
+    if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        crest__bind_val(st, 1, v);
+        int rc = sqlite3_step(st);
+        found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    return found;
+}
+
+/* After a foreign key error of an insert or update of the values a: SQLite
+ * does not say which key failed, so each one-column key of the table
+ * (PRAGMA foreign_key_list) whose field was given a value is probed for its
+ * parent row; each field without one is named ("no <table> row with this
+ * id"). prefix: "" or "[3]." for bulk rows. */
+static void name_missing_parents(crest_req *req, crest_res *res, const crest__module *mod, const attrs *a,
+                                 const char *prefix)
+{
+    sqlite3 *db = crest_req_sqlite(req);
+    sqlite3_stmt *st = NULL;
+    if (!db || sqlite3_prepare_v2(db, "SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1) AS k "
+                                      "WHERE (SELECT count(*) FROM pragma_foreign_key_list(?1) AS o WHERE o.id = k.id) "
+                                      "= 1 ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_bind_text(st, 1, mod->m->table, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *table = (const char *)sqlite3_column_text(st, 0);
+        const char *from = (const char *)sqlite3_column_text(st, 1);
+        const char *to = (const char *)sqlite3_column_text(st, 2);
+        const crest__mfield *f = from ? crest__model_field(mod->m, from) : NULL;
+        if (!table || !f || !a->set[f->idx] || a->v[f->idx].k == CREST__V_NULL)
+            continue;
+        char *key = parent_key(db, table, to);
+        if (key && parent_exists(db, table, key, &a->v[f->idx]) == 0)
+            crest_res_error_field(res, crest__arena_printf(req->arena, "%s%s", prefix, f->f.name),
+                                  crest__arena_printf(req->arena, "no %s row with this id", table));
+        free(key);
+    }
+    sqlite3_finalize(st);
+}
+
+/* Runs q. On failure answers through the error table (src/app/dberror.c);
+ * a foreign key error of the values a (NULL: none bound) names the fields. */
+static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, int64_t *changes, const crest__module *mod,
+                    const attrs *a, const char *prefix)
 {
     sqlite3_stmt *st = crest__rest_run(req, res, q);
     if (!st)
         return -1;
     int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return crest__rest_step_failed(req, res, st, rc);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        crest__dberr e;
+        crest__dberr_sqlite(sqlite3_db_handle(st), rc, req->arena, &e);
+        crest__stmt_done(st);
+        crest__dberr_answer(req, res, &e);
+        if (e.kind == CREST__DBERR_FOREIGN_KEY && a && req->method != CREST_DELETE)
+            name_missing_parents(req, res, mod, a, prefix);
+        return -1;
+    }
     if (changes)
         *changes = sqlite3_changes64(sqlite3_db_handle(st));
     crest__stmt_done(st);
@@ -210,7 +304,7 @@ static int exec_text(crest_req *req, crest_res *res, const char *sql)
     crest__sql q;
     crest__sql_init(&q, req->arena);
     crest__sql_add(&q, sql);
-    int rc = exec_sql(req, res, &q, NULL);
+    int rc = exec_sql(req, res, &q, NULL, NULL, NULL, "");
     crest__sql_dispose(&q);
     return rc;
 }
@@ -231,11 +325,13 @@ static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
+    attrs a;
+    if (attrs_init(req, res, mod, &a))
+        return -1;
     unsigned nbad = check_keys(req, res, mod, body, "", 0);
-    json_t *obj = parse_object(ctx, mod, body, mod->def->before_create, "", &nbad);
+    json_t *obj = parse_object(ctx, mod, body, mod->def->before_create, "", &a, &nbad);
     if (!obj)
         return -1;
-    attrs a;
     nbad = to_attrs(req, res, mod, obj, true, "", &a, nbad);
     if (nbad) {
         json_decref(obj);
@@ -245,7 +341,7 @@ static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
     crest__sql q;
     crest__sql_init(&q, req->arena);
     insert_sql(&q, mod, &a);
-    int rc = exec_sql(req, res, &q, NULL);
+    int rc = exec_sql(req, res, &q, NULL, mod, &a, "");
     crest__sql_dispose(&q);
     json_decref(obj); /* the values were bound from it: keep it until the insert ran */
     if (rc)
@@ -283,8 +379,12 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
             nbad++;
             continue;
         }
+        if (attrs_init(req, res, mod, &as[i])) {
+            rc = -1;
+            goto out;
+        }
         nbad = check_keys(req, res, mod, in, prefix, nbad);
-        objs[i] = parse_object(ctx, mod, in, mod->def->before_create, prefix, &nbad);
+        objs[i] = parse_object(ctx, mod, in, mod->def->before_create, prefix, &as[i], &nbad);
         if (!objs[i]) {
             rc = -1;
             goto out;
@@ -304,10 +404,12 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         crest__sql q;
         crest__sql_init(&q, req->arena);
         insert_sql(&q, mod, &as[i]);
-        rc = exec_sql(req, res, &q, NULL);
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "[%zu].", i);
+        rc = exec_sql(req, res, &q, NULL, mod, &as[i], prefix);
         crest__sql_dispose(&q);
         if (rc) {
-            if (res->nerr_fields == 0 && res->err_status == 409)
+            if (res->nerr_fields == 0 && !strcmp(res->err_code, "conflict"))
                 crest_res_error_field(res, crest__arena_printf(req->arena, "[%zu]", i), "conflicts with a stored row");
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             goto out;
@@ -399,11 +501,13 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
     json_t *obj = unwrap(mod, req->json, mod->single_env);
     if (!json_is_object(obj))
         return crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
+    attrs a;
+    if (attrs_init(req, res, mod, &a))
+        return -1;
     unsigned nbad = check_keys(req, res, mod, obj, "", 0);
-    json_t *parsed = parse_object(&ctx, mod, obj, mod->def->before_update, "", &nbad);
+    json_t *parsed = parse_object(&ctx, mod, obj, mod->def->before_update, "", &a, &nbad);
     if (!parsed)
         return -1;
-    attrs a;
     nbad = to_attrs(req, res, mod, parsed, false, "", &a, nbad);
     if (nbad) {
         json_decref(parsed);
@@ -427,7 +531,7 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
     }
     crest__rest_where_id(&q, id, scope);
     int64_t changes = 1;
-    int rc = nset ? exec_sql(req, res, &q, &changes) : 0;
+    int rc = nset ? exec_sql(req, res, &q, &changes, mod, &a, "") : 0;
     crest__sql_dispose(&q);
     json_decref(parsed);
     if (rc)
@@ -461,7 +565,7 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     crest__sql_add(&q, mod->m->qtable);
     crest__rest_where_id(&q, id, scope);
     int64_t changes = 0;
-    int rc = exec_sql(req, res, &q, &changes);
+    int rc = exec_sql(req, res, &q, &changes, mod, NULL, "");
     crest__sql_dispose(&q);
     if (rc)
         return -1;
