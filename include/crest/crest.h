@@ -216,7 +216,9 @@ void crest_app_set_access_log(crest_app *app, bool on);
 int crest_app_check(crest_app *app, crest_error *err);
 
 /* Runs the server until SIGTERM/SIGINT, then drains and returns 0 (or a
- * negative code when it could not start; err says why). */
+ * negative code when it could not start; err says why). It sets SIGPIPE
+ * and SIGXFSZ to be ignored: a write past a file-size limit then fails and
+ * the request answers 507 instead of the process being killed. */
 int crest_app_serve(crest_app *app, crest_error *err);
 
 /* The whole program for a C app: reads --listen HOST:PORT, --workers N,

@@ -519,13 +519,11 @@ static void *pool_db(crest_app *app)
 {
     if (tl_db && tl_gen == app->gen)
         return tl_db;
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(app->db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    void *db = NULL;
+    if (crest__db_open(app->db_path, false, &db) != SQLITE_OK) {
         sqlite3_close_v2(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_extended_result_codes(db, 1);
     sqlite3_exec(db, app->durability_normal ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL, NULL,
                  NULL);
     pthread_mutex_lock(&app->pool_lock);

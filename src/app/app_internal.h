@@ -247,12 +247,54 @@ int crest__openapi_add_builtins(crest_app *app, crest_error *err);
 
 /* ---- sqlep.c: SQL-backed endpoints ---- */
 int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);
-/* Answers a failed SQLite call (rc) with the right status: 504 timeout, 503
- * busy, 409 unique, 422 constraint, else a logged 500. */
-int crest__sql_failure(crest_req *req, crest_res *res, void *db, int rc);
 void crest__sqlep_free(crest__sqlep *s);
 /* Prepares the SQL against db to check it; err names the endpoint's line. */
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_error *err);
+
+/* ---- db.c: SQLite connections ---- */
+
+/* Opens an SQLite connection set up as every one of crest's is (busy
+ * timeout, extended codes, foreign keys on, crest's sum and avg); create:
+ * make the file if missing. Returns an SQLite code; *out is the caller's to
+ * close with sqlite3_close_v2 even on failure (it may hold the message). */
+int crest__db_open(const char *path, bool create, void **out);
+
+/* ---- dberror.c: database errors as HTTP answers ---- */
+
+/* Store-neutral kinds of database errors (docs/internals/rest.md). */
+typedef enum crest__dberr_kind {
+    CREST__DBERR_UNIQUE,       /* a unique key: 409 naming its columns */
+    CREST__DBERR_FOREIGN_KEY,  /* a row refers to a missing one (422), or a delete is referred to (409) */
+    CREST__DBERR_NOT_NULL,
+    CREST__DBERR_CHECK,
+    CREST__DBERR_CONSTRAINT,   /* another rule of the table (a trigger's plain RAISE) */
+    CREST__DBERR_DEADLINE,     /* the request's deadline interrupted it */
+    CREST__DBERR_BUSY,         /* locked by another connection: try again */
+    CREST__DBERR_UNAVAILABLE,  /* the database cannot be opened or written at all */
+    CREST__DBERR_STORAGE,      /* disk full, file-size limit, failing device */
+    CREST__DBERR_NOMEM,
+    CREST__DBERR_RAISED,       /* SQL raised an answer of its own: status + detail */
+    CREST__DBERR_OTHER,        /* a bug or a broken database: logged, 500 */
+    CREST__DBERR_COUNT
+} crest__dberr_kind;
+
+typedef struct crest__dberr {
+    crest__dberr_kind kind;
+    int native;                /* the store's own code (SQLite's extended code), for the log */
+    const char *columns;       /* UNIQUE: the key's column names, each NUL-ended, then "" (arena); or NULL */
+    int status;                /* RAISED: the HTTP status */
+    const char *detail;        /* RAISED: the message (arena) */
+} crest__dberr;
+
+/* Classifies the failure rc of a call on SQLite connection db (NULL: rc
+ * alone); strings go into the arena a. */
+void crest__dberr_sqlite(void *db, int rc, crest__arena *a, crest__dberr *out);
+/* Answers e (the one table of kinds → status, code, detail, Retry-After);
+ * a foreign key error reads by the method (DELETE: 409 still_referenced,
+ * else 422 missing_reference). Returns -1. */
+int crest__dberr_answer(crest_req *req, crest_res *res, const crest__dberr *e);
+/* Both: answers the failure rc of a call on db. Returns -1. */
+int crest__sql_failure(crest_req *req, crest_res *res, void *db, int rc);
 
 /* ---- auth.c ---- */
 void crest__auth_free(crest__auth *a);

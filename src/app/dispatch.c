@@ -128,6 +128,16 @@ static const char *type_value(crest_req *req, const crest_param *p, const char *
     return "has an unknown type";
 }
 
+/* A parameter holds one value: ?page=1&page=2 is refused, not answered
+ * with one of the two. */
+static bool query_repeated(const crest_req *req, const char *name)
+{
+    unsigned seen = 0;
+    for (unsigned k = 0; k < req->nquery && seen < 2; k++)
+        seen += strcmp(req->query[k].key, name) == 0;
+    return seen > 1;
+}
+
 static int check_params(crest_req *req, crest_res *res)
 {
     const crest__endpoint *ep = req->ep;
@@ -155,7 +165,9 @@ static int check_params(crest_req *req, crest_res *res)
             raw = crest_req_header(req, p->name);
         }
         const char *msg = NULL;
-        if (!raw) {
+        if (p->in == CREST_IN_QUERY && query_repeated(req, p->name)) {
+            msg = "is given more than once";
+        } else if (!raw) {
             if (p->def)
                 msg = type_value(req, p, p->def, &req->values[i]);
             else if (p->required)

@@ -1,6 +1,7 @@
 /* serve.c — from an app to a running server: open and check the database
  * once, give each worker its own connection and statement cache, parse the
  * command line of a C program, and hand over to the HTTP engine. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,14 @@
 
 static int open_db(const char *path, sqlite3 **out, crest_error *err)
 {
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    void *db = NULL;
+    int rc = crest__db_open(path, true, &db);
     if (rc != SQLITE_OK) {
         crest__error_set(err, CREST_EIO, path, 0, "cannot open the database: %s",
                          db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close_v2(db);
         return CREST_EIO;
     }
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_extended_result_codes(db, 1);
     *out = db;
     return 0;
 }
@@ -159,6 +158,10 @@ void crest__app_worker_dispose(crest__worker *w)
 
 int crest_app_serve(crest_app *app, crest_error *err)
 {
+    /* A file-size limit (ulimit -f under a service manager) must not kill
+     * the server: ignored, SIGXFSZ becomes write() failing with EFBIG, which
+     * SQLite reports and the request answers as storage full (507). */
+    signal(SIGXFSZ, SIG_IGN);
     int rc = crest__app_add_builtins(app, err);
     if (rc)
         return rc;

@@ -48,14 +48,12 @@ void *crest__writer_begin(crest_app *app)
 {
     pthread_mutex_lock(&app->write_lock);
     if (!app->writer_db) {
-        sqlite3 *db = NULL;
-        if (sqlite3_open_v2(app->db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        void *db = NULL;
+        if (crest__db_open(app->db_path, false, &db) != SQLITE_OK) {
             sqlite3_close_v2(db);
             pthread_mutex_unlock(&app->write_lock);
             return NULL;
         }
-        sqlite3_busy_timeout(db, 5000);
-        sqlite3_extended_result_codes(db, 1);
         /* full: NORMAL plus the group fsync in crest__writer_durable. */
         sqlite3_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-2048", NULL, NULL, NULL);
         app->writer_db = db;

@@ -446,8 +446,12 @@ static void sql_responses(crest__oa *o, const crest__endpoint *ep)
     st[n++] = 500;
     st[n++] = 503;
     st[n++] = 504;
+    if (writes)
+        st[n++] = 507; /* the database cannot grow */
     st[n] = 0;
     crest__oa_problems(o, st);
+    if (writes) /* a trigger may refuse with a status of its own (crest:<status>:...) */
+        crest__oa_ranges(o, false);
 }
 
 /* A C handler: its success answer, and any problem it may return. */

@@ -53,7 +53,7 @@ def sanitizer_report(text):
 class Server:
     """One running server process; stderr is read by a thread and kept."""
 
-    def __init__(self, argv, cwd, env=None):
+    def __init__(self, argv, cwd, env=None, preexec_fn=None):
         self.argv = argv
         self.cwd = cwd
         full_env = dict(os.environ)
@@ -65,7 +65,7 @@ class Server:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self.proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec_fn)
         self.stdout = b""
         self._t_err = threading.Thread(target=self._read_err, daemon=True)
         self._t_err.start()

@@ -354,3 +354,74 @@ def test_slow_body_making_progress_is_not_cut(crest):
         r = c.read_response()
     assert r.status == 201, r
     assert r.json()["doc"] == {"k": "slow but steady"}
+
+
+# ---------------------------------------------------------------- storage
+
+FULL_APP = """\
+database: sqlite:full.db
+models:
+  Note:
+    table: notes
+    fields:
+      body: {type: text, required: true}
+modules:
+  notes:
+    model: Note
+    page_size: {default: 20, max: 1000}
+endpoints:
+  - method: POST
+    path: /sql/notes
+    status: 201
+    params: {body: string}
+    sql: INSERT INTO notes (body) VALUES (:body) RETURNING id
+    returns: one
+"""
+
+
+def _file_size_limit(nbytes):
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+    return apply
+
+
+def test_a_full_disk_answers_507_keeps_reads_and_loses_no_acknowledged_row(servers, tmp_path):
+    """ulimit -f under a service manager: writes past the limit are 507 storage_full with
+    Retry-After; SIGXFSZ does not kill crest; reads go on; acknowledged rows survive a restart."""
+    from conftest import CREST_BIN, Server, _require
+    _require(CREST_BIN, "CREST_BIN")
+    (tmp_path / "app.yaml").write_text(FULL_APP)
+    argv = [CREST_BIN, "serve", str(tmp_path / "app.yaml"), "--listen", "127.0.0.1:0", "--workers", "1"]
+    s = servers.add(Server(argv, cwd=str(tmp_path), preexec_fn=_file_size_limit(2 * 1024 * 1024)))
+    s.wait_listening()
+    acked, full = 0, None
+    for _ in range(200):  # 2 MiB / 40 KB a request: about 50 requests
+        r = s.request("POST", "/notes", json=[{"body": "x" * 2000} for _ in range(20)])
+        if r.status_code != 201:
+            full = r
+            break
+        acked += len(r.json()["data"])
+    assert full is not None, "the database never filled"
+    p = assert_problem(full, 507, "storage_full")
+    assert "xfsz" not in p["detail"].lower() and "sqlite" not in p["detail"].lower()
+    assert full.headers["retry-after"].isdigit()
+    assert acked > 0
+    # Still alive; every kind of write answers the same; reads are served.
+    assert s.proc.poll() is None
+    assert_problem(s.request("POST", "/notes", json={"body": "y" * 100000}), 507, "storage_full")
+    assert_problem(s.request("POST", "/sql/notes", json={"body": "z" * 100000}), 507, "storage_full")
+    r = s.get("/notes", params={"page_size": 1})
+    assert r.status_code == 200, r.text
+    assert r.json()["meta"]["total_objects"] == acked
+    assert s.get("/notes/1").status_code == 200
+    assert any(e.get("event") == "storage_error" for e in s.events())
+    assert s.stop() == 0
+    # No acknowledged row was lost.
+    s2 = servers.add(Server(argv, cwd=str(tmp_path)))
+    s2.wait_listening()
+    r = s2.get("/notes", params={"page_size": 1000})
+    assert r.json()["meta"]["total_objects"] == acked
+    assert all(n["body"] == "x" * 2000 for n in r.json()["data"])
+    assert s2.request("POST", "/notes", json={"body": "after"}).status_code == 201

@@ -31,13 +31,13 @@ def test_every_route_is_documented(srv):
     want = {"/tasks": {"get", "post"}, "/tasks/{id}": {"get", "put", "patch", "delete"},
             "/tasks/sample": {"get"}, "/tasks/group/{field}": {"get"}, "/tasks/stats": {"get"},
             "/tasks/eval": {"get"}, "/stats/spent": {"get"}, "/healthz": {"get"}, "/openapi.json": {"get"},
-            "/docs": {"get"}, "/docs/{file}": {"get"}, "/metrics": {"get"}}
+            "/docs": {"get"}, "/docs/{file}": {"get"}, "/metrics": {"get"}, "/projects/{id}": {"delete"}}
     assert set(paths) == set(want)
     for p, methods in want.items():
         assert set(paths[p]) == methods, p
     ids = [op["operationId"] for item in paths.values() for op in item.values()]
     assert len(ids) == len(set(ids)), "operationIds are unique"
-    assert {t["name"] for t in doc["tags"]} >= {"tasks", "stats"}
+    assert {t["name"] for t in doc["tags"]} >= {"tasks", "stats", "projects"}
 
 
 def test_model_schemas(srv):

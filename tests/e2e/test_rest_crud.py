@@ -268,3 +268,106 @@ def test_raw_body_create(srv):
     r = post_raw(srv, "/tasks", '{"title":"raw"}', "application/json; charset=utf-8")
     assert r.status_code == 201, r.text
     assert r.json()["title"] == "raw"
+
+
+# ---------------------------------------------------------------- foreign keys and rules of the database
+
+# Tables made by startup_sql with a foreign key and a trigger; the models
+# serve them (their columns are the models' fields).
+RELATED_APP = """\
+database: sqlite:rel.db
+startup_sql:
+  - CREATE TABLE IF NOT EXISTS projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL)
+  - CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, title TEXT NOT NULL,
+      project_id INTEGER REFERENCES projects(id), owner_id INTEGER REFERENCES projects)
+  - CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY, used_quota INTEGER NOT NULL DEFAULT 0)
+  - CREATE TRIGGER IF NOT EXISTS sessions_keep_used BEFORE DELETE ON sessions WHEN old.used_quota > 0
+      BEGIN SELECT RAISE(ABORT, 'crest:400:Cannot delete a session with used quota'); END
+  - CREATE TRIGGER IF NOT EXISTS sessions_no_huge BEFORE INSERT ON sessions WHEN new.used_quota > 1000
+      BEGIN SELECT RAISE(ABORT, 'quota too large'); END
+  - INSERT OR IGNORE INTO projects (id, name) VALUES (1, 'crest'), (2, 'other')
+models:
+  Project:
+    table: projects
+    fields:
+      name: {type: string, required: true}
+  Task:
+    table: tasks
+    fields:
+      title: {type: string, required: true}
+      project_id: {type: int}
+      owner_id: {type: int}
+  Session:
+    table: sessions
+    fields:
+      used_quota: {type: int, default: 0}
+modules:
+  projects: {model: Project}
+  tasks: {model: Task}
+  sessions: {model: Session}
+"""
+
+
+@pytest.fixture
+def rel(crest):
+    return crest(RELATED_APP)
+
+
+def count_rows(s, table):
+    con = sqlite3.connect(s.dir / "rel.db")
+    try:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_foreign_keys_are_enforced_a_create_naming_a_missing_row_is_422_naming_the_field(rel):
+    r = rel.request("POST", "/tasks", json={"title": "orphan", "project_id": 99})
+    p = assert_problem(r, 422, "missing_reference")
+    assert p["errors"] == {"project_id": "no projects row with this id"}
+    assert count_rows(rel, "tasks") == 0
+    # A key without a column names the parent's primary key; null refers to nothing.
+    r = rel.request("POST", "/tasks", json={"title": "t", "project_id": 1, "owner_id": 7})
+    assert assert_problem(r, 422, "missing_reference")["errors"] == {"owner_id": "no projects row with this id"}
+    r = rel.request("POST", "/tasks", json={"title": "ok", "project_id": 1, "owner_id": None})
+    assert r.status_code == 201, r.text
+
+
+def test_foreign_keys_are_enforced_on_update_and_in_bulk_creates(rel):
+    r = rel.request("POST", "/tasks", json={"title": "t", "project_id": 1})
+    assert r.status_code == 201, r.text
+    tid = r.json()["id"]
+    r = rel.request("PATCH", f"/tasks/{tid}", json={"project_id": 42, "owner_id": 2})
+    assert assert_problem(r, 422, "missing_reference")["errors"] == {"project_id": "no projects row with this id"}
+    assert rel.get(f"/tasks/{tid}").json()["project_id"] == 1
+    r = rel.request("POST", "/tasks", json=[{"title": "a", "project_id": 2}, {"title": "b", "project_id": 5}])
+    assert assert_problem(r, 422, "missing_reference")["errors"] == {"[1].project_id": "no projects row with this id"}
+    assert count_rows(rel, "tasks") == 1  # all or nothing
+
+
+def test_deleting_a_row_others_refer_to_is_409(rel):
+    r = rel.request("POST", "/tasks", json={"title": "t", "project_id": 1})
+    assert r.status_code == 201, r.text
+    assert_problem(rel.request("DELETE", "/projects/1"), 409, "still_referenced")
+    assert rel.get("/projects/1").status_code == 200
+    assert rel.request("DELETE", f"/tasks/{r.json()['id']}").status_code == 204
+    assert rel.request("DELETE", "/projects/1").status_code == 204
+
+
+def test_a_trigger_raising_crest_status_answers_that_status_and_detail(rel):
+    r = rel.request("POST", "/sessions", json={"used_quota": 5})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    p = assert_problem(rel.request("DELETE", f"/sessions/{sid}"), 400, "raised")
+    assert p["detail"] == "Cannot delete a session with used quota"
+    assert "errors" not in p
+    assert count_rows(rel, "sessions") == 1
+    r = rel.request("POST", "/sessions", json={})
+    assert r.status_code == 201, r.text
+    assert rel.request("DELETE", f"/sessions/{r.json()['id']}").status_code == 204
+
+
+def test_a_trigger_raising_a_plain_message_stays_the_generic_422(rel):
+    p = assert_problem(rel.request("POST", "/sessions", json={"used_quota": 5000}), 422, "constraint_violated")
+    assert p["detail"] == "the values break a rule of the table"
+    assert count_rows(rel, "sessions") == 0

@@ -275,3 +275,80 @@ def test_eval_unknown_function_or_field_is_400(srv, q, name):
                                '{"functions": [{"field": "spent_time"}]}', '{"functions": [{"name": 5}]}'])
 def test_eval_malformed_q_is_400(srv, q):
     assert_problem(ev(srv, q), 400)
+
+
+def test_eval_count_of_id_is_allowed(srv, strict):
+    # Flask-Restless's own example; id is in none of strict's allow-lists.
+    assert ev(strict, {"functions": [fn("count", "id")]}).json() == {"count__id": len(CONTRACT_ROWS)}
+    assert ev(srv, {"functions": [fn("count", "id"), fn("count")]}).json() == {"count__id": 6, "count": 6}
+
+
+def test_eval_count_of_a_readable_field_counts_its_non_null_values(srv, strict):
+    assert ev(srv, {"functions": [fn("count", "tag")]}).json() == {"count__tag": 4}
+    assert ev(srv, {"functions": [fn("count", "score")]}).json() == {"count__score": 4}
+    # created_at is readable but in no allow-list of strict
+    assert ev(strict, {"functions": [fn("count", "created_at")]}).json() == {"count__created_at": 3}
+    # sum still needs the stats allow-list
+    assert_names(assert_problem(ev(strict, {"functions": [fn("sum", "id")]}), 400), "id")
+
+
+# ---------------------------------------------------------------- sums past 64 bits
+
+INT64_MAX = 9223372036854775807
+
+SUM_APP = CONTRACT_APP + """\
+endpoints:
+  - path: /stats/spent
+    sql: SELECT sum(spent_time) AS total, avg(spent_time) AS mean FROM tasks
+    returns: one
+  - path: /exact
+    sql: WITH v(x) AS (VALUES (9223372036854775807), (1), (-2)) SELECT sum(x) AS s, avg(x) AS a, typeof(sum(x)) AS t
+      FROM v
+    returns: one
+  - path: /window
+    sql: WITH v(x) AS (VALUES (1), (2), (4)) SELECT x, sum(x) OVER (ORDER BY x ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+      AS s FROM v
+    returns: many
+  - path: /none
+    sql: SELECT sum(x) AS s, avg(x) AS a FROM (SELECT 1 AS x) WHERE x = 0
+    returns: one
+"""
+
+
+def test_sum_of_a_huge_value_is_not_a_500(crest):
+    s = crest(SUM_APP)
+    for spent in (INT64_MAX, 10):
+        r = s.request("POST", "/tasks", json={"title": "big", "spent_time": spent})
+        assert r.status_code == 201, r.text
+    r = ev(s, {"functions": [fn("sum", "spent_time"), fn("avg", "spent_time"), fn("max", "spent_time")]})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    # past 64 bits the sum is a float (documented): INT64_MAX + 10 rounds to 2^63
+    assert got == {"sum__spent_time": float(INT64_MAX + 10), "avg__spent_time": (INT64_MAX + 10) / 2,
+                   "max__spent_time": INT64_MAX}
+    assert isinstance(got["sum__spent_time"], float)
+    r = s.get("/stats/spent")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"total": float(INT64_MAX + 10), "mean": (INT64_MAX + 10) / 2}
+    r = s.get("/tasks/stats", params={"fields": "spent_time"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"spent_time": {"min": 10, "max": INT64_MAX, "avg": (INT64_MAX + 10) / 2}}
+
+
+def test_sum_is_exact_when_the_total_fits_in_64_bits(crest):
+    s = crest(SUM_APP)
+    # SQLite's own sum fails here ("integer overflow" after the second value)
+    assert s.get("/exact").json() == {"s": INT64_MAX - 1, "a": (INT64_MAX - 1) / 3, "t": "integer"}
+    for spent in (INT64_MAX, 0, 5):
+        assert s.request("POST", "/tasks", json={"title": "t", "spent_time": spent}).status_code == 201
+    r = ev(s, {"functions": [fn("sum", "spent_time")]})
+    assert r.json() == {"sum__spent_time": float(INT64_MAX + 5)}
+    r = s.request("DELETE", "/tasks/3")
+    assert r.status_code == 204
+    assert ev(s, {"functions": [fn("sum", "spent_time")]}).json() == {"sum__spent_time": INT64_MAX}
+
+
+def test_sum_and_avg_keep_their_sqlite_meaning(crest):
+    s = crest(SUM_APP)
+    assert s.get("/window").json() == {"data": [{"x": 1, "s": 1}, {"x": 2, "s": 3}, {"x": 4, "s": 6}]}
+    assert s.get("/none").json() == {"s": None, "a": None}

@@ -308,3 +308,24 @@ def test_allowed_sorts_work(strict):
 def test_sort_outside_allowed_sorts_is_400(strict, sort_by, name):
     p = assert_problem(strict.get("/tasks", params={"sort_by": sort_by}), 400)
     assert_names(p, name)
+
+
+# ---------------------------------------------------------------- repeated parameters
+
+
+@pytest.mark.parametrize("path,query,param", [
+    ("/tasks", "page=1&page=2", "page"),
+    ("/tasks", "page_size=5&page_size=50", "page_size"),
+    ("/tasks", "sort_by=title&sort_by=-id", "sort_by"),
+    ("/tasks", "where=%7B%7D&where=%7B%22tag%22%3A%22red%22%7D", "where"),
+    ("/tasks", "count=none&count=exact", "count"),
+    ("/tasks", "count=none&page=1&count=none", "count"),
+    ("/tasks/sample", "page_size=1&page_size=2", "page_size"),
+    ("/tasks/group/tag", "sort_by=count&sort_by=value", "sort_by"),
+    ("/tasks/stats", "fields=spent_time&fields=priority", "fields"),
+    ("/tasks/eval", "q=%7B%7D&q=%7B%7D", "q"),
+])
+def test_repeated_single_valued_parameter_is_400_naming_it(srv, path, query, param):
+    p = assert_problem(srv.get(f"{path}?{query}"), 400, "invalid_parameter")
+    assert p["errors"] == {param: "is given more than once"}
+    assert p["detail"] == f"query parameter '{param}' is given more than once"

@@ -125,11 +125,13 @@ def test_query_string_decoding(srv):
     assert r.json() == {"s": "a b!=", "t": "café", "n": 42}
 
 
-def test_query_string_repeated_keys_first_wins(srv):
+def test_query_string_repeated_parameters_are_refused_not_first_wins(srv):
     with srv.raw() as c:
         c.send(http_request("GET", "/q?s=first&s=second&n=1&n=2"))
         r = c.read_response()
-    assert r.json() == {"s": "first", "t": None, "n": 1}
+    p = assert_problem(r, 400, "invalid_parameter")
+    assert p["errors"] == {"s": "is given more than once", "n": "is given more than once"}
+    assert p["detail"] == "2 parameters are invalid"
 
 
 def test_query_string_empty_and_valueless(srv):

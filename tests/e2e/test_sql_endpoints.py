@@ -467,3 +467,105 @@ def test_unknown_missing_and_mistyped_body_fields_are_named_in_one_answer(srv):
     p = assert_problem(r, 422)
     assert set(p["errors"]) == {"owner", "slug", "stars"}, p
     assert p["detail"] == "3 fields are invalid"
+
+
+def test_repeated_query_parameter_of_an_endpoint_is_400_naming_it(srv):
+    p = assert_problem(srv.get("/notes?min_stars=1&min_stars=9"), 400, "invalid_parameter")
+    assert p["errors"] == {"min_stars": "is given more than once"}
+    p = assert_problem(srv.get("/by-slug?slug=one&slug=two"), 400, "invalid_parameter")
+    assert p["errors"] == {"slug": "is given more than once"}
+    assert srv.get("/notes?min_stars=4").json() == {"data": [{"id": 2, "slug": "two"}]}
+    # a parameter the endpoint does not declare is not its business
+    assert srv.get("/notes?min_stars=4&x=1&x=2").status_code == 200
+
+
+# ---------------------------------------------------------------- the database's rules
+
+RULES_APP = """\
+database: sqlite:rules.db
+startup_sql:
+  - CREATE TABLE IF NOT EXISTS projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL)
+  - CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, title TEXT NOT NULL,
+      project_id INTEGER REFERENCES projects(id))
+  - CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY, used_quota INTEGER NOT NULL DEFAULT 0)
+  - CREATE TRIGGER IF NOT EXISTS sessions_keep_used BEFORE DELETE ON sessions WHEN old.used_quota > 0
+      BEGIN SELECT RAISE(ABORT, 'crest:400:Cannot delete a session with used quota'); END
+{raisers}  - INSERT OR IGNORE INTO projects (id, name) VALUES (1, 'crest')
+  - INSERT OR IGNORE INTO tasks (id, title, project_id) VALUES (1, 'one', 1)
+  - INSERT OR IGNORE INTO sessions (id, used_quota) VALUES (1, 5), (2, 0)
+endpoints:
+  - method: DELETE
+    path: /projects/{id}
+    params: {id: int}
+    sql: DELETE FROM projects WHERE id = :id RETURNING id
+    returns: none
+  - method: POST
+    path: /tasks
+    status: 201
+    params: {title: string, project_id: int}
+    sql: INSERT INTO tasks (title, project_id) VALUES (:title, :project_id) RETURNING id
+    returns: one
+  - method: DELETE
+    path: /sessions/{id}
+    params: {id: int}
+    sql: DELETE FROM sessions WHERE id = :id RETURNING id
+    returns: none
+  - method: PUT
+    path: /sessions/{id}
+    params: {id: int, used_quota: int}
+    sql: UPDATE sessions SET used_quota = :used_quota WHERE id = :id RETURNING id
+    returns: one
+"""
+
+# Messages a trigger raises when a session's used_quota is set to 100 + their index
+# (RAISE takes a literal only).
+RAISED_OK = [
+    ("crest:409:Quota is locked", 409, "Quota is locked"),
+    ("crest:503:Billing is down, try later", 503, "Billing is down, try later"),
+    ("crest:422: spaces after the colon go", 422, "spaces after the colon go"),
+    ("crest:400:a: colon in the detail", 400, "a: colon in the detail"),
+]
+RAISED_MALFORMED = [
+    "crest:200:fine", "crest:302:elsewhere", "crest:600:no such status", "crest:99:short", "crest:4000:long",
+    "crest:400", "crest:400:", "crest:40x:bad", "crest:401:needs a challenge", "crest:405:needs Allow",
+    "crest:499:no reason phrase", "Crest:400:case", " crest:400:leading space", "plain message",
+]
+RAISED = [m for m, _, _ in RAISED_OK] + RAISED_MALFORMED
+
+
+def raisers():
+    return "".join(f"  - \"CREATE TRIGGER IF NOT EXISTS sessions_raise_{i} BEFORE UPDATE ON sessions "
+                   f"WHEN new.used_quota = {100 + i} BEGIN SELECT RAISE(ABORT, '{m}'); END\"\n"
+                   for i, m in enumerate(RAISED))
+
+
+@pytest.fixture
+def rules(crest):
+    return crest(RULES_APP.replace("{raisers}", raisers()))
+
+
+def test_foreign_keys_are_enforced_by_sql_endpoints(rules):
+    p = assert_problem(jpost(rules, "/tasks", {"title": "orphan", "project_id": 9}), 422, "missing_reference")
+    assert "FOREIGN" not in json.dumps(p)
+    assert jpost(rules, "/tasks", {"title": "ok", "project_id": 1}).status_code == 201
+    assert_problem(rules.request("DELETE", "/projects/1"), 409, "still_referenced")
+
+
+def test_a_trigger_raising_crest_status_answers_that_status_from_an_sql_endpoint(rules):
+    p = assert_problem(rules.request("DELETE", "/sessions/1"), 400, "raised")
+    assert p["detail"] == "Cannot delete a session with used quota"
+    assert rules.request("DELETE", "/sessions/2").status_code == 204
+
+
+def test_raised_statuses_are_honoured(rules):
+    for i, (_, status, detail) in enumerate(RAISED_OK):
+        p = assert_problem(jpost(rules, "/sessions/2", {"used_quota": 100 + i}, method="PUT"), status, "raised")
+        assert p["detail"] == detail
+    assert jpost(rules, "/sessions/2", {"used_quota": 1}, method="PUT").status_code == 200
+
+
+def test_malformed_raised_messages_stay_the_generic_422(rules):
+    for i, message in enumerate(RAISED_MALFORMED):
+        r = jpost(rules, "/sessions/2", {"used_quota": 100 + len(RAISED_OK) + i}, method="PUT")
+        p = assert_problem(r, 422, "constraint_violated")
+        assert p["detail"] == "the values break a rule of the table", message

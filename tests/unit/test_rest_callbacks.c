@@ -4,6 +4,7 @@
  * request), after_parse_params, a pipeline that stops a request, scope_fn,
  * a computed field in C, meta_fn and error_fn (also for errors of the spec
  * check, before any handler runs). */
+#define _GNU_SOURCE /* memmem */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -189,6 +190,26 @@ static const crest_module_def module = {
     .error_fn = error_fn,
 };
 
+/* A second module without error_fn: problems as crest writes them. Its
+ * parse callback takes "yes"/"no" for a bool and refuses anything else. */
+static const crest_field todo_fields[] = {{.name = "is_completed", .type = CREST_F_BOOL}, {0}};
+static const crest_model_def todo_model = {.name = "Todo", .table = "todos", .fields = todo_fields};
+
+static const char *parse_yes_no(const crest_rest_ctx *ctx, json_t **v)
+{
+    (void)ctx;
+    const char *s = json_string_value(*v);
+    if (json_is_boolean(*v))
+        return NULL;
+    if (s && (!strcmp(s, "yes") || !strcmp(s, "no"))) {
+        *v = json_boolean(!strcmp(s, "yes"));
+        return NULL;
+    }
+    return "must be yes or no";
+}
+static const crest_parse_field todo_parse[] = {{"is_completed", parse_yes_no}, {0}};
+static const crest_module_def todo_module = {.name = "todos", .model = "Todo", .parse_fields = todo_parse};
+
 /* ---- harness ---- */
 
 static char dbpath[64];
@@ -204,7 +225,8 @@ static int setup(void **state)
     crest_app_set_access_log(app, false);
     crest_app_set_database(app, dbpath);
     crest_error e = {0};
-    if (crest_app_add_model(app, &model, &e) || crest_app_add_module(app, &module, &e)) {
+    if (crest_app_add_model(app, &model, &e) || crest_app_add_module(app, &module, &e) ||
+        crest_app_add_model(app, &todo_model, &e) || crest_app_add_module(app, &todo_module, &e)) {
         fprintf(stderr, "setup: %s\n", e.msg);
         return -1;
     }
@@ -290,6 +312,39 @@ static void parse_field_rejection_is_a_field_error(void **state)
     assert_string_equal(str(&r, "error"), "validation_failed");
     assert_i64_eq(num(&r, "status"), 422);
     assert_int_equal(calls_after_create, 2); /* the two creates of the test before */
+    json_decref(r.body);
+}
+
+/* A value the parse callback refused is named once, with the callback's
+ * message, and counted once (it was also named by the type check, under
+ * the same key, with "2 fields are invalid"). */
+static void parse_callback_rejection_is_reported_once(void **state)
+{
+    (void)state;
+    resp r = call("POST", "/todos", NULL, "{\"is_completed\":\"maybe\"}");
+    assert_int_equal(r.status, 422);
+    assert_string_equal(str(&r, "detail"), "1 field is invalid");
+    json_t *errs = json_object_get(r.body, "errors");
+    assert_int_equal(json_object_size(errs), 1);
+    assert_string_equal(json_string_value(json_object_get(errs, "is_completed")), "must be yes or no");
+    size_t len;
+    const char *o = crest__loopback_output(lb, &len); /* not NUL-terminated */
+    static const char key[] = "\"is_completed\":";
+    const char *first = memmem(o, len, key, sizeof key - 1);
+    assert_non_null(first);
+    assert_null(memmem(first + 1, len - (size_t)(first + 1 - o), key, sizeof key - 1)); /* no duplicate key */
+    json_decref(r.body);
+    r = call("PATCH", "/todos/1", NULL, "{\"is_completed\":\"maybe\"}"); /* 404 first: no such row */
+    assert_int_equal(r.status, 404);
+    json_decref(r.body);
+    r = call("POST", "/todos", NULL, "{\"is_completed\":\"yes\"}");
+    assert_int_equal(r.status, 201);
+    assert_true(json_is_true(json_object_get(r.body, "is_completed")));
+    json_decref(r.body);
+    r = call("PATCH", "/todos/1", NULL, "{\"is_completed\":\"maybe\"}");
+    assert_int_equal(r.status, 422);
+    assert_string_equal(str(&r, "detail"), "1 field is invalid");
+    assert_int_equal(json_object_size(json_object_get(r.body, "errors")), 1);
     json_decref(r.body);
 }
 
@@ -392,6 +447,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(create_runs_parse_fields_processor_and_hooks),
         cmocka_unit_test(parse_field_rejection_is_a_field_error),
+        cmocka_unit_test(parse_callback_rejection_is_reported_once),
         cmocka_unit_test(before_create_can_refuse),
         cmocka_unit_test(meta_fn_and_scope_fn),
         cmocka_unit_test(update_hooks),

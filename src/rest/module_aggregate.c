@@ -1,0 +1,309 @@
+/* module_aggregate.c — the aggregate routes of a REST module: group (counts
+ * by value), stats (min, max, avg) and eval (Flask-Restless functions). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../json/json_internal.h"
+
+#include "module_internal.h"
+
+/* ---- group ---- */
+
+int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
+{
+    route *r = ud;
+    crest__module *mod = r->mod;
+    crest_rest_ctx ctx;
+    crest__rest_ctx_init(&ctx, req, res, mod);
+    crest__qnode *scope, *where;
+    if (crest__rest_begin(&ctx, mod, &scope))
+        return -1;
+    const char *fname = crest_req_str(req, "field");
+    const crest__mfield *f = crest__rest_client_field(req, mod, fname);
+    if (!f)
+        return crest__rest_bad_param(res, "field",
+                                     crest__arena_printf(req->arena, "group: unknown field '%s'", fname ? fname : ""));
+    if (!mod->group.ok[f->idx])
+        return crest__rest_bad_param(res, "field",
+                                     crest__arena_printf(req->arena, "group: grouping by '%s' is not allowed", fname));
+    if (crest__rest_where_param(req, res, mod, &where))
+        return -1;
+    where = crest__qnode_and(req->arena, where, scope);
+    int64_t page, size;
+    crest__rest_page_params(req, res, mod, &page, &size);
+    const char *sort = crest_req_str(req, "sort_by");
+    const char *order = "1 ASC";
+    if (sort && *sort) {
+        if (!strcmp(sort, "count"))
+            order = "2 ASC, 1 ASC";
+        else if (!strcmp(sort, "-count"))
+            order = "2 DESC, 1 ASC";
+        else if (!strcmp(sort, "value"))
+            order = "1 ASC";
+        else if (!strcmp(sort, "-value"))
+            order = "1 DESC";
+        else
+            return crest__rest_bad_param(res, "sort_by",
+                             crest__arena_printf(req->arena, "sort_by: groups sort by count, -count, value or -value, "
+                                                             "not '%s'",
+                                                 sort));
+    }
+    /* The number of groups. */
+    crest__sql q;
+    crest__sql_init(&q, req->arena);
+    crest__sql_add(&q, "SELECT count(*) FROM (SELECT 1 FROM ");
+    crest__sql_add(&q, mod->m->qtable);
+    crest__sql_add(&q, " WHERE ");
+    crest__sql_where(&q, where);
+    crest__sql_add(&q, " GROUP BY ");
+    crest__sql_add(&q, f->qname);
+    crest__sql_add(&q, ")");
+    sqlite3_stmt *st = crest__rest_run(req, res, &q);
+    crest__sql_dispose(&q);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return crest__rest_step_failed(req, res, st, rc);
+    int64_t total = sqlite3_column_int64(st, 0);
+    crest__stmt_done(st);
+    bool beyond = (double)(page - 1) * (double)size > 9.0e18;
+    crest__sql_init(&q, req->arena);
+    crest__sql_add(&q, "SELECT ");
+    crest__sql_add(&q, f->qname);
+    crest__sql_add(&q, ", count(*) FROM ");
+    crest__sql_add(&q, mod->m->qtable);
+    crest__sql_add(&q, " WHERE ");
+    crest__sql_where(&q, where);
+    crest__sql_add(&q, " GROUP BY ");
+    crest__sql_add(&q, f->qname);
+    crest__sql_add(&q, " ORDER BY ");
+    crest__sql_add(&q, order);
+    crest__sql_add(&q, " LIMIT ");
+    crest__val lim = {.k = CREST__V_INT, .i = size}, off = {.k = CREST__V_INT, .i = beyond ? 0 : (page - 1) * size};
+    crest__sql_bind(&q, lim);
+    crest__sql_add(&q, " OFFSET ");
+    crest__sql_bind(&q, off);
+    st = beyond ? NULL : crest__rest_run(req, res, &q);
+    crest__sql_dispose(&q);
+    if (!st && !beyond)
+        return -1;
+    crest_json *w = crest_res_json(res);
+    crest_json_object_begin(w);
+    crest_json_key(w, mod->groups_env);
+    crest_json_array_begin(w);
+    rc = SQLITE_DONE;
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        crest_json_object_begin(w);
+        crest_json_key(w, "value");
+        crest__field_write(w, f, st, 0);
+        crest_json_key(w, "count");
+        crest_json_int(w, sqlite3_column_int64(st, 1));
+        crest_json_object_end(w);
+    }
+    if (st && rc != SQLITE_DONE)
+        return crest__rest_step_failed(req, res, st, rc);
+    crest__stmt_done(st);
+    crest_json_array_end(w);
+    crest__rest_meta(&ctx, mod, w, total, true, (double)page * (double)size < (double)total);
+    crest_json_object_end(w);
+    return 0;
+}
+
+/* ---- stats and eval ---- */
+
+typedef struct agg {
+    const char *fn;               /* "min", "max", "avg", "sum", "count" */
+    const crest__mfield *f;       /* NULL: count(*) */
+    const char *key;
+} agg;
+
+/* SELECT fn(field)... FROM t WHERE where; writes each as key: value. */
+static int run_aggs(crest_req *req, crest_res *res, crest__module *mod, const crest__qnode *where, const agg *ag,
+                    unsigned n, bool nested_stats)
+{
+    crest__sql q;
+    crest__sql_init(&q, req->arena);
+    crest__sql_add(&q, "SELECT ");
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            crest__sql_add(&q, ", ");
+        crest__sql_add(&q, ag[i].fn);
+        crest__sql_add(&q, "(");
+        crest__sql_add(&q, ag[i].f ? ag[i].f->qname : "*");
+        crest__sql_add(&q, ")");
+    }
+    if (!n)
+        crest__sql_add(&q, "1");
+    crest__sql_add(&q, " FROM ");
+    crest__sql_add(&q, mod->m->qtable);
+    crest__sql_add(&q, " WHERE ");
+    crest__sql_where(&q, where);
+    sqlite3_stmt *st = crest__rest_run(req, res, &q);
+    crest__sql_dispose(&q);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return crest__rest_step_failed(req, res, st, rc);
+    crest_json *w = crest_res_json(res);
+    crest_json_object_begin(w);
+    for (unsigned i = 0; i < n; i++) {
+        if (nested_stats && i % 3 == 0) {
+            crest_json_key(w, ag[i].f->f.name);
+            crest_json_object_begin(w);
+        }
+        crest_json_key(w, ag[i].key);
+        if (!strcmp(ag[i].fn, "avg")) {
+            if (sqlite3_column_type(st, (int)i) == SQLITE_NULL)
+                crest_json_null(w);
+            else
+                crest_json_double(w, sqlite3_column_double(st, (int)i));
+        } else if (!strcmp(ag[i].fn, "count")) {
+            crest_json_int(w, sqlite3_column_int64(st, (int)i));
+        } else if (!strcmp(ag[i].fn, "sum")) {
+            crest__rest_write_sql_value(w, st, (int)i);
+        } else {
+            crest__field_write(w, ag[i].f, st, (int)i);
+        }
+        if (nested_stats && i % 3 == 2)
+            crest_json_object_end(w);
+    }
+    crest_json_object_end(w);
+    crest__stmt_done(st);
+    return 0;
+}
+
+int crest__rest_op_stats(crest_req *req, crest_res *res, void *ud)
+{
+    route *r = ud;
+    crest__module *mod = r->mod;
+    crest_rest_ctx ctx;
+    crest__rest_ctx_init(&ctx, req, res, mod);
+    crest__qnode *scope, *where;
+    if (crest__rest_begin(&ctx, mod, &scope))
+        return -1;
+    const char *fields = crest_req_str(req, "fields");
+    agg ag[3 * 32];
+    unsigned n = 0;
+    for (const char *p = fields; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char *name = crest__arena_strndup(req->arena, p, len);
+        if (!name)
+            return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        const crest__mfield *f = crest__rest_client_field(req, mod, name);
+        if (!f)
+            return crest__rest_bad_param(res, "fields",
+                                         crest__arena_printf(req->arena, "fields: unknown field '%s'", name));
+        if (!mod->stats.ok[f->idx])
+            return crest__rest_bad_param(
+                res, "fields", crest__arena_printf(req->arena, "fields: stats of '%s' are not allowed", name));
+        for (unsigned i = 0; i < n; i += 3)
+            if (ag[i].f == f)
+                return crest__rest_bad_param(res, "fields",
+                                             crest__arena_printf(req->arena, "fields: '%s' is given twice", name));
+        if (n >= CREST_ARRAY_LEN(ag))
+            return crest__rest_bad_param(res, "fields", "fields: more than 32 fields");
+        static const char *const fns[] = {"min", "max", "avg"};
+        for (int k = 0; k < 3; k++) {
+            ag[n].fn = fns[k];
+            ag[n].f = f;
+            ag[n].key = fns[k];
+            n++;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    if (!n)
+        return crest__rest_bad_param(res, "fields", "fields: name at least one field (fields=a,b)");
+    if (crest__rest_where_param(req, res, mod, &where))
+        return -1;
+    where = crest__qnode_and(req->arena, where, scope);
+    return run_aggs(req, res, mod, where, ag, n, true);
+}
+
+int crest__rest_op_eval(crest_req *req, crest_res *res, void *ud)
+{
+    route *r = ud;
+    crest__module *mod = r->mod;
+    crest_rest_ctx ctx;
+    crest__rest_ctx_init(&ctx, req, res, mod);
+    crest__qnode *scope, *where;
+    if (crest__rest_begin(&ctx, mod, &scope))
+        return -1;
+    const char *text = crest_req_str(req, "q");
+    json_t *qj = NULL;
+    if (text && *text) {
+        char msg[200];
+        qj = crest__json_parse(text, strlen(text), 8, msg, sizeof msg);
+        if (!qj)
+            return crest__rest_bad_param(res, "q", crest__arena_printf(req->arena, "q: not valid JSON (%s)", msg));
+        crest__arena_defer(req->arena, (void (*)(void *))json_decref, qj);
+        if (!json_is_object(qj))
+            return crest__rest_bad_param(res, "q", "q: expected a JSON object {\"functions\": [...]}");
+    }
+    json_t *fns = qj ? json_object_get(qj, "functions") : NULL;
+    if (qj) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(qj, k, v) if (strcmp(k, "functions"))
+            return crest__rest_bad_param(res, "q", crest__arena_printf(req->arena, "q: unknown key '%s'", k));
+    }
+    if (fns && !json_is_array(fns))
+        return crest__rest_bad_param(res, "q", "q: functions must be a list");
+    size_t n = fns ? json_array_size(fns) : 0;
+    if (n > 32)
+        return crest__rest_bad_param(res, "q", "q: more than 32 functions");
+    agg ag[32];
+    for (size_t i = 0; i < n; i++) {
+        json_t *fn = json_array_get(fns, i);
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        json_t *fv = json_object_get(fn, "field");
+        if (!json_is_object(fn) || !name)
+            return crest__rest_bad_param(res, "q",
+                                         crest__arena_printf(req->arena, "q: functions[%zu] needs a name", i));
+        const char *k;
+        json_t *v;
+        json_object_foreach(fn, k, v) if (strcmp(k, "name") && strcmp(k, "field")) return crest__rest_bad_param(
+            res, "q", crest__arena_printf(req->arena, "q: functions[%zu]: unknown key '%s'", i, k));
+        if (strcmp(name, "count") && strcmp(name, "sum") && strcmp(name, "avg") && strcmp(name, "min") &&
+            strcmp(name, "max"))
+            return crest__rest_bad_param(
+                res, "q",
+                crest__arena_printf(req->arena, "q: unknown function '%s' (count, sum, avg, min, max)", name));
+        const crest__mfield *f = NULL;
+        if (fv) {
+            const char *fname = json_string_value(fv);
+            f = crest__rest_client_field(req, mod, fname);
+            if (!f)
+                return crest__rest_bad_param(res, "q", crest__arena_printf(req->arena, "q: unknown field '%s'",
+                                                               fname ? fname : "(not a string)"));
+            /* count of a field the client sees counts its non-null values (of
+             * id: the rows, Flask-Restless's example); the others need stats. */
+            if (strcmp(name, "count") && !mod->stats.ok[f->idx])
+                return crest__rest_bad_param(
+                    res, "q", crest__arena_printf(req->arena, "q: %s of '%s' is not allowed", name, fname));
+        } else if (strcmp(name, "count")) {
+            return crest__rest_bad_param(res, "q", crest__arena_printf(req->arena, "q: %s needs a field", name));
+        }
+        ag[i].fn = crest__arena_strdup(req->arena, name);
+        ag[i].f = f;
+        ag[i].key = f ? crest__arena_printf(req->arena, "%s__%s", name, f->f.name) : "count";
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(ag[j].key, ag[i].key))
+                return crest__rest_bad_param(res, "q",
+                                             crest__arena_printf(req->arena, "q: %s is asked twice", ag[i].key));
+    }
+    if (crest__rest_where_param(req, res, mod, &where))
+        return -1;
+    where = crest__qnode_and(req->arena, where, scope);
+    if (!n) {
+        crest_json *w = crest_res_json(res);
+        crest_json_object_begin(w);
+        crest_json_object_end(w);
+        return 0;
+    }
+    return run_aggs(req, res, mod, where, ag, (unsigned)n, false);
+}

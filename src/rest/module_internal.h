@@ -1,0 +1,136 @@
+/* module_internal.h — what the files of a REST module share: the module and
+ * route structures, and the steps every route runs (module_steps.c). The
+ * routes live by what they do: module_read.c (index, sample, read),
+ * module_write.c (create, update, delete), module_aggregate.c (group, stats,
+ * eval); module.c builds a module, module_openapi.c describes it. Internal. */
+#ifndef CREST_MODULE_INTERNAL_H
+#define CREST_MODULE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "rest_internal.h"
+
+typedef enum {
+    RT_INDEX,
+    RT_READ,
+    RT_CREATE,
+    RT_UPDATE,
+    RT_PATCH,
+    RT_DELETE,
+    RT_SAMPLE,
+    RT_GROUP,
+    RT_STATS,
+    RT_EVAL,
+    RT_COUNT
+} rt_kind;
+
+typedef struct route {
+    crest__module *mod;
+    rt_kind kind;
+    crest_handler inner;          /* write routes: the handler write_route runs */
+    crest_endpoint spec;
+    crest_param params[8];
+    char *path;
+} route;
+
+struct crest__module {
+    const crest_module_def *def;
+    crest_app *app;
+    const crest__mfield *owner;   /* row ownership, or NULL */
+    bool scope_user;              /* the fixed scope names $user values */
+    crest__qnode *scope_plan;     /* the fixed scope's plan when it does not (made once) */
+    crest__arena scope_arena;     /* holds scope_plan */
+    char *where_desc, *sort_desc, *stats_desc; /* OpenAPI parameter descriptions */
+    char *tag_desc;
+    crest__model *m;
+    char *name;
+    char *prefix;                 /* url_prefix, without the API prefix ("" for "/") */
+    char *base;                   /* prefix + base_path: the collection */
+    char *id_path;                /* "/{id}" */
+    char *id_param;               /* "id" */
+    unsigned methods;
+    crest__allow sorts, query, group, stats;
+    unsigned char *served;        /* per field: written in responses */
+    unsigned char *writable;      /* per field: accepted in bodies */
+    const crest_computed **comp;
+    unsigned ncomp;
+    int ps_def, ps_min, ps_max;
+    crest__plan defsort;
+    json_t *scope;                /* the fixed scope, parsed; owned */
+    char *select;                 /* "SELECT <every column>, <computed> FROM <table>" */
+    size_t select_len;
+    const char *list_env, *single_env, *meta_env, *groups_env;
+    route routes[RT_COUNT];
+};
+
+struct crest_row {
+    sqlite3_stmt *st;
+    const crest__module *mod;
+};
+
+/* ---- module_steps.c: the steps every route shares ---- */
+
+/* A 400 invalid_parameter naming `param`; returns -1. */
+int crest__rest_bad_param(crest_res *res, const char *param, const char *msg);
+/* Prepares (cached) and binds q. On failure answers and returns NULL. */
+sqlite3_stmt *crest__rest_run(crest_req *req, crest_res *res, crest__sql *q);
+/* Answers a failed step of st (crest__sql_failure), releases st; returns -1. */
+int crest__rest_step_failed(crest_req *req, crest_res *res, sqlite3_stmt *st, int rc);
+/* Writes column col as SQLite types it. */
+void crest__rest_write_sql_value(crest_json *w, sqlite3_stmt *st, int col);
+/* Field-level access: may this request's user see / write field f? */
+bool crest__rest_can_read(const crest_req *req, const crest__mfield *f);
+bool crest__rest_can_write(const crest_req *req, const crest__mfield *f);
+/* The field a client names in a query parameter, or NULL when it has no
+ * such field it may see. */
+const crest__mfield *crest__rest_client_field(const crest_req *req, const crest__module *mod, const char *name);
+/* Writes the current row of st (a SELECT of mod->select) through the serializer. */
+int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, sqlite3_stmt *st, crest_json *w);
+/* The row as a JSON object, for after_* hooks (new reference, or NULL). */
+json_t *crest__rest_row_object(const crest_rest_ctx *ctx, const crest__module *mod, sqlite3_stmt *st);
+/* The `where` parameter as a plan (NULL when absent); -1 when answered. */
+int crest__rest_where_param(crest_req *req, crest_res *res, const crest__module *mod, crest__qnode **out);
+/* The value "$user.id" / "$user.<claim>" stands for (new reference). */
+json_t *crest__rest_user_value(const crest_user *u, const char *ref);
+/* A copy of v with every "$user..." string replaced (new reference). */
+json_t *crest__rest_with_user(json_t *v, const crest_user *u);
+/* Pipeline, scope, after_parse_params: what every route runs first. */
+int crest__rest_begin(crest_rest_ctx *ctx, crest__module *mod, crest__qnode **scope);
+void crest__rest_ctx_init(crest_rest_ctx *ctx, crest_req *req, crest_res *res, crest__module *mod);
+int crest__rest_page_params(crest_req *req, crest_res *res, const crest__module *mod, int64_t *page, int64_t *size);
+/* id from the path; false when it is not an integer (the route answers 404). */
+bool crest__rest_path_id(crest_req *req, const crest__module *mod, int64_t *id);
+int crest__rest_not_found(crest_res *res, const crest__module *mod);
+/* Appends ' WHERE "id" = ? [AND <scope>]'. */
+void crest__rest_where_id(crest__sql *q, int64_t id, const crest__qnode *scope);
+void crest__rest_select_by_id(crest__sql *q, const crest__module *mod, int64_t id, const crest__qnode *scope);
+/* 0 when row `id` is in scope; otherwise answered (404, or the database's error), -1. */
+int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
+                            const crest__qnode *scope);
+void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest_json *w, int64_t total,
+                      bool has_total, bool has_more);
+
+/* ---- the routes' handlers (ud: the route) ---- */
+
+/* module_read.c */
+int crest__rest_op_index(crest_req *req, crest_res *res, void *ud);
+int crest__rest_op_sample(crest_req *req, crest_res *res, void *ud);
+int crest__rest_op_read(crest_req *req, crest_res *res, void *ud);
+/* Serves row `id` (in scope); 404 when absent. */
+int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, const crest__qnode *scope,
+                          crest_rest_hook after);
+/* module_write.c */
+int crest__rest_op_create(crest_req *req, crest_res *res, void *ud);
+int crest__rest_op_update(crest_req *req, crest_res *res, void *ud);
+int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud);
+/* The spec handler of write routes: runs route->inner on the app's writer connection. */
+int crest__rest_write_route(crest_req *req, crest_res *res, void *ud);
+/* module_aggregate.c */
+int crest__rest_op_group(crest_req *req, crest_res *res, void *ud);
+int crest__rest_op_stats(crest_req *req, crest_res *res, void *ud);
+int crest__rest_op_eval(crest_req *req, crest_res *res, void *ud);
+
+/* module.c */
+const char *crest__rest_method_name(unsigned bit);
+
+#endif

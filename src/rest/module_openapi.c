@@ -1,0 +1,562 @@
+/* module_openapi.c — the part of the OpenAPI document only REST modules know:
+ * schemas of models, operations, parameter schemas and descriptions
+ * (src/openapi/openapi.c does the rest). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../json/json_internal.h"
+#include "../openapi/openapi.h"
+
+#include "module_internal.h"
+
+/* The schema names of a module: the model's name when one module serves the
+ * model, else the model's name and the module's. */
+static void schema_base(const crest_app *app, const crest__module *mod, char *out, size_t cap)
+{
+    unsigned users = 0;
+    for (unsigned i = 0; i < app->nmodules; i++)
+        users += app->modules[i]->m == mod->m;
+    if (users > 1)
+        snprintf(out, cap, "%s_%s", mod->m->name, mod->name);
+    else
+        snprintf(out, cap, "%s", mod->m->name);
+}
+
+static void field_schema(crest__oa *o, const crest__mfield *f, bool nullable, bool with_default)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    const crest_field *d = &f->f;
+    switch (d->type) {
+    case CREST_F_STRING:
+    case CREST_F_TEXT:
+        crest__oa_type(o, "string", nullable);
+        if (d->min_length) {
+            crest_json_key(w, "minLength");
+            crest_json_int(w, d->min_length);
+        }
+        if (d->max_length) {
+            crest_json_key(w, "maxLength");
+            crest_json_int(w, d->max_length);
+        }
+        if (d->pattern) {
+            crest_json_key(w, "pattern");
+            char *p = malloc(strlen(d->pattern) + 3);
+            if (p) {
+                sprintf(p, "^%s$", d->pattern);
+                crest_json_str(w, p);
+                free(p);
+            }
+        }
+        if (d->values) {
+            crest_json_key(w, "enum");
+            crest_json_array_begin(w);
+            for (const char *const *e = d->values; *e; e++)
+                crest_json_str(w, *e);
+            if (nullable)
+                crest_json_null(w);
+            crest_json_array_end(w);
+        }
+        break;
+    case CREST_F_INT:
+    case CREST_F_FLOAT:
+        crest__oa_type(o, d->type == CREST_F_INT ? "integer" : "number", nullable);
+        if (d->type == CREST_F_INT) {
+            crest_json_key(w, "format");
+            crest_json_str(w, "int64");
+        }
+        if (d->has_min) {
+            crest_json_key(w, "minimum");
+            crest__oa_number(o, d->min);
+        }
+        if (d->has_max) {
+            crest_json_key(w, "maximum");
+            crest__oa_number(o, d->max);
+        }
+        break;
+    case CREST_F_BOOL:
+        crest__oa_type(o, "boolean", nullable);
+        break;
+    case CREST_F_DATE:
+    case CREST_F_DATETIME:
+        crest__oa_type(o, "string", nullable);
+        crest_json_key(w, "format");
+        crest_json_str(w, d->type == CREST_F_DATE ? "date" : "date-time");
+        break;
+    case CREST_F_JSON:
+        break; /* any JSON value */
+    }
+    if (with_default && f->defv) {
+        crest_json_key(w, "default");
+        crest__json_write_value(w, f->defv);
+    }
+    if (d->description || (f->def_now && with_default)) {
+        crest_json_key(w, "description");
+        crest_json_str(w, d->description ? d->description : "defaults to the time of the write");
+    }
+    crest_json_object_end(w);
+}
+
+/* A served field may be null unless it is id or required. */
+static bool served_nullable(const crest__mfield *f) { return f->idx != 0 && !f->f.required; }
+
+static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 read, 1 create, 2 update */)
+{
+    crest_json *w = o->w;
+    const crest__model *m = mod->m;
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "properties");
+    crest_json_object_begin(w);
+    for (unsigned i = 0; i < m->nfields; i++) {
+        const crest__mfield *f = &m->fields[i];
+        if (shape == 0 ? !mod->served[i] : !mod->writable[i])
+            continue;
+        crest_json_key(w, f->f.name);
+        field_schema(o, f, shape == 0 ? served_nullable(f) : !f->f.required, shape == 1);
+    }
+    if (shape == 0)
+        for (unsigned j = 0; j < mod->ncomp; j++) {
+            crest_json_key(w, mod->comp[j]->name);
+            crest_json_object_begin(w);
+            crest_json_key(w, "description");
+            crest_json_str(w, mod->comp[j]->sql ? "computed from the row in SQL" : "computed by the server");
+            crest_json_object_end(w);
+        }
+    crest_json_object_end(w);
+    bool any = false;
+    for (unsigned i = 0; i < m->nfields && shape != 2; i++) {
+        const crest__mfield *f = &m->fields[i];
+        bool req = shape == 0 ? mod->served[i] && !served_nullable(f)
+                              : mod->writable[i] && f->f.required && !f->defv && !f->def_now;
+        if (!req)
+            continue;
+        if (!any) {
+            crest_json_key(w, "required");
+            crest_json_array_begin(w);
+            any = true;
+        }
+        crest_json_str(w, f->f.name);
+    }
+    if (any)
+        crest_json_array_end(w);
+    if (shape != 0) {
+        crest_json_key(w, "additionalProperties");
+        crest_json_bool(w, false);
+    }
+    crest_json_object_end(w);
+}
+
+/* {"<env>": <schema ref>} */
+static void wrapped(crest__oa *o, const char *env, const char *ref, bool array)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "properties");
+    crest_json_object_begin(w);
+    crest_json_key(w, env);
+    if (array) {
+        crest_json_object_begin(w);
+        crest__oa_type(o, "array", false);
+        crest_json_key(w, "items");
+        crest__oa_ref(o, ref);
+        crest_json_object_end(w);
+    } else {
+        crest__oa_ref(o, ref);
+    }
+    crest_json_object_end(w);
+    crest_json_key(w, "required");
+    crest_json_array_begin(w);
+    crest_json_str(w, env);
+    crest_json_array_end(w);
+    crest_json_object_end(w);
+}
+
+static void list_schema(crest__oa *o, const crest__module *mod, const char *env, const char *item_ref,
+                        bool groups)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "properties");
+    crest_json_object_begin(w);
+    crest_json_key(w, env);
+    crest_json_object_begin(w);
+    crest__oa_type(o, "array", false);
+    crest_json_key(w, "items");
+    if (groups) {
+        crest_json_object_begin(w);
+        crest__oa_type(o, "object", false);
+        crest_json_key(w, "properties");
+        crest_json_object_begin(w);
+        crest_json_key(w, "value");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, "a value of the grouped field");
+        crest_json_object_end(w);
+        crest_json_key(w, "count");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "integer", false);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_key(w, "required");
+        crest_json_array_begin(w);
+        crest_json_str(w, "value");
+        crest_json_str(w, "count");
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+    } else {
+        crest__oa_ref(o, item_ref);
+    }
+    crest_json_object_end(w);
+    if (!mod->def->no_meta) {
+        crest_json_key(w, mod->meta_env);
+        if (mod->def->meta_fn) {
+            crest_json_object_begin(w);
+            crest__oa_type(o, "object", false);
+            crest_json_object_end(w);
+        } else {
+            crest__oa_ref(o, "ListMeta");
+        }
+    }
+    crest_json_object_end(w);
+    crest_json_key(w, "required");
+    crest_json_array_begin(w);
+    crest_json_str(w, env);
+    if (!mod->def->no_meta)
+        crest_json_str(w, mod->meta_env);
+    crest_json_array_end(w);
+    crest_json_object_end(w);
+}
+
+void crest__rest_openapi_schemas(crest_app *app, crest__oa *o)
+{
+    crest_json *w = o->w;
+    bool meta_used = false; /* by the list schemas of a module with the default meta */
+    for (unsigned i = 0; i < app->nmodules; i++)
+        meta_used |= !app->modules[i]->def->no_meta && !app->modules[i]->def->meta_fn;
+    if (meta_used) {
+        crest_json_key(w, "ListMeta");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "object", false);
+        crest_json_key(w, "properties");
+        crest_json_object_begin(w);
+        crest_json_key(w, "object");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "string", false);
+        crest_json_key(w, "enum");
+        crest_json_array_begin(w);
+        crest_json_str(w, "list");
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+        crest_json_key(w, "total_objects");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "integer", false);
+        crest_json_key(w, "description");
+        crest_json_str(w, "rows matching the query (absent with count=none)");
+        crest_json_object_end(w);
+        crest_json_key(w, "has_more");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "boolean", false);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_key(w, "required");
+        crest_json_array_begin(w);
+        crest_json_str(w, "object");
+        crest_json_str(w, "has_more");
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+    }
+    for (unsigned i = 0; i < app->nmodules; i++) {
+        const crest__module *mod = app->modules[i];
+        char base[160], name[200], ref[200];
+        schema_base(app, mod, base, sizeof base);
+        crest_json_key(w, base);
+        obj_schema(o, mod, 0);
+        snprintf(name, sizeof name, "%sCreate", base);
+        crest_json_key(w, name);
+        obj_schema(o, mod, 1);
+        snprintf(name, sizeof name, "%sUpdate", base);
+        crest_json_key(w, name);
+        obj_schema(o, mod, 2);
+        snprintf(name, sizeof name, "%sList", base);
+        crest_json_key(w, name);
+        list_schema(o, mod, mod->list_env, base, false);
+        snprintf(name, sizeof name, "%sCreated", base);
+        crest_json_key(w, name);
+        wrapped(o, mod->list_env, base, true);
+        if (mod->single_env) {
+            snprintf(name, sizeof name, "%sEnvelope", base);
+            crest_json_key(w, name);
+            wrapped(o, mod->single_env, base, false);
+            snprintf(name, sizeof name, "%sCreateEnvelope", base);
+            crest_json_key(w, name);
+            snprintf(ref, sizeof ref, "%sCreate", base);
+            wrapped(o, mod->single_env, ref, false);
+            snprintf(name, sizeof name, "%sUpdateEnvelope", base);
+            crest_json_key(w, name);
+            snprintf(ref, sizeof ref, "%sUpdate", base);
+            wrapped(o, mod->single_env, ref, false);
+        }
+        if (mod->methods & CREST_R_GROUP) {
+            snprintf(name, sizeof name, "%sGroups", base);
+            crest_json_key(w, name);
+            list_schema(o, mod, mod->groups_env, NULL, true);
+        }
+    }
+}
+
+static void body(crest__oa *o, const char *ref, const char *alt_array_ref, bool required)
+{
+    crest_json *w = o->w;
+    crest_json_key(w, "requestBody");
+    crest_json_object_begin(w);
+    crest_json_key(w, "required");
+    crest_json_bool(w, required);
+    crest_json_key(w, "content");
+    crest_json_object_begin(w);
+    crest_json_key(w, "application/json");
+    crest_json_object_begin(w);
+    crest_json_key(w, "schema");
+    if (alt_array_ref) {
+        crest_json_object_begin(w);
+        crest_json_key(w, "anyOf");
+        crest_json_array_begin(w);
+        crest__oa_ref(o, ref);
+        crest_json_object_begin(w);
+        crest__oa_type(o, "array", false);
+        crest_json_key(w, "items");
+        crest__oa_ref(o, alt_array_ref);
+        crest_json_key(w, "minItems");
+        crest_json_int(w, 1);
+        crest_json_key(w, "maxItems");
+        crest_json_int(w, CREST_BULK_MAX);
+        crest_json_object_end(w);
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+    } else {
+        crest__oa_ref(o, ref);
+    }
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+static void any_object_response(crest__oa *o, const char *description, const char *what)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, description);
+    crest_json_key(w, "content");
+    crest_json_object_begin(w);
+    crest_json_key(w, "application/json");
+    crest_json_object_begin(w);
+    crest_json_key(w, "schema");
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    crest_json_key(w, "description");
+    crest_json_str(w, what);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
+{
+    const crest_handler h = ep->spec->handler;
+    if (h != crest__rest_op_index && h != crest__rest_op_read && h != crest__rest_write_route &&
+        h != crest__rest_op_sample && h != crest__rest_op_group && h != crest__rest_op_stats &&
+        h != crest__rest_op_eval)
+        return false;
+    const route *r = ep->ud;
+    const crest__module *mod = r->mod;
+    crest_json *w = o->w;
+    char base[160], ref[200], ref2[200];
+    schema_base(mod->app, mod, base, sizeof base);
+    static const char *const op_names[] = {"index", "read", "create", "update", "patch", "delete",
+                                           "sample", "group", "stats", "eval"};
+    o->custom_errors = mod->def->error_fn != NULL;
+    crest_json_key(w, "operationId");
+    snprintf(ref, sizeof ref, "%s.%s", mod->name, op_names[r->kind]);
+    crest_json_str(w, ref);
+    static const int q400[] = {400, 500, 503, 504, 0};
+    static const int id404[] = {404, 500, 503, 504, 0};
+    static const int write_body[] = {400, 404, 409, 413, 415, 422, 500, 503, 504, 507, 0};
+    static const int create_body[] = {400, 409, 413, 415, 422, 500, 503, 504, 507, 0};
+    static const int del[] = {404, 409, 500, 503, 504, 507, 0};
+    const char *env_create = mod->def->use_envelope_on_parse ? "CreateEnvelope" : "Create";
+    const char *env_update = mod->def->use_envelope_on_parse ? "UpdateEnvelope" : "Update";
+    const char *env_one = mod->single_env ? "Envelope" : "";
+    switch (r->kind) {
+    case RT_CREATE:
+        snprintf(ref, sizeof ref, "%s%s", base, env_create);
+        snprintf(ref2, sizeof ref2, "%sCreate", base);
+        body(o, ref, mod->def->use_envelope_on_parse ? NULL : ref2, true);
+        break;
+    case RT_UPDATE:
+    case RT_PATCH:
+        snprintf(ref, sizeof ref, "%s%s", base, env_update);
+        body(o, ref, NULL, true);
+        break;
+    default:
+        break;
+    }
+    crest_json_key(w, "responses");
+    crest_json_object_begin(w);
+    const crest_module_def *d = mod->def;
+    /* C callbacks may answer any problem of their own. */
+    bool custom = d->pipeline || d->scope_fn || d->after_parse_params || d->processor || d->parse_fields ||
+                  d->before_create || d->after_create || d->before_update || d->after_update || d->before_delete ||
+                  d->after_delete || d->error_fn || d->meta_fn;
+    switch (r->kind) {
+    case RT_INDEX:
+    case RT_SAMPLE:
+        crest_json_key(w, "200");
+        snprintf(ref, sizeof ref, "%sList", base);
+        crest__oa_json_response(o, r->kind == RT_INDEX ? "a page of rows" : "random rows", ref);
+        crest__oa_problems(o, q400);
+        break;
+    case RT_READ:
+        crest_json_key(w, "200");
+        snprintf(ref, sizeof ref, "%s%s", base, env_one);
+        crest__oa_json_response(o, "the row", ref);
+        crest__oa_problems(o, id404);
+        break;
+    case RT_CREATE:
+        crest_json_key(w, "201");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, "created: the row (with a Location header), or {data: [rows]} for a list");
+        crest_json_key(w, "headers");
+        crest_json_object_begin(w);
+        crest_json_key(w, "Location");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, "the new row's URL (single creates)");
+        crest_json_key(w, "schema");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "string", false);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_key(w, "content");
+        crest_json_object_begin(w);
+        crest_json_key(w, "application/json");
+        crest_json_object_begin(w);
+        crest_json_key(w, "schema");
+        crest_json_object_begin(w);
+        crest_json_key(w, "anyOf");
+        crest_json_array_begin(w);
+        snprintf(ref, sizeof ref, "%s%s", base, env_one);
+        crest__oa_ref(o, ref);
+        snprintf(ref, sizeof ref, "%sCreated", base);
+        crest__oa_ref(o, ref);
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        crest__oa_problems(o, create_body);
+        break;
+    case RT_UPDATE:
+    case RT_PATCH:
+        crest_json_key(w, "200");
+        snprintf(ref, sizeof ref, "%s%s", base, env_one);
+        crest__oa_json_response(o, "the updated row", ref);
+        crest__oa_problems(o, write_body);
+        break;
+    case RT_DELETE:
+        crest_json_key(w, "204");
+        crest_json_object_begin(w);
+        crest_json_key(w, "description");
+        crest_json_str(w, "deleted");
+        crest_json_object_end(w);
+        crest__oa_problems(o, del);
+        break;
+    case RT_GROUP:
+        crest_json_key(w, "200");
+        snprintf(ref, sizeof ref, "%sGroups", base);
+        crest__oa_json_response(o, "counts by value", ref);
+        crest__oa_problems(o, q400);
+        break;
+    case RT_STATS:
+        crest_json_key(w, "200");
+        any_object_response(o, "min, max and avg of each field",
+                            "{field: {min, max, avg}}; avg is a number, all null for an empty set");
+        crest__oa_problems(o, q400);
+        break;
+    case RT_EVAL:
+        crest_json_key(w, "200");
+        any_object_response(o, "the functions' values", "{\"<name>__<field>\": value, \"count\": n}");
+        crest__oa_problems(o, q400);
+        break;
+    default:
+        break;
+    }
+    crest__oa_auth_responses(o, ep);
+    /* A trigger may refuse a write with a status of its own (crest:<status>:...). */
+    bool writes = r->kind == RT_CREATE || r->kind == RT_UPDATE || r->kind == RT_PATCH || r->kind == RT_DELETE;
+    if (custom || writes)
+        crest__oa_ranges(o, d->error_fn != NULL);
+    crest_json_object_end(w);
+    o->custom_errors = false;
+    return true;
+}
+
+const char *crest__rest_tag_description(crest_app *app, const char *tag)
+{
+    for (unsigned i = 0; i < app->nmodules; i++)
+        if (!strcmp(app->modules[i]->name, tag))
+            return app->modules[i]->tag_desc;
+    return NULL;
+}
+
+bool crest__rest_param_schema(const crest__endpoint *ep, const char *param, crest__oa *o)
+{
+    const crest_handler h = ep->spec->handler;
+    if (h != crest__rest_op_read && h != crest__rest_write_route && h != crest__rest_op_group)
+        return false;
+    const route *r = ep->ud;
+    crest_json *w = o->w;
+    if (r->kind == RT_GROUP && !strcmp(param, "field")) {
+        crest_json_object_begin(w);
+        crest__oa_type(o, "string", false);
+        crest_json_key(w, "enum");
+        crest_json_array_begin(w);
+        for (unsigned i = 0; i < r->mod->m->nfields; i++)
+            if (r->mod->group.ok[i])
+                crest_json_str(w, r->mod->m->fields[i].f.name);
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+        return true;
+    }
+    if (r->kind != RT_CREATE && r->kind != RT_GROUP && !strcmp(param, r->mod->id_param)) {
+        /* Any text reaches the route (not an integer: 404), but ids are integers. */
+        crest_json_object_begin(w);
+        crest__oa_type(o, "integer", false);
+        crest_json_key(w, "format");
+        crest_json_str(w, "int64");
+        crest_json_object_end(w);
+        return true;
+    }
+    return false;
+}
+
+const char *crest__rest_param_description(const crest__endpoint *ep, const char *param)
+{
+    const crest_handler h = ep->spec->handler;
+    if (h != crest__rest_op_index && h != crest__rest_op_sample && h != crest__rest_op_group &&
+        h != crest__rest_op_stats && h != crest__rest_op_eval)
+        return NULL;
+    const route *r = ep->ud;
+    if (!strcmp(param, "where"))
+        return r->mod->where_desc;
+    if (!strcmp(param, "sort_by") && r->kind == RT_INDEX)
+        return r->mod->sort_desc;
+    if (!strcmp(param, "fields") && r->kind == RT_STATS)
+        return r->mod->stats_desc;
+    return NULL;
+}

@@ -1,0 +1,395 @@
+/* module_steps.c — the steps every route of a REST module shares: running a
+ * statement, access to fields, rows through the serializer, the `where`
+ * parameter, the row scope and the pipeline that opens every route. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../json/json_internal.h"
+
+#include "module_internal.h"
+
+int crest__rest_bad_param(crest_res *res, const char *param, const char *msg)
+{
+    crest_res_error(res, 400, "invalid_parameter", "%s", msg);
+    crest_res_error_field(res, param, msg);
+    return -1;
+}
+
+
+/* Prepares (cached) and binds q. On failure answers and returns NULL. */
+sqlite3_stmt *crest__rest_run(crest_req *req, crest_res *res, crest__sql *q)
+{
+    sqlite3 *db = crest_req_sqlite(req);
+    if (!db) {
+        crest_res_error(res, 503, "database_unavailable", "the database is not available");
+        return NULL;
+    }
+    if (q->err) {
+        crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return NULL;
+    }
+    int rc;
+    sqlite3_stmt *st = crest__stmt_get(req, db, q->text.ptr, q->text.len, &rc);
+    if (!st) {
+        crest__sql_failure(req, res, db, rc);
+        return NULL;
+    }
+    for (unsigned i = 0; i < q->nbinds; i++)
+        crest__bind_val(st, (int)i + 1, &q->binds[i]);
+    return st;
+}
+
+int crest__rest_step_failed(crest_req *req, crest_res *res, sqlite3_stmt *st, int rc)
+{
+    int r = crest__sql_failure(req, res, sqlite3_db_handle(st), rc);
+    crest__stmt_done(st);
+    return r;
+}
+
+/* ---- rows ---- */
+
+static int row_col(const crest_row *row, const char *field)
+{
+    const crest__mfield *f = crest__model_field(row->mod->m, field);
+    return f ? (int)f->idx : -1;
+}
+
+bool crest_row_is_null(const crest_row *row, const char *field)
+{
+    int c = row_col(row, field);
+    return c < 0 || sqlite3_column_type(row->st, c) == SQLITE_NULL;
+}
+
+int64_t crest_row_int(const crest_row *row, const char *field)
+{
+    int c = row_col(row, field);
+    return c < 0 ? 0 : sqlite3_column_int64(row->st, c);
+}
+
+double crest_row_float(const crest_row *row, const char *field)
+{
+    int c = row_col(row, field);
+    return c < 0 ? 0 : sqlite3_column_double(row->st, c);
+}
+
+const char *crest_row_str(const crest_row *row, const char *field)
+{
+    int c = row_col(row, field);
+    return c < 0 ? NULL : (const char *)sqlite3_column_text(row->st, c);
+}
+
+void crest__rest_write_sql_value(crest_json *w, sqlite3_stmt *st, int col)
+{
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_NULL:
+        crest_json_null(w);
+        break;
+    case SQLITE_INTEGER:
+        crest_json_int(w, sqlite3_column_int64(st, col));
+        break;
+    case SQLITE_FLOAT:
+        crest_json_double(w, sqlite3_column_double(st, col));
+        break;
+    default:
+        crest_json_strn(w, (const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col));
+    }
+}
+
+/* Field-level access: may this request's user see / write field f? */
+bool crest__rest_can_read(const crest_req *req, const crest__mfield *f)
+{
+    return !f->f.read_permission || !req->app->auth || crest__user_has_one(req->user, f->f.read_permission);
+}
+
+bool crest__rest_can_write(const crest_req *req, const crest__mfield *f)
+{
+    return !f->f.write_permission || !req->app->auth || crest__user_has_one(req->user, f->f.write_permission);
+}
+
+/* The field a client names in a query parameter, or NULL when it has no
+ * such field it may see (unknown, not readable, or hidden from this user). */
+const crest__mfield *crest__rest_client_field(const crest_req *req, const crest__module *mod, const char *name)
+{
+    const crest__mfield *f = name ? crest__model_field(mod->m, name) : NULL;
+    return f && crest__field_readable(f) && crest__rest_can_read(req, f) ? f : NULL;
+}
+
+/* A query naming a field the user cannot see is refused as if the field
+ * did not exist (nothing leaks through filters). */
+static const crest__mfield *hidden_in(const crest_req *req, const crest__qnode *q)
+{
+    if (!q)
+        return NULL;
+    if (q->kind == CREST__Q_CMP)
+        return crest__rest_can_read(req, q->field) ? NULL : q->field;
+    for (unsigned i = 0; i < q->nkids; i++) {
+        const crest__mfield *f = hidden_in(req, q->kids[i]);
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
+/* Writes the current row of st (a SELECT of mod->select) through the serializer. */
+int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, sqlite3_stmt *st, crest_json *w)
+{
+    const crest__model *m = mod->m;
+    crest_json_object_begin(w);
+    for (unsigned i = 0; i < m->nfields; i++) {
+        if (!mod->served[i] || !crest__rest_can_read(ctx->req, &m->fields[i]))
+            continue;
+        crest_json_key(w, m->fields[i].f.name);
+        crest__field_write(w, &m->fields[i], st, (int)i);
+    }
+    crest_row row = {st, mod};
+    for (unsigned j = 0; j < mod->ncomp; j++) {
+        const crest_computed *c = mod->comp[j];
+        crest_json_key(w, c->name);
+        if (c->sql) {
+            crest__rest_write_sql_value(w, st, (int)(m->nfields + j));
+        } else {
+            size_t before = w->len;
+            int rc = c->fn(ctx, &row, w);
+            if (rc)
+                return rc;
+            if (w->len == before)
+                crest_json_null(w); /* the callback wrote nothing */
+        }
+    }
+    crest_json_object_end(w);
+    return 0;
+}
+
+/* The row as a JSON object, for after_* hooks (new reference). */
+json_t *crest__rest_row_object(const crest_rest_ctx *ctx, const crest__module *mod, sqlite3_stmt *st)
+{
+    crest_json w;
+    crest_json_init(&w, 0);
+    json_t *o = NULL;
+    if (crest__rest_write_row(ctx, mod, st, &w) == 0 && !crest_json_error(&w))
+        o = json_loadb(w.buf, w.len, 0, NULL);
+    crest_json_dispose(&w);
+    return o;
+}
+
+/* ---- the scope and the plan ---- */
+
+int crest__rest_where_param(crest_req *req, crest_res *res, const crest__module *mod, crest__qnode **out)
+{
+    *out = NULL;
+    const char *text = crest_req_str(req, "where");
+    if (!text || !*text)
+        return 0;
+    size_t len = strlen(text);
+    if (len > CREST_WHERE_MAX_BYTES)
+        return crest__rest_bad_param(res, "where", "where: longer than 16384 bytes");
+    char msg[256];
+    json_t *w = crest__json_parse(text, len, CREST_WHERE_MAX_DEPTH * 2 + 2, msg, sizeof msg);
+    if (!w) {
+        char m2[300];
+        snprintf(m2, sizeof m2, "where: not valid JSON (%s)", msg);
+        return crest__rest_bad_param(res, "where", m2);
+    }
+    crest__arena_defer(req->arena, (void (*)(void *))json_decref, w);
+    if (crest__where_parse(req->arena, mod->m, &mod->query, w, out, msg, sizeof msg))
+        return crest__rest_bad_param(res, "where", msg);
+    const crest__mfield *h = hidden_in(req, *out);
+    if (h)
+        return crest__rest_bad_param(res, "where",
+                                     crest__arena_printf(req->arena, "where: unknown field '%s'", h->f.name));
+    return 0;
+}
+
+/* The module's scope for this request (fixed and per-request), or NULL. */
+/* The value "$user.id" / "$user.<claim>" stands for: a new reference (null
+ * when anonymous or the claim is absent). */
+json_t *crest__rest_user_value(const crest_user *u, const char *ref)
+{
+    if (!u)
+        return json_null();
+    if (!strcmp(ref, "id"))
+        return json_string(u->id);
+    json_t *v = json_object_get(u->claims, ref);
+    return v ? json_deep_copy(v) : json_null();
+}
+
+/* A copy of v with every "$user..." string replaced (new reference). */
+json_t *crest__rest_with_user(json_t *v, const crest_user *u)
+{
+    if (json_is_string(v) && !strncmp(json_string_value(v), "$user.", 6))
+        return crest__rest_user_value(u, json_string_value(v) + 6);
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) json_object_set_new(o, k, crest__rest_with_user(x, u));
+        return o;
+    }
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(a, crest__rest_with_user(x, u));
+        return a;
+    }
+    return json_incref(v);
+}
+
+static int scope_of(const crest_rest_ctx *ctx, const crest__module *mod, crest__qnode **out)
+{
+    crest_req *req = ctx->req;
+    crest_res *res = ctx->res;
+    *out = NULL;
+    char msg[256];
+    if (mod->owner) { /* only the user's rows (anonymous: rows without an owner) */
+        json_t *w = json_object();
+        json_object_set_new(w, mod->owner->f.name, crest__rest_user_value(req->user, "id"));
+        crest__arena_defer(req->arena, (void (*)(void *))json_decref, w);
+        crest__qnode *q;
+        if (crest__where_parse(req->arena, mod->m, NULL, w, &q, msg, sizeof msg))
+            return crest_res_error(res, 500, "internal_error", "the server could not answer");
+        *out = q;
+    }
+    if (mod->scope_plan) {
+        *out = crest__qnode_and(req->arena, *out, mod->scope_plan);
+    } else if (mod->scope) { /* names $user values: planned per request */
+        crest__qnode *q;
+        json_t *sc = crest__rest_with_user(mod->scope, req->user);
+        crest__arena_defer(req->arena, (void (*)(void *))json_decref, sc);
+        if (crest__where_parse(req->arena, mod->m, NULL, sc, &q, msg, sizeof msg)) {
+            fprintf(stderr, "{\"event\":\"scope_error\",\"module\":\"%s\",\"request_id\":\"%s\"}\n", mod->name,
+                    req->id);
+            return crest_res_error(res, 500, "internal_error", "the server could not answer");
+        }
+        *out = crest__qnode_and(req->arena, *out, q);
+    }
+    if (mod->def->scope_fn) {
+        json_t *w = mod->def->scope_fn(ctx);
+        if (res->is_error) {
+            json_decref(w);
+            return -1;
+        }
+        if (w) {
+            crest__arena_defer(req->arena, (void (*)(void *))json_decref, w);
+            crest__qnode *q;
+            if (crest__where_parse(req->arena, mod->m, NULL, w, &q, msg, sizeof msg)) {
+                fprintf(stderr,
+                        "{\"event\":\"scope_error\",\"module\":\"%s\",\"request_id\":\"%s\",\"detail\":\"%s\"}\n",
+                        mod->name, req->id, msg);
+                return crest_res_error(res, 500, "internal_error", "the server could not answer");
+            }
+            *out = crest__qnode_and(req->arena, *out, q);
+        }
+    }
+    return 0;
+}
+
+/* Pipeline, scope, after_parse_params: what every route runs first. */
+int crest__rest_begin(crest_rest_ctx *ctx, crest__module *mod, crest__qnode **scope)
+{
+    for (const crest_handler *h = mod->def->pipeline; h && *h; h++)
+        if ((*h)(ctx->req, ctx->res, mod->def->ud) || ctx->res->is_error)
+            return -1;
+    if (scope_of(ctx, mod, scope))
+        return -1;
+    if (mod->def->after_parse_params && mod->def->after_parse_params(ctx))
+        return -1;
+    return ctx->res->is_error ? -1 : 0;
+}
+
+void crest__rest_ctx_init(crest_rest_ctx *ctx, crest_req *req, crest_res *res, crest__module *mod)
+{
+    ctx->req = req;
+    ctx->res = res;
+    ctx->ud = mod->def->ud;
+    ctx->module = mod->name;
+}
+
+int crest__rest_page_params(crest_req *req, crest_res *res, const crest__module *mod, int64_t *page, int64_t *size)
+{
+    *page = crest_req_has(req, "page") ? crest_req_int(req, "page") : 1;
+    *size = crest_req_has(req, "page_size") ? crest_req_int(req, "page_size") : mod->ps_def;
+    if (*size > mod->ps_max)
+        *size = mod->ps_max;
+    if (*size < mod->ps_min)
+        *size = mod->ps_min;
+    CREST_UNUSED(res);
+    return 0;
+}
+
+/* id from the path; false when it is not an integer (the route answers 404). */
+bool crest__rest_path_id(crest_req *req, const crest__module *mod, int64_t *id)
+{
+    const char *s = crest_req_str(req, mod->id_param);
+    return s && crest__parse_int(s, strlen(s), id) == 0;
+}
+
+int crest__rest_not_found(crest_res *res, const crest__module *mod)
+{
+    return crest_res_error(res, 404, "not_found", "no %s with this id", mod->m->name);
+}
+
+/* Appends ' WHERE "id" = ? [AND <scope>]'. */
+void crest__rest_where_id(crest__sql *q, int64_t id, const crest__qnode *scope)
+{
+    crest__sql_add(q, " WHERE \"id\" = ");
+    crest__val v = {.k = CREST__V_INT, .i = id};
+    crest__sql_bind(q, v);
+    if (scope) {
+        crest__sql_add(q, " AND ");
+        crest__sql_where(q, scope);
+    }
+}
+
+void crest__rest_select_by_id(crest__sql *q, const crest__module *mod, int64_t id, const crest__qnode *scope)
+{
+    crest__sql_add(q, mod->select);
+    crest__rest_where_id(q, id, scope);
+}
+
+/* 0 when row `id` is in scope; otherwise the request is answered (404, or
+ * the database's error) and -1 returned. */
+int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
+                            const crest__qnode *scope)
+{
+    crest__sql q;
+    crest__sql_init(&q, req->arena);
+    crest__sql_add(&q, "SELECT 1 FROM ");
+    crest__sql_add(&q, mod->m->qtable);
+    crest__rest_where_id(&q, id, scope);
+    sqlite3_stmt *st = crest__rest_run(req, res, &q);
+    crest__sql_dispose(&q);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        crest__stmt_done(st);
+        return crest__rest_not_found(res, mod);
+    }
+    if (rc != SQLITE_ROW)
+        return crest__rest_step_failed(req, res, st, rc);
+    crest__stmt_done(st);
+    return 0;
+}
+
+void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest_json *w, int64_t total, bool has_total,
+                 bool has_more)
+{
+    if (mod->def->no_meta)
+        return;
+    crest_json_key(w, mod->meta_env);
+    crest_json_object_begin(w);
+    if (mod->def->meta_fn) {
+        mod->def->meta_fn(ctx, has_total ? total : -1, has_more, w);
+    } else {
+        crest_json_key(w, "object");
+        crest_json_str(w, "list");
+        if (has_total) {
+            crest_json_key(w, "total_objects");
+            crest_json_int(w, total);
+        }
+        crest_json_key(w, "has_more");
+        crest_json_bool(w, has_more);
+    }
+    crest_json_object_end(w);
+}

@@ -1,0 +1,602 @@
+/* module_write.c — the write routes of a REST module: bodies checked and
+ * parsed (callbacks, hooks), then create (one row or a list in one
+ * transaction), update and delete, on the app's writer connection. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../json/json_internal.h"
+
+#include "module_internal.h"
+
+/* ---- bodies ---- */
+
+typedef struct attrs {
+    crest__val *v;            /* per field */
+    unsigned char *set;       /* per field: given (or defaulted) */
+    unsigned char *rejected;  /* per field: a parse callback refused it (named once, not checked again) */
+} attrs;
+
+/* The arrays of a, from the request's arena; -1 (answered 503) when short of memory. */
+static int attrs_init(crest_req *req, crest_res *res, const crest__module *mod, attrs *a)
+{
+    unsigned n = mod->m->nfields;
+    a->v = crest__arena_calloc(req->arena, n, sizeof *a->v);
+    a->set = crest__arena_calloc(req->arena, n, 1);
+    a->rejected = crest__arena_calloc(req->arena, n, 1);
+    if (a->v && a->set && a->rejected)
+        return 0;
+    return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+}
+
+/* Checks the client's keys of one object: unknown or non-writable keys are
+ * named. prefix: "" or "[3]." for bulk rows. Returns the number of errors. */
+static unsigned check_keys(const crest_req *req, crest_res *res, const crest__module *mod, const json_t *obj,
+                           const char *prefix, unsigned nbad)
+{
+    const char *k;
+    json_t *v;
+    char name[300];
+    json_object_foreach((json_t *)obj, k, v) {
+        const crest__mfield *f = crest__model_field(mod->m, k);
+        const char *msg = NULL;
+        if (!f || f->f.rest == CREST_REST_NONE)
+            msg = "is not a known field";
+        else if (!mod->writable[f->idx] || !crest__rest_can_write(req, f))
+            msg = "is read-only";
+        if (msg) {
+            if (!nbad)
+                crest_res_error(res, 422, "validation_failed", "x");
+            snprintf(name, sizeof name, "%s%s", prefix, k);
+            crest_res_error_field(res, name, msg);
+            nbad++;
+        }
+    }
+    return nbad;
+}
+
+/* Turns the (hook-processed) object into values (out: made by attrs_init,
+ * with the fields parse callbacks rejected marked); missing required fields
+ * and invalid values are named. create: defaults fill the gaps. */
+static unsigned to_attrs(crest_req *req, crest_res *res, const crest__module *mod, const json_t *obj, bool create,
+                         const char *prefix, attrs *out, unsigned nbad)
+{
+    const crest__model *m = mod->m;
+    char name[300];
+    for (unsigned i = 1; i < m->nfields; i++) {
+        const crest__mfield *f = &m->fields[i];
+        if (out->rejected[i])
+            continue; /* named by the parse callback: one message per field */
+        json_t *v = json_object_get(obj, f->f.name);
+        const char *msg = NULL;
+        if (!v && create) {
+            if (f->def_now) {
+                char now[40];
+                crest__now_stored(now, sizeof now);
+                if (f->f.type == CREST_F_DATE)
+                    now[10] = 0;
+                out->v[i].k = CREST__V_TEXT;
+                out->v[i].s = crest__arena_strdup(req->arena, now);
+                out->v[i].n = out->v[i].s ? strlen(out->v[i].s) : 0;
+                out->set[i] = 1;
+                continue;
+            }
+            if (f->defv) {
+                msg = crest__field_value(req->arena, f, f->defv, &out->v[i]);
+                out->set[i] = 1;
+            } else if (f->f.required) {
+                msg = "is required";
+            } else {
+                out->set[i] = 1; /* NULL */
+                continue;
+            }
+        } else if (v) {
+            msg = crest__field_value(req->arena, f, v, &out->v[i]);
+            out->set[i] = 1;
+        }
+        if (msg) {
+            if (!nbad)
+                crest_res_error(res, 422, "validation_failed", "x");
+            snprintf(name, sizeof name, "%s%s", prefix, f->f.name);
+            crest_res_error_field(res, name, msg);
+            nbad++;
+        }
+    }
+    return nbad;
+}
+
+static void fields_invalid(crest_req *req, crest_res *res, unsigned nbad)
+{
+    res->err_detail = nbad == 1 ? "1 field is invalid" : crest__arena_printf(req->arena, "%u fields are invalid", nbad);
+}
+
+/* Unwraps {"<single_envelope>": {...}} when the module parses envelopes. */
+static json_t *unwrap(const crest__module *mod, json_t *body, const char *env)
+{
+    if (!mod->def->use_envelope_on_parse || !env)
+        return body;
+    return json_is_object(body) ? json_object_get(body, env) : NULL;
+}
+
+/* The parse stage of one object: a copy with parse callbacks applied, the
+ * processor and the before hook run; fields a callback rejects are marked
+ * in a (made by attrs_init). NULL when the request was answered. */
+static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_t *in, crest_rest_hook before,
+                            const char *prefix, attrs *a, unsigned *nbad)
+{
+    json_t *obj = json_deep_copy(in);
+    if (!obj) {
+        crest_res_error(ctx->res, 503, "out_of_memory", "the server is short of memory");
+        return NULL;
+    }
+    /* Keys check_keys rejected are gone from here on (hooks may add any field). */
+    const char *k;
+    json_t *kv;
+    void *tmp;
+    json_object_foreach_safe(obj, tmp, k, kv) {
+        const crest__mfield *f = crest__model_field(mod->m, k);
+        if (!f || f->f.rest == CREST_REST_NONE || !mod->writable[f->idx])
+            json_object_del(obj, k);
+    }
+    for (const crest_parse_field *pf = mod->def->parse_fields; pf && pf->name; pf++) {
+        json_t *v = json_object_get(obj, pf->name);
+        if (!v)
+            continue;
+        json_incref(v);
+        json_t *nv = v;
+        const char *msg = pf->fn(ctx, &nv);
+        if (msg) {
+            if (!*nbad)
+                crest_res_error(ctx->res, 422, "validation_failed", "x");
+            char name[300];
+            snprintf(name, sizeof name, "%s%s", prefix, pf->name);
+            crest_res_error_field(ctx->res, name, msg);
+            (*nbad)++;
+            const crest__mfield *f = crest__model_field(mod->m, pf->name);
+            if (f)
+                a->rejected[f->idx] = 1;
+        } else if (nv != v) {
+            json_object_set(obj, pf->name, nv);
+            json_decref(nv);
+        }
+        json_decref(v);
+    }
+    if (*nbad)
+        return obj;
+    if ((mod->def->processor && mod->def->processor(ctx, obj)) || (before && before(ctx, obj)) || ctx->res->is_error) {
+        json_decref(obj);
+        return NULL;
+    }
+    if (mod->owner) { /* the owner is the user: on create set, on update never moved */
+        if (ctx->req->method == CREST_POST)
+            json_object_set_new(obj, mod->owner->f.name, crest__rest_user_value(ctx->req->user, "id"));
+        else
+            json_object_del(obj, mod->owner->f.name);
+    }
+    return obj;
+}
+
+static void insert_sql(crest__sql *q, const crest__module *mod, const attrs *a)
+{
+    const crest__model *m = mod->m;
+    crest__sql_add(q, "INSERT INTO ");
+    crest__sql_add(q, m->qtable);
+    crest__sql_add(q, " (");
+    unsigned n = 0;
+    for (unsigned i = 1; i < m->nfields; i++) {
+        if (!a->set[i])
+            continue;
+        crest__sql_add(q, n++ ? ", " : "");
+        crest__sql_add(q, m->fields[i].qname);
+    }
+    if (!n) {
+        q->text.len -= 2; /* " (" */
+        crest__sql_add(q, " DEFAULT VALUES");
+        return;
+    }
+    crest__sql_add(q, ") VALUES (");
+    n = 0;
+    for (unsigned i = 1; i < m->nfields; i++) {
+        if (!a->set[i])
+            continue;
+        if (n++)
+            crest__sql_add(q, ", ");
+        crest__sql_bind(q, a->v[i]);
+    }
+    crest__sql_add(q, ")");
+}
+
+/* The parent key a foreign key names: its `to` column, or (NULL) the parent
+ * table's primary key; "rowid" for a table without a one-column key.
+ * malloc'd, quoted. */
+static char *parent_key(sqlite3 *db, const char *table, const char *to)
+{
+    if (to)
+        return crest__quote_ident(to);
+    sqlite3_stmt *st = NULL;
+    char *key = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT name, (SELECT count(*) FROM pragma_table_info(?1) WHERE pk > 0) "
+                               "FROM pragma_table_info(?1) WHERE pk = 1", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 1)
+            key = crest__quote_ident((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return key ? key : crest__quote_ident("rowid");
+}
+
+/* Whether `table` has a row whose `key` (quoted) equals v: 1 yes, 0 no, -1 unknown. */
+static int parent_exists(sqlite3 *db, const char *table, const char *key, const crest__val *v)
+{
+    char *qt = crest__quote_ident(table);
+    char *sql = qt ? sqlite3_mprintf("SELECT 1 FROM %s WHERE %s = ?", qt, key) : NULL;
+    free(qt);
+    sqlite3_stmt *st = NULL;
+    int found = -1;
+    if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        crest__bind_val(st, 1, v);
+        int rc = sqlite3_step(st);
+        found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    return found;
+}
+
+/* After a foreign key error of an insert or update of the values a: SQLite
+ * does not say which key failed, so each one-column key of the table
+ * (PRAGMA foreign_key_list) whose field was given a value is probed for its
+ * parent row; each field without one is named ("no <table> row with this
+ * id"). prefix: "" or "[3]." for bulk rows. */
+static void name_missing_parents(crest_req *req, crest_res *res, const crest__module *mod, const attrs *a,
+                                 const char *prefix)
+{
+    sqlite3 *db = crest_req_sqlite(req);
+    sqlite3_stmt *st = NULL;
+    if (!db || sqlite3_prepare_v2(db, "SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1) AS k "
+                                      "WHERE (SELECT count(*) FROM pragma_foreign_key_list(?1) AS o WHERE o.id = k.id) "
+                                      "= 1 ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_bind_text(st, 1, mod->m->table, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *table = (const char *)sqlite3_column_text(st, 0);
+        const char *from = (const char *)sqlite3_column_text(st, 1);
+        const char *to = (const char *)sqlite3_column_text(st, 2);
+        const crest__mfield *f = from ? crest__model_field(mod->m, from) : NULL;
+        if (!table || !f || !a->set[f->idx] || a->v[f->idx].k == CREST__V_NULL)
+            continue;
+        char *key = parent_key(db, table, to);
+        if (key && parent_exists(db, table, key, &a->v[f->idx]) == 0)
+            crest_res_error_field(res, crest__arena_printf(req->arena, "%s%s", prefix, f->f.name),
+                                  crest__arena_printf(req->arena, "no %s row with this id", table));
+        free(key);
+    }
+    sqlite3_finalize(st);
+}
+
+/* Runs q. On failure answers through the error table (src/app/dberror.c);
+ * a foreign key error of the values a (NULL: none bound) names the fields. */
+static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, int64_t *changes, const crest__module *mod,
+                    const attrs *a, const char *prefix)
+{
+    sqlite3_stmt *st = crest__rest_run(req, res, q);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        crest__dberr e;
+        crest__dberr_sqlite(sqlite3_db_handle(st), rc, req->arena, &e);
+        crest__stmt_done(st);
+        crest__dberr_answer(req, res, &e);
+        if (e.kind == CREST__DBERR_FOREIGN_KEY && a && req->method != CREST_DELETE)
+            name_missing_parents(req, res, mod, a, prefix);
+        return -1;
+    }
+    if (changes)
+        *changes = sqlite3_changes64(sqlite3_db_handle(st));
+    crest__stmt_done(st);
+    return 0;
+}
+
+static int exec_text(crest_req *req, crest_res *res, const char *sql)
+{
+    crest__sql q;
+    crest__sql_init(&q, req->arena);
+    crest__sql_add(&q, sql);
+    int rc = exec_sql(req, res, &q, NULL, NULL, NULL, "");
+    crest__sql_dispose(&q);
+    return rc;
+}
+
+static char *location(crest_req *req, const crest__module *mod, int64_t id)
+{
+    const char *pfx = req->app->api_prefix ? req->app->api_prefix : "";
+    const char *open = strchr(mod->id_path, '{'), *close = open ? strchr(open, '}') : NULL;
+    if (!open || !close)
+        return crest__arena_printf(req->arena, "%s%s/%lld", pfx, mod->prefix, (long long)id);
+    return crest__arena_printf(req->arena, "%s%s%.*s%lld%s", pfx, mod->prefix, (int)(open - mod->id_path),
+                               mod->id_path, (long long)id, close + 1);
+}
+
+/* ---- create ---- */
+
+static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
+{
+    crest_req *req = ctx->req;
+    crest_res *res = ctx->res;
+    attrs a;
+    if (attrs_init(req, res, mod, &a))
+        return -1;
+    unsigned nbad = check_keys(req, res, mod, body, "", 0);
+    json_t *obj = parse_object(ctx, mod, body, mod->def->before_create, "", &a, &nbad);
+    if (!obj)
+        return -1;
+    nbad = to_attrs(req, res, mod, obj, true, "", &a, nbad);
+    if (nbad) {
+        json_decref(obj);
+        fields_invalid(req, res, nbad);
+        return -1;
+    }
+    crest__sql q;
+    crest__sql_init(&q, req->arena);
+    insert_sql(&q, mod, &a);
+    int rc = exec_sql(req, res, &q, NULL, mod, &a, "");
+    crest__sql_dispose(&q);
+    json_decref(obj); /* the values were bound from it: keep it until the insert ran */
+    if (rc)
+        return -1;
+    int64_t id = sqlite3_last_insert_rowid(crest_req_sqlite(req));
+    crest_res_header(res, "Location", location(req, mod, id));
+    return crest__rest_serve_one(ctx, mod, id, NULL, mod->def->after_create);
+}
+
+static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
+{
+    crest_req *req = ctx->req;
+    crest_res *res = ctx->res;
+    size_t n = json_array_size(rows);
+    if (n == 0)
+        return crest_res_error(res, 422, "validation_failed", "the list of rows to create is empty");
+    if (n > CREST_BULK_MAX)
+        return crest_res_error(res, 422, "validation_failed", "at most %d rows can be created at once", CREST_BULK_MAX);
+    unsigned nbad = 0;
+    json_t **objs = crest__arena_calloc(req->arena, n, sizeof *objs);
+    attrs *as = crest__arena_calloc(req->arena, n, sizeof *as);
+    int64_t *ids = crest__arena_calloc(req->arena, n, sizeof *ids);
+    if (!objs || !as || !ids)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *in = json_array_get(rows, i);
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "[%zu].", i);
+        if (!json_is_object(in)) {
+            if (!nbad)
+                crest_res_error(res, 422, "validation_failed", "x");
+            prefix[strlen(prefix) - 1] = 0;
+            crest_res_error_field(res, prefix, "must be an object");
+            nbad++;
+            continue;
+        }
+        if (attrs_init(req, res, mod, &as[i])) {
+            rc = -1;
+            goto out;
+        }
+        nbad = check_keys(req, res, mod, in, prefix, nbad);
+        objs[i] = parse_object(ctx, mod, in, mod->def->before_create, prefix, &as[i], &nbad);
+        if (!objs[i]) {
+            rc = -1;
+            goto out;
+        }
+        nbad = to_attrs(req, res, mod, objs[i], true, prefix, &as[i], nbad);
+    }
+    if (nbad) {
+        fields_invalid(req, res, nbad);
+        rc = -1;
+        goto out;
+    }
+    /* All or nothing. */
+    if ((rc = exec_text(req, res, "BEGIN IMMEDIATE")))
+        goto out;
+    sqlite3 *db = crest_req_sqlite(req);
+    for (size_t i = 0; i < n; i++) {
+        crest__sql q;
+        crest__sql_init(&q, req->arena);
+        insert_sql(&q, mod, &as[i]);
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "[%zu].", i);
+        rc = exec_sql(req, res, &q, NULL, mod, &as[i], prefix);
+        crest__sql_dispose(&q);
+        if (rc) {
+            if (res->nerr_fields == 0 && !strcmp(res->err_code, "conflict"))
+                crest_res_error_field(res, crest__arena_printf(req->arena, "[%zu]", i), "conflicts with a stored row");
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            goto out;
+        }
+        ids[i] = sqlite3_last_insert_rowid(db);
+    }
+    if ((rc = exec_text(req, res, "COMMIT"))) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        goto out;
+    }
+    crest_json *w = crest_res_json(res);
+    crest_json_object_begin(w);
+    crest_json_key(w, mod->list_env);
+    crest_json_array_begin(w);
+    for (size_t i = 0; i < n && !rc; i++) {
+        crest__sql q;
+        crest__sql_init(&q, req->arena);
+        crest__rest_select_by_id(&q, mod, ids[i], NULL);
+        sqlite3_stmt *st = crest__rest_run(req, res, &q);
+        crest__sql_dispose(&q);
+        if (!st) {
+            rc = -1;
+            break;
+        }
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            if (mod->def->after_create) {
+                json_t *o = crest__rest_row_object(ctx, mod, st);
+                if (o && mod->def->after_create(ctx, o))
+                    rc = -1;
+                json_decref(o);
+            }
+            if (!rc)
+                rc = crest__rest_write_row(ctx, mod, st, w);
+        }
+        crest__stmt_done(st);
+    }
+    crest_json_array_end(w);
+    crest_json_object_end(w);
+out:
+    for (size_t i = 0; i < n; i++)
+        json_decref(objs[i]);
+    return rc;
+}
+
+int crest__rest_op_create(crest_req *req, crest_res *res, void *ud)
+{
+    route *r = ud;
+    crest__module *mod = r->mod;
+    crest_rest_ctx ctx;
+    crest__rest_ctx_init(&ctx, req, res, mod);
+    crest__qnode *scope;
+    if (crest__rest_begin(&ctx, mod, &scope))
+        return -1;
+    json_t *body = req->json;
+    if (json_is_array(body) || (mod->def->use_envelope_on_parse && json_is_object(body) &&
+                                json_is_array(json_object_get(body, mod->list_env)))) {
+        json_t *rows = json_is_array(body) ? body : json_object_get(body, mod->list_env);
+        return create_many(&ctx, mod, rows);
+    }
+    json_t *obj = unwrap(mod, body, mod->single_env);
+    if (!json_is_object(obj))
+        return crest_res_error(res, 422, "validation_failed",
+                               mod->def->use_envelope_on_parse && mod->single_env
+                                   ? "the body must be {\"%s\": {...}}"
+                                   : "the body must be a JSON object (or a list of objects)%s",
+                               mod->def->use_envelope_on_parse && mod->single_env ? mod->single_env : "");
+    return create_one(&ctx, mod, obj);
+}
+
+/* ---- update ---- */
+
+int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
+{
+    route *r = ud;
+    crest__module *mod = r->mod;
+    const crest__model *m = mod->m;
+    crest_rest_ctx ctx;
+    crest__rest_ctx_init(&ctx, req, res, mod);
+    crest__qnode *scope;
+    int64_t id;
+    if (crest__rest_begin(&ctx, mod, &scope))
+        return -1;
+    if (!crest__rest_path_id(req, mod, &id))
+        return crest__rest_not_found(res, mod);
+    /* 404 comes before validation. */
+    if (crest__rest_row_visible(req, res, mod, id, scope))
+        return -1;
+    json_t *obj = unwrap(mod, req->json, mod->single_env);
+    if (!json_is_object(obj))
+        return crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
+    attrs a;
+    if (attrs_init(req, res, mod, &a))
+        return -1;
+    unsigned nbad = check_keys(req, res, mod, obj, "", 0);
+    json_t *parsed = parse_object(&ctx, mod, obj, mod->def->before_update, "", &a, &nbad);
+    if (!parsed)
+        return -1;
+    nbad = to_attrs(req, res, mod, parsed, false, "", &a, nbad);
+    if (nbad) {
+        json_decref(parsed);
+        fields_invalid(req, res, nbad);
+        return -1;
+    }
+    unsigned nset = 0;
+    crest__sql q;
+    crest__sql_init(&q, req->arena);
+    crest__sql_add(&q, "UPDATE ");
+    crest__sql_add(&q, m->qtable);
+    crest__sql_add(&q, " SET ");
+    for (unsigned i = 1; i < m->nfields; i++) {
+        if (!a.set[i])
+            continue;
+        if (nset++)
+            crest__sql_add(&q, ", ");
+        crest__sql_add(&q, m->fields[i].qname);
+        crest__sql_add(&q, " = ");
+        crest__sql_bind(&q, a.v[i]);
+    }
+    crest__rest_where_id(&q, id, scope);
+    int64_t changes = 1;
+    int rc = nset ? exec_sql(req, res, &q, &changes, mod, &a, "") : 0;
+    crest__sql_dispose(&q);
+    json_decref(parsed);
+    if (rc)
+        return -1;
+    if (!changes)
+        return crest__rest_not_found(res, mod); /* deleted meanwhile */
+    return crest__rest_serve_one(&ctx, mod, id, NULL, mod->def->after_update);
+}
+
+/* ---- delete ---- */
+
+int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
+{
+    route *r = ud;
+    crest__module *mod = r->mod;
+    crest_rest_ctx ctx;
+    crest__rest_ctx_init(&ctx, req, res, mod);
+    crest__qnode *scope;
+    int64_t id;
+    if (crest__rest_begin(&ctx, mod, &scope))
+        return -1;
+    if (!crest__rest_path_id(req, mod, &id))
+        return crest__rest_not_found(res, mod);
+    /* Only rows the client can see reach the hook. */
+    if (mod->def->before_delete &&
+        (crest__rest_row_visible(req, res, mod, id, scope) || mod->def->before_delete(&ctx, id) || res->is_error))
+        return -1;
+    crest__sql q;
+    crest__sql_init(&q, req->arena);
+    crest__sql_add(&q, "DELETE FROM ");
+    crest__sql_add(&q, mod->m->qtable);
+    crest__rest_where_id(&q, id, scope);
+    int64_t changes = 0;
+    int rc = exec_sql(req, res, &q, &changes, mod, NULL, "");
+    crest__sql_dispose(&q);
+    if (rc)
+        return -1;
+    if (!changes)
+        return crest__rest_not_found(res, mod);
+    if (mod->def->after_delete && mod->def->after_delete(&ctx, id))
+        return -1;
+    crest_res_status(res, 204);
+    return 0;
+}
+
+/* Write routes run on the thread pool, one at a time, on the app's writer
+ * connection; the answer waits until the commit is durable (group commit,
+ * src/app/writer.c). */
+int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
+{
+    route *r = ud;
+    crest_app *app = req->app;
+    sqlite3 *db = crest__writer_begin(app);
+    if (!db)
+        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
+    req->db_override = db;
+    int rc = r->inner(req, res, ud);
+    crest__req_unhook_db(req); /* the next writer must not inherit this request's deadline */
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* never leave a transaction open */
+    crest__writer_end(app);
+    req->db_override = NULL;
+    if (!rc && !res->is_error && crest__writer_durable(app)) {
+        fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);
+        return crest_res_error(res, 500, "internal_error", "the write could not be made durable");
+    }
+    return rc;
+}
