@@ -120,9 +120,42 @@ void crest_app_free(crest_app *app)
     for (unsigned i = 0; i < app->nmodels; i++)
         crest__model_free(app->models[i]);
     free(app->models);
+    for (unsigned i = 0; i < app->nlines; i++)
+        free(app->lines[i].key);
+    free(app->lines);
     if (app->appfile && app->appfile_free)
         app->appfile_free(app->appfile);
     free(app);
+}
+
+int crest__app_note_line(crest_app *app, const char *key, int line)
+{
+    struct crest__line *l = realloc(app->lines, (app->nlines + 1) * sizeof *l);
+    if (!l)
+        return CREST_ENOMEM;
+    app->lines = l;
+    if (!(l[app->nlines].key = strdup(key)))
+        return CREST_ENOMEM;
+    l[app->nlines++].line = line;
+    return 0;
+}
+
+int crest__app_line(const crest_app *app, const char *key)
+{
+    for (unsigned i = 0; i < app->nlines; i++)
+        if (!strcmp(app->lines[i].key, key))
+            return app->lines[i].line;
+    return 0;
+}
+
+int crest__app_locate(const crest_app *app, crest_error *err, const char *key, int rc)
+{
+    int line = crest__app_line(app, key);
+    if (err && err->line == 0 && line > 0 && app->source_name) {
+        snprintf(err->file, sizeof err->file, "%s", app->source_name);
+        err->line = line;
+    }
+    return rc;
 }
 
 crest_limits *crest_app_limits(crest_app *app) { return &app->limits; }
@@ -246,6 +279,9 @@ int crest_app_set_api_prefix(crest_app *app, const char *prefix)
 static int check_spec(const crest_endpoint *ep, crest_error *err)
 {
     const char *path = ep->path ? ep->path : "(null)";
+    char msg[400];
+    if (crest__path_check(path, msg, sizeof msg))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s", msg);
     if (!crest_method_name(ep->method))
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: unknown method", path);
     if (!ep->handler)

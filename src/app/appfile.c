@@ -291,8 +291,59 @@ int crest__af_get_permission(crest__loader *L, const ynode *n, const char *where
         return rc;
     for (size_t i = 0; names[i]; i++)
         if (!*names[i] || strchr(names[i], ',') || !strcmp(names[i], "public") || !strcmp(names[i], "authenticated"))
-            return crest__af_bad(L, n, "%s: bad permission name '%s'", where, names[i]);
+            return crest__af_bad(L, n->kids[i], "%s: bad permission name '%s'", where, names[i]);
     return crest__af_conf_join(L, names, out);
+}
+
+/* The scalar equal to s under n (depth first), or NULL. */
+static const ynode *find_scalar(const ynode *n, const char *s, size_t len)
+{
+    if (n->kind == Y_SCALAR)
+        return n->len == len && !memcmp(n->str, s, len) ? n : NULL;
+    for (size_t i = 0; i < (n->kind == Y_MAP ? 2 * n->n : n->n); i++) {
+        const ynode *f = find_scalar(n->kids[i], s, len);
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
+const ynode *crest__af_locate(const ynode *base, const char *msg, const ynode *fallback)
+{
+    /* Past "module NAME: " or "model NAME: ": the part of the definition. */
+    const char *p = strstr(msg, ": ");
+    if (!p || base->kind != Y_MAP)
+        return fallback;
+    p += 2;
+    size_t n = strcspn(p, ": '");
+    char sect[64];
+    snprintf(sect, sizeof sect, "%.*s", (int)(n < sizeof sect ? n : sizeof sect - 1), p);
+    const ynode *at = NULL, *y;
+    if (!strcmp(sect, "field") || !strcmp(sect, "computed")) { /* "field f: ...", "computed field f ..." */
+        const char *name = p + n + 1;
+        if (!strcmp(sect, "computed") && !strncmp(name, "field ", 6))
+            name += 6;
+        size_t nl = strcspn(name, ": ");
+        at = !strcmp(sect, "field") ? crest__ytree_get(base, "fields")
+             : (y = crest__ytree_get(base, "serializer")) && y->kind == Y_MAP ? crest__ytree_get(y, "computed")
+                                                                              : NULL;
+        for (size_t i = 0; at && at->kind == Y_MAP && i < at->n; i++)
+            if (at->kids[2 * i]->len == nl && !memcmp(at->kids[2 * i]->str, name, nl))
+                return at->kids[2 * i];
+        return at ? at : fallback;
+    }
+    if (!strcmp(sect, "index"))
+        at = crest__ytree_get(base, "indexes");
+    else if (!strcmp(sect, "parse_attributes"))
+        at = (y = crest__ytree_get(base, "parser")) && y->kind == Y_MAP ? crest__ytree_get(y, "attributes") : NULL;
+    else if (!(at = crest__ytree_get(base, sect)) && (y = crest__ytree_get(base, "serializer")) && y->kind == Y_MAP)
+        at = crest__ytree_get(y, sect);
+    if (!at)
+        return fallback;
+    /* A quoted name in the message: the entry that holds it. */
+    const char *q = strchr(p, '\''), *qe = q ? strchr(q + 1, '\'') : NULL;
+    const ynode *entry = q && qe ? find_scalar(at, q + 1, (size_t)(qe - q - 1)) : NULL;
+    return entry ? entry : at;
 }
 
 static int load_root(crest__loader *L, const ynode *root)
@@ -309,6 +360,8 @@ static int load_root(crest__loader *L, const ynode *root)
     if ((rc = crest__af_load_settings(L, root)))
         return rc;
     if ((x = crest__ytree_get(root, "models")) && !crest__ytree_is_null(x)) {
+        if (crest__app_note_line(L->app, "models", x->line))
+            return CREST_ENOMEM;
         if (crest__af_want_map(L, x, "models"))
             return CREST_ECONFIG;
         for (size_t i = 0; i < x->n; i++)

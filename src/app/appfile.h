@@ -47,6 +47,12 @@ int crest__af_get_names(crest__loader *L, const ynode *n, const char *where, con
 /* public | authenticated | a list of permissions (→ "a,b"), in the conf arena. */
 int crest__af_get_permission(crest__loader *L, const ynode *n, const char *where, const char **out);
 
+/* The node of a model's or a module's map (base) that an error of the C API
+ * is about, from its message: "module m: query_allowed_fields: 'x' is not a
+ * field" → the entry x of query_allowed_fields; "model M: field f: ..." → the
+ * field f. fallback when the message names nothing found. */
+const ynode *crest__af_locate(const ynode *base, const char *msg, const ynode *fallback);
+
 /* The sections, in the order load_root calls them. */
 int crest__af_load_settings(crest__loader *L, const ynode *root); /* appfile_settings.c */
 int crest__af_load_model(crest__loader *L, const ynode *key, const ynode *v);  /* appfile_rest.c */

@@ -191,10 +191,22 @@ int crest__af_load_model(crest__loader *L, const ynode *key, const ynode *v)
                 return CREST_ECONFIG;
         if ((rc = crest__af_conf_json(L, crest__af_ynode_json(x), &def->seed)))
             return rc;
+        /* Seed rows are checked when the table is made: keep their lines. */
+        char k2[200];
+        snprintf(k2, sizeof k2, "%s.seed", where);
+        if (crest__app_note_line(L->app, k2, x->line))
+            return CREST_ENOMEM;
+        for (size_t i = 0; i < x->n; i++) {
+            snprintf(k2, sizeof k2, "%s.seed[%zu]", where, i);
+            if (crest__app_note_line(L->app, k2, x->kids[i]->line))
+                return CREST_ENOMEM;
+        }
     }
+    if (crest__app_note_line(L->app, where, key->line))
+        return CREST_ENOMEM;
     crest_error e2 = {0};
     if ((rc = crest_app_add_model(L->app, def, &e2)))
-        return crest__af_bad(L, key, "%s", e2.msg);
+        return crest__af_bad(L, crest__af_locate(v, e2.msg, key), "%s", e2.msg);
     return 0;
 }
 
@@ -267,6 +279,12 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
         (rc = opt_string(L, v, "owner", where, &def->owner)) ||
         (rc = opt_string(L, v, "rate_limit", where, &def->rate_limit)))
         return rc;
+    static const char *const paths[] = {"url_prefix", "base_path", "id_path"};
+    for (size_t i = 0; i < CREST_ARRAY_LEN(paths); i++) {
+        char pmsg[400];
+        if ((x = crest__ytree_get(v, paths[i])) && crest__path_check(x->str, pmsg, sizeof pmsg))
+            return crest__af_bad(L, x, "%s: %s", SUB(paths[i]), pmsg);
+    }
     if ((x = crest__ytree_get(v, "single_envelope"))) {
         if (crest__af_want_scalar(L, x, SUB("single_envelope")))
             return CREST_ECONFIG;
@@ -360,6 +378,10 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
                     return crest__af_bad(L, e, "%s.%s: one SQL expression, without ';'", w2, k->str);
                 if (!(c[i].name = crest__af_conf_strdup(L, k->str)) || !(c[i].sql = crest__af_conf_strdup(L, e->str)))
                     return CREST_ENOMEM;
+                char k2[300]; /* checked against the table at start: keep the line */
+                snprintf(k2, sizeof k2, "%s.serializer.computed.%s", where, k->str);
+                if (crest__app_note_line(L->app, k2, e->line))
+                    return CREST_ENOMEM;
             }
             def->computed = c;
         }
@@ -395,7 +417,9 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
 #undef SUB
     crest_error e2 = {0};
     if ((rc = crest_app_add_module(L->app, def, &e2)))
-        return crest__af_bad(L, key, "%s", e2.msg);
+        return crest__af_bad(L, crest__af_locate(v, e2.msg, key), "%s", e2.msg);
+    if (crest__app_note_line(L->app, where, key->line))
+        return CREST_ENOMEM;
     return 0;
 }
 

@@ -194,8 +194,16 @@ static int load_auth(crest__loader *L, const ynode *x)
             goto out;
     }
     crest_error e2 = {0};
-    if (crest_app_set_jwt(L->app, &cfg, &e2))
-        rc = crest__af_bad(L, j, "%s", e2.msg);
+    if (crest_app_set_jwt(L->app, &cfg, &e2)) {
+        /* "auth.jwt.algorithms: ...": the key it names, else the jwt map. */
+        const ynode *at = NULL;
+        if (!strncmp(e2.msg, "auth.jwt.", 9)) {
+            char k[40];
+            snprintf(k, sizeof k, "%.*s", (int)strcspn(e2.msg + 9, ": "), e2.msg + 9);
+            at = crest__ytree_get(j, k);
+        }
+        rc = crest__af_bad(L, at ? at : j, "%s", e2.msg);
+    }
 out:
     memset(secret, 0, slen);
     free(secret);
@@ -278,6 +286,8 @@ int crest__af_load_settings(crest__loader *L, const ynode *root)
     if ((x = crest__ytree_get(root, "limits")) && (rc = load_limits(L, x)))
         return rc;
     if ((x = crest__ytree_get(root, "startup_sql"))) {
+        if (crest__app_note_line(app, "startup_sql", x->line))
+            return CREST_ENOMEM;
         crest__buf b;
         crest__buf_init(&b, 0);
         if (x->kind == Y_SCALAR) {
@@ -384,7 +394,8 @@ int crest__af_load_settings(crest__loader *L, const ynode *root)
         for (size_t i = 0; origins[i]; i++)
             if ((strncmp(origins[i], "http://", 7) && strncmp(origins[i], "https://", 8) && strcmp(origins[i], "*")) ||
                 crest_app_add_cors_origin(app, origins[i]))
-                return crest__af_bad(L, y, "cors.origins: '%s' is not an origin (scheme://host[:port], or *)", origins[i]);
+                return crest__af_bad(L, y->kids[i], "cors.origins: '%s' is not an origin (scheme://host[:port], or *)",
+                                     origins[i]);
         const char *headers = NULL;
         unsigned max_age = 600;
         bool cred = false;

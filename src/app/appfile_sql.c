@@ -237,6 +237,9 @@ int crest__af_load_endpoint(crest__loader *L, const ynode *e, size_t idx)
         return CREST_ECONFIG;
     if (path->str[0] != '/')
         return crest__af_bad(L, path, "%s.path: must start with '/'", where);
+    char pmsg[400];
+    if (crest__path_check(path->str, pmsg, sizeof pmsg))
+        return crest__af_bad(L, path, "%s.%s", where, pmsg);
     crest_method method = CREST_GET;
     if (m) {
         if (crest__af_want_scalar(L, m, where))
@@ -416,7 +419,7 @@ int crest__af_load_endpoint(crest__loader *L, const ynode *e, size_t idx)
     crest_error e2 = {0};
     rc = crest__app_add_sql_endpoint(L->app, &s->spec, s, &e2);
     if (rc) {
-        rc = crest__af_bad(L, e, "%s: %s", where, e2.msg);
+        rc = crest__af_bad(L, path, "%s: %s", where, e2.msg); /* the route: taken, or a bad pattern */
         goto fail;
     }
     return 0;

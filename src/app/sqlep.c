@@ -99,6 +99,8 @@ void crest__sqlep_free(crest__sqlep *s)
     free(s);
 }
 
+int crest__sqlep_line(const crest__sqlep *s) { return s->line; }
+
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_error *err)
 {
     sqlite3 *db = dbp;
