@@ -1536,9 +1536,10 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         route *r = &mod->routes[table[t].kind];
         r->mod = mod;
         r->kind = table[t].kind;
-        /* Emmett-REST: the collection at url_prefix + base_path; the id
-         * path and the extra routes are relative to url_prefix. */
-        const char *head = table[t].suffix && !*table[t].suffix ? mod->base : mod->prefix;
+        /* Emmett-REST: the collection and its routes (sample, group,
+         * stats, and eval) at url_prefix + base_path ("{base_path}/group/
+         * <field>"); the id path is relative to url_prefix. */
+        const char *head = table[t].suffix ? mod->base : mod->prefix;
         const char *tail = table[t].suffix ? table[t].suffix : mod->id_path;
         size_t need = strlen(head) + strlen(tail) + 2;
         r->path = malloc(need);
