@@ -711,9 +711,15 @@ static void write_operation(crest__oa *o, const crest__endpoint *ep)
         crest_json_str(w, s->tag);
         crest_json_array_end(w);
     }
+    /* Every operation has a summary (linters require one): the declared
+     * one, else the method and the path ("GET /stats/spent"). */
+    crest_json_key(w, "summary");
     if (s->summary) {
-        crest_json_key(w, "summary");
         crest_json_str(w, s->summary);
+    } else {
+        char sum[512];
+        snprintf(sum, sizeof sum, "%s %s", crest_method_name(s->method), ep->full_path);
+        crest_json_str(w, sum);
     }
     if (s->description) {
         crest_json_key(w, "description");
