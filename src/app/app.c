@@ -123,6 +123,11 @@ void crest_app_free(crest_app *app)
     for (unsigned i = 0; i < app->nlines; i++)
         free(app->lines[i].key);
     free(app->lines);
+    for (unsigned i = 0; i < app->ntags; i++) {
+        free(app->tags[i].name);
+        free(app->tags[i].description);
+    }
+    free(app->tags);
     if (app->appfile && app->appfile_free)
         app->appfile_free(app->appfile);
     free(app);
@@ -138,6 +143,31 @@ int crest__app_note_line(crest_app *app, const char *key, int line)
         return CREST_ENOMEM;
     l[app->nlines++].line = line;
     return 0;
+}
+
+int crest__app_set_tag_description(crest_app *app, const char *tag, const char *description)
+{
+    struct crest__tag *t = realloc(app->tags, (app->ntags + 1) * sizeof *t);
+    if (!t)
+        return CREST_ENOMEM;
+    app->tags = t;
+    t[app->ntags].name = strdup(tag);
+    t[app->ntags].description = strdup(description);
+    if (!t[app->ntags].name || !t[app->ntags].description) {
+        free(t[app->ntags].name);
+        free(t[app->ntags].description);
+        return CREST_ENOMEM;
+    }
+    app->ntags++;
+    return 0;
+}
+
+const char *crest__app_tag_description(const crest_app *app, const char *tag)
+{
+    for (unsigned i = app->ntags; i-- > 0;) /* the last one given wins */
+        if (!strcmp(app->tags[i].name, tag))
+            return app->tags[i].description;
+    return NULL;
 }
 
 int crest__app_line(const crest_app *app, const char *key)
@@ -294,7 +324,7 @@ static int check_spec(const crest_endpoint *ep, crest_error *err)
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: more than 64 parameters", path);
         if (p->in < CREST_IN_PATH || p->in > CREST_IN_HEADER)
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: parameter '%s' has no location", path, p->name);
-        if (p->type < CREST_T_STRING || p->type > CREST_T_ENUM)
+        if (p->type < CREST_T_STRING || p->type > CREST_T_UUID)
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: parameter '%s' has no type", path, p->name);
         if (p->type == CREST_T_ENUM && (!p->values || !p->values[0]))
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: enum parameter '%s' has no values", path,

@@ -63,6 +63,9 @@ struct crest_app {
      * "modules.api_task.serializer.computed.hours". Owned. */
     struct crest__line { char *key; int line; } *lines;
     unsigned nlines;
+    /* Descriptions of tags of the OpenAPI document (groups: of the app file). Owned. */
+    struct crest__tag { char *name, *description; } *tags;
+    unsigned ntags;
     void *appfile;               /* data owned by the loader (freed with the app) */
     void (*appfile_free)(void *);
     struct crest__server *srv;   /* while serving */
@@ -227,6 +230,10 @@ void crest__app_worker_dispose(crest__worker *w);
 
 /* Records where the app file declared key (copied); 0 or CREST_ENOMEM. */
 int crest__app_note_line(crest_app *app, const char *key, int line);
+/* Describes a tag of the OpenAPI document (strings copied); 0 or CREST_ENOMEM. */
+int crest__app_set_tag_description(crest_app *app, const char *tag, const char *description);
+/* The description of tag, or NULL. */
+const char *crest__app_tag_description(const crest_app *app, const char *tag);
 /* The line recorded for key, or 0. */
 int crest__app_line(const crest_app *app, const char *key);
 /* For an error found after loading: when err has no line yet, names the app

@@ -350,7 +350,8 @@ static int load_root(crest__loader *L, const ynode *root)
 {
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
                                        "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
-                                       "info", "servers", "openapi", "docs", "auth", "cors", "rate_limit", "tls", "metrics", NULL};
+                                       "info", "servers", "openapi", "docs", "auth", "cors", "rate_limit", "tls", "metrics",
+                                       "groups", NULL};
     if (root->kind != Y_MAP)
         return crest__af_bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
     if (crest__af_check_keys(L, root, "app file", keys))
@@ -378,8 +379,18 @@ static int load_root(crest__loader *L, const ynode *root)
     if ((x = crest__ytree_get(root, "endpoints")) && !crest__ytree_is_null(x)) {
         if (x->kind != Y_SEQ)
             return crest__af_bad(L, x, "endpoints: expected a list");
+        for (size_t i = 0; i < x->n; i++) {
+            char where[64];
+            snprintf(where, sizeof where, "endpoints[%zu]", i);
+            if ((rc = crest__af_load_endpoint(L, x->kids[i], where, NULL)))
+                return rc;
+        }
+    }
+    if ((x = crest__ytree_get(root, "groups")) && !crest__ytree_is_null(x)) {
+        if (crest__af_want_map(L, x, "groups"))
+            return CREST_ECONFIG;
         for (size_t i = 0; i < x->n; i++)
-            if ((rc = crest__af_load_endpoint(L, x->kids[i], i)))
+            if ((rc = crest__af_load_group(L, x->kids[2 * i], x->kids[2 * i + 1])))
                 return rc;
     }
     return 0;

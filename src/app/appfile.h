@@ -57,6 +57,17 @@ const ynode *crest__af_locate(const ynode *base, const char *msg, const ynode *f
 int crest__af_load_settings(crest__loader *L, const ynode *root); /* appfile_settings.c */
 int crest__af_load_model(crest__loader *L, const ynode *key, const ynode *v);  /* appfile_rest.c */
 int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v); /* appfile_rest.c */
-int crest__af_load_endpoint(crest__loader *L, const ynode *e, size_t idx);     /* appfile_sql.c */
+/* What a group of SQL endpoints (`groups:`) gives each of its endpoints,
+ * unless the endpoint says otherwise; strings borrowed. */
+typedef struct crest__af_group {
+    const char *prefix;     /* put before each path; NULL: none */
+    const char *tag;
+    const char *permission; /* in the conf arena */
+    const char *rate_limit;
+} crest__af_group;
+/* One SQL endpoint; where names it in messages ("endpoints[2]"), g is its
+ * group or NULL. */
+int crest__af_load_endpoint(crest__loader *L, const ynode *e, const char *where, const crest__af_group *g);
+int crest__af_load_group(crest__loader *L, const ynode *key, const ynode *v); /* appfile_sql.c */
 
 #endif

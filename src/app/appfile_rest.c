@@ -18,7 +18,8 @@ static int field_type(crest__loader *L, const ynode *n, const char *where, crest
     } types[] = {{"string", CREST_F_STRING}, {"str", CREST_F_STRING},     {"text", CREST_F_TEXT},
                  {"int", CREST_F_INT},       {"integer", CREST_F_INT},    {"float", CREST_F_FLOAT},
                  {"number", CREST_F_FLOAT},  {"bool", CREST_F_BOOL},      {"boolean", CREST_F_BOOL},
-                 {"date", CREST_F_DATE},     {"datetime", CREST_F_DATETIME}, {"json", CREST_F_JSON}};
+                 {"date", CREST_F_DATE},     {"datetime", CREST_F_DATETIME}, {"json", CREST_F_JSON},
+                 {"uuid", CREST_F_UUID}};
     if (crest__af_want_scalar(L, n, where))
         return CREST_ECONFIG;
     for (size_t i = 0; i < CREST_ARRAY_LEN(types); i++)
@@ -26,7 +27,7 @@ static int field_type(crest__loader *L, const ynode *n, const char *where, crest
             *out = types[i].t;
             return 0;
         }
-    return crest__af_bad(L, n, "%s: unknown type '%s' (string, text, int, float, bool, date, datetime, json)", where, n->str);
+    return crest__af_bad(L, n, "%s: unknown type '%s' (string, text, int, float, bool, date, datetime, json, uuid)", where, n->str);
 }
 
 static int load_field(crest__loader *L, crest_field *f, const ynode *key, const ynode *v, const char *model)

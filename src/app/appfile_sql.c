@@ -27,10 +27,12 @@ static int parse_type(crest__loader *L, const ynode *n, const char *where, bool 
         *out = CREST_T_BOOL;
     else if (!strcmp(t, "enum"))
         *out = CREST_T_ENUM;
+    else if (!strcmp(t, "uuid"))
+        *out = CREST_T_UUID;
     else if (allow_json && !strcmp(t, "json"))
         *out = 0;
     else
-        return crest__af_bad(L, n, "%s: unknown type '%s' (string, int, float, bool, enum%s)", where, t,
+        return crest__af_bad(L, n, "%s: unknown type '%s' (string, int, float, bool, enum, uuid%s)", where, t,
                    allow_json ? ", json" : "");
     return 0;
 }
@@ -48,7 +50,7 @@ static bool in_path(const char *path, const char *name)
 static int load_param(crest__loader *L, crest__sqlep *s, const ynode *key, const ynode *v, bool has_body, const char *where0)
 {
     static const char *const keys[] = {"type", "in", "required", "default", "min", "max", "min_length",
-                                       "max_length", "values", "description", NULL};
+                                       "max_length", "values", "description", "header", "reply_header", NULL};
     char where[300];
     snprintf(where, sizeof where, "%s.params.%s", where0, key->str);
     const char *name = key->str;
@@ -61,6 +63,8 @@ static int load_param(crest__loader *L, crest__sqlep *s, const ynode *key, const
     const ynode *def = NULL, *values = NULL, *desc = NULL;
     bool has_min = false, has_max = false;
     double mn = 0, mx = 0;
+    const ynode *hdr = NULL; /* `header: X-Tenant-Id`: the header's real name */
+    bool reply = false;
     int rc;
     if (v->kind == Y_SCALAR) {
         if ((rc = parse_type(L, v, where, true, &type)))
@@ -80,6 +84,27 @@ static int load_param(crest__loader *L, crest__sqlep *s, const ynode *key, const
             if ((rc = crest__af_get_bool(L, x, where, &required)))
                 return rc;
             required_set = true;
+        }
+        if ((hdr = crest__ytree_get(v, "header"))) {
+            if ((rc = crest__af_want_scalar(L, hdr, where)))
+                return rc;
+            if (in && strcmp(in, "header"))
+                return crest__af_bad(L, hdr, "%s.header: only header parameters (in: header) name a header", where);
+            in = "header";
+            bool ok = hdr->len > 0 && hdr->len <= 128;
+            for (const char *c = hdr->str; ok && *c; c++)
+                ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+                     *c == '_';
+            if (!ok)
+                return crest__af_bad(L, hdr, "%s.header: a header name uses letters, digits, '-' and '_' (found '%s')",
+                                     where, hdr->str);
+        }
+        if ((x = crest__ytree_get(v, "reply_header"))) {
+            if ((rc = crest__af_get_bool(L, x, where, &reply)))
+                return rc;
+            if (reply && (!in || strcmp(in, "header")))
+                return crest__af_bad(L, x, "%s.reply_header: only header parameters (in: header) are copied into "
+                                           "the response", where);
         }
         def = crest__ytree_get(v, "default");
         values = crest__ytree_get(v, "values");
@@ -172,8 +197,15 @@ static int load_param(crest__loader *L, crest__sqlep *s, const ynode *key, const
     crest_param *p = &s->params[s->nparams];
     memset(p, 0, sizeof *p);
     s->nparams++;
-    if (!(p->name = strdup(name)))
+    if (!(p->name = strdup(hdr ? hdr->str : name)))
         return CREST_ENOMEM;
+    if (hdr || reply) { /* the SQL still names it :<name> */
+        sqlep_header *h = &s->headers[s->nheaders++];
+        h->param = s->nparams - 1;
+        h->reply = reply;
+        if (!(h->sql_name = strdup(name)))
+            return CREST_ENOMEM;
+    }
     p->in = !strcmp(in, "path") ? CREST_IN_PATH : !strcmp(in, "query") ? CREST_IN_QUERY : CREST_IN_HEADER;
     p->type = type;
     p->required = required;
@@ -218,13 +250,11 @@ static char *own(crest__sqlep *s, const char *str)
     return p;
 }
 
-int crest__af_load_endpoint(crest__loader *L, const ynode *e, size_t idx)
+int crest__af_load_endpoint(crest__loader *L, const ynode *e, const char *where, const crest__af_group *g)
 {
     static const char *const keys[] = {"method", "path", "params", "sql", "returns", "status", "summary",
                                        "description", "tag", "timeout", "envelope", "columns", "permission",
                                        "rate_limit", NULL};
-    char where[64];
-    snprintf(where, sizeof where, "endpoints[%zu]", idx);
     if (crest__af_want_map(L, e, where) || crest__af_check_keys(L, e, where, keys))
         return CREST_ECONFIG;
     const ynode *m = crest__ytree_get(e, "method"), *path = crest__ytree_get(e, "path"),
@@ -259,7 +289,13 @@ int crest__af_load_endpoint(crest__loader *L, const ynode *e, size_t idx)
     s->line = e->line;
     s->sql_line = sql->line;
     s->spec.method = method;
-    s->spec.path = own(s, path->str);
+    if (g && g->prefix) { /* the group's prefix; "/" is the prefix itself */
+        char full[1024];
+        snprintf(full, sizeof full, "%s%s", g->prefix, strcmp(path->str, "/") ? path->str : "");
+        s->spec.path = own(s, full);
+    } else {
+        s->spec.path = own(s, path->str);
+    }
     s->sql = crest__sqlep_user_params(sql->str);
     if (!s->spec.path || !s->sql) {
         rc = CREST_ENOMEM;
@@ -309,10 +345,21 @@ int crest__af_load_endpoint(crest__loader *L, const ynode *e, size_t idx)
         }
     }
     if ((x = crest__ytree_get(e, "permission"))) {
-        char w2[96];
+        char w2[200];
         snprintf(w2, sizeof w2, "%s.permission", where);
         if ((rc = crest__af_get_permission(L, x, w2, &s->spec.permission)))
             goto fail;
+    }
+    /* What the endpoint does not say, its group does. */
+    if (g && g->rate_limit && !crest__ytree_get(e, "rate_limit") && !(s->spec.rate_limit = own(s, g->rate_limit))) {
+        rc = CREST_ENOMEM;
+        goto fail;
+    }
+    if (g && !crest__ytree_get(e, "permission"))
+        s->spec.permission = g->permission;
+    if (g && g->tag && !crest__ytree_get(e, "tag") && !(s->spec.tag = own(s, g->tag))) {
+        rc = CREST_ENOMEM;
+        goto fail;
     }
     const char *strkeys[] = {"summary", "description", "tag", "envelope"};
     for (size_t i = 0; i < CREST_ARRAY_LEN(strkeys); i++) {
@@ -341,7 +388,8 @@ int crest__af_load_endpoint(crest__loader *L, const ynode *e, size_t idx)
         }
     }
     if ((x = crest__ytree_get(e, "columns")) && !crest__ytree_is_null(x)) {
-        /* SQLite has no bool or json column type: say how to write a column. */
+        /* SQLite has no bool, json, date or uuid column type: say how to
+         * write a column, and what the OpenAPI document promises. */
         if ((rc = crest__af_want_map(L, x, where)))
             goto fail;
         s->cols = calloc(x->n ? x->n : 1, sizeof *s->cols);
@@ -353,18 +401,24 @@ int crest__af_load_endpoint(crest__loader *L, const ynode *e, size_t idx)
             const ynode *k = x->kids[2 * i], *v = x->kids[2 * i + 1];
             if ((rc = crest__af_want_scalar(L, v, where)))
                 goto fail;
-            int kind = !strcmp(v->str, "bool") || !strcmp(v->str, "boolean") ? COL_BOOL
-                       : !strcmp(v->str, "json")                            ? COL_JSON
-                       : !strcmp(v->str, "auto")                            ? COL_AS_IS
-                                                                            : -1;
+            int kind = crest__sqlep_col_kind(v->str);
             if (kind < 0) {
-                rc = crest__af_bad(L, v, "%s.columns.%s: must be bool, json or auto (found '%s')", where, k->str, v->str);
+                rc = crest__af_bad(L, v,
+                                   "%s.columns.%s: must be int, float, string, bool, json, date, datetime, uuid or "
+                                   "auto (found '%s')",
+                                   where, k->str, v->str);
                 goto fail;
             }
+            for (unsigned j = 0; j < s->ncols; j++)
+                if (!strcmp(s->cols[j].name, k->str)) {
+                    rc = crest__af_bad(L, k, "%s.columns.%s: declared twice", where, k->str);
+                    goto fail;
+                }
             if (!(s->cols[s->ncols].name = strdup(k->str))) {
                 rc = CREST_ENOMEM;
                 goto fail;
             }
+            s->cols[s->ncols].line = k->line;
             s->cols[s->ncols++].kind = kind;
         }
     }
@@ -378,7 +432,8 @@ int crest__af_load_endpoint(crest__loader *L, const ynode *e, size_t idx)
     }
     s->params = calloc(np + 1, sizeof *s->params);
     s->body = calloc(np + 1, sizeof *s->body);
-    if (!s->params || !s->body) {
+    s->headers = calloc(np + 1, sizeof *s->headers);
+    if (!s->params || !s->body || !s->headers) {
         rc = CREST_ENOMEM;
         goto fail;
     }
@@ -429,3 +484,63 @@ fail:
 }
 
 /* ---- models and modules: the app file builds the C API's definitions ---- */
+
+/* A group of SQL endpoints (Hyperion's routers, FastAPI's APIRouter): a
+ * prefix, a tag (with its description) and defaults for the permission and
+ * the rate limit, given to each endpoint that does not say otherwise. */
+int crest__af_load_group(crest__loader *L, const ynode *key, const ynode *v)
+{
+    static const char *const keys[] = {"prefix", "tag", "description", "permission", "rate_limit", "endpoints", NULL};
+    char where[160];
+    snprintf(where, sizeof where, "groups.%s", key->str);
+    if (crest__af_want_map(L, v, where) || crest__af_check_keys(L, v, where, keys))
+        return CREST_ECONFIG;
+    crest__af_group g = {.tag = key->str};
+    const ynode *x;
+    char w2[200];
+    int rc;
+#define SUB(k) (snprintf(w2, sizeof w2, "%s.%s", where, k), w2)
+    if ((x = crest__ytree_get(v, "prefix"))) {
+        char pmsg[400];
+        if ((rc = crest__af_get_string(L, x, SUB("prefix"), &g.prefix)))
+            return rc;
+        if (g.prefix[0] != '/')
+            return crest__af_bad(L, x, "%s: must start with '/'", w2);
+        if (crest__path_check(g.prefix, pmsg, sizeof pmsg))
+            return crest__af_bad(L, x, "%s: %s", w2, pmsg);
+        size_t n = strlen(g.prefix);
+        if (n > 1 && g.prefix[n - 1] == '/')
+            return crest__af_bad(L, x, "%s: must not end with '/' (the endpoints' paths start with one)", w2);
+        if (n == 1)
+            g.prefix = NULL; /* "/": no prefix */
+    }
+    if ((x = crest__ytree_get(v, "tag")) && (rc = crest__af_get_string(L, x, SUB("tag"), &g.tag)))
+        return rc;
+    if ((x = crest__ytree_get(v, "description"))) {
+        const char *d;
+        if ((rc = crest__af_get_string(L, x, SUB("description"), &d)))
+            return rc;
+        if (crest__app_set_tag_description(L->app, g.tag, d))
+            return CREST_ENOMEM;
+    }
+    if ((x = crest__ytree_get(v, "permission")) && (rc = crest__af_get_permission(L, x, SUB("permission"), &g.permission)))
+        return rc;
+    if ((x = crest__ytree_get(v, "rate_limit"))) {
+        crest__rate tmp;
+        if ((rc = crest__af_get_string(L, x, SUB("rate_limit"), &g.rate_limit)))
+            return rc;
+        if (crest__rate_parse(g.rate_limit, &tmp))
+            return crest__af_bad(L, x, "%s: expected requests/period, as in 100/1m or 10/s, found '%s'", w2,
+                                 g.rate_limit);
+    }
+    x = crest__ytree_get(v, "endpoints");
+    if (!x || x->kind != Y_SEQ || x->n == 0)
+        return crest__af_bad(L, x ? x : v, "%s: a group needs endpoints, a non-empty list", SUB("endpoints"));
+#undef SUB
+    for (size_t i = 0; i < x->n; i++) {
+        snprintf(w2, sizeof w2, "%s.endpoints[%zu]", where, i);
+        if ((rc = crest__af_load_endpoint(L, x->kids[i], w2, &g)))
+            return rc;
+    }
+    return 0;
+}
