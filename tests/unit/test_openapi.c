@@ -1,13 +1,16 @@
-/* test_openapi.c — the OpenAPI document of src/openapi/openapi.c for C
- * specs: an operation declared without a summary gets one made from its
- * method and path (issue 10 item 12: linters report a missing summary as an
- * error), and a declared one is kept. */
+/* test_openapi.c — C specs in the OpenAPI document of src/openapi/openapi.c
+ * and through the spec check: an operation declared without a summary gets
+ * one made from its method and path (issue 10 item 12: linters report a
+ * missing summary as an error), a declared one is kept; a CREST_T_UUID
+ * parameter is documented as format uuid, refused when malformed and handed
+ * to the handler lower-case (issue 10 item 27). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "unit.h"
 
 #include "crest/crest.h"
+#include "http/loopback.h"
 
 static int h_none(crest_req *req, crest_res *res, void *ud)
 {
@@ -59,10 +62,55 @@ static void operation_without_summary_gets_one(void **state)
     crest_app_free(app);
 }
 
+static char seen[64];
+static int h_uuid(crest_req *req, crest_res *res, void *ud)
+{
+    (void)ud;
+    snprintf(seen, sizeof seen, "%s", crest_req_str(req, "id"));
+    crest_res_status(res, 204);
+    return 0;
+}
+
+static const char *answer(crest__loopback *lb, const char *request)
+{
+    crest__loopback_clear_output(lb);
+    assert_int_equal(crest__loopback_feed(lb, request, strlen(request)), 0);
+    size_t n;
+    const char *o = crest__loopback_output(lb, &n);
+    assert_true(n > 12);
+    return o;
+}
+
+static void uuid_parameter_of_a_c_spec(void **state)
+{
+    (void)state;
+    static const crest_param id[] = {{.name = "id", .in = CREST_IN_PATH, .type = CREST_T_UUID}, {0}};
+    static const crest_endpoint ep = {.method = CREST_GET, .path = "/s/{id}", .params = id, .handler = h_uuid};
+    crest_app *app = crest_app_new();
+    crest_app_set_access_log(app, false);
+    crest_error e = {0};
+    assert_int_equal(crest_app_add_endpoint(app, &ep, NULL, &e), 0);
+    char *doc = crest_app_openapi(app, false, NULL);
+    assert_non_null(doc);
+    assert_non_null(strstr(doc, "\"schema\":{\"type\":\"string\",\"format\":\"uuid\"}"));
+    free(doc);
+    crest__loopback *lb = crest__loopback_new(app, &e);
+    assert_non_null(lb);
+    const char *o = answer(lb, "GET /s/1B4E28BA-2FA1-11D2-883F-0016D3CCA427 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_memory_equal(o, "HTTP/1.1 204", 12);
+    assert_string_equal(seen, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    o = answer(lb, "GET /s/1b4e28ba-2fa1-11d2-883f-0016d3cca42 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_memory_equal(o, "HTTP/1.1 400", 12);
+    assert_non_null(strstr(o, "must be a UUID"));
+    crest__loopback_free(lb);
+    crest_app_free(app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(operation_without_summary_gets_one),
+        cmocka_unit_test(uuid_parameter_of_a_c_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
