@@ -155,7 +155,7 @@ int crest__af_load_model(crest__loader *L, const ynode *key, const ynode *v)
     int rc;
     if ((x = crest__ytree_get(v, "table"))) {
         const char *s;
-        if ((rc = crest__af_get_string(L, x, "table", &s)))
+        if ((rc = crest__af_get_string(L, x, "models.table", &s)))
             return rc;
         if (!(def->table = crest__af_conf_strdup(L, s)))
             return CREST_ENOMEM;
@@ -227,7 +227,8 @@ static int method_bits(crest__loader *L, const ynode *n, const char *where, unsi
                 found = true;
             }
         if (!found)
-            return crest__af_bad(L, n, "%s: unknown method '%s' (index, read, create, update, delete, sample, group, stats, eval)",
+            return crest__af_bad(L, n->kind == Y_SEQ ? n->kids[i] : n,
+                                 "%s: unknown method '%s' (index, read, create, update, delete, sample, group, stats, eval)",
                        where, names[i]);
     }
     return 0;

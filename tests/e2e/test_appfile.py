@@ -177,6 +177,9 @@ BAD_FILES = [
     ("a bad permission name names its entry's line",
      "database: sqlite:x.db\nauth:\n  api_keys_file: /dev/null\nendpoints:\n  - path: /a\n    sql: SELECT 1 AS a\n"
      "    permission:\n      - reports\n      - public\n", 9, ["bad permission name 'public'"]),
+    ("an unknown module method names its entry's line",
+     "database: sqlite:x.db\nmodels:\n  Task:\n    fields: {title: string}\nmodules:\n  api_task:\n"
+     "    model: Task\n    enabled_methods:\n      - index\n      - lists\n", 10, ["unknown method 'lists'"]),
     ("a jwt error names the key it is about",
      "database: sqlite:x.db\nauth:\n  jwt:\n    secret_env: HOME\n    algorithms: [HS256, RS999]\n", 5,
      ["auth.jwt.algorithms", "RS999"]),
