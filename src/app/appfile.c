@@ -319,7 +319,7 @@ const ynode *crest__af_locate(const ynode *base, const char *msg, const ynode *f
     char sect[64];
     snprintf(sect, sizeof sect, "%.*s", (int)(n < sizeof sect ? n : sizeof sect - 1), p);
     const ynode *at = NULL, *y;
-    if (!strcmp(sect, "field") || !strcmp(sect, "computed")) { /* "field f: ...", "computed field f ..." */
+    if ((!strcmp(sect, "field") || !strcmp(sect, "computed")) && p[n]) { /* "field f: ...", "computed field f ..." */
         const char *name = p + n + 1;
         if (!strcmp(sect, "computed") && !strncmp(name, "field ", 6))
             name += 6;

@@ -1,8 +1,9 @@
 /* sqlep.c — SQL-backed endpoints: each request binds its typed parameters to
  * a prepared statement (one per worker, kept), steps it under a deadline and
- * writes the rows through the JSON writer. Values are always bound, never
- * spliced into SQL text; :user.<claim> binds the signed-in user's id or a
- * claim of its token. */
+ * writes the rows through the JSON writer, each column as SQLite typed it or
+ * as `columns:` declares it. Values are always bound, never spliced into SQL
+ * text; :user.<claim> binds the signed-in user's id or a claim of its token;
+ * header parameters bind under their SQL name and may be sent back. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
