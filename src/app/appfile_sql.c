@@ -56,7 +56,10 @@ static int load_param(crest__loader *L, crest__sqlep *s, const ynode *key, const
     const char *name = key->str;
     for (const char *c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
-            return crest__af_bad(L, key, "%s: parameter names use letters, digits and '_'", where);
+            return crest__af_bad(L, key, "%s: parameter names use letters, digits and '_'%s", where,
+                                 strchr(name, '-') ? " (a header: give it a name for the SQL and say which header, "
+                                                     "as in trace: {in: header, header: X-Trace})"
+                                                   : "");
     crest_type type = CREST_T_STRING;
     const char *in = NULL;
     bool required = false, required_set = false;
