@@ -57,7 +57,8 @@ typedef enum crest_method {
 typedef enum crest_param_in { CREST_IN_PATH = 1, CREST_IN_QUERY, CREST_IN_HEADER } crest_param_in;
 
 typedef enum crest_type {
-    CREST_T_STRING = 1, CREST_T_INT, CREST_T_FLOAT, CREST_T_BOOL, CREST_T_ENUM
+    CREST_T_STRING = 1, CREST_T_INT, CREST_T_FLOAT, CREST_T_BOOL, CREST_T_ENUM,
+    CREST_T_UUID /* RFC 9562 text form, any case; the handler gets it lower-case */
 } crest_type;
 
 /* One typed parameter of an endpoint. Arrays of these end with a zeroed entry. */

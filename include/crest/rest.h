@@ -26,7 +26,8 @@ typedef enum crest_field_type {
     CREST_F_BOOL,
     CREST_F_DATE,       /* "YYYY-MM-DD" */
     CREST_F_DATETIME,   /* RFC 3339 in; stored and served in UTC, "YYYY-MM-DDTHH:MM:SS.sssZ" */
-    CREST_F_JSON        /* any JSON value */
+    CREST_F_JSON,       /* any JSON value */
+    CREST_F_UUID        /* RFC 9562 text form, any case in; stored and served lower-case */
 } crest_field_type;
 
 /* Who sees a field through REST: read and write (default), read only,

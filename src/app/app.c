@@ -121,9 +121,72 @@ void crest_app_free(crest_app *app)
     for (unsigned i = 0; i < app->nmodels; i++)
         crest__model_free(app->models[i]);
     free(app->models);
+    for (unsigned i = 0; i < app->nlines; i++)
+        free(app->lines[i].key);
+    free(app->lines);
+    for (unsigned i = 0; i < app->ntags; i++) {
+        free(app->tags[i].name);
+        free(app->tags[i].description);
+    }
+    free(app->tags);
     if (app->appfile && app->appfile_free)
         app->appfile_free(app->appfile);
     free(app);
+}
+
+int crest__app_note_line(crest_app *app, const char *key, int line)
+{
+    struct crest__line *l = realloc(app->lines, (app->nlines + 1) * sizeof *l);
+    if (!l)
+        return CREST_ENOMEM;
+    app->lines = l;
+    if (!(l[app->nlines].key = strdup(key)))
+        return CREST_ENOMEM;
+    l[app->nlines++].line = line;
+    return 0;
+}
+
+int crest__app_set_tag_description(crest_app *app, const char *tag, const char *description)
+{
+    struct crest__tag *t = realloc(app->tags, (app->ntags + 1) * sizeof *t);
+    if (!t)
+        return CREST_ENOMEM;
+    app->tags = t;
+    t[app->ntags].name = strdup(tag);
+    t[app->ntags].description = strdup(description);
+    if (!t[app->ntags].name || !t[app->ntags].description) {
+        free(t[app->ntags].name);
+        free(t[app->ntags].description);
+        return CREST_ENOMEM;
+    }
+    app->ntags++;
+    return 0;
+}
+
+const char *crest__app_tag_description(const crest_app *app, const char *tag)
+{
+    for (unsigned i = app->ntags; i-- > 0;) /* the last one given wins */
+        if (!strcmp(app->tags[i].name, tag))
+            return app->tags[i].description;
+    return NULL;
+}
+
+int crest__app_line(const crest_app *app, const char *key)
+{
+    for (unsigned i = 0; i < app->nlines; i++)
+        if (!strcmp(app->lines[i].key, key))
+            return app->lines[i].line;
+    return 0;
+}
+
+int crest__app_locate(const crest_app *app, crest_error *err, const char *key, int rc)
+{
+    int line = crest__app_line(app, key);
+    if (err && err->line == 0 && line > 0 && app->source_name) {
+        snprintf(err->file, sizeof err->file, "%s", app->source_name);
+        err->line = line;
+    }
+    return rc;
 }
 
 crest_limits *crest_app_limits(crest_app *app) { return &app->limits; }
@@ -247,6 +310,9 @@ int crest_app_set_api_prefix(crest_app *app, const char *prefix)
 static int check_spec(const crest_endpoint *ep, crest_error *err)
 {
     const char *path = ep->path ? ep->path : "(null)";
+    char msg[400];
+    if (crest__path_check(path, msg, sizeof msg))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s", msg);
     if (!crest_method_name(ep->method))
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: unknown method", path);
     if (!ep->handler)
@@ -259,7 +325,7 @@ static int check_spec(const crest_endpoint *ep, crest_error *err)
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: more than 64 parameters", path);
         if (p->in < CREST_IN_PATH || p->in > CREST_IN_HEADER)
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: parameter '%s' has no location", path, p->name);
-        if (p->type < CREST_T_STRING || p->type > CREST_T_ENUM)
+        if (p->type < CREST_T_STRING || p->type > CREST_T_UUID)
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: parameter '%s' has no type", path, p->name);
         if (p->type == CREST_T_ENUM && (!p->values || !p->values[0]))
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "%s: enum parameter '%s' has no values", path,

@@ -58,6 +58,14 @@ struct crest_app {
     bool access_log;
     bool loaded_from_file;
     char *source_name;           /* the app file, for messages */
+    /* Lines of app file nodes that errors found after loading (at check or
+     * start) name: "startup_sql", "models.Task", "models.Task.seed[2]",
+     * "modules.api_task.serializer.computed.hours". Owned. */
+    struct crest__line { char *key; int line; } *lines;
+    unsigned nlines;
+    /* Descriptions of tags of the OpenAPI document (groups: of the app file). Owned. */
+    struct crest__tag { char *name, *description; } *tags;
+    unsigned ntags;
     void *appfile;               /* data owned by the loader (freed with the app) */
     void (*appfile_free)(void *);
     struct crest__server *srv;   /* while serving */
@@ -220,6 +228,18 @@ void crest__req_reset(crest_req *req, crest_res *res);
 int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err);
 void crest__app_worker_dispose(crest__worker *w);
 
+/* Records where the app file declared key (copied); 0 or CREST_ENOMEM. */
+int crest__app_note_line(crest_app *app, const char *key, int line);
+/* Describes a tag of the OpenAPI document (strings copied); 0 or CREST_ENOMEM. */
+int crest__app_set_tag_description(crest_app *app, const char *tag, const char *description);
+/* The description of tag, or NULL. */
+const char *crest__app_tag_description(const crest_app *app, const char *tag);
+/* The line recorded for key, or 0. */
+int crest__app_line(const crest_app *app, const char *key);
+/* For an error found after loading: when err has no line yet, names the app
+ * file and the line recorded for key (nothing when none is). Returns rc. */
+int crest__app_locate(const crest_app *app, crest_error *err, const char *key, int rc);
+
 /* ---- metrics.c ---- */
 
 /* The worker's counters, linked into app->metrics (made at the first call);
@@ -248,6 +268,8 @@ int crest__openapi_add_builtins(crest_app *app, crest_error *err);
 /* ---- sqlep.c: SQL-backed endpoints ---- */
 int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);
 void crest__sqlep_free(crest__sqlep *s);
+/* The endpoint's line in the app file. */
+int crest__sqlep_line(const crest__sqlep *s);
 /* Prepares the SQL against db to check it; err names the endpoint's line. */
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_error *err);
 

@@ -112,6 +112,15 @@ static const char *type_value(crest_req *req, const crest_param *p, const char *
             crest__buf_dispose(&b);
             return m ? m : "is not an allowed value";
         }
+    case CREST_T_UUID: {
+        char *canon = crest__arena_alloc(req->arena, 37);
+        if (!canon)
+            return "cannot be checked (out of memory)";
+        if (crest__uuid_norm(raw, len, canon))
+            return "must be a UUID (8-4-4-4-12 hex digits)";
+        v->str = canon;
+        return NULL;
+    }
     case CREST_T_STRING: {
         /* Bounds on strings count characters (UTF-8 code points), not bytes. */
         size_t chars = 0;

@@ -31,11 +31,13 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
     if (!app->db_path) {
         for (unsigned i = 0; i < app->neps; i++)
             if (app->eps[i]->sql)
-                return crest__error_set(err, CREST_ECONFIG, app->source_name, 0,
+                return crest__error_set(err, CREST_ECONFIG, app->source_name, crest__sqlep_line(app->eps[i]->sql),
                                         "SQL endpoints need a database (the 'database' key or CREST_DATABASE)");
-        if (app->nmodels)
-            return crest__error_set(err, CREST_ECONFIG, app->source_name, 0,
-                                    "models need a database (the 'database' key or CREST_DATABASE)");
+        if (app->nmodels) {
+            crest__error_set(err, CREST_ECONFIG, NULL, 0,
+                             "models need a database (the 'database' key or CREST_DATABASE)");
+            return crest__app_locate(app, err, "models", CREST_ECONFIG);
+        }
         return 0;
     }
     sqlite3 *db;
@@ -54,7 +56,8 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
             goto out;
         }
         if (app->startup_sql && sqlite3_exec(db, app->startup_sql, NULL, NULL, &emsg) != SQLITE_OK) {
-            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, 0, "startup_sql failed: %s", emsg);
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, crest__app_line(app, "startup_sql"),
+                                  "startup_sql failed: %s", emsg);
             goto out;
         }
         if ((rc = crest__rest_prepare(app, db, err)))
@@ -77,8 +80,8 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
         if (sqlite3_exec(db, "BEGIN", NULL, NULL, &emsg) != SQLITE_OK ||
             sqlite3_exec(db, app->startup_sql, NULL, NULL, &emsg) != SQLITE_OK) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, 0, "startup_sql failed: %s",
-                                  emsg ? emsg : sqlite3_errmsg(db));
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, crest__app_line(app, "startup_sql"),
+                                  "startup_sql failed: %s", emsg ? emsg : sqlite3_errmsg(db));
             goto out;
         }
         if (sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
@@ -219,8 +222,15 @@ int crest_app_main(crest_app *app, int argc, char **argv)
         if (!strcmp(a, "--openapi")) {
             /* Print the OpenAPI document (3.1, or 3.0 with "--openapi 3.0") and exit. */
             bool v30 = app->openapi_30;
-            if (i + 1 < argc && (!strcmp(argv[i + 1], "3.0") || !strcmp(argv[i + 1], "3.1")))
-                v30 = !strcmp(argv[++i], "3.0");
+            if (i + 1 < argc && argv[i + 1][0] != '-') {
+                const char *v = argv[++i];
+                if (strcmp(v, "3.0") && strcmp(v, "3.1")) {
+                    fprintf(stderr, "%s: --openapi: unknown version '%s'; crest writes OpenAPI 3.1 (the default) or "
+                                    "3.0\n", prog, v);
+                    return 2;
+                }
+                v30 = !strcmp(v, "3.0");
+            }
             size_t len;
             char *doc = crest_app_openapi(app, v30, &len);
             if (!doc) {

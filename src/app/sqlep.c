@@ -1,8 +1,9 @@
 /* sqlep.c — SQL-backed endpoints: each request binds its typed parameters to
  * a prepared statement (one per worker, kept), steps it under a deadline and
- * writes the rows through the JSON writer. Values are always bound, never
- * spliced into SQL text; :user.<claim> binds the signed-in user's id or a
- * claim of its token. */
+ * writes the rows through the JSON writer, each column as SQLite typed it or
+ * as `columns:` declares it. Values are always bound, never spliced into SQL
+ * text; :user.<claim> binds the signed-in user's id or a claim of its token;
+ * header parameters bind under their SQL name and may be sent back. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,39 @@ char *crest__sqlep_user_params(const char *sql)
     return out;
 }
 
+static const struct {
+    const char *name;
+    int kind;
+    const char *type, *format;
+} col_types[] = {
+    {"auto", COL_AS_IS, NULL, NULL},        {"bool", COL_BOOL, "boolean", NULL},
+    {"boolean", COL_BOOL, "boolean", NULL}, {"json", COL_JSON, NULL, NULL},
+    {"int", COL_INT, "integer", "int64"},   {"integer", COL_INT, "integer", "int64"},
+    {"float", COL_FLOAT, "number", NULL},   {"number", COL_FLOAT, "number", NULL},
+    {"string", COL_STRING, "string", NULL}, {"text", COL_STRING, "string", NULL},
+    {"date", COL_DATE, "string", "date"},   {"datetime", COL_DATETIME, "string", "date-time"},
+    {"uuid", COL_UUID, "string", "uuid"},
+};
+
+int crest__sqlep_col_kind(const char *name)
+{
+    for (size_t i = 0; i < CREST_ARRAY_LEN(col_types); i++)
+        if (!strcmp(name, col_types[i].name))
+            return col_types[i].kind;
+    return -1;
+}
+
+void crest__sqlep_col_schema(int kind, const char **type, const char **format)
+{
+    *type = *format = NULL;
+    for (size_t i = 0; i < CREST_ARRAY_LEN(col_types); i++)
+        if (col_types[i].kind == kind) {
+            *type = col_types[i].type;
+            *format = col_types[i].format;
+            return;
+        }
+}
+
 void crest__sqlep_free(crest__sqlep *s)
 {
     if (!s)
@@ -89,6 +123,9 @@ void crest__sqlep_free(crest__sqlep *s)
         }
     }
     free(s->body);
+    for (unsigned i = 0; i < s->nheaders; i++)
+        free(s->headers[i].sql_name);
+    free(s->headers);
     for (unsigned i = 0; i < s->nstrings; i++)
         free(s->strings[i]);
     for (unsigned i = 0; i < s->ncols; i++)
@@ -97,6 +134,16 @@ void crest__sqlep_free(crest__sqlep *s)
     free(s->sql);
     free_binds(s);
     free(s);
+}
+
+int crest__sqlep_line(const crest__sqlep *s) { return s->line; }
+
+const char *crest__sqlep_param_name(const crest__sqlep *s, unsigned k)
+{
+    for (unsigned i = 0; i < s->nheaders; i++)
+        if (s->headers[i].param == k)
+            return s->headers[i].sql_name;
+    return s->params[k].name;
 }
 
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_error *err)
@@ -152,7 +199,7 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
             continue;
         }
         for (unsigned k = 0; k < s->nparams; k++)
-            if (!strcmp(s->params[k].name, name))
+            if (!strcmp(crest__sqlep_param_name(s, k), name))
                 s->binds[i].spec_param = (int)k;
         for (unsigned k = 0; k < s->nbody; k++)
             if (!strcmp(s->body[k].name, name))
@@ -161,6 +208,25 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
             rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
                                   "%s %s: the SQL uses :%s, which is not a declared parameter",
                                   crest_method_name(s->spec.method), s->spec.path, name);
+            goto out;
+        }
+    }
+    /* A declared column the statement does not return would be a promise of
+     * the OpenAPI document that no answer keeps. */
+    for (unsigned k = 0; k < s->ncols && (s->returns == RET_ONE || s->returns == RET_MANY); k++) {
+        bool found = false;
+        int nc = sqlite3_column_count(st);
+        for (int i = 0; i < nc && !found; i++)
+            found = !strcmp(sqlite3_column_name(st, i), s->cols[k].name);
+        if (!found) {
+            char names[300] = "";
+            size_t o = 0;
+            for (int i = 0; i < nc && o < sizeof names - 70; i++)
+                o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", sqlite3_column_name(st, i));
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->cols[k].line,
+                                  "%s %s: columns.%s: the SQL returns no column %s (it returns: %s)",
+                                  crest_method_name(s->spec.method), s->spec.path, s->cols[k].name, s->cols[k].name,
+                                  nc ? names : "nothing");
             goto out;
         }
     }
@@ -217,21 +283,60 @@ static void write_column(crest_json *w, sqlite3_stmt *st, int i)
     }
 }
 
-/* A column declared `bool` or `json` under the endpoint's `columns:`. */
-static void write_typed(crest_json *w, sqlite3_stmt *st, int i, int kind)
+/* A column declared under the endpoint's `columns:`. Returns 0, or -1 when
+ * the value cannot be the declared int or float (text that is no number, a
+ * fraction for an int): the answer is then a 500, as the document promised
+ * that type (FastAPI's response_model does the same). */
+static int write_typed(crest_json *w, sqlite3_stmt *st, int i, int kind)
 {
     int t = sqlite3_column_type(st, i);
     if (t == SQLITE_NULL || kind == COL_AS_IS) {
         write_column(w, st, i);
-        return;
+        return 0;
     }
-    if (kind == COL_BOOL) {
+    const char *txt;
+    size_t n;
+    switch (kind) {
+    case COL_BOOL:
         crest_json_bool(w, t == SQLITE_TEXT ? sqlite3_column_bytes(st, i) > 0 : sqlite3_column_double(st, i) != 0);
-        return;
+        return 0;
+    case COL_INT: {
+        int64_t v;
+        double d = sqlite3_column_double(st, i);
+        if (t == SQLITE_INTEGER)
+            v = sqlite3_column_int64(st, i);
+        else if (t == SQLITE_FLOAT && d == floor(d) && fabs(d) < 9.0e15)
+            v = (int64_t)d;
+        else if (t != SQLITE_TEXT || !(txt = (const char *)sqlite3_column_text(st, i)) ||
+                 crest__parse_int(txt, (size_t)sqlite3_column_bytes(st, i), &v))
+            return -1;
+        crest_json_int(w, v);
+        return 0;
+    }
+    case COL_FLOAT: {
+        double d;
+        if (t == SQLITE_INTEGER || t == SQLITE_FLOAT)
+            d = sqlite3_column_double(st, i);
+        else if (t != SQLITE_TEXT || !(txt = (const char *)sqlite3_column_text(st, i)) ||
+                 crest__parse_double(txt, (size_t)sqlite3_column_bytes(st, i), &d))
+            return -1;
+        crest_json_double(w, d);
+        return 0;
+    }
+    case COL_STRING:
+    case COL_DATE:
+    case COL_DATETIME:
+    case COL_UUID: /* SQLite's text of the value, a number included */
+        txt = (const char *)sqlite3_column_text(st, i);
+        n = (size_t)sqlite3_column_bytes(st, i);
+        crest_json_strn(w, txt ? txt : "", n);
+        return 0;
+    default:
+        break;
     }
     /* json: the stored text is emitted as JSON when it parses, else as a string. */
-    const char *txt = (const char *)sqlite3_column_text(st, i);
-    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    txt = (const char *)sqlite3_column_text(st, i);
+    n = (size_t)sqlite3_column_bytes(st, i);
     json_t *v = txt ? json_loadb(txt, n, JSON_DECODE_ANY, NULL) : NULL;
     if (v) {
         crest__json_write_value(w, v);
@@ -239,9 +344,12 @@ static void write_typed(crest_json *w, sqlite3_stmt *st, int i, int kind)
     } else {
         write_column(w, st, i);
     }
+    return 0;
 }
 
-static void write_row(crest_json *w, sqlite3_stmt *st, int ncol, const crest__sqlep *s)
+/* Writes one row; returns -1 (with *bad the column's name) when a value
+ * cannot be its declared type. */
+static int write_row(crest_json *w, sqlite3_stmt *st, int ncol, const crest__sqlep *s, const char **bad)
 {
     crest_json_object_begin(w);
     for (int i = 0; i < ncol; i++) {
@@ -251,9 +359,21 @@ static void write_row(crest_json *w, sqlite3_stmt *st, int ncol, const crest__sq
         for (unsigned k = 0; k < s->ncols; k++)
             if (!strcmp(s->cols[k].name, name))
                 kind = s->cols[k].kind;
-        write_typed(w, st, i, kind);
+        if (write_typed(w, st, i, kind)) {
+            *bad = name;
+            return -1;
+        }
     }
     crest_json_object_end(w);
+    return 0;
+}
+
+/* The answer when a value is not its column's declared type: a 500 whose
+ * cause (the endpoint and the column) goes to the log, never to the client. */
+static int bad_column(crest_req *req, crest_res *res, const char *col)
+{
+    fprintf(stderr, "{\"event\":\"column_type\",\"request_id\":\"%s\",\"column\":\"%s\"}\n", req->id, col);
+    return crest_res_error(res, 500, "internal_error", "the server could not answer");
 }
 
 /* Binds one body value after checking it; returns NULL or a message. */
@@ -293,6 +413,15 @@ static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sq
             return "must be true or false";
         sqlite3_bind_int(st, idx, json_is_true(v));
         return NULL;
+    case CREST_T_UUID: {
+        char *canon = crest__arena_alloc(req->arena, 37);
+        if (!canon)
+            return "cannot be checked (out of memory)";
+        if (!json_is_string(v) || crest__uuid_norm(json_string_value(v), json_string_length(v), canon))
+            return "must be a UUID (8-4-4-4-12 hex digits)";
+        sqlite3_bind_text(st, idx, canon, 36, SQLITE_STATIC); /* the arena outlives the statement's use */
+        return NULL;
+    }
     case CREST_T_STRING:
     case CREST_T_ENUM: {
         if (!json_is_string(v))
@@ -410,6 +539,14 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
             }
         }
     }
+    for (unsigned i = 0; i < s->nheaders && !nbad; i++) {
+        const crest__value *v = &req->values[s->headers[i].param];
+        if (s->headers[i].reply && v->present &&
+            crest_res_header(res, s->params[s->headers[i].param].name, v->str) == CREST_ENOMEM) {
+            rc = crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+            goto out;
+        }
+    }
     if (nbad) {
         res->err_detail = nbad == 1 ? "1 field is invalid" : crest__arena_printf(req->arena, "%u fields are invalid", nbad);
         rc = -1;
@@ -418,16 +555,18 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
     /* The statement runs under the endpoint's deadline: crest_req_sqlite hooked it. */
     int ncol = sqlite3_column_count(st);
     crest_json *w2 = NULL;
+    const char *badcol = NULL;
     int step = sqlite3_step(st);
     switch (s->returns) {
     case RET_ONE:
     case RET_VALUE:
         if (step == SQLITE_ROW) {
             w2 = crest_res_json(res);
-            if (s->returns == RET_ONE)
-                write_row(w2, st, ncol, s);
-            else
-                write_typed(w2, st, 0, s->ncols ? s->cols[0].kind : COL_AS_IS);
+            if (s->returns == RET_ONE ? write_row(w2, st, ncol, s, &badcol)
+                                      : write_typed(w2, st, 0, s->ncols ? s->cols[0].kind : COL_AS_IS)) {
+                rc = bad_column(req, res, badcol ? badcol : sqlite3_column_name(st, 0));
+                goto out;
+            }
             /* Finish the statement (a write with RETURNING must complete). */
             while ((step = sqlite3_step(st)) == SQLITE_ROW)
                 ;
@@ -442,7 +581,10 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         crest_json_key(w2, "data");
         crest_json_array_begin(w2);
         while (step == SQLITE_ROW) {
-            write_row(w2, st, ncol, s);
+            if (write_row(w2, st, ncol, s, &badcol)) {
+                rc = bad_column(req, res, badcol);
+                goto out;
+            }
             if (crest_json_error(w2))
                 break;
             step = sqlite3_step(st);

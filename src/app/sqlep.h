@@ -18,6 +18,15 @@ typedef struct sqlep_body_param {
     char **values;         /* enum, NULL-terminated, owned */
 } sqlep_body_param;
 
+/* A header parameter whose SQL name is not its header's name
+ * (`header: X-Tenant-Id`), or whose value goes back in the response
+ * (`reply_header: true`). */
+typedef struct sqlep_header {
+    unsigned param;        /* index into spec.params (whose name is the header's) */
+    char *sql_name;        /* :<sql_name> in the SQL, owned */
+    bool reply;            /* copied into the response, under the header's name */
+} sqlep_header;
+
 /* Where the SQL's parameter number i+1 takes its value. */
 typedef struct sqlep_bind {
     int spec_param;        /* index into spec.params, or -1 */
@@ -25,12 +34,23 @@ typedef struct sqlep_bind {
     char *user_claim;      /* :user.<claim> ("id": the user's id), owned, or NULL */
 } sqlep_bind;
 
-/* How a result column is written: as SQLite typed it, or as a declared type. */
-enum { COL_AS_IS = 0, COL_BOOL, COL_JSON };
+/* How a result column is written: as SQLite typed it, or as a declared type
+ * (`columns:`), which the OpenAPI document also gives. */
+enum { COL_AS_IS = 0, COL_BOOL, COL_JSON, COL_INT, COL_FLOAT, COL_STRING, COL_DATE, COL_DATETIME, COL_UUID };
 typedef struct sqlep_col {
     char *name;
     int kind;
+    int line;              /* in the app file */
 } sqlep_col;
+
+/* The name the SQL gives spec parameter k (:<name>): a header parameter's
+ * own name, not its header's. Borrowed from s. */
+const char *crest__sqlep_param_name(const crest__sqlep *s, unsigned k);
+
+/* COL_* of a type name of `columns:` ("int", "datetime", "auto"...), or -1. */
+int crest__sqlep_col_kind(const char *name);
+/* Its OpenAPI type and format (NULL: none; json and auto: type NULL too). */
+void crest__sqlep_col_schema(int kind, const char **type, const char **format);
 
 struct crest__sqlep {
     crest_endpoint spec;   /* strings below are owned */
@@ -38,6 +58,8 @@ struct crest__sqlep {
     unsigned nparams;
     sqlep_body_param *body;
     unsigned nbody;
+    sqlep_header *headers;
+    unsigned nheaders;
     char *sql;
     sqlep_returns returns;
     sqlep_col *cols;       /* the `columns:` map */

@@ -1,27 +1,59 @@
 /* main.c — the `crest` command. It uses only the public API (like curl's
  * tool over libcurl), so everything it does a C program can do too. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crest/crest.h"
 
+/* Each command's usage: `crest CMD --help` prints it on stdout. */
+static const struct command {
+    const char *name, *usage, *help;
+} commands[] = {
+    {"serve", "crest serve APP_FILE [--listen HOST:PORT] [--workers N] [--tls-cert FILE --tls-key FILE]",
+     "load the app file (YAML or JSON) and serve its API\n"
+     "  --listen HOST:PORT  address to serve on (env CREST_LISTEN; default: the app file's, or 127.0.0.1:8080)\n"
+     "  --workers N         event-loop threads, 1 to 256 (default: the app file's, or the number of cores)\n"
+     "  --tls-cert FILE     serve HTTPS with this PEM certificate chain (with --tls-key)\n"
+     "  --tls-key FILE      the certificate's private key (PEM)\n"},
+    {"check", "crest check APP_FILE",
+     "validate the app file, its database and its SQL without serving; exit 0 when it is good, 1 when not\n"},
+    {"openapi", "crest openapi APP_FILE [--openapi 3.1|3.0]",
+     "print the app's OpenAPI document (JSON) without serving\n"
+     "  --openapi VERSION   3.1 (the default, unless the app file says openapi: \"3.0\") or 3.0\n"},
+    {"token", "crest token APP_FILE --sub ID [--perm P]... [--ttl 1h]",
+     "print a signed token for development and tests (auth.jwt of the app file, an HS algorithm)\n"
+     "  --sub ID            the user's id (the token's sub)\n"
+     "  --perm P            a permission of the token; repeat for more\n"
+     "  --ttl DURATION      lifetime: 3600, 30m, 1h or 7d (default 1h, at most 366d)\n"},
+};
+
 static void usage(FILE *f)
 {
-    fputs("usage: crest serve APP_FILE [--listen HOST:PORT] [--workers N] [--tls-cert FILE --tls-key FILE]\n"
-          "       crest check APP_FILE\n"
-          "       crest openapi APP_FILE [--openapi 3.1|3.0]\n"
-          "       crest token APP_FILE --sub ID [--perm P]... [--ttl 1h]\n"
-          "       crest --help | --version\n"
-          "\n"
-          "  serve   load the app file (YAML or JSON) and serve its API\n"
-          "  check   validate the app file and its SQL; exit 0 when it is good, 1 when not\n"
-          "  openapi print the app's OpenAPI document (JSON) without serving\n"
-          "  token   print a signed token for development and tests (auth.jwt of the app file)\n"
-          "\n"
-          "environment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH) override the app file.\n",
+    fputs("usage:", f);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "%s%s\n", i ? "       " : " ", commands[i].usage);
+    fputs("       crest --help | --version\n"
+          "       crest COMMAND --help\n\n",
           f);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const char *h = commands[i].help;
+        fprintf(f, "  %-7s %.*s\n", commands[i].name, (int)strcspn(h, "\n"), h);
+    }
+    fputs("\nenvironment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH) override the app file.\n", f);
 }
+
+static void command_usage(FILE *f, const struct command *c)
+{
+    fprintf(f, "usage: %s\n\n%s", c->usage, c->help);
+    if (!strcmp(c->name, "serve"))
+        fputs("\nenvironment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH) override the app file.\n", f);
+    else if (strcmp(c->name, "token"))
+        fputs("\nenvironment: CREST_DATABASE (sqlite:PATH) overrides the app file's database.\n", f);
+}
+
+static bool is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
 static crest_app *load(const char *path)
 {
@@ -60,14 +92,24 @@ int main(int argc, char **argv)
         printf("crest %s\n", CREST_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") && strcmp(cmd, "check") && strcmp(cmd, "openapi") && strcmp(cmd, "token")) {
+    const struct command *c = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name))
+            c = &commands[i];
+    if (!c) {
         fprintf(stderr, "crest: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
     }
+    /* `crest serve --help`, `crest token app.yaml --help`: the command's own usage. */
+    for (int i = 2; i < argc; i++)
+        if (is_help(argv[i])) {
+            command_usage(stdout, c);
+            return 0;
+        }
     if (argc < 3 || argv[2][0] == '-') {
         fprintf(stderr, "crest %s: an APP_FILE is required\n", cmd);
-        usage(stderr);
+        command_usage(stderr, c);
         return 2;
     }
     crest_app *app = load(argv[2]);
@@ -128,13 +170,22 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "openapi")) {
         int v30 = -1;
         for (int i = 3; i < argc; i++) {
-            if (!strcmp(argv[i], "--openapi") && i + 1 < argc && (!strcmp(argv[i + 1], "3.0") || !strcmp(argv[i + 1], "3.1"))) {
-                v30 = !strcmp(argv[++i], "3.0");
-            } else {
-                fprintf(stderr, "crest openapi: unexpected argument '%s' (--openapi 3.1|3.0)\n", argv[i]);
+            if (strcmp(argv[i], "--openapi")) {
+                fprintf(stderr, "crest openapi: unexpected argument '%s'\n", argv[i]);
+                command_usage(stderr, c);
                 crest_app_free(app);
                 return 2;
             }
+            if (i + 1 >= argc || (strcmp(argv[i + 1], "3.0") && strcmp(argv[i + 1], "3.1"))) {
+                if (i + 1 >= argc)
+                    fputs("crest openapi: --openapi needs a version: 3.1 (the default) or 3.0\n", stderr);
+                else
+                    fprintf(stderr, "crest openapi: --openapi: unknown version '%s'; crest writes OpenAPI 3.1 (the "
+                                    "default) or 3.0\n", argv[i + 1]);
+                crest_app_free(app);
+                return 2;
+            }
+            v30 = !strcmp(argv[++i], "3.0");
         }
         if (v30 >= 0)
             crest_app_set_openapi_30(app, v30);

@@ -79,6 +79,11 @@ int crest__parse_int(const char *s, size_t len, int64_t *out);
 int crest__parse_double(const char *s, size_t len, double *out);
 int crest__parse_bool(const char *s, size_t len, bool *out);
 
+/* A UUID in RFC 9562's text form (8-4-4-4-12 hex digits, either case) →
+ * its canonical lower-case form in out (37 bytes with the NUL). 0, or -1
+ * when s[0..len) is anything else. */
+int crest__uuid_norm(const char *s, size_t len, char out[37]);
+
 /* ---- base64url (RFC 4648 §5, no padding, as JWTs use it) ---- */
 /* Decodes in[0..len) into out, which has room for len * 3 / 4 bytes; sets
  * *outlen. -1 on a character outside the alphabet (padding included), a

@@ -239,3 +239,23 @@ void crest_error_print(const crest_error *err, const char *prefix)
     else
         fprintf(stderr, "%s%s%s\n", prefix ? prefix : "", prefix ? ": " : "", err->msg);
 }
+
+int crest__uuid_norm(const char *s, size_t len, char out[37])
+{
+    if (len != 36)
+        return -1;
+    for (size_t i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return -1;
+        } else if (c >= 'A' && c <= 'F') {
+            c = (char)(c - 'A' + 'a');
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return -1;
+        }
+        out[i] = c;
+    }
+    out[36] = 0;
+    return 0;
+}

@@ -253,9 +253,9 @@ static void param_schema(crest__oa *o, const crest_param *p)
     crest_json *w = o->w;
     crest_json_object_begin(w);
     crest__oa_type(o, param_type(p->type), false);
-    if (p->type == CREST_T_INT) {
+    if (p->type == CREST_T_INT || p->type == CREST_T_UUID) {
         crest_json_key(w, "format");
-        crest_json_str(w, "int64");
+        crest_json_str(w, p->type == CREST_T_INT ? "int64" : "uuid");
     }
     if (p->type == CREST_T_ENUM && p->values) {
         crest_json_key(w, "enum");
@@ -341,6 +341,10 @@ static void sql_body(crest__oa *o, const crest__sqlep *s)
         crest_json_object_begin(w);
         if (b->type) /* 0: any JSON */
             crest__oa_type(o, param_type(b->type), !b->required);
+        if (b->type == CREST_T_UUID) {
+            crest_json_key(w, "format");
+            crest_json_str(w, "uuid");
+        }
         if (b->type == CREST_T_ENUM && b->values) {
             crest_json_key(w, "enum");
             crest_json_array_begin(w);
@@ -379,6 +383,45 @@ static void sql_body(crest__oa *o, const crest__sqlep *s)
     crest_json_object_end(w);
 }
 
+/* The schema of one declared column (`columns:`): its type, nullable (SQL
+ * may give NULL anywhere); json and auto columns may hold any value. */
+static void col_schema(crest__oa *o, int kind)
+{
+    const char *type, *format;
+    crest__sqlep_col_schema(kind, &type, &format);
+    crest_json_object_begin(o->w);
+    if (type)
+        crest__oa_type(o, type, true);
+    if (format) {
+        crest_json_key(o->w, "format");
+        crest_json_str(o->w, format);
+    }
+    crest_json_object_end(o->w);
+}
+
+/* A row: an object with the declared columns as (required) properties. */
+static void row_schema(crest__oa *o, const crest__sqlep *s)
+{
+    crest_json *w = o->w;
+    crest_json_object_begin(w);
+    crest__oa_type(o, "object", false);
+    if (s->ncols) {
+        crest_json_key(w, "properties");
+        crest_json_object_begin(w);
+        for (unsigned i = 0; i < s->ncols; i++) {
+            crest_json_key(w, s->cols[i].name);
+            col_schema(o, s->cols[i].kind);
+        }
+        crest_json_object_end(w);
+        crest_json_key(w, "required");
+        crest_json_array_begin(w);
+        for (unsigned i = 0; i < s->ncols; i++)
+            crest_json_str(w, s->cols[i].name);
+        crest_json_array_end(w);
+    }
+    crest_json_object_end(w);
+}
+
 static void sql_responses(crest__oa *o, const crest__endpoint *ep)
 {
     crest_json *w = o->w;
@@ -394,36 +437,63 @@ static void sql_responses(crest__oa *o, const crest__endpoint *ep)
                       : s->returns == RET_MANY  ? "the rows, as {\"data\": [...]}"
                       : s->returns == RET_VALUE ? "one value"
                                                 : "done");
+    bool replies = false;
+    for (unsigned i = 0; i < s->nheaders; i++)
+        replies |= s->headers[i].reply;
+    if (replies) { /* reply_header: the request's header, sent back */
+        crest_json_key(w, "headers");
+        crest_json_object_begin(w);
+        for (unsigned i = 0; i < s->nheaders; i++) {
+            if (!s->headers[i].reply)
+                continue;
+            const crest_param *p = &s->params[s->headers[i].param];
+            crest_json_key(w, p->name);
+            crest_json_object_begin(w);
+            crest_json_key(w, "description");
+            crest_json_str(w, "the request's header of the same name, when it was sent");
+            crest_json_key(w, "schema");
+            param_schema(o, p);
+            crest_json_object_end(w);
+        }
+        crest_json_object_end(w);
+    }
     if (s->returns != RET_NONE && status != 204) {
         crest_json_key(w, "content");
         crest_json_object_begin(w);
         crest_json_key(w, "application/json");
         crest_json_object_begin(w);
         crest_json_key(w, "schema");
-        crest_json_object_begin(w);
-        if (s->returns == RET_ONE || s->returns == RET_MANY)
-            crest__oa_type(o, "object", false);
-        if (ep->spec->envelope) {
-            crest_json_key(w, "description");
-            crest_json_str(w, "wrapped in the endpoint's envelope");
-        } else if (s->returns == RET_MANY) {
-            crest_json_key(w, "properties");
-            crest_json_object_begin(w);
-            crest_json_key(w, "data");
+        /* Rows as {"data": [...]}, one row, or one value, typed by
+         * `columns:` when declared; in {"<envelope>": ...} when set. */
+        const char *wrap[2] = {ep->spec->envelope, s->returns == RET_MANY ? "data" : NULL};
+        for (int k = 0; k < 2; k++)
+            if (wrap[k]) {
+                crest_json_object_begin(w);
+                crest__oa_type(o, "object", false);
+                crest_json_key(w, "required");
+                crest_json_array_begin(w);
+                crest_json_str(w, wrap[k]);
+                crest_json_array_end(w);
+                crest_json_key(w, "properties");
+                crest_json_object_begin(w);
+                crest_json_key(w, wrap[k]);
+            }
+        if (s->returns == RET_MANY) {
             crest_json_object_begin(w);
             crest__oa_type(o, "array", false);
             crest_json_key(w, "items");
-            crest_json_object_begin(w);
-            crest__oa_type(o, "object", false);
+            row_schema(o, s);
             crest_json_object_end(w);
-            crest_json_object_end(w);
-            crest_json_object_end(w);
-            crest_json_key(w, "required");
-            crest_json_array_begin(w);
-            crest_json_str(w, "data");
-            crest_json_array_end(w);
+        } else if (s->returns == RET_ONE) {
+            row_schema(o, s);
+        } else {
+            col_schema(o, s->ncols ? s->cols[0].kind : COL_AS_IS);
         }
-        crest_json_object_end(w);
+        for (int k = 1; k >= 0; k--)
+            if (wrap[k]) {
+                crest_json_object_end(w);
+                crest_json_object_end(w);
+            }
         crest_json_object_end(w);
         crest_json_object_end(w);
     }
@@ -715,9 +785,15 @@ static void write_operation(crest__oa *o, const crest__endpoint *ep)
         crest_json_str(w, s->tag);
         crest_json_array_end(w);
     }
+    /* Every operation has a summary (linters require one): the declared
+     * one, else the method and the path ("GET /stats/spent"). */
+    crest_json_key(w, "summary");
     if (s->summary) {
-        crest_json_key(w, "summary");
         crest_json_str(w, s->summary);
+    } else {
+        char sum[512];
+        snprintf(sum, sizeof sum, "%s %s", crest_method_name(s->method), ep->full_path);
+        crest_json_str(w, sum);
     }
     if (s->description) {
         crest_json_key(w, "description");
@@ -850,7 +926,9 @@ int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
         crest_json_object_begin(w);
         crest_json_key(w, "name");
         crest_json_str(w, t);
-        const char *d = crest__rest_tag_description(app, t);
+        const char *d = crest__app_tag_description(app, t);
+        if (!d)
+            d = crest__rest_tag_description(app, t);
         if (!d && !strcmp(t, "ops"))
             d = "The server's own routes: liveness";
         if (!d && !strcmp(t, "docs"))

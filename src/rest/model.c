@@ -14,7 +14,7 @@
 #include "../json/json_internal.h"
 #include "rest_internal.h"
 
-static const char *const type_names[] = {"?", "string", "text", "int", "float", "bool", "date", "datetime", "json"};
+static const char *const type_names[] = {"?", "string", "text", "int", "float", "bool", "date", "datetime", "json", "uuid"};
 
 static const char *type_name(crest_field_type t)
 {
@@ -234,6 +234,13 @@ static const char *to_val(crest__arena *a, const crest__mfield *f, const json_t 
         out->s = crest__arena_strdup(a, tmp);
         out->n = strlen(tmp);
         return out->s ? NULL : "cannot be stored (out of memory)";
+    case CREST_F_UUID:
+        if (!json_is_string(v) || crest__uuid_norm(json_string_value(v), json_string_length(v), tmp))
+            return "must be a UUID (8-4-4-4-12 hex digits)";
+        out->k = CREST__V_TEXT;
+        out->s = crest__arena_strdup(a, tmp);
+        out->n = 36;
+        return out->s ? NULL : "cannot be stored (out of memory)";
     case CREST_F_JSON: {
         char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!t)
@@ -421,7 +428,7 @@ static int field_setup(crest__mfield *mf, const crest_field *f, const char *mode
     if (!strcmp(f->name, "id"))
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: 'id' is implicit (an integer primary key)",
                                 model);
-    if (f->type < CREST_F_STRING || f->type > CREST_F_JSON)
+    if (f->type < CREST_F_STRING || f->type > CREST_F_UUID)
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s has no valid type", model, f->name);
     bool is_text = f->type == CREST_F_STRING || f->type == CREST_F_TEXT;
     bool is_num = f->type == CREST_F_INT || f->type == CREST_F_FLOAT;

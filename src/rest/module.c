@@ -142,9 +142,10 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         route *r = &mod->routes[table[t].kind];
         r->mod = mod;
         r->kind = table[t].kind;
-        /* Emmett-REST: the collection at url_prefix + base_path; the id
-         * path and the extra routes are relative to url_prefix. */
-        const char *head = table[t].suffix && !*table[t].suffix ? mod->base : mod->prefix;
+        /* Emmett-REST: the collection and its routes (sample, group,
+         * stats, and eval) at url_prefix + base_path ("{base_path}/group/
+         * <field>"); the id path is relative to url_prefix. */
+        const char *head = table[t].suffix ? mod->base : mod->prefix;
         const char *tail = table[t].suffix ? table[t].suffix : mod->id_path;
         size_t need = strlen(head) + strlen(tail) + 2;
         r->path = malloc(need);
@@ -494,17 +495,51 @@ int crest__module_check(crest__module *mod, void *db, crest_error *err)
     if (!mod->ncomp)
         return 0;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, mod->select, (int)mod->select_len, &st, NULL) != SQLITE_OK)
-        return crest__error_set(err, CREST_ECONFIG, NULL, 0, "module %s: a computed field does not work: %s", mod->name,
-                                sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return 0;
+    if (sqlite3_prepare_v2(db, mod->select, (int)mod->select_len, &st, NULL) == SQLITE_OK) {
+        sqlite3_finalize(st);
+        return 0;
+    }
+    /* Name the field that does not work, and its line in the app file. */
+    char key[300];
+    snprintf(key, sizeof key, "modules.%s", mod->name);
+    crest__error_set(err, CREST_ECONFIG, NULL, 0, "module %s: a computed field does not work: %s", mod->name,
+                     sqlite3_errmsg(db));
+    for (const crest_computed *c = mod->def->computed; c && c->name; c++) {
+        if (!c->sql)
+            continue;
+        char *sql = sqlite3_mprintf("SELECT (%s) FROM %s", c->sql, mod->m->qtable);
+        int prc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
+        sqlite3_free(sql);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (prc != SQLITE_OK) {
+            crest__error_set(err, CREST_ECONFIG, NULL, 0, "module %s: computed field %s does not work: %s",
+                             mod->name, c->name, sqlite3_errmsg(db));
+            snprintf(key, sizeof key, "modules.%s.serializer.computed.%s", mod->name, c->name);
+            break;
+        }
+    }
+    return crest__app_locate(mod->app, err, key, CREST_ECONFIG);
 }
 
 int crest__rest_prepare(crest_app *app, void *db, crest_error *err)
 {
     for (unsigned i = 0; i < app->nmodels; i++) {
         int rc = crest__model_sync(app->models[i], db, app->source_name, err);
+        if (rc && err) {
+            /* The model's line in the app file, or its seed row's ("seed[2]" in the message). */
+            const char *name = app->models[i]->name, *s = strstr(err->msg, ": seed");
+            char key[300];
+            unsigned row;
+            if (s && sscanf(s, ": seed[%u]", &row) == 1)
+                snprintf(key, sizeof key, "models.%s.seed[%u]", name, row);
+            else
+                snprintf(key, sizeof key, s ? "models.%s.seed" : "models.%s", name);
+            crest__app_locate(app, err, key, rc);
+            if (!err->line)
+                snprintf(key, sizeof key, "models.%s", name);
+            return crest__app_locate(app, err, key, rc);
+        }
         if (rc)
             return rc;
     }

@@ -79,9 +79,10 @@ static void field_schema(crest__oa *o, const crest__mfield *f, bool nullable, bo
         break;
     case CREST_F_DATE:
     case CREST_F_DATETIME:
+    case CREST_F_UUID:
         crest__oa_type(o, "string", nullable);
         crest_json_key(w, "format");
-        crest_json_str(w, d->type == CREST_F_DATE ? "date" : "date-time");
+        crest_json_str(w, d->type == CREST_F_DATE ? "date" : d->type == CREST_F_DATETIME ? "date-time" : "uuid");
         break;
     case CREST_F_JSON:
         break; /* any JSON value */

@@ -1,6 +1,7 @@
 /* router.c — the segment tree behind crest__router_match. Literal children
  * are kept in a small array (routes per level are few); matching never
  * allocates. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "router.h"
@@ -161,6 +162,43 @@ out:
     for (unsigned k = 0; k < tmp.nparams; k++)
         free(tmp.param_names[k]);
     return rc;
+}
+
+int crest__path_check(const char *pattern, char *msg, size_t cap)
+{
+    for (const char *c = pattern; *c; c++) {
+        if (*c == '?') {
+            snprintf(msg, cap, "path '%s': a path cannot hold '?' (the query string is not part of the route; "
+                               "declare query parameters under params, in: query)", pattern);
+            return -1;
+        }
+        if (*c == '#') {
+            snprintf(msg, cap, "path '%s': a path cannot hold '#' (a fragment is never sent to the server)", pattern);
+            return -1;
+        }
+        if (*c == '%') {
+            snprintf(msg, cap, "path '%s': a path cannot hold '%%' escapes (paths are matched decoded: write the "
+                               "character itself)", pattern);
+            return -1;
+        }
+        if ((unsigned char)*c <= ' ' || *c == 0x7f) {
+            snprintf(msg, cap, "path '%s': a path cannot hold spaces or control characters", pattern);
+            return -1;
+        }
+        if (*c == '<' || *c == '>') {
+            /* "/project/<id>" (Flask, Inmanta): name the parameter crest's way. */
+            const char *open = *c == '<' ? c : NULL, *close = open ? strchr(open, '>') : NULL;
+            const char *colon = open && close ? memchr(open, ':', (size_t)(close - open)) : NULL;
+            const char *name = colon ? colon + 1 : open ? open + 1 : NULL;
+            if (name && close && close > name)
+                snprintf(msg, cap, "path '%s': '%.*s' is not a parameter here: write {%.*s}", pattern,
+                         (int)(close - open + 1), open, (int)(close - name), name);
+            else
+                snprintf(msg, cap, "path '%s': a path cannot hold '<' or '>' (write parameters as {name})", pattern);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int hexval(char c)

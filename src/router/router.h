@@ -34,6 +34,13 @@ void crest__router_free(crest__router *r);
  * "{name}". CREST_EEXIST when taken, CREST_EINVAL for a bad pattern. */
 int crest__router_add(crest__router *r, crest_method m, const char *pattern, void *target, crest_error *err);
 
+/* Whether pattern can be a route: 0, or -1 with msg (cap bytes) saying what
+ * would make it unreachable and how to write it instead: a '?' (the query
+ * string is never part of the path), a '#' (never sent), a '%' escape (paths
+ * are matched decoded), a space or control character, or an Inmanta/Flask
+ * style "<id>" segment (crest writes "{id}"). */
+int crest__path_check(const char *pattern, char *msg, size_t cap);
+
 /* Splits a raw path (no query) into percent-decoded segments, in place in
  * `buf` (a writable copy of the path, NUL-terminated). Returns the number of
  * segments, or -1 for bad encoding (a bad %XX or a decoded NUL), -2 for too

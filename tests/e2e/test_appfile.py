@@ -135,6 +135,54 @@ BAD_FILES = [
     ("duplicate route",
      "database: sqlite:x.db\nendpoints:\n  - path: /a\n    sql: SELECT 1 AS a\n  - path: /a\n    sql: SELECT 2 AS a\n",
      5, ["/a", "twice"]),
+    # Issue 10 item 7: these passed `crest check` and became routes nothing could reach.
+    ("path with a query string is refused",
+     "database: sqlite:x.db\nendpoints:\n  - sql: SELECT 1 AS a\n    path: /custom/search?query=test\n", 4,
+     ["'?'", "in: query"]),
+    ("path with a fragment is refused",
+     "database: sqlite:x.db\nendpoints:\n  - sql: SELECT 1 AS a\n    path: /custom#top\n", 4, ["'#'"]),
+    ("path with an angle-bracket segment is refused",
+     "database: sqlite:x.db\nendpoints:\n  - sql: SELECT :id AS a\n    path: /project/<id>\n", 4,
+     ["'<id>'", "write {id}"]),
+    ("module base_path with a query string is refused",
+     "database: sqlite:x.db\nmodels:\n  Task:\n    fields: {title: string}\nmodules:\n  tasks:\n    model: Task\n"
+     "    base_path: /list?all=1\n", 8, ["base_path", "'?'"]),
+    ("module id_path with an angle-bracket segment is refused",
+     "database: sqlite:x.db\nmodels:\n  Task:\n    fields: {title: string}\nmodules:\n  tasks:\n    model: Task\n"
+     "    id_path: /<id>\n", 8, ["id_path", "write {id}"]),
+    # Issue 10 item 10: errors that named no line, or the module's line instead of the entry's.
+    ("a computed field whose sql does not work names its line",
+     "database: sqlite:x.db\nmodels:\n  Task:\n    fields: {spent_time: int}\nmodules:\n  api_task:\n"
+     "    model: Task\n    serializer:\n      computed:\n        hours: spent_time / 3600.0\n"
+     "        broken: no_such_column + 1\n", 11, ["computed field broken", "no such column"]),
+    ("a bad query_allowed_fields entry names its own line",
+     "database: sqlite:x.db\nmodels:\n  Task:\n    fields: {title: string}\nmodules:\n  api_task:\n"
+     "    model: Task\n    query_allowed_fields:\n      - title\n      - nope\n", 10, ["'nope'"]),
+    ("a bad serializer attribute names its own line",
+     "database: sqlite:x.db\nmodels:\n  Task:\n    fields: {title: string}\nmodules:\n  api_task:\n"
+     "    model: Task\n    serializer:\n      exclude:\n        - title\n        - nope\n", 11, ["'nope'"]),
+    ("a bad field option names the field's line",
+     "database: sqlite:x.db\nmodels:\n  Task:\n    fields:\n      title: string\n"
+     "      size: {type: string, min: 3}\n", 6, ["field size", "min/max"]),
+    ("a bad seed row names its line",
+     "database: sqlite:x.db\nmodels:\n  Task:\n    fields:\n      title: {type: string, required: true}\n"
+     "    seed:\n      - {title: a}\n      - {}\n", 8, ["seed[1]", "required"]),
+    ("a failing startup_sql names its line",
+     "database: sqlite:x.db\nendpoints: []\nstartup_sql:\n  - CREATE TABLE a (x)\n  - CREAT oops\n", 4,
+     ["startup_sql", "CREAT"]),
+    ("sql endpoints without a database name the endpoint's line",
+     "endpoints:\n  - path: /a\n    sql: SELECT 1 AS a\n", 2, ["database"]),
+    ("models without a database name the models' line",
+     "endpoints: []\nmodels:\n  Task:\n    fields: {title: string}\n", 3, ["database"]),
+    ("a bad permission name names its entry's line",
+     "database: sqlite:x.db\nauth:\n  api_keys_file: /dev/null\nendpoints:\n  - path: /a\n    sql: SELECT 1 AS a\n"
+     "    permission:\n      - reports\n      - public\n", 9, ["bad permission name 'public'"]),
+    ("an unknown module method names its entry's line",
+     "database: sqlite:x.db\nmodels:\n  Task:\n    fields: {title: string}\nmodules:\n  api_task:\n"
+     "    model: Task\n    enabled_methods:\n      - index\n      - lists\n", 10, ["unknown method 'lists'"]),
+    ("a jwt error names the key it is about",
+     "database: sqlite:x.db\nauth:\n  jwt:\n    secret_env: HOME\n    algorithms: [HS256, RS999]\n", 5,
+     ["auth.jwt.algorithms", "RS999"]),
 ]
 
 

@@ -66,6 +66,45 @@ def test_serve_help_after_app_file(tmp_path):
     assert "--listen" in r.out and "--workers" in r.out
 
 
+@pytest.mark.parametrize("cmd", ["serve", "check", "openapi", "token"])
+@pytest.mark.parametrize("with_app", [False, True], ids=["alone", "after the app file"])
+def test_every_subcommand_answers_help_with_its_own_usage(tmp_path, cmd, with_app):
+    # Issue 10 item 8: `crest serve --help` exited 2 with "an APP_FILE is required".
+    p = tmp_path / "app.yaml"
+    p.write_text(APP)
+    for flag in ("--help", "-h"):
+        r = run_cli([CREST_BIN, cmd] + ([str(p)] if with_app else []) + [flag], cwd=str(tmp_path))
+        assert r.returncode == 0, (r.returncode, r.err)
+        assert r.out.startswith(f"usage: crest {cmd} APP_FILE"), r.out
+        others = {"serve", "check", "openapi", "token"} - {cmd}
+        assert not any(f"crest {o} " in r.out for o in others), r.out
+        assert r.err == ""
+
+
+@pytest.mark.parametrize("version", ["2.0", "3.2", "3"])
+def test_openapi_unknown_version_is_named(tmp_path, version):
+    # Issue 10 item 9: "--openapi 2.0" said "unexpected argument '--openapi'".
+    p = tmp_path / "app.yaml"
+    p.write_text(APP)
+    r = run_cli([CREST_BIN, "openapi", str(p), "--openapi", version], cwd=str(tmp_path))
+    assert r.returncode == 2
+    assert f"unknown version '{version}'" in r.err and "3.1" in r.err and "3.0" in r.err, r.err
+    assert "unexpected argument" not in r.err
+    assert r.out == ""
+    # The same flag of a C program's crest_app_main (here: crest serve).
+    r = run_cli([CREST_BIN, "serve", str(p), "--openapi", version], cwd=str(tmp_path))
+    assert r.returncode == 2
+    assert f"unknown version '{version}'" in r.err, r.err
+
+
+def test_openapi_version_flag_without_a_value_says_so(tmp_path):
+    p = tmp_path / "app.yaml"
+    p.write_text(APP)
+    r = run_cli([CREST_BIN, "openapi", str(p), "--openapi"], cwd=str(tmp_path))
+    assert r.returncode == 2
+    assert "--openapi needs a version" in r.err
+
+
 def test_listen_and_workers_flags(crest):
     s = crest(APP, workers=2)
     assert s.workers == 2

@@ -31,13 +31,27 @@ def test_every_route_is_documented(srv):
     want = {"/tasks": {"get", "post"}, "/tasks/{id}": {"get", "put", "patch", "delete"},
             "/tasks/sample": {"get"}, "/tasks/group/{field}": {"get"}, "/tasks/stats": {"get"},
             "/tasks/eval": {"get"}, "/stats/spent": {"get"}, "/healthz": {"get"}, "/openapi.json": {"get"},
-            "/docs": {"get"}, "/docs/{file}": {"get"}, "/metrics": {"get"}, "/projects/{id}": {"delete"}}
+            "/docs": {"get"}, "/docs/{file}": {"get"}, "/metrics": {"get"}, "/projects/{id}": {"delete"},
+            "/reports/by-state": {"get"}, "/reports/open": {"get"}}
     assert set(paths) == set(want)
     for p, methods in want.items():
         assert set(paths[p]) == methods, p
     ids = [op["operationId"] for item in paths.values() for op in item.values()]
     assert len(ids) == len(set(ids)), "operationIds are unique"
-    assert {t["name"] for t in doc["tags"]} >= {"tasks", "stats", "projects"}
+    assert {t["name"] for t in doc["tags"]} >= {"tasks", "stats", "projects", "reports"}
+
+
+def test_sql_endpoint_without_summary_gets_one(crest):
+    # Issue 10 item 12: an operation without a summary is an error of @redocly/cli's recommended ruleset.
+    s = crest("database: sqlite:s.db\nendpoints:\n  - path: /stats/{day}\n    sql: SELECT :day AS day\n"
+              "  - method: DELETE\n    path: /stats\n    sql: SELECT 1\n    returns: none\n"
+              "    summary: Forget the stats\n")
+    paths = s.get("/openapi.json").json()["paths"]
+    assert paths["/stats/{day}"]["get"]["summary"] == "GET /stats/{day}"
+    assert paths["/stats"]["delete"]["summary"] == "Forget the stats"
+    for p, item in paths.items():
+        for m, op in item.items():
+            assert op.get("summary"), (m, p)
 
 
 def test_model_schemas(srv):

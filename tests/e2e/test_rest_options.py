@@ -59,6 +59,38 @@ def test_base_path_and_id_path(crest):
     assert_problem(s.get("/api/1"), 404)
 
 
+def test_base_path_applies_to_sample_group_stats_and_eval(crest):
+    # Issue 10 item 11: with base_path /list these stayed at /tasks/group/... (Emmett-REST: {base_path}/group/<field>).
+    s = start(crest, """\
+        base_path: /list
+        enabled_methods: [index, read, create, sample, group, stats, eval]
+        """, prefix="/tasks/list")
+    first = s.seeded[0]
+    assert titles(s.get("/tasks/list")) == {"a", "b", "c"}
+    assert s.get(f"/tasks/{first['id']}").json() == first  # the id path stays under url_prefix
+    r = s.get("/tasks/list/sample")
+    assert r.status_code == 200, r.text
+    assert len(data_of(r)) == 3
+    r = s.get("/tasks/list/group/is_completed")
+    assert r.status_code == 200, r.text
+    assert sum(g["count"] for g in data_of(r)) == 3
+    r = s.get("/tasks/list/stats", params={"fields": "spent_time"})
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"spent_time"}
+    r = s.get("/tasks/list/eval", params={"q": json.dumps({"functions": [{"name": "sum", "field": "spent_time"}]})})
+    assert r.status_code == 200, r.text
+    assert_problem(s.get("/tasks/group/is_completed"), 404)
+    assert_problem(s.get("/tasks/stats", params={"fields": "spent_time"}), 404)
+    assert_problem(s.get("/tasks/eval"), 404)
+    # /tasks/sample is now GET /tasks/{id} with id "sample": not an integer, so no row.
+    assert_problem(s.get("/tasks/sample"), 404)
+    paths = s.get("/openapi.json").json()["paths"]
+    for p in ("/tasks/list/sample", "/tasks/list/group/{field}", "/tasks/list/stats", "/tasks/list/eval"):
+        assert "get" in paths[p], sorted(paths)
+    for p in ("/tasks/sample", "/tasks/group/{field}", "/tasks/stats", "/tasks/eval"):
+        assert p not in paths
+
+
 def test_custom_id_path(crest):
     s = start(crest, "id_path: /item/{id}")
     first = s.seeded[0]

@@ -97,3 +97,40 @@ def test_list_serves_the_same_types(srv):
                      "due_at": "2024-05-01T12:00:00+02:00", "data": {"x": [1]}})
     r = srv.get("/tasks")
     assert r.json()["data"] == [j]
+
+
+UUID_MODEL_APP = """\
+database: sqlite:uuid.db
+models:
+  Session:
+    fields:
+      key: {type: uuid, required: true, unique: true}
+      parent: uuid
+modules:
+  sessions:
+    model: Session
+    enabled_methods: [index, read, create, update, group]
+"""
+
+
+def test_uuid_field_is_validated_stored_lower_case_and_documented(crest):
+    # Issue 10 item 27: a uuid field type (Hyperion and Inmanta use UUID ids).
+    s = crest(UUID_MODEL_APP)
+    r = s.request("POST", "/sessions", json={"key": "1B4E28BA-2FA1-11D2-883F-0016D3CCA427"})
+    assert r.status_code == 201, r.text
+    j = r.json()
+    assert j["key"] == "1b4e28ba-2fa1-11d2-883f-0016d3cca427" and j["parent"] is None
+    assert s.get(f"/sessions/{j['id']}").json() == j
+    # A filter in any case finds it: the operand is made canonical too.
+    r = s.get("/sessions", params={"where": '{"key": "1B4E28BA-2FA1-11D2-883F-0016D3CCA427"}'})
+    assert [x["id"] for x in r.json()["data"]] == [j["id"]]
+    # The same UUID in another case is the same value: unique says so.
+    r = s.request("POST", "/sessions", json={"key": "1b4e28ba-2fa1-11d2-883f-0016D3CCA427"})
+    assert r.status_code == 409, r.text
+    for bad in ("nope", "1b4e28ba-2fa1-11d2-883f-0016d3cca42", 7):
+        r = s.request("POST", "/sessions", json={"key": "2b4e28ba-2fa1-11d2-883f-0016d3cca427", "parent": bad})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == {"parent": "must be a UUID (8-4-4-4-12 hex digits)"}
+    props = s.get("/openapi.json").json()["components"]["schemas"]["Session"]["properties"]
+    assert props["key"] == {"type": "string", "format": "uuid"}
+    assert props["parent"]["format"] == "uuid"

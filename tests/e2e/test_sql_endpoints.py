@@ -569,3 +569,251 @@ def test_malformed_raised_messages_stay_the_generic_422(rules):
         r = jpost(rules, "/sessions/2", {"used_quota": 100 + len(RAISED_OK) + i}, method="PUT")
         p = assert_problem(r, 422, "constraint_violated")
         assert p["detail"] == "the values break a rule of the table", message
+
+
+# ---------------------------------------------------------------- issue 10 items 25-28
+
+GROUPS_APP = """\
+database: sqlite:g.db
+startup_sql:
+  - CREATE TABLE IF NOT EXISTS task (id INTEGER PRIMARY KEY, spent INTEGER)
+  - INSERT OR IGNORE INTO task VALUES (1, 30), (2, 12)
+auth:
+  api_keys_file: KEYS
+groups:
+  reports:
+    prefix: /reports
+    description: Figures over every task
+    permission: [reports]
+    rate_limit: 2/1m
+    endpoints:
+      - path: /spent
+        sql: SELECT sum(spent) AS spent FROM task
+        returns: value
+      - path: /count
+        sql: SELECT count(*) AS n FROM task
+        returns: value
+        permission: public
+        rate_limit: 100/1m
+      - path: /
+        sql: SELECT id, spent FROM task ORDER BY id
+        tag: raw
+        permission: authenticated
+"""
+
+
+def group_server(crest, tmp_path):
+    import hashlib
+    keys = tmp_path / "keys.txt"
+    keys.write_text("alice " + hashlib.sha256(b"alice-key").hexdigest() + " reports\n"
+                    + "bob " + hashlib.sha256(b"bob-key").hexdigest() + "\n")
+    return crest(GROUPS_APP.replace("KEYS", str(keys)))
+
+
+def test_group_gives_its_endpoints_prefix_tag_permission_and_rate_limit(crest, tmp_path):
+    s = group_server(crest, tmp_path)
+    alice, bob = {"X-API-Key": "alice-key"}, {"X-API-Key": "bob-key"}
+    # The group's permission ([reports]) and its prefix.
+    assert_problem(s.get("/reports/spent"), 401)
+    assert_problem(s.get("/reports/spent", headers=bob), 403)
+    assert s.get("/reports/spent", headers=alice).json() == 42
+    assert_problem(s.get("/spent", headers=alice), 404)
+    # An endpoint's own keys win: public, its own rate limit, its own tag and permission; "/" is the prefix.
+    assert s.get("/reports/count").json() == 2
+    assert s.get("/reports", headers=bob).json() == {"data": [{"id": 1, "spent": 30}, {"id": 2, "spent": 12}]}
+    # The group's rate limit: 2 a minute per client for /reports/spent.
+    assert s.get("/reports/spent", headers=alice).status_code == 200
+    r = s.get("/reports/spent", headers=alice)
+    assert r.status_code == 429, r.text
+    assert "retry-after" in r.headers
+    for _ in range(3):
+        assert s.get("/reports/count").status_code == 200
+    doc = s.get("/openapi.json").json()
+    tags = {t["name"]: t.get("description") for t in doc["tags"]}
+    assert tags["reports"] == "Figures over every task"
+    assert "raw" in tags
+    assert doc["paths"]["/reports/spent"]["get"]["tags"] == ["reports"]
+    assert doc["paths"]["/reports/spent"]["get"]["x-permissions"] == "reports"
+    assert doc["paths"]["/reports/count"]["get"]["security"] == []
+    assert doc["paths"]["/reports"]["get"]["tags"] == ["raw"]
+
+
+GROUP_ERRORS = [
+    ("unknown group key", "groups:\n  g:\n    prefx: /a\n    endpoints:\n      - {path: /x, sql: SELECT 1}\n", 3,
+     ["prefx"]),
+    ("group prefix with a query string", "groups:\n  g:\n    prefix: /a?b\n    endpoints:\n      - {path: /x, sql: SELECT 1}\n",
+     3, ["groups.g.prefix", "'?'"]),
+    ("group prefix with a trailing slash", "groups:\n  g:\n    prefix: /a/\n    endpoints:\n      - {path: /x, sql: SELECT 1}\n",
+     3, ["must not end with '/'"]),
+    ("group without endpoints", "groups:\n  g:\n    prefix: /a\n", 3, ["needs endpoints"]),
+    ("group with a bad rate limit",
+     "groups:\n  g:\n    rate_limit: lots\n    endpoints:\n      - {path: /x, sql: SELECT 1}\n", 3, ["rate_limit", "lots"]),
+    ("group endpoint with an unknown key",
+     "groups:\n  g:\n    prefix: /a\n    endpoints:\n      - path: /x\n        sql: SELECT 1\n        colour: red\n", 7,
+     ["groups.g.endpoints[0]", "colour"]),
+    ("group endpoint taking a route already taken",
+     "endpoints:\n  - {path: /a/x, sql: SELECT 1}\ngroups:\n  g:\n    prefix: /a\n    endpoints:\n"
+     "      - path: /x\n        sql: SELECT 2\n", 7, ["GET /a/x", "twice"]),
+    ("header parameter with a bad header name",
+     "endpoints:\n  - path: /x\n    sql: SELECT :t\n    params:\n      t: {header: 'X Tenant'}\n", 5, ["header name"]),
+    ("reply_header on a query parameter",
+     "endpoints:\n  - path: /x\n    sql: SELECT :t\n    params:\n      t: {in: query, reply_header: true}\n", 5,
+     ["reply_header", "header parameters"]),
+    ("header on a query parameter",
+     "endpoints:\n  - path: /x\n    sql: SELECT :t\n    params:\n      t: {in: query, header: X-T}\n", 5,
+     ["only header parameters (in: header) name a header"]),
+    ("header name as a parameter name gets a hint",
+     "endpoints:\n  - path: /x\n    sql: SELECT 1\n    params:\n      X-Trace: {in: header}\n", 5,
+     ["letters, digits and '_'", "header: X-Trace"]),
+    ("unknown column type",
+     "endpoints:\n  - path: /x\n    sql: SELECT 1 AS a\n    columns: {a: decimal}\n", 4,
+     ["int, float, string, bool, json, date, datetime, uuid", "decimal"]),
+    ("declared column the sql does not return",
+     "endpoints:\n  - path: /x\n    sql: SELECT 1 AS a, 2 AS b\n    columns:\n      a: int\n      c: int\n", 6,
+     ["columns.c", "it returns: a, b"]),
+]
+
+
+@pytest.mark.parametrize("name,text,line,words", GROUP_ERRORS, ids=[g[0] for g in GROUP_ERRORS])
+def test_new_app_file_blocks_refuse_mistakes_with_file_and_line(tmp_path, name, text, line, words):
+    from conftest import CREST_BIN, run_cli
+    p = tmp_path / "app.yaml"
+    p.write_text("database: sqlite:x.db\n" + text)
+    r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
+    assert r.returncode == 1, (r.out, r.err)
+    assert f"{p}:{line + 1}:" in r.err, r.err
+    for w in words:
+        assert w in r.err, (w, r.err)
+
+
+HEADER_APP = """\
+database: sqlite:h.db
+startup_sql:
+  - CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, tenant TEXT, name TEXT)
+  - INSERT OR IGNORE INTO item VALUES (1, '1b4e28ba-2fa1-11d2-883f-0016d3cca427', 'kept'), (2, 'other', 'hidden')
+endpoints:
+  - path: /items
+    params:
+      tenant: {type: uuid, in: header, header: X-Tenant-Id, required: true, reply_header: true}
+      trace: {in: header, header: X-Trace}
+    sql: SELECT id, name, :trace AS trace FROM item WHERE tenant = :tenant
+"""
+
+
+def test_header_parameter_with_a_real_header_name_and_reply_header(crest):
+    s = crest(HEADER_APP)
+    r = s.get("/items", headers={"x-tenant-id": "1B4E28BA-2FA1-11D2-883F-0016D3CCA427", "X-Trace": "t-1"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"data": [{"id": 1, "name": "kept", "trace": "t-1"}]}
+    assert r.headers["x-tenant-id"] == "1b4e28ba-2fa1-11d2-883f-0016d3cca427"  # copied back, canonical
+    assert "x-trace" not in r.headers  # not a reply_header
+    r = s.get("/items")
+    assert_problem(r, 400, "missing_parameter")
+    assert r.json()["errors"] == {"X-Tenant-Id": "is required"}
+    assert "x-tenant-id" not in r.headers
+    r = s.get("/items", headers={"X-Tenant-Id": "acme"})
+    assert_problem(r, 400, "invalid_parameter")
+    assert r.json()["errors"] == {"X-Tenant-Id": "must be a UUID (8-4-4-4-12 hex digits)"}
+    op = s.get("/openapi.json").json()["paths"]["/items"]["get"]
+    assert {p["name"]: p["in"] for p in op["parameters"]} == {"X-Tenant-Id": "header", "X-Trace": "header"}
+    hdrs = op["responses"]["200"]["headers"]
+    assert list(hdrs) == ["X-Tenant-Id"]
+    assert hdrs["X-Tenant-Id"]["schema"] == {"type": "string", "format": "uuid"}
+
+
+UUID_APP = """\
+database: sqlite:u.db
+startup_sql: CREATE TABLE IF NOT EXISTS sess (id TEXT PRIMARY KEY, name TEXT)
+endpoints:
+  - method: POST
+    path: /sessions
+    status: 201
+    params:
+      id: {type: uuid, required: true}
+      name: string
+    sql: INSERT INTO sess (id, name) VALUES (:id, :name) RETURNING id, name
+    returns: one
+  - path: /sessions/{id}
+    params: {id: uuid}
+    sql: SELECT id, name FROM sess WHERE id = :id
+    returns: one
+    columns: {id: uuid, name: string}
+"""
+
+
+@pytest.mark.parametrize("bad", ["1b4e28ba2fa111d2883f0016d3cca427", "1b4e28ba-2fa1-11d2-883f-0016d3cca42",
+                                 "{1b4e28ba-2fa1-11d2-883f-0016d3cca427}", "1b4e28ba-2fa1-11d2-883f-0016d3cca42g",
+                                 "1b4e28ba_2fa1-11d2-883f-0016d3cca427", "1b4e28ba-2fa1-11d2-883f-0016d3cca4270"])
+def test_uuid_parameters_are_validated_and_stored_lower_case(crest, bad):
+    s = crest(UUID_APP)
+    r = s.request("POST", "/sessions", json={"id": "1B4E28BA-2FA1-11D2-883F-0016D3CCA427", "name": "a"})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "name": "a"}
+    # Any case finds it: the path value is made canonical before the SQL sees it.
+    assert s.get("/sessions/1b4e28ba-2fa1-11d2-883F-0016D3CCA427").json()["name"] == "a"
+    r = s.request("POST", "/sessions", json={"id": bad})
+    assert_problem(r, 422, "validation_failed")
+    assert r.json()["errors"] == {"id": "must be a UUID (8-4-4-4-12 hex digits)"}
+    r = s.get(f"/sessions/{bad}")
+    assert_problem(r, 400, "invalid_parameter")
+    doc = s.get("/openapi.json").json()["paths"]
+    assert doc["/sessions/{id}"]["get"]["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
+    body = doc["/sessions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["id"]["format"] == "uuid"
+
+
+TYPED_APP = """\
+database: sqlite:t.db
+startup_sql: |
+  CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, n TEXT, f REAL, at TEXT, day TEXT, u TEXT, j TEXT, b INTEGER,
+    label TEXT);
+  INSERT OR IGNORE INTO t VALUES (1, '42', 1.5, '2026-01-31T12:00:00Z', '2026-01-31',
+    '1b4e28ba-2fa1-11d2-883f-0016d3cca427', '{"a": [1]}', 1, 'x'), (2, NULL, 2, NULL, NULL, NULL, NULL, 0, 'forty')
+endpoints:
+  - path: /rows
+    sql: SELECT id, n, f, at, day, u, j, b, id AS s FROM t ORDER BY id
+    columns: {id: int, n: int, f: float, at: datetime, day: date, u: uuid, j: json, b: bool, s: string}
+  - path: /rows/{id}
+    params: {id: int}
+    sql: SELECT id, label FROM t WHERE id = :id
+    returns: one
+    columns: {id: int, label: int}
+  - path: /total
+    sql: SELECT sum(f) AS total FROM t
+    returns: value
+    columns: {total: float}
+"""
+
+
+def test_typed_columns_in_answers_and_in_the_openapi_schema(crest):
+    s = crest(TYPED_APP)
+    rows = s.get("/rows").json()["data"]
+    assert rows == [
+        {"id": 1, "n": 42, "f": 1.5, "at": "2026-01-31T12:00:00Z", "day": "2026-01-31",
+         "u": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "j": {"a": [1]}, "b": True, "s": "1"},
+        {"id": 2, "n": None, "f": 2.0, "at": None, "day": None, "u": None, "j": None, "b": False, "s": "2"}]
+    assert s.get("/total").json() == 3.5
+    paths = s.get("/openapi.json").json()["paths"]
+    items = paths["/rows"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]["items"]
+    props = items["properties"]
+    assert props["id"] == {"type": ["integer", "null"], "format": "int64"}
+    assert props["f"] == {"type": ["number", "null"]}
+    assert props["at"] == {"type": ["string", "null"], "format": "date-time"}
+    assert props["day"] == {"type": ["string", "null"], "format": "date"}
+    assert props["u"] == {"type": ["string", "null"], "format": "uuid"}
+    assert props["b"] == {"type": ["boolean", "null"]}
+    assert props["s"] == {"type": ["string", "null"]}
+    assert props["j"] == {}
+    assert items["required"] == ["id", "n", "f", "at", "day", "u", "j", "b", "s"]
+    total = paths["/total"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert total == {"type": ["number", "null"]}
+
+
+def test_a_value_that_is_not_its_declared_column_type_is_a_logged_500(crest):
+    s = crest(TYPED_APP)
+    assert s.get("/rows/1").status_code == 500  # label 'x' is no int
+    r = s.get("/rows/2", headers={"X-Request-Id": "typed-col-1"})
+    assert_problem(r, 500, "internal_error")
+    assert "label" not in r.text
+    ev = s.wait_for_line(lambda e: e.get("event") == "column_type" and e.get("request_id") == "typed-col-1")
+    assert ev["column"] == "label"

@@ -4,7 +4,8 @@
 // generated ./tasks-api.ts and compiles it with `tsc --noEmit --strict`:
 // it compiles only when the document describes the API the way a client
 // uses it (a create body, a list envelope with meta, a task's id usable as
-// the path parameter, problem+json errors), and the @ts-expect-error lines
+// the path parameter, an SQL endpoint's typed columns, problem+json
+// errors), and the @ts-expect-error lines
 // prove the types are precise rather than `any`.
 import type { components, paths } from "./tasks-api";
 
@@ -20,6 +21,7 @@ type CreateBody = Json<NonNullable<paths["/tasks"]["post"]["requestBody"]>>;
 type UpdateBody = Json<NonNullable<paths["/tasks/{id}"]["patch"]["requestBody"]>>;
 type ReadPath = paths["/tasks/{id}"]["get"]["parameters"]["path"];
 type ReadBody = Json<paths["/tasks/{id}"]["get"]["responses"][200]>;
+type StatsBody = Json<paths["/stats/spent"]["get"]["responses"][200]>;
 
 /** The body of POST /tasks for one new task. */
 export function newTask(title: string, spentSeconds: number): CreateBody {
@@ -63,6 +65,13 @@ export function asTask(body: ReadBody): Task {
   return body;
 }
 
+/** GET /stats/spent: its `columns:` make the row typed (numbers, not unknown). */
+export function spentHours(body: StatsBody): { total: number; finished: number } {
+  const total: number | null = body.total;
+  const finished: number | null = body.finished;
+  return { total: (total ?? 0) / 3600, finished: (finished ?? 0) / 3600 };
+}
+
 export function problemText(p: Problem): string {
   return `${p.status} ${p.title} (${p.code})${p.detail ? ": " + p.detail : ""}`;
 }
@@ -91,5 +100,9 @@ export const unknownField: CreateBody = { title: "x", colour: "red" };
 export const badPage: ListQuery = { page: "2" };
 // @ts-expect-error a list response is an envelope, not an array
 export const bareArray: ListBody = [];
+// @ts-expect-error a typed column (int) is a number, not a string
+export const textTotal = (b: StatsBody): string | null => b.total;
+// @ts-expect-error a declared column is always in the row
+export const noTotal: StatsBody = { finished: 1 };
 // @ts-expect-error no such route
 export type NoRoute = paths["/no/such/route"];

@@ -4,6 +4,8 @@
 # OpenAPI 3.1 and 3.0.3:
 #  - examples/tasks/app.yaml, from `crest openapi` (and the one a running
 #    `crest serve` answers at /openapi.json must be the same document);
+#  - tests/openapi/bare.yaml, an app file that declares no summary, tag or
+#    description: SQL endpoints of every kind and a REST module;
 #  - the C examples (examples/hello, examples/tasks_c: C endpoints, C
 #    callbacks), from GET /openapi.json of the running program.
 # The documents are kept in BUILD_DIR/openapi-tests/lint/ for inspection.
@@ -51,25 +53,30 @@ lint() {
       });'
 }
 
-# The Tasks app: `crest openapi`, run where its database may land.
-mkdir -p "$WORK/tasks"
-for v in 3.1 3.0; do
-  args=()
-  [ "$v" = 3.0 ] && args=(--openapi 3.0)
-  prefix=$v.
-  [ "$v" = 3.0 ] && prefix=3.0.3
-  raw="$WORK/tasks-$v.raw.json"
-  if ! (cd "$WORK/tasks" && "$CREST" openapi "$TASKS_APP" "${args[@]}") >"$raw" 2>"$WORK/tasks-$v.stderr"; then
-    fail "crest openapi $TASKS_APP ${args[*]} exited with an error:"
-    sed 's/^/  | /' "$WORK/tasks-$v.stderr"
-    continue
-  fi
-  if normalize "$raw" "$OUT/tasks-$v.json" "$prefix"; then
-    lint "tasks $v" "$OUT/tasks-$v.json"
-  else
-    fail "crest openapi $TASKS_APP ${args[*]}: not an OpenAPI $prefix document"
-  fi
-done
+# An app file: `crest openapi`, run where its database may land.
+app_file() {
+  local name=$1 app=$2 v args prefix raw
+  mkdir -p "$WORK/$name"
+  for v in 3.1 3.0; do
+    args=()
+    [ "$v" = 3.0 ] && args=(--openapi 3.0)
+    prefix=$v.
+    [ "$v" = 3.0 ] && prefix=3.0.3
+    raw="$WORK/$name-$v.raw.json"
+    if ! (cd "$WORK/$name" && "$CREST" openapi "$app" "${args[@]}") >"$raw" 2>"$WORK/$name-$v.stderr"; then
+      fail "crest openapi $app ${args[*]} exited with an error:"
+      sed 's/^/  | /' "$WORK/$name-$v.stderr"
+      continue
+    fi
+    if normalize "$raw" "$OUT/$name-$v.json" "$prefix"; then
+      lint "$name $v" "$OUT/$name-$v.json"
+    else
+      fail "crest openapi $app ${args[*]}: not an OpenAPI $prefix document"
+    fi
+  done
+}
+app_file tasks "$TASKS_APP"
+app_file bare "$SRC/tests/openapi/bare.yaml"
 
 # What `crest serve` answers at /openapi.json is what `crest openapi` prints.
 if [ -f "$OUT/tasks-3.1.json" ]; then

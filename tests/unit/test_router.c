@@ -3,12 +3,14 @@
  * versus 405 with the allow mask, HEAD falling back to GET, percent-decoding
  * of segments (bad escapes, %00, %2F kept inside its segment), trailing
  * slashes and empty segments as implemented, many parameters, and the
- * patterns and duplicates that crest__router_add refuses. */
+ * patterns and duplicates that crest__router_add refuses, and the paths that
+ * could never be reached (crest__path_check), refused for C specs too. */
 #include <stdlib.h>
 
 #include "unit.h"
 
 #include "router/router.h"
+#include "crest/crest.h"
 
 /* Distinct targets to tell routes apart. */
 static int T[20];
@@ -317,6 +319,48 @@ static void segment_cap(void **state)
     assert_int_equal(crest__path_split(copy, s, CREST_ROUTER_MAX_SEGMENTS), -2);
 }
 
+static int h_none(crest_req *req, crest_res *res, void *ud)
+{
+    (void)req;
+    (void)res;
+    (void)ud;
+    return 0;
+}
+
+/* Issue 10 item 7: "/custom/search?query=test" became a literal route only
+ * "/custom/search%3Fquery=test" reached, and "/project/<id>" a literal
+ * segment "<id>". Both are refused, with the reason (and the {id} hint). */
+static void unreachable_paths_are_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path, *words;
+    } bad[] = {
+        {"/custom/search?query=test", "'?'"},
+        {"/docs#top", "'#'"},
+        {"/caf%C3%A9", "'%' escapes"},
+        {"/a b", "spaces"},
+        {"/project/<id>", "'<id>' is not a parameter here: write {id}"},
+        {"/project/<int:id>/env", "'<int:id>' is not a parameter here: write {id}"},
+        {"/x>", "'<' or '>'"},
+    };
+    char msg[400];
+    crest_app *app = crest_app_new();
+    assert_non_null(app);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(crest__path_check(bad[i].path, msg, sizeof msg), -1);
+        assert_non_null(strstr(msg, bad[i].words));
+        /* The same through the public API, for a C spec. */
+        crest_endpoint ep = {.method = CREST_GET, .path = bad[i].path, .handler = h_none};
+        crest_error err = {0};
+        assert_int_equal(crest_app_add_endpoint(app, &ep, NULL, &err), CREST_EINVAL);
+        print_message("%s -> %s\n", bad[i].path, err.msg);
+        assert_non_null(strstr(err.msg, bad[i].words));
+    }
+    assert_int_equal(crest__path_check("/project/{id}/env-vars_2.json", msg, sizeof msg), 0);
+    crest_app_free(app);
+}
+
 static void duplicates_refused(void **state)
 {
     (void)state;
@@ -385,6 +429,7 @@ int main(void)
         cmocka_unit_test(many_params),
         cmocka_unit_test(segment_cap),
         cmocka_unit_test(duplicates_refused),
+        cmocka_unit_test(unreachable_paths_are_refused),
         cmocka_unit_test(bad_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

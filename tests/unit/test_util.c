@@ -1,6 +1,6 @@
 /* test_util.c — the shared helpers in src/core/util.c: strict number parsing
  * (whole string, no spaces, no overflow), booleans, case-insensitive compare,
- * base64url, the HTTP status table, the RFC 3339 log timestamp and the error struct.
+ * base64url, UUIDs, the HTTP status table, the RFC 3339 log timestamp and the error struct.
  * (The IMF-fixdate Date header is the engine's: test_limits.c checks it.) */
 #define _GNU_SOURCE /* strptime, timegm */
 #include <math.h>
@@ -325,6 +325,32 @@ static void now_is_monotonic(void **state)
     assert_true(a > 0);
 }
 
+/* RFC 9562's text form only: 8-4-4-4-12 hex digits, any case → lower-case. */
+static void uuid_norm(void **state)
+{
+    (void)state;
+    char out[37];
+    assert_int_equal(crest__uuid_norm("1B4E28BA-2FA1-11D2-883F-0016D3CCA427", 36, out), 0);
+    assert_string_equal(out, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    assert_int_equal(crest__uuid_norm("00000000-0000-0000-0000-000000000000", 36, out), 0);
+    assert_string_equal(out, "00000000-0000-0000-0000-000000000000");
+    static const char *const bad[] = {
+        "1b4e28ba2fa111d2883f0016d3cca427",       /* no hyphens */
+        "{1b4e28ba-2fa1-11d2-883f-0016d3cca427}", /* braces */
+        "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3", /* a URN */
+        "1b4e28ba-2fa1-11d2-883f-0016d3cca42g",   /* not hex */
+        "1b4e28ba-2fa1-11d2-883f_0016d3cca427",   /* a hyphen moved */
+        "1b4e28ba-2fa1-11d2-883f-0016d3cca42",    /* short */
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(crest__uuid_norm(bad[i], strlen(bad[i]), out), -1);
+    assert_int_equal(crest__uuid_norm("1b4e28ba-2fa1-11d2-883f-0016d3cca4270", 37, out), -1); /* long */
+    char nul[] = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+    nul[20] = 0;
+    assert_int_equal(crest__uuid_norm(nul, 36, out), -1); /* a NUL inside */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +368,7 @@ int main(void)
         cmocka_unit_test(error_set),
         cmocka_unit_test(method_names),
         cmocka_unit_test(now_is_monotonic),
+        cmocka_unit_test(uuid_norm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
