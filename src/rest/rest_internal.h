@@ -2,7 +2,8 @@
  *
  * The query path is a pipeline of plain stages (STYLE.md):
  *   query parameters → plan (crest__plan: a condition tree, a sort, a page)
- *   → SQL for the dialect (crest__sql: text + bound values) → rows
+ *   → SQLite's SQL (crest__sql: text + bound values; SQLite is the only
+ *     dialect so far, the compiler has no dialect switch yet) → rows
  *   → serializer → JSON writer.
  * Identifiers only ever come from the model and are quoted in one place
  * (crest__quote_ident); every value is bound. Internal: not installed. */
