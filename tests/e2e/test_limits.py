@@ -444,7 +444,7 @@ def test_blocking_handler_past_its_budget_is_504(slow_app):
         p = assert_problem(r, 504, "handler_timeout")
         assert "1000 ms" in p["detail"]
         assert r.header("x-request-id") == "late-one"
-        assert 0.9 <= elapsed < 2.5, elapsed
+        assert 0.9 <= elapsed < 1 + 2, elapsed  # at the deadline, not when the handler returns (3 s)
         # the connection closes after the 504; the late answer never comes
         assert r.header("connection", "").lower() == "close"
         assert c.closed_by_peer(10)
@@ -485,7 +485,7 @@ def test_handlers_waiting_for_a_pool_thread_count_against_their_budget(slow_app)
             c.send(http_request("GET", "/sleep?ms=1500", [("X-Request-Id", f"q{i}")]))
         for c in conns:
             assert_problem(c.read_response(timeout=15), 504, "handler_timeout")
-        assert time.monotonic() - start < 2.5
+        assert time.monotonic() - start < 1 + 2
     finally:
         for c in conns:
             c.close()
@@ -583,7 +583,7 @@ def test_non_reading_clients_of_a_large_file_hold_no_copy_of_it(crest, tmp_path)
             c.send(http_request("GET", "/tasks/1"))
             r = c.read_response(timeout=30)
         assert r.status == 200 and r.json()["id"] == 1
-        assert time.monotonic() - start < 5
+        assert time.monotonic() - start < (5 if not sanitized() else 15)
         time.sleep(1.0)
         peak = s.status_kib("VmHWM")
         # each connection holds at most output_buffer (64 KiB) of its own;
