@@ -1,11 +1,12 @@
 /* slow_app.c — a C app on the public API whose handlers take their time, for
  * the handler deadline tests (test_http.py, "handler budget"):
  *
- *   GET /sleep?ms=N       blocking, timeout_ms 1000: sleeps, then answers
- *                         {"slept": N, "pad": "<64 KiB>"} (memory from the
- *                         request arena and the JSON writer, so a late answer
- *                         that is not freed, or freed too early, shows under
- *                         ASan)
+ *   GET /sleep?ms=N[&pad_kib=K]
+ *                         blocking, timeout_ms 1000: sleeps, then answers
+ *                         {"slept": N, "pad": "<K KiB of x, default 64>"}
+ *                         (memory from the request arena and the JSON writer,
+ *                         so a late answer that is not freed shows in the
+ *                         process' memory, and one freed too early under ASan)
  *   GET /sleep-loop?ms=N  the same on the event loop (not blocking)
  *   GET /quick            {"ok": true}, on the loop
  *
@@ -23,7 +24,7 @@ static int sleep_and_answer(crest_req *req, crest_res *res, void *ud)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts))
         ;
-    size_t n = 64 * 1024;
+    size_t n = (size_t)(crest_req_has(req, "pad_kib") ? crest_req_int(req, "pad_kib") : 64) * 1024;
     char *pad = crest_req_alloc(req, n + 1);
     if (!pad)
         return crest_res_error(res, 503, "out_of_memory", "no memory");
@@ -53,6 +54,7 @@ static int quick(crest_req *req, crest_res *res, void *ud)
 
 static const crest_param ms_param[] = {
     {"ms", CREST_IN_QUERY, CREST_T_INT, .required = true, .has_min = true, .min = 0, .has_max = true, .max = 10000},
+    {"pad_kib", CREST_IN_QUERY, CREST_T_INT, .has_min = true, .min = 0, .has_max = true, .max = 8192},
     {0}};
 
 static const crest_endpoint endpoints[] = {
