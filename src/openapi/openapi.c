@@ -562,8 +562,10 @@ void crest__docs_cache_free(struct crest__docs_cache *dc)
     free(dc);
 }
 
-/* The bytes of docfiles[i], read from path on first use: 0, -1 when the
- * file is not there (or too large), -2 when it could not be read. */
+enum { DOC_MISSING = 1, DOC_UNREADABLE = 2 };
+
+/* The bytes of docfiles[i], read from path on first use: 0, DOC_MISSING
+ * (not there, or too large), DOC_UNREADABLE, or CREST_ENOMEM. */
 static int docfile_bytes(struct crest__docs_cache *dc, size_t i, const char *path, const char **data, size_t *len)
 {
     pthread_mutex_lock(&dc->lock);
@@ -574,9 +576,9 @@ static int docfile_bytes(struct crest__docs_cache *dc, size_t i, const char *pat
         char *buf = NULL;
         size_t got = 0;
         if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > 16 * 1024 * 1024) {
-            rc = -1;
+            rc = DOC_MISSING;
         } else if (!(buf = malloc((size_t)st.st_size + 1))) {
-            rc = -2;
+            rc = CREST_ENOMEM;
         } else {
             while (got < (size_t)st.st_size) {
                 ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
@@ -588,7 +590,7 @@ static int docfile_bytes(struct crest__docs_cache *dc, size_t i, const char *pat
             }
             if (got != (size_t)st.st_size) {
                 free(buf);
-                rc = -2;
+                rc = DOC_UNREADABLE;
             } else {
                 dc->data[i] = buf;
                 dc->len[i] = got;
@@ -623,10 +625,12 @@ static int h_docfile(crest_req *req, crest_res *res, void *ud)
     const char *data;
     size_t got;
     int rc = docfile_bytes(req->app->docs_cache, (size_t)(f - docfiles), path, &data, &got);
-    if (rc == -1)
+    if (rc == DOC_MISSING)
         return crest_res_error(res, 404, "not_found",
                                "the docs page's files are not installed (scripts/npm.sh copies them into the build "
                                "folder; CREST_SWAGGER_UI points elsewhere)");
+    if (rc == CREST_ENOMEM)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
     if (rc)
         return crest_res_error(res, 500, "internal_error", "the server could not read a docs file");
     crest_res_header(res, "Cache-Control", "public, max-age=3600");
