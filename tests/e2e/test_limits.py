@@ -632,7 +632,24 @@ def test_non_reading_clients_of_a_large_file_hold_no_copy_of_it(crest, tmp_path)
         assert c.read_response().body == data
 
 
-ROWS_APP = """database: sqlite:rows.db
+def test_docs_file_read_once_but_looked_for_again_while_missing(crest, tmp_path):
+    ui = tmp_path / "swagger-ui"
+    ui.mkdir()
+    s = crest(DOCS_APP, env={"CREST_SWAGGER_UI": str(ui)})
+    with s.raw() as c:
+        c.send(http_request("GET", "/docs/swagger-ui.css"))
+        assert_problem(c.read_response(), 404, "not_found")
+        (ui / "swagger-ui.css").write_text("body { color: red }")
+        c.send(http_request("GET", "/docs/swagger-ui.css"))
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"body { color: red }"
+        (ui / "swagger-ui.css").write_text("body { color: blue }")  # served from the copy read once
+        c.send(http_request("GET", "/docs/swagger-ui.css"))
+        assert c.read_response().body == b"body { color: red }"
+
+
+ROWS_APP = """\
+database: sqlite:rows.db
 access_log: false
 limits: {output_buffer: 256KiB}
 endpoints:
