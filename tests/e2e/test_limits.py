@@ -568,7 +568,8 @@ def test_drain_timeout_closes_a_connection_whose_handler_still_runs(slow_app):
 
 # ---- issue 10, item 15: clients that never read do not make memory balloon
 
-DOCS_APP = TASKS_APP + """access_log: false
+DOCS_APP = TASKS_APP + """\
+access_log: false
 limits: {output_buffer: 64KiB}
 """
 BUNDLE_SIZE = 1_700_000
