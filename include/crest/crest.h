@@ -92,7 +92,19 @@ typedef struct crest_endpoint {
     const char *tag;
     int status;                  /* success status; 0 means 200 */
     const char *envelope;        /* wrap the handler's JSON as {"<envelope>": ...} */
-    int timeout_ms;              /* SQL statement / handler budget; 0: app default */
+    /* The handler's budget in ms; 0: the app's statement timeout. Its SQL
+     * statements (crest_req_sqlite) are interrupted past it: 504. A
+     * .blocking handler still running at the deadline: its client gets a
+     * 504 (code handler_timeout) then, and the connection closes; the
+     * thread cannot be stopped, so it runs on, and when it returns its
+     * answer is dropped and the request's memory freed (borrowed request
+     * data stays valid for it until then). A .blocking handler that has not
+     * started by the deadline (every pool thread busy) never runs. A
+     * handler on the event loop cannot be interrupted: only its SQL
+     * statements are bounded; its answer is sent when it returns, however
+     * late, and its worker serves no one else meanwhile — so work that may
+     * take long belongs in .blocking. */
+    int timeout_ms;
     bool blocking;               /* run on the thread pool, answer on the loop */
     crest_handler handler;
     /* Documentation (the OpenAPI document and /docs). */
@@ -117,13 +129,16 @@ typedef struct crest_limits {
     size_t body;              /* 1 MiB → 413 */
     unsigned json_depth;      /* 64 → 400 */
     unsigned header_timeout_ms;    /* total time for a request head: 10 s → 408 */
-    unsigned body_timeout_ms;      /* idle time while reading a body: 30 s → 408 */
+    unsigned body_timeout_ms;      /* idle time while reading a body: 30 s → 408 (and see body_total_timeout_ms) */
     unsigned keepalive_timeout_ms; /* idle between requests: 30 s → close */
     unsigned max_connections;      /* 10000 → 503 + Retry-After */
     unsigned drain_timeout_ms;     /* SIGTERM: finish in-flight within 10 s */
-    unsigned statement_timeout_ms; /* 5 s → 504 */
+    unsigned statement_timeout_ms; /* 5 s → 504; the default handler budget (timeout_ms) */
     size_t response;          /* largest response body: 64 MiB → 500 */
-    size_t output_buffer;     /* unsent bytes per connection before reading pauses: 1 MiB */
+    size_t output_buffer;     /* unsent bytes per connection (queued or being written) past
+                                 which no more responses are made until the client reads: 1 MiB */
+    unsigned body_total_timeout_ms; /* total time for a body from the end of its head, however
+                                       it trickles in (progress does not extend it): 60 s → 408 */
 } crest_limits;
 
 /* ---- the app ---------------------------------------------------------- */

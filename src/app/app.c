@@ -35,6 +35,7 @@ static const crest_limits default_limits = {
     .statement_timeout_ms = 5000,
     .response = 64 * 1024 * 1024,
     .output_buffer = 1024 * 1024,
+    .body_total_timeout_ms = 60000,
 };
 
 const char *crest_method_name(crest_method m)
@@ -106,6 +107,7 @@ void crest_app_free(crest_app *app)
     free(app->servers);
     free(app->server_descs);
     free(app->openapi_doc);
+    crest__docs_cache_free(app->docs_cache);
     free(app->metrics_perm);
     crest__metrics_free(app->metrics);
     crest__auth_free(app->auth);

@@ -84,6 +84,7 @@ struct crest_app {
     unsigned nservers;
     bool openapi_30;
     bool docs_off;
+    struct crest__docs_cache *docs_cache; /* openapi.c: the docs page's files, read once */
     crest__auth *auth;           /* src/auth/auth.c; NULL: no authentication */
     struct crest__tls_ctx *tls;  /* src/http/tls.c; NULL: plain HTTP */
     crest__rate rate;            /* the default rate limit (burst 0: none) */
@@ -184,6 +185,8 @@ struct crest_res {
     bool close;                  /* answer with Connection: close */
     const char *retry_after;
     const char *content_type;    /* crest_res_send: a body that is not JSON; static or arena */
+    const char *shared;          /* crest__res_send_shared: the body, borrowed for as long as the app lives */
+    size_t shared_len;
 };
 
 /* Per worker-thread state of the app (store connections, statement caches). */
@@ -212,9 +215,25 @@ int crest__app_handle(crest_req *req, crest_res *res);
 void crest__app_run_blocking(crest_req *req, crest_res *res);
 /* Removes the statement deadline crest_req_sqlite installed. */
 void crest__req_unhook_db(crest_req *req);
-/* Writes the full response (status line, headers, body) into out. */
+/* Writes the response (status line, headers, body) into out. A shared body
+ * (crest__res_send_shared) is not copied: *shared gets it, to be sent right
+ * after out's bytes (len 0: none). */
 int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const char *date, bool keep_alive,
-                      size_t *body_bytes);
+                      size_t *body_bytes, crest__str *shared);
+/* Answers with bytes that live as long as the app (a static file read
+ * once, the OpenAPI document): the engine sends them from there, without a
+ * copy per response or per connection. content_type as for crest_res_send. */
+int crest__res_send_shared(crest_res *res, const char *content_type, const void *data, size_t len);
+/* A handler's budget in ms: the endpoint's timeout_ms, else the app's
+ * statement timeout. */
+unsigned crest__req_budget_ms(const crest_req *req);
+/* For an answer made while a blocking handler still runs on src: copies
+ * into dst (a fresh request) what src had before its handler started —
+ * fields the handler never writes; pointers stay into src's memory, which
+ * lives until the handler returns. */
+void crest__req_take_over(crest_req *dst, const crest_req *src);
+/* The 504 of a blocking handler past its budget (then the endpoint's error hook). */
+void crest__app_timeout(crest_req *req, crest_res *res);
 /* An error answer produced by the engine itself (limits). */
 void crest__res_problem(crest_res *res, int status, const char *code, const char *detail);
 /* The effective status of a finished response. */
@@ -264,6 +283,8 @@ int crest__app_add_builtin_routes(crest_app *app, crest_error *err);
 int crest__app_add_builtin(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err);
 /* openapi.c: /openapi.json, /docs and its files. */
 int crest__openapi_add_builtins(crest_app *app, crest_error *err);
+/* Frees the docs page's files read by /docs/{file} (NULL is fine). */
+void crest__docs_cache_free(struct crest__docs_cache *dc);
 
 /* ---- sqlep.c: SQL-backed endpoints ---- */
 int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);

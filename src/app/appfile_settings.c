@@ -12,9 +12,9 @@
 static int load_limits(crest__loader *L, const ynode *m)
 {
     static const char *const keys[] = {"request_line", "header_line", "headers_total", "headers_count", "body",
-                                       "json_depth", "header_timeout", "body_timeout", "keepalive_timeout",
-                                       "max_connections", "drain_timeout", "statement_timeout", "response",
-                                       "output_buffer", NULL};
+                                       "json_depth", "header_timeout", "body_timeout", "body_total_timeout",
+                                       "keepalive_timeout", "max_connections", "drain_timeout",
+                                       "statement_timeout", "response", "output_buffer", NULL};
     if (crest__af_want_map(L, m, "limits") || crest__af_check_keys(L, m, "limits", keys))
         return CREST_ECONFIG;
     crest_limits *lim = &L->app->limits;
@@ -66,6 +66,8 @@ static int load_limits(crest__loader *L, const ynode *m)
                 lim->header_timeout_ms = ms;
             else if (!strcmp(k, "body_timeout"))
                 lim->body_timeout_ms = ms;
+            else if (!strcmp(k, "body_total_timeout"))
+                lim->body_total_timeout_ms = ms;
             else if (!strcmp(k, "keepalive_timeout"))
                 lim->keepalive_timeout_ms = ms;
             else if (!strcmp(k, "drain_timeout"))

@@ -236,9 +236,40 @@ static bool is_json_type(const char *ct)
     return n > 17 && strncasecmp(ct, "application/", 12) == 0 && crest__strcaseeq(ct + n - 5, 5, "+json", 5);
 }
 
+/* Whether every Content-Encoding of the request is identity (or none is
+ * given): crest does not decode request bodies. */
+static bool identity_encoded(const crest_req *req)
+{
+    for (unsigned i = 0; i < req->nheaders; i++) {
+        const crest__header *h = &req->headers[i];
+        if (!crest__strcaseeq(h->name, h->name_len, "content-encoding", 16))
+            continue;
+        const char *p = h->value, *end = h->value + h->value_len;
+        while (p < end) { /* a list: "gzip, identity" */
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *e = comma ? comma : end;
+            while (p < e && (*p == ' ' || *p == '\t'))
+                p++;
+            const char *t = e;
+            while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+                t--;
+            if (t > p && !crest__strcaseeq(p, (size_t)(t - p), "identity", 8))
+                return false;
+            p = comma ? comma + 1 : end;
+        }
+    }
+    return true;
+}
+
 static int check_body(crest_req *req, crest_res *res)
 {
     const crest_endpoint *spec = req->ep->spec;
+    if (req->body_len && !identity_encoded(req)) {
+        /* RFC 9110 15.5.16: say which codings are accepted. */
+        crest_res_header(res, "Accept-Encoding", "identity");
+        return crest_res_error(res, 415, "unsupported_content_encoding",
+                               "request bodies are not decoded: send the body without Content-Encoding");
+    }
     if (!spec->json_body)
         return 0;
     if (req->body_len == 0) {
@@ -432,6 +463,57 @@ void crest__app_run_blocking(crest_req *req, crest_res *res)
         ep->on_error(req, res, ep->ud);
 }
 
+unsigned crest__req_budget_ms(const crest_req *req)
+{
+    return req->ep && req->ep->spec->timeout_ms > 0 ? (unsigned)req->ep->spec->timeout_ms
+                                                    : req->app->limits.statement_timeout_ms;
+}
+
+void crest__req_take_over(crest_req *dst, const crest_req *src)
+{
+    /* Set by the engine and dispatch before the handler was queued; a
+     * handler only reads them (path_decoded, json, db_* and the deadline
+     * are the ones it may write: not copied). */
+    memcpy(dst->id, src->id, sizeof dst->id);
+    dst->method = src->method;
+    dst->method_text = src->method_text;
+    dst->http_major = src->http_major;
+    dst->http_minor = src->http_minor;
+    dst->url = src->url;
+    dst->url_len = src->url_len;
+    dst->path = src->path;
+    dst->headers = src->headers;
+    dst->nheaders = src->nheaders;
+    dst->query = src->query;
+    dst->nquery = src->nquery;
+    dst->body = src->body;
+    dst->body_len = src->body_len;
+    dst->ep = src->ep;
+    dst->match = src->match;
+    dst->values = src->values;
+    dst->user = src->user;
+    dst->peer = src->peer;
+    dst->start_us = src->start_us;
+}
+
+void crest__app_timeout(crest_req *req, crest_res *res)
+{
+    crest_res_error(res, 504, "handler_timeout", "the handler took longer than its endpoint allows (%u ms)",
+                    crest__req_budget_ms(req));
+    if (req->ep && req->ep->on_error)
+        req->ep->on_error(req, res, req->ep->ud);
+}
+
+int crest__res_send_shared(crest_res *res, const char *content_type, const void *data, size_t len)
+{
+    crest_json_reset(res->json);
+    res->json_used = false;
+    res->shared = len ? data : "";
+    res->shared_len = len;
+    res->content_type = content_type;
+    return 0;
+}
+
 int crest__res_final_status(const crest_req *req, const crest_res *res)
 {
     if (res->is_error)
@@ -488,25 +570,36 @@ static int put_uint(crest__buf *b, uint64_t v)
 /* The response head is built with plain appends: this runs once per
  * request and printf's parsing showed in profiles. */
 int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const char *date, bool keep_alive,
-                      size_t *body_bytes)
+                      size_t *body_bytes, crest__str *shared)
 {
     int status = crest__res_final_status(req, res);
     const char *ctype = NULL;
     const char *env = NULL;
+    const char *body = "";
+    size_t blen = 0;
+    bool borrowed = false;
     if (res->is_error) {
         write_problem(res->json, res);
         ctype = "application/problem+json";
+        body = crest_json_data(res->json, &blen);
     } else if (res->json_used) {
         ctype = res->content_type ? res->content_type : "application/json";
         env = req->ep && !res->content_type ? req->ep->spec->envelope : NULL;
+        body = crest_json_data(res->json, &blen);
+    } else if (res->shared) { /* crest__res_send_shared (clears json_used): not copied */
+        ctype = res->content_type;
+        body = res->shared;
+        blen = res->shared_len;
+        borrowed = shared != NULL;
     }
-    size_t blen = 0;
-    const char *body = ctype ? crest_json_data(res->json, &blen) : "";
     size_t envlen = env ? strlen(env) : 0;
     bool no_body = status == 204 || status == 304 || status < 200;
     size_t total = no_body ? 0 : (env ? blen + envlen + 5 : blen);
+    bool send_body = !no_body && req->method != CREST_HEAD;
     const char *reason = crest__status_text(status);
-    int rc = crest__buf_reserve(out, 256 + (no_body ? 0 : total));
+    if (shared)
+        *shared = (crest__str){0};
+    int rc = crest__buf_reserve(out, 256 + (send_body && !borrowed ? total : 0));
     rc |= PUTS(out, "HTTP/1.1 ");
     rc |= put_uint(out, (uint64_t)status);
     rc |= PUTS(out, " ");
@@ -537,7 +630,10 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
     if (res->headers->len)
         rc |= put(out, res->headers->ptr, res->headers->len);
     rc |= PUTS(out, "\r\n");
-    if (!no_body && req->method != CREST_HEAD) {
+    if (send_body && borrowed) {
+        shared->ptr = body; /* sent from where it is, after the head */
+        shared->len = blen;
+    } else if (send_body) {
         if (env) {
             rc |= PUTS(out, "{\"");
             rc |= put(out, env, envlen); /* envelope names are checked identifiers */

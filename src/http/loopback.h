@@ -19,6 +19,10 @@ const char *crest__loopback_output(crest__loopback *lb, size_t *len);
 void crest__loopback_clear_output(crest__loopback *lb);
 /* true once the server would have closed the connection. */
 bool crest__loopback_closed(const crest__loopback *lb);
+/* Bytes the connection holds besides its own struct: its buffers and its
+ * request state (0 while it waits for a request: idle connections hold no
+ * buffers). */
+size_t crest__loopback_held(const crest__loopback *lb);
 void crest__loopback_free(crest__loopback *lb);
 
 #endif

@@ -7,6 +7,7 @@
  * share/crest/swagger-ui; never committed; docs_dir.c finds them). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -561,7 +562,8 @@ static const docfile docfiles[] = {
 static int h_openapi(crest_req *req, crest_res *res, void *ud)
 {
     CREST_UNUSED(ud);
-    return crest_res_send(res, "application/json", req->app->openapi_doc, req->app->openapi_len);
+    /* Made at start, freed with the app: sent from there, not copied. */
+    return crest__res_send_shared(res, "application/json", req->app->openapi_doc, req->app->openapi_len);
 }
 
 static void html_escape(crest__buf *b, const char *s)
@@ -613,6 +615,69 @@ static const char init_js[] =
     "  layout: \"StandaloneLayout\"\n"
     "});\n";
 
+/* The docs page's files, read once and served from that one copy: every
+ * response borrows it (crest__res_send_shared), so a thousand clients of
+ * the 1.7 MB bundle hold no copy of it each. Filled on first use (a file
+ * not there yet is looked for again next time), freed with the app. */
+struct crest__docs_cache {
+    pthread_mutex_t lock;
+    char *data[CREST_ARRAY_LEN(docfiles)];
+    size_t len[CREST_ARRAY_LEN(docfiles)];
+};
+
+void crest__docs_cache_free(struct crest__docs_cache *dc)
+{
+    if (!dc)
+        return;
+    for (size_t i = 0; i < CREST_ARRAY_LEN(docfiles); i++)
+        free(dc->data[i]);
+    pthread_mutex_destroy(&dc->lock);
+    free(dc);
+}
+
+enum { DOC_MISSING = 1, DOC_UNREADABLE = 2 };
+
+/* The bytes of docfiles[i], read from path on first use: 0, DOC_MISSING
+ * (not there, or too large), DOC_UNREADABLE, or CREST_ENOMEM. */
+static int docfile_bytes(struct crest__docs_cache *dc, size_t i, const char *path, const char **data, size_t *len)
+{
+    pthread_mutex_lock(&dc->lock);
+    int rc = 0;
+    if (!dc->data[i]) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        char *buf = NULL;
+        size_t got = 0;
+        if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > 16 * 1024 * 1024) {
+            rc = DOC_MISSING;
+        } else if (!(buf = malloc((size_t)st.st_size + 1))) {
+            rc = CREST_ENOMEM;
+        } else {
+            while (got < (size_t)st.st_size) {
+                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0)
+                    break;
+                got += (size_t)n;
+            }
+            if (got != (size_t)st.st_size) {
+                free(buf);
+                rc = DOC_UNREADABLE;
+            } else {
+                dc->data[i] = buf;
+                dc->len[i] = got;
+            }
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    *data = dc->data[i];
+    *len = dc->len[i];
+    pthread_mutex_unlock(&dc->lock);
+    return rc;
+}
+
 static int h_docfile(crest_req *req, crest_res *res, void *ud)
 {
     CREST_UNUSED(ud);
@@ -624,34 +689,23 @@ static int h_docfile(crest_req *req, crest_res *res, void *ud)
     if (!f) /* only the files listed: no path from the client reaches the disk */
         return crest_res_error(res, 404, "not_found", "no such file of the docs page");
     if (!strcmp(f->name, "init.js"))
-        return crest_res_send(res, f->type, init_js, sizeof init_js - 1);
+        return crest__res_send_shared(res, f->type, init_js, sizeof init_js - 1);
     const char *dir = crest__docs_ui_dir();
     if (!dir)
         return crest_res_error(res, 503, "docs_unavailable", crest__docs_ui_missing());
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, f->name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > 16 * 1024 * 1024) {
-        if (fd >= 0)
-            close(fd);
+    const char *data;
+    size_t got;
+    int rc = docfile_bytes(req->app->docs_cache, (size_t)(f - docfiles), path, &data, &got);
+    if (rc == DOC_MISSING)
         return crest_res_error(res, 503, "docs_unavailable", crest__docs_ui_missing());
-    }
-    char *data = crest_req_alloc(req, (size_t)st.st_size + 1);
-    size_t got = 0;
-    while (data && got < (size_t)st.st_size) {
-        ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (!data || got != (size_t)st.st_size)
+    if (rc == CREST_ENOMEM)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    if (rc)
         return crest_res_error(res, 500, "internal_error", "the server could not read a docs file");
     crest_res_header(res, "Cache-Control", "public, max-age=3600");
-    return crest_res_send(res, f->type, data, got);
+    return crest__res_send_shared(res, f->type, data, got);
 }
 
 static const crest_param docfile_params[] = {
@@ -672,6 +726,11 @@ static const crest_endpoint docfile_ep = {
 
 int crest__openapi_add_builtins(crest_app *app, crest_error *err)
 {
+    if (!app->docs_off && !app->docs_cache) {
+        if (!(app->docs_cache = calloc(1, sizeof *app->docs_cache)))
+            return crest__error_set(err, CREST_ENOMEM, NULL, 0, "out of memory");
+        pthread_mutex_init(&app->docs_cache->lock, NULL);
+    }
     int rc = crest__app_add_builtin(app, &openapi_ep, NULL, err);
     if (!rc && !app->docs_off)
         rc = crest__app_add_builtin(app, &docs_ep, NULL, err);

@@ -1,7 +1,7 @@
 """Black-box harness for crest: starts the real binaries, talks HTTP to them.
 
-Environment: CREST_BIN (the `crest` command) and CREST_HELLO (the hello
-example). Every server started here listens on 127.0.0.1 with an ephemeral
+Environment: CREST_BIN (the `crest` command), CREST_HELLO (the hello
+example) and CREST_SLOW_APP (tests/e2e/slow_app.c, handlers that sleep). Every server started here listens on 127.0.0.1 with an ephemeral
 port, is stopped with SIGTERM at teardown (SIGKILL after 5 s) and must then
 exit 0 with no sanitizer report on its stderr.
 """
@@ -25,6 +25,7 @@ def _abs(p):
 
 CREST_BIN = _abs(os.environ.get("CREST_BIN", ""))
 CREST_HELLO = _abs(os.environ.get("CREST_HELLO", ""))
+CREST_SLOW_APP = _abs(os.environ.get("CREST_SLOW_APP", ""))
 
 # Generous: the suite also runs against an ASan+UBSan build.
 START_TIMEOUT = 30.0
@@ -144,6 +145,18 @@ class Server:
 
     def raw(self, timeout=IO_TIMEOUT):
         return RawConn(self.port, timeout=timeout, tls=self.tls)
+
+    # -- memory
+    def status_kib(self, field):
+        """A field of /proc/PID/status in KiB: "VmRSS" (resident now), "VmHWM" (its peak)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise KeyError(field)
+
+    def rss_kib(self):
+        return self.status_kib("VmRSS")
 
     # -- logs
     def stderr_text(self):
@@ -307,6 +320,37 @@ def hello(servers, tmp_path):
         return s
 
     return start
+
+
+@pytest.fixture
+def slow_app(servers, tmp_path):
+    """slow_app(workers=1, env=None) -> Server running tests/e2e/slow_app.c (handlers that sleep)."""
+    _require(CREST_SLOW_APP, "CREST_SLOW_APP")
+
+    def start(workers=1, env=None, args=()):
+        argv = [CREST_SLOW_APP, "--listen", "127.0.0.1:0", "--workers", str(workers)] + list(args)
+        return servers.add(Server(argv, cwd=str(tmp_path), env=env)).wait_listening()
+
+    return start
+
+
+def sanitized(path=None):
+    """True when the binary (default: CREST_BIN) is built with AddressSanitizer:
+    its allocator keeps freed memory in quarantine, so memory bounds do not apply."""
+    with open(path or CREST_BIN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def raise_open_files(n):
+    """Raises this process' open-file limit (and so its children's) to n or the
+    hard limit; returns the limit now in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n if hard == resource.RLIM_INFINITY else min(n, hard)
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return soft
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
 
 
 def run_cli(argv, cwd=None, env=None, timeout=60):

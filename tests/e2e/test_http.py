@@ -499,3 +499,69 @@ def test_bad_chunk_size_is_400_and_close(srv):
                                                ("Transfer-Encoding", "chunked")]) + b"zz\r\n{}\r\n0\r\n\r\n")
         assert_problem(c.read_response(), 400)
         assert c.closed_by_peer(10)
+
+
+# ---- issue 10, item 21: the HTTP version is checked
+
+
+@pytest.mark.parametrize("version", ["HTTP/9.9", "HTTP/2.0", "HTTP/1.2", "HTTP/3.0", "HTTP/0.9"])
+def test_unsupported_http_version_is_505(srv, version):
+    with srv.raw() as c:
+        c.send(http_request("GET", "/tasks/1", version=version))
+        r = c.read_response()
+        p = assert_problem(r, 505, "http_version_not_supported")
+        assert "HTTP/1.1" in p["detail"]
+        assert r.version == "HTTP/1.1"
+        assert r.header("connection", "").lower() == "close"
+        assert c.closed_by_peer(10)
+
+
+@pytest.mark.parametrize("version", ["HTTP/1.0", "HTTP/1.1"])
+def test_http_10_and_11_are_served(srv, version):
+    with srv.raw() as c:
+        c.send(http_request("GET", "/tasks/1", version=version))
+        r = c.read_response()
+        assert r.status == 200 and r.json()["id"] == 1
+
+
+# ---- issue 10, item 22: a request body with a content coding crest does not decode
+
+
+@pytest.mark.parametrize("encoding", [
+    [("Content-Encoding", "gzip")],
+    [("Content-Encoding", "br")],
+    [("Content-Encoding", "identity, gzip")],
+    [("Content-Encoding", "identity"), ("Content-Encoding", "deflate")],
+], ids=["gzip", "br", "list", "two-headers"])
+def test_content_encoding_on_a_body_is_415(srv, encoding):
+    body = b'{"title": "labelled but not compressed"}'
+    with srv.raw() as c:
+        c.send(http_request("POST", "/tasks", [("Content-Type", "application/json")] + encoding, body))
+        r = c.read_response()
+        p = assert_problem(r, 415, "unsupported_content_encoding")
+        assert "Content-Encoding" in p["detail"]
+        assert r.header("accept-encoding") == "identity"
+        # the connection goes on, and nothing was created
+        c.send(http_request("GET", "/tasks"))
+        titles = [t["title"] for t in c.read_response().json()["data"]]
+        assert "labelled but not compressed" not in titles
+
+
+@pytest.mark.parametrize("encoding", ["identity", "Identity", "identity,  identity", ""])
+def test_identity_content_encoding_is_fine(srv, encoding):
+    r = srv.request("POST", "/tasks", content=b'{"title": "plain %s"}' % encoding.encode(),
+                    headers={"Content-Type": "application/json", "Content-Encoding": encoding})
+    assert r.status_code == 201, r.text
+
+
+def test_content_encoding_without_a_body_is_ignored(srv):
+    with srv.raw() as c:
+        c.send(http_request("GET", "/tasks/1", [("Content-Encoding", "gzip")]))
+        assert c.read_response().status == 200
+
+
+def test_content_encoding_on_a_body_of_a_c_handler_is_415(hello):
+    s = hello()
+    r = s.request("POST", "/tables/items/rows", content=b'[{"name": "x"}]',
+                  headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert_problem(r, 415, "unsupported_content_encoding")

@@ -74,6 +74,16 @@ static int h_nobody(crest_req *req, crest_res *res, void *ud)
     return 0;
 }
 
+/* A body that lives as long as the program, sent without a copy. */
+static char big[40000];
+
+static int h_big(crest_req *req, crest_res *res, void *ud)
+{
+    (void)req;
+    (void)ud;
+    return crest__res_send_shared(res, "text/plain", big, sizeof big);
+}
+
 static const crest_param item_params[] = {
     {.name = "id", .in = CREST_IN_PATH, .type = CREST_T_INT, .required = true, .has_min = true, .min = 1},
     {0},
@@ -90,6 +100,7 @@ static const crest_endpoint endpoints[] = {
     {.method = CREST_GET, .path = "/search", .params = search_params, .handler = h_search},
     {.method = CREST_POST, .path = "/echo", .json_body = true, .handler = h_echo},
     {.method = CREST_PUT, .path = "/echo", .json_body = true, .body_required = true, .handler = h_echo},
+    {.method = CREST_GET, .path = "/big", .handler = h_big},
 };
 
 typedef struct {
@@ -719,6 +730,93 @@ static void options_asterisk(void **state)
     expect_status(f, "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request");
 }
 
+/* Issue 10, item 21: HTTP/1.0 and HTTP/1.1 only. */
+static void http_version_is_checked(void **state)
+{
+    fixture *f = *state;
+    expect_status(f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 200, NULL);
+    expect_status(f, "GET /hello HTTP/1.2\r\nHost: x\r\n\r\n", 505, "http_version_not_supported");
+    expect_closed(f);
+}
+
+static void http2_version_is_505(void **state)
+{
+    fixture *f = *state;
+    expect_status(f, "GET /hello HTTP/2.0\r\n\r\n", 505, "http_version_not_supported");
+    expect_closed(f);
+}
+
+/* Issue 10, item 22: bodies are not decoded, so a coded one is refused. */
+static void content_encoding_is_415(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    roundtrip(f, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}", &r);
+    assert_int_equal(r.status, 415);
+    assert_non_null(strstr(r.body, "\"code\":\"unsupported_content_encoding\""));
+    assert_string_equal(hdr(&r, "Accept-Encoding"), "identity");
+    assert_false(crest__loopback_closed(f->lb));
+    expect_status(f, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Encoding: identity\r\nContent-Length: 2\r\n\r\n{}", 200, NULL);
+}
+
+/* Shared bodies (crest__res_send_shared) go out after their head, in order
+ * with the other pipelined answers; HEAD gets the head only. */
+static void shared_bodies_in_a_pipeline(void **state)
+{
+    fixture *f = *state;
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 26);
+    static const char reqs[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+                               "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                               "HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n"
+                               "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(crest__loopback_feed(f->lb, reqs, sizeof reqs - 1), 0);
+    size_t n;
+    const char *o = crest__loopback_output(f->lb, &n), *p = o, *end = o + n;
+    for (int k = 0; k < 4; k++) {
+        const char *eoh = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+        assert_non_null(eoh);
+        if (k == 1) {
+            resp r;
+            read_resp(&p, end, false, &r);
+            assert_string_equal(r.body, "{\"hello\":\"world\"}");
+            continue;
+        }
+        static const char cl[] = "Content-Length: 40000\r\n", ct[] = "Content-Type: text/plain\r\n";
+        assert_non_null(memmem(p, (size_t)(eoh + 2 - p), cl, sizeof cl - 1));
+        assert_non_null(memmem(p, (size_t)(eoh + 2 - p), ct, sizeof ct - 1));
+        p = eoh + 4;
+        if (k == 2)
+            continue; /* HEAD: no body */
+        assert_true((size_t)(end - p) >= sizeof big);
+        assert_memory_equal(p, big, sizeof big);
+        p += sizeof big;
+    }
+    assert_ptr_equal(p, end);
+    expect_closed(f);
+}
+
+/* Issue 10, item 16: a connection waiting for its next request holds no
+ * buffer and no request state; one in the middle of a request does. */
+static void idle_connection_holds_no_buffers(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(crest__loopback_held(f->lb), 0);
+    expect_status(f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 200, NULL);
+    assert_int_equal(crest__loopback_held(f->lb), 0);
+    static const char part[] = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+    assert_int_equal(crest__loopback_feed(f->lb, part, sizeof part - 1), 0);
+    assert_true(crest__loopback_held(f->lb) > 0);
+    expect_status(f, "Content-Length: 7\r\n\r\n[1,2,3]", 200, NULL);
+    assert_int_equal(crest__loopback_held(f->lb), 0);
+    /* pipelined: every answer given, nothing kept */
+    static const char two[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(crest__loopback_feed(f->lb, two, sizeof two - 1), 0);
+    assert_int_equal(crest__loopback_held(f->lb), 0);
+}
+
 static void default_limits(void **state)
 {
     (void)state;
@@ -732,6 +830,9 @@ static void default_limits(void **state)
     assert_int_equal(L->body, 1024 * 1024);
     assert_int_equal(L->json_depth, 64);
     assert_int_equal(L->response, 64 * 1024 * 1024);
+    assert_int_equal(L->body_timeout_ms, 30000);
+    assert_int_equal(L->body_total_timeout_ms, 60000);
+    assert_int_equal(L->output_buffer, 1024 * 1024);
     crest_app_free(app);
 }
 
@@ -771,6 +872,11 @@ int main(void)
         T(host_header_rules),
         T(header_name_must_be_token),
         T(options_asterisk),
+        T(http_version_is_checked),
+        T(http2_version_is_505),
+        T(content_encoding_is_415),
+        T(shared_bodies_in_a_pipeline),
+        T(idle_connection_holds_no_buffers),
         cmocka_unit_test(default_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

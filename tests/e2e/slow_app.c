@@ -1,0 +1,82 @@
+/* slow_app.c — a C app on the public API whose handlers take their time, for
+ * the handler deadline tests (test_http.py, "handler budget"):
+ *
+ *   GET /sleep?ms=N[&pad_kib=K]
+ *                         blocking, timeout_ms 1000: sleeps, then answers
+ *                         {"slept": N, "pad": "<K KiB of x, default 64>"}
+ *                         (memory from the request arena and the JSON writer,
+ *                         so a late answer that is not freed shows in the
+ *                         process' memory, and one freed too early under ASan)
+ *   GET /sleep-loop?ms=N  the same on the event loop (not blocking)
+ *   GET /quick            {"ok": true}, on the loop
+ *
+ * Usage: slow_app [--listen HOST:PORT] [--workers N]; every sleep is capped at 10 s. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crest/crest.h"
+
+static int sleep_and_answer(crest_req *req, crest_res *res, void *ud)
+{
+    (void)ud;
+    int64_t ms = crest_req_int(req, "ms");
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts))
+        ;
+    size_t n = (size_t)(crest_req_has(req, "pad_kib") ? crest_req_int(req, "pad_kib") : 64) * 1024;
+    char *pad = crest_req_alloc(req, n + 1);
+    if (!pad)
+        return crest_res_error(res, 503, "out_of_memory", "no memory");
+    memset(pad, 'x', n);
+    pad[n] = 0;
+    crest_json *w = crest_res_json(res);
+    crest_json_object_begin(w);
+    crest_json_key(w, "slept");
+    crest_json_int(w, ms);
+    crest_json_key(w, "pad");
+    crest_json_str(w, pad);
+    crest_json_object_end(w);
+    return 0;
+}
+
+static int quick(crest_req *req, crest_res *res, void *ud)
+{
+    (void)req;
+    (void)ud;
+    crest_json *w = crest_res_json(res);
+    crest_json_object_begin(w);
+    crest_json_key(w, "ok");
+    crest_json_bool(w, true);
+    crest_json_object_end(w);
+    return 0;
+}
+
+static const crest_param ms_param[] = {
+    {"ms", CREST_IN_QUERY, CREST_T_INT, .required = true, .has_min = true, .min = 0, .has_max = true, .max = 10000},
+    {"pad_kib", CREST_IN_QUERY, CREST_T_INT, .has_min = true, .min = 0, .has_max = true, .max = 8192},
+    {0}};
+
+static const crest_endpoint endpoints[] = {
+    {.method = CREST_GET, .path = "/sleep", .params = ms_param, .summary = "Sleep on the thread pool",
+     .handler = sleep_and_answer, .blocking = true, .timeout_ms = 1000},
+    {.method = CREST_GET, .path = "/sleep-loop", .params = ms_param, .summary = "Sleep on the event loop",
+     .handler = sleep_and_answer, .timeout_ms = 1000},
+    {.method = CREST_GET, .path = "/quick", .summary = "Answer at once", .handler = quick},
+};
+
+int main(int argc, char **argv)
+{
+    crest_app *app = crest_app_new();
+    if (!app)
+        return 1;
+    crest_error err = {0};
+    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
+        if (crest_app_add_endpoint(app, &endpoints[i], NULL, &err)) {
+            crest_error_print(&err, "slow_app");
+            return 1;
+        }
+    int rc = crest_app_main(app, argc, argv);
+    crest_app_free(app);
+    return rc;
+}
