@@ -33,6 +33,11 @@ typedef struct crest__endpoint {
     crest__sqlep *sql;          /* SQL endpoint data, owned; NULL for C handlers */
     bool builtin;               /* /healthz and the like: not under the prefix */
     bool guarded;               /* a builtin that auth still checks (/metrics) */
+    /* A blocking handler whose every statement is bounded by the request's
+     * deadline and rolled back when interrupted (REST module writes): once
+     * it runs, the engine waits for its own answer instead of a 504 at the
+     * budget, so a 504 never hides a write that then commits. */
+    bool bounded_writes;
     /* Optional: rewrites an error answer of this endpoint (REST modules'
      * custom error bodies); runs after the spec check or the handler. */
     void (*on_error)(crest_req *req, crest_res *res, void *ud);

@@ -90,7 +90,14 @@ struct reqstate {
     crest_req req;
     crest_res res;
     uv_work_t work;
+    /* A blocking handler's run: RUN_QUEUED until a pool thread takes it
+     * (RUN_STARTED) or the engine gives up on it first (RUN_ABANDONED: it
+     * never runs). One compare-and-swap each side decides, so a handler
+     * whose 504 was sent never starts. */
+    atomic_int run;
 };
+
+enum { RUN_QUEUED, RUN_STARTED, RUN_ABANDONED };
 
 struct conn {
     uv_tcp_t tcp; /* first: the handle's address is the conn's */

@@ -160,7 +160,10 @@ void crest__conn_stop_reading(conn *c)
 static void work_cb(uv_work_t *wk)
 {
     reqstate *rs = wk->data;
-    crest__app_run_blocking(&rs->req, &rs->res);
+    int queued = RUN_QUEUED;
+    if (atomic_compare_exchange_strong(&rs->run, &queued, RUN_STARTED))
+        crest__app_run_blocking(&rs->req, &rs->res);
+    /* else abandoned before it started: the client has its 504 already */
 }
 
 static void after_work_cb(uv_work_t *wk, int status)
@@ -189,6 +192,11 @@ static void after_work_cb(uv_work_t *wk, int status)
 static void handler_timeout(conn *c)
 {
     reqstate *old = c->rs;
+    int queued = RUN_QUEUED;
+    if (!atomic_compare_exchange_strong(&old->run, &queued, RUN_ABANDONED) && old->req.ep &&
+        old->req.ep->bounded_writes)
+        return; /* running, and its statements stop at the deadline and roll back: its own answer (a 504 when
+                   it was interrupted) tells the client whether the write happened */
     crest__request_abandon(c);
     if (crest__request_begin(c)) {
         crest__conn_close(c);
@@ -215,6 +223,7 @@ static void handle(conn *c)
         }
         c->state = ST_HANDLING;
         crest__conn_stop_reading(c);
+        atomic_store(&rs->run, RUN_QUEUED);
         if (uv_queue_work(&c->w->loop, &rs->work, work_cb, after_work_cb)) {
             crest_res_error(&rs->res, 503, "overloaded", "the server could not schedule the request");
             c->state = ST_IDLE;

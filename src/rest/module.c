@@ -225,6 +225,7 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         if (rc)
             return crest__error_set(err, rc, NULL, 0, "module %s: %s %s: %s", mod->name,
                                     crest_method_name(table[t].method), r->path, e2.msg);
+        app->eps[app->neps - 1]->bounded_writes = r->spec.blocking;
         if (mod->def->error_fn)
             app->eps[app->neps - 1]->on_error = on_error;
     }

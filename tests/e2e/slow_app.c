@@ -10,6 +10,9 @@
  *   GET /sleep-loop?ms=N  the same on the event loop (not blocking)
  *   GET /quick            {"ok": true}, on the loop
  *
+ * With SLOW_APP_FILE=PATH in the environment it also loads that app file
+ * (models, modules, SQL endpoints) next to these handlers.
+ *
  * Usage: slow_app [--listen HOST:PORT] [--workers N]; every sleep is capped at 10 s. */
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +74,11 @@ int main(int argc, char **argv)
     if (!app)
         return 1;
     crest_error err = {0};
+    const char *file = getenv("SLOW_APP_FILE");
+    if (file && crest_app_load_file(app, file, &err)) {
+        crest_error_print(&err, "slow_app");
+        return 1;
+    }
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
         if (crest_app_add_endpoint(app, &endpoints[i], NULL, &err)) {
             crest_error_print(&err, "slow_app");

@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import threading
+import sqlite3
 import time
 
 import pytest
@@ -596,6 +597,58 @@ def test_handlers_waiting_for_a_pool_thread_count_against_their_budget(slow_app)
         r = c.read_response(timeout=15)
         assert r.status == 200
     assert time.monotonic() - start < 1.5 + 2.5
+
+
+WRITE_APP = """\
+database: sqlite:w.db
+limits:
+  statement_timeout: 4s
+startup_sql:
+  - CREATE TABLE IF NOT EXISTS work (x INTEGER)
+  - DELETE FROM work
+  - INSERT INTO work WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 250) SELECT x FROM c
+models:
+  Note:
+    table: notes
+    fields: {title: {type: string, required: true}}
+modules:
+  notes: {model: Note}
+"""
+
+
+def test_rest_write_running_at_its_budget_is_not_answered_504_then_committed(slow_app, tmp_path):
+    """Regression (found merging the handler budget): REST module writes run on
+    the thread pool, and the budget's 504 was sent while a write that had
+    waited for a pool thread was still running; it then committed. A write's
+    statements stop at its own deadline and roll back, so once it runs its
+    own answer is the truth: here 201, and the row is there."""
+    app = tmp_path / "w.yaml"
+    app.write_text(WRITE_APP)
+    s = slow_app(env={"UV_THREADPOOL_SIZE": "1", "SLOW_APP_FILE": str(app)})
+    # about 2 s of SQL in the insert: 250^3 rows of a join, in a trigger
+    con = sqlite3.connect(tmp_path / "w.db")
+    con.execute("CREATE TRIGGER IF NOT EXISTS slow_insert AFTER INSERT ON notes BEGIN "
+                "SELECT count(*) FROM work a, work b, work c WHERE a.x + b.x + c.x >= 0; END")
+    con.commit()
+    con.close()
+    sleeper, writer = s.raw(timeout=30), s.raw(timeout=30)
+    try:
+        # the one pool thread sleeps 3 s (its client gets a 504 at 1 s, the thread sleeps on)
+        sleeper.send(http_request("GET", "/sleep?ms=3000"))
+        time.sleep(0.2)
+        start = time.monotonic()
+        writer.send(http_request("POST", "/notes", [("Content-Type", "application/json")], b'{"title":"kept"}'))
+        r = writer.read_response(timeout=25)
+        took = time.monotonic() - start
+        # it waited ~2.8 s for the thread, then ran ~2 s: past its 4 s budget
+        # counted from the queue, within the 4 s its statements have
+        assert took > 4, took
+        assert r.status == 201, (r.status, r.body, took)
+        assert r.json()["title"] == "kept"
+    finally:
+        sleeper.close()
+        writer.close()
+    assert s.get("/notes").json()["meta"]["total_objects"] == 1
 
 
 def test_loop_handler_past_its_budget_still_answers(slow_app):
