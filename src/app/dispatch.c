@@ -8,6 +8,7 @@
 
 #include "../json/json_internal.h"
 #include "app_internal.h"
+#include "sqlep.h"
 
 void crest__req_reset(crest_req *req, crest_res *res)
 {
@@ -314,6 +315,34 @@ static const char *allow_list(crest_req *req, unsigned mask)
     return crest__arena_strdup(req->arena, buf);
 }
 
+/* The response headers a browser script on another origin may read: crest's
+ * own, and those an SQL endpoint copies back (`reply_header: true`, such as
+ * X-Tenant-Id). From the request's arena; the fixed list when out of memory. */
+static const char *expose_headers(crest_req *req)
+{
+    static const char base[] = "Location, Retry-After, WWW-Authenticate, X-Request-Id";
+    const crest__sqlep *s = req->ep ? req->ep->sql : NULL;
+    size_t n = sizeof base;
+    for (unsigned i = 0; s && i < s->nheaders; i++)
+        if (s->headers[i].reply)
+            n += 2 + strlen(s->params[s->headers[i].param].name);
+    char *out = n > sizeof base ? crest_req_alloc(req, n) : NULL;
+    if (!out)
+        return base;
+    char *p = out + sizeof base - 1;
+    memcpy(out, base, sizeof base - 1);
+    for (unsigned i = 0; i < s->nheaders; i++)
+        if (s->headers[i].reply) {
+            const char *name = s->params[s->headers[i].param].name;
+            size_t k = strlen(name);
+            memcpy(p, ", ", 2);
+            memcpy(p + 2, name, k);
+            p += 2 + k;
+        }
+    *p = 0;
+    return out;
+}
+
 /* CORS headers for an allowed Origin; nothing for the others (the browser
  * then refuses). A preflight gets them only for a method the route has. */
 static void cors(crest_req *req, crest_res *res, bool preflight)
@@ -347,7 +376,7 @@ static void cors(crest_req *req, crest_res *res, bool preflight)
                          app->cors_headers ? app->cors_headers : "Authorization, Content-Type");
         crest_res_header(res, "Access-Control-Max-Age", app->cors_max_age);
     } else {
-        crest_res_header(res, "Access-Control-Expose-Headers", "Location, Retry-After, WWW-Authenticate, X-Request-Id");
+        crest_res_header(res, "Access-Control-Expose-Headers", expose_headers(req));
     }
 }
 

@@ -586,7 +586,7 @@ static int h_docs(crest_req *req, crest_res *res, void *ud)
 {
     CREST_UNUSED(ud);
     if (!crest__docs_ui_dir()) /* a page that could not load its scripts helps no one */
-        return crest_res_error(res, 503, "docs_unavailable", crest__docs_ui_missing());
+        return crest_res_error(res, 503, "docs_unavailable", "%s", crest__docs_ui_missing());
     crest__buf b;
     crest__buf_init(&b, 0);
     crest__buf_appends(&b, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
@@ -692,14 +692,14 @@ static int h_docfile(crest_req *req, crest_res *res, void *ud)
         return crest__res_send_shared(res, f->type, init_js, sizeof init_js - 1);
     const char *dir = crest__docs_ui_dir();
     if (!dir)
-        return crest_res_error(res, 503, "docs_unavailable", crest__docs_ui_missing());
+        return crest_res_error(res, 503, "docs_unavailable", "%s", crest__docs_ui_missing());
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, f->name);
     const char *data;
     size_t got;
     int rc = docfile_bytes(req->app->docs_cache, (size_t)(f - docfiles), path, &data, &got);
     if (rc == DOC_MISSING)
-        return crest_res_error(res, 503, "docs_unavailable", crest__docs_ui_missing());
+        return crest_res_error(res, 503, "docs_unavailable", "%s", crest__docs_ui_missing());
     if (rc == CREST_ENOMEM)
         return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
     if (rc)

@@ -47,6 +47,26 @@ def test_allowed_origin_gets_the_headers(srv):
     assert "X-Request-Id" in r.headers["access-control-expose-headers"]
 
 
+def test_reply_headers_are_exposed_to_other_origins(crest):
+    """Regression: a header an SQL endpoint copies back (reply_header) was not
+    in Access-Control-Expose-Headers, so a script on an allowed origin could
+    not read it."""
+    s = crest(APP + """\
+  - path: /tenant
+    params:
+      tenant: {in: header, header: X-Tenant-Id, reply_header: true}
+      trace: {in: header, header: X-Trace}
+    sql: SELECT :tenant AS tenant
+    returns: one
+""")
+    r = s.get("/tenant", headers={"Origin": "https://app.example.com", "X-Tenant-Id": "acme", "X-Trace": "t"})
+    assert r.json() == {"tenant": "acme"} and r.headers["x-tenant-id"] == "acme"
+    assert r.headers["access-control-expose-headers"] == \
+        "Location, Retry-After, WWW-Authenticate, X-Request-Id, X-Tenant-Id"
+    r = s.get("/one", headers={"Origin": "https://app.example.com"})
+    assert r.headers["access-control-expose-headers"] == "Location, Retry-After, WWW-Authenticate, X-Request-Id"
+
+
 def test_other_origins_get_nothing(srv):
     for o in ("https://evil.example.com", "https://app.example.com.evil.com", "null"):
         r = srv.get("/one", headers={"Origin": o})
