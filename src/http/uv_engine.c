@@ -14,7 +14,9 @@
  * queue) and parsing resumes, so pipelined responses leave in order. A
  * blocking handler pauses the connection until the thread pool is done, or
  * until its deadline: then the client gets a 504, the connection closes and
- * the thread's late answer is dropped with its request state. Every limit
+ * the thread's late answer is dropped with its request state (a REST write
+ * already running is waited for: its statements have the same deadline and
+ * roll back, so its own answer says whether it wrote). Every limit
  * in DESIGN.md is enforced here or in the callbacks, before the bytes it
  * guards are kept. With HTTPS (tls.c) the socket carries ciphertext: reads
  * are decrypted before the parser sees them and the output is encrypted
