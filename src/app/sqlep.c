@@ -70,7 +70,7 @@ static const struct {
 } col_types[] = {
     {"auto", COL_AS_IS, NULL, NULL},        {"bool", COL_BOOL, "boolean", NULL},
     {"boolean", COL_BOOL, "boolean", NULL}, {"json", COL_JSON, NULL, NULL},
-    {"int", COL_INT, "integer", "int64"},   {"integer", COL_INT, "integer", "int64"},
+    {"int", COL_INT, "integer", NULL},      {"integer", COL_INT, "integer", NULL}, /* any size: sums */
     {"float", COL_FLOAT, "number", NULL},   {"number", COL_FLOAT, "number", NULL},
     {"string", COL_STRING, "string", NULL}, {"text", COL_STRING, "string", NULL},
     {"date", COL_DATE, "string", "date"},   {"datetime", COL_DATETIME, "string", "date-time"},
@@ -307,7 +307,16 @@ static int write_typed(crest_json *w, sqlite3_stmt *st, int i, int kind)
             v = sqlite3_column_int64(st, i);
         else if (t == SQLITE_FLOAT && d == floor(d) && fabs(d) < 9.0e15)
             v = (int64_t)d;
-        else if (t != SQLITE_TEXT || !(txt = (const char *)sqlite3_column_text(st, i)) ||
+        else if (t == SQLITE_FLOAT && d == floor(d) && isfinite(d)) {
+            /* An integer past 2^53 that SQLite holds as a float, such as a
+             * sum past 64 bits (crest's sum turns to a float there): its
+             * digits, exactly the float's value. An int column is an integer
+             * of any size, as PostgreSQL's sum(bigint) (numeric) is. */
+            char digits[400];
+            int k = snprintf(digits, sizeof digits, "%.0f", d);
+            crest_json_raw(w, digits, (size_t)k);
+            return 0;
+        } else if (t != SQLITE_TEXT || !(txt = (const char *)sqlite3_column_text(st, i)) ||
                  crest__parse_int(txt, (size_t)sqlite3_column_bytes(st, i), &v))
             return -1;
         crest_json_int(w, v);
