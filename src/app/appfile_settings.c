@@ -2,6 +2,7 @@
  * OpenAPI info, auth (JWT and API keys), TLS, CORS, rate limits. */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -9,71 +10,84 @@
 #include "../json/json_internal.h"
 #include "appfile.h"
 
+/* The `limits:` keys, in the order error messages list them: each names its
+ * field of crest_limits, how it is written and, for counts, its range. */
+enum { LIM_SIZE, LIM_COUNT, LIM_DURATION };
+static const struct limit_key {
+    const char *name;
+    int kind;        /* LIM_SIZE: "8KiB" into a size_t, at least 64 bytes;
+                        LIM_COUNT: a whole number in [lo, hi] into an unsigned;
+                        LIM_DURATION: "10s" into unsigned milliseconds, more than 0 */
+    size_t off;      /* offsetof(crest_limits, <field>) */
+    int64_t lo, hi;
+} limit_keys[] = {
+/* The field's type is checked at compile time: _Generic has no match for
+ * any other type, so a field that changes type stops the build. */
+#define SIZE_KEY(f) {#f, LIM_SIZE, offsetof(crest_limits, f) + 0 * sizeof(_Generic(((crest_limits *)0)->f, size_t: 1)), 0, 0}
+#define COUNT_KEY(f, lo, hi)                                                                                  \
+    {#f, LIM_COUNT, offsetof(crest_limits, f) + 0 * sizeof(_Generic(((crest_limits *)0)->f, unsigned: 1)), lo, hi}
+#define MS_KEY(k, f) {k, LIM_DURATION, offsetof(crest_limits, f) + 0 * sizeof(_Generic(((crest_limits *)0)->f, unsigned: 1)), 0, 0}
+    SIZE_KEY(request_line),
+    SIZE_KEY(header_line),
+    SIZE_KEY(headers_total),
+    COUNT_KEY(headers_count, 1, 128),
+    SIZE_KEY(body),
+    COUNT_KEY(json_depth, 1, 1000),
+    MS_KEY("header_timeout", header_timeout_ms),
+    MS_KEY("body_timeout", body_timeout_ms),
+    MS_KEY("body_total_timeout", body_total_timeout_ms),
+    MS_KEY("keepalive_timeout", keepalive_timeout_ms),
+    COUNT_KEY(max_connections, 1, 1000000),
+    MS_KEY("drain_timeout", drain_timeout_ms),
+    MS_KEY("statement_timeout", statement_timeout_ms),
+    SIZE_KEY(response),
+    SIZE_KEY(output_buffer),
+#undef SIZE_KEY
+#undef COUNT_KEY
+#undef MS_KEY
+};
+
 static int load_limits(crest__loader *L, const ynode *m)
 {
-    static const char *const keys[] = {"request_line", "header_line", "headers_total", "headers_count", "body",
-                                       "json_depth", "header_timeout", "body_timeout", "body_total_timeout",
-                                       "keepalive_timeout", "max_connections", "drain_timeout",
-                                       "statement_timeout", "response", "output_buffer", NULL};
+    const char *keys[CREST_ARRAY_LEN(limit_keys) + 1];
+    for (size_t i = 0; i < CREST_ARRAY_LEN(limit_keys); i++)
+        keys[i] = limit_keys[i].name;
+    keys[CREST_ARRAY_LEN(limit_keys)] = NULL;
     if (crest__af_want_map(L, m, "limits") || crest__af_check_keys(L, m, "limits", keys))
         return CREST_ECONFIG;
-    crest_limits *lim = &L->app->limits;
+    char *lim = (char *)&L->app->limits;
     for (size_t i = 0; i < m->n; i++) {
         const char *k = m->kids[2 * i]->str;
         const ynode *v = m->kids[2 * i + 1];
+        const struct limit_key *lk = NULL;
+        for (size_t j = 0; j < CREST_ARRAY_LEN(limit_keys) && !lk; j++)
+            if (!strcmp(k, limit_keys[j].name))
+                lk = &limit_keys[j];
+        if (!lk) /* crest__af_check_keys refused it already */
+            return CREST_ECONFIG;
         char where[64];
         snprintf(where, sizeof where, "limits.%s", k);
-        int rc = 0;
-        int64_t x;
-        size_t sz = 0;
-        if (!strcmp(k, "request_line") || !strcmp(k, "header_line") || !strcmp(k, "headers_total") ||
-            !strcmp(k, "body") || !strcmp(k, "response") || !strcmp(k, "output_buffer")) {
+        int rc;
+        if (lk->kind == LIM_SIZE) {
+            size_t sz = 0;
             if ((rc = crest__af_get_size(L, v, where, &sz)))
                 return rc;
             if (sz < 64)
                 return crest__af_bad(L, v, "%s: must be at least 64 bytes", where);
-            if (!strcmp(k, "request_line"))
-                lim->request_line = sz;
-            else if (!strcmp(k, "header_line"))
-                lim->header_line = sz;
-            else if (!strcmp(k, "headers_total"))
-                lim->headers_total = sz;
-            else if (!strcmp(k, "body"))
-                lim->body = sz;
-            else if (!strcmp(k, "response"))
-                lim->response = sz;
-            else
-                lim->output_buffer = sz;
-        } else if (!strcmp(k, "headers_count")) {
-            if ((rc = crest__af_get_int(L, v, where, 1, 128, &x)))
+            memcpy(lim + lk->off, &sz, sizeof sz);
+        } else if (lk->kind == LIM_COUNT) {
+            int64_t x;
+            if ((rc = crest__af_get_int(L, v, where, lk->lo, lk->hi, &x)))
                 return rc;
-            lim->headers_count = (unsigned)x;
-        } else if (!strcmp(k, "json_depth")) {
-            if ((rc = crest__af_get_int(L, v, where, 1, 1000, &x)))
-                return rc;
-            lim->json_depth = (unsigned)x;
-        } else if (!strcmp(k, "max_connections")) {
-            if ((rc = crest__af_get_int(L, v, where, 1, 1000000, &x)))
-                return rc;
-            lim->max_connections = (unsigned)x;
+            unsigned u = (unsigned)x;
+            memcpy(lim + lk->off, &u, sizeof u);
         } else {
             unsigned ms;
             if ((rc = crest__af_get_duration(L, v, where, &ms)))
                 return rc;
             if (ms == 0)
                 return crest__af_bad(L, v, "%s: must be more than 0", where);
-            if (!strcmp(k, "header_timeout"))
-                lim->header_timeout_ms = ms;
-            else if (!strcmp(k, "body_timeout"))
-                lim->body_timeout_ms = ms;
-            else if (!strcmp(k, "body_total_timeout"))
-                lim->body_total_timeout_ms = ms;
-            else if (!strcmp(k, "keepalive_timeout"))
-                lim->keepalive_timeout_ms = ms;
-            else if (!strcmp(k, "drain_timeout"))
-                lim->drain_timeout_ms = ms;
-            else
-                lim->statement_timeout_ms = ms;
+            memcpy(lim + lk->off, &ms, sizeof ms);
         }
     }
     return 0;
