@@ -544,24 +544,8 @@ bool crest__user_has_one(const crest_user *u, const char *list)
     return false;
 }
 
-/* How many times a header field appears in the request (case-insensitive). */
-static unsigned header_count(const crest_req *req, const char *name)
-{
-    size_t n = strlen(name);
-    unsigned k = 0;
-    for (unsigned i = 0; i < req->nheaders; i++)
-        k += crest__strcaseeq(req->headers[i].name, req->headers[i].name_len, name, n);
-    return k;
-}
-
 int crest__auth_check(crest_req *req, crest_res *res)
 {
-    /* A credential given twice is ambiguous (which one names the user?):
-     * refused outright, with or without auth, as a second Host is. */
-    if (header_count(req, "authorization") > 1)
-        return crest_res_error(res, 400, "bad_request", "more than one Authorization header field");
-    if (header_count(req, "x-api-key") > 1)
-        return crest_res_error(res, 400, "bad_request", "more than one X-API-Key header field");
     const crest__auth *a = req->app->auth;
     if (!a || !req->ep || crest__ep_skips_auth(req->ep))
         return 0;

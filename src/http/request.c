@@ -331,7 +331,7 @@ static int on_headers_complete(http_parser *p)
     if (!req->headers)
         return OUT_OF_MEMORY(p);
     bool has_cl = false, has_te = false;
-    unsigned nhost = 0;
+    unsigned nhost = 0, nauth = 0, nkey = 0;
     const char *expect = NULL;
     for (unsigned i = 0; i < rs->nheaders; i++) {
         crest__header *h = &req->headers[i];
@@ -354,12 +354,21 @@ static int on_headers_complete(http_parser *p)
             has_te = true;
         else if (crest__strcaseeq(h->name, h->name_len, "expect", 6))
             expect = h->value;
+        else if (crest__strcaseeq(h->name, h->name_len, "authorization", 13))
+            nauth++;
+        else if (crest__strcaseeq(h->name, h->name_len, "x-api-key", 9))
+            nkey++;
     }
     req->nheaders = rs->nheaders;
     /* RFC 9112 3.2: a 1.1 request carries exactly one Host. */
     if (nhost > 1 || (nhost == 0 && p->http_minor >= 1))
         return limit_hit(p, 400, "bad_request",
                          nhost ? "more than one Host header field" : "an HTTP/1.1 request needs a Host header field");
+    /* A credential given twice is ambiguous (which one names the user?). */
+    if (nauth > 1)
+        return limit_hit(p, 400, "bad_request", "more than one Authorization header field");
+    if (nkey > 1)
+        return limit_hit(p, 400, "bad_request", "more than one X-API-Key header field");
     if (has_cl && has_te)
         return limit_hit(p, 400, "bad_request", "Content-Length and Transfer-Encoding together are not allowed");
     if (req->method == 0)
