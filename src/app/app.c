@@ -626,8 +626,7 @@ void *crest_req_sqlite(crest_req *req)
     if (db && !req->db_hooked) {
         /* Every statement of this request runs under the endpoint's timeout;
          * crest__app_run_blocking removes the hook when the handler is done. */
-        unsigned ms = req->ep && req->ep->spec->timeout_ms ? (unsigned)req->ep->spec->timeout_ms
-                                                           : req->app->limits.statement_timeout_ms;
+        unsigned ms = crest__req_budget_ms(req);
         req->deadline_us = crest__now_us() + (uint64_t)ms * 1000;
         sqlite3_progress_handler(db, 1000, past_deadline, req);
         req->db_hooked = db;

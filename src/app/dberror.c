@@ -119,11 +119,18 @@ void crest__dberr_sqlite(void *dbp, int rc, crest__arena *a, crest__dberr *out)
         out->kind = CREST__DBERR_NOMEM;
         break;
     /* The disk is full, a file-size limit was reached (SIGXFSZ is ignored,
-     * so write() fails with EFBIG, which SQLite reports as an I/O error),
-     * or the device fails to write: storage, not a bug of the request. */
+     * so write() fails with EFBIG, which SQLite reports as a write error),
+     * or the device fails to write: storage, not a bug of the request. A
+     * failing read is the database being unavailable (503), which every
+     * route documents; 507 is documented for the writes. */
     case SQLITE_FULL:
-    case SQLITE_IOERR:
         out->kind = CREST__DBERR_STORAGE;
+        break;
+    case SQLITE_IOERR:
+        out->kind = ext == SQLITE_IOERR_WRITE || ext == SQLITE_IOERR_FSYNC || ext == SQLITE_IOERR_DIR_FSYNC ||
+                            ext == SQLITE_IOERR_TRUNCATE || ext == SQLITE_IOERR_SHMSIZE || ext == SQLITE_IOERR
+                        ? CREST__DBERR_STORAGE
+                        : CREST__DBERR_UNAVAILABLE;
         break;
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:

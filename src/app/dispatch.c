@@ -138,16 +138,6 @@ static const char *type_value(crest_req *req, const crest_param *p, const char *
     return "has an unknown type";
 }
 
-/* A parameter holds one value: ?page=1&page=2 is refused, not answered
- * with one of the two. */
-static bool query_repeated(const crest_req *req, const char *name)
-{
-    unsigned seen = 0;
-    for (unsigned k = 0; k < req->nquery && seen < 2; k++)
-        seen += strcmp(req->query[k].key, name) == 0;
-    return seen > 1;
-}
-
 static int check_params(crest_req *req, crest_res *res)
 {
     const crest__endpoint *ep = req->ep;
@@ -175,7 +165,8 @@ static int check_params(crest_req *req, crest_res *res)
             raw = crest_req_header(req, p->name);
         }
         const char *msg = NULL;
-        if (p->in == CREST_IN_QUERY && query_repeated(req, p->name)) {
+        if (p->in == CREST_IN_QUERY && raw && crest_req_query_at(req, p->name, 1)) {
+            /* one value per parameter: ?page=1&page=2 is refused, not answered with one of them */
             msg = "is given more than once";
         } else if (!raw) {
             if (p->def)
@@ -315,34 +306,6 @@ static const char *allow_list(crest_req *req, unsigned mask)
     return crest__arena_strdup(req->arena, buf);
 }
 
-/* The response headers a browser script on another origin may read: crest's
- * own, and those an SQL endpoint copies back (`reply_header: true`, such as
- * X-Tenant-Id). From the request's arena; the fixed list when out of memory. */
-static const char *expose_headers(crest_req *req)
-{
-    static const char base[] = "Location, Retry-After, WWW-Authenticate, X-Request-Id";
-    const crest__sqlep *s = req->ep ? req->ep->sql : NULL;
-    size_t n = sizeof base;
-    for (unsigned i = 0; s && i < s->nheaders; i++)
-        if (s->headers[i].reply)
-            n += 2 + strlen(s->params[s->headers[i].param].name);
-    char *out = n > sizeof base ? crest_req_alloc(req, n) : NULL;
-    if (!out)
-        return base;
-    char *p = out + sizeof base - 1;
-    memcpy(out, base, sizeof base - 1);
-    for (unsigned i = 0; i < s->nheaders; i++)
-        if (s->headers[i].reply) {
-            const char *name = s->params[s->headers[i].param].name;
-            size_t k = strlen(name);
-            memcpy(p, ", ", 2);
-            memcpy(p + 2, name, k);
-            p += 2 + k;
-        }
-    *p = 0;
-    return out;
-}
-
 /* CORS headers for an allowed Origin; nothing for the others (the browser
  * then refuses). A preflight gets them only for a method the route has. */
 static void cors(crest_req *req, crest_res *res, bool preflight)
@@ -376,7 +339,8 @@ static void cors(crest_req *req, crest_res *res, bool preflight)
                          app->cors_headers ? app->cors_headers : "Authorization, Content-Type");
         crest_res_header(res, "Access-Control-Max-Age", app->cors_max_age);
     } else {
-        crest_res_header(res, "Access-Control-Expose-Headers", expose_headers(req));
+        const char *expose = req->ep && req->ep->sql ? req->ep->sql->expose : NULL;
+        crest_res_header(res, "Access-Control-Expose-Headers", expose ? expose : CREST__CORS_EXPOSE);
     }
 }
 

@@ -20,6 +20,11 @@ static void free_binds(crest__sqlep *s)
     free(s->binds);
     s->binds = NULL;
     s->nbinds = 0;
+    free(s->col_kind);
+    s->col_kind = NULL;
+    s->ncol_kind = 0;
+    free(s->expose);
+    s->expose = NULL;
 }
 
 static bool ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -213,9 +218,9 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
     }
     /* A declared column the statement does not return would be a promise of
      * the OpenAPI document that no answer keeps. */
+    int nc = sqlite3_column_count(st);
     for (unsigned k = 0; k < s->ncols && (s->returns == RET_ONE || s->returns == RET_MANY); k++) {
         bool found = false;
-        int nc = sqlite3_column_count(st);
         for (int i = 0; i < nc && !found; i++)
             found = !strcmp(sqlite3_column_name(st, i), s->cols[k].name);
         if (!found) {
@@ -230,7 +235,35 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
             goto out;
         }
     }
-    if ((s->returns == RET_ONE || s->returns == RET_MANY || s->returns == RET_VALUE) && sqlite3_column_count(st) == 0) {
+    /* Headers copied back (reply_header) are readable cross-origin too. */
+    crest__buf xb;
+    crest__buf_init(&xb, 0);
+    for (unsigned i = 0; i < s->nheaders; i++)
+        if (s->headers[i].reply) {
+            rc |= crest__buf_appends(&xb, xb.len ? ", " : CREST__CORS_EXPOSE ", ");
+            rc |= crest__buf_appends(&xb, s->params[s->headers[i].param].name);
+        }
+    if (xb.len && !rc && !(s->expose = strndup(xb.ptr, xb.len)))
+        rc = CREST_ENOMEM;
+    crest__buf_dispose(&xb);
+    if (rc) {
+        rc = CREST_ENOMEM;
+        goto out;
+    }
+    /* Each returned column's declared type, by position, so that rows are
+     * written without looking names up. */
+    if (s->ncols && nc && (s->returns == RET_ONE || s->returns == RET_MANY)) {
+        if (!(s->col_kind = calloc((size_t)nc, sizeof *s->col_kind))) {
+            rc = CREST_ENOMEM;
+            goto out;
+        }
+        s->ncol_kind = nc;
+        for (int i = 0; i < nc; i++)
+            for (unsigned k = 0; k < s->ncols; k++)
+                if (!strcmp(sqlite3_column_name(st, i), s->cols[k].name))
+                    s->col_kind[i] = s->cols[k].kind;
+    }
+    if ((s->returns == RET_ONE || s->returns == RET_MANY || s->returns == RET_VALUE) && nc == 0) {
         rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->line,
                               "%s %s: 'returns: %s' needs a statement that returns rows (add RETURNING, or use "
                               "'returns: none')",
@@ -302,7 +335,7 @@ static int write_typed(crest_json *w, sqlite3_stmt *st, int i, int kind)
         return 0;
     case COL_INT: {
         int64_t v;
-        double d = sqlite3_column_double(st, i);
+        double d = t == SQLITE_FLOAT ? sqlite3_column_double(st, i) : 0;
         if (t == SQLITE_INTEGER)
             v = sqlite3_column_int64(st, i);
         else if (t == SQLITE_FLOAT && d == floor(d) && fabs(d) < 9.0e15)
@@ -364,10 +397,8 @@ static int write_row(crest_json *w, sqlite3_stmt *st, int ncol, const crest__sql
     for (int i = 0; i < ncol; i++) {
         const char *name = sqlite3_column_name(st, i);
         crest_json_key(w, name);
-        int kind = COL_AS_IS;
-        for (unsigned k = 0; k < s->ncols; k++)
-            if (!strcmp(s->cols[k].name, name))
-                kind = s->cols[k].kind;
+        /* (the statement is the one checked at start: same columns) */
+        int kind = ncol == s->ncol_kind ? s->col_kind[i] : COL_AS_IS;
         if (write_typed(w, st, i, kind)) {
             *bad = name;
             return -1;

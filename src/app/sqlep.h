@@ -52,6 +52,9 @@ int crest__sqlep_col_kind(const char *name);
 /* Its OpenAPI type and format (NULL: none; json and auto: type NULL too). */
 void crest__sqlep_col_schema(int kind, const char **type, const char **format);
 
+/* The response headers a script on another origin may read (CORS). */
+#define CREST__CORS_EXPOSE "Location, Retry-After, WWW-Authenticate, X-Request-Id"
+
 struct crest__sqlep {
     crest_endpoint spec;   /* strings below are owned */
     crest_param *params;   /* path/query/header params, zero-terminated */
@@ -64,6 +67,11 @@ struct crest__sqlep {
     sqlep_returns returns;
     sqlep_col *cols;       /* the `columns:` map */
     unsigned ncols;
+    char *expose;          /* Access-Control-Expose-Headers: crest's own and the reply headers, owned;
+                              NULL when there are none of those (set by crest__sqlep_check) */
+    int *col_kind;         /* COL_* of each column the statement returns, by position (set by
+                              crest__sqlep_check when there are `columns:`), or NULL */
+    int ncol_kind;
     int line;              /* the endpoint's line in the app file */
     int sql_line;
     sqlep_bind *binds;     /* set by crest__sqlep_check */
