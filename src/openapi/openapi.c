@@ -637,13 +637,19 @@ void crest__docs_cache_free(struct crest__docs_cache *dc)
 
 enum { DOC_MISSING = 1, DOC_UNREADABLE = 2 };
 
-/* The bytes of docfiles[i], read from path on first use: 0, DOC_MISSING
- * (not there, or too large), DOC_UNREADABLE, or CREST_ENOMEM. */
-static int docfile_bytes(struct crest__docs_cache *dc, size_t i, const char *path, const char **data, size_t *len)
+/* The bytes of docfiles[i], read from the docs folder on first use (the
+ * folder is looked for only then): 0, DOC_MISSING (no folder, not there,
+ * or too large), DOC_UNREADABLE, or CREST_ENOMEM. */
+static int docfile_bytes(struct crest__docs_cache *dc, size_t i, const char **data, size_t *len)
 {
     pthread_mutex_lock(&dc->lock);
     int rc = 0;
-    if (!dc->data[i]) {
+    const char *dir;
+    if (!dc->data[i] && !(dir = crest__docs_ui_dir())) {
+        rc = DOC_MISSING;
+    } else if (!dc->data[i]) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, docfiles[i].name);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
         char *buf = NULL;
@@ -690,14 +696,9 @@ static int h_docfile(crest_req *req, crest_res *res, void *ud)
         return crest_res_error(res, 404, "not_found", "no such file of the docs page");
     if (!strcmp(f->name, "init.js"))
         return crest__res_send_shared(res, f->type, init_js, sizeof init_js - 1);
-    const char *dir = crest__docs_ui_dir();
-    if (!dir)
-        return crest_res_error(res, 503, "docs_unavailable", "%s", crest__docs_ui_missing());
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, f->name);
     const char *data;
     size_t got;
-    int rc = docfile_bytes(req->app->docs_cache, (size_t)(f - docfiles), path, &data, &got);
+    int rc = docfile_bytes(req->app->docs_cache, (size_t)(f - docfiles), &data, &got);
     if (rc == DOC_MISSING)
         return crest_res_error(res, 503, "docs_unavailable", "%s", crest__docs_ui_missing());
     if (rc == CREST_ENOMEM)

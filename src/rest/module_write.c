@@ -12,8 +12,8 @@
 
 typedef struct attrs {
     crest__val *v;            /* per field */
-    unsigned char *set;       /* per field: given (or defaulted) */
-    unsigned char *rejected;  /* per field: a parse callback refused it (named once, not checked again) */
+    unsigned char *set;       /* per field: given (or defaulted), or refused by a parse callback (named
+                                 once, not checked again; the request then fails, so it is never written) */
 } attrs;
 
 /* The arrays of a, from the request's arena; -1 (answered 503) when short of memory. */
@@ -22,8 +22,7 @@ static int attrs_init(crest_req *req, crest_res *res, const crest__module *mod, 
     unsigned n = mod->m->nfields;
     a->v = crest__arena_calloc(req->arena, n, sizeof *a->v);
     a->set = crest__arena_calloc(req->arena, n, 1);
-    a->rejected = crest__arena_calloc(req->arena, n, 1);
-    if (a->v && a->set && a->rejected)
+    if (a->v && a->set)
         return 0;
     return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
 }
@@ -55,7 +54,7 @@ static unsigned check_keys(const crest_req *req, crest_res *res, const crest__mo
 }
 
 /* Turns the (hook-processed) object into values (out: made by attrs_init,
- * with the fields parse callbacks rejected marked); missing required fields
+ * with the fields parse callbacks refused marked as set); missing required fields
  * and invalid values are named. create: defaults fill the gaps. */
 static unsigned to_attrs(crest_req *req, crest_res *res, const crest__module *mod, const json_t *obj, bool create,
                          const char *prefix, attrs *out, unsigned nbad)
@@ -64,8 +63,8 @@ static unsigned to_attrs(crest_req *req, crest_res *res, const crest__module *mo
     char name[300];
     for (unsigned i = 1; i < m->nfields; i++) {
         const crest__mfield *f = &m->fields[i];
-        if (out->rejected[i])
-            continue; /* named by the parse callback: one message per field */
+        if (out->set[i])
+            continue; /* refused by a parse callback, named there: one message per field */
         json_t *v = json_object_get(obj, f->f.name);
         const char *msg = NULL;
         if (!v && create) {
@@ -153,7 +152,7 @@ static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_
             (*nbad)++;
             const crest__mfield *f = crest__model_field(mod->m, pf->name);
             if (f)
-                a->rejected[f->idx] = 1;
+                a->set[f->idx] = 1;
         } else if (nv != v) {
             json_object_set(obj, pf->name, nv);
             json_decref(nv);
