@@ -137,9 +137,8 @@ struct worker {
     uv_async_t stop_async;
     uv_check_t flush_check;
     uv_timer_t drain_timer;
-    uv_timer_t trim_timer;  /* gives freed memory back to the system after a peak */
-    bool trim_armed;
-    size_t released;        /* bytes of large buffers freed since the last trim */
+    uv_timer_t trim_timer;  /* gives freed memory back to the system after a peak, when this
+                               worker armed the server's trim */
     conn *conns;
     unsigned nconns;
     reqstate *rs_free;      /* pool of request states */
@@ -160,6 +159,10 @@ struct server {
     worker *workers;
     int nworkers;
     atomic_uint nconns;
+    /* malloc_trim works on the whole process: one is armed at a time, by
+     * the worker whose frees crossed the threshold, on its own timer. */
+    atomic_size_t released; /* bytes of large buffers freed since the last trim, by every worker */
+    atomic_bool trim_armed;
     uint32_t id_prefix;
     uv_loop_t main_loop;
     uv_signal_t sigterm, sigint;
@@ -228,8 +231,9 @@ void crest__conn_flush(conn *c);
 void crest__conn_release_output(conn *c);
 /* The connection's output buffers, at its end. */
 void crest__conn_dispose_output(conn *c);
-/* Counts freed bytes; past a threshold, gives free memory back to the
- * system (malloc_trim) from a timer, at most once a second. */
+/* Counts freed bytes (for the whole process); past a threshold, gives free
+ * memory back to the system (malloc_trim) from one worker's timer, at most
+ * one trim armed at a time. */
 void crest__worker_released(worker *w, size_t bytes);
 void crest__worker_flush_log(worker *w);
 

@@ -36,8 +36,8 @@
 static void trim_cb(uv_timer_t *t)
 {
     worker *w = t->data;
-    w->trim_armed = false;
-    w->released = 0;
+    atomic_store_explicit(&w->srv->released, 0, memory_order_relaxed);
+    atomic_store(&w->srv->trim_armed, false);
 #ifdef __GLIBC__
     /* glibc keeps freed memory in its arenas (and raises its mmap threshold
      * after large frees), so a peak of slow readers would stay resident. */
@@ -47,11 +47,13 @@ static void trim_cb(uv_timer_t *t)
 
 void crest__worker_released(worker *w, size_t bytes)
 {
-    w->released += bytes;
-    if (w->released < TRIM_AFTER || w->trim_armed || uv_is_closing((uv_handle_t *)&w->trim_timer))
+    server *srv = w->srv;
+    size_t total = atomic_fetch_add_explicit(&srv->released, bytes, memory_order_relaxed) + bytes;
+    if (total < TRIM_AFTER || atomic_load_explicit(&srv->trim_armed, memory_order_relaxed) ||
+        uv_is_closing((uv_handle_t *)&w->trim_timer) || atomic_exchange(&srv->trim_armed, true))
         return;
-    if (uv_timer_start(&w->trim_timer, trim_cb, TRIM_DELAY_MS, 0) == 0)
-        w->trim_armed = true;
+    if (uv_timer_start(&w->trim_timer, trim_cb, TRIM_DELAY_MS, 0) != 0)
+        atomic_store(&srv->trim_armed, false);
 }
 
 /* ---- the output queue ---- */
