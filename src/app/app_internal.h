@@ -295,7 +295,6 @@ void crest__docs_cache_free(struct crest__docs_cache *dc);
 int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);
 void crest__sqlep_free(crest__sqlep *s);
 /* The endpoint's line in the app file. */
-int crest__sqlep_line(const crest__sqlep *s);
 /* Prepares the SQL against db to check it; err names the endpoint's line. */
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_error *err);
 

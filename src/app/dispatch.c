@@ -118,7 +118,7 @@ static const char *type_value(crest_req *req, const crest_param *p, const char *
         if (!canon)
             return "cannot be checked (out of memory)";
         if (crest__uuid_norm(raw, len, canon))
-            return "must be a UUID (8-4-4-4-12 hex digits)";
+            return CREST__UUID_INVALID;
         v->str = canon;
         return NULL;
     }

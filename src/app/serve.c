@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "app_internal.h"
+#include "sqlep.h"
 #include "../rest/rest_internal.h"
 
 static int open_db(const char *path, sqlite3 **out, crest_error *err)
@@ -31,7 +32,7 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
     if (!app->db_path) {
         for (unsigned i = 0; i < app->neps; i++)
             if (app->eps[i]->sql)
-                return crest__error_set(err, CREST_ECONFIG, app->source_name, crest__sqlep_line(app->eps[i]->sql),
+                return crest__error_set(err, CREST_ECONFIG, app->source_name, app->eps[i]->sql->line,
                                         "SQL endpoints need a database (the 'database' key or CREST_DATABASE)");
         if (app->nmodels) {
             crest__error_set(err, CREST_ECONFIG, NULL, 0,

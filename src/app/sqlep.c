@@ -141,9 +141,9 @@ void crest__sqlep_free(crest__sqlep *s)
     free(s);
 }
 
-int crest__sqlep_line(const crest__sqlep *s) { return s->line; }
-
-const char *crest__sqlep_param_name(const crest__sqlep *s, unsigned k)
+/* The name the SQL gives spec parameter k (:<name>): a header parameter's
+ * own name, not its header's. Borrowed from s. */
+static const char *param_name(const crest__sqlep *s, unsigned k)
 {
     for (unsigned i = 0; i < s->nheaders; i++)
         if (s->headers[i].param == k)
@@ -204,7 +204,7 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
             continue;
         }
         for (unsigned k = 0; k < s->nparams; k++)
-            if (!strcmp(crest__sqlep_param_name(s, k), name))
+            if (!strcmp(param_name(s, k), name))
                 s->binds[i].spec_param = (int)k;
         for (unsigned k = 0; k < s->nbody; k++)
             if (!strcmp(s->body[k].name, name))
@@ -458,7 +458,7 @@ static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sq
         if (!canon)
             return "cannot be checked (out of memory)";
         if (!json_is_string(v) || crest__uuid_norm(json_string_value(v), json_string_length(v), canon))
-            return "must be a UUID (8-4-4-4-12 hex digits)";
+            return CREST__UUID_INVALID;
         sqlite3_bind_text(st, idx, canon, 36, SQLITE_STATIC); /* the arena outlives the statement's use */
         return NULL;
     }

@@ -43,9 +43,6 @@ typedef struct sqlep_col {
     int line;              /* in the app file */
 } sqlep_col;
 
-/* The name the SQL gives spec parameter k (:<name>): a header parameter's
- * own name, not its header's. Borrowed from s. */
-const char *crest__sqlep_param_name(const crest__sqlep *s, unsigned k);
 
 /* COL_* of a type name of `columns:` ("int", "datetime", "auto"...), or -1. */
 int crest__sqlep_col_kind(const char *name);

@@ -83,6 +83,8 @@ int crest__parse_bool(const char *s, size_t len, bool *out);
  * its canonical lower-case form in out (37 bytes with the NUL). 0, or -1
  * when s[0..len) is anything else. */
 int crest__uuid_norm(const char *s, size_t len, char out[37]);
+/* What a field or parameter that fails crest__uuid_norm is told. */
+#define CREST__UUID_INVALID "must be a UUID (8-4-4-4-12 hex digits)"
 
 /* ---- base64url (RFC 4648 §5, no padding, as JWTs use it) ---- */
 /* Decodes in[0..len) into out, which has room for len * 3 / 4 bytes; sets

@@ -236,7 +236,7 @@ static const char *to_val(crest__arena *a, const crest__mfield *f, const json_t 
         return out->s ? NULL : "cannot be stored (out of memory)";
     case CREST_F_UUID:
         if (!json_is_string(v) || crest__uuid_norm(json_string_value(v), json_string_length(v), tmp))
-            return "must be a UUID (8-4-4-4-12 hex digits)";
+            return CREST__UUID_INVALID;
         out->k = CREST__V_TEXT;
         out->s = crest__arena_strdup(a, tmp);
         out->n = 36;
