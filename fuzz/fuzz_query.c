@@ -43,7 +43,7 @@ static void setup(void)
     allow.ok = calloc(model->nfields, 1);
     for (unsigned i = 0; i < model->nfields; i++)
         allow.ok[i] = model->fields[i].f.rest != CREST_REST_NONE && model->fields[i].f.type != CREST_F_JSON;
-    if (sqlite3_open(":memory:", &db) != SQLITE_OK || crest__model_sync(model, db, "fuzz", &err))
+    if (sqlite3_open(":memory:", &db) != SQLITE_OK || crest__model_sync(model, db, "fuzz", &err, NULL))
         abort();
     sqlite3_exec(db,
                  "INSERT INTO tasks (title, is_completed, spent_time, rating, due, created_at) VALUES "

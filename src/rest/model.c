@@ -682,8 +682,10 @@ static int record_field(sqlite3 *db, const crest__model *m, const crest__mfield 
 }
 
 /* Inserts the model's seed rows (checked like a create, defaults applied). */
-static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_error *err)
+/* On an error, *at is the seed row it is about, or -1 for the seed as a whole. */
+static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_error *err, int *at)
 {
+    *at = -1;
     json_error_t je;
     json_t *rows = json_loads(m->def->seed, 0, &je);
     if (!json_is_array(rows)) {
@@ -700,6 +702,7 @@ static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_er
     json_array_foreach(rows, i, row) {
         if (!json_is_object(row)) {
             rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: expected an object", m->name, i);
+            *at = (int)i;
             break;
         }
         const char *k;
@@ -709,6 +712,7 @@ static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_er
             if (!f || f->idx == 0) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: '%s' is not a field", m->name,
                                       i, k);
+                *at = (int)i;
                 break;
             }
         }
@@ -747,13 +751,16 @@ static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_er
             if (msg) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu].%s %s", m->name, i,
                                       mf->f.name, msg);
+                *at = (int)i;
                 break;
             }
             crest__bind_val(st, (int)f, &val); /* text lives in `a` (or the seed JSON) until the step */
         }
-        if (!rc && sqlite3_step(st) != SQLITE_DONE)
+        if (!rc && sqlite3_step(st) != SQLITE_DONE) {
             rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: %s", m->name, i,
                                   sqlite3_errmsg(db));
+            *at = (int)i;
+        }
         sqlite3_finalize(st);
         if (rc)
             break;
@@ -764,8 +771,11 @@ static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_er
     return rc;
 }
 
-int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_error *err)
+int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_error *err, int *seed_at)
 {
+    int unused;
+    if (!seed_at)
+        seed_at = &unused;
     sqlite3 *db = dbp;
     int rc = exec(db,
                   "CREATE TABLE IF NOT EXISTS _crest_fields (tbl TEXT NOT NULL, field TEXT NOT NULL, "
@@ -864,7 +874,7 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
         for (unsigned i = 1; i < m->nfields; i++)
             if ((rc = record_field(db, m, &m->fields[i], source, err)))
                 goto out;
-        if (m->def->seed && (rc = seed(m, db, source, err)))
+        if (m->def->seed && (rc = seed(m, db, source, err, seed_at)))
             goto out;
     } else {
         if (!have[0]) {

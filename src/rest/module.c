@@ -526,16 +526,16 @@ int crest__module_check(crest__module *mod, void *db, crest_error *err)
 int crest__rest_prepare(crest_app *app, void *db, crest_error *err)
 {
     for (unsigned i = 0; i < app->nmodels; i++) {
-        int rc = crest__model_sync(app->models[i], db, app->source_name, err);
+        int row = -2; /* set by a seed error: its row, or -1 for the seed as a whole */
+        int rc = crest__model_sync(app->models[i], db, app->source_name, err, &row);
         if (rc && err) {
-            /* The model's line in the app file, or its seed row's ("seed[2]" in the message). */
-            const char *name = app->models[i]->name, *s = strstr(err->msg, ": seed");
+            /* The model's line in the app file, or its seed's, or its seed row's. */
+            const char *name = app->models[i]->name;
             char key[300];
-            unsigned row;
-            if (s && sscanf(s, ": seed[%u]", &row) == 1)
-                snprintf(key, sizeof key, "models.%s.seed[%u]", name, row);
+            if (row >= 0)
+                snprintf(key, sizeof key, "models.%s.seed[%d]", name, row);
             else
-                snprintf(key, sizeof key, s ? "models.%s.seed" : "models.%s", name);
+                snprintf(key, sizeof key, row == -1 ? "models.%s.seed" : "models.%s", name);
             crest__app_locate(app, err, key, rc);
             if (!err->line)
                 snprintf(key, sizeof key, "models.%s", name);

@@ -159,8 +159,10 @@ static inline bool crest__field_readable(const crest__mfield *f)
 }
 crest__model *crest__app_model(crest_app *app, const char *name);
 void crest__model_free(crest__model *m);
-/* Creates the table or adds new columns; refuses changes that lose data. */
-int crest__model_sync(crest__model *m, void *db, const char *source, crest_error *err);
+/* Creates the table or adds new columns; refuses changes that lose data.
+ * On an error about the seed, *seed_at (when not NULL) is its row, or -1
+ * for the seed as a whole. */
+int crest__model_sync(crest__model *m, void *db, const char *source, crest_error *err, int *seed_at);
 
 /* ---- modules ---- */
 
