@@ -138,10 +138,14 @@ void crest_app_free(crest_app *app)
 
 int crest__app_note_line(crest_app *app, const char *key, int line)
 {
-    struct crest__line *l = realloc(app->lines, (app->nlines + 1) * sizeof *l);
-    if (!l)
-        return CREST_ENOMEM;
-    app->lines = l;
+    struct crest__line *l = app->lines;
+    if (app->nlines == app->caplines) { /* doubled: an app file may note a line per seed row */
+        unsigned cap = app->caplines ? 2 * app->caplines : 64;
+        if (!(l = realloc(app->lines, cap * sizeof *l)))
+            return CREST_ENOMEM;
+        app->lines = l;
+        app->caplines = cap;
+    }
     if (!(l[app->nlines].key = strdup(key)))
         return CREST_ENOMEM;
     l[app->nlines++].line = line;

@@ -67,7 +67,7 @@ struct crest_app {
      * start) name: "startup_sql", "models.Task", "models.Task.seed[2]",
      * "modules.api_task.serializer.computed.hours". Owned. */
     struct crest__line { char *key; int line; } *lines;
-    unsigned nlines;
+    unsigned nlines, caplines;
     /* Descriptions of tags of the OpenAPI document (groups: of the app file). Owned. */
     struct crest__tag { char *name, *description; } *tags;
     unsigned ntags;
