@@ -211,7 +211,7 @@ static const char *to_val(crest__arena *a, const crest__mfield *f, const json_t 
     case CREST_F_FLOAT:
         if (!json_is_number(v))
             return "must be a number";
-        out->k = CREST__V_REAL;
+        out->k = CREST__V_FLOAT;
         out->f = json_number_value(v);
         return NULL;
     case CREST_F_BOOL:
@@ -276,7 +276,7 @@ const char *crest__field_value(crest__arena *a, const crest__mfield *f, const js
     if (msg)
         return msg;
     const crest_field *d = &f->f;
-    if (out->k == CREST__V_INT || out->k == CREST__V_REAL) {
+    if (out->k == CREST__V_INT || out->k == CREST__V_FLOAT) {
         double x = out->k == CREST__V_INT ? (double)out->i : out->f;
         if (d->type == CREST_F_BOOL)
             return NULL;

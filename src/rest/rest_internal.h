@@ -15,6 +15,7 @@
 #include <pcre2.h>
 
 #include "../app/app_internal.h"
+#include "../core/value.h"
 #include "crest/rest.h"
 
 /* Query limits (each has a test). */
@@ -27,18 +28,6 @@
 #define CREST_BULK_MAX 1000            /* rows in one bulk create */
 
 /* ---- values ---- */
-
-typedef enum { CREST__V_NULL, CREST__V_INT, CREST__V_REAL, CREST__V_TEXT } crest__vkind;
-
-/* A value to bind. Text is borrowed (request arena or a JSON value alive
- * for the statement). */
-typedef struct crest__val {
-    crest__vkind k;
-    int64_t i;
-    double f;
-    const char *s;
-    size_t n;
-} crest__val;
 
 /* ---- models ---- */
 

@@ -113,13 +113,18 @@ void crest__bind_val(void *stmt, int i, const crest__val *v)
     case CREST__V_NULL:
         sqlite3_bind_null(st, i);
         break;
+    case CREST__V_BOOL:
     case CREST__V_INT:
         sqlite3_bind_int64(st, i, v->i);
         break;
-    case CREST__V_REAL:
+    case CREST__V_FLOAT:
         sqlite3_bind_double(st, i, v->f);
         break;
     case CREST__V_TEXT:
+    case CREST__V_DATE:
+    case CREST__V_DATETIME:
+    case CREST__V_JSON:
+    case CREST__V_UUID:
         sqlite3_bind_text(st, i, v->s, (int)v->n, SQLITE_STATIC);
         break;
     }

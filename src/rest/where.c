@@ -370,13 +370,18 @@ static void print_val(crest__buf *b, const crest__val *v)
     case CREST__V_NULL:
         crest__buf_appends(b, "null");
         break;
+    case CREST__V_BOOL:
     case CREST__V_INT:
         crest__buf_appendf(b, "%lld", (long long)v->i);
         break;
-    case CREST__V_REAL:
+    case CREST__V_FLOAT:
         crest__buf_appendf(b, "%.17g", v->f);
         break;
-    case CREST__V_TEXT: {
+    case CREST__V_TEXT:
+    case CREST__V_DATE:
+    case CREST__V_DATETIME:
+    case CREST__V_JSON:
+    case CREST__V_UUID: {
         char *e = malloc(6 * v->n + 1);
         if (e) {
             size_t n = crest_json_escape(e, v->s, v->n);

@@ -52,9 +52,14 @@ static void print_bind(crest__buf *b, const crest__val *v)
 {
     switch (v->k) {
     case CREST__V_NULL: crest__buf_appends(b, "null"); break;
+    case CREST__V_BOOL:
     case CREST__V_INT: crest__buf_appendf(b, "%lld", (long long)v->i); break;
-    case CREST__V_REAL: crest__buf_appendf(b, "%.17g", v->f); break;
-    case CREST__V_TEXT: {
+    case CREST__V_FLOAT: crest__buf_appendf(b, "%.17g", v->f); break;
+    case CREST__V_TEXT:
+    case CREST__V_DATE:
+    case CREST__V_DATETIME:
+    case CREST__V_JSON:
+    case CREST__V_UUID: {
         char *e = malloc(6 * v->n + 1);
         size_t n = crest_json_escape(e, v->s, v->n);
         crest__buf_appendf(b, "\"%.*s\"", (int)n, e);
