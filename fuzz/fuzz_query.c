@@ -10,6 +10,7 @@
 
 #include "json/json_internal.h"
 #include "rest/rest_internal.h"
+#include "store/sqlite_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -92,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((unsigned)sqlite3_bind_parameter_count(st) != sql.nbinds)
             abort();
         for (unsigned i = 0; i < sql.nbinds; i++)
-            crest__bind_val(st, (int)i + 1, &sql.binds[i]);
+            crest__sq_bind(st, (int)i + 1, &sql.binds[i]);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
             ;

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -287,10 +288,99 @@ bool crest_user_can(const crest_user *user, const char *permission);
 /* Memory that lives as long as the request. NULL when out of memory. */
 void *crest_req_alloc(crest_req *req, size_t n);
 
-/* The worker's connection to the app's SQLite database, or NULL when the app
- * has none. Borrowed; use it only inside the handler (a blocking handler gets
- * a connection of its own thread). Typed as void* so this header does not
- * need sqlite3.h: cast to sqlite3 *. */
+/* ---- the database, whichever it is ------------------------------------- */
+
+/* A handler returns CREST_DEFERRED when its answer comes later: it (or a
+ * callback it started, such as crest_query's) makes the response and then
+ * calls crest_res_finish. Until then the connection waits; past the
+ * endpoint's timeout the client gets a 504, unless a statement of the
+ * request is still running (statements stop at that deadline themselves). */
+#define CREST_DEFERRED 1
+
+/* Ends a deferred answer: the response as made so far is sent. Call it
+ * once, on the request's worker thread — in a crest_query callback, or in
+ * the handler itself; a second call does nothing. A blocking handler
+ * (spec.blocking) must have finished before it returns. */
+void crest_res_finish(crest_res *res);
+
+/* A value bound to a statement, or read from a row. Text kinds (TEXT,
+ * DATE, DATETIME, JSON, UUID) are s/len, borrowed until the statement has
+ * run; BOOL and INT are i; FLOAT is f. Each database stores them its own
+ * way (SQLite: booleans as 0/1, the text kinds as text). */
+typedef enum crest_vtype {
+    CREST_V_NULL,
+    CREST_V_BOOL,
+    CREST_V_INT,
+    CREST_V_FLOAT,
+    CREST_V_TEXT,
+    CREST_V_DATE,     /* "YYYY-MM-DD" */
+    CREST_V_DATETIME, /* RFC 3339, UTC */
+    CREST_V_JSON,     /* JSON text */
+    CREST_V_UUID
+} crest_vtype;
+
+typedef struct crest_value {
+    crest_vtype type;
+    int64_t i;
+    double f;
+    const char *s;
+    size_t len;
+} crest_value;
+
+static inline crest_value crest_null(void) { return (crest_value){.type = CREST_V_NULL}; }
+static inline crest_value crest_bool(bool b) { return (crest_value){.type = CREST_V_BOOL, .i = b}; }
+static inline crest_value crest_int(int64_t i) { return (crest_value){.type = CREST_V_INT, .i = i}; }
+static inline crest_value crest_float(double f) { return (crest_value){.type = CREST_V_FLOAT, .f = f}; }
+/* NUL-terminated text (NULL: a null value); borrowed. */
+static inline crest_value crest_text(const char *s)
+{
+    return s ? (crest_value){.type = CREST_V_TEXT, .s = s, .len = strlen(s)} : crest_null();
+}
+
+/* A statement's whole result, in the request's memory (freed with it). */
+typedef struct crest_rows crest_rows;
+
+/* Runs when a statement is done, on the request's worker thread. rows is
+ * NULL when it failed: res then holds the problem answer (409 for a
+ * unique key, 504 past the deadline, ...), which the callback may keep or
+ * replace. The callback ends the answer with crest_res_finish. */
+typedef void (*crest_query_cb)(crest_req *req, crest_res *res, crest_rows *rows, void *ud);
+
+/* Runs one SQL statement on the app's database, whichever it is, under the
+ * endpoint's timeout; parameters are $1..$n, bound from params (borrowed
+ * until cb runs). A read that takes long continues off the worker's event
+ * loop, so other requests go on meanwhile. cb runs exactly once — maybe
+ * before crest_query returns (SQLite's fast path), maybe later. Returns
+ * CREST_DEFERRED: return it from the handler. On failure to start (no
+ * database, no memory) returns -1 with res answered, and cb never runs. */
+int crest_query(crest_req *req, crest_res *res, const char *sql, const crest_value *params, unsigned nparams,
+                crest_query_cb cb, void *ud);
+
+/* Rows: crest_rows_next moves to the next row (the first at the first
+ * call), false past the last. Getters read column col (0-based) of the
+ * current row: a NULL, or a column out of range, reads as 0 / NULL. Text
+ * is NUL-terminated and lives as long as the request. */
+size_t crest_rows_count(const crest_rows *rows);
+unsigned crest_rows_columns(const crest_rows *rows);
+const char *crest_rows_name(const crest_rows *rows, unsigned col);
+bool crest_rows_next(crest_rows *rows);
+crest_vtype crest_rows_type(const crest_rows *rows, unsigned col);
+bool crest_rows_is_null(const crest_rows *rows, unsigned col);
+int64_t crest_rows_int(const crest_rows *rows, unsigned col);
+double crest_rows_float(const crest_rows *rows, unsigned col);
+const char *crest_rows_text(const crest_rows *rows, unsigned col, size_t *len);
+/* Writes the current row as a JSON object {"<column>": value, ...}. */
+void crest_rows_write(const crest_rows *rows, crest_json *w);
+/* Rows a write changed, and the id of the last row it inserted. */
+int64_t crest_rows_changes(const crest_rows *rows);
+int64_t crest_rows_last_id(const crest_rows *rows);
+
+/* SQLite only — an escape hatch: the request's SQLite connection (the
+ * worker's; a blocking handler's thread's own), or NULL when the app has no
+ * SQLite database. Borrowed; use it only inside the handler. Its statements
+ * run under the endpoint's timeout too. Typed as void* so this header does
+ * not need sqlite3.h: cast to sqlite3 *. Prefer crest_query, which works on
+ * every store and never blocks the worker's loop. */
 void *crest_req_sqlite(crest_req *req);
 
 /* ---- the response ------------------------------------------------------ */

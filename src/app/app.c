@@ -11,14 +11,13 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
 
 #include "../json/json_internal.h"
 #include "app_internal.h"
 #include "../http/tls.h"
 #include "../rest/rest_internal.h"
 
-static atomic_uint_fast64_t app_gen; /* see pool_db() */
+static atomic_uint_fast64_t app_gen; /* app->gen */
 
 static const crest_limits default_limits = {
     .request_line = 8 * 1024,
@@ -66,8 +65,6 @@ crest_app *crest_app_new(void)
     }
     app->listen_port = 8080;
     app->gen = atomic_fetch_add(&app_gen, 1) + 1;
-    pthread_mutex_init(&app->pool_lock, NULL);
-    crest__writer_init(app);
     app->limits = default_limits;
     app->access_log = true;
     app->metrics_on = true;
@@ -86,11 +83,8 @@ void crest_app_free(crest_app *app)
         free(e);
     }
     free(app->eps);
-    for (unsigned i = 0; i < app->npool_dbs; i++)
-        sqlite3_close_v2(app->pool_dbs[i]);
-    free(app->pool_dbs);
-    pthread_mutex_destroy(&app->pool_lock);
-    crest__writer_dispose(app);
+    if (app->store)
+        app->store->vt->close(app->store);
     crest__router_free(app->router);
     free(app->listen_host);
     free(app->db_path);
@@ -580,74 +574,114 @@ bool crest_req_bool(const crest_req *req, const char *name)
     return v ? v->b : false;
 }
 
-/* Blocking handlers run on pool threads while the loop goes on using the
- * worker's connection, so each pool thread gets a connection of its own,
- * kept in thread-local storage and registered with the app, which closes
- * them all when it is freed. `gen` tells apps at a reused address apart. */
-static __thread sqlite3 *tl_db;
-static __thread uint64_t tl_gen;
-
-static void *pool_db(crest_app *app)
+/* The store offloads through the worker's engine (src/http): work on the
+ * thread pool, then after on the worker's loop. */
+static int offload(void *engine_ud, void (*work)(void *), void (*after)(void *, bool), void *ud)
 {
-    if (tl_db && tl_gen == app->gen)
-        return tl_db;
-    void *db = NULL;
-    if (crest__db_open(app->db_path, false, &db) != SQLITE_OK) {
-        sqlite3_close_v2(db);
-        return NULL;
-    }
-    sqlite3_exec(db, app->durability_normal ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL, NULL,
-                 NULL);
-    pthread_mutex_lock(&app->pool_lock);
-    void **n = realloc(app->pool_dbs, (app->npool_dbs + 1) * sizeof *n);
-    if (n) {
-        app->pool_dbs = n;
-        n[app->npool_dbs++] = db;
-    }
-    pthread_mutex_unlock(&app->pool_lock);
-    if (!n) {
-        sqlite3_close_v2(db);
-        return NULL;
-    }
-    tl_db = db;
-    tl_gen = app->gen;
-    return db;
+    crest__worker *w = engine_ud;
+    return w->offload ? w->offload(w, work, after, ud) : -1;
 }
 
-static int past_deadline(void *p)
+crest__sess *crest__req_sess(crest_req *req)
 {
-    return crest__now_us() > ((crest_req *)p)->deadline_us;
+    crest_app *app = req->app;
+    if (req->sess || !app->store)
+        return req->sess;
+    /* Every statement of this request runs under the endpoint's timeout,
+     * counted from its first use of the store. */
+    unsigned ms = crest__req_budget_ms(req);
+    req->deadline_us = crest__now_us() + (uint64_t)ms * 1000;
+    crest__sess_config cfg = {
+        .arena = req->arena,
+        .deadline_us = req->deadline_us,
+        .worker = req->worker && !req->blocking ? req->worker->aw.store : NULL,
+        .blocking = req->blocking,
+        .offload = req->worker && req->worker->offload ? offload : NULL,
+        .engine_ud = req->worker,
+    };
+    req->sess = app->store->vt->sess_new(app->store, &cfg);
+    return req->sess;
+}
+
+void crest__req_end_sess(crest_req *req)
+{
+    if (!req->sess)
+        return;
+    bool timed_out = false;
+    req->app->store->vt->sess_end(req->sess, &timed_out);
+    if (timed_out)
+        req->timed_out = true;
+    req->sess = NULL;
+}
+
+/* A statement of the request in flight: its completion, counted. */
+typedef struct req_query {
+    crest_req *req;
+    crest__query_cb cb;
+    void *ud;
+} req_query;
+
+static void req_query_done(void *p, crest__rows *rows, const crest__dberr *err)
+{
+    req_query *rq = p;
+    rq->req->store_pending--;
+    rq->cb(rq->ud, rows, err);
+}
+
+int crest__req_query(crest_req *req, crest_res *res, const crest__query *q, crest__query_cb cb, void *ud)
+{
+    crest__sess *ss = crest__req_sess(req);
+    req_query *rq = ss ? crest__arena_alloc(req->arena, sizeof *rq) : NULL;
+    if (!ss || !rq)
+        return ss || !req->app->store ? crest_res_error(res, 503, "out_of_memory", "the server is short of memory")
+                                      : crest_res_error(res, 503, "database_unavailable",
+                                                        "the database is not available");
+    *rq = (req_query){req, cb, ud};
+    req->store_pending++;
+    if (req->app->store->vt->query(ss, q, req_query_done, rq)) {
+        req->store_pending--;
+        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
+    }
+    return CREST_DEFERRED;
+}
+
+/* crest_query: a C handler's statement, and its callback's arguments. */
+typedef struct user_query {
+    crest_req *req;
+    crest_res *res;
+    crest_query_cb cb;
+    void *ud;
+} user_query;
+
+static void user_query_done(void *p, crest__rows *rows, const crest__dberr *err)
+{
+    user_query *uq = p;
+    if (!rows)
+        crest__dberr_answer(uq->req, uq->res, err);
+    uq->cb(uq->req, uq->res, rows, uq->ud);
+}
+
+int crest_query(crest_req *req, crest_res *res, const char *sql, const crest_value *params, unsigned nparams,
+                crest_query_cb cb, void *ud)
+{
+    user_query *uq = crest__arena_alloc(req->arena, sizeof *uq);
+    if (!uq)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    *uq = (user_query){req, res, cb, ud};
+    crest__query q = {
+        .sql = sql,
+        .len = strlen(sql),
+        .binds = (const crest__val *)params, /* the same layout (src/store/rows.c checks) */
+        .nbinds = nparams,
+        .flags = CREST__QF_NUMBERED,
+    };
+    return crest__req_query(req, res, &q, user_query_done, uq);
 }
 
 void *crest_req_sqlite(crest_req *req)
 {
-    if (!req->app->db_path)
-        return NULL;
-    sqlite3 *db = req->db_override ? req->db_override
-                  : req->blocking  ? pool_db(req->app)
-                  : req->worker    ? req->worker->aw.db
-                                   : NULL;
-    if (db && !req->db_hooked) {
-        /* Every statement of this request runs under the endpoint's timeout;
-         * crest__app_run_blocking removes the hook when the handler is done. */
-        unsigned ms = crest__req_budget_ms(req);
-        req->deadline_us = crest__now_us() + (uint64_t)ms * 1000;
-        sqlite3_progress_handler(db, 1000, past_deadline, req);
-        req->db_hooked = db;
-    }
-    return db;
-}
-
-void crest__req_unhook_db(crest_req *req)
-{
-    if (!req->db_hooked)
-        return;
-    sqlite3_progress_handler(req->db_hooked, 0, NULL, NULL);
-    /* A handler that hit the deadline reports whatever it makes of the
-     * interrupted statement; the client learns the real cause. */
-    if (crest__now_us() > req->deadline_us && sqlite3_errcode(req->db_hooked) == SQLITE_INTERRUPT)
-        req->timed_out = true;
-    req->db_hooked = NULL;
+    crest__sess *ss = crest__req_sess(req);
+    return ss && req->app->store->vt == &crest__store_sqlite ? req->app->store->vt->native(ss) : NULL;
 }
 
 /* ---- response ---- */

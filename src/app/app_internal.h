@@ -9,6 +9,7 @@
 
 #include "../core/core.h"
 #include "../router/router.h"
+#include "../store/store.h"
 
 typedef struct crest__worker crest__worker;
 typedef struct crest__sqlep crest__sqlep;
@@ -75,9 +76,7 @@ struct crest_app {
     void (*appfile_free)(void *);
     struct crest__server *srv;   /* while serving */
     uint64_t gen;                /* unique per app, for thread-local caches */
-    pthread_mutex_t pool_lock;
-    void **pool_dbs;             /* sqlite3 * of blocking handlers' threads */
-    unsigned npool_dbs;
+    crest__store *store;         /* the database while serving or preparing (NULL: none) */
     crest__model **models;       /* owned */
     unsigned nmodels;
     crest__module **modules;     /* owned */
@@ -107,15 +106,6 @@ struct crest_app {
     crest_endpoint metrics_spec; /* the builtin's spec, with that permission */
     crest__metrics *metrics;     /* the workers' counters, made at the first worker */
     size_t openapi_len;
-    /* writer.c: one REST writer at a time, group commit */
-    pthread_mutex_t write_lock;
-    void *writer_db;             /* sqlite3 *, used under write_lock */
-    void *writer_cache;          /* its statements (rest/stmtcache.c) */
-    pthread_mutex_t sync_lock;
-    pthread_cond_t sync_cond;
-    uint64_t commit_seq, synced_seq;
-    bool syncing;
-    int wal_fd;
 };
 
 /* A typed parameter value after the spec check. */
@@ -165,8 +155,9 @@ struct crest_req {
     uint64_t start_us;
     char id[40];
     bool blocking;
-    void *db_hooked;             /* sqlite3 * whose progress handler enforces deadline_us */
-    void *db_override;           /* the connection crest_req_sqlite gives (the app's writer), or NULL */
+    crest__sess *sess;           /* the request's use of the store, made at first use (arena) */
+    unsigned store_pending;      /* statements in flight (a deferred answer waits for them) */
+    bool deferred;               /* the handler returned CREST_DEFERRED and has not finished */
     const crest_user *user;      /* set by auth (arena), NULL when anonymous */
     const char *peer;            /* the client's IP address ("-" when unknown) */
     uint64_t deadline_us;
@@ -175,6 +166,8 @@ struct crest_req {
 
 struct crest_res {
     crest__arena *arena;         /* the request's */
+    crest_req *req;              /* the request it answers */
+    bool finished;               /* crest_res_finish was called */
     int status;                  /* 0: the spec's */
     bool json_used;
     bool enveloped;
@@ -194,12 +187,9 @@ struct crest_res {
     size_t shared_len;
 };
 
-/* Per worker-thread state of the app (store connections, statement caches). */
+/* Per worker-thread state of the app (store connections, caches). */
 typedef struct crest__app_worker {
-    void *db;                    /* sqlite3 *, or NULL */
-    void **stmts;                /* sqlite3_stmt *, one slot per endpoint */
-    unsigned nstmts;
-    void *stmt_cache;            /* REST statements by SQL text (rest/stmtcache.c) */
+    crest__store_worker *store;  /* the worker's connections, or NULL */
     struct crest__token_cache *tokens; /* verified bearer tokens (auth.c), made at first use */
     crest__metrics_block *metrics;     /* this worker's counters (metrics.c), or NULL */
 } crest__app_worker;
@@ -209,6 +199,12 @@ struct crest__worker {
     crest_app *app;
     crest__app_worker aw;
     void *engine;                /* the engine's own per-worker data */
+    /* Set by the engine. offload: runs work on the thread pool, then
+     * after(ud, cancelled) on this worker's loop; 0 or negative (then
+     * neither runs). resume: a deferred request's answer is ready (called
+     * on this worker's loop). */
+    int (*offload)(crest__worker *w, void (*work)(void *), void (*after)(void *, bool), void *ud);
+    void (*resume)(crest__worker *w, crest_req *req);
 };
 
 /* ---- app.c: dispatch ---- */
@@ -218,8 +214,16 @@ struct crest__worker {
  * calls crest__app_run_blocking there and crest__app_finish after). */
 int crest__app_handle(crest_req *req, crest_res *res);
 void crest__app_run_blocking(crest_req *req, crest_res *res);
-/* Removes the statement deadline crest_req_sqlite installed. */
-void crest__req_unhook_db(crest_req *req);
+/* The request's session with the store, made at first use with the
+ * request's deadline (now + its budget); NULL without a database or memory. */
+crest__sess *crest__req_sess(crest_req *req);
+/* Ends the request's session (releases what it holds; notes a deadline hit). */
+void crest__req_end_sess(crest_req *req);
+/* Runs q in the request's session; cb runs once, on the request's thread,
+ * maybe before this returns. Returns CREST_DEFERRED (the handler returns
+ * it, and cb ends with crest_res_finish), or -1 with res answered (no
+ * database, no memory; cb never runs). */
+int crest__req_query(crest_req *req, crest_res *res, const crest__query *q, crest__query_cb cb, void *ud);
 /* Writes the response (status line, headers, body) into out. A shared body
  * (crest__res_send_shared) is not copied: *shared gets it, to be sent right
  * after out's bytes (len 0: none). */
@@ -296,52 +300,13 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);
 void crest__sqlep_free(crest__sqlep *s);
 /* The endpoint's line in the app file. */
 /* Prepares the SQL against db to check it; err names the endpoint's line. */
-int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *db, crest_error *err);
-
-/* ---- db.c: SQLite connections ---- */
-
-/* Opens an SQLite connection set up as every one of crest's is (busy
- * timeout, extended codes, foreign keys on, crest's sum and avg); create:
- * make the file if missing. Returns an SQLite code; *out is the caller's to
- * close with sqlite3_close_v2 even on failure (it may hold the message). */
-int crest__db_open(const char *path, bool create, void **out);
+int crest__sqlep_check(crest_app *app, crest__endpoint *ep, crest__conn *c, crest_error *err);
 
 /* ---- dberror.c: database errors as HTTP answers ---- */
 
-/* Store-neutral kinds of database errors (docs/internals/rest.md). */
-typedef enum crest__dberr_kind {
-    CREST__DBERR_UNIQUE,       /* a unique key: 409 naming its columns */
-    CREST__DBERR_FOREIGN_KEY,  /* a row refers to a missing one (422), or a delete is referred to (409) */
-    CREST__DBERR_NOT_NULL,
-    CREST__DBERR_CHECK,
-    CREST__DBERR_CONSTRAINT,   /* another rule of the table (a trigger's plain RAISE) */
-    CREST__DBERR_DEADLINE,     /* the request's deadline interrupted it */
-    CREST__DBERR_BUSY,         /* locked by another connection: try again */
-    CREST__DBERR_UNAVAILABLE,  /* the database cannot be opened or written at all */
-    CREST__DBERR_STORAGE,      /* disk full, file-size limit, failing device */
-    CREST__DBERR_NOMEM,
-    CREST__DBERR_RAISED,       /* SQL raised an answer of its own: status + detail */
-    CREST__DBERR_OTHER,        /* a bug or a broken database: logged, 500 */
-    CREST__DBERR_COUNT
-} crest__dberr_kind;
-
-typedef struct crest__dberr {
-    crest__dberr_kind kind;
-    int native;                /* the store's own code (SQLite's extended code), for the log */
-    const char *columns;       /* UNIQUE: the key's column names, each NUL-ended, then "" (arena); or NULL */
-    int status;                /* RAISED: the HTTP status */
-    const char *detail;        /* RAISED: the message (arena) */
-} crest__dberr;
-
-/* Classifies the failure rc of a call on SQLite connection db (NULL: rc
- * alone); strings go into the arena a. */
-void crest__dberr_sqlite(void *db, int rc, crest__arena *a, crest__dberr *out);
-/* Answers e (the one table of kinds → status, code, detail, Retry-After);
- * a foreign key error reads by the method (DELETE: 409 still_referenced,
- * else 422 missing_reference). Returns -1. */
+/* Answers e (the one table of kinds → status, code, detail, Retry-After).
+ * Returns -1. */
 int crest__dberr_answer(crest_req *req, crest_res *res, const crest__dberr *e);
-/* Both: answers the failure rc of a call on db. Returns -1. */
-int crest__sql_failure(crest_req *req, crest_res *res, void *db, int rc);
 
 /* ---- auth.c ---- */
 void crest__auth_free(crest__auth *a);
@@ -358,17 +323,6 @@ int crest__ratelimits_init(crest_app *app);
 void crest__ratelimits_free(crest__ratelimits *r);
 /* 0, or -1 with a 429 + Retry-After. */
 int crest__rate_check(crest_req *req, crest_res *res);
-
-/* ---- writer.c: serialized writes and group commit ---- */
-int crest__writer_init(crest_app *app);
-void crest__writer_dispose(crest_app *app);
-/* Takes the write lock and returns the writer connection (NULL on failure,
- * lock not held). */
-void *crest__writer_begin(crest_app *app);
-void crest__writer_end(crest_app *app);
-/* After a commit made under the lock (and the lock released): returns once
- * that commit is on disk (durability full), sharing fsyncs between writers. */
-int crest__writer_durable(crest_app *app);
 
 /* ---- the engine adapter ---- */
 typedef struct crest__engine {

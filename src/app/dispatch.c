@@ -23,6 +23,7 @@ void crest__req_reset(crest_req *req, crest_res *res)
     req->worker = w;
     req->app = app;
     res->arena = a;
+    res->req = req;
     res->json = json;
     res->headers = hdrs;
     crest_json_reset(json);
@@ -431,14 +432,15 @@ int crest__app_handle(crest_req *req, crest_res *res)
         return 1;
     }
     crest__app_run_blocking(req, res);
-    return 0;
+    return req->deferred ? 2 : 0;
 }
 
-void crest__app_run_blocking(crest_req *req, crest_res *res)
+/* The handler is done (returned, or finished a deferred answer): the
+ * checks every answer gets. */
+static void after_handler(crest_req *req, crest_res *res, int rc)
 {
     const crest__endpoint *ep = req->ep;
-    int rc = ep->spec->handler(req, res, ep->ud);
-    crest__req_unhook_db(req);
+    crest__req_end_sess(req);
     if (req->timed_out && (!res->is_error || res->err_status >= 500))
         crest_res_error(res, 504, "statement_timeout", "the request took longer than its endpoint allows");
     else if (rc && !res->is_error)
@@ -454,6 +456,37 @@ void crest__app_run_blocking(crest_req *req, crest_res *res)
     }
     if (res->is_error && ep->on_error)
         ep->on_error(req, res, ep->ud);
+}
+
+void crest__app_run_blocking(crest_req *req, crest_res *res)
+{
+    const crest__endpoint *ep = req->ep;
+    int rc = ep->spec->handler(req, res, ep->ud);
+    if (rc == CREST_DEFERRED) {
+        if (!res->finished && !req->blocking) {
+            req->deferred = true; /* crest_res_finish answers */
+            return;
+        }
+        if (!res->finished) /* a pool thread cannot wait for the loop */
+            rc = crest_res_error(res, 500, "internal_error", "the handler deferred its answer on the thread pool");
+        else
+            rc = 0;
+    }
+    after_handler(req, res, rc);
+}
+
+void crest_res_finish(crest_res *res)
+{
+    crest_req *req = res->req;
+    if (res->finished)
+        return;
+    res->finished = true;
+    if (!req->deferred)
+        return; /* finished before the handler returned: it answers */
+    req->deferred = false;
+    after_handler(req, res, 0);
+    if (req->worker && req->worker->resume)
+        req->worker->resume(req->worker, req);
 }
 
 unsigned crest__req_budget_ms(const crest_req *req)

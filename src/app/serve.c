@@ -7,24 +7,104 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "app_internal.h"
 #include "sqlep.h"
 #include "../rest/rest_internal.h"
 
-static int open_db(const char *path, sqlite3 **out, crest_error *err)
+/* A read on the loop that runs longer than this continues on the thread
+ * pool (the store decides how), so it never holds the worker's other
+ * connections for long. */
+#define CREST__SLOW_READ_US 5000
+
+/* What the store is asked to be for this app. */
+static crest__store_config store_config(const crest_app *app, const char *path)
 {
-    void *db = NULL;
-    int rc = crest__db_open(path, true, &db);
-    if (rc != SQLITE_OK) {
-        crest__error_set(err, CREST_EIO, path, 0, "cannot open the database: %s",
-                         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close_v2(db);
-        return CREST_EIO;
+    return (crest__store_config){
+        .path = path,
+        .create = true,
+        .durability_normal = app->durability_normal,
+        .max_result = app->limits.response,
+        .slow_read_us = CREST__SLOW_READ_US,
+    };
+}
+
+static const char *dbmsg(const crest__dberr *e)
+{
+    return e->detail ? e->detail : "unknown error";
+}
+
+/* Start-up work on one connection of the store s: startup SQL, models,
+ * checks of the SQL endpoints. A dry run changes nothing. */
+static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error *err)
+{
+    const crest__store_vt *vt = s->vt;
+    crest__conn *c = NULL;
+    int rc = vt->connect(s, &c, err);
+    if (rc)
+        return rc;
+    char *emsg = NULL;
+    crest__arena a;
+    crest__arena_init(&a, 4096, 0);
+    crest__dberr e = {0};
+    if (dry_run) {
+        if (vt->begin(c, false, &e, &a)) {
+            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot read the database: %s", dbmsg(&e));
+            goto out;
+        }
+        if (app->startup_sql && vt->exec_script(c, app->startup_sql, &emsg)) {
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, crest__app_line(app, "startup_sql"),
+                                  "startup_sql failed: %s", emsg);
+            goto out;
+        }
+        if ((rc = crest__rest_prepare(app, c, err)))
+            goto out;
+        for (unsigned i = 0; i < app->neps; i++)
+            if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], c, err)))
+                goto out;
+        goto out;
     }
-    *out = db;
-    return 0;
+    if (vt->setup(c, &emsg)) {
+        rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot switch to WAL mode: %s", emsg);
+        goto out;
+    }
+    if (app->startup_sql) {
+        if (vt->begin(c, false, &e, &a) || vt->exec_script(c, app->startup_sql, &emsg)) {
+            vt->rollback(c);
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, crest__app_line(app, "startup_sql"),
+                                  "startup_sql failed: %s", emsg ? emsg : dbmsg(&e));
+            goto out;
+        }
+        if (vt->commit(c, &e, &a)) {
+            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "startup_sql: %s", dbmsg(&e));
+            goto out;
+        }
+    }
+    if (app->nmodels) {
+        /* Tables made or extended in one transaction: all or nothing. */
+        if (vt->begin(c, true, &e, &a)) {
+            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot write the database: %s", dbmsg(&e));
+            goto out;
+        }
+        if ((rc = crest__rest_prepare(app, c, err))) {
+            vt->rollback(c);
+            goto out;
+        }
+        if (vt->commit(c, &e, &a)) {
+            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot write the database: %s", dbmsg(&e));
+            goto out;
+        }
+    }
+    for (unsigned i = 0; i < app->neps; i++) {
+        if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], c, err)))
+            goto out;
+    }
+out:
+    if (dry_run)
+        vt->rollback(c);
+    free(emsg);
+    vt->disconnect(c);
+    crest__arena_dispose(&a);
+    return rc;
 }
 
 int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
@@ -41,79 +121,24 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
         }
         return 0;
     }
-    sqlite3 *db;
     /* A dry run (crest check) writes nothing: a database that does not exist
      * yet is checked in memory, an existing one inside a rolled-back transaction. */
     const char *path = app->db_path;
     if (dry_run && access(path, F_OK) != 0)
         path = ":memory:";
-    int rc = open_db(path, &db, err);
+    crest__store_config cfg = store_config(app, path);
+    crest__store *s = NULL;
+    int rc = crest__store_sqlite.open(&cfg, &s, err);
     if (rc)
         return rc;
-    char *emsg = NULL;
-    if (dry_run) {
-        if (sqlite3_exec(db, "BEGIN", NULL, NULL, &emsg) != SQLITE_OK) {
-            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot read the database: %s", emsg);
-            goto out;
-        }
-        if (app->startup_sql && sqlite3_exec(db, app->startup_sql, NULL, NULL, &emsg) != SQLITE_OK) {
-            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, crest__app_line(app, "startup_sql"),
-                                  "startup_sql failed: %s", emsg);
-            goto out;
-        }
-        if ((rc = crest__rest_prepare(app, db, err)))
-            goto out;
-        for (unsigned i = 0; i < app->neps; i++)
-            if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], db, err)))
-                goto out;
-        goto out;
+    if (app->store)
+        app->store->vt->close(app->store);
+    app->store = s; /* serving: the workers' connections come from it */
+    rc = prepare_on(app, s, dry_run, err);
+    if (rc || dry_run) {
+        s->vt->close(s);
+        app->store = NULL;
     }
-    /* WAL: readers never block the writer; NORMAL sync is durable across
-     * process crashes, and across power loss up to the last checkpoint. */
-    if (strcmp(app->db_path, ":memory:") != 0 &&
-        sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &emsg) != SQLITE_OK) {
-        rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot switch to WAL mode: %s", emsg);
-        goto out;
-    }
-    if (app->startup_sql) {
-        sqlite3_free(emsg);
-        emsg = NULL;
-        if (sqlite3_exec(db, "BEGIN", NULL, NULL, &emsg) != SQLITE_OK ||
-            sqlite3_exec(db, app->startup_sql, NULL, NULL, &emsg) != SQLITE_OK) {
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, crest__app_line(app, "startup_sql"),
-                                  "startup_sql failed: %s", emsg ? emsg : sqlite3_errmsg(db));
-            goto out;
-        }
-        if (sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
-            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "startup_sql: %s", emsg);
-            goto out;
-        }
-    }
-    if (app->nmodels) {
-        /* Tables made or extended in one transaction: all or nothing. */
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &emsg) != SQLITE_OK) {
-            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot write the database: %s", emsg);
-            goto out;
-        }
-        if ((rc = crest__rest_prepare(app, db, err))) {
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            goto out;
-        }
-        if (sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
-            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot write the database: %s", emsg);
-            goto out;
-        }
-    }
-    for (unsigned i = 0; i < app->neps; i++) {
-        if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], db, err)))
-            goto out;
-    }
-out:
-    if (dry_run)
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_free(emsg);
-    sqlite3_close_v2(db);
     return rc;
 }
 
@@ -123,41 +148,19 @@ int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
     int mrc = crest__metrics_worker_init(app, w);
     if (mrc)
         return crest__error_set(err, mrc, NULL, 0, "out of memory");
-    if (!app->db_path)
+    if (!app->store)
         return 0;
-    sqlite3 *db;
-    int rc = open_db(app->db_path, &db, err);
-    if (rc)
-        return rc;
-    /* Durability: FULL syncs the WAL at every commit, so an acknowledged
-     * write survives a power cut; NORMAL (durability: normal) survives a
-     * crash of crest but may lose the last commits on power loss. A modest
-     * page cache per worker keeps RSS small. */
-    sqlite3_exec(db, app->durability_normal ? "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024"
-                                            : "PRAGMA synchronous=FULL; PRAGMA cache_size=-1024",
-                 NULL, NULL, NULL);
-    w->aw.db = db;
-    w->aw.nstmts = app->neps;
-    w->aw.stmts = calloc(app->neps ? app->neps : 1, sizeof(void *));
-    if (!w->aw.stmts)
-        return CREST_ENOMEM;
-    return 0;
+    return app->store->vt->worker_init(app->store, &w->aw.store, err);
 }
 
 void crest__app_worker_dispose(crest__worker *w)
 {
     crest__metrics_worker_dispose(w);
-    crest__stmt_cache_free(&w->aw.stmt_cache);
     crest__token_cache_free(w->aw.tokens);
     w->aw.tokens = NULL;
-    for (unsigned i = 0; i < w->aw.nstmts; i++)
-        sqlite3_finalize(w->aw.stmts[i]);
-    free(w->aw.stmts);
-    w->aw.stmts = NULL;
-    w->aw.nstmts = 0;
-    if (w->aw.db)
-        sqlite3_close_v2(w->aw.db);
-    w->aw.db = NULL;
+    if (w->aw.store)
+        w->app->store->vt->worker_dispose(w->aw.store);
+    w->aw.store = NULL;
 }
 
 int crest_app_serve(crest_app *app, crest_error *err)

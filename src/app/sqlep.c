@@ -1,14 +1,14 @@
-/* sqlep.c — SQL-backed endpoints: each request binds its typed parameters to
- * a prepared statement (one per worker, kept), steps it under a deadline and
- * writes the rows through the JSON writer, each column as SQLite typed it or
- * as `columns:` declares it. Values are always bound, never spliced into SQL
- * text; :user.<claim> binds the signed-in user's id or a claim of its token;
- * header parameters bind under their SQL name and may be sent back. */
+/* sqlep.c — SQL-backed endpoints: each request turns its typed parameters
+ * into bound values, runs the statement through the store (src/store: its
+ * cache, its deadline; a slow read continues off the loop and the answer
+ * comes later) and writes the rows through the JSON writer, each column as
+ * the database typed it or as `columns:` declares it. Values are always
+ * bound, never spliced into SQL text; :user.<claim> binds the signed-in
+ * user's id or a claim of its token; header parameters bind under their SQL
+ * name and may be sent back. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include <sqlite3.h>
 
 #include "../json/json_internal.h"
 #include "sqlep.h"
@@ -151,28 +151,33 @@ static const char *param_name(const crest__sqlep *s, unsigned k)
     return s->params[k].name;
 }
 
-int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_error *err)
+int crest__sqlep_check(crest_app *app, crest__endpoint *ep, crest__conn *conn, crest_error *err)
 {
-    sqlite3 *db = dbp;
     crest__sqlep *s = ep->sql;
-    sqlite3_stmt *st = NULL;
-    const char *tail = NULL;
-    if (sqlite3_prepare_v2(db, s->sql, -1, &st, &tail) != SQLITE_OK)
-        return crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is wrong: %s",
-                                crest_method_name(s->spec.method), s->spec.path, sqlite3_errmsg(db));
-    if (!st)
-        return crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is empty",
-                                crest_method_name(s->spec.method), s->spec.path);
-    while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' || *tail == ';'))
-        tail++;
+    crest__arena a;
+    crest__arena_init(&a, 4096, 0);
+    crest__stmt_info st;
+    char *msg = NULL;
     int rc = 0;
-    if (tail && *tail) {
+    if (app->store->vt->describe(conn, s->sql, &a, &st, &msg)) {
+        if (msg && !strcmp(msg, "no statement"))
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is empty",
+                                  crest_method_name(s->spec.method), s->spec.path);
+        else
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is wrong: %s",
+                                  crest_method_name(s->spec.method), s->spec.path, msg ? msg : "out of memory");
+        free(msg);
+        crest__arena_dispose(&a);
+        return rc;
+    }
+    s->readonly = st.readonly;
+    if (st.tail) {
         rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
                               "%s %s: the SQL holds more than one statement", crest_method_name(s->spec.method),
                               s->spec.path);
         goto out;
     }
-    int n = sqlite3_bind_parameter_count(st);
+    int n = (int)st.nparams;
     free_binds(s);
     s->binds = calloc(n ? (size_t)n : 1, sizeof *s->binds);
     if (!s->binds) {
@@ -181,7 +186,7 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
     }
     s->nbinds = n;
     for (int i = 0; i < n; i++) {
-        const char *name = sqlite3_bind_parameter_name(st, i + 1);
+        const char *name = st.param_names[i];
         if (!name || (name[0] != ':' && name[0] != '$' && name[0] != '@')) {
             rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
                                   "%s %s: use named parameters (:name) in the SQL, not '?'",
@@ -218,16 +223,16 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
     }
     /* A declared column the statement does not return would be a promise of
      * the OpenAPI document that no answer keeps. */
-    int nc = sqlite3_column_count(st);
+    int nc = (int)st.ncols;
     for (unsigned k = 0; k < s->ncols && (s->returns == RET_ONE || s->returns == RET_MANY); k++) {
         bool found = false;
         for (int i = 0; i < nc && !found; i++)
-            found = !strcmp(sqlite3_column_name(st, i), s->cols[k].name);
+            found = !strcmp(st.col_names[i], s->cols[k].name);
         if (!found) {
             char names[300] = "";
             size_t o = 0;
             for (int i = 0; i < nc && o < sizeof names - 70; i++)
-                o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", sqlite3_column_name(st, i));
+                o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", st.col_names[i]);
             rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->cols[k].line,
                                   "%s %s: columns.%s: the SQL returns no column %s (it returns: %s)",
                                   crest_method_name(s->spec.method), s->spec.path, s->cols[k].name, s->cols[k].name,
@@ -260,7 +265,7 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
         s->ncol_kind = nc;
         for (int i = 0; i < nc; i++)
             for (unsigned k = 0; k < s->ncols; k++)
-                if (!strcmp(sqlite3_column_name(st, i), s->cols[k].name))
+                if (!strcmp(st.col_names[i], s->cols[k].name))
                     s->col_kind[i] = s->cols[k].kind;
     }
     if ((s->returns == RET_ONE || s->returns == RET_MANY || s->returns == RET_VALUE) && nc == 0) {
@@ -272,75 +277,66 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, void *dbp, crest_err
         goto out;
     }
 out:
-    sqlite3_finalize(st);
+    crest__arena_dispose(&a);
     return rc;
 }
 
-/* Binds :user.<claim>: the user's id for "id", else the claim as SQLite
- * types it (a list or an object as JSON text), NULL when anonymous or absent. */
-static void bind_user(crest_req *req, sqlite3_stmt *st, int idx, const char *claim)
+/* v as JSON text in the arena (a value to bind); false when out of memory. */
+static bool json_text(crest__arena *a, const json_t *v, crest__val *out)
+{
+    char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *copy = txt ? crest__arena_strdup(a, txt) : NULL;
+    free(txt);
+    if (!copy)
+        return false;
+    *out = (crest__val){.k = CREST__V_JSON, .s = copy, .n = strlen(copy)};
+    return true;
+}
+
+/* :user.<claim>: the user's id for "id", else the claim as its JSON type
+ * (a list or an object as JSON text), NULL when anonymous or absent. */
+static void bind_user(crest_req *req, crest__val *out, const char *claim)
 {
     const crest_user *u = req->user;
     json_t *v = u && u->claims ? json_object_get(u->claims, claim) : NULL;
+    *out = (crest__val){.k = CREST__V_NULL};
     if (u && !strcmp(claim, "id"))
-        sqlite3_bind_text(st, idx, u->id, -1, SQLITE_STATIC);
+        *out = (crest__val){.k = CREST__V_TEXT, .s = u->id, .n = strlen(u->id)};
     else if (json_is_string(v))
-        sqlite3_bind_text(st, idx, json_string_value(v), (int)json_string_length(v), SQLITE_STATIC);
+        *out = (crest__val){.k = CREST__V_TEXT, .s = json_string_value(v), .n = json_string_length(v)};
     else if (json_is_integer(v))
-        sqlite3_bind_int64(st, idx, json_integer_value(v));
+        *out = (crest__val){.k = CREST__V_INT, .i = json_integer_value(v)};
     else if (json_is_real(v))
-        sqlite3_bind_double(st, idx, json_real_value(v));
+        *out = (crest__val){.k = CREST__V_FLOAT, .f = json_real_value(v)};
     else if (json_is_boolean(v))
-        sqlite3_bind_int(st, idx, json_is_true(v));
-    else if (json_is_array(v) || json_is_object(v)) {
-        char *txt = json_dumps(v, JSON_COMPACT);
-        if (txt)
-            sqlite3_bind_text(st, idx, txt, -1, free);
-        else
-            sqlite3_bind_null(st, idx);
-    } else
-        sqlite3_bind_null(st, idx);
-}
-
-static void write_column(crest_json *w, sqlite3_stmt *st, int i)
-{
-    switch (sqlite3_column_type(st, i)) {
-    case SQLITE_INTEGER: crest_json_int(w, sqlite3_column_int64(st, i)); break;
-    case SQLITE_FLOAT: crest_json_double(w, sqlite3_column_double(st, i)); break;
-    case SQLITE_NULL: crest_json_null(w); break;
-    default: {
-        const char *t = (const char *)sqlite3_column_text(st, i);
-        int n = sqlite3_column_bytes(st, i);
-        crest_json_strn(w, t ? t : "", (size_t)n);
-    }
-    }
+        *out = (crest__val){.k = CREST__V_BOOL, .i = json_is_true(v)};
+    else if ((json_is_array(v) || json_is_object(v)) && !json_text(req->arena, v, out))
+        *out = (crest__val){.k = CREST__V_NULL};
 }
 
 /* A column declared under the endpoint's `columns:`. Returns 0, or -1 when
  * the value cannot be the declared int or float (text that is no number, a
  * fraction for an int): the answer is then a 500, as the document promised
  * that type (FastAPI's response_model does the same). */
-static int write_typed(crest_json *w, sqlite3_stmt *st, int i, int kind)
+static int write_typed(crest_json *w, const crest__cell *c, int kind)
 {
-    int t = sqlite3_column_type(st, i);
-    if (t == SQLITE_NULL || kind == COL_AS_IS) {
-        write_column(w, st, i);
+    if (c->k == CREST__V_NULL || kind == COL_AS_IS) {
+        crest__cell_write(w, c);
         return 0;
     }
-    const char *txt;
-    size_t n;
+    bool text = crest__vkind_is_text((crest__vkind)c->k);
     switch (kind) {
     case COL_BOOL:
-        crest_json_bool(w, t == SQLITE_TEXT ? sqlite3_column_bytes(st, i) > 0 : sqlite3_column_double(st, i) != 0);
+        crest_json_bool(w, text ? c->n > 0 : c->k == CREST__V_FLOAT ? c->v.f != 0 : c->v.i != 0);
         return 0;
     case COL_INT: {
         int64_t v;
-        double d = t == SQLITE_FLOAT ? sqlite3_column_double(st, i) : 0;
-        if (t == SQLITE_INTEGER)
-            v = sqlite3_column_int64(st, i);
-        else if (t == SQLITE_FLOAT && d == floor(d) && fabs(d) < 9.0e15)
+        double d = c->k == CREST__V_FLOAT ? c->v.f : 0;
+        if (c->k == CREST__V_INT || c->k == CREST__V_BOOL)
+            v = c->v.i;
+        else if (c->k == CREST__V_FLOAT && d == floor(d) && fabs(d) < 9.0e15)
             v = (int64_t)d;
-        else if (t == SQLITE_FLOAT && d == floor(d) && isfinite(d)) {
+        else if (c->k == CREST__V_FLOAT && d == floor(d) && isfinite(d)) {
             /* An integer past 2^53 that SQLite holds as a float, such as a
              * sum past 64 bits (crest's sum turns to a float there): its
              * digits, exactly the float's value. An int column is an integer
@@ -349,18 +345,18 @@ static int write_typed(crest_json *w, sqlite3_stmt *st, int i, int kind)
             int k = snprintf(digits, sizeof digits, "%.0f", d);
             crest_json_raw(w, digits, (size_t)k);
             return 0;
-        } else if (t != SQLITE_TEXT || !(txt = (const char *)sqlite3_column_text(st, i)) ||
-                 crest__parse_int(txt, (size_t)sqlite3_column_bytes(st, i), &v))
+        } else if (!text || crest__parse_int(c->v.s, c->n, &v))
             return -1;
         crest_json_int(w, v);
         return 0;
     }
     case COL_FLOAT: {
         double d;
-        if (t == SQLITE_INTEGER || t == SQLITE_FLOAT)
-            d = sqlite3_column_double(st, i);
-        else if (t != SQLITE_TEXT || !(txt = (const char *)sqlite3_column_text(st, i)) ||
-                 crest__parse_double(txt, (size_t)sqlite3_column_bytes(st, i), &d))
+        if (c->k == CREST__V_INT || c->k == CREST__V_BOOL)
+            d = (double)c->v.i;
+        else if (c->k == CREST__V_FLOAT)
+            d = c->v.f;
+        else if (!text || crest__parse_double(c->v.s, c->n, &d))
             return -1;
         crest_json_double(w, d);
         return 0;
@@ -368,39 +364,34 @@ static int write_typed(crest_json *w, sqlite3_stmt *st, int i, int kind)
     case COL_STRING:
     case COL_DATE:
     case COL_DATETIME:
-    case COL_UUID: /* SQLite's text of the value, a number included */
-        txt = (const char *)sqlite3_column_text(st, i);
-        n = (size_t)sqlite3_column_bytes(st, i);
-        crest_json_strn(w, txt ? txt : "", n);
+    case COL_UUID: /* the database's text of the value, a number included */
+        crest__cell_write_text(w, c);
         return 0;
     default:
         break;
     }
-    /* json: the stored text is emitted as JSON when it parses, else as a string. */
-    txt = (const char *)sqlite3_column_text(st, i);
-    n = (size_t)sqlite3_column_bytes(st, i);
-    json_t *v = txt ? json_loadb(txt, n, JSON_DECODE_ANY, NULL) : NULL;
+    /* json: the stored text is emitted as JSON when it parses, else as it is. */
+    json_t *v = text ? json_loadb(c->v.s, c->n, JSON_DECODE_ANY, NULL) : NULL;
     if (v) {
         crest__json_write_value(w, v);
         json_decref(v);
     } else {
-        write_column(w, st, i);
+        crest__cell_write(w, c);
     }
     return 0;
 }
 
-/* Writes one row; returns -1 (with *bad the column's name) when a value
+/* Writes row i; returns -1 (with *bad the column's name) when a value
  * cannot be its declared type. */
-static int write_row(crest_json *w, sqlite3_stmt *st, int ncol, const crest__sqlep *s, const char **bad)
+static int write_row(crest_json *w, const crest__rows *r, size_t row, const crest__sqlep *s, const char **bad)
 {
     crest_json_object_begin(w);
-    for (int i = 0; i < ncol; i++) {
-        const char *name = sqlite3_column_name(st, i);
-        crest_json_key(w, name);
+    for (unsigned i = 0; i < r->ncols; i++) {
+        crest_json_key(w, r->names[i]);
         /* (the statement is the one checked at start: same columns) */
-        int kind = ncol == s->ncol_kind ? s->col_kind[i] : COL_AS_IS;
-        if (write_typed(w, st, i, kind)) {
-            *bad = name;
+        int kind = (int)r->ncols == s->ncol_kind ? s->col_kind[i] : COL_AS_IS;
+        if (write_typed(w, crest__rows_cell(r, row, i), kind)) {
+            *bad = r->names[i];
             return -1;
         }
     }
@@ -417,12 +408,12 @@ static int bad_column(crest_req *req, crest_res *res, const char *col)
 }
 
 /* Binds one body value after checking it; returns NULL or a message. */
-static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sqlep_body_param *b, json_t *v)
+static const char *bind_body(crest_req *req, crest__val *out, const sqlep_body_param *b, json_t *v)
 {
     if (!v || json_is_null(v)) {
         if (v && json_is_null(v) && b->required)
             return "must not be null";
-        sqlite3_bind_null(st, idx);
+        *out = (crest__val){.k = CREST__V_NULL};
         return NULL;
     }
     switch (b->type) {
@@ -434,7 +425,7 @@ static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sq
             return crest__arena_printf(req->arena, "must be >= %.15g", b->min);
         if (b->has_max && (double)x > b->max)
             return crest__arena_printf(req->arena, "must be <= %.15g", b->max);
-        sqlite3_bind_int64(st, idx, x);
+        *out = (crest__val){.k = CREST__V_INT, .i = x};
         return NULL;
     }
     case CREST_T_FLOAT: {
@@ -445,13 +436,13 @@ static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sq
             return crest__arena_printf(req->arena, "must be >= %.15g", b->min);
         if (b->has_max && x > b->max)
             return crest__arena_printf(req->arena, "must be <= %.15g", b->max);
-        sqlite3_bind_double(st, idx, x);
+        *out = (crest__val){.k = CREST__V_FLOAT, .f = x};
         return NULL;
     }
     case CREST_T_BOOL:
         if (!json_is_boolean(v))
             return "must be true or false";
-        sqlite3_bind_int(st, idx, json_is_true(v));
+        *out = (crest__val){.k = CREST__V_BOOL, .i = json_is_true(v)};
         return NULL;
     case CREST_T_UUID: {
         char *canon = crest__arena_alloc(req->arena, 37);
@@ -459,7 +450,7 @@ static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sq
             return "cannot be checked (out of memory)";
         if (!json_is_string(v) || crest__uuid_norm(json_string_value(v), json_string_length(v), canon))
             return CREST__UUID_INVALID;
-        sqlite3_bind_text(st, idx, canon, 36, SQLITE_STATIC); /* the arena outlives the statement's use */
+        *out = (crest__val){.k = CREST__V_UUID, .s = canon, .n = 36}; /* the arena outlives the statement */
         return NULL;
     }
     case CREST_T_STRING:
@@ -484,42 +475,86 @@ static const char *bind_body(crest_req *req, sqlite3_stmt *st, int idx, const sq
             return crest__arena_printf(req->arena, "must be at least %.0f characters", b->min);
         if (b->has_max && (double)chars > b->max)
             return crest__arena_printf(req->arena, "must be at most %.0f characters", b->max);
-        sqlite3_bind_text(st, idx, s, (int)len, SQLITE_STATIC); /* the body outlives the statement's use */
+        *out = (crest__val){.k = CREST__V_TEXT, .s = s, .n = len}; /* the body outlives the statement */
         return NULL;
     }
-    default: { /* json: stored as its text */
-        char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!txt)
-            return "cannot be encoded";
-        sqlite3_bind_text(st, idx, txt, -1, free);
-        return NULL;
+    default: /* json: stored as its text */
+        return json_text(req->arena, v, out) ? NULL : "cannot be encoded";
     }
+}
+
+/* A request of the endpoint while its statement runs (arena). */
+typedef struct sqlep_call {
+    crest_req *req;
+    crest_res *res;
+    const crest__sqlep *s;
+} sqlep_call;
+
+/* The statement is done: the answer from its rows (or its failure). */
+static void answer(void *ud, crest__rows *r, const crest__dberr *e)
+{
+    sqlep_call *call = ud;
+    crest_req *req = call->req;
+    crest_res *res = call->res;
+    const crest__sqlep *s = call->s;
+    const char *badcol = NULL;
+    crest_json *w;
+    if (!r) {
+        crest__dberr_answer(req, res, e);
+        goto out;
     }
+    switch (s->returns) {
+    case RET_ONE:
+    case RET_VALUE:
+        if (!r->nrows) {
+            crest_res_error(res, 404, "not_found", "no row matches");
+            goto out;
+        }
+        w = crest_res_json(res);
+        if (s->returns == RET_ONE ? write_row(w, r, 0, s, &badcol)
+                                  : write_typed(w, crest__rows_cell(r, 0, 0), s->ncols ? s->cols[0].kind : COL_AS_IS))
+            bad_column(req, res, badcol ? badcol : r->names[0]);
+        break;
+    case RET_MANY:
+        w = crest_res_json(res);
+        crest_json_object_begin(w);
+        crest_json_key(w, "data");
+        crest_json_array_begin(w);
+        for (size_t i = 0; i < r->nrows && !crest_json_error(w); i++)
+            if (write_row(w, r, i, s, &badcol)) {
+                bad_column(req, res, badcol);
+                goto out;
+            }
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+        break;
+    case RET_NONE:
+        /* With RETURNING, no row back means nothing matched: 404, so a second
+         * DELETE of the same row is a 404 like in the REST contract. */
+        if (!r->nrows && r->ncols > 0) {
+            crest_res_error(res, 404, "not_found", "no row matches");
+            goto out;
+        }
+        if (!s->spec.status)
+            res->status = 204;
+        break;
+    }
+out:
+    crest_res_finish(res);
 }
 
 int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
 {
     crest__sqlep *s = ud;
-    crest__worker *w = req->worker;
-    sqlite3 *db = crest_req_sqlite(req);
-    if (!db)
-        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
-    sqlite3_stmt **slot = req->blocking ? NULL : (sqlite3_stmt **)&w->aw.stmts[req->ep->index];
-    sqlite3_stmt *st = slot ? *slot : NULL;
-    if (!st) {
-        if (sqlite3_prepare_v3(db, s->sql, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK)
-            return crest__sql_failure(req, res, db, sqlite3_errcode(db));
-        if (slot)
-            *slot = st;
-    }
-    int rc = 0;
     unsigned nbad = 0;
     json_t *body = req->json;
+    crest__val *vals = crest__arena_calloc(req->arena, s->nbinds ? (size_t)s->nbinds : 1, sizeof *vals);
+    sqlep_call *call = crest__arena_alloc(req->arena, sizeof *call);
+    if (!vals || !call)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
     if (s->nbody) {
-        if (body && !json_is_object(body)) {
-            rc = crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
-            goto out;
-        }
+        if (body && !json_is_object(body))
+            return crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
         /* Unknown keys are an error, not silently dropped; every bad field
          * is named in one answer. */
         const char *k;
@@ -549,20 +584,20 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
     for (int i = 0; i < s->nbinds; i++) {
         const sqlep_bind *b = &s->binds[i];
         if (b->user_claim) {
-            bind_user(req, st, i + 1, b->user_claim);
+            bind_user(req, &vals[i], b->user_claim);
         } else if (b->spec_param >= 0) {
             const crest__value *v = &req->values[b->spec_param];
             const crest_param *p = &s->params[b->spec_param];
             if (!v->present)
-                sqlite3_bind_null(st, i + 1);
+                vals[i] = (crest__val){.k = CREST__V_NULL};
             else if (p->type == CREST_T_INT)
-                sqlite3_bind_int64(st, i + 1, v->i);
+                vals[i] = (crest__val){.k = CREST__V_INT, .i = v->i};
             else if (p->type == CREST_T_FLOAT)
-                sqlite3_bind_double(st, i + 1, v->f);
+                vals[i] = (crest__val){.k = CREST__V_FLOAT, .f = v->f};
             else if (p->type == CREST_T_BOOL)
-                sqlite3_bind_int(st, i + 1, v->b);
+                vals[i] = (crest__val){.k = CREST__V_BOOL, .i = v->b};
             else
-                sqlite3_bind_text(st, i + 1, v->str, -1, SQLITE_STATIC);
+                vals[i] = (crest__val){.k = CREST__V_TEXT, .s = v->str, .n = strlen(v->str)};
         } else {
             const sqlep_body_param *bp = &s->body[b->body_param];
             json_t *v = body ? json_object_get(body, bp->name) : NULL;
@@ -570,7 +605,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
                 continue; /* named above */
             if (!v)
                 v = bp->def;
-            const char *msg = bind_body(req, st, i + 1, bp, v);
+            const char *msg = bind_body(req, &vals[i], bp, v);
             if (msg) {
                 if (!nbad)
                     crest_res_error(res, 422, "validation_failed", "x");
@@ -582,75 +617,22 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
     for (unsigned i = 0; i < s->nheaders && !nbad; i++) {
         const crest__value *v = &req->values[s->headers[i].param];
         if (s->headers[i].reply && v->present &&
-            crest_res_header(res, s->params[s->headers[i].param].name, v->str) == CREST_ENOMEM) {
-            rc = crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
-            goto out;
-        }
+            crest_res_header(res, s->params[s->headers[i].param].name, v->str) == CREST_ENOMEM)
+            return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
     }
     if (nbad) {
         res->err_detail = nbad == 1 ? "1 field is invalid" : crest__arena_printf(req->arena, "%u fields are invalid", nbad);
-        rc = -1;
-        goto out;
+        return -1;
     }
-    /* The statement runs under the endpoint's deadline: crest_req_sqlite hooked it. */
-    int ncol = sqlite3_column_count(st);
-    crest_json *w2 = NULL;
-    const char *badcol = NULL;
-    int step = sqlite3_step(st);
-    switch (s->returns) {
-    case RET_ONE:
-    case RET_VALUE:
-        if (step == SQLITE_ROW) {
-            w2 = crest_res_json(res);
-            if (s->returns == RET_ONE ? write_row(w2, st, ncol, s, &badcol)
-                                      : write_typed(w2, st, 0, s->ncols ? s->cols[0].kind : COL_AS_IS)) {
-                rc = bad_column(req, res, badcol ? badcol : sqlite3_column_name(st, 0));
-                goto out;
-            }
-            /* Finish the statement (a write with RETURNING must complete). */
-            while ((step = sqlite3_step(st)) == SQLITE_ROW)
-                ;
-        } else if (step == SQLITE_DONE) {
-            rc = crest_res_error(res, 404, "not_found", "no row matches");
-            goto out;
-        }
-        break;
-    case RET_MANY:
-        w2 = crest_res_json(res);
-        crest_json_object_begin(w2);
-        crest_json_key(w2, "data");
-        crest_json_array_begin(w2);
-        while (step == SQLITE_ROW) {
-            if (write_row(w2, st, ncol, s, &badcol)) {
-                rc = bad_column(req, res, badcol);
-                goto out;
-            }
-            if (crest_json_error(w2))
-                break;
-            step = sqlite3_step(st);
-        }
-        crest_json_array_end(w2);
-        crest_json_object_end(w2);
-        break;
-    case RET_NONE:
-        /* With RETURNING, no row back means nothing matched: 404, so a second
-         * DELETE of the same row is a 404 like in the REST contract. */
-        if (step == SQLITE_DONE && ncol > 0) {
-            rc = crest_res_error(res, 404, "not_found", "no row matches");
-            goto out;
-        }
-        while (step == SQLITE_ROW)
-            step = sqlite3_step(st);
-        if (!s->spec.status)
-            res->status = 204;
-        break;
-    }
-    if (step != SQLITE_DONE && step != SQLITE_ROW && !crest_json_error(res->json))
-        rc = crest__sql_failure(req, res, db, step);
-out:
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (!slot)
-        sqlite3_finalize(st);
-    return rc;
+    /* The statement runs under the endpoint's deadline (the request's session). */
+    *call = (sqlep_call){req, res, s};
+    crest__query q = {
+        .sql = s->sql,
+        .len = strlen(s->sql),
+        .binds = vals,
+        .nbinds = (unsigned)s->nbinds,
+        .flags = (s->readonly ? CREST__QF_READ : 0) | (s->spec.method == CREST_DELETE ? CREST__QF_DELETE : 0) |
+                 (s->returns == RET_ONE || s->returns == RET_VALUE ? CREST__QF_FIRST : 0),
+    };
+    return crest__req_query(req, res, &q, answer, call);
 }

@@ -69,6 +69,7 @@ struct crest__sqlep {
     int *col_kind;         /* COL_* of each column the statement returns, by position (set by
                               crest__sqlep_check when there are `columns:`), or NULL */
     int ncol_kind;
+    bool readonly;         /* the statement only reads (set by crest__sqlep_check): it may run off the loop */
     int line;              /* the endpoint's line in the app file */
     int sql_line;
     sqlep_bind *binds;     /* set by crest__sqlep_check */

@@ -47,25 +47,29 @@ void crest__arena_dispose(crest__arena *a)
     a->total = 0;
 }
 
-void crest__arena_reset(crest__arena *a)
+size_t crest__arena_reset(crest__arena *a)
 {
+    size_t freed = 0;
     run_cleanups(a);
     /* Keep the oldest chunk (the standard-sized first one); free the rest. */
     while (a->head && a->head->next) {
         crest__arena_chunk *c = a->head;
         a->head = c->next;
         a->total -= c->cap;
+        freed += c->cap;
         free(c);
     }
     if (a->head) {
         if (a->head->cap > a->chunk_size) { /* an oversized one-off: do not keep it */
             a->total -= a->head->cap;
+            freed += a->head->cap;
             free(a->head);
             a->head = NULL;
         } else {
             a->head->used = 0;
         }
     }
+    return freed;
 }
 
 void *crest__arena_alloc(crest__arena *a, size_t n)

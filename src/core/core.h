@@ -30,8 +30,9 @@ typedef struct crest__arena {
 void crest__arena_init(crest__arena *a, size_t chunk_size, size_t limit);
 /* Runs the cleanups (newest first) and frees every chunk. */
 void crest__arena_dispose(crest__arena *a);
-/* Runs the cleanups, frees all chunks but one, keeps that one for reuse. */
-void crest__arena_reset(crest__arena *a);
+/* Runs the cleanups, frees all chunks but one, keeps that one for reuse.
+ * Returns the bytes given back to malloc. */
+size_t crest__arena_reset(crest__arena *a);
 /* 16-byte aligned memory, or NULL when out of memory or over the limit. */
 void *crest__arena_alloc(crest__arena *a, size_t n);
 void *crest__arena_calloc(crest__arena *a, size_t count, size_t size);

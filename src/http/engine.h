@@ -189,6 +189,9 @@ void crest__conn_stop_reading(conn *c);
 void crest__conn_start_reading(conn *c);
 /* Nothing more will be parsed on this connection. */
 bool crest__conn_ending(const conn *c);
+/* Gives the app the worker's hooks: resume (a deferred answer is ready)
+ * and, when offload, moving work to the thread pool. */
+void crest__worker_set_hooks(worker *w, bool offload);
 /* The worker's drain and trim timers, on its loop. */
 void crest__worker_init_timers(worker *w);
 

@@ -29,6 +29,7 @@ crest__loopback *crest__loopback_new(crest_app *app, crest_error *err)
     w->srv = &lb->srv;
     w->cw.app = app;
     w->cw.engine = w;
+    crest__worker_set_hooks(w, false); /* no thread pool: statements run in place */
     crest__buf_init(&w->log, 0);
     crest__buf_init(&lb->capture, 0);
     if (uv_loop_init(&w->loop)) {

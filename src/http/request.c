@@ -39,6 +39,7 @@ static reqstate *rs_new(worker *w)
     rs->req.app = w->srv->app;
     rs->res.arena = &rs->arena;
     rs->res.json = &rs->json;
+    rs->res.req = &rs->req;
     rs->res.headers = &rs->res_headers;
     rs->work.data = rs;
     return rs;
@@ -67,7 +68,9 @@ void crest__reqstate_release(worker *w, reqstate *rs)
 {
     /* The request's cleanups run now (parsed bodies and the like), not when
      * the state is next used. */
-    crest__arena_reset(&rs->arena);
+    size_t freed = crest__arena_reset(&rs->arena);
+    if (freed) /* counted for the worker's trim, as the buffers below */
+        crest__worker_released(w, freed);
     crest__req_reset(&rs->req, &rs->res);
     rs->c = NULL;
     if (w->rs_nfree >= RS_POOL_MAX) {
@@ -117,7 +120,9 @@ int crest__request_begin(conn *c)
     worker *w = c->w;
     reqstate *rs = c->rs;
     if (rs) { /* a state kept from an unfinished request: start over */
-        crest__arena_reset(&rs->arena);
+        size_t freed = crest__arena_reset(&rs->arena);
+        if (freed)
+            crest__worker_released(w, freed);
         crest__req_reset(&rs->req, &rs->res);
     } else if (w->rs_free) {
         rs = w->rs_free;
@@ -163,7 +168,8 @@ void crest__request_abandon(conn *c)
         return;
     /* Not started yet (every pool thread busy): it never will. Started: the
      * thread finishes, and after_work_cb frees the state. */
-    uv_cancel((uv_req_t *)&rs->work);
+    if (!rs->req.deferred) /* a deferred answer queued no work: crest_res_finish frees it */
+        uv_cancel((uv_req_t *)&rs->work);
     rs->c = NULL;
     c->rs = NULL;
 }

@@ -194,11 +194,16 @@ static void after_work_cb(uv_work_t *wk, int status)
 static void handler_timeout(conn *c)
 {
     reqstate *old = c->rs;
-    int queued = RUN_QUEUED;
-    if (!atomic_compare_exchange_strong(&old->run, &queued, RUN_ABANDONED) && old->req.ep &&
-        old->req.ep->bounded_writes)
-        return; /* running, and its statements stop at the deadline and roll back: its own answer (a 504 when
-                   it was interrupted) tells the client whether the write happened */
+    if (old->req.deferred) {
+        if (old->req.store_pending)
+            return; /* a statement runs: it stops at the same deadline, and its answer comes then */
+    } else {
+        int queued = RUN_QUEUED;
+        if (!atomic_compare_exchange_strong(&old->run, &queued, RUN_ABANDONED) && old->req.ep &&
+            old->req.ep->bounded_writes)
+            return; /* running, and its statements stop at the deadline and roll back: its own answer (a 504
+                       when it was interrupted) tells the client whether the write happened */
+    }
     crest__request_abandon(c);
     if (crest__request_begin(c)) {
         crest__conn_close(c);
@@ -211,13 +216,78 @@ static void handler_timeout(conn *c)
     crest__conn_flush(c);
 }
 
+/* ---- deferred answers and work moved off the loop (the app's hooks) ---- */
+
+typedef struct offload_req {
+    uv_work_t w;
+    void (*work)(void *);
+    void (*after)(void *, bool);
+    void *ud;
+} offload_req;
+
+static void offload_work_cb(uv_work_t *w)
+{
+    offload_req *o = w->data;
+    o->work(o->ud);
+}
+
+static void offload_after_cb(uv_work_t *w, int status)
+{
+    offload_req *o = w->data;
+    o->after(o->ud, status == UV_ECANCELED);
+    free(o);
+}
+
+static int engine_offload(crest__worker *cw, void (*work)(void *), void (*after)(void *, bool), void *ud)
+{
+    worker *w = cw->engine;
+    offload_req *o = malloc(sizeof *o);
+    if (!o)
+        return CREST_ENOMEM;
+    *o = (offload_req){.work = work, .after = after, .ud = ud};
+    o->w.data = o;
+    if (uv_queue_work(&w->loop, &o->w, offload_work_cb, offload_after_cb)) {
+        free(o);
+        return CREST_EIO;
+    }
+    return 0;
+}
+
+/* A deferred answer is ready (crest_res_finish, on this worker's loop). */
+static void engine_resume(crest__worker *cw, crest_req *req)
+{
+    reqstate *rs = (reqstate *)(void *)((char *)req - offsetof(reqstate, req));
+    conn *c = rs->c;
+    if (!c) { /* abandoned (a 504 went out, or the client left): nobody to tell */
+        crest__reqstate_release((worker *)cw->engine, rs);
+        return;
+    }
+    c->state = ST_IDLE;
+    crest__conn_answer(c);
+    if (!c->capture)
+        crest__conn_process(c);
+}
+
+void crest__worker_set_hooks(worker *w, bool offload)
+{
+    w->cw.offload = offload ? engine_offload : NULL;
+    w->cw.resume = engine_resume;
+}
+
 static void handle(conn *c)
 {
     reqstate *rs = c->rs;
     crest_req *req = &rs->req;
     req->body = rs->body.ptr;
     req->body_len = rs->body.len;
-    if (crest__app_handle(req, &rs->res) == 1) {
+    int h = crest__app_handle(req, &rs->res);
+    if (h == 2) { /* deferred: crest_res_finish resumes the connection */
+        c->state = ST_HANDLING;
+        crest__conn_stop_reading(c);
+        crest__conn_set_deadline(c, crest__req_budget_ms(req));
+        return;
+    }
+    if (h == 1) {
         if (c->capture) { /* loopback: no thread pool, run it here */
             crest__app_run_blocking(req, &rs->res);
             crest__conn_answer(c);
@@ -695,6 +765,7 @@ static int worker_init(server *srv, worker *w, int id, int port, crest_error *er
     w->cw.id = id;
     w->cw.app = srv->app;
     w->cw.engine = w;
+    crest__worker_set_hooks(w, true);
     w->fd = -1;
     crest__buf_init(&w->log, 0);
     int rc = uv_loop_init(&w->loop);

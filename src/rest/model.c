@@ -320,55 +320,53 @@ const char *crest__field_value(crest__arena *a, const crest__mfield *f, const js
     return NULL;
 }
 
-void crest__field_write(crest_json *w, const crest__mfield *f, void *stmt, int col)
+void crest__field_write(crest_json *w, const crest__mfield *f, const crest__cell *c)
 {
-    sqlite3_stmt *st = stmt;
-    int t = sqlite3_column_type(st, col);
-    if (t == SQLITE_NULL) {
+    int t = c->k;
+    if (t == CREST__V_NULL) {
         crest_json_null(w);
         return;
     }
+    bool num = t == CREST__V_INT || t == CREST__V_BOOL || t == CREST__V_FLOAT;
     switch (f->f.type) {
     case CREST_F_INT:
-        if (t == SQLITE_INTEGER) {
-            crest_json_int(w, sqlite3_column_int64(st, col));
+        if (t == CREST__V_INT) {
+            crest_json_int(w, c->v.i);
             return;
         }
         break;
     case CREST_F_FLOAT:
-        if (t == SQLITE_INTEGER || t == SQLITE_FLOAT) {
-            crest_json_double(w, sqlite3_column_double(st, col));
+        if (num) {
+            crest_json_double(w, t == CREST__V_FLOAT ? c->v.f : (double)c->v.i);
             return;
         }
         break;
     case CREST_F_BOOL:
-        if (t == SQLITE_INTEGER || t == SQLITE_FLOAT) {
-            crest_json_bool(w, sqlite3_column_int64(st, col) != 0);
+        if (num) {
+            crest_json_bool(w, (t == CREST__V_FLOAT ? (int64_t)c->v.f : c->v.i) != 0);
             return;
         }
         break;
     case CREST_F_JSON: {
-        const char *s = (const char *)sqlite3_column_text(st, col);
-        size_t n = (size_t)sqlite3_column_bytes(st, col);
-        json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (!crest__vkind_is_text((crest__vkind)t))
+            break;
+        json_t *v = json_loadb(c->v.s, c->n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         if (v) {
             crest__json_write_value(w, v);
             json_decref(v);
             return;
         }
-        crest_json_strn(w, s, n); /* not JSON (written by someone else): served as text */
+        crest_json_strn(w, c->v.s, c->n); /* not JSON (written by someone else): served as text */
         return;
     }
     default:
         break;
     }
     /* Text types, or a value of another storage class than the field's. */
-    if (t == SQLITE_INTEGER && f->f.type != CREST_F_STRING && f->f.type != CREST_F_TEXT)
-        crest_json_int(w, sqlite3_column_int64(st, col));
-    else if (t == SQLITE_FLOAT && f->f.type != CREST_F_STRING && f->f.type != CREST_F_TEXT)
-        crest_json_double(w, sqlite3_column_double(st, col));
+    if (num && f->f.type != CREST_F_STRING && f->f.type != CREST_F_TEXT)
+        crest__cell_write(w, c);
     else
-        crest_json_strn(w, (const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col));
+        crest__cell_write_text(w, c);
 }
 
 /* ---- models ---- */
@@ -754,7 +752,15 @@ static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_er
                 *at = (int)i;
                 break;
             }
-            crest__bind_val(st, (int)f, &val); /* text lives in `a` (or the seed JSON) until the step */
+            /* text lives in `a` (or the seed JSON) until the step */
+            if (val.k == CREST__V_NULL)
+                sqlite3_bind_null(st, (int)f);
+            else if (val.k == CREST__V_INT || val.k == CREST__V_BOOL)
+                sqlite3_bind_int64(st, (int)f, val.i);
+            else if (val.k == CREST__V_FLOAT)
+                sqlite3_bind_double(st, (int)f, val.f);
+            else
+                sqlite3_bind_text(st, (int)f, val.s ? val.s : "", (int)val.n, SQLITE_STATIC);
         }
         if (!rc && sqlite3_step(st) != SQLITE_DONE) {
             rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: %s", m->name, i,

@@ -491,43 +491,60 @@ fail:
     return rc;
 }
 
-int crest__module_check(crest__module *mod, void *db, crest_error *err)
+/* Whether the store can prepare sql; *msg (malloc'd) says why not. */
+static bool prepares(crest_app *app, crest__conn *c, const char *sql, char **msg)
+{
+    crest__arena a;
+    crest__arena_init(&a, 1024, 0);
+    crest__stmt_info info;
+    bool ok = app->store->vt->describe(c, sql, &a, &info, msg) == 0;
+    crest__arena_dispose(&a);
+    return ok;
+}
+
+int crest__module_check(crest__module *mod, crest__conn *c, crest_error *err)
 {
     if (!mod->ncomp)
         return 0;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, mod->select, (int)mod->select_len, &st, NULL) == SQLITE_OK) {
-        sqlite3_finalize(st);
+    crest_app *app = mod->app;
+    char *msg = NULL;
+    if (prepares(app, c, mod->select, &msg))
         return 0;
-    }
     /* Name the field that does not work, and its line in the app file. */
     char key[300];
     snprintf(key, sizeof key, "modules.%s", mod->name);
     crest__error_set(err, CREST_ECONFIG, NULL, 0, "module %s: a computed field does not work: %s", mod->name,
-                     sqlite3_errmsg(db));
-    for (const crest_computed *c = mod->def->computed; c && c->name; c++) {
-        if (!c->sql)
+                     msg ? msg : "out of memory");
+    free(msg);
+    for (const crest_computed *cf = mod->def->computed; cf && cf->name; cf++) {
+        if (!cf->sql)
             continue;
-        char *sql = sqlite3_mprintf("SELECT (%s) FROM %s", c->sql, mod->m->qtable);
-        int prc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
-        sqlite3_free(sql);
-        sqlite3_finalize(st);
-        st = NULL;
-        if (prc != SQLITE_OK) {
+        crest__sql q;
+        crest__sql_init(&q, NULL);
+        crest__sql_add(&q, "SELECT (");
+        crest__sql_add(&q, cf->sql);
+        crest__sql_add(&q, ") FROM ");
+        crest__sql_add(&q, mod->m->qtable);
+        msg = NULL;
+        bool ok = !q.err && crest__buf_append(&q.text, "", 1) == 0 && prepares(app, c, q.text.ptr, &msg);
+        crest__sql_dispose(&q);
+        if (!ok) {
             crest__error_set(err, CREST_ECONFIG, NULL, 0, "module %s: computed field %s does not work: %s",
-                             mod->name, c->name, sqlite3_errmsg(db));
-            snprintf(key, sizeof key, "modules.%s.serializer.computed.%s", mod->name, c->name);
+                             mod->name, cf->name, msg ? msg : "out of memory");
+            free(msg);
+            snprintf(key, sizeof key, "modules.%s.serializer.computed.%s", mod->name, cf->name);
             break;
         }
+        free(msg);
     }
     return crest__app_locate(mod->app, err, key, CREST_ECONFIG);
 }
 
-int crest__rest_prepare(crest_app *app, void *db, crest_error *err)
+int crest__rest_prepare(crest_app *app, crest__conn *db, crest_error *err)
 {
     for (unsigned i = 0; i < app->nmodels; i++) {
         int row = -2; /* set by a seed error: its row, or -1 for the seed as a whole */
-        int rc = crest__model_sync(app->models[i], db, app->source_name, err, &row);
+        int rc = crest__model_sync(app->models[i], app->store->vt->conn_native(db), app->source_name, err, &row);
         if (rc && err) {
             /* The model's line in the app file, or its seed's, or its seed row's. */
             const char *name = app->models[i]->name;

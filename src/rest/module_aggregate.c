@@ -58,15 +58,11 @@ int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
     crest__sql_add(&q, " GROUP BY ");
     crest__sql_add(&q, f->qname);
     crest__sql_add(&q, ")");
-    sqlite3_stmt *st = crest__rest_run(req, res, &q);
+    crest__rows *rows = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
-    if (!st)
+    if (!rows)
         return -1;
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return crest__rest_step_failed(req, res, st, rc);
-    int64_t total = sqlite3_column_int64(st, 0);
-    crest__stmt_done(st);
+    int64_t total = rows->nrows ? crest__rows_cell(rows, 0, 0)->v.i : 0;
     bool beyond = (double)(page - 1) * (double)size > 9.0e18;
     crest__sql_init(&q, req->arena);
     crest__sql_add(&q, "SELECT ");
@@ -84,26 +80,22 @@ int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
     crest__sql_bind(&q, lim);
     crest__sql_add(&q, " OFFSET ");
     crest__sql_bind(&q, off);
-    st = beyond ? NULL : crest__rest_run(req, res, &q);
+    rows = beyond ? NULL : crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
-    if (!st && !beyond)
+    if (!rows && !beyond)
         return -1;
     crest_json *w = crest_res_json(res);
     crest_json_object_begin(w);
     crest_json_key(w, mod->groups_env);
     crest_json_array_begin(w);
-    rc = SQLITE_DONE;
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (size_t i = 0; rows && i < rows->nrows; i++) {
         crest_json_object_begin(w);
         crest_json_key(w, "value");
-        crest__field_write(w, f, st, 0);
+        crest__field_write(w, f, crest__rows_cell(rows, i, 0));
         crest_json_key(w, "count");
-        crest_json_int(w, sqlite3_column_int64(st, 1));
+        crest_json_int(w, crest__rows_cell(rows, i, 1)->v.i);
         crest_json_object_end(w);
     }
-    if (st && rc != SQLITE_DONE)
-        return crest__rest_step_failed(req, res, st, rc);
-    crest__stmt_done(st);
     crest_json_array_end(w);
     crest__rest_meta(&ctx, mod, w, total, true, (double)page * (double)size < (double)total);
     crest_json_object_end(w);
@@ -139,13 +131,12 @@ static int run_aggs(crest_req *req, crest_res *res, crest__module *mod, const cr
     crest__sql_add(&q, mod->m->qtable);
     crest__sql_add(&q, " WHERE ");
     crest__sql_where(&q, where);
-    sqlite3_stmt *st = crest__rest_run(req, res, &q);
+    crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
-    if (!st)
+    if (!r)
         return -1;
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return crest__rest_step_failed(req, res, st, rc);
+    if (!r->nrows) /* an aggregate always gives one row */
+        return crest_res_error(res, 500, "internal_error", "the server could not answer");
     crest_json *w = crest_res_json(res);
     crest_json_object_begin(w);
     for (unsigned i = 0; i < n; i++) {
@@ -154,23 +145,23 @@ static int run_aggs(crest_req *req, crest_res *res, crest__module *mod, const cr
             crest_json_object_begin(w);
         }
         crest_json_key(w, ag[i].key);
+        const crest__cell *c = crest__rows_cell(r, 0, i);
         if (!strcmp(ag[i].fn, "avg")) {
-            if (sqlite3_column_type(st, (int)i) == SQLITE_NULL)
+            if (c->k == CREST__V_NULL)
                 crest_json_null(w);
             else
-                crest_json_double(w, sqlite3_column_double(st, (int)i));
+                crest_json_double(w, c->k == CREST__V_FLOAT ? c->v.f : (double)c->v.i);
         } else if (!strcmp(ag[i].fn, "count")) {
-            crest_json_int(w, sqlite3_column_int64(st, (int)i));
+            crest_json_int(w, c->v.i);
         } else if (!strcmp(ag[i].fn, "sum")) {
-            crest__rest_write_sql_value(w, st, (int)i);
+            crest__cell_write(w, c);
         } else {
-            crest__field_write(w, ag[i].f, st, (int)i);
+            crest__field_write(w, ag[i].f, c);
         }
         if (nested_stats && i % 3 == 2)
             crest_json_object_end(w);
     }
     crest_json_object_end(w);
-    crest__stmt_done(st);
     return 0;
 }
 

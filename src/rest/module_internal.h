@@ -6,8 +6,6 @@
 #ifndef CREST_MODULE_INTERNAL_H
 #define CREST_MODULE_INTERNAL_H
 
-#include <sqlite3.h>
-
 #include "rest_internal.h"
 
 typedef enum {
@@ -64,30 +62,35 @@ struct crest__module {
 };
 
 struct crest_row {
-    sqlite3_stmt *st;
+    const crest__rows *rows;
+    size_t i;                     /* the row's index in rows */
     const crest__module *mod;
+    crest__arena *arena;          /* the request's (crest_row_str of a number) */
 };
 
 /* ---- module_steps.c: the steps every route shares ---- */
 
 /* A 400 invalid_parameter naming `param`; returns -1. */
 int crest__rest_bad_param(crest_res *res, const char *param, const char *msg);
-/* Prepares (cached) and binds q. On failure answers and returns NULL. */
-sqlite3_stmt *crest__rest_run(crest_req *req, crest_res *res, crest__sql *q);
-/* Answers a failed step of st (crest__sql_failure), releases st; returns -1. */
-int crest__rest_step_failed(crest_req *req, crest_res *res, sqlite3_stmt *st, int rc);
-/* Writes column col as SQLite types it. */
-void crest__rest_write_sql_value(crest_json *w, sqlite3_stmt *st, int col);
+/* Runs q (CREST__QF_* flags) in the request's session, in place, and
+ * returns its rows (the request's arena). On failure answers through the
+ * error table (res NULL: leaves the answer alone), copies the failure into
+ * *failed (when not NULL) and returns NULL. */
+crest__rows *crest__rest_query(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, crest__dberr *failed);
+/* The same, reading at most max_rows rows (0: all). */
+crest__rows *crest__rest_query_n(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, crest__dberr *failed,
+                                 size_t max_rows);
 /* Field-level access: may this request's user see / write field f? */
 bool crest__rest_can_read(const crest_req *req, const crest__mfield *f);
 bool crest__rest_can_write(const crest_req *req, const crest__mfield *f);
 /* The field a client names in a query parameter, or NULL when it has no
  * such field it may see. */
 const crest__mfield *crest__rest_client_field(const crest_req *req, const crest__module *mod, const char *name);
-/* Writes the current row of st (a SELECT of mod->select) through the serializer. */
-int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, sqlite3_stmt *st, crest_json *w);
-/* The row as a JSON object, for after_* hooks (new reference, or NULL). */
-json_t *crest__rest_row_object(const crest_rest_ctx *ctx, const crest__module *mod, sqlite3_stmt *st);
+/* Writes row i of r (a SELECT of mod->select) through the serializer. */
+int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
+                          crest_json *w);
+/* Row i as a JSON object, for after_* hooks (new reference, or NULL). */
+json_t *crest__rest_row_object(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i);
 /* The `where` parameter as a plan (NULL when absent); -1 when answered. */
 int crest__rest_where_param(crest_req *req, crest_res *res, const crest__module *mod, crest__qnode **out);
 /* The value "$user.id" / "$user.<claim>" stands for (new reference). */

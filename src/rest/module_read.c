@@ -14,15 +14,11 @@ static int count_rows(crest_req *req, crest_res *res, const crest__module *mod, 
     crest__sql_add(&q, mod->m->qtable);
     crest__sql_add(&q, " WHERE ");
     crest__sql_where(&q, where);
-    sqlite3_stmt *st = crest__rest_run(req, res, &q);
+    crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
-    if (!st)
+    if (!r)
         return -1;
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return crest__rest_step_failed(req, res, st, rc);
-    *total = sqlite3_column_int64(st, 0);
-    crest__stmt_done(st);
+    *total = r->nrows ? crest__rows_cell(r, 0, 0)->v.i : 0;
     return 0;
 }
 
@@ -82,30 +78,24 @@ static int list_rows(crest_rest_ctx *ctx, crest__module *mod, bool sample)
     crest__sql_add(&q, " OFFSET ");
     crest__val off = {.k = CREST__V_INT, .i = beyond ? 0 : (page - 1) * size};
     crest__sql_bind(&q, off);
-    sqlite3_stmt *st = beyond ? NULL : crest__rest_run(req, res, &q);
+    crest__rows *r = beyond ? NULL : crest__rest_query_n(req, res, &q, CREST__QF_READ, NULL, (size_t)lim.i);
     crest__sql_dispose(&q);
-    if (!st && !beyond)
+    if (!r && !beyond)
         return -1;
     crest_json *w = crest_res_json(res);
     crest_json_object_begin(w);
     crest_json_key(w, mod->list_env);
     crest_json_array_begin(w);
     int64_t n = 0;
-    int rc = SQLITE_DONE;
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (size_t i = 0; r && i < r->nrows; i++) {
         if (n == size) { /* the extra row of count=none */
             n++;
             break;
         }
-        if (crest__rest_write_row(ctx, mod, st, w)) {
-            crest__stmt_done(st);
+        if (crest__rest_write_row(ctx, mod, r, i, w))
             return -1;
-        }
         n++;
     }
-    if (st && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return crest__rest_step_failed(req, res, st, rc);
-    crest__stmt_done(st);
     crest_json_array_end(w);
     bool more = exact ? (sample ? total > n : (double)page * (double)size < (double)total) : n > size;
     crest__rest_meta(ctx, mod, w, total, exact, more);
@@ -140,35 +130,27 @@ int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, c
     crest__sql q;
     crest__sql_init(&q, req->arena);
     crest__rest_select_by_id(&q, mod, id, scope);
-    sqlite3_stmt *st = crest__rest_run(req, res, &q);
+    crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ | CREST__QF_FIRST, NULL);
     crest__sql_dispose(&q);
-    if (!st)
+    if (!r)
         return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        crest__stmt_done(st);
+    if (!r->nrows)
         return crest__rest_not_found(res, mod);
-    }
-    if (rc != SQLITE_ROW)
-        return crest__rest_step_failed(req, res, st, rc);
     if (after) {
-        json_t *o = crest__rest_row_object(ctx, mod, st);
+        json_t *o = crest__rest_row_object(ctx, mod, r, 0);
         int hr = o ? after(ctx, o) : 0;
         json_decref(o);
-        if (hr || res->is_error) {
-            crest__stmt_done(st);
+        if (hr || res->is_error)
             return -1;
-        }
     }
     crest_json *w = crest_res_json(res);
     if (mod->single_env) {
         crest_json_object_begin(w);
         crest_json_key(w, mod->single_env);
     }
-    rc = crest__rest_write_row(ctx, mod, st, w);
+    int rc = crest__rest_write_row(ctx, mod, r, 0, w);
     if (mod->single_env)
         crest_json_object_end(w);
-    crest__stmt_done(st);
     return rc;
 }
 

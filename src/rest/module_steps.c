@@ -16,83 +16,107 @@ int crest__rest_bad_param(crest_res *res, const char *param, const char *msg)
 }
 
 
-/* Prepares (cached) and binds q. On failure answers and returns NULL. */
-sqlite3_stmt *crest__rest_run(crest_req *req, crest_res *res, crest__sql *q)
+/* What a statement of a route gives back when it completes in place. */
+typedef struct done_in_place {
+    bool done;
+    crest__rows *rows;
+    crest__dberr err;
+} done_in_place;
+
+static void in_place(void *ud, crest__rows *rows, const crest__dberr *err)
 {
-    sqlite3 *db = crest_req_sqlite(req);
-    if (!db) {
-        crest_res_error(res, 503, "database_unavailable", "the database is not available");
-        return NULL;
-    }
-    if (q->err) {
-        crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
-        return NULL;
-    }
-    int rc;
-    sqlite3_stmt *st = crest__stmt_get(req, db, q->text.ptr, q->text.len, &rc);
-    if (!st) {
-        crest__sql_failure(req, res, db, rc);
-        return NULL;
-    }
-    for (unsigned i = 0; i < q->nbinds; i++)
-        crest__bind_val(st, (int)i + 1, &q->binds[i]);
-    return st;
+    done_in_place *d = ud;
+    d->done = true;
+    d->rows = rows;
+    if (err)
+        d->err = *err;
 }
 
-int crest__rest_step_failed(crest_req *req, crest_res *res, sqlite3_stmt *st, int rc)
+crest__rows *crest__rest_query(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, crest__dberr *failed)
 {
-    int r = crest__sql_failure(req, res, sqlite3_db_handle(st), rc);
-    crest__stmt_done(st);
-    return r;
+    return crest__rest_query_n(req, res, q, flags, failed, 0);
+}
+
+crest__rows *crest__rest_query_n(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, crest__dberr *failed,
+                                 size_t max_rows)
+{
+    crest__sess *ss = q->err ? NULL : crest__req_sess(req);
+    if (!ss) {
+        if (res && q->err)
+            crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        else if (res)
+            crest_res_error(res, 503, "database_unavailable", "the database is not available");
+        return NULL;
+    }
+    crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
+                       .flags = flags | CREST__QF_INPLACE, .max_rows = max_rows};
+    done_in_place d = {0};
+    if (req->app->store->vt->query(ss, &qq, in_place, &d) || !d.done) {
+        if (res)
+            crest_res_error(res, 500, "internal_error", "the server could not answer");
+        return NULL;
+    }
+    if (!d.rows) {
+        if (failed)
+            *failed = d.err;
+        if (res)
+            crest__dberr_answer(req, res, &d.err);
+    }
+    return d.rows;
 }
 
 /* ---- rows ---- */
 
-static int row_col(const crest_row *row, const char *field)
+static const crest__cell *row_cell(const crest_row *row, const char *field)
 {
     const crest__mfield *f = crest__model_field(row->mod->m, field);
-    return f ? (int)f->idx : -1;
+    return f ? crest__rows_cell(row->rows, row->i, f->idx) : NULL;
 }
 
 bool crest_row_is_null(const crest_row *row, const char *field)
 {
-    int c = row_col(row, field);
-    return c < 0 || sqlite3_column_type(row->st, c) == SQLITE_NULL;
+    const crest__cell *c = row_cell(row, field);
+    return !c || c->k == CREST__V_NULL;
 }
 
 int64_t crest_row_int(const crest_row *row, const char *field)
 {
-    int c = row_col(row, field);
-    return c < 0 ? 0 : sqlite3_column_int64(row->st, c);
+    const crest__cell *c = row_cell(row, field);
+    if (!c)
+        return 0;
+    return c->k == CREST__V_INT || c->k == CREST__V_BOOL ? c->v.i
+           : c->k == CREST__V_FLOAT                      ? (int64_t)c->v.f
+           : crest__vkind_is_text((crest__vkind)c->k)    ? strtoll(c->v.s, NULL, 10)
+                                                         : 0;
 }
 
 double crest_row_float(const crest_row *row, const char *field)
 {
-    int c = row_col(row, field);
-    return c < 0 ? 0 : sqlite3_column_double(row->st, c);
+    const crest__cell *c = row_cell(row, field);
+    if (!c)
+        return 0;
+    return c->k == CREST__V_FLOAT                     ? c->v.f
+           : c->k == CREST__V_INT || c->k == CREST__V_BOOL ? (double)c->v.i
+           : crest__vkind_is_text((crest__vkind)c->k) ? strtod(c->v.s, NULL)
+                                                      : 0;
 }
 
 const char *crest_row_str(const crest_row *row, const char *field)
 {
-    int c = row_col(row, field);
-    return c < 0 ? NULL : (const char *)sqlite3_column_text(row->st, c);
-}
-
-void crest__rest_write_sql_value(crest_json *w, sqlite3_stmt *st, int col)
-{
-    switch (sqlite3_column_type(st, col)) {
-    case SQLITE_NULL:
-        crest_json_null(w);
-        break;
-    case SQLITE_INTEGER:
-        crest_json_int(w, sqlite3_column_int64(st, col));
-        break;
-    case SQLITE_FLOAT:
-        crest_json_double(w, sqlite3_column_double(st, col));
-        break;
-    default:
-        crest_json_strn(w, (const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col));
-    }
+    const crest__cell *c = row_cell(row, field);
+    if (!c || c->k == CREST__V_NULL)
+        return NULL;
+    if (crest__vkind_is_text((crest__vkind)c->k))
+        return c->v.s;
+    /* A number read as text, as SQLite's column_text gives it. */
+    crest_json w;
+    crest_json_init(&w, 0);
+    crest__cell_write_text(&w, c);
+    const char *out = NULL;
+    if (!crest_json_error(&w) && w.len >= 2)
+        out = crest__arena_strndup(row->arena, w.buf + 1, w.len - 2);
+    crest_json_dispose(&w);
+    return out;
 }
 
 /* Field-level access: may this request's user see / write field f? */
@@ -130,8 +154,9 @@ static const crest__mfield *hidden_in(const crest_req *req, const crest__qnode *
     return NULL;
 }
 
-/* Writes the current row of st (a SELECT of mod->select) through the serializer. */
-int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, sqlite3_stmt *st, crest_json *w)
+/* Writes row i of r (a SELECT of mod->select) through the serializer. */
+int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i0,
+                          crest_json *w)
 {
     const crest__model *m = mod->m;
     crest_json_object_begin(w);
@@ -139,14 +164,14 @@ int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, s
         if (!mod->served[i] || !crest__rest_can_read(ctx->req, &m->fields[i]))
             continue;
         crest_json_key(w, m->fields[i].f.name);
-        crest__field_write(w, &m->fields[i], st, (int)i);
+        crest__field_write(w, &m->fields[i], crest__rows_cell(r, i0, i));
     }
-    crest_row row = {st, mod};
+    crest_row row = {r, i0, mod, ctx->req->arena};
     for (unsigned j = 0; j < mod->ncomp; j++) {
         const crest_computed *c = mod->comp[j];
         crest_json_key(w, c->name);
         if (c->sql) {
-            crest__rest_write_sql_value(w, st, (int)(m->nfields + j));
+            crest__cell_write(w, crest__rows_cell(r, i0, m->nfields + j));
         } else {
             size_t before = w->len;
             int rc = c->fn(ctx, &row, w);
@@ -161,12 +186,12 @@ int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, s
 }
 
 /* The row as a JSON object, for after_* hooks (new reference). */
-json_t *crest__rest_row_object(const crest_rest_ctx *ctx, const crest__module *mod, sqlite3_stmt *st)
+json_t *crest__rest_row_object(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i)
 {
     crest_json w;
     crest_json_init(&w, 0);
     json_t *o = NULL;
-    if (crest__rest_write_row(ctx, mod, st, &w) == 0 && !crest_json_error(&w))
+    if (crest__rest_write_row(ctx, mod, r, i, &w) == 0 && !crest_json_error(&w))
         o = json_loadb(w.buf, w.len, 0, NULL);
     crest_json_dispose(&w);
     return o;
@@ -357,19 +382,11 @@ int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module 
     crest__sql_add(&q, "SELECT 1 FROM ");
     crest__sql_add(&q, mod->m->qtable);
     crest__rest_where_id(&q, id, scope);
-    sqlite3_stmt *st = crest__rest_run(req, res, &q);
+    crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
-    if (!st)
+    if (!r)
         return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        crest__stmt_done(st);
-        return crest__rest_not_found(res, mod);
-    }
-    if (rc != SQLITE_ROW)
-        return crest__rest_step_failed(req, res, st, rc);
-    crest__stmt_done(st);
-    return 0;
+    return r->nrows ? 0 : crest__rest_not_found(res, mod);
 }
 
 void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest_json *w, int64_t total, bool has_total,

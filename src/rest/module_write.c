@@ -204,108 +204,81 @@ static void insert_sql(crest__sql *q, const crest__module *mod, const attrs *a)
     crest__sql_add(q, ")");
 }
 
-/* The parent key a foreign key names: its `to` column, or (NULL) the parent
- * table's primary key; "rowid" for a table without a one-column key.
- * malloc'd, quoted. */
-static char *parent_key(sqlite3 *db, const char *table, const char *to)
+/* Whether `table` has a row whose `key` equals v: 1 yes, 0 no, -1 unknown. */
+static int parent_exists(crest_req *req, const char *table, const char *key, const crest__val *v)
 {
-    if (to)
-        return crest__quote_ident(to);
-    sqlite3_stmt *st = NULL;
-    char *key = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT name, (SELECT count(*) FROM pragma_table_info(?1) WHERE pk > 0) "
-                               "FROM pragma_table_info(?1) WHERE pk = 1", -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 1)
-            key = crest__quote_ident((const char *)sqlite3_column_text(st, 0));
-    }
-    sqlite3_finalize(st);
-    return key ? key : crest__quote_ident("rowid");
-}
-
-/* Whether `table` has a row whose `key` (quoted) equals v: 1 yes, 0 no, -1 unknown. */
-static int parent_exists(sqlite3 *db, const char *table, const char *key, const crest__val *v)
-{
-    char *qt = crest__quote_ident(table);
-    char *sql = qt ? sqlite3_mprintf("SELECT 1 FROM %s WHERE %s = ?", qt, key) : NULL;
-    free(qt);
-    sqlite3_stmt *st = NULL;
+    char *qt = crest__quote_ident(table), *qk = crest__quote_ident(key);
     int found = -1;
-    if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-        crest__bind_val(st, 1, v);
-        int rc = sqlite3_step(st);
-        found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (qt && qk) {
+        crest__sql q;
+        crest__sql_init(&q, req->arena);
+        crest__sql_add(&q, "SELECT 1 FROM ");
+        crest__sql_add(&q, qt);
+        crest__sql_add(&q, " WHERE ");
+        crest__sql_add(&q, qk);
+        crest__sql_add(&q, " = ");
+        crest__sql_bind(&q, *v);
+        /* (a failed probe leaves the answer as it is: no res) */
+        crest__rows *r = crest__rest_query(req, NULL, &q, CREST__QF_READ | CREST__QF_NOCACHE, NULL);
+        crest__sql_dispose(&q);
+        if (r)
+            found = r->nrows ? 1 : 0;
     }
-    sqlite3_finalize(st);
-    sqlite3_free(sql);
+    free(qt);
+    free(qk);
     return found;
 }
 
 /* After a foreign key error of an insert or update of the values a: SQLite
- * does not say which key failed, so each one-column key of the table
- * (PRAGMA foreign_key_list) whose field was given a value is probed for its
- * parent row; each field without one is named ("no <table> row with this
- * id"). prefix: "" or "[3]." for bulk rows. */
+ * does not say which key failed, so each one-column key of the table whose
+ * field was given a value is probed for its parent row; each field without
+ * one is named ("no <table> row with this id"). prefix: "" or "[3]." for
+ * bulk rows. */
 static void name_missing_parents(crest_req *req, crest_res *res, const crest__module *mod, const attrs *a,
                                  const char *prefix)
 {
-    sqlite3 *db = crest_req_sqlite(req);
-    sqlite3_stmt *st = NULL;
-    if (!db || sqlite3_prepare_v2(db, "SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1) AS k "
-                                      "WHERE (SELECT count(*) FROM pragma_foreign_key_list(?1) AS o WHERE o.id = k.id) "
-                                      "= 1 ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-        sqlite3_finalize(st);
+    crest__sess *ss = crest__req_sess(req);
+    crest__fkey_info *fk;
+    unsigned n;
+    if (!ss || req->app->store->vt->sess_fkeys(ss, mod->m->table, &fk, &n))
         return;
-    }
-    sqlite3_bind_text(st, 1, mod->m->table, -1, SQLITE_STATIC);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *table = (const char *)sqlite3_column_text(st, 0);
-        const char *from = (const char *)sqlite3_column_text(st, 1);
-        const char *to = (const char *)sqlite3_column_text(st, 2);
-        const crest__mfield *f = from ? crest__model_field(mod->m, from) : NULL;
-        if (!table || !f || !a->set[f->idx] || a->v[f->idx].k == CREST__V_NULL)
+    for (unsigned i = 0; i < n; i++) {
+        const crest__mfield *f = crest__model_field(mod->m, fk[i].column);
+        if (!f || !a->set[f->idx] || a->v[f->idx].k == CREST__V_NULL)
             continue;
-        char *key = parent_key(db, table, to);
-        if (key && parent_exists(db, table, key, &a->v[f->idx]) == 0)
+        if (parent_exists(req, fk[i].table, fk[i].to, &a->v[f->idx]) == 0)
             crest_res_error_field(res, crest__arena_printf(req->arena, "%s%s", prefix, f->f.name),
-                                  crest__arena_printf(req->arena, "no %s row with this id", table));
-        free(key);
+                                  crest__arena_printf(req->arena, "no %s row with this id", fk[i].table));
     }
-    sqlite3_finalize(st);
 }
 
 /* Runs q. On failure answers through the error table (src/app/dberror.c);
  * a foreign key error of the values a (NULL: none bound) names the fields. */
-static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, int64_t *changes, const crest__module *mod,
+static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, crest__rows **out, const crest__module *mod,
                     const attrs *a, const char *prefix)
 {
-    sqlite3_stmt *st = crest__rest_run(req, res, q);
-    if (!st)
-        return -1;
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        crest__dberr e;
-        crest__dberr_sqlite(sqlite3_db_handle(st), rc, req->arena, &e);
-        crest__stmt_done(st);
-        crest__dberr_answer(req, res, &e);
-        if (e.kind == CREST__DBERR_FOREIGN_KEY && a && req->method != CREST_DELETE)
+    crest__dberr e;
+    crest__rows *r = crest__rest_query(req, res, q, req->method == CREST_DELETE ? CREST__QF_DELETE : 0, &e);
+    if (!r) {
+        if (e.kind == CREST__DBERR_FOREIGN_KEY && a)
             name_missing_parents(req, res, mod, a, prefix);
         return -1;
     }
-    if (changes)
-        *changes = sqlite3_changes64(sqlite3_db_handle(st));
-    crest__stmt_done(st);
+    if (out)
+        *out = r;
     return 0;
 }
 
-static int exec_text(crest_req *req, crest_res *res, const char *sql)
+/* A transaction step of the request's session (CREST__TXN_*); -1 answered. */
+static int txn(crest_req *req, crest_res *res, int op)
 {
-    crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, sql);
-    int rc = exec_sql(req, res, &q, NULL, NULL, NULL, "");
-    crest__sql_dispose(&q);
-    return rc;
+    crest__sess *ss = crest__req_sess(req);
+    crest__dberr e;
+    if (!ss)
+        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
+    if (req->app->store->vt->txn(ss, op, &e) == 0)
+        return 0;
+    return op == CREST__TXN_ROLLBACK ? 0 : crest__dberr_answer(req, res, &e);
 }
 
 static char *location(crest_req *req, const crest__module *mod, int64_t id)
@@ -340,12 +313,13 @@ static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
     crest__sql q;
     crest__sql_init(&q, req->arena);
     insert_sql(&q, mod, &a);
-    int rc = exec_sql(req, res, &q, NULL, mod, &a, "");
+    crest__rows *done = NULL;
+    int rc = exec_sql(req, res, &q, &done, mod, &a, "");
     crest__sql_dispose(&q);
     json_decref(obj); /* the values were bound from it: keep it until the insert ran */
     if (rc)
         return -1;
-    int64_t id = sqlite3_last_insert_rowid(crest_req_sqlite(req));
+    int64_t id = done->last_id;
     crest_res_header(res, "Location", location(req, mod, id));
     return crest__rest_serve_one(ctx, mod, id, NULL, mod->def->after_create);
 }
@@ -396,29 +370,27 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         goto out;
     }
     /* All or nothing. */
-    if ((rc = exec_text(req, res, "BEGIN IMMEDIATE")))
+    if ((rc = txn(req, res, CREST__TXN_BEGIN)))
         goto out;
-    sqlite3 *db = crest_req_sqlite(req);
     for (size_t i = 0; i < n; i++) {
         crest__sql q;
         crest__sql_init(&q, req->arena);
         insert_sql(&q, mod, &as[i]);
         char prefix[32];
         snprintf(prefix, sizeof prefix, "[%zu].", i);
-        rc = exec_sql(req, res, &q, NULL, mod, &as[i], prefix);
+        crest__rows *done = NULL;
+        rc = exec_sql(req, res, &q, &done, mod, &as[i], prefix);
         crest__sql_dispose(&q);
         if (rc) {
             if (res->nerr_fields == 0 && !strcmp(res->err_code, "conflict"))
                 crest_res_error_field(res, crest__arena_printf(req->arena, "[%zu]", i), "conflicts with a stored row");
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            txn(req, res, CREST__TXN_ROLLBACK);
             goto out;
         }
-        ids[i] = sqlite3_last_insert_rowid(db);
+        ids[i] = done->last_id;
     }
-    if ((rc = exec_text(req, res, "COMMIT"))) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        goto out;
-    }
+    if ((rc = txn(req, res, CREST__TXN_COMMIT)))
+        goto out; /* rolled back */
     crest_json *w = crest_res_json(res);
     crest_json_object_begin(w);
     crest_json_key(w, mod->list_env);
@@ -427,24 +399,22 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         crest__sql q;
         crest__sql_init(&q, req->arena);
         crest__rest_select_by_id(&q, mod, ids[i], NULL);
-        sqlite3_stmt *st = crest__rest_run(req, res, &q);
+        crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
         crest__sql_dispose(&q);
-        if (!st) {
+        if (!r) {
             rc = -1;
             break;
         }
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW) {
+        if (r->nrows) {
             if (mod->def->after_create) {
-                json_t *o = crest__rest_row_object(ctx, mod, st);
+                json_t *o = crest__rest_row_object(ctx, mod, r, 0);
                 if (o && mod->def->after_create(ctx, o))
                     rc = -1;
                 json_decref(o);
             }
             if (!rc)
-                rc = crest__rest_write_row(ctx, mod, st, w);
+                rc = crest__rest_write_row(ctx, mod, r, 0, w);
         }
-        crest__stmt_done(st);
     }
     crest_json_array_end(w);
     crest_json_object_end(w);
@@ -530,7 +500,10 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
     }
     crest__rest_where_id(&q, id, scope);
     int64_t changes = 1;
-    int rc = nset ? exec_sql(req, res, &q, &changes, mod, &a, "") : 0;
+    crest__rows *done = NULL;
+    int rc = nset ? exec_sql(req, res, &q, &done, mod, &a, "") : 0;
+    if (done)
+        changes = done->changes;
     crest__sql_dispose(&q);
     json_decref(parsed);
     if (rc)
@@ -563,8 +536,9 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     crest__sql_add(&q, "DELETE FROM ");
     crest__sql_add(&q, mod->m->qtable);
     crest__rest_where_id(&q, id, scope);
-    int64_t changes = 0;
-    int rc = exec_sql(req, res, &q, &changes, mod, NULL, "");
+    crest__rows *done = NULL;
+    int rc = exec_sql(req, res, &q, &done, mod, NULL, "");
+    int64_t changes = done ? done->changes : 0;
     crest__sql_dispose(&q);
     if (rc)
         return -1;
@@ -576,24 +550,20 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     return 0;
 }
 
-/* Write routes run on the thread pool, one at a time, on the app's writer
- * connection; the answer waits until the commit is durable (group commit,
- * src/app/writer.c). */
+/* Write routes run in the store's write unit: on SQLite, on the thread
+ * pool, one at a time, on the one writer connection, the answer waiting
+ * until the commit is durable (group commit, src/store/sqlite_writer.c). */
 int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
 {
     route *r = ud;
-    crest_app *app = req->app;
-    sqlite3 *db = crest__writer_begin(app);
-    if (!db)
+    const crest__store_vt *vt = req->app->store ? req->app->store->vt : NULL;
+    crest__sess *ss = crest__req_sess(req);
+    crest__dberr e;
+    if (!ss || vt->write_begin(ss, &e))
         return crest_res_error(res, 503, "database_unavailable", "the database is not available");
-    req->db_override = db;
     int rc = r->inner(req, res, ud);
-    crest__req_unhook_db(req); /* the next writer must not inherit this request's deadline */
-    if (!sqlite3_get_autocommit(db))
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* never leave a transaction open */
-    crest__writer_end(app);
-    req->db_override = NULL;
-    if (!rc && !res->is_error && crest__writer_durable(app)) {
+    bool ok = !rc && !res->is_error;
+    if (vt->write_end(ss, ok, &e) && ok) {
         fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);
         return crest_res_error(res, 500, "internal_error", "the write could not be made durable");
     }

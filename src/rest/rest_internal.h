@@ -131,8 +131,8 @@ char *crest__quote_ident(const char *name);
 const char *crest__field_value(crest__arena *a, const crest__mfield *f, const json_t *v, crest__val *out);
 /* A where operand of a field's type ($lt: 5); NULL or a message. */
 const char *crest__field_operand(crest__arena *a, const crest__mfield *f, const json_t *v, crest__val *out);
-/* Writes column `col` of a row as the field's JSON type. */
-void crest__field_write(crest_json *w, const crest__mfield *f, void *stmt, int col);
+/* Writes a cell of a row as the field's JSON type. */
+void crest__field_write(crest_json *w, const crest__mfield *f, const crest__cell *c);
 /* The current time as stored: "YYYY-MM-DDTHH:MM:SS.sssZ". buf >= 32 bytes. */
 void crest__now_stored(char *buf, size_t cap);
 /* RFC 3339 → the stored UTC form; -1 when not a valid date-time. */
@@ -158,17 +158,9 @@ int crest__model_sync(crest__model *m, void *db, const char *source, crest_error
 typedef struct crest__module crest__module;
 void crest__module_free(crest__module *mod);
 /* Prepares computed SQL against the synced schema; err names the module. */
-int crest__module_check(crest__module *mod, void *db, crest_error *err);
+int crest__module_check(crest__module *mod, crest__conn *c, crest_error *err);
 
 /* Called by the app when it prepares the database (after startup_sql). */
-int crest__rest_prepare(crest_app *app, void *db, crest_error *err);
-
-/* ---- per-worker statement cache (keyed by SQL text) ---- */
-void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int *rc);
-void crest__stmt_done(void *stmt);
-/* Binds v as the statement's parameter i (1-based); the text must outlive the step. */
-void crest__bind_val(void *stmt, int i, const crest__val *v);
-/* Finalizes a cache's statements (before its connection closes). */
-void crest__stmt_cache_free(void **slot);
+int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err);
 
 #endif

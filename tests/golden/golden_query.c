@@ -13,6 +13,7 @@
 
 #include "json/json_internal.h"
 #include "rest/rest_internal.h"
+#include "store/sqlite_internal.h"
 
 static const char *const states[] = {"todo", "doing", "done", NULL};
 static const crest_field fields[] = {
@@ -128,7 +129,7 @@ static int run_case(const crest__model *m, const crest__allow *allow, sqlite3 *d
         rc = -1;
     } else {
         for (unsigned i = 0; i < s.nbinds; i++)
-            crest__bind_val(st, (int)i + 1, &s.binds[i]);
+            crest__sq_bind(st, (int)i + 1, &s.binds[i]);
         int step;
         while ((step = sqlite3_step(st)) == SQLITE_ROW)
             ;

@@ -1,5 +1,6 @@
-/* test_dberror.c — src/app/dberror.c's classification of SQLite errors into
- * store-neutral kinds, on connections opened by src/app/db.c (foreign keys
+/* test_sqlite_error.c — src/store/sqlite_error.c's classification of SQLite
+ * errors into store-neutral kinds, on connections opened by
+ * src/store/sqlite_db.c (foreign keys
  * on, crest's sum): a full database (PRAGMA max_page_count), unique keys and
  * their columns, foreign keys both ways, trigger messages with and without
  * the crest:<status>: form; and the exact sum. */
@@ -9,7 +10,7 @@
 
 #include "unit.h"
 
-#include "app/app_internal.h"
+#include "store/sqlite_internal.h"
 
 static sqlite3 *db;
 static crest__arena arena;
@@ -18,10 +19,8 @@ static int setup(void **state)
 {
     (void)state;
     crest__arena_init(&arena, 4096, 0);
-    void *p = NULL;
-    if (crest__db_open(":memory:", true, &p) != SQLITE_OK)
+    if (crest__sq_open_db(":memory:", true, &db) != SQLITE_OK)
         return -1;
-    db = p;
     return sqlite3_exec(db,
                         "CREATE TABLE p (id INTEGER PRIMARY KEY);"
                         "CREATE TABLE c (id INTEGER PRIMARY KEY, a TEXT, b TEXT, pid INTEGER REFERENCES p(id),"

@@ -1,13 +1,12 @@
-/* stmtcache.c — prepared statements of REST routes, per worker, keyed by
- * their SQL text. The text depends only on the shape of a query (values are
+/* sqlite_cache.c — each connection's prepared statements, keyed by their
+ * SQL text. The text depends only on the shape of a query (values are
  * bound), so a few hundred entries cover an API; the least recently used of
- * a small probe window is replaced when it is full. Blocking handlers (on
- * the thread pool) get one-shot statements instead. */
+ * a small probe window is replaced when it is full. Statements run once
+ * (start-up checks) are not kept. */
 #include <stdlib.h>
+#include <string.h>
 
-#include <sqlite3.h>
-
-#include "rest_internal.h"
+#include "sqlite_internal.h"
 
 #define CACHE_SLOTS 256
 #define CACHE_PROBE 8
@@ -20,11 +19,10 @@ typedef struct centry {
     uint64_t used;
 } centry;
 
-typedef struct ccache {
+struct sq_cache {
     centry e[CACHE_SLOTS];
     uint64_t tick;
-    void *db;
-} ccache;
+};
 
 static uint64_t fnv1a(const char *s, size_t n)
 {
@@ -36,35 +34,21 @@ static uint64_t fnv1a(const char *s, size_t n)
     return h;
 }
 
-/* Marks one-shot statements (not owned by a cache) so done() finalizes them. */
-static __thread sqlite3_stmt *oneshot[16];
-
-void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int *rc)
+sqlite3_stmt *crest__sq_cache_get(crest__conn *conn, const char *sql, size_t len, bool nocache, int *rc)
 {
     sqlite3_stmt *st = NULL;
-    /* The writer connection (under the write lock) and each worker's own
-     * connection have a cache; pool threads' connections do not. */
-    void **slot = req->db_override && req->db_override == req->app->writer_db ? &req->app->writer_cache
-                  : !req->blocking && req->worker                                ? &req->worker->aw.stmt_cache
-                                                                                 : NULL;
-    if (!slot) {
-        *rc = sqlite3_prepare_v2(db, sql, (int)len, &st, NULL);
-        for (size_t i = 0; st && i < CREST_ARRAY_LEN(oneshot); i++)
-            if (!oneshot[i]) {
-                oneshot[i] = st;
-                break;
-            }
+    if (nocache) {
+        *rc = sqlite3_prepare_v2(conn->db, sql, (int)len, &st, NULL);
         return st;
     }
-    ccache *c = *slot;
+    sq_cache *c = conn->cache;
     if (!c) {
         c = calloc(1, sizeof *c);
         if (!c) {
             *rc = SQLITE_NOMEM;
             return NULL;
         }
-        c->db = db;
-        *slot = c;
+        conn->cache = c;
     }
     uint64_t h = fnv1a(sql, len);
     unsigned base = (unsigned)(h % CACHE_SLOTS), victim = base;
@@ -82,7 +66,7 @@ void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int
         if (e->used < c->e[victim].used)
             victim = (base + k) % CACHE_SLOTS;
     }
-    *rc = sqlite3_prepare_v3(db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    *rc = sqlite3_prepare_v3(conn->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &st, NULL);
     if (*rc != SQLITE_OK)
         return NULL;
     char *copy = malloc(len + 1);
@@ -106,9 +90,8 @@ void *crest__stmt_get(crest_req *req, void *db, const char *sql, size_t len, int
     return st;
 }
 
-void crest__bind_val(void *stmt, int i, const crest__val *v)
+void crest__sq_bind(sqlite3_stmt *st, int i, const crest__val *v)
 {
-    sqlite3_stmt *st = stmt;
     switch (v->k) {
     case CREST__V_NULL:
         sqlite3_bind_null(st, i);
@@ -125,29 +108,27 @@ void crest__bind_val(void *stmt, int i, const crest__val *v)
     case CREST__V_DATETIME:
     case CREST__V_JSON:
     case CREST__V_UUID:
-        sqlite3_bind_text(st, i, v->s, (int)v->n, SQLITE_STATIC);
+        sqlite3_bind_text(st, i, v->s ? v->s : "", (int)v->n, SQLITE_STATIC);
         break;
     }
 }
 
-void crest__stmt_done(void *stmt)
+void crest__sq_cache_done(crest__conn *c, sqlite3_stmt *st, bool nocache)
 {
-    sqlite3_stmt *st = stmt;
+    (void)c;
     if (!st)
         return;
-    for (size_t i = 0; i < CREST_ARRAY_LEN(oneshot); i++)
-        if (oneshot[i] == st) {
-            oneshot[i] = NULL;
-            sqlite3_finalize(st);
-            return;
-        }
+    if (nocache) {
+        sqlite3_finalize(st);
+        return;
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 }
 
-void crest__stmt_cache_free(void **slot)
+void crest__sq_cache_free(crest__conn *conn)
 {
-    ccache *c = *slot;
+    sq_cache *c = conn->cache;
     if (!c)
         return;
     for (unsigned i = 0; i < CACHE_SLOTS; i++) {
@@ -155,5 +136,5 @@ void crest__stmt_cache_free(void **slot)
         free(c->e[i].sql);
     }
     free(c);
-    *slot = NULL;
+    conn->cache = NULL;
 }

@@ -1,12 +1,13 @@
-/* db.c — every SQLite connection crest opens (the start-up check, each
- * worker's, the writer's, each blocking thread's) is opened here and set up
- * the same way: a busy timeout, extended result codes, foreign keys
- * enforced, and crest's own sum and avg, which never fail on an overflow. */
+/* sqlite_db.c — every SQLite connection crest opens (the start-up check, each
+ * worker's, the writer's, each pool thread's) is opened here and set up the
+ * same way: a busy timeout, extended result codes, foreign keys enforced,
+ * and crest's own sum and avg, which never fail on an overflow. */
 #include <stdint.h>
+#include <stdio.h>
 
 #include <sqlite3.h>
 
-#include "app_internal.h"
+#include "sqlite_internal.h"
 
 /* ---- sum and avg ----
  *
@@ -113,7 +114,7 @@ static int add_functions(sqlite3 *db)
     return rc;
 }
 
-int crest__db_open(const char *path, bool create, void **out)
+int crest__sq_open_db(const char *path, bool create, sqlite3 **out)
 {
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
@@ -127,4 +128,18 @@ int crest__db_open(const char *path, bool create, void **out)
         rc = add_functions(db);
     *out = db;
     return rc;
+}
+
+/* Durability: FULL syncs the WAL at every commit, so an acknowledged write
+ * survives a power cut; NORMAL (durability: normal) survives a crash of
+ * crest but may lose the last commits on power loss. The writer always
+ * uses NORMAL: its commits are synced by the group commit instead
+ * (sqlite_writer.c). A modest page cache per connection keeps RSS small. */
+void crest__sq_tune(sqlite3 *db, bool durability_normal, int cache_kib)
+{
+    char sql[96];
+    int n = snprintf(sql, sizeof sql, "PRAGMA synchronous=%s", durability_normal ? "NORMAL" : "FULL");
+    if (cache_kib > 0) /* 0: SQLite's default cache */
+        snprintf(sql + n, sizeof sql - (size_t)n, "; PRAGMA cache_size=%d", -cache_kib);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
 }

@@ -1,0 +1,139 @@
+/* rows.c — results as every store returns them (store.h): cells written as
+ * JSON the way the database typed them — the one cell writer REST modules,
+ * SQL endpoints and C handlers share — and the public crest_rows API. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crest/crest.h"
+#include "store.h"
+
+/* A float as SQLite writes it as text ("%!.15g": "100.0", "1.0e+20"). */
+static int float_text(char *buf, size_t cap, double d)
+{
+    int n = snprintf(buf, cap, "%.15g", d);
+    if (n <= 0 || (size_t)n >= cap - 3 || !isfinite(d) || strchr(buf, '.'))
+        return n;
+    char *e = strchr(buf, 'e');
+    size_t at = e ? (size_t)(e - buf) : (size_t)n;
+    memmove(buf + at + 2, buf + at, (size_t)n - at + 1);
+    buf[at] = '.';
+    buf[at + 1] = '0';
+    return n + 2;
+}
+
+void crest__cell_write(crest_json *w, const crest__cell *c)
+{
+    switch ((crest__vkind)c->k) {
+    case CREST__V_NULL:
+        crest_json_null(w);
+        break;
+    case CREST__V_BOOL:
+        crest_json_bool(w, c->v.i != 0);
+        break;
+    case CREST__V_INT:
+        crest_json_int(w, c->v.i);
+        break;
+    case CREST__V_FLOAT:
+        crest_json_double(w, c->v.f);
+        break;
+    case CREST__V_JSON:
+        crest_json_raw(w, c->v.s, c->n);
+        break;
+    default:
+        crest_json_strn(w, c->v.s ? c->v.s : "", c->n);
+    }
+}
+
+void crest__cell_write_text(crest_json *w, const crest__cell *c)
+{
+    char buf[64];
+    switch ((crest__vkind)c->k) {
+    case CREST__V_NULL:
+        crest_json_null(w);
+        break;
+    case CREST__V_BOOL:
+    case CREST__V_INT: {
+        int n = snprintf(buf, sizeof buf, "%lld", (long long)c->v.i);
+        crest_json_strn(w, buf, (size_t)n);
+        break;
+    }
+    case CREST__V_FLOAT: {
+        int n = float_text(buf, sizeof buf, c->v.f);
+        crest_json_strn(w, buf, n > 0 ? (size_t)n : 0);
+        break;
+    }
+    default:
+        crest_json_strn(w, c->v.s ? c->v.s : "", c->n);
+    }
+}
+
+/* ---- the public API (crest.h) ---- */
+
+_Static_assert(sizeof(crest_value) == sizeof(crest__val) && offsetof(crest_value, s) == offsetof(crest__val, s) &&
+                   offsetof(crest_value, len) == offsetof(crest__val, n) &&
+                   offsetof(crest_value, f) == offsetof(crest__val, f) &&
+                   (int)CREST_V_UUID == (int)CREST__V_UUID && (int)CREST_V_TEXT == (int)CREST__V_TEXT,
+               "crest_value is crest__val");
+
+static const crest__cell *cur(const crest_rows *r, unsigned col)
+{
+    static const crest__cell null_cell = {.k = CREST__V_NULL};
+    if (!r || r->at == 0 || r->at > r->nrows || col >= r->ncols)
+        return &null_cell;
+    return crest__rows_cell(r, r->at - 1, col);
+}
+
+size_t crest_rows_count(const crest_rows *r) { return r ? r->nrows : 0; }
+unsigned crest_rows_columns(const crest_rows *r) { return r ? r->ncols : 0; }
+
+const char *crest_rows_name(const crest_rows *r, unsigned col)
+{
+    return r && col < r->ncols ? r->names[col] : NULL;
+}
+
+bool crest_rows_next(crest_rows *r)
+{
+    if (!r || r->at > r->nrows)
+        return false;
+    r->at++;
+    return r->at <= r->nrows;
+}
+
+crest_vtype crest_rows_type(const crest_rows *r, unsigned col) { return (crest_vtype)cur(r, col)->k; }
+bool crest_rows_is_null(const crest_rows *r, unsigned col) { return cur(r, col)->k == CREST__V_NULL; }
+
+int64_t crest_rows_int(const crest_rows *r, unsigned col)
+{
+    const crest__cell *c = cur(r, col);
+    return c->k == CREST__V_INT || c->k == CREST__V_BOOL ? c->v.i : c->k == CREST__V_FLOAT ? (int64_t)c->v.f : 0;
+}
+
+double crest_rows_float(const crest_rows *r, unsigned col)
+{
+    const crest__cell *c = cur(r, col);
+    return c->k == CREST__V_FLOAT ? c->v.f : c->k == CREST__V_INT || c->k == CREST__V_BOOL ? (double)c->v.i : 0;
+}
+
+const char *crest_rows_text(const crest_rows *r, unsigned col, size_t *len)
+{
+    const crest__cell *c = cur(r, col);
+    bool text = crest__vkind_is_text((crest__vkind)c->k);
+    if (len)
+        *len = text ? c->n : 0;
+    return text ? c->v.s : NULL;
+}
+
+void crest_rows_write(const crest_rows *r, crest_json *w)
+{
+    crest_json_object_begin(w);
+    for (unsigned i = 0; r && i < r->ncols; i++) {
+        crest_json_key(w, r->names[i]);
+        crest__cell_write(w, cur(r, i));
+    }
+    crest_json_object_end(w);
+}
+
+int64_t crest_rows_changes(const crest_rows *r) { return r ? r->changes : 0; }
+int64_t crest_rows_last_id(const crest_rows *r) { return r ? r->last_id : 0; }

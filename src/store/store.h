@@ -1,0 +1,252 @@
+/* store.h — the store: one seam between crest and every database. A store is
+ * a table of functions (curl's `struct Curl_ssl`, redis's ae backends) with
+ * SQLite (sqlite.c) as its first implementation; PostgreSQL comes next.
+ * Above this line nothing knows which database it talks to: statements come
+ * from the query stage as text plus typed values, rows come back as typed
+ * cells, failures as store-neutral kinds (the HTTP mapping of those lives
+ * in src/app/dberror.c). Internal: not installed.
+ *
+ * Two ways in:
+ * - synchronous, on a connection (crest__store_connect): start-up work
+ *   (schema sync, checking SQL), and anything already off the event loop;
+ * - per request, through its session (crest__sess): the store picks the
+ *   connection (the worker's, a pool thread's, the writer's), applies the
+ *   request's deadline, and completes each query through a callback —
+ *   at once when it can (SQLite's fast path), later on the worker's loop
+ *   when not (a slow SQLite read moved to the thread pool; a network store). */
+#ifndef CREST_STORE_H
+#define CREST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crest/json.h"
+
+#include "../core/core.h"
+#include "../core/value.h"
+
+typedef struct crest__store crest__store;          /* one opened database (per app) */
+typedef struct crest__store_worker crest__store_worker; /* a worker thread's connections */
+typedef struct crest__conn crest__conn;            /* one connection */
+typedef struct crest__sess crest__sess;            /* a request's use of the store */
+typedef struct crest_rows crest__rows;             /* a result (public name: crest_rows) */
+
+/* ---- failures: store-neutral kinds (docs/internals/store.md) ---- */
+
+typedef enum crest__dberr_kind {
+    CREST__DBERR_UNIQUE,       /* a unique key: 409 naming its columns */
+    CREST__DBERR_FOREIGN_KEY,  /* a row names a missing one: 422 */
+    CREST__DBERR_REFERENCED,   /* a delete of a row others refer to: 409 */
+    CREST__DBERR_NOT_NULL,
+    CREST__DBERR_CHECK,
+    CREST__DBERR_CONSTRAINT,   /* another rule of the table (a trigger's plain RAISE) */
+    CREST__DBERR_DEADLINE,     /* the request's deadline interrupted it */
+    CREST__DBERR_BUSY,         /* locked by another connection: try again */
+    CREST__DBERR_UNAVAILABLE,  /* the database cannot be opened or written at all */
+    CREST__DBERR_STORAGE,      /* disk full, file-size limit, failing device */
+    CREST__DBERR_NOMEM,
+    CREST__DBERR_TOO_LARGE,    /* the result is larger than the response may be */
+    CREST__DBERR_RAISED,       /* SQL raised an answer of its own: status + detail */
+    CREST__DBERR_OTHER,        /* a bug or a broken database: logged, 500 */
+    CREST__DBERR_COUNT
+} crest__dberr_kind;
+
+typedef struct crest__dberr {
+    crest__dberr_kind kind;
+    int native;                /* the store's own code (SQLite's extended code), for the log */
+    const char *columns;       /* UNIQUE: the key's column names, each NUL-ended, then "" (arena); or NULL */
+    const char *constraint;    /* the constraint's name when the database gives one (arena), or NULL */
+    int status;                /* RAISED: the HTTP status */
+    const char *detail;        /* RAISED: the message for the client; else the database's own, for
+                                  logs and start-up messages only (arena; may be NULL) */
+} crest__dberr;
+
+/* ---- results ---- */
+
+/* One cell: kind NULL, BOOL, INT (i), FLOAT (f) or a text kind (s, n: in
+ * the result's arena, NUL-terminated). */
+typedef struct crest__cell {
+    union {
+        int64_t i;
+        double f;
+        const char *s;
+    } v;
+    uint32_t n;
+    uint8_t k;                 /* crest__vkind */
+} crest__cell;
+
+/* A whole result, read into the arena of whoever ran it (the request's). */
+struct crest_rows {
+    unsigned ncols;
+    const char **names;        /* column names */
+    crest__cell *cells;        /* nrows * ncols, row after row */
+    size_t nrows, cap;
+    size_t at;                 /* crest_rows_next: the current row + 1 (0: before the first) */
+    int64_t changes;           /* rows a write changed */
+    int64_t last_id;           /* the id of the last row inserted (SQLite's rowid) */
+    size_t bytes;              /* what the rows weigh as JSON, at least (limits) */
+};
+
+static inline const crest__cell *crest__rows_cell(const crest__rows *r, size_t row, unsigned col)
+{
+    return &r->cells[row * r->ncols + col];
+}
+
+/* ---- statements ---- */
+
+enum {
+    CREST__QF_READ = 1,        /* reads only (a store checks it too before moving a slow one off the loop) */
+    CREST__QF_DELETE = 2,      /* a delete: a foreign key failure is REFERENCED */
+    CREST__QF_FIRST = 4,       /* keep the first row only (the rest still run: RETURNING) */
+    CREST__QF_NOCACHE = 8,     /* run once: do not keep the prepared statement */
+    CREST__QF_NUMBERED = 16,   /* placeholders are $1..$n (crest_query) */
+    CREST__QF_INPLACE = 32     /* complete before returning: never move off the loop */
+};
+
+/* A statement in the store's dialect and its values (1-based in order).
+ * Everything is borrowed until the statement has completed. */
+typedef struct crest__query {
+    const char *sql;
+    size_t len;
+    const crest__val *binds;
+    unsigned nbinds;
+    unsigned flags;            /* CREST__QF_* */
+    size_t max_rows;           /* 0: all; else stop after this many rows */
+} crest__query;
+
+/* What the store says of a statement it was asked to check (start-up). */
+typedef struct crest__stmt_info {
+    unsigned nparams;
+    const char **param_names;  /* 1-based names as written (":id", "?"), NULL for unnamed */
+    unsigned ncols;
+    const char **col_names;
+    bool readonly;
+    size_t tail;               /* bytes of text after the first statement (0: one statement) */
+} crest__stmt_info;
+
+/* Columns of a table, as the store has them (schema introspection). */
+typedef struct crest__column_info {
+    const char *name;
+    const char *type;          /* the declared type, upper case as stored */
+    bool notnull, pk;
+    const char *dflt;          /* the default's SQL text, or NULL */
+} crest__column_info;
+
+typedef struct crest__fkey_info {
+    const char *column;        /* this table's column */
+    const char *table;         /* the parent table */
+    const char *to;            /* the parent's column, NULL: its primary key */
+} crest__fkey_info;
+
+/* ---- the request side ---- */
+
+/* Runs a query's completion on its thread: `rows` is NULL on failure (then
+ * err says why); both live in the session's arena. */
+typedef void (*crest__query_cb)(void *ud, crest__rows *rows, const crest__dberr *err);
+
+/* What a request gives its session: the arena results go into, the
+ * deadline, where it runs, and how to continue off the loop. */
+typedef struct crest__sess_config {
+    crest__arena *arena;
+    uint64_t deadline_us;              /* 0: none */
+    crest__store_worker *worker;       /* the worker's connections; NULL off the loop */
+    bool blocking;                     /* running on a pool thread */
+    /* Runs work(ud) on the thread pool, then after(ud, cancelled) on the
+     * worker's loop (cancelled: work never ran, the server is stopping);
+     * 0, or negative when it cannot (then neither runs). NULL: no thread
+     * pool (the loopback harness): everything runs in place. */
+    int (*offload)(void *engine_ud, void (*work)(void *), void (*after)(void *, bool), void *ud);
+    void *engine_ud;
+} crest__sess_config;
+
+/* ---- the table of functions ---- */
+
+typedef struct crest__store_config {
+    const char *path;                  /* SQLite: the file (":memory:" allowed) */
+    bool create;                       /* make the database when missing */
+    bool durability_normal;            /* no sync at commit (crash-safe, not power-safe) */
+    size_t max_result;                 /* bytes a result may weigh (the response limit) */
+    unsigned slow_read_us;             /* a read on the loop past this moves off it (0: never) */
+} crest__store_config;
+
+typedef struct crest__store_vt {
+    const char *name;                  /* "sqlite" */
+    int dialect;                       /* the query stage's dialect id */
+    /* Write routes run on the thread pool, one at a time (SQLite's single
+     * writer and group commit), rather than on the loop. */
+    bool writes_block;
+
+    int (*open)(const crest__store_config *cfg, crest__store **out, crest_error *err);
+    void (*close)(crest__store *s);
+
+    /* Synchronous connections (start-up, checks). */
+    int (*connect)(crest__store *s, crest__conn **out, crest_error *err);
+    void (*disconnect)(crest__conn *c);
+    int (*exec)(crest__conn *c, const crest__query *q, crest__arena *a, crest__rows **out, crest__dberr *err);
+    /* Runs a script of statements (startup_sql); on failure *msg (malloc'd). */
+    int (*exec_script)(crest__conn *c, const char *sql, char **msg);
+    int (*begin)(crest__conn *c, bool write, crest__dberr *err, crest__arena *a);
+    int (*commit)(crest__conn *c, crest__dberr *err, crest__arena *a);
+    void (*rollback)(crest__conn *c);
+    /* Checks one statement without running it; *msg (malloc'd) says why not. */
+    int (*describe)(crest__conn *c, const char *sql, crest__arena *a, crest__stmt_info *out, char **msg);
+    /* Schema introspection: the table's columns (none when it is missing). */
+    int (*columns)(crest__conn *c, const char *table, crest__arena *a, crest__column_info **out, unsigned *n);
+    int (*fkeys)(crest__conn *c, const char *table, crest__arena *a, crest__fkey_info **out, unsigned *n);
+    /* Start-up: make the database ready to serve (SQLite: WAL). */
+    int (*setup)(crest__conn *c, char **msg);
+
+    /* Each worker's own connections. */
+    int (*worker_init)(crest__store *s, crest__store_worker **out, crest_error *err);
+    void (*worker_dispose)(crest__store_worker *w);
+
+    /* Requests. */
+    crest__sess *(*sess_new)(crest__store *s, const crest__sess_config *cfg);
+    /* Runs q; cb runs once (maybe before this returns). 0, or negative
+     * when it could not start (cb never runs). */
+    int (*query)(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud);
+    /* Opens / ends the request's write transaction (the unit a write
+     * route runs in): SQLite takes the one writer; end commits or rolls
+     * back, and for a commit waits until it is durable. */
+    int (*write_begin)(crest__sess *ss, crest__dberr *err);
+    int (*write_end)(crest__sess *ss, bool commit, crest__dberr *err);
+    /* A transaction inside the request (bulk create). */
+    int (*txn)(crest__sess *ss, int op, crest__dberr *err); /* CREST__TXN_* */
+    /* The request is over: release what the session holds. Sets *timed_out
+     * when its deadline interrupted a statement. */
+    void (*sess_end)(crest__sess *ss, bool *timed_out);
+    /* The native handle (SQLite: sqlite3 *) for crest_req_sqlite; NULL when none. */
+    void *(*native)(crest__sess *ss);
+    /* The native handle of a synchronous connection (start-up code not yet
+     * moved onto the store's calls). */
+    void *(*conn_native)(crest__conn *c);
+    /* Schema introspection inside a request (naming a missing parent). */
+    int (*sess_fkeys)(crest__sess *ss, const char *table, crest__fkey_info **out, unsigned *n);
+} crest__store_vt;
+
+enum { CREST__TXN_BEGIN, CREST__TXN_COMMIT, CREST__TXN_ROLLBACK };
+
+extern const crest__store_vt crest__store_sqlite;
+
+/* The store and its table (every store object starts with this). */
+struct crest__store {
+    const crest__store_vt *vt;
+    crest__store_config cfg;
+};
+
+/* Classifies SQLite failures (sqlite_error.c; tests use it directly). */
+/* rc of a call on db (NULL: rc alone); strings into the arena a. A foreign
+ * key failure is FOREIGN_KEY here: the store makes it REFERENCED for a
+ * statement flagged CREST__QF_DELETE. */
+void crest__dberr_sqlite(void *db, int rc, crest__arena *a, crest__dberr *out);
+
+/* Makes r an empty result of ncols columns (names from the arena a); 0 or -1. */
+int crest__rows_init(crest__rows *r, crest__arena *a, unsigned ncols);
+
+/* rows.c: a cell as JSON the way the database typed it (json cells as their
+ * text, raw); and as a JSON string of its text (a number's digits). */
+void crest__cell_write(crest_json *w, const crest__cell *c);
+void crest__cell_write_text(crest_json *w, const crest__cell *c);
+
+#endif
