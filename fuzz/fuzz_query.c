@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     crest__plan_print(&printed, q);
     crest__buf_dispose(&printed);
     crest__sql sql;
-    crest__sql_init(&sql, &a);
+    crest__sql_init(&sql, &a, crest__dialect_sqlite());
     crest__sql_add(&sql, "SELECT \"id\" FROM \"tasks\" WHERE ");
     crest__sql_where(&sql, q);
     crest__sql_order(&sql, &plan);

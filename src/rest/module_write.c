@@ -73,7 +73,7 @@ static unsigned to_attrs(crest_req *req, crest_res *res, const crest__module *mo
                 crest__now_stored(now, sizeof now);
                 if (f->f.type == CREST_F_DATE)
                     now[10] = 0;
-                out->v[i].k = CREST__V_TEXT;
+                out->v[i].k = f->f.type == CREST_F_DATE ? CREST__V_DATE : CREST__V_DATETIME;
                 out->v[i].s = crest__arena_strdup(req->arena, now);
                 out->v[i].n = out->v[i].s ? strlen(out->v[i].s) : 0;
                 out->set[i] = 1;
@@ -176,68 +176,53 @@ static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_
 
 static void insert_sql(crest__sql *q, const crest__module *mod, const attrs *a)
 {
-    const crest__model *m = mod->m;
-    crest__sql_add(q, "INSERT INTO ");
-    crest__sql_add(q, m->qtable);
-    crest__sql_add(q, " (");
-    unsigned n = 0;
-    for (unsigned i = 1; i < m->nfields; i++) {
-        if (!a->set[i])
-            continue;
-        crest__sql_add(q, n++ ? ", " : "");
-        crest__sql_add(q, m->fields[i].qname);
-    }
-    if (!n) {
-        q->text.len -= 2; /* " (" */
-        crest__sql_add(q, " DEFAULT VALUES");
-        return;
-    }
-    crest__sql_add(q, ") VALUES (");
-    n = 0;
-    for (unsigned i = 1; i < m->nfields; i++) {
-        if (!a->set[i])
-            continue;
-        if (n++)
-            crest__sql_add(q, ", ");
-        crest__sql_bind(q, a->v[i]);
-    }
-    crest__sql_add(q, ")");
+    crest__insert_plan p = {.m = mod->m, .vals = a->v, .set = a->set};
+    crest__compile_insert(q, &p);
+}
+
+/* Runs introspection q on db: a prepared statement with q's values bound
+ * (finalize it), or NULL. q is disposed. */
+static sqlite3_stmt *introspect(sqlite3 *db, crest__sql *q)
+{
+    sqlite3_stmt *st = NULL;
+    if (!q->err && sqlite3_prepare_v2(db, q->text.ptr, (int)q->text.len, &st, NULL) == SQLITE_OK)
+        for (unsigned i = 0; i < q->nbinds; i++)
+            crest__bind_val(st, (int)i + 1, &q->binds[i]);
+    crest__sql_dispose(q);
+    return st;
 }
 
 /* The parent key a foreign key names: its `to` column, or (NULL) the parent
  * table's primary key; "rowid" for a table without a one-column key.
- * malloc'd, quoted. */
-static char *parent_key(sqlite3 *db, const char *table, const char *to)
+ * From the arena a (NULL when out of memory). */
+static const char *parent_key(crest_req *req, sqlite3 *db, const char *table, const char *to)
 {
     if (to)
-        return crest__quote_ident(to);
-    sqlite3_stmt *st = NULL;
-    char *key = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT name, (SELECT count(*) FROM pragma_table_info(?1) WHERE pk > 0) "
-                               "FROM pragma_table_info(?1) WHERE pk = 1", -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 1)
-            key = crest__quote_ident((const char *)sqlite3_column_text(st, 0));
-    }
+        return crest__arena_strdup(req->arena, to);
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_primary_key(&q, table);
+    sqlite3_stmt *st = introspect(db, &q);
+    const char *key = NULL;
+    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 1)
+        key = crest__arena_strdup(req->arena, (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
-    return key ? key : crest__quote_ident("rowid");
+    return key ? key : "rowid";
 }
 
-/* Whether `table` has a row whose `key` (quoted) equals v: 1 yes, 0 no, -1 unknown. */
-static int parent_exists(sqlite3 *db, const char *table, const char *key, const crest__val *v)
+/* Whether `table` has a row whose `key` equals v: 1 yes, 0 no, -1 unknown. */
+static int parent_exists(crest_req *req, sqlite3 *db, const char *table, const char *key, const crest__val *v)
 {
-    char *qt = crest__quote_ident(table);
-    char *sql = qt ? sqlite3_mprintf("SELECT 1 FROM %s WHERE %s = ?", qt, key) : NULL;
-    free(qt);
-    sqlite3_stmt *st = NULL;
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_parent_exists(&q, table, key, *v);
+    sqlite3_stmt *st = introspect(db, &q);
     int found = -1;
-    if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-        crest__bind_val(st, 1, v);
+    if (st) {
         int rc = sqlite3_step(st);
         found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
     }
     sqlite3_finalize(st);
-    sqlite3_free(sql);
     return found;
 }
 
@@ -250,14 +235,14 @@ static void name_missing_parents(crest_req *req, crest_res *res, const crest__mo
                                  const char *prefix)
 {
     sqlite3 *db = crest_req_sqlite(req);
-    sqlite3_stmt *st = NULL;
-    if (!db || sqlite3_prepare_v2(db, "SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1) AS k "
-                                      "WHERE (SELECT count(*) FROM pragma_foreign_key_list(?1) AS o WHERE o.id = k.id) "
-                                      "= 1 ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-        sqlite3_finalize(st);
+    if (!db)
         return;
-    }
-    sqlite3_bind_text(st, 1, mod->m->table, -1, SQLITE_STATIC);
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_foreign_keys(&q, mod->m->table);
+    sqlite3_stmt *st = introspect(db, &q);
+    if (!st)
+        return;
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *table = (const char *)sqlite3_column_text(st, 0);
         const char *from = (const char *)sqlite3_column_text(st, 1);
@@ -265,11 +250,10 @@ static void name_missing_parents(crest_req *req, crest_res *res, const crest__mo
         const crest__mfield *f = from ? crest__model_field(mod->m, from) : NULL;
         if (!table || !f || !a->set[f->idx] || a->v[f->idx].k == CREST__V_NULL)
             continue;
-        char *key = parent_key(db, table, to);
-        if (key && parent_exists(db, table, key, &a->v[f->idx]) == 0)
+        const char *key = parent_key(req, db, table, to);
+        if (key && parent_exists(req, db, table, key, &a->v[f->idx]) == 0)
             crest_res_error_field(res, crest__arena_printf(req->arena, "%s%s", prefix, f->f.name),
                                   crest__arena_printf(req->arena, "no %s row with this id", table));
-        free(key);
     }
     sqlite3_finalize(st);
 }
@@ -298,11 +282,12 @@ static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, int64_t *chan
     return 0;
 }
 
-static int exec_text(crest_req *req, crest_res *res, const char *sql)
+/* Runs a transaction statement. */
+static int exec_txn(crest_req *req, crest_res *res, crest__txn t)
 {
     crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, sql);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__sql_add(&q, crest__txn_sql(q.d, t));
     int rc = exec_sql(req, res, &q, NULL, NULL, NULL, "");
     crest__sql_dispose(&q);
     return rc;
@@ -338,7 +323,7 @@ static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
         return -1;
     }
     crest__sql q;
-    crest__sql_init(&q, req->arena);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     insert_sql(&q, mod, &a);
     int rc = exec_sql(req, res, &q, NULL, mod, &a, "");
     crest__sql_dispose(&q);
@@ -396,12 +381,12 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         goto out;
     }
     /* All or nothing. */
-    if ((rc = exec_text(req, res, "BEGIN IMMEDIATE")))
+    if ((rc = exec_txn(req, res, CREST__TX_BEGIN_WRITE)))
         goto out;
     sqlite3 *db = crest_req_sqlite(req);
     for (size_t i = 0; i < n; i++) {
         crest__sql q;
-        crest__sql_init(&q, req->arena);
+        crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
         insert_sql(&q, mod, &as[i]);
         char prefix[32];
         snprintf(prefix, sizeof prefix, "[%zu].", i);
@@ -410,13 +395,13 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         if (rc) {
             if (res->nerr_fields == 0 && !strcmp(res->err_code, "conflict"))
                 crest_res_error_field(res, crest__arena_printf(req->arena, "[%zu]", i), "conflicts with a stored row");
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_exec(db, crest__txn_sql(crest__app_dialect(req->app), CREST__TX_ROLLBACK), NULL, NULL, NULL);
             goto out;
         }
         ids[i] = sqlite3_last_insert_rowid(db);
     }
-    if ((rc = exec_text(req, res, "COMMIT"))) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if ((rc = exec_txn(req, res, CREST__TX_COMMIT))) {
+        sqlite3_exec(db, crest__txn_sql(crest__app_dialect(req->app), CREST__TX_ROLLBACK), NULL, NULL, NULL);
         goto out;
     }
     crest_json *w = crest_res_json(res);
@@ -425,7 +410,7 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
     crest_json_array_begin(w);
     for (size_t i = 0; i < n && !rc; i++) {
         crest__sql q;
-        crest__sql_init(&q, req->arena);
+        crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
         crest__rest_select_by_id(&q, mod, ids[i], NULL);
         sqlite3_stmt *st = crest__rest_run(req, res, &q);
         crest__sql_dispose(&q);
@@ -514,21 +499,13 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
         return -1;
     }
     unsigned nset = 0;
+    for (unsigned i = 1; i < m->nfields; i++)
+        nset += a.set[i];
     crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "UPDATE ");
-    crest__sql_add(&q, m->qtable);
-    crest__sql_add(&q, " SET ");
-    for (unsigned i = 1; i < m->nfields; i++) {
-        if (!a.set[i])
-            continue;
-        if (nset++)
-            crest__sql_add(&q, ", ");
-        crest__sql_add(&q, m->fields[i].qname);
-        crest__sql_add(&q, " = ");
-        crest__sql_bind(&q, a.v[i]);
-    }
-    crest__rest_where_id(&q, id, scope);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__update_plan up = {.m = m, .vals = a.v, .set = a.set, .id = id, .scope = scope};
+    if (nset)
+        crest__compile_update(&q, &up);
     int64_t changes = 1;
     int rc = nset ? exec_sql(req, res, &q, &changes, mod, &a, "") : 0;
     crest__sql_dispose(&q);
@@ -559,10 +536,9 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
         (crest__rest_row_visible(req, res, mod, id, scope) || mod->def->before_delete(&ctx, id) || res->is_error))
         return -1;
     crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "DELETE FROM ");
-    crest__sql_add(&q, mod->m->qtable);
-    crest__rest_where_id(&q, id, scope);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__delete_plan dp = {.m = mod->m, .id = id, .scope = scope};
+    crest__compile_delete(&q, &dp);
     int64_t changes = 0;
     int rc = exec_sql(req, res, &q, &changes, mod, NULL, "");
     crest__sql_dispose(&q);
@@ -590,7 +566,8 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
     int rc = r->inner(req, res, ud);
     crest__req_unhook_db(req); /* the next writer must not inherit this request's deadline */
     if (!sqlite3_get_autocommit(db))
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* never leave a transaction open */
+        sqlite3_exec(db, crest__txn_sql(crest__app_dialect(app), CREST__TX_ROLLBACK), NULL, NULL,
+                     NULL); /* never leave a transaction open */
     crest__writer_end(app);
     req->db_override = NULL;
     if (!rc && !res->is_error && crest__writer_durable(app)) {

@@ -111,7 +111,7 @@ static int run_case(const crest__model *m, const crest__allow *allow, sqlite3 *d
     for (unsigned i = 0; i < plan.nsort; i++)
         crest__buf_appendf(out, "%s %s%s", i ? "," : "", plan.sort[i].desc ? "-" : "", plan.sort[i].field->f.name);
     crest__sql s;
-    crest__sql_init(&s, &a);
+    crest__sql_init(&s, &a, crest__dialect_sqlite());
     crest__sql_add(&s, "SELECT \"id\" FROM \"tasks\" WHERE ");
     crest__sql_where(&s, q);
     crest__sql_order(&s, &plan);
