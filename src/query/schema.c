@@ -108,7 +108,8 @@ void crest__compile_field_index(crest__sql *q, const crest__model *m, const cres
     crest__sql_add(q, f->f.unique ? "CREATE UNIQUE INDEX IF NOT EXISTS " : "CREATE INDEX IF NOT EXISTS ");
     crest__buf name;
     crest__buf_init(&name, 0);
-    if (crest__buf_appendf(&name, "%s_%s_%s", m->table, f->f.name, f->f.unique ? "key" : "idx"))
+    if (crest__buf_appendf(&name, "%s_%s_%s", m->table, f->f.name, f->f.unique ? "key" : "idx") ||
+        crest__buf_append(&name, "", 1))
         q->err = CREST_ENOMEM;
     else
         crest__sql_ident(q, name.ptr);
