@@ -87,6 +87,20 @@ void crest__sql_ident(crest__sql *q, const char *name)
     free(s);
 }
 
+void crest__sql_literal(crest__sql *q, const char *s)
+{
+    add_n(q, "'", 1);
+    for (const char *e; *s; s = e + 1) {
+        if (!(e = strchr(s, '\''))) {
+            crest__sql_add(q, s);
+            break;
+        }
+        add_n(q, s, (size_t)(e - s));
+        add_n(q, "''", 2);
+    }
+    add_n(q, "'", 1);
+}
+
 /* Makes room for one more bind; false when out of memory. */
 static bool grow(crest__sql *q)
 {

@@ -238,10 +238,8 @@ static void pg_column_type(crest__sql *q, const crest__mfield *f)
         crest__sql_add(q, f->qname);
         crest__sql_add(q, " IN (");
         for (const char *const *e = d->values; *e; e++) {
-            crest__sql_add(q, e == d->values ? "'" : ", '");
-            for (const char *c = *e; *c; c++)
-                crest__sql_add(q, *c == '\'' ? "''" : (char[]){*c, 0});
-            crest__sql_add(q, "'");
+            crest__sql_add(q, e == d->values ? "" : ", ");
+            crest__sql_literal(q, *e);
         }
         crest__sql_add(q, "))");
     }

@@ -154,6 +154,9 @@ void crest__sql_dispose(crest__sql *q);
 void crest__sql_add(crest__sql *q, const char *s);
 /* Appends name quoted as an identifier ("a""b"). */
 void crest__sql_ident(crest__sql *q, const char *name);
+/* Appends s as an SQL string constant, quotes doubled ('it''s'): for DDL
+ * only (a default, a CHECK's values), which takes no parameters. */
+void crest__sql_literal(crest__sql *q, const char *s);
 /* Binds v (text borrowed: it must outlive the statement's run) and appends
  * its placeholder: ? or $n. */
 void crest__sql_bind(crest__sql *q, crest__val v);

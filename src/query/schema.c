@@ -41,17 +41,7 @@ static void default_literal(crest__sql *q, const crest__mfield *f)
         q->err = CREST_ENOMEM;
         return;
     }
-    crest__sql_add(q, "'");
-    for (char *s = text, *e; *s; s = e + 1) {
-        if (!(e = strchr(s, '\''))) {
-            crest__sql_add(q, s);
-            break;
-        }
-        *e = 0;
-        crest__sql_add(q, s);
-        crest__sql_add(q, "''");
-    }
-    crest__sql_add(q, "'");
+    crest__sql_literal(q, text);
     free(text);
 }
 

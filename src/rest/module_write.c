@@ -194,7 +194,7 @@ static sqlite3_stmt *introspect(sqlite3 *db, crest__sql *q)
 
 /* The parent key a foreign key names: its `to` column, or (NULL) the parent
  * table's primary key; "rowid" for a table without a one-column key.
- * From the arena a (NULL when out of memory). */
+ * From the request's arena (NULL when out of memory). */
 static const char *parent_key(crest_req *req, sqlite3 *db, const char *table, const char *to)
 {
     if (to)
