@@ -1,6 +1,7 @@
 /* test_compile.c — the compiler of src/query (compile.c, dialect.c): the
- * one place identifiers are quoted, every operator of a condition in both
- * dialects, $in as one array bind on PostgreSQL (1000 values too), the
+ * one place identifiers (and DDL's constants) are quoted, every operator of
+ * a condition in both dialects, $in as one array bind on PostgreSQL (1000
+ * values too), the
  * numbering of PostgreSQL's placeholders across where, limit and offset,
  * the text kept NUL-terminated, and errors that stick. The model and plans
  * are built by hand: the compiler is tested alone. */
@@ -103,6 +104,12 @@ static void quote_ident_doubles_quotes(void **state)
         assert_bytes_eq(s.text.ptr, s.text.len, "\"we\"\"ird\"");
         crest__sql_dispose(&s);
     }
+    /* DDL constants (defaults, CHECK values) double single quotes. */
+    crest__sql s;
+    crest__sql_init(&s, &x->a, crest__dialect_postgres());
+    crest__sql_literal(&s, "it's ''");
+    assert_bytes_eq(s.text.ptr, s.text.len, "'it''s '''''");
+    crest__sql_dispose(&s);
     /* A field named with a quote is compared by its quoted name. */
     crest__val v = {.k = CREST__V_FLOAT, .f = 1.5};
     assert_string_equal(where_text(x, crest__dialect_postgres(), cmp(x, 5, CREST__OP_GT, &v, 1), NULL),
