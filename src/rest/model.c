@@ -1,7 +1,8 @@
 /* model.c — models: field definitions checked once, request values checked
- * and converted for binding, rows written back as JSON, and the table kept
- * in step with the model (created, new columns added, data-losing changes
- * refused). Dates and datetimes are normalised here, in one place. */
+ * and converted for binding (typed by the field's meaning), rows written
+ * back as JSON, and the table kept in step with the model (created, new
+ * columns added, data-losing changes refused) with statements compiled by
+ * src/query/schema.c. Dates and datetimes are normalised here, in one place. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,8 +252,6 @@ const char *crest__field_value(crest__arena *a, const crest__mfield *f, const js
     const crest_field *d = &f->f;
     if (out->k == CREST__V_INT || out->k == CREST__V_FLOAT) {
         double x = out->k == CREST__V_INT ? (double)out->i : out->f;
-        if (d->type == CREST_F_BOOL)
-            return NULL;
         if (d->has_min && x < d->min)
             return num_msg(a, "must be >=", d->min);
         if (d->has_max && x > d->max)

@@ -1,10 +1,9 @@
 /* test_compile.c — the compiler of src/query (compile.c, dialect.c): the
  * one place identifiers (and DDL's constants) are quoted, every operator of
  * a condition in both dialects, $in as one array bind on PostgreSQL (1000
- * values too), the
- * numbering of PostgreSQL's placeholders across where, limit and offset,
- * the text kept NUL-terminated, and errors that stick. The model and plans
- * are built by hand: the compiler is tested alone. */
+ * values too), the numbering of PostgreSQL's placeholders across where,
+ * limit and offset, the text kept NUL-terminated, and errors that stick.
+ * The model and plans are built by hand: the compiler is tested alone. */
 #include <stdlib.h>
 
 #include "unit.h"
