@@ -1,7 +1,9 @@
 /* fuzz_query.c — bytes into the REST query path: the text before the first
  * newline is a `where` JSON, the rest a `sort_by` list. Whatever parses into
  * a plan must print SQL that SQLite prepares and runs (against a table made
- * by the model itself); a plan that yields invalid SQL aborts. */
+ * by the model itself); a plan that yields invalid SQL aborts. Its
+ * PostgreSQL text must number its placeholders $1..$n, one per bind, and
+ * its list binds must hold non-NULL values of one kind. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,33 @@
 #include "json/json_internal.h"
 #include "rest/rest_internal.h"
 #include "store/sqlite_internal.h"
+
+/* The PostgreSQL text of the plan: placeholders $1..$n in order, each bind
+ * named once, list binds well-formed. */
+static void postgres_check(crest__arena *a, const crest__qnode *q, const crest__plan *plan)
+{
+    crest__sql sql;
+    crest__sql_init(&sql, a, crest__dialect_postgres());
+    crest__sql_where(&sql, q);
+    crest__sql_order(&sql, plan);
+    unsigned next = 1;
+    for (size_t i = 0; !sql.err && i < sql.text.len; i++) {
+        if (sql.text.ptr[i] != '$')
+            continue;
+        unsigned n = (unsigned)strtoul(sql.text.ptr + i + 1, NULL, 10);
+        if (n != next++) {
+            fprintf(stderr, "fuzz_query: placeholder $%u, expected $%u\n%s\n", n, next - 1, sql.text.ptr);
+            abort();
+        }
+    }
+    if (!sql.err && next - 1 != sql.nbinds)
+        abort();
+    for (unsigned i = 0; !sql.err && sql.lists && i < sql.nbinds; i++)
+        for (unsigned k = 0; sql.lists[i] && k < sql.lists[i]->n; k++)
+            if (sql.lists[i]->v[k].k != sql.lists[i]->k || sql.lists[i]->k == CREST__V_NULL)
+                abort();
+    crest__sql_dispose(&sql);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -79,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     crest__plan_print(&printed, q);
     crest__buf_dispose(&printed);
     crest__sql sql;
-    crest__sql_init(&sql, &a);
+    crest__sql_init(&sql, &a, crest__dialect_sqlite());
     crest__sql_add(&sql, "SELECT \"id\" FROM \"tasks\" WHERE ");
     crest__sql_where(&sql, q);
     crest__sql_order(&sql, &plan);
@@ -104,6 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sqlite3_finalize(st);
     }
     crest__sql_dispose(&sql);
+    postgres_check(&a, q, &plan);
 done:
     json_decref(j);
     crest__arena_dispose(&a);

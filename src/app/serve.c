@@ -11,10 +11,12 @@
 #include "sqlep.h"
 #include "../rest/rest_internal.h"
 
-/* A read on the loop that runs longer than this continues on the thread
- * pool (the store decides how), so it never holds the worker's other
- * connections for long. */
-#define CREST__SLOW_READ_US 5000
+/* A read on the loop that runs longer than this many thousand steps of
+ * the database's work (SQLite: VM instructions; 500k is a few ms of CPU)
+ * continues on the thread pool, so it never holds the worker's other
+ * connections for long. Counted in work, not time, so that a busy machine
+ * does not move ordinary reads. */
+#define CREST__SLOW_READ_KSTEPS 500
 
 /* What the store is asked to be for this app. */
 static crest__store_config store_config(const crest_app *app, const char *path)
@@ -24,7 +26,7 @@ static crest__store_config store_config(const crest_app *app, const char *path)
         .create = true,
         .durability_normal = app->durability_normal,
         .max_result = app->limits.response,
-        .slow_read_us = CREST__SLOW_READ_US,
+        .slow_read_ksteps = CREST__SLOW_READ_KSTEPS,
     };
 }
 

@@ -1,7 +1,8 @@
 /* model.c — models: field definitions checked once, request values checked
- * and converted for binding, rows written back as JSON, and the table kept
- * in step with the model (created, new columns added, data-losing changes
- * refused). Dates and datetimes are normalised here, in one place. */
+ * and converted for binding (typed by the field's meaning), rows written
+ * back as JSON, and the table kept in step with the model (created, new
+ * columns added, data-losing changes refused) with statements compiled by
+ * src/query/schema.c. Dates and datetimes are normalised here, in one place. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,31 +15,19 @@
 #include "../json/json_internal.h"
 #include "rest_internal.h"
 
-static const char *const type_names[] = {"?", "string", "text", "int", "float", "bool", "date", "datetime", "json", "uuid"};
 
-static const char *type_name(crest_field_type t)
+/* Binds v as parameter i of st (model sync still runs on the connection's
+ * native handle; it moves onto the store's calls next). */
+static void bind_val(sqlite3_stmt *st, int i, const crest__val *v)
 {
-    return (unsigned)t < CREST_ARRAY_LEN(type_names) ? type_names[t] : "?";
-}
-
-char *crest__quote_ident(const char *name)
-{
-    size_t n = strlen(name), extra = 0;
-    for (size_t i = 0; i < n; i++)
-        extra += name[i] == '"';
-    char *q = malloc(n + extra + 3);
-    if (!q)
-        return NULL;
-    char *p = q;
-    *p++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        if (name[i] == '"')
-            *p++ = '"';
-        *p++ = name[i];
-    }
-    *p++ = '"';
-    *p = 0;
-    return q;
+    if (v->k == CREST__V_NULL)
+        sqlite3_bind_null(st, i);
+    else if (v->k == CREST__V_INT || v->k == CREST__V_BOOL)
+        sqlite3_bind_int64(st, i, v->i);
+    else if (v->k == CREST__V_FLOAT)
+        sqlite3_bind_double(st, i, v->f);
+    else
+        sqlite3_bind_text(st, i, v->s ? v->s : "", (int)v->n, SQLITE_STATIC);
 }
 
 /* ---- dates ---- */
@@ -217,27 +206,27 @@ static const char *to_val(crest__arena *a, const crest__mfield *f, const json_t 
     case CREST_F_BOOL:
         if (!json_is_boolean(v))
             return "must be true or false";
-        out->k = CREST__V_INT;
+        out->k = CREST__V_BOOL;
         out->i = json_is_true(v);
         return NULL;
     case CREST_F_DATE:
         if (!json_is_string(v) || !crest__date_valid(json_string_value(v), json_string_length(v)))
             return "must be a date (YYYY-MM-DD)";
-        out->k = CREST__V_TEXT;
+        out->k = CREST__V_DATE;
         out->s = json_string_value(v);
         out->n = 10;
         return NULL;
     case CREST_F_DATETIME:
         if (!json_is_string(v) || crest__datetime_norm(json_string_value(v), json_string_length(v), tmp, tmpcap))
             return "must be an RFC 3339 date-time (2026-01-31T12:00:00Z)";
-        out->k = CREST__V_TEXT;
+        out->k = CREST__V_DATETIME;
         out->s = crest__arena_strdup(a, tmp);
         out->n = strlen(tmp);
         return out->s ? NULL : "cannot be stored (out of memory)";
     case CREST_F_UUID:
         if (!json_is_string(v) || crest__uuid_norm(json_string_value(v), json_string_length(v), tmp))
             return CREST__UUID_INVALID;
-        out->k = CREST__V_TEXT;
+        out->k = CREST__V_UUID;
         out->s = crest__arena_strdup(a, tmp);
         out->n = 36;
         return out->s ? NULL : "cannot be stored (out of memory)";
@@ -245,7 +234,7 @@ static const char *to_val(crest__arena *a, const crest__mfield *f, const json_t 
         char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!t)
             return "cannot be stored (out of memory)";
-        out->k = CREST__V_TEXT;
+        out->k = CREST__V_JSON;
         out->s = crest__arena_strdup(a, t);
         out->n = strlen(t);
         free(t);
@@ -278,8 +267,6 @@ const char *crest__field_value(crest__arena *a, const crest__mfield *f, const js
     const crest_field *d = &f->f;
     if (out->k == CREST__V_INT || out->k == CREST__V_FLOAT) {
         double x = out->k == CREST__V_INT ? (double)out->i : out->f;
-        if (d->type == CREST_F_BOOL)
-            return NULL;
         if (d->has_min && x < d->min)
             return num_msg(a, "must be >=", d->min);
         if (d->has_max && x > d->max)
@@ -580,18 +567,9 @@ fail:
 
 /* ---- schema ---- */
 
-static const char *sql_type(crest_field_type t)
-{
-    switch (t) {
-    case CREST_F_INT:
-    case CREST_F_BOOL:
-        return "INTEGER";
-    case CREST_F_FLOAT:
-        return "REAL";
-    default:
-        return "TEXT";
-    }
-}
+/* model.c runs its schema statements on SQLite itself (until the store
+ * does): their text comes from the query stage in SQLite's dialect. */
+static const crest__dialect *dialect(void) { return crest__dialect_sqlite(); }
 
 /* The affinity SQLite gives a declared type (section 3.1 of its datatype doc). */
 static char affinity(const char *decl)
@@ -612,71 +590,52 @@ static char affinity(const char *decl)
     return 'n';
 }
 
-/* A constant default as an SQL literal, or NULL when there is none. */
-static char *default_literal(const crest__mfield *f)
+/* The affinity of the column type crest declares for f. */
+static char field_affinity(const crest__mfield *f)
 {
-    if (!f->defv)
-        return NULL;
-    if (f->f.type == CREST_F_BOOL)
-        return strdup(json_is_true(f->defv) ? "1" : "0");
-    if (json_is_integer(f->defv)) {
-        char b[32];
-        snprintf(b, sizeof b, "%lld", (long long)json_integer_value(f->defv));
-        return strdup(b);
-    }
-    if (json_is_real(f->defv)) {
-        char b[40];
-        snprintf(b, sizeof b, "%.17g", json_real_value(f->defv));
-        return strdup(b);
-    }
-    char *text = f->f.type == CREST_F_JSON || !json_is_string(f->defv)
-                     ? json_dumps(f->defv, JSON_COMPACT | JSON_ENCODE_ANY)
-                     : strdup(json_string_value(f->defv));
-    if (!text)
-        return NULL;
-    char *q = sqlite3_mprintf("%Q", text);
-    free(text);
-    char *r = q ? strdup(q) : NULL;
-    sqlite3_free(q);
-    return r;
+    crest__arena a;
+    crest__arena_init(&a, 256, 0);
+    crest__sql q;
+    crest__sql_init(&q, &a, dialect());
+    dialect()->column_type(&q, f);
+    char c = q.err ? 'n' : affinity(q.text.ptr);
+    crest__sql_dispose(&q);
+    crest__arena_dispose(&a);
+    return c;
 }
 
-static int exec(sqlite3 *db, const char *sql, const char *source, crest_error *err)
+/* Runs q (one statement, its values bound); q is disposed. */
+static int run(sqlite3 *db, crest__sql *q, const char *source, crest_error *err)
 {
-    char *emsg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &emsg) != SQLITE_OK) {
-        int rc = crest__error_set(err, CREST_ECONFIG, source, 0, "database: %s (while running: %.200s)",
-                                  emsg ? emsg : sqlite3_errmsg(db), sql);
-        sqlite3_free(emsg);
-        return rc;
+    int rc = 0;
+    sqlite3_stmt *st = NULL;
+    if (q->err) {
+        rc = CREST_ENOMEM;
+    } else if (sqlite3_prepare_v2(db, q->text.ptr, (int)q->text.len, &st, NULL) != SQLITE_OK) {
+        rc = crest__error_set(err, CREST_ECONFIG, source, 0, "database: %s (while running: %.200s)",
+                              sqlite3_errmsg(db), q->text.ptr);
+    } else {
+        for (unsigned i = 0; i < q->nbinds; i++)
+            bind_val(st, (int)i + 1, &q->binds[i]);
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (s != SQLITE_DONE)
+            rc = crest__error_set(err, CREST_ECONFIG, source, 0, "database: %s (while running: %.200s)",
+                                  sqlite3_errmsg(db), q->text.ptr);
     }
-    return 0;
-}
-
-static int add_column_sql(crest__buf *b, const crest__mfield *f, bool create)
-{
-    crest__buf_appendf(b, "%s %s", f->qname, sql_type(f->f.type));
-    char *lit = default_literal(f);
-    if (lit) {
-        crest__buf_appendf(b, " DEFAULT %s", lit);
-        free(lit);
-    } else if (f->def_now && create) {
-        crest__buf_appends(b, f->f.type == CREST_F_DATE ? " DEFAULT (strftime('%Y-%m-%d','now'))"
-                                                          : " DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))");
-    }
-    return 0;
-}
-
-static int record_field(sqlite3 *db, const crest__model *m, const crest__mfield *f, const char *source,
-                        crest_error *err)
-{
-    char *sql = sqlite3_mprintf("INSERT OR REPLACE INTO _crest_fields (tbl, field, type) VALUES (%Q, %Q, %Q)", m->table,
-                                f->f.name, type_name(f->f.type));
-    if (!sql)
-        return CREST_ENOMEM;
-    int rc = exec(db, sql, source, err);
-    sqlite3_free(sql);
+    sqlite3_finalize(st);
+    crest__sql_dispose(q);
     return rc;
+}
+
+static int record_field(sqlite3 *db, crest__arena *a, const crest__model *m, const crest__mfield *f,
+                        const char *source, crest_error *err)
+{
+    crest__sql q;
+    crest__sql_init(&q, a, dialect());
+    crest__compile_fields_record(&q, m, f);
+    return run(db, &q, source, err);
 }
 
 /* Inserts the model's seed rows (checked like a create, defaults applied). */
@@ -692,12 +651,13 @@ static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_er
     }
     crest__arena a;
     crest__arena_init(&a, 4096, 0);
-    crest__buf b;
-    crest__buf_init(&b, 0);
-    int rc = 0;
+    crest__val *vals = calloc(m->nfields, sizeof *vals);
+    int rc = vals ? 0 : CREST_ENOMEM;
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row) {
+        if (rc)
+            break;
         if (!json_is_object(row)) {
             rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: expected an object", m->name, i);
             *at = (int)i;
@@ -716,65 +676,81 @@ static int seed(const crest__model *m, sqlite3 *db, const char *source, crest_er
         }
         if (rc)
             break;
-        b.len = 0;
-        crest__buf_appendf(&b, "INSERT INTO %s (", m->qtable);
-        for (unsigned f = 1; f < m->nfields; f++)
-            crest__buf_appendf(&b, "%s%s", f > 1 ? ", " : "", m->fields[f].qname);
-        crest__buf_appends(&b, ") VALUES (");
-        for (unsigned f = 1; f < m->nfields; f++)
-            crest__buf_appendf(&b, "%s?", f > 1 ? ", " : "");
-        crest__buf_append(&b, ")", 2);
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db, b.ptr, -1, &st, NULL) != SQLITE_OK) {
-            rc = crest__error_set(err, CREST_EIO, source, 0, "model %s: seed: %s", m->name, sqlite3_errmsg(db));
-            break;
-        }
         for (unsigned f = 1; f < m->nfields && !rc; f++) {
             const crest__mfield *mf = &m->fields[f];
             json_t *v = json_object_get(row, mf->f.name);
-            crest__val val;
             const char *msg = NULL;
-            char now[40];
             if (!v && mf->def_now) {
+                char now[40];
                 crest__now_stored(now, sizeof now);
                 if (mf->f.type == CREST_F_DATE)
                     now[10] = 0;
-                sqlite3_bind_text(st, (int)f, now, -1, SQLITE_TRANSIENT);
+                vals[f] = (crest__val){.k = mf->f.type == CREST_F_DATE ? CREST__V_DATE : CREST__V_DATETIME,
+                                       .s = crest__arena_strdup(&a, now), .n = strlen(now)};
+                if (!vals[f].s)
+                    rc = CREST_ENOMEM;
                 continue;
             }
             if (!v && !mf->defv && mf->f.required)
                 msg = "is required";
             else
-                msg = crest__field_value(&a, mf, v ? v : mf->defv, &val);
+                msg = crest__field_value(&a, mf, v ? v : mf->defv, &vals[f]);
             if (msg) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu].%s %s", m->name, i,
                                       mf->f.name, msg);
                 *at = (int)i;
-                break;
             }
-            /* text lives in `a` (or the seed JSON) until the step */
-            if (val.k == CREST__V_NULL)
-                sqlite3_bind_null(st, (int)f);
-            else if (val.k == CREST__V_INT || val.k == CREST__V_BOOL)
-                sqlite3_bind_int64(st, (int)f, val.i);
-            else if (val.k == CREST__V_FLOAT)
-                sqlite3_bind_double(st, (int)f, val.f);
-            else
-                sqlite3_bind_text(st, (int)f, val.s ? val.s : "", (int)val.n, SQLITE_STATIC);
         }
-        if (!rc && sqlite3_step(st) != SQLITE_DONE) {
+        if (rc)
+            break;
+        /* Text lives in `a` (or the seed JSON) until the step. */
+        crest__sql q;
+        crest__sql_init(&q, &a, dialect());
+        crest__insert_plan ins = {.m = m, .vals = vals};
+        crest__compile_insert(&q, &ins);
+        sqlite3_stmt *st;
+        if (q.err || sqlite3_prepare_v2(db, q.text.ptr, (int)q.text.len, &st, NULL) != SQLITE_OK) {
+            crest__sql_dispose(&q);
+            rc = crest__error_set(err, CREST_EIO, source, 0, "model %s: seed: %s", m->name, sqlite3_errmsg(db));
+            break;
+        }
+        for (unsigned b = 0; b < q.nbinds; b++)
+            bind_val(st, (int)b + 1, &q.binds[b]);
+        if (sqlite3_step(st) != SQLITE_DONE) {
             rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu]: %s", m->name, i,
                                   sqlite3_errmsg(db));
             *at = (int)i;
         }
         sqlite3_finalize(st);
-        if (rc)
-            break;
+        crest__sql_dispose(&q);
     }
-    crest__buf_dispose(&b);
+    free(vals);
     crest__arena_dispose(&a);
     json_decref(rows);
     return rc;
+}
+
+/* What crest recorded as the type of `col` when it made the column, copied
+ * into buf; NULL when it did not record one. */
+static const char *recorded_type(sqlite3 *db, crest__arena *a, const crest__model *m, const char *col, char *buf,
+                                 size_t cap)
+{
+    crest__sql q;
+    crest__sql_init(&q, a, dialect());
+    crest__compile_fields_lookup(&q, m, col);
+    sqlite3_stmt *rt = NULL;
+    const char *was = NULL;
+    if (!q.err && sqlite3_prepare_v2(db, q.text.ptr, (int)q.text.len, &rt, NULL) == SQLITE_OK) {
+        for (unsigned b = 0; b < q.nbinds; b++)
+            bind_val(rt, (int)b + 1, &q.binds[b]);
+        if (sqlite3_step(rt) == SQLITE_ROW && sqlite3_column_text(rt, 0)) {
+            snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(rt, 0));
+            was = buf;
+        }
+    }
+    sqlite3_finalize(rt);
+    crest__sql_dispose(&q);
+    return was;
 }
 
 int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_error *err, int *seed_at)
@@ -783,23 +759,32 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
     if (!seed_at)
         seed_at = &unused;
     sqlite3 *db = dbp;
-    int rc = exec(db,
-                  "CREATE TABLE IF NOT EXISTS _crest_fields (tbl TEXT NOT NULL, field TEXT NOT NULL, "
-                  "type TEXT NOT NULL, PRIMARY KEY (tbl, field))",
-                  source, err);
-    if (rc)
+    crest__arena a;
+    crest__arena_init(&a, 4096, 0);
+    crest__sql q;
+    crest__sql_init(&q, &a, dialect());
+    crest__compile_fields_table(&q);
+    int rc = run(db, &q, source, err);
+    if (rc) {
+        crest__arena_dispose(&a);
         return rc;
-    crest__buf b;
-    crest__buf_init(&b, 0);
+    }
     sqlite3_stmt *st = NULL;
     bool *have = calloc(m->nfields, sizeof *have);
-    if (!have)
+    if (!have) {
+        crest__arena_dispose(&a);
         return CREST_ENOMEM;
-    char *sql = sqlite3_mprintf("SELECT name, type, pk FROM pragma_table_info(%Q)", m->table);
-    if (!sql || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    }
+    crest__sql_init(&q, &a, dialect());
+    crest__compile_table_columns(&q, m->table);
+    if (q.err || sqlite3_prepare_v2(db, q.text.ptr, (int)q.text.len, &st, NULL) != SQLITE_OK) {
+        crest__sql_dispose(&q);
         rc = crest__error_set(err, CREST_EIO, source, 0, "database: %s", sqlite3_errmsg(db));
         goto out;
     }
+    for (unsigned b = 0; b < q.nbinds; b++)
+        bind_val(st, (int)b + 1, &q.binds[b]);
+    crest__sql_dispose(&q);
     bool exists = false;
     while (sqlite3_step(st) == SQLITE_ROW) {
         exists = true;
@@ -825,22 +810,9 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
             continue;
         }
         have[f->idx] = true;
-        /* What crest recorded when it made the column, if it did. */
-        sqlite3_stmt *rt = NULL;
-        const char *was = NULL;
         char was_buf[32]; /* a copy: the column text dies with the statement */
-        if (sqlite3_prepare_v2(db, "SELECT type FROM _crest_fields WHERE tbl = ?1 AND field = ?2", -1, &rt, NULL) ==
-            SQLITE_OK) {
-            sqlite3_bind_text(rt, 1, m->table, -1, SQLITE_STATIC);
-            sqlite3_bind_text(rt, 2, col, -1, SQLITE_STATIC);
-            if (sqlite3_step(rt) == SQLITE_ROW && sqlite3_column_text(rt, 0)) {
-                snprintf(was_buf, sizeof was_buf, "%s", (const char *)sqlite3_column_text(rt, 0));
-                was = was_buf;
-            }
-        }
-        sqlite3_finalize(rt);
-        rt = NULL;
-        const char *now = type_name(f->f.type);
+        const char *was = recorded_type(db, &a, m, col, was_buf, sizeof was_buf);
+        const char *now = crest__field_type_name(f->f.type);
         bool same_kind = (!strcmp(now, "string") || !strcmp(now, "text")) && was &&
                          (!strcmp(was, "string") || !strcmp(was, "text"));
         if (was && strcmp(was, now) && !same_kind) {
@@ -851,7 +823,7 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
             goto out;
         }
         if (!was) {
-            char want = affinity(sql_type(f->f.type)), got = affinity(decl);
+            char want = field_affinity(f), got = affinity(decl);
             bool ok = want == got || got == 'n' || got == 'b' || (want == 'r' && got == 'i');
             if (!ok) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0,
@@ -860,25 +832,20 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
                 goto out;
             }
         }
-        if (!was && (rc = record_field(db, m, f, source, err)))
+        if (!was && (rc = record_field(db, &a, m, f, source, err)))
             goto out;
-        if (was && strcmp(was, now) && (rc = record_field(db, m, f, source, err)))
+        if (was && strcmp(was, now) && (rc = record_field(db, &a, m, f, source, err)))
             goto out;
     }
     sqlite3_finalize(st);
     st = NULL;
     if (!exists) {
-        crest__buf_appendf(&b, "CREATE TABLE %s (\"id\" INTEGER PRIMARY KEY", m->qtable);
-        for (unsigned i = 1; i < m->nfields; i++) {
-            crest__buf_appends(&b, ", ");
-            add_column_sql(&b, &m->fields[i], true);
-        }
-        crest__buf_appends(&b, ")");
-        crest__buf_append(&b, "", 1);
-        if ((rc = exec(db, b.ptr, source, err)))
+        crest__sql_init(&q, &a, dialect());
+        crest__compile_create_table(&q, m);
+        if ((rc = run(db, &q, source, err)))
             goto out;
         for (unsigned i = 1; i < m->nfields; i++)
-            if ((rc = record_field(db, m, &m->fields[i], source, err)))
+            if ((rc = record_field(db, &a, m, &m->fields[i], source, err)))
                 goto out;
         if (m->def->seed && (rc = seed(m, db, source, err, seed_at)))
             goto out;
@@ -892,24 +859,20 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
             if (have[i])
                 continue;
             const crest__mfield *f = &m->fields[i];
-            b.len = 0;
-            crest__buf_appendf(&b, "ALTER TABLE %s ADD COLUMN ", m->qtable);
-            add_column_sql(&b, f, false);
-            crest__buf_append(&b, "", 1);
-            if ((rc = exec(db, b.ptr, source, err)) || (rc = record_field(db, m, f, source, err)))
+            crest__sql_init(&q, &a, dialect());
+            crest__compile_add_column(&q, m, f);
+            if ((rc = run(db, &q, source, err)) || (rc = record_field(db, &a, m, f, source, err)))
                 goto out;
             if (f->def_now) { /* existing rows get the time of the change */
                 char now[40];
-                if (f->f.type == CREST_F_DATE) {
-                    crest__now_stored(now, sizeof now);
+                crest__now_stored(now, sizeof now);
+                if (f->f.type == CREST_F_DATE)
                     now[10] = 0;
-                } else {
-                    crest__now_stored(now, sizeof now);
-                }
-                char *u = sqlite3_mprintf("UPDATE %s SET %s = %Q", m->qtable, f->qname, now);
-                rc = u ? exec(db, u, source, err) : CREST_ENOMEM;
-                sqlite3_free(u);
-                if (rc)
+                crest__val v = {.k = f->f.type == CREST_F_DATE ? CREST__V_DATE : CREST__V_DATETIME, .s = now,
+                                .n = strlen(now)};
+                crest__sql_init(&q, &a, dialect());
+                crest__compile_fill_column(&q, m, f, v);
+                if ((rc = run(db, &q, source, err)))
                     goto out;
             }
         }
@@ -918,45 +881,21 @@ int crest__model_sync(crest__model *m, void *dbp, const char *source, crest_erro
         const crest__mfield *f = &m->fields[i];
         if (!f->f.unique && !f->f.index)
             continue;
-        char *ix = sqlite3_mprintf("CREATE %sINDEX IF NOT EXISTS \"%w_%w_%s\" ON %s (%s)", f->f.unique ? "UNIQUE " : "",
-                                   m->table, f->f.name, f->f.unique ? "key" : "idx", m->qtable, f->qname);
-        rc = ix ? exec(db, ix, source, err) : CREST_ENOMEM;
-        sqlite3_free(ix);
-        if (rc)
+        crest__sql_init(&q, &a, dialect());
+        crest__compile_field_index(&q, m, f);
+        if ((rc = run(db, &q, source, err)))
             goto out;
     }
-    /* Composite indexes: "a,-b" → CREATE INDEX tasks_a_b_idx ON tasks (a, b DESC). */
+    /* Composite indexes, "a,-b" each (crest__compile_index). */
     for (const char *const *ix = m->def->indexes; ix && *ix; ix++) {
-        crest__buf cols, name;
-        crest__buf_init(&cols, 4096);
-        crest__buf_init(&name, 4096);
-        crest__buf_appendf(&name, "%s", m->table);
-        char *copy = strdup(*ix), *save = NULL;
-        for (char *c = copy ? strtok_r(copy, ",", &save) : NULL; c; c = strtok_r(NULL, ",", &save)) {
-            while (*c == ' ')
-                c++;
-            bool desc = *c == '-';
-            const crest__mfield *f = crest__model_field(m, c + desc);
-            crest__buf_appendf(&cols, "%s%s%s", cols.len ? ", " : "", f ? f->qname : "?", desc ? " DESC" : "");
-            crest__buf_appendf(&name, "_%s", c + desc);
-        }
-        free(copy);
-        crest__buf_append(&cols, "", 1);
-        crest__buf_append(&name, "", 1);
-        char *q = cols.ptr && name.ptr ? sqlite3_mprintf("CREATE INDEX IF NOT EXISTS \"%w_idx\" ON %s (%s)", name.ptr,
-                                                         m->qtable, cols.ptr)
-                                       : NULL;
-        rc = q ? exec(db, q, source, err) : CREST_ENOMEM;
-        sqlite3_free(q);
-        crest__buf_dispose(&cols);
-        crest__buf_dispose(&name);
-        if (rc)
+        crest__sql_init(&q, &a, dialect());
+        crest__compile_index(&q, m, *ix);
+        if ((rc = run(db, &q, source, err)))
             goto out;
     }
 out:
     sqlite3_finalize(st);
-    sqlite3_free(sql);
-    crest__buf_dispose(&b);
     free(have);
+    crest__arena_dispose(&a);
     return rc;
 }

@@ -73,7 +73,6 @@ void crest__module_free(crest__module *mod)
     free(mod->comp);
     json_decref(mod->scope);
     crest__arena_dispose(&mod->scope_arena);
-    free(mod->select);
     free(mod->where_desc);
     free(mod->sort_desc);
     free(mod->stats_desc);
@@ -403,14 +402,8 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
     mod->comp = calloc(nc ? nc : 1, sizeof *mod->comp);
     if (!mod->comp)
         goto fail;
-    crest__buf sel;
-    crest__buf_init(&sel, 0);
-    crest__buf_appends(&sel, "SELECT ");
-    for (unsigned i = 0; i < m->nfields; i++)
-        crest__buf_appendf(&sel, "%s%s", i ? ", " : "", m->fields[i].qname);
     for (const crest_computed *c = def->computed; c && c->name; c++) {
         if (!c->sql == !c->fn || crest__model_field(m, c->name)) {
-            crest__buf_dispose(&sel);
             rc = crest__error_set(err, CREST_EINVAL, NULL, 0,
                                   "module %s: computed field %s: give sql or fn (not both), and a name that is not a "
                                   "field",
@@ -419,24 +412,12 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
         }
         for (unsigned j = 0; j < mod->ncomp; j++)
             if (!strcmp(mod->comp[j]->name, c->name)) {
-                crest__buf_dispose(&sel);
                 rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: computed field %s is defined twice",
                                       def->name, c->name);
                 goto fail;
             }
         mod->comp[mod->ncomp++] = c;
-        if (c->sql)
-            crest__buf_appendf(&sel, ", (%s)", c->sql);
-        else
-            crest__buf_appends(&sel, ", NULL");
     }
-    crest__buf_appendf(&sel, " FROM %s", m->qtable);
-    if (crest__buf_append(&sel, "", 1)) {
-        crest__buf_dispose(&sel);
-        goto fail;
-    }
-    mod->select = sel.ptr;
-    mod->select_len = sel.len - 1;
     if (def->owner) {
         mod->owner = crest__model_field(m, def->owner);
         if (!mod->owner || (mod->owner->f.type != CREST_F_STRING && mod->owner->f.type != CREST_F_TEXT)) {
@@ -508,8 +489,18 @@ int crest__module_check(crest__module *mod, crest__conn *c, crest_error *err)
         return 0;
     crest_app *app = mod->app;
     char *msg = NULL;
-    if (prepares(app, c, mod->select, &msg))
+    crest__arena a;
+    crest__arena_init(&a, 1024, 0);
+    crest__sql q;
+    crest__sql_init(&q, &a, crest__app_dialect(app));
+    crest__proj all = crest__rest_proj(mod);
+    crest__compile_select(&q, &all);
+    bool ok = !q.err && crest__buf_append(&q.text, "", 1) == 0 && prepares(app, c, q.text.ptr, &msg);
+    crest__sql_dispose(&q);
+    if (ok) {
+        crest__arena_dispose(&a);
         return 0;
+    }
     /* Name the field that does not work, and its line in the app file. */
     char key[300];
     snprintf(key, sizeof key, "modules.%s", mod->name);
@@ -519,14 +510,11 @@ int crest__module_check(crest__module *mod, crest__conn *c, crest_error *err)
     for (const crest_computed *cf = mod->def->computed; cf && cf->name; cf++) {
         if (!cf->sql)
             continue;
-        crest__sql q;
-        crest__sql_init(&q, NULL);
-        crest__sql_add(&q, "SELECT (");
-        crest__sql_add(&q, cf->sql);
-        crest__sql_add(&q, ") FROM ");
-        crest__sql_add(&q, mod->m->qtable);
+        crest__proj one = {.m = mod->m, .comp = &cf, .ncomp = 1, .comp_only = true};
+        crest__sql_init(&q, &a, crest__app_dialect(app));
+        crest__compile_select(&q, &one);
         msg = NULL;
-        bool ok = !q.err && crest__buf_append(&q.text, "", 1) == 0 && prepares(app, c, q.text.ptr, &msg);
+        ok = !q.err && crest__buf_append(&q.text, "", 1) == 0 && prepares(app, c, q.text.ptr, &msg);
         crest__sql_dispose(&q);
         if (!ok) {
             crest__error_set(err, CREST_ECONFIG, NULL, 0, "module %s: computed field %s does not work: %s",
@@ -537,6 +525,7 @@ int crest__module_check(crest__module *mod, crest__conn *c, crest_error *err)
         }
         free(msg);
     }
+    crest__arena_dispose(&a);
     return crest__app_locate(mod->app, err, key, CREST_ECONFIG);
 }
 

@@ -32,54 +32,36 @@ int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
     int64_t page, size;
     crest__rest_page_params(req, res, mod, &page, &size);
     const char *sort = crest_req_str(req, "sort_by");
-    const char *order = "1 ASC";
+    crest__group_order order = CREST__GROUP_VALUE_ASC;
     if (sort && *sort) {
         if (!strcmp(sort, "count"))
-            order = "2 ASC, 1 ASC";
+            order = CREST__GROUP_COUNT_ASC;
         else if (!strcmp(sort, "-count"))
-            order = "2 DESC, 1 ASC";
+            order = CREST__GROUP_COUNT_DESC;
         else if (!strcmp(sort, "value"))
-            order = "1 ASC";
+            order = CREST__GROUP_VALUE_ASC;
         else if (!strcmp(sort, "-value"))
-            order = "1 DESC";
+            order = CREST__GROUP_VALUE_DESC;
         else
             return crest__rest_bad_param(res, "sort_by",
                              crest__arena_printf(req->arena, "sort_by: groups sort by count, -count, value or -value, "
                                                              "not '%s'",
                                                  sort));
     }
+    bool beyond = (double)(page - 1) * (double)size > 9.0e18;
+    crest__group_plan gp = {.m = mod->m, .field = f, .where = where, .order = order, .limit = size,
+                            .offset = beyond ? 0 : (page - 1) * size};
     /* The number of groups. */
     crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "SELECT count(*) FROM (SELECT 1 FROM ");
-    crest__sql_add(&q, mod->m->qtable);
-    crest__sql_add(&q, " WHERE ");
-    crest__sql_where(&q, where);
-    crest__sql_add(&q, " GROUP BY ");
-    crest__sql_add(&q, f->qname);
-    crest__sql_add(&q, ")");
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_group_count(&q, &gp);
     crest__rows *rows = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
     if (!rows)
         return -1;
     int64_t total = rows->nrows ? crest__rows_cell(rows, 0, 0)->v.i : 0;
-    bool beyond = (double)(page - 1) * (double)size > 9.0e18;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "SELECT ");
-    crest__sql_add(&q, f->qname);
-    crest__sql_add(&q, ", count(*) FROM ");
-    crest__sql_add(&q, mod->m->qtable);
-    crest__sql_add(&q, " WHERE ");
-    crest__sql_where(&q, where);
-    crest__sql_add(&q, " GROUP BY ");
-    crest__sql_add(&q, f->qname);
-    crest__sql_add(&q, " ORDER BY ");
-    crest__sql_add(&q, order);
-    crest__sql_add(&q, " LIMIT ");
-    crest__val lim = {.k = CREST__V_INT, .i = size}, off = {.k = CREST__V_INT, .i = beyond ? 0 : (page - 1) * size};
-    crest__sql_bind(&q, lim);
-    crest__sql_add(&q, " OFFSET ");
-    crest__sql_bind(&q, off);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_group(&q, &gp);
     rows = beyond ? NULL : crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
     if (!rows && !beyond)
@@ -114,23 +96,17 @@ typedef struct agg {
 static int run_aggs(crest_req *req, crest_res *res, crest__module *mod, const crest__qnode *where, const agg *ag,
                     unsigned n, bool nested_stats)
 {
-    crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "SELECT ");
+    crest__agg *aggs = crest__arena_calloc(req->arena, n ? n : 1, sizeof *aggs);
+    if (!aggs)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
     for (unsigned i = 0; i < n; i++) {
-        if (i)
-            crest__sql_add(&q, ", ");
-        crest__sql_add(&q, ag[i].fn);
-        crest__sql_add(&q, "(");
-        crest__sql_add(&q, ag[i].f ? ag[i].f->qname : "*");
-        crest__sql_add(&q, ")");
+        crest__aggfn_parse(ag[i].fn, &aggs[i].fn); /* the names were checked */
+        aggs[i].f = ag[i].f;
     }
-    if (!n)
-        crest__sql_add(&q, "1");
-    crest__sql_add(&q, " FROM ");
-    crest__sql_add(&q, mod->m->qtable);
-    crest__sql_add(&q, " WHERE ");
-    crest__sql_where(&q, where);
+    crest__agg_plan ap = {.m = mod->m, .where = where, .aggs = aggs, .naggs = n};
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_aggregate(&q, &ap);
     crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
     if (!r)

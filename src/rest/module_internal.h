@@ -55,8 +55,6 @@ struct crest__module {
     int ps_def, ps_min, ps_max;
     crest__plan defsort;
     json_t *scope;                /* the fixed scope, parsed; owned */
-    char *select;                 /* "SELECT <every column>, <computed> FROM <table>" */
-    size_t select_len;
     const char *list_env, *single_env, *meta_env, *groups_env;
     route routes[RT_COUNT];
 };
@@ -86,6 +84,9 @@ bool crest__rest_can_write(const crest_req *req, const crest__mfield *f);
 /* The field a client names in a query parameter, or NULL when it has no
  * such field it may see. */
 const crest__mfield *crest__rest_client_field(const crest_req *req, const crest__module *mod, const char *name);
+/* The columns a row read returns: every field, then the computed ones
+ * (borrowed from mod). */
+crest__proj crest__rest_proj(const crest__module *mod);
 /* Writes row i of r (a SELECT of mod->select) through the serializer. */
 int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
                           crest_json *w);
@@ -104,8 +105,7 @@ int crest__rest_page_params(crest_req *req, crest_res *res, const crest__module 
 /* id from the path; false when it is not an integer (the route answers 404). */
 bool crest__rest_path_id(crest_req *req, const crest__module *mod, int64_t *id);
 int crest__rest_not_found(crest_res *res, const crest__module *mod);
-/* Appends ' WHERE "id" = ? [AND <scope>]'. */
-void crest__rest_where_id(crest__sql *q, int64_t id, const crest__qnode *scope);
+/* Compiles the read of row `id` of mod (its columns) within scope into q. */
 void crest__rest_select_by_id(crest__sql *q, const crest__module *mod, int64_t id, const crest__qnode *scope);
 /* 0 when row `id` is in scope; otherwise answered (404, or the database's error), -1. */
 int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,

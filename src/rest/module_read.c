@@ -5,15 +5,11 @@
 
 #include "module_internal.h"
 
-static int count_rows(crest_req *req, crest_res *res, const crest__module *mod, const crest__qnode *where,
-                      int64_t *total)
+static int count_rows(crest_req *req, crest_res *res, const crest__list_plan *lp, int64_t *total)
 {
     crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "SELECT count(*) FROM ");
-    crest__sql_add(&q, mod->m->qtable);
-    crest__sql_add(&q, " WHERE ");
-    crest__sql_where(&q, where);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_count(&q, lp);
     crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
     if (!r)
@@ -58,27 +54,17 @@ static int list_rows(crest_rest_ctx *ctx, crest__module *mod, bool sample)
     }
     const char *count = crest_req_str(req, "count");
     bool exact = sample || !count || !strcmp(count, "exact");
-    int64_t total = 0;
-    if (exact && count_rows(req, res, mod, where, &total))
-        return -1;
     /* Past the last row, or an offset beyond what SQLite counts: nothing. */
     bool beyond = (double)(page - 1) * (double)size > 9.0e18;
+    crest__list_plan lp = {.proj = crest__rest_proj(mod), .where = where, .order = &plan, .random = sample,
+                           .limit = exact ? size : size + 1, .offset = beyond ? 0 : (page - 1) * size};
+    int64_t total = 0;
+    if (exact && count_rows(req, res, &lp, &total))
+        return -1;
     crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, mod->select);
-    crest__sql_add(&q, " WHERE ");
-    crest__sql_where(&q, where);
-    if (sample)
-        crest__sql_add(&q, " ORDER BY random()");
-    else
-        crest__sql_order(&q, &plan);
-    crest__sql_add(&q, " LIMIT ");
-    crest__val lim = {.k = CREST__V_INT, .i = exact ? size : size + 1};
-    crest__sql_bind(&q, lim);
-    crest__sql_add(&q, " OFFSET ");
-    crest__val off = {.k = CREST__V_INT, .i = beyond ? 0 : (page - 1) * size};
-    crest__sql_bind(&q, off);
-    crest__rows *r = beyond ? NULL : crest__rest_query_n(req, res, &q, CREST__QF_READ, NULL, (size_t)lim.i);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_list(&q, &lp);
+    crest__rows *r = beyond ? NULL : crest__rest_query_n(req, res, &q, CREST__QF_READ, NULL, (size_t)lp.limit);
     crest__sql_dispose(&q);
     if (!r && !beyond)
         return -1;
@@ -128,7 +114,7 @@ int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, c
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
     crest__sql q;
-    crest__sql_init(&q, req->arena);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__rest_select_by_id(&q, mod, id, scope);
     crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ | CREST__QF_FIRST, NULL);
     crest__sql_dispose(&q);

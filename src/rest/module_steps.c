@@ -8,6 +8,12 @@
 
 #include "module_internal.h"
 
+const crest__dialect *crest__app_dialect(const crest_app *app)
+{
+    CREST_UNUSED(app);
+    return crest__dialect_sqlite();
+}
+
 int crest__rest_bad_param(crest_res *res, const char *param, const char *msg)
 {
     crest_res_error(res, 400, "invalid_parameter", "%s", msg);
@@ -154,7 +160,7 @@ static const crest__mfield *hidden_in(const crest_req *req, const crest__qnode *
     return NULL;
 }
 
-/* Writes row i of r (a SELECT of mod->select) through the serializer. */
+/* Writes row i of r (a read of crest__rest_proj's columns) through the serializer. */
 int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i0,
                           crest_json *w)
 {
@@ -354,22 +360,15 @@ int crest__rest_not_found(crest_res *res, const crest__module *mod)
     return crest_res_error(res, 404, "not_found", "no %s with this id", mod->m->name);
 }
 
-/* Appends ' WHERE "id" = ? [AND <scope>]'. */
-void crest__rest_where_id(crest__sql *q, int64_t id, const crest__qnode *scope)
+crest__proj crest__rest_proj(const crest__module *mod)
 {
-    crest__sql_add(q, " WHERE \"id\" = ");
-    crest__val v = {.k = CREST__V_INT, .i = id};
-    crest__sql_bind(q, v);
-    if (scope) {
-        crest__sql_add(q, " AND ");
-        crest__sql_where(q, scope);
-    }
+    return (crest__proj){.m = mod->m, .comp = mod->comp, .ncomp = mod->ncomp};
 }
 
 void crest__rest_select_by_id(crest__sql *q, const crest__module *mod, int64_t id, const crest__qnode *scope)
 {
-    crest__sql_add(q, mod->select);
-    crest__rest_where_id(q, id, scope);
+    crest__read_plan p = {.proj = crest__rest_proj(mod), .id = id, .scope = scope};
+    crest__compile_read(q, &p);
 }
 
 /* 0 when row `id` is in scope; otherwise the request is answered (404, or
@@ -378,10 +377,9 @@ int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module 
                             const crest__qnode *scope)
 {
     crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "SELECT 1 FROM ");
-    crest__sql_add(&q, mod->m->qtable);
-    crest__rest_where_id(&q, id, scope);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__read_plan p = {.proj = crest__rest_proj(mod), .id = id, .scope = scope, .exists_only = true};
+    crest__compile_read(&q, &p);
     crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
     if (!r)

@@ -73,7 +73,7 @@ static unsigned to_attrs(crest_req *req, crest_res *res, const crest__module *mo
                 crest__now_stored(now, sizeof now);
                 if (f->f.type == CREST_F_DATE)
                     now[10] = 0;
-                out->v[i].k = CREST__V_TEXT;
+                out->v[i].k = f->f.type == CREST_F_DATE ? CREST__V_DATE : CREST__V_DATETIME;
                 out->v[i].s = crest__arena_strdup(req->arena, now);
                 out->v[i].n = out->v[i].s ? strlen(out->v[i].s) : 0;
                 out->set[i] = 1;
@@ -176,57 +176,20 @@ static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_
 
 static void insert_sql(crest__sql *q, const crest__module *mod, const attrs *a)
 {
-    const crest__model *m = mod->m;
-    crest__sql_add(q, "INSERT INTO ");
-    crest__sql_add(q, m->qtable);
-    crest__sql_add(q, " (");
-    unsigned n = 0;
-    for (unsigned i = 1; i < m->nfields; i++) {
-        if (!a->set[i])
-            continue;
-        crest__sql_add(q, n++ ? ", " : "");
-        crest__sql_add(q, m->fields[i].qname);
-    }
-    if (!n) {
-        q->text.len -= 2; /* " (" */
-        crest__sql_add(q, " DEFAULT VALUES");
-        return;
-    }
-    crest__sql_add(q, ") VALUES (");
-    n = 0;
-    for (unsigned i = 1; i < m->nfields; i++) {
-        if (!a->set[i])
-            continue;
-        if (n++)
-            crest__sql_add(q, ", ");
-        crest__sql_bind(q, a->v[i]);
-    }
-    crest__sql_add(q, ")");
+    crest__insert_plan p = {.m = mod->m, .vals = a->v, .set = a->set};
+    crest__compile_insert(q, &p);
 }
 
 /* Whether `table` has a row whose `key` equals v: 1 yes, 0 no, -1 unknown. */
 static int parent_exists(crest_req *req, const char *table, const char *key, const crest__val *v)
 {
-    char *qt = crest__quote_ident(table), *qk = crest__quote_ident(key);
-    int found = -1;
-    if (qt && qk) {
-        crest__sql q;
-        crest__sql_init(&q, req->arena);
-        crest__sql_add(&q, "SELECT 1 FROM ");
-        crest__sql_add(&q, qt);
-        crest__sql_add(&q, " WHERE ");
-        crest__sql_add(&q, qk);
-        crest__sql_add(&q, " = ");
-        crest__sql_bind(&q, *v);
-        /* (a failed probe leaves the answer as it is: no res) */
-        crest__rows *r = crest__rest_query(req, NULL, &q, CREST__QF_READ | CREST__QF_NOCACHE, NULL);
-        crest__sql_dispose(&q);
-        if (r)
-            found = r->nrows ? 1 : 0;
-    }
-    free(qt);
-    free(qk);
-    return found;
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_parent_exists(&q, table, key, *v);
+    /* (a failed probe leaves the answer as it is: no res) */
+    crest__rows *r = crest__rest_query(req, NULL, &q, CREST__QF_READ | CREST__QF_NOCACHE, NULL);
+    crest__sql_dispose(&q);
+    return r ? r->nrows ? 1 : 0 : -1;
 }
 
 /* After a foreign key error of an insert or update of the values a: SQLite
@@ -311,7 +274,7 @@ static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
         return -1;
     }
     crest__sql q;
-    crest__sql_init(&q, req->arena);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     insert_sql(&q, mod, &a);
     crest__rows *done = NULL;
     int rc = exec_sql(req, res, &q, &done, mod, &a, "");
@@ -374,7 +337,7 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         goto out;
     for (size_t i = 0; i < n; i++) {
         crest__sql q;
-        crest__sql_init(&q, req->arena);
+        crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
         insert_sql(&q, mod, &as[i]);
         char prefix[32];
         snprintf(prefix, sizeof prefix, "[%zu].", i);
@@ -397,7 +360,7 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
     crest_json_array_begin(w);
     for (size_t i = 0; i < n && !rc; i++) {
         crest__sql q;
-        crest__sql_init(&q, req->arena);
+        crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
         crest__rest_select_by_id(&q, mod, ids[i], NULL);
         crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
         crest__sql_dispose(&q);
@@ -484,21 +447,13 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
         return -1;
     }
     unsigned nset = 0;
+    for (unsigned i = 1; i < m->nfields; i++)
+        nset += a.set[i];
     crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "UPDATE ");
-    crest__sql_add(&q, m->qtable);
-    crest__sql_add(&q, " SET ");
-    for (unsigned i = 1; i < m->nfields; i++) {
-        if (!a.set[i])
-            continue;
-        if (nset++)
-            crest__sql_add(&q, ", ");
-        crest__sql_add(&q, m->fields[i].qname);
-        crest__sql_add(&q, " = ");
-        crest__sql_bind(&q, a.v[i]);
-    }
-    crest__rest_where_id(&q, id, scope);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__update_plan up = {.m = m, .vals = a.v, .set = a.set, .id = id, .scope = scope};
+    if (nset)
+        crest__compile_update(&q, &up);
     int64_t changes = 1;
     crest__rows *done = NULL;
     int rc = nset ? exec_sql(req, res, &q, &done, mod, &a, "") : 0;
@@ -532,10 +487,9 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
         (crest__rest_row_visible(req, res, mod, id, scope) || mod->def->before_delete(&ctx, id) || res->is_error))
         return -1;
     crest__sql q;
-    crest__sql_init(&q, req->arena);
-    crest__sql_add(&q, "DELETE FROM ");
-    crest__sql_add(&q, mod->m->qtable);
-    crest__rest_where_id(&q, id, scope);
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__delete_plan dp = {.m = mod->m, .id = id, .scope = scope};
+    crest__compile_delete(&q, &dp);
     crest__rows *done = NULL;
     int rc = exec_sql(req, res, &q, &done, mod, NULL, "");
     int64_t changes = done ? done->changes : 0;

@@ -126,8 +126,8 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         crest__dberr_sqlite(c->db, rc, a, err);
         return -1;
     }
-    if (ss && ss->budget_end_us && !sqlite3_stmt_readonly(st))
-        ss->budget_end_us = 0; /* a write is not run twice */
+    if (ss && ss->budget && !sqlite3_stmt_readonly(st))
+        ss->budget = 0; /* a write is not run twice */
     if (q->flags & CREST__QF_NUMBERED) {
         if (bind_numbered(st, q)) {
             crest__sq_cache_done(c, st, nocache);
@@ -482,7 +482,7 @@ static int progress(void *p)
     uint64_t now = crest__now_us();
     if (ss->cfg.deadline_us && now > ss->cfg.deadline_us)
         return 1;
-    if (ss->budget_end_us && now > ss->budget_end_us) {
+    if (ss->budget && --ss->budget == 0) {
         ss->over_budget = true;
         return 1;
     }
@@ -591,11 +591,11 @@ static int sq_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
         cb(ud, NULL, &err);
         return 0;
     }
-    bool may_move = ss->where == SQ_WORKER && !(q->flags & CREST__QF_INPLACE) && ss->cfg.offload && ss->s->base.cfg.slow_read_us && !ss->in_txn;
+    bool may_move = ss->where == SQ_WORKER && !(q->flags & CREST__QF_INPLACE) && ss->cfg.offload && ss->s->base.cfg.slow_read_ksteps && !ss->in_txn;
     ss->over_budget = false;
-    ss->budget_end_us = may_move ? crest__now_us() + ss->s->base.cfg.slow_read_us : 0;
+    ss->budget = may_move ? ss->s->base.cfg.slow_read_ksteps : 0;
     int rc = run_sess(ss, c, q, &rows, &err);
-    ss->budget_end_us = 0;
+    ss->budget = 0;
     if (rc && ss->over_budget && err.kind == CREST__DBERR_DEADLINE) {
         ss->over_budget = false;
         offload_job *j = crest__arena_calloc(ss->cfg.arena, 1, sizeof *j);

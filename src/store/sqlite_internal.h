@@ -51,7 +51,8 @@ struct crest__sess {
     crest__conn *conn;            /* NULL until the first statement */
     sq_where where;
     sqlite3 *hooked;              /* the connection whose progress handler serves this session */
-    uint64_t budget_end_us;       /* on the loop: past this a read moves off it (0: no budget) */
+    unsigned budget;              /* on the loop: progress calls (1000 steps each) left before a read
+                                     moves off it (0: no budget) */
     bool over_budget;             /* the progress handler stopped a read for its budget */
     bool timed_out;
     bool in_txn;

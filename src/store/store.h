@@ -167,7 +167,8 @@ typedef struct crest__store_config {
     bool create;                       /* make the database when missing */
     bool durability_normal;            /* no sync at commit (crash-safe, not power-safe) */
     size_t max_result;                 /* bytes a result may weigh (the response limit) */
-    unsigned slow_read_us;             /* a read on the loop past this moves off it (0: never) */
+    unsigned slow_read_ksteps;         /* a read on the loop past this much work (thousands of
+                                          steps) moves off it (0: never) */
 } crest__store_config;
 
 typedef struct crest__store_vt {

@@ -1,8 +1,10 @@
 /* golden_query.c — golden tests of the query path's first two stages. Each
  * case folder holds `input` (lines "where=<json>" and/or "sort_by=<text>")
- * and `expected`: either "error: <message>" or the plan, the sort, the SQL
- * condition and the bound values. Every SQL produced is also run against an
- * in-memory table, so a plan never prints SQL that SQLite rejects.
+ * and one expectation per dialect, `expected.sqlite` and
+ * `expected.postgres`: either "error: <message>" (the same for both) or the
+ * plan, the sort, the SQL condition and the bound values. Every SQLite SQL
+ * produced is also run against an in-memory table, so a plan never prints
+ * SQL that SQLite rejects; the PostgreSQL text is compared as text.
  * Usage: golden_query DIR [--update] */
 #include <dirent.h>
 #include <stdio.h>
@@ -11,9 +13,8 @@
 
 #include <sqlite3.h>
 
+#include "golden.h"
 #include "json/json_internal.h"
-#include "rest/rest_internal.h"
-#include "store/sqlite_internal.h"
 
 static const char *const states[] = {"todo", "doing", "done", NULL};
 static const crest_field fields[] = {
@@ -30,48 +31,10 @@ static const crest_field fields[] = {
     {0}};
 static const crest_model_def model_def = {.name = "Task", .table = "tasks", .fields = fields};
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = 0;
-    fclose(f);
-    return s;
-}
-
-static void print_bind(crest__buf *b, const crest__val *v)
-{
-    switch (v->k) {
-    case CREST__V_NULL: crest__buf_appends(b, "null"); break;
-    case CREST__V_BOOL:
-    case CREST__V_INT: crest__buf_appendf(b, "%lld", (long long)v->i); break;
-    case CREST__V_FLOAT: crest__buf_appendf(b, "%.17g", v->f); break;
-    case CREST__V_TEXT:
-    case CREST__V_DATE:
-    case CREST__V_DATETIME:
-    case CREST__V_JSON:
-    case CREST__V_UUID: {
-        char *e = malloc(6 * v->n + 1);
-        size_t n = crest_json_escape(e, v->s, v->n);
-        crest__buf_appendf(b, "\"%.*s\"", (int)n, e);
-        free(e);
-        break;
-    }
-    }
-}
-
-/* Runs one case into out; returns -1 when the SQL does not run. */
-static int run_case(const crest__model *m, const crest__allow *allow, sqlite3 *db, const char *input, crest__buf *out)
+/* Runs one case in dialect d into out; returns -1 when the SQL does not run
+ * (db: SQLite's, NULL for PostgreSQL). */
+static int run_case(const crest__model *m, const crest__allow *allow, const crest__dialect *d, sqlite3 *db,
+                    const char *input, crest__buf *out)
 {
     crest__arena a;
     crest__arena_init(&a, 4096, 0);
@@ -112,33 +75,14 @@ static int run_case(const crest__model *m, const crest__allow *allow, sqlite3 *d
     for (unsigned i = 0; i < plan.nsort; i++)
         crest__buf_appendf(out, "%s %s%s", i ? "," : "", plan.sort[i].desc ? "-" : "", plan.sort[i].field->f.name);
     crest__sql s;
-    crest__sql_init(&s, &a);
+    crest__sql_init(&s, &a, d);
     crest__sql_add(&s, "SELECT \"id\" FROM \"tasks\" WHERE ");
     crest__sql_where(&s, q);
     crest__sql_order(&s, &plan);
-    crest__buf_appendf(out, "\nsql: %.*s\nbinds: [", (int)s.text.len, s.text.ptr);
-    for (unsigned i = 0; i < s.nbinds; i++) {
-        if (i)
-            crest__buf_appends(out, ", ");
-        print_bind(out, &s.binds[i]);
-    }
-    crest__buf_appends(out, "]\n");
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, s.text.ptr, (int)s.text.len, &st, NULL) != SQLITE_OK) {
-        crest__buf_appendf(out, "SQLITE ERROR: %s\n", sqlite3_errmsg(db));
-        rc = -1;
-    } else {
-        for (unsigned i = 0; i < s.nbinds; i++)
-            crest__sq_bind(st, (int)i + 1, &s.binds[i]);
-        int step;
-        while ((step = sqlite3_step(st)) == SQLITE_ROW)
-            ;
-        if (step != SQLITE_DONE) {
-            crest__buf_appendf(out, "SQLITE ERROR: %s\n", sqlite3_errmsg(db));
-            rc = -1;
-        }
-        sqlite3_finalize(st);
-    }
+    crest__buf_appends(out, "\n");
+    golden_print_sql(out, &s);
+    if (db)
+        rc = golden_run_sqlite(db, &s, true, out);
     crest__sql_dispose(&s);
 done:
     free(copy);
@@ -187,31 +131,30 @@ int main(int argc, char **argv)
             continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s/input", argv[1], name);
-        char *input = slurp(path);
+        char *input = golden_slurp(path);
         if (!input)
             continue;
-        crest__buf out;
-        crest__buf_init(&out, 0);
-        int rc = run_case(m, &allow, db, input, &out);
-        crest__buf_append(&out, "", 1);
-        snprintf(path, sizeof path, "%s/%s/expected", argv[1], name);
-        char *want = slurp(path);
-        if (update) {
-            FILE *f = fopen(path, "w");
-            if (f) {
-                fputs(out.ptr, f);
-                fclose(f);
-            }
+        int bad = 0;
+        crest__buf out[2];
+        for (int k = 0; k < 2; k++) {
+            const crest__dialect *d = k ? crest__dialect_postgres() : crest__dialect_sqlite();
+            crest__buf_init(&out[k], 0);
+            int rc = run_case(m, &allow, d, k ? NULL : db, input, &out[k]);
+            crest__buf_append(&out[k], "", 1);
+            bad |= golden_check(argv[1], name, d->name, out[k].ptr, rc, update);
         }
-        if (rc || (!update && (!want || strcmp(want, out.ptr)))) {
-            printf("FAIL %s\n--- expected\n%s--- got\n%s", name, want ? want : "(no expected file)\n", out.ptr);
+        /* A refused input is refused the same way whatever the dialect. */
+        if ((!strncmp(out[0].ptr, "error:", 6) || !strncmp(out[1].ptr, "error:", 6)) && strcmp(out[0].ptr, out[1].ptr)) {
+            printf("FAIL %s: the dialects' errors differ\n", name);
+            bad = 1;
+        }
+        crest__buf_dispose(&out[0]);
+        crest__buf_dispose(&out[1]);
+        if (bad)
             failed++;
-        } else {
+        else
             passed++;
-        }
-        free(want);
         free(input);
-        crest__buf_dispose(&out);
     }
     for (int i = 0; i < n; i++)
         free(ents[i]);

@@ -1,11 +1,13 @@
 /* where.c — the first stage of the query path: a Mongo-like `where` object
  * and a `sort_by` list become a plan (crest__plan), checked against the
  * model and the module's allow-lists. Everything rejected is named in the
- * message. No SQL here: the plan is plain data, printed by sqlgen.c. */
+ * message. No SQL here: the plan is plain data, compiled to SQL by
+ * compile.c. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "rest_internal.h"
+#include "query.h"
 
 typedef struct {
     crest__arena *a;

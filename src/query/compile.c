@@ -1,0 +1,565 @@
+/* compile.c — the second stage of the query path: a plan becomes SQL text
+ * of one dialect, with every value bound. Identifiers come only from the
+ * model, quoted here (crest__quote_ident). Null semantics are explicit:
+ * $ne and $nin keep rows whose field is NULL, $not is two-valued
+ * (NOT coalesce(x, false)). What differs between SQLite and PostgreSQL is
+ * read from the dialect (dialect.c). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "query.h"
+
+/* ---- the builder ---- */
+
+void crest__sql_init(crest__sql *q, crest__arena *a, const crest__dialect *d)
+{
+    memset(q, 0, sizeof *q);
+    crest__buf_init(&q->text, 0);
+    q->arena = a;
+    q->d = d;
+}
+
+void crest__sql_dispose(crest__sql *q) { crest__buf_dispose(&q->text); }
+
+/* Appends n bytes, keeping the text NUL-terminated (not counted in len). */
+static void add_n(crest__sql *q, const char *s, size_t n)
+{
+    if (q->err)
+        return;
+    if (crest__buf_reserve(&q->text, n + 1)) {
+        q->err = CREST_ENOMEM;
+        return;
+    }
+    memcpy(q->text.ptr + q->text.len, s, n);
+    q->text.len += n;
+    q->text.ptr[q->text.len] = 0;
+}
+
+void crest__sql_add(crest__sql *q, const char *s) { add_n(q, s, strlen(s)); }
+
+static void addf(crest__sql *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(crest__sql *q, const char *fmt, ...)
+{
+    char b[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof b)
+        q->err = CREST_EINVAL;
+    else
+        add_n(q, b, (size_t)n);
+}
+
+/* The one place identifiers are quoted: "name", with " doubled. Both
+ * dialects quote the same way (standard SQL). */
+static size_t quote_into(char *out, const char *name)
+{
+    size_t k = 0;
+    out[k++] = '"';
+    for (const char *c = name; *c; c++) {
+        if (*c == '"')
+            out[k++] = '"';
+        out[k++] = *c;
+    }
+    out[k++] = '"';
+    out[k] = 0;
+    return k;
+}
+
+char *crest__quote_ident(const char *name)
+{
+    size_t n = strlen(name);
+    char *q = malloc(2 * n + 3);
+    if (q)
+        quote_into(q, name);
+    return q;
+}
+
+void crest__sql_ident(crest__sql *q, const char *name)
+{
+    char *s = crest__quote_ident(name);
+    if (!s) {
+        q->err = CREST_ENOMEM;
+        return;
+    }
+    crest__sql_add(q, s);
+    free(s);
+}
+
+void crest__sql_literal(crest__sql *q, const char *s)
+{
+    add_n(q, "'", 1);
+    for (const char *e; *s; s = e + 1) {
+        if (!(e = strchr(s, '\''))) {
+            crest__sql_add(q, s);
+            break;
+        }
+        add_n(q, s, (size_t)(e - s));
+        add_n(q, "''", 2);
+    }
+    add_n(q, "'", 1);
+}
+
+/* Makes room for one more bind; false when out of memory. */
+static bool grow(crest__sql *q)
+{
+    if (q->nbinds < q->capbinds)
+        return true;
+    unsigned cap = q->capbinds ? q->capbinds * 2 : 16;
+    crest__val *nb = crest__arena_alloc(q->arena, cap * sizeof *nb);
+    const crest__bindlist **nl = q->lists ? crest__arena_calloc(q->arena, cap, sizeof *nl) : NULL;
+    if (!nb || (q->lists && !nl)) {
+        q->err = CREST_ENOMEM;
+        return false;
+    }
+    if (q->nbinds) {
+        memcpy(nb, q->binds, q->nbinds * sizeof *nb);
+        if (nl)
+            memcpy(nl, q->lists, q->nbinds * sizeof *nl);
+    }
+    q->binds = nb;
+    q->lists = nl;
+    q->capbinds = cap;
+    return true;
+}
+
+void crest__sql_push(crest__sql *q, crest__val v)
+{
+    if (!grow(q))
+        return;
+    if (q->lists)
+        q->lists[q->nbinds] = NULL;
+    q->binds[q->nbinds++] = v;
+}
+
+void crest__sql_ref(crest__sql *q, unsigned i)
+{
+    addf(q, q->d->numbered ? "$%u" : "?%u", i);
+}
+
+static void placeholder(crest__sql *q)
+{
+    if (q->d->numbered)
+        addf(q, "$%u", q->nbinds);
+    else
+        add_n(q, "?", 1);
+}
+
+void crest__sql_bind(crest__sql *q, crest__val v)
+{
+    crest__sql_push(q, v);
+    if (!q->err)
+        placeholder(q);
+}
+
+void crest__sql_bind_list(crest__sql *q, crest__vkind k, const crest__val *v, unsigned n)
+{
+    crest__bindlist *bl = crest__arena_alloc(q->arena, sizeof *bl);
+    if (!bl || !grow(q)) {
+        q->err = CREST_ENOMEM;
+        return;
+    }
+    if (!q->lists && !(q->lists = crest__arena_calloc(q->arena, q->capbinds, sizeof *q->lists))) {
+        q->err = CREST_ENOMEM;
+        return;
+    }
+    bl->k = k;
+    bl->v = v;
+    bl->n = n;
+    q->lists[q->nbinds] = bl;
+    q->binds[q->nbinds++] = (crest__val){.k = CREST__V_NULL};
+    placeholder(q);
+}
+
+/* ---- conditions ---- */
+
+/* The non-NULL values of an $in / $nin, as one list bind or "(?, ?...)". */
+static void values(crest__sql *q, const crest__qnode *n, unsigned nonnull)
+{
+    if (q->d->array_in) {
+        crest__val *v = crest__arena_calloc(q->arena, nonnull, sizeof *v);
+        if (!v) {
+            q->err = CREST_ENOMEM;
+            return;
+        }
+        unsigned k = 0;
+        for (unsigned i = 0; i < n->nvals; i++)
+            if (n->vals[i].k != CREST__V_NULL)
+                v[k++] = n->vals[i];
+        crest__sql_bind_list(q, v[0].k, v, k);
+        return;
+    }
+    crest__sql_add(q, "(");
+    bool first = true;
+    for (unsigned i = 0; i < n->nvals; i++) {
+        if (n->vals[i].k == CREST__V_NULL)
+            continue;
+        if (!first)
+            crest__sql_add(q, ", ");
+        first = false;
+        crest__sql_bind(q, n->vals[i]);
+    }
+    crest__sql_add(q, ")");
+}
+
+static void in_list(crest__sql *q, const crest__qnode *n, const char *col)
+{
+    const crest__dialect *d = q->d;
+    bool has_null = false;
+    unsigned nn = 0;
+    for (unsigned i = 0; i < n->nvals; i++) {
+        if (n->vals[i].k == CREST__V_NULL)
+            has_null = true;
+        else
+            nn++;
+    }
+    bool in = n->op == CREST__OP_IN;
+    if (!nn && !has_null) {
+        crest__sql_add(q, in ? d->false_sql : d->true_sql);
+        return;
+    }
+    crest__sql_add(q, "(");
+    if (in) {
+        if (nn) {
+            crest__sql_add(q, col);
+            crest__sql_add(q, d->array_in ? " = ANY(" : " IN ");
+            values(q, n, nn);
+            if (d->array_in)
+                crest__sql_add(q, ")");
+        }
+        if (has_null) {
+            crest__sql_add(q, nn ? " OR " : "");
+            crest__sql_add(q, col);
+            crest__sql_add(q, " IS NULL");
+        }
+    } else {
+        /* NULL in the list excludes NULL rows; otherwise they are kept. */
+        crest__sql_add(q, col);
+        crest__sql_add(q, has_null ? " IS NOT NULL" : " IS NULL");
+        if (nn) {
+            crest__sql_add(q, has_null ? " AND " : " OR ");
+            crest__sql_add(q, col);
+            crest__sql_add(q, d->array_in ? " <> ALL(" : " NOT IN ");
+            values(q, n, nn);
+            if (d->array_in)
+                crest__sql_add(q, ")");
+        }
+    }
+    crest__sql_add(q, ")");
+}
+
+static void cmp(crest__sql *q, const crest__qnode *n)
+{
+    const char *col = n->field->qname;
+    static const char *const rel[] = {[CREST__OP_EQ] = " = ", [CREST__OP_LT] = " < ", [CREST__OP_GT] = " > ",
+                                      [CREST__OP_LE] = " <= ", [CREST__OP_GE] = " >= "};
+    switch (n->op) {
+    case CREST__OP_EQ:
+    case CREST__OP_LT:
+    case CREST__OP_GT:
+    case CREST__OP_LE:
+    case CREST__OP_GE:
+        crest__sql_add(q, col);
+        crest__sql_add(q, rel[n->op]);
+        crest__sql_bind(q, n->vals[0]);
+        break;
+    case CREST__OP_NE: /* null-safe: a NULL field is "not equal" */
+        crest__sql_add(q, col);
+        crest__sql_add(q, q->d->ne_null_safe);
+        crest__sql_bind(q, n->vals[0]);
+        break;
+    case CREST__OP_IN:
+    case CREST__OP_NIN:
+        in_list(q, n, col);
+        break;
+    case CREST__OP_NULL:
+        crest__sql_add(q, col);
+        crest__sql_add(q, " IS NULL");
+        break;
+    case CREST__OP_NOTNULL:
+        crest__sql_add(q, col);
+        crest__sql_add(q, " IS NOT NULL");
+        break;
+    case CREST__OP_LIKE:
+    case CREST__OP_ILIKE:
+    case CREST__OP_CONTAINS:
+    case CREST__OP_ICONTAINS:
+        q->d->like(q, col, n->op, &n->vals[0]);
+        break;
+    }
+}
+
+void crest__sql_where(crest__sql *q, const crest__qnode *n)
+{
+    if (!n) {
+        crest__sql_add(q, q->d->true_sql);
+        return;
+    }
+    switch (n->kind) {
+    case CREST__Q_TRUE:
+        crest__sql_add(q, q->d->true_sql);
+        return;
+    case CREST__Q_FALSE:
+        crest__sql_add(q, q->d->false_sql);
+        return;
+    case CREST__Q_CMP:
+        cmp(q, n);
+        return;
+    case CREST__Q_NOT:
+        crest__sql_add(q, "NOT coalesce(");
+        crest__sql_where(q, n->kids[0]);
+        crest__sql_add(q, ", ");
+        crest__sql_add(q, q->d->false_sql);
+        crest__sql_add(q, ")");
+        return;
+    case CREST__Q_AND:
+    case CREST__Q_OR:
+        crest__sql_add(q, "(");
+        for (unsigned i = 0; i < n->nkids; i++) {
+            if (i)
+                crest__sql_add(q, n->kind == CREST__Q_AND ? " AND " : " OR ");
+            crest__sql_where(q, n->kids[i]);
+        }
+        crest__sql_add(q, ")");
+        return;
+    }
+}
+
+void crest__sql_order(crest__sql *q, const crest__plan *p)
+{
+    for (unsigned i = 0; p && i < p->nsort; i++) {
+        crest__sql_add(q, i ? ", " : " ORDER BY ");
+        crest__sql_add(q, p->sort[i].field->qname);
+        if (p->sort[i].desc)
+            crest__sql_add(q, " DESC");
+    }
+}
+
+/* ---- reads ---- */
+
+static void columns(crest__sql *q, const crest__proj *p)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; !p->comp_only && i < p->m->nfields; i++) {
+        crest__sql_add(q, n++ ? ", " : "");
+        crest__sql_add(q, p->m->fields[i].qname);
+    }
+    for (unsigned j = 0; j < p->ncomp; j++) {
+        crest__sql_add(q, n++ ? ", " : "");
+        if (p->comp[j]->sql) {
+            crest__sql_add(q, "(");
+            crest__sql_add(q, p->comp[j]->sql);
+            crest__sql_add(q, ")");
+        } else {
+            crest__sql_add(q, "NULL");
+        }
+    }
+}
+
+static void from(crest__sql *q, const crest__model *m)
+{
+    crest__sql_add(q, " FROM ");
+    crest__sql_add(q, m->qtable);
+}
+
+void crest__compile_select(crest__sql *q, const crest__proj *p)
+{
+    crest__sql_add(q, "SELECT ");
+    columns(q, p);
+    from(q, p->m);
+}
+
+/* ' WHERE "id" = ? [AND <scope>]' */
+static void where_id(crest__sql *q, const crest__model *m, int64_t id, const crest__qnode *scope)
+{
+    crest__sql_add(q, " WHERE ");
+    crest__sql_add(q, m->fields[0].qname);
+    crest__sql_add(q, " = ");
+    crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = id});
+    if (scope) {
+        crest__sql_add(q, " AND ");
+        crest__sql_where(q, scope);
+    }
+}
+
+void crest__compile_read(crest__sql *q, const crest__read_plan *p)
+{
+    if (p->exists_only) {
+        crest__sql_add(q, "SELECT 1");
+        from(q, p->proj.m);
+    } else {
+        crest__compile_select(q, &p->proj);
+    }
+    where_id(q, p->proj.m, p->id, p->scope);
+}
+
+static void limit_offset(crest__sql *q, int64_t limit, int64_t offset)
+{
+    crest__sql_add(q, " LIMIT ");
+    crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = limit});
+    crest__sql_add(q, " OFFSET ");
+    crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = offset});
+}
+
+void crest__compile_list(crest__sql *q, const crest__list_plan *p)
+{
+    crest__compile_select(q, &p->proj);
+    crest__sql_add(q, " WHERE ");
+    crest__sql_where(q, p->where);
+    if (p->random) {
+        crest__sql_add(q, " ORDER BY ");
+        crest__sql_add(q, q->d->random);
+    } else {
+        crest__sql_order(q, p->order);
+    }
+    limit_offset(q, p->limit, p->offset);
+}
+
+void crest__compile_count(crest__sql *q, const crest__list_plan *p)
+{
+    crest__sql_add(q, "SELECT count(*)");
+    from(q, p->proj.m);
+    crest__sql_add(q, " WHERE ");
+    crest__sql_where(q, p->where);
+}
+
+/* ---- aggregates ---- */
+
+static void group_by(crest__sql *q, const crest__group_plan *p)
+{
+    from(q, p->m);
+    crest__sql_add(q, " WHERE ");
+    crest__sql_where(q, p->where);
+    crest__sql_add(q, " GROUP BY ");
+    crest__sql_add(q, p->field->qname);
+}
+
+void crest__compile_group_count(crest__sql *q, const crest__group_plan *p)
+{
+    /* PostgreSQL wants the subquery named. */
+    crest__sql_add(q, "SELECT count(*) FROM (SELECT 1");
+    group_by(q, p);
+    crest__sql_add(q, ") AS g");
+}
+
+void crest__compile_group(crest__sql *q, const crest__group_plan *p)
+{
+    static const char *const order[] = {[CREST__GROUP_VALUE_ASC] = "1 ASC", [CREST__GROUP_VALUE_DESC] = "1 DESC",
+                                        [CREST__GROUP_COUNT_ASC] = "2 ASC, 1 ASC",
+                                        [CREST__GROUP_COUNT_DESC] = "2 DESC, 1 ASC"};
+    crest__sql_add(q, "SELECT ");
+    crest__sql_add(q, p->field->qname);
+    crest__sql_add(q, ", count(*)");
+    group_by(q, p);
+    crest__sql_add(q, " ORDER BY ");
+    crest__sql_add(q, order[p->order]);
+    limit_offset(q, p->limit, p->offset);
+}
+
+static const char *const agg_names[] = {[CREST__AGG_COUNT] = "count", [CREST__AGG_SUM] = "sum",
+                                        [CREST__AGG_AVG] = "avg", [CREST__AGG_MIN] = "min",
+                                        [CREST__AGG_MAX] = "max"};
+
+int crest__aggfn_parse(const char *name, crest__aggfn *out)
+{
+    for (unsigned i = 0; name && i < CREST_ARRAY_LEN(agg_names); i++)
+        if (!strcmp(agg_names[i], name)) {
+            *out = (crest__aggfn)i;
+            return 0;
+        }
+    return -1;
+}
+
+void crest__compile_aggregate(crest__sql *q, const crest__agg_plan *p)
+{
+    crest__sql_add(q, "SELECT ");
+    for (unsigned i = 0; i < p->naggs; i++) {
+        if (i)
+            crest__sql_add(q, ", ");
+        crest__sql_add(q, agg_names[p->aggs[i].fn]);
+        crest__sql_add(q, "(");
+        crest__sql_add(q, p->aggs[i].f ? p->aggs[i].f->qname : "*");
+        crest__sql_add(q, ")");
+    }
+    if (!p->naggs)
+        crest__sql_add(q, "1");
+    from(q, p->m);
+    crest__sql_add(q, " WHERE ");
+    crest__sql_where(q, p->where);
+}
+
+/* ---- writes ---- */
+
+void crest__compile_insert(crest__sql *q, const crest__insert_plan *p)
+{
+    const crest__model *m = p->m;
+    crest__sql_add(q, "INSERT INTO ");
+    crest__sql_add(q, m->qtable);
+    unsigned n = 0;
+    for (unsigned i = 1; i < m->nfields; i++) {
+        if (p->set && !p->set[i])
+            continue;
+        crest__sql_add(q, n++ ? ", " : " (");
+        crest__sql_add(q, m->fields[i].qname);
+    }
+    if (!n) {
+        crest__sql_add(q, " DEFAULT VALUES");
+    } else {
+        crest__sql_add(q, ") VALUES (");
+        n = 0;
+        for (unsigned i = 1; i < m->nfields; i++) {
+            if (p->set && !p->set[i])
+                continue;
+            if (n++)
+                crest__sql_add(q, ", ");
+            crest__sql_bind(q, p->vals[i]);
+        }
+        crest__sql_add(q, ")");
+    }
+    if (q->d->returning_id) {
+        crest__sql_add(q, " RETURNING ");
+        crest__sql_add(q, m->fields[0].qname);
+    }
+}
+
+void crest__compile_update(crest__sql *q, const crest__update_plan *p)
+{
+    const crest__model *m = p->m;
+    crest__sql_add(q, "UPDATE ");
+    crest__sql_add(q, m->qtable);
+    crest__sql_add(q, " SET ");
+    unsigned n = 0;
+    for (unsigned i = 1; i < m->nfields; i++) {
+        if (!p->set[i])
+            continue;
+        if (n++)
+            crest__sql_add(q, ", ");
+        crest__sql_add(q, m->fields[i].qname);
+        crest__sql_add(q, " = ");
+        crest__sql_bind(q, p->vals[i]);
+    }
+    where_id(q, m, p->id, p->scope);
+}
+
+void crest__compile_delete(crest__sql *q, const crest__delete_plan *p)
+{
+    crest__sql_add(q, "DELETE");
+    from(q, p->m);
+    where_id(q, p->m, p->id, p->scope);
+}
+
+const char *crest__txn_sql(const crest__dialect *d, crest__txn t)
+{
+    switch (t) {
+    case CREST__TX_BEGIN:
+        return d->begin;
+    case CREST__TX_BEGIN_WRITE:
+        return d->begin_write;
+    case CREST__TX_COMMIT:
+        return d->commit;
+    case CREST__TX_ROLLBACK:
+        break;
+    }
+    return d->rollback;
+}

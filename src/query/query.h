@@ -1,0 +1,318 @@
+/* query.h — the query stage: query parameters become a plan (where.c), and
+ * a plan becomes SQL text with bound values for one dialect, SQLite or
+ * PostgreSQL (compile.c, dialect.c). It takes data and gives data: no
+ * database, no request. Identifiers come only from the model and are quoted
+ * in one place (crest__quote_ident); every value is bound. Internal. */
+#ifndef CREST_QUERY_H
+#define CREST_QUERY_H
+
+#include "../core/core.h"
+#include "../core/value.h"
+#include "model.h"
+
+/* Query limits (each has a test). */
+#define CREST_WHERE_MAX_DEPTH 16       /* nesting of $and/$or/$not */
+#define CREST_WHERE_MAX_NODES 100      /* conditions in one where */
+#define CREST_WHERE_MAX_IN 1000        /* values in one $in / $nin */
+#define CREST_WHERE_MAX_BYTES 16384    /* the where text */
+#define CREST_SORT_MAX 8               /* fields in sort_by */
+
+/* ---- the condition tree and the sort (where.c) ---- */
+
+typedef enum {
+    CREST__Q_TRUE, CREST__Q_FALSE, CREST__Q_AND, CREST__Q_OR, CREST__Q_NOT, CREST__Q_CMP
+} crest__qkind;
+
+typedef enum {
+    CREST__OP_EQ, CREST__OP_NE, CREST__OP_LT, CREST__OP_GT, CREST__OP_LE, CREST__OP_GE,
+    CREST__OP_IN, CREST__OP_NIN, CREST__OP_NULL, CREST__OP_NOTNULL,
+    CREST__OP_LIKE, CREST__OP_ILIKE, CREST__OP_CONTAINS, CREST__OP_ICONTAINS
+} crest__op;
+
+typedef struct crest__qnode crest__qnode;
+struct crest__qnode {
+    crest__qkind kind;
+    crest__op op;                 /* CMP */
+    const crest__mfield *field;   /* CMP */
+    crest__val *vals;             /* CMP: one value, or the $in list (of the field's kind, or NULL) */
+    unsigned nvals;
+    crest__qnode **kids;          /* AND / OR / NOT */
+    unsigned nkids;
+};
+
+typedef struct crest__sort {
+    const crest__mfield *field;
+    bool desc;
+} crest__sort;
+
+/* The parsed query parameters of a list: condition, sort, page. */
+typedef struct crest__plan {
+    crest__qnode *where;          /* NULL: every row */
+    crest__sort sort[CREST_SORT_MAX + 1];
+    unsigned nsort;
+    int64_t page, page_size;
+    bool count_exact;
+} crest__plan;
+
+/* Which fields a part of the query may name: one flag per model field. */
+typedef struct crest__allow {
+    unsigned char *ok;            /* nfields entries, owned */
+} crest__allow;
+
+/* Parses a where object into a condition tree, allocated from the arena a
+ * (values point into `where` or a: keep `where` alive as long as the plan).
+ * `allow` NULL: any field. On error returns -1 with a message naming the
+ * offending part. */
+int crest__where_parse(crest__arena *a, const crest__model *m, const crest__allow *allow, const json_t *where,
+                       crest__qnode **out, char *msg, size_t msgcap);
+/* Parses "a,-b" into plan->sort (fields borrowed from m); -1 with a message
+ * naming the bad field. */
+int crest__sort_parse(const crest__model *m, const crest__allow *allow, const char *text, crest__plan *plan,
+                      char *msg, size_t msgcap);
+/* Appends the plan as text, "(and (eq is_completed 0) (gt spent_time 5))",
+ * to b: for golden tests and debugging (a bool prints as 0 or 1). */
+void crest__plan_print(crest__buf *b, const crest__qnode *n);
+/* AND of two conditions (either may be NULL), from the arena a; NULL when
+ * both are NULL or out of memory. */
+crest__qnode *crest__qnode_and(crest__arena *a, crest__qnode *x, crest__qnode *y);
+
+/* ---- dialects (dialect.c) ---- */
+
+typedef struct crest__sql crest__sql;
+
+/* What differs between SQL databases, as data and a few functions. The two
+ * dialects are static constants: borrowed forever, never freed. */
+typedef struct crest__dialect {
+    const char *name;              /* "sqlite", "postgres" */
+    bool numbered;                 /* placeholders $1, $2... (PostgreSQL) instead of ? */
+    bool array_in;                 /* $in / $nin: one array bind, = ANY($n) / <> ALL($n) */
+    bool returning_id;             /* an insert answers its id (RETURNING "id"); SQLite's store
+                                      reads sqlite3_last_insert_rowid instead */
+    const char *true_sql, *false_sql;   /* conditions that always / never hold */
+    const char *ne_null_safe;      /* a != b where NULL is a value: " IS NOT ", " IS DISTINCT FROM " */
+    const char *random;            /* the ORDER BY of a random sample */
+    const char *begin, *begin_write, *commit, *rollback;
+    /* Appends a condition on column col (quoted) for the like family (op
+     * one of LIKE, ILIKE, CONTAINS, ICONTAINS) with the text operand v. */
+    void (*like)(crest__sql *q, const char *col, crest__op op, const crest__val *v);
+    /* The column type of a field in CREATE TABLE / ADD COLUMN (constraints
+     * that come with the type included), appended to q. */
+    void (*column_type)(crest__sql *q, const crest__mfield *f);
+    /* The id column's definition: "INTEGER PRIMARY KEY", an identity. */
+    const char *id_column;
+    /* DEFAULT of a `now` field (date or datetime), in the stored form. */
+    const char *now_date, *now_datetime;
+    /* _crest_fields: how a column's type is recorded (replacing the old
+     * record): "<head> INTO _crest_fields (...) VALUES (...)<tail>". */
+    const char *record_head, *record_tail;
+    /* Schema introspection (model sync, foreign-key messages); {1} stands
+     * for the table's name, bound once: see crest__compile_table_columns,
+     * crest__compile_foreign_keys, crest__compile_primary_key. */
+    const char *sql_columns, *sql_foreign_keys, *sql_primary_key;
+} crest__dialect;
+
+/* The dialects (static: borrowed, never NULL). */
+const crest__dialect *crest__dialect_sqlite(void);
+const crest__dialect *crest__dialect_postgres(void);
+/* The dialect called "sqlite" or "postgres", or NULL. */
+const crest__dialect *crest__dialect_named(const char *name);
+
+/* ---- SQL text and its binds (compile.c) ---- */
+
+/* A list bound as one parameter (PostgreSQL `= ANY($n)`): n values, all of
+ * kind k (the field's), none NULL. The store binds it as an array of k's
+ * type (bigint[], text[], boolean[], date[]...). */
+typedef struct crest__bindlist {
+    crest__vkind k;
+    const crest__val *v;          /* arena */
+    unsigned n;
+} crest__bindlist;
+
+/* SQL being built: text (malloc'd buffer: crest__sql_dispose frees it) and
+ * the values bound to its placeholders, in order (from the arena). A list
+ * bind (dialects with array_in only) has binds[i].k == CREST__V_NULL and
+ * lists[i] set; lists is NULL as long as no bind is a list. Errors stick:
+ * err is CREST_ENOMEM after any failed append, and the text is then not to
+ * be run. */
+struct crest__sql {
+    crest__buf text;
+    crest__val *binds;            /* arena */
+    const crest__bindlist **lists; /* arena; NULL, or capbinds entries */
+    unsigned nbinds, capbinds;
+    crest__arena *arena;
+    const crest__dialect *d;      /* borrowed */
+    int err;
+};
+
+/* Starts empty SQL of dialect d; binds and patterns come from the arena a
+ * (both borrowed: they must outlive q). */
+void crest__sql_init(crest__sql *q, crest__arena *a, const crest__dialect *d);
+/* Frees the text (binds stay in the arena). */
+void crest__sql_dispose(crest__sql *q);
+/* Appends SQL text (s borrowed for the call). Only the query stage writes
+ * SQL keywords; other stages add text that came from it. */
+void crest__sql_add(crest__sql *q, const char *s);
+/* Appends name quoted as an identifier ("a""b"). */
+void crest__sql_ident(crest__sql *q, const char *name);
+/* Appends s as an SQL string constant, quotes doubled ('it''s'): for DDL
+ * only (a default, a CHECK's values), which takes no parameters. */
+void crest__sql_literal(crest__sql *q, const char *s);
+/* Binds v (text borrowed: it must outlive the statement's run) and appends
+ * its placeholder: ? or $n. */
+void crest__sql_bind(crest__sql *q, crest__val v);
+/* Binds the n values v (borrowed, none NULL, kind k) as one list and
+ * appends its placeholder; only for dialects with array_in. */
+void crest__sql_bind_list(crest__sql *q, crest__vkind k, const crest__val *v, unsigned n);
+/* Binds v without writing a placeholder: the text names it with
+ * crest__sql_ref (a value used twice is bound once). */
+void crest__sql_push(crest__sql *q, crest__val v);
+/* Appends the placeholder of bind i (1-based, already bound): ?i or $i. */
+void crest__sql_ref(crest__sql *q, unsigned i);
+/* Appends the condition (NULL: the dialect's true). */
+void crest__sql_where(crest__sql *q, const crest__qnode *n);
+/* Appends " ORDER BY ..." for the plan's sort (nothing when empty). */
+void crest__sql_order(crest__sql *q, const crest__plan *p);
+/* "\"name\"" with quotes doubled (the same in both dialects), malloc'd:
+ * the caller frees it. NULL when out of memory. */
+char *crest__quote_ident(const char *name);
+
+/* ---- the plans of the REST operations, and their compilers ----
+ * Each crest__compile_* appends one statement to q (start from an empty
+ * crest__sql) in q's dialect; the plan and everything it points to is
+ * borrowed for the call, except values, which must outlive the run. */
+
+/* The columns a row read returns: the model's fields in order, then the
+ * module's computed columns (SQL of the app's definition, not of clients;
+ * a computed field without sql is a NULL column its callback fills). */
+typedef struct crest__proj {
+    const crest__model *m;
+    const crest_computed *const *comp;
+    unsigned ncomp;
+    bool comp_only;               /* only the computed columns (checking them) */
+} crest__proj;
+
+/* SELECT <columns> FROM <table> (a module's computed-column check). */
+void crest__compile_select(crest__sql *q, const crest__proj *p);
+
+/* One row: by id, within a scope (GET /{id}); exists_only: SELECT 1. */
+typedef struct crest__read_plan {
+    crest__proj proj;
+    int64_t id;
+    const crest__qnode *scope;    /* NULL: none */
+    bool exists_only;
+} crest__read_plan;
+void crest__compile_read(crest__sql *q, const crest__read_plan *p);
+
+/* A page of rows (index), or a random sample of them (sample). */
+typedef struct crest__list_plan {
+    crest__proj proj;
+    const crest__qnode *where;    /* NULL: every row */
+    const crest__plan *order;     /* its sort (the caller adds the id tie-break); NULL: none */
+    bool random;                  /* sample: the dialect's random order instead */
+    int64_t limit, offset;
+} crest__list_plan;
+void crest__compile_list(crest__sql *q, const crest__list_plan *p);
+/* SELECT count(*) of the list's rows (count=exact). */
+void crest__compile_count(crest__sql *q, const crest__list_plan *p);
+
+/* Counts by value of one field (group). */
+typedef enum {
+    CREST__GROUP_VALUE_ASC, CREST__GROUP_VALUE_DESC, CREST__GROUP_COUNT_ASC, CREST__GROUP_COUNT_DESC
+} crest__group_order;
+typedef struct crest__group_plan {
+    const crest__model *m;
+    const crest__mfield *field;
+    const crest__qnode *where;
+    crest__group_order order;     /* ties of count: by value, ascending */
+    int64_t limit, offset;
+} crest__group_plan;
+/* SELECT <field>, count(*) ... GROUP BY ... ORDER BY ... LIMIT ... OFFSET. */
+void crest__compile_group(crest__sql *q, const crest__group_plan *p);
+/* The number of groups. */
+void crest__compile_group_count(crest__sql *q, const crest__group_plan *p);
+
+/* Aggregates over the rows (stats: min, max, avg; eval: any). */
+typedef enum { CREST__AGG_COUNT, CREST__AGG_SUM, CREST__AGG_AVG, CREST__AGG_MIN, CREST__AGG_MAX } crest__aggfn;
+typedef struct crest__agg {
+    crest__aggfn fn;
+    const crest__mfield *f;       /* NULL: count(*) */
+} crest__agg;
+typedef struct crest__agg_plan {
+    const crest__model *m;
+    const crest__qnode *where;
+    const crest__agg *aggs;
+    unsigned naggs;               /* 0: SELECT 1 */
+} crest__agg_plan;
+/* "count", "sum", "avg", "min", "max" → *out; -1 for another name. */
+int crest__aggfn_parse(const char *name, crest__aggfn *out);
+void crest__compile_aggregate(crest__sql *q, const crest__agg_plan *p);
+
+/* One row written (create, seed): the fields with set[i] (id never). */
+typedef struct crest__insert_plan {
+    const crest__model *m;
+    const crest__val *vals;       /* per field */
+    const unsigned char *set;     /* per field; NULL: every field but id */
+} crest__insert_plan;
+/* INSERT ... [RETURNING "id" where the dialect answers ids so]. */
+void crest__compile_insert(crest__sql *q, const crest__insert_plan *p);
+
+/* One row changed (update): SET of the given fields, by id within a scope. */
+typedef struct crest__update_plan {
+    const crest__model *m;
+    const crest__val *vals;
+    const unsigned char *set;     /* per field; at least one */
+    int64_t id;
+    const crest__qnode *scope;
+} crest__update_plan;
+void crest__compile_update(crest__sql *q, const crest__update_plan *p);
+
+/* One row removed (delete), by id within a scope. */
+typedef struct crest__delete_plan {
+    const crest__model *m;
+    int64_t id;
+    const crest__qnode *scope;
+} crest__delete_plan;
+void crest__compile_delete(crest__sql *q, const crest__delete_plan *p);
+
+/* Transactions: the statement's text (static: borrowed forever). */
+typedef enum { CREST__TX_BEGIN, CREST__TX_BEGIN_WRITE, CREST__TX_COMMIT, CREST__TX_ROLLBACK } crest__txn;
+const char *crest__txn_sql(const crest__dialect *d, crest__txn t);
+
+/* ---- schema (the model's table, what crest records of it) ---- */
+
+/* CREATE TABLE <m> (id, every field with its type and default). */
+void crest__compile_create_table(crest__sql *q, const crest__model *m);
+/* ALTER TABLE ADD COLUMN of f (a `now` default is not given: see fill). */
+void crest__compile_add_column(crest__sql *q, const crest__model *m, const crest__mfield *f);
+/* UPDATE <m> SET f = v on every row (a new `now` column's existing rows). */
+void crest__compile_fill_column(crest__sql *q, const crest__model *m, const crest__mfield *f, crest__val v);
+/* The index or unique key of field f (its unique or index option). */
+void crest__compile_field_index(crest__sql *q, const crest__model *m, const crest__mfield *f);
+/* A composite index, "a,-b" (fields of m; an unknown name gives a column
+ * "?" that the database refuses). */
+void crest__compile_index(crest__sql *q, const crest__model *m, const char *spec);
+/* The _crest_fields table (the crest type of each column crest made). */
+void crest__compile_fields_table(crest__sql *q);
+/* Records (or replaces) f's type in _crest_fields. */
+void crest__compile_fields_record(crest__sql *q, const crest__model *m, const crest__mfield *f);
+/* SELECT type FROM _crest_fields for column `column` of m's table. */
+void crest__compile_fields_lookup(crest__sql *q, const crest__model *m, const char *column);
+/* The crest type name of a field type ("string", "int"...; static). */
+const char *crest__field_type_name(crest_field_type t);
+
+/* ---- schema introspection (to move behind the store's) ----
+ * Each returns rows of the columns named, the same in both dialects. */
+
+/* The columns of table: name, declared type, position in the primary key
+ * (0: not in it), in table order. */
+void crest__compile_table_columns(crest__sql *q, const char *table);
+/* The one-column foreign keys of table: parent table, column, parent
+ * column (NULL: the parent's primary key). */
+void crest__compile_foreign_keys(crest__sql *q, const char *table);
+/* The first column of table's primary key and the key's number of
+ * columns (no row: no primary key). */
+void crest__compile_primary_key(crest__sql *q, const char *table);
+/* SELECT 1 when table has a row whose column equals v. */
+void crest__compile_parent_exists(crest__sql *q, const char *table, const char *column, crest__val v);
+
+#endif
