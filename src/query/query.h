@@ -87,7 +87,7 @@ typedef struct crest__dialect {
     bool numbered;                 /* placeholders $1, $2... (PostgreSQL) instead of ? */
     bool array_in;                 /* $in / $nin: one array bind, = ANY($n) / <> ALL($n) */
     bool returning_id;             /* an insert answers its id (RETURNING "id"); SQLite's store
-                                      reads sqlite3_last_insert_rowid instead */
+                                      reads the store's last insert id instead */
     const char *true_sql, *false_sql;   /* conditions that always / never hold */
     const char *ne_null_safe;      /* a != b where NULL is a value: " IS NOT ", " IS DISTINCT FROM " */
     const char *random;            /* the ORDER BY of a random sample */
