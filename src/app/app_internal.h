@@ -168,6 +168,7 @@ struct crest_res {
     crest__arena *arena;         /* the request's */
     crest_req *req;              /* the request it answers */
     bool finished;               /* crest_res_finish was called */
+    int finish_rc;               /* what the finished handler's work returned (0, or -1 answered) */
     int status;                  /* 0: the spec's */
     bool json_used;
     bool enveloped;
@@ -224,6 +225,9 @@ void crest__req_end_sess(crest_req *req);
  * it, and cb ends with crest_res_finish), or -1 with res answered (no
  * database, no memory; cb never runs). */
 int crest__req_query(crest_req *req, crest_res *res, const crest__query *q, crest__query_cb cb, void *ud);
+/* crest_res_finish with the handler's result: rc -1 without an error
+ * answer becomes a 500, as a handler returning -1 does. */
+void crest__res_finish(crest_res *res, int rc);
 /* Writes the response (status line, headers, body) into out. A shared body
  * (crest__res_send_shared) is not copied: *shared gets it, to be sent right
  * after out's bytes (len 0: none). */

@@ -470,23 +470,29 @@ void crest__app_run_blocking(crest_req *req, crest_res *res)
         if (!res->finished) /* a pool thread cannot wait for the loop */
             rc = crest_res_error(res, 500, "internal_error", "the handler deferred its answer on the thread pool");
         else
-            rc = 0;
+            rc = res->finish_rc;
     }
     after_handler(req, res, rc);
 }
 
-void crest_res_finish(crest_res *res)
+void crest__res_finish(crest_res *res, int rc)
 {
     crest_req *req = res->req;
     if (res->finished)
         return;
     res->finished = true;
+    res->finish_rc = rc;
     if (!req->deferred)
         return; /* finished before the handler returned: it answers */
     req->deferred = false;
-    after_handler(req, res, 0);
+    after_handler(req, res, rc);
     if (req->worker && req->worker->resume)
         req->worker->resume(req->worker, req);
+}
+
+void crest_res_finish(crest_res *res)
+{
+    crest__res_finish(res, 0);
 }
 
 unsigned crest__req_budget_ms(const crest_req *req)

@@ -1,5 +1,7 @@
 /* module_aggregate.c — the aggregate routes of a REST module: group (counts
- * by value), stats (min, max, avg) and eval (Flask-Restless functions). */
+ * by value), stats (min, max, avg) and eval (Flask-Restless functions),
+ * each answered from its statements' completions (at once, or later on the
+ * worker's loop when a statement is slow). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,6 +10,53 @@
 #include "module_internal.h"
 
 /* ---- group ---- */
+
+/* A group request while its statements run (the request's arena). */
+typedef struct group_op {
+    crest_rest_ctx ctx;
+    crest__module *mod;
+    crest__group_plan gp;
+    bool beyond;
+    int64_t page, size, total;
+} group_op;
+
+static void group_page(void *p, crest__rows *rows)
+{
+    group_op *op = p;
+    crest_json *w = crest_res_json(op->ctx.res);
+    crest_json_object_begin(w);
+    crest_json_key(w, op->mod->groups_env);
+    crest_json_array_begin(w);
+    for (size_t i = 0; rows && i < rows->nrows; i++) {
+        crest_json_object_begin(w);
+        crest_json_key(w, "value");
+        crest__field_write(w, op->gp.field, crest__rows_cell(rows, i, 0));
+        crest_json_key(w, "count");
+        crest_json_int(w, crest__rows_cell(rows, i, 1)->v.i);
+        crest_json_object_end(w);
+    }
+    crest_json_array_end(w);
+    crest__rest_meta(&op->ctx, op->mod, w, op->total, true, (double)op->page * (double)op->size < (double)op->total);
+    crest_json_object_end(w);
+    crest__res_finish(op->ctx.res, 0);
+}
+
+static void group_counted(void *p, crest__rows *rows)
+{
+    group_op *op = p;
+    crest_req *req = op->ctx.req;
+    op->total = rows->nrows ? crest__rows_cell(rows, 0, 0)->v.i : 0;
+    if (op->beyond) {
+        group_page(op, NULL);
+        return;
+    }
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_group(&q, &op->gp);
+    if (crest__rest_query_then(req, op->ctx.res, &q, CREST__QF_READ, (size_t)op->size, group_page, op) < 0)
+        crest__res_finish(op->ctx.res, -1);
+    crest__sql_dispose(&q);
+}
 
 int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
 {
@@ -48,40 +97,23 @@ int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
                                                              "not '%s'",
                                                  sort));
     }
-    bool beyond = (double)(page - 1) * (double)size > 9.0e18;
-    crest__group_plan gp = {.m = mod->m, .field = f, .where = where, .order = order, .limit = size,
-                            .offset = beyond ? 0 : (page - 1) * size};
-    /* The number of groups. */
+    group_op *op = crest__arena_calloc(req->arena, 1, sizeof *op);
+    if (!op)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    op->ctx = ctx;
+    op->mod = mod;
+    op->page = page;
+    op->size = size;
+    op->beyond = (double)(page - 1) * (double)size > 9.0e18;
+    op->gp = (crest__group_plan){.m = mod->m, .field = f, .where = where, .order = order, .limit = size,
+                                 .offset = op->beyond ? 0 : (page - 1) * size};
+    /* The number of groups, then the page. */
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__compile_group_count(&q, &gp);
-    crest__rows *rows = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
+    crest__compile_group_count(&q, &op->gp);
+    int rc = crest__rest_query_then(req, res, &q, CREST__QF_READ, 1, group_counted, op);
     crest__sql_dispose(&q);
-    if (!rows)
-        return -1;
-    int64_t total = rows->nrows ? crest__rows_cell(rows, 0, 0)->v.i : 0;
-    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__compile_group(&q, &gp);
-    rows = beyond ? NULL : crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
-    crest__sql_dispose(&q);
-    if (!rows && !beyond)
-        return -1;
-    crest_json *w = crest_res_json(res);
-    crest_json_object_begin(w);
-    crest_json_key(w, mod->groups_env);
-    crest_json_array_begin(w);
-    for (size_t i = 0; rows && i < rows->nrows; i++) {
-        crest_json_object_begin(w);
-        crest_json_key(w, "value");
-        crest__field_write(w, f, crest__rows_cell(rows, i, 0));
-        crest_json_key(w, "count");
-        crest_json_int(w, crest__rows_cell(rows, i, 1)->v.i);
-        crest_json_object_end(w);
-    }
-    crest_json_array_end(w);
-    crest__rest_meta(&ctx, mod, w, total, true, (double)page * (double)size < (double)total);
-    crest_json_object_end(w);
-    return 0;
+    return rc;
 }
 
 /* ---- stats and eval ---- */
@@ -92,31 +124,28 @@ typedef struct agg {
     const char *key;
 } agg;
 
-/* SELECT fn(field)... FROM t WHERE where; writes each as key: value. */
-static int run_aggs(crest_req *req, crest_res *res, crest__module *mod, const crest__qnode *where, const agg *ag,
-                    unsigned n, bool nested_stats)
+/* A stats or eval request while its statement runs (the request's arena). */
+typedef struct aggs_op {
+    crest_rest_ctx ctx;
+    agg *ag;
+    unsigned n;
+    bool nested_stats;
+} aggs_op;
+
+static void aggs_done(void *p, crest__rows *r)
 {
-    crest__agg *aggs = crest__arena_calloc(req->arena, n ? n : 1, sizeof *aggs);
-    if (!aggs)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
-    for (unsigned i = 0; i < n; i++) {
-        crest__aggfn_parse(ag[i].fn, &aggs[i].fn); /* the names were checked */
-        aggs[i].f = ag[i].f;
+    aggs_op *op = p;
+    const agg *ag = op->ag;
+    crest_res *res = op->ctx.res;
+    if (!r->nrows) { /* an aggregate always gives one row */
+        crest_res_error(res, 500, "internal_error", "the server could not answer");
+        crest__res_finish(res, -1);
+        return;
     }
-    crest__agg_plan ap = {.m = mod->m, .where = where, .aggs = aggs, .naggs = n};
-    crest__sql q;
-    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__compile_aggregate(&q, &ap);
-    crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
-    crest__sql_dispose(&q);
-    if (!r)
-        return -1;
-    if (!r->nrows) /* an aggregate always gives one row */
-        return crest_res_error(res, 500, "internal_error", "the server could not answer");
     crest_json *w = crest_res_json(res);
     crest_json_object_begin(w);
-    for (unsigned i = 0; i < n; i++) {
-        if (nested_stats && i % 3 == 0) {
+    for (unsigned i = 0; i < op->n; i++) {
+        if (op->nested_stats && i % 3 == 0) {
             crest_json_key(w, ag[i].f->f.name);
             crest_json_object_begin(w);
         }
@@ -134,11 +163,38 @@ static int run_aggs(crest_req *req, crest_res *res, crest__module *mod, const cr
         } else {
             crest__field_write(w, ag[i].f, c);
         }
-        if (nested_stats && i % 3 == 2)
+        if (op->nested_stats && i % 3 == 2)
             crest_json_object_end(w);
     }
     crest_json_object_end(w);
-    return 0;
+    crest__res_finish(res, 0);
+}
+
+/* SELECT fn(field)... FROM t WHERE where; writes each as key: value.
+ * CREST_DEFERRED, or -1 answered. */
+static int run_aggs(const crest_rest_ctx *ctx, crest__module *mod, const crest__qnode *where, const agg *ag,
+                    unsigned n, bool nested_stats)
+{
+    crest_req *req = ctx->req;
+    crest_res *res = ctx->res;
+    crest__agg *aggs = crest__arena_calloc(req->arena, n ? n : 1, sizeof *aggs);
+    aggs_op *op = crest__arena_calloc(req->arena, 1, sizeof *op);
+    agg *copy = crest__arena_calloc(req->arena, n ? n : 1, sizeof *copy);
+    if (!aggs || !op || !copy)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    memcpy(copy, ag, n * sizeof *copy);
+    *op = (aggs_op){*ctx, copy, n, nested_stats};
+    for (unsigned i = 0; i < n; i++) {
+        crest__aggfn_parse(ag[i].fn, &aggs[i].fn); /* the names were checked */
+        aggs[i].f = ag[i].f;
+    }
+    crest__agg_plan ap = {.m = mod->m, .where = where, .aggs = aggs, .naggs = n};
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_aggregate(&q, &ap);
+    int rc = crest__rest_query_then(req, res, &q, CREST__QF_READ, 1, aggs_done, op);
+    crest__sql_dispose(&q);
+    return rc;
 }
 
 int crest__rest_op_stats(crest_req *req, crest_res *res, void *ud)
@@ -188,7 +244,7 @@ int crest__rest_op_stats(crest_req *req, crest_res *res, void *ud)
     if (crest__rest_where_param(req, res, mod, &where))
         return -1;
     where = crest__qnode_and(req->arena, where, scope);
-    return run_aggs(req, res, mod, where, ag, n, true);
+    return run_aggs(&ctx, mod, where, ag, n, true);
 }
 
 int crest__rest_op_eval(crest_req *req, crest_res *res, void *ud)
@@ -272,5 +328,5 @@ int crest__rest_op_eval(crest_req *req, crest_res *res, void *ud)
         crest_json_object_end(w);
         return 0;
     }
-    return run_aggs(req, res, mod, where, ag, (unsigned)n, false);
+    return run_aggs(&ctx, mod, where, ag, (unsigned)n, false);
 }

@@ -75,6 +75,17 @@ int crest__rest_bad_param(crest_res *res, const char *param, const char *msg);
  * error table (res NULL: leaves the answer alone), copies the failure into
  * *failed (when not NULL) and returns NULL. */
 crest__rows *crest__rest_query(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, crest__dberr *failed);
+/* A read route's next step, with the rows of its statement (the request's
+ * arena); it ends the answer with crest__res_finish. */
+typedef void (*crest__rest_next)(void *op, crest__rows *rows);
+/* Runs q (CREST__QF_* flags; at most max_rows rows, 0: all) in the
+ * request's session; next(op, rows) runs when it is done — at once, or
+ * later on the worker's loop. A failure is answered through the error table
+ * and finishes the answer (next never runs). Returns CREST_DEFERRED (the
+ * route returns it), or -1 answered when it could not start. q is the
+ * caller's to dispose once this returns. */
+int crest__rest_query_then(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, size_t max_rows,
+                           crest__rest_next next, void *op);
 /* The same, reading at most max_rows rows (0: all). */
 crest__rows *crest__rest_query_n(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, crest__dberr *failed,
                                  size_t max_rows);
@@ -119,7 +130,8 @@ void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest
 int crest__rest_op_index(crest_req *req, crest_res *res, void *ud);
 int crest__rest_op_sample(crest_req *req, crest_res *res, void *ud);
 int crest__rest_op_read(crest_req *req, crest_res *res, void *ud);
-/* Serves row `id` (in scope); 404 when absent. */
+/* Serves row `id` (in scope); 404 when absent. Returns CREST_DEFERRED (the
+ * answer is finished with crest__res_finish, maybe already), or -1 answered. */
 int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, const crest__qnode *scope,
                           crest_rest_hook after);
 /* module_write.c */

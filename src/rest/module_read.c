@@ -1,21 +1,74 @@
 /* module_read.c — the read routes of a REST module: index and sample (a page
- * of rows with meta) and read (one row), on the worker's connection. */
+ * of rows with meta) and read (one row). Each runs its statements through
+ * the store and answers from their completions, which come at once or, for
+ * a slow read, later on the worker's loop (the handler returns
+ * CREST_DEFERRED). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "module_internal.h"
 
-static int count_rows(crest_req *req, crest_res *res, const crest__list_plan *lp, int64_t *total)
+/* A list request while its statements run (the request's arena). */
+typedef struct list_op {
+    crest_rest_ctx ctx;
+    crest__module *mod;
+    crest__plan plan;
+    crest__list_plan lp;          /* lp.order points at plan */
+    bool sample, exact, beyond;
+    int64_t page, size, total;
+} list_op;
+
+/* The page's rows are here (NULL: past the last row): the answer. */
+static void list_page(void *p, crest__rows *r)
 {
+    list_op *op = p;
+    crest__module *mod = op->mod;
+    crest_json *w = crest_res_json(op->ctx.res);
+    crest_json_object_begin(w);
+    crest_json_key(w, mod->list_env);
+    crest_json_array_begin(w);
+    int64_t n = 0;
+    for (size_t i = 0; r && i < r->nrows; i++) {
+        if (n == op->size) { /* the extra row of count=none */
+            n++;
+            break;
+        }
+        if (crest__rest_write_row(&op->ctx, mod, r, i, w)) {
+            crest__res_finish(op->ctx.res, -1);
+            return;
+        }
+        n++;
+    }
+    crest_json_array_end(w);
+    bool more = op->exact ? (op->sample ? op->total > n : (double)op->page * (double)op->size < (double)op->total)
+                          : n > op->size;
+    crest__rest_meta(&op->ctx, mod, w, op->total, op->exact, more);
+    crest_json_object_end(w);
+    crest__res_finish(op->ctx.res, 0);
+}
+
+/* Reads the page: CREST_DEFERRED, or -1 answered. */
+static int list_read(list_op *op)
+{
+    if (op->beyond) {
+        list_page(op, NULL);
+        return CREST_DEFERRED;
+    }
+    crest_req *req = op->ctx.req;
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__compile_count(&q, lp);
-    crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
+    crest__compile_list(&q, &op->lp);
+    int rc = crest__rest_query_then(req, op->ctx.res, &q, CREST__QF_READ, (size_t)op->lp.limit, list_page, op);
     crest__sql_dispose(&q);
-    if (!r)
-        return -1;
-    *total = r->nrows ? crest__rows_cell(r, 0, 0)->v.i : 0;
-    return 0;
+    return rc;
+}
+
+static void list_counted(void *p, crest__rows *r)
+{
+    list_op *op = p;
+    op->total = r->nrows ? crest__rows_cell(r, 0, 0)->v.i : 0;
+    if (list_read(op) < 0)
+        crest__res_finish(op->ctx.res, -1);
 }
 
 /* ---- index and sample ---- */
@@ -24,69 +77,58 @@ static int list_rows(crest_rest_ctx *ctx, crest__module *mod, bool sample)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
+    list_op *op = crest__arena_calloc(req->arena, 1, sizeof *op);
+    if (!op)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    op->ctx = *ctx;
+    op->mod = mod;
+    op->sample = sample;
     crest__qnode *scope, *where;
-    if (crest__rest_begin(ctx, mod, &scope) || crest__rest_where_param(req, res, mod, &where))
+    if (crest__rest_begin(&op->ctx, mod, &scope) || crest__rest_where_param(req, res, mod, &where))
         return -1;
     where = crest__qnode_and(req->arena, where, scope);
     int64_t page, size;
     crest__rest_page_params(req, res, mod, &page, &size);
     if (sample)
         page = 1;
-    crest__plan plan = mod->defsort;
+    crest__plan *plan = &op->plan;
+    *plan = mod->defsort;
     const char *sort = sample ? NULL : crest_req_str(req, "sort_by");
     char msg[200];
-    if (sort && *sort && crest__sort_parse(mod->m, &mod->sorts, sort, &plan, msg, sizeof msg))
+    if (sort && *sort && crest__sort_parse(mod->m, &mod->sorts, sort, plan, msg, sizeof msg))
         return crest__rest_bad_param(res, "sort_by", msg);
-    for (unsigned i = 0; i < plan.nsort; i++)
-        if (!crest__rest_can_read(req, plan.sort[i].field))
+    for (unsigned i = 0; i < plan->nsort; i++)
+        if (!crest__rest_can_read(req, plan->sort[i].field))
             return crest__rest_bad_param(res, "sort_by", crest__arena_printf(req->arena, "sort_by: unknown field '%s'",
-                                                                 plan.sort[i].field->f.name));
+                                                                             plan->sort[i].field->f.name));
     bool has_id = false;
-    for (unsigned i = 0; i < plan.nsort; i++)
-        has_id |= plan.sort[i].field->idx == 0;
+    for (unsigned i = 0; i < plan->nsort; i++)
+        has_id |= plan->sort[i].field->idx == 0;
     if (!has_id) {
         /* A total order, so pages neither repeat nor skip rows. The id goes
          * the way of the last key, so an index on that key (which ends with
          * the rowid) serves the whole ORDER BY. */
-        plan.sort[plan.nsort].field = &mod->m->fields[0];
-        plan.sort[plan.nsort].desc = plan.nsort ? plan.sort[plan.nsort - 1].desc : false;
-        plan.nsort++;
+        plan->sort[plan->nsort].field = &mod->m->fields[0];
+        plan->sort[plan->nsort].desc = plan->nsort ? plan->sort[plan->nsort - 1].desc : false;
+        plan->nsort++;
     }
     const char *count = crest_req_str(req, "count");
-    bool exact = sample || !count || !strcmp(count, "exact");
+    op->exact = sample || !count || !strcmp(count, "exact");
     /* Past the last row, or an offset beyond what SQLite counts: nothing. */
-    bool beyond = (double)(page - 1) * (double)size > 9.0e18;
-    crest__list_plan lp = {.proj = crest__rest_proj(mod), .where = where, .order = &plan, .random = sample,
-                           .limit = exact ? size : size + 1, .offset = beyond ? 0 : (page - 1) * size};
-    int64_t total = 0;
-    if (exact && count_rows(req, res, &lp, &total))
-        return -1;
+    op->beyond = (double)(page - 1) * (double)size > 9.0e18;
+    op->page = page;
+    op->size = size;
+    op->lp = (crest__list_plan){.proj = crest__rest_proj(mod), .where = where, .order = plan, .random = sample,
+                                .limit = op->exact ? size : size + 1, .offset = op->beyond ? 0 : (page - 1) * size};
+    if (!op->exact)
+        return list_read(op);
+    /* The count first, then the page (one after the other on the session). */
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__compile_list(&q, &lp);
-    crest__rows *r = beyond ? NULL : crest__rest_query_n(req, res, &q, CREST__QF_READ, NULL, (size_t)lp.limit);
+    crest__compile_count(&q, &op->lp);
+    int rc = crest__rest_query_then(req, res, &q, CREST__QF_READ, 1, list_counted, op);
     crest__sql_dispose(&q);
-    if (!r && !beyond)
-        return -1;
-    crest_json *w = crest_res_json(res);
-    crest_json_object_begin(w);
-    crest_json_key(w, mod->list_env);
-    crest_json_array_begin(w);
-    int64_t n = 0;
-    for (size_t i = 0; r && i < r->nrows; i++) {
-        if (n == size) { /* the extra row of count=none */
-            n++;
-            break;
-        }
-        if (crest__rest_write_row(ctx, mod, r, i, w))
-            return -1;
-        n++;
-    }
-    crest_json_array_end(w);
-    bool more = exact ? (sample ? total > n : (double)page * (double)size < (double)total) : n > size;
-    crest__rest_meta(ctx, mod, w, total, exact, more);
-    crest_json_object_end(w);
-    return 0;
+    return rc;
 }
 
 int crest__rest_op_index(crest_req *req, crest_res *res, void *ud)
@@ -107,27 +149,31 @@ int crest__rest_op_sample(crest_req *req, crest_res *res, void *ud)
 
 /* ---- read ---- */
 
-/* Serves row `id` (in scope); 404 when absent. */
-int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, const crest__qnode *scope,
-                     crest_rest_hook after)
+/* A one-row answer while its statement runs (the request's arena). */
+typedef struct one_op {
+    crest_rest_ctx ctx;
+    crest__module *mod;
+    crest_rest_hook after;
+} one_op;
+
+static void one_read(void *p, crest__rows *r)
 {
-    crest_req *req = ctx->req;
+    one_op *op = p;
+    crest_rest_ctx *ctx = &op->ctx;
     crest_res *res = ctx->res;
-    crest__sql q;
-    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__rest_select_by_id(&q, mod, id, scope);
-    crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ | CREST__QF_FIRST, NULL);
-    crest__sql_dispose(&q);
-    if (!r)
-        return -1;
-    if (!r->nrows)
-        return crest__rest_not_found(res, mod);
-    if (after) {
+    crest__module *mod = op->mod;
+    if (!r->nrows) {
+        crest__res_finish(res, crest__rest_not_found(res, mod));
+        return;
+    }
+    if (op->after) {
         json_t *o = crest__rest_row_object(ctx, mod, r, 0);
-        int hr = o ? after(ctx, o) : 0;
+        int hr = o ? op->after(ctx, o) : 0;
         json_decref(o);
-        if (hr || res->is_error)
-            return -1;
+        if (hr || res->is_error) {
+            crest__res_finish(res, -1);
+            return;
+        }
     }
     crest_json *w = crest_res_json(res);
     if (mod->single_env) {
@@ -137,6 +183,23 @@ int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, c
     int rc = crest__rest_write_row(ctx, mod, r, 0, w);
     if (mod->single_env)
         crest_json_object_end(w);
+    crest__res_finish(res, rc);
+}
+
+/* Serves row `id` (in scope); 404 when absent. */
+int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, const crest__qnode *scope,
+                          crest_rest_hook after)
+{
+    crest_req *req = ctx->req;
+    one_op *op = crest__arena_alloc(req->arena, sizeof *op);
+    if (!op)
+        return crest_res_error(ctx->res, 503, "out_of_memory", "the server is short of memory");
+    *op = (one_op){*ctx, mod, after};
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__rest_select_by_id(&q, mod, id, scope);
+    int rc = crest__rest_query_then(req, ctx->res, &q, CREST__QF_READ | CREST__QF_FIRST, 1, one_read, op);
+    crest__sql_dispose(&q);
     return rc;
 }
 

@@ -71,6 +71,37 @@ crest__rows *crest__rest_query_n(crest_req *req, crest_res *res, crest__sql *q, 
     return d.rows;
 }
 
+/* A read route's statement in flight: where its rows go. */
+typedef struct rest_call {
+    crest_req *req;
+    crest_res *res;
+    crest__rest_next next;
+    void *op;
+} rest_call;
+
+static void rest_call_done(void *ud, crest__rows *rows, const crest__dberr *err)
+{
+    rest_call *c = ud;
+    if (!rows) {
+        crest__dberr_answer(c->req, c->res, err);
+        crest__res_finish(c->res, -1);
+        return;
+    }
+    c->next(c->op, rows);
+}
+
+int crest__rest_query_then(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, size_t max_rows,
+                           crest__rest_next next, void *op)
+{
+    rest_call *c = q->err ? NULL : crest__arena_alloc(req->arena, sizeof *c);
+    if (!c)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    *c = (rest_call){req, res, next, op};
+    crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
+                       .flags = flags, .max_rows = max_rows};
+    return crest__req_query(req, res, &qq, rest_call_done, c);
+}
+
 /* ---- rows ---- */
 
 static const crest__cell *row_cell(const crest_row *row, const char *field)

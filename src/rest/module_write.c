@@ -516,6 +516,8 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
     if (!ss || vt->write_begin(ss, &e))
         return crest_res_error(res, 503, "database_unavailable", "the database is not available");
     int rc = r->inner(req, res, ud);
+    if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
+        rc = res->finished ? res->finish_rc : crest_res_error(res, 500, "internal_error", "the server could not answer");
     bool ok = !rc && !res->is_error;
     if (vt->write_end(ss, ok, &e) && ok) {
         fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);

@@ -598,10 +598,19 @@ static int sq_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
     ss->budget = 0;
     if (rc && ss->over_budget && err.kind == CREST__DBERR_DEADLINE) {
         ss->over_budget = false;
+        /* The caller's text and value array are borrowed only until this
+         * returns: the job keeps copies (the values' own text lives as long
+         * as the request). */
         offload_job *j = crest__arena_calloc(ss->cfg.arena, 1, sizeof *j);
-        if (j) {
+        char *sql = j ? crest__arena_strndup(ss->cfg.arena, q->sql, q->len) : NULL;
+        crest__val *binds = sql && q->nbinds ? crest__arena_calloc(ss->cfg.arena, q->nbinds, sizeof *binds) : NULL;
+        if (j && sql && (binds || !q->nbinds)) {
+            if (q->nbinds)
+                memcpy(binds, q->binds, q->nbinds * sizeof *binds);
             j->ss = ss;
             j->q = *q;
+            j->q.sql = sql;
+            j->q.binds = binds;
             j->cb = cb;
             j->ud = ud;
             if (ss->cfg.offload(ss->cfg.engine_ud, offload_work, offload_after, j) == 0)

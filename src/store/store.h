@@ -105,7 +105,9 @@ enum {
 };
 
 /* A statement in the store's dialect and its values (1-based in order).
- * Everything is borrowed until the statement has completed. */
+ * The text and the value array are borrowed until the call that runs it
+ * returns (a store that completes later copies them); text the values
+ * point to must live until the completion (the request's memory does). */
 typedef struct crest__query {
     const char *sql;
     size_t len;
