@@ -591,7 +591,10 @@ static int sq_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
         cb(ud, NULL, &err);
         return 0;
     }
-    bool may_move = ss->where == SQ_WORKER && !(q->flags & CREST__QF_INPLACE) && ss->cfg.offload && ss->s->base.cfg.slow_read_ksteps && !ss->in_txn;
+    /* Never inside a transaction (another connection would not see it),
+     * whether begun through txn() or by the caller's own BEGIN. */
+    bool may_move = ss->where == SQ_WORKER && !(q->flags & CREST__QF_INPLACE) && ss->cfg.offload &&
+                    ss->s->base.cfg.slow_read_ksteps && !ss->in_txn && sqlite3_get_autocommit(c->db);
     ss->over_budget = false;
     ss->budget = may_move ? ss->s->base.cfg.slow_read_ksteps : 0;
     int rc = run_sess(ss, c, q, &rows, &err);
