@@ -12,11 +12,11 @@
 #include "../rest/rest_internal.h"
 
 /* A read on the loop that runs longer than this many thousand steps of
- * the database's work (SQLite: VM instructions; 500k is a few ms of CPU)
+ * the database's work (SQLite: VM instructions; 200k is about a ms of CPU)
  * continues on the thread pool, so it never holds the worker's other
  * connections for long. Counted in work, not time, so that a busy machine
  * does not move ordinary reads. */
-#define CREST__SLOW_READ_KSTEPS 500
+#define CREST__SLOW_READ_KSTEPS 200
 
 /* What the store is asked to be for this app. */
 static crest__store_config store_config(const crest_app *app, const char *path)

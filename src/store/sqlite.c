@@ -581,6 +581,28 @@ static void offload_after(void *p, bool cancelled)
     j->cb(j->ud, j->rc ? NULL : j->rows, j->rc ? &j->err : NULL);
 }
 
+/* Runs q on a pool thread, cb then on the loop; 0, or -1 when it cannot
+ * (nothing ran). The caller's text and value array are borrowed only until
+ * sq_query returns: the job keeps copies (the values' own text lives as
+ * long as the request). */
+static int move_off(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud)
+{
+    offload_job *j = crest__arena_calloc(ss->cfg.arena, 1, sizeof *j);
+    char *sql = j ? crest__arena_strndup(ss->cfg.arena, q->sql, q->len) : NULL;
+    crest__val *binds = sql && q->nbinds ? crest__arena_calloc(ss->cfg.arena, q->nbinds, sizeof *binds) : NULL;
+    if (!j || !sql || (q->nbinds && !binds))
+        return -1;
+    if (q->nbinds)
+        memcpy(binds, q->binds, q->nbinds * sizeof *binds);
+    j->ss = ss;
+    j->q = *q;
+    j->q.sql = sql;
+    j->q.binds = binds;
+    j->cb = cb;
+    j->ud = ud;
+    return ss->cfg.offload(ss->cfg.engine_ud, offload_work, offload_after, j) == 0 ? 0 : -1;
+}
+
 static int sq_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud)
 {
     crest__dberr err;
@@ -595,30 +617,19 @@ static int sq_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
      * whether begun through txn() or by the caller's own BEGIN. */
     bool may_move = ss->where == SQ_WORKER && !(q->flags & CREST__QF_INPLACE) && ss->cfg.offload &&
                     ss->s->base.cfg.slow_read_ksteps && !ss->in_txn && sqlite3_get_autocommit(c->db);
+    /* A request whose read was slow reads the same data next (a page after
+     * its count): its next reads go off the loop at once. */
+    if (may_move && ss->moved && (q->flags & CREST__QF_READ) && move_off(ss, q, cb, ud) == 0)
+        return 0;
     ss->over_budget = false;
     ss->budget = may_move ? ss->s->base.cfg.slow_read_ksteps : 0;
     int rc = run_sess(ss, c, q, &rows, &err);
     ss->budget = 0;
     if (rc && ss->over_budget && err.kind == CREST__DBERR_DEADLINE) {
         ss->over_budget = false;
-        /* The caller's text and value array are borrowed only until this
-         * returns: the job keeps copies (the values' own text lives as long
-         * as the request). */
-        offload_job *j = crest__arena_calloc(ss->cfg.arena, 1, sizeof *j);
-        char *sql = j ? crest__arena_strndup(ss->cfg.arena, q->sql, q->len) : NULL;
-        crest__val *binds = sql && q->nbinds ? crest__arena_calloc(ss->cfg.arena, q->nbinds, sizeof *binds) : NULL;
-        if (j && sql && (binds || !q->nbinds)) {
-            if (q->nbinds)
-                memcpy(binds, q->binds, q->nbinds * sizeof *binds);
-            j->ss = ss;
-            j->q = *q;
-            j->q.sql = sql;
-            j->q.binds = binds;
-            j->cb = cb;
-            j->ud = ud;
-            if (ss->cfg.offload(ss->cfg.engine_ud, offload_work, offload_after, j) == 0)
-                return 0;
-        }
+        ss->moved = true;
+        if (move_off(ss, q, cb, ud) == 0)
+            return 0;
         /* No thread pool to move to: finish it here, past the budget. */
         rc = run_sess(ss, c, q, &rows, &err);
     }

@@ -54,6 +54,7 @@ struct crest__sess {
     unsigned budget;              /* on the loop: progress calls (1000 steps each) left before a read
                                      moves off it (0: no budget) */
     bool over_budget;             /* the progress handler stopped a read for its budget */
+    bool moved;                   /* a read of this session went off the loop: its next reads go at once */
     bool timed_out;
     bool in_txn;
 };
