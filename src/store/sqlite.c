@@ -675,6 +675,10 @@ static void sq_sess_end(crest__sess *ss, bool *timed_out)
 {
     if (!ss)
         return;
+    if (ss->in_txn && ss->conn) { /* a transaction the request never ended */
+        sq_rollback(ss->conn);
+        ss->in_txn = false;
+    }
     if (ss->where == SQ_WRITER) {
         crest__dberr e;
         sq_write_end(ss, false, &e);
