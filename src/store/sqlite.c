@@ -140,23 +140,29 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         for (unsigned i = 0; i < q->nbinds; i++)
             crest__sq_bind(st, (int)i + 1, &q->binds[i]);
     }
-    crest__rows *r = crest__arena_alloc(a, sizeof *r);
-    unsigned ncols = (unsigned)sqlite3_column_count(st);
-    if (!r || crest__rows_init(r, a, ncols)) {
-        crest__sq_cache_done(c, st, nocache);
-        err->kind = CREST__DBERR_NOMEM;
-        return -1;
-    }
-    for (unsigned i = 0; i < ncols; i++) {
-        const char *name = sqlite3_column_name(st, (int)i);
-        r->names[i] = crest__arena_strdup(a, name ? name : "");
-    }
+    /* The columns are read after the first step: a cached statement whose
+     * table changed is prepared again by that step, maybe with other
+     * columns. */
+    rc = sqlite3_step(st);
+    crest__rows *r = NULL;
     int bad = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((q->max_rows && r->nrows >= q->max_rows) || ((q->flags & CREST__QF_FIRST) && r->nrows))
-            continue; /* the statement still runs to its end (a write with RETURNING) */
-        if ((bad = read_row(r, st, a, max_bytes, q->flags & CREST__QF_FIRST ? 1 : q->max_rows)))
-            break;
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        unsigned ncols = (unsigned)sqlite3_column_count(st);
+        r = crest__arena_alloc(a, sizeof *r);
+        bad = !r || crest__rows_init(r, a, ncols) ? -1 : 0;
+        for (unsigned i = 0; !bad && i < ncols; i++) {
+            const char *name = sqlite3_column_name(st, (int)i);
+            if (!(r->names[i] = crest__arena_strdup(a, name ? name : "")))
+                bad = -1;
+        }
+    }
+    while (!bad && rc == SQLITE_ROW) {
+        /* Past max_rows (or the first row) the statement still runs to its
+         * end: a write with RETURNING. */
+        if (!(q->max_rows && r->nrows >= q->max_rows) && !((q->flags & CREST__QF_FIRST) && r->nrows))
+            bad = read_row(r, st, a, max_bytes, q->flags & CREST__QF_FIRST ? 1 : q->max_rows);
+        if (!bad)
+            rc = sqlite3_step(st);
     }
     if (bad || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
         if (bad == -2) {
