@@ -140,6 +140,15 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         for (unsigned i = 0; i < q->nbinds; i++)
             crest__sq_bind(st, (int)i + 1, &q->binds[i]);
     }
+    /* changes and last_id are the statement's own: the connection's
+     * counters still hold an earlier statement's (another request's, on a
+     * worker's connection) after one that writes nothing. A read leaves
+     * last_insert_rowid as it is (SQL may read it); a write that inserted
+     * nothing puts it back. */
+    bool writes = !sqlite3_stmt_readonly(st);
+    sqlite3_int64 total0 = sqlite3_total_changes64(c->db), last0 = sqlite3_last_insert_rowid(c->db);
+    if (writes)
+        sqlite3_set_last_insert_rowid(c->db, 0);
     /* The columns are read after the first step: a cached statement whose
      * table changed is prepared again by that step, maybe with other
      * columns. */
@@ -164,6 +173,9 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         if (!bad)
             rc = sqlite3_step(st);
     }
+    sqlite3_int64 last = writes ? sqlite3_last_insert_rowid(c->db) : 0;
+    if (writes && !last)
+        sqlite3_set_last_insert_rowid(c->db, last0);
     if (bad || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
         if (bad == -2) {
             memset(err, 0, sizeof *err);
@@ -179,8 +191,8 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         crest__sq_cache_done(c, st, nocache);
         return -1;
     }
-    r->changes = sqlite3_changes64(c->db);
-    r->last_id = sqlite3_last_insert_rowid(c->db);
+    r->changes = sqlite3_total_changes64(c->db) != total0 ? sqlite3_changes64(c->db) : 0;
+    r->last_id = last;
     crest__sq_cache_done(c, st, nocache);
     *out = r;
     return 0;
