@@ -40,7 +40,7 @@ static void sqlite_drop(const char *db)
 static void sqlite_missing(crest__store_config *cfg)
 {
     static char path[512];
-    snprintf(path, sizeof path, "%s/no/such.db", tmpdir);
+    snprintf(path, sizeof path, "%s/missing.db", tmpdir); /* a folder that exists: only create stops it */
     cfg->path = path;
     cfg->create = false;
 }

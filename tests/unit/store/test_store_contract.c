@@ -58,7 +58,7 @@ static void a_missing_database_fails_cleanly(void **state)
         assert_true(rc < 0);
         assert_true(err.msg[0] != 0);
     }
-    /* Nothing was made: a second try still fails. */
+    /* Nothing was made (create is false): a second try still fails. */
     crest__store *s2 = NULL;
     crest__conn *c2 = NULL;
     if (T.vt->open(&cfg, &s2, &err) == 0) {
