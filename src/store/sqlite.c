@@ -140,24 +140,42 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         for (unsigned i = 0; i < q->nbinds; i++)
             crest__sq_bind(st, (int)i + 1, &q->binds[i]);
     }
-    crest__rows *r = crest__arena_alloc(a, sizeof *r);
-    unsigned ncols = (unsigned)sqlite3_column_count(st);
-    if (!r || crest__rows_init(r, a, ncols)) {
-        crest__sq_cache_done(c, st, nocache);
-        err->kind = CREST__DBERR_NOMEM;
-        return -1;
-    }
-    for (unsigned i = 0; i < ncols; i++) {
-        const char *name = sqlite3_column_name(st, (int)i);
-        r->names[i] = crest__arena_strdup(a, name ? name : "");
-    }
+    /* changes and last_id are the statement's own: the connection's
+     * counters still hold an earlier statement's (another request's, on a
+     * worker's connection) after one that writes nothing. A read leaves
+     * last_insert_rowid as it is (SQL may read it); a write that inserted
+     * nothing puts it back. */
+    bool writes = !sqlite3_stmt_readonly(st);
+    sqlite3_int64 total0 = sqlite3_total_changes64(c->db), last0 = sqlite3_last_insert_rowid(c->db);
+    if (writes)
+        sqlite3_set_last_insert_rowid(c->db, 0);
+    /* The columns are read after the first step: a cached statement whose
+     * table changed is prepared again by that step, maybe with other
+     * columns. */
+    rc = sqlite3_step(st);
+    crest__rows *r = NULL;
     int bad = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((q->max_rows && r->nrows >= q->max_rows) || ((q->flags & CREST__QF_FIRST) && r->nrows))
-            continue; /* the statement still runs to its end (a write with RETURNING) */
-        if ((bad = read_row(r, st, a, max_bytes, q->flags & CREST__QF_FIRST ? 1 : q->max_rows)))
-            break;
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        unsigned ncols = (unsigned)sqlite3_column_count(st);
+        r = crest__arena_alloc(a, sizeof *r);
+        bad = !r || crest__rows_init(r, a, ncols) ? -1 : 0;
+        for (unsigned i = 0; !bad && i < ncols; i++) {
+            const char *name = sqlite3_column_name(st, (int)i);
+            if (!(r->names[i] = crest__arena_strdup(a, name ? name : "")))
+                bad = -1;
+        }
     }
+    while (!bad && rc == SQLITE_ROW) {
+        /* Past max_rows (or the first row) the statement still runs to its
+         * end: a write with RETURNING. */
+        if (!(q->max_rows && r->nrows >= q->max_rows) && !((q->flags & CREST__QF_FIRST) && r->nrows))
+            bad = read_row(r, st, a, max_bytes, q->flags & CREST__QF_FIRST ? 1 : q->max_rows);
+        if (!bad)
+            rc = sqlite3_step(st);
+    }
+    sqlite3_int64 last = writes ? sqlite3_last_insert_rowid(c->db) : 0;
+    if (writes && !last)
+        sqlite3_set_last_insert_rowid(c->db, last0);
     if (bad || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
         if (bad == -2) {
             memset(err, 0, sizeof *err);
@@ -173,8 +191,8 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         crest__sq_cache_done(c, st, nocache);
         return -1;
     }
-    r->changes = sqlite3_changes64(c->db);
-    r->last_id = sqlite3_last_insert_rowid(c->db);
+    r->changes = sqlite3_total_changes64(c->db) != total0 ? sqlite3_changes64(c->db) : 0;
+    r->last_id = last;
     crest__sq_cache_done(c, st, nocache);
     *out = r;
     return 0;
@@ -698,6 +716,10 @@ static void sq_sess_end(crest__sess *ss, bool *timed_out)
 {
     if (!ss)
         return;
+    if (ss->in_txn && ss->conn) { /* a transaction the request never ended */
+        sq_rollback(ss->conn);
+        ss->in_txn = false;
+    }
     if (ss->where == SQ_WRITER) {
         crest__dberr e;
         sq_write_end(ss, false, &e);
