@@ -144,6 +144,7 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
     unsigned ncols = (unsigned)sqlite3_column_count(st);
     if (!r || crest__rows_init(r, a, ncols)) {
         crest__sq_cache_done(c, st, nocache);
+        memset(err, 0, sizeof *err);
         err->kind = CREST__DBERR_NOMEM;
         return -1;
     }

@@ -60,6 +60,8 @@ typedef struct crest__dberr {
     int status;                /* RAISED: the HTTP status */
     const char *detail;        /* RAISED: the message for the client; else the database's own, for
                                   logs and start-up messages only (arena; may be NULL) */
+    const char *message;       /* the database's own message whatever the kind (a RAISED one
+                                  whole), for logs and start-up messages only (arena; may be NULL) */
 } crest__dberr;
 
 /* ---- results ---- */
