@@ -221,9 +221,6 @@ typedef struct crest__store_vt {
     void (*sess_end)(crest__sess *ss, bool *timed_out);
     /* The native handle (SQLite: sqlite3 *) for crest_req_sqlite; NULL when none. */
     void *(*native)(crest__sess *ss);
-    /* The native handle of a synchronous connection (start-up code not yet
-     * moved onto the store's calls). */
-    void *(*conn_native)(crest__conn *c);
     /* Schema introspection inside a request (naming a missing parent). */
     int (*sess_fkeys)(crest__sess *ss, const char *table, crest__fkey_info **out, unsigned *n);
 } crest__store_vt;
