@@ -254,7 +254,7 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
     for (size_t r = 0; exists && r < cols->nrows; r++) {
         const crest__cell *cc = crest__rows_cell(cols, r, 0), *cd = crest__rows_cell(cols, r, 1),
                           *cp = crest__rows_cell(cols, r, 2);
-        const char *col = cc->k != CREST__V_NULL ? cc->v.s : "";
+        const char *col = crest__vkind_is_text((crest__vkind)cc->k) ? cc->v.s : "";
         const char *decl = crest__vkind_is_text((crest__vkind)cd->k) ? cd->v.s : NULL;
         int64_t pk = cp->k == CREST__V_INT ? cp->v.i : 0;
         const crest__mfield *f = crest__model_field(m, col);
