@@ -529,11 +529,11 @@ int crest__module_check(crest__module *mod, crest__conn *c, crest_error *err)
     return crest__app_locate(mod->app, err, key, CREST_ECONFIG);
 }
 
-int crest__rest_prepare(crest_app *app, crest__conn *db, crest_error *err)
+int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err)
 {
     for (unsigned i = 0; i < app->nmodels; i++) {
         int row = -2; /* set by a seed error: its row, or -1 for the seed as a whole */
-        int rc = crest__model_sync(app->models[i], app->store->vt->conn_native(db), app->source_name, err, &row);
+        int rc = crest__model_sync(app->models[i], app->store, c, app->source_name, err, &row);
         if (rc && err) {
             /* The model's line in the app file, or its seed's, or its seed row's. */
             const char *name = app->models[i]->name;
@@ -551,7 +551,7 @@ int crest__rest_prepare(crest_app *app, crest__conn *db, crest_error *err)
             return rc;
     }
     for (unsigned i = 0; i < app->nmodules; i++) {
-        int rc = crest__module_check(app->modules[i], db, err);
+        int rc = crest__module_check(app->modules[i], c, err);
         if (rc)
             return rc;
     }

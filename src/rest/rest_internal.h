@@ -36,10 +36,14 @@ bool crest__date_valid(const char *s, size_t len);
 
 crest__model *crest__app_model(crest_app *app, const char *name);
 void crest__model_free(crest__model *m);
-/* Creates the table or adds new columns; refuses changes that lose data.
- * On an error about the seed, *seed_at (when not NULL) is its row, or -1
- * for the seed as a whole. */
-int crest__model_sync(crest__model *m, void *db, const char *source, crest_error *err, int *seed_at);
+/* model_sync.c: creates m's table (and its seed rows) or adds new columns,
+ * and its indexes; refuses changes that lose data. Runs on the connection c
+ * of the store s, both borrowed for the call, inside the caller's write
+ * transaction (which it neither opens nor ends). source names the app file
+ * in err. On an error about the seed, *seed_at (when not NULL) is its row,
+ * or -1 for the seed as a whole. 0, or a negative CREST_E* with err set. */
+int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const char *source, crest_error *err,
+                      int *seed_at);
 
 /* ---- modules ---- */
 

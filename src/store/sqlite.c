@@ -737,11 +737,6 @@ static void *sq_native(crest__sess *ss)
     return c ? c->db : NULL;
 }
 
-static void *sq_conn_native(crest__conn *c)
-{
-    return c->db;
-}
-
 static int sq_sess_fkeys(crest__sess *ss, const char *table, crest__fkey_info **out, unsigned *n)
 {
     crest__conn *c = sess_conn(ss);
@@ -777,6 +772,5 @@ const crest__store_vt crest__store_sqlite = {
     .txn = sq_txn,
     .sess_end = sq_sess_end,
     .native = sq_native,
-    .conn_native = sq_conn_native,
     .sess_fkeys = sq_sess_fkeys,
 };

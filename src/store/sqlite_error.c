@@ -135,8 +135,10 @@ void crest__dberr_sqlite(void *dbp, int rc, crest__arena *a, crest__dberr *out)
     default:
         out->kind = CREST__DBERR_OTHER;
     }
-    if (out->kind != CREST__DBERR_RAISED) /* for logs and start-up messages, never for clients */
-        out->detail = crest__arena_strdup(a, db && ext == sqlite3_extended_errcode(db) ? sqlite3_errmsg(db)
-                                                                                       : sqlite3_errstr(rc));
+    /* For logs and start-up messages, never for clients. */
+    out->message = crest__arena_strdup(a, db && ext == sqlite3_extended_errcode(db) ? sqlite3_errmsg(db)
+                                                                                    : sqlite3_errstr(rc));
+    if (out->kind != CREST__DBERR_RAISED)
+        out->detail = out->message;
 }
 

@@ -60,6 +60,8 @@ typedef struct crest__dberr {
     int status;                /* RAISED: the HTTP status */
     const char *detail;        /* RAISED: the message for the client; else the database's own, for
                                   logs and start-up messages only (arena; may be NULL) */
+    const char *message;       /* the database's own message whatever the kind (a RAISED one
+                                  whole), for logs and start-up messages only (arena; may be NULL) */
 } crest__dberr;
 
 /* ---- results ---- */
@@ -221,9 +223,6 @@ typedef struct crest__store_vt {
     void (*sess_end)(crest__sess *ss, bool *timed_out);
     /* The native handle (SQLite: sqlite3 *) for crest_req_sqlite; NULL when none. */
     void *(*native)(crest__sess *ss);
-    /* The native handle of a synchronous connection (start-up code not yet
-     * moved onto the store's calls). */
-    void *(*conn_native)(crest__conn *c);
     /* Schema introspection inside a request (naming a missing parent). */
     int (*sess_fkeys)(crest__sess *ss, const char *table, crest__fkey_info **out, unsigned *n);
 } crest__store_vt;

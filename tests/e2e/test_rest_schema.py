@@ -281,3 +281,71 @@ def test_the_tasks_example_serves_every_route(crest):
     q = json.dumps({"functions": [{"name": "count"}]})
     assert s.get("/tasks/eval", params={"q": q}).json() == {"count": n + 1}
     assert s.request("DELETE", f"/tasks/{j['id']}").status_code == 204
+
+
+# ---------------------------------------------------------------- start-up failures, word for word
+
+# What model sync says when an existing table does not fit the model, or when
+# the database refuses one of its statements (then in the database's own words).
+SYNC_FAILURES = [
+    ("a column declared for other values",
+     "startup_sql: CREATE TABLE tasks (id INTEGER PRIMARY KEY, title blob_ish int)\n"
+     "models:\n  Task:\n    table: tasks\n    fields:\n      title: string\n",
+     "model Task: column tasks.title is declared blob_ish int, which does not hold a string field"),
+    ("an id that is not the integer primary key",
+     "startup_sql: CREATE TABLE tasks (id TEXT PRIMARY KEY, title TEXT)\n"
+     "models:\n  Task:\n    table: tasks\n    fields:\n      title: string\n",
+     "model Task: table tasks exists, but its id is not an INTEGER PRIMARY KEY"),
+    ("a table without an id",
+     "startup_sql: CREATE TABLE tasks (title TEXT)\n"
+     "models:\n  Task:\n    table: tasks\n    fields:\n      title: string\n",
+     "model Task: table tasks exists without an id column"),
+    ("a column that is not a field",
+     "startup_sql: CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT, notes TEXT)\n"
+     "models:\n  Task:\n    table: tasks\n    fields:\n      title: string\n",
+     "model Task: table tasks has a column 'notes' that is not a field of the model"),
+    ("a seed that breaks a unique field",
+     "models:\n  Task:\n    table: tasks\n    fields:\n      title: {type: string, unique: true}\n"
+     "    seed:\n      - {title: a}\n      - {title: a}\n",
+     'database: UNIQUE constraint failed: tasks.title (while running: CREATE UNIQUE INDEX IF NOT EXISTS '
+     '"tasks_title_key" ON "tasks" ("title"))'),
+    ("an index whose name is taken",
+     "startup_sql: CREATE TABLE tasks_title_idx (x)\n"
+     "models:\n  Task:\n    table: tasks\n    fields:\n      title: {type: string, index: true}\n",
+     'database: there is already a table named tasks_title_idx (while running: CREATE INDEX IF NOT EXISTS '
+     '"tasks_title_idx" ON "tasks" ("title"))'),
+]
+
+
+@pytest.mark.parametrize("name,body,message", SYNC_FAILURES, ids=[f[0] for f in SYNC_FAILURES])
+def test_sync_failure_says_what_is_wrong(tmp_path, name, body, message):
+    p = write(tmp_path, "database: sqlite:x.db\n" + body)
+    r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
+    assert r.returncode == 1, (r.returncode, r.out, r.err)
+    assert f"{p}:" in r.err, r.err
+    assert message in r.err, r.err
+
+
+def test_type_change_names_both_types(crest, tmp_path):
+    db = tmp_path / "tn.db"
+    s = crest(V1, env=db_env(db))
+    assert s.stop() == 0
+    r = serve_fails(tmp_path, with_fields(retype={"spent_time": "string"}), db_env(db))
+    assert "model Task: field spent_time changed type from int to string; existing data could be lost" in r.err, r.err
+
+
+def test_a_trigger_refusing_a_new_columns_fill_stops_the_start_in_its_own_words(crest, tmp_path):
+    db = tmp_path / "tr.db"
+    s = crest(V1, env=db_env(db))
+    s.request("POST", "/tasks", json={"title": "precious"})
+    assert s.stop() == 0
+    con = sqlite3.connect(db)
+    con.execute("CREATE TRIGGER no_update BEFORE UPDATE ON tasks "
+                "BEGIN SELECT RAISE(ABORT, 'crest:409: no updates here'); END")
+    con.commit()
+    con.close()
+    before = columns(db)
+    r = serve_fails(tmp_path, with_fields("made: {type: datetime, default: now}"), db_env(db))
+    assert 'database: crest:409: no updates here (while running: UPDATE "tasks" SET "made" = ?)' in r.err, r.err
+    assert columns(db) == before
+    assert rows(db, "SELECT title FROM tasks") == [("precious",)]

@@ -18,6 +18,9 @@ void golden_print_sql(crest__buf *out, const crest__sql *q);
 /* Prepares q on db, binds it and (step) runs it to the end; on an error
  * appends "SQLITE ERROR: ..." to out and returns -1. */
 int golden_run_sqlite(sqlite3 *db, const crest__sql *q, bool step, crest__buf *out);
+/* Syncs m's table on db (crest__model_sync) through the SQLite store's
+ * calls, on a connection wrapping db, which stays the caller's. */
+int golden_model_sync(crest__model *m, sqlite3 *db, crest_error *err);
 /* Compares got with DIR/CASE/expected.<dialect> (or writes it when
  * update); prints a FAIL report and returns -1 when they differ or rc < 0. */
 int golden_check(const char *dir, const char *name, const char *dialect, const char *got, int rc, bool update);

@@ -273,7 +273,7 @@ static sqlite3 *db_for(crest__model *m, const char *op)
         return sqlite3_exec(db, "CREATE TABLE \"tasks\" (\"id\" INTEGER PRIMARY KEY)", NULL, NULL, NULL) == SQLITE_OK
                    ? db
                    : NULL;
-    if (crest__model_sync(m, db, "golden", &err, NULL)) {
+    if (golden_model_sync(m, db, &err)) {
         fprintf(stderr, "sync: %s\n", err.msg);
         sqlite3_close(db);
         return NULL;

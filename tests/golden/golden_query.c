@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     allow.ok[crest__model_field(m, "body")->idx] = 0; /* one readable field outside the allow-list */
     sqlite3 *db;
     sqlite3_open(":memory:", &db);
-    if (crest__model_sync(m, db, "golden", &err, NULL)) {
+    if (golden_model_sync(m, db, &err)) {
         fprintf(stderr, "sync: %s\n", err.msg);
         return 1;
     }

@@ -98,6 +98,15 @@ void golden_print_sql(crest__buf *out, const crest__sql *q)
         crest__buf_appendf(out, "ERROR: %d\n", q->err);
 }
 
+int golden_model_sync(crest__model *m, sqlite3 *db, crest_error *err)
+{
+    crest__store s = {.vt = &crest__store_sqlite};
+    crest__conn c = {.db = db};
+    int rc = crest__model_sync(m, &s, &c, "golden", err, NULL);
+    crest__sq_cache_free(&c);
+    return rc;
+}
+
 int golden_run_sqlite(sqlite3 *db, const crest__sql *q, bool step, crest__buf *out)
 {
     sqlite3_stmt *st;

@@ -31,7 +31,7 @@ typedef struct contract_store {
     uint8_t cell_of[CREST__V_UUID + 1];
     bool text_verbatim;                    /* text kinds read back exactly as bound */
     bool last_id;                          /* rows carry the id of the row an INSERT made */
-    bool native;                           /* native() and conn_native() give a handle */
+    bool native;                           /* native() gives a handle */
     const char *last_id_sql;               /* a SELECT of the connection's last inserted id, or NULL */
     /* Store-specific SQL (a script): on table r (id, n), deleting a row
      * whose n = 7 raises 'crest:409:Seven is kept', and n = 8 raises a plain

@@ -3,7 +3,8 @@
  * src/store/sqlite_db.c (foreign keys
  * on, crest's sum): a full database (PRAGMA max_page_count), unique keys and
  * their columns, foreign keys both ways, trigger messages with and without
- * the crest:<status>: form; and the exact sum. */
+ * the crest:<status>: form, the database's own message kept whole; and the
+ * exact sum. */
 #include <stdlib.h>
 
 #include <sqlite3.h>
@@ -80,6 +81,22 @@ static void a_trigger_can_raise_a_status(void **state)
     assert_int_equal(fail_of("DELETE FROM c WHERE n = 8").kind, CREST__DBERR_CONSTRAINT);
 }
 
+/* Start-up messages and logs quote the database word for word, a raised
+ * answer too (model sync: "database: crest:409:... (while running: ...)"). */
+static void the_databases_own_message_is_kept(void **state)
+{
+    (void)state;
+    crest__dberr e = fail_of("DELETE FROM c WHERE n = 7");
+    assert_int_equal(e.kind, CREST__DBERR_RAISED);
+    assert_string_equal(e.message, "crest:409:Seven is kept");
+    e = fail_of("INSERT INTO c (n) VALUES (-1)");
+    assert_string_equal(e.message, "CHECK constraint failed: n >= 0");
+    assert_string_equal(e.detail, e.message);
+    e = fail_of("SELEC 1");
+    assert_int_equal(e.kind, CREST__DBERR_OTHER);
+    assert_string_equal(e.message, "near \"SELEC\": syntax error");
+}
+
 static void a_full_database_is_a_storage_error(void **state)
 {
     (void)state;
@@ -116,6 +133,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(constraints_are_classified),
         cmocka_unit_test(a_trigger_can_raise_a_status),
+        cmocka_unit_test(the_databases_own_message_is_kept),
         cmocka_unit_test(a_full_database_is_a_storage_error),
         cmocka_unit_test(sum_is_exact_past_64_bits),
     };

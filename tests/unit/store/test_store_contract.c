@@ -19,10 +19,6 @@ static void open_connect_disconnect_close(void **state)
     assert_int_equal(T.vt->connect(T.s, &c2, &err), 0);
     assert_non_null(c2);
     assert_ptr_not_equal(c2, T.c);
-    if (T.fx->native) {
-        assert_non_null(T.vt->conn_native(c2));
-        assert_ptr_not_equal(T.vt->conn_native(c2), T.vt->conn_native(T.c));
-    }
     /* Both see the same database. */
     ok("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)", NULL, 0, 0);
     crest__val v[] = {vint(1), vtext("a")};
