@@ -73,7 +73,14 @@ static void setup(void)
     allow.ok = calloc(model->nfields, 1);
     for (unsigned i = 0; i < model->nfields; i++)
         allow.ok[i] = model->fields[i].f.rest != CREST_REST_NONE && model->fields[i].f.type != CREST_F_JSON;
-    if (sqlite3_open(":memory:", &db) != SQLITE_OK || crest__model_sync(model, db, "fuzz", &err, NULL))
+    if (sqlite3_open(":memory:", &db) != SQLITE_OK)
+        abort();
+    /* The model's table, made by model sync through the SQLite store on this connection. */
+    crest__store s = {.vt = &crest__store_sqlite};
+    crest__conn c = {.db = db};
+    int rc = crest__model_sync(model, &s, &c, "fuzz", &err, NULL);
+    crest__sq_cache_free(&c);
+    if (rc)
         abort();
     sqlite3_exec(db,
                  "INSERT INTO tasks (title, is_completed, spent_time, rating, due, created_at) VALUES "
