@@ -1,4 +1,4 @@
-/* test_json_writer.c — the streaming JSON writer (include/crest/json.h,
+/* test_writer.c — the streaming JSON writer (include/crest/json.h,
  * src/json/writer.c): escaping of every control character, quote and
  * backslash; invalid UTF-8 (stray bytes, overlong forms, surrogates, past
  * U+10FFFF, truncated sequences) replaced by U+FFFD so the output is always

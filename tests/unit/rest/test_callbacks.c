@@ -1,4 +1,4 @@
-/* test_rest_callbacks.c — every C callback of a REST module (crest/rest.h),
+/* test_callbacks.c — every C callback of a REST module (crest/rest.h),
  * driven through the socket-free loopback connection: parse_fields,
  * processor, before/after hooks (changing the object, rejecting the
  * request), after_parse_params, a pipeline that stops a request, scope_fn,

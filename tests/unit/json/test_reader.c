@@ -1,4 +1,4 @@
-/* test_json_reader.c — the JSON reader (src/json/reader.c): the nesting scan
+/* test_reader.c — the JSON reader (src/json/reader.c): the nesting scan
  * that runs before jansson (exact limit, brackets inside strings, escapes,
  * very deep input refused cheaply), malformed input and its error message,
  * duplicate keys, the bounded error buffer, and writing a parsed value back

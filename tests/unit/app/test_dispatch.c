@@ -1,4 +1,4 @@
-/* test_query.c — the query-string parser crest__query_parse (src/app/
+/* test_dispatch.c — the query-string parser crest__query_parse (src/app/
  * dispatch.c) and the accessors over its result: repeated keys kept in
  * order, '+' and percent decoding, empty values and keys without '=', bad
  * escapes and NULs refused, and what bounds the number of pairs (the arena's
