@@ -490,6 +490,30 @@ int crest__app_add_builtins(crest_app *app, crest_error *err)
     return rc;
 }
 
+/* The document of the app with its builtin routes (src/openapi writes it). */
+char *crest_app_openapi(crest_app *app, bool v30, size_t *len)
+{
+    if (crest__app_add_builtin_routes(app, NULL))
+        return NULL;
+    crest_json w;
+    crest_json_init(&w, 0);
+    if (crest__openapi_write(app, &w, v30) || w.depth != 0) {
+        crest_json_dispose(&w);
+        return NULL;
+    }
+    size_t n;
+    const char *d = crest_json_data(&w, &n);
+    char *out = malloc(n + 1);
+    if (out) {
+        memcpy(out, d, n);
+        out[n] = 0;
+        if (len)
+            *len = n;
+    }
+    crest_json_dispose(&w);
+    return out;
+}
+
 /* ---- request accessors ---- */
 
 crest_method crest_req_method(const crest_req *req) { return req->method; }
@@ -572,116 +596,6 @@ bool crest_req_bool(const crest_req *req, const char *name)
 {
     const crest__value *v = value_of(req, name);
     return v ? v->b : false;
-}
-
-/* The store offloads through the worker's engine (src/http): work on the
- * thread pool, then after on the worker's loop. */
-static int offload(void *engine_ud, void (*work)(void *), void (*after)(void *, bool), void *ud)
-{
-    crest__worker *w = engine_ud;
-    return w->offload ? w->offload(w, work, after, ud) : -1;
-}
-
-crest__sess *crest__req_sess(crest_req *req)
-{
-    crest_app *app = req->app;
-    if (req->sess || !app->store)
-        return req->sess;
-    /* Every statement of this request runs under the endpoint's timeout,
-     * counted from its first use of the store. */
-    unsigned ms = crest__req_budget_ms(req);
-    req->deadline_us = crest__now_us() + (uint64_t)ms * 1000;
-    crest__sess_config cfg = {
-        .arena = req->arena,
-        .deadline_us = req->deadline_us,
-        .worker = req->worker && !req->blocking ? req->worker->aw.store : NULL,
-        .blocking = req->blocking,
-        .offload = req->worker && req->worker->offload ? offload : NULL,
-        .engine_ud = req->worker,
-    };
-    req->sess = app->store->vt->sess_new(app->store, &cfg);
-    return req->sess;
-}
-
-void crest__req_end_sess(crest_req *req)
-{
-    if (!req->sess)
-        return;
-    bool timed_out = false;
-    req->app->store->vt->sess_end(req->sess, &timed_out);
-    if (timed_out)
-        req->timed_out = true;
-    req->sess = NULL;
-}
-
-/* A statement of the request in flight: its completion, counted. */
-typedef struct req_query {
-    crest_req *req;
-    crest__query_cb cb;
-    void *ud;
-} req_query;
-
-static void req_query_done(void *p, crest__rows *rows, const crest__dberr *err)
-{
-    req_query *rq = p;
-    rq->req->store_pending--;
-    rq->cb(rq->ud, rows, err);
-}
-
-int crest__req_query(crest_req *req, crest_res *res, const crest__query *q, crest__query_cb cb, void *ud)
-{
-    crest__sess *ss = crest__req_sess(req);
-    req_query *rq = ss ? crest__arena_alloc(req->arena, sizeof *rq) : NULL;
-    if (!ss || !rq)
-        return ss || !req->app->store ? crest_res_error(res, 503, "out_of_memory", "the server is short of memory")
-                                      : crest_res_error(res, 503, "database_unavailable",
-                                                        "the database is not available");
-    *rq = (req_query){req, cb, ud};
-    req->store_pending++;
-    if (req->app->store->vt->query(ss, q, req_query_done, rq)) {
-        req->store_pending--;
-        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
-    }
-    return CREST_DEFERRED;
-}
-
-/* crest_query: a C handler's statement, and its callback's arguments. */
-typedef struct user_query {
-    crest_req *req;
-    crest_res *res;
-    crest_query_cb cb;
-    void *ud;
-} user_query;
-
-static void user_query_done(void *p, crest__rows *rows, const crest__dberr *err)
-{
-    user_query *uq = p;
-    if (!rows)
-        crest__dberr_answer(uq->req, uq->res, err);
-    uq->cb(uq->req, uq->res, rows, uq->ud);
-}
-
-int crest_query(crest_req *req, crest_res *res, const char *sql, const crest_value *params, unsigned nparams,
-                crest_query_cb cb, void *ud)
-{
-    user_query *uq = crest__arena_alloc(req->arena, sizeof *uq);
-    if (!uq)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
-    *uq = (user_query){req, res, cb, ud};
-    crest__query q = {
-        .sql = sql,
-        .len = strlen(sql),
-        .binds = (const crest__val *)params, /* the same layout (src/store/rows.c checks) */
-        .nbinds = nparams,
-        .flags = CREST__QF_NUMBERED,
-    };
-    return crest__req_query(req, res, &q, user_query_done, uq);
-}
-
-void *crest_req_sqlite(crest_req *req)
-{
-    crest__sess *ss = crest__req_sess(req);
-    return ss && req->app->store->vt == &crest__store_sqlite ? req->app->store->vt->native(ss) : NULL;
 }
 
 /* ---- response ---- */

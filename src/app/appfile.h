@@ -6,7 +6,7 @@
 #ifndef CREST_APPFILE_H
 #define CREST_APPFILE_H
 
-#include "sqlep.h"
+#include "../sqlep/sqlep.h"
 #include "ytree.h"
 
 typedef struct crest__loader {

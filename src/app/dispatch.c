@@ -8,7 +8,7 @@
 
 #include "../json/json_internal.h"
 #include "app_internal.h"
-#include "sqlep.h"
+#include "../sqlep/sqlep.h"
 
 void crest__req_reset(crest_req *req, crest_res *res)
 {

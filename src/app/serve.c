@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "app_internal.h"
-#include "sqlep.h"
+#include "../sqlep/sqlep.h"
 #include "../rest/rest_internal.h"
 
 /* A read on the loop that runs longer than this many thousand steps of

@@ -24,7 +24,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "../app/app_internal.h"
+#include "auth.h"
 #include "../json/json_internal.h"
 
 static int unauthorized(crest_res *res, const char *why);

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../app/app_internal.h"
+#include "auth.h"
 
 #define RL_SLOTS 16384
 #define RL_PROBE 16

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../app/app_internal.h"
-#include "../app/sqlep.h"
+#include "../auth/auth.h"
+#include "../sqlep/sqlep.h"
 #include "../json/json_internal.h"
 #include "openapi.h"
 
@@ -1052,27 +1052,4 @@ int crest__openapi_write(crest_app *app, crest_json *w, bool v30)
     crest_json_object_end(w);
     crest_json_object_end(w);
     return crest_json_error(w);
-}
-
-char *crest_app_openapi(crest_app *app, bool v30, size_t *len)
-{
-    if (crest__app_add_builtin_routes(app, NULL))
-        return NULL;
-    crest_json w;
-    crest_json_init(&w, 0);
-    if (crest__openapi_write(app, &w, v30) || w.depth != 0) {
-        crest_json_dispose(&w);
-        return NULL;
-    }
-    size_t n;
-    const char *d = crest_json_data(&w, &n);
-    char *out = malloc(n + 1);
-    if (out) {
-        memcpy(out, d, n);
-        out[n] = 0;
-        if (len)
-            *len = n;
-    }
-    crest_json_dispose(&w);
-    return out;
 }

@@ -9,6 +9,8 @@
 
 #include "crest/json.h"
 
+#include "../req/req.h"
+
 typedef struct crest__oa {
     crest_json *w;
     bool v30;                 /* write OpenAPI 3.0.3 instead of 3.1 */
@@ -66,5 +68,10 @@ const char *crest__rest_tag_description(struct crest_app *app, const char *tag);
 /* The description of a REST route's query parameter (where, sort_by...) with
  * its allowed fields, or NULL. Arena-free: a static or endpoint-owned string. */
 const char *crest__rest_param_description(const struct crest__endpoint *ep, const char *param);
+
+/* openapi.c: /openapi.json, /docs and its files. */
+int crest__openapi_add_builtins(crest_app *app, crest_error *err);
+/* Frees the docs page's files read by /docs/{file} (NULL is fine). */
+void crest__docs_cache_free(struct crest__docs_cache *dc);
 
 #endif

@@ -2,7 +2,8 @@
  * route structures, and the steps every route runs (module_steps.c). The
  * routes live by what they do: module_read.c (index, sample, read),
  * module_write.c (create, update, delete), module_aggregate.c (group, stats,
- * eval); module.c builds a module, module_openapi.c describes it. Internal. */
+ * eval); module.c builds a module; src/openapi/module.c describes it.
+ * Internal. */
 #ifndef CREST_MODULE_INTERNAL_H
 #define CREST_MODULE_INTERNAL_H
 

@@ -9,7 +9,9 @@
 #ifndef CREST_REST_INTERNAL_H
 #define CREST_REST_INTERNAL_H
 
-#include "../app/app_internal.h"
+#include "../auth/auth.h"
+#include "../openapi/openapi.h"
+#include "../req/req.h"
 #include "../query/query.h"
 #include "crest/rest.h"
 

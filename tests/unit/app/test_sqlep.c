@@ -6,7 +6,7 @@
 
 #include "unit.h"
 
-#include "app/sqlep.h"
+#include "sqlep/sqlep.h"
 
 static void expect(const char *sql, const char *want)
 {

@@ -1,13 +1,13 @@
-/* module_openapi.c — the part of the OpenAPI document only REST modules know:
- * schemas of models, operations, parameter schemas and descriptions
- * (src/openapi/openapi.c does the rest). */
+/* module.c — the REST modules' part of the OpenAPI document: schemas of
+ * models, operations, parameter schemas and descriptions, read from the
+ * modules' structures (src/rest/module_internal.h); openapi.c writes the
+ * rest of the document. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "../json/json_internal.h"
-#include "../openapi/openapi.h"
-
-#include "module_internal.h"
+#include "../rest/module_internal.h"
+#include "openapi.h"
 
 /* The schema names of a module: the model's name when one module serves the
  * model, else the model's name and the module's. */

@@ -3,7 +3,7 @@
 #ifndef CREST_SQLEP_H
 #define CREST_SQLEP_H
 
-#include "app_internal.h"
+#include "../req/req.h"
 
 typedef enum { RET_ONE, RET_MANY, RET_VALUE, RET_NONE } sqlep_returns;
 
@@ -83,5 +83,11 @@ struct crest__sqlep {
  * reads as one parameter name (a '.' would end it). malloc'd, or NULL when
  * out of memory. */
 char *crest__sqlep_user_params(const char *sql);
+
+/* The handler of every SQL endpoint (ud: its crest__sqlep). */
+int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);
+void crest__sqlep_free(crest__sqlep *s);
+/* Prepares the SQL against db to check it; err names the endpoint's line. */
+int crest__sqlep_check(crest_app *app, crest__endpoint *ep, crest__conn *c, crest_error *err);
 
 #endif

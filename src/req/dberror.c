@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app_internal.h"
+#include "req.h"
 
 /* ---- kinds → HTTP: one table for every store ---- */
 

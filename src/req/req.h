@@ -1,0 +1,256 @@
+/* req.h — the objects every stage shares, in a room of their own below
+ * them: the app object (crest_app), an endpoint as the app keeps it, the
+ * request and the response, a worker's view; and the request-level calls
+ * stages make (the store session, the one table of database failures as
+ * answers, the app file's line registry). src/app/ wires stages together;
+ * the stages (rest, auth, openapi, sqlep) include this, never src/app/.
+ * Internal: not installed. */
+#ifndef CREST_REQ_H
+#define CREST_REQ_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "../core/core.h"
+#include "../router/router.h"
+#include "../store/store.h"
+
+typedef struct crest__worker crest__worker;
+typedef struct crest__sqlep crest__sqlep;
+typedef struct crest__model crest__model;
+typedef struct crest__auth crest__auth;
+typedef struct crest__ratelimits crest__ratelimits;
+/* A rate limit: a bucket of `burst` requests refilled at per_s a second. */
+typedef struct crest__rate {
+    double burst, per_s;
+} crest__rate;
+typedef struct crest__module crest__module;
+typedef struct crest__metrics crest__metrics;             /* metrics.c */
+typedef struct crest__metrics_block crest__metrics_block; /* one worker's counters */
+
+/* An endpoint as the app keeps it. */
+typedef struct crest__endpoint {
+    const crest_endpoint *spec; /* borrowed (C API) or owned by `sql` */
+    void *ud;
+    char *full_path;            /* the pattern with the API prefix, owned */
+    unsigned nparams;
+    unsigned index;             /* position in app->eps, for per-worker caches */
+    crest__sqlep *sql;          /* SQL endpoint data, owned; NULL for C handlers */
+    bool builtin;               /* /healthz and the like: not under the prefix */
+    bool guarded;               /* a builtin that auth still checks (/metrics) */
+    /* A blocking handler whose every statement is bounded by the request's
+     * deadline and rolled back when interrupted (REST module writes): once
+     * it runs, the engine waits for its own answer instead of a 504 at the
+     * budget, so a 504 never hides a write that then commits. */
+    bool bounded_writes;
+    /* Optional: rewrites an error answer of this endpoint (REST modules'
+     * custom error bodies); runs after the spec check or the handler. */
+    void (*on_error)(crest_req *req, crest_res *res, void *ud);
+    crest__rate rate;           /* this endpoint's limit (burst 0: the app's) */
+    const char *rate_group;     /* endpoints of one group share buckets (the tag, or the path) */
+} crest__endpoint;
+
+/* Whether auth leaves the endpoint alone: the builtins (/healthz, the
+ * OpenAPI document, the docs page), except those it guards (/metrics). */
+static inline bool crest__ep_skips_auth(const crest__endpoint *ep) { return ep->builtin && !ep->guarded; }
+
+struct crest_app {
+    crest__router *router;
+    crest__endpoint **eps;
+    unsigned neps, caps;
+    char *listen_host;
+    int listen_port;
+    int workers;
+    char *db_path;               /* SQLite file, or NULL */
+    char *startup_sql;           /* run once at start, in one transaction */
+    char *api_prefix;            /* "" or "/api/v1" */
+    crest_limits limits;
+    bool access_log;
+    bool loaded_from_file;
+    char *source_name;           /* the app file, for messages */
+    /* Lines of app file nodes that errors found after loading (at check or
+     * start) name: "startup_sql", "models.Task", "models.Task.seed[2]",
+     * "modules.api_task.serializer.computed.hours". Owned. */
+    struct crest__line { char *key; int line; } *lines;
+    unsigned nlines, caplines;
+    /* Descriptions of tags of the OpenAPI document (groups: of the app file). Owned. */
+    struct crest__tag { char *name, *description; } *tags;
+    unsigned ntags;
+    void *appfile;               /* data owned by the loader (freed with the app) */
+    void (*appfile_free)(void *);
+    struct crest__server *srv;   /* while serving */
+    uint64_t gen;                /* unique per app, for thread-local caches */
+    crest__store *store;         /* the database while serving or preparing (NULL: none) */
+    crest__model **models;       /* owned */
+    unsigned nmodels;
+    crest__module **modules;     /* owned */
+    unsigned nmodules;
+    bool durability_normal;      /* synchronous=NORMAL instead of FULL */
+    /* OpenAPI (src/openapi/openapi.c) */
+    char *info_title, *info_version, *info_description;
+    char **servers, **server_descs;
+    unsigned nservers;
+    bool openapi_30;
+    bool docs_off;
+    struct crest__docs_cache *docs_cache; /* openapi.c: the docs page's files, read once */
+    crest__auth *auth;           /* src/auth/auth.c; NULL: no authentication */
+    struct crest__tls_ctx *tls;  /* src/http/tls.c; NULL: plain HTTP */
+    crest__rate rate;            /* the default rate limit (burst 0: none) */
+    crest__ratelimits *limits_table; /* src/auth/ratelimit.c */
+    char **cors_origins;         /* allowed origins; none: no CORS */
+    unsigned ncors;
+    char *cors_headers;
+    char cors_max_age[16];
+    bool cors_credentials;
+    char *openapi_doc;           /* the served document, made at start */
+    bool builtins_added;
+    /* metrics.c: GET /metrics */
+    bool metrics_on;             /* default on; `metrics: off` */
+    char *metrics_perm;          /* who may read it with auth (NULL: nobody) */
+    crest_endpoint metrics_spec; /* the builtin's spec, with that permission */
+    crest__metrics *metrics;     /* the workers' counters, made at the first worker */
+    size_t openapi_len;
+};
+
+/* A typed parameter value after the spec check. */
+typedef struct crest__value {
+    bool present;
+    const char *str;   /* the text (decoded), always set when present */
+    int64_t i;
+    double f;
+    bool b;
+} crest__value;
+
+typedef struct crest__header {
+    const char *name, *value;
+    size_t name_len, value_len;
+} crest__header;
+
+typedef struct crest__kv {
+    const char *key, *value;
+} crest__kv;
+
+typedef struct crest__field_error {
+    struct crest__field_error *next;
+    const char *field, *msg;
+} crest__field_error;
+
+struct crest_req {
+    crest__arena *arena;
+    crest__worker *worker;
+    crest_app *app;
+    crest_method method;
+    const char *method_text;
+    unsigned short http_major, http_minor;
+    const char *url;             /* raw request target, NUL-terminated */
+    size_t url_len;
+    const char *path;            /* the path as sent (for the log), arena */
+    const char *path_decoded;    /* percent-decoded on first use, arena */
+    crest__header *headers;
+    unsigned nheaders;
+    crest__kv *query;
+    unsigned nquery;
+    const char *body;
+    size_t body_len;
+    json_t *json;                /* parsed body, decref'd at reset */
+    const crest__endpoint *ep;
+    crest__match match;
+    crest__value *values;        /* one per spec param */
+    uint64_t start_us;
+    char id[40];
+    bool blocking;
+    crest__sess *sess;           /* the request's use of the store, made at first use (arena) */
+    unsigned store_pending;      /* statements in flight (a deferred answer waits for them) */
+    bool deferred;               /* the handler returned CREST_DEFERRED and has not finished */
+    const crest_user *user;      /* set by auth (arena), NULL when anonymous */
+    const char *peer;            /* the client's IP address ("-" when unknown) */
+    uint64_t deadline_us;
+    bool timed_out;
+};
+
+struct crest_res {
+    crest__arena *arena;         /* the request's */
+    crest_req *req;              /* the request it answers */
+    bool finished;               /* crest_res_finish was called */
+    int finish_rc;               /* what the finished handler's work returned (0, or -1 answered) */
+    int status;                  /* 0: the spec's */
+    bool json_used;
+    bool enveloped;
+    crest_json *json;            /* the connection's writer, reset per request */
+    crest__buf *headers;         /* extra header lines, "Name: value\r\n" */
+    /* a problem answer */
+    bool is_error;
+    int err_status;
+    const char *err_code, *err_detail;
+    crest__field_error *err_fields;
+    unsigned nerr_fields;
+    const char *allow;           /* 405 / OPTIONS */
+    bool close;                  /* answer with Connection: close */
+    const char *retry_after;
+    const char *content_type;    /* crest_res_send: a body that is not JSON; static or arena */
+    const char *shared;          /* crest__res_send_shared: the body, borrowed for as long as the app lives */
+    size_t shared_len;
+};
+
+/* Per worker-thread state of the app (store connections, caches). */
+typedef struct crest__app_worker {
+    crest__store_worker *store;  /* the worker's connections, or NULL */
+    struct crest__token_cache *tokens; /* verified bearer tokens (auth.c), made at first use */
+    crest__metrics_block *metrics;     /* this worker's counters (metrics.c), or NULL */
+} crest__app_worker;
+
+struct crest__worker {
+    int id;
+    crest_app *app;
+    crest__app_worker aw;
+    void *engine;                /* the engine's own per-worker data */
+    /* Set by the engine. offload: runs work on the thread pool, then
+     * after(ud, cancelled) on this worker's loop; 0 or negative (then
+     * neither runs). resume: a deferred request's answer is ready (called
+     * on this worker's loop). */
+    int (*offload)(crest__worker *w, void (*work)(void *), void (*after)(void *, bool), void *ud);
+    void (*resume)(crest__worker *w, crest_req *req);
+};
+
+/* ---- the request's calls (src/req/session.c, src/app/) ---- */
+
+/* The request's session with the store, made at first use with the
+ * request's deadline (now + its budget); NULL without a database or memory. */
+crest__sess *crest__req_sess(crest_req *req);
+/* Ends the request's session (releases what it holds; notes a deadline hit). */
+void crest__req_end_sess(crest_req *req);
+/* Runs q in the request's session; cb runs once, on the request's thread,
+ * maybe before this returns. Returns CREST_DEFERRED (the handler returns
+ * it, and cb ends with crest_res_finish), or -1 with res answered (no
+ * database, no memory; cb never runs). */
+int crest__req_query(crest_req *req, crest_res *res, const crest__query *q, crest__query_cb cb, void *ud);
+/* crest_res_finish with the handler's result: rc -1 without an error
+ * answer becomes a 500, as a handler returning -1 does. */
+void crest__res_finish(crest_res *res, int rc);
+/* Answers with bytes that live as long as the app (a static file read
+ * once, the OpenAPI document): the engine sends them from there, without a
+ * copy per response or per connection. content_type as for crest_res_send. */
+int crest__res_send_shared(crest_res *res, const char *content_type, const void *data, size_t len);
+/* A handler's budget in ms: the endpoint's timeout_ms, else the app's
+ * statement timeout. */
+unsigned crest__req_budget_ms(const crest_req *req);
+/* An error answer produced by the engine itself (limits). */
+void crest__res_problem(crest_res *res, int status, const char *code, const char *detail);
+/* Records where the app file declared key (copied); 0 or CREST_ENOMEM. */
+int crest__app_note_line(crest_app *app, const char *key, int line);
+/* Describes a tag of the OpenAPI document (strings copied); 0 or CREST_ENOMEM. */
+int crest__app_set_tag_description(crest_app *app, const char *tag, const char *description);
+/* The description of tag, or NULL. */
+const char *crest__app_tag_description(const crest_app *app, const char *tag);
+/* The line recorded for key, or 0. */
+int crest__app_line(const crest_app *app, const char *key);
+/* For an error found after loading: when err has no line yet, names the app
+ * file and the line recorded for key (nothing when none is). Returns rc. */
+int crest__app_locate(const crest_app *app, crest_error *err, const char *key, int rc);
+/* An endpoint outside the API prefix (builtins). */
+int crest__app_add_builtin(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err);
+/* Answers e (the one table of kinds → status, code, detail, Retry-After).
+ * Returns -1. */
+int crest__dberr_answer(crest_req *req, crest_res *res, const crest__dberr *e);
+
+#endif
