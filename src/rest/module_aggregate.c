@@ -60,12 +60,10 @@ static void group_counted(void *p, crest__rows *rows)
 
 int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
 {
-    route *r = ud;
-    crest__module *mod = r->mod;
+    crest__module *mod;
     crest_rest_ctx ctx;
-    crest__rest_ctx_init(&ctx, req, res, mod);
     crest__qnode *scope, *where;
-    if (crest__rest_begin(&ctx, mod, &scope))
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL))
         return -1;
     const char *fname = crest_req_str(req, "field");
     const crest__mfield *f = crest__rest_client_field(req, mod, fname);
@@ -199,12 +197,10 @@ static int run_aggs(const crest_rest_ctx *ctx, crest__module *mod, const crest__
 
 int crest__rest_op_stats(crest_req *req, crest_res *res, void *ud)
 {
-    route *r = ud;
-    crest__module *mod = r->mod;
+    crest__module *mod;
     crest_rest_ctx ctx;
-    crest__rest_ctx_init(&ctx, req, res, mod);
     crest__qnode *scope, *where;
-    if (crest__rest_begin(&ctx, mod, &scope))
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL))
         return -1;
     const char *fields = crest_req_str(req, "fields");
     agg ag[3 * 32];
@@ -249,12 +245,10 @@ int crest__rest_op_stats(crest_req *req, crest_res *res, void *ud)
 
 int crest__rest_op_eval(crest_req *req, crest_res *res, void *ud)
 {
-    route *r = ud;
-    crest__module *mod = r->mod;
+    crest__module *mod;
     crest_rest_ctx ctx;
-    crest__rest_ctx_init(&ctx, req, res, mod);
     crest__qnode *scope, *where;
-    if (crest__rest_begin(&ctx, mod, &scope))
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL))
         return -1;
     const char *text = crest_req_str(req, "q");
     json_t *qj = NULL;

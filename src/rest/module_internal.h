@@ -113,6 +113,12 @@ json_t *crest__rest_with_user(json_t *v, const crest_user *u);
 /* Pipeline, scope, after_parse_params: what every route runs first. */
 int crest__rest_begin(crest_rest_ctx *ctx, crest__module *mod, crest__qnode **scope);
 void crest__rest_ctx_init(crest_rest_ctx *ctx, crest_req *req, crest_res *res, crest__module *mod);
+/* The prologue of every route (ud: the route): *mod, the context, then
+ * the pipeline, the scope and after_parse_params (crest__rest_begin); with
+ * id, the row's id from the path (404 when it is not an integer). 0, or -1
+ * answered. */
+int crest__rest_prologue(crest_req *req, crest_res *res, void *ud, crest_rest_ctx *ctx, crest__module **mod,
+                         crest__qnode **scope, int64_t *id);
 int crest__rest_page_params(crest_req *req, crest_res *res, const crest__module *mod, int64_t *page, int64_t *size);
 /* id from the path; false when it is not an integer (the route answers 404). */
 bool crest__rest_path_id(crest_req *req, const crest__module *mod, int64_t *id);

@@ -73,7 +73,8 @@ static void list_counted(void *p, crest__rows *r)
 
 /* ---- index and sample ---- */
 
-static int list_rows(crest_rest_ctx *ctx, crest__module *mod, bool sample)
+/* After the prologue (crest__rest_prologue): the page of rows. */
+static int list_rows(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode *scope, bool sample)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
@@ -83,8 +84,8 @@ static int list_rows(crest_rest_ctx *ctx, crest__module *mod, bool sample)
     op->ctx = *ctx;
     op->mod = mod;
     op->sample = sample;
-    crest__qnode *scope, *where;
-    if (crest__rest_begin(&op->ctx, mod, &scope) || crest__rest_where_param(req, res, mod, &where))
+    crest__qnode *where;
+    if (crest__rest_where_param(req, res, mod, &where))
         return -1;
     where = crest__qnode_and(req->arena, where, scope);
     int64_t page, size;
@@ -133,18 +134,22 @@ static int list_rows(crest_rest_ctx *ctx, crest__module *mod, bool sample)
 
 int crest__rest_op_index(crest_req *req, crest_res *res, void *ud)
 {
-    route *r = ud;
+    crest__module *mod;
     crest_rest_ctx ctx;
-    crest__rest_ctx_init(&ctx, req, res, r->mod);
-    return list_rows(&ctx, r->mod, false);
+    crest__qnode *scope;
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL))
+        return -1;
+    return list_rows(&ctx, mod, scope, false);
 }
 
 int crest__rest_op_sample(crest_req *req, crest_res *res, void *ud)
 {
-    route *r = ud;
+    crest__module *mod;
     crest_rest_ctx ctx;
-    crest__rest_ctx_init(&ctx, req, res, r->mod);
-    return list_rows(&ctx, r->mod, true);
+    crest__qnode *scope;
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL))
+        return -1;
+    return list_rows(&ctx, mod, scope, true);
 }
 
 /* ---- read ---- */
@@ -205,14 +210,11 @@ int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, c
 
 int crest__rest_op_read(crest_req *req, crest_res *res, void *ud)
 {
-    route *r = ud;
+    crest__module *mod;
     crest_rest_ctx ctx;
-    crest__rest_ctx_init(&ctx, req, res, r->mod);
     crest__qnode *scope;
     int64_t id;
-    if (crest__rest_begin(&ctx, r->mod, &scope))
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id))
         return -1;
-    if (!crest__rest_path_id(req, r->mod, &id))
-        return crest__rest_not_found(res, r->mod);
-    return crest__rest_serve_one(&ctx, r->mod, id, scope, NULL);
+    return crest__rest_serve_one(&ctx, mod, id, scope, NULL);
 }

@@ -359,6 +359,19 @@ int crest__rest_begin(crest_rest_ctx *ctx, crest__module *mod, crest__qnode **sc
     return ctx->res->is_error ? -1 : 0;
 }
 
+int crest__rest_prologue(crest_req *req, crest_res *res, void *ud, crest_rest_ctx *ctx, crest__module **mod,
+                         crest__qnode **scope, int64_t *id)
+{
+    route *r = ud;
+    *mod = r->mod;
+    crest__rest_ctx_init(ctx, req, res, r->mod);
+    if (crest__rest_begin(ctx, r->mod, scope))
+        return -1;
+    if (id && !crest__rest_path_id(req, r->mod, id))
+        return crest__rest_not_found(res, r->mod);
+    return 0;
+}
+
 void crest__rest_ctx_init(crest_rest_ctx *ctx, crest_req *req, crest_res *res, crest__module *mod)
 {
     ctx->req = req;

@@ -389,12 +389,10 @@ out:
 
 int crest__rest_op_create(crest_req *req, crest_res *res, void *ud)
 {
-    route *r = ud;
-    crest__module *mod = r->mod;
+    crest__module *mod;
     crest_rest_ctx ctx;
-    crest__rest_ctx_init(&ctx, req, res, mod);
     crest__qnode *scope;
-    if (crest__rest_begin(&ctx, mod, &scope))
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL))
         return -1;
     json_t *body = req->json;
     if (json_is_array(body) || (mod->def->use_envelope_on_parse && json_is_object(body) &&
@@ -416,17 +414,13 @@ int crest__rest_op_create(crest_req *req, crest_res *res, void *ud)
 
 int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
 {
-    route *r = ud;
-    crest__module *mod = r->mod;
-    const crest__model *m = mod->m;
+    crest__module *mod;
     crest_rest_ctx ctx;
-    crest__rest_ctx_init(&ctx, req, res, mod);
     crest__qnode *scope;
     int64_t id;
-    if (crest__rest_begin(&ctx, mod, &scope))
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id))
         return -1;
-    if (!crest__rest_path_id(req, mod, &id))
-        return crest__rest_not_found(res, mod);
+    const crest__model *m = mod->m;
     /* 404 comes before validation. */
     if (crest__rest_row_visible(req, res, mod, id, scope))
         return -1;
@@ -472,16 +466,12 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
 
 int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
 {
-    route *r = ud;
-    crest__module *mod = r->mod;
+    crest__module *mod;
     crest_rest_ctx ctx;
-    crest__rest_ctx_init(&ctx, req, res, mod);
     crest__qnode *scope;
     int64_t id;
-    if (crest__rest_begin(&ctx, mod, &scope))
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id))
         return -1;
-    if (!crest__rest_path_id(req, mod, &id))
-        return crest__rest_not_found(res, mod);
     /* Only rows the client can see reach the hook. */
     if (mod->def->before_delete &&
         (crest__rest_row_visible(req, res, mod, id, scope) || mod->def->before_delete(&ctx, id) || res->is_error))
