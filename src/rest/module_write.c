@@ -215,7 +215,7 @@ static void name_missing_parents(crest_req *req, crest_res *res, const crest__mo
     }
 }
 
-/* Runs q. On failure answers through the error table (src/app/dberror.c);
+/* Runs q. On failure answers through the error table (src/req/dberror.c);
  * a foreign key error of the values a (NULL: none bound) names the fields. */
 static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, crest__rows **out, const crest__module *mod,
                     const attrs *a, const char *prefix)

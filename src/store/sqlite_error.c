@@ -2,7 +2,7 @@
  * store.h: constraint kinds with the key's columns, the deadline, busy,
  * storage and availability, and a trigger's `crest:<status>:<detail>`
  * raise. The HTTP answer for each kind is made above the store
- * (src/app/dberror.c). */
+ * (src/req/dberror.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * Above this line nothing knows which database it talks to: statements come
  * from the query stage as text plus typed values, rows come back as typed
  * cells, failures as store-neutral kinds (the HTTP mapping of those lives
- * in src/app/dberror.c). Internal: not installed.
+ * in src/req/dberror.c). Internal: not installed.
  *
  * Two ways in:
  * - synchronous, on a connection (crest__store_connect): start-up work
