@@ -31,7 +31,9 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
-# BUILD (build).
+# BUILD (build), BENCH_BASE (another build folder, e.g. of main before a change:
+# its crest runs tasks_get, tasks_list and tasks_post side by side with this
+# build's, as crest_tasks_base, so the two are compared in one run).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -137,6 +139,7 @@ declare -A SERVER_LABEL=(
   [crest_sql]="crest serve bench/sql-app.yaml (--workers 1)"
   [crest_tasks]="crest serve bench/tasks-app.yaml (--workers 1, durability: full)"
   [crest_tasks_normal]="crest serve bench/tasks-app.yaml with durability: normal (--workers 1)"
+  [crest_tasks_base]="BENCH_BASE's crest serve bench/tasks-app.yaml (--workers 1, durability: full): the build compared with"
   [crest_tasks_auth]="crest serve bench/tasks-auth-app.yaml: tasks-app.yaml with JWT auth (HS256), reads need a bearer token (--workers 1)"
   [nginx_tls]="nginx over TLS (return 200, 1 worker, TLSv1.2/1.3, the run's self-signed certificate)"
   [crest_hello_tls]="crest examples/hello over TLS (--workers 1, --tls-cert/--tls-key: the run's self-signed certificate)"
@@ -145,7 +148,8 @@ declare -A SERVER_LABEL=(
 declare -A SERVER_CMD=()
 # The durability of the servers that write (SQLite synchronous=FULL or NORMAL);
 # report.py holds crest to the FastAPI target only where they match.
-declare -A SERVER_DURABILITY=([crest_tasks]=full [crest_tasks_normal]=normal [crest_tasks_auth]=full [fastapi_tasks]=full)
+declare -A SERVER_DURABILITY=([crest_tasks]=full [crest_tasks_normal]=normal [crest_tasks_auth]=full [fastapi_tasks]=full
+  [crest_tasks_base]=full)
 # Servers whose failure to start or to last the load skips their rows instead of
 # ending the benchmark.
 declare -A SERVER_SOFT=([fastapi_tasks]=1)
@@ -241,6 +245,16 @@ start_crest_tasks() {
   RSS_PID=$SRV_PID
 }
 
+start_crest_tasks_base() {
+  local port=$1
+  tasks_copy "$port"
+  SERVER_CMD[crest_tasks_base]="CREST_DATABASE=sqlite:DBDIR/COPY.db \$BENCH_BASE/crest serve bench/tasks-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
+  CREST_DATABASE="sqlite:$SRV_DB" \
+    "$BENCH_BASE/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
+  SRV_PID=$!
+  STARTED+=("$SRV_PID")
+  RSS_PID=$SRV_PID
+}
 start_crest_tasks_normal() {
   local port=$1
   tasks_copy "$port"
@@ -298,11 +312,16 @@ declare -A SCEN_BODY=() SCEN_SCHEME=() SCEN_AUTH=() SCEN_CHECK=()
 scenario() { SCENARIOS+=("$*"); }
 scenario hello core GET /hello - 0.95 1.2 - nginx crest_hello
 scenario sql core GET /items/12345 random_id.lua 0.6 - - nginx crest_sql
-scenario tasks_get tasks GET /tasks/12345 tasks_get.lua 0.5 - fastapi_tasks:20 nginx crest_tasks fastapi_tasks
+BASE_SRV=""
+if [ -n "${BENCH_BASE:-}" ]; then
+  [ -x "$BENCH_BASE/crest" ] || { echo "bench: BENCH_BASE=$BENCH_BASE has no crest binary" >&2; exit 1; }
+  BASE_SRV=crest_tasks_base
+fi
+scenario tasks_get tasks GET /tasks/12345 tasks_get.lua 0.5 - fastapi_tasks:20 nginx crest_tasks $BASE_SRV fastapi_tasks
 scenario tasks_list tasks GET '/tasks?where=%7B%22is_completed%22%3Afalse%7D&sort_by=-spent_time&page_size=20&count=none' \
-  - 0.3 - fastapi_tasks:20 nginx crest_tasks fastapi_tasks
+  - 0.3 - fastapi_tasks:20 nginx crest_tasks $BASE_SRV fastapi_tasks
 scenario tasks_post tasks POST /tasks tasks_post.lua - - fastapi_tasks:20 \
-  nginx crest_tasks crest_tasks_normal fastapi_tasks
+  nginx crest_tasks $BASE_SRV crest_tasks_normal fastapi_tasks
 SCEN_BODY[tasks_post]='{"title":"bench","spent_time":1}'
 scenario tasks_auth auth GET /tasks/12345 tasks_get_auth.lua 0.9 - - crest_tasks crest_tasks_auth
 SCEN_AUTH[tasks_auth]=1

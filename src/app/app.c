@@ -37,20 +37,6 @@ static const crest_limits default_limits = {
     .body_total_timeout_ms = 60000,
 };
 
-const char *crest_method_name(crest_method m)
-{
-    switch (m) {
-    case CREST_GET: return "GET";
-    case CREST_HEAD: return "HEAD";
-    case CREST_POST: return "POST";
-    case CREST_PUT: return "PUT";
-    case CREST_PATCH: return "PATCH";
-    case CREST_DELETE: return "DELETE";
-    case CREST_OPTIONS: return "OPTIONS";
-    }
-    return NULL;
-}
-
 crest_app *crest_app_new(void)
 {
     crest_app *app = calloc(1, sizeof *app);

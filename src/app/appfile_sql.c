@@ -282,8 +282,15 @@ int crest__af_load_endpoint(crest__loader *L, const ynode *e, const char *where,
         for (size_t i = 0; i < CREST_ARRAY_LEN(all); i++)
             if (!strcasecmp(m->str, crest_method_name(all[i])))
                 method = all[i];
-        if (!method)
-            return crest__af_bad(L, m, "%s.method: must be GET, POST, PUT, PATCH or DELETE, found '%s'", where, m->str);
+        if (!method) {
+            char names[64] = "";
+            size_t o = 0;
+            for (size_t i = 0; i < CREST_ARRAY_LEN(all); i++)
+                o += (size_t)snprintf(names + o, sizeof names - o, "%s%s",
+                                      i == 0 ? "" : i + 1 == CREST_ARRAY_LEN(all) ? " or " : ", ",
+                                      crest_method_name(all[i]));
+            return crest__af_bad(L, m, "%s.method: must be %s, found '%s'", where, names, m->str);
+        }
     }
     crest__sqlep *s = calloc(1, sizeof *s);
     if (!s)

@@ -318,3 +318,18 @@ int crest__router_match(const crest__router *r, crest_method method, const crest
     }
     return 404;
 }
+
+/* The method's name as HTTP writes it (crest.h). */
+const char *crest_method_name(crest_method m)
+{
+    switch (m) {
+    case CREST_GET: return "GET";
+    case CREST_HEAD: return "HEAD";
+    case CREST_POST: return "POST";
+    case CREST_PUT: return "PUT";
+    case CREST_PATCH: return "PATCH";
+    case CREST_DELETE: return "DELETE";
+    case CREST_OPTIONS: return "OPTIONS";
+    }
+    return NULL;
+}
