@@ -55,7 +55,7 @@ crest__rows *crest__rest_query_n(crest_req *req, crest_res *res, crest__sql *q, 
         return NULL;
     }
     crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
-                       .flags = flags | CREST__QF_INPLACE, .max_rows = max_rows};
+                       .flags = flags | CREST__QF_INPLACE | CREST__QF_NONAMES, .max_rows = max_rows};
     done_in_place d = {0};
     if (req->app->store->vt->query(ss, &qq, in_place, &d) || !d.done) {
         if (res)
@@ -98,7 +98,7 @@ int crest__rest_query_then(crest_req *req, crest_res *res, crest__sql *q, unsign
         return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
     *c = (rest_call){req, res, next, op};
     crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
-                       .flags = flags, .max_rows = max_rows};
+                       .flags = flags | CREST__QF_NONAMES, .max_rows = max_rows};
     return crest__req_query(req, res, &qq, rest_call_done, c);
 }
 

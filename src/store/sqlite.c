@@ -159,7 +159,7 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         unsigned ncols = (unsigned)sqlite3_column_count(st);
         r = crest__arena_alloc(a, sizeof *r);
         bad = !r || crest__rows_init(r, a, ncols) ? -1 : 0;
-        for (unsigned i = 0; !bad && i < ncols; i++) {
+        for (unsigned i = 0; !bad && !(q->flags & CREST__QF_NONAMES) && i < ncols; i++) {
             const char *name = sqlite3_column_name(st, (int)i);
             if (!(r->names[i] = crest__arena_strdup(a, name ? name : "")))
                 bad = -1;

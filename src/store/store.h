@@ -103,7 +103,8 @@ enum {
     CREST__QF_FIRST = 4,       /* keep the first row only (the rest still run: RETURNING) */
     CREST__QF_NOCACHE = 8,     /* run once: do not keep the prepared statement */
     CREST__QF_NUMBERED = 16,   /* placeholders are $1..$n (crest_query) */
-    CREST__QF_INPLACE = 32     /* complete before returning: never move off the loop */
+    CREST__QF_INPLACE = 32,    /* complete before returning: never move off the loop */
+    CREST__QF_NONAMES = 64     /* the caller reads cells by position: no column names (names[i] NULL) */
 };
 
 /* A statement in the store's dialect and its values (1-based in order).
