@@ -247,8 +247,18 @@ unsigned crest__req_budget_ms(const crest_req *req);
 void crest__req_take_over(crest_req *dst, const crest_req *src);
 /* The 504 of a blocking handler past its budget (then the endpoint's error hook). */
 void crest__app_timeout(crest_req *req, crest_res *res);
-/* An error answer produced by the engine itself (limits). */
-void crest__res_problem(crest_res *res, int status, const char *code, const char *detail);
+/* Answers with the problem e of the table (src/core/errors.h): its status
+ * and code, and the detail printed from fmt into the request's arena (fmt
+ * NULL: the table's default detail, static, so it needs no memory). Returns
+ * -1, for a handler to return. */
+int crest__res_fail(crest_res *res, crest__ecode e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* crest__res_fail for a code whose status is the caller's (any_status:
+ * `raised`); another code, or a status outside 400..599, keeps the table's. */
+int crest__res_fail_status(crest_res *res, crest__ecode e, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* An error answer produced by the engine itself (limits), without
+ * allocating: detail is static, or NULL for the table's default. */
+void crest__res_fail_static(crest_res *res, crest__ecode e, const char *detail);
 /* The effective status of a finished response. */
 int crest__res_final_status(const crest_req *req, const crest_res *res);
 /* Splits a query string (without '?') into req->query (decoded, arena).
