@@ -766,6 +766,11 @@ int crest_res_error(crest_res *res, int status, const char *code, const char *fm
 {
     if (status < 400 || status > 599)
         status = 500;
+    /* The caller's code may live in a buffer it reuses: the answer keeps a
+     * copy. Without memory for it, the answer is the 503 of the table. */
+    const char *c = code ? crest__arena_strdup(res->arena, code) : crest__problem(CREST__E_ERROR)->code;
+    if (!c)
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     const char *detail;
     if (fmt) {
         va_list ap;
@@ -775,7 +780,7 @@ int crest_res_error(crest_res *res, int status, const char *code, const char *fm
     } else {
         detail = crest__arena_strdup(res->arena, "");
     }
-    return set_problem(res, status, code ? code : crest__problem(CREST__E_ERROR)->code, detail);
+    return set_problem(res, status, c, detail);
 }
 
 int crest_app_add_cors_origin(crest_app *app, const char *origin)

@@ -1,11 +1,13 @@
 /* test_errors.c — the one table of error codes (src/core/errors.c): its rows
- * are sound, lookups by string work, crest__res_fail answers with a row. */
+ * are sound, lookups by string work, crest__res_fail answers with a row,
+ * and crest_res_error keeps its own copy of the caller's code. */
 #include <stdlib.h>
 
 #include "unit.h"
 
 #include "app/app_internal.h"
 #include "core/core.h"
+#include "http/loopback.h"
 
 static bool is_snake_case(const char *s)
 {
@@ -130,12 +132,79 @@ static void res_fail_answers_with_a_row(void **state)
     assert_string_equal(res->err_detail, "too many header fields");
 }
 
+/* Regression: crest_res_error kept the caller's `code` pointer, so a code
+ * built in a buffer the handler then reused or freed was read after the
+ * handler returned, when the answer is rendered. */
+static void test_crest_res_error_copies_its_code(void **state)
+{
+    fixture *f = *state;
+    crest_res *res = &f->res;
+    char *code = strdup("quota_exceeded");
+    assert_non_null(code);
+    assert_i64_eq(crest_res_error(res, 409, code, "over by %d", 3), -1);
+    memset(code, 'x', strlen(code));
+    assert_string_equal(res->err_code, "quota_exceeded");
+    free(code);
+    assert_string_equal(res->err_code, "quota_exceeded");
+    assert_i64_eq(res->err_status, 409);
+    assert_string_equal(res->err_detail, "over by 3");
+
+    char buf[32];
+    snprintf(buf, sizeof buf, "%s", "first_code");
+    crest_res_error(res, 422, buf, NULL);
+    snprintf(buf, sizeof buf, "%s", "second_code");
+    assert_string_equal(res->err_code, "first_code");
+    assert_string_equal(res->err_detail, "");
+
+    crest_res_error(res, 200, NULL, "no code");
+    assert_i64_eq(res->err_status, 500);
+    assert_string_equal(res->err_code, "error");
+}
+
+/* Through a whole request: the body a handler's buffer-built code renders. */
+static char handler_code[32];
+static int h_reused_buffer(crest_req *req, crest_res *res, void *ud)
+{
+    (void)req;
+    (void)ud;
+    snprintf(handler_code, sizeof handler_code, "%s", "quota_exceeded");
+    int rc = crest_res_error(res, 409, handler_code, "over by %d", 3);
+    snprintf(handler_code, sizeof handler_code, "%s", "overwritten");
+    return rc;
+}
+static const crest_endpoint reused_ep = {.method = CREST_GET, .path = "/q", .handler = h_reused_buffer};
+
+static void crest_res_error_code_survives_the_handler(void **state)
+{
+    (void)state;
+    crest_app *app = crest_app_new();
+    assert_non_null(app);
+    crest_app_set_access_log(app, false);
+    crest_error e = {0};
+    assert_int_equal(crest_app_add_endpoint(app, &reused_ep, NULL, &e), 0);
+    crest__loopback *lb = crest__loopback_new(app, &e);
+    assert_non_null(lb);
+    static const char req[] = "GET /q HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(crest__loopback_feed(lb, req, sizeof req - 1), 0);
+    size_t n;
+    const char *o = crest__loopback_output(lb, &n);
+    const char *body = o ? strstr(o, "\r\n\r\n") : NULL;
+    assert_non_null(body);
+    body += 4;
+    assert_bytes_eq(body, n - (size_t)(body - o),
+                    "{\"status\":409,\"title\":\"Conflict\",\"detail\":\"over by 3\",\"code\":\"quota_exceeded\"}");
+    crest__loopback_free(lb);
+    crest_app_free(app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_row_is_sound),
         cmocka_unit_test(lookup_by_string),
         cmocka_unit_test_setup_teardown(res_fail_answers_with_a_row, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crest_res_error_copies_its_code, fixture_setup, fixture_teardown),
+        cmocka_unit_test(crest_res_error_code_survives_the_handler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
