@@ -1,6 +1,7 @@
 /* test_errors.c — the one table of error codes (src/core/errors.c): its rows
  * are sound, lookups by string work, crest__res_fail answers with a row,
- * and crest_res_error keeps its own copy of the caller's code. */
+ * crest_res_error keeps its own copy of the caller's code, and
+ * docs/internals/errors.md lists exactly the table's codes and statuses. */
 #include <stdlib.h>
 
 #include "unit.h"
@@ -197,6 +198,51 @@ static void crest_res_error_code_survives_the_handler(void **state)
     crest_app_free(app);
 }
 
+/* docs/internals/errors.md: a row "| `code` | status | ... |" for every
+ * code of the table, with its status ("4xx/5xx" for any_status rows), and
+ * no row for a code the table does not have. */
+static void the_doc_lists_every_code(void **state)
+{
+    (void)state;
+    FILE *fp = fopen(CREST_SOURCE_DIR "/docs/internals/errors.md", "r");
+    assert_non_null(fp);
+    bool listed[CREST__E_COUNT] = {0};
+    char line[1024];
+    while (fgets(line, sizeof line, fp)) {
+        if (strncmp(line, "| `", 3))
+            continue;
+        char *code = line + 3, *end = strchr(code, '`');
+        assert_non_null(end);
+        *end = 0;
+        crest__ecode e;
+        const crest__problem_def *d = crest__problem_find(code, &e);
+        if (!d) {
+            print_error("errors.md lists '%s', which the table does not have\n", code);
+            fail();
+        }
+        if (listed[e]) {
+            print_error("errors.md lists '%s' twice\n", code);
+            fail();
+        }
+        listed[e] = true;
+        char want[32];
+        if (d->any_status)
+            snprintf(want, sizeof want, " | 4xx/5xx |");
+        else
+            snprintf(want, sizeof want, " | %d |", d->status);
+        if (strncmp(end + 1, want, strlen(want))) {
+            print_error("errors.md: '%s' should have the status%s\n", code, want + 2);
+            fail();
+        }
+    }
+    fclose(fp);
+    for (unsigned i = 0; i < CREST__E_COUNT; i++)
+        if (!listed[i]) {
+            print_error("errors.md does not list '%s'\n", crest__problem((crest__ecode)i)->code);
+            fail();
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(res_fail_answers_with_a_row, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crest_res_error_copies_its_code, fixture_setup, fixture_teardown),
         cmocka_unit_test(crest_res_error_code_survives_the_handler),
+        cmocka_unit_test(the_doc_lists_every_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
