@@ -392,7 +392,12 @@ void crest_res_status(crest_res *res, int status);
 /* Adds a response header; both strings are copied. */
 int crest_res_header(crest_res *res, const char *name, const char *value);
 /* Answers with a problem+json error. Returns a value for the handler to
- * return. `code` is a stable machine-readable string ("not_found"). */
+ * return. `code` is a stable machine-readable string ("not_found"), copied
+ * into the request's arena: the caller's buffer may be reused or freed once
+ * this returns. NULL code: "error". A status outside 400..599 becomes 500.
+ * The detail is printed from fmt (at most 1023 bytes; NULL fmt: empty).
+ * Without memory for the copy, the answer is crest's own 503
+ * "out_of_memory". Earlier field errors of the response are dropped. */
 int crest_res_error(crest_res *res, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Answers with a body that is not JSON (a page, a stylesheet): data is

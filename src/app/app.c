@@ -608,33 +608,80 @@ int crest_res_header(crest_res *res, const char *name, const char *value)
     return 0;
 }
 
-void crest__res_problem(crest_res *res, int status, const char *code, const char *detail)
+/* Every problem answer ends here: the code and detail are static or in the
+ * request's arena; a new problem drops the field errors of an earlier one. */
+static int set_problem(crest_res *res, int status, const char *code, const char *detail)
 {
     res->is_error = true;
     res->err_status = status;
     res->err_code = code;
     res->err_detail = detail;
+    res->err_fields = NULL;
+    res->nerr_fields = 0;
+    return -1;
+}
+
+/* The detail printed into the request's arena (at most 1023 bytes); NULL
+ * when the arena is out of memory: the title stands alone. */
+static const char *format_detail(crest_res *res, const char *fmt, va_list ap)
+{
+    char tmp[1024];
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    return crest__arena_strdup(res->arena, tmp);
+}
+
+void crest__res_fail_static(crest_res *res, crest__ecode e, const char *detail)
+{
+    const crest__problem_def *d = crest__problem(e);
+    set_problem(res, d->status, d->code, detail ? detail : d->detail);
+}
+
+int crest__res_fail(crest_res *res, crest__ecode e, const char *fmt, ...)
+{
+    const crest__problem_def *d = crest__problem(e);
+    if (!fmt)
+        return set_problem(res, d->status, d->code, d->detail);
+    va_list ap;
+    va_start(ap, fmt);
+    const char *detail = format_detail(res, fmt, ap);
+    va_end(ap);
+    return set_problem(res, d->status, d->code, detail);
+}
+
+int crest__res_fail_status(crest_res *res, crest__ecode e, int status, const char *fmt, ...)
+{
+    const crest__problem_def *d = crest__problem(e);
+    if (!d->any_status || status < 400 || status > 599)
+        status = d->status;
+    const char *detail = d->detail;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        detail = format_detail(res, fmt, ap);
+        va_end(ap);
+    }
+    return set_problem(res, status, d->code, detail);
 }
 
 int crest_res_error(crest_res *res, int status, const char *code, const char *fmt, ...)
 {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    if (fmt)
-        vsnprintf(tmp, sizeof tmp, fmt, ap);
-    else
-        tmp[0] = 0;
-    va_end(ap);
     if (status < 400 || status > 599)
         status = 500;
-    res->is_error = true;
-    res->err_status = status;
-    res->err_code = code ? code : "error";
-    res->err_detail = crest__arena_strdup(res->arena, tmp); /* NULL: the title stands alone */
-    res->err_fields = NULL;
-    res->nerr_fields = 0;
-    return -1;
+    /* The caller's code may live in a buffer it reuses: the answer keeps a
+     * copy. Without memory for it, the answer is the 503 of the table. */
+    const char *c = code ? crest__arena_strdup(res->arena, code) : crest__problem(CREST__E_ERROR)->code;
+    if (!c)
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
+    const char *detail;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        detail = format_detail(res, fmt, ap);
+        va_end(ap);
+    } else {
+        detail = crest__arena_strdup(res->arena, "");
+    }
+    return set_problem(res, status, c, detail);
 }
 
 int crest_app_add_cors_origin(crest_app *app, const char *origin)
@@ -672,7 +719,7 @@ int crest_res_send(crest_res *res, const char *content_type, const void *data, s
     crest_json_reset(res->json);
     crest_json_raw(res->json, data, len); /* the writer's buffer holds the bytes; no JSON is checked */
     if (crest_json_error(res->json))
-        return crest_res_error(res, 500, "response_too_large", "the response is larger than the server allows");
+        return crest__res_fail(res, CREST__E_RESPONSE_TOO_LARGE, NULL);
     res->json_used = true;
     res->content_type = content_type;
     return 0;

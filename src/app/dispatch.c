@@ -146,7 +146,7 @@ static int check_params(crest_req *req, crest_res *res)
         return 0;
     req->values = crest__arena_calloc(req->arena, ep->nparams, sizeof *req->values);
     if (!req->values)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     const crest_param *bad = NULL;
     const char *bad_msg = NULL;
     unsigned nbad = 0, i = 0;
@@ -158,7 +158,7 @@ static int check_params(crest_req *req, crest_res *res)
                 if (strcmp(rt->param_names[k], p->name) == 0) {
                     raw = crest__arena_strndup(req->arena, req->match.values[k].ptr, req->match.values[k].len);
                     if (!raw)
-                        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+                        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
                 }
         } else if (p->in == CREST_IN_QUERY) {
             raw = crest_req_query(req, p->name);
@@ -206,11 +206,12 @@ static int check_params(crest_req *req, crest_res *res)
         return 0;
     crest__field_error *fields = res->err_fields;
     unsigned nfields = res->nerr_fields;
-    const char *code = strcmp(bad_msg, "is required") == 0 && nbad == 1 ? "missing_parameter" : "invalid_parameter";
+    crest__ecode code = strcmp(bad_msg, "is required") == 0 && nbad == 1 ? CREST__E_MISSING_PARAMETER
+                                                                         : CREST__E_INVALID_PARAMETER;
     if (nbad == 1)
-        crest_res_error(res, 400, code, "%s parameter '%s' %s", where_name(bad->in), bad->name, bad_msg);
+        crest__res_fail(res, code, "%s parameter '%s' %s", where_name(bad->in), bad->name, bad_msg);
     else
-        crest_res_error(res, 400, code, "%u parameters are invalid", nbad);
+        crest__res_fail(res, code, "%u parameters are invalid", nbad);
     res->err_fields = fields;
     res->nerr_fields = nfields;
     return -1;
@@ -260,25 +261,25 @@ static int check_body(crest_req *req, crest_res *res)
     if (req->body_len && !identity_encoded(req)) {
         /* RFC 9110 15.5.16: say which codings are accepted. */
         crest_res_header(res, "Accept-Encoding", "identity");
-        return crest_res_error(res, 415, "unsupported_content_encoding",
+        return crest__res_fail(res, CREST__E_UNSUPPORTED_CONTENT_ENCODING,
                                "request bodies are not decoded: send the body without Content-Encoding");
     }
     if (!spec->json_body)
         return 0;
     if (req->body_len == 0) {
         if (spec->body_required)
-            return crest_res_error(res, 400, "missing_body", "a JSON body is required");
+            return crest__res_fail(res, CREST__E_MISSING_BODY, NULL);
         return 0;
     }
     if (!is_json_type(crest_req_header(req, "content-type")))
-        return crest_res_error(res, 415, "unsupported_media_type", "the body must be application/json");
+        return crest__res_fail(res, CREST__E_UNSUPPORTED_MEDIA_TYPE, NULL);
     char msg[256];
     json_t *v = crest__json_parse(req->body, req->body_len, req->app->limits.json_depth, msg, sizeof msg);
     if (!v)
-        return crest_res_error(res, 400, "invalid_json", "%s", msg);
+        return crest__res_fail(res, CREST__E_INVALID_JSON, "%s", msg);
     if (crest__arena_defer(req->arena, decref_json, v)) {
         json_decref(v);
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     }
     req->json = v;
     return 0;
@@ -367,12 +368,12 @@ int crest__app_handle(crest_req *req, crest_res *res)
     if (plen == 0 || req->url[0] != '/') {
         /* Absolute-form targets ("http://host/x") are for proxies; asterisk-form only for OPTIONS. */
         req->path = crest__arena_strndup(req->arena, req->url, plen);
-        crest_res_error(res, 400, "bad_request", "the request target must be a path starting with '/'");
+        crest__res_fail(res, CREST__E_BAD_REQUEST, "the request target must be a path starting with '/'");
         return 0;
     }
     char *pathbuf = crest__arena_strndup(req->arena, req->url, plen);
     if (!pathbuf) {
-        crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
         return 0;
     }
     req->path = crest__arena_strndup(req->arena, req->url, plen); /* raw, for the log */
@@ -383,27 +384,27 @@ int crest__app_handle(crest_req *req, crest_res *res)
             qlen = (size_t)(h - q - 1);
         int rc = crest__query_parse(req, q + 1, qlen);
         if (rc == CREST_EINVAL) {
-            crest_res_error(res, 400, "bad_request", "the query string has a bad percent-encoding");
+            crest__res_fail(res, CREST__E_BAD_REQUEST, "the query string has a bad percent-encoding");
             return 0;
         }
         if (rc) {
-            crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+            crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
             return 0;
         }
     }
     crest__str segs[CREST_ROUTER_MAX_SEGMENTS];
     int nsegs = crest__path_split(pathbuf, segs, CREST_ROUTER_MAX_SEGMENTS);
     if (nsegs == -1) {
-        crest_res_error(res, 400, "bad_request", "the path has a bad percent-encoding");
+        crest__res_fail(res, CREST__E_BAD_REQUEST, "the path has a bad percent-encoding");
         return 0;
     }
     if (nsegs < 0) {
-        crest_res_error(res, 404, "not_found", "no route for this path");
+        crest__res_fail(res, CREST__E_NOT_FOUND, NULL);
         return 0;
     }
     int st = crest__router_match(app->router, req->method, segs, (unsigned)nsegs, &req->match);
     if (st == 404) {
-        crest_res_error(res, 404, "not_found", "no route for %s %s", req->method_text ? req->method_text : "?",
+        crest__res_fail(res, CREST__E_NOT_FOUND, "no route for %s %s", req->method_text ? req->method_text : "?",
                         req->path);
         return 0;
     }
@@ -415,7 +416,7 @@ int crest__app_handle(crest_req *req, crest_res *res)
             return 0;
         }
         cors(req, res, false);
-        crest_res_error(res, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
+        crest__res_fail(res, CREST__E_METHOD_NOT_ALLOWED, "%s is not allowed here; allowed: %s",
                         req->method_text ? req->method_text : "this method", res->allow ? res->allow : "");
         return 0;
     }
@@ -442,17 +443,17 @@ static void after_handler(crest_req *req, crest_res *res, int rc)
     const crest__endpoint *ep = req->ep;
     crest__req_end_sess(req);
     if (req->timed_out && (!res->is_error || res->err_status >= 500))
-        crest_res_error(res, 504, "statement_timeout", "the request took longer than its endpoint allows");
+        crest__res_fail(res, CREST__E_STATEMENT_TIMEOUT, "the request took longer than its endpoint allows");
     else if (rc && !res->is_error)
-        crest_res_error(res, 500, "internal_error", "the handler failed");
+        crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the handler failed");
     if (!res->is_error && res->json_used) {
         int je = crest_json_error(res->json);
         if (je == CREST_JSON_ENOMEM)
-            crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+            crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
         else if (je == CREST_JSON_ETOOBIG)
-            crest_res_error(res, 500, "response_too_large", "the response is larger than the server allows");
+            crest__res_fail(res, CREST__E_RESPONSE_TOO_LARGE, NULL);
         else if (je || res->json->depth != 0)
-            crest_res_error(res, 500, "internal_error", "the handler wrote malformed JSON");
+            crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the handler wrote malformed JSON");
     }
     if (res->is_error && ep->on_error)
         ep->on_error(req, res, ep->ud);
@@ -468,7 +469,7 @@ void crest__app_run_blocking(crest_req *req, crest_res *res)
             return;
         }
         if (!res->finished) /* a pool thread cannot wait for the loop */
-            rc = crest_res_error(res, 500, "internal_error", "the handler deferred its answer on the thread pool");
+            rc = crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the handler deferred its answer on the thread pool");
         else
             rc = res->finish_rc;
     }
@@ -530,7 +531,7 @@ void crest__req_take_over(crest_req *dst, const crest_req *src)
 
 void crest__app_timeout(crest_req *req, crest_res *res)
 {
-    crest_res_error(res, 504, "handler_timeout", "the handler took longer than its endpoint allows (%u ms)",
+    crest__res_fail(res, CREST__E_HANDLER_TIMEOUT, "the handler took longer than its endpoint allows (%u ms)",
                     crest__req_budget_ms(req));
     if (req->ep && req->ep->on_error)
         req->ep->on_error(req, res, req->ep->ud);

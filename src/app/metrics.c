@@ -245,7 +245,7 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
     out o = {0};
     crest__buf_init(&o.b, 0);
     if (!sum || !m)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     pthread_mutex_lock(&m->lock);
     for (crest__metrics_block *b = m->blocks; b; b = b->next)
         for (unsigned r = 0; r < b->nroutes && r < n; r++) {
@@ -332,7 +332,7 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
                        (long long)m->started, CREST_VERSION);
     int rc;
     if (o.err) {
-        rc = crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        rc = crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     } else {
         crest_res_header(res, "Cache-Control", "no-store");
         rc = crest_res_send(res, "text/plain; version=0.0.4; charset=utf-8", o.b.ptr, o.b.len);

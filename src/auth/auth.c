@@ -295,7 +295,7 @@ static int authenticate_key(crest_req *req, crest_res *res, const crest__auth *a
         return unauthorized(res, "the API key was revoked");
     crest_user *u = crest__arena_calloc(req->arena, 1, sizeof *u);
     if (!u)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     u->id = found->id;
     u->permissions = (const char *const *)found->perms;
     u->claims = NULL;
@@ -337,7 +337,7 @@ char *crest_app_token(crest_app *app, const char *sub, const char *const *permis
 static int unauthorized(crest_res *res, const char *why)
 {
     crest_res_header(res, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    return crest_res_error(res, 401, "unauthorized", "%s", why);
+    return crest__res_fail(res, CREST__E_UNAUTHORIZED, "%s", why);
 }
 
 /* A NumericDate claim (seconds, RFC 7519 §2: an integer or a real number):
@@ -418,7 +418,7 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
             json_t *claims = json_incref(e->claims);
             if (crest__arena_defer(req->arena, claims_free, claims)) {
                 json_decref(claims);
-                return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+                return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
             }
             return make_user(req, res, a, claims);
         }
@@ -452,7 +452,7 @@ static int authenticate(crest_req *req, crest_res *res, const crest__auth *a)
     }
     if (crest__arena_defer(req->arena, claims_free, claims)) {
         json_decref(claims);
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     }
     int64_t exp = 0, nbf = 0, iat = 0;
     int e = int_claim(claims, "exp", &exp), nb = int_claim(claims, "nbf", &nbf), ia = int_claim(claims, "iat", &iat);
@@ -499,7 +499,7 @@ static int make_user(crest_req *req, crest_res *res, const crest__auth *a, json_
     const char **pv = crest__arena_calloc(req->arena, np + 1, sizeof *pv);
     crest_user *u = crest__arena_calloc(req->arena, 1, sizeof *u);
     if (!pv || !u)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     size_t k = 0;
     for (size_t i = 0; i < np; i++)
         if (json_is_string(json_array_get(perms, i)))
@@ -557,8 +557,8 @@ int crest__auth_check(crest_req *req, crest_res *res)
     if (authenticate(req, res, a))
         return -1;
     if (!need) /* deny by default: the endpoint declares nobody */
-        return crest_res_error(res, 403, "forbidden", "this endpoint is not open to anyone");
+        return crest__res_fail(res, CREST__E_FORBIDDEN, NULL);
     if (!strcmp(need, "authenticated") || crest__user_has_one(req->user, need))
         return 0;
-    return crest_res_error(res, 403, "forbidden", "this needs the permission %s", need);
+    return crest__res_fail(res, CREST__E_FORBIDDEN, "this needs the permission %s", need);
 }

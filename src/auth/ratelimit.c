@@ -124,7 +124,7 @@ int crest__rate_check(crest_req *req, crest_res *res)
     char ra[24];
     snprintf(ra, sizeof ra, "%.0f", ceil(retry));
     res->retry_after = crest__arena_strdup(req->arena, ra);
-    return crest_res_error(res, 429, "rate_limited", "too many requests; try again in %s s", ra);
+    return crest__res_fail(res, CREST__E_RATE_LIMITED, "too many requests; try again in %s s", ra);
 }
 
 int crest__ratelimits_init(crest_app *app)

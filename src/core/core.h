@@ -100,10 +100,8 @@ void crest__format_time(char *buf, size_t cap);
 
 /* ---- errors: stable codes, one table ---- */
 
-typedef struct crest__problem_def {
-    int status;
-    const char *title;
-} crest__problem_def;
+/* The table of codes, their statuses and default details: errors.h. */
+#include "errors.h"
 
 /* The reason phrase for an HTTP status ("Not Found"), "Unknown" otherwise. */
 const char *crest__status_text(int status);

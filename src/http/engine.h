@@ -80,8 +80,9 @@ struct reqstate {
     size_t hdr_name_off[MAX_HEADERS], hdr_value_off[MAX_HEADERS]; /* offsets into head */
     size_t cur_len;       /* length of the header line being read */
     int hdr_state;        /* 0: in the url, 1: in a header name, 2: in a value */
-    int err_status;       /* a limit hit inside a parser callback */
-    const char *err_code, *err_detail;
+    bool has_err;         /* a limit hit inside a parser callback: */
+    crest__ecode err;     /* its code, and its static detail (NULL: the table's) */
+    const char *err_detail;
     bool expect_continue;
     crest__buf body;
     crest__arena arena;
@@ -226,8 +227,9 @@ bool crest__conn_output_full(const conn *c);
 /* Renders the answer of c->rs into the output, logs it and counts it, then
  * lets the request state go; sets the idle or closing deadline. */
 void crest__conn_answer(conn *c);
-/* Answers an error found by the engine itself and closes after it. */
-void crest__conn_engine_error(conn *c, int status, const char *code, const char *detail);
+/* Answers an error found by the engine itself (code e of src/core/errors.h;
+ * detail static, or NULL for the table's default) and closes after it. */
+void crest__conn_engine_error(conn *c, crest__ecode e, const char *detail);
 /* Writes what is queued (or as much as the socket takes). */
 void crest__conn_flush(conn *c);
 /* Frees the output buffers of a connection that has nothing to send. */

@@ -253,7 +253,7 @@ void crest__conn_answer(conn *c)
                                                : conn_limits(c)->keepalive_timeout_ms);
 }
 
-void crest__conn_engine_error(conn *c, int status, const char *code, const char *detail)
+void crest__conn_engine_error(conn *c, crest__ecode e, const char *detail)
 {
     if (!c->rs && crest__request_begin(c)) {
         crest__conn_close(c); /* no memory to answer with */
@@ -270,7 +270,7 @@ void crest__conn_engine_error(conn *c, int status, const char *code, const char 
     }
     if (!rs->req.method_text && c->state != ST_IDLE)
         rs->req.method_text = http_method_str(c->parser.method);
-    crest__res_problem(&rs->res, status, code, detail);
+    crest__res_fail_static(&rs->res, e, detail);
     c->close_after = true;
     crest__conn_answer(c);
     crest__conn_flush(c);

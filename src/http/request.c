@@ -139,7 +139,7 @@ int crest__request_begin(conn *c)
     rs->nheaders = 0;
     rs->cur_len = 0;
     rs->hdr_state = 0;
-    rs->err_status = 0;
+    rs->has_err = false;
     rs->expect_continue = false;
     rs->req.peer = c->peer;
     rs->req.start_us = crest__now_us();
@@ -176,17 +176,18 @@ void crest__request_abandon(conn *c)
 
 /* ---- parser callbacks: the head ---- */
 
-static int limit_hit(http_parser *p, int status, const char *code, const char *detail)
+/* detail: static, or NULL for the table's default. */
+static int limit_hit(http_parser *p, crest__ecode e, const char *detail)
 {
     conn *c = p->data;
-    c->rs->err_status = status;
-    c->rs->err_code = code;
+    c->rs->has_err = true;
+    c->rs->err = e;
     c->rs->err_detail = detail;
     http_parser_pause(p, 1);
     return 0;
 }
 
-#define OUT_OF_MEMORY(p) limit_hit((p), 503, "out_of_memory", "the server is short of memory")
+#define OUT_OF_MEMORY(p) limit_hit((p), CREST__E_OUT_OF_MEMORY, NULL)
 
 static int on_message_begin(http_parser *p)
 {
@@ -203,7 +204,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
     conn *c = p->data;
     reqstate *rs = c->rs;
     if (rs->url_len + len > conn_limits(c)->request_line)
-        return limit_hit(p, 414, "uri_too_long", "the request target is too long");
+        return limit_hit(p, CREST__E_URI_TOO_LONG, NULL);
     if (crest__buf_append(&rs->head, at, len))
         return OUT_OF_MEMORY(p);
     rs->url_len += len;
@@ -223,9 +224,9 @@ static int header_bytes(http_parser *p, const char *at, size_t len)
     const crest_limits *L = conn_limits(c);
     rs->cur_len += len;
     if (rs->cur_len > L->header_line)
-        return limit_hit(p, 431, "headers_too_large", "a header field is too large");
+        return limit_hit(p, CREST__E_HEADERS_TOO_LARGE, "a header field is too large");
     if (rs->head.len - rs->url_len + len > L->headers_total)
-        return limit_hit(p, 431, "headers_too_large", "the header fields are too large in total");
+        return limit_hit(p, CREST__E_HEADERS_TOO_LARGE, "the header fields are too large in total");
     if (crest__buf_append(&rs->head, at, len))
         return OUT_OF_MEMORY(p);
     return 0;
@@ -241,7 +242,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         if (end_piece(rs))
             return OUT_OF_MEMORY(p);
         if (rs->nheaders >= conn_limits(c)->headers_count || rs->nheaders >= MAX_HEADERS)
-            return limit_hit(p, 431, "headers_too_large", "too many header fields");
+            return limit_hit(p, CREST__E_HEADERS_TOO_LARGE, "too many header fields");
         rs->hdr_name_off[rs->nheaders] = rs->head.len;
         rs->hdr_value_off[rs->nheaders] = 0;
         rs->nheaders++;
@@ -332,7 +333,7 @@ static int on_headers_complete(http_parser *p)
     /* HTTP/1.0 and HTTP/1.1 only: another version has other framing
      * (HTTP/2's preface), or one this server cannot promise to speak. */
     if (p->http_major != 1 || p->http_minor > 1)
-        return limit_hit(p, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
+        return limit_hit(p, CREST__E_HTTP_VERSION_NOT_SUPPORTED, NULL);
     req->headers = crest__arena_alloc(&rs->arena, (rs->nheaders ? rs->nheaders : 1) * sizeof *req->headers);
     if (!req->headers)
         return OUT_OF_MEMORY(p);
@@ -351,7 +352,7 @@ static int on_headers_complete(http_parser *p)
             h->value_len = 0;
         }
         if (!is_token(h->name, h->name_len))
-            return limit_hit(p, 400, "bad_request", "a header field name is not a valid token");
+            return limit_hit(p, CREST__E_BAD_REQUEST, "a header field name is not a valid token");
         if (crest__strcaseeq(h->name, h->name_len, "host", 4))
             nhost++;
         else if (crest__strcaseeq(h->name, h->name_len, "content-length", 14))
@@ -368,23 +369,23 @@ static int on_headers_complete(http_parser *p)
     req->nheaders = rs->nheaders;
     /* RFC 9112 3.2: a 1.1 request carries exactly one Host. */
     if (nhost > 1 || (nhost == 0 && p->http_minor >= 1))
-        return limit_hit(p, 400, "bad_request",
+        return limit_hit(p, CREST__E_BAD_REQUEST,
                          nhost ? "more than one Host header field" : "an HTTP/1.1 request needs a Host header field");
     /* A credential given twice is ambiguous (which one names the user?). */
     if (nauth > 1)
-        return limit_hit(p, 400, "bad_request", "more than one Authorization header field");
+        return limit_hit(p, CREST__E_BAD_REQUEST, "more than one Authorization header field");
     if (nkey > 1)
-        return limit_hit(p, 400, "bad_request", "more than one X-API-Key header field");
+        return limit_hit(p, CREST__E_BAD_REQUEST, "more than one X-API-Key header field");
     if (has_cl && has_te)
-        return limit_hit(p, 400, "bad_request", "Content-Length and Transfer-Encoding together are not allowed");
+        return limit_hit(p, CREST__E_BAD_REQUEST, "Content-Length and Transfer-Encoding together are not allowed");
     if (req->method == 0)
-        return limit_hit(p, 501, "not_implemented", "this method is not supported");
+        return limit_hit(p, CREST__E_NOT_IMPLEMENTED, NULL);
     bool has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     if (p->content_length != ULLONG_MAX && p->content_length > app->limits.body)
-        return limit_hit(p, 413, "payload_too_large", "the body is larger than the server accepts");
+        return limit_hit(p, CREST__E_PAYLOAD_TOO_LARGE, NULL);
     if (expect) {
         if (!crest__strcaseeq(expect, strlen(expect), "100-continue", 12))
-            return limit_hit(p, 417, "expectation_failed", "only Expect: 100-continue is supported");
+            return limit_hit(p, CREST__E_EXPECTATION_FAILED, NULL);
         if (has_body && p->http_minor >= 1)
             rs->expect_continue = true;
     }
@@ -405,7 +406,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
     conn *c = p->data;
     reqstate *rs = c->rs;
     if (rs->body.len + len > conn_limits(c)->body)
-        return limit_hit(p, 413, "payload_too_large", "the body is larger than the server accepts");
+        return limit_hit(p, CREST__E_PAYLOAD_TOO_LARGE, NULL);
     if (crest__buf_append(&rs->body, at, len))
         return OUT_OF_MEMORY(p);
     return 0;

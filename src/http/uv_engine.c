@@ -180,7 +180,7 @@ static void after_work_cb(uv_work_t *wk, int status)
         return;
     }
     if (status == UV_ECANCELED)
-        crest_res_error(&rs->res, 503, "shutting_down", "the server is shutting down");
+        crest__res_fail(&rs->res, CREST__E_SHUTTING_DOWN, NULL);
     c->state = ST_IDLE;
     crest__conn_answer(c);
     crest__conn_process(c);
@@ -297,7 +297,7 @@ static void handle(conn *c)
         crest__conn_stop_reading(c);
         atomic_store(&rs->run, RUN_QUEUED);
         if (uv_queue_work(&c->w->loop, &rs->work, work_cb, after_work_cb)) {
-            crest_res_error(&rs->res, 503, "overloaded", "the server could not schedule the request");
+            crest__res_fail(&rs->res, CREST__E_OVERLOADED, NULL);
             c->state = ST_IDLE;
             crest__conn_answer(c);
             return;
@@ -325,8 +325,8 @@ static size_t feed(conn *c, const char *data, size_t len)
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->parser, 0);
             reqstate *rs = c->rs;
-            if (rs->err_status) {
-                crest__conn_engine_error(c, rs->err_status, rs->err_code, rs->err_detail);
+            if (rs->has_err) {
+                crest__conn_engine_error(c, rs->err, rs->err_detail);
                 return len;
             }
             handle(c);
@@ -335,8 +335,7 @@ static size_t feed(conn *c, const char *data, size_t len)
             continue;
         }
         if (e != HPE_OK) {
-            int st = e == HPE_HEADER_OVERFLOW ? 431 : 400;
-            crest__conn_engine_error(c, st, st == 431 ? "headers_too_large" : "bad_request",
+            crest__conn_engine_error(c, e == HPE_HEADER_OVERFLOW ? CREST__E_HEADERS_TOO_LARGE : CREST__E_BAD_REQUEST,
                                      http_errno_description(e));
             return len;
         }
@@ -409,14 +408,14 @@ static bool take_input(conn *c, const char *data, size_t len)
 {
     if (c->in.len) {
         if (crest__buf_append(&c->in, data, len)) {
-            crest__conn_engine_error(c, 413, "payload_too_large", "the request is larger than the server accepts");
+            crest__conn_engine_error(c, CREST__E_PAYLOAD_TOO_LARGE, "the request is larger than the server accepts");
             return false;
         }
         return true;
     }
     size_t used = feed(c, data, len);
     if (used < len && !crest__conn_ending(c) && crest__buf_append(&c->in, data + used, len - used)) {
-        crest__conn_engine_error(c, 503, "out_of_memory", "the server is short of memory");
+        crest__conn_engine_error(c, CREST__E_OUT_OF_MEMORY, NULL);
         return false;
     }
     return true;
@@ -448,7 +447,7 @@ static void tls_on_read(conn *c, const char *data, size_t len)
             /* Say so in plain HTTP, as nginx does, then close. */
             crest__tls_free(c->tls);
             c->tls = NULL;
-            crest__conn_engine_error(c, 400, "https_required", "this port speaks HTTPS: plain HTTP was sent to it");
+            crest__conn_engine_error(c, CREST__E_HTTPS_REQUIRED, NULL);
             return;
         case CREST__TLS_FAIL:
             c->state = ST_CLOSING; /* send the alert, if any, then close */
@@ -518,11 +517,11 @@ static void timer_cb(uv_timer_t *t)
     switch (c->state) {
     case ST_HEAD:
         crest__conn_stop_reading(c);
-        crest__conn_engine_error(c, 408, "request_timeout", "the request took too long to arrive");
+        crest__conn_engine_error(c, CREST__E_REQUEST_TIMEOUT, NULL);
         break;
     case ST_BODY:
         crest__conn_stop_reading(c);
-        crest__conn_engine_error(c, 408, "request_timeout", "the request body took too long to arrive");
+        crest__conn_engine_error(c, CREST__E_REQUEST_TIMEOUT, "the request body took too long to arrive");
         break;
     case ST_HANDLING:
         handler_timeout(c);
@@ -604,7 +603,7 @@ static void on_connection(uv_stream_t *server_h, int status)
         }
         c->rs->req.method_text = "-";
         c->rs->res.retry_after = "1";
-        crest__res_problem(&c->rs->res, 503, "too_many_connections", "the server is at its connection limit");
+        crest__res_fail_static(&c->rs->res, CREST__E_TOO_MANY_CONNECTIONS, NULL);
         c->close_after = true;
         crest__conn_answer(c);
         crest__conn_flush(c);

@@ -172,6 +172,15 @@ static void problem(crest__oa *o, const char *status_key, const char *descriptio
     crest_json_object_end(w);
 }
 
+/* The 503 of the docs page and its files, naming its code. */
+static void docs_unavailable(crest__oa *o)
+{
+    char desc[96];
+    snprintf(desc, sizeof desc, "the docs page's files are not installed (%s)",
+             crest__problem(CREST__E_DOCS_UNAVAILABLE)->code);
+    problem(o, "503", desc);
+}
+
 void crest__oa_problems(crest__oa *o, const int *statuses)
 {
     for (const int *s = statuses; *s; s++) {
@@ -586,7 +595,7 @@ static int h_docs(crest_req *req, crest_res *res, void *ud)
 {
     CREST_UNUSED(ud);
     if (!crest__docs_ui_dir()) /* a page that could not load its scripts helps no one */
-        return crest_res_error(res, 503, "docs_unavailable", "%s", crest__docs_ui_missing());
+        return crest__res_fail(res, CREST__E_DOCS_UNAVAILABLE, "%s", crest__docs_ui_missing());
     crest__buf b;
     crest__buf_init(&b, 0);
     crest__buf_appends(&b, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
@@ -599,7 +608,7 @@ static int h_docs(crest_req *req, crest_res *res, void *ud)
                            "<script src=\"/docs/swagger-ui-standalone-preset.js\"></script>\n"
                            "<script src=\"/docs/init.js\"></script>\n</body>\n</html>\n");
     int rc = b.ptr ? crest_res_send(res, "text/html; charset=utf-8", b.ptr, b.len)
-                   : crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+                   : crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     crest__buf_dispose(&b);
     return rc;
 }
@@ -693,18 +702,18 @@ static int h_docfile(crest_req *req, crest_res *res, void *ud)
         if (name && !strcmp(name, docfiles[i].name))
             f = &docfiles[i];
     if (!f) /* only the files listed: no path from the client reaches the disk */
-        return crest_res_error(res, 404, "not_found", "no such file of the docs page");
+        return crest__res_fail(res, CREST__E_NOT_FOUND, "no such file of the docs page");
     if (!strcmp(f->name, "init.js"))
         return crest__res_send_shared(res, f->type, init_js, sizeof init_js - 1);
     const char *data;
     size_t got;
     int rc = docfile_bytes(req->app->docs_cache, (size_t)(f - docfiles), &data, &got);
     if (rc == DOC_MISSING)
-        return crest_res_error(res, 503, "docs_unavailable", "%s", crest__docs_ui_missing());
+        return crest__res_fail(res, CREST__E_DOCS_UNAVAILABLE, "%s", crest__docs_ui_missing());
     if (rc == CREST_ENOMEM)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     if (rc)
-        return crest_res_error(res, 500, "internal_error", "the server could not read a docs file");
+        return crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the server could not read a docs file");
     crest_res_header(res, "Cache-Control", "public, max-age=3600");
     return crest__res_send_shared(res, f->type, data, got);
 }
@@ -781,7 +790,7 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
     if (ep->spec == &docs_ep) {
         static const char *const types[] = {"text/html"};
         text_ok(o, "an HTML page", types, 1);
-        problem(o, "503", "the docs page's files are not installed (docs_unavailable)");
+        docs_unavailable(o);
         crest__oa_ranges(o, false);
         return;
     }
@@ -791,7 +800,7 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
         text_ok(o, "a stylesheet, a script or an image", types, CREST_ARRAY_LEN(types));
         problem(o, "404", "no such file of the docs page");
         crest__oa_problems(o, st);
-        problem(o, "503", "the docs page's files are not installed (docs_unavailable)");
+        docs_unavailable(o);
         return;
     }
     c_responses(o, ep);

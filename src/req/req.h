@@ -234,8 +234,6 @@ int crest__res_send_shared(crest_res *res, const char *content_type, const void 
 /* A handler's budget in ms: the endpoint's timeout_ms, else the app's
  * statement timeout. */
 unsigned crest__req_budget_ms(const crest_req *req);
-/* An error answer produced by the engine itself (limits). */
-void crest__res_problem(crest_res *res, int status, const char *code, const char *detail);
 /* Records where the app file declared key (copied); 0 or CREST_ENOMEM. */
 int crest__app_note_line(crest_app *app, const char *key, int line);
 /* Describes a tag of the OpenAPI document (strings copied); 0 or CREST_ENOMEM. */
@@ -249,6 +247,18 @@ int crest__app_line(const crest_app *app, const char *key);
 int crest__app_locate(const crest_app *app, crest_error *err, const char *key, int rc);
 /* An endpoint outside the API prefix (builtins). */
 int crest__app_add_builtin(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err);
+/* Answers with the problem e of the table (src/core/errors.h): its status
+ * and code, and the detail printed from fmt into the request's arena (fmt
+ * NULL: the table's default detail, static, so it needs no memory). Returns
+ * -1, for a handler to return. */
+int crest__res_fail(crest_res *res, crest__ecode e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* crest__res_fail for a code whose status is the caller's (any_status:
+ * `raised`); another code, or a status outside 400..599, keeps the table's. */
+int crest__res_fail_status(crest_res *res, crest__ecode e, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* An error answer produced by the engine itself (limits), without
+ * allocating: detail is static, or NULL for the table's default. */
+void crest__res_fail_static(crest_res *res, crest__ecode e, const char *detail);
 /* Answers e (the one table of kinds → status, code, detail, Retry-After).
  * Returns -1. */
 int crest__dberr_answer(crest_req *req, crest_res *res, const crest__dberr *e);

@@ -67,14 +67,13 @@ int crest__req_query(crest_req *req, crest_res *res, const crest__query *q, cres
     crest__sess *ss = crest__req_sess(req);
     req_query *rq = ss ? crest__arena_alloc(req->arena, sizeof *rq) : NULL;
     if (!ss || !rq)
-        return ss || !req->app->store ? crest_res_error(res, 503, "out_of_memory", "the server is short of memory")
-                                      : crest_res_error(res, 503, "database_unavailable",
-                                                        "the database is not available");
+        return crest__res_fail(res, ss || !req->app->store ? CREST__E_OUT_OF_MEMORY : CREST__E_DATABASE_UNAVAILABLE,
+                               NULL);
     *rq = (req_query){req, cb, ud};
     req->store_pending++;
     if (req->app->store->vt->query(ss, q, req_query_done, rq)) {
         req->store_pending--;
-        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
+        return crest__res_fail(res, CREST__E_DATABASE_UNAVAILABLE, NULL);
     }
     return CREST_DEFERRED;
 }
@@ -100,7 +99,7 @@ int crest_query(crest_req *req, crest_res *res, const char *sql, const crest_val
 {
     user_query *uq = crest__arena_alloc(req->arena, sizeof *uq);
     if (!uq)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     *uq = (user_query){req, res, cb, ud};
     crest__query q = {
         .sql = sql,

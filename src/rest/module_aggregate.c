@@ -97,7 +97,7 @@ int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
     }
     group_op *op = crest__arena_calloc(req->arena, 1, sizeof *op);
     if (!op)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     op->ctx = ctx;
     op->mod = mod;
     op->page = page;
@@ -136,7 +136,7 @@ static void aggs_done(void *p, crest__rows *r)
     const agg *ag = op->ag;
     crest_res *res = op->ctx.res;
     if (!r->nrows) { /* an aggregate always gives one row */
-        crest_res_error(res, 500, "internal_error", "the server could not answer");
+        crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
         crest__res_finish(res, -1);
         return;
     }
@@ -179,7 +179,7 @@ static int run_aggs(const crest_rest_ctx *ctx, crest__module *mod, const crest__
     aggs_op *op = crest__arena_calloc(req->arena, 1, sizeof *op);
     agg *copy = crest__arena_calloc(req->arena, n ? n : 1, sizeof *copy);
     if (!aggs || !op || !copy)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     memcpy(copy, ag, n * sizeof *copy);
     *op = (aggs_op){*ctx, copy, n, nested_stats};
     for (unsigned i = 0; i < n; i++) {
@@ -210,7 +210,7 @@ int crest__rest_op_stats(crest_req *req, crest_res *res, void *ud)
         size_t len = e ? (size_t)(e - p) : strlen(p);
         char *name = crest__arena_strndup(req->arena, p, len);
         if (!name)
-            return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+            return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
         const crest__mfield *f = crest__rest_client_field(req, mod, name);
         if (!f)
             return crest__rest_bad_param(res, "fields",

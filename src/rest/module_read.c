@@ -80,7 +80,7 @@ static int list_rows(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
     crest_res *res = ctx->res;
     list_op *op = crest__arena_calloc(req->arena, 1, sizeof *op);
     if (!op)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     op->ctx = *ctx;
     op->mod = mod;
     op->sample = sample;
@@ -198,7 +198,7 @@ int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, c
     crest_req *req = ctx->req;
     one_op *op = crest__arena_alloc(req->arena, sizeof *op);
     if (!op)
-        return crest_res_error(ctx->res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
     *op = (one_op){*ctx, mod, after};
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));

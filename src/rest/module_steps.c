@@ -16,7 +16,7 @@ const crest__dialect *crest__app_dialect(const crest_app *app)
 
 int crest__rest_bad_param(crest_res *res, const char *param, const char *msg)
 {
-    crest_res_error(res, 400, "invalid_parameter", "%s", msg);
+    crest__res_fail(res, CREST__E_INVALID_PARAMETER, "%s", msg);
     crest_res_error_field(res, param, msg);
     return -1;
 }
@@ -49,9 +49,9 @@ crest__rows *crest__rest_query_n(crest_req *req, crest_res *res, crest__sql *q, 
     crest__sess *ss = q->err ? NULL : crest__req_sess(req);
     if (!ss) {
         if (res && q->err)
-            crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+            crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
         else if (res)
-            crest_res_error(res, 503, "database_unavailable", "the database is not available");
+            crest__res_fail(res, CREST__E_DATABASE_UNAVAILABLE, NULL);
         return NULL;
     }
     crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
@@ -59,7 +59,7 @@ crest__rows *crest__rest_query_n(crest_req *req, crest_res *res, crest__sql *q, 
     done_in_place d = {0};
     if (req->app->store->vt->query(ss, &qq, in_place, &d) || !d.done) {
         if (res)
-            crest_res_error(res, 500, "internal_error", "the server could not answer");
+            crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
         return NULL;
     }
     if (!d.rows) {
@@ -95,7 +95,7 @@ int crest__rest_query_then(crest_req *req, crest_res *res, crest__sql *q, unsign
 {
     rest_call *c = q->err ? NULL : crest__arena_alloc(req->arena, sizeof *c);
     if (!c)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     *c = (rest_call){req, res, next, op};
     crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
                        .flags = flags | CREST__QF_NONAMES, .max_rows = max_rows};
@@ -309,7 +309,7 @@ static int scope_of(const crest_rest_ctx *ctx, const crest__module *mod, crest__
         crest__arena_defer(req->arena, (void (*)(void *))json_decref, w);
         crest__qnode *q;
         if (crest__where_parse(req->arena, mod->m, NULL, w, &q, msg, sizeof msg))
-            return crest_res_error(res, 500, "internal_error", "the server could not answer");
+            return crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
         *out = q;
     }
     if (mod->scope_plan) {
@@ -321,7 +321,7 @@ static int scope_of(const crest_rest_ctx *ctx, const crest__module *mod, crest__
         if (crest__where_parse(req->arena, mod->m, NULL, sc, &q, msg, sizeof msg)) {
             fprintf(stderr, "{\"event\":\"scope_error\",\"module\":\"%s\",\"request_id\":\"%s\"}\n", mod->name,
                     req->id);
-            return crest_res_error(res, 500, "internal_error", "the server could not answer");
+            return crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
         }
         *out = crest__qnode_and(req->arena, *out, q);
     }
@@ -338,7 +338,7 @@ static int scope_of(const crest_rest_ctx *ctx, const crest__module *mod, crest__
                 fprintf(stderr,
                         "{\"event\":\"scope_error\",\"module\":\"%s\",\"request_id\":\"%s\",\"detail\":\"%s\"}\n",
                         mod->name, req->id, msg);
-                return crest_res_error(res, 500, "internal_error", "the server could not answer");
+                return crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
             }
             *out = crest__qnode_and(req->arena, *out, q);
         }
@@ -401,7 +401,7 @@ bool crest__rest_path_id(crest_req *req, const crest__module *mod, int64_t *id)
 
 int crest__rest_not_found(crest_res *res, const crest__module *mod)
 {
-    return crest_res_error(res, 404, "not_found", "no %s with this id", mod->m->name);
+    return crest__res_fail(res, CREST__E_NOT_FOUND, "no %s with this id", mod->m->name);
 }
 
 crest__proj crest__rest_proj(const crest__module *mod)

@@ -24,7 +24,7 @@ static int attrs_init(crest_req *req, crest_res *res, const crest__module *mod, 
     a->set = crest__arena_calloc(req->arena, n, 1);
     if (a->v && a->set)
         return 0;
-    return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
 }
 
 /* Checks the client's keys of one object: unknown or non-writable keys are
@@ -44,7 +44,7 @@ static unsigned check_keys(const crest_req *req, crest_res *res, const crest__mo
             msg = "is read-only";
         if (msg) {
             if (!nbad)
-                crest_res_error(res, 422, "validation_failed", "x");
+                crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
             snprintf(name, sizeof name, "%s%s", prefix, k);
             crest_res_error_field(res, name, msg);
             nbad++;
@@ -94,7 +94,7 @@ static unsigned to_attrs(crest_req *req, crest_res *res, const crest__module *mo
         }
         if (msg) {
             if (!nbad)
-                crest_res_error(res, 422, "validation_failed", "x");
+                crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
             snprintf(name, sizeof name, "%s%s", prefix, f->f.name);
             crest_res_error_field(res, name, msg);
             nbad++;
@@ -124,7 +124,7 @@ static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_
 {
     json_t *obj = json_deep_copy(in);
     if (!obj) {
-        crest_res_error(ctx->res, 503, "out_of_memory", "the server is short of memory");
+        crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
         return NULL;
     }
     /* Keys check_keys rejected are gone from here on (hooks may add any field). */
@@ -145,7 +145,7 @@ static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_
         const char *msg = pf->fn(ctx, &nv);
         if (msg) {
             if (!*nbad)
-                crest_res_error(ctx->res, 422, "validation_failed", "x");
+                crest__res_fail(ctx->res, CREST__E_VALIDATION_FAILED, NULL);
             char name[300];
             snprintf(name, sizeof name, "%s%s", prefix, pf->name);
             crest_res_error_field(ctx->res, name, msg);
@@ -238,7 +238,7 @@ static int txn(crest_req *req, crest_res *res, int op)
     crest__sess *ss = crest__req_sess(req);
     crest__dberr e;
     if (!ss)
-        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
+        return crest__res_fail(res, CREST__E_DATABASE_UNAVAILABLE, NULL);
     if (req->app->store->vt->txn(ss, op, &e) == 0)
         return 0;
     return op == CREST__TXN_ROLLBACK ? 0 : crest__dberr_answer(req, res, &e);
@@ -293,15 +293,15 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
     crest_res *res = ctx->res;
     size_t n = json_array_size(rows);
     if (n == 0)
-        return crest_res_error(res, 422, "validation_failed", "the list of rows to create is empty");
+        return crest__res_fail(res, CREST__E_VALIDATION_FAILED, "the list of rows to create is empty");
     if (n > CREST_BULK_MAX)
-        return crest_res_error(res, 422, "validation_failed", "at most %d rows can be created at once", CREST_BULK_MAX);
+        return crest__res_fail(res, CREST__E_VALIDATION_FAILED, "at most %d rows can be created at once", CREST_BULK_MAX);
     unsigned nbad = 0;
     json_t **objs = crest__arena_calloc(req->arena, n, sizeof *objs);
     attrs *as = crest__arena_calloc(req->arena, n, sizeof *as);
     int64_t *ids = crest__arena_calloc(req->arena, n, sizeof *ids);
     if (!objs || !as || !ids)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *in = json_array_get(rows, i);
@@ -309,7 +309,7 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         snprintf(prefix, sizeof prefix, "[%zu].", i);
         if (!json_is_object(in)) {
             if (!nbad)
-                crest_res_error(res, 422, "validation_failed", "x");
+                crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
             prefix[strlen(prefix) - 1] = 0;
             crest_res_error_field(res, prefix, "must be an object");
             nbad++;
@@ -345,7 +345,7 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         rc = exec_sql(req, res, &q, &done, mod, &as[i], prefix);
         crest__sql_dispose(&q);
         if (rc) {
-            if (res->nerr_fields == 0 && !strcmp(res->err_code, "conflict"))
+            if (res->nerr_fields == 0 && !strcmp(res->err_code, crest__problem(CREST__E_CONFLICT)->code))
                 crest_res_error_field(res, crest__arena_printf(req->arena, "[%zu]", i), "conflicts with a stored row");
             txn(req, res, CREST__TXN_ROLLBACK);
             goto out;
@@ -402,7 +402,7 @@ int crest__rest_op_create(crest_req *req, crest_res *res, void *ud)
     }
     json_t *obj = unwrap(mod, body, mod->single_env);
     if (!json_is_object(obj))
-        return crest_res_error(res, 422, "validation_failed",
+        return crest__res_fail(res, CREST__E_VALIDATION_FAILED,
                                mod->def->use_envelope_on_parse && mod->single_env
                                    ? "the body must be {\"%s\": {...}}"
                                    : "the body must be a JSON object (or a list of objects)%s",
@@ -426,7 +426,7 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
         return -1;
     json_t *obj = unwrap(mod, req->json, mod->single_env);
     if (!json_is_object(obj))
-        return crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
+        return crest__res_fail(res, CREST__E_VALIDATION_FAILED, "the body must be a JSON object");
     attrs a;
     if (attrs_init(req, res, mod, &a))
         return -1;
@@ -504,14 +504,14 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
     crest__sess *ss = crest__req_sess(req);
     crest__dberr e;
     if (!ss || vt->write_begin(ss, &e))
-        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
+        return crest__res_fail(res, CREST__E_DATABASE_UNAVAILABLE, NULL);
     int rc = r->inner(req, res, ud);
     if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
-        rc = res->finished ? res->finish_rc : crest_res_error(res, 500, "internal_error", "the server could not answer");
+        rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
     bool ok = !rc && !res->is_error;
     if (vt->write_end(ss, ok, &e) && ok) {
         fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);
-        return crest_res_error(res, 500, "internal_error", "the write could not be made durable");
+        return crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the write could not be made durable");
     }
     return rc;
 }

@@ -404,7 +404,7 @@ static int write_row(crest_json *w, const crest__rows *r, size_t row, const cres
 static int bad_column(crest_req *req, crest_res *res, const char *col)
 {
     fprintf(stderr, "{\"event\":\"column_type\",\"request_id\":\"%s\",\"column\":\"%s\"}\n", req->id, col);
-    return crest_res_error(res, 500, "internal_error", "the server could not answer");
+    return crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
 }
 
 /* Binds one body value after checking it; returns NULL or a message. */
@@ -507,7 +507,7 @@ static void answer(void *ud, crest__rows *r, const crest__dberr *e)
     case RET_ONE:
     case RET_VALUE:
         if (!r->nrows) {
-            crest_res_error(res, 404, "not_found", "no row matches");
+            crest__res_fail(res, CREST__E_NOT_FOUND, "no row matches");
             goto out;
         }
         w = crest_res_json(res);
@@ -532,7 +532,7 @@ static void answer(void *ud, crest__rows *r, const crest__dberr *e)
         /* With RETURNING, no row back means nothing matched: 404, so a second
          * DELETE of the same row is a 404 like in the REST contract. */
         if (!r->nrows && r->ncols > 0) {
-            crest_res_error(res, 404, "not_found", "no row matches");
+            crest__res_fail(res, CREST__E_NOT_FOUND, "no row matches");
             goto out;
         }
         if (!s->spec.status)
@@ -551,10 +551,10 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
     crest__val *vals = crest__arena_calloc(req->arena, s->nbinds ? (size_t)s->nbinds : 1, sizeof *vals);
     sqlep_call *call = crest__arena_alloc(req->arena, sizeof *call);
     if (!vals || !call)
-        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     if (s->nbody) {
         if (body && !json_is_object(body))
-            return crest_res_error(res, 422, "validation_failed", "the body must be a JSON object");
+            return crest__res_fail(res, CREST__E_VALIDATION_FAILED, "the body must be a JSON object");
         /* Unknown keys are an error, not silently dropped; every bad field
          * is named in one answer. */
         const char *k;
@@ -566,7 +566,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
                     known = true;
             if (!known) {
                 if (!nbad)
-                    crest_res_error(res, 422, "validation_failed", "x");
+                    crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
                 crest_res_error_field(res, k, "is not a known field");
                 nbad++;
             }
@@ -575,7 +575,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
             json_t *v2 = body ? json_object_get(body, s->body[i].name) : NULL;
             if (!v2 && s->body[i].required && !s->body[i].def) {
                 if (!nbad)
-                    crest_res_error(res, 422, "validation_failed", "x");
+                    crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
                 crest_res_error_field(res, s->body[i].name, "is required");
                 nbad++;
             }
@@ -608,7 +608,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
             const char *msg = bind_body(req, &vals[i], bp, v);
             if (msg) {
                 if (!nbad)
-                    crest_res_error(res, 422, "validation_failed", "x");
+                    crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
                 crest_res_error_field(res, bp->name, msg);
                 nbad++;
             }
@@ -618,7 +618,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         const crest__value *v = &req->values[s->headers[i].param];
         if (s->headers[i].reply && v->present &&
             crest_res_header(res, s->params[s->headers[i].param].name, v->str) == CREST_ENOMEM)
-            return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+            return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     }
     if (nbad) {
         res->err_detail = nbad == 1 ? "1 field is invalid" : crest__arena_printf(req->arena, "%u fields are invalid", nbad);
