@@ -401,6 +401,11 @@ int crest_res_send(crest_res *res, const char *content_type, const void *data, s
 /* Adds a per-field message to the error's "errors" object (call after
  * crest_res_error). */
 int crest_res_error_field(crest_res *res, const char *field, const char *msg);
+/* The code of the problem answer res holds ("conflict",
+ * "constraint_violated", "statement_timeout", ...), or NULL when it holds
+ * none. Borrowed from the request. A crest_query callback given rows NULL
+ * reads it to decide whether to keep crest's answer or replace it. */
+const char *crest_res_error_code(const crest_res *res);
 
 /* Method names as in HTTP, "GET" etc.; NULL for an unknown value. */
 const char *crest_method_name(crest_method m);
