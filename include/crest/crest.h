@@ -299,8 +299,10 @@ void *crest_req_alloc(crest_req *req, size_t n);
 
 /* Ends a deferred answer: the response as made so far is sent. Call it
  * once, on the request's worker thread — in a crest_query callback, or in
- * the handler itself; a second call does nothing. A blocking handler
- * (spec.blocking) must have finished before it returns. */
+ * the handler itself; a second call does nothing. The answer leaves when
+ * the handler or that callback returns; from then on the request, res and
+ * the request's memory (crest_req_alloc) are gone: touch none of them. A
+ * blocking handler (spec.blocking) must have finished before it returns. */
 void crest_res_finish(crest_res *res);
 
 /* A value bound to a statement, or read from a row. Text kinds (TEXT,
