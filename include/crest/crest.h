@@ -94,7 +94,7 @@ typedef struct crest_endpoint {
     int status;                  /* success status; 0 means 200 */
     const char *envelope;        /* wrap the handler's JSON as {"<envelope>": ...} */
     /* The handler's budget in ms; 0: the app's statement timeout. Its SQL
-     * statements (crest_req_sqlite) are interrupted past it: 504. A
+     * statements (crest_query, crest_req_sqlite) are interrupted past it: 504. A
      * .blocking handler still running at the deadline: its client gets a
      * 504 (code handler_timeout) then, and the connection closes; the
      * thread cannot be stopped, so it runs on, and when it returns its
