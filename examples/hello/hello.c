@@ -155,24 +155,29 @@ typedef struct append_job {
 
 static void append_insert_next(crest_req *req, crest_res *res, append_job *job);
 
-/* A value of the body as a statement parameter (borrowed from the body). */
-static crest_value value_of_json(crest_req *req, json_t *v)
+/* A value of the body as a statement parameter: text borrowed from the
+ * body, an object or an array as its JSON text in the request's memory.
+ * -1 when out of memory. */
+static int value_of_json(crest_req *req, json_t *v, crest_value *out)
 {
     switch (json_typeof(v)) {
-    case JSON_INTEGER: return crest_int(json_integer_value(v));
-    case JSON_REAL: return crest_float(json_real_value(v));
-    case JSON_TRUE: return crest_bool(true);
-    case JSON_FALSE: return crest_bool(false);
-    case JSON_NULL: return crest_null();
+    case JSON_INTEGER: *out = crest_int(json_integer_value(v)); return 0;
+    case JSON_REAL: *out = crest_float(json_real_value(v)); return 0;
+    case JSON_TRUE: *out = crest_bool(true); return 0;
+    case JSON_FALSE: *out = crest_bool(false); return 0;
+    case JSON_NULL: *out = crest_null(); return 0;
     case JSON_STRING:
-        return (crest_value){.type = CREST_V_TEXT, .s = json_string_value(v), .len = json_string_length(v)};
-    default: { /* an object or an array: stored as its JSON text */
+        *out = (crest_value){.type = CREST_V_TEXT, .s = json_string_value(v), .len = json_string_length(v)};
+        return 0;
+    default: {
         char *t = json_dumps(v, JSON_COMPACT);
-        char *copy = t ? crest_req_alloc(req, strlen(t) + 1) : NULL;
+        size_t len = t ? strlen(t) : 0;
+        char *copy = t ? crest_req_alloc(req, len + 1) : NULL;
         if (copy)
-            strcpy(copy, t);
+            memcpy(copy, t, len + 1);
         free(t);
-        return copy ? (crest_value){.type = CREST_V_JSON, .s = copy, .len = strlen(copy)} : crest_null();
+        *out = (crest_value){.type = CREST_V_JSON, .s = copy, .len = len};
+        return copy ? 0 : -1;
     }
     }
 }
@@ -299,9 +304,13 @@ static int append_insert(crest_req *req, crest_res *res, append_job *job)
             append_fail(req, res, job, 422, "validation_failed", "row %zu has too many fields", i);
             return -1;
         }
+        if (value_of_json(req, v, &job->vals[n])) {
+            append_fail(req, res, job, 503, "out_of_memory", "the server is short of memory");
+            return -1;
+        }
         co += (size_t)snprintf(cols + co, sizeof cols - co, "%s%s", n ? "," : "", qc);
         vo += (size_t)snprintf(vals + vo, sizeof vals - vo, "%s$%u", n ? "," : "", n + 1);
-        job->vals[n++] = value_of_json(req, v);
+        n++;
     }
     snprintf(job->sql, sizeof job->sql, "INSERT INTO %s (%s) VALUES (%s)", job->qt, cols, vals);
     if (crest_query(req, res, job->sql, job->vals, n, append_inserted, job) < 0) {
@@ -315,7 +324,9 @@ static int append_insert(crest_req *req, crest_res *res, append_job *job)
  * statement runs in place, so append_inserted usually runs before
  * crest_query returns: a loop, not callbacks calling callbacks, keeps
  * 10000 rows from taking 10000 stack frames. Should a store answer later,
- * append_inserted calls this again from its callback. */
+ * append_inserted calls this again from its callback. It always runs inside
+ * a crest_query callback, so job outlives a crest_res_finish on the way:
+ * the request's memory goes only once that callback has returned. */
 static void append_insert_next(crest_req *req, crest_res *res, append_job *job)
 {
     job->looping = true;
