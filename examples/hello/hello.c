@@ -5,18 +5,24 @@
  *   POST /tables/{table}/rows    → appends a JSON array of row objects, 201 {"inserted":N,"count":N}
  *
  * The table endpoints are atoti's Session.endpoint example: custom routes over
- * the app's own SQLite file (default hello.db, or --db PATH / CREST_DATABASE).
+ * the app's own database (default hello.db, or --db PATH / CREST_DATABASE).
  * `{table}` is checked against the database's own tables and quoted; column
  * names come from the table's own columns; every value is bound.
+ *
+ * They talk to the database through crest_query: one statement at a time,
+ * $1..$n parameters, the result handed to a callback. A handler starts the
+ * first statement and returns CREST_DEFERRED; each callback starts the next
+ * one or answers and calls crest_res_finish. A slow statement (count(*) over
+ * a big table) then continues off the worker's event loop, and the worker
+ * serves other requests meanwhile.
  *
  * A new database gets a table `items (id, name, qty)`.
  *
  * Usage: hello [--db PATH] [--listen HOST:PORT] [--workers N] */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <sqlite3.h>
 
 #include "crest/crest.h"
 
@@ -32,7 +38,7 @@ static int hello(crest_req *req, crest_res *res, void *ud)
     return 0;
 }
 
-/* Writes "name" with embedded quotes doubled into out (SQLite identifier quoting). */
+/* Writes "name" with embedded quotes doubled into out (SQL identifier quoting). */
 static int quote_ident(const char *name, char *out, size_t cap)
 {
     size_t o = 0;
@@ -51,173 +57,350 @@ static int quote_ident(const char *name, char *out, size_t cap)
     return 0;
 }
 
-/* 1 when `table` is one of the database's own tables. */
-static int table_exists(sqlite3 *db, const char *table)
+/* Is `$1` one of the database's own tables (exact name, not an internal one)?
+ * The one statement here in SQLite's own words: where a database lists its
+ * tables is its own business (SQLite's sqlite_schema; PostgreSQL's
+ * information_schema.tables, which SQLite does not have). */
+static const char table_exists_sql[] = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = $1 "
+                                       "AND name NOT LIKE 'sqlite_%'";
+
+/* ---- GET /tables/{table}/count ---------------------------------------- */
+
+typedef struct count_job {
+    const char *table;
+    crest_value name;   /* $1 of table_exists_sql: borrowed until its callback runs */
+    char sql[700];
+} count_job;
+
+static void count_done(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1 "
-                               "AND name NOT LIKE 'sqlite_%'", -1, &st, NULL) != SQLITE_OK)
-        return 0;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    int found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return found;
+    count_job *job = ud;
+    (void)req;
+    if (rows && crest_rows_next(rows)) {
+        crest_json *w = crest_res_json(res);
+        crest_json_object_begin(w);
+        crest_json_key(w, "table");
+        crest_json_str(w, job->table);
+        crest_json_key(w, "count");
+        crest_json_int(w, crest_rows_int(rows, 0));
+        crest_json_object_end(w);
+    } else if (rows) {
+        crest_res_error(res, 500, "internal_error", "cannot count the rows");
+    } /* else res holds crest's answer (504 past the deadline, ...) */
+    crest_res_finish(res);
 }
 
-static int count_rows(sqlite3 *db, const char *table, long long *out)
+static void count_found(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
 {
-    char q[600], sql[700];
-    if (quote_ident(table, q, sizeof q))
-        return -1;
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", q);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -1;
-    *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc;
+    count_job *job = ud;
+    if (!rows) {
+        crest_res_finish(res);
+        return;
+    }
+    if (!crest_rows_next(rows)) {
+        crest_res_error(res, 404, "not_found", "no table named '%s'", job->table);
+        crest_res_finish(res);
+        return;
+    }
+    char q[600];
+    if (quote_ident(job->table, q, sizeof q)) {
+        crest_res_error(res, 500, "internal_error", "cannot count the rows");
+        crest_res_finish(res);
+        return;
+    }
+    snprintf(job->sql, sizeof job->sql, "SELECT count(*) FROM %s", q);
+    /* count(*) scans the table: when it takes long it goes on on the thread
+     * pool, and count_done runs later on this worker's loop. */
+    if (crest_query(req, res, job->sql, NULL, 0, count_done, job) < 0)
+        crest_res_finish(res); /* not started: res holds the answer */
 }
 
 static int count_table(crest_req *req, crest_res *res, void *ud)
 {
     (void)ud;
-    sqlite3 *db = crest_req_sqlite(req);
-    const char *table = crest_req_str(req, "table");
-    if (!table_exists(db, table))
-        return crest_res_error(res, 404, "not_found", "no table named '%s'", table);
-    long long n;
-    if (count_rows(db, table, &n))
-        return crest_res_error(res, 500, "internal_error", "cannot count the rows");
-    crest_json *w = crest_res_json(res);
-    crest_json_object_begin(w);
-    crest_json_key(w, "table");
-    crest_json_str(w, table);
-    crest_json_key(w, "count");
-    crest_json_int(w, n);
-    crest_json_object_end(w);
+    count_job *job = crest_req_alloc(req, sizeof *job);
+    if (!job)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    job->table = crest_req_str(req, "table");
+    job->name = crest_text(job->table);
+    return crest_query(req, res, table_exists_sql, &job->name, 1, count_found, job);
+}
+
+/* ---- POST /tables/{table}/rows ------------------------------------------
+ *
+ * All rows or none, as a chain of statements in one transaction:
+ *   table_exists_sql → SELECT * FROM t LIMIT 0 (the table's columns) →
+ *   BEGIN → INSERT row 0 → INSERT row 1 → ... → COMMIT → SELECT count(*).
+ * A failure on the way rolls back, then answers. The state lives in the
+ * request's memory (crest_req_alloc), as the steps may run after the
+ * handler has returned. */
+
+#define MAX_FIELDS 200
+
+typedef struct append_job {
+    const char *table;
+    char qt[600];              /* the table's name, quoted */
+    json_t *rows;              /* the body (the request's) */
+    size_t i;                  /* the row being inserted */
+    crest_rows *columns;       /* the table's columns: names only, no rows */
+    crest_value vals[MAX_FIELDS]; /* row i's values: borrowed by its INSERT until its callback */
+    char sql[16384];           /* the statement in flight */
+    bool looping, inserted;    /* append_insert_next's loop: is it running, did row i go in */
+    /* A failure found mid-transaction, answered once ROLLBACK is done; a
+     * NULL code keeps the answer crest made for a failed statement. */
+    int fail_status;
+    const char *fail_code;
+    char fail_detail[800];
+} append_job;
+
+static void append_insert_next(crest_req *req, crest_res *res, append_job *job);
+
+/* A value of the body as a statement parameter: text borrowed from the
+ * body, an object or an array as its JSON text in the request's memory.
+ * -1 when out of memory. */
+static int value_of_json(crest_req *req, json_t *v, crest_value *out)
+{
+    switch (json_typeof(v)) {
+    case JSON_INTEGER: *out = crest_int(json_integer_value(v)); return 0;
+    case JSON_REAL: *out = crest_float(json_real_value(v)); return 0;
+    case JSON_TRUE: *out = crest_bool(true); return 0;
+    case JSON_FALSE: *out = crest_bool(false); return 0;
+    case JSON_NULL: *out = crest_null(); return 0;
+    case JSON_STRING:
+        *out = (crest_value){.type = CREST_V_TEXT, .s = json_string_value(v), .len = json_string_length(v)};
+        return 0;
+    default: {
+        char *t = json_dumps(v, JSON_COMPACT);
+        size_t len = t ? strlen(t) : 0;
+        char *copy = t ? crest_req_alloc(req, len + 1) : NULL;
+        if (copy)
+            memcpy(copy, t, len + 1);
+        free(t);
+        *out = (crest_value){.type = CREST_V_JSON, .s = copy, .len = len};
+        return copy ? 0 : -1;
+    }
+    }
+}
+
+/* 1 when `col` is a column of the table (names come from the table itself). */
+static int has_column(const append_job *job, const char *col)
+{
+    for (unsigned c = 0; c < crest_rows_columns(job->columns); c++)
+        if (!strcmp(crest_rows_name(job->columns, c), col))
+            return 1;
     return 0;
 }
 
-static int bind_json(sqlite3_stmt *st, int i, json_t *v)
+static void append_rolled_back(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
 {
-    switch (json_typeof(v)) {
-    case JSON_INTEGER: return sqlite3_bind_int64(st, i, json_integer_value(v));
-    case JSON_REAL: return sqlite3_bind_double(st, i, json_real_value(v));
-    case JSON_TRUE: return sqlite3_bind_int(st, i, 1);
-    case JSON_FALSE: return sqlite3_bind_int(st, i, 0);
-    case JSON_NULL: return sqlite3_bind_null(st, i);
-    case JSON_STRING: return sqlite3_bind_text(st, i, json_string_value(v), (int)json_string_length(v), SQLITE_TRANSIENT);
-    default: {
-        char *t = json_dumps(v, JSON_COMPACT);
-        return t ? sqlite3_bind_text(st, i, t, -1, free) : SQLITE_NOMEM;
-    }
-    }
+    append_job *job = ud;
+    (void)req;
+    if (rows && job->fail_code)
+        crest_res_error(res, job->fail_status, job->fail_code, "%s", job->fail_detail);
+    crest_res_finish(res);
 }
 
-/* 1 when `col` is a column of `table` (names come from the table itself). */
-static int has_column(sqlite3 *db, const char *table, const char *col)
+/* Ends the transaction without its rows, then answers: with the failure
+ * noted in job, or (code NULL) with crest's answer for the failed statement. */
+static void append_fail(crest_req *req, crest_res *res, append_job *job, int status, const char *code,
+                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void append_fail(crest_req *req, crest_res *res, append_job *job, int status, const char *code,
+                        const char *fmt, ...)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st, NULL) != SQLITE_OK)
-        return 0;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
-    int found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return found;
+    job->fail_status = status;
+    job->fail_code = code;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(job->fail_detail, sizeof job->fail_detail, fmt, ap);
+        va_end(ap);
+    }
+    if (crest_query(req, res, "ROLLBACK", NULL, 0, append_rolled_back, job) < 0)
+        crest_res_finish(res);
+}
+
+static void append_counted(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    append_job *job = ud;
+    (void)req;
+    if (!rows) { /* the rows are in, but the count failed: crest's answer says why */
+        crest_res_finish(res);
+        return;
+    }
+    int64_t total = crest_rows_next(rows) ? crest_rows_int(rows, 0) : 0;
+    crest_json *w = crest_res_json(res);
+    crest_json_object_begin(w);
+    crest_json_key(w, "table");
+    crest_json_str(w, job->table);
+    crest_json_key(w, "inserted");
+    crest_json_int(w, (int64_t)json_array_size(job->rows));
+    crest_json_key(w, "count");
+    crest_json_int(w, total);
+    crest_json_object_end(w);
+    crest_res_finish(res);
+}
+
+static void append_committed(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    append_job *job = ud;
+    if (!rows) {
+        append_fail(req, res, job, 503, "database_busy", "the database is busy");
+        return;
+    }
+    snprintf(job->sql, sizeof job->sql, "SELECT count(*) FROM %s", job->qt);
+    if (crest_query(req, res, job->sql, NULL, 0, append_counted, job) < 0)
+        crest_res_finish(res);
+}
+
+static void append_inserted(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    append_job *job = ud;
+    if (!rows) {
+        /* A taken key is a conflict with what is stored (409); a missing
+         * or bad value is the body's fault (422), as in the REST modules.
+         * Anything else (busy, past the deadline) keeps crest's answer. */
+        const char *code = crest_res_error_code(res);
+        if (code && !strcmp(code, "conflict"))
+            append_fail(req, res, job, 409, "conflict", "row %zu repeats a key already in %s", job->i,
+                        job->table);
+        else if (code && (!strcmp(code, "constraint_violated") || !strcmp(code, "missing_reference")))
+            append_fail(req, res, job, 422, "validation_failed", "row %zu breaks a rule of %s", job->i,
+                        job->table);
+        else
+            append_fail(req, res, job, 0, NULL, NULL);
+        return;
+    }
+    job->i++;
+    if (job->looping)
+        job->inserted = true; /* append_insert_next's loop goes on with the next row */
+    else
+        append_insert_next(req, res, job);
+}
+
+/* Starts the INSERT of row job->i. 0 when started (append_inserted runs),
+ * -1 when the row is refused (the transaction is then being rolled back). */
+static int append_insert(crest_req *req, crest_res *res, append_job *job)
+{
+    size_t i = job->i;
+    json_t *row = json_array_get(job->rows, i);
+    if (!json_is_object(row) || json_object_size(row) == 0 || json_object_size(row) > MAX_FIELDS) {
+        append_fail(req, res, job, 422, "validation_failed", "row %zu must be an object with 1 to %d fields", i,
+                    MAX_FIELDS);
+        return -1;
+    }
+    char cols[8000], vals[4000];
+    size_t co = 0, vo = 0;
+    unsigned n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(row, k, v) {
+        char qc[600];
+        if (!has_column(job, k) || quote_ident(k, qc, sizeof qc)) {
+            append_fail(req, res, job, 422, "validation_failed", "row %zu: '%s' is not a column of %s", i, k,
+                        job->table);
+            return -1;
+        }
+        if (co + strlen(qc) + 2 >= sizeof cols || vo + 8 >= sizeof vals) {
+            append_fail(req, res, job, 422, "validation_failed", "row %zu has too many fields", i);
+            return -1;
+        }
+        if (value_of_json(req, v, &job->vals[n])) {
+            append_fail(req, res, job, 503, "out_of_memory", "the server is short of memory");
+            return -1;
+        }
+        co += (size_t)snprintf(cols + co, sizeof cols - co, "%s%s", n ? "," : "", qc);
+        vo += (size_t)snprintf(vals + vo, sizeof vals - vo, "%s$%u", n ? "," : "", n + 1);
+        n++;
+    }
+    snprintf(job->sql, sizeof job->sql, "INSERT INTO %s (%s) VALUES (%s)", job->qt, cols, vals);
+    if (crest_query(req, res, job->sql, job->vals, n, append_inserted, job) < 0) {
+        append_fail(req, res, job, 0, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Inserts the rows from job->i on, then commits. Inside a transaction a
+ * statement runs in place, so append_inserted usually runs before
+ * crest_query returns: a loop, not callbacks calling callbacks, keeps
+ * 10000 rows from taking 10000 stack frames. Should a store answer later,
+ * append_inserted calls this again from its callback. It always runs inside
+ * a crest_query callback, so job outlives a crest_res_finish on the way:
+ * the request's memory goes only once that callback has returned. */
+static void append_insert_next(crest_req *req, crest_res *res, append_job *job)
+{
+    job->looping = true;
+    while (job->i < json_array_size(job->rows)) {
+        job->inserted = false;
+        if (append_insert(req, res, job) || !job->inserted) {
+            job->looping = false; /* failed, or answering later */
+            return;
+        }
+    }
+    job->looping = false;
+    if (crest_query(req, res, "COMMIT", NULL, 0, append_committed, job) < 0)
+        append_fail(req, res, job, 0, NULL, NULL);
+}
+
+static void append_begun(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    append_job *job = ud;
+    if (!rows) {
+        crest_res_error(res, 503, "database_busy", "the database is busy");
+        crest_res_finish(res);
+        return;
+    }
+    append_insert_next(req, res, job);
+}
+
+static void append_columns(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    append_job *job = ud;
+    if (!rows) {
+        crest_res_finish(res);
+        return;
+    }
+    job->columns = rows;
+    if (crest_query(req, res, "BEGIN", NULL, 0, append_begun, job) < 0)
+        crest_res_finish(res);
+}
+
+static void append_found(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    append_job *job = ud;
+    if (!rows) {
+        crest_res_finish(res);
+        return;
+    }
+    if (!crest_rows_next(rows))
+        crest_res_error(res, 404, "not_found", "no table named '%s'", job->table);
+    else if (!json_is_array(job->rows))
+        crest_res_error(res, 422, "validation_failed", "the body must be a JSON array of row objects");
+    else if (json_array_size(job->rows) > 10000)
+        crest_res_error(res, 413, "payload_too_large", "at most 10000 rows per request");
+    else if (quote_ident(job->table, job->qt, sizeof job->qt))
+        crest_res_error(res, 400, "bad_request", "the table name is too long");
+    else {
+        /* The table's columns, portably: a query for no rows still names them. */
+        snprintf(job->sql, sizeof job->sql, "SELECT * FROM %s LIMIT 0", job->qt);
+        if (crest_query(req, res, job->sql, NULL, 0, append_columns, job) < 0)
+            crest_res_finish(res);
+        return;
+    }
+    crest_res_finish(res);
 }
 
 static int append_rows(crest_req *req, crest_res *res, void *ud)
 {
     (void)ud;
-    sqlite3 *db = crest_req_sqlite(req);
-    const char *table = crest_req_str(req, "table");
-    if (!table_exists(db, table))
-        return crest_res_error(res, 404, "not_found", "no table named '%s'", table);
-    json_t *rows = crest_req_json(req);
-    if (!json_is_array(rows))
-        return crest_res_error(res, 422, "validation_failed", "the body must be a JSON array of row objects");
-    if (json_array_size(rows) > 10000)
-        return crest_res_error(res, 413, "payload_too_large", "at most 10000 rows per request");
-    char qt[600];
-    if (quote_ident(table, qt, sizeof qt))
-        return crest_res_error(res, 400, "bad_request", "the table name is too long");
-    /* All rows or none. */
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return crest_res_error(res, 503, "database_busy", "the database is busy");
-    size_t i;
-    json_t *row;
-    int rc = 0;
-    json_array_foreach(rows, i, row) {
-        if (!json_is_object(row) || json_object_size(row) == 0 || json_object_size(row) > 200) {
-            rc = crest_res_error(res, 422, "validation_failed", "row %zu must be an object with 1 to 200 fields", i);
-            break;
-        }
-        char sql[16384], cols[8000], vals[4000];
-        size_t co = 0, vo = 0;
-        int n = 0;
-        const char *k;
-        json_t *v;
-        json_object_foreach(row, k, v) {
-            char qc[600];
-            if (!has_column(db, table, k) || quote_ident(k, qc, sizeof qc)) {
-                rc = crest_res_error(res, 422, "validation_failed", "row %zu: '%s' is not a column of %s", i, k, table);
-                break;
-            }
-            if (co + strlen(qc) + 2 >= sizeof cols || vo + 8 >= sizeof vals) {
-                rc = crest_res_error(res, 422, "validation_failed", "row %zu has too many fields", i);
-                break;
-            }
-            co += (size_t)snprintf(cols + co, sizeof cols - co, "%s%s", n ? "," : "", qc);
-            vo += (size_t)snprintf(vals + vo, sizeof vals - vo, "%s?%d", n ? "," : "", n + 1);
-            n++;
-        }
-        if (rc)
-            break;
-        snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s)", qt, cols, vals);
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-            rc = crest_res_error(res, 500, "internal_error", "cannot insert");
-            break;
-        }
-        n = 0;
-        json_object_foreach(row, k, v) bind_json(st, ++n, v);
-        int s = sqlite3_step(st);
-        int xs = sqlite3_extended_errcode(db); /* before finalize resets it */
-        sqlite3_finalize(st);
-        if (s != SQLITE_DONE) {
-            /* A taken key is a conflict with what is stored (409); a missing
-             * or bad value is the body's fault (422), as in the REST modules. */
-            if (xs == SQLITE_CONSTRAINT_UNIQUE || xs == SQLITE_CONSTRAINT_PRIMARYKEY)
-                rc = crest_res_error(res, 409, "conflict", "row %zu repeats a key already in %s", i, table);
-            else if ((s & 0xff) == SQLITE_CONSTRAINT)
-                rc = crest_res_error(res, 422, "validation_failed", "row %zu breaks a rule of %s", i, table);
-            else
-                rc = crest_res_error(res, 500, "internal_error", "cannot insert");
-            break;
-        }
-    }
-    if (rc) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return crest_res_error(res, 503, "database_busy", "the database is busy");
-    }
-    long long total = 0;
-    count_rows(db, table, &total);
-    crest_json *w = crest_res_json(res);
-    crest_json_object_begin(w);
-    crest_json_key(w, "table");
-    crest_json_str(w, table);
-    crest_json_key(w, "inserted");
-    crest_json_int(w, (int64_t)json_array_size(rows));
-    crest_json_key(w, "count");
-    crest_json_int(w, total);
-    crest_json_object_end(w);
-    return 0;
+    append_job *job = crest_req_alloc(req, sizeof *job);
+    if (!job)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    memset(job, 0, sizeof *job);
+    job->table = crest_req_str(req, "table");
+    job->rows = crest_req_json(req);
+    job->vals[0] = crest_text(job->table);
+    return crest_query(req, res, table_exists_sql, job->vals, 1, append_found, job);
 }
 
 static const crest_param table_param[] = {
@@ -251,8 +434,7 @@ static const crest_endpoint endpoints[] = {
     {.method = CREST_GET, .path = "/hello", .summary = "Say hello", .tag = "hello", .handler = hello,
      .permission = "public"},
     {.method = CREST_GET, .path = "/tables/{table}/count", .params = table_param,
-     .summary = "Count the rows of a table", .tag = "tables", .handler = count_table,
-     .blocking = true /* count(*) scans the table: run it on the thread pool */, .permission = "public"},
+     .summary = "Count the rows of a table", .tag = "tables", .handler = count_table, .permission = "public"},
     {.method = CREST_POST, .path = "/tables/{table}/rows", .params = table_param, .json_body = true,
      .body_required = true, .summary = "Append rows to a table", .tag = "tables", .status = 201,
      .handler = append_rows, .permission = "public"},

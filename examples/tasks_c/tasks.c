@@ -11,7 +11,11 @@
  * rejects some titles; a row scope, fixed ({"is_deleted": false}) and per
  * request (with X-User, only that user's rows); a before_delete business
  * rule; a pipeline adding a response header; a custom list meta; and a
- * custom endpoint working on the same SQLite file with a bound statement.
+ * custom endpoint working on the same database with bound statements.
+ *
+ * Every statement of its own goes through crest_query ($1..$n parameters,
+ * the result handed to a callback), so the same code serves any database
+ * crest stores in.
  *
  * The database is tasks_c.db, or --db PATH, or CREST_DATABASE. A new table
  * gets two seed rows.
@@ -20,8 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <sqlite3.h>
 
 #include "crest/crest.h"
 #include "crest/rest.h"
@@ -132,22 +134,41 @@ static json_t *owner_scope(const crest_rest_ctx *ctx)
     return where;
 }
 
+/* What task_completed's statement found, filled by its callback. */
+typedef struct completed_query {
+    bool ran;  /* the callback has run */
+    int done;  /* 1, 0, or -1 (res answered) */
+} completed_query;
+
+static void completed_found(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    completed_query *q = ud;
+    (void)req;
+    q->ran = true;
+    if (!rows)
+        q->done = -1; /* res holds crest's answer (busy, past the deadline, ...) */
+    else if (!crest_rows_next(rows))
+        q->done = crest_res_error(res, 404, "not_found", "no Task with this id");
+    else
+        q->done = crest_rows_int(rows, 0) != 0;
+}
+
 /* is_completed of task `id`: 1, 0, or -1 when the query failed (the
- * request is answered). */
+ * request is answered). For a REST hook only: a hook runs on the thread
+ * pool, inside the write's transaction, where crest_query runs its
+ * statement in place and its callback has run before it returns. So the
+ * answer can wait in a struct on the stack; a callback that had not run
+ * would be a broken promise, answered as an internal error rather than
+ * read as a result. */
 static int task_completed(crest_req *req, crest_res *res, int64_t id)
 {
-    sqlite3 *db = crest_req_sqlite(req);
-    sqlite3_stmt *st = NULL;
-    if (!db || sqlite3_prepare_v2(db, "SELECT is_completed FROM tasks WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
-        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    int done = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0 : -1;
-    sqlite3_finalize(st);
-    if (done < 0)
-        return crest_res_error(res, rc == SQLITE_DONE ? 404 : 503, rc == SQLITE_DONE ? "not_found" : "database_busy",
-                               rc == SQLITE_DONE ? "no Task with this id" : "the database is busy");
-    return done;
+    completed_query q = {0};
+    crest_value params[] = {crest_int(id)};
+    if (crest_query(req, res, "SELECT is_completed FROM tasks WHERE id = $1", params, 1, completed_found, &q) < 0)
+        return -1; /* not started: res is answered */
+    if (!q.ran)
+        return crest_res_error(res, 500, "internal_error", "the task's state was not read in place");
+    return q.done;
 }
 
 /* before_delete: the module has checked that the row is in scope. Only a
@@ -208,59 +229,74 @@ static const crest_module_def task_module = {
 
 /* ---- POST /tasks/{id}/archive ------------------------------------------ */
 
-/* Archives a finished task: it stays in the table with is_deleted = 1, and
- * the module's scope hides it from then on. The same rules as the module:
- * with X-User only that user's tasks. */
+/* Archives a finished task: it stays in the table with is_deleted true,
+ * and the module's scope hides it from then on. The same rules as the
+ * module: with X-User only that user's tasks. One statement decides and
+ * writes, so two archives of one task cannot both win; when it changes
+ * nothing, a read says why. Booleans are bound, so the statements read
+ * the same to every database. */
+static const char archive_sql[] = "UPDATE tasks SET is_deleted = $3 WHERE id = $1 AND is_deleted = $4 "
+                                  "AND is_completed = $3 AND ($2 IS NULL OR owner = $2)";
+static const char archive_why_sql[] = "SELECT is_completed FROM tasks WHERE id = $1 AND is_deleted = $3 "
+                                      "AND ($2 IS NULL OR owner = $2)";
+
+typedef struct archive_job {
+    int64_t id;
+    crest_value params[4]; /* archive_sql's: id, user (or null), true, false */
+    crest_value why[3];    /* archive_why_sql's: id, user (or null), false */
+} archive_job;
+
+static void archive_why(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    (void)req;
+    (void)ud;
+    if (!rows)
+        ; /* res holds crest's answer */
+    else if (!crest_rows_next(rows))
+        crest_res_error(res, 404, "not_found", "no Task with this id");
+    else if (!crest_rows_int(rows, 0))
+        crest_res_error(res, 400, "business_rule", "only finished tasks can be archived");
+    else
+        crest_res_error(res, 409, "conflict", "the task changed meanwhile; try again");
+    crest_res_finish(res);
+}
+
+static void archive_updated(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    archive_job *job = ud;
+    if (rows && crest_rows_changes(rows) > 0) {
+        crest_json *w = crest_res_json(res);
+        crest_json_object_begin(w);
+        crest_json_key(w, "archived");
+        crest_json_int(w, job->id);
+        crest_json_object_end(w);
+    } else if (rows) {
+        if (crest_query(req, res, archive_why_sql, job->why, 3, archive_why, job) < 0)
+            crest_res_finish(res);
+        return;
+    }
+    crest_res_finish(res);
+}
+
 static int archive(crest_req *req, crest_res *res, void *ud)
 {
     (void)ud;
     if (tag_response(req, res, NULL))
         return -1;
-    int64_t id = crest_req_int(req, "id");
-    const char *user = user_of(req);
-    sqlite3 *db = crest_req_sqlite(req);
-    if (!db)
-        return crest_res_error(res, 503, "database_unavailable", "the database is not available");
-    /* One statement decides and writes, so two archives of one task cannot
-     * both win; when it changes nothing, a read says why. */
-    static const char *const sql[] = {
-        "UPDATE tasks SET is_deleted = 1 WHERE id = ?1 AND is_deleted = 0 AND is_completed = 1 "
-        "AND (?2 IS NULL OR owner = ?2)",
-        "SELECT is_completed FROM tasks WHERE id = ?1 AND is_deleted = 0 AND (?2 IS NULL OR owner = ?2)"};
-    int found = 0, completed = 0;
-    for (int i = 0; i < 2; i++) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) != SQLITE_OK)
-            return crest_res_error(res, 503, "database_busy", "the database is busy");
-        sqlite3_bind_int64(st, 1, id);
-        if (user)
-            sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 2);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            found = 1;
-            completed = sqlite3_column_int(st, 0) != 0;
-        }
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-            return crest_res_error(res, 503, "database_busy", "the database is busy");
-        if (i == 0 && sqlite3_changes(db) > 0)
-            break; /* archived */
-        if (i == 1) {
-            if (!found)
-                return crest_res_error(res, 404, "not_found", "no Task with this id");
-            if (!completed)
-                return crest_res_error(res, 400, "business_rule", "only finished tasks can be archived");
-            return crest_res_error(res, 409, "conflict", "the task changed meanwhile; try again");
-        }
-    }
-    crest_json *w = crest_res_json(res);
-    crest_json_object_begin(w);
-    crest_json_key(w, "archived");
-    crest_json_int(w, id);
-    crest_json_object_end(w);
-    return 0;
+    archive_job *job = crest_req_alloc(req, sizeof *job);
+    if (!job)
+        return crest_res_error(res, 503, "out_of_memory", "the server is short of memory");
+    job->id = crest_req_int(req, "id");
+    job->params[0] = crest_int(job->id);
+    job->params[1] = crest_text(user_of(req)); /* NULL: a null value */
+    job->params[2] = crest_bool(true);
+    job->params[3] = crest_bool(false);
+    job->why[0] = job->params[0];
+    job->why[1] = job->params[1];
+    job->why[2] = job->params[3];
+    /* A .blocking handler: both statements run, and the answer is
+     * finished, before crest_query returns. */
+    return crest_query(req, res, archive_sql, job->params, 4, archive_updated, job);
 }
 
 static const crest_param archive_params[] = {

@@ -94,7 +94,7 @@ typedef struct crest_endpoint {
     int status;                  /* success status; 0 means 200 */
     const char *envelope;        /* wrap the handler's JSON as {"<envelope>": ...} */
     /* The handler's budget in ms; 0: the app's statement timeout. Its SQL
-     * statements (crest_req_sqlite) are interrupted past it: 504. A
+     * statements (crest_query, crest_req_sqlite) are interrupted past it: 504. A
      * .blocking handler still running at the deadline: its client gets a
      * 504 (code handler_timeout) then, and the connection closes; the
      * thread cannot be stopped, so it runs on, and when it returns its
@@ -299,8 +299,10 @@ void *crest_req_alloc(crest_req *req, size_t n);
 
 /* Ends a deferred answer: the response as made so far is sent. Call it
  * once, on the request's worker thread — in a crest_query callback, or in
- * the handler itself; a second call does nothing. A blocking handler
- * (spec.blocking) must have finished before it returns. */
+ * the handler itself; a second call does nothing. The answer leaves when
+ * the handler or that callback returns; from then on the request, res and
+ * the request's memory (crest_req_alloc) are gone: touch none of them. A
+ * blocking handler (spec.blocking) must have finished before it returns. */
 void crest_res_finish(crest_res *res);
 
 /* A value bound to a statement, or read from a row. Text kinds (TEXT,
@@ -406,6 +408,11 @@ int crest_res_send(crest_res *res, const char *content_type, const void *data, s
 /* Adds a per-field message to the error's "errors" object (call after
  * crest_res_error). */
 int crest_res_error_field(crest_res *res, const char *field, const char *msg);
+/* The code of the problem answer res holds ("conflict",
+ * "constraint_violated", "statement_timeout", ...), or NULL when it holds
+ * none. Borrowed from the request. A crest_query callback given rows NULL
+ * reads it to decide whether to keep crest's answer or replace it. */
+const char *crest_res_error_code(const crest_res *res);
 
 /* Method names as in HTTP, "GET" etc.; NULL for an unknown value. */
 const char *crest_method_name(crest_method m);

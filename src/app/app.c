@@ -725,6 +725,11 @@ int crest_res_send(crest_res *res, const char *content_type, const void *data, s
     return 0;
 }
 
+const char *crest_res_error_code(const crest_res *res)
+{
+    return res->is_error ? res->err_code : NULL;
+}
+
 int crest_res_error_field(crest_res *res, const char *field, const char *msg)
 {
     crest__field_error *f = crest__arena_alloc(res->arena, sizeof *f);

@@ -476,6 +476,14 @@ void crest__app_run_blocking(crest_req *req, crest_res *res)
     after_handler(req, res, rc);
 }
 
+void crest__req_deliver(crest_req *req, crest_res *res)
+{
+    req->deferred = false;
+    after_handler(req, res, res->finish_rc);
+    if (req->worker && req->worker->resume)
+        req->worker->resume(req->worker, req); /* req and res may be gone from here on */
+}
+
 void crest__res_finish(crest_res *res, int rc)
 {
     crest_req *req = res->req;
@@ -483,12 +491,13 @@ void crest__res_finish(crest_res *res, int rc)
         return;
     res->finished = true;
     res->finish_rc = rc;
-    if (!req->deferred)
-        return; /* finished before the handler returned: it answers */
-    req->deferred = false;
-    after_handler(req, res, rc);
-    if (req->worker && req->worker->resume)
-        req->worker->resume(req->worker, req);
+    /* Finished before the handler returned: it answers. Inside a crest_query
+     * callback: the answer goes out when the callback returns, so until
+     * then the request, its memory and res stay (a second call sees
+     * `finished`). */
+    if (!req->deferred || req->in_query_cb)
+        return;
+    crest__req_deliver(req, res);
 }
 
 void crest_res_finish(crest_res *res)

@@ -162,6 +162,7 @@ struct crest_req {
     crest__sess *sess;           /* the request's use of the store, made at first use (arena) */
     unsigned store_pending;      /* statements in flight (a deferred answer waits for them) */
     bool deferred;               /* the handler returned CREST_DEFERRED and has not finished */
+    unsigned in_query_cb;        /* crest_query callbacks running (nested when one runs in place) */
     const crest_user *user;      /* set by auth (arena), NULL when anonymous */
     const char *peer;            /* the client's IP address ("-" when unknown) */
     uint64_t deadline_us;
@@ -227,6 +228,9 @@ int crest__req_query(crest_req *req, crest_res *res, const crest__query *q, cres
 /* crest_res_finish with the handler's result: rc -1 without an error
  * answer becomes a 500, as a handler returning -1 does. */
 void crest__res_finish(crest_res *res, int rc);
+/* Sends a finished deferred answer (after_handler, then the engine's
+ * resume): req and res may be gone when it returns. */
+void crest__req_deliver(crest_req *req, crest_res *res);
 /* Answers with bytes that live as long as the app (a static file read
  * once, the OpenAPI document): the engine sends them from there, without a
  * copy per response or per connection. content_type as for crest_res_send. */

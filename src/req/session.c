@@ -89,9 +89,16 @@ typedef struct user_query {
 static void user_query_done(void *p, crest__rows *rows, const crest__dberr *err)
 {
     user_query *uq = p;
+    crest_req *req = uq->req;
+    crest_res *res = uq->res;
     if (!rows)
-        crest__dberr_answer(uq->req, uq->res, err);
-    uq->cb(uq->req, uq->res, rows, uq->ud);
+        crest__dberr_answer(req, res, err);
+    req->in_query_cb++;
+    uq->cb(req, res, rows, uq->ud);
+    /* A deferred answer the callback finished goes out now that it has
+     * returned (crest__res_finish waits for it). */
+    if (--req->in_query_cb == 0 && res->finished && req->deferred)
+        crest__req_deliver(req, res);
 }
 
 int crest_query(crest_req *req, crest_res *res, const char *sql, const crest_value *params, unsigned nparams,

@@ -1,9 +1,11 @@
 """Black-box harness for crest: starts the real binaries, talks HTTP to them.
 
 Environment: CREST_BIN (the `crest` command), CREST_HELLO (the hello
-example) and CREST_SLOW_APP (tests/e2e/slow_app.c, handlers that sleep). Every server started here listens on 127.0.0.1 with an ephemeral
-port, is stopped with SIGTERM at teardown (SIGKILL after 5 s) and must then
-exit 0 with no sanitizer report on its stderr.
+example), CREST_SLOW_APP (tests/e2e/slow_app.c, handlers that sleep) and
+CREST_QUERY_APP (tests/e2e/query_app.c, handlers on crest_query). Every
+server started here listens on 127.0.0.1 with an ephemeral port, is stopped
+with SIGTERM at teardown (SIGKILL after 5 s) and must then exit 0 with no
+sanitizer report on its stderr.
 """
 import json
 import os
@@ -26,6 +28,7 @@ def _abs(p):
 CREST_BIN = _abs(os.environ.get("CREST_BIN", ""))
 CREST_HELLO = _abs(os.environ.get("CREST_HELLO", ""))
 CREST_SLOW_APP = _abs(os.environ.get("CREST_SLOW_APP", ""))
+CREST_QUERY_APP = _abs(os.environ.get("CREST_QUERY_APP", ""))
 
 # Generous: the suite also runs against an ASan+UBSan build.
 START_TIMEOUT = 30.0
@@ -329,6 +332,18 @@ def slow_app(servers, tmp_path):
 
     def start(workers=1, env=None, args=()):
         argv = [CREST_SLOW_APP, "--listen", "127.0.0.1:0", "--workers", str(workers)] + list(args)
+        return servers.add(Server(argv, cwd=str(tmp_path), env=env)).wait_listening()
+
+    return start
+
+
+@pytest.fixture
+def query_app(servers, tmp_path):
+    """query_app(workers=1) -> Server running tests/e2e/query_app.c (handlers on crest_query)."""
+    _require(CREST_QUERY_APP, "CREST_QUERY_APP")
+
+    def start(workers=1, env=None, args=()):
+        argv = [CREST_QUERY_APP, "--listen", "127.0.0.1:0", "--workers", str(workers)] + list(args)
         return servers.add(Server(argv, cwd=str(tmp_path), env=env)).wait_listening()
 
     return start
