@@ -170,6 +170,8 @@ void crest__request_abandon(conn *c)
      * thread finishes, and after_work_cb frees the state. */
     if (!rs->req.deferred) /* a deferred answer queued no work: crest_res_finish frees it */
         uv_cancel((uv_req_t *)&rs->work);
+    else if (rs->req.store_pending) /* nobody reads its answer: its statements stop */
+        crest__req_cancel(&rs->req);
     rs->c = NULL;
     c->rs = NULL;
 }

@@ -283,7 +283,11 @@ static void handle(conn *c)
     int h = crest__app_handle(req, &rs->res);
     if (h == 2) { /* deferred: crest_res_finish resumes the connection */
         c->state = ST_HANDLING;
-        crest__conn_stop_reading(c);
+        /* Plain HTTP goes on reading meanwhile, so that a client that
+         * leaves is seen (its statements are cancelled); bytes that come
+         * in the meantime are kept and reading stops (on_read). */
+        if (c->tls || c->in.len)
+            crest__conn_stop_reading(c);
         crest__conn_set_deadline(c, crest__req_budget_ms(req));
         return;
     }
@@ -502,6 +506,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (take_input(c, buf->base, (size_t)nread))
         crest__conn_process(c);
+    if (c->state == ST_HANDLING && c->in.len) /* a deferred answer's pipelined bytes: one read kept at most */
+        crest__conn_stop_reading(c);
 }
 
 static void timer_cb(uv_timer_t *t)

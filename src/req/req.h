@@ -218,6 +218,8 @@ struct crest__worker {
 /* The request's session with the store, made at first use with the
  * request's deadline (now + its budget); NULL without a database or memory. */
 crest__sess *crest__req_sess(crest_req *req);
+/* The client is gone: the request's statements stop (its session, if any). */
+void crest__req_cancel(crest_req *req);
 /* Ends the request's session (releases what it holds; notes a deadline hit). */
 void crest__req_end_sess(crest_req *req);
 /* Runs q in the request's session; cb runs once, on the request's thread,

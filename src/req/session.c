@@ -37,6 +37,12 @@ crest__sess *crest__req_sess(crest_req *req)
     return req->sess;
 }
 
+void crest__req_cancel(crest_req *req)
+{
+    if (req->sess)
+        req->app->store->vt->cancel(req->sess);
+}
+
 void crest__req_end_sess(crest_req *req)
 {
     if (!req->sess)

@@ -497,6 +497,8 @@ static crest__sess *sq_sess_new(crest__store *st, const crest__sess_config *cfg)
 static int progress(void *p)
 {
     crest__sess *ss = p;
+    if (atomic_load_explicit(&ss->cancelled, memory_order_relaxed))
+        return 1;
     uint64_t now = crest__now_us();
     if (ss->cfg.deadline_us && now > ss->cfg.deadline_us)
         return 1;
@@ -729,6 +731,14 @@ static void sq_sess_end(crest__sess *ss, bool *timed_out)
         *timed_out = true;
 }
 
+/* From any thread: the session's statement (on the loop or a pool thread)
+ * stops at its next progress call, and so does every later one; only this
+ * session's statements see the flag. */
+static void sq_cancel(crest__sess *ss)
+{
+    atomic_store(&ss->cancelled, true);
+}
+
 static void *sq_native(crest__sess *ss)
 {
     crest__conn *c = sess_conn(ss);
@@ -771,6 +781,7 @@ const crest__store_vt crest__store_sqlite = {
     .write_end = sq_write_end,
     .txn = sq_txn,
     .sess_end = sq_sess_end,
+    .cancel = sq_cancel,
     .native = sq_native,
     .sess_fkeys = sq_sess_fkeys,
 };

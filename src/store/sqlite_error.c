@@ -66,6 +66,13 @@ static const char *unique_columns(crest__arena *a, const char *msg)
     return out;
 }
 
+/* What follows "failed: " in SQLite's message (arena), or NULL. */
+static const char *after_failed(crest__arena *a, const char *msg)
+{
+    const char *p = msg ? strstr(msg, "failed: ") : NULL;
+    return p && p[8] ? crest__arena_strdup(a, p + 8) : NULL;
+}
+
 void crest__dberr_sqlite(void *dbp, int rc, crest__arena *a, crest__dberr *out)
 {
     sqlite3 *db = dbp;
@@ -92,11 +99,13 @@ void crest__dberr_sqlite(void *dbp, int rc, crest__arena *a, crest__dberr *out)
         case SQLITE_CONSTRAINT_FOREIGNKEY:
             out->kind = CREST__DBERR_FOREIGN_KEY;
             break;
-        case SQLITE_CONSTRAINT_NOTNULL:
+        case SQLITE_CONSTRAINT_NOTNULL: /* "NOT NULL constraint failed: t.col" */
             out->kind = CREST__DBERR_NOT_NULL;
+            out->columns = unique_columns(a, db ? sqlite3_errmsg(db) : NULL);
             break;
-        case SQLITE_CONSTRAINT_CHECK:
+        case SQLITE_CONSTRAINT_CHECK: /* "CHECK constraint failed: <its name, or its expression>" */
             out->kind = CREST__DBERR_CHECK;
+            out->constraint = after_failed(a, db ? sqlite3_errmsg(db) : NULL);
             break;
         case SQLITE_CONSTRAINT_TRIGGER: {
             const char *detail;

@@ -7,6 +7,7 @@
 #define CREST_SQLITE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <sqlite3.h>
 
@@ -57,6 +58,7 @@ struct crest__sess {
     bool moved;                   /* a read of this session went off the loop: its next reads go at once */
     bool timed_out;
     bool in_txn;
+    atomic_bool cancelled;        /* cancel(): the running statement stops at its next progress call */
 };
 
 /* sqlite_db.c: opens a connection set up as every one of crest's is; an

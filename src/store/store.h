@@ -55,8 +55,10 @@ typedef enum crest__dberr_kind {
 typedef struct crest__dberr {
     crest__dberr_kind kind;
     int native;                /* the store's own code (SQLite's extended code), for the log */
-    const char *columns;       /* UNIQUE: the key's column names, each NUL-ended, then "" (arena); or NULL */
-    const char *constraint;    /* the constraint's name when the database gives one (arena), or NULL */
+    const char *columns;       /* UNIQUE: the key's column names; NOT_NULL: the column; each NUL-ended,
+                                  then "" (arena); or NULL */
+    const char *constraint;    /* CHECK (and what else the database names): the constraint, as the
+                                  database names it (SQLite: its name, or its expression; arena), or NULL */
     int status;                /* RAISED: the HTTP status */
     const char *detail;        /* RAISED: the message for the client; else the database's own, for
                                   logs and start-up messages only (arena; may be NULL) */
@@ -117,7 +119,8 @@ typedef struct crest__query {
     const crest__val *binds;
     unsigned nbinds;
     unsigned flags;            /* CREST__QF_* */
-    size_t max_rows;           /* 0: all; else stop after this many rows */
+    size_t max_rows;           /* 0: all; else keep this many rows (the statement still runs to its end:
+                                  bound the work with a LIMIT) */
 } crest__query;
 
 /* What the store says of a statement it was asked to check (start-up). */
@@ -212,9 +215,12 @@ typedef struct crest__store_vt {
     /* Runs q; cb runs once (maybe before this returns). 0, or negative
      * when it could not start (cb never runs). */
     int (*query)(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud);
-    /* Opens / ends the request's write transaction (the unit a write
-     * route runs in): SQLite takes the one writer; end commits or rolls
-     * back, and for a commit waits until it is durable. */
+    /* Opens / ends the request's write unit (what a write route runs in).
+     * SQLite: begin takes the one writer; the statements in between
+     * autocommit each; end rolls back a transaction left open, gives the
+     * writer back and, when commit is true, returns once what was committed
+     * is durable (group commit). A network store: one transaction, committed
+     * (or rolled back) by end. */
     int (*write_begin)(crest__sess *ss, crest__dberr *err);
     int (*write_end)(crest__sess *ss, bool commit, crest__dberr *err);
     /* A transaction inside the request (bulk create). */
@@ -222,6 +228,10 @@ typedef struct crest__store_vt {
     /* The request is over: release what the session holds. Sets *timed_out
      * when its deadline interrupted a statement. */
     void (*sess_end)(crest__sess *ss, bool *timed_out);
+    /* Nobody waits for the session's answer any more (the client left):
+     * its running statement stops as soon as it can, and later ones at
+     * once; their completions still run (as failures). Any thread. */
+    void (*cancel)(crest__sess *ss);
     /* The native handle (SQLite: sqlite3 *) for crest_req_sqlite; NULL when none. */
     void *(*native)(crest__sess *ss);
     /* Schema introspection inside a request (naming a missing parent). */

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
-from conftest import assert_problem
+from conftest import assert_problem, http_request
 
 ROWS = 1_000_000
 
@@ -107,3 +107,42 @@ def test_fast_reads_and_writes_are_answered_in_place(crest):
     assert r.status_code == 201
     assert s.get(r.headers["location"]).json()["title"] == "fresh"
     assert s.get("/notes?page_size=2").json()["data"][0]["title"] == "note 1"
+
+
+COUNT_APP = """\
+database: sqlite:count.db
+limits: {statement_timeout: 120s}
+endpoints:
+  - path: /count
+    params:
+      n: {type: int, required: true}
+    sql: WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < :n) SELECT count(*) AS n FROM c
+    returns: one
+"""
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_read_whose_client_left_stops(crest):
+    """Cancellation: a statement moved off the loop (minutes of work, within its 120 s deadline) stops when its
+    client goes away, instead of keeping a pool thread and a core busy for nothing."""
+    s = crest(COUNT_APP, workers=1)
+    assert s.get("/count?n=10").json() == {"n": 10}
+    c = s.raw(timeout=10)
+    c.send(http_request("GET", "/count?n=2000000000"))
+    time.sleep(0.5)  # on a pool thread now, counting
+    busy = cpu_seconds(s.proc.pid)
+    time.sleep(1.0)
+    assert cpu_seconds(s.proc.pid) - busy > 0.5, "the statement was not running: the test proves nothing"
+    c.close()
+    time.sleep(0.5)  # the loop sees the close and cancels
+    before = cpu_seconds(s.proc.pid)
+    time.sleep(1.0)
+    spent = cpu_seconds(s.proc.pid) - before
+    assert spent < 0.2, f"{spent:.2f} s of CPU in the second after the client left"
+    assert s.get("/count?n=10").json() == {"n": 10}  # the worker serves on

@@ -71,6 +71,20 @@ static void constraints_are_classified(void **state)
     assert_int_equal(fail_of("INSERT INTO c (n) VALUES (NULL)").kind, CREST__DBERR_NOT_NULL);
 }
 
+static void not_null_names_its_column_and_check_its_constraint(void **state)
+{
+    (void)state;
+    crest__dberr e = fail_of("INSERT INTO c (n) VALUES (NULL)");
+    assert_int_equal(e.kind, CREST__DBERR_NOT_NULL);
+    assert_non_null(e.columns);
+    assert_string_equal(e.columns, "n");
+    assert_string_equal(e.columns + 2, "");
+    e = fail_of("INSERT INTO c (n) VALUES (-1)");
+    assert_int_equal(e.kind, CREST__DBERR_CHECK);
+    assert_non_null(e.constraint);
+    assert_string_equal(e.constraint, "n >= 0");
+}
+
 static void a_trigger_can_raise_a_status(void **state)
 {
     (void)state;
@@ -132,6 +146,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(constraints_are_classified),
+        cmocka_unit_test(not_null_names_its_column_and_check_its_constraint),
         cmocka_unit_test(a_trigger_can_raise_a_status),
         cmocka_unit_test(the_databases_own_message_is_kept),
         cmocka_unit_test(a_full_database_is_a_storage_error),
