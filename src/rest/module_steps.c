@@ -10,8 +10,9 @@
 
 const crest__dialect *crest__app_dialect(const crest_app *app)
 {
-    CREST_UNUSED(app);
-    return crest__dialect_sqlite();
+    /* The store speaks the dialect of its name, as model sync reads it. */
+    const crest__dialect *d = app->store ? crest__dialect_named(app->store->vt->name) : NULL;
+    return d ? d : crest__dialect_sqlite();
 }
 
 int crest__rest_bad_param(crest_res *res, const char *param, const char *msg)

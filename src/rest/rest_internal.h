@@ -17,8 +17,8 @@
 
 #define CREST_BULK_MAX 1000            /* rows in one bulk create */
 
-/* The SQL dialect of the app's store (static, borrowed): SQLite until the
- * app chooses its store. */
+/* The SQL dialect of the app's store, named by it (static, borrowed);
+ * SQLite's before a store is open. */
 const crest__dialect *crest__app_dialect(const crest_app *app);
 
 /* ---- model values ---- */

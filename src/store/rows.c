@@ -9,6 +9,18 @@
 #include "crest/crest.h"
 #include "store.h"
 
+int crest__rows_init(crest__rows *r, crest__arena *a, unsigned ncols)
+{
+    memset(r, 0, sizeof *r);
+    r->ncols = ncols;
+    if (ncols) {
+        r->names = crest__arena_calloc(a, ncols, sizeof *r->names);
+        if (!r->names)
+            return -1;
+    }
+    return 0;
+}
+
 /* A float as SQLite writes it as text ("%!.15g": "100.0", "1.0e+20"). */
 static int float_text(char *buf, size_t cap, double d)
 {

@@ -20,18 +20,6 @@ static atomic_uint_fast64_t store_gen;
 
 /* ---- reading a statement into rows ---- */
 
-int crest__rows_init(crest__rows *r, crest__arena *a, unsigned ncols)
-{
-    memset(r, 0, sizeof *r);
-    r->ncols = ncols;
-    if (ncols) {
-        r->names = crest__arena_calloc(a, ncols, sizeof *r->names);
-        if (!r->names)
-            return -1;
-    }
-    return 0;
-}
-
 /* Room for one more row (the first time for `expect` rows, when known);
  * NULL when short of memory. */
 static crest__cell *add_row(crest__rows *r, crest__arena *a, size_t expect)
@@ -758,7 +746,6 @@ static int sq_sess_fkeys(crest__sess *ss, const char *table, crest__fkey_info **
 
 const crest__store_vt crest__store_sqlite = {
     .name = "sqlite",
-    .dialect = 0,
     .writes_block = true,
     .open = sq_open,
     .close = sq_close,

@@ -180,8 +180,7 @@ typedef struct crest__store_config {
 } crest__store_config;
 
 typedef struct crest__store_vt {
-    const char *name;                  /* "sqlite" */
-    int dialect;                       /* the query stage's dialect id */
+    const char *name;                  /* "sqlite": also the query stage's dialect (crest__dialect_named) */
     /* Write routes run on the thread pool, one at a time (SQLite's single
      * writer and group commit), rather than on the loop. */
     bool writes_block;
