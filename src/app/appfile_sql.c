@@ -1,5 +1,6 @@
 /* appfile_sql.c — the app file's SQL endpoints (`endpoints:`): method, path,
- * typed parameters, the SQL and how its rows are returned. */
+ * typed parameters (body parameters become fields, crest__mfield, whose
+ * defaults are checked here once), the SQL and how its rows are returned. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -44,6 +45,101 @@ static bool in_path(const char *path, const char *name)
         if (!strncmp(s + 1, name, n) && s[1 + n] == '}')
             return true;
     return false;
+}
+
+/* A body parameter as a field (type string: min/max are its length), so the
+ * one field validator checks it; its default is checked here, once. */
+static int body_param(crest__loader *L, sqlep_body_param *b, const char *name, crest_type type, bool required,
+                      const ynode *v, const char *where)
+{
+    crest_field *f = &b->f.f;
+    if (!(b->name = strdup(name)))
+        return CREST_ENOMEM;
+    f->name = b->name;
+    f->type = type == CREST_T_INT     ? CREST_F_INT
+              : type == CREST_T_FLOAT ? CREST_F_FLOAT
+              : type == CREST_T_BOOL  ? CREST_F_BOOL
+              : type == CREST_T_UUID  ? CREST_F_UUID
+              : type == 0             ? CREST_F_JSON
+                                      : CREST_F_STRING; /* string, enum */
+    f->required = required;
+    if (v->kind != Y_MAP)
+        return 0;
+    const ynode *x, *def = crest__ytree_get(v, "default"), *values = crest__ytree_get(v, "values");
+    int64_t n;
+    int rc;
+    if (type == CREST_T_STRING) {
+        if ((x = crest__ytree_get(v, "min_length"))) {
+            if ((rc = crest__af_get_int(L, x, where, 0, 1 << 30, &n)))
+                return rc;
+            f->min_length = n;
+        }
+        if ((x = crest__ytree_get(v, "max_length"))) {
+            if ((rc = crest__af_get_int(L, x, where, 1, 1 << 30, &n)))
+                return rc;
+            f->max_length = n;
+        }
+        if (f->max_length && f->min_length > f->max_length)
+            return crest__af_bad(L, x, "%s: min_length is greater than max_length", where);
+    } else {
+        if ((x = crest__ytree_get(v, "min")) && (rc = crest__af_get_number(L, x, where, &f->min)))
+            return rc;
+        f->has_min = x != NULL;
+        if ((x = crest__ytree_get(v, "max")) && (rc = crest__af_get_number(L, x, where, &f->max)))
+            return rc;
+        f->has_max = x != NULL;
+        if (f->has_min && f->has_max && f->min > f->max)
+            return crest__af_bad(L, x, "%s: min is greater than max", where);
+    }
+    if ((x = crest__ytree_get(v, "description"))) {
+        if (crest__af_want_scalar(L, x, where))
+            return CREST_ECONFIG;
+        if (!(b->description = strdup(x->str)))
+            return CREST_ENOMEM;
+        f->description = b->description;
+    }
+    if (values) {
+        if (!(b->values = calloc(values->n + 1, sizeof(char *))))
+            return CREST_ENOMEM;
+        for (size_t i = 0; i < values->n; i++) {
+            if (crest__af_want_scalar(L, values->kids[i], where))
+                return CREST_ECONFIG;
+            if (!(b->values[i] = strdup(values->kids[i]->str)))
+                return CREST_ENOMEM;
+        }
+        f->values = (const char *const *)b->values;
+    }
+    if (!def)
+        return 0;
+    if (def->kind != Y_SCALAR)
+        return crest__af_bad(L, def, "%s.default: expected a value", where);
+    if (type == CREST_T_INT) {
+        int64_t iv;
+        if (crest__parse_int(def->str, def->len, &iv))
+            return crest__af_bad(L, def, "%s.default: expected an integer", where);
+        b->f.defv = json_integer(iv);
+    } else if (type == CREST_T_FLOAT) {
+        double dv;
+        if (crest__parse_double(def->str, def->len, &dv))
+            return crest__af_bad(L, def, "%s.default: expected a number", where);
+        b->f.defv = json_real(dv);
+    } else if (type == CREST_T_BOOL) {
+        bool bv;
+        if (crest__af_get_bool(L, def, where, &bv))
+            return CREST_ECONFIG;
+        b->f.defv = json_boolean(bv);
+    } else {
+        b->f.defv = json_string(def->str);
+    }
+    if (!b->f.defv)
+        return CREST_ENOMEM;
+    crest__arena a;
+    crest__arena_init(&a, 256, 0);
+    crest__val out;
+    const char *msg = crest__field_value(&a, &b->f, b->f.defv, &out);
+    rc = msg ? crest__af_bad(L, def, "%s.default: %s", where, msg) : 0;
+    crest__arena_dispose(&a);
+    return rc;
 }
 
 /* One entry of an endpoint's params: short form "id: int" or a map. */
@@ -149,51 +245,9 @@ static int load_param(crest__loader *L, crest__sqlep *s, const ynode *key, const
     if (!strcmp(in, "body")) {
         if (!has_body)
             return crest__af_bad(L, key, "%s: %s requests have no body", where, crest_method_name(s->spec.method));
-        sqlep_body_param *b = &s->body[s->nbody];
+        sqlep_body_param *b = &s->body[s->nbody++];
         memset(b, 0, sizeof *b);
-        s->nbody++;
-        if (!(b->name = strdup(name)))
-            return CREST_ENOMEM;
-        b->type = type;
-        b->required = required;
-        b->has_min = has_min;
-        b->has_max = has_max;
-        b->min = mn;
-        b->max = mx;
-        if (def) {
-            if (def->kind != Y_SCALAR)
-                return crest__af_bad(L, def, "%s.default: expected a value", where);
-            if (type == CREST_T_INT) {
-                int64_t iv;
-                if (crest__parse_int(def->str, def->len, &iv))
-                    return crest__af_bad(L, def, "%s.default: expected an integer", where);
-                b->def = json_integer(iv);
-            } else if (type == CREST_T_FLOAT) {
-                double dv;
-                if (crest__parse_double(def->str, def->len, &dv))
-                    return crest__af_bad(L, def, "%s.default: expected a number", where);
-                b->def = json_real(dv);
-            } else if (type == CREST_T_BOOL) {
-                bool bv;
-                if (crest__af_get_bool(L, def, where, &bv))
-                    return CREST_ECONFIG;
-                b->def = json_boolean(bv);
-            } else {
-                b->def = json_string(def->str);
-            }
-        }
-        if (values) {
-            b->values = calloc(values->n + 1, sizeof(char *));
-            if (!b->values)
-                return CREST_ENOMEM;
-            for (size_t i = 0; i < values->n; i++) {
-                if (crest__af_want_scalar(L, values->kids[i], where))
-                    return CREST_ECONFIG;
-                if (!(b->values[i] = strdup(values->kids[i]->str)))
-                    return CREST_ENOMEM;
-            }
-        }
-        return 0;
+        return body_param(L, b, name, type, required, v, where);
     }
     if (type == 0)
         return crest__af_bad(L, v, "%s: only body parameters can be json", where);

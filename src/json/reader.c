@@ -2,6 +2,7 @@
  * size was capped by the HTTP layer; nesting depth is checked here with a
  * cheap scan before jansson builds anything, so a deep body costs nothing. */
 #include <stdio.h>
+#include <string.h>
 
 #include "json_internal.h"
 
@@ -38,7 +39,10 @@ json_t *crest__json_parse(const char *s, size_t len, unsigned max_depth, char *e
     json_error_t e;
     json_t *v = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
     if (!v) {
-        snprintf(errbuf, errcap, "invalid JSON at line %d, column %d: %s", e.line, e.column, e.text);
+        /* jansson names its own flag for \u0000; the client is told what is wrong. */
+        const char *why = strstr(e.text, "JSON_ALLOW_NUL") ? "\\u0000 (a NUL character) is not allowed in strings"
+                                                           : e.text;
+        snprintf(errbuf, errcap, "invalid JSON at line %d, column %d: %s", e.line, e.column, why);
         return NULL;
     }
     return v;

@@ -1,7 +1,8 @@
 /* module.c — the REST modules' part of the OpenAPI document: schemas of
  * models, operations, parameter schemas and descriptions, read from the
- * modules' structures (src/rest/module_internal.h); openapi.c writes the
- * rest of the document. */
+ * modules' structures (src/rest/module_internal.h), and the schema of a
+ * field, which SQL endpoints' bodies share; openapi.c writes the rest of
+ * the document. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,7 +23,7 @@ static void schema_base(const crest_app *app, const crest__module *mod, char *ou
         snprintf(out, cap, "%s", mod->m->name);
 }
 
-static void field_schema(crest__oa *o, const crest__mfield *f, bool nullable, bool with_default)
+void crest__oa_field(crest__oa *o, const crest__mfield *f, bool nullable, bool with_default)
 {
     crest_json *w = o->w;
     crest_json_object_begin(w);
@@ -114,7 +115,7 @@ static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 re
         if (shape == 0 ? !mod->served[i] : !mod->writable[i])
             continue;
         crest_json_key(w, f->f.name);
-        field_schema(o, f, shape == 0 ? served_nullable(f) : !f->f.required, shape == 1);
+        crest__oa_field(o, f, shape == 0 ? served_nullable(f) : !f->f.required, shape == 1);
     }
     if (shape == 0)
         for (unsigned j = 0; j < mod->ncomp; j++) {

@@ -333,7 +333,7 @@ static void sql_body(crest__oa *o, const crest__sqlep *s)
     crest_json_object_begin(w);
     bool any_required = false;
     for (unsigned i = 0; i < s->nbody; i++)
-        any_required |= s->body[i].required && !s->body[i].def;
+        any_required |= s->body[i].f.f.required && !s->body[i].f.defv;
     crest_json_key(w, "required");
     crest_json_bool(w, any_required);
     crest_json_key(w, "content");
@@ -348,40 +348,14 @@ static void sql_body(crest__oa *o, const crest__sqlep *s)
     for (unsigned i = 0; i < s->nbody; i++) {
         const sqlep_body_param *b = &s->body[i];
         crest_json_key(w, b->name);
-        crest_json_object_begin(w);
-        if (b->type) /* 0: any JSON */
-            crest__oa_type(o, param_type(b->type), !b->required);
-        if (b->type == CREST_T_UUID) {
-            crest_json_key(w, "format");
-            crest_json_str(w, "uuid");
-        }
-        if (b->type == CREST_T_ENUM && b->values) {
-            crest_json_key(w, "enum");
-            crest_json_array_begin(w);
-            for (char **v = b->values; *v; v++)
-                crest_json_str(w, *v);
-            crest_json_array_end(w);
-        }
-        if (b->has_min) {
-            crest_json_key(w, b->type == CREST_T_STRING ? "minLength" : "minimum");
-            crest__oa_number(o, b->min);
-        }
-        if (b->has_max) {
-            crest_json_key(w, b->type == CREST_T_STRING ? "maxLength" : "maximum");
-            crest__oa_number(o, b->max);
-        }
-        if (b->def) {
-            crest_json_key(w, "default");
-            crest__json_write_value(w, b->def);
-        }
-        crest_json_object_end(w);
+        crest__oa_field(o, &b->f, !b->f.f.required, true);
     }
     crest_json_object_end(w);
     if (any_required) {
         crest_json_key(w, "required");
         crest_json_array_begin(w);
         for (unsigned i = 0; i < s->nbody; i++)
-            if (s->body[i].required && !s->body[i].def)
+            if (s->body[i].f.f.required && !s->body[i].f.defv)
                 crest_json_str(w, s->body[i].name);
         crest_json_array_end(w);
     }

@@ -53,8 +53,13 @@ const char *crest__docs_ui_missing(void);
 struct crest_app;
 int crest__openapi_write(struct crest_app *app, crest_json *w, bool v30);
 
-/* ---- from rest/module.c ---- */
+/* ---- module.c ---- */
 struct crest__endpoint;
+struct crest__mfield;
+/* The schema of a field (a model's, or an SQL endpoint's body parameter):
+ * type, format, bounds, length, pattern, allowed values; its default when
+ * with_default. f is borrowed for the call. */
+void crest__oa_field(crest__oa *o, const struct crest__mfield *f, bool nullable, bool with_default);
 /* Component schemas of every model and module (members of "schemas"). */
 void crest__rest_openapi_schemas(struct crest_app *app, crest__oa *o);
 /* For a REST route: writes "requestBody" (when it has one) and "responses"

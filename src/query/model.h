@@ -1,7 +1,8 @@
 /* model.h — a model as the query stage reads it: its fields with their
- * quoted names, and the three model functions the where parser calls. The
- * models are built and checked in src/rest/model.c (which defines these
- * functions) until they get a stage of their own. Internal: not installed. */
+ * quoted names, and how a field checks a value (field.c: the one validator
+ * of REST bodies, SQL endpoint bodies and where operands). The models are
+ * built in src/rest/model.c (which defines crest__model_field) until they
+ * get a stage of their own. Internal: not installed. */
 #ifndef CREST_QUERY_MODEL_H
 #define CREST_QUERY_MODEL_H
 
@@ -44,5 +45,23 @@ static inline bool crest__field_readable(const crest__mfield *f)
  * null gives CREST__V_NULL. Returns NULL, or a message ("must be an
  * integer"). Text points into v or into the arena a. */
 const char *crest__field_operand(crest__arena *a, const crest__mfield *f, const json_t *v, crest__val *out);
+/* Checks a JSON value against a field (type, bounds, length, allowed
+ * values, pattern) and converts it for binding; NULL or JSON null gives
+ * CREST__V_NULL, refused when the field is required. Returns NULL when
+ * fine, else a message ("must be >= 0"). Text points into v or into a. */
+const char *crest__field_value(crest__arena *a, const crest__mfield *f, const json_t *v, crest__val *out);
+/* The value a write gives f from its body: v when the body names it (NULL:
+ * it does not); when it does not and create is set, f's default (declared,
+ * or `now`), else CREST__V_NULL, or "is required". *set tells whether out
+ * holds a value to write (false: absent on an update, left as it is).
+ * Returns NULL or the message for the field. */
+const char *crest__field_input(crest__arena *a, const crest__mfield *f, const json_t *v, bool create, crest__val *out,
+                               bool *set);
+/* The current time as stored: "YYYY-MM-DDTHH:MM:SS.sssZ". buf >= 32 bytes. */
+void crest__now_stored(char *buf, size_t cap);
+/* RFC 3339 → the stored UTC form; -1 when not a valid date-time. */
+int crest__datetime_norm(const char *s, size_t len, char *out, size_t cap);
+/* "YYYY-MM-DD" check. */
+bool crest__date_valid(const char *s, size_t len);
 
 #endif

@@ -141,23 +141,8 @@ static int seed(sync_ctx *x, const crest__model *m, int *at)
             break;
         for (unsigned f = 1; f < m->nfields && !rc; f++) {
             const crest__mfield *mf = &m->fields[f];
-            json_t *v = json_object_get(row, mf->f.name);
-            const char *msg = NULL;
-            if (!v && mf->def_now) {
-                char now[40];
-                crest__now_stored(now, sizeof now);
-                if (mf->f.type == CREST_F_DATE)
-                    now[10] = 0;
-                vals[f] = (crest__val){.k = mf->f.type == CREST_F_DATE ? CREST__V_DATE : CREST__V_DATETIME,
-                                       .s = crest__arena_strdup(a, now), .n = strlen(now)};
-                if (!vals[f].s)
-                    rc = CREST_ENOMEM;
-                continue;
-            }
-            if (!v && !mf->defv && mf->f.required)
-                msg = "is required";
-            else
-                msg = crest__field_value(a, mf, v ? v : mf->defv, &vals[f]);
+            bool set;
+            const char *msg = crest__field_input(a, mf, json_object_get(row, mf->f.name), true, &vals[f], &set);
             if (msg) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: seed[%zu].%s %s", m->name, i,
                                       mf->f.name, msg);
@@ -327,12 +312,12 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
             if ((rc = run(&x, &q)) || (rc = record_field(&x, m, f)))
                 goto out;
             if (f->def_now) { /* existing rows get the time of the change */
-                char now[40];
-                crest__now_stored(now, sizeof now);
-                if (f->f.type == CREST_F_DATE)
-                    now[10] = 0;
-                crest__val v = {.k = f->f.type == CREST_F_DATE ? CREST__V_DATE : CREST__V_DATETIME, .s = now,
-                                .n = strlen(now)};
+                crest__val v;
+                bool set;
+                if (crest__field_input(&a, f, NULL, true, &v, &set)) {
+                    rc = CREST_ENOMEM;
+                    goto out;
+                }
                 crest__sql_init(&q, &a, d);
                 crest__compile_fill_column(&q, m, f, v);
                 if ((rc = run(&x, &q)))

@@ -1,5 +1,6 @@
-/* module_write.c — the write routes of a REST module: bodies checked and
- * parsed (callbacks, hooks), then create (one row or a list in one
+/* module_write.c — the write routes of a REST module: bodies checked (keys
+ * here, values by the one field validator, src/query/field.c) and parsed
+ * (callbacks, hooks), then create (one row or a list in one
  * transaction), update and delete, on the app's writer connection. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,33 +66,9 @@ static unsigned to_attrs(crest_req *req, crest_res *res, const crest__module *mo
         const crest__mfield *f = &m->fields[i];
         if (out->set[i])
             continue; /* refused by a parse callback, named there: one message per field */
-        json_t *v = json_object_get(obj, f->f.name);
-        const char *msg = NULL;
-        if (!v && create) {
-            if (f->def_now) {
-                char now[40];
-                crest__now_stored(now, sizeof now);
-                if (f->f.type == CREST_F_DATE)
-                    now[10] = 0;
-                out->v[i].k = f->f.type == CREST_F_DATE ? CREST__V_DATE : CREST__V_DATETIME;
-                out->v[i].s = crest__arena_strdup(req->arena, now);
-                out->v[i].n = out->v[i].s ? strlen(out->v[i].s) : 0;
-                out->set[i] = 1;
-                continue;
-            }
-            if (f->defv) {
-                msg = crest__field_value(req->arena, f, f->defv, &out->v[i]);
-                out->set[i] = 1;
-            } else if (f->f.required) {
-                msg = "is required";
-            } else {
-                out->set[i] = 1; /* NULL */
-                continue;
-            }
-        } else if (v) {
-            msg = crest__field_value(req->arena, f, v, &out->v[i]);
-            out->set[i] = 1;
-        }
+        bool set;
+        const char *msg = crest__field_input(req->arena, f, json_object_get(obj, f->f.name), create, &out->v[i], &set);
+        out->set[i] = set;
         if (msg) {
             if (!nbad)
                 crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);

@@ -23,18 +23,8 @@ const crest__dialect *crest__app_dialect(const crest_app *app);
 
 /* ---- model values ---- */
 
-/* Checks a JSON value against a field and converts it for binding. Returns
- * NULL when fine, else a message ("must be >= 0"). Text points into v or
- * into the arena. */
-const char *crest__field_value(crest__arena *a, const crest__mfield *f, const json_t *v, crest__val *out);
 /* Writes a cell of a row as the field's JSON type. */
 void crest__field_write(crest_json *w, const crest__mfield *f, const crest__cell *c);
-/* The current time as stored: "YYYY-MM-DDTHH:MM:SS.sssZ". buf >= 32 bytes. */
-void crest__now_stored(char *buf, size_t cap);
-/* RFC 3339 → the stored UTC form; -1 when not a valid date-time. */
-int crest__datetime_norm(const char *s, size_t len, char *out, size_t cap);
-/* "YYYY-MM-DD" check. */
-bool crest__date_valid(const char *s, size_t len);
 
 crest__model *crest__app_model(crest_app *app, const char *name);
 void crest__model_free(crest__model *m);

@@ -5,7 +5,8 @@
  * the database typed it or as `columns:` declares it. Values are always
  * bound, never spliced into SQL text; :user.<claim> binds the signed-in
  * user's id or a claim of its token; header parameters bind under their SQL
- * name and may be sent back. */
+ * name and may be sent back. Body parameters are fields, checked by the
+ * one field validator (src/query/field.c) as REST bodies are. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,7 +121,8 @@ void crest__sqlep_free(crest__sqlep *s)
     for (unsigned i = 0; i < s->nbody; i++) {
         sqlep_body_param *b = &s->body[i];
         free(b->name);
-        json_decref(b->def);
+        free(b->description);
+        json_decref(b->f.defv);
         if (b->values) {
             for (char **v = b->values; *v; v++)
                 free(*v);
@@ -407,82 +409,6 @@ static int bad_column(crest_req *req, crest_res *res, const char *col)
     return crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
 }
 
-/* Binds one body value after checking it; returns NULL or a message. */
-static const char *bind_body(crest_req *req, crest__val *out, const sqlep_body_param *b, json_t *v)
-{
-    if (!v || json_is_null(v)) {
-        if (v && json_is_null(v) && b->required)
-            return "must not be null";
-        *out = (crest__val){.k = CREST__V_NULL};
-        return NULL;
-    }
-    switch (b->type) {
-    case CREST_T_INT: {
-        if (!json_is_integer(v))
-            return "must be an integer";
-        json_int_t x = json_integer_value(v);
-        if (b->has_min && (double)x < b->min)
-            return crest__arena_printf(req->arena, "must be >= %.15g", b->min);
-        if (b->has_max && (double)x > b->max)
-            return crest__arena_printf(req->arena, "must be <= %.15g", b->max);
-        *out = (crest__val){.k = CREST__V_INT, .i = x};
-        return NULL;
-    }
-    case CREST_T_FLOAT: {
-        if (!json_is_number(v))
-            return "must be a number";
-        double x = json_number_value(v);
-        if (b->has_min && x < b->min)
-            return crest__arena_printf(req->arena, "must be >= %.15g", b->min);
-        if (b->has_max && x > b->max)
-            return crest__arena_printf(req->arena, "must be <= %.15g", b->max);
-        *out = (crest__val){.k = CREST__V_FLOAT, .f = x};
-        return NULL;
-    }
-    case CREST_T_BOOL:
-        if (!json_is_boolean(v))
-            return "must be true or false";
-        *out = (crest__val){.k = CREST__V_BOOL, .i = json_is_true(v)};
-        return NULL;
-    case CREST_T_UUID: {
-        char *canon = crest__arena_alloc(req->arena, 37);
-        if (!canon)
-            return "cannot be checked (out of memory)";
-        if (!json_is_string(v) || crest__uuid_norm(json_string_value(v), json_string_length(v), canon))
-            return CREST__UUID_INVALID;
-        *out = (crest__val){.k = CREST__V_UUID, .s = canon, .n = 36}; /* the arena outlives the statement */
-        return NULL;
-    }
-    case CREST_T_STRING:
-    case CREST_T_ENUM: {
-        if (!json_is_string(v))
-            return "must be a string";
-        const char *s = json_string_value(v);
-        size_t len = json_string_length(v);
-        if (b->type == CREST_T_ENUM) {
-            bool ok = false;
-            for (char **e = b->values; e && *e; e++)
-                if (!strcmp(*e, s))
-                    ok = true;
-            if (!ok)
-                return "is not one of the allowed values";
-        }
-        size_t chars = 0;
-        for (size_t i = 0; i < len; i++)
-            if (((unsigned char)s[i] & 0xC0) != 0x80)
-                chars++;
-        if (b->has_min && (double)chars < b->min)
-            return crest__arena_printf(req->arena, "must be at least %.0f characters", b->min);
-        if (b->has_max && (double)chars > b->max)
-            return crest__arena_printf(req->arena, "must be at most %.0f characters", b->max);
-        *out = (crest__val){.k = CREST__V_TEXT, .s = s, .n = len}; /* the body outlives the statement */
-        return NULL;
-    }
-    default: /* json: stored as its text */
-        return json_text(req->arena, v, out) ? NULL : "cannot be encoded";
-    }
-}
-
 /* A request of the endpoint while its statement runs (arena). */
 typedef struct sqlep_call {
     crest_req *req;
@@ -549,8 +475,9 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
     unsigned nbad = 0;
     json_t *body = req->json;
     crest__val *vals = crest__arena_calloc(req->arena, s->nbinds ? (size_t)s->nbinds : 1, sizeof *vals);
+    crest__val *bvals = crest__arena_calloc(req->arena, s->nbody ? s->nbody : 1, sizeof *bvals);
     sqlep_call *call = crest__arena_alloc(req->arena, sizeof *call);
-    if (!vals || !call)
+    if (!vals || !bvals || !call)
         return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     if (s->nbody) {
         if (body && !json_is_object(body))
@@ -561,9 +488,8 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         json_t *v;
         json_object_foreach(body, k, v) {
             bool known = false;
-            for (unsigned i = 0; i < s->nbody; i++)
-                if (!strcmp(s->body[i].name, k))
-                    known = true;
+            for (unsigned i = 0; i < s->nbody && !known; i++)
+                known = !strcmp(s->body[i].name, k);
             if (!known) {
                 if (!nbad)
                     crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
@@ -571,12 +497,17 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
                 nbad++;
             }
         }
+        /* Each parameter as a model's field on create: its default when
+         * absent, "is required" when it has none. */
         for (unsigned i = 0; i < s->nbody; i++) {
-            json_t *v2 = body ? json_object_get(body, s->body[i].name) : NULL;
-            if (!v2 && s->body[i].required && !s->body[i].def) {
+            const sqlep_body_param *bp = &s->body[i];
+            bool set;
+            const char *msg = crest__field_input(req->arena, &bp->f, body ? json_object_get(body, bp->name) : NULL,
+                                                 true, &bvals[i], &set);
+            if (msg) {
                 if (!nbad)
                     crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
-                crest_res_error_field(res, s->body[i].name, "is required");
+                crest_res_error_field(res, bp->name, msg);
                 nbad++;
             }
         }
@@ -599,19 +530,7 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
             else
                 vals[i] = (crest__val){.k = CREST__V_TEXT, .s = v->str, .n = strlen(v->str)};
         } else {
-            const sqlep_body_param *bp = &s->body[b->body_param];
-            json_t *v = body ? json_object_get(body, bp->name) : NULL;
-            if (!v && bp->required && !bp->def)
-                continue; /* named above */
-            if (!v)
-                v = bp->def;
-            const char *msg = bind_body(req, &vals[i], bp, v);
-            if (msg) {
-                if (!nbad)
-                    crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
-                crest_res_error_field(res, bp->name, msg);
-                nbad++;
-            }
+            vals[i] = bvals[b->body_param]; /* text in the body or the arena, both outlive the statement */
         }
     }
     for (unsigned i = 0; i < s->nheaders && !nbad; i++) {

@@ -3,19 +3,18 @@
 #ifndef CREST_SQLEP_H
 #define CREST_SQLEP_H
 
+#include "../query/model.h"
 #include "../req/req.h"
 
 typedef enum { RET_ONE, RET_MANY, RET_VALUE, RET_NONE } sqlep_returns;
 
-/* A parameter read from the JSON body (POST/PUT/PATCH). */
+/* A parameter read from the JSON body (POST/PUT/PATCH): a field, checked
+ * by the one field validator (crest__field_input) as a model's field is. */
 typedef struct sqlep_body_param {
-    char *name;
-    crest_type type;       /* CREST_T_*, or 0 for json (bound as JSON text) */
-    bool required;
-    json_t *def;           /* default value, owned, or NULL */
-    bool has_min, has_max;
-    double min, max;
+    crest__mfield f;       /* its strings point below; f.defv (the default) is owned */
+    char *name;            /* owned */
     char **values;         /* enum, NULL-terminated, owned */
+    char *description;     /* owned */
 } sqlep_body_param;
 
 /* A header parameter whose SQL name is not its header's name

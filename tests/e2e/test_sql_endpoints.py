@@ -839,3 +839,93 @@ endpoints:
     r = s.get("/total")
     assert r.status_code == 200, r.text
     assert r.content == b'{"total":18446744073709551616,"small":5}'
+
+
+# One field validator for REST bodies and SQL endpoint bodies: the same field
+# declared on a model and as an SQL endpoint's body parameter answers the same
+# message for the same value.
+ALIKE_APP = """\
+database: sqlite:alike.db
+models:
+  Item:
+    table: items
+    fields:
+      name:  {type: string, required: true, min_length: 2, max_length: 4}
+      qty:   {type: int, min: 0, max: 10}
+      color: {type: string, values: [red, blue]}
+      ok:    {type: bool}
+      ref:   {type: uuid}
+modules:
+  items:
+    model: Item
+    url_prefix: /items
+    enabled_methods: [create, read]
+endpoints:
+  - method: POST
+    path: /sql_items
+    status: 201
+    params:
+      name:  {type: string, required: true, min_length: 2, max_length: 4}
+      qty:   {type: int, min: 0, max: 10}
+      color: {type: enum, values: [red, blue]}
+      ok:    {type: bool}
+      ref:   {type: uuid}
+    sql: INSERT INTO items (name, qty, color, ok, ref) VALUES (:name, :qty, :color, :ok, :ref) RETURNING id
+    returns: one
+"""
+
+ALIKE_BODIES = [
+    ({"name": "x", "qty": 11, "color": "green", "ok": "yes", "ref": "nope"},
+     {"name": "must be at least 2 characters long", "qty": "must be <= 10", "color": "must be one of: red, blue",
+      "ok": "must be true or false", "ref": "must be a UUID (8-4-4-4-12 hex digits)"}),
+    ({"name": "abcde", "qty": 1.5}, {"name": "must be at most 4 characters long", "qty": "must be an integer"}),
+    ({"name": None, "qty": -1}, {"name": "must not be null", "qty": "must be >= 0"}),
+    ({"qty": 1}, {"name": "is required"}),
+    ({"name": "ab", "size": 3}, {"size": "is not a known field"}),
+]
+
+
+@pytest.mark.parametrize("body,errors", ALIKE_BODIES, ids=[",".join(sorted(e)) for _, e in ALIKE_BODIES])
+def test_sql_endpoint_and_rest_bodies_answer_alike(crest, body, errors):
+    s = crest(ALIKE_APP)
+    for path in ("/items", "/sql_items"):
+        p = assert_problem(jpost(s, path, body), 422, "validation_failed")
+        assert p["errors"] == errors, (path, p)
+
+
+def test_a_nul_in_a_body_string_is_refused_alike_without_naming_jansson(crest):
+    s = crest(ALIKE_APP)
+    for path in ("/items", "/sql_items"):
+        r = s.request("POST", path, content=b'{"name": "ab\\u0000"}', headers={"content-type": "application/json"})
+        p = assert_problem(r, 400, "invalid_json")
+        assert "NUL character" in p["detail"] and "JSON_ALLOW_NUL" not in p["detail"], p
+
+
+def test_sql_endpoint_body_takes_an_integral_number_as_an_int_as_rest_does(crest):
+    s = crest(ALIKE_APP)
+    r = jpost(s, "/sql_items", {"name": "ab", "qty": 3.0})
+    assert r.status_code == 201, r.text
+    assert s.get(f"/items/{r.json()['id']}").json()["qty"] == 3
+    r = jpost(s, "/items", {"name": "ab", "qty": 3.0})
+    assert r.status_code == 201 and r.json()["qty"] == 3, r.text
+
+
+BODY_DEFAULT_ERRORS = [
+    ("body default outside its values",
+     "endpoints:\n  - method: POST\n    path: /x\n    sql: SELECT :c\n    params:\n"
+     "      c: {type: enum, values: [red, blue], default: green}\n", 6,
+     ["params.c.default", "must be one of: red, blue"]),
+    ("body default longer than its max_length",
+     "endpoints:\n  - method: POST\n    path: /x\n    sql: SELECT :c\n    params:\n"
+     "      c: {type: string, max_length: 2, default: long}\n", 6,
+     ["params.c.default", "must be at most 2 characters long"]),
+    ("body min_length over max_length",
+     "endpoints:\n  - method: POST\n    path: /x\n    sql: SELECT :c\n    params:\n"
+     "      c: {type: string, min_length: 3, max_length: 2}\n", 6,
+     ["params.c", "min_length is greater than max_length"]),
+]
+
+
+@pytest.mark.parametrize("name,text,line,words", BODY_DEFAULT_ERRORS, ids=[g[0] for g in BODY_DEFAULT_ERRORS])
+def test_body_parameter_defaults_are_checked_when_the_app_loads(tmp_path, name, text, line, words):
+    test_new_app_file_blocks_refuse_mistakes_with_file_and_line(tmp_path, name, text, line, words)

@@ -8,6 +8,7 @@
 
 #include "core/core.h"
 #include "http/loopback.h"
+#include "json/json_internal.h"
 #include "router/router.h"
 
 /* src/core/arena.c:73 — `n = (n + 15) & ~15` wraps for n > SIZE_MAX - 15, so
@@ -147,6 +148,19 @@ static void req_path_is_not_decoded(void **state)
     assert_string_equal(seen_path, "/p/a b");
 }
 
+/* src/json/reader.c:41 — a body with "\u0000" in a string was refused with
+ * jansson's own words, "\u0000 is not allowed without JSON_ALLOW_NUL": the
+ * client was told about a flag of a library it does not know. */
+static void json_nul_escape_detail_names_a_jansson_flag(void **state)
+{
+    (void)state;
+    char err[200];
+    const char *body = "{\"name\": \"ab\\u0000\"}";
+    assert_null(crest__json_parse(body, strlen(body), 64, err, sizeof err));
+    assert_null(strstr(err, "JSON_ALLOW_NUL"));
+    assert_non_null(strstr(err, "NUL character"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +171,7 @@ int main(void)
         cmocka_unit_test(parse_double_refuses_subnormals),
         cmocka_unit_test(router_accepts_empty_param_name),
         cmocka_unit_test(req_path_is_not_decoded),
+        cmocka_unit_test(json_nul_escape_detail_names_a_jansson_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
