@@ -471,7 +471,7 @@ static void sql_responses(crest__oa *o, const crest__endpoint *ep)
         } else if (s->returns == RET_ONE) {
             row_schema(o, s);
         } else {
-            col_schema(o, s->ncols ? s->cols[0].kind : COL_AS_IS);
+            col_schema(o, s->ncols ? s->cols[0].kind : 0);
         }
         for (int k = 1; k >= 0; k--)
             if (wrap[k]) {

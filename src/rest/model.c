@@ -1,62 +1,13 @@
-/* model.c — models: field definitions checked once, and rows written back
- * as JSON by their fields' types. Request values are checked by the query
- * stage (src/query/field.c); the table is kept in step with the model by
- * model_sync.c. */
+/* model.c — models: field definitions checked once. Request values are
+ * checked by the query stage (src/query/field.c), rows written back by the
+ * fields' types by the store's cell writer (crest__cell_write_as); the table
+ * is kept in step with the model by model_sync.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "../json/json_internal.h"
 #include "rest_internal.h"
-
-void crest__field_write(crest_json *w, const crest__mfield *f, const crest__cell *c)
-{
-    int t = c->k;
-    if (t == CREST__V_NULL) {
-        crest_json_null(w);
-        return;
-    }
-    bool num = t == CREST__V_INT || t == CREST__V_BOOL || t == CREST__V_FLOAT;
-    switch (f->f.type) {
-    case CREST_F_INT:
-        if (t == CREST__V_INT) {
-            crest_json_int(w, c->v.i);
-            return;
-        }
-        break;
-    case CREST_F_FLOAT:
-        if (num) {
-            crest_json_double(w, t == CREST__V_FLOAT ? c->v.f : (double)c->v.i);
-            return;
-        }
-        break;
-    case CREST_F_BOOL:
-        if (num) {
-            crest_json_bool(w, (t == CREST__V_FLOAT ? (int64_t)c->v.f : c->v.i) != 0);
-            return;
-        }
-        break;
-    case CREST_F_JSON: {
-        if (!crest__vkind_is_text((crest__vkind)t))
-            break;
-        json_t *v = json_loadb(c->v.s, c->n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-        if (v) {
-            crest__json_write_value(w, v);
-            json_decref(v);
-            return;
-        }
-        crest_json_strn(w, c->v.s, c->n); /* not JSON (written by someone else): served as text */
-        return;
-    }
-    default:
-        break;
-    }
-    /* Text types, or a value of another storage class than the field's. */
-    if (num && f->f.type != CREST_F_STRING && f->f.type != CREST_F_TEXT)
-        crest__cell_write(w, c);
-    else
-        crest__cell_write_text(w, c);
-}
 
 /* ---- models ---- */
 

@@ -23,8 +23,12 @@ const crest__dialect *crest__app_dialect(const crest_app *app);
 
 /* ---- model values ---- */
 
-/* Writes a cell of a row as the field's JSON type. */
-void crest__field_write(crest_json *w, const crest__mfield *f, const crest__cell *c);
+/* Writes a cell of a row as the field's JSON type (a value stored by
+ * another program that is not of it: as stored). */
+static inline void crest__field_write(crest_json *w, const crest__mfield *f, const crest__cell *c)
+{
+    crest__cell_write_as(w, c, (int)f->f.type, false);
+}
 
 crest__model *crest__app_model(crest_app *app, const char *name);
 void crest__model_free(crest__model *m);

@@ -74,13 +74,13 @@ static const struct {
     int kind;
     const char *type, *format;
 } col_types[] = {
-    {"auto", COL_AS_IS, NULL, NULL},        {"bool", COL_BOOL, "boolean", NULL},
-    {"boolean", COL_BOOL, "boolean", NULL}, {"json", COL_JSON, NULL, NULL},
-    {"int", COL_INT, "integer", NULL},      {"integer", COL_INT, "integer", NULL}, /* any size: sums */
-    {"float", COL_FLOAT, "number", NULL},   {"number", COL_FLOAT, "number", NULL},
-    {"string", COL_STRING, "string", NULL}, {"text", COL_STRING, "string", NULL},
-    {"date", COL_DATE, "string", "date"},   {"datetime", COL_DATETIME, "string", "date-time"},
-    {"uuid", COL_UUID, "string", "uuid"},
+    {"auto", 0, NULL, NULL},        {"bool", CREST_F_BOOL, "boolean", NULL},
+    {"boolean", CREST_F_BOOL, "boolean", NULL}, {"json", CREST_F_JSON, NULL, NULL},
+    {"int", CREST_F_INT, "integer", NULL},      {"integer", CREST_F_INT, "integer", NULL}, /* any size: sums */
+    {"float", CREST_F_FLOAT, "number", NULL},   {"number", CREST_F_FLOAT, "number", NULL},
+    {"string", CREST_F_STRING, "string", NULL}, {"text", CREST_F_STRING, "string", NULL},
+    {"date", CREST_F_DATE, "string", "date"},   {"datetime", CREST_F_DATETIME, "string", "date-time"},
+    {"uuid", CREST_F_UUID, "string", "uuid"},
 };
 
 int crest__sqlep_col_kind(const char *name)
@@ -316,73 +316,6 @@ static void bind_user(crest_req *req, crest__val *out, const char *claim)
         *out = (crest__val){.k = CREST__V_NULL};
 }
 
-/* A column declared under the endpoint's `columns:`. Returns 0, or -1 when
- * the value cannot be the declared int or float (text that is no number, a
- * fraction for an int): the answer is then a 500, as the document promised
- * that type (FastAPI's response_model does the same). */
-static int write_typed(crest_json *w, const crest__cell *c, int kind)
-{
-    if (c->k == CREST__V_NULL || kind == COL_AS_IS) {
-        crest__cell_write(w, c);
-        return 0;
-    }
-    bool text = crest__vkind_is_text((crest__vkind)c->k);
-    switch (kind) {
-    case COL_BOOL:
-        crest_json_bool(w, text ? c->n > 0 : c->k == CREST__V_FLOAT ? c->v.f != 0 : c->v.i != 0);
-        return 0;
-    case COL_INT: {
-        int64_t v;
-        double d = c->k == CREST__V_FLOAT ? c->v.f : 0;
-        if (c->k == CREST__V_INT || c->k == CREST__V_BOOL)
-            v = c->v.i;
-        else if (c->k == CREST__V_FLOAT && d == floor(d) && fabs(d) < 9.0e15)
-            v = (int64_t)d;
-        else if (c->k == CREST__V_FLOAT && d == floor(d) && isfinite(d)) {
-            /* An integer past 2^53 that SQLite holds as a float, such as a
-             * sum past 64 bits (crest's sum turns to a float there): its
-             * digits, exactly the float's value. An int column is an integer
-             * of any size, as PostgreSQL's sum(bigint) (numeric) is. */
-            char digits[400];
-            int k = snprintf(digits, sizeof digits, "%.0f", d);
-            crest_json_raw(w, digits, (size_t)k);
-            return 0;
-        } else if (!text || crest__parse_int(c->v.s, c->n, &v))
-            return -1;
-        crest_json_int(w, v);
-        return 0;
-    }
-    case COL_FLOAT: {
-        double d;
-        if (c->k == CREST__V_INT || c->k == CREST__V_BOOL)
-            d = (double)c->v.i;
-        else if (c->k == CREST__V_FLOAT)
-            d = c->v.f;
-        else if (!text || crest__parse_double(c->v.s, c->n, &d))
-            return -1;
-        crest_json_double(w, d);
-        return 0;
-    }
-    case COL_STRING:
-    case COL_DATE:
-    case COL_DATETIME:
-    case COL_UUID: /* the database's text of the value, a number included */
-        crest__cell_write_text(w, c);
-        return 0;
-    default:
-        break;
-    }
-    /* json: the stored text is emitted as JSON when it parses, else as it is. */
-    json_t *v = text ? json_loadb(c->v.s, c->n, JSON_DECODE_ANY, NULL) : NULL;
-    if (v) {
-        crest__json_write_value(w, v);
-        json_decref(v);
-    } else {
-        crest__cell_write(w, c);
-    }
-    return 0;
-}
-
 /* Writes row i; returns -1 (with *bad the column's name) when a value
  * cannot be its declared type. */
 static int write_row(crest_json *w, const crest__rows *r, size_t row, const crest__sqlep *s, const char **bad)
@@ -391,8 +324,8 @@ static int write_row(crest_json *w, const crest__rows *r, size_t row, const cres
     for (unsigned i = 0; i < r->ncols; i++) {
         crest_json_key(w, r->names[i]);
         /* (the statement is the one checked at start: same columns) */
-        int kind = (int)r->ncols == s->ncol_kind ? s->col_kind[i] : COL_AS_IS;
-        if (write_typed(w, crest__rows_cell(r, row, i), kind)) {
+        int kind = (int)r->ncols == s->ncol_kind ? s->col_kind[i] : 0;
+        if (crest__cell_write_as(w, crest__rows_cell(r, row, i), kind, true)) {
             *bad = r->names[i];
             return -1;
         }
@@ -438,7 +371,7 @@ static void answer(void *ud, crest__rows *r, const crest__dberr *e)
         }
         w = crest_res_json(res);
         if (s->returns == RET_ONE ? write_row(w, r, 0, s, &badcol)
-                                  : write_typed(w, crest__rows_cell(r, 0, 0), s->ncols ? s->cols[0].kind : COL_AS_IS))
+                                  : crest__cell_write_as(w, crest__rows_cell(r, 0, 0), s->ncols ? s->cols[0].kind : 0, true))
             bad_column(req, res, badcol ? badcol : r->names[0]);
         break;
     case RET_MANY:

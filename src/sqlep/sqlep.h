@@ -33,17 +33,17 @@ typedef struct sqlep_bind {
     char *user_claim;      /* :user.<claim> ("id": the user's id), owned, or NULL */
 } sqlep_bind;
 
-/* How a result column is written: as SQLite typed it, or as a declared type
- * (`columns:`), which the OpenAPI document also gives. */
-enum { COL_AS_IS = 0, COL_BOOL, COL_JSON, COL_INT, COL_FLOAT, COL_STRING, COL_DATE, COL_DATETIME, COL_UUID };
+/* How a result column is written: as the database typed it (kind 0), or
+ * as a declared type (`columns:`, kind a crest_field_type, written by
+ * crest__cell_write_as), which the OpenAPI document also gives. */
 typedef struct sqlep_col {
     char *name;
-    int kind;
+    int kind;              /* crest_field_type, or 0 ("auto") */
     int line;              /* in the app file */
 } sqlep_col;
 
 
-/* COL_* of a type name of `columns:` ("int", "datetime", "auto"...), or -1. */
+/* The kind (crest_field_type, 0 for auto) of a type name of `columns:` ("int", "datetime", "auto"...), or -1. */
 int crest__sqlep_col_kind(const char *name);
 /* Its OpenAPI type and format (NULL: none; json and auto: type NULL too). */
 void crest__sqlep_col_schema(int kind, const char **type, const char **format);
@@ -65,7 +65,7 @@ struct crest__sqlep {
     unsigned ncols;
     char *expose;          /* Access-Control-Expose-Headers: crest's own and the reply headers, owned;
                               NULL when there are none of those (set by crest__sqlep_check) */
-    int *col_kind;         /* COL_* of each column the statement returns, by position (set by
+    int *col_kind;         /* the kind of each column the statement returns, by position (set by
                               crest__sqlep_check when there are `columns:`), or NULL */
     int ncol_kind;
     bool readonly;         /* the statement only reads (set by crest__sqlep_check): it may run off the loop */

@@ -1,12 +1,17 @@
 /* rows.c — results as every store returns them (store.h): cells written as
- * JSON the way the database typed them — the one cell writer REST modules,
- * SQL endpoints and C handlers share — and the public crest_rows API. */
+ * JSON the way the database typed them or as a declared type (a model
+ * field's, an SQL endpoint's `columns:`) — the one cell writer REST
+ * modules, SQL endpoints and C handlers share — and the public crest_rows
+ * API. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
+#include "../json/json_internal.h"
 #include "crest/crest.h"
+#include "crest/rest.h"
 #include "store.h"
 
 int crest__rows_init(crest__rows *r, crest__arena *a, unsigned ncols)
@@ -79,6 +84,95 @@ void crest__cell_write_text(crest_json *w, const crest__cell *c)
     default:
         crest_json_strn(w, c->v.s ? c->v.s : "", c->n);
     }
+}
+
+/* Text a database gives for a boolean ("true", "f", "1"...); -1 if none. */
+static int bool_text(const char *s, size_t n)
+{
+    static const char *const yes[] = {"true", "t", "1"}, *const no[] = {"false", "f", "0"};
+    for (size_t i = 0; i < 3; i++) {
+        if (strlen(yes[i]) == n && !strncasecmp(s, yes[i], n))
+            return 1;
+        if (strlen(no[i]) == n && !strncasecmp(s, no[i], n))
+            return 0;
+    }
+    return -1;
+}
+
+int crest__cell_write_as(crest_json *w, const crest__cell *c, int type, bool strict)
+{
+    crest__vkind k = (crest__vkind)c->k;
+    bool text = crest__vkind_is_text(k) && c->v.s, num = k == CREST__V_INT || k == CREST__V_BOOL || k == CREST__V_FLOAT;
+    double d = k == CREST__V_FLOAT ? c->v.f : (double)c->v.i;
+    if (k == CREST__V_NULL || !type) {
+        crest__cell_write(w, c);
+        return 0;
+    }
+    switch ((crest_field_type)type) {
+    case CREST_F_INT: {
+        int64_t v;
+        if (k == CREST__V_INT || k == CREST__V_BOOL) {
+            crest_json_int(w, c->v.i);
+            return 0;
+        }
+        if (k == CREST__V_FLOAT && d == floor(d) && fabs(d) < 9.0e15) {
+            crest_json_int(w, (int64_t)d);
+            return 0;
+        }
+        if (k == CREST__V_FLOAT && d == floor(d) && isfinite(d)) {
+            /* An integer past 2^53 that SQLite holds as a float, such as a
+             * sum past 64 bits (crest's sum turns to a float there): its
+             * digits, exactly the float's value. An int is an integer of any
+             * size, as PostgreSQL's sum(bigint) (numeric) is. */
+            char digits[400];
+            int n = snprintf(digits, sizeof digits, "%.0f", d);
+            crest_json_raw(w, digits, (size_t)n);
+            return 0;
+        }
+        if (text && !crest__parse_int(c->v.s, c->n, &v)) {
+            crest_json_int(w, v);
+            return 0;
+        }
+        break;
+    }
+    case CREST_F_FLOAT:
+        if (num || (text && !crest__parse_double(c->v.s, c->n, &d))) {
+            crest_json_double(w, d);
+            return 0;
+        }
+        break;
+    case CREST_F_BOOL: {
+        int b = num ? d != 0 : text ? bool_text(c->v.s, c->n) : -1;
+        if (b >= 0) {
+            crest_json_bool(w, b);
+            return 0;
+        }
+        break;
+    }
+    case CREST_F_JSON: {
+        /* Stored JSON text as the value it holds; text that is not JSON
+         * (written by another program) as a string. */
+        json_t *v = text ? json_loadb(c->v.s, c->n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+        if (v) {
+            crest__json_write_value(w, v);
+            json_decref(v);
+        } else {
+            crest__cell_write(w, c);
+        }
+        return 0;
+    }
+    case CREST_F_STRING:
+    case CREST_F_TEXT:
+    case CREST_F_DATE:
+    case CREST_F_DATETIME:
+    case CREST_F_UUID: /* the database's text of the value, a number included */
+        crest__cell_write_text(w, c);
+        return 0;
+    }
+    if (strict)
+        return -1;
+    crest__cell_write(w, c); /* as stored */
+    return 0;
 }
 
 /* ---- the public API (crest.h) ---- */

@@ -260,5 +260,16 @@ int crest__rows_init(crest__rows *r, crest__arena *a, unsigned ncols);
  * text, raw); and as a JSON string of its text (a number's digits). */
 void crest__cell_write(crest_json *w, const crest__cell *c);
 void crest__cell_write_text(crest_json *w, const crest__cell *c);
+/* A cell as a value of a declared type (crest_field_type: a model field's,
+ * or an SQL endpoint column's; 0: as the database typed it). A cell of
+ * another kind is converted when that keeps its value: an integral float,
+ * or an integer's text, for an int (past 2^53 the float's digits: an int is
+ * an integer of any size); a number, or its text, for a float; a number or
+ * a database's boolean text ("t", "false", "1") for a bool; stored JSON
+ * text for json (text that is not JSON as a string); the text of any value
+ * for a string, date, datetime or uuid. When it cannot be converted: strict,
+ * -1 and nothing written (the caller answers 500: the document promised the
+ * type); else it is written as stored and 0 returned. */
+int crest__cell_write_as(crest_json *w, const crest__cell *c, int type, bool strict);
 
 #endif
