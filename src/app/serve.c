@@ -152,7 +152,7 @@ int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
         return crest__error_set(err, mrc, NULL, 0, "out of memory");
     if (!app->store)
         return 0;
-    return app->store->vt->worker_init(app->store, &w->aw.store, err);
+    return app->store->vt->worker_init(app->store, w->loop, &w->aw.store, err);
 }
 
 void crest__app_worker_dispose(crest__worker *w)

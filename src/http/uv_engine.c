@@ -770,6 +770,7 @@ static int worker_init(server *srv, worker *w, int id, int port, crest_error *er
     w->cw.id = id;
     w->cw.app = srv->app;
     w->cw.engine = w;
+    w->cw.loop = &w->loop;
     crest__worker_set_hooks(w, true);
     w->fd = -1;
     crest__buf_init(&w->log, 0);

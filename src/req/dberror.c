@@ -41,8 +41,9 @@ int crest__dberr_answer(crest_req *req, crest_res *res, const crest__dberr *e)
         return crest__res_fail_status(res, CREST__E_RAISED, e->status, "%s", e->detail);
     if (e->kind == CREST__DBERR_OTHER || e->kind == CREST__DBERR_STORAGE)
         /* The cause goes to the log with the request id, never to the client. */
-        fprintf(stderr, "{\"event\":\"%s\",\"request_id\":\"%s\",\"code\":%d}\n",
-                e->kind == CREST__DBERR_STORAGE ? "storage_error" : "sql_error", req->id, e->native);
+        fprintf(stderr, "{\"event\":\"%s\",\"request_id\":\"%s\",\"code\":%d%s%s%s}\n",
+                e->kind == CREST__DBERR_STORAGE ? "storage_error" : "sql_error", req->id, e->native,
+                e->state[0] ? ",\"sqlstate\":\"" : "", e->state, e->state[0] ? "\"" : "");
     res->retry_after = answers[e->kind].retry_after;
     crest__res_fail(res, answers[e->kind].e, NULL);
     if (e->kind == CREST__DBERR_UNIQUE) /* name the key's columns */

@@ -205,6 +205,8 @@ struct crest__worker {
     crest_app *app;
     crest__app_worker aw;
     void *engine;                /* the engine's own per-worker data */
+    void *loop;                  /* the worker's event loop (uv_loop_t), set by the engine; NULL when
+                                    requests run without one (the loopback harness) */
     /* Set by the engine. offload: runs work on the thread pool, then
      * after(ud, cancelled) on this worker's loop; 0 or negative (then
      * neither runs). resume: a deferred request's answer is ready (called

@@ -403,8 +403,9 @@ static int sq_setup(crest__conn *c, char **msg)
 
 /* ---- workers and pool threads ---- */
 
-static int sq_worker_init(crest__store *st, crest__store_worker **out, crest_error *err)
+static int sq_worker_init(crest__store *st, void *loop, crest__store_worker **out, crest_error *err)
 {
+    (void)loop; /* statements run in place, or on the thread pool */
     sq_store *s = (sq_store *)st;
     crest__store_worker *w = calloc(1, sizeof *w);
     if (!w)

@@ -9,31 +9,6 @@
 
 #include "sqlite_internal.h"
 
-/* "crest:<status>:<detail>", the form a trigger's RAISE(ABORT, ...) uses to
- * answer with its own status (docs: README, "Errors raised by SQL"). Only
- * 4xx/5xx statuses crest has a reason phrase for are honoured, except 401
- * and 405, whose answers need headers SQL cannot give. */
-static bool parse_raised(const char *msg, int *status, const char **detail)
-{
-    if (!msg || strncmp(msg, "crest:", 6))
-        return false;
-    const char *p = msg + 6;
-    if (!(p[0] >= '4' && p[0] <= '5') || !(p[1] >= '0' && p[1] <= '9') || !(p[2] >= '0' && p[2] <= '9') ||
-        p[3] != ':')
-        return false;
-    int st = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-    if (st == 401 || st == 405 || !strcmp(crest__status_text(st), "Unknown"))
-        return false;
-    p += 4;
-    while (*p == ' ')
-        p++;
-    if (!*p)
-        return false;
-    *status = st;
-    *detail = p;
-    return true;
-}
-
 /* "UNIQUE constraint failed: tasks.title, tasks.owner" → "title\0owner\0\0"
  * (arena), the columns of the key. */
 static const char *unique_columns(crest__arena *a, const char *msg)
@@ -109,7 +84,7 @@ void crest__dberr_sqlite(void *dbp, int rc, crest__arena *a, crest__dberr *out)
             break;
         case SQLITE_CONSTRAINT_TRIGGER: {
             const char *detail;
-            if (db && parse_raised(sqlite3_errmsg(db), &out->status, &detail) &&
+            if (db && crest__dberr_raised(sqlite3_errmsg(db), &out->status, &detail) &&
                 (out->detail = crest__arena_strdup(a, detail)))
                 out->kind = CREST__DBERR_RAISED;
             else

@@ -55,6 +55,7 @@ typedef enum crest__dberr_kind {
 typedef struct crest__dberr {
     crest__dberr_kind kind;
     int native;                /* the store's own code (SQLite's extended code), for the log */
+    char state[6];             /* PostgreSQL: the SQLSTATE, for the log ("" for other stores) */
     const char *columns;       /* UNIQUE: the key's column names; NOT_NULL: the column; each NUL-ended,
                                   then "" (arena); or NULL */
     const char *constraint;    /* CHECK (and what else the database names): the constraint, as the
@@ -130,7 +131,8 @@ typedef struct crest__stmt_info {
     unsigned ncols;
     const char **col_names;
     bool readonly;
-    size_t tail;               /* bytes of text after the first statement (0: one statement) */
+    size_t tail;               /* not 0 when text follows the first statement: its bytes (SQLite), or 1
+                                  (PostgreSQL says there is more, not where the first ends) */
 } crest__stmt_info;
 
 /* Columns of a table, as the store has them (schema introspection). */
@@ -205,8 +207,10 @@ typedef struct crest__store_vt {
     /* Start-up: make the database ready to serve (SQLite: WAL). */
     int (*setup)(crest__conn *c, char **msg);
 
-    /* Each worker's own connections. */
-    int (*worker_init)(crest__store *s, crest__store_worker **out, crest_error *err);
+    /* Each worker's own connections. loop: the worker's event loop
+     * (uv_loop_t), on which a network store runs its sessions; NULL when
+     * the worker has none (its sessions then block). */
+    int (*worker_init)(crest__store *s, void *loop, crest__store_worker **out, crest_error *err);
     void (*worker_dispose)(crest__store_worker *w);
 
     /* Requests. */
@@ -240,6 +244,7 @@ typedef struct crest__store_vt {
 enum { CREST__TXN_BEGIN, CREST__TXN_COMMIT, CREST__TXN_ROLLBACK };
 
 extern const crest__store_vt crest__store_sqlite;
+extern const crest__store_vt crest__store_postgres;
 
 /* The store and its table (every store object starts with this). */
 struct crest__store {
@@ -252,6 +257,11 @@ struct crest__store {
  * key failure is FOREIGN_KEY here: the store makes it REFERENCED for a
  * statement flagged CREST__QF_DELETE. */
 void crest__dberr_sqlite(void *db, int rc, crest__arena *a, crest__dberr *out);
+
+/* dberr.c: whether msg is "crest:<status>:<detail>", the form SQL raises an
+ * answer of its own in (a trigger's RAISE); then *status and *detail (into
+ * msg). Only 4xx/5xx statuses with a reason phrase, not 401 or 405. */
+bool crest__dberr_raised(const char *msg, int *status, const char **detail);
 
 /* Makes r an empty result of ncols columns (names from the arena a); 0 or -1. */
 int crest__rows_init(crest__rows *r, crest__arena *a, unsigned ncols);

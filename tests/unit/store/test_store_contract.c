@@ -46,7 +46,7 @@ static void a_missing_database_fails_cleanly(void **state)
         assert_true(err.msg[0] != 0);
         crest__store_worker *w = NULL;
         memset(&err, 0, sizeof err);
-        assert_true(T.vt->worker_init(s, &w, &err) < 0);
+        assert_true(T.vt->worker_init(s, NULL, &w, &err) < 0);
         assert_null(w);
         assert_true(err.msg[0] != 0);
         T.vt->close(s);

@@ -1,0 +1,557 @@
+/* postgres.c — the PostgreSQL store (store.h's table of functions) over
+ * libpq: opening (the app's conninfo, crest's session settings added),
+ * statements prepared once per connection (keyed by text and parameter
+ * types; a statement a schema change invalidated is prepared again and run
+ * once more), results read as typed cells, failures classified by SQLSTATE,
+ * transactions and introspection from the catalogs. This file is the
+ * synchronous side: start-up and checks, and the sessions of pool threads
+ * (write routes), each on a blocking connection from the store's idle list,
+ * with the request's deadline as `statement_timeout` and cancellation
+ * through libpq's cancel request. Sessions on a worker's event loop are
+ * postgres_loop.c's. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "postgres_internal.h"
+
+/* ---- running a statement on a blocking connection ---- */
+
+static void fail_kind(crest__dberr *err, crest__dberr_kind k, const char *detail)
+{
+    memset(err, 0, sizeof *err);
+    err->kind = k;
+    err->detail = err->message = detail;
+}
+
+/* Whether a failure means the prepared statement must be made again: it is
+ * gone (26000), or a schema change altered its result (0A000, "cached plan
+ * must not change result type"). */
+static bool stale_statement(const PGresult *res)
+{
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return st && (!strcmp(st, "26000") || !strcmp(st, "0A000"));
+}
+
+/* Runs q on c; the result (or the failure) in *res, to PQclear. The text
+ * is copied to end with a NUL; the statement is prepared on c the first
+ * time (unless NOCACHE). -1 only when out of memory. */
+static int exec_on(crest__conn *c, const crest__query *q, crest__arena *a, PGresult **res)
+{
+    pg_params p;
+    const char *sql = crest__arena_strndup(a, q->sql, q->len);
+    *res = NULL;
+    if (!sql || crest__pg_params_of(a, q->binds, q->nbinds, &p))
+        return -1;
+    if (q->flags & CREST__QF_NOCACHE) {
+        *res = PQexecParams(c->pg, sql, (int)p.n, p.types, p.values, p.lengths, NULL, 0);
+        return 0;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char name[16];
+        unsigned id = crest__pg_stmt_find(c, q->sql, q->len, p.types, p.n);
+        if (!id) {
+            id = ++c->next_id;
+            snprintf(name, sizeof name, "c%u", id);
+            PGresult *pr = PQprepare(c->pg, name, sql, (int)p.n, p.types);
+            if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
+                *res = pr;
+                return 0;
+            }
+            PQclear(pr);
+            crest__pg_stmt_add(c, q->sql, q->len, p.types, p.n, id); /* (no memory: prepared again next time) */
+        }
+        snprintf(name, sizeof name, "c%u", id);
+        *res = PQexecPrepared(c->pg, name, (int)p.n, p.values, p.lengths, NULL, 0);
+        if (attempt || PQresultStatus(*res) != PGRES_FATAL_ERROR || !stale_statement(*res) ||
+            PQtransactionStatus(c->pg) == PQTRANS_INERROR)
+            return 0;
+        /* Forget every statement of c: the server dropped or altered them. */
+        PQclear(*res);
+        *res = NULL;
+        PQclear(PQexec(c->pg, "DEALLOCATE ALL"));
+        crest__pg_stmts_clear(c);
+    }
+    return 0;
+}
+
+/* Runs q on c into *out (arena a), at most max_bytes of rows (0: any). 0,
+ * or -1 with err set. */
+static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t max_bytes, crest__rows **out,
+               crest__dberr *err)
+{
+    PGresult *res;
+    if (exec_on(c, q, a, &res)) {
+        fail_kind(err, CREST__DBERR_NOMEM, NULL);
+        return -1;
+    }
+    int rc = -1;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        size_t max_rows = q->flags & CREST__QF_FIRST ? 1 : q->max_rows;
+        rc = crest__pg_rows(res, a, max_rows, q->flags & CREST__QF_NONAMES, max_bytes, out, err);
+    } else {
+        crest__pg_error(c->pg, res, q->flags & CREST__QF_DELETE, a, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* A statement of crest's own (transactions, settings) on c. */
+static int simple(crest__conn *c, const char *sql, crest__dberr *err, crest__arena *a)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc && err)
+        crest__pg_error(c->pg, res, false, a, err);
+    PQclear(res);
+    return rc;
+}
+
+/* ---- the store ---- */
+
+static int pg_open(const crest__store_config *cfg, crest__store **out, crest_error *err)
+{
+    pg_store *s = calloc(1, sizeof *s);
+    char *conninfo = cfg->path ? strdup(cfg->path) : NULL;
+    char *msg = NULL;
+    if (!s || !conninfo) {
+        free(s);
+        free(conninfo);
+        return crest__error_set(err, CREST_ENOMEM, NULL, 0, "out of memory");
+    }
+    if (crest__pg_params(conninfo, &s->keys, &s->vals, &msg)) {
+        crest__error_set(err, CREST_ECONFIG, NULL, 0, "database: %s", msg ? msg : "out of memory");
+        free(msg);
+        free(conninfo);
+        free(s);
+        return CREST_ECONFIG;
+    }
+    s->base.vt = &crest__store_postgres;
+    s->base.cfg = *cfg;
+    s->base.cfg.path = conninfo;
+    pthread_mutex_init(&s->idle_lock, NULL);
+    *out = &s->base;
+    return 0;
+}
+
+static void pg_close(crest__store *st)
+{
+    pg_store *s = (pg_store *)st;
+    if (!s)
+        return;
+    for (crest__conn *c = s->idle, *next; c; c = next) {
+        next = c->next;
+        crest__pg_conn_free(c);
+    }
+    pthread_mutex_destroy(&s->idle_lock);
+    crest__pg_params_free(s->keys, s->vals);
+    free((char *)s->base.cfg.path);
+    free(s);
+}
+
+static int pg_connect(crest__store *st, crest__conn **out, crest_error *err)
+{
+    char *msg = NULL;
+    crest__conn *c = crest__pg_connect((pg_store *)st, &msg);
+    if (!c) {
+        crest__error_set(err, CREST_EIO, NULL, 0, "cannot connect to the database: %s", msg ? msg : "out of memory");
+        free(msg);
+        return CREST_EIO;
+    }
+    *out = c;
+    return 0;
+}
+
+static void pg_disconnect(crest__conn *c) { crest__pg_conn_free(c); }
+
+static int pg_exec(crest__conn *c, const crest__query *q, crest__arena *a, crest__rows **out, crest__dberr *err)
+{
+    crest__rows *r = NULL;
+    int rc = run(c, q, a, 0, &r, err);
+    if (out)
+        *out = r;
+    return rc;
+}
+
+static int pg_exec_script(crest__conn *c, const char *sql, char **msg)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY ? 0 : -1;
+    if (rc) {
+        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        *msg = strdup(m ? m : PQerrorMessage(c->pg));
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_begin(crest__conn *c, bool write, crest__dberr *err, crest__arena *a)
+{
+    (void)write; /* row locks, not a database lock */
+    return simple(c, "BEGIN", err, a);
+}
+
+static int pg_commit(crest__conn *c, crest__dberr *err, crest__arena *a) { return simple(c, "COMMIT", err, a); }
+
+static void pg_rollback(crest__conn *c)
+{
+    if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+}
+
+/* Whether a prepared statement's plan changes rows: EXPLAIN shows a
+ * ModifyTable node (an INSERT, UPDATE, DELETE or MERGE, in a WITH too).
+ * A statement EXPLAIN does not take (CALL, DO...) counts as writing. */
+static bool plan_writes(crest__conn *c, unsigned nparams)
+{
+    crest__buf b;
+    crest__buf_init(&b, 1 << 16);
+    crest__buf_appends(&b, "EXPLAIN (FORMAT JSON) EXECUTE crest_describe");
+    for (unsigned i = 0; i < nparams; i++)
+        crest__buf_appends(&b, i ? ", NULL" : " (NULL");
+    if (nparams)
+        crest__buf_appends(&b, ")");
+    crest__buf_append(&b, "", 1);
+    PGresult *res = b.ptr ? PQexec(c->pg, b.ptr) : NULL;
+    bool writes = PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1 ||
+                  strstr(PQgetvalue(res, 0, 0), "\"ModifyTable\"") != NULL;
+    PQclear(res);
+    crest__buf_dispose(&b);
+    return writes;
+}
+
+static int pg_describe(crest__conn *c, const char *sql, crest__arena *a, crest__stmt_info *out, char **msg)
+{
+    memset(out, 0, sizeof *out);
+    PQclear(PQexec(c->pg, "DEALLOCATE crest_describe")); /* (from an earlier check that stopped half-way) */
+    PGresult *res = PQprepare(c->pg, "crest_describe", sql, 0, NULL);
+    const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (m && strstr(m, "multiple commands")) {
+        /* PostgreSQL says more than one statement follows, not where the
+         * first ends: the tail is reported as 1 byte. */
+        PQclear(res);
+        out->tail = 1;
+        return 0;
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        *msg = strdup(m ? m : PQerrorMessage(c->pg));
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    res = PQdescribePrepared(c->pg, "crest_describe");
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        *msg = strdup(PQerrorMessage(c->pg));
+        rc = -1;
+        goto out;
+    }
+    out->nparams = (unsigned)PQnparams(res);
+    out->ncols = (unsigned)PQnfields(res);
+    out->param_names = crest__arena_calloc(a, out->nparams + 1, sizeof *out->param_names);
+    out->col_names = crest__arena_calloc(a, out->ncols + 1, sizeof *out->col_names);
+    if (!out->param_names || !out->col_names) {
+        *msg = strdup("out of memory");
+        rc = -1;
+        goto out;
+    }
+    for (unsigned i = 0; i < out->nparams; i++)
+        out->param_names[i] = crest__arena_printf(a, "$%u", i + 1);
+    for (unsigned i = 0; i < out->ncols; i++)
+        out->col_names[i] = crest__arena_strdup(a, PQfname(res, (int)i));
+    out->readonly = !plan_writes(c, out->nparams);
+out:
+    PQclear(res);
+    PQclear(PQexec(c->pg, "DEALLOCATE crest_describe"));
+    return rc;
+}
+
+/* Runs a catalog query with the table's name as $1. */
+static crest__rows *catalog(crest__conn *c, const char *sql, const char *table, crest__arena *a)
+{
+    crest__val v = {.k = CREST__V_TEXT, .s = table, .n = strlen(table)};
+    crest__query q = {.sql = sql, .len = strlen(sql), .binds = &v, .nbinds = 1, .flags = CREST__QF_NOCACHE};
+    crest__rows *r = NULL;
+    crest__dberr e;
+    return run(c, &q, a, 0, &r, &e) ? NULL : r;
+}
+
+static const char *text_or(const crest__cell *c, const char *dflt)
+{
+    return crest__vkind_is_text((crest__vkind)c->k) ? c->v.s : dflt;
+}
+
+/* A default as written: PostgreSQL shows a literal with its type
+ * ("'none'::text"); the cast goes. */
+static const char *literal_default(crest__arena *a, const char *d)
+{
+    const char *cast = d && d[0] == '\'' ? strstr(d, "'::") : NULL;
+    if (!cast || strchr(cast + 3, '\''))
+        return d;
+    const char *out = crest__arena_strndup(a, d, (size_t)(cast - d) + 1);
+    return out ? out : d;
+}
+
+static int pg_columns(crest__conn *c, const char *table, crest__arena *a, crest__column_info **out, unsigned *n)
+{
+    static const char sql[] =
+        "SELECT a.attname, upper(format_type(a.atttypid, a.atttypmod)), a.attnotnull,"
+        " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND a.attnum = ANY(i.indkey)),"
+        " pg_get_expr(d.adbin, d.adrelid)"
+        " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_namespace s ON s.oid = c.relnamespace"
+        " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        " WHERE c.relname = $1 AND s.nspname = current_schema() AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum";
+    *out = NULL;
+    *n = 0;
+    crest__rows *r = catalog(c, sql, table, a);
+    crest__column_info *ci = r ? crest__arena_calloc(a, r->nrows + 1, sizeof *ci) : NULL;
+    if (!ci)
+        return -1;
+    for (size_t i = 0; i < r->nrows; i++) {
+        ci[i].name = text_or(crest__rows_cell(r, i, 0), "");
+        ci[i].type = text_or(crest__rows_cell(r, i, 1), "");
+        ci[i].notnull = crest__rows_cell(r, i, 2)->v.i != 0;
+        ci[i].pk = crest__rows_cell(r, i, 3)->v.i != 0;
+        ci[i].dflt = literal_default(a, text_or(crest__rows_cell(r, i, 4), NULL));
+    }
+    *out = ci;
+    *n = (unsigned)r->nrows;
+    return 0;
+}
+
+/* One-column foreign keys of table: the parent and its column. */
+static const char fkeys_sql[] =
+    "SELECT p.relname, a.attname, pa.attname FROM pg_constraint k"
+    " JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace s ON s.oid = c.relnamespace"
+    " JOIN pg_class p ON p.oid = k.confrelid"
+    " JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]"
+    " JOIN pg_attribute pa ON pa.attrelid = k.confrelid AND pa.attnum = k.confkey[1]"
+    " WHERE k.contype = 'f' AND cardinality(k.conkey) = 1 AND c.relname = $1 AND s.nspname = current_schema()"
+    " ORDER BY k.oid";
+
+static int fkeys_of(crest__rows *r, crest__arena *a, crest__fkey_info **out, unsigned *n)
+{
+    *out = NULL;
+    *n = 0;
+    crest__fkey_info *fk = r ? crest__arena_calloc(a, r->nrows + 1, sizeof *fk) : NULL;
+    if (!fk)
+        return -1;
+    for (size_t i = 0; i < r->nrows; i++) {
+        fk[i].table = text_or(crest__rows_cell(r, i, 0), "");
+        fk[i].column = text_or(crest__rows_cell(r, i, 1), "");
+        fk[i].to = text_or(crest__rows_cell(r, i, 2), NULL);
+    }
+    *out = fk;
+    *n = (unsigned)r->nrows;
+    return 0;
+}
+
+static int pg_fkeys(crest__conn *c, const char *table, crest__arena *a, crest__fkey_info **out, unsigned *n)
+{
+    return fkeys_of(catalog(c, fkeys_sql, table, a), a, out, n);
+}
+
+/* The server must have what crest's schema uses: identity columns (10+). */
+static int pg_setup(crest__conn *c, char **msg)
+{
+    if (PQserverVersion(c->pg) < 100000) {
+        *msg = strdup("crest needs PostgreSQL 10 or later");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- sessions off the loop (pool threads): blocking connections ---- */
+
+struct crest__sess {
+    pg_store *s;
+    crest__sess_config cfg;
+    crest__conn *conn;            /* taken from the idle list at first use */
+    PGcancel *cancel;             /* of conn */
+    bool in_txn;
+    bool timed_out;
+    atomic_bool cancelled;
+};
+
+static crest__conn *take_idle(pg_store *s)
+{
+    pthread_mutex_lock(&s->idle_lock);
+    crest__conn *c = s->idle;
+    if (c)
+        s->idle = c->next;
+    pthread_mutex_unlock(&s->idle_lock);
+    return c;
+}
+
+/* Gives c back for the next session, unless it is broken or busy. */
+static void give_back(pg_store *s, crest__conn *c)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        crest__pg_conn_free(c);
+        return;
+    }
+    pthread_mutex_lock(&s->idle_lock);
+    c->next = s->idle;
+    s->idle = c;
+    pthread_mutex_unlock(&s->idle_lock);
+}
+
+static crest__sess *pg_sess_new(crest__store *st, const crest__sess_config *cfg)
+{
+    crest__sess *ss = crest__arena_calloc(cfg->arena, 1, sizeof *ss);
+    if (!ss)
+        return NULL;
+    ss->s = (pg_store *)st;
+    ss->cfg = *cfg;
+    atomic_init(&ss->cancelled, false);
+    return ss;
+}
+
+/* The session's connection, with the deadline's statement_timeout set for
+ * what is left of it; NULL with err set. */
+static crest__conn *sess_conn(crest__sess *ss, crest__dberr *err)
+{
+    if (!ss->conn) {
+        char *msg = NULL;
+        crest__conn *c = take_idle(ss->s);
+        while (c && PQstatus(c->pg) != CONNECTION_OK) {
+            crest__pg_conn_free(c);
+            c = take_idle(ss->s);
+        }
+        if (!c && !(c = crest__pg_connect(ss->s, &msg))) {
+            fail_kind(err, CREST__DBERR_UNAVAILABLE, msg ? crest__arena_strdup(ss->cfg.arena, msg) : NULL);
+            free(msg);
+            return NULL;
+        }
+        ss->conn = c;
+        ss->cancel = PQgetCancel(c->pg);
+    }
+    long long ms = 0;
+    if (ss->cfg.deadline_us) {
+        uint64_t now = crest__now_us();
+        if (now >= ss->cfg.deadline_us) {
+            ss->timed_out = true;
+            fail_kind(err, CREST__DBERR_DEADLINE, NULL);
+            return NULL;
+        }
+        ms = (long long)((ss->cfg.deadline_us - now + 999) / 1000);
+    }
+    char set[64];
+    snprintf(set, sizeof set, "SET statement_timeout = %lld", ms);
+    if (simple(ss->conn, set, err, ss->cfg.arena))
+        return NULL;
+    return ss->conn;
+}
+
+static int pg_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud)
+{
+    crest__dberr err;
+    crest__rows *r = NULL;
+    crest__conn *c = NULL;
+    if (atomic_load(&ss->cancelled))
+        fail_kind(&err, CREST__DBERR_UNAVAILABLE, "the request was cancelled");
+    else
+        c = sess_conn(ss, &err);
+    if (c && run(c, q, ss->cfg.arena, ss->s->base.cfg.max_result, &r, &err) == 0) {
+        cb(ud, r, NULL);
+        return 0;
+    }
+    if (c && err.kind == CREST__DBERR_DEADLINE && ss->cfg.deadline_us && crest__now_us() >= ss->cfg.deadline_us)
+        ss->timed_out = true;
+    else if (c && err.kind == CREST__DBERR_DEADLINE)
+        err.kind = CREST__DBERR_UNAVAILABLE; /* cancelled: the client left */
+    cb(ud, NULL, &err);
+    return 0;
+}
+
+static int pg_txn(crest__sess *ss, int op, crest__dberr *err)
+{
+    if (op == CREST__TXN_BEGIN) {
+        crest__conn *c = sess_conn(ss, err);
+        if (!c || simple(c, "BEGIN", err, ss->cfg.arena))
+            return -1;
+        ss->in_txn = true;
+        return 0;
+    }
+    if (!ss->conn || !ss->in_txn)
+        return 0;
+    ss->in_txn = false;
+    return simple(ss->conn, op == CREST__TXN_COMMIT ? "COMMIT" : "ROLLBACK", op == CREST__TXN_COMMIT ? err : NULL,
+                  ss->cfg.arena);
+}
+
+/* A write route's unit: one transaction, committed (or rolled back) by
+ * write_end. */
+static int pg_write_begin(crest__sess *ss, crest__dberr *err) { return pg_txn(ss, CREST__TXN_BEGIN, err); }
+
+static int pg_write_end(crest__sess *ss, bool commit, crest__dberr *err)
+{
+    return pg_txn(ss, commit ? CREST__TXN_COMMIT : CREST__TXN_ROLLBACK, err);
+}
+
+static void pg_sess_end(crest__sess *ss, bool *timed_out)
+{
+    if (timed_out)
+        *timed_out = ss->timed_out;
+    if (!ss->conn)
+        return;
+    if (PQtransactionStatus(ss->conn->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(ss->conn->pg, "ROLLBACK"));
+    PQfreeCancel(ss->cancel);
+    ss->cancel = NULL;
+    give_back(ss->s, ss->conn);
+    ss->conn = NULL;
+}
+
+/* The client left: the running statement is cancelled by the server (a
+ * cancel request on a connection of its own: libpq's, thread-safe). */
+static void pg_cancel(crest__sess *ss)
+{
+    atomic_store(&ss->cancelled, true);
+    char buf[256];
+    if (ss->cancel)
+        PQcancel(ss->cancel, buf, sizeof buf);
+}
+
+static void *pg_native(crest__sess *ss) { return ss->conn ? ss->conn->pg : NULL; }
+
+static int pg_sess_fkeys(crest__sess *ss, const char *table, crest__fkey_info **out, unsigned *n)
+{
+    crest__dberr err;
+    crest__conn *c = sess_conn(ss, &err);
+    return c ? fkeys_of(catalog(c, fkeys_sql, table, ss->cfg.arena), ss->cfg.arena, out, n) : -1;
+}
+
+const crest__store_vt crest__store_postgres = {
+    .name = "postgres",
+    .writes_block = true,
+    .open = pg_open,
+    .close = pg_close,
+    .connect = pg_connect,
+    .disconnect = pg_disconnect,
+    .exec = pg_exec,
+    .exec_script = pg_exec_script,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .describe = pg_describe,
+    .columns = pg_columns,
+    .fkeys = pg_fkeys,
+    .setup = pg_setup,
+    .worker_init = crest__pg_worker_init,
+    .worker_dispose = crest__pg_worker_dispose,
+    .sess_new = pg_sess_new,
+    .query = pg_query,
+    .write_begin = pg_write_begin,
+    .write_end = pg_write_end,
+    .txn = pg_txn,
+    .sess_end = pg_sess_end,
+    .cancel = pg_cancel,
+    .native = pg_native,
+    .sess_fkeys = pg_sess_fkeys,
+};

@@ -1,0 +1,104 @@
+/* postgres_internal.h — what the files of the PostgreSQL store share: the
+ * store, its connections and their prepared statements. postgres.c is the
+ * table of functions and the synchronous side (start-up, checks, pool
+ * threads); postgres_conn.c opens connections as crest wants them and keeps
+ * each one's statements; postgres_value.c turns crest's values into
+ * parameters and results into typed cells; postgres_error.c classifies
+ * failures by SQLSTATE. Internal. */
+#ifndef CREST_POSTGRES_INTERNAL_H
+#define CREST_POSTGRES_INTERNAL_H
+
+#include <pthread.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+/* Type OIDs crest reads and binds (pg_type.dat; stable across versions). */
+enum {
+    PG_BOOL = 16, PG_INT8 = 20, PG_INT2 = 21, PG_INT4 = 23, PG_TEXT = 25, PG_OID = 26, PG_JSON = 114,
+    PG_FLOAT4 = 700, PG_FLOAT8 = 701, PG_BPCHAR = 1042, PG_VARCHAR = 1043, PG_DATE = 1082,
+    PG_TIMESTAMP = 1114, PG_TIMESTAMPTZ = 1184, PG_NUMERIC = 1700, PG_UUID = 2950, PG_JSONB = 3802,
+    PG_NAME = 19, PG_CHAR = 18
+};
+
+/* One prepared statement of a connection: its text and parameter types
+ * (the key), and the name it was prepared under. */
+typedef struct pg_stmt {
+    uint64_t hash;
+    char *key;                    /* the SQL text, then the parameter types' signature (owned) */
+    size_t keylen;
+    unsigned id;                  /* prepared as "c<id>" */
+} pg_stmt;
+
+/* A connection and its statements. */
+struct crest__conn {
+    PGconn *pg;
+    pg_stmt *stmts;               /* open addressing, cap entries (a power of two) */
+    unsigned nstmts, cap;
+    unsigned next_id;
+    struct crest__conn *next;     /* in the store's list of idle pool-thread connections */
+};
+
+typedef struct pg_store {
+    crest__store base;
+    char **keys, **vals;          /* the connection parameters, crest's own settings added (owned,
+                                     NULL-terminated, for PQconnectdbParams / PQconnectStartParams) */
+    /* Connections of pool threads (write routes, slow work), idle ones. */
+    pthread_mutex_t idle_lock;
+    crest__conn *idle;
+} pg_store;
+
+/* ---- postgres_conn.c ---- */
+
+/* The connection parameters of conninfo (a URI or key=value text) with
+ * crest's session settings added: UTC, ISO dates, UTF-8, exact floats.
+ * 0, or -1 with *msg (malloc'd). A password written in the text itself is
+ * refused (PGPASSWORD, PGPASSFILE or password_file give it). */
+int crest__pg_params(const char *conninfo, char ***keys, char ***vals, char **msg);
+void crest__pg_params_free(char **keys, char **vals);
+/* A blocking connection; NULL with *msg (malloc'd) on failure. */
+crest__conn *crest__pg_connect(pg_store *s, char **msg);
+void crest__pg_conn_free(crest__conn *c);
+/* The name c prepared sql under with these parameter types, or 0 when it
+ * has not (then *slot is where crest__pg_stmt_add keeps it). */
+unsigned crest__pg_stmt_find(crest__conn *c, const char *sql, size_t len, const Oid *types, unsigned n);
+/* Records that sql was prepared under name id on c; 0 or -1 (no memory:
+ * nothing recorded, the statement then runs unnamed next time too). */
+int crest__pg_stmt_add(crest__conn *c, const char *sql, size_t len, const Oid *types, unsigned n, unsigned id);
+/* Forgets every statement of c (after a reconnect, or DEALLOCATE ALL). */
+void crest__pg_stmts_clear(crest__conn *c);
+
+/* ---- postgres_value.c ---- */
+
+/* The parameters of a statement, as libpq takes them (text format). */
+typedef struct pg_params {
+    unsigned n;
+    Oid *types;
+    const char **values;
+    int *lengths;
+} pg_params;
+
+/* Turns binds into text parameters with their types (arena); 0 or -1. */
+int crest__pg_params_of(crest__arena *a, const crest__val *binds, unsigned n, pg_params *out);
+/* Reads res (tuples or a command) into rows in the arena a: each column
+ * typed by its OID (bool, integers, floats, numeric, text, date,
+ * timestamptz as crest's stored UTC form, json/jsonb, uuid); at most
+ * max_rows rows (0: all); names unless nonames. 0, or a failure in err
+ * (NOMEM, TOO_LARGE past max_bytes when not 0). */
+int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames, size_t max_bytes,
+                   crest__rows **out, crest__dberr *err);
+
+/* ---- postgres_loop.c ---- */
+
+int crest__pg_worker_init(crest__store *s, void *loop, crest__store_worker **out, crest_error *err);
+void crest__pg_worker_dispose(crest__store_worker *w);
+
+/* ---- postgres_error.c ---- */
+
+/* The failure of res (NULL: the connection's, from c) as a kind, with its
+ * columns, constraint and messages (arena a). delete: a foreign key
+ * failure is REFERENCED. */
+void crest__pg_error(PGconn *c, const PGresult *res, bool delete_, crest__arena *a, crest__dberr *out);
+
+#endif

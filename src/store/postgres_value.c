@@ -1,0 +1,243 @@
+/* postgres_value.c — crest's values as PostgreSQL parameters, and
+ * PostgreSQL's results as crest's typed cells. Parameters go as text with a
+ * type where the value's kind is one (bool, bigint, double precision) and
+ * as `unknown` otherwise, so the server types text, dates, datetimes, JSON
+ * and UUIDs from where they are used (a jsonb column, a date comparison).
+ * Results come as text (the session runs in UTC with ISO dates, so a
+ * timestamptz reads "2026-01-31 12:00:00.123+00") and each column is typed
+ * by its type OID: a timestamp becomes crest's stored form,
+ * "2026-01-31T12:00:00.123Z", as SQLite's store serves it. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "postgres_internal.h"
+
+int crest__pg_params_of(crest__arena *a, const crest__val *binds, unsigned n, pg_params *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    if (!n)
+        return 0;
+    out->types = crest__arena_calloc(a, n, sizeof *out->types);
+    out->values = crest__arena_calloc(a, n, sizeof *out->values);
+    out->lengths = crest__arena_calloc(a, n, sizeof *out->lengths);
+    if (!out->types || !out->values || !out->lengths)
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        const crest__val *v = &binds[i];
+        char num[40];
+        const char *s = NULL;
+        switch (v->k) {
+        case CREST__V_NULL:
+            continue;
+        case CREST__V_BOOL:
+            out->types[i] = PG_BOOL;
+            s = v->i ? "t" : "f";
+            break;
+        case CREST__V_INT:
+            out->types[i] = PG_INT8;
+            snprintf(num, sizeof num, "%lld", (long long)v->i);
+            s = crest__arena_strdup(a, num);
+            break;
+        case CREST__V_FLOAT:
+            out->types[i] = PG_FLOAT8;
+            if (isnan(v->f))
+                s = "NaN";
+            else if (isinf(v->f))
+                s = v->f > 0 ? "Infinity" : "-Infinity";
+            else {
+                snprintf(num, sizeof num, "%.17g", v->f);
+                s = crest__arena_strdup(a, num);
+            }
+            break;
+        default: /* text kinds: the server types them where they are used */
+            s = crest__arena_strndup(a, v->s ? v->s : "", v->n);
+            break;
+        }
+        if (!s)
+            return -1;
+        out->values[i] = s;
+        out->lengths[i] = (int)strlen(s);
+    }
+    return 0;
+}
+
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* "2026-01-31 12:00:00.123456+00" (or without a fraction, or a timestamp
+ * without a zone, taken as UTC) → "2026-01-31T12:00:00.123Z" in out (>= 25
+ * bytes). -1 for anything else (infinity, BC, a year past 9999): then it is
+ * served as the server wrote it. */
+static int stored_datetime(const char *s, size_t n, char *out)
+{
+    if (n < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':')
+        return -1;
+    static const int at[] = {0, 5, 8, 11, 14, 17}, len[] = {4, 2, 2, 2, 2, 2};
+    for (size_t i = 0; i < 6; i++)
+        if (digits(s + at[i], len[i]) < 0)
+            return -1;
+    size_t i = 19;
+    char ms[4] = "000";
+    if (i < n && s[i] == '.') {
+        for (int k = 0; ++i < n && s[i] >= '0' && s[i] <= '9'; k++)
+            if (k < 3)
+                ms[k] = s[i];
+    }
+    /* The session's zone is UTC: the offset, when there is one, is +00. */
+    if (!(i == n || (n - i == 3 && !memcmp(s + i, "+00", 3))))
+        return -1;
+    memcpy(out, s, 10);
+    out[10] = 'T';
+    memcpy(out + 11, s + 11, 8);
+    out[19] = '.';
+    memcpy(out + 20, ms, 3);
+    out[23] = 'Z';
+    out[24] = 0;
+    return 0;
+}
+
+/* numeric: an integer that fits is an INT, anything else a FLOAT (as
+ * SQLite holds a sum or an average). */
+static void numeric_cell(crest__cell *c, const char *s)
+{
+    if (!strpbrk(s, ".eEN")) { /* (N: NaN) */
+        char *end;
+        errno = 0;
+        long long i = strtoll(s, &end, 10);
+        if (!errno && end != s && !*end) {
+            c->k = CREST__V_INT;
+            c->v.i = i;
+            return;
+        }
+    }
+    c->k = CREST__V_FLOAT;
+    c->v.f = strtod(s, NULL);
+}
+
+/* A cell of column type oid from the server's text s (n bytes). */
+static int text_cell(crest__cell *c, Oid oid, const char *s, size_t n, crest__arena *a)
+{
+    char buf[32];
+    switch (oid) {
+    case PG_BOOL:
+        c->k = CREST__V_BOOL;
+        c->v.i = s[0] == 't';
+        return 0;
+    case PG_INT2:
+    case PG_INT4:
+    case PG_INT8:
+    case PG_OID:
+        c->k = CREST__V_INT;
+        c->v.i = strtoll(s, NULL, 10);
+        return 0;
+    case PG_FLOAT4:
+    case PG_FLOAT8:
+        c->k = CREST__V_FLOAT;
+        c->v.f = strtod(s, NULL);
+        return 0;
+    case PG_NUMERIC:
+        numeric_cell(c, s);
+        return 0;
+    case PG_TIMESTAMPTZ:
+    case PG_TIMESTAMP:
+        if (!stored_datetime(s, n, buf)) {
+            s = buf;
+            n = 24;
+            c->k = CREST__V_DATETIME;
+        } else {
+            c->k = CREST__V_TEXT;
+        }
+        break;
+    case PG_DATE:
+        c->k = n == 10 ? CREST__V_DATE : CREST__V_TEXT;
+        break;
+    case PG_JSON:
+    case PG_JSONB:
+        c->k = CREST__V_JSON;
+        break;
+    case PG_UUID:
+        c->k = CREST__V_UUID;
+        break;
+    default:
+        c->k = CREST__V_TEXT;
+    }
+    if (n > UINT32_MAX)
+        return -2;
+    char *t = crest__arena_strndup(a, s, n);
+    if (!t)
+        return -1;
+    c->v.s = t;
+    c->n = (uint32_t)n;
+    return 0;
+}
+
+/* What a write's command tag says it changed ("INSERT 0 3", "UPDATE 2");
+ * 0 for a read. */
+static int64_t changes_of(PGresult *res)
+{
+    const char *tag = PQcmdStatus(res);
+    if (!tag || !(!strncmp(tag, "INSERT", 6) || !strncmp(tag, "UPDATE", 6) || !strncmp(tag, "DELETE", 6) ||
+                  !strncmp(tag, "MERGE", 5)))
+        return 0;
+    return strtoll(PQcmdTuples(res), NULL, 10);
+}
+
+int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames, size_t max_bytes,
+                   crest__rows **out, crest__dberr *err)
+{
+    memset(err, 0, sizeof *err);
+    unsigned ncols = (unsigned)PQnfields(res);
+    size_t nrows = (size_t)PQntuples(res);
+    if (max_rows && nrows > max_rows)
+        nrows = max_rows;
+    crest__rows *r = crest__arena_alloc(a, sizeof *r);
+    if (!r || crest__rows_init(r, a, ncols))
+        goto nomem;
+    for (unsigned i = 0; !nonames && i < ncols; i++)
+        if (!(r->names[i] = crest__arena_strdup(a, PQfname(res, (int)i))))
+            goto nomem;
+    if (nrows && ncols) {
+        r->cells = crest__arena_calloc(a, nrows * ncols, sizeof *r->cells);
+        if (!r->cells)
+            goto nomem;
+    }
+    r->cap = nrows;
+    for (size_t row = 0; row < nrows; row++) {
+        for (unsigned col = 0; col < ncols; col++) {
+            crest__cell *c = &r->cells[row * ncols + col];
+            if (PQgetisnull(res, (int)row, (int)col)) {
+                c->k = CREST__V_NULL;
+                r->bytes += 4;
+                continue;
+            }
+            size_t n = (size_t)PQgetlength(res, (int)row, (int)col);
+            int rc = text_cell(c, PQftype(res, (int)col), PQgetvalue(res, (int)row, (int)col), n, a);
+            if (rc == -1)
+                goto nomem;
+            r->bytes += crest__vkind_is_text((crest__vkind)c->k) ? n + 2 : 1;
+            if (rc == -2 || (max_bytes && r->bytes > max_bytes)) {
+                err->kind = CREST__DBERR_TOO_LARGE;
+                return -1;
+            }
+        }
+        r->nrows++;
+    }
+    r->changes = changes_of(res);
+    *out = r;
+    return 0;
+nomem:
+    err->kind = CREST__DBERR_NOMEM;
+    return -1;
+}
