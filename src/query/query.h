@@ -1,6 +1,7 @@
 /* query.h — the query stage: query parameters become a plan (where.c), and
  * a plan becomes SQL text with bound values for one dialect, SQLite or
- * PostgreSQL (compile.c, dialect.c). It takes data and gives data: no
+ * PostgreSQL (compile.c, dialect.c); an SQL endpoint's :name parameters
+ * become PostgreSQL's $n (params.c). It takes data and gives data: no
  * database, no request. Identifiers come only from the model and are quoted
  * in one place (crest__quote_ident); every value is bound. Internal. */
 #ifndef CREST_QUERY_H
@@ -314,5 +315,35 @@ void crest__compile_foreign_keys(crest__sql *q, const char *table);
 void crest__compile_primary_key(crest__sql *q, const char *table);
 /* SELECT 1 when table has a row whose column equals v. */
 void crest__compile_parent_exists(crest__sql *q, const char *table, const char *column, crest__val v);
+
+/* ---- an SQL endpoint's :name parameters as PostgreSQL's $n (params.c) ---- */
+
+#define CREST_SQL_MAX_PARAMS 255       /* distinct :names in one statement */
+
+/* An SQL text with its :name parameters numbered for PostgreSQL. */
+typedef struct crest__numbered_sql {
+    char *sql;            /* the text with $1..$n in place of each :name, NUL-terminated (arena) */
+    size_t len;           /* its length, without the NUL */
+    const char **names;   /* names[i] is the parameter $i+1, without the ':' ("user.id" for :user.id) (arena) */
+    unsigned nnames;
+} crest__numbered_sql;
+
+/* Numbers the :name parameters of sql[0..len) (PostgreSQL text; not read
+ * past len, need not be NUL-terminated): each :name outside string
+ * constants, quoted identifiers, comments and dollar quotes becomes $n, the
+ * same name the same n, in order of first appearance; `::` casts and
+ * everything else are copied byte for byte. A name is an ASCII letter or _
+ * then letters, digits, _, with at most one dot (:user.id). A :name glued
+ * to an identifier or number (`arr[lo:hi]`: the parameter hi) gets a space
+ * before its $n, so that PostgreSQL reads $n as a parameter. Text, names
+ * and array come from the arena a; nothing else is kept. Returns 0;
+ * CREST_EINVAL with *msg saying what is wrong (an unterminated quote,
+ * comment or dollar quote, more than CREST_SQL_MAX_PARAMS names, a
+ * positional $1 next to :names, a name with two dots or non-ASCII);
+ * CREST_ENOMEM with *msg "out of memory". On error *out is zeroed. *msg is
+ * static or from a; msg may be NULL. A text with positional $n and no
+ * :name is returned unchanged with no names. */
+int crest__sql_number_params(crest__arena *a, const char *sql, size_t len, crest__numbered_sql *out,
+                             const char **msg);
 
 #endif
