@@ -140,6 +140,14 @@ def parse_conninfo(conninfo):
     return dict(kv.split("=", 1) for kv in conninfo.split())
 
 
+def psql(conninfo, sql):
+    """Runs sql (statements, each in its own transaction) with psql on the
+    database conninfo (a key=value line or a URI) names; returns psql's
+    unaligned, tuples-only output. Raises ClusterError on an error."""
+    return _run([_bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-f", "-"],
+                input=sql, timeout=120).stdout
+
+
 class Cluster:
     """A cluster in folder dir. start() makes and starts it, stop() ends it and
     removes dir; conninfo is the line to connect with once started.
@@ -301,13 +309,10 @@ class Cluster:
         return f"postgresql://crest@127.0.0.1:{self.port}/{db}"
 
     def psql(self, sql, db="postgres"):
-        """Runs sql (statements, each in its own transaction) on database db
-        with psql; returns its unaligned, tuples-only output. Fails on an error."""
+        """psql(conninfo, sql) on database db of this cluster."""
         if self.conninfo is None:
             raise ClusterError("the cluster is not started")
-        p = _run([_bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.conninfo_for(db),
-                  "-f", "-"], input=sql, timeout=120)
-        return p.stdout
+        return psql(self.conninfo_for(db), sql)
 
     def create_database(self, name):
         self.psql(f"CREATE DATABASE {_quote_ident(name)}")
