@@ -12,6 +12,10 @@
 # count as installed: NodeSource's nodejs conflicts with Debian's npm.
 # libb64-dev: libjwt.pc lists -lb64 for static links, so
 # `pkg-config --static --libs crest` needs it.
+# libpq-dev: the PostgreSQL store's client library. postgresql: the tests
+# start throwaway clusters of their own (tests/pg/cluster.py) with the
+# postgresql-15 programs in /usr/lib/postgresql/15/bin; the default cluster
+# Debian's package may create and start on port 5432 is never used.
 set -eu
 mode=install
 case "${1:-}" in
@@ -20,8 +24,8 @@ case "${1:-}" in
 esac
 set_name=${1:-build}
 
-build_pkgs="build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev libjwt-dev libssl-dev libb64-dev nodejs npm"
-test_pkgs="clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest python3-httpx python3-jsonschema python3-jwt python3-cryptography openssl sqlite3 curl chromium"
+build_pkgs="build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev libjwt-dev libssl-dev libb64-dev libpq-dev nodejs npm"
+test_pkgs="clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest python3-httpx python3-jsonschema python3-jwt python3-cryptography openssl sqlite3 postgresql curl chromium"
 bench_pkgs="wrk nginx-light python3-fastapi python3-uvicorn python3-sqlalchemy python3-uvloop python3-httptools"
 
 want="$build_pkgs"

@@ -5,7 +5,8 @@ example), CREST_SLOW_APP (tests/e2e/slow_app.c, handlers that sleep) and
 CREST_QUERY_APP (tests/e2e/query_app.c, handlers on crest_query). Every
 server started here listens on 127.0.0.1 with an ephemeral port, is stopped
 with SIGTERM at teardown (SIGKILL after 5 s) and must then exit 0 with no
-sanitizer report on its stderr.
+sanitizer report on its stderr. The PostgreSQL fixtures, pg_cluster and
+pg_db, are pg.py's.
 """
 import json
 import os
@@ -20,6 +21,8 @@ import time
 
 import httpx
 import pytest
+
+from pg import pg_cluster, pg_db  # noqa: F401  (fixtures, registered by being here)
 
 def _abs(p):
     return os.path.abspath(p) if p else ""
