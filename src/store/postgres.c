@@ -368,16 +368,6 @@ static int pg_setup(crest__conn *c, char **msg)
 
 /* ---- sessions off the loop (pool threads): blocking connections ---- */
 
-struct crest__sess {
-    pg_store *s;
-    crest__sess_config cfg;
-    crest__conn *conn;            /* taken from the idle list at first use */
-    PGcancel *cancel;             /* of conn */
-    bool in_txn;
-    bool timed_out;
-    atomic_bool cancelled;
-};
-
 static crest__conn *take_idle(pg_store *s)
 {
     pthread_mutex_lock(&s->idle_lock);
@@ -408,6 +398,7 @@ static crest__sess *pg_sess_new(crest__store *st, const crest__sess_config *cfg)
         return NULL;
     ss->s = (pg_store *)st;
     ss->cfg = *cfg;
+    ss->w = crest__pg_loop_worker(cfg->worker);
     atomic_init(&ss->cancelled, false);
     return ss;
 }
@@ -450,6 +441,8 @@ static crest__conn *sess_conn(crest__sess *ss, crest__dberr *err)
 
 static int pg_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud)
 {
+    if (crest__pg_on_loop(ss))
+        return crest__pg_loop_query(ss, q, cb, ud);
     crest__dberr err;
     crest__rows *r = NULL;
     crest__conn *c = NULL;
@@ -469,11 +462,24 @@ static int pg_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
     return 0;
 }
 
+/* A transaction of the request: its own, or inside the write unit (which
+ * is one already) a savepoint, so that rolling it back keeps the unit. */
 static int pg_txn(crest__sess *ss, int op, crest__dberr *err)
 {
+    if (crest__pg_on_loop(ss)) {
+        /* Transactions and write units are the business of write routes,
+         * which run off the loop (writes_block). */
+        fail_kind(err, CREST__DBERR_OTHER, "transactions run off the loop");
+        return -1;
+    }
+    static const char *const sql[2][3] = {
+        {"BEGIN", "COMMIT", "ROLLBACK"},
+        {"SAVEPOINT crest_txn", "RELEASE SAVEPOINT crest_txn", "ROLLBACK TO SAVEPOINT crest_txn"},
+    };
+    int nested = ss->in_unit;
     if (op == CREST__TXN_BEGIN) {
         crest__conn *c = sess_conn(ss, err);
-        if (!c || simple(c, "BEGIN", err, ss->cfg.arena))
+        if (!c || simple(c, sql[nested][0], err, ss->cfg.arena))
             return -1;
         ss->in_txn = true;
         return 0;
@@ -481,21 +487,40 @@ static int pg_txn(crest__sess *ss, int op, crest__dberr *err)
     if (!ss->conn || !ss->in_txn)
         return 0;
     ss->in_txn = false;
-    return simple(ss->conn, op == CREST__TXN_COMMIT ? "COMMIT" : "ROLLBACK", op == CREST__TXN_COMMIT ? err : NULL,
-                  ss->cfg.arena);
+    bool commit = op == CREST__TXN_COMMIT;
+    return simple(ss->conn, sql[nested][commit ? 1 : 2], commit ? err : NULL, ss->cfg.arena);
 }
 
 /* A write route's unit: one transaction, committed (or rolled back) by
- * write_end. */
-static int pg_write_begin(crest__sess *ss, crest__dberr *err) { return pg_txn(ss, CREST__TXN_BEGIN, err); }
+ * write_end; a transaction the route left open inside it goes with it. */
+static int pg_write_begin(crest__sess *ss, crest__dberr *err)
+{
+    if (crest__pg_on_loop(ss)) {
+        fail_kind(err, CREST__DBERR_OTHER, "write units run off the loop");
+        return -1;
+    }
+    crest__conn *c = sess_conn(ss, err);
+    if (!c || simple(c, "BEGIN", err, ss->cfg.arena))
+        return -1;
+    ss->in_unit = true;
+    ss->in_txn = false;
+    return 0;
+}
 
 static int pg_write_end(crest__sess *ss, bool commit, crest__dberr *err)
 {
-    return pg_txn(ss, commit ? CREST__TXN_COMMIT : CREST__TXN_ROLLBACK, err);
+    if (!ss->in_unit || !ss->conn)
+        return 0;
+    ss->in_unit = ss->in_txn = false;
+    return simple(ss->conn, commit ? "COMMIT" : "ROLLBACK", commit ? err : NULL, ss->cfg.arena);
 }
 
 static void pg_sess_end(crest__sess *ss, bool *timed_out)
 {
+    if (!ss)
+        return;
+    if (crest__pg_on_loop(ss))
+        crest__pg_loop_end(ss);
     if (timed_out)
         *timed_out = ss->timed_out;
     if (!ss->conn)
@@ -513,15 +538,27 @@ static void pg_sess_end(crest__sess *ss, bool *timed_out)
 static void pg_cancel(crest__sess *ss)
 {
     atomic_store(&ss->cancelled, true);
+    if (crest__pg_on_loop(ss)) {
+        crest__pg_loop_cancel(ss);
+        return;
+    }
     char buf[256];
     if (ss->cancel)
         PQcancel(ss->cancel, buf, sizeof buf);
 }
 
-static void *pg_native(crest__sess *ss) { return ss->conn ? ss->conn->pg : NULL; }
+/* No native handle: the connections are the store's (a loop's run
+ * pipelined and non-blocking). crest_req_sqlite is SQLite's alone. */
+static void *pg_native(crest__sess *ss)
+{
+    (void)ss;
+    return NULL;
+}
 
 static int pg_sess_fkeys(crest__sess *ss, const char *table, crest__fkey_info **out, unsigned *n)
 {
+    if (crest__pg_on_loop(ss))
+        return -1; /* (asked by write routes, off the loop) */
     crest__dberr err;
     crest__conn *c = sess_conn(ss, &err);
     return c ? fkeys_of(catalog(c, fkeys_sql, table, ss->cfg.arena), ss->cfg.arena, out, n) : -1;

@@ -97,6 +97,20 @@ static char *pq_message(PGconn *pg)
     return out;
 }
 
+/* Notices and warnings (a ROLLBACK outside a transaction, RAISE NOTICE)
+ * are not errors: they are not printed on crest's stderr, which is its log. */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+void crest__pg_quiet(PGconn *pg)
+{
+    if (pg)
+        PQsetNoticeProcessor(pg, quiet, NULL);
+}
+
 crest__conn *crest__pg_connect(pg_store *s, char **msg)
 {
     PGconn *pg = PQconnectdbParams((const char *const *)s->keys, (const char *const *)s->vals, 0);
@@ -112,6 +126,7 @@ crest__conn *crest__pg_connect(pg_store *s, char **msg)
         return NULL;
     }
     c->pg = pg;
+    crest__pg_quiet(pg);
     return c;
 }
 

@@ -9,6 +9,7 @@
 #define CREST_POSTGRES_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <libpq-fe.h>
 
@@ -57,6 +58,8 @@ typedef struct pg_store {
  * refused (PGPASSWORD, PGPASSFILE or password_file give it). */
 int crest__pg_params(const char *conninfo, char ***keys, char ***vals, char **msg);
 void crest__pg_params_free(char **keys, char **vals);
+/* Notices of the server are not written to crest's log. */
+void crest__pg_quiet(PGconn *pg);
 /* A blocking connection; NULL with *msg (malloc'd) on failure. */
 crest__conn *crest__pg_connect(pg_store *s, char **msg);
 void crest__pg_conn_free(crest__conn *c);
@@ -89,7 +92,42 @@ int crest__pg_params_of(crest__arena *a, const crest__val *binds, unsigned n, pg
 int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames, size_t max_bytes,
                    crest__rows **out, crest__dberr *err);
 
+/* ---- sessions ---- */
+
+typedef struct pg_lconn pg_lconn;       /* a connection on a worker's loop (postgres_loop.c) */
+typedef struct pg_call pg_call;         /* a statement of a session on the loop, until it completes */
+
+enum { PG_TXN_NONE, PG_TXN_RO, PG_TXN_RW };
+
+struct crest__sess {
+    pg_store *s;
+    crest__sess_config cfg;
+    bool timed_out;
+    atomic_bool cancelled;
+    /* Off the loop (pool threads, no loop): a blocking connection. */
+    crest__conn *conn;            /* taken from the idle list at first use */
+    PGcancel *cancel;             /* of conn */
+    bool in_txn;                  /* a transaction the request began (txn) */
+    bool in_unit;                 /* in the write unit (write_begin): one transaction */
+    /* On the loop: postgres_loop.c. */
+    crest__store_worker *w;       /* NULL: off the loop */
+    pg_lconn *lc;                 /* held from the first statement to sess_end */
+    int txn;                      /* PG_TXN_*: the request's transaction on lc */
+    pg_call *waiting;             /* the statement waiting for a connection, or NULL */
+    crest__sess *wnext, *wprev;   /* in the worker's queue while waiting */
+    uint64_t wait_since;          /* when it began to wait (µs) */
+    unsigned inflight;            /* statements sent whose completion has not run */
+};
+
 /* ---- postgres_loop.c ---- */
+
+/* Whether the session runs on a worker's loop. */
+static inline bool crest__pg_on_loop(const crest__sess *ss) { return ss->w != NULL; }
+int crest__pg_loop_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud);
+void crest__pg_loop_end(crest__sess *ss);
+void crest__pg_loop_cancel(crest__sess *ss);
+/* The worker's loop of a session's config, or NULL (the session blocks). */
+crest__store_worker *crest__pg_loop_worker(crest__store_worker *w);
 
 int crest__pg_worker_init(crest__store *s, void *loop, crest__store_worker **out, crest_error *err);
 void crest__pg_worker_dispose(crest__store_worker *w);

@@ -1,36 +1,923 @@
-/* postgres_loop.c — the PostgreSQL store on a worker's event loop: each
- * worker's own connections. */
+/* postgres_loop.c — the PostgreSQL store on a worker's event loop. Each
+ * worker owns a pool of connections (pool_size) driven without blocking:
+ * libpq in non-blocking pipeline mode, one uv_poll per socket, PQflush
+ * until the output is out, PQconsumeInput / PQisBusy / PQgetResult when
+ * the socket is readable (as h2o's TechEmpower client and Kore do).
+ *
+ * A request's session takes a connection at its first statement and holds
+ * it until sess_end. Each statement goes as one round trip, one pipeline
+ * segment ending in a sync: `BEGIN [READ ONLY]` when the request has no
+ * transaction yet, `SET LOCAL statement_timeout` for what is left of its
+ * deadline, the statement (prepared on that connection the first time,
+ * under a name kept by text and parameter types), and for a statement that
+ * writes, `COMMIT`: a write's completion runs only once it is committed. A
+ * read-only transaction stays open for the request's next reads (a list's
+ * count and page see one snapshot) and is ended when the session is.
+ *
+ * Waiting: a session that finds no idle connection waits in the worker's
+ * queue (queue_max long) for acquire_timeout_ms, then fails as UNAVAILABLE
+ * (503 with Retry-After); a full queue, or a pool whose connections are
+ * all down, fails at once. A broken connection fails what it carried, is
+ * never handed out again, and is reconnected with a backoff (capped at
+ * 32 s). crest's own timer backs the server's statement_timeout: past the
+ * deadline it sends a cancel request (from the thread pool: libpq's cancel
+ * blocks), and drops the connection if even that is not answered. A
+ * statement a schema change invalidated (26000, 0A000) is prepared again
+ * and sent once more when it opened its transaction. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
 
 #include "postgres_internal.h"
 
+enum { L_DOWN, L_CONNECTING, L_IDLE, L_OWNED, L_RELEASING };
+typedef enum { OP_CMD, OP_PREPARE, OP_QUERY, OP_SYNC } op_kind;
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 32000
+#define CONNECT_TIMEOUT_MS 10000
+#define DEADLINE_GRACE_MS 200   /* crest's timer fires this long after the server's statement_timeout */
+#define CANCEL_WAIT_MS 5000     /* and drops the connection when a cancel is not answered in this time */
+
+/* A statement of a session, from pg_loop_query to its completion (in the
+ * session's arena: the session lives until its statements complete). */
+struct pg_call {
+    crest__sess *ss;
+    crest__query_cb cb;
+    void *ud;
+    const char *sql;              /* NUL-terminated copy */
+    size_t len;
+    pg_params p;
+    unsigned flags;
+    size_t max_rows;
+    bool retried;                 /* sent again after its prepared statement went stale */
+    pg_call *next;                /* in its session's list of waiting statements */
+};
+
+typedef struct pg_op {
+    op_kind kind;
+    pg_call *call;                /* OP_QUERY, OP_SYNC: the statement of the segment (NULL: crest's own) */
+    unsigned stmt_id;             /* OP_PREPARE: the name to record once prepared */
+} pg_op;
+
+/* A socket watcher. Allocated per connection attempt (libpq may change
+ * sockets while it connects) and freed when closed, or by worker_dispose
+ * when the engine closed it on the way out. */
+typedef struct pg_poll {
+    uv_poll_t h;
+    struct pg_poll *prev, *next;  /* the worker's list */
+    crest__store_worker *w;
+    pg_lconn *lc;                 /* NULL once closing */
+    int fd;
+} pg_poll;
+
+struct pg_lconn {
+    crest__store_worker *w;
+    crest__conn c;                /* the PGconn and its statements */
+    int state;
+    pg_poll *poll;
+    int events;
+    uv_timer_t timer;             /* connecting, backing off, or watching a deadline */
+    unsigned backoff_ms;
+    crest__sess *owner;
+    pg_op *ops;                   /* sent, not yet answered: a ring */
+    unsigned head, n, cap;
+    PGresult *seg_res, *seg_fail; /* the segment being read: its statement's result, its first failure */
+    bool cancel_sent;
+};
+
 struct crest__store_worker {
     pg_store *s;
-    void *loop;
+    uv_loop_t *loop;              /* NULL: this worker's sessions block (postgres.c) */
+    pg_lconn *conns;
+    unsigned nconns;
+    unsigned acquire_ms, queue_max;
+    crest__sess *qhead, *qtail;   /* sessions waiting for a connection, oldest first */
+    unsigned qlen;
+    uv_timer_t qtimer;
+    pg_poll *polls;
 };
+
+static void send_calls(pg_lconn *lc);
+static void serve_queue(crest__store_worker *w);
+static void start_connect(pg_lconn *lc);
+
+/* ---- failures ---- */
+
+static const crest__dberr *unavailable(crest__sess *ss, const char *why)
+{
+    crest__dberr *e = crest__arena_calloc(ss->cfg.arena, 1, sizeof *e);
+    static crest__dberr oom = {.kind = CREST__DBERR_NOMEM};
+    if (!e)
+        return &oom;
+    e->kind = CREST__DBERR_UNAVAILABLE;
+    e->detail = e->message = why;
+    return e;
+}
+
+/* Runs a statement's completion: its rows, or its failure. */
+static void complete(pg_call *call, crest__rows *rows, const crest__dberr *err)
+{
+    call->ss->inflight--;
+    call->cb(call->ud, rows, rows ? NULL : err);
+}
+
+static void fail_call(pg_call *call, crest__dberr_kind kind, const char *why)
+{
+    crest__sess *ss = call->ss;
+    const crest__dberr *e = unavailable(ss, why);
+    if (e->kind == CREST__DBERR_UNAVAILABLE && kind != CREST__DBERR_UNAVAILABLE)
+        ((crest__dberr *)e)->kind = kind;
+    if (kind == CREST__DBERR_DEADLINE)
+        ss->timed_out = true;
+    complete(call, NULL, e);
+}
+
+/* ---- the worker's queue ---- */
+
+static void queue_remove(crest__store_worker *w, crest__sess *ss)
+{
+    if (ss->wprev)
+        ss->wprev->wnext = ss->wnext;
+    else
+        w->qhead = ss->wnext;
+    if (ss->wnext)
+        ss->wnext->wprev = ss->wprev;
+    else
+        w->qtail = ss->wprev;
+    ss->wnext = ss->wprev = NULL;
+    w->qlen--;
+}
+
+/* Fails every statement a session waits to send. */
+static void fail_waiting(crest__sess *ss, crest__dberr_kind kind, const char *why)
+{
+    while (ss->waiting) {
+        pg_call *c = ss->waiting;
+        ss->waiting = c->next;
+        fail_call(c, kind, why);
+    }
+}
+
+static bool pool_down(const crest__store_worker *w)
+{
+    for (unsigned i = 0; i < w->nconns; i++)
+        if (w->conns[i].state != L_DOWN)
+            return false;
+    return true;
+}
+
+/* Every waiting session fails (the pool is down). */
+static void fail_queue(crest__store_worker *w, const char *why)
+{
+    while (w->qhead) {
+        crest__sess *ss = w->qhead;
+        queue_remove(w, ss);
+        fail_waiting(ss, CREST__DBERR_UNAVAILABLE, why);
+    }
+    uv_timer_stop(&w->qtimer);
+}
+
+static void qtimer_cb(uv_timer_t *t)
+{
+    crest__store_worker *w = t->data;
+    uint64_t now = crest__now_us(), limit = (uint64_t)w->acquire_ms * 1000;
+    /* Sessions queue in the order they came: the expired ones lead. */
+    while (w->qhead && now - w->qhead->wait_since >= limit) {
+        crest__sess *ss = w->qhead;
+        queue_remove(w, ss);
+        fail_waiting(ss, CREST__DBERR_UNAVAILABLE, "no database connection came free in time");
+    }
+    if (w->qhead)
+        uv_timer_start(&w->qtimer, qtimer_cb, (w->qhead->wait_since + limit - now) / 1000 + 1, 0);
+}
+
+/* ---- socket watchers ---- */
+
+static void poll_closed(uv_handle_t *h)
+{
+    pg_poll *p = (pg_poll *)h;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->w->polls = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    free(p);
+}
+
+static void poll_close(pg_lconn *lc)
+{
+    pg_poll *p = lc->poll;
+    if (!p)
+        return;
+    lc->poll = NULL;
+    lc->events = 0;
+    p->lc = NULL;
+    if (!uv_is_closing((uv_handle_t *)&p->h))
+        uv_close((uv_handle_t *)&p->h, poll_closed);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Watches lc's socket for events (made anew when libpq changed sockets). */
+static int poll_want(pg_lconn *lc, int events)
+{
+    int fd = PQsocket(lc->c.pg);
+    if (fd < 0)
+        return -1;
+    if (lc->poll && lc->poll->fd != fd)
+        poll_close(lc);
+    if (!lc->poll) {
+        pg_poll *p = calloc(1, sizeof *p);
+        if (!p || uv_poll_init_socket(lc->w->loop, &p->h, fd)) {
+            free(p);
+            return -1;
+        }
+        p->w = lc->w;
+        p->lc = lc;
+        p->fd = fd;
+        p->h.data = p;
+        p->next = lc->w->polls;
+        if (p->next)
+            p->next->prev = p;
+        lc->w->polls = p;
+        lc->poll = p;
+        lc->events = 0;
+    }
+    if (events != lc->events) {
+        if (uv_poll_start(&lc->poll->h, events, on_poll))
+            return -1;
+        lc->events = events;
+    }
+    return 0;
+}
+
+/* ---- the operations a connection waits for ---- */
+
+static int push_op(pg_lconn *lc, op_kind kind, pg_call *call, unsigned stmt_id)
+{
+    if (lc->n == lc->cap) {
+        unsigned cap = lc->cap ? lc->cap * 2 : 16;
+        pg_op *ops = malloc(cap * sizeof *ops);
+        if (!ops)
+            return -1;
+        for (unsigned i = 0; i < lc->n; i++)
+            ops[i] = lc->ops[(lc->head + i) % lc->cap];
+        free(lc->ops);
+        lc->ops = ops;
+        lc->cap = cap;
+        lc->head = 0;
+    }
+    lc->ops[(lc->head + lc->n) % lc->cap] = (pg_op){kind, call, stmt_id};
+    lc->n++;
+    return 0;
+}
+
+static pg_op pop_op(pg_lconn *lc)
+{
+    pg_op op = lc->ops[lc->head];
+    lc->head = (lc->head + 1) % lc->cap;
+    lc->n--;
+    return op;
+}
+
+/* ---- losing a connection ---- */
+
+static void timer_cb(uv_timer_t *t);
+
+/* lc is broken (or its statement outlived every deadline): what it carried
+ * fails with kind, it is closed, and reconnected after a backoff. */
+static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
+{
+    crest__store_worker *w = lc->w;
+    crest__sess *owner = lc->owner;
+    poll_close(lc);
+    PQfinish(lc->c.pg);
+    lc->c.pg = NULL;
+    crest__pg_stmts_clear(&lc->c);
+    PQclear(lc->seg_res);
+    PQclear(lc->seg_fail);
+    lc->seg_res = lc->seg_fail = NULL;
+    lc->state = L_DOWN;
+    lc->owner = NULL;
+    lc->cancel_sent = false;
+    /* Collected first (a statement in flight waits in no list: its next
+     * is free): completions may start statements of their own. */
+    pg_call *failed = NULL, **tail = &failed;
+    while (lc->n) {
+        pg_op op = pop_op(lc);
+        if (op.kind == OP_SYNC && op.call) {
+            op.call->next = NULL;
+            *tail = op.call;
+            tail = &op.call->next;
+        }
+    }
+    if (owner) {
+        owner->lc = NULL;
+        owner->txn = PG_TXN_NONE;
+    }
+    lc->backoff_ms = lc->backoff_ms ? lc->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (lc->backoff_ms > BACKOFF_MAX_MS)
+        lc->backoff_ms = BACKOFF_MAX_MS;
+    uv_timer_start(&lc->timer, timer_cb, lc->backoff_ms, 0);
+    fprintf(stderr, "{\"event\":\"db_connection_lost\",\"reason\":\"%s\",\"retry_ms\":%u}\n", why, lc->backoff_ms);
+    while (failed) {
+        pg_call *c = failed;
+        failed = c->next;
+        fail_call(c, kind, why);
+    }
+    if (owner && owner->waiting && !owner->lc)
+        fail_waiting(owner, kind, why);
+    if (pool_down(w))
+        fail_queue(w, "the database cannot be reached");
+}
+
+/* ---- sending ---- */
+
+/* Sends what libpq holds; watches for writability while some is left. */
+static void flush_out(pg_lconn *lc)
+{
+    int r = PQflush(lc->c.pg);
+    if (r < 0 || poll_want(lc, UV_READABLE | (r > 0 ? UV_WRITABLE : 0)))
+        drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
+}
+
+static int send_cmd(pg_lconn *lc, const char *sql)
+{
+    return PQsendQueryParams(lc->c.pg, sql, 0, NULL, NULL, NULL, NULL, 0) ? push_op(lc, OP_CMD, NULL, 0) : -1;
+}
+
+static int send_sync(pg_lconn *lc, pg_call *call)
+{
+    return PQpipelineSync(lc->c.pg) ? push_op(lc, OP_SYNC, call, 0) : -1;
+}
+
+/* Arms crest's own watch over a statement's deadline. */
+static void watch_deadline(pg_lconn *lc, uint64_t deadline_us)
+{
+    uint64_t now = crest__now_us();
+    uint64_t ms = deadline_us > now ? (deadline_us - now) / 1000 : 0;
+    if (!uv_is_active((uv_handle_t *)&lc->timer) || lc->cancel_sent)
+        uv_timer_start(&lc->timer, timer_cb, ms + DEADLINE_GRACE_MS, 0);
+}
+
+/* One statement as one pipeline segment (see the head of this file). */
+static int send_call(pg_lconn *lc, pg_call *call)
+{
+    crest__sess *ss = call->ss;
+    bool ro = call->flags & CREST__QF_READ;
+    char buf[64];
+    int rc = 0;
+    if (ss->txn == PG_TXN_RO && !ro) {
+        rc |= send_cmd(lc, "COMMIT");
+        ss->txn = PG_TXN_NONE;
+    }
+    if (ss->txn == PG_TXN_NONE) {
+        rc |= send_cmd(lc, ro ? "BEGIN READ ONLY" : "BEGIN");
+        ss->txn = ro ? PG_TXN_RO : PG_TXN_RW;
+    }
+    if (ss->cfg.deadline_us) {
+        uint64_t now = crest__now_us();
+        long long ms = ss->cfg.deadline_us > now ? (long long)((ss->cfg.deadline_us - now + 999) / 1000) : 1;
+        snprintf(buf, sizeof buf, "SET LOCAL statement_timeout = %lld", ms);
+        rc |= send_cmd(lc, buf);
+        watch_deadline(lc, ss->cfg.deadline_us);
+    }
+    const pg_params *p = &call->p;
+    if (call->flags & CREST__QF_NOCACHE) {
+        rc |= PQsendQueryParams(lc->c.pg, call->sql, (int)p->n, p->types, p->values, p->lengths, NULL, 0)
+                  ? push_op(lc, OP_QUERY, call, 0)
+                  : -1;
+    } else {
+        unsigned id = crest__pg_stmt_find(&lc->c, call->sql, call->len, p->types, p->n);
+        if (!id) {
+            id = ++lc->c.next_id;
+            snprintf(buf, sizeof buf, "c%u", id);
+            rc |= PQsendPrepare(lc->c.pg, buf, call->sql, (int)p->n, p->types) ? push_op(lc, OP_PREPARE, call, id)
+                                                                                : -1;
+        }
+        snprintf(buf, sizeof buf, "c%u", id);
+        rc |= PQsendQueryPrepared(lc->c.pg, buf, (int)p->n, p->values, p->lengths, NULL, 0)
+                  ? push_op(lc, OP_QUERY, call, 0)
+                  : -1;
+    }
+    if (!ro) { /* a write's completion runs once it is committed */
+        rc |= send_cmd(lc, "COMMIT");
+        ss->txn = PG_TXN_NONE;
+    }
+    rc |= send_sync(lc, call);
+    return rc ? -1 : 0;
+}
+
+/* Sends the statements the owner waits to send. */
+static void send_calls(pg_lconn *lc)
+{
+    crest__sess *ss = lc->owner;
+    bool ok = true;
+    while (ok && ss && ss->waiting) {
+        pg_call *c = ss->waiting;
+        ss->waiting = c->next;
+        c->next = NULL;
+        if (send_call(lc, c)) {
+            /* The segment may be half sent: the connection is not to be trusted. */
+            ss->waiting = c; /* failed with the rest below */
+            ok = false;
+        }
+    }
+    if (!ok)
+        drop(lc, CREST__DBERR_UNAVAILABLE, PQerrorMessage(lc->c.pg));
+    else
+        flush_out(lc);
+}
+
+/* lc's ops are all answered and nobody holds it: it serves the queue. */
+static void release(pg_lconn *lc)
+{
+    lc->state = L_IDLE;
+    uv_timer_stop(&lc->timer);
+    lc->cancel_sent = false;
+    serve_queue(lc->w);
+}
+
+/* Gives lc to ss and sends what ss waits to send. */
+static void own(pg_lconn *lc, crest__sess *ss)
+{
+    lc->state = L_OWNED;
+    lc->owner = ss;
+    ss->lc = lc;
+    ss->txn = PG_TXN_NONE;
+    send_calls(lc);
+}
+
+static pg_lconn *idle_conn(crest__store_worker *w)
+{
+    for (unsigned i = 0; i < w->nconns; i++)
+        if (w->conns[i].state == L_IDLE)
+            return &w->conns[i];
+    return NULL;
+}
+
+static void serve_queue(crest__store_worker *w)
+{
+    pg_lconn *lc;
+    while (w->qhead && (lc = idle_conn(w))) {
+        crest__sess *ss = w->qhead;
+        queue_remove(w, ss);
+        own(lc, ss);
+    }
+    if (!w->qhead)
+        uv_timer_stop(&w->qtimer);
+}
+
+/* ---- reading ---- */
+
+static bool stale_statement(const PGresult *res)
+{
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return st && (!strcmp(st, "26000") || !strcmp(st, "0A000"));
+}
+
+/* The segment of call ended (its sync came): its completion runs with the
+ * statement's rows, or the segment's first failure. */
+static void end_segment(pg_lconn *lc, pg_call *call)
+{
+    PGresult *res = lc->seg_res, *fail = lc->seg_fail;
+    lc->seg_res = lc->seg_fail = NULL;
+    crest__sess *ss = lc->owner;
+    if (fail && ss) {
+        /* A failure aborts the transaction it happened in (the request's,
+         * or a write's own, whose COMMIT did not run): it is rolled back
+         * before anything else is sent (outside one, ROLLBACK only warns). */
+        if (send_cmd(lc, "ROLLBACK") || send_sync(lc, NULL)) {
+            PQclear(res);
+            PQclear(fail);
+            drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
+            return;
+        }
+        ss->txn = PG_TXN_NONE;
+    }
+    if (call && fail && stale_statement(fail) && !call->retried && ss == call->ss) {
+        /* A schema change made the statement stale: every statement of the
+         * connection is forgotten, and this one sent once more. */
+        call->retried = true;
+        PQclear(res);
+        PQclear(fail);
+        crest__pg_stmts_clear(&lc->c);
+        if (send_cmd(lc, "DEALLOCATE ALL") || send_sync(lc, NULL) || send_call(lc, call))
+            drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
+        else
+            flush_out(lc);
+        return;
+    }
+    if (call) {
+        crest__sess *cs = call->ss;
+        crest__dberr err = {0};
+        crest__rows *rows = NULL;
+        if (fail) {
+            crest__pg_error(lc->c.pg, fail, call->flags & CREST__QF_DELETE, cs->cfg.arena, &err);
+            if (err.kind == CREST__DBERR_DEADLINE) {
+                if (cs->cfg.deadline_us && crest__now_us() + 1000 >= cs->cfg.deadline_us)
+                    cs->timed_out = true;
+                else
+                    err.kind = CREST__DBERR_UNAVAILABLE; /* cancelled: the client left */
+            }
+        } else if (res) {
+            size_t max_rows = call->flags & CREST__QF_FIRST ? 1 : call->max_rows;
+            crest__pg_rows(res, cs->cfg.arena, max_rows, call->flags & CREST__QF_NONAMES,
+                           lc->w->s->base.cfg.max_result, &rows, &err);
+        } else {
+            err.kind = CREST__DBERR_OTHER;
+            err.detail = err.message = "the statement gave no result";
+        }
+        PQclear(res);
+        PQclear(fail);
+        complete(call, rows, &err);
+    } else {
+        PQclear(res);
+        PQclear(fail);
+    }
+    if (lc->state == L_DOWN)
+        return;
+    if (!lc->n) {
+        uv_timer_stop(&lc->timer);
+        lc->cancel_sent = false;
+        if (!lc->owner)
+            release(lc);
+    }
+}
+
+/* Reads what the server answered, operation by operation. */
+static void read_results(pg_lconn *lc)
+{
+    if (!PQconsumeInput(lc->c.pg)) {
+        drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
+        return;
+    }
+    while (lc->state != L_DOWN && lc->n && !PQisBusy(lc->c.pg)) {
+        pg_op *op = &lc->ops[lc->head];
+        PGresult *r = PQgetResult(lc->c.pg);
+        if (op->kind == OP_SYNC) {
+            pg_call *call = op->call;
+            if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+                PQclear(r);
+                drop(lc, CREST__DBERR_UNAVAILABLE, "the database answered out of order");
+                return;
+            }
+            PQclear(r);
+            pop_op(lc);
+            end_segment(lc, call);
+            continue;
+        }
+        if (!r) { /* this operation's results are all in */
+            pop_op(lc);
+            continue;
+        }
+        switch (PQresultStatus(r)) {
+        case PGRES_TUPLES_OK:
+        case PGRES_COMMAND_OK:
+            if (op->kind == OP_QUERY) {
+                PQclear(lc->seg_res);
+                lc->seg_res = r;
+                r = NULL;
+            } else if (op->kind == OP_PREPARE) {
+                pg_call *c = op->call;
+                crest__pg_stmt_add(&lc->c, c->sql, c->len, c->p.types, c->p.n, op->stmt_id);
+            }
+            break;
+        case PGRES_PIPELINE_ABORTED:
+            break; /* after the segment's failure, kept below */
+        default:
+            if (!lc->seg_fail) {
+                lc->seg_fail = r;
+                r = NULL;
+            }
+        }
+        PQclear(r);
+    }
+}
+
+static void continue_connect(pg_lconn *lc);
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    pg_poll *p = h->data;
+    pg_lconn *lc = p->lc;
+    if (!lc)
+        return;
+    if (status < 0) {
+        drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
+        return;
+    }
+    if (lc->state == L_CONNECTING) {
+        continue_connect(lc);
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        flush_out(lc);
+        if (lc->state == L_DOWN)
+            return;
+    }
+    if (events & UV_READABLE)
+        read_results(lc);
+}
+
+/* ---- connecting ---- */
+
+static void connected(pg_lconn *lc)
+{
+    uv_timer_stop(&lc->timer);
+    if (!PQenterPipelineMode(lc->c.pg) || poll_want(lc, UV_READABLE)) {
+        drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection could not be set up");
+        return;
+    }
+    lc->backoff_ms = 0;
+    release(lc);
+}
+
+static void continue_connect(pg_lconn *lc)
+{
+    switch (PQconnectPoll(lc->c.pg)) {
+    case PGRES_POLLING_OK:
+        connected(lc);
+        return;
+    case PGRES_POLLING_READING:
+        if (poll_want(lc, UV_READABLE))
+            break;
+        return;
+    case PGRES_POLLING_WRITING:
+        if (poll_want(lc, UV_WRITABLE))
+            break;
+        return;
+    default:
+        break;
+    }
+    lc->state = L_CONNECTING; /* (drop says why) */
+    drop(lc, CREST__DBERR_UNAVAILABLE, "the database refused the connection");
+}
+
+static void start_connect(pg_lconn *lc)
+{
+    pg_store *s = lc->w->s;
+    lc->c.pg = PQconnectStartParams((const char *const *)s->keys, (const char *const *)s->vals, 0);
+    if (!lc->c.pg || PQstatus(lc->c.pg) == CONNECTION_BAD || PQsetnonblocking(lc->c.pg, 1)) {
+        drop(lc, CREST__DBERR_UNAVAILABLE, "the database cannot be reached");
+        return;
+    }
+    crest__pg_quiet(lc->c.pg);
+    lc->state = L_CONNECTING;
+    uv_timer_start(&lc->timer, timer_cb, CONNECT_TIMEOUT_MS, 0);
+    /* As if PQconnectPoll had said PGRES_POLLING_WRITING. */
+    if (poll_want(lc, UV_WRITABLE))
+        drop(lc, CREST__DBERR_UNAVAILABLE, "the database cannot be reached");
+}
+
+/* Cancels what runs on a connection, from the thread pool (PQcancel
+ * blocks: it opens a connection of its own). */
+typedef struct cancel_job {
+    PGcancel *c;
+} cancel_job;
+
+static void cancel_work(void *p)
+{
+    cancel_job *j = p;
+    char buf[256];
+    PQcancel(j->c, buf, sizeof buf);
+}
+
+static void cancel_after(void *p, bool cancelled)
+{
+    (void)cancelled;
+    cancel_job *j = p;
+    PQfreeCancel(j->c);
+    free(j);
+}
+
+static void send_cancel(pg_lconn *lc, const crest__sess_config *cfg)
+{
+    cancel_job *j = malloc(sizeof *j);
+    if (!j || !(j->c = PQgetCancel(lc->c.pg))) {
+        free(j);
+        return;
+    }
+    if (!cfg || !cfg->offload || cfg->offload(cfg->engine_ud, cancel_work, cancel_after, j)) {
+        cancel_work(j); /* no thread pool: in place */
+        cancel_after(j, false);
+    }
+}
+
+/* The connection's one timer: a connect that takes too long, the end of a
+ * backoff, or a deadline the server did not keep. */
+static void timer_cb(uv_timer_t *t)
+{
+    pg_lconn *lc = t->data;
+    switch (lc->state) {
+    case L_DOWN:
+        if (!lc->poll) /* (closing: a moment later) */
+            start_connect(lc);
+        else
+            uv_timer_start(&lc->timer, timer_cb, 10, 0);
+        return;
+    case L_CONNECTING:
+        drop(lc, CREST__DBERR_UNAVAILABLE, "connecting to the database took too long");
+        return;
+    default:
+        if (!lc->n)
+            return;
+        if (!lc->cancel_sent) {
+            lc->cancel_sent = true;
+            send_cancel(lc, lc->owner ? &lc->owner->cfg : NULL);
+            uv_timer_start(&lc->timer, timer_cb, CANCEL_WAIT_MS, 0);
+        } else {
+            drop(lc, CREST__DBERR_DEADLINE, "the database did not answer a cancel request");
+        }
+    }
+}
+
+/* ---- sessions ---- */
+
+crest__store_worker *crest__pg_loop_worker(crest__store_worker *w) { return w && w->loop ? w : NULL; }
+
+int crest__pg_loop_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud)
+{
+    crest__store_worker *w = ss->w;
+    pg_call *call = crest__arena_calloc(ss->cfg.arena, 1, sizeof *call);
+    if (!call)
+        return -1;
+    *call = (pg_call){.ss = ss, .cb = cb, .ud = ud, .len = q->len, .flags = q->flags, .max_rows = q->max_rows};
+    ss->inflight++;
+    if (atomic_load(&ss->cancelled)) {
+        fail_call(call, CREST__DBERR_UNAVAILABLE, "the request was cancelled");
+        return 0;
+    }
+    if (ss->cfg.deadline_us && crest__now_us() >= ss->cfg.deadline_us) {
+        fail_call(call, CREST__DBERR_DEADLINE, NULL);
+        return 0;
+    }
+    if (!(call->sql = crest__arena_strndup(ss->cfg.arena, q->sql, q->len)) ||
+        crest__pg_params_of(ss->cfg.arena, q->binds, q->nbinds, &call->p)) {
+        ss->inflight--;
+        return -1;
+    }
+    /* After the statements it already waits to send. */
+    pg_call **tail = &ss->waiting;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = call;
+    if (ss->lc) {
+        send_calls(ss->lc);
+        return 0;
+    }
+    if (ss->waiting != call) /* already queued */
+        return 0;
+    pg_lconn *lc = idle_conn(w);
+    if (lc) {
+        own(lc, ss);
+        return 0;
+    }
+    if (pool_down(w)) {
+        fail_waiting(ss, CREST__DBERR_UNAVAILABLE, "the database cannot be reached");
+        return 0;
+    }
+    if (w->qlen >= w->queue_max) {
+        fail_waiting(ss, CREST__DBERR_UNAVAILABLE, "too many requests wait for a database connection");
+        return 0;
+    }
+    ss->wait_since = crest__now_us();
+    ss->wprev = w->qtail;
+    ss->wnext = NULL;
+    if (w->qtail)
+        w->qtail->wnext = ss;
+    else
+        w->qhead = ss;
+    w->qtail = ss;
+    w->qlen++;
+    if (!uv_is_active((uv_handle_t *)&w->qtimer))
+        uv_timer_start(&w->qtimer, qtimer_cb, w->acquire_ms, 0);
+    return 0;
+}
+
+void crest__pg_loop_end(crest__sess *ss)
+{
+    crest__store_worker *w = ss->w;
+    if (ss->wprev || ss->wnext || w->qhead == ss)
+        queue_remove(w, ss);
+    ss->waiting = NULL; /* (none: a session ends once its statements completed) */
+    pg_lconn *lc = ss->lc;
+    if (!lc)
+        return;
+    ss->lc = NULL;
+    lc->owner = NULL;
+    lc->state = L_RELEASING;
+    if (ss->txn != PG_TXN_NONE) {
+        /* A read-only transaction: what it read is served already. */
+        if (send_cmd(lc, "COMMIT") || send_sync(lc, NULL)) {
+            drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
+            return;
+        }
+        ss->txn = PG_TXN_NONE;
+        flush_out(lc);
+        return;
+    }
+    if (!lc->n)
+        release(lc);
+}
+
+void crest__pg_loop_cancel(crest__sess *ss)
+{
+    if (ss->waiting && !ss->lc) {
+        crest__store_worker *w = ss->w;
+        if (ss->wprev || ss->wnext || w->qhead == ss)
+            queue_remove(w, ss);
+        fail_waiting(ss, CREST__DBERR_UNAVAILABLE, "the request was cancelled");
+    }
+    if (ss->lc && ss->lc->n)
+        send_cancel(ss->lc, &ss->cfg);
+}
+
+/* ---- workers ---- */
 
 int crest__pg_worker_init(crest__store *st, void *loop, crest__store_worker **out, crest_error *err)
 {
+    pg_store *s = (pg_store *)st;
     crest__store_worker *w = calloc(1, sizeof *w);
     if (!w)
         return crest__error_set(err, CREST_ENOMEM, NULL, 0, "out of memory");
-    w->s = (pg_store *)st;
+    w->s = s;
     w->loop = loop;
-    /* The worker starts only when the database answers. */
+    /* The worker starts only when the database answers: its first
+     * connection is made here, blocking, before the loop runs. */
     char *msg = NULL;
-    crest__conn *c = crest__pg_connect(w->s, &msg);
-    if (!c) {
+    crest__conn *first = crest__pg_connect(s, &msg);
+    if (!first) {
         crest__error_set(err, CREST_EIO, NULL, 0, "cannot connect to the database: %s", msg ? msg : "out of memory");
         free(msg);
         free(w);
         return CREST_EIO;
     }
-    pthread_mutex_lock(&w->s->idle_lock);
-    c->next = w->s->idle;
-    w->s->idle = c;
-    pthread_mutex_unlock(&w->s->idle_lock);
+    if (!loop) { /* sessions block: the connection joins the store's idle list */
+        pthread_mutex_lock(&s->idle_lock);
+        first->next = s->idle;
+        s->idle = first;
+        pthread_mutex_unlock(&s->idle_lock);
+        *out = w;
+        return 0;
+    }
+    const crest__store_config *cfg = &s->base.cfg;
+    w->nconns = cfg->pool_size ? cfg->pool_size : 4;
+    w->acquire_ms = cfg->acquire_timeout_ms ? cfg->acquire_timeout_ms : 5000;
+    w->queue_max = cfg->queue_max ? cfg->queue_max : 512;
+    w->conns = calloc(w->nconns, sizeof *w->conns);
+    if (!w->conns) {
+        crest__pg_conn_free(first);
+        free(w);
+        return crest__error_set(err, CREST_ENOMEM, NULL, 0, "out of memory");
+    }
+    uv_timer_init(loop, &w->qtimer);
+    w->qtimer.data = w;
+    for (unsigned i = 0; i < w->nconns; i++) {
+        pg_lconn *lc = &w->conns[i];
+        lc->w = w;
+        uv_timer_init(loop, &lc->timer);
+        lc->timer.data = lc;
+    }
+    /* The first connection serves at once; the others connect meanwhile. */
+    pg_lconn *lc0 = &w->conns[0];
+    lc0->c.pg = first->pg;
+    first->pg = NULL;
+    crest__pg_conn_free(first);
+    if (PQsetnonblocking(lc0->c.pg, 1))
+        drop(lc0, CREST__DBERR_UNAVAILABLE, "the database connection could not be set up");
+    else
+        connected(lc0);
+    for (unsigned i = 1; i < w->nconns; i++)
+        start_connect(&w->conns[i]);
     *out = w;
     return 0;
 }
 
-void crest__pg_worker_dispose(crest__store_worker *w) { free(w); }
+/* After the loop has stopped and closed its handles (the engine closes
+ * every one of them on the way out). */
+void crest__pg_worker_dispose(crest__store_worker *w)
+{
+    if (!w)
+        return;
+    for (unsigned i = 0; i < w->nconns; i++) {
+        pg_lconn *lc = &w->conns[i];
+        PQclear(lc->seg_res);
+        PQclear(lc->seg_fail);
+        PQfinish(lc->c.pg);
+        crest__pg_stmts_clear(&lc->c);
+        free(lc->c.stmts);
+        free(lc->ops);
+    }
+    while (w->polls) {
+        pg_poll *p = w->polls;
+        w->polls = p->next;
+        free(p);
+    }
+    free(w->conns);
+    free(w);
+}

@@ -173,12 +173,17 @@ typedef struct crest__sess_config {
 /* ---- the table of functions ---- */
 
 typedef struct crest__store_config {
-    const char *path;                  /* SQLite: the file (":memory:" allowed) */
+    const char *path;                  /* SQLite: the file (":memory:" allowed); PostgreSQL: the
+                                          conninfo (a URI or key=value text) */
     bool create;                       /* make the database when missing */
     bool durability_normal;            /* no sync at commit (crash-safe, not power-safe) */
     size_t max_result;                 /* bytes a result may weigh (the response limit) */
     unsigned slow_read_ksteps;         /* a read on the loop past this much work (thousands of
                                           steps) moves off it (0: never) */
+    /* A network store's connections on each worker's loop (0: defaults). */
+    unsigned pool_size;                /* connections per worker: 4 */
+    unsigned acquire_timeout_ms;       /* how long a request waits for one: 5000, then 503 */
+    unsigned queue_max;                /* requests that may wait for one: 512, then 503 at once */
 } crest__store_config;
 
 typedef struct crest__store_vt {

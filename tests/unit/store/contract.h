@@ -33,6 +33,8 @@ typedef struct contract_store {
     bool last_id;                          /* rows carry the id of the row an INSERT made */
     bool native;                           /* native() gives a handle */
     const char *last_id_sql;               /* a SELECT of the connection's last inserted id, or NULL */
+    bool moves_slow_reads;                 /* a slow read on the loop moves to the offload hook (SQLite) */
+    bool on_loop;                          /* a worker's sessions run on its event loop (a network store) */
     /* Store-specific SQL (a script): on table r (id, n), deleting a row
      * whose n = 7 raises 'crest:409:Seven is kept', and n = 8 raises a plain
      * 'eight is kept'. */
@@ -115,7 +117,16 @@ int64_t count_of(const char *table);
 void setup_five(void);
 /* A second store on the test's database, configured otherwise; a worker of a store. */
 crest__store *open_with(size_t max_result, unsigned slow_read_ksteps, bool durability_normal);
+/* The same with a pool of size connections per worker, acquire_ms to wait
+ * for one, queue_max requests waiting (a store on a loop); any config. */
+crest__store *open_pool(unsigned size, unsigned acquire_ms, unsigned queue_max);
+crest__store *open_cfg(const crest__store_config *cfg);
 crest__store_worker *worker_of(crest__store *s);
+/* Ends a worker made by worker_of (its loop too, for a store on a loop). */
+void worker_done(crest__store_worker *w);
+/* Runs w's loop until *calls reaches want, at most ms; whether it did
+ * (false at once for a worker without a loop). */
+bool pump_until(crest__store_worker *w, const int *calls, int want, unsigned ms);
 
 /* ---- sessions ---- */
 
@@ -150,7 +161,12 @@ void pool_finish(pool_sim *ps);
  * blocking (a pool thread's) when w is NULL; ps: the offload hook, or NULL. */
 crest__sess *sess_in(crest__arena *a, crest__store *s, crest__store_worker *w, uint64_t deadline_us, pool_sim *ps);
 crest__sess *sess_on(crest__store *s, crest__store_worker *w, uint64_t deadline_us, pool_sim *ps);
-/* Starts a statement on the session; how many times its callback ran before query returned. */
+/* The worker a request's transactions and write unit run with: w, or none
+ * (a pool thread's session) on a store whose sessions on a loop take no
+ * transactions (write routes run off the loop there). */
+static inline crest__store_worker *txn_worker(crest__store_worker *w) { return T.fx->on_loop ? NULL : w; }
+/* Starts a statement on the session; how many times its callback ran before query returned
+ * (for a store on a loop: after running the loop until it ran, at most 60 s). */
 int start(crest__sess *ss, const char *sql, const crest__val *v, unsigned n, unsigned flags, done *d);
 /* Runs sql on the session: it must complete at once, and succeed. */
 crest__rows *sess_ok(crest__sess *ss, const char *sql, const crest__val *v, unsigned n, unsigned flags);
@@ -163,5 +179,7 @@ int t_teardown(void **state);
 #define CT(f) cmocka_unit_test_prestate_setup_teardown(f, t_setup, t_teardown, (void *)#f)
 /* Runs the tests once per available store; the number that failed. */
 int contract_run(const char *suite, const struct CMUnitTest *tests, size_t n);
+/* The same for the store called only (tests of one store's own behaviour). */
+int contract_run_store(const char *suite, const char *only, const struct CMUnitTest *tests, size_t n);
 
 #endif
