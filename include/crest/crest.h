@@ -165,7 +165,10 @@ int crest_app_add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, c
 /* Settings. Strings are copied. */
 int crest_app_set_listen(crest_app *app, const char *host_port);  /* "127.0.0.1:8080" */
 int crest_app_set_workers(crest_app *app, int n);                 /* 0: number of cores */
-int crest_app_set_database(crest_app *app, const char *url);      /* "sqlite:path" or a path */
+/* "sqlite:path" or a path (SQLite), or PostgreSQL: a postgresql:// URI or
+ * libpq's key=value conninfo (its password is best kept out of it: libpq
+ * reads PGPASSWORD and PGPASSFILE). */
+int crest_app_set_database(crest_app *app, const char *url);
 int crest_app_set_api_prefix(crest_app *app, const char *prefix); /* "/api/v1" */
 /* Appends SQL run once at start, in one transaction, before serving (e.g.
  * CREATE TABLE IF NOT EXISTS ...). The text is copied. */
@@ -239,7 +242,8 @@ int crest_app_check(crest_app *app, crest_error *err);
 int crest_app_serve(crest_app *app, crest_error *err);
 
 /* The whole program for a C app: reads --listen HOST:PORT, --workers N,
- * --help and --version from argv, applies CREST_LISTEN, then serves. Returns
+ * --wait-for-db (a PostgreSQL database that does not answer at start is
+ * waited for, a second between tries), --help and --version from argv, applies CREST_LISTEN, then serves. Returns
  * the process exit status. Does not free the app. */
 int crest_app_main(crest_app *app, int argc, char **argv);
 

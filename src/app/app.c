@@ -74,6 +74,7 @@ void crest_app_free(crest_app *app)
     crest__router_free(app->router);
     free(app->listen_host);
     free(app->db_path);
+    free(app->db_password_file);
     free(app->startup_sql);
     free(app->api_prefix);
     free(app->source_name);
@@ -242,12 +243,15 @@ int crest_app_set_database(crest_app *app, const char *url)
 {
     if (!url)
         return CREST_EINVAL;
+    bool pg = false;
     if (strncmp(url, "sqlite:", 7) == 0) {
         url += 7;
         if (strncmp(url, "//", 2) == 0) /* sqlite:///abs/path or sqlite://rel */
             url += 2;
+    } else if (crest__pg_is_conninfo(url)) {
+        pg = true;
     } else if (strncmp(url, "postgres", 8) == 0) {
-        return CREST_EINVAL; /* planned: the PostgreSQL store */
+        return CREST_EINVAL;
     }
     if (!*url)
         return CREST_EINVAL;
@@ -256,6 +260,7 @@ int crest_app_set_database(crest_app *app, const char *url)
         return CREST_ENOMEM;
     free(app->db_path);
     app->db_path = p;
+    app->db_postgres = pg;
     return 0;
 }
 

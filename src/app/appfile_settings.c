@@ -237,10 +237,39 @@ int crest__af_load_settings(crest__loader *L, const ynode *root)
     if ((x = crest__ytree_get(root, "database"))) {
         if ((rc = crest__af_get_string(L, x, "database", &s)))
             return rc;
-        if (!strncmp(s, "postgres", 8))
-            return crest__af_bad(L, x, "database: PostgreSQL is not supported by this version of crest yet");
+        if (crest__pg_is_conninfo(s) && crest__pg_has_password(s))
+            return crest__af_bad(L, x,
+                                 "database: the password must not be written in the app file (whoever reads the file "
+                                 "reads it): give it in PGPASSWORD, a PGPASSFILE, or password_file:");
         if (crest_app_set_database(app, s))
-            return crest__af_bad(L, x, "database: expected sqlite:PATH, found '%s'", s);
+            return crest__af_bad(L, x, "database: expected sqlite:PATH or a postgresql:// URI, found '%s'", s);
+    }
+    if ((x = crest__ytree_get(root, "password_file"))) {
+        if ((rc = crest__af_get_string(L, x, "password_file", &s)))
+            return rc;
+        free(app->db_password_file);
+        if (!(app->db_password_file = strdup(s)))
+            return CREST_ENOMEM;
+    }
+    if ((x = crest__ytree_get(root, "pool"))) { /* {size: 4, acquire_timeout: 5s, queue: 512} */
+        static const char *const pk[] = {"size", "acquire_timeout", "queue", NULL};
+        const ynode *y;
+        int64_t n;
+        if (crest__af_want_map(L, x, "pool") || crest__af_check_keys(L, x, "pool", pk))
+            return CREST_ECONFIG;
+        if ((y = crest__ytree_get(x, "size"))) {
+            if ((rc = crest__af_get_int(L, y, "pool.size", 1, 1000, &n)))
+                return rc;
+            app->pool_size = (unsigned)n;
+        }
+        if ((y = crest__ytree_get(x, "acquire_timeout")) &&
+            (rc = crest__af_get_duration(L, y, "pool.acquire_timeout", &app->pool_acquire_ms)))
+            return rc;
+        if ((y = crest__ytree_get(x, "queue"))) {
+            if ((rc = crest__af_get_int(L, y, "pool.queue", 1, 1000000, &n)))
+                return rc;
+            app->pool_queue = (unsigned)n;
+        }
     }
     if ((x = crest__ytree_get(root, "listen"))) {
         if ((rc = crest__af_get_string(L, x, "listen", &s)))

@@ -361,7 +361,8 @@ int crest__af_load_endpoint(crest__loader *L, const ynode *e, const char *where,
         s->spec.path = own(s, path->str);
     }
     s->sql = crest__sqlep_user_params(sql->str);
-    if (!s->spec.path || !s->sql) {
+    s->sql_source = strdup(sql->str);
+    if (!s->spec.path || !s->sql || !s->sql_source) {
         rc = CREST_ENOMEM;
         goto fail;
     }

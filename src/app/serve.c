@@ -19,7 +19,7 @@
 #define CREST__SLOW_READ_KSTEPS 200
 
 /* What the store is asked to be for this app. */
-static crest__store_config store_config(const crest_app *app, const char *path)
+static crest__store_config store_config(const crest_app *app, const char *path, const char *password)
 {
     return (crest__store_config){
         .path = path,
@@ -27,8 +27,36 @@ static crest__store_config store_config(const crest_app *app, const char *path)
         .durability_normal = app->durability_normal,
         .max_result = app->limits.response,
         .slow_read_ksteps = CREST__SLOW_READ_KSTEPS,
+        .pool_size = app->pool_size,
+        .acquire_timeout_ms = app->pool_acquire_ms,
+        .queue_max = app->pool_queue,
+        .password = password,
     };
 }
+
+/* The password of password_file: its first line (malloc'd), or NULL with
+ * err set. */
+static char *read_password(const crest_app *app, crest_error *err)
+{
+    FILE *f = fopen(app->db_password_file, "r");
+    char buf[1024];
+    if (!f || !fgets(buf, sizeof buf, f)) {
+        crest__error_set(err, CREST_EIO, app->db_password_file, 0, "password_file: cannot read it");
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = 0;
+    char *p = strdup(buf);
+    if (!p)
+        crest__error_set(err, CREST_ENOMEM, NULL, 0, "out of memory");
+    return p;
+}
+
+/* Where start-up messages about the database point: SQLite's file, or
+ * (PostgreSQL, whose conninfo may name secrets) nothing. */
+static const char *db_where(const crest_app *app) { return app->db_postgres ? NULL : app->db_path; }
 
 static const char *dbmsg(const crest__dberr *e)
 {
@@ -50,7 +78,7 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
     crest__dberr e = {0};
     if (dry_run) {
         if (vt->begin(c, false, &e, &a)) {
-            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot read the database: %s", dbmsg(&e));
+            rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot read the database: %s", dbmsg(&e));
             goto out;
         }
         if (app->startup_sql && vt->exec_script(c, app->startup_sql, &emsg)) {
@@ -66,7 +94,7 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
         goto out;
     }
     if (vt->setup(c, &emsg)) {
-        rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot switch to WAL mode: %s", emsg);
+        rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot set the database up: %s", emsg);
         goto out;
     }
     if (app->startup_sql) {
@@ -77,14 +105,14 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
             goto out;
         }
         if (vt->commit(c, &e, &a)) {
-            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "startup_sql: %s", dbmsg(&e));
+            rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "startup_sql: %s", dbmsg(&e));
             goto out;
         }
     }
     if (app->nmodels) {
         /* Tables made or extended in one transaction: all or nothing. */
         if (vt->begin(c, true, &e, &a)) {
-            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot write the database: %s", dbmsg(&e));
+            rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot write the database: %s", dbmsg(&e));
             goto out;
         }
         if ((rc = crest__rest_prepare(app, c, err))) {
@@ -92,7 +120,7 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
             goto out;
         }
         if (vt->commit(c, &e, &a)) {
-            rc = crest__error_set(err, CREST_EIO, app->db_path, 0, "cannot write the database: %s", dbmsg(&e));
+            rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot write the database: %s", dbmsg(&e));
             goto out;
         }
     }
@@ -123,20 +151,42 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
         }
         return 0;
     }
-    /* A dry run (crest check) writes nothing: a database that does not exist
-     * yet is checked in memory, an existing one inside a rolled-back transaction. */
+    /* A dry run (crest check) writes nothing: a SQLite database that does
+     * not exist yet is checked in memory, an existing one inside a
+     * rolled-back transaction. PostgreSQL is not connected to at all: the
+     * check is the app file's. */
+    if (dry_run && app->db_postgres)
+        return 0;
     const char *path = app->db_path;
     if (dry_run && access(path, F_OK) != 0)
         path = ":memory:";
-    crest__store_config cfg = store_config(app, path);
+    char *password = NULL;
+    if (app->db_postgres && app->db_password_file && !(password = read_password(app, err)))
+        return err->code ? err->code : CREST_EIO;
+    crest__store_config cfg = store_config(app, path, password);
     crest__store *s = NULL;
-    int rc = crest__store_sqlite.open(&cfg, &s, err);
+    const crest__store_vt *vt = app->db_postgres ? &crest__store_postgres : &crest__store_sqlite;
+    int rc = vt->open(&cfg, &s, err);
+    if (password) {
+        memset(password, 0, strlen(password));
+        free(password);
+    }
     if (rc)
         return rc;
     if (app->store)
         app->store->vt->close(app->store);
     app->store = s; /* serving: the workers' connections come from it */
     rc = prepare_on(app, s, dry_run, err);
+    /* --wait-for-db: a database that does not answer yet is waited for
+     * (a second between tries), so that crest and its database can start
+     * together. */
+    for (unsigned tries = 0; rc == CREST_EIO && app->wait_for_db && app->db_postgres && !dry_run; tries++) {
+        if (tries % 10 == 0)
+            fputs("{\"event\":\"waiting_for_database\"}\n", stderr);
+        sleep(1);
+        *err = (crest_error){0};
+        rc = prepare_on(app, s, dry_run, err);
+    }
     if (rc || dry_run) {
         s->vt->close(s);
         app->store = NULL;
@@ -192,6 +242,7 @@ static void usage(FILE *f, const char *prog)
             "  --workers N         event-loop threads (default: number of cores)\n"
             "  --tls-cert FILE     serve HTTPS with this PEM certificate chain (with --tls-key)\n"
             "  --tls-key FILE      the certificate's private key (PEM)\n"
+            "  --wait-for-db       wait for a PostgreSQL database that does not answer yet\n"
             "  --openapi [3.1|3.0] print the OpenAPI document and exit\n"
             "  --help, --version\n",
             prog);
@@ -254,7 +305,9 @@ int crest_app_main(crest_app *app, int argc, char **argv)
             fprintf(stderr, "%s: %s needs a value\n", prog, a);
             return 2;
         }
-        if (!strcmp(a, "--listen")) {
+        if (!strcmp(a, "--wait-for-db")) {
+            app->wait_for_db = true;
+        } else if (!strcmp(a, "--listen")) {
             if (crest_app_set_listen(app, argv[++i])) {
                 fprintf(stderr, "%s: --listen: bad address '%s'\n", prog, argv[i]);
                 return 2;
@@ -287,6 +340,13 @@ int crest_app_main(crest_app *app, int argc, char **argv)
     }
     int rc = crest_app_serve(app, &err);
     if (rc) {
+        /* A database the environment named is said to be the environment's. */
+        const char *dbenv = getenv("CREST_DATABASE");
+        if (dbenv && *dbenv && app->db_postgres && !strncmp(err.msg, "cannot connect to the database", 30)) {
+            char msg[sizeof err.msg + 32];
+            snprintf(msg, sizeof msg, "CREST_DATABASE: %s", err.msg);
+            snprintf(err.msg, sizeof err.msg, "%.*s", (int)sizeof err.msg - 1, msg);
+        }
         crest_error_print(&err, prog);
         return 1;
     }

@@ -11,14 +11,16 @@
 static const struct command {
     const char *name, *usage, *help;
 } commands[] = {
-    {"serve", "crest serve APP_FILE [--listen HOST:PORT] [--workers N] [--tls-cert FILE --tls-key FILE]",
+    {"serve", "crest serve APP_FILE [--listen HOST:PORT] [--workers N] [--tls-cert FILE --tls-key FILE] [--wait-for-db]",
      "load the app file (YAML or JSON) and serve its API\n"
      "  --listen HOST:PORT  address to serve on (env CREST_LISTEN; default: the app file's, or 127.0.0.1:8080)\n"
      "  --workers N         event-loop threads, 1 to 256 (default: the app file's, or the number of cores)\n"
      "  --tls-cert FILE     serve HTTPS with this PEM certificate chain (with --tls-key)\n"
-     "  --tls-key FILE      the certificate's private key (PEM)\n"},
+     "  --tls-key FILE      the certificate's private key (PEM)\n"
+     "  --wait-for-db       wait for a PostgreSQL database that does not answer yet (a second between tries)\n"},
     {"check", "crest check APP_FILE",
-     "validate the app file, its database and its SQL without serving; exit 0 when it is good, 1 when not\n"},
+     "validate the app file, its database and its SQL without serving (PostgreSQL: the app file only, without\n"
+     "connecting); exit 0 when it is good, 1 when not\n"},
     {"openapi", "crest openapi APP_FILE [--openapi 3.1|3.0]",
      "print the app's OpenAPI document (JSON) without serving\n"
      "  --openapi VERSION   3.1 (the default, unless the app file says openapi: \"3.0\") or 3.0\n"},
@@ -41,16 +43,16 @@ static void usage(FILE *f)
         const char *h = commands[i].help;
         fprintf(f, "  %-7s %.*s\n", commands[i].name, (int)strcspn(h, "\n"), h);
     }
-    fputs("\nenvironment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH) override the app file.\n", f);
+    fputs("\nenvironment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH or a postgresql:// URI) override the app file.\n", f);
 }
 
 static void command_usage(FILE *f, const struct command *c)
 {
     fprintf(f, "usage: %s\n\n%s", c->usage, c->help);
     if (!strcmp(c->name, "serve"))
-        fputs("\nenvironment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH) override the app file.\n", f);
+        fputs("\nenvironment: CREST_LISTEN (HOST:PORT) and CREST_DATABASE (sqlite:PATH or a postgresql:// URI) override the app file.\n", f);
     else if (strcmp(c->name, "token"))
-        fputs("\nenvironment: CREST_DATABASE (sqlite:PATH) overrides the app file's database.\n", f);
+        fputs("\nenvironment: CREST_DATABASE (sqlite:PATH or a postgresql:// URI) overrides the app file's database.\n", f);
 }
 
 static bool is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
@@ -70,7 +72,7 @@ static crest_app *load(const char *path)
     }
     const char *db = getenv("CREST_DATABASE");
     if (db && *db && crest_app_set_database(app, db)) {
-        fprintf(stderr, "crest: CREST_DATABASE: expected sqlite:PATH, found '%s'\n", db);
+        fprintf(stderr, "crest: CREST_DATABASE: expected sqlite:PATH or a postgresql:// URI, found '%s'\n", db);
         crest_app_free(app);
         return NULL;
     }

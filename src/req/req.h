@@ -61,7 +61,11 @@ struct crest_app {
     char *listen_host;
     int listen_port;
     int workers;
-    char *db_path;               /* SQLite file, or NULL */
+    char *db_path;               /* SQLite file, PostgreSQL conninfo (db_postgres), or NULL */
+    bool db_postgres;
+    char *db_password_file;      /* PostgreSQL: the file holding its password (password_file:), or NULL */
+    unsigned pool_size, pool_acquire_ms, pool_queue; /* pool: (0: the store's defaults) */
+    bool wait_for_db;            /* serve: retry until the database answers at start (--wait-for-db) */
     char *startup_sql;           /* run once at start, in one transaction */
     char *api_prefix;            /* "" or "/api/v1" */
     crest_limits limits;

@@ -70,6 +70,7 @@ void crest__module_free(crest__module *mod)
     allow_free(&mod->stats);
     free(mod->served);
     free(mod->writable);
+    free(mod->read_sql);
     free(mod->comp);
     json_decref(mod->scope);
     crest__arena_dispose(&mod->scope_arena);
@@ -554,6 +555,20 @@ int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err)
         int rc = crest__module_check(app->modules[i], c, err);
         if (rc)
             return rc;
+        crest__module *mod = app->modules[i];
+        crest__arena a;
+        crest__arena_init(&a, 1024, 0);
+        crest__sql q;
+        crest__sql_init(&q, &a, crest__app_dialect(app));
+        crest__read_plan p = {.proj = crest__rest_proj(mod), .id = 0};
+        crest__compile_read(&q, &p);
+        free(mod->read_sql);
+        mod->read_sql = NULL;
+        if (!q.err && q.nbinds == 1 && !q.lists && q.binds[0].k == CREST__V_INT)
+            mod->read_sql = strdup(q.text.ptr); /* (no memory: built per request, as before) */
+        mod->read_dialect = q.d;
+        crest__sql_dispose(&q);
+        crest__arena_dispose(&a);
     }
     return 0;
 }

@@ -58,6 +58,12 @@ struct crest__module {
     json_t *scope;                /* the fixed scope, parsed; owned */
     const char *list_env, *single_env, *meta_env, *groups_env;
     route routes[RT_COUNT];
+    /* The text of a read by id without a scope, made once at start in the
+     * store's dialect (its one value is the id): the busiest route does not
+     * build it for every request. NULL until then, or when its shape is not
+     * that. Owned. */
+    char *read_sql;
+    const struct crest__dialect *read_dialect;
 };
 
 struct crest_row {
@@ -85,6 +91,9 @@ typedef void (*crest__rest_next)(void *op, crest__rows *rows);
  * and finishes the answer (next never runs). Returns CREST_DEFERRED (the
  * route returns it), or -1 answered when it could not start. q is the
  * caller's to dispose once this returns. */
+/* The same for a statement already made (its text and values borrowed
+ * until it returns, the values' text until the completion). */
+int crest__rest_run_then(crest_req *req, crest_res *res, crest__query *q, crest__rest_next next, void *op);
 int crest__rest_query_then(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, size_t max_rows,
                            crest__rest_next next, void *op);
 /* The same, reading at most max_rows rows (0: all). */

@@ -200,6 +200,16 @@ int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, c
     if (!op)
         return crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
     *op = (one_op){*ctx, mod, after};
+    if (!scope && mod->read_sql && mod->read_dialect == crest__app_dialect(req->app)) {
+        /* The read by id without a scope: its text was made at start. */
+        crest__val *id_val = crest__arena_alloc(req->arena, sizeof *id_val);
+        if (!id_val)
+            return crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
+        *id_val = (crest__val){.k = CREST__V_INT, .i = id};
+        crest__query qq = {.sql = mod->read_sql, .len = strlen(mod->read_sql), .binds = id_val, .nbinds = 1,
+                           .flags = CREST__QF_READ | CREST__QF_FIRST, .max_rows = 1};
+        return crest__rest_run_then(req, ctx->res, &qq, one_read, op);
+    }
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__rest_select_by_id(&q, mod, id, scope);

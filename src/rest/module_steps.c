@@ -94,13 +94,21 @@ static void rest_call_done(void *ud, crest__rows *rows, const crest__dberr *err)
 int crest__rest_query_then(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, size_t max_rows,
                            crest__rest_next next, void *op)
 {
-    rest_call *c = q->err ? NULL : crest__arena_alloc(req->arena, sizeof *c);
+    if (q->err)
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
+    crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
+                       .flags = flags, .max_rows = max_rows};
+    return crest__rest_run_then(req, res, &qq, next, op);
+}
+
+int crest__rest_run_then(crest_req *req, crest_res *res, crest__query *q, crest__rest_next next, void *op)
+{
+    rest_call *c = crest__arena_alloc(req->arena, sizeof *c);
     if (!c)
         return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     *c = (rest_call){req, res, next, op};
-    crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
-                       .flags = flags | CREST__QF_NONAMES, .max_rows = max_rows};
-    return crest__req_query(req, res, &qq, rest_call_done, c);
+    q->flags |= CREST__QF_NONAMES;
+    return crest__req_query(req, res, q, rest_call_done, c);
 }
 
 /* ---- rows ---- */

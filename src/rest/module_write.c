@@ -157,6 +157,15 @@ static void insert_sql(crest__sql *q, const crest__module *mod, const attrs *a)
     crest__compile_insert(q, &p);
 }
 
+/* The id of the row an insert made: what it returned (RETURNING, in the
+ * dialects that have it), or the store's last insert id (SQLite). */
+static int64_t inserted_id(const crest__sql *q, const crest__rows *done)
+{
+    if (q->d->returning_id)
+        return done->nrows && done->ncols ? crest__rows_cell(done, 0, 0)->v.i : 0;
+    return done->last_id;
+}
+
 /* Whether `table` has a row whose `key` equals v: 1 yes, 0 no, -1 unknown. */
 static int parent_exists(crest_req *req, const char *table, const char *key, const crest__val *v)
 {
@@ -255,11 +264,11 @@ static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
     insert_sql(&q, mod, &a);
     crest__rows *done = NULL;
     int rc = exec_sql(req, res, &q, &done, mod, &a, "");
+    int64_t id = rc ? 0 : inserted_id(&q, done);
     crest__sql_dispose(&q);
     json_decref(obj); /* the values were bound from it: keep it until the insert ran */
     if (rc)
         return -1;
-    int64_t id = done->last_id;
     crest_res_header(res, "Location", location(req, mod, id));
     return crest__rest_serve_one(ctx, mod, id, NULL, mod->def->after_create);
 }
@@ -320,6 +329,8 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         snprintf(prefix, sizeof prefix, "[%zu].", i);
         crest__rows *done = NULL;
         rc = exec_sql(req, res, &q, &done, mod, &as[i], prefix);
+        if (!rc)
+            ids[i] = inserted_id(&q, done);
         crest__sql_dispose(&q);
         if (rc) {
             if (res->nerr_fields == 0 && !strcmp(res->err_code, crest__problem(CREST__E_CONFLICT)->code))
@@ -327,7 +338,6 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
             txn(req, res, CREST__TXN_ROLLBACK);
             goto out;
         }
-        ids[i] = done->last_id;
     }
     if ((rc = txn(req, res, CREST__TXN_COMMIT)))
         goto out; /* rolled back */

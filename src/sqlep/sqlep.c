@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "../json/json_internal.h"
+#include "../query/query.h"
 #include "sqlep.h"
 
 static void free_binds(crest__sqlep *s)
@@ -139,6 +140,7 @@ void crest__sqlep_free(crest__sqlep *s)
         free(s->cols[i].name);
     free(s->cols);
     free(s->sql);
+    free(s->sql_source);
     free_binds(s);
     free(s);
 }
@@ -161,6 +163,38 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, crest__conn *conn, c
     crest__stmt_info st;
     char *msg = NULL;
     int rc = 0;
+    /* A store with $1..$n placeholders (PostgreSQL): crest numbers the
+     * :names itself (src/query/params.c), from the SQL as written. */
+    const char **pnames = NULL;
+    unsigned npnames = 0;
+    const crest__dialect *dialect = crest__dialect_named(app->store->vt->name);
+    if (dialect && dialect->numbered) {
+        crest__numbered_sql ns;
+        const char *why = NULL;
+        if (crest__sql_number_params(&a, s->sql_source, strlen(s->sql_source), &ns, &why)) {
+            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is wrong: %s",
+                                  crest_method_name(s->spec.method), s->spec.path, why ? why : "out of memory");
+            crest__arena_dispose(&a);
+            return rc;
+        }
+        char *numbered = strdup(ns.sql);
+        if (!numbered) {
+            crest__arena_dispose(&a);
+            return CREST_ENOMEM;
+        }
+        free(s->sql);
+        s->sql = numbered;
+        /* Named as SQLite names them (":id", ":user::claim"), for the checks below. */
+        pnames = crest__arena_calloc(&a, ns.nnames + 1, sizeof *pnames);
+        for (unsigned i = 0; pnames && i < ns.nnames; i++)
+            pnames[i] = !strncmp(ns.names[i], "user.", 5) ? crest__arena_printf(&a, ":user::%s", ns.names[i] + 5)
+                                                          : crest__arena_printf(&a, ":%s", ns.names[i]);
+        npnames = ns.nnames;
+        if (!pnames) {
+            crest__arena_dispose(&a);
+            return CREST_ENOMEM;
+        }
+    }
     if (app->store->vt->describe(conn, s->sql, &a, &st, &msg)) {
         if (msg && !strcmp(msg, "no statement"))
             rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is empty",
@@ -188,7 +222,7 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, crest__conn *conn, c
     }
     s->nbinds = n;
     for (int i = 0; i < n; i++) {
-        const char *name = st.param_names[i];
+        const char *name = pnames ? ((unsigned)i < npnames ? pnames[i] : NULL) : st.param_names[i];
         if (!name || (name[0] != ':' && name[0] != '$' && name[0] != '@')) {
             rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
                                   "%s %s: use named parameters (:name) in the SQL, not '?'",

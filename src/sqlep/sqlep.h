@@ -59,7 +59,9 @@ struct crest__sqlep {
     unsigned nbody;
     sqlep_header *headers;
     unsigned nheaders;
-    char *sql;
+    char *sql;             /* what runs: SQLite's form (:user.x as :user::x), or PostgreSQL's ($1..$n,
+                              set by crest__sqlep_check) */
+    char *sql_source;      /* the SQL as the app file wrote it, owned */
     sqlep_returns returns;
     sqlep_col *cols;       /* the `columns:` map */
     unsigned ncols;

@@ -121,7 +121,7 @@ static int pg_open(const crest__store_config *cfg, crest__store **out, crest_err
         free(conninfo);
         return crest__error_set(err, CREST_ENOMEM, NULL, 0, "out of memory");
     }
-    if (crest__pg_params(conninfo, &s->keys, &s->vals, &msg)) {
+    if (crest__pg_params(conninfo, cfg->password, &s->keys, &s->vals, &msg)) {
         crest__error_set(err, CREST_ECONFIG, NULL, 0, "database: %s", msg ? msg : "out of memory");
         free(msg);
         free(conninfo);
@@ -131,6 +131,7 @@ static int pg_open(const crest__store_config *cfg, crest__store **out, crest_err
     s->base.vt = &crest__store_postgres;
     s->base.cfg = *cfg;
     s->base.cfg.path = conninfo;
+    s->base.cfg.password = NULL; /* (in the parameters now; the caller's copy is not kept) */
     pthread_mutex_init(&s->idle_lock, NULL);
     *out = &s->base;
     return 0;

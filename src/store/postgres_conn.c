@@ -15,6 +15,32 @@
  * digit. Added to any `options` the conninfo gives. */
 static const char session_options[] = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c extra_float_digits=3";
 
+bool crest__pg_is_conninfo(const char *text)
+{
+    if (!strncmp(text, "postgresql://", 13) || !strncmp(text, "postgres://", 11))
+        return true;
+    if (!strchr(text, '='))
+        return false;
+    char *e = NULL;
+    PQconninfoOption *o = PQconninfoParse(text, &e);
+    PQfreemem(e);
+    PQconninfoFree(o);
+    return o != NULL;
+}
+
+bool crest__pg_has_password(const char *text)
+{
+    char *e = NULL;
+    PQconninfoOption *opts = PQconninfoParse(text, &e);
+    PQfreemem(e);
+    bool has = false;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "password") && o->val && *o->val)
+            has = true;
+    PQconninfoFree(opts);
+    return has;
+}
+
 void crest__pg_params_free(char **keys, char **vals)
 {
     for (size_t i = 0; keys && keys[i]; i++) {
@@ -25,7 +51,7 @@ void crest__pg_params_free(char **keys, char **vals)
     free(vals);
 }
 
-int crest__pg_params(const char *conninfo, char ***keys_out, char ***vals_out, char **msg)
+int crest__pg_params(const char *conninfo, const char *password, char ***keys_out, char ***vals_out, char **msg)
 {
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
@@ -38,7 +64,7 @@ int crest__pg_params(const char *conninfo, char ***keys_out, char ***vals_out, c
     size_t n = 0;
     for (PQconninfoOption *o = opts; o->keyword; o++)
         n++;
-    char **keys = calloc(n + 4, sizeof *keys), **vals = calloc(n + 4, sizeof *vals);
+    char **keys = calloc(n + 5, sizeof *keys), **vals = calloc(n + 5, sizeof *vals);
     size_t k = 0;
     bool ok = keys && vals, have_app = false;
     const char *user_options = NULL;
@@ -52,6 +78,8 @@ int crest__pg_params(const char *conninfo, char ***keys_out, char ***vals_out, c
         have_app |= !strcmp(o->keyword, "application_name");
         if (!strcmp(o->keyword, "client_encoding"))
             continue; /* crest reads and writes UTF-8 only */
+        if (password && !strcmp(o->keyword, "password"))
+            continue; /* given apart: below */
         ok = (keys[k] = strdup(o->keyword)) && (vals[k] = strdup(o->val));
         k++;
     }
@@ -65,6 +93,10 @@ int crest__pg_params(const char *conninfo, char ***keys_out, char ***vals_out, c
     }
     if (ok) {
         ok = (keys[k] = strdup("client_encoding")) && (vals[k] = strdup("UTF8"));
+        k++;
+    }
+    if (ok && password) {
+        ok = (keys[k] = strdup("password")) && (vals[k] = strdup(password));
         k++;
     }
     if (ok && !have_app) {

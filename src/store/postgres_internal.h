@@ -53,10 +53,9 @@ typedef struct pg_store {
 /* ---- postgres_conn.c ---- */
 
 /* The connection parameters of conninfo (a URI or key=value text) with
- * crest's session settings added: UTC, ISO dates, UTF-8, exact floats.
- * 0, or -1 with *msg (malloc'd). A password written in the text itself is
- * refused (PGPASSWORD, PGPASSFILE or password_file give it). */
-int crest__pg_params(const char *conninfo, char ***keys, char ***vals, char **msg);
+ * crest's session settings added: UTC, ISO dates, UTF-8, exact floats; and
+ * password when not NULL (password_file). 0, or -1 with *msg (malloc'd). */
+int crest__pg_params(const char *conninfo, const char *password, char ***keys, char ***vals, char **msg);
 void crest__pg_params_free(char **keys, char **vals);
 /* Notices of the server are not written to crest's log. */
 void crest__pg_quiet(PGconn *pg);

@@ -102,6 +102,33 @@ static int bool_text(const char *s, size_t n)
 int crest__cell_write_as(crest_json *w, const crest__cell *c, int type, bool strict)
 {
     crest__vkind k = (crest__vkind)c->k;
+    /* The common cases first: the cell is of the type's own kind. */
+    switch ((crest_field_type)type) {
+    case CREST_F_STRING:
+    case CREST_F_TEXT:
+    case CREST_F_DATE:
+    case CREST_F_DATETIME:
+    case CREST_F_UUID:
+        if (k >= CREST__V_TEXT && k != CREST__V_JSON && c->v.s) {
+            crest_json_strn(w, c->v.s, c->n);
+            return 0;
+        }
+        break;
+    case CREST_F_INT:
+        if (k == CREST__V_INT) {
+            crest_json_int(w, c->v.i);
+            return 0;
+        }
+        break;
+    case CREST_F_BOOL:
+        if (k == CREST__V_INT || k == CREST__V_BOOL) {
+            crest_json_bool(w, c->v.i != 0);
+            return 0;
+        }
+        break;
+    default:
+        break;
+    }
     bool text = crest__vkind_is_text(k) && c->v.s, num = k == CREST__V_INT || k == CREST__V_BOOL || k == CREST__V_FLOAT;
     double d = k == CREST__V_FLOAT ? c->v.f : (double)c->v.i;
     if (k == CREST__V_NULL || !type) {

@@ -134,9 +134,12 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
      * last_insert_rowid as it is (SQL may read it); a write that inserted
      * nothing puts it back. */
     bool writes = !sqlite3_stmt_readonly(st);
-    sqlite3_int64 total0 = sqlite3_total_changes64(c->db), last0 = sqlite3_last_insert_rowid(c->db);
-    if (writes)
+    sqlite3_int64 total0 = 0, last0 = 0;
+    if (writes) {
+        total0 = sqlite3_total_changes64(c->db);
+        last0 = sqlite3_last_insert_rowid(c->db);
         sqlite3_set_last_insert_rowid(c->db, 0);
+    }
     /* The columns are read after the first step: a cached statement whose
      * table changed is prepared again by that step, maybe with other
      * columns. */
@@ -154,9 +157,12 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         }
     }
     while (!bad && rc == SQLITE_ROW) {
-        /* Past max_rows (or the first row) the statement still runs to its
-         * end: a write with RETURNING. */
-        if (!(q->max_rows && r->nrows >= q->max_rows) && !((q->flags & CREST__QF_FIRST) && r->nrows))
+        /* Past max_rows (or the first row) a write still runs to its end (a
+         * write with RETURNING); a statement that only reads stops there. */
+        bool full = (q->max_rows && r->nrows >= q->max_rows) || ((q->flags & CREST__QF_FIRST) && r->nrows);
+        if (full && !writes)
+            break;
+        if (!full)
             bad = read_row(r, st, a, max_bytes, q->flags & CREST__QF_FIRST ? 1 : q->max_rows);
         if (!bad)
             rc = sqlite3_step(st);
@@ -179,7 +185,7 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         crest__sq_cache_done(c, st, nocache);
         return -1;
     }
-    r->changes = sqlite3_total_changes64(c->db) != total0 ? sqlite3_changes64(c->db) : 0;
+    r->changes = writes && sqlite3_total_changes64(c->db) != total0 ? sqlite3_changes64(c->db) : 0;
     r->last_id = last;
     crest__sq_cache_done(c, st, nocache);
     *out = r;

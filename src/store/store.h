@@ -184,6 +184,7 @@ typedef struct crest__store_config {
     unsigned pool_size;                /* connections per worker: 4 */
     unsigned acquire_timeout_ms;       /* how long a request waits for one: 5000, then 503 */
     unsigned queue_max;                /* requests that may wait for one: 512, then 503 at once */
+    const char *password;              /* PostgreSQL: given apart from the conninfo (password_file), or NULL */
 } crest__store_config;
 
 typedef struct crest__store_vt {
@@ -250,6 +251,12 @@ enum { CREST__TXN_BEGIN, CREST__TXN_COMMIT, CREST__TXN_ROLLBACK };
 
 extern const crest__store_vt crest__store_sqlite;
 extern const crest__store_vt crest__store_postgres;
+
+/* postgres_conn.c: whether text names a PostgreSQL database (a postgres://
+ * or postgresql:// URI, or libpq's key=value form), and whether it writes a
+ * password in itself. */
+bool crest__pg_is_conninfo(const char *text);
+bool crest__pg_has_password(const char *text);
 
 /* The store and its table (every store object starts with this). */
 struct crest__store {
