@@ -101,6 +101,11 @@ typedef struct crest__dialect {
     void (*column_type)(crest__sql *q, const crest__mfield *f);
     /* The id column's definition: "INTEGER PRIMARY KEY", an identity. */
     const char *id_column;
+    /* Tables crest finds (not made by it): whether a column declared decl
+     * (as sql_columns reports it) is an id crest can use, and whether it
+     * holds the values of field f. */
+    bool (*id_column_ok)(const char *decl);
+    bool (*column_holds)(const crest__mfield *f, const char *decl);
     /* DEFAULT of a `now` field (date or datetime), in the stored form. */
     const char *now_date, *now_datetime;
     /* _crest_fields: how a column's type is recorded (replacing the old

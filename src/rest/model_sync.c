@@ -31,39 +31,6 @@ static const char *db_msg(const crest__dberr *e)
     return e->kind == CREST__DBERR_NOMEM ? "out of memory" : "unknown error";
 }
 
-/* The affinity SQLite gives a declared type (section 3.1 of its datatype doc). */
-static char affinity(const char *decl)
-{
-    char up[64];
-    size_t n = 0;
-    for (; decl && decl[n] && n < sizeof up - 1; n++)
-        up[n] = (char)(decl[n] >= 'a' && decl[n] <= 'z' ? decl[n] - 32 : decl[n]);
-    up[n] = 0;
-    if (strstr(up, "INT"))
-        return 'i';
-    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT"))
-        return 't';
-    if (!n || strstr(up, "BLOB"))
-        return 'b';
-    if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB"))
-        return 'r';
-    return 'n';
-}
-
-/* The affinity of the column type crest declares for f in dialect d. */
-static char field_affinity(const crest__dialect *d, const crest__mfield *f)
-{
-    crest__arena a;
-    crest__arena_init(&a, 256, 0);
-    crest__sql q;
-    crest__sql_init(&q, &a, d);
-    d->column_type(&q, f);
-    char c = q.err || crest__buf_append(&q.text, "", 1) ? 'n' : affinity(q.text.ptr);
-    crest__sql_dispose(&q);
-    crest__arena_dispose(&a);
-    return c;
-}
-
 /* Runs q (one statement, its values bound) on the sync's connection; its
  * rows (out may be NULL) and any failure (e) in the sync's arena. 0 or -1. */
 static int exec_sql(sync_ctx *x, const crest__sql *q, crest__rows **out, crest__dberr *e)
@@ -251,10 +218,10 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
             goto out;
         }
         if (f->idx == 0) {
-            if (pk != 1 || affinity(decl) != 'i' || strcasecmp(decl, "INTEGER")) {
+            if (pk != 1 || !d->id_column_ok(decl)) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0,
-                                      "model %s: table %s exists, but its id is not an INTEGER PRIMARY KEY", m->name,
-                                      m->table);
+                                      "model %s: table %s exists, but its id is not an %s", m->name, m->table,
+                                      d->id_column);
                 goto out;
             }
             have[0] = true;
@@ -275,9 +242,7 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
         }
         if (!was) {
             /* A column crest did not make: its declared type must hold the field's values. */
-            char want = field_affinity(d, f), got = affinity(decl);
-            bool ok = want == got || got == 'n' || got == 'b' || (want == 'r' && got == 'i');
-            if (!ok) {
+            if (!d->column_holds(f, decl)) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0,
                                       "model %s: column %s.%s is declared %s, which does not hold a %s field", m->name,
                                       m->table, col, decl && *decl ? decl : "without a type", now);

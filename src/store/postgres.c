@@ -113,6 +113,9 @@ static int simple(crest__conn *c, const char *sql, crest__dberr *err, crest__are
 
 static int pg_open(const crest__store_config *cfg, crest__store **out, crest_error *err)
 {
+    const char *why = NULL;
+    if (crest__pq_load(&why))
+        return crest__error_set(err, CREST_EIO, NULL, 0, "database: %s", why);
     pg_store *s = calloc(1, sizeof *s);
     char *conninfo = cfg->path ? strdup(cfg->path) : NULL;
     char *msg = NULL;

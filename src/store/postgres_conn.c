@@ -19,7 +19,7 @@ bool crest__pg_is_conninfo(const char *text)
 {
     if (!strncmp(text, "postgresql://", 13) || !strncmp(text, "postgres://", 11))
         return true;
-    if (!strchr(text, '='))
+    if (!strchr(text, '=') || crest__pq_load(NULL))
         return false;
     char *e = NULL;
     PQconninfoOption *o = PQconninfoParse(text, &e);
@@ -30,6 +30,8 @@ bool crest__pg_is_conninfo(const char *text)
 
 bool crest__pg_has_password(const char *text)
 {
+    if (crest__pq_load(NULL))
+        return false; /* (opening it says libpq is missing) */
     char *e = NULL;
     PQconninfoOption *opts = PQconninfoParse(text, &e);
     PQfreemem(e);

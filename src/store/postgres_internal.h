@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include <libpq-fe.h>
+#include "postgres_pq.h"
 
 #include "store.h"
 
