@@ -178,14 +178,24 @@ static int parent_exists(crest_req *req, const char *table, const char *key, con
     return r ? r->nrows ? 1 : 0 : -1;
 }
 
-/* After a foreign key error of an insert or update of the values a: SQLite
- * does not say which key failed, so each one-column key of the table whose
+/* After a foreign key error of an insert or update of the values a: the
+ * field of the key the database names (PostgreSQL says which key and which
+ * table); SQLite does not say, so each one-column key of the table whose
  * field was given a value is probed for its parent row; each field without
  * one is named ("no <table> row with this id"). prefix: "" or "[3]." for
  * bulk rows. */
 static void name_missing_parents(crest_req *req, crest_res *res, const crest__module *mod, const attrs *a,
-                                 const char *prefix)
+                                 const char *prefix, const crest__dberr *e)
 {
+    if (e->columns && e->table) { /* the database named the key and its table (PostgreSQL) */
+        for (const char *c = e->columns; *c; c += strlen(c) + 1) {
+            const crest__mfield *f = crest__model_field(mod->m, c);
+            if (f && a->set[f->idx] && a->v[f->idx].k != CREST__V_NULL)
+                crest_res_error_field(res, crest__arena_printf(req->arena, "%s%s", prefix, f->f.name),
+                                      crest__arena_printf(req->arena, "no %s row with this id", e->table));
+        }
+        return;
+    }
     crest__sess *ss = crest__req_sess(req);
     crest__fkey_info *fk;
     unsigned n;
@@ -210,7 +220,7 @@ static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, crest__rows *
     crest__rows *r = crest__rest_query(req, res, q, req->method == CREST_DELETE ? CREST__QF_DELETE : 0, &e);
     if (!r) {
         if (e.kind == CREST__DBERR_FOREIGN_KEY && a)
-            name_missing_parents(req, res, mod, a, prefix);
+            name_missing_parents(req, res, mod, a, prefix, &e);
         return -1;
     }
     if (out)

@@ -91,6 +91,11 @@ void crest__pg_error(PGconn *c, const PGresult *res, bool delete_, crest__arena 
          * from a row naming a missing parent, as on every store) */
         out->kind = delete_ ? CREST__DBERR_REFERENCED : CREST__DBERR_FOREIGN_KEY;
         out->columns = key_columns(a, detail);
+        /* "Key (owner_id)=(9) is not present in table "person"." */
+        const char *t = detail ? strstr(detail, "is not present in table \"") : NULL;
+        const char *te = t ? strchr(t + 25, '"') : NULL;
+        if (te)
+            out->table = crest__arena_strndup(a, t + 25, (size_t)(te - t - 25));
         out->constraint = copy(a, PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME));
     } else if (!strcmp(state, "23502")) {
         out->kind = CREST__DBERR_NOT_NULL;

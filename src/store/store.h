@@ -58,6 +58,8 @@ typedef struct crest__dberr {
     char state[6];             /* PostgreSQL: the SQLSTATE, for the log ("" for other stores) */
     const char *columns;       /* UNIQUE: the key's column names; NOT_NULL: the column; each NUL-ended,
                                   then "" (arena); or NULL */
+    const char *table;         /* FOREIGN_KEY: the table the row named is missing from, when the database
+                                  says (PostgreSQL; arena), or NULL */
     const char *constraint;    /* CHECK (and what else the database names): the constraint, as the
                                   database names it (SQLite: its name, or its expression; arena), or NULL */
     int status;                /* RAISED: the HTTP status */

@@ -7,9 +7,19 @@ server started here listens on 127.0.0.1 with an ephemeral port, is stopped
 with SIGTERM at teardown (SIGKILL after 5 s) and must then exit 0 with no
 sanitizer report on its stderr. The PostgreSQL fixtures, pg_cluster and
 pg_db, are pg.py's.
+
+The store: CREST_TEST_STORE=postgres (CTest's e2e.pg.<file> tests) runs the
+same tests with crest on PostgreSQL. The crest fixture then gives every
+`database: sqlite:NAME` of an app file (and every CREST_DATABASE=sqlite:...
+of a server's environment) a database of the cluster, the same one for the
+same NAME within a test (a restart finds its data), dropped after the test.
+Tests that hold for one store only have "sqlite" or "postgres" in their
+names and are skipped on the other; `STORE` and `on_store(sqlite=...,
+postgres=...)` pick what differs (the SQL of an app file).
 """
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -32,6 +42,22 @@ CREST_BIN = _abs(os.environ.get("CREST_BIN", ""))
 CREST_HELLO = _abs(os.environ.get("CREST_HELLO", ""))
 CREST_SLOW_APP = _abs(os.environ.get("CREST_SLOW_APP", ""))
 CREST_QUERY_APP = _abs(os.environ.get("CREST_QUERY_APP", ""))
+
+STORE = os.environ.get("CREST_TEST_STORE", "sqlite")
+assert STORE in ("sqlite", "postgres"), f"CREST_TEST_STORE={STORE}: sqlite or postgres"
+
+
+def on_store(sqlite, postgres):
+    """What differs by store: the SQLite form, or the PostgreSQL one."""
+    return postgres if STORE == "postgres" else sqlite
+
+
+def pytest_collection_modifyitems(config, items):
+    other = "postgres" if STORE == "sqlite" else "sqlite"
+    for item in items:
+        if other in item.name.lower():
+            item.add_marker(pytest.mark.skip(reason=f"a test of the {other} store"))
+
 
 # Generous: the suite also runs against an ASan+UBSan build.
 START_TIMEOUT = 30.0
@@ -278,12 +304,86 @@ def servers():
         pytest.fail("\n\n".join(problems), pytrace=False)
 
 
+class StoreDbs:
+    """On PostgreSQL: a database of the cluster for each SQLite file name a
+    test's servers use (the same name, the same database), dropped after."""
+
+    def __init__(self, request):
+        self.request = request
+        self.dbs = {}
+
+    def uri(self, sqlite_name):
+        key = os.path.basename(sqlite_name)
+        if key not in self.dbs:
+            from pg import fresh_database
+            cm = fresh_database(self.request.getfixturevalue("pg_cluster"))
+            self.dbs[key] = (cm, cm.__enter__())
+        return self.dbs[key][1].uri
+
+    def app_text(self, text):
+        return re.sub(r"^(\s*)database:\s*sqlite:(\S+)", lambda m: f"{m.group(1)}database: {self.uri(m.group(2))}",
+                      text, flags=re.M)
+
+    def env(self, env):
+        db = (env or {}).get("CREST_DATABASE", "")
+        if db.startswith("sqlite:"):
+            env = dict(env)
+            env["CREST_DATABASE"] = self.uri(db[len("sqlite:"):])
+        return env
+
+    def close(self):
+        for cm, _ in self.dbs.values():
+            cm.__exit__(None, None, None)
+
+    def psql(self, sqlite_name, sql):
+        return self.dbs[os.path.basename(sqlite_name)][1].psql(sql)
+
+
+store_dbs_of = [None]  # the running test's StoreDbs (db_rows reads through it)
+
+
+def _value(text):
+    if text == "":
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return {"t": True, "f": False}.get(text, text)
+
+
+def db_rows(server, name, sql):
+    """The rows of sql (a SELECT both stores take) on the database the app file
+    of server calls sqlite:NAME: its SQLite file, or (STORE postgres) its
+    database of the cluster. Tuples of Python values (PostgreSQL's text read
+    back: integers, floats, t/f as booleans, empty as None)."""
+    if STORE == "postgres":
+        out = store_dbs_of[0].psql(name, f"\\pset fieldsep '\\x1f'\n{sql}")
+        return [tuple(_value(v) for v in line.split("\x1f")) for line in out.splitlines() if line]
+    import sqlite3
+    con = sqlite3.connect(os.path.join(server.dir, name) if not os.path.isabs(name) else name)
+    try:
+        return [tuple(r) for r in con.execute(sql).fetchall()]
+    finally:
+        con.close()
+
+
 @pytest.fixture
-def crest(servers, tmp_path):
+def store_dbs(request):
+    """The test's databases on PostgreSQL (STORE), torn down after its servers."""
+    dbs = StoreDbs(request)
+    yield dbs
+    dbs.close()
+
+
+@pytest.fixture
+def crest(store_dbs, servers, tmp_path):
     """crest(app_text, workers=1, env=None, args=(), name='app.yaml', wait=True) -> Server.
 
     Writes the app file into a fresh directory (also the server's working
-    directory) and serves it on 127.0.0.1, an ephemeral port."""
+    directory) and serves it on 127.0.0.1, an ephemeral port. On PostgreSQL
+    (STORE) its SQLite database is one of the cluster's (StoreDbs)."""
     _require(CREST_BIN, "CREST_BIN")
     counter = [0]
 
@@ -294,7 +394,12 @@ def crest(servers, tmp_path):
         if name is None:
             name = "app.yaml"
         path = d / name
-        path.write_text(textwrap.dedent(app_text) if "\t" not in app_text else app_text)
+        app_text = textwrap.dedent(app_text) if "\t" not in app_text else app_text
+        if STORE == "postgres":
+            app_text = store_dbs.app_text(app_text)
+            env = store_dbs.env(env)
+        path.write_text(app_text)
+        store_dbs_of[0] = store_dbs
         argv = [CREST_BIN, "serve", str(path)]
         if listen is not None:
             argv += ["--listen", listen]
