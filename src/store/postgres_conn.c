@@ -192,7 +192,7 @@ static uint64_t key_hash(const char *sql, size_t len, const Oid *types, unsigned
 static bool key_is(const pg_stmt *e, const char *sql, size_t len, const Oid *types, unsigned n)
 {
     return e->keylen == len + n * sizeof *types && !memcmp(e->key, sql, len) &&
-           !memcmp(e->key + len, types, n * sizeof *types);
+           (!n || !memcmp(e->key + len, types, n * sizeof *types)); /* (no types: NULL, not for memcmp) */
 }
 
 unsigned crest__pg_stmt_find(crest__conn *c, const char *sql, size_t len, const Oid *types, unsigned n)
