@@ -500,8 +500,12 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
     const crest__store_vt *vt = req->app->store ? req->app->store->vt : NULL;
     crest__sess *ss = crest__req_sess(req);
     crest__dberr e;
-    if (!ss || vt->write_begin(ss, &e))
+    if (!ss) {
+        res->retry_after = "1";
         return crest__res_fail(res, CREST__E_DATABASE_UNAVAILABLE, NULL);
+    }
+    if (vt->write_begin(ss, &e)) /* (the database down: 503 with Retry-After, as a read's) */
+        return crest__dberr_answer(req, res, &e);
     int rc = r->inner(req, res, ud);
     if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
         rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
