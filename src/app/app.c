@@ -434,6 +434,37 @@ static const crest_endpoint healthz_ep = {
     .method = CREST_GET, .path = "/healthz", .summary = "Liveness check", .tag = "ops", .handler = healthz,
 };
 
+static void readyz_answer(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    CREST_UNUSED(req);
+    CREST_UNUSED(ud);
+    if (rows) { /* (a failure is answered already: 503 + Retry-After, or 504) */
+        crest_json *w = crest_res_json(res);
+        crest_json_object_begin(w);
+        crest_json_key(w, "status");
+        crest_json_str(w, "ready");
+        crest_json_object_end(w);
+    }
+    crest_res_finish(res);
+}
+
+/* Readiness, for load balancers: the database answers a statement through
+ * this worker's own path (on PostgreSQL its pool: a pool that is down, or
+ * so busy that the statement cannot start within the endpoint's timeout,
+ * answers 503 with Retry-After). Liveness is /healthz, which never asks. */
+static int readyz(crest_req *req, crest_res *res, void *ud)
+{
+    CREST_UNUSED(ud);
+    if (!req->app->store)
+        return healthz(req, res, NULL);
+    return crest_query(req, res, "SELECT 1", NULL, 0, readyz_answer, NULL);
+}
+
+static const crest_endpoint readyz_ep = {
+    .method = CREST_GET, .path = "/readyz", .summary = "Readiness check: the database answers", .tag = "ops",
+    .handler = readyz, .timeout_ms = 2000,
+};
+
 int crest__app_add_builtin(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err)
 {
     return add_endpoint(app, ep, ud, NULL, true, err);
@@ -454,6 +485,8 @@ int crest__app_add_builtin_routes(crest_app *app, crest_error *err)
     int rc = 0;
     if (!app_has_get(app, "healthz"))
         rc = add_endpoint(app, &healthz_ep, NULL, NULL, true, err);
+    if (!rc && !app_has_get(app, "readyz"))
+        rc = add_endpoint(app, &readyz_ep, NULL, NULL, true, err);
     if (!rc && app->metrics_on && !app_has_get(app, "metrics")) {
         /* Behind auth like any route when the app has it: metrics name its routes. */
         app->metrics_spec = *crest__metrics_endpoint();

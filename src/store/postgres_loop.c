@@ -180,18 +180,34 @@ static void fail_queue(crest__store_worker *w, const char *why)
     uv_timer_stop(&w->qtimer);
 }
 
+/* When a waiting session gives up: its acquire timeout, or its deadline
+ * when that comes first. */
+static uint64_t wait_end(const crest__store_worker *w, const crest__sess *ss)
+{
+    uint64_t end = ss->wait_since + (uint64_t)w->acquire_ms * 1000;
+    return ss->cfg.deadline_us && ss->cfg.deadline_us < end ? ss->cfg.deadline_us : end;
+}
+
 static void qtimer_cb(uv_timer_t *t)
 {
     crest__store_worker *w = t->data;
-    uint64_t now = crest__now_us(), limit = (uint64_t)w->acquire_ms * 1000;
-    /* Sessions queue in the order they came: the expired ones lead. */
-    while (w->qhead && now - w->qhead->wait_since >= limit) {
-        crest__sess *ss = w->qhead;
-        queue_remove(w, ss);
-        fail_waiting(ss, CREST__DBERR_UNAVAILABLE, "no database connection came free in time");
+    uint64_t now = crest__now_us(), next = 0;
+    /* Every session whose wait is over fails (as unavailable: past its
+     * deadline, as that); the others wait on. */
+    for (crest__sess *ss = w->qhead, *nx; ss; ss = nx) {
+        nx = ss->wnext;
+        uint64_t end = wait_end(w, ss);
+        if (now >= end) {
+            queue_remove(w, ss);
+            bool deadline = ss->cfg.deadline_us && now >= ss->cfg.deadline_us;
+            fail_waiting(ss, deadline ? CREST__DBERR_DEADLINE : CREST__DBERR_UNAVAILABLE,
+                         "no database connection came free in time");
+        } else if (!next || end < next) {
+            next = end;
+        }
     }
-    if (w->qhead)
-        uv_timer_start(&w->qtimer, qtimer_cb, (w->qhead->wait_since + limit - now) / 1000 + 1, 0);
+    if (next)
+        uv_timer_start(&w->qtimer, qtimer_cb, (next - now) / 1000 + 1, 0);
 }
 
 /* ---- socket watchers ---- */
@@ -794,8 +810,11 @@ int crest__pg_loop_query(crest__sess *ss, const crest__query *q, crest__query_cb
         w->qhead = ss;
     w->qtail = ss;
     w->qlen++;
-    if (!uv_is_active((uv_handle_t *)&w->qtimer))
-        uv_timer_start(&w->qtimer, qtimer_cb, w->acquire_ms, 0);
+    /* (the timer fires at the soonest end of a wait) */
+    uint64_t end = wait_end(w, ss), now = crest__now_us();
+    uint64_t due = uv_is_active((uv_handle_t *)&w->qtimer) ? uv_timer_get_due_in(&w->qtimer) : UINT64_MAX;
+    if ((end - now) / 1000 + 1 < due)
+        uv_timer_start(&w->qtimer, qtimer_cb, end > now ? (end - now) / 1000 + 1 : 0, 0);
     return 0;
 }
 

@@ -30,7 +30,7 @@ def test_every_route_is_documented(srv):
     paths = doc["paths"]
     want = {"/tasks": {"get", "post"}, "/tasks/{id}": {"get", "put", "patch", "delete"},
             "/tasks/sample": {"get"}, "/tasks/group/{field}": {"get"}, "/tasks/stats": {"get"},
-            "/tasks/eval": {"get"}, "/stats/spent": {"get"}, "/healthz": {"get"}, "/openapi.json": {"get"},
+            "/tasks/eval": {"get"}, "/stats/spent": {"get"}, "/healthz": {"get"}, "/readyz": {"get"}, "/openapi.json": {"get"},
             "/docs": {"get"}, "/docs/{file}": {"get"}, "/metrics": {"get"}, "/projects/{id}": {"delete"},
             "/reports/by-state": {"get"}, "/reports/open": {"get"}}
     assert set(paths) == set(want)

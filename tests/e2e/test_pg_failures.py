@@ -443,3 +443,33 @@ def test_postgres_down_at_start_fails_clearly_and_wait_for_db_waits(crest, cl, d
     assert request(srv.url, "GET", "/tasks/1")[0] == 200
     print(f"\n[down at start] exit {p.returncode} in {secs:.2f} s: {p.err.strip().splitlines()[-1]}; "
           f"--wait-for-db listening {wait_s:.2f} s after the start")
+
+
+def test_postgres_readyz_is_503_while_the_database_is_down_and_healthz_stays_200(crest, cl, db):
+    """Readiness asks the database through the worker's pool; liveness never asks it."""
+    srv = crest(app_text(db.uri))
+    r = httpx.get(srv.url + "/readyz", timeout=CLIENT_TIMEOUT_S)
+    assert r.status_code == 200 and r.json() == {"status": "ready"}, r.text
+    # (fast, not immediate: the cluster runs with synchronous_commit off, and a
+    # crash right after start could lose the table crest just made)
+    cl.stop("fast")
+    t0 = time.monotonic()
+    r = httpx.get(srv.url + "/readyz", timeout=CLIENT_TIMEOUT_S)
+    took = time.monotonic() - t0
+    assert_unavailable([(t0, took, "GET", r.status_code, r.headers.get("retry-after"),
+                         r.json().get("code") if r.headers.get("content-type", "").startswith("application/problem")
+                         else None)], "/readyz with the database down")
+    assert httpx.get(srv.url + "/healthz", timeout=CLIENT_TIMEOUT_S).json() == {"status": "ok"}
+    cl.start()
+    try:
+        wait_serving(srv.url, srv=srv)
+    except AssertionError:
+        print(srv.stderr_text())
+        raise
+    deadline = time.monotonic() + RECOVER_S
+    while time.monotonic() < deadline:
+        r = httpx.get(srv.url + "/readyz", timeout=CLIENT_TIMEOUT_S)
+        if r.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 200 and r.json() == {"status": "ready"}, r.text

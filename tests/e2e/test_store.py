@@ -146,3 +146,16 @@ def test_a_read_whose_client_left_stops(crest):
     spent = cpu_seconds(s.proc.pid) - before
     assert spent < 0.2, f"{spent:.2f} s of CPU in the second after the client left"
     assert s.get("/count?n=10").json() == {"n": 10}  # the worker serves on
+
+
+def test_readyz_answers_once_the_database_answers_and_without_one(crest):
+    """/readyz runs a statement through the worker's own path (on PostgreSQL its pool: a pool that is down
+    answers 503, test_pg_failures.py); an app without a database is ready at once. /healthz never asks."""
+    s = crest(COUNT_APP)
+    r = s.get("/readyz")
+    assert r.status_code == 200 and r.json() == {"status": "ready"}, r.text
+    assert s.get("/healthz").json() == {"status": "ok"}
+    bare = crest("endpoints: []\n")
+    assert bare.get("/readyz").json() == {"status": "ok"}
+    doc = s.get("/openapi.json").json()
+    assert doc["paths"]["/readyz"]["get"]["tags"] == ["ops"]
