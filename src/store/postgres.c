@@ -92,7 +92,7 @@ static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t ma
         size_t max_rows = q->flags & CREST__QF_FIRST ? 1 : q->max_rows;
         rc = crest__pg_rows(res, a, max_rows, q->flags & CREST__QF_NONAMES, max_bytes, out, err);
     } else {
-        crest__pg_error(c->pg, res, q->flags & CREST__QF_DELETE, a, err);
+        crest__pg_error(c->pg, res, q->flags, a, err);
     }
     PQclear(res);
     return rc;
@@ -104,7 +104,7 @@ static int simple(crest__conn *c, const char *sql, crest__dberr *err, crest__are
     PGresult *res = PQexec(c->pg, sql);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
     if (rc && err)
-        crest__pg_error(c->pg, res, false, a, err);
+        crest__pg_error(c->pg, res, 0, a, err);
     PQclear(res);
     return rc;
 }

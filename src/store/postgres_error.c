@@ -3,7 +3,7 @@
  * unique key (its columns read from the detail, "Key (a, b)=(...) already
  * exists."), 23503 a missing parent or a referenced row, 23502 not null
  * (its column), 23514 a check (its constraint), other 23xxx and 22xxx
- * (data the column refuses) the table's rules, 57014 the deadline, 40001
+ * (data the column refuses, in a write) the table's rules, 57014 the deadline, 40001
  * and 40P01 busy, 08xxx / 57P0x / 53xxx unavailable (53100 storage),
  * P0001 a RAISE in crest's `crest:<status>:<detail>` form. The HTTP answer
  * of each kind is made above the store (src/req/dberror.c). */
@@ -64,8 +64,9 @@ static const char *one_column(crest__arena *a, const char *col)
     return out;
 }
 
-void crest__pg_error(PGconn *c, const PGresult *res, bool delete_, crest__arena *a, crest__dberr *out)
+void crest__pg_error(PGconn *c, const PGresult *res, unsigned qflags, crest__arena *a, crest__dberr *out)
 {
+    bool delete_ = qflags & CREST__QF_DELETE;
     memset(out, 0, sizeof *out);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -103,7 +104,9 @@ void crest__pg_error(PGconn *c, const PGresult *res, bool delete_, crest__arena 
     } else if (!strcmp(state, "23514")) {
         out->kind = CREST__DBERR_CHECK;
         out->constraint = copy(a, PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME));
-    } else if (!strncmp(state, "23", 2) || !strncmp(state, "22", 2)) {
+    } else if (!strncmp(state, "23", 2) || (!strncmp(state, "22", 2) && !(qflags & CREST__QF_READ))) {
+        /* (22xxx in a read is no data a column refused: the SQL failed as
+         * it ran, a malformed JSON cast, as SQLite's errors in a read are) */
         out->kind = CREST__DBERR_CONSTRAINT;
         out->constraint = copy(a, PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME));
     } else if (!strcmp(state, "57014")) {

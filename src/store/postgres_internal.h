@@ -136,6 +136,6 @@ void crest__pg_worker_dispose(crest__store_worker *w);
 /* The failure of res (NULL: the connection's, from c) as a kind, with its
  * columns, constraint and messages (arena a). delete: a foreign key
  * failure is REFERENCED. */
-void crest__pg_error(PGconn *c, const PGresult *res, bool delete_, crest__arena *a, crest__dberr *out);
+void crest__pg_error(PGconn *c, const PGresult *res, unsigned qflags, crest__arena *a, crest__dberr *out);
 
 #endif

@@ -533,7 +533,7 @@ static void end_segment(pg_lconn *lc, pg_call *call)
         crest__dberr err = {0};
         crest__rows *rows = NULL;
         if (fail) {
-            crest__pg_error(lc->c.pg, fail, call->flags & CREST__QF_DELETE, cs->cfg.arena, &err);
+            crest__pg_error(lc->c.pg, fail, call->flags, cs->cfg.arena, &err);
             if (err.kind == CREST__DBERR_DEADLINE) {
                 if (cs->cfg.deadline_us && crest__now_us() + 1000 >= cs->cfg.deadline_us)
                     cs->timed_out = true;

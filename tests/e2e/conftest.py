@@ -323,8 +323,11 @@ class StoreDbs:
         return self.dbs[key][1].uri
 
     def app_text(self, text):
-        return re.sub(r"^(\s*)database:\s*sqlite:(\S+)", lambda m: f"{m.group(1)}database: {self.uri(m.group(2))}",
+        text = re.sub(r"^(\s*)database:\s*sqlite:(\S+)", lambda m: f"{m.group(1)}database: {self.uri(m.group(2))}",
                       text, flags=re.M)
+        # the JSON form of an app file: "database": "sqlite:NAME"
+        return re.sub(r'"database"(\s*):(\s*)"sqlite:([^"]+)"',
+                      lambda m: f'"database"{m.group(1)}:{m.group(2)}{json.dumps(self.uri(m.group(3)))}', text)
 
     def env(self, env):
         db = (env or {}).get("CREST_DATABASE", "")
