@@ -227,10 +227,29 @@ static bool plan_writes(crest__conn *c, unsigned nparams)
     return writes;
 }
 
+static int describe(crest__conn *c, const char *sql, crest__arena *a, crest__stmt_info *out, char **msg);
+
+/* Inside a transaction (model sync, the startup checks), describing runs
+ * under a savepoint: an error there (a statement that does not prepare or
+ * explain, no statement to drop) would otherwise abort the caller's
+ * transaction. The statement is dropped after, outside any error. */
 static int pg_describe(crest__conn *c, const char *sql, crest__arena *a, crest__stmt_info *out, char **msg)
 {
+    bool sp = PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
+    if (sp)
+        PQclear(PQexec(c->pg, "SAVEPOINT crest_describe"));
+    int rc = describe(c, sql, a, out, msg);
+    if (sp)
+        PQclear(PQexec(c->pg, "ROLLBACK TO SAVEPOINT crest_describe"));
+    PQclear(PQexec(c->pg, "DEALLOCATE crest_describe")); /* (fails when it did not prepare) */
+    if (sp)
+        PQclear(PQexec(c->pg, "ROLLBACK TO SAVEPOINT crest_describe; RELEASE SAVEPOINT crest_describe"));
+    return rc;
+}
+
+static int describe(crest__conn *c, const char *sql, crest__arena *a, crest__stmt_info *out, char **msg)
+{
     memset(out, 0, sizeof *out);
-    PQclear(PQexec(c->pg, "DEALLOCATE crest_describe")); /* (from an earlier check that stopped half-way) */
     PGresult *res = PQprepare(c->pg, "crest_describe", sql, 0, NULL);
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     if (m && strstr(m, "multiple commands")) {
@@ -269,7 +288,6 @@ static int pg_describe(crest__conn *c, const char *sql, crest__arena *a, crest__
     out->readonly = !plan_writes(c, out->nparams);
 out:
     PQclear(res);
-    PQclear(PQexec(c->pg, "DEALLOCATE crest_describe"));
     return rc;
 }
 

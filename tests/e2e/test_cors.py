@@ -2,7 +2,7 @@
 answered for the route's methods only; headers on errors too."""
 import pytest
 
-from conftest import assert_problem
+from conftest import STORE, assert_problem
 
 APP = """\
 database: sqlite:c.db
@@ -103,9 +103,14 @@ def test_wildcard_origin(crest):
 @pytest.mark.parametrize("cors,word", [("{origins: ['*'], credentials: true}", "credentials"),
                                        ("{origins: [app.example.com]}", "origin"),
                                        ("{origins: []}", "origins")])
-def test_bad_cors_settings_are_refused(tmp_path, cors, word):
+def test_bad_cors_settings_are_refused(tmp_path, store_dbs, cors, word):
     from conftest import CREST_BIN, run_cli
     p = tmp_path / "app.yaml"
-    p.write_text(f"database: sqlite:x.db\ncors: {cors}\n")
+    p.write_text(on_this_store(store_dbs, f"database: sqlite:x.db\ncors: {cors}\n"))
     r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
     assert r.returncode == 1 and word in r.err and f"{p}:2:" in r.err
+
+
+def on_this_store(store_dbs, text):
+    """An app file's text for `crest check`: on PostgreSQL its sqlite:NAME a database of the cluster."""
+    return store_dbs.app_text(text) if STORE == "postgres" else text

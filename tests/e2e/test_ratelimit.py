@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import JWT_ENV, assert_problem, bearer, http_request
+from conftest import JWT_ENV, STORE, assert_problem, bearer, http_request
 
 APP = """\
 database: sqlite:r.db
@@ -78,10 +78,15 @@ def test_default_limit_applies_and_is_documented(srv):
     assert "429" in doc["paths"]["/notes"]["get"]["responses"]
 
 
-def test_bad_limits_are_refused(tmp_path):
+def test_bad_limits_are_refused(tmp_path, store_dbs):
     from conftest import CREST_BIN, run_cli
     for bad in ("10", "x/1m", "10/week", "0/1s"):
         p = tmp_path / "app.yaml"
-        p.write_text(f"database: sqlite:x.db\nrate_limit: {bad}\n")
+        p.write_text(on_this_store(store_dbs, f"database: sqlite:x.db\nrate_limit: {bad}\n"))
         r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
         assert r.returncode == 1 and "rate_limit" in r.err, bad
+
+
+def on_this_store(store_dbs, text):
+    """An app file's text for `crest check`: on PostgreSQL its sqlite:NAME a database of the cluster."""
+    return store_dbs.app_text(text) if STORE == "postgres" else text

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import assert_problem
+from conftest import STORE, assert_problem, db_rows
 from rest_apps import (ALL_METHODS, OPTION_ROWS, allow_of, data_of, get_where, module_app, problem_in, seed,
                        served, title_list, titles, total)
 
@@ -332,6 +332,22 @@ def test_computed_field_is_not_writable(crest):
 
 # ---------------------------------------------------------------- scope
 
+
+def write_behind(server, name, sql):
+    """Runs sql (a write both stores take) on the server's database sqlite:NAME behind crest's back, committed
+    (db_rows reads; psql commits each statement)."""
+    if STORE == "postgres":
+        db_rows(server, name, sql)
+        return
+    import sqlite3
+    con = sqlite3.connect(str(server.dir / name))
+    try:
+        con.execute(sql)
+        con.commit()
+    finally:
+        con.close()
+
+
 SCOPE_ROWS = [
     {"title": "a", "is_completed": False, "spent_time": 1800},
     {"title": "b", "is_completed": True, "spent_time": 3600},
@@ -418,11 +434,7 @@ def test_scope_may_use_a_field_clients_cannot_see(crest):
     r = s.request("POST", "/notes", json={"title": "kept"})
     assert r.status_code == 201, r.text
     assert "is_deleted" not in r.json()
-    import sqlite3
-    con = sqlite3.connect(str(s.dir / "app.db"))
-    con.execute("INSERT INTO note (title, is_deleted) VALUES ('gone', 1)")
-    con.commit()
-    con.close()
+    write_behind(s, "app.db", "INSERT INTO note (title, is_deleted) VALUES ('gone', TRUE)")
     titles = [t["title"] for t in s.get("/notes").json()["data"]]
     assert titles == ["kept"]
     assert_problem(s.get("/notes", params={"where": '{"is_deleted": true}'}), 400)
