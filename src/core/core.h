@@ -77,6 +77,18 @@ bool crest__strcaseeq(const char *a, size_t alen, const char *b, size_t blen);
 
 /* ---- numbers from text (whole string must match) ---- */
 int crest__parse_int(const char *s, size_t len, int64_t *out);
+/* The value of the n decimal digits at s (n small: a date's fields), or -1
+ * when one is not a digit. */
+static inline int crest__digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
 int crest__parse_double(const char *s, size_t len, double *out);
 int crest__parse_bool(const char *s, size_t len, bool *out);
 

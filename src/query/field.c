@@ -22,22 +22,11 @@ static int mdays(int64_t y, int m)
     return m == 2 && leap(y) ? 29 : d[m - 1];
 }
 
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 bool crest__date_valid(const char *s, size_t len)
 {
     if (len != 10 || s[4] != '-' || s[7] != '-')
         return false;
-    int y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
+    int y = crest__digits(s, 4), m = crest__digits(s + 5, 2), d = crest__digits(s + 8, 2);
     return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= mdays(y, m);
 }
 
@@ -85,8 +74,8 @@ int crest__datetime_norm(const char *s, size_t len, char *out, size_t cap)
     if (len < 20 || len > 40 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
         s[13] != ':' || s[16] != ':')
         return -1;
-    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
-    int h = digits(s + 11, 2), mi = digits(s + 14, 2), se = digits(s + 17, 2);
+    int y = crest__digits(s, 4), mo = crest__digits(s + 5, 2), d = crest__digits(s + 8, 2);
+    int h = crest__digits(s + 11, 2), mi = crest__digits(s + 14, 2), se = crest__digits(s + 17, 2);
     if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 ||
         se > 60)
         return -1;
@@ -110,7 +99,7 @@ int crest__datetime_norm(const char *s, size_t len, char *out, size_t cap)
     if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
         i++;
     } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-        int oh = digits(s + i + 1, 2), om = digits(s + i + 4, 2);
+        int oh = crest__digits(s + i + 1, 2), om = crest__digits(s + i + 4, 2);
         if (oh < 0 || oh > 23 || om < 0 || om > 59)
             return -1;
         off = (oh * 60 + om) * (s[i] == '+' ? 1 : -1);

@@ -65,17 +65,6 @@ int crest__pg_params_of(crest__arena *a, const crest__val *binds, unsigned n, pg
     return 0;
 }
 
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 /* "2026-01-31 12:00:00.123456+00" (or without a fraction, or a timestamp
  * without a zone, taken as UTC) → "2026-01-31T12:00:00.123Z" in out (>= 25
  * bytes). -1 for anything else (infinity, BC, a year past 9999): then it is
@@ -86,7 +75,7 @@ static int stored_datetime(const char *s, size_t n, char *out)
         return -1;
     static const int at[] = {0, 5, 8, 11, 14, 17}, len[] = {4, 2, 2, 2, 2, 2};
     for (size_t i = 0; i < 6; i++)
-        if (digits(s + at[i], len[i]) < 0)
+        if (crest__digits(s + at[i], len[i]) < 0)
             return -1;
     size_t i = 19;
     char ms[4] = "000";
