@@ -31,6 +31,15 @@ typedef struct crest__val {
     size_t n;
 } crest__val;
 
+/* A list bound as one parameter (PostgreSQL `= ANY($n)`): n values, all of
+ * kind k (the field's), none NULL. The store binds it as an array of k's
+ * type (bigint[], text[], boolean[], date[]...). */
+typedef struct crest__bindlist {
+    crest__vkind k;
+    const crest__val *v;          /* arena */
+    unsigned n;
+} crest__bindlist;
+
 /* Whether values of kind k are carried as text (s, n). */
 static inline int crest__vkind_is_text(crest__vkind k)
 {

@@ -125,15 +125,6 @@ const crest__dialect *crest__dialect_named(const char *name);
 
 /* ---- SQL text and its binds (compile.c) ---- */
 
-/* A list bound as one parameter (PostgreSQL `= ANY($n)`): n values, all of
- * kind k (the field's), none NULL. The store binds it as an array of k's
- * type (bigint[], text[], boolean[], date[]...). */
-typedef struct crest__bindlist {
-    crest__vkind k;
-    const crest__val *v;          /* arena */
-    unsigned n;
-} crest__bindlist;
-
 /* SQL being built: text (malloc'd buffer: crest__sql_dispose frees it) and
  * the values bound to its placeholders, in order (from the arena). A list
  * bind (dialects with array_in only) has binds[i].k == CREST__V_NULL and

@@ -55,8 +55,9 @@ crest__rows *crest__rest_query_n(crest_req *req, crest_res *res, crest__sql *q, 
             crest__res_fail(res, CREST__E_DATABASE_UNAVAILABLE, NULL);
         return NULL;
     }
-    crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
-                       .flags = flags | CREST__QF_INPLACE | CREST__QF_NONAMES, .max_rows = max_rows};
+    crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .lists = q->lists,
+                       .nbinds = q->nbinds, .flags = flags | CREST__QF_INPLACE | CREST__QF_NONAMES,
+                       .max_rows = max_rows};
     done_in_place d = {0};
     if (req->app->store->vt->query(ss, &qq, in_place, &d) || !d.done) {
         if (res)
@@ -96,8 +97,8 @@ int crest__rest_query_then(crest_req *req, crest_res *res, crest__sql *q, unsign
 {
     if (q->err)
         return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
-    crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .nbinds = q->nbinds,
-                       .flags = flags, .max_rows = max_rows};
+    crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .lists = q->lists,
+                       .nbinds = q->nbinds, .flags = flags, .max_rows = max_rows};
     return crest__rest_run_then(req, res, &qq, next, op);
 }
 

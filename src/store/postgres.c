@@ -42,7 +42,7 @@ static int exec_on(crest__conn *c, const crest__query *q, crest__arena *a, PGres
     pg_params p;
     const char *sql = crest__arena_strndup(a, q->sql, q->len);
     *res = NULL;
-    if (!sql || crest__pg_params_of(a, q->binds, q->nbinds, &p))
+    if (!sql || crest__pg_params_of(a, q, &p))
         return -1;
     if (q->flags & CREST__QF_NOCACHE) {
         *res = PQexecParams(c->pg, sql, (int)p.n, p.types, p.values, p.lengths, NULL, 0);

@@ -20,7 +20,7 @@ enum {
     PG_BOOL = 16, PG_INT8 = 20, PG_INT2 = 21, PG_INT4 = 23, PG_TEXT = 25, PG_OID = 26, PG_JSON = 114,
     PG_FLOAT4 = 700, PG_FLOAT8 = 701, PG_BPCHAR = 1042, PG_VARCHAR = 1043, PG_DATE = 1082,
     PG_TIMESTAMP = 1114, PG_TIMESTAMPTZ = 1184, PG_NUMERIC = 1700, PG_UUID = 2950, PG_JSONB = 3802,
-    PG_NAME = 19, PG_CHAR = 18
+    PG_NAME = 19, PG_CHAR = 18, PG_BOOL_ARRAY = 1000, PG_INT8_ARRAY = 1016, PG_FLOAT8_ARRAY = 1022
 };
 
 /* One prepared statement of a connection: its text and parameter types
@@ -81,8 +81,9 @@ typedef struct pg_params {
     int *lengths;
 } pg_params;
 
-/* Turns binds into text parameters with their types (arena); 0 or -1. */
-int crest__pg_params_of(crest__arena *a, const crest__val *binds, unsigned n, pg_params *out);
+/* Turns q's binds into text parameters with their types (arena), a list
+ * into an array ({"a","b"}); 0 or -1. */
+int crest__pg_params_of(crest__arena *a, const crest__query *q, pg_params *out);
 /* Reads res (tuples or a command) into rows in the arena a: each column
  * typed by its OID (bool, integers, floats, numeric, text, date,
  * timestamptz as crest's stored UTC form, json/jsonb, uuid); at most

@@ -773,7 +773,7 @@ int crest__pg_loop_query(crest__sess *ss, const crest__query *q, crest__query_cb
         return 0;
     }
     if (!(call->sql = crest__arena_strndup(ss->cfg.arena, q->sql, q->len)) ||
-        crest__pg_params_of(ss->cfg.arena, q->binds, q->nbinds, &call->p)) {
+        crest__pg_params_of(ss->cfg.arena, q, &call->p)) {
         ss->inflight--;
         return -1;
     }

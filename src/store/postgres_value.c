@@ -15,8 +15,74 @@
 
 #include "postgres_internal.h"
 
-int crest__pg_params_of(crest__arena *a, const crest__val *binds, unsigned n, pg_params *out)
+/* The text of v (not NULL) in the arena a, and its type (0 for text kinds:
+ * the server types them where they are used); NULL when out of memory. */
+static const char *param_text(crest__arena *a, const crest__val *v, Oid *type)
 {
+    char num[40];
+    switch (v->k) {
+    case CREST__V_BOOL:
+        *type = PG_BOOL;
+        return v->i ? "t" : "f";
+    case CREST__V_INT:
+        *type = PG_INT8;
+        snprintf(num, sizeof num, "%lld", (long long)v->i);
+        return crest__arena_strdup(a, num);
+    case CREST__V_FLOAT:
+        *type = PG_FLOAT8;
+        if (isnan(v->f))
+            return "NaN";
+        if (isinf(v->f))
+            return v->f > 0 ? "Infinity" : "-Infinity";
+        snprintf(num, sizeof num, "%.17g", v->f);
+        return crest__arena_strdup(a, num);
+    default:
+        *type = 0;
+        return crest__arena_strndup(a, v->s ? v->s : "", v->n);
+    }
+}
+
+/* The list l as an array's text, {"a","b\"c"}: each element quoted, its
+ * '"' and '\' escaped; its type the array of the elements' (0 for text
+ * kinds). NULL when out of memory. */
+static const char *array_text(crest__arena *a, const crest__bindlist *l, Oid *type)
+{
+    const char **el = crest__arena_calloc(a, l->n ? l->n : 1, sizeof *el);
+    if (!el)
+        return NULL;
+    Oid et = 0;
+    size_t len = 3; /* {} and the NUL */
+    for (unsigned i = 0; i < l->n; i++) {
+        if (!(el[i] = param_text(a, &l->v[i], &et)))
+            return NULL;
+        len += 3; /* the quotes, a comma */
+        for (const char *c = el[i]; *c; c++)
+            len += *c == '"' || *c == '\\' ? 2 : 1;
+    }
+    char *out = crest__arena_alloc(a, len), *o = out;
+    if (!out)
+        return NULL;
+    *o++ = '{';
+    for (unsigned i = 0; i < l->n; i++) {
+        if (i)
+            *o++ = ',';
+        *o++ = '"';
+        for (const char *c = el[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                *o++ = '\\';
+            *o++ = *c;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    *type = et == PG_BOOL ? PG_BOOL_ARRAY : et == PG_INT8 ? PG_INT8_ARRAY : et == PG_FLOAT8 ? PG_FLOAT8_ARRAY : 0;
+    return out;
+}
+
+int crest__pg_params_of(crest__arena *a, const crest__query *q, pg_params *out)
+{
+    unsigned n = q->nbinds;
     memset(out, 0, sizeof *out);
     out->n = n;
     if (!n)
@@ -27,36 +93,10 @@ int crest__pg_params_of(crest__arena *a, const crest__val *binds, unsigned n, pg
     if (!out->types || !out->values || !out->lengths)
         return -1;
     for (unsigned i = 0; i < n; i++) {
-        const crest__val *v = &binds[i];
-        char num[40];
-        const char *s = NULL;
-        switch (v->k) {
-        case CREST__V_NULL:
+        const crest__bindlist *l = q->lists ? q->lists[i] : NULL;
+        if (!l && q->binds[i].k == CREST__V_NULL)
             continue;
-        case CREST__V_BOOL:
-            out->types[i] = PG_BOOL;
-            s = v->i ? "t" : "f";
-            break;
-        case CREST__V_INT:
-            out->types[i] = PG_INT8;
-            snprintf(num, sizeof num, "%lld", (long long)v->i);
-            s = crest__arena_strdup(a, num);
-            break;
-        case CREST__V_FLOAT:
-            out->types[i] = PG_FLOAT8;
-            if (isnan(v->f))
-                s = "NaN";
-            else if (isinf(v->f))
-                s = v->f > 0 ? "Infinity" : "-Infinity";
-            else {
-                snprintf(num, sizeof num, "%.17g", v->f);
-                s = crest__arena_strdup(a, num);
-            }
-            break;
-        default: /* text kinds: the server types them where they are used */
-            s = crest__arena_strndup(a, v->s ? v->s : "", v->n);
-            break;
-        }
+        const char *s = l ? array_text(a, l, &out->types[i]) : param_text(a, &q->binds[i], &out->types[i]);
         if (!s)
             return -1;
         out->values[i] = s;

@@ -120,6 +120,8 @@ typedef struct crest__query {
     const char *sql;
     size_t len;
     const crest__val *binds;
+    const crest__bindlist *const *lists; /* NULL, or nbinds entries: where one is set, binds[i] is that list
+                                            (crest__sql's; stores whose dialect has array_in only) */
     unsigned nbinds;
     unsigned flags;            /* CREST__QF_* */
     size_t max_rows;           /* 0: all; else keep this many rows (the statement still runs to its end:

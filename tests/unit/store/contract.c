@@ -151,6 +151,7 @@ static const contract_store stores[] = {
         .native = false,
         .last_id_sql = NULL,
         .on_loop = true,
+        .list_binds = true,
         .raise_setup = "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
                        " IF old.n = 7 THEN RAISE EXCEPTION 'crest:409:Seven is kept'; END IF;"
                        " IF old.n = 8 THEN RAISE EXCEPTION 'eight is kept'; END IF; RETURN old; END $$;"
@@ -486,8 +487,13 @@ crest__sess *sess_on(crest__store *s, crest__store_worker *w, uint64_t deadline_
 int start(crest__sess *ss, const char *sql, const crest__val *v, unsigned n, unsigned flags, done *d)
 {
     crest__query q = Q(sql, v, n, flags);
+    return start_q(ss, &q, d);
+}
+
+int start_q(crest__sess *ss, const crest__query *q, done *d)
+{
     memset(d, 0, sizeof *d);
-    assert_int_equal(T.vt->query(ss, &q, on_done, d), 0);
+    assert_int_equal(T.vt->query(ss, q, on_done, d), 0);
     /* A store on a loop completes while its loop runs: it runs here until
      * the statement completed (at most 60 s). */
     crest__store_worker *w = pair_get(sess_workers, COUNT_OF(sess_workers), ss);

@@ -35,6 +35,7 @@ typedef struct contract_store {
     const char *last_id_sql;               /* a SELECT of the connection's last inserted id, or NULL */
     bool moves_slow_reads;                 /* a slow read on the loop moves to the offload hook (SQLite) */
     bool on_loop;                          /* a worker's sessions run on its event loop (a network store) */
+    bool list_binds;                       /* binds a list (crest__query.lists) as one array parameter */
     /* Store-specific SQL (a script): on table r (id, n), deleting a row
      * whose n = 7 raises 'crest:409:Seven is kept', and n = 8 raises a plain
      * 'eight is kept'. */
@@ -168,6 +169,8 @@ static inline crest__store_worker *txn_worker(crest__store_worker *w) { return T
 /* Starts a statement on the session; how many times its callback ran before query returned
  * (for a store on a loop: after running the loop until it ran, at most 60 s). */
 int start(crest__sess *ss, const char *sql, const crest__val *v, unsigned n, unsigned flags, done *d);
+/* The same for a query made by the test (its lists, say). */
+int start_q(crest__sess *ss, const crest__query *q, done *d);
 /* Runs sql on the session: it must complete at once, and succeed. */
 crest__rows *sess_ok(crest__sess *ss, const char *sql, const crest__val *v, unsigned n, unsigned flags);
 
