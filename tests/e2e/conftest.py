@@ -306,9 +306,23 @@ def servers():
         pytest.fail("\n\n".join(problems), pytrace=False)
 
 
+session_pg_cluster = [None]  # on PostgreSQL (STORE): the session's cluster, for StoreDbs(None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_pg_cluster(request):
+    """On PostgreSQL (STORE), the cluster for the servers started outside the
+    crest fixture (rest_apps.served, module-scoped), which have no request."""
+    if STORE == "postgres":
+        session_pg_cluster[0] = request.getfixturevalue("pg_cluster")
+    yield
+
+
 class StoreDbs:
     """On PostgreSQL: a database of the cluster for each SQLite file name a
-    test's servers use (the same name, the same database), dropped after."""
+    test's servers use (the same name, the same database), dropped after.
+    request: the test's (its pg_cluster fixture), or None for the session's
+    cluster (servers outside a test, rest_apps.served)."""
 
     def __init__(self, request):
         self.request = request
@@ -318,7 +332,9 @@ class StoreDbs:
         key = os.path.basename(sqlite_name)
         if key not in self.dbs:
             from pg import fresh_database
-            cm = fresh_database(self.request.getfixturevalue("pg_cluster"))
+            cluster = self.request.getfixturevalue("pg_cluster") if self.request else session_pg_cluster[0]
+            assert cluster is not None, "no PostgreSQL cluster in this session"
+            cm = fresh_database(cluster)
             self.dbs[key] = (cm, cm.__enter__())
         return self.dbs[key][1].uri
 

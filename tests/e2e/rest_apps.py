@@ -3,7 +3,9 @@
 The REST tests are black-box: they start `crest serve` on an app file with
 `models:` and `modules:` and talk HTTP to it. Read-only tests share one
 module-scoped server (see `served`); tests that write start their own through
-conftest's function-scoped `crest` fixture.
+conftest's function-scoped `crest` fixture. Both run on the test store
+(conftest's STORE): on PostgreSQL each server's `sqlite:NAME` is a database of
+the cluster.
 """
 import json
 import re
@@ -12,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import CREST_BIN, Server, _require, assert_problem
+from conftest import CREST_BIN, STORE, Server, StoreDbs, _require, assert_problem
 
 # The app of DESIGN.md's "App file" section, with explicit allow-lists.
 CONTRACT_APP = """\
@@ -152,19 +154,26 @@ def parse_utc(s):
 
 
 def start_server(tmp_path_factory, app_text, name="rest", env=None, workers=1):
-    """A server on a fresh directory, outside conftest's function-scoped fixtures."""
+    """A server on a fresh directory, outside conftest's function-scoped fixtures. On PostgreSQL (STORE) its
+    SQLite databases are databases of the cluster of its own (s.store_dbs: close it once the server stops)."""
     _require(CREST_BIN, "CREST_BIN")
     d = tmp_path_factory.mktemp(name)
     path = d / "app.yaml"
-    path.write_text(textwrap.dedent(app_text))
+    app_text = textwrap.dedent(app_text)
+    dbs = StoreDbs(None)
+    if STORE == "postgres":
+        app_text, env = dbs.app_text(app_text), dbs.env(env)
+    path.write_text(app_text)
     argv = [CREST_BIN, "serve", str(path), "--listen", "127.0.0.1:0", "--workers", str(workers)]
     s = Server(argv, cwd=str(d), env=env)
     s.dir = d
     s.app_path = path
+    s.store_dbs = dbs
     try:
         s.wait_listening()
     except Exception:
         s.stop()
+        dbs.close()
         raise
     return s
 
@@ -179,6 +188,7 @@ def served(tmp_path_factory, app_text, rows=(), prefix="/tasks", name="rest", bu
         yield s
     finally:
         s.stop()
+        s.store_dbs.close()
     problems = s.check_clean()
     if problems:
         pytest.fail("\n".join(problems) + "\n--- stderr (tail) ---\n" + "\n".join(s.lines[-40:]), pytrace=False)

@@ -1,10 +1,8 @@
 """REST module bodies: unknown and non-writable keys, required fields, constraints, unique, JSON and
 content-type errors, rest: read/write/none visibility."""
-import sqlite3
-
 import pytest
 
-from conftest import assert_problem
+from conftest import assert_problem, db_rows
 from rest_apps import BODY_APP, BODY_SERVED_KEYS, data_of, field_errors, post_raw, problem_in, total
 
 
@@ -84,21 +82,13 @@ def test_write_only_field_is_stored_but_never_served(srv):
     r = srv.request("PATCH", f"/tasks/{j['id']}", json={"secret": "other"})
     assert r.status_code == 200, r.text
     assert "secret" not in r.json() and "other" not in r.text
-    con = sqlite3.connect(srv.dir / "body.db")
-    try:
-        assert con.execute("SELECT secret FROM tasks WHERE id = ?", (j["id"],)).fetchone() == ("other",)
-    finally:
-        con.close()
+    assert db_rows(srv, "body.db", f"SELECT secret FROM tasks WHERE id = {int(j['id'])}") == [("other",)]
 
 
 def test_rest_none_field_keeps_its_default_and_is_never_served(srv):
     j = create(srv, {"title": "x"})
     assert "internal" not in j and "hidden" not in srv.get(f"/tasks/{j['id']}").text
-    con = sqlite3.connect(srv.dir / "body.db")
-    try:
-        assert con.execute("SELECT internal FROM tasks WHERE id = ?", (j["id"],)).fetchone() == ("hidden",)
-    finally:
-        con.close()
+    assert db_rows(srv, "body.db", f"SELECT internal FROM tasks WHERE id = {int(j['id'])}") == [("hidden",)]
 
 
 def test_write_only_and_hidden_fields_are_not_queryable(srv):

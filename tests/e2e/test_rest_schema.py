@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import CREST_BIN, run_cli
+from conftest import CREST_BIN, STORE, db_rows, on_store, run_cli
 from rest_apps import CONTRACT_APP, data_of, parse_utc
 
 EXAMPLE_APP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "tasks", "app.yaml"))
@@ -50,19 +50,22 @@ def db_env(path):
 
 
 def columns(db, table="tasks"):
-    con = sqlite3.connect(db)
-    try:
-        return {r[1]: r for r in con.execute(f"PRAGMA table_info({table})")}
-    finally:
-        con.close()
+    """{name: (NAME, TYPE, not null, default, primary key)} of table's columns, on either store."""
+    sql = on_store(
+        sqlite=f"SELECT name, upper(type), \"notnull\", dflt_value, pk > 0 FROM pragma_table_info('{table}')",
+        postgres=f"SELECT c.column_name, upper(c.data_type), c.is_nullable = 'NO', c.column_default, "
+                 f"EXISTS (SELECT 1 FROM information_schema.table_constraints t "
+                 f"JOIN information_schema.key_column_usage k USING (constraint_schema, constraint_name) "
+                 f"WHERE t.table_name = c.table_name AND t.constraint_type = 'PRIMARY KEY' "
+                 f"AND k.column_name = c.column_name) "
+                 f"FROM information_schema.columns c WHERE c.table_name = '{table}' "
+                 f"AND c.table_schema = current_schema()")
+    return {r[0]: r for r in rows(db, sql)}
 
 
-def rows(db, sql, args=()):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+def rows(db, sql):
+    """The rows of sql on the database db (an SQLite file's path) names: db_rows."""
+    return db_rows(None, str(db), sql)
 
 
 def write(tmp_path, text, name="app.yaml"):
@@ -71,7 +74,11 @@ def write(tmp_path, text, name="app.yaml"):
     return p
 
 
-def serve_fails(tmp_path, text, env):
+def serve_fails(store_dbs, tmp_path, text, env):
+    """`crest serve` of text with env must stop before listening (on PostgreSQL, STORE: on the database of
+    the test's servers)."""
+    if STORE == "postgres":
+        text, env = store_dbs.app_text(text), store_dbs.env(env)
     p = write(tmp_path, text, "v2.yaml")
     start = time.monotonic()
     r = run_cli([CREST_BIN, "serve", str(p), "--listen", "127.0.0.1:0", "--workers", "1"], cwd=str(tmp_path),
@@ -91,8 +98,8 @@ def test_table_is_created_on_start(crest, tmp_path):
     assert s.get("/tasks").json()["data"] == []
     cols = columns(db)
     assert {"id", "title", "is_completed", "spent_time"} <= set(cols)
-    assert cols["id"][5] == 1  # the primary key
-    assert "INT" in cols["id"][2].upper()
+    assert cols["id"][4] == 1  # the primary key
+    assert "INT" in cols["id"][1]
 
 
 def test_default_table_name_is_the_lower_cased_model_name(crest, tmp_path):
@@ -124,14 +131,13 @@ def test_data_survives_a_restart(crest, tmp_path):
 def test_index_option_creates_an_index(crest, tmp_path):
     db = tmp_path / "i.db"
     crest(with_fields("owner: {type: string, index: true}\ncode: {type: string, unique: true}"), env=db_env(db))
-    con = sqlite3.connect(db)
-    try:
-        indexed = {}
-        for _, name, unique, *_ in con.execute("PRAGMA index_list(tasks)"):
-            for r in con.execute(f"PRAGMA index_info('{name}')"):
-                indexed.setdefault(r[2], set()).add(unique)
-    finally:
-        con.close()
+    indexed = {}
+    for column, unique in rows(db, on_store(
+            sqlite="SELECT ii.name, il.\"unique\" FROM pragma_index_list('tasks') il, pragma_index_info(il.name) ii",
+            postgres="SELECT a.attname, i.indisunique FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+                     "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY (i.indkey) "
+                     "WHERE t.relname = 'tasks'")):
+        indexed.setdefault(column, set()).add(unique)
     assert "owner" in indexed, indexed
     assert 1 in indexed.get("code", set()), indexed
 
@@ -181,37 +187,37 @@ def test_unchanged_app_starts_again_without_touching_the_table(crest, tmp_path):
 
 @pytest.mark.parametrize("field,new_type", [("spent_time", "string"), ("title", "float"), ("spent_time", "json"),
                                             ("is_completed", "string")])
-def test_type_change_stops_the_start(crest, tmp_path, field, new_type):
+def test_type_change_stops_the_start(crest, store_dbs, tmp_path, field, new_type):
     db = tmp_path / "tc.db"
     s = crest(V1, env=db_env(db))
     s.request("POST", "/tasks", json={"title": "precious", "spent_time": 42, "is_completed": True})
     assert s.stop() == 0
     before = columns(db)
-    r = serve_fails(tmp_path, with_fields(retype={field: new_type}), db_env(db))
+    r = serve_fails(store_dbs, tmp_path, with_fields(retype={field: new_type}), db_env(db))
     assert field in r.err, r.err
     assert columns(db) == before
     assert rows(db, "SELECT title, spent_time FROM tasks") == [("precious", 42)]
 
 
 @pytest.mark.parametrize("field", ["spent_time", "is_completed"])
-def test_dropped_field_stops_the_start(crest, tmp_path, field):
+def test_dropped_field_stops_the_start(crest, store_dbs, tmp_path, field):
     db = tmp_path / "df.db"
     s = crest(V1, env=db_env(db))
     s.request("POST", "/tasks", json={"title": "precious", "spent_time": 42})
     assert s.stop() == 0
     before = columns(db)
-    r = serve_fails(tmp_path, with_fields(drop=(field,)), db_env(db))
+    r = serve_fails(store_dbs, tmp_path, with_fields(drop=(field,)), db_env(db))
     assert field in r.err, r.err
     assert columns(db) == before
     assert rows(db, "SELECT title, spent_time FROM tasks") == [("precious", 42)]
 
 
-def test_refused_start_leaves_the_app_usable_with_the_old_file(crest, tmp_path):
+def test_refused_start_leaves_the_app_usable_with_the_old_file(crest, store_dbs, tmp_path):
     db = tmp_path / "back.db"
     s = crest(V1, env=db_env(db))
     s.request("POST", "/tasks", json={"title": "x"})
     assert s.stop() == 0
-    serve_fails(tmp_path, with_fields(drop=("spent_time",)), db_env(db))
+    serve_fails(store_dbs, tmp_path, with_fields(drop=("spent_time",)), db_env(db))
     s2 = crest(V1, env=db_env(db))
     assert [o["title"] for o in s2.get("/tasks").json()["data"]] == ["x"]
 
@@ -258,8 +264,31 @@ def test_check_accepts_the_tasks_example(tmp_path):
     assert re.search(r"^models:", text, re.M) and re.search(r"^modules:", text, re.M)
 
 
+# The example's startup SQL (SQLite's) in PostgreSQL's form: the same table, rule and rows.
+PG_STARTUP_SQL = """\
+startup_sql:
+  - CREATE TABLE IF NOT EXISTS projects (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+      name text NOT NULL UNIQUE, locked integer NOT NULL DEFAULT 0)
+  - CREATE OR REPLACE FUNCTION projects_keep_locked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+      IF old.locked <> 0 THEN RAISE EXCEPTION 'crest:409:Cannot delete a locked project'; END IF; RETURN old; END $$
+  - CREATE OR REPLACE TRIGGER projects_keep_locked BEFORE DELETE ON projects FOR EACH ROW
+      EXECUTE FUNCTION projects_keep_locked()
+  - INSERT INTO projects (id, name, locked) VALUES (1, 'crest', 1), (2, 'sandbox', 0) ON CONFLICT DO NOTHING
+"""
+
+
+def example_app():
+    """The example app's text; on PostgreSQL with its startup SQL in that store's form."""
+    text = open(EXAMPLE_APP).read()
+    if on_store(sqlite=False, postgres=True):
+        head, rest = text.split("startup_sql:\n", 1)
+        rest = rest[rest.index("\nmodels:"):]
+        text = head + PG_STARTUP_SQL + rest
+    return text
+
+
 def test_the_tasks_example_serves_every_route(crest):
-    s = crest(open(EXAMPLE_APP).read())
+    s = crest(example_app())
     r = s.get("/tasks")
     data = data_of(r)
     assert data, "the example is seeded on first start"
@@ -326,26 +355,32 @@ def test_sync_failure_says_what_is_wrong(tmp_path, name, body, message):
     assert message in r.err, r.err
 
 
-def test_type_change_names_both_types(crest, tmp_path):
+def test_type_change_names_both_types(crest, store_dbs, tmp_path):
     db = tmp_path / "tn.db"
     s = crest(V1, env=db_env(db))
     assert s.stop() == 0
-    r = serve_fails(tmp_path, with_fields(retype={"spent_time": "string"}), db_env(db))
+    r = serve_fails(store_dbs, tmp_path, with_fields(retype={"spent_time": "string"}), db_env(db))
     assert "model Task: field spent_time changed type from int to string; existing data could be lost" in r.err, r.err
 
 
-def test_a_trigger_refusing_a_new_columns_fill_stops_the_start_in_its_own_words(crest, tmp_path):
+def test_a_trigger_refusing_a_new_columns_fill_stops_the_start_in_its_own_words(crest, store_dbs, tmp_path):
     db = tmp_path / "tr.db"
     s = crest(V1, env=db_env(db))
     s.request("POST", "/tasks", json={"title": "precious"})
     assert s.stop() == 0
-    con = sqlite3.connect(db)
-    con.execute("CREATE TRIGGER no_update BEFORE UPDATE ON tasks "
-                "BEGIN SELECT RAISE(ABORT, 'crest:409: no updates here'); END")
-    con.commit()
-    con.close()
+    if STORE == "postgres":
+        store_dbs.psql(db, "CREATE FUNCTION no_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                           "RAISE EXCEPTION 'crest:409: no updates here'; END $$;\n"
+                           "CREATE TRIGGER no_update BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION no_update()")
+    else:
+        con = sqlite3.connect(db)
+        con.execute("CREATE TRIGGER no_update BEFORE UPDATE ON tasks "
+                    "BEGIN SELECT RAISE(ABORT, 'crest:409: no updates here'); END")
+        con.commit()
+        con.close()
     before = columns(db)
-    r = serve_fails(tmp_path, with_fields("made: {type: datetime, default: now}"), db_env(db))
-    assert 'database: crest:409: no updates here (while running: UPDATE "tasks" SET "made" = ?)' in r.err, r.err
+    r = serve_fails(store_dbs, tmp_path, with_fields("made: {type: datetime, default: now}"), db_env(db))
+    update = 'UPDATE "tasks" SET "made" = ' + on_store(sqlite="?", postgres="$1")
+    assert f"database: crest:409: no updates here (while running: {update})" in r.err, r.err
     assert columns(db) == before
     assert rows(db, "SELECT title FROM tasks") == [("precious",)]
