@@ -448,6 +448,7 @@ def test_postgres_down_at_start_fails_clearly_and_wait_for_db_waits(crest, cl, d
 def test_postgres_readyz_is_503_while_the_database_is_down_and_healthz_stays_200(crest, cl, db):
     """Readiness asks the database through the worker's pool; liveness never asks it."""
     srv = crest(app_text(db.uri))
+    seed(srv)  # (wait_serving reads a row back)
     r = httpx.get(srv.url + "/readyz", timeout=CLIENT_TIMEOUT_S)
     assert r.status_code == 200 and r.json() == {"status": "ready"}, r.text
     # (fast, not immediate: the cluster runs with synchronous_commit off, and a
