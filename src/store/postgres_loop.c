@@ -39,7 +39,8 @@ typedef enum { OP_CMD, OP_PREPARE, OP_QUERY, OP_SYNC } op_kind;
 #define BACKOFF_MAX_MS 32000
 #define CONNECT_TIMEOUT_MS 10000
 #define DEADLINE_GRACE_MS 200   /* crest's timer fires this long after the server's statement_timeout */
-#define CANCEL_WAIT_MS 5000     /* and drops the connection when a cancel is not answered in this time */
+#define CANCEL_AGAIN_MS 1000    /* a cancel not answered in this time is sent once more, */
+#define CANCEL_WAIT_MS 4000     /* and the connection dropped when that is not answered in this time */
 
 /* A statement of a session, from pg_loop_query to its completion (in the
  * session's arena: the session lives until its statements complete). */
@@ -85,7 +86,8 @@ struct pg_lconn {
     pg_op *ops;                   /* sent, not yet answered: a ring */
     unsigned head, n, cap;
     PGresult *seg_res, *seg_fail; /* the segment being read: its statement's result, its first failure */
-    bool cancel_sent;
+    int cancel_sent;              /* cancel requests sent for what runs now (a second one a second later:
+                                     a request that lands between two messages cancels nothing) */
 };
 
 struct crest__store_worker {
@@ -319,7 +321,7 @@ static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
     lc->seg_res = lc->seg_fail = NULL;
     lc->state = L_DOWN;
     lc->owner = NULL;
-    lc->cancel_sent = false;
+    lc->cancel_sent = 0;
     /* Collected first (a statement in flight waits in no list: its next
      * is free): completions may start statements of their own. */
     pg_call *failed = NULL, **tail = &failed;
@@ -376,7 +378,7 @@ static void watch_deadline(pg_lconn *lc, uint64_t deadline_us)
 {
     uint64_t now = crest__now_us();
     uint64_t ms = deadline_us > now ? (deadline_us - now) / 1000 : 0;
-    if (!uv_is_active((uv_handle_t *)&lc->timer) || lc->cancel_sent)
+    if (!uv_is_active((uv_handle_t *)&lc->timer))
         uv_timer_start(&lc->timer, timer_cb, ms + DEADLINE_GRACE_MS, 0);
 }
 
@@ -454,7 +456,7 @@ static void release(pg_lconn *lc)
 {
     lc->state = L_IDLE;
     uv_timer_stop(&lc->timer);
-    lc->cancel_sent = false;
+    lc->cancel_sent = 0;
     serve_queue(lc->w);
 }
 
@@ -559,7 +561,7 @@ static void end_segment(pg_lconn *lc, pg_call *call)
         return;
     if (!lc->n) {
         uv_timer_stop(&lc->timer);
-        lc->cancel_sent = false;
+        lc->cancel_sent = 0;
         if (!lc->owner)
             release(lc);
     }
@@ -742,12 +744,16 @@ static void timer_cb(uv_timer_t *t)
     default:
         if (!lc->n)
             return;
-        if (!lc->cancel_sent) {
-            lc->cancel_sent = true;
+        if (lc->cancel_sent < 2) {
+            lc->cancel_sent++;
             send_cancel(lc, lc->owner ? &lc->owner->cfg : NULL);
-            uv_timer_start(&lc->timer, timer_cb, CANCEL_WAIT_MS, 0);
+            uv_timer_start(&lc->timer, timer_cb, lc->cancel_sent == 1 ? CANCEL_AGAIN_MS : CANCEL_WAIT_MS, 0);
         } else {
-            drop(lc, CREST__DBERR_DEADLINE, "the database did not answer a cancel request");
+            /* Past the owner's deadline it was the deadline; else the client left. */
+            const crest__sess *o = lc->owner;
+            bool late = o && o->cfg.deadline_us && crest__now_us() >= o->cfg.deadline_us;
+            drop(lc, late || !o ? CREST__DBERR_DEADLINE : CREST__DBERR_UNAVAILABLE,
+                 "the database did not answer a cancel request");
         }
     }
 }
@@ -852,8 +858,13 @@ void crest__pg_loop_cancel(crest__sess *ss)
             queue_remove(w, ss);
         fail_waiting(ss, CREST__DBERR_UNAVAILABLE, "the request was cancelled");
     }
-    if (ss->lc && ss->lc->n)
-        send_cancel(ss->lc, &ss->cfg);
+    pg_lconn *lc = ss->lc;
+    if (lc && lc->n) {
+        /* Cancelled now, again a second later if it still runs, then dropped. */
+        lc->cancel_sent = 1;
+        send_cancel(lc, &ss->cfg);
+        uv_timer_start(&lc->timer, timer_cb, CANCEL_AGAIN_MS, 0);
+    }
 }
 
 /* ---- workers ---- */
