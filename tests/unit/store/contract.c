@@ -358,20 +358,24 @@ void worker_done(crest__store_worker *w)
     T.vt->worker_dispose(w);
 }
 
-static void wake(uv_timer_t *t) { (void)t; }
+static void wake(uv_timer_t *t) { *(bool *)t->data = true; }
 
 bool pump_until(crest__store_worker *w, const int *calls, int want, unsigned ms)
 {
     uv_loop_t *loop = pair_get(worker_loops, COUNT_OF(worker_loops), w);
     if (!loop)
         return *calls >= want;
-    /* A timer of its own wakes the loop when the time is up. */
+    /* A timer of its own wakes the loop when the time is up, and says so:
+     * the loop's clock is in whole milliseconds, so the timer may fire a
+     * moment before crest__now_us() reaches the end, and a loop run again
+     * then, with no timer left, would wait for the database forever. */
+    bool up = false;
     uv_timer_t t;
     uv_timer_init(loop, &t);
+    t.data = &up;
     uv_update_time(loop);
     uv_timer_start(&t, wake, ms, 0);
-    uint64_t until = crest__now_us() + (uint64_t)ms * 1000;
-    while (*calls < want && crest__now_us() < until)
+    while (*calls < want && !up)
         uv_run(loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&t, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
