@@ -312,15 +312,7 @@ void crest__rest_openapi_schemas(crest_app *app, crest__oa *o)
 static void body(crest__oa *o, const char *ref, const char *alt_array_ref, bool required)
 {
     crest_json *w = o->w;
-    crest_json_key(w, "requestBody");
-    crest_json_object_begin(w);
-    crest_json_key(w, "required");
-    crest_json_bool(w, required);
-    crest_json_key(w, "content");
-    crest_json_object_begin(w);
-    crest_json_key(w, "application/json");
-    crest_json_object_begin(w);
-    crest_json_key(w, "schema");
+    crest__oa_body_begin(o, required);
     if (alt_array_ref) {
         crest_json_object_begin(w);
         crest_json_key(w, "anyOf");
@@ -340,30 +332,39 @@ static void body(crest__oa *o, const char *ref, const char *alt_array_ref, bool 
     } else {
         crest__oa_ref(o, ref);
     }
-    crest_json_object_end(w);
-    crest_json_object_end(w);
-    crest_json_object_end(w);
+    crest__oa_body_end(o);
 }
 
-static void any_object_response(crest__oa *o, const char *description, const char *what)
+/* Member "<status>": a JSON answer of schema <base><suffix>, then the
+ * problems the operation may answer. */
+static void answer(crest__oa *o, const char *status, const char *description, const char *base, const char *suffix,
+                   const int *problems)
+{
+    char ref[200];
+    snprintf(ref, sizeof ref, "%s%s", base, suffix);
+    crest_json_key(o->w, status);
+    crest__oa_json_response(o, description, ref);
+    crest__oa_problems(o, problems);
+}
+
+/* Member "200": an object described in words (stats, eval), then the
+ * problems of a query. */
+static void any_object_answer(crest__oa *o, const char *description, const char *what, const int *problems)
 {
     crest_json *w = o->w;
+    crest_json_key(w, "200");
     crest_json_object_begin(w);
     crest_json_key(w, "description");
     crest_json_str(w, description);
-    crest_json_key(w, "content");
-    crest_json_object_begin(w);
-    crest_json_key(w, "application/json");
-    crest_json_object_begin(w);
-    crest_json_key(w, "schema");
+    crest__oa_json_schema_begin(o);
     crest_json_object_begin(w);
     crest__oa_type(o, "object", false);
     crest_json_key(w, "description");
     crest_json_str(w, what);
     crest_json_object_end(w);
+    crest__oa_json_schema_end(o);
     crest_json_object_end(w);
-    crest_json_object_end(w);
-    crest_json_object_end(w);
+    crest__oa_problems(o, problems);
 }
 
 bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
@@ -416,16 +417,10 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     switch (r->kind) {
     case RT_INDEX:
     case RT_SAMPLE:
-        crest_json_key(w, "200");
-        snprintf(ref, sizeof ref, "%sList", base);
-        crest__oa_json_response(o, r->kind == RT_INDEX ? "a page of rows" : "random rows", ref);
-        crest__oa_problems(o, q400);
+        answer(o, "200", r->kind == RT_INDEX ? "a page of rows" : "random rows", base, "List", q400);
         break;
     case RT_READ:
-        crest_json_key(w, "200");
-        snprintf(ref, sizeof ref, "%s%s", base, env_one);
-        crest__oa_json_response(o, "the row", ref);
-        crest__oa_problems(o, id404);
+        answer(o, "200", "the row", base, env_one, id404);
         break;
     case RT_CREATE:
         crest_json_key(w, "201");
@@ -444,11 +439,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest_json_object_end(w);
         crest_json_object_end(w);
         crest_json_object_end(w);
-        crest_json_key(w, "content");
-        crest_json_object_begin(w);
-        crest_json_key(w, "application/json");
-        crest_json_object_begin(w);
-        crest_json_key(w, "schema");
+        crest__oa_json_schema_begin(o);
         crest_json_object_begin(w);
         crest_json_key(w, "anyOf");
         crest_json_array_begin(w);
@@ -458,17 +449,13 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest__oa_ref(o, ref);
         crest_json_array_end(w);
         crest_json_object_end(w);
-        crest_json_object_end(w);
-        crest_json_object_end(w);
+        crest__oa_json_schema_end(o);
         crest_json_object_end(w);
         crest__oa_problems(o, create_body);
         break;
     case RT_UPDATE:
     case RT_PATCH:
-        crest_json_key(w, "200");
-        snprintf(ref, sizeof ref, "%s%s", base, env_one);
-        crest__oa_json_response(o, "the updated row", ref);
-        crest__oa_problems(o, write_body);
+        answer(o, "200", "the updated row", base, env_one, write_body);
         break;
     case RT_DELETE:
         crest_json_key(w, "204");
@@ -479,21 +466,14 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest__oa_problems(o, del);
         break;
     case RT_GROUP:
-        crest_json_key(w, "200");
-        snprintf(ref, sizeof ref, "%sGroups", base);
-        crest__oa_json_response(o, "counts by value", ref);
-        crest__oa_problems(o, q400);
+        answer(o, "200", "counts by value", base, "Groups", q400);
         break;
     case RT_STATS:
-        crest_json_key(w, "200");
-        any_object_response(o, "min, max and avg of each field",
-                            "{field: {min, max, avg}}; avg is a number, all null for an empty set");
-        crest__oa_problems(o, q400);
+        any_object_answer(o, "min, max and avg of each field",
+                          "{field: {min, max, avg}}; avg is a number, all null for an empty set", q400);
         break;
     case RT_EVAL:
-        crest_json_key(w, "200");
-        any_object_response(o, "the functions' values", "{\"<name>__<field>\": value, \"count\": n}");
-        crest__oa_problems(o, q400);
+        any_object_answer(o, "the functions' values", "{\"<name>__<field>\": value, \"count\": n}", q400);
         break;
     default:
         break;

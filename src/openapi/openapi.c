@@ -102,7 +102,7 @@ void crest__oa_ref(crest__oa *o, const char *name)
     crest_json_object_end(o->w);
 }
 
-void crest__oa_json_content(crest__oa *o, const char *ref)
+void crest__oa_json_schema_begin(crest__oa *o)
 {
     crest_json *w = o->w;
     crest_json_key(w, "content");
@@ -110,14 +110,39 @@ void crest__oa_json_content(crest__oa *o, const char *ref)
     crest_json_key(w, "application/json");
     crest_json_object_begin(w);
     crest_json_key(w, "schema");
+}
+
+void crest__oa_json_schema_end(crest__oa *o)
+{
+    crest_json_object_end(o->w);
+    crest_json_object_end(o->w);
+}
+
+void crest__oa_body_begin(crest__oa *o, bool required)
+{
+    crest_json_key(o->w, "requestBody");
+    crest_json_object_begin(o->w);
+    crest_json_key(o->w, "required");
+    crest_json_bool(o->w, required);
+    crest__oa_json_schema_begin(o);
+}
+
+void crest__oa_body_end(crest__oa *o)
+{
+    crest__oa_json_schema_end(o);
+    crest_json_object_end(o->w);
+}
+
+void crest__oa_json_content(crest__oa *o, const char *ref)
+{
+    crest__oa_json_schema_begin(o);
     if (ref) {
         crest__oa_ref(o, ref);
     } else {
-        crest_json_object_begin(w);
-        crest_json_object_end(w);
+        crest_json_object_begin(o->w);
+        crest_json_object_end(o->w);
     }
-    crest_json_object_end(w);
-    crest_json_object_end(w);
+    crest__oa_json_schema_end(o);
 }
 
 void crest__oa_json_response(crest__oa *o, const char *description, const char *ref)
@@ -329,18 +354,10 @@ static void parameters(crest__oa *o, const crest__endpoint *ep)
 static void sql_body(crest__oa *o, const crest__sqlep *s)
 {
     crest_json *w = o->w;
-    crest_json_key(w, "requestBody");
-    crest_json_object_begin(w);
     bool any_required = false;
     for (unsigned i = 0; i < s->nbody; i++)
         any_required |= s->body[i].f.f.required && !s->body[i].f.defv;
-    crest_json_key(w, "required");
-    crest_json_bool(w, any_required);
-    crest_json_key(w, "content");
-    crest_json_object_begin(w);
-    crest_json_key(w, "application/json");
-    crest_json_object_begin(w);
-    crest_json_key(w, "schema");
+    crest__oa_body_begin(o, any_required);
     crest_json_object_begin(w);
     crest__oa_type(o, "object", false);
     crest_json_key(w, "properties");
@@ -362,9 +379,7 @@ static void sql_body(crest__oa *o, const crest__sqlep *s)
     crest_json_key(w, "additionalProperties");
     crest_json_bool(w, false);
     crest_json_object_end(w);
-    crest_json_object_end(w);
-    crest_json_object_end(w);
-    crest_json_object_end(w);
+    crest__oa_body_end(o);
 }
 
 /* The schema of one declared column (`columns:`): its type, nullable (SQL
@@ -442,11 +457,7 @@ static void sql_responses(crest__oa *o, const crest__endpoint *ep)
         crest_json_object_end(w);
     }
     if (s->returns != RET_NONE && status != 204) {
-        crest_json_key(w, "content");
-        crest_json_object_begin(w);
-        crest_json_key(w, "application/json");
-        crest_json_object_begin(w);
-        crest_json_key(w, "schema");
+        crest__oa_json_schema_begin(o);
         /* Rows as {"data": [...]}, one row, or one value, typed by
          * `columns:` when declared; in {"<envelope>": ...} when set. */
         const char *wrap[2] = {ep->spec->envelope, s->returns == RET_MANY ? "data" : NULL};
@@ -478,8 +489,7 @@ static void sql_responses(crest__oa *o, const crest__endpoint *ep)
                 crest_json_object_end(w);
                 crest_json_object_end(w);
             }
-        crest_json_object_end(w);
-        crest_json_object_end(w);
+        crest__oa_json_schema_end(o);
     }
     crest_json_object_end(w);
     /* What an SQL endpoint can answer besides success. */

@@ -32,8 +32,15 @@ void crest__oa_auth_responses(crest__oa *o, const struct crest__endpoint *ep);
 void crest__oa_ranges(crest__oa *o, bool custom_body);
 /* Member "content": {"application/json": {"schema": <ref, or any (NULL)>}}. */
 void crest__oa_json_content(crest__oa *o, const char *ref);
-/* Members of a response object: a description and a JSON body of schema `ref`
- * (NULL: any JSON value). */
+/* The same member around a schema the caller writes between the two calls. */
+void crest__oa_json_schema_begin(crest__oa *o);
+void crest__oa_json_schema_end(crest__oa *o);
+/* Member "requestBody": {"required": required, "content": ... "schema":
+ * and its end: the caller writes the JSON body's schema between the two. */
+void crest__oa_body_begin(crest__oa *o, bool required);
+void crest__oa_body_end(crest__oa *o);
+/* A response object: a description and a JSON body of schema `ref` (NULL:
+ * any JSON value). */
 void crest__oa_json_response(crest__oa *o, const char *description, const char *ref);
 
 /* A bound: an integer when it is one (1, not 1.0). */
