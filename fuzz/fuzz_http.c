@@ -178,12 +178,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     L->json_depth = 8;
     L->response = 4096;
     L->output_buffer = 2048;
-    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
-        crest_error err = {0};
-        if (crest_app_add_endpoint(app, &endpoints[i], NULL, &err)) {
-            fprintf(stderr, "fuzz_http: %s: %s\n", endpoints[i].path, err.msg);
-            abort();
-        }
+    crest_error err = {0};
+    if (crest_app_add_endpoints(app, endpoints, sizeof endpoints / sizeof endpoints[0], NULL, &err)) {
+        fprintf(stderr, "fuzz_http: %s\n", err.msg);
+        abort();
     }
     return 0;
 }

@@ -474,11 +474,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
-        if (crest_app_add_endpoint(app, &endpoints[i], NULL, &err)) {
-            crest_error_print(&err, "hello");
-            return 1;
-        }
+    if (crest_app_add_endpoints(app, endpoints, sizeof endpoints / sizeof endpoints[0], NULL, &err)) {
+        crest_error_print(&err, "hello");
+        return 1;
+    }
     int rc = crest_app_main(app, argc, argv);
     crest_app_free(app);
     return rc;

@@ -161,6 +161,10 @@ int crest_app_load_string(crest_app *app, const char *name, const char *text, si
  * passed to the handler. Returns CREST_EINVAL for a bad spec (err says
  * why) or CREST_EEXIST when method and path are taken. */
 int crest_app_add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err);
+/* Adds the n endpoints of an array in order, each as crest_app_add_endpoint
+ * with the same ud; stops at the first that fails and returns its code (err
+ * names its path). The specs are borrowed as above. */
+int crest_app_add_endpoints(crest_app *app, const crest_endpoint *eps, size_t n, void *ud, crest_error *err);
 
 /* Settings. Strings are copied. */
 int crest_app_set_listen(crest_app *app, const char *host_port);  /* "127.0.0.1:8080" */

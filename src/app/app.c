@@ -411,6 +411,16 @@ int crest_app_add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, c
     return add_endpoint(app, ep, ud, NULL, false, err);
 }
 
+int crest_app_add_endpoints(crest_app *app, const crest_endpoint *eps, size_t n, void *ud, crest_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = add_endpoint(app, &eps[i], ud, NULL, false, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* Used by the app file loader: the endpoint takes ownership of sql on success. */
 int crest__app_add_sql_endpoint(crest_app *app, const crest_endpoint *ep, crest__sqlep *sql, crest_error *err);
 int crest__app_add_sql_endpoint(crest_app *app, const crest_endpoint *ep, crest__sqlep *sql, crest_error *err)

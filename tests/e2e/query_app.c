@@ -285,11 +285,10 @@ int main(int argc, char **argv)
     crest_app_add_startup_sql(app, "CREATE TABLE IF NOT EXISTS kinds (id INTEGER PRIMARY KEY, n, b, i, f, t, d, "
                                    "dt, j, u)");
     crest_app_add_startup_sql(app, "CREATE TABLE IF NOT EXISTS codes (id INTEGER PRIMARY KEY, code TEXT UNIQUE)");
-    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
-        if (crest_app_add_endpoint(app, &endpoints[i], NULL, &err)) {
-            crest_error_print(&err, "query_app");
-            return 1;
-        }
+    if (crest_app_add_endpoints(app, endpoints, sizeof endpoints / sizeof endpoints[0], NULL, &err)) {
+        crest_error_print(&err, "query_app");
+        return 1;
+    }
     if (crest_app_add_endpoint(app, &twice_ep, &twice_flag, &err)) {
         crest_error_print(&err, "query_app");
         return 1;

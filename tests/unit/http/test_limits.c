@@ -121,14 +121,11 @@ static int setup(void **state)
     L->headers_count = 8;
     L->body = 64;
     L->json_depth = 4;
-    for (size_t i = 0; i < COUNT_OF(endpoints); i++) {
-        crest_error e = {0};
-        if (crest_app_add_endpoint(f->app, &endpoints[i], NULL, &e)) {
-            fprintf(stderr, "add %s: %s\n", endpoints[i].path, e.msg);
-            return -1;
-        }
-    }
     crest_error e = {0};
+    if (crest_app_add_endpoints(f->app, endpoints, COUNT_OF(endpoints), NULL, &e)) {
+        fprintf(stderr, "add: %s\n", e.msg);
+        return -1;
+    }
     f->lb = crest__loopback_new(f->app, &e);
     if (!f->lb) {
         fprintf(stderr, "loopback: %s\n", e.msg);
