@@ -45,6 +45,23 @@ def fresh_database(cluster):
         cluster.drop_database(name)
 
 
+@contextlib.contextmanager
+def throwaway_cluster(prefix):
+    """A cluster of its own, started in a temp folder for the block, then
+    stopped and removed (also when the block fails)."""
+    top = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(top, 0o711)  # reachable by the server's user when we are root (cluster.py)
+    c = pgcluster.Cluster(os.path.join(top, "cluster"))
+    try:
+        c.start()
+        yield c
+    finally:
+        try:
+            c.stop()
+        finally:
+            os.rmdir(top)
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     path = os.environ.get("CREST_TEST_PG_FILE")
@@ -55,18 +72,8 @@ def pg_cluster():
             pytest.fail(f"CREST_TEST_PG_FILE={path}: {e} (did the pg.start test fail?)")
         yield c
         return
-    # Reachable by the server's user when we are root (cluster.py).
-    top = tempfile.mkdtemp(prefix="crest-pgtest-")
-    os.chmod(top, 0o711)
-    c = pgcluster.Cluster(os.path.join(top, "cluster"))
-    try:
-        c.start()
+    with throwaway_cluster("crest-pgtest-") as c:
         yield c
-    finally:
-        try:
-            c.stop()
-        finally:
-            os.rmdir(top)
 
 
 @pytest.fixture

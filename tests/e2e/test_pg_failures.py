@@ -8,7 +8,6 @@ Every load loop here is bounded in count and in time; every request has a
 client timeout, and a client timeout counts as a hang (a failure)."""
 import os
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from conftest import CREST_BIN, run_cli
-from pg import fresh_database, pgcluster
+from pg import fresh_database, pgcluster, throwaway_cluster
 
 ACQUIRE_S = 1.0          # the app's pool.acquire_timeout
 ANSWER_BOUND_S = ACQUIRE_S + 1.5  # an answer during an outage: the acquire timeout and some slack
@@ -55,32 +54,22 @@ endpoints:
 
 class OwnCluster:
     """The module's cluster, stopped and started again on the same port and
-    data folder (pg_ctl), with extra server settings when asked."""
+    data folder (cluster.py's halt and resume), with extra server settings
+    when asked."""
 
     def __init__(self, c):
         self.c = c
-        self.user = pgcluster._server_user()
-        self.data = os.path.join(c.home, "data")
-        self.log = os.path.join(c.home, "log")
         self.port = c.port
 
     def stop(self, mode="fast"):
-        pgcluster._run([pgcluster._bin("pg_ctl"), "stop", "-D", self.data, "-m", mode, "-w", "-t", "30"],
-                       self.user, timeout=60)
+        self.c.halt(mode)
 
     def start(self, **settings):
-        opts = f"-p {self.port}" + "".join(f" -c {k}={v}" for k, v in settings.items())
-        pgcluster._run([pgcluster._bin("pg_ctl"), "start", "-D", self.data, "-l", self.log, "-w", "-t", "30",
-                        "-o", opts], self.user, timeout=60)
-        self.c._wait_ready(time.monotonic() + 30, self.log)
-
-    def running(self):
-        p = pgcluster._run([pgcluster._bin("pg_ctl"), "status", "-D", self.data], self.user, check=False)
-        return p.returncode == 0
+        self.c.resume(**settings)
 
     def ensure_started(self):
-        if not self.running():
-            self.start()
+        if not self.c.running():
+            self.c.resume()
 
     def psql(self, sql, db="postgres"):
         return self.c.psql(sql, db=db)
@@ -88,17 +77,8 @@ class OwnCluster:
 
 @pytest.fixture(scope="module")
 def own_cluster():
-    top = tempfile.mkdtemp(prefix="crest-pgfail-")
-    os.chmod(top, 0o711)  # reachable by the server's user when we are root
-    c = pgcluster.Cluster(os.path.join(top, "cluster"))
-    try:
-        c.start()
+    with throwaway_cluster("crest-pgfail-") as c:
         yield OwnCluster(c)
-    finally:
-        try:
-            c.stop()
-        finally:
-            os.rmdir(top)
 
 
 @pytest.fixture
@@ -160,13 +140,8 @@ class Load:
                         method, r = "GET", c.get("/tasks/1")
                     else:
                         method, r = "GET", c.get("/tasks", params={"per_page": 5})
-                    code = None
-                    if r.status_code >= 400:
-                        try:
-                            code = r.json().get("code")
-                        except ValueError:
-                            code = "(not json)"
-                    row = (t0, time.monotonic() - t0, method, r.status_code, r.headers.get("retry-after"), code)
+                    row = (t0, time.monotonic() - t0, method, r.status_code, r.headers.get("retry-after"),
+                           problem_code(r))
                 except httpx.HTTPError as e:
                     row = (t0, time.monotonic() - t0, "?", f"hang: {type(e).__name__}: {e}", None, None)
                 with self.lock:
@@ -186,13 +161,17 @@ def request(url, method, path, **kw):
             r = c.request(method, path, **kw)
         except httpx.TimeoutException as e:
             pytest.fail(f"{method} {path} hangs: no answer in {CLIENT_TIMEOUT_S} s ({e})")
-    code = None
-    if r.status_code >= 400:
-        try:
-            code = r.json().get("code")
-        except ValueError:
-            code = "(not json)"
-    return r.status_code, time.monotonic() - t0, r.headers.get("retry-after"), code
+    return r.status_code, time.monotonic() - t0, r.headers.get("retry-after"), problem_code(r)
+
+
+def problem_code(r):
+    """The problem's code of a failed answer (None for a success)."""
+    if r.status_code < 400:
+        return None
+    try:
+        return r.json().get("code")
+    except ValueError:
+        return "(not json)"
 
 
 def assert_unavailable(rows, what):

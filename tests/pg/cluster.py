@@ -299,6 +299,29 @@ class Cluster:
                 os.kill(pid, signal.SIGKILL)  # pg_ctl could not stop it
             time.sleep(0.1)
 
+    # ---------------------------------------------------------------- outages (tests)
+
+    def _server(self):
+        """(pg_ctl's data folder, its log, the user it runs as)."""
+        return os.path.join(self.home, "data"), os.path.join(self.home, "log"), _server_user()
+
+    def halt(self, mode="fast"):
+        """Stops the server and keeps the cluster, to be resumed (an outage)."""
+        data, _, user = self._server()
+        _run([_bin("pg_ctl"), "stop", "-D", data, "-m", mode, "-w", "-t", "30"], user, timeout=60)
+
+    def resume(self, **settings):
+        """Starts the halted server again on the same port, with extra
+        server settings (name=value) for this run."""
+        data, log, user = self._server()
+        opts = f"-p {self.port}" + "".join(f" -c {k}={v}" for k, v in settings.items())
+        _run([_bin("pg_ctl"), "start", "-D", data, "-l", log, "-w", "-t", "30", "-o", opts], user, timeout=60)
+        self._wait_ready(time.monotonic() + START_TIMEOUT, log)
+
+    def running(self):
+        data, _, user = self._server()
+        return _run([_bin("pg_ctl"), "status", "-D", data], user, check=False).returncode == 0
+
     # ---------------------------------------------------------------- SQL
 
     def conninfo_for(self, db):
