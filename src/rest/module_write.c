@@ -511,6 +511,9 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
         rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
     bool ok = !rc && !res->is_error;
     if (vt->write_end(ss, ok, &e) && ok) {
+        /* The answer prepared is not the outcome: the commit failed. */
+        if (e.kind != CREST__DBERR_STORAGE) /* PostgreSQL's COMMIT: a deferred key, a lost connection */
+            return crest__dberr_answer(req, res, &e);
         fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);
         return crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the write could not be made durable");
     }
