@@ -9,6 +9,7 @@
  * with the request's deadline as `statement_timeout` and cancellation
  * through libpq's cancel request. Sessions on a worker's event loop are
  * postgres_loop.c's. */
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,21 @@ static int pg_setup(crest__conn *c, char **msg)
 
 /* ---- sessions off the loop (pool threads): blocking connections ---- */
 
+/* Whether an idle connection is still open: one the server ended while it
+ * lay idle (pg_terminate_backend, a restart) has its goodbye and the end
+ * of the stream to read (libpq reads one then the other); it is found
+ * here, not by the next request. */
+static bool still_open(crest__conn *c)
+{
+    struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
+    if (PQstatus(c->pg) != CONNECTION_OK || p.fd < 0)
+        return false;
+    for (int i = 0; i < 4 && poll(&p, 1, 0) > 0; i++)
+        if (!PQconsumeInput(c->pg))
+            return false;
+    return PQstatus(c->pg) == CONNECTION_OK && !PQisBusy(c->pg);
+}
+
 static crest__conn *take_idle(pg_store *s)
 {
     pthread_mutex_lock(&s->idle_lock);
@@ -432,7 +448,7 @@ static crest__conn *sess_conn(crest__sess *ss, crest__dberr *err)
     if (!ss->conn) {
         char *msg = NULL;
         crest__conn *c = take_idle(ss->s);
-        while (c && PQstatus(c->pg) != CONNECTION_OK) {
+        while (c && !still_open(c)) {
             crest__pg_conn_free(c);
             c = take_idle(ss->s);
         }

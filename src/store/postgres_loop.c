@@ -37,6 +37,7 @@ typedef enum { OP_CMD, OP_PREPARE, OP_QUERY, OP_SYNC } op_kind;
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 32000
+#define STABLE_MS 1000          /* a connection lost after serving this long is made again at once */
 #define CONNECT_TIMEOUT_MS 10000
 #define DEADLINE_GRACE_MS 200   /* crest's timer fires this long after the server's statement_timeout */
 #define CANCEL_AGAIN_MS 1000    /* a cancel not answered in this time is sent once more, */
@@ -82,6 +83,7 @@ struct pg_lconn {
     int events;
     uv_timer_t timer;             /* connecting, backing off, or watching a deadline */
     unsigned backoff_ms;
+    uint64_t up_since;            /* when it connected (the loop's clock, ms) */
     crest__sess *owner;
     pg_op *ops;                   /* sent, not yet answered: a ring */
     unsigned head, n, cap;
@@ -307,11 +309,16 @@ static pg_op pop_op(pg_lconn *lc)
 static void timer_cb(uv_timer_t *t);
 
 /* lc is broken (or its statement outlived every deadline): what it carried
- * fails with kind, it is closed, and reconnected after a backoff. */
+ * fails with kind, it is closed, and reconnected: at once when it had
+ * served a while (a server that ended a session is not down; meanwhile
+ * requests wait in the queue), else after a backoff that doubles (a
+ * connect that failed, or a connection that keeps being lost). */
 static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
 {
     crest__store_worker *w = lc->w;
     crest__sess *owner = lc->owner;
+    bool was_up = lc->state != L_DOWN && lc->state != L_CONNECTING;
+    bool stable = was_up && uv_now(w->loop) - lc->up_since >= STABLE_MS;
     poll_close(lc);
     PQfinish(lc->c.pg);
     lc->c.pg = NULL;
@@ -337,11 +344,18 @@ static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
         owner->lc = NULL;
         owner->txn = PG_TXN_NONE;
     }
-    lc->backoff_ms = lc->backoff_ms ? lc->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (lc->backoff_ms > BACKOFF_MAX_MS)
-        lc->backoff_ms = BACKOFF_MAX_MS;
-    uv_timer_start(&lc->timer, timer_cb, lc->backoff_ms, 0);
-    fprintf(stderr, "{\"event\":\"db_connection_lost\",\"reason\":\"%s\",\"retry_ms\":%u}\n", why, lc->backoff_ms);
+    if (stable) {
+        lc->backoff_ms = 0;
+        fprintf(stderr, "{\"event\":\"db_connection_lost\",\"reason\":\"%s\",\"retry_ms\":0}\n", why);
+        start_connect(lc); /* (on failure, a drop of its own starts the backoff) */
+    } else {
+        lc->backoff_ms = lc->backoff_ms ? lc->backoff_ms * 2 : BACKOFF_MIN_MS;
+        if (lc->backoff_ms > BACKOFF_MAX_MS)
+            lc->backoff_ms = BACKOFF_MAX_MS;
+        uv_timer_start(&lc->timer, timer_cb, lc->backoff_ms, 0);
+        fprintf(stderr, "{\"event\":\"db_connection_lost\",\"reason\":\"%s\",\"retry_ms\":%u}\n", why,
+                lc->backoff_ms);
+    }
     while (failed) {
         pg_call *c = failed;
         failed = c->next;
@@ -651,7 +665,7 @@ static void connected(pg_lconn *lc)
         drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection could not be set up");
         return;
     }
-    lc->backoff_ms = 0;
+    lc->up_since = uv_now(lc->w->loop);
     release(lc);
 }
 

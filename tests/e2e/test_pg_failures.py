@@ -211,8 +211,10 @@ def crest_backends(cl, dbname):
     return {int(x) for x in out.split()}
 
 
-def terminate(cl, dbname):
-    out = cl.psql(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+def terminate(cl, dbname, wait=False):
+    """Ends every session on dbname; wait: until they have ended (5 s at most each)."""
+    timeout = ", 5000" if wait else ""
+    out = cl.psql(f"SELECT count(pg_terminate_backend(pid{timeout})) FROM pg_stat_activity "
                   f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()")
     return int(out.strip())
 
@@ -270,7 +272,7 @@ def test_postgres_stopped_under_load_answers_503_with_retry_after_then_serves_ag
           f"{len(after)} answers after, all 2xx")
 
 
-def test_postgres_connections_terminated_by_the_server_are_replaced(crest, cl, db):
+def test_postgres_connections_terminated_by_the_server_are_replaced_and_idle_ones_fail_no_request(crest, cl, db):
     srv = crest(app_text(db.uri))
     seed(srv)
     for _ in range(3):  # the loop's pool and a blocking connection for writes, in use
@@ -278,19 +280,17 @@ def test_postgres_connections_terminated_by_the_server_are_replaced(crest, cl, d
         assert request(srv.url, "POST", "/tasks", json={"title": "warm"})[0] == 201
     old = crest_backends(cl, db.name)
     assert old, "crest holds no connection"
-    # Idle: every session of crest's is ended by the server.
-    assert terminate(cl, db.name) >= len(old)
+    # Idle: every session of crest's is ended by the server, and gone
+    # before the next request. crest finds each out before it is used (the
+    # loop's at once, a write's idle connection when it is taken): no
+    # request fails.
+    assert terminate(cl, db.name, wait=True) >= len(old)
     answers = []
     for n in range(20):
         answers.append(("GET",) + request(srv.url, "GET", "/tasks/1"))
         answers.append(("POST",) + request(srv.url, "POST", "/tasks", json={"title": f"after {n}"}))
-    bad = [a for a in answers if a[1] not in (200, 201, 503)]
-    assert not bad, f"after the termination: {bad}"
-    idle_503 = [a for a in answers if a[1] == 503]
-    for a in idle_503:
-        assert a[3] is not None and a[4] == "database_unavailable", a
-    assert len(idle_503) <= 4, f"too many 503s after an idle termination: {answers}"
-    assert answers[-1][1] == 201 and answers[-2][1] == 200, answers[-4:]
+    bad = [a for a in answers if a[1] not in (200, 201)]
+    assert not bad, f"after an idle termination: {bad} (at {[answers.index(a) for a in bad]})"
     new = crest_backends(cl, db.name)
     assert new and not (new & old), f"crest's connections were not replaced: old {old}, now {new}"
     # Under light load: three rounds of terminations.
@@ -311,7 +311,7 @@ def test_postgres_connections_terminated_by_the_server_are_replaced(crest, cl, d
     assert len(n503) <= max(6, len(rows) // 10), f"{len(n503)} 503s of {len(rows)}"
     tail = [r for r in rows if r[0] > rows[-1][0] - 1.0]
     assert tail and all(r[3] in (200, 201) for r in tail), tail
-    print(f"\n[terminated] idle: {len(idle_503)} 503s of {len(answers)} answers, old {sorted(old)} → new {sorted(new)}; "
+    print(f"\n[terminated] idle: {len(answers)} answers, all served, old {sorted(old)} → new {sorted(new)}; "
           f"under load: {killed} sessions ended in 3 rounds, {len(n503)} 503s of {len(rows)} answers")
 
 
