@@ -154,9 +154,14 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
     /* A dry run (crest check) writes nothing: a SQLite database that does
      * not exist yet is checked in memory, an existing one inside a
      * rolled-back transaction. PostgreSQL is not connected to at all: the
-     * check is the app file's. */
-    if (dry_run && app->db_postgres)
-        return 0;
+     * check is the app file's, and what its SQL shows without a database. */
+    if (dry_run && app->db_postgres) {
+        int rc = 0;
+        for (unsigned i = 0; i < app->neps && !rc; i++)
+            if (app->eps[i]->sql)
+                rc = crest__sqlep_check_text(app, app->eps[i], err);
+        return rc;
+    }
     const char *path = app->db_path;
     if (dry_run && access(path, F_OK) != 0)
         path = ":memory:";

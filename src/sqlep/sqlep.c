@@ -155,6 +155,89 @@ static const char *param_name(const crest__sqlep *s, unsigned k)
     return s->params[k].name;
 }
 
+/* A store with $1..$n placeholders (PostgreSQL): crest numbers the :names
+ * itself (src/query/params.c), from the SQL as written, into s->sql; *names
+ * (in a) are SQLite's names of them (":id", ":user::claim"), in order. */
+static int number_params(crest_app *app, crest__sqlep *s, crest__arena *a, const char ***names, unsigned *n,
+                         crest_error *err)
+{
+    crest__numbered_sql ns;
+    const char *why = NULL;
+    if (crest__sql_number_params(a, s->sql_source, strlen(s->sql_source), &ns, &why))
+        return crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is wrong: %s",
+                                crest_method_name(s->spec.method), s->spec.path, why ? why : "out of memory");
+    char *numbered = strdup(ns.sql);
+    const char **pnames = crest__arena_calloc(a, ns.nnames + 1, sizeof *pnames);
+    if (!numbered || !pnames) {
+        free(numbered);
+        return CREST_ENOMEM;
+    }
+    free(s->sql);
+    s->sql = numbered;
+    for (unsigned i = 0; i < ns.nnames; i++)
+        if (!(pnames[i] = !strncmp(ns.names[i], "user.", 5) ? crest__arena_printf(a, ":user::%s", ns.names[i] + 5)
+                                                            : crest__arena_printf(a, ":%s", ns.names[i])))
+            return CREST_ENOMEM;
+    *names = pnames;
+    *n = ns.nnames;
+    return 0;
+}
+
+/* s->binds: what each of the statement's n parameters (names[i], as SQLite
+ * names them) binds: a spec parameter, a body parameter or a claim of the
+ * user; a name that is none of them stops the start. */
+static int bind_params(crest_app *app, crest__sqlep *s, const char *const *names, int n, crest_error *err)
+{
+    free_binds(s);
+    s->binds = calloc(n ? (size_t)n : 1, sizeof *s->binds);
+    if (!s->binds)
+        return CREST_ENOMEM;
+    s->nbinds = n;
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i];
+        if (!name || (name[0] != ':' && name[0] != '$' && name[0] != '@'))
+            return crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
+                                    "%s %s: use named parameters (:name) in the SQL, not '?'",
+                                    crest_method_name(s->spec.method), s->spec.path);
+        name++;
+        s->binds[i].spec_param = s->binds[i].body_param = -1;
+        if (!strncmp(name, "user::", 6)) { /* :user.<claim>, rewritten when the app file was read */
+            if (!app->auth)
+                return crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
+                                        "%s %s: the SQL uses :user.%s, but the app has no auth: section (no user)",
+                                        crest_method_name(s->spec.method), s->spec.path, name + 6);
+            if (!(s->binds[i].user_claim = strdup(name + 6)))
+                return CREST_ENOMEM;
+            continue;
+        }
+        for (unsigned k = 0; k < s->nparams; k++)
+            if (!strcmp(param_name(s, k), name))
+                s->binds[i].spec_param = (int)k;
+        for (unsigned k = 0; k < s->nbody; k++)
+            if (!strcmp(s->body[k].name, name))
+                s->binds[i].body_param = (int)k;
+        if (s->binds[i].spec_param < 0 && s->binds[i].body_param < 0)
+            return crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
+                                    "%s %s: the SQL uses :%s, which is not a declared parameter",
+                                    crest_method_name(s->spec.method), s->spec.path, name);
+    }
+    return 0;
+}
+
+int crest__sqlep_check_text(crest_app *app, crest__endpoint *ep, crest_error *err)
+{
+    crest__sqlep *s = ep->sql;
+    crest__arena a;
+    crest__arena_init(&a, 4096, 0);
+    const char **names = NULL;
+    unsigned n = 0;
+    int rc = number_params(app, s, &a, &names, &n, err);
+    if (!rc)
+        rc = bind_params(app, s, names, (int)n, err);
+    crest__arena_dispose(&a);
+    return rc;
+}
+
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, crest__conn *conn, crest_error *err)
 {
     crest__sqlep *s = ep->sql;
@@ -163,37 +246,12 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, crest__conn *conn, c
     crest__stmt_info st;
     char *msg = NULL;
     int rc = 0;
-    /* A store with $1..$n placeholders (PostgreSQL): crest numbers the
-     * :names itself (src/query/params.c), from the SQL as written. */
     const char **pnames = NULL;
     unsigned npnames = 0;
     const crest__dialect *dialect = crest__dialect_named(app->store->vt->name);
-    if (dialect && dialect->numbered) {
-        crest__numbered_sql ns;
-        const char *why = NULL;
-        if (crest__sql_number_params(&a, s->sql_source, strlen(s->sql_source), &ns, &why)) {
-            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line, "%s %s: the SQL is wrong: %s",
-                                  crest_method_name(s->spec.method), s->spec.path, why ? why : "out of memory");
-            crest__arena_dispose(&a);
-            return rc;
-        }
-        char *numbered = strdup(ns.sql);
-        if (!numbered) {
-            crest__arena_dispose(&a);
-            return CREST_ENOMEM;
-        }
-        free(s->sql);
-        s->sql = numbered;
-        /* Named as SQLite names them (":id", ":user::claim"), for the checks below. */
-        pnames = crest__arena_calloc(&a, ns.nnames + 1, sizeof *pnames);
-        for (unsigned i = 0; pnames && i < ns.nnames; i++)
-            pnames[i] = !strncmp(ns.names[i], "user.", 5) ? crest__arena_printf(&a, ":user::%s", ns.names[i] + 5)
-                                                          : crest__arena_printf(&a, ":%s", ns.names[i]);
-        npnames = ns.nnames;
-        if (!pnames) {
-            crest__arena_dispose(&a);
-            return CREST_ENOMEM;
-        }
+    if (dialect && dialect->numbered && (rc = number_params(app, s, &a, &pnames, &npnames, err))) {
+        crest__arena_dispose(&a);
+        return rc;
     }
     if (app->store->vt->describe(conn, s->sql, &a, &st, &msg)) {
         if (msg && !strcmp(msg, "no statement"))
@@ -213,50 +271,17 @@ int crest__sqlep_check(crest_app *app, crest__endpoint *ep, crest__conn *conn, c
                               s->spec.path);
         goto out;
     }
-    int n = (int)st.nparams;
-    free_binds(s);
-    s->binds = calloc(n ? (size_t)n : 1, sizeof *s->binds);
-    if (!s->binds) {
+    /* PostgreSQL's parameters are the :names crest numbered ($n beyond
+     * them: none of crest's, refused as '?' is). */
+    const char **bound = pnames ? crest__arena_calloc(&a, st.nparams + 1, sizeof *bound) : st.param_names;
+    if (!bound) {
         rc = CREST_ENOMEM;
         goto out;
     }
-    s->nbinds = n;
-    for (int i = 0; i < n; i++) {
-        const char *name = pnames ? ((unsigned)i < npnames ? pnames[i] : NULL) : st.param_names[i];
-        if (!name || (name[0] != ':' && name[0] != '$' && name[0] != '@')) {
-            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
-                                  "%s %s: use named parameters (:name) in the SQL, not '?'",
-                                  crest_method_name(s->spec.method), s->spec.path);
-            goto out;
-        }
-        name++;
-        s->binds[i].spec_param = s->binds[i].body_param = -1;
-        if (!strncmp(name, "user::", 6)) { /* :user.<claim>, rewritten when the app file was read */
-            if (!app->auth) {
-                rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
-                                      "%s %s: the SQL uses :user.%s, but the app has no auth: section (no user)",
-                                      crest_method_name(s->spec.method), s->spec.path, name + 6);
-                goto out;
-            }
-            if (!(s->binds[i].user_claim = strdup(name + 6))) {
-                rc = CREST_ENOMEM;
-                goto out;
-            }
-            continue;
-        }
-        for (unsigned k = 0; k < s->nparams; k++)
-            if (!strcmp(param_name(s, k), name))
-                s->binds[i].spec_param = (int)k;
-        for (unsigned k = 0; k < s->nbody; k++)
-            if (!strcmp(s->body[k].name, name))
-                s->binds[i].body_param = (int)k;
-        if (s->binds[i].spec_param < 0 && s->binds[i].body_param < 0) {
-            rc = crest__error_set(err, CREST_ECONFIG, app->source_name, s->sql_line,
-                                  "%s %s: the SQL uses :%s, which is not a declared parameter",
-                                  crest_method_name(s->spec.method), s->spec.path, name);
-            goto out;
-        }
-    }
+    for (unsigned i = 0; pnames && i < st.nparams; i++)
+        bound[i] = i < npnames ? pnames[i] : NULL;
+    if ((rc = bind_params(app, s, bound, (int)st.nparams, err)))
+        goto out;
     /* A declared column the statement does not return would be a promise of
      * the OpenAPI document that no answer keeps. */
     int nc = (int)st.ncols;

@@ -90,5 +90,9 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud);
 void crest__sqlep_free(crest__sqlep *s);
 /* Prepares the SQL against db to check it; err names the endpoint's line. */
 int crest__sqlep_check(crest_app *app, crest__endpoint *ep, crest__conn *c, crest_error *err);
+/* What can be checked of PostgreSQL's SQL without a database (crest
+ * check): its :names numbered, each naming a declared parameter or a claim
+ * of a user the app has. */
+int crest__sqlep_check_text(crest_app *app, crest__endpoint *ep, crest_error *err);
 
 #endif

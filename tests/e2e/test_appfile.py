@@ -220,6 +220,27 @@ def test_check_sql_without_database(tmp_path):
     assert "database" in r.err
 
 
+# On PostgreSQL crest check does not connect (port 1 answers nothing): what
+# the SQL's :names show is checked all the same, as on SQLite.
+PG_CHECKED = [
+    ("params: {id: int}\n    sql: SELECT :id::bigint AS id", None),
+    ("sql: SELECT :user.id AS me", "the SQL uses :user.id, but the app has no auth: section (no user)"),
+    ("params: {id: int}\n    sql: SELECT :idd AS id", "the SQL uses :idd, which is not a declared parameter"),
+]
+
+
+@pytest.mark.parametrize("ep,words", PG_CHECKED, ids=["good", "user without auth", "undeclared"])
+def test_check_of_a_postgresql_app_finds_parameter_mistakes_without_connecting(tmp_path, ep, words):
+    p = write(tmp_path, "database: postgresql://crest@127.0.0.1:1/nowhere\nendpoints:\n  - path: /a\n    " + ep + "\n")
+    r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
+    if words is None:
+        assert r.returncode == 0, r.err
+        return
+    assert r.returncode == 1, (r.out, r.err)
+    sql_line = 4 + ep.count("\n")  # the line of `sql:`
+    assert f"{p}:{sql_line}:" in r.err and words in r.err, r.err
+
+
 def test_check_sees_the_startup_sql_tables(tmp_path):
     p = write(tmp_path, "database: sqlite:new.db\nstartup_sql: CREATE TABLE made (x)\n"
                         "endpoints:\n  - path: /m\n    sql: SELECT x FROM made\n")
