@@ -130,17 +130,20 @@ class Crest:
             pass
         return out
 
-    def wait_ready(self, deadline):
-        """Waits for its listening event (the port) and a 200 from /readyz."""
+    def wait_ready(self, deadline, checkpoint):
+        """Waits for its listening event (the port) and a 200 from /readyz;
+        checkpoint() runs between tries."""
         while self.port is None:
             for ev in self.events():
                 if ev.get("event") == "listening":
                     self.port = int(ev["address"].rsplit(":", 1)[1])
             if self.port is None:
                 self._check_alive(deadline, "listening")
+                checkpoint()
                 time.sleep(0.05)
         while http_get(self.url + "/readyz")[0] != 200:
             self._check_alive(deadline, "ready (/readyz 200)")
+            checkpoint()
             time.sleep(0.05)
 
     def _check_alive(self, deadline, what):
@@ -162,12 +165,16 @@ class ScaleOut:
     DATABASE, and stop() removes it. N is the number of @CREST_PORT_n@ in
     nginx.conf.in. Use it as a context manager, or call start() and stop()
     (stop() is fine after a failed or partial start, and twice).
+    interrupted: a function start() asks between steps (never inside one,
+    such as initdb); when it returns true, start() stops what it started
+    and raises KeyboardInterrupt (main(): Ctrl-C, SIGTERM).
 
     Once started: url (nginx's), crests (Crest, in the order of nginx's
     `server` lines), database_uri, psql(sql), dir (the temp folder: logs,
     nginx.conf, access.log), timings (seconds each stage took)."""
 
-    def __init__(self, crest_bin=None, app=APP_FILE, cluster=None, dbname=None, port=0, log=None):
+    def __init__(self, crest_bin=None, app=APP_FILE, cluster=None, dbname=None, port=0, log=None,
+                 interrupted=None):
         if (cluster is None) != (dbname is None):
             raise ValueError("give both cluster and dbname, or neither")
         self.crest_bin = crest_bin or find_crest()
@@ -177,6 +184,7 @@ class ScaleOut:
         self.own_cluster = cluster is None
         self.port = port
         self.log = log or (lambda msg: None)
+        self.interrupted = interrupted or (lambda: False)
         with open(NGINX_TEMPLATE) as f:
             self.template = f.read()
         self.processes = len(set(re.findall(r"@CREST_PORT_(\d+)@", self.template)))
@@ -195,9 +203,13 @@ class ScaleOut:
     def __exit__(self, *exc):
         self.stop()
 
+    def _checkpoint(self):
+        if self.interrupted():
+            raise KeyboardInterrupt
+
     def start(self):
         """Starts the cluster (unless given), the crest processes, then nginx,
-        each once the one before is ready. On any failure (or Ctrl-C)
+        each once the one before is ready. On any failure (or interrupted())
         everything started is stopped again and the error raised."""
         t0 = time.monotonic()
         try:
@@ -208,13 +220,16 @@ class ScaleOut:
                 self.log("starting PostgreSQL ...")
                 self.cluster = pgcluster.Cluster(os.path.join(self.dir, "pg"))
                 self.cluster.start()
+                self._checkpoint()
                 self.dbname = DATABASE
                 self.cluster.create_database(self.dbname)
+            self._checkpoint()
             self.database_uri = self.cluster.uri_for(self.dbname)
             t1 = time.monotonic()
             self.timings["postgresql"] = t1 - t0
             self.log(f"starting {self.processes} crest processes on {self.database_uri} ...")
             self._start_crests()
+            self._checkpoint()
             t2 = time.monotonic()
             self.timings["crest"] = t2 - t1
             self.log("starting nginx ...")
@@ -241,7 +256,7 @@ class ScaleOut:
             self.crests.append(Crest(i, proc, log))
         deadline = time.monotonic() + START_TIMEOUT
         for c in self.crests:
-            c.wait_ready(deadline)
+            c.wait_ready(deadline, self._checkpoint)
 
     def _nginx_conf(self, port):
         conf = self.template.replace("@PREFIX@", os.path.join(self.dir, "nginx")).replace("@PORT@", str(port))
@@ -267,6 +282,7 @@ class ScaleOut:
                 if time.monotonic() > deadline:
                     raise ScaleOutError(f"nginx did not answer within {START_TIMEOUT:.0f} s; "
                                         f"{err_log}:\n{tail(err_log)}")
+                self._checkpoint()
                 time.sleep(0.05)
             if self.nginx.poll() is None:
                 self.url = f"http://127.0.0.1:{port}"
@@ -319,17 +335,19 @@ class ScaleOut:
             with open(c.log, errors="replace") as f:
                 self.crest_logs[c.index] = f.read()
         self.crests = []
+        error = None
         if self.own_cluster and self.cluster is not None:
-            self.cluster.stop()
+            try:
+                self.cluster.stop()
+            except (pgcluster.ClusterError, OSError, subprocess.SubprocessError) as e:
+                error = e  # the temp folder goes all the same
             self.cluster = None
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+        if error is not None:
+            raise ScaleOutError(f"stopping the cluster: {error}")
         return status
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def main(argv):
@@ -339,10 +357,18 @@ def main(argv):
     ap.add_argument("--port", type=int, default=0, help="nginx's port on 127.0.0.1 (default: a free one)")
     ap.add_argument("--app", default=APP_FILE, help="the app file (default: examples/scaleout/app.yaml)")
     args = ap.parse_args(argv[1:])
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops everything as Ctrl-C does
+    # Ctrl-C and SIGTERM only set a flag, seen between steps: a step (initdb,
+    # a process starting) is never cut in half, so what it started is known
+    # and stopped. SIGINT is set too when started in the background, where
+    # the shell has it ignored.
+    stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.append(signum))
     so = None
+    rc = 0
     try:
-        so = ScaleOut(args.crest, app=args.app, port=args.port, log=lambda m: print(m, flush=True))
+        so = ScaleOut(args.crest, app=args.app, port=args.port, log=lambda m: print(m, flush=True),
+                      interrupted=lambda: bool(stop))
         so.start()
         for c in so.crests:
             print(f"crest {c.index}: {c.url} (pid {c.pid}, log {c.log})", flush=True)
@@ -352,21 +378,24 @@ def main(argv):
               f"nginx: {so.url} (config {so.dir}/nginx/nginx.conf, access log {so.dir}/nginx/access.log)\n"
               f"try:   curl -s {so.url}/tasks\n"
               f"Ctrl-C stops everything.", flush=True)
-        while True:
-            signal.pause()
+        while not stop:
+            time.sleep(0.2)
     except KeyboardInterrupt:
-        pass
+        print("\ninterrupted: stopped what had started.", flush=True)  # (start() did)
     except (ScaleOutError, pgcluster.ClusterError, OSError, subprocess.SubprocessError) as e:
-        print(f"scaleout.py: {e}", file=sys.stderr)
-        return 1
+        if not stop:  # (a terminal's Ctrl-C also reaches initdb or pg_ctl while they run: their failure is ours)
+            print(f"scaleout.py: {e}", file=sys.stderr)
+            rc = 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the cleanup short
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if so is not None and so.dir is not None:
             print("\nstopping ...", flush=True)
-            so.stop()
-            print("stopped.", flush=True)
-    return 0
+            try:
+                so.stop()
+                print("stopped.", flush=True)
+            except ScaleOutError as e:
+                print(f"scaleout.py: {e}", file=sys.stderr)
+                rc = 1
+    return rc
 
 
 if __name__ == "__main__":
