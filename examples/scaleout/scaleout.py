@@ -49,6 +49,14 @@ def find_crest():
     raise ScaleOutError("no crest command: build it (make build), or set CREST_BIN or --crest")
 
 
+def find_nginx():
+    """nginx on the PATH, or Debian's /usr/sbin/nginx (not on a user's PATH)."""
+    for path in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if path and os.access(path, os.X_OK):
+            return path
+    raise ScaleOutError("nginx is not installed (Debian: apt-get install nginx-light, or scripts/deps.sh test)")
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -178,6 +186,7 @@ class ScaleOut:
         if (cluster is None) != (dbname is None):
             raise ValueError("give both cluster and dbname, or neither")
         self.crest_bin = crest_bin or find_crest()
+        self.nginx_bin = find_nginx()
         self.app = os.path.abspath(app)
         self.cluster = cluster
         self.dbname = dbname
@@ -274,7 +283,7 @@ class ScaleOut:
             with open(conf_path, "w") as f:
                 f.write(self._nginx_conf(port))
             with open(os.path.join(prefix, "stderr.log"), "wb") as f:
-                self.nginx = subprocess.Popen(["nginx", "-p", prefix, "-e", err_log, "-c", conf_path],
+                self.nginx = subprocess.Popen([self.nginx_bin, "-p", prefix, "-e", err_log, "-c", conf_path],
                                               cwd=prefix, stdin=subprocess.DEVNULL, stdout=f, stderr=f,
                                               start_new_session=True)
             deadline = time.monotonic() + START_TIMEOUT
