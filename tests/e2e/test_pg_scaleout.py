@@ -6,12 +6,15 @@ nginx.conf.in) on a database of the tests' cluster.
 A mixed load from several clients keeps every acknowledged write; 50
 concurrent creates of one unique value give one 201 and 49 409s; `kill -9`
 of one process under write load costs at most the requests it had in flight
-(502s, never acknowledged) and no acknowledged write. Every load loop is
+(502s, never acknowledged) and no acknowledged write. The README's
+PostgreSQL section shows what this harness answers and the nginx config it
+runs. Every load loop is
 bounded in count and in time, and every request has a client timeout."""
 import collections
 import os
 import random
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -19,6 +22,7 @@ import time
 import httpx
 import pytest
 
+import readme
 from conftest import CREST_BIN, _require, assert_problem, sanitizer_report
 from pg import fresh_database
 
@@ -319,3 +323,41 @@ def test_processes_started_together_on_a_new_database_all_serve_no_duplicate_key
                 assert s.get("/readyz").status_code == 200
             for s in procs:
                 assert s.stop() == 0, s.stderr_text()
+
+
+# ---------------------------------------------------------------- the README
+
+README_SECTION = "## PostgreSQL and scaling out"
+
+
+def test_the_readme_postgresql_section_prints_what_it_shows(scaled):
+    cmds = readme.curl_commands(readme.section(README_SECTION))
+    assert len(cmds) >= 6, "the PostgreSQL section lost its curl lines"
+    readme.check_commands(cmds, scaled.url[len("http://"):])
+
+
+def test_the_readme_shows_the_nginx_config_the_test_runs():
+    blocks = re.findall(r"```nginx\n(.*?)```", readme.section(README_SECTION), re.S)
+    assert len(blocks) == 1
+    with open(scaleout.NGINX_TEMPLATE) as f:
+        assert blocks[0] in f.read(), "the README's nginx config is not a part of examples/scaleout/nginx.conf.in"
+    for directive in ("least_conn;", "keepalive 32;", "proxy_http_version 1.1;", 'proxy_set_header Connection "";',
+                      "proxy_next_upstream error timeout;"):
+        assert directive in blocks[0]
+
+
+def test_the_readme_password_refusal_is_what_crest_check_says(tmp_path):
+    """The README's `crest check` of an app file with a password in its
+    database: the example's app with one written in its URI."""
+    block = next(b for b in re.findall(r"```console\n(.*?)```", readme.section(README_SECTION), re.S)
+                 if "$ build/crest check app.yaml" in b)
+    expected = block.split("\n", 1)[1]
+    with open(scaleout.APP_FILE) as f:
+        app = f.read()
+    app, n = re.subn(r"^database: postgresql://crest@", "database: postgresql://crest:secret@", app, flags=re.M)
+    assert n == 1
+    (tmp_path / "app.yaml").write_text(app)
+    p = subprocess.run([_require(CREST_BIN, "CREST_BIN"), "check", "app.yaml"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 1
+    assert p.stdout + p.stderr == expected
