@@ -186,6 +186,8 @@ class ScaleOut:
         if (cluster is None) != (dbname is None):
             raise ValueError("give both cluster and dbname, or neither")
         self.crest_bin = crest_bin or find_crest()
+        if not os.access(self.crest_bin, os.X_OK):
+            raise ScaleOutError(f"{self.crest_bin}: not an executable crest command")
         self.nginx_bin = find_nginx()
         self.app = os.path.abspath(app)
         self.cluster = cluster
