@@ -265,6 +265,7 @@ def test_kill_9_of_one_process_under_write_load_loses_no_acknowledged_write(scal
             assert time.monotonic() < deadline, "the writers did not get going"
             time.sleep(0.05)
         before = requests_by_process(scaled)
+        assert task_routes(before[VICTIM], "POST", "201") > 0, before  # the victim was taking writes
         scaled.killed.add(VICTIM)
         scaled.kill_crest(VICTIM)  # kill -9; returns once the process is gone
         killed_at = time.monotonic()
