@@ -16,6 +16,9 @@
 # start throwaway clusters of their own (tests/pg/cluster.py) with the
 # postgresql-15 programs in /usr/lib/postgresql/15/bin; the default cluster
 # Debian's package may create and start on port 5432 is never used.
+# nginx-light: the scale-out test (tests/e2e/test_pg_scaleout.py) and
+# example put nginx in front of three crest processes; the benchmark's
+# baseline too. Debian's package may start an nginx on port 80: never used.
 set -eu
 mode=install
 case "${1:-}" in
@@ -25,8 +28,8 @@ esac
 set_name=${1:-build}
 
 build_pkgs="build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev libjwt-dev libssl-dev libb64-dev libpq-dev nodejs npm"
-test_pkgs="clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest python3-httpx python3-jsonschema python3-jwt python3-cryptography openssl sqlite3 postgresql curl chromium"
-bench_pkgs="wrk nginx-light python3-fastapi python3-uvicorn python3-sqlalchemy python3-uvloop python3-httptools"
+test_pkgs="clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest python3-httpx python3-jsonschema python3-jwt python3-cryptography openssl sqlite3 postgresql curl chromium nginx-light"
+bench_pkgs="wrk python3-fastapi python3-uvicorn python3-sqlalchemy python3-uvloop python3-httptools"
 
 want="$build_pkgs"
 case "$set_name" in

@@ -380,13 +380,31 @@ static int pg_fkeys(crest__conn *c, const char *table, crest__arena *a, crest__f
 }
 
 /* The server must have what crest's schema uses: identity columns (10+). */
+/* The key of the advisory lock crest's start-up holds on a database
+ * (the bytes of "crest-up"); advisory locks are per database. */
+#define STARTUP_LOCK_KEY "7165901503644661104"
+
 static int pg_setup(crest__conn *c, char **msg)
 {
     if (PQserverVersion(c->pg) < 100000) {
         *msg = strdup("crest needs PostgreSQL 10 or later");
         return -1;
     }
-    return 0;
+    /* Processes started together on one database (scale-out) would race
+     * to make the same tables: PostgreSQL's CREATE TABLE IF NOT EXISTS
+     * fails in all but one ("duplicate key value violates unique
+     * constraint pg_type_typname_nsp_index"). So start-up (startup_sql,
+     * models) runs one process at a time: c holds a session advisory lock
+     * until start-up disconnects it, and the next process then finds the
+     * tables made. */
+    PGresult *res = PQexec(c->pg, "SELECT pg_advisory_lock(" STARTUP_LOCK_KEY ")");
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc) {
+        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        *msg = strdup(m ? m : PQerrorMessage(c->pg));
+    }
+    PQclear(res);
+    return rc;
 }
 
 /* ---- sessions off the loop (pool threads): blocking connections ---- */

@@ -214,7 +214,10 @@ typedef struct crest__store_vt {
     /* Schema introspection: the table's columns (none when it is missing). */
     int (*columns)(crest__conn *c, const char *table, crest__arena *a, crest__column_info **out, unsigned *n);
     int (*fkeys)(crest__conn *c, const char *table, crest__arena *a, crest__fkey_info **out, unsigned *n);
-    /* Start-up: make the database ready to serve (SQLite: WAL). */
+    /* Start-up: make the database ready to serve (SQLite: WAL;
+     * PostgreSQL: c holds a lock on the database until it is
+     * disconnected, so that processes starting together make the tables
+     * one at a time). */
     int (*setup)(crest__conn *c, char **msg);
 
     /* Each worker's own connections. loop: the worker's event loop
