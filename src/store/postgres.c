@@ -379,11 +379,14 @@ static int pg_fkeys(crest__conn *c, const char *table, crest__arena *a, crest__f
     return fkeys_of(catalog(c, fkeys_sql, table, a), a, out, n);
 }
 
-/* The server must have what crest's schema uses: identity columns (10+). */
 /* The key of the advisory lock crest's start-up holds on a database
  * (the bytes of "crest-up"); advisory locks are per database. */
 #define STARTUP_LOCK_KEY "7165901503644661104"
+/* How long a start-up waits for another process's (its startup_sql and
+ * models' migration) before it gives up and says so. */
+#define STARTUP_LOCK_WAIT "120s"
 
+/* The server must have what crest's schema uses: identity columns (10+). */
 static int pg_setup(crest__conn *c, char **msg)
 {
     if (PQserverVersion(c->pg) < 100000) {
@@ -397,13 +400,20 @@ static int pg_setup(crest__conn *c, char **msg)
      * models) runs one process at a time: c holds a session advisory lock
      * until start-up disconnects it, and the next process then finds the
      * tables made. */
+    PQclear(PQexec(c->pg, "SET lock_timeout = '" STARTUP_LOCK_WAIT "'"));
     PGresult *res = PQexec(c->pg, "SELECT pg_advisory_lock(" STARTUP_LOCK_KEY ")");
     int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
     if (rc) {
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        *msg = strdup(m ? m : PQerrorMessage(c->pg));
+        *msg = strdup(st && !strcmp(st, "55P03") ? "another crest process has been starting on this database for "
+                                                   STARTUP_LOCK_WAIT " (its startup_sql or models' migration); "
+                                                   "waited no longer"
+                      : m                       ? m
+                                                : PQerrorMessage(c->pg));
     }
     PQclear(res);
+    PQclear(PQexec(c->pg, "RESET lock_timeout"));
     return rc;
 }
 

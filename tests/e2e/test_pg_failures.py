@@ -424,6 +424,31 @@ def test_postgres_down_at_start_fails_clearly_and_wait_for_db_waits(crest, cl, d
           f"--wait-for-db listening {wait_s:.2f} s after the start")
 
 
+def test_postgres_start_up_waits_while_another_process_starts_on_the_database(crest, cl, db):
+    """Start-up (startup_sql, models) holds an advisory lock on the database
+    (src/store/postgres.c, pg_setup): a process starting meanwhile waits for
+    it (at most 120 s, then exits saying why) instead of racing it."""
+    holder = subprocess.Popen(
+        [pgcluster._bin("psql"), "-X", "-q", "-d", db.conninfo, "-c",
+         "SELECT pg_advisory_lock(7165901503644661104)", "-c", "SELECT pg_sleep(3)"],
+        env=pgcluster._env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        t0 = time.monotonic()
+        while cl.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").strip() != "1":
+            assert time.monotonic() - t0 < 10, "the holder never took the lock"
+            time.sleep(0.05)
+        srv = crest(app_text(db.uri), wait=False)
+        time.sleep(1.5)
+        assert alive(srv), srv.stderr_text()
+        assert not any(e.get("event") == "listening" for e in srv.events()), "started while the lock was held"
+        assert holder.wait(20) == 0, holder.stderr.read()
+        srv.wait_listening(timeout=30)
+        assert request(srv.url, "POST", "/tasks", json={"title": "after the lock"})[0] == 201
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
 def test_postgres_readyz_is_503_while_the_database_is_down_and_healthz_stays_200(crest, cl, db):
     """Readiness asks the database through the worker's pool; liveness never asks it."""
     srv = crest(app_text(db.uri))
