@@ -220,8 +220,8 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
         if (f->idx == 0) {
             if (pk != 1 || !d->id_column_ok(decl)) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0,
-                                      "model %s: table %s exists, but its id is not an %s", m->name, m->table,
-                                      d->id_column);
+                                      "model %s: table %s exists, but its id is not %s %s", m->name, m->table,
+                                      crest__article(d->id_column), d->id_column);
                 goto out;
             }
             have[0] = true;
@@ -244,8 +244,9 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
             /* A column crest did not make: its declared type must hold the field's values. */
             if (!d->column_holds(f, decl)) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0,
-                                      "model %s: column %s.%s is declared %s, which does not hold a %s field", m->name,
-                                      m->table, col, decl && *decl ? decl : "without a type", now);
+                                      "model %s: column %s.%s is declared %s, which does not hold %s %s field",
+                                      m->name, m->table, col, decl && *decl ? decl : "without a type",
+                                      crest__article(now), now);
                 goto out;
             }
         }
