@@ -113,8 +113,9 @@ typedef struct crest__dialect {
     const char *record_head, *record_tail;
     /* Schema introspection (model sync, foreign-key messages); {1} stands
      * for the table's name, bound once: see crest__compile_table_columns,
-     * crest__compile_foreign_keys, crest__compile_primary_key. */
-    const char *sql_columns, *sql_foreign_keys, *sql_primary_key;
+     * crest__compile_foreign_keys, crest__compile_primary_key; sql_name_taken
+     * ({1}: a name), crest__compile_name_taken, NULL when not needed. */
+    const char *sql_columns, *sql_foreign_keys, *sql_primary_key, *sql_name_taken;
 } crest__dialect;
 
 /* The dialects (static: borrowed, never NULL). */
@@ -288,6 +289,10 @@ void crest__compile_field_index(crest__sql *q, const crest__model *m, const cres
 /* A composite index, "a,-b" (fields of m; an unknown name gives a column
  * "?" that the database refuses). */
 void crest__compile_index(crest__sql *q, const crest__model *m, const char *spec);
+/* The names those two statements give their index ("tasks_title_key",
+ * "tasks_a_b_idx"), in the arena a; NULL when out of memory. */
+const char *crest__field_index_name(crest__arena *a, const crest__model *m, const crest__mfield *f);
+const char *crest__index_name(crest__arena *a, const crest__model *m, const char *spec);
 /* The _crest_fields table (the crest type of each column crest made). */
 void crest__compile_fields_table(crest__sql *q);
 /* Records (or replaces) f's type in _crest_fields. */
@@ -309,6 +314,11 @@ void crest__compile_foreign_keys(crest__sql *q, const char *table);
 /* The first column of table's primary key and the key's number of
  * columns (no row: no primary key). */
 void crest__compile_primary_key(crest__sql *q, const char *table);
+/* What else than an index holds the name `name` where an index of crest's
+ * would go (one row: "table", "view", "sequence"...; none: the name is free
+ * or an index's). Empty SQL for a dialect whose CREATE INDEX IF NOT EXISTS
+ * fails by itself then (SQLite's; PostgreSQL's skips the statement). */
+void crest__compile_name_taken(crest__sql *q, const char *name);
 /* SELECT 1 when table has a row whose column equals v. */
 void crest__compile_parent_exists(crest__sql *q, const char *table, const char *column, crest__val v);
 

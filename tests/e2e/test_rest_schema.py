@@ -355,6 +355,24 @@ def test_sync_message_said_not_an_bigint(store_dbs, tmp_path, startup, message):
     assert message in r.err, r.err
 
 
+@pytest.mark.parametrize("fields,index", [
+    ("      title: {type: string, index: true}\n", "tasks_title_idx"),
+    ("      title: {type: string, unique: true}\n", "tasks_title_key"),
+    ("      title: string\n      spent_time: int\n    indexes: [[title, -spent_time]]\n",
+     "tasks_title_spent_time_idx"),
+], ids=["index", "unique", "composite"])
+def test_index_whose_name_a_table_holds_was_silently_skipped(store_dbs, tmp_path, fields, index):
+    """Regression: on PostgreSQL, CREATE INDEX IF NOT EXISTS passes over a name a table already holds (a
+    NOTICE), so the start went on without the index (or the unique key). It stops, as on SQLite, where the
+    database refuses the statement."""
+    app = (f"database: sqlite:ignored.db\nstartup_sql: CREATE TABLE {index} (x integer)\n"
+           "models:\n  Task:\n    table: tasks\n    fields:\n" + fields)
+    r = serve_fails(store_dbs, tmp_path, app, db_env(tmp_path / "ix.db"))
+    assert on_store(sqlite=f"database: there is already a table named {index}",
+                    postgres=f"model Task: cannot make the index {index}: there is already a table named {index}"
+                    ) in r.err, r.err
+
+
 def test_a_trigger_refusing_a_new_columns_fill_stops_the_start_in_its_own_words(crest, store_dbs, tmp_path):
     db = tmp_path / "tr.db"
     s = crest(V1, env=db_env(db))
