@@ -403,6 +403,7 @@ static const crest__dialect pg_dialect = {
                       "'m' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE "
                       "'type' END FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relname = {1} "
                       "AND s.nspname = current_schema() AND c.relkind NOT IN ('i', 'I')",
+    .explain_json = "EXPLAIN (FORMAT JSON) ",
 };
 
 const crest__dialect *crest__dialect_sqlite(void) { return &sqlite_dialect; }

@@ -116,6 +116,10 @@ typedef struct crest__dialect {
      * crest__compile_foreign_keys, crest__compile_primary_key; sql_name_taken
      * ({1}: a name), crest__compile_name_taken, NULL when not needed. */
     const char *sql_columns, *sql_foreign_keys, *sql_primary_key, *sql_name_taken;
+    /* The prefix that makes a statement answer its plan as JSON, whose top
+     * node says how many rows the planner expects (count=estimated); NULL:
+     * the database gives no estimate (SQLite's count=estimated is exact). */
+    const char *explain_json;
 } crest__dialect;
 
 /* The dialects (static: borrowed, never NULL). */
@@ -212,6 +216,17 @@ typedef struct crest__list_plan {
 void crest__compile_list(crest__sql *q, const crest__list_plan *p);
 /* SELECT count(*) of the list's rows (count=exact). */
 void crest__compile_count(crest__sql *q, const crest__list_plan *p);
+/* count=estimated: the list's rows counted up to cap + 1 (SELECT count(*)
+ * FROM (SELECT 1 ... LIMIT cap + 1)): exact when at most cap. */
+void crest__compile_count_upto(crest__sql *q, const crest__list_plan *p, int64_t cap);
+/* count=estimated past cap: the planner's estimate of the list's rows
+ * (EXPLAIN (FORMAT JSON) SELECT 1 ... WHERE ...), one row of one JSON
+ * cell that crest__estimate_of reads. Only for a dialect with
+ * explain_json. */
+void crest__compile_estimate(crest__sql *q, const crest__list_plan *p);
+/* The top plan node's "Plan Rows" in that cell's JSON text (n bytes),
+ * rounded, into *out; 0, or -1 when the text holds none. */
+int crest__estimate_of(const char *json, size_t n, int64_t *out);
 
 /* Counts by value of one field (group). */
 typedef enum {
