@@ -12,9 +12,10 @@
 #include "../json/json_internal.h"
 #include "postgres_internal.h"
 
-/* The built-in array types (pg_type.dat: typarray of each) and their
- * elements' types. Arrays of types crest does not type (inet, interval,
- * bytea...) have text elements. */
+/* The built-in array types (pg_type.dat: typarray of each; checked against
+ * PostgreSQL 15's pg_type, the system catalogs' row types left out) and
+ * their elements' types. Arrays of types crest does not type (inet,
+ * interval, bytea...) have text elements. */
 static const struct {
     unsigned array, elem;
 } arrays[] = {
@@ -34,7 +35,13 @@ static const struct {
     {1013, 30 /* oidvector */}, {1034, 1033 /* aclitem */}, {1263, 2275 /* cstring */},
     {3905, 3904 /* int4range */}, {3907, 3906 /* numrange */}, {3909, 3908 /* tsrange */},
     {3911, 3910 /* tstzrange */}, {3913, 3912 /* daterange */}, {3927, 3926 /* int8range */},
-    {2287, 2249 /* record */},
+    {2287, 2249 /* record */}, {271, 5069 /* xid8 */}, {2201, 1790 /* refcursor */},
+    {2207, 2202 /* regprocedure */}, {2208, 2203 /* regoper */}, {2209, 2204 /* regoperator */},
+    {2949, 2970 /* txid_snapshot */}, {5039, 5038 /* pg_snapshot */}, {3644, 3642 /* gtsvector */},
+    {3735, 3734 /* regconfig */}, {3770, 3769 /* regdictionary */}, {4090, 4089 /* regnamespace */},
+    {4097, 4096 /* regrole */}, {4192, 4191 /* regcollation */}, {6150, 4451 /* int4multirange */},
+    {6151, 4532 /* nummultirange */}, {6152, 4533 /* tsmultirange */}, {6153, 4534 /* tstzmultirange */},
+    {6155, 4535 /* datemultirange */}, {6157, 4536 /* int8multirange */},
 };
 
 unsigned crest__pg_array_elem(unsigned oid)
