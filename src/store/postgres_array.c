@@ -5,7 +5,10 @@
  * NULL ("\"NULL\"" is the text, bare NULL the null), and a "[0:1]=" prefix
  * when a lower bound is not 1. Each element is typed as a column of the
  * element's type would be (postgres_value.c), found from the array's type
- * OID in a fixed table of the built-in array types. */
+ * OID in a fixed table of the built-in array types, or among the array
+ * types of the database's own types that start-up learnt. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -44,12 +47,41 @@ static const struct {
     {6155, 4535 /* datemultirange */}, {6157, 4536 /* int8multirange */},
 };
 
+/* Array types made in the database (an enum's, a domain's), learnt when a
+ * statement returning one is described at start-up (crest__pg_array_learn):
+ * written under the lock, read without it (entries are complete before
+ * `learnt` counts them). */
+#define MAX_LEARNT 256
+static struct {
+    unsigned array, elem;
+} learnt[MAX_LEARNT];
+static atomic_uint nlearnt;
+static pthread_mutex_t learn_lock = PTHREAD_MUTEX_INITIALIZER;
+
 unsigned crest__pg_array_elem(unsigned oid)
 {
     for (size_t i = 0; i < CREST_ARRAY_LEN(arrays); i++)
         if (arrays[i].array == oid)
             return arrays[i].elem;
+    unsigned n = atomic_load_explicit(&nlearnt, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++)
+        if (learnt[i].array == oid)
+            return learnt[i].elem;
     return 0;
+}
+
+void crest__pg_array_learn(unsigned oid, unsigned elem)
+{
+    if (!oid || !elem)
+        return;
+    pthread_mutex_lock(&learn_lock);
+    unsigned n = atomic_load_explicit(&nlearnt, memory_order_relaxed);
+    if (!crest__pg_array_elem(oid) && n < MAX_LEARNT) {
+        learnt[n].array = oid;
+        learnt[n].elem = elem;
+        atomic_store_explicit(&nlearnt, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&learn_lock);
 }
 
 /* The deepest nesting array_out writes (MAXDIM). */

@@ -95,6 +95,10 @@ void crest__pg_cell_view(crest__cell *c, unsigned oid, const char *s, size_t n, 
  * elem-typed values into the arena a (*out, *outn). 0; 1 when s is not an
  * array's text (nothing written); -1 out of memory. */
 unsigned crest__pg_array_elem(unsigned oid);
+/* Records oid as an array type of elements elem (a type the database made:
+ * learnt from pg_type when a statement is described), for every later
+ * result in the process; a few hundred at most, the rest not kept. */
+void crest__pg_array_learn(unsigned oid, unsigned elem);
 int crest__pg_array_json(crest__arena *a, unsigned elem, const char *s, size_t n, const char **out, size_t *outn);
 
 /* Reads res (tuples or a command) into rows in the arena a: each column

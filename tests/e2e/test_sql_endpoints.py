@@ -1046,3 +1046,26 @@ endpoints:
     assert s.get("/declared").json() == {"i4": [1, None], "t": ["a", None]}
     assert s.get("/value").json() == ["2026-01-31T12:00:00.000Z"]
     assert s.get("/many").json()["data"] == [{"n": 1, "a": [1, 10]}, {"n": 2, "a": [2, 20]}]
+
+
+def test_arrays_of_types_the_database_made_are_json_arrays_postgres(crest):
+    """An enum's array, an array of a domain, a domain over an array: their OIDs are the database's own, so
+    start-up learns them from pg_type when it checks the endpoint; an enum's elements are text, a domain's as
+    its base type."""
+    s = crest("""\
+database: sqlite:udt.db
+startup_sql:
+  - DO $$ BEGIN CREATE TYPE mood AS ENUM ('happy', 'sad, really'); EXCEPTION WHEN duplicate_object THEN NULL; END $$
+  - DO $$ BEGIN CREATE DOMAIN posint AS int4 CHECK (VALUE > 0); EXCEPTION WHEN duplicate_object THEN NULL; END $$
+  - DO $$ BEGIN CREATE DOMAIN stamps AS timestamptz[]; EXCEPTION WHEN duplicate_object THEN NULL; END $$
+endpoints:
+  - path: /udt
+    returns: one
+    sql: >-
+      SELECT ARRAY['happy', 'sad, really', NULL]::mood[] AS moods, ARRAY[1, 2]::posint[] AS ints,
+        ARRAY['2026-01-31 12:00:00+00']::stamps AS at, 'happy'::mood AS one
+""")
+    r = s.get("/udt")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"moods": ["happy", "sad, really", None], "ints": [1, 2],
+                        "at": ["2026-01-31T12:00:00.000Z"], "one": "happy"}
