@@ -92,6 +92,11 @@ static inline int crest__digits(const char *s, int n)
 int crest__parse_double(const char *s, size_t len, double *out);
 int crest__parse_bool(const char *s, size_t len, bool *out);
 
+/* The indefinite article for word (a type's name in a message: "an
+ * INTEGER", "a bigint", "an int", "a uuid"): "an" before a vowel sound,
+ * "a" otherwise (and for NULL or ""). A static string. */
+const char *crest__article(const char *word);
+
 /* A UUID in RFC 9562's text form (8-4-4-4-12 hex digits, either case) →
  * its canonical lower-case form in out (37 bytes with the NUL). 0, or -1
  * when s[0..len) is anything else. */

@@ -100,6 +100,20 @@ int crest__parse_bool(const char *s, size_t len, bool *out)
     return -1;
 }
 
+const char *crest__article(const char *word)
+{
+    /* A u read "you" (uuid, unique, usual) takes "a" ("an unsigned"
+     * does not); every other vowel letter starts a vowel sound in the
+     * names crest writes. */
+    static const char *const you[] = {"uu", "uni", "use", "usu", "uti"};
+    if (!word || !word[0] || !strchr("aeiouAEIOU", word[0]))
+        return "a";
+    for (size_t i = 0; i < CREST_ARRAY_LEN(you); i++)
+        if (!strncasecmp(word, you[i], strlen(you[i])))
+            return "a";
+    return "an";
+}
+
 /* The value of a base64url character, or -1. */
 static int b64url_value(unsigned char c)
 {

@@ -258,6 +258,13 @@ void crest__rest_openapi_schemas(crest_app *app, crest__oa *o)
         crest_json_key(w, "description");
         crest_json_str(w, "rows matching the query (absent with count=none)");
         crest_json_object_end(w);
+        crest_json_key(w, "total_estimated");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "boolean", false);
+        crest_json_key(w, "description");
+        crest_json_str(w, "count=estimated only: true when total_objects is the database's estimate, false when "
+                          "it is exact");
+        crest_json_object_end(w);
         crest_json_key(w, "has_more");
         crest_json_object_begin(w);
         crest__oa_type(o, "boolean", false);

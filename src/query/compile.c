@@ -424,6 +424,40 @@ void crest__compile_count(crest__sql *q, const crest__list_plan *p)
     crest__sql_where(q, p->where);
 }
 
+void crest__compile_count_upto(crest__sql *q, const crest__list_plan *p, int64_t cap)
+{
+    /* PostgreSQL wants the subquery named. */
+    crest__sql_add(q, "SELECT count(*) FROM (SELECT 1");
+    from(q, p->proj.m);
+    crest__sql_add(q, " WHERE ");
+    crest__sql_where(q, p->where);
+    crest__sql_add(q, " LIMIT ");
+    crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = cap + 1});
+    crest__sql_add(q, ") AS c");
+}
+
+void crest__compile_estimate(crest__sql *q, const crest__list_plan *p)
+{
+    crest__sql_add(q, q->d->explain_json ? q->d->explain_json : "");
+    crest__sql_add(q, "SELECT 1");
+    from(q, p->proj.m);
+    crest__sql_add(q, " WHERE ");
+    crest__sql_where(q, p->where);
+}
+
+int crest__estimate_of(const char *json, size_t n, int64_t *out)
+{
+    /* [{"Plan": {"Node Type": ..., "Plan Rows": 1234, ...}}] */
+    json_t *v = json ? json_loadb(json, n, 0, NULL) : NULL;
+    json_t *rows = json_object_get(json_object_get(json_array_get(v, 0), "Plan"), "Plan Rows");
+    double d = json_is_number(rows) ? json_number_value(rows) : -1;
+    int rc = d >= 0 && d < 9.0e18 ? 0 : -1;
+    if (!rc)
+        *out = (int64_t)(d + 0.5);
+    json_decref(v);
+    return rc;
+}
+
 /* ---- aggregates ---- */
 
 static void group_by(crest__sql *q, const crest__group_plan *p)

@@ -397,6 +397,13 @@ static const crest__dialect pg_dialect = {
                        "pg_namespace s ON s.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid AND "
                        "a.attnum = i.indkey[0] WHERE i.indisprimary AND c.relname = {1} AND s.nspname = "
                        "current_schema()",
+    /* CREATE INDEX IF NOT EXISTS skips (a NOTICE) when any relation holds
+     * the name: model sync asks first, and stops on one that is no index. */
+    .sql_name_taken = "SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view' WHEN "
+                      "'m' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE "
+                      "'type' END FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relname = {1} "
+                      "AND s.nspname = current_schema() AND c.relkind NOT IN ('i', 'I')",
+    .explain_json = "EXPLAIN (FORMAT JSON) ",
 };
 
 const crest__dialect *crest__dialect_sqlite(void) { return &sqlite_dialect; }

@@ -113,8 +113,13 @@ typedef struct crest__dialect {
     const char *record_head, *record_tail;
     /* Schema introspection (model sync, foreign-key messages); {1} stands
      * for the table's name, bound once: see crest__compile_table_columns,
-     * crest__compile_foreign_keys, crest__compile_primary_key. */
-    const char *sql_columns, *sql_foreign_keys, *sql_primary_key;
+     * crest__compile_foreign_keys, crest__compile_primary_key; sql_name_taken
+     * ({1}: a name), crest__compile_name_taken, NULL when not needed. */
+    const char *sql_columns, *sql_foreign_keys, *sql_primary_key, *sql_name_taken;
+    /* The prefix that makes a statement answer its plan as JSON, whose top
+     * node says how many rows the planner expects (count=estimated); NULL:
+     * the database gives no estimate (SQLite's count=estimated is exact). */
+    const char *explain_json;
 } crest__dialect;
 
 /* The dialects (static: borrowed, never NULL). */
@@ -211,6 +216,17 @@ typedef struct crest__list_plan {
 void crest__compile_list(crest__sql *q, const crest__list_plan *p);
 /* SELECT count(*) of the list's rows (count=exact). */
 void crest__compile_count(crest__sql *q, const crest__list_plan *p);
+/* count=estimated: the list's rows counted up to cap + 1 (SELECT count(*)
+ * FROM (SELECT 1 ... LIMIT cap + 1)): exact when at most cap. */
+void crest__compile_count_upto(crest__sql *q, const crest__list_plan *p, int64_t cap);
+/* count=estimated past cap: the planner's estimate of the list's rows
+ * (EXPLAIN (FORMAT JSON) SELECT 1 ... WHERE ...), one row of one JSON
+ * cell that crest__estimate_of reads. Only for a dialect with
+ * explain_json. */
+void crest__compile_estimate(crest__sql *q, const crest__list_plan *p);
+/* The top plan node's "Plan Rows" in that cell's JSON text (n bytes),
+ * rounded, into *out; 0, or -1 when the text holds none. */
+int crest__estimate_of(const char *json, size_t n, int64_t *out);
 
 /* Counts by value of one field (group). */
 typedef enum {
@@ -288,6 +304,10 @@ void crest__compile_field_index(crest__sql *q, const crest__model *m, const cres
 /* A composite index, "a,-b" (fields of m; an unknown name gives a column
  * "?" that the database refuses). */
 void crest__compile_index(crest__sql *q, const crest__model *m, const char *spec);
+/* The names those two statements give their index ("tasks_title_key",
+ * "tasks_a_b_idx"), in the arena a; NULL when out of memory. */
+const char *crest__field_index_name(crest__arena *a, const crest__model *m, const crest__mfield *f);
+const char *crest__index_name(crest__arena *a, const crest__model *m, const char *spec);
 /* The _crest_fields table (the crest type of each column crest made). */
 void crest__compile_fields_table(crest__sql *q);
 /* Records (or replaces) f's type in _crest_fields. */
@@ -309,6 +329,11 @@ void crest__compile_foreign_keys(crest__sql *q, const char *table);
 /* The first column of table's primary key and the key's number of
  * columns (no row: no primary key). */
 void crest__compile_primary_key(crest__sql *q, const char *table);
+/* What else than an index holds the name `name` where an index of crest's
+ * would go (one row: "table", "view", "sequence"...; none: the name is free
+ * or an index's). Empty SQL for a dialect whose CREATE INDEX IF NOT EXISTS
+ * fails by itself then (SQLite's; PostgreSQL's skips the statement). */
+void crest__compile_name_taken(crest__sql *q, const char *name);
 /* SELECT 1 when table has a row whose column equals v. */
 void crest__compile_parent_exists(crest__sql *q, const char *table, const char *column, crest__val v);
 

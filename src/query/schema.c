@@ -93,26 +93,36 @@ void crest__compile_fill_column(crest__sql *q, const crest__model *m, const cres
     crest__sql_bind(q, v);
 }
 
-void crest__compile_field_index(crest__sql *q, const crest__model *m, const crest__mfield *f)
+const char *crest__field_index_name(crest__arena *a, const crest__model *m, const crest__mfield *f)
 {
-    crest__sql_add(q, f->f.unique ? "CREATE UNIQUE INDEX IF NOT EXISTS " : "CREATE INDEX IF NOT EXISTS ");
-    crest__buf name;
-    crest__buf_init(&name, 0);
-    if (crest__buf_appendf(&name, "%s_%s_%s", m->table, f->f.name, f->f.unique ? "key" : "idx") ||
-        crest__buf_append(&name, "", 1))
+    return crest__arena_printf(a, "%s_%s_%s", m->table, f->f.name, f->f.unique ? "key" : "idx");
+}
+
+/* CREATE [UNIQUE] INDEX IF NOT EXISTS "<name>" ON <m> (<cols>) (name NULL: out of memory). */
+static void create_index(crest__sql *q, const crest__model *m, bool unique, const char *name, const char *cols)
+{
+    if (!name) {
         q->err = CREST_ENOMEM;
-    else
-        crest__sql_ident(q, name.ptr);
-    crest__buf_dispose(&name);
+        return;
+    }
+    crest__sql_add(q, unique ? "CREATE UNIQUE INDEX IF NOT EXISTS " : "CREATE INDEX IF NOT EXISTS ");
+    crest__sql_ident(q, name);
     crest__sql_add(q, " ON ");
     crest__sql_add(q, m->qtable);
     crest__sql_add(q, " (");
-    crest__sql_add(q, f->qname);
+    crest__sql_add(q, cols);
     crest__sql_add(q, ")");
 }
 
-/* "a,-b" → CREATE INDEX IF NOT EXISTS "tasks_a_b_idx" ON "tasks" ("a", "b" DESC). */
-void crest__compile_index(crest__sql *q, const crest__model *m, const char *spec)
+void crest__compile_field_index(crest__sql *q, const crest__model *m, const crest__mfield *f)
+{
+    create_index(q, m, f->f.unique, crest__field_index_name(q->arena, m, f), f->qname);
+}
+
+/* A composite index's name (tasks_a_b_idx) into the arena a and, when cols
+ * is not NULL, its column list ("a", "b" DESC) into *cols (malloc'd).
+ * NULL when out of memory. */
+static const char *index_parts(crest__arena *a, const crest__model *m, const char *spec, char **cols_out)
 {
     crest__buf cols, name;
     crest__buf_init(&cols, 0);
@@ -135,21 +145,28 @@ void crest__compile_index(crest__sql *q, const crest__model *m, const char *spec
         rc = crest__buf_appends(&name, "_idx");
     if (!rc)
         rc = crest__buf_append(&cols, "", 1);
-    if (!rc)
-        rc = crest__buf_append(&name, "", 1);
-    if (rc) {
-        q->err = CREST_ENOMEM;
-    } else {
-        crest__sql_add(q, "CREATE INDEX IF NOT EXISTS ");
-        crest__sql_ident(q, name.ptr);
-        crest__sql_add(q, " ON ");
-        crest__sql_add(q, m->qtable);
-        crest__sql_add(q, " (");
-        crest__sql_add(q, cols.ptr);
-        crest__sql_add(q, ")");
+    const char *out = rc ? NULL : crest__arena_strndup(a, name.ptr, name.len);
+    if (out && cols_out) {
+        *cols_out = cols.ptr; /* handed on */
+        cols.ptr = NULL;
     }
     crest__buf_dispose(&cols);
     crest__buf_dispose(&name);
+    return out;
+}
+
+const char *crest__index_name(crest__arena *a, const crest__model *m, const char *spec)
+{
+    return index_parts(a, m, spec, NULL);
+}
+
+/* "a,-b" → CREATE INDEX IF NOT EXISTS "tasks_a_b_idx" ON "tasks" ("a", "b" DESC). */
+void crest__compile_index(crest__sql *q, const crest__model *m, const char *spec)
+{
+    char *cols = NULL;
+    const char *name = index_parts(q->arena, m, spec, &cols);
+    create_index(q, m, false, name, cols);
+    free(cols);
 }
 
 /* ---- crest's record of the columns it made ---- */
@@ -222,6 +239,12 @@ void crest__compile_foreign_keys(crest__sql *q, const char *table)
 void crest__compile_primary_key(crest__sql *q, const char *table)
 {
     with_table(q, q->d->sql_primary_key, table);
+}
+
+void crest__compile_name_taken(crest__sql *q, const char *name)
+{
+    if (q->d->sql_name_taken)
+        with_table(q, q->d->sql_name_taken, name);
 }
 
 void crest__compile_parent_exists(crest__sql *q, const char *table, const char *column, crest__val v)

@@ -59,6 +59,42 @@ static int run(sync_ctx *x, crest__sql *q)
     return rc;
 }
 
+/* Runs q, the statement making the index `name` of m (q is disposed). A
+ * store whose CREATE INDEX IF NOT EXISTS passes over a name that a table
+ * (or view, sequence...) already holds, as PostgreSQL's does, is asked
+ * first, and the start stops there as on SQLite, which refuses such a
+ * statement by itself. */
+static int make_index(sync_ctx *x, const crest__model *m, const char *name, crest__sql *q)
+{
+    if (!name) {
+        crest__sql_dispose(q);
+        return CREST_ENOMEM;
+    }
+    if (!x->d->sql_name_taken)
+        return run(x, q);
+    crest__sql t;
+    crest__sql_init(&t, x->a, x->d);
+    crest__compile_name_taken(&t, name);
+    crest__rows *r = NULL;
+    crest__dberr e;
+    int rc = 0;
+    if (exec_sql(x, &t, &r, &e)) {
+        rc = crest__error_set(x->err, CREST_ECONFIG, x->source, 0,
+                              "database: %s (while checking the name of the index %s)", db_msg(&e), name);
+    } else if (r->nrows && r->ncols && crest__vkind_is_text((crest__vkind)crest__rows_cell(r, 0, 0)->k)) {
+        const char *kind = crest__rows_cell(r, 0, 0)->v.s;
+        rc = crest__error_set(x->err, CREST_ECONFIG, x->source, 0,
+                              "model %s: cannot make the index %s: there is already %s %s named %s", m->name, name,
+                              crest__article(kind), kind, name);
+    }
+    crest__sql_dispose(&t);
+    if (rc) {
+        crest__sql_dispose(q);
+        return rc;
+    }
+    return run(x, q);
+}
+
 static int record_field(sync_ctx *x, const crest__model *m, const crest__mfield *f)
 {
     crest__sql q;
@@ -220,8 +256,8 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
         if (f->idx == 0) {
             if (pk != 1 || !d->id_column_ok(decl)) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0,
-                                      "model %s: table %s exists, but its id is not an %s", m->name, m->table,
-                                      d->id_column);
+                                      "model %s: table %s exists, but its id is not %s %s", m->name, m->table,
+                                      crest__article(d->id_column), d->id_column);
                 goto out;
             }
             have[0] = true;
@@ -244,8 +280,9 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
             /* A column crest did not make: its declared type must hold the field's values. */
             if (!d->column_holds(f, decl)) {
                 rc = crest__error_set(err, CREST_ECONFIG, source, 0,
-                                      "model %s: column %s.%s is declared %s, which does not hold a %s field", m->name,
-                                      m->table, col, decl && *decl ? decl : "without a type", now);
+                                      "model %s: column %s.%s is declared %s, which does not hold %s %s field",
+                                      m->name, m->table, col, decl && *decl ? decl : "without a type",
+                                      crest__article(now), now);
                 goto out;
             }
         }
@@ -296,14 +333,14 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
             continue;
         crest__sql_init(&q, &a, d);
         crest__compile_field_index(&q, m, f);
-        if ((rc = run(&x, &q)))
+        if ((rc = make_index(&x, m, crest__field_index_name(&a, m, f), &q)))
             goto out;
     }
     /* Composite indexes, "a,-b" each (crest__compile_index). */
     for (const char *const *ix = m->def->indexes; ix && *ix; ix++) {
         crest__sql_init(&q, &a, d);
         crest__compile_index(&q, m, *ix);
-        if ((rc = run(&x, &q)))
+        if ((rc = make_index(&x, m, crest__index_name(&a, m, *ix), &q)))
             goto out;
     }
 out:

@@ -88,7 +88,7 @@ void crest__module_free(crest__module *mod)
     free(mod);
 }
 
-static const char *const count_values[] = {"exact", "none", NULL};
+static const char *const count_values[] = {"exact", "estimated", "none", NULL};
 
 static void add_param(route *r, unsigned *n, crest_param p)
 {
@@ -168,7 +168,9 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
                                             .description = "fields, comma-separated; -name sorts descending"});
             add_param(r, &np, where);
             add_param(r, &np, (crest_param){"count", CREST_IN_QUERY, CREST_T_ENUM, .values = count_values,
-                                            .description = "exact: total_objects in meta; none: no count"});
+                                            .description = "exact: total_objects in meta; estimated: exact up to the "
+                                                           "page_size maximum, past it the database's estimate "
+                                                           "(PostgreSQL's planner; SQLite: exact); none: no count"});
             break;
         case RT_SAMPLE:
             add_param(r, &np, page_size);

@@ -137,8 +137,11 @@ void crest__rest_select_by_id(crest__sql *q, const crest__module *mod, int64_t i
 /* 0 when row `id` is in scope; otherwise answered (404, or the database's error), -1. */
 int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
                             const crest__qnode *scope);
+/* Writes a list's meta (the module's meta_fn, or object, total_objects
+ * when has_total, total_estimated when estimated >= 0 — count=estimated:
+ * 1 when total is the planner's estimate, 0 when exact — and has_more). */
 void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest_json *w, int64_t total,
-                      bool has_total, bool has_more);
+                      bool has_total, int estimated, bool has_more);
 
 /* ---- the routes' handlers (ud: the route) ---- */
 

@@ -8,13 +8,19 @@
 
 #include "module_internal.h"
 
+/* What a list counts: count=exact (the default, and a sample's), none,
+ * or estimated. */
+typedef enum list_count { COUNT_EXACT, COUNT_NONE, COUNT_ESTIMATED } list_count;
+
 /* A list request while its statements run (the request's arena). */
 typedef struct list_op {
     crest_rest_ctx ctx;
     crest__module *mod;
     crest__plan plan;
     crest__list_plan lp;          /* lp.order points at plan */
-    bool sample, exact, beyond;
+    list_count count;
+    bool sample, beyond;
+    bool estimate;                /* total is the planner's estimate */
     int64_t page, size, total;
 } list_op;
 
@@ -40,9 +46,19 @@ static void list_page(void *p, crest__rows *r)
         n++;
     }
     crest_json_array_end(w);
-    bool more = op->exact ? (op->sample ? op->total > n : (double)op->page * (double)op->size < (double)op->total)
-                          : n > op->size;
-    crest__rest_meta(&op->ctx, mod, w, op->total, op->exact, more);
+    /* count=none and estimated read one row past the page: whether there
+     * is more is then known, not worked out from a total. */
+    bool more = op->count == COUNT_EXACT
+                    ? (op->sample ? op->total > n : (double)op->page * (double)op->size < (double)op->total)
+                    : n > op->size;
+    if (op->estimate && n) {
+        /* An estimate below the rows seen up to here is known to be low. */
+        int64_t seen = op->lp.offset + (n > op->size ? op->size : n) + (more ? 1 : 0);
+        if (op->total < seen)
+            op->total = seen;
+    }
+    crest__rest_meta(&op->ctx, mod, w, op->total, op->count != COUNT_NONE,
+                     op->count == COUNT_ESTIMATED ? op->estimate : -1, more);
     crest_json_object_end(w);
     crest__res_finish(op->ctx.res, 0);
 }
@@ -68,6 +84,45 @@ static void list_counted(void *p, crest__rows *r)
     list_op *op = p;
     op->total = r->nrows ? crest__rows_cell(r, 0, 0)->v.i : 0;
     if (list_read(op) < 0)
+        crest__res_finish(op->ctx.res, -1);
+}
+
+/* count=estimated: the planner's estimate is here; the total is the larger
+ * of it and the count up to the threshold (PostgREST's rule). */
+static void list_estimated(void *p, crest__rows *r)
+{
+    list_op *op = p;
+    const crest__cell *c = r->nrows && r->ncols ? crest__rows_cell(r, 0, 0) : NULL;
+    int64_t est;
+    if (!c || !crest__vkind_is_text((crest__vkind)c->k) || crest__estimate_of(c->v.s, c->n, &est)) {
+        crest__res_finish(op->ctx.res, crest__res_fail(op->ctx.res, CREST__E_INTERNAL_ERROR, NULL));
+        return;
+    }
+    if (est > op->total)
+        op->total = est;
+    op->estimate = true;
+    if (list_read(op) < 0)
+        crest__res_finish(op->ctx.res, -1);
+}
+
+/* count=estimated: the rows counted up to the threshold (the module's
+ * page_size max) are here; exact at or below it, else the estimate next. */
+static void list_counted_upto(void *p, crest__rows *r)
+{
+    list_op *op = p;
+    op->total = r->nrows ? crest__rows_cell(r, 0, 0)->v.i : 0;
+    int rc;
+    if (op->total <= op->mod->ps_max) {
+        rc = list_read(op);
+    } else {
+        crest_req *req = op->ctx.req;
+        crest__sql q;
+        crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+        crest__compile_estimate(&q, &op->lp);
+        rc = crest__rest_query_then(req, op->ctx.res, &q, CREST__QF_READ, 1, list_estimated, op);
+        crest__sql_dispose(&q);
+    }
+    if (rc < 0)
         crest__res_finish(op->ctx.res, -1);
 }
 
@@ -113,21 +168,31 @@ static int list_rows(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
         plan->sort[plan->nsort].desc = plan->nsort ? plan->sort[plan->nsort - 1].desc : false;
         plan->nsort++;
     }
-    const char *count = crest_req_str(req, "count");
-    op->exact = sample || !count || !strcmp(count, "exact");
+    const char *count = sample ? NULL : crest_req_str(req, "count");
+    op->count = !count || !strcmp(count, "exact") ? COUNT_EXACT
+                : !strcmp(count, "none")          ? COUNT_NONE
+                                                  : COUNT_ESTIMATED; /* the parameter's enum checked the rest */
     /* Past the last row, or an offset beyond what SQLite counts: nothing. */
     op->beyond = (double)(page - 1) * (double)size > 9.0e18;
     op->page = page;
     op->size = size;
     op->lp = (crest__list_plan){.proj = crest__rest_proj(mod), .where = where, .order = plan, .random = sample,
-                                .limit = op->exact ? size : size + 1, .offset = op->beyond ? 0 : (page - 1) * size};
-    if (!op->exact)
+                                .limit = op->count == COUNT_EXACT ? size : size + 1,
+                                .offset = op->beyond ? 0 : (page - 1) * size};
+    if (op->count == COUNT_NONE)
         return list_read(op);
-    /* The count first, then the page (one after the other on the session). */
+    /* The count first, then the page (one after the other on the session).
+     * count=estimated where the database estimates: the rows up to the
+     * threshold first; where it does not (SQLite), the exact count. */
+    const crest__dialect *d = crest__app_dialect(req->app);
+    bool upto = op->count == COUNT_ESTIMATED && d->explain_json;
     crest__sql q;
-    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__compile_count(&q, &op->lp);
-    int rc = crest__rest_query_then(req, res, &q, CREST__QF_READ, 1, list_counted, op);
+    crest__sql_init(&q, req->arena, d);
+    if (upto)
+        crest__compile_count_upto(&q, &op->lp, mod->ps_max);
+    else
+        crest__compile_count(&q, &op->lp);
+    int rc = crest__rest_query_then(req, res, &q, CREST__QF_READ, 1, upto ? list_counted_upto : list_counted, op);
     crest__sql_dispose(&q);
     return rc;
 }

@@ -442,7 +442,7 @@ int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module 
 }
 
 void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest_json *w, int64_t total, bool has_total,
-                 bool has_more)
+                      int estimated, bool has_more)
 {
     if (mod->def->no_meta)
         return;
@@ -456,6 +456,10 @@ void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest
         if (has_total) {
             crest_json_key(w, "total_objects");
             crest_json_int(w, total);
+        }
+        if (estimated >= 0) {
+            crest_json_key(w, "total_estimated");
+            crest_json_bool(w, estimated);
         }
         crest_json_key(w, "has_more");
         crest_json_bool(w, has_more);

@@ -248,6 +248,27 @@ static int pg_describe(crest__conn *c, const char *sql, crest__arena *a, crest__
     return rc;
 }
 
+/* A result column of a type the database made (oid past the built-in
+ * ones) that is an array, or a domain over one: its element type (a
+ * domain's base type) is recorded, so its values are read as JSON arrays
+ * (postgres_array.c). Nothing for any other type, or when the catalog
+ * cannot be read. */
+static void learn_array(crest__conn *c, Oid oid, crest__arena *a)
+{
+    static const char sql[] =
+        "SELECT CASE WHEN e.typtype = 'd' THEN e.typbasetype ELSE e.oid END FROM pg_type t LEFT JOIN pg_type b ON "
+        "b.oid = t.typbasetype JOIN pg_type e ON e.oid = coalesce(nullif(t.typelem, 0), b.typelem) WHERE t.oid = "
+        "$1::oid AND t.typcategory = 'A' AND t.typlen = -1";
+    if (oid < 16384 /* FirstNormalObjectId */ || crest__pg_array_elem(oid))
+        return;
+    crest__val v = {.k = CREST__V_INT, .i = oid};
+    crest__query q = {.sql = sql, .len = sizeof sql - 1, .binds = &v, .nbinds = 1, .flags = CREST__QF_NOCACHE};
+    crest__rows *r = NULL;
+    crest__dberr e;
+    if (!run(c, &q, a, 0, &r, &e) && r->nrows && r->ncols && crest__rows_cell(r, 0, 0)->k == CREST__V_INT)
+        crest__pg_array_learn(oid, (unsigned)crest__rows_cell(r, 0, 0)->v.i);
+}
+
 static int describe(crest__conn *c, const char *sql, crest__arena *a, crest__stmt_info *out, char **msg)
 {
     memset(out, 0, sizeof *out);
@@ -284,8 +305,10 @@ static int describe(crest__conn *c, const char *sql, crest__arena *a, crest__stm
     }
     for (unsigned i = 0; i < out->nparams; i++)
         out->param_names[i] = crest__arena_printf(a, "$%u", i + 1);
-    for (unsigned i = 0; i < out->ncols; i++)
+    for (unsigned i = 0; i < out->ncols; i++) {
         out->col_names[i] = crest__arena_strdup(a, PQfname(res, (int)i));
+        learn_array(c, PQftype(res, (int)i), a);
+    }
     out->readonly = !plan_writes(c, out->nparams);
 out:
     PQclear(res);

@@ -3,7 +3,8 @@
  * table of functions and the synchronous side (start-up, checks, pool
  * threads); postgres_conn.c opens connections as crest wants them and keeps
  * each one's statements; postgres_value.c turns crest's values into
- * parameters and results into typed cells; postgres_error.c classifies
+ * parameters and results into typed cells (postgres_array.c: arrays as
+ * JSON arrays); postgres_error.c classifies
  * failures by SQLSTATE. Internal. */
 #ifndef CREST_POSTGRES_INTERNAL_H
 #define CREST_POSTGRES_INTERNAL_H
@@ -84,11 +85,28 @@ typedef struct pg_params {
 /* Turns q's binds into text parameters with their types (arena), a list
  * into an array ({"a","b"}); 0 or -1. */
 int crest__pg_params_of(crest__arena *a, const crest__query *q, pg_params *out);
+/* A cell of type oid (not an array's) from the server's text s (n bytes,
+ * NUL-ended), its text borrowed from s, or from buf (a timestamp in
+ * crest's stored form). */
+void crest__pg_cell_view(crest__cell *c, unsigned oid, const char *s, size_t n, char buf[32]);
+
+/* postgres_array.c: the element type of the built-in array type oid, 0
+ * when oid is none; and an array's text s (n bytes) as a JSON array of
+ * elem-typed values into the arena a (*out, *outn). 0; 1 when s is not an
+ * array's text (nothing written); -1 out of memory. */
+unsigned crest__pg_array_elem(unsigned oid);
+/* Records oid as an array type of elements elem (a type the database made:
+ * learnt from pg_type when a statement is described), for every later
+ * result in the process; a few hundred at most, the rest not kept. */
+void crest__pg_array_learn(unsigned oid, unsigned elem);
+int crest__pg_array_json(crest__arena *a, unsigned elem, const char *s, size_t n, const char **out, size_t *outn);
+
 /* Reads res (tuples or a command) into rows in the arena a: each column
  * typed by its OID (bool, integers, floats, numeric, text, date,
- * timestamptz as crest's stored UTC form, json/jsonb, uuid); at most
- * max_rows rows (0: all); names unless nonames. 0, or a failure in err
- * (NOMEM, TOO_LARGE past max_bytes when not 0). */
+ * timestamptz as crest's stored UTC form, json/jsonb, uuid; an array as
+ * a JSON array of those); at most max_rows rows (0: all); names unless
+ * nonames. 0, or a failure in err (NOMEM, TOO_LARGE past max_bytes when
+ * not 0). */
 int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames, size_t max_bytes,
                    crest__rows **out, crest__dberr *err);
 

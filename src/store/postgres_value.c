@@ -6,7 +6,8 @@
  * Results come as text (the session runs in UTC with ISO dates, so a
  * timestamptz reads "2026-01-31 12:00:00.123+00") and each column is typed
  * by its type OID: a timestamp becomes crest's stored form,
- * "2026-01-31T12:00:00.123Z", as SQLite's store serves it. */
+ * "2026-01-31T12:00:00.123Z", as SQLite's store serves it; an array a JSON
+ * array of cells of its element type (postgres_array.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -155,30 +156,28 @@ static void numeric_cell(crest__cell *c, const char *s)
     c->v.f = strtod(s, NULL);
 }
 
-/* A cell of column type oid from the server's text s (n bytes). */
-static int text_cell(crest__cell *c, Oid oid, const char *s, size_t n, crest__arena *a)
+void crest__pg_cell_view(crest__cell *c, unsigned oid, const char *s, size_t n, char buf[32])
 {
-    char buf[32];
     switch (oid) {
     case PG_BOOL:
         c->k = CREST__V_BOOL;
         c->v.i = s[0] == 't';
-        return 0;
+        return;
     case PG_INT2:
     case PG_INT4:
     case PG_INT8:
     case PG_OID:
         c->k = CREST__V_INT;
         c->v.i = strtoll(s, NULL, 10);
-        return 0;
+        return;
     case PG_FLOAT4:
     case PG_FLOAT8:
         c->k = CREST__V_FLOAT;
         c->v.f = strtod(s, NULL);
-        return 0;
+        return;
     case PG_NUMERIC:
         numeric_cell(c, s);
-        return 0;
+        return;
     case PG_TIMESTAMPTZ:
     case PG_TIMESTAMP:
         if (!stored_datetime(s, n, buf)) {
@@ -202,13 +201,43 @@ static int text_cell(crest__cell *c, Oid oid, const char *s, size_t n, crest__ar
     default:
         c->k = CREST__V_TEXT;
     }
+    c->v.s = s;
+    c->n = (uint32_t)n;
+}
+
+/* A cell of column type oid from the server's text s (n bytes), its text
+ * copied into the arena a; an array as a JSON array of typed elements.
+ * 0, -1 out of memory, -2 too long for a cell. */
+static int text_cell(crest__cell *c, Oid oid, const char *s, size_t n, crest__arena *a)
+{
     if (n > UINT32_MAX)
         return -2;
-    char *t = crest__arena_strndup(a, s, n);
+    unsigned elem = crest__pg_array_elem(oid);
+    if (elem) {
+        const char *json;
+        size_t len;
+        int rc = crest__pg_array_json(a, elem, s, n, &json, &len);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            if (len > UINT32_MAX)
+                return -2;
+            c->k = CREST__V_JSON;
+            c->v.s = json;
+            c->n = (uint32_t)len;
+            return 0;
+        }
+        /* Text that is no array's (it cannot be): served as the server wrote it. */
+        oid = PG_TEXT;
+    }
+    char buf[32];
+    crest__pg_cell_view(c, oid, s, n, buf);
+    if (!crest__vkind_is_text((crest__vkind)c->k))
+        return 0;
+    char *t = crest__arena_strndup(a, c->v.s, c->n);
     if (!t)
         return -1;
     c->v.s = t;
-    c->n = (uint32_t)n;
     return 0;
 }
 
@@ -255,7 +284,7 @@ int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames
             int rc = text_cell(c, PQftype(res, (int)col), PQgetvalue(res, (int)row, (int)col), n, a);
             if (rc == -1)
                 goto nomem;
-            r->bytes += crest__vkind_is_text((crest__vkind)c->k) ? n + 2 : 1;
+            r->bytes += crest__vkind_is_text((crest__vkind)c->k) ? (size_t)c->n + 2 : 1;
             if (rc == -2 || (max_bytes && r->bytes > max_bytes)) {
                 err->kind = CREST__DBERR_TOO_LARGE;
                 return -1;

@@ -73,9 +73,15 @@ def test_where_and_sort_by_describe_their_allowed_fields(srv):
     params = {p["name"]: p for p in op["parameters"]}
     assert "$icontains" in params["where"]["description"] and "is_completed" in params["where"]["description"]
     assert "spent_time" in params["sort_by"]["description"]
-    assert params["count"]["schema"]["enum"] == ["exact", "none"]
+    assert params["count"]["schema"]["enum"] == ["exact", "estimated", "none"]
     for status in ("200", "400"):
         assert status in op["responses"]
+
+
+def test_list_meta_says_whether_the_total_is_an_estimate(srv):
+    meta = srv.get("/openapi.json").json()["components"]["schemas"]["ListMeta"]
+    assert meta["properties"]["total_estimated"]["type"] == "boolean"
+    assert "total_estimated" not in meta["required"]
 
 
 def test_openapi_30_variant(tmp_path):

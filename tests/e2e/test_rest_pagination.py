@@ -1,4 +1,6 @@
-"""REST module pagination: page, page_size (default/min/max), has_more, total_objects, count=exact|none."""
+"""REST module pagination: page, page_size (default/min/max), has_more, total_objects, count=exact|estimated|none."""
+import json
+
 import pytest
 
 from conftest import assert_problem
@@ -116,10 +118,101 @@ def test_count_none_with_where(paged):
     assert r.json()["meta"] == {"object": "list", "has_more": True}
 
 
-@pytest.mark.parametrize("value", ["maybe", "estimated", "1"])
+@pytest.mark.parametrize("value", ["maybe", "planned", "Estimated", "estimate", "1"])
 def test_bad_count_is_400(paged, value):
     p = assert_problem(paged.get("/tasks", params={"count": value}), 400)
     assert_names(p, "count")
+
+
+# ---------------------------------------------------------------- count=estimated
+
+
+@pytest.mark.parametrize("n,size,has_more", [(1, 10, True), (3, 10, False), (2, 15, False), (5, 5, False)])
+def test_count_estimated_is_the_exact_count_sqlite(paged, n, size, has_more):
+    """SQLite keeps no estimate: count=estimated counts, and says so."""
+    vals, meta = page(paged, count="estimated", page=n, page_size=size)
+    assert vals == list(range((n - 1) * size + 1, min(n * size, N_PAGED) + 1))
+    assert meta == {"object": "list", "total_objects": N_PAGED, "total_estimated": False, "has_more": has_more}
+    r = get_where(paged, {"is_completed": True}, count="estimated", page_size=5)
+    assert r.json()["meta"] == {"object": "list", "total_objects": 12, "total_estimated": False, "has_more": True}
+
+
+@pytest.mark.parametrize("where,total", [({"spent_time": {"$gt": 10}}, 15), ({"spent_time": {"$gt": 20}}, 5),
+                                         ({"spent_time": {"$gt": 99}}, 0)])
+def test_count_estimated_is_exact_up_to_the_page_size_max_postgres(paged, where, total):
+    """At most page_size's max (15 here) rows: counted, as PostgREST counts up to db-max-rows."""
+    r = get_where(paged, where, count="estimated", page_size=4)
+    assert len(data_of(r)) == min(4, total)
+    assert r.json()["meta"] == {"object": "list", "total_objects": total, "total_estimated": False,
+                                "has_more": total > 4}
+
+
+N_ESTIMATED = 200
+
+
+@pytest.fixture(scope="module")
+def estimated(tmp_path_factory):
+    """200 rows where spent_time (0 or 1) and is_completed (spent_time is 0) always agree: the planner takes
+    them for independent and estimates a set of both at half its size."""
+    app = module_app("""\
+        url_prefix: /tasks
+        page_size: {default: 10, max: 15}
+        """)
+    rows = [{"title": f"e{i:03d}", "spent_time": i % 2, "is_completed": i % 2 == 0} for i in range(N_ESTIMATED)]
+    for s in served(tmp_path_factory, app, rows, name="estimated", bulk=True):
+        s.store_dbs.psql("opts.db", "ANALYZE tasks")
+        yield s
+
+
+def plan_rows(s, cond):
+    """PostgreSQL's own estimate of the rows of tasks where cond (SQL)."""
+    out = s.store_dbs.psql("opts.db", f"EXPLAIN (FORMAT JSON) SELECT 1 FROM tasks WHERE {cond}")
+    return round(json.loads(out)[0]["Plan"]["Plan Rows"])
+
+
+IN_TITLES = [f"e{i:03d}" for i in range(0, 60, 2)]
+
+
+@pytest.mark.parametrize("where,cond,exact", [
+    ({}, "TRUE", N_ESTIMATED),
+    ({"spent_time": 1}, "spent_time = 1", N_ESTIMATED // 2),
+    ({"is_completed": False}, "is_completed = false", N_ESTIMATED // 2),
+    ({"title": {"$in": IN_TITLES}}, "title = ANY(ARRAY[" + ", ".join(f"'{t}'" for t in IN_TITLES) + "])",
+     len(IN_TITLES)),
+], ids=["all", "eq", "bool", "in"])
+def test_count_estimated_is_the_planners_estimate_past_the_page_size_max_postgres(estimated, where, cond, exact):
+    est = plan_rows(estimated, cond)
+    r = get_where(estimated, where, count="estimated", page_size=10)
+    assert len(data_of(r)) == 10
+    assert r.json()["meta"] == {"object": "list", "total_objects": max(est, 16), "total_estimated": True,
+                                "has_more": True}
+    # The same request counted exactly, for comparison: the estimate is the planner's, not the count.
+    assert get_where(estimated, where, page_size=10).json()["meta"]["total_objects"] == exact
+
+
+def test_count_estimated_is_never_below_the_rows_served_postgres(estimated):
+    """Rows that always agree (spent_time 0 and is_completed): the planner estimates about 50 of the 100. A page
+    past the estimate still has rows, and more after them: the total is then at least what was seen."""
+    where = {"spent_time": 0, "is_completed": True}
+    est = plan_rows(estimated, "spent_time = 0 AND is_completed")
+    assert est < 90, est  # what the case is about
+    first = get_where(estimated, where, count="estimated", page_size=15).json()["meta"]
+    assert first == {"object": "list", "total_objects": max(est, 16), "total_estimated": True, "has_more": True}
+    r = get_where(estimated, where, count="estimated", page_size=15, page=6)  # rows 76..90 of 100
+    assert len(data_of(r)) == 15
+    assert r.json()["meta"] == {"object": "list", "total_objects": max(est, 91), "total_estimated": True,
+                                "has_more": True}
+    r = get_where(estimated, where, count="estimated", page_size=15, page=7)  # rows 91..100, the last
+    assert len(data_of(r)) == 10
+    assert r.json()["meta"] == {"object": "list", "total_objects": max(est, 100), "total_estimated": True,
+                                "has_more": False}
+
+
+def test_count_estimated_on_an_empty_page_postgres(estimated):
+    r = estimated.get("/tasks", params={"count": "estimated", "page": 1000})
+    assert data_of(r) == []
+    assert r.json()["meta"] == {"object": "list", "total_objects": max(plan_rows(estimated, "TRUE"), 16),
+                                "total_estimated": True, "has_more": False}
 
 
 def test_total_counts_the_filtered_set(paged):

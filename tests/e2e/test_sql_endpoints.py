@@ -991,3 +991,74 @@ BODY_DEFAULT_ERRORS = [
 @pytest.mark.parametrize("name,text,line,words", BODY_DEFAULT_ERRORS, ids=[g[0] for g in BODY_DEFAULT_ERRORS])
 def test_body_parameter_defaults_are_checked_when_the_app_loads(tmp_path, name, text, line, words):
     test_new_app_file_blocks_refuse_mistakes_with_file_and_line(tmp_path, name, text, line, words)
+
+
+ARRAYS_SQL = """\
+SELECT ARRAY[1, 2, NULL]::int4[] AS i4, ARRAY[9223372036854775807, -1]::int8[] AS i8,
+  ARRAY['a,b', 'c"d', 'e\\f', '{x}', NULL, 'NULL', '', ' sp ', 'plain']::text[] AS t,
+  ARRAY['q"}', NULL]::varchar[] AS vc, ARRAY[true, false, NULL] AS b,
+  ARRAY[1.5, 'NaN', '-Infinity']::float8[] AS f8, ARRAY[1, 2.50, NULL]::numeric[] AS num,
+  ARRAY['{"a": [1, "x,}"]}'::jsonb, '[]', 'null', NULL, '"s"'] AS jb,
+  ARRAY['2026-01-31 12:00:00.123456+00'::timestamptz, NULL, 'infinity'] AS ts,
+  ARRAY['0B9B1D4E-4A1F-4C53-9D36-6F1F3D0E2A10'::uuid] AS u, ARRAY['2026-01-31'::date, NULL] AS d,
+  ARRAY[[1, 2], [3, NULL]]::int4[] AS m, ARRAY[[['x']], [['y,z']]]::text[] AS m3, '{}'::int4[] AS e,
+  '[0:1]={7,8}'::int4[] AS dec, ARRAY['1 day'::interval] AS iv, NULL::int4[] AS nul
+"""
+
+
+def test_array_columns_are_json_arrays_of_typed_elements_postgres(crest):
+    s = crest("""\
+database: sqlite:arr.db
+endpoints:
+  - path: /arrays
+    returns: one
+    sql: |
+""" + "".join(f"      {line}\n" for line in ARRAYS_SQL.splitlines()) + """\
+  - path: /declared
+    returns: one
+    columns: {i4: json, t: auto}
+    sql: SELECT ARRAY[1, NULL]::int4[] AS i4, ARRAY['a', NULL]::text[] AS t
+  - path: /value
+    returns: value
+    sql: SELECT ARRAY['2026-01-31 12:00:00+00'::timestamptz]
+  - path: /many
+    sql: SELECT n, ARRAY[n, n * 10] AS a FROM generate_series(1, 2) AS n ORDER BY n
+""")
+    r = s.get("/arrays")
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "i4": [1, 2, None], "i8": [9223372036854775807, -1],
+        "t": ["a,b", 'c"d', "e\\f", "{x}", None, "NULL", "", " sp ", "plain"],
+        "vc": ['q"}', None], "b": [True, False, None],
+        "f8": [1.5, None, None], "num": [1, 2.5, None],
+        "jb": [{"a": [1, "x,}"]}, [], None, None, "s"],
+        "ts": ["2026-01-31T12:00:00.123Z", None, "infinity"],
+        "u": ["0b9b1d4e-4a1f-4c53-9d36-6f1f3d0e2a10"], "d": ["2026-01-31", None],
+        "m": [[1, 2], [3, None]], "m3": [[["x"]], [["y,z"]]], "e": [],
+        "dec": [7, 8], "iv": ["1 day"], "nul": None}
+    assert s.get("/declared").json() == {"i4": [1, None], "t": ["a", None]}
+    assert s.get("/value").json() == ["2026-01-31T12:00:00.000Z"]
+    assert s.get("/many").json()["data"] == [{"n": 1, "a": [1, 10]}, {"n": 2, "a": [2, 20]}]
+
+
+def test_arrays_of_types_the_database_made_are_json_arrays_postgres(crest):
+    """An enum's array, an array of a domain, a domain over an array: their OIDs are the database's own, so
+    start-up learns them from pg_type when it checks the endpoint; an enum's elements are text, a domain's as
+    its base type."""
+    s = crest("""\
+database: sqlite:udt.db
+startup_sql:
+  - DO $$ BEGIN CREATE TYPE mood AS ENUM ('happy', 'sad, really'); EXCEPTION WHEN duplicate_object THEN NULL; END $$
+  - DO $$ BEGIN CREATE DOMAIN posint AS int4 CHECK (VALUE > 0); EXCEPTION WHEN duplicate_object THEN NULL; END $$
+  - DO $$ BEGIN CREATE DOMAIN stamps AS timestamptz[]; EXCEPTION WHEN duplicate_object THEN NULL; END $$
+endpoints:
+  - path: /udt
+    returns: one
+    sql: >-
+      SELECT ARRAY['happy', 'sad, really', NULL]::mood[] AS moods, ARRAY[1, 2]::posint[] AS ints,
+        ARRAY['2026-01-31 12:00:00+00']::stamps AS at, 'happy'::mood AS one
+""")
+    r = s.get("/udt")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"moods": ["happy", "sad, really", None], "ints": [1, 2],
+                        "at": ["2026-01-31T12:00:00.000Z"], "one": "happy"}

@@ -38,7 +38,7 @@ static const crest_computed *const comp[] = {&computed[0], &computed[1]};
 
 typedef struct kv {
     const char *op, *id, *where, *scope, *sort_by, *page, *page_size, *count, *field, *order, *fields, *functions,
-        *body, *table, *column, *value, *spec;
+        *body, *table, *column, *value, *spec, *page_size_max;
 } kv;
 
 static const char *get(char *line, const char *key)
@@ -53,10 +53,10 @@ static void parse_input(char *copy, kv *k)
     for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
         const char **slots[] = {&k->op,    &k->id,    &k->where,  &k->scope,     &k->sort_by, &k->page,
                                 &k->page_size, &k->count, &k->field, &k->order,  &k->fields,  &k->functions,
-                                &k->body,  &k->table, &k->column, &k->value,     &k->spec};
+                                &k->body,  &k->table, &k->column, &k->value,     &k->spec, &k->page_size_max};
         const char *names[] = {"op",    "id",    "where",  "scope",  "sort_by",   "page",
                                "page_size", "count", "field", "order", "fields", "functions",
-                               "body",  "table", "column", "value", "spec"};
+                               "body",  "table", "column", "value", "spec", "page_size_max"};
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
             const char *v = get(line, names[i]);
             if (v)
@@ -150,9 +150,16 @@ static int compile_case(crest__arena *a, const crest__model *m, const kv *k, con
         plan->sort[plan->nsort].desc = plan->nsort ? plan->sort[plan->nsort - 1].desc : false;
         plan->nsort++;
         bool exact = sample || !k->count || !strcmp(k->count, "exact");
+        bool estimated = !exact && !strcmp(k->count, "estimated");
         crest__list_plan p = {.proj = proj, .where = where, .order = plan, .random = sample,
                               .limit = exact ? size : size + 1, .offset = sample ? 0 : (page - 1) * size};
-        if (exact) {
+        if (estimated && d->explain_json) {
+            /* As module_read.c runs them: the count up to page_size's max,
+             * then (past it) the planner's estimate, then the page. */
+            crest__compile_count_upto(q, &p, num(k->page_size_max, 100));
+            crest__compile_estimate(&stmts[(*n)++], &p);
+            q = &stmts[(*n)++];
+        } else if (exact || estimated) {
             crest__compile_count(q, &p);
             q = &stmts[(*n)++];
         }

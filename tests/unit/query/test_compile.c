@@ -334,6 +334,40 @@ static void out_of_memory_sticks(void **state)
     crest__arena_dispose(&small);
 }
 
+/* count=estimated reads the top plan node's "Plan Rows" of PostgreSQL's
+ * EXPLAIN (FORMAT JSON) answer; anything else is no estimate. */
+static void estimate_of_explain_json(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        int rc;
+        int64_t rows;
+    } cases[] = {
+        {"[{\"Plan\": {\"Node Type\": \"Seq Scan\", \"Plan Rows\": 1234, \"Plan Width\": 4}}]", 0, 1234},
+        {"[\n  {\n    \"Plan\": {\n      \"Plan Rows\": 0\n    }\n  }\n]", 0, 0},
+        {"[{\"Plan\": {\"Plan Rows\": 49.6}}]", 0, 50},
+        {"[{\"Plan\": {\"Plan Rows\": 8000000000000000000}}]", 0, 8000000000000000000},
+        {"[{\"Plan\": {\"Plan Rows\": 1e19}}]", -1, 0},
+        {"[{\"Plan\": {\"Plan Rows\": -1}}]", -1, 0},
+        {"[{\"Plan\": {\"Plan Rows\": \"12\"}}]", -1, 0},
+        {"[{\"Plan\": {}}]", -1, 0},
+        {"[]", -1, 0},
+        {"{\"Plan\": {\"Plan Rows\": 3}}", -1, 0},
+        {"not json", -1, 0},
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        int64_t rows = -7;
+        int rc = crest__estimate_of(cases[i].json, strlen(cases[i].json), &rows);
+        if (rc != cases[i].rc || (rc == 0 && rows != cases[i].rows)) {
+            print_error("%s: rc %d rows %lld\n", cases[i].json, rc, (long long)rows);
+            fail();
+        }
+    }
+    int64_t rows;
+    assert_int_equal(crest__estimate_of(NULL, 0, &rows), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(writes_and_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(ref_names_a_bind_again, setup, teardown),
         cmocka_unit_test(out_of_memory_sticks),
+        cmocka_unit_test(estimate_of_explain_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
