@@ -438,13 +438,18 @@ def crest(store_dbs, servers, tmp_path):
 
 
 @pytest.fixture
-def hello(servers, tmp_path):
-    """hello(db_path=None, workers=1) -> Server running the hello example."""
+def hello(store_dbs, servers, tmp_path):
+    """hello(db_path=None, workers=1) -> Server running the hello example on
+    the SQLite file db_path or (STORE postgres) the database of the cluster
+    its name stands for (StoreDbs)."""
     _require(CREST_HELLO, "CREST_HELLO")
 
     def start(db_path=None, workers=1, env=None, args=()):
         if db_path is None:
             db_path = tmp_path / "hello.db"
+        if STORE == "postgres":
+            db_path = store_dbs.uri(str(db_path))
+            store_dbs_of[0] = store_dbs
         argv = [CREST_HELLO, "--listen", "127.0.0.1:0", "--workers", str(workers), "--db", str(db_path)]
         argv += list(args)
         s = servers.add(Server(argv, cwd=str(tmp_path), env=env))
