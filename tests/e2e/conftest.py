@@ -472,11 +472,15 @@ def slow_app(servers, tmp_path):
 
 
 @pytest.fixture
-def query_app(servers, tmp_path):
-    """query_app(workers=1) -> Server running tests/e2e/query_app.c (handlers on crest_query)."""
+def query_app(store_dbs, servers, tmp_path):
+    """query_app(workers=1) -> Server running tests/e2e/query_app.c (handlers on crest_query), on
+    query_app.db or (STORE postgres) a database of the cluster (CREST_DATABASE)."""
     _require(CREST_QUERY_APP, "CREST_QUERY_APP")
 
     def start(workers=1, env=None, args=()):
+        if STORE == "postgres":
+            env = dict(env or {}, CREST_DATABASE=store_dbs.uri("query_app.db"))
+            store_dbs_of[0] = store_dbs
         argv = [CREST_QUERY_APP, "--listen", "127.0.0.1:0", "--workers", str(workers)] + list(args)
         return servers.add(Server(argv, cwd=str(tmp_path), env=env)).wait_listening()
 
