@@ -12,7 +12,9 @@ The store: CREST_TEST_STORE=postgres (CTest's e2e.pg.<file> tests) runs the
 same tests with crest on PostgreSQL. The crest fixture then gives every
 `database: sqlite:NAME` of an app file (and every CREST_DATABASE=sqlite:...
 of a server's environment) a database of the cluster, the same one for the
-same NAME within a test (a restart finds its data), dropped after the test.
+same NAME within a test (a restart finds its data), dropped after the test;
+the C programs' fixtures (hello, query_app; tasks_c in test_tasks_c.py)
+give theirs the same way, as --db or CREST_DATABASE.
 Tests that hold for one store only have "sqlite" or "postgres" in their
 names and are skipped on the other; `STORE` and `on_store(sqlite=...,
 postgres=...)` pick what differs (the SQL of an app file).
