@@ -11,6 +11,8 @@
  *                             inserts into `codes` (code unique): a taken code
  *                             keeps crest's 409, or with replace the callback
  *                             answers 422 code_taken naming crest's code
+ *   POST /undo?code=C         BEGIN, inserts C into `codes`, ROLLBACK, then
+ *                             answers {"count": <rows with code C>} (0)
  *   GET  /missing             SELECT $1, $2 with one value given → 500
  *   GET  /count?n=N           WITH RECURSIVE counting to N (timeout_ms 60000)
  *   GET  /count-short?n=N     the same with timeout_ms 300
@@ -185,6 +187,47 @@ static int codes(crest_req *req, crest_res *res, void *ud)
     return crest_query(req, res, "INSERT INTO codes (code) VALUES ($1) RETURNING id", p, 1, code_inserted, NULL);
 }
 
+/* ---- /undo ---- */
+
+/* BEGIN → INSERT → ROLLBACK → the count of that code: each step starts the
+ * next from its callback; a failed step keeps crest's answer. */
+typedef struct undo_job {
+    crest_value code;
+    int step;
+} undo_job;
+
+static void undo_step(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    static const char *const steps[] = {"INSERT INTO codes (code) VALUES ($1)", "ROLLBACK",
+                                        "SELECT count(*) FROM codes WHERE code = $1"};
+    undo_job *job = ud;
+    if (rows && job->step == 3) {
+        crest_json *w = crest_res_json(res);
+        crest_json_object_begin(w);
+        crest_json_key(w, "count");
+        crest_json_int(w, crest_rows_next(rows) ? crest_rows_int(rows, 0) : -1);
+        crest_json_object_end(w);
+    }
+    if (!rows || job->step == 3) {
+        crest_res_finish(res);
+        return;
+    }
+    const char *sql = steps[job->step++];
+    if (crest_query(req, res, sql, &job->code, strchr(sql, '$') ? 1 : 0, undo_step, job) < 0)
+        crest_res_finish(res);
+}
+
+static int undo(crest_req *req, crest_res *res, void *ud)
+{
+    (void)ud;
+    undo_job *job = crest_req_alloc(req, sizeof *job);
+    if (!job)
+        return crest_res_error(res, 503, "out_of_memory", "no memory");
+    job->code = crest_text(crest_req_str(req, "code"));
+    job->step = 0;
+    return crest_query(req, res, "BEGIN", NULL, 0, undo_step, job);
+}
+
 /* ---- /missing ---- */
 
 static void missing_done(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
@@ -273,6 +316,8 @@ static const crest_endpoint endpoints[] = {
      .handler = count_to, .timeout_ms = 300},
     {.method = CREST_GET, .path = "/twice-here", .summary = "Finish twice in the handler", .handler = twice_here},
     {.method = CREST_GET, .path = "/fast", .params = fast_params, .summary = "Count to 1", .handler = count_to},
+    {.method = CREST_POST, .path = "/undo", .params = code_params, .summary = "An insert rolled back",
+     .handler = undo},
 };
 
 static const crest_endpoint twice_ep = {.method = CREST_GET, .path = "/twice", .params = n_params,
