@@ -234,11 +234,13 @@ static const crest_module_def task_module = {
  * module: with X-User only that user's tasks. One statement decides and
  * writes, so two archives of one task cannot both win; when it changes
  * nothing, a read says why. Booleans are bound, so the statements read
- * the same to every database. */
+ * the same to every database; the user ($2) is cast to text where it is
+ * first used, as PostgreSQL types a parameter from its uses and would
+ * find two (owner is a varchar there). */
 static const char archive_sql[] = "UPDATE tasks SET is_deleted = $3 WHERE id = $1 AND is_deleted = $4 "
-                                  "AND is_completed = $3 AND ($2 IS NULL OR owner = $2)";
+                                  "AND is_completed = $3 AND (CAST($2 AS TEXT) IS NULL OR owner = $2)";
 static const char archive_why_sql[] = "SELECT is_completed FROM tasks WHERE id = $1 AND is_deleted = $3 "
-                                      "AND ($2 IS NULL OR owner = $2)";
+                                      "AND (CAST($2 AS TEXT) IS NULL OR owner = $2)";
 
 typedef struct archive_job {
     int64_t id;

@@ -381,7 +381,10 @@ double crest_rows_float(const crest_rows *rows, unsigned col);
 const char *crest_rows_text(const crest_rows *rows, unsigned col, size_t *len);
 /* Writes the current row as a JSON object {"<column>": value, ...}. */
 void crest_rows_write(const crest_rows *rows, crest_json *w);
-/* Rows a write changed, and the id of the last row it inserted. */
+/* Rows a write changed, and the id of the last row it inserted (0: none).
+ * SQLite knows the id of any insert (its rowid); PostgreSQL has none to
+ * tell, so there it is the integer `id` column of the INSERT's RETURNING
+ * (write `INSERT ... RETURNING id` for the same answer on both). */
 int64_t crest_rows_changes(const crest_rows *rows);
 int64_t crest_rows_last_id(const crest_rows *rows);
 

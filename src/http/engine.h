@@ -96,6 +96,12 @@ struct reqstate {
      * never runs). One compare-and-swap each side decides, so a handler
      * whose 504 was sent never starts. */
     atomic_int run;
+    /* Abandoning a deferred request cancels its statements, and a store may
+     * run their completions (failures) inside that call: the answer they
+     * finish must not free the state under the store's feet. While
+     * cancelling is set, a finished answer only sets finished_in_cancel;
+     * crest__request_abandon frees the state once the cancel returned. */
+    bool cancelling, finished_in_cancel;
 };
 
 enum { RUN_QUEUED, RUN_STARTED, RUN_ABANDONED };

@@ -166,14 +166,26 @@ void crest__request_abandon(conn *c)
     reqstate *rs = c->rs;
     if (!rs)
         return;
-    /* Not started yet (every pool thread busy): it never will. Started: the
-     * thread finishes, and after_work_cb frees the state. */
-    if (!rs->req.deferred) /* a deferred answer queued no work: crest_res_finish frees it */
-        uv_cancel((uv_req_t *)&rs->work);
-    else if (rs->req.store_pending) /* nobody reads its answer: its statements stop */
-        crest__req_cancel(&rs->req);
+    /* Detached first: whatever answer comes from now on goes nowhere (not
+     * into the connection being closed, which would close it twice). */
     rs->c = NULL;
     c->rs = NULL;
+    /* Not started yet (every pool thread busy): it never will. Started: the
+     * thread finishes, and after_work_cb frees the state. */
+    if (!rs->req.deferred) { /* a deferred answer queued no work: crest_res_finish frees it */
+        uv_cancel((uv_req_t *)&rs->work);
+    } else if (rs->req.store_pending) { /* nobody reads its answer: its statements stop */
+        /* Their completions may run in the call (a statement still waiting
+         * for a database connection fails at once) and finish the answer:
+         * the state, the session in its arena included, is freed after. */
+        rs->cancelling = true;
+        crest__req_cancel(&rs->req);
+        rs->cancelling = false;
+        if (rs->finished_in_cancel) {
+            rs->finished_in_cancel = false;
+            crest__reqstate_release(c->w, rs);
+        }
+    }
 }
 
 /* ---- parser callbacks: the head ---- */

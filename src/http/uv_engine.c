@@ -259,7 +259,10 @@ static void engine_resume(crest__worker *cw, crest_req *req)
     reqstate *rs = (reqstate *)(void *)((char *)req - offsetof(reqstate, req));
     conn *c = rs->c;
     if (!c) { /* abandoned (a 504 went out, or the client left): nobody to tell */
-        crest__reqstate_release((worker *)cw->engine, rs);
+        if (rs->cancelling) /* inside crest__request_abandon's cancel: it frees the state after */
+            rs->finished_in_cancel = true;
+        else
+            crest__reqstate_release((worker *)cw->engine, rs);
         return;
     }
     c->state = ST_IDLE;

@@ -252,6 +252,23 @@ static int64_t changes_of(PGresult *res)
     return strtoll(PQcmdTuples(res), NULL, 10);
 }
 
+/* The id of the last row an INSERT gave back: the integer `id` column of
+ * its RETURNING (the last row kept), else 0. PostgreSQL has no rowid to
+ * tell, as SQLite's last_insert_rowid does; crest's tables (and the tables
+ * its users write for it) name their key id. */
+static int64_t last_id_of(PGresult *res, const crest__rows *r)
+{
+    const char *cmd = PQcmdStatus(res);
+    if (!cmd || strncmp(cmd, "INSERT ", 7) || !r->nrows)
+        return 0;
+    for (unsigned col = 0; col < r->ncols; col++) {
+        const crest__cell *c = &r->cells[(r->nrows - 1) * r->ncols + col];
+        if (!strcmp(PQfname(res, (int)col), "id"))
+            return c->k == CREST__V_INT ? c->v.i : 0;
+    }
+    return 0;
+}
+
 int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames, size_t max_bytes,
                    crest__rows **out, crest__dberr *err)
 {
@@ -293,6 +310,7 @@ int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames
         r->nrows++;
     }
     r->changes = changes_of(res);
+    r->last_id = last_id_of(res, r);
     *out = r;
     return 0;
 nomem:

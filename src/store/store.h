@@ -91,7 +91,8 @@ struct crest_rows {
     size_t nrows, cap;
     size_t at;                 /* crest_rows_next: the current row + 1 (0: before the first) */
     int64_t changes;           /* rows a write changed */
-    int64_t last_id;           /* the id of the last row inserted (SQLite's rowid) */
+    int64_t last_id;           /* the id of the last row inserted (SQLite's rowid; PostgreSQL's: the id
+                                  column of an INSERT's RETURNING, else 0) */
     size_t bytes;              /* what the rows weigh as JSON, at least (limits) */
 };
 

@@ -11,6 +11,8 @@
  *                             inserts into `codes` (code unique): a taken code
  *                             keeps crest's 409, or with replace the callback
  *                             answers 422 code_taken naming crest's code
+ *   POST /undo?code=C         BEGIN, inserts C into `codes`, ROLLBACK, then
+ *                             answers {"count": <rows with code C>} (0)
  *   GET  /missing             SELECT $1, $2 with one value given → 500
  *   GET  /count?n=N           WITH RECURSIVE counting to N (timeout_ms 60000)
  *   GET  /count-short?n=N     the same with timeout_ms 300
@@ -20,7 +22,8 @@
  *   GET  /twice-here          finishes in the handler, twice, then returns
  *                             CREST_DEFERRED
  *
- * The database is query_app.db in the working folder.
+ * The database is query_app.db in the working folder, or CREST_DATABASE (a
+ * postgresql:// URI: the tables in PostgreSQL's types).
  *
  * Usage: query_app [--listen HOST:PORT] [--workers N] */
 #include <stdio.h>
@@ -129,7 +132,8 @@ static void kinds_inserted(crest_req *req, crest_res *res, crest_rows *rows, voi
     }
     job->changes = crest_rows_changes(rows);
     job->last_id = crest_rows_last_id(rows);
-    job->id = crest_int(job->last_id);
+    /* The row is read back by the id RETURNING gave (on every store). */
+    job->id = crest_int(crest_rows_next(rows) ? crest_rows_int(rows, 0) : 0);
     if (crest_query(req, res, "SELECT id, n, b, i, f, t, d, dt, j, u FROM kinds WHERE id = $1", &job->id, 1,
                     kinds_read, job) < 0)
         crest_res_finish(res);
@@ -151,7 +155,8 @@ static int kinds(crest_req *req, crest_res *res, void *ud)
     job->v[6] = (crest_value){.type = CREST_V_DATETIME, .s = "2024-02-29T12:34:56Z", .len = 20};
     job->v[7] = (crest_value){.type = CREST_V_JSON, .s = json, .len = sizeof json - 1};
     job->v[8] = (crest_value){.type = CREST_V_UUID, .s = "0190f2a4-8c3e-7d4b-9a51-2f6c1e0b7a93", .len = 36};
-    return crest_query(req, res, "INSERT INTO kinds (n, b, i, f, t, d, dt, j, u) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    return crest_query(req, res, "INSERT INTO kinds (n, b, i, f, t, d, dt, j, u) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                       "RETURNING id",
                        job->v, 9, kinds_inserted, job);
 }
 
@@ -179,7 +184,48 @@ static int codes(crest_req *req, crest_res *res, void *ud)
     if (!p)
         return crest_res_error(res, 503, "out_of_memory", "no memory");
     *p = crest_text(crest_req_str(req, "code"));
-    return crest_query(req, res, "INSERT INTO codes (code) VALUES ($1)", p, 1, code_inserted, NULL);
+    return crest_query(req, res, "INSERT INTO codes (code) VALUES ($1) RETURNING id", p, 1, code_inserted, NULL);
+}
+
+/* ---- /undo ---- */
+
+/* BEGIN → INSERT → ROLLBACK → the count of that code: each step starts the
+ * next from its callback; a failed step keeps crest's answer. */
+typedef struct undo_job {
+    crest_value code;
+    int step;
+} undo_job;
+
+static void undo_step(crest_req *req, crest_res *res, crest_rows *rows, void *ud)
+{
+    static const char *const steps[] = {"INSERT INTO codes (code) VALUES ($1)", "ROLLBACK",
+                                        "SELECT count(*) FROM codes WHERE code = $1"};
+    undo_job *job = ud;
+    if (rows && job->step == 3) {
+        crest_json *w = crest_res_json(res);
+        crest_json_object_begin(w);
+        crest_json_key(w, "count");
+        crest_json_int(w, crest_rows_next(rows) ? crest_rows_int(rows, 0) : -1);
+        crest_json_object_end(w);
+    }
+    if (!rows || job->step == 3) {
+        crest_res_finish(res);
+        return;
+    }
+    const char *sql = steps[job->step++];
+    if (crest_query(req, res, sql, &job->code, strchr(sql, '$') ? 1 : 0, undo_step, job) < 0)
+        crest_res_finish(res);
+}
+
+static int undo(crest_req *req, crest_res *res, void *ud)
+{
+    (void)ud;
+    undo_job *job = crest_req_alloc(req, sizeof *job);
+    if (!job)
+        return crest_res_error(res, 503, "out_of_memory", "no memory");
+    job->code = crest_text(crest_req_str(req, "code"));
+    job->step = 0;
+    return crest_query(req, res, "BEGIN", NULL, 0, undo_step, job);
 }
 
 /* ---- /missing ---- */
@@ -270,6 +316,8 @@ static const crest_endpoint endpoints[] = {
      .handler = count_to, .timeout_ms = 300},
     {.method = CREST_GET, .path = "/twice-here", .summary = "Finish twice in the handler", .handler = twice_here},
     {.method = CREST_GET, .path = "/fast", .params = fast_params, .summary = "Count to 1", .handler = count_to},
+    {.method = CREST_POST, .path = "/undo", .params = code_params, .summary = "An insert rolled back",
+     .handler = undo},
 };
 
 static const crest_endpoint twice_ep = {.method = CREST_GET, .path = "/twice", .params = n_params,
@@ -281,10 +329,22 @@ int main(int argc, char **argv)
     if (!app)
         return 1;
     crest_error err = {0};
-    crest_app_set_database(app, "query_app.db");
-    crest_app_add_startup_sql(app, "CREATE TABLE IF NOT EXISTS kinds (id INTEGER PRIMARY KEY, n, b, i, f, t, d, "
-                                   "dt, j, u)");
-    crest_app_add_startup_sql(app, "CREATE TABLE IF NOT EXISTS codes (id INTEGER PRIMARY KEY, code TEXT UNIQUE)");
+    const char *db = getenv("CREST_DATABASE") ? getenv("CREST_DATABASE") : "query_app.db";
+    if (crest_app_set_database(app, db)) {
+        fprintf(stderr, "query_app: bad database '%s'\n", db);
+        return 2;
+    }
+    if (!strncmp(db, "postgresql://", 13) || !strncmp(db, "postgres://", 11)) {
+        crest_app_add_startup_sql(app, "CREATE TABLE IF NOT EXISTS kinds (id bigint GENERATED BY DEFAULT AS IDENTITY "
+                                       "PRIMARY KEY, n text, b boolean, i bigint, f double precision, t text, d date, "
+                                       "dt timestamptz, j jsonb, u uuid)");
+        crest_app_add_startup_sql(app, "CREATE TABLE IF NOT EXISTS codes (id bigint GENERATED BY DEFAULT AS IDENTITY "
+                                       "PRIMARY KEY, code text UNIQUE)");
+    } else {
+        crest_app_add_startup_sql(app, "CREATE TABLE IF NOT EXISTS kinds (id INTEGER PRIMARY KEY, n, b, i, f, t, d, "
+                                       "dt, j, u)");
+        crest_app_add_startup_sql(app, "CREATE TABLE IF NOT EXISTS codes (id INTEGER PRIMARY KEY, code TEXT UNIQUE)");
+    }
     if (crest_app_add_endpoints(app, endpoints, sizeof endpoints / sizeof endpoints[0], NULL, &err)) {
         crest_error_print(&err, "query_app");
         return 1;

@@ -2,12 +2,15 @@
 black-box through tests/e2e/query_app.c: deferred answers, $n binding, every
 value kind, failures as crest answers them (and a callback replacing one), a
 slow read that leaves the worker free, the endpoint's deadline, and
-crest_res_finish called twice."""
+crest_res_finish called twice; on both stores (conftest's STORE: query_app's
+CREST_DATABASE is then a database of the cluster)."""
 import statistics
 import threading
 import time
 
-from conftest import assert_problem, http_request
+import pytest
+
+from conftest import STORE, assert_problem, http_request, on_store
 
 # Counting to this with a recursive CTE takes seconds (about 8): far
 # past the loop's budget of work, so the read goes on on the thread pool.
@@ -33,17 +36,21 @@ def test_every_value_kind_round_trips_through_a_table(query_app):
     assert j["last_id"] == 1
     assert j["count"] == 1 and j["more"] is False
     assert j["columns"] == ["id", "n", "b", "i", "f", "t", "d", "dt", "j", "u"]
-    # SQLite stores booleans as 0/1 and the text kinds as text.
-    assert j["types"] == ["int", "null", "int", "int", "float", "text", "text", "text", "text", "text"]
+    # SQLite stores booleans as 0/1 and the text kinds as text; PostgreSQL's columns are typed (crest.h).
+    assert j["types"] == on_store(
+        sqlite=["int", "null", "int", "int", "float", "text", "text", "text", "text", "text"],
+        postgres=["int", "null", "bool", "int", "float", "text", "date", "datetime", "json", "uuid"])
     assert j["null"] == [False, True] + [False] * 8
     assert j["i"] == -4611686018427387904
     assert j["f"] == -2.5e-3
     assert j["t"] == text
     assert j["text_len"] == len(text.encode())
     assert j["out_of_range"] is True
-    assert j["row"] == {"id": 1, "n": None, "b": 1, "i": -4611686018427387904, "f": -2.5e-3, "t": text,
-                        "d": "2024-02-29", "dt": "2024-02-29T12:34:56Z", "j": '{"a":[1,2]}',
-                        "u": "0190f2a4-8c3e-7d4b-9a51-2f6c1e0b7a93"}
+    assert j["row"] == {"id": 1, "n": None, "i": -4611686018427387904, "f": -2.5e-3, "t": text,
+                        "d": "2024-02-29", "u": "0190f2a4-8c3e-7d4b-9a51-2f6c1e0b7a93",
+                        # as each store gives them back: SQLite as bound, PostgreSQL from its types
+                        **on_store(sqlite={"b": 1, "dt": "2024-02-29T12:34:56Z", "j": '{"a":[1,2]}'},
+                                   postgres={"b": True, "dt": "2024-02-29T12:34:56.000Z", "j": {"a": [1, 2]}})}
     r = s.get("/kinds", params={"t": ""})
     assert r.status_code == 200, r.text
     assert r.json()["last_id"] == 2 and r.json()["row"]["t"] == "" and r.json()["text_len"] == 0
@@ -56,6 +63,28 @@ def test_unique_violation_is_crests_409_conflict(query_app):
     assert r.json() == {"id": 1}
     p = assert_problem(s.request("POST", "/codes", params={"code": "a"}), 409, "conflict")
     assert p["errors"] == {"code": "is already taken"}
+
+
+def test_rows_last_id_is_the_inserted_rows_id_on_every_store(query_app):
+    """Regression: on PostgreSQL crest_rows_last_id was always 0 (only SQLite's store set it, from its
+    rowid). Now it is the id RETURNING gave there (crest.h), so an insert answers the same on both."""
+    s = query_app()
+    ids = [s.request("POST", "/codes", params={"code": c}).json() for c in ("x", "y", "z")]
+    assert ids == [{"id": 1}, {"id": 2}, {"id": 3}]
+
+
+@pytest.mark.xfail(STORE == "postgres", strict=True,
+                   reason="crest_query's BEGIN/ROLLBACK make no transaction on PostgreSQL's loop (each write commits)")
+def test_a_handlers_own_transaction_rolls_back_on_every_store(query_app):
+    """README: a handler's own transaction (BEGIN through crest_query). On PostgreSQL each write crest_query
+    sends on a worker's loop is its own transaction (BEGIN, the statement, COMMIT; postgres_loop.c), so the
+    handler's ROLLBACK undoes nothing there: a known difference, left to the store's owner. strict: once
+    fixed this passes, and the mark must go."""
+    s = query_app()
+    r = s.request("POST", "/undo", params={"code": "gone"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"count": 0}
+    assert s.request("POST", "/codes", params={"code": "gone"}).status_code == 201  # (not taken either)
 
 
 def test_callback_replaces_crests_answer(query_app):

@@ -1,17 +1,18 @@
 """The tasks_c example: the Tasks API written in C on the public API — a model,
 a REST module with C callbacks (computed field, hooks, scope, pipeline, meta)
-and a custom archive endpoint beside it.
+and a custom archive endpoint beside it; on both stores (conftest's STORE: its
+--db is then a database of the cluster).
 
 Environment: CREST_TASKS_C (the program); by default it sits beside hello in
 the build tree of CREST_BIN: <dir of CREST_BIN>/examples/tasks_c (or, when that
 path is the example's CMake build directory, the program inside it)."""
 import json
 import os
-import sqlite3
 
 import pytest
 
-from conftest import CREST_BIN, Server, _abs, _require, assert_problem
+import conftest
+from conftest import CREST_BIN, STORE, Server, _abs, _require, assert_problem, on_store
 
 
 def _default_tasks_c():
@@ -27,14 +28,19 @@ SEEDED = [("Write the README", True, 5400), ("Ship crest", False, 1800)]
 
 
 @pytest.fixture
-def tasks_c(servers, tmp_path):
-    """tasks_c(db_path=None, workers=1, env=None, args=()) -> Server running the example."""
+def tasks_c(store_dbs, servers, tmp_path):
+    """tasks_c(db_path=None, workers=1, env=None, args=()) -> Server running the example on the SQLite
+    file db_path or (STORE postgres) the database of the cluster its name stands for."""
     _require(CREST_TASKS_C, "CREST_TASKS_C")
 
     def start(db_path=None, workers=1, env=None, args=()):
         if db_path is None:
             db_path = tmp_path / "tasks_c.db"
-        argv = [CREST_TASKS_C, "--listen", "127.0.0.1:0", "--workers", str(workers), "--db", str(db_path)]
+        db = str(db_path)
+        if STORE == "postgres":
+            db = store_dbs.uri(db)
+            conftest.store_dbs_of[0] = store_dbs
+        argv = [CREST_TASKS_C, "--listen", "127.0.0.1:0", "--workers", str(workers), "--db", db]
         argv += list(args)
         s = servers.add(Server(argv, cwd=str(tmp_path), env=env))
         s.db_path = db_path
@@ -65,12 +71,9 @@ def ids(r):
 
 
 def db_rows(s):
-    con = sqlite3.connect(s.db_path)
-    try:
-        return {i: (owner, deleted) for i, owner, deleted in
-                con.execute("SELECT id, owner, is_deleted FROM tasks ORDER BY id")}
-    finally:
-        con.close()
+    """{id: (owner, is_deleted)} as stored (is_deleted: SQLite's 0/1, PostgreSQL's booleans, equal in Python)."""
+    return {i: (owner, deleted) for i, owner, deleted in
+            conftest.db_rows(s, str(s.db_path), "SELECT id, owner, is_deleted FROM tasks ORDER BY id")}
 
 
 def q(obj):
@@ -445,11 +448,11 @@ def test_is_deleted_cannot_be_queried(s):
 # ---------------------------------------------------------------- the program
 
 
-def test_crest_database_env(tmp_path):
+def test_crest_database_env(tmp_path, store_dbs):
     _require(CREST_TASKS_C, "CREST_TASKS_C")
     db = tmp_path / "from-env.db"
     srv = Server([CREST_TASKS_C, "--listen", "127.0.0.1:0", "--workers", "2"], cwd=str(tmp_path),
-                 env={"CREST_DATABASE": str(db)})
+                 env={"CREST_DATABASE": on_store(sqlite=str(db), postgres=store_dbs.uri(str(db)))})
     try:
         srv.wait_listening()
         assert srv.workers == 2
@@ -457,11 +460,14 @@ def test_crest_database_env(tmp_path):
     finally:
         assert srv.stop() == 0
     assert not srv.check_clean(), srv.stderr_text()
-    assert db.exists()
+    if STORE == "postgres":
+        assert store_dbs.psql(str(db), "SELECT count(*) FROM tasks").strip() == "2"
+    else:
+        assert db.exists()
     assert not (tmp_path / "tasks_c.db").exists()
 
 
-def test_default_database_file(tmp_path):
+def test_default_database_is_a_sqlite_file(tmp_path):
     _require(CREST_TASKS_C, "CREST_TASKS_C")
     srv = Server([CREST_TASKS_C, "--listen", "127.0.0.1:0", "--workers", "1"], cwd=str(tmp_path))
     try:

@@ -1,6 +1,8 @@
 /* golden.h — what the golden runners share: reading a case's files,
- * printing compiled SQL and its binds per dialect, and comparing (or with
- * --update rewriting) a case's expected.<dialect> file. */
+ * printing compiled SQL and its binds per dialect, running it (SQLite: an
+ * in-memory database; PostgreSQL with --pg: a fresh database of the tests'
+ * cluster, golden_pg.c), and comparing (or with --update rewriting) a
+ * case's expected.<dialect> file. */
 #ifndef CREST_GOLDEN_H
 #define CREST_GOLDEN_H
 
@@ -9,6 +11,9 @@
 #include "rest/rest_internal.h"
 #include "store/sqlite_internal.h"
 
+/* The runner's flags after DIR (argv[1]): --update, --pg. 0, or -1 when
+ * DIR is missing or a flag is unknown. */
+int golden_flags(int argc, char **argv, bool *update, bool *pg);
 /* The file's contents, NUL-terminated (malloc'd: the caller frees), or NULL. */
 char *golden_slurp(const char *path);
 /* Appends "sql: <text>\nbinds: [...]\n" for q. SQLite's binds print as the
@@ -18,9 +23,32 @@ void golden_print_sql(crest__buf *out, const crest__sql *q);
 /* Prepares q on db, binds it and (step) runs it to the end; on an error
  * appends "SQLITE ERROR: ..." to out and returns -1. */
 int golden_run_sqlite(sqlite3 *db, const crest__sql *q, bool step, crest__buf *out);
-/* Syncs m's table on db (crest__model_sync) through the SQLite store's
- * calls, on a connection wrapping db, which stays the caller's. */
+/* Syncs m's table (crest__model_sync) on the connection c of store s, both
+ * the caller's. */
+int golden_sync_on(crest__model *m, crest__store *s, crest__conn *c, crest_error *err);
+/* Syncs m's table on db through the SQLite store's calls, on a connection
+ * wrapping db, which stays the caller's. */
 int golden_model_sync(crest__model *m, sqlite3 *db, crest_error *err);
+
+/* A database of its own on the tests' PostgreSQL cluster, through crest's
+ * PostgreSQL store. */
+typedef struct golden_pg golden_pg;
+/* Creates the database on the cluster whose conninfo line is in the file
+ * env CREST_TEST_PG_FILE names, and connects to it; NULL (why printed on
+ * stderr) when it cannot. The caller frees it with golden_pg_close. */
+golden_pg *golden_pg_open(void);
+/* Disconnects and drops the database; NULL does nothing. */
+void golden_pg_close(golden_pg *pg);
+/* Syncs m's table on pg's database, as crest does at start-up. */
+int golden_model_sync_pg(crest__model *m, golden_pg *pg, crest_error *err);
+/* Runs a script (statements of the runner's own: a case's setup, its
+ * transaction); on an error appends "POSTGRES ERROR: ..." to out and
+ * returns -1. */
+int golden_pg_script(golden_pg *pg, const char *sql, crest__buf *out);
+/* Runs q on pg's database with its binds (lists as arrays), as the store
+ * runs crest's statements; on an error appends "POSTGRES ERROR: ..." to
+ * out and returns -1. */
+int golden_run_pg(golden_pg *pg, const crest__sql *q, crest__buf *out);
 /* Compares got with DIR/CASE/expected.<dialect> (or writes it when
  * update); prints a FAIL report and returns -1 when they differ or rc < 0. */
 int golden_check(const char *dir, const char *name, const char *dialect, const char *got, int rc, bool update);

@@ -5,8 +5,11 @@
  * holds `input` (lines key=value: op=..., then what the op takes) and
  * `expected.sqlite` / `expected.postgres`: the statements and their binds.
  * SQLite's statements also run against an in-memory database made by the
- * model (so they must be valid SQLite); PostgreSQL's are compared as text.
- * Usage: golden_plans DIR [--update] */
+ * model (so they must be valid SQLite); with --pg PostgreSQL's also run,
+ * with their binds, in a fresh database of the tests' cluster
+ * (CREST_TEST_PG_FILE) made by the model the same way, each case in a
+ * transaction rolled back after it; else they are compared as text only.
+ * Usage: golden_plans DIR [--update] [--pg] */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,7 +291,39 @@ static sqlite3 *db_for(crest__model *m, const char *op)
     return db;
 }
 
-static int run_case(crest__model *m, const char *input, const crest__dialect *d, crest__buf *out)
+/* The PostgreSQL counterpart of db_for: what a case's transaction starts
+ * with, so its statements meet what SQLite's meet. No tables (create_table,
+ * fields_table: an empty schema first in the search path), a table with
+ * only its id (add_column), else the model's. NULL: the case manages
+ * transactions itself (txn), and runs outside one. */
+static const char *pg_setup_for(const char *op)
+{
+    if (!strcmp(op, "txn"))
+        return NULL;
+    if (!strcmp(op, "create_table") || !strcmp(op, "fields_table"))
+        return "BEGIN; CREATE SCHEMA golden_case; SET LOCAL search_path = golden_case";
+    if (!strcmp(op, "add_column"))
+        return "BEGIN; CREATE SCHEMA golden_case; SET LOCAL search_path = golden_case; "
+               "CREATE TABLE \"tasks\" (\"id\" bigint PRIMARY KEY)";
+    return "BEGIN";
+}
+
+/* Runs n statements on pg in the case's setup (pg_setup_for), then rolls
+ * back; -1 when one fails. */
+static int run_pg(golden_pg *pg, const char *op, crest__sql *stmts, unsigned n, crest__buf *out)
+{
+    const char *setup = pg_setup_for(op);
+    int rc = setup ? golden_pg_script(pg, setup, out) : 0;
+    for (unsigned i = 0; i < n && rc == 0; i++)
+        rc = golden_run_pg(pg, &stmts[i], out);
+    if (setup)
+        golden_pg_script(pg, "ROLLBACK", out);
+    return rc;
+}
+
+/* Runs one case in dialect d into out; -1 when its SQL does not run
+ * (SQLite's always run; PostgreSQL's on pg when not NULL). */
+static int run_case(crest__model *m, const char *input, const crest__dialect *d, golden_pg *pg, crest__buf *out)
 {
     crest__arena a;
     crest__arena_init(&a, 4096, 0);
@@ -310,6 +345,8 @@ static int run_case(crest__model *m, const char *input, const crest__dialect *d,
                 rc = -1;
         }
         sqlite3_close(db);
+        if (pg && d == crest__dialect_postgres() && run_pg(pg, k.op ? k.op : "", stmts, n, out))
+            rc = -1;
     }
     for (unsigned i = 0; i < 4; i++)
         crest__sql_dispose(&stmts[i]);
@@ -322,11 +359,11 @@ static int by_name(const struct dirent **x, const struct dirent **y) { return st
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: golden_plans DIR [--update]\n");
+    bool update = false, on_pg = false;
+    if (golden_flags(argc, argv, &update, &on_pg)) {
+        fprintf(stderr, "usage: golden_plans DIR [--update] [--pg]\n");
         return 2;
     }
-    bool update = argc > 2 && !strcmp(argv[2], "--update");
     crest_app *app = crest_app_new();
     crest_error err = {0};
     if (crest_app_add_model(app, &model_def, &err)) {
@@ -334,6 +371,12 @@ int main(int argc, char **argv)
         return 1;
     }
     crest__model *m = crest__app_model(app, "Task");
+    golden_pg *pg = NULL;
+    if (on_pg && (!(pg = golden_pg_open()) || golden_model_sync_pg(m, pg, &err))) {
+        fprintf(stderr, "PostgreSQL: %s\n", err.msg);
+        golden_pg_close(pg);
+        return 1;
+    }
     struct dirent **ents;
     int n = scandir(argv[1], &ents, NULL, by_name);
     if (n < 0) {
@@ -353,7 +396,7 @@ int main(int argc, char **argv)
             const crest__dialect *d = k ? crest__dialect_postgres() : crest__dialect_sqlite();
             crest__buf out;
             crest__buf_init(&out, 0);
-            int rc = run_case(m, input, d, &out);
+            int rc = run_case(m, input, d, pg, &out);
             crest__buf_append(&out, "", 1);
             bad |= golden_check(argv[1], name, d->name, out.ptr, rc, update);
             crest__buf_dispose(&out);
@@ -367,6 +410,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++)
         free(ents[i]);
     free(ents);
+    golden_pg_close(pg);
     crest_app_free(app);
     printf("%d passed, %d failed\n", passed, failed);
     return failed || passed == 0 ? 1 : 0;

@@ -4,8 +4,10 @@
  * `expected.postgres`: either "error: <message>" (the same for both) or the
  * plan, the sort, the SQL condition and the bound values. Every SQLite SQL
  * produced is also run against an in-memory table, so a plan never prints
- * SQL that SQLite rejects; the PostgreSQL text is compared as text.
- * Usage: golden_query DIR [--update] */
+ * SQL that SQLite rejects; with --pg every PostgreSQL SQL also runs, with
+ * its binds, against the same table in a fresh database of the tests'
+ * cluster (CREST_TEST_PG_FILE), else it is compared as text only.
+ * Usage: golden_query DIR [--update] [--pg] */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +34,9 @@ static const crest_field fields[] = {
 static const crest_model_def model_def = {.name = "Task", .table = "tasks", .fields = fields};
 
 /* Runs one case in dialect d into out; returns -1 when the SQL does not run
- * (db: SQLite's, NULL for PostgreSQL). */
+ * (on db for SQLite, on pg for PostgreSQL: either NULL when not run). */
 static int run_case(const crest__model *m, const crest__allow *allow, const crest__dialect *d, sqlite3 *db,
-                    const char *input, crest__buf *out)
+                    golden_pg *pg, const char *input, crest__buf *out)
 {
     crest__arena a;
     crest__arena_init(&a, 4096, 0);
@@ -83,6 +85,8 @@ static int run_case(const crest__model *m, const crest__allow *allow, const cres
     golden_print_sql(out, &s);
     if (db)
         rc = golden_run_sqlite(db, &s, true, out);
+    else if (pg)
+        rc = golden_run_pg(pg, &s, out);
     crest__sql_dispose(&s);
 done:
     free(copy);
@@ -94,11 +98,11 @@ static int by_name(const struct dirent **x, const struct dirent **y) { return st
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: golden_query DIR [--update]\n");
+    bool update = false, on_pg = false;
+    if (golden_flags(argc, argv, &update, &on_pg)) {
+        fprintf(stderr, "usage: golden_query DIR [--update] [--pg]\n");
         return 2;
     }
-    bool update = argc > 2 && !strcmp(argv[2], "--update");
     crest_app *app = crest_app_new();
     crest_error err = {0};
     if (crest_app_add_model(app, &model_def, &err)) {
@@ -118,6 +122,19 @@ int main(int argc, char **argv)
     }
     sqlite3_exec(db, "INSERT INTO tasks (title, is_completed, spent_time) VALUES ('a', 0, 5), ('B', 1, NULL)", NULL, NULL,
                  NULL);
+    golden_pg *pg = NULL;
+    if (on_pg) {
+        crest__buf why;
+        crest__buf_init(&why, 0);
+        if (!(pg = golden_pg_open()) || golden_model_sync_pg(m, pg, &err) ||
+            golden_pg_script(pg, "INSERT INTO tasks (title, is_completed, spent_time) VALUES ('a', false, 5), "
+                                 "('B', true, NULL)", &why)) {
+            fprintf(stderr, "PostgreSQL: %s%.*s\n", err.msg, (int)why.len, why.ptr ? why.ptr : "");
+            golden_pg_close(pg);
+            return 1;
+        }
+        crest__buf_dispose(&why);
+    }
     struct dirent **ents;
     int n = scandir(argv[1], &ents, NULL, by_name);
     if (n < 0) {
@@ -139,7 +156,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < 2; k++) {
             const crest__dialect *d = k ? crest__dialect_postgres() : crest__dialect_sqlite();
             crest__buf_init(&out[k], 0);
-            int rc = run_case(m, &allow, d, k ? NULL : db, input, &out[k]);
+            int rc = run_case(m, &allow, d, k ? NULL : db, k ? pg : NULL, input, &out[k]);
             crest__buf_append(&out[k], "", 1);
             bad |= golden_check(argv[1], name, d->name, out[k].ptr, rc, update);
         }
@@ -161,6 +178,7 @@ int main(int argc, char **argv)
     free(ents);
     free(allow.ok);
     sqlite3_close(db);
+    golden_pg_close(pg);
     crest_app_free(app);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

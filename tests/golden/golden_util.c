@@ -1,10 +1,25 @@
 /* golden_util.c — the helpers of golden.h, shared by golden_query.c (where
- * and sort) and golden_plans.c (one plan per REST operation). */
+ * and sort) and golden_plans.c (one plan per REST operation); PostgreSQL's
+ * are golden_pg.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "golden.h"
+
+int golden_flags(int argc, char **argv, bool *update, bool *pg)
+{
+    *update = *pg = false;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--update"))
+            *update = true;
+        else if (!strcmp(argv[i], "--pg"))
+            *pg = true;
+        else
+            return -1;
+    }
+    return argc < 2 ? -1 : 0;
+}
 
 char *golden_slurp(const char *path)
 {
@@ -98,11 +113,16 @@ void golden_print_sql(crest__buf *out, const crest__sql *q)
         crest__buf_appendf(out, "ERROR: %d\n", q->err);
 }
 
+int golden_sync_on(crest__model *m, crest__store *s, crest__conn *c, crest_error *err)
+{
+    return crest__model_sync(m, s, c, "golden", err, NULL);
+}
+
 int golden_model_sync(crest__model *m, sqlite3 *db, crest_error *err)
 {
     crest__store s = {.vt = &crest__store_sqlite};
     crest__conn c = {.db = db};
-    int rc = crest__model_sync(m, &s, &c, "golden", err, NULL);
+    int rc = golden_sync_on(m, &s, &c, err);
     crest__sq_cache_free(&c);
     return rc;
 }
