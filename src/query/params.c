@@ -7,6 +7,7 @@
  * only in E'...' strings. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "query.h"
 
@@ -301,4 +302,58 @@ int crest__sql_number_params(crest__arena *a, const char *sql, size_t len, crest
     out->names = names;
     out->nnames = sc->n;
     return 0;
+}
+
+/* ---- transaction control ---- */
+
+/* The next word of s[*i..len) after blanks and comments, lower-cased into
+ * w (at most n-1 letters; longer words are cut); *i moves past it. */
+static void next_word(const scan *sc, size_t *i, char *w, size_t n)
+{
+    size_t j = *i;
+    for (;;) {
+        while (j < sc->len && (sc->s[j] == ' ' || (sc->s[j] >= '\t' && sc->s[j] <= '\r')))
+            j++;
+        if (j + 1 < sc->len && sc->s[j] == '-' && sc->s[j + 1] == '-') {
+            while (j < sc->len && sc->s[j] != '\n')
+                j++;
+        } else if (j + 1 < sc->len && sc->s[j] == '/' && sc->s[j + 1] == '*') {
+            size_t e = block_comment_end(sc, j);
+            j = e == NOT_FOUND ? sc->len : e;
+        } else {
+            break;
+        }
+    }
+    size_t k = 0;
+    while (j < sc->len && is_letter(sc->s[j])) {
+        if (k + 1 < n)
+            w[k++] = (char)(sc->s[j] | 0x20);
+        j++;
+    }
+    w[k] = 0;
+    *i = j;
+}
+
+crest__txn_stmt crest__sql_txn_control(const char *sql, size_t len)
+{
+    scan sc = {.s = (const unsigned char *)sql, .len = len};
+    size_t i = 0;
+    char w[16], w2[16];
+    next_word(&sc, &i, w, sizeof w);
+    if (!strcmp(w, "begin"))
+        return CREST__TXN_STMT_BEGIN;
+    if (!strcmp(w, "savepoint") || !strcmp(w, "release"))
+        return CREST__TXN_STMT_SAVEPOINT;
+    if (!strcmp(w, "start") || !strcmp(w, "commit") || !strcmp(w, "end") || !strcmp(w, "rollback") ||
+        !strcmp(w, "abort")) {
+        next_word(&sc, &i, w2, sizeof w2);
+        if (!strcmp(w, "start"))
+            return !strcmp(w2, "transaction") ? CREST__TXN_STMT_BEGIN : CREST__TXN_STMT_NONE;
+        if (!strcmp(w, "rollback") && !strcmp(w2, "to"))
+            return CREST__TXN_STMT_SAVEPOINT;
+        if (!strcmp(w2, "prepared"))
+            return CREST__TXN_STMT_NONE; /* COMMIT/ROLLBACK PREPARED: no transaction of this session */
+        return CREST__TXN_STMT_END;
+    }
+    return CREST__TXN_STMT_NONE;
 }

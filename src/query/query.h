@@ -367,4 +367,14 @@ typedef struct crest__numbered_sql {
 int crest__sql_number_params(crest__arena *a, const char *sql, size_t len, crest__numbered_sql *out,
                              const char **msg);
 
+/* What a statement of a C handler does to its session's transaction, by
+ * its first words (after blanks and comments, any case). */
+typedef enum {
+    CREST__TXN_STMT_NONE,       /* none of the below: a statement */
+    CREST__TXN_STMT_BEGIN,      /* BEGIN, START TRANSACTION */
+    CREST__TXN_STMT_END,        /* COMMIT, END, ROLLBACK, ABORT (not ... PREPARED) */
+    CREST__TXN_STMT_SAVEPOINT,  /* SAVEPOINT, RELEASE, ROLLBACK TO */
+} crest__txn_stmt;
+crest__txn_stmt crest__sql_txn_control(const char *sql, size_t len);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "req.h"
+#include "../query/query.h"
 
 /* The store offloads through the worker's engine (src/http): work on the
  * thread pool, then after on the worker's loop. */
@@ -114,12 +115,19 @@ int crest_query(crest_req *req, crest_res *res, const char *sql, const crest_val
     if (!uq)
         return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     *uq = (user_query){req, res, cb, ud};
+    static const unsigned txn_flags[] = {
+        [CREST__TXN_STMT_NONE] = 0,
+        [CREST__TXN_STMT_BEGIN] = CREST__QF_TXN_BEGIN | CREST__QF_NOCACHE,
+        [CREST__TXN_STMT_END] = CREST__QF_TXN_END | CREST__QF_NOCACHE,
+        [CREST__TXN_STMT_SAVEPOINT] = CREST__QF_TXN_SAVEPOINT | CREST__QF_NOCACHE,
+    };
+    size_t len = strlen(sql);
     crest__query q = {
         .sql = sql,
-        .len = strlen(sql),
+        .len = len,
         .binds = (const crest__val *)params, /* the same layout (src/store/rows.c checks) */
         .nbinds = nparams,
-        .flags = CREST__QF_NUMBERED,
+        .flags = CREST__QF_NUMBERED | txn_flags[crest__sql_txn_control(sql, len)],
     };
     return crest__req_query(req, res, &q, user_query_done, uq);
 }

@@ -115,7 +115,10 @@ int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames
 typedef struct pg_lconn pg_lconn;       /* a connection on a worker's loop (postgres_loop.c) */
 typedef struct pg_call pg_call;         /* a statement of a session on the loop, until it completes */
 
-enum { PG_TXN_NONE, PG_TXN_RO, PG_TXN_RW };
+/* The request's transaction on its loop connection: none, crest's
+ * read-only one, crest's around a write, or the C handler's own (its
+ * BEGIN through crest_query, until its COMMIT or ROLLBACK). */
+enum { PG_TXN_NONE, PG_TXN_RO, PG_TXN_RW, PG_TXN_USER };
 
 struct crest__sess {
     pg_store *s;

@@ -12,7 +12,11 @@
  * under a name kept by text and parameter types), and for a statement that
  * writes, `COMMIT`: a write's completion runs only once it is committed. A
  * read-only transaction stays open for the request's next reads (a list's
- * count and page see one snapshot) and is ended when the session is.
+ * count and page see one snapshot) and is ended when the session is. A C
+ * handler's own transaction (its BEGIN through crest_query, flagged by
+ * src/req/session.c) is left to it: its statements go unwrapped, each under
+ * a savepoint of crest's (a failure undoes that statement only, as on
+ * SQLite), and one never ended is rolled back with the session.
  *
  * Waiting: a session that finds no idle connection waits in the worker's
  * queue (queue_max long) for acquire_timeout_ms, then fails as UNAVAILABLE
@@ -396,13 +400,81 @@ static void watch_deadline(pg_lconn *lc, uint64_t deadline_us)
         uv_timer_start(&lc->timer, timer_cb, ms + DEADLINE_GRACE_MS, 0);
 }
 
+#define TXN_CONTROL (CREST__QF_TXN_BEGIN | CREST__QF_TXN_END | CREST__QF_TXN_SAVEPOINT)
+
+/* The statement itself: prepared on lc the first time (by text and
+ * parameter types), else as it is. */
+static int send_stmt(pg_lconn *lc, pg_call *call)
+{
+    const pg_params *p = &call->p;
+    char buf[32];
+    int rc = 0;
+    if (call->flags & CREST__QF_NOCACHE)
+        return PQsendQueryParams(lc->c.pg, call->sql, (int)p->n, p->types, p->values, p->lengths, NULL, 0)
+                   ? push_op(lc, OP_QUERY, call, 0)
+                   : -1;
+    unsigned id = crest__pg_stmt_find(&lc->c, call->sql, call->len, p->types, p->n);
+    if (!id) {
+        id = ++lc->c.next_id;
+        snprintf(buf, sizeof buf, "c%u", id);
+        rc |= PQsendPrepare(lc->c.pg, buf, call->sql, (int)p->n, p->types) ? push_op(lc, OP_PREPARE, call, id) : -1;
+    }
+    snprintf(buf, sizeof buf, "c%u", id);
+    rc |= PQsendQueryPrepared(lc->c.pg, buf, (int)p->n, p->values, p->lengths, NULL, 0)
+              ? push_op(lc, OP_QUERY, call, 0)
+              : -1;
+    return rc;
+}
+
+/* `SET LOCAL statement_timeout` for what is left of the session's deadline
+ * (inside a transaction), and crest's own watch over it. */
+static int send_timeout(pg_lconn *lc, crest__sess *ss)
+{
+    if (!ss->cfg.deadline_us)
+        return 0;
+    char buf[64];
+    uint64_t now = crest__now_us();
+    long long ms = ss->cfg.deadline_us > now ? (long long)((ss->cfg.deadline_us - now + 999) / 1000) : 1;
+    snprintf(buf, sizeof buf, "SET LOCAL statement_timeout = %lld", ms);
+    watch_deadline(lc, ss->cfg.deadline_us);
+    return send_cmd(lc, buf);
+}
+
+/* A statement of, or in, the C handler's own transaction, as one segment.
+ * Its BEGIN, COMMIT, ROLLBACK and savepoints go as they are (a read-only
+ * transaction of crest's open before BEGIN is ended first); inside it each
+ * statement runs under a savepoint of crest's, so that a failure undoes
+ * that statement only and the transaction goes on, as on SQLite. */
+static int send_user_call(pg_lconn *lc, pg_call *call)
+{
+    crest__sess *ss = call->ss;
+    unsigned f = call->flags;
+    int rc = 0;
+    if ((f & CREST__QF_TXN_BEGIN) && ss->txn == PG_TXN_RO) {
+        rc |= send_cmd(lc, "COMMIT");
+        ss->txn = PG_TXN_NONE;
+    }
+    bool wrap = ss->txn == PG_TXN_USER && !(f & TXN_CONTROL);
+    if (wrap)
+        rc |= send_timeout(lc, ss) | send_cmd(lc, "SAVEPOINT crest_stmt");
+    rc |= send_stmt(lc, call);
+    if (wrap)
+        rc |= send_cmd(lc, "RELEASE SAVEPOINT crest_stmt");
+    if (f & CREST__QF_TXN_BEGIN)
+        ss->txn = PG_TXN_USER;
+    else if (f & CREST__QF_TXN_END)
+        ss->txn = PG_TXN_NONE;
+    return rc | send_sync(lc, call);
+}
+
 /* One statement as one pipeline segment (see the head of this file). */
 static int send_call(pg_lconn *lc, pg_call *call)
 {
     crest__sess *ss = call->ss;
     bool ro = call->flags & CREST__QF_READ;
-    char buf[64];
     int rc = 0;
+    if ((call->flags & TXN_CONTROL) || ss->txn == PG_TXN_USER)
+        return send_user_call(lc, call);
     if (ss->txn == PG_TXN_RO && !ro) {
         rc |= send_cmd(lc, "COMMIT");
         ss->txn = PG_TXN_NONE;
@@ -411,31 +483,8 @@ static int send_call(pg_lconn *lc, pg_call *call)
         rc |= send_cmd(lc, ro ? "BEGIN READ ONLY" : "BEGIN");
         ss->txn = ro ? PG_TXN_RO : PG_TXN_RW;
     }
-    if (ss->cfg.deadline_us) {
-        uint64_t now = crest__now_us();
-        long long ms = ss->cfg.deadline_us > now ? (long long)((ss->cfg.deadline_us - now + 999) / 1000) : 1;
-        snprintf(buf, sizeof buf, "SET LOCAL statement_timeout = %lld", ms);
-        rc |= send_cmd(lc, buf);
-        watch_deadline(lc, ss->cfg.deadline_us);
-    }
-    const pg_params *p = &call->p;
-    if (call->flags & CREST__QF_NOCACHE) {
-        rc |= PQsendQueryParams(lc->c.pg, call->sql, (int)p->n, p->types, p->values, p->lengths, NULL, 0)
-                  ? push_op(lc, OP_QUERY, call, 0)
-                  : -1;
-    } else {
-        unsigned id = crest__pg_stmt_find(&lc->c, call->sql, call->len, p->types, p->n);
-        if (!id) {
-            id = ++lc->c.next_id;
-            snprintf(buf, sizeof buf, "c%u", id);
-            rc |= PQsendPrepare(lc->c.pg, buf, call->sql, (int)p->n, p->types) ? push_op(lc, OP_PREPARE, call, id)
-                                                                                : -1;
-        }
-        snprintf(buf, sizeof buf, "c%u", id);
-        rc |= PQsendQueryPrepared(lc->c.pg, buf, (int)p->n, p->values, p->lengths, NULL, 0)
-                  ? push_op(lc, OP_QUERY, call, 0)
-                  : -1;
-    }
+    rc |= send_timeout(lc, ss);
+    rc |= send_stmt(lc, call);
     if (!ro) { /* a write's completion runs once it is committed */
         rc |= send_cmd(lc, "COMMIT");
         ss->txn = PG_TXN_NONE;
@@ -522,14 +571,20 @@ static void end_segment(pg_lconn *lc, pg_call *call)
     if (fail && ss) {
         /* A failure aborts the transaction it happened in (the request's,
          * or a write's own, whose COMMIT did not run): it is rolled back
-         * before anything else is sent (outside one, ROLLBACK only warns). */
-        if (send_cmd(lc, "ROLLBACK") || send_sync(lc, NULL)) {
+         * before anything else is sent (outside one, ROLLBACK only warns).
+         * In the handler's own transaction, only the statement is: back to
+         * crest's savepoint around it (send_user_call). */
+        bool stmt_only = ss->txn == PG_TXN_USER && call && !(call->flags & TXN_CONTROL);
+        if (stmt_only ? send_cmd(lc, "ROLLBACK TO SAVEPOINT crest_stmt") ||
+                            send_cmd(lc, "RELEASE SAVEPOINT crest_stmt") || send_sync(lc, NULL)
+                      : send_cmd(lc, "ROLLBACK") || send_sync(lc, NULL)) {
             PQclear(res);
             PQclear(fail);
             drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
             return;
         }
-        ss->txn = PG_TXN_NONE;
+        if (!stmt_only)
+            ss->txn = PG_TXN_NONE;
     }
     if (call && fail && stale_statement(fail) && !call->retried && ss == call->ss) {
         /* A schema change made the statement stale: every statement of the
@@ -851,8 +906,9 @@ void crest__pg_loop_end(crest__sess *ss)
     lc->owner = NULL;
     lc->state = L_RELEASING;
     if (ss->txn != PG_TXN_NONE) {
-        /* A read-only transaction: what it read is served already. */
-        if (send_cmd(lc, "COMMIT") || send_sync(lc, NULL)) {
+        /* A read-only transaction: what it read is served already; the
+         * handler's own, never ended: undone. */
+        if (send_cmd(lc, ss->txn == PG_TXN_USER ? "ROLLBACK" : "COMMIT") || send_sync(lc, NULL)) {
             drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
             return;
         }

@@ -110,7 +110,12 @@ enum {
     CREST__QF_NOCACHE = 8,     /* run once: do not keep the prepared statement */
     CREST__QF_NUMBERED = 16,   /* placeholders are $1..$n (crest_query) */
     CREST__QF_INPLACE = 32,    /* complete before returning: never move off the loop */
-    CREST__QF_NONAMES = 64     /* the caller reads cells by position: no column names (names[i] NULL) */
+    CREST__QF_NONAMES = 64,    /* the caller reads cells by position: no column names (names[i] NULL) */
+    /* A C handler's own transaction control (crest_query), which a store
+     * that wraps statements in transactions of its own must pass through. */
+    CREST__QF_TXN_BEGIN = 128,     /* BEGIN, START TRANSACTION */
+    CREST__QF_TXN_END = 256,       /* COMMIT, ROLLBACK, END, ABORT */
+    CREST__QF_TXN_SAVEPOINT = 512  /* SAVEPOINT, RELEASE, ROLLBACK TO */
 };
 
 /* A statement in the store's dialect and its values (1-based in order).

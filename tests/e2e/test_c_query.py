@@ -8,9 +8,7 @@ import statistics
 import threading
 import time
 
-import pytest
-
-from conftest import STORE, assert_problem, http_request, on_store
+from conftest import assert_problem, http_request, on_store
 
 # Counting to this with a recursive CTE takes seconds (about 8): far
 # past the loop's budget of work, so the read goes on on the thread pool.
@@ -73,8 +71,6 @@ def test_rows_last_id_is_the_inserted_rows_id_on_every_store(query_app):
     assert ids == [{"id": 1}, {"id": 2}, {"id": 3}]
 
 
-@pytest.mark.xfail(STORE == "postgres", strict=True,
-                   reason="crest_query's BEGIN/ROLLBACK make no transaction on PostgreSQL's loop (each write commits)")
 def test_a_handlers_own_transaction_rolls_back_on_every_store(query_app):
     """README: a handler's own transaction (BEGIN through crest_query). On PostgreSQL each write crest_query
     sends on a worker's loop is its own transaction (BEGIN, the statement, COMMIT; postgres_loop.c), so the

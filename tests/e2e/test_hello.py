@@ -32,15 +32,6 @@ def db(tmp_path, store_dbs):
                    "INSERT INTO people (name, age) VALUES ('ann', 30)")
 
 
-# A known difference, left to the PostgreSQL store's owner (src/store/postgres_loop.c): on a worker's loop
-# every write crest_query sends is its own transaction (BEGIN, the statement, COMMIT), so a handler's own
-# BEGIN ... ROLLBACK through crest_query undoes nothing on PostgreSQL, where SQLite undoes every row.
-# hello's all-or-nothing append relies on it. strict: once fixed these pass, and the mark must go.
-ALL_OR_NOTHING_ON_POSTGRES = pytest.mark.xfail(
-    STORE == "postgres", strict=True,
-    reason="crest_query's BEGIN/ROLLBACK make no transaction on PostgreSQL's loop (each write commits)")
-
-
 def count(s, table):
     r = s.get(f"/tables/{table}/count")
     assert r.status_code == 200, r.text
@@ -100,7 +91,6 @@ def test_append_rows(hello, db):
     assert db_rows(s, str(db), "SELECT name FROM people ORDER BY id") == [("ann",), ("bob",), ("cy",), ("di",)]
 
 
-@ALL_OR_NOTHING_ON_POSTGRES
 def test_append_rows_unknown_column_inserts_nothing(hello, db):
     s = hello(db)
     rows = [{"name": "ok1"}, {"name": "ok2", "age": 2}, {"name": "bad", "shoe_size": 44}]
@@ -110,7 +100,6 @@ def test_append_rows_unknown_column_inserts_nothing(hello, db):
     assert count(s, "people") == 1
 
 
-@ALL_OR_NOTHING_ON_POSTGRES
 def test_append_rows_constraint_violation_inserts_nothing(hello, db):
     s = hello(db)
     r = s.request("POST", "/tables/uniq/rows", json=[{"code": "a"}, {"code": "b"}, {"code": "a"}])

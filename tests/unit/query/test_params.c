@@ -405,6 +405,41 @@ static void out_of_memory_is_its_own_error(void **state)
     assert_true(ok);
 }
 
+/* A C handler's transaction control, told by its first words. */
+static void transaction_control_is_told_by_the_first_words(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sql;
+        crest__txn_stmt want;
+    } cases[] = {
+        {"BEGIN", CREST__TXN_STMT_BEGIN},
+        {"  begin transaction isolation level serializable", CREST__TXN_STMT_BEGIN},
+        {"-- open\n/* a /* nested */ comment */ Start Transaction", CREST__TXN_STMT_BEGIN},
+        {"START", CREST__TXN_STMT_NONE},
+        {"COMMIT", CREST__TXN_STMT_END},
+        {"end;", CREST__TXN_STMT_END},
+        {"ROLLBACK", CREST__TXN_STMT_END},
+        {"abort work", CREST__TXN_STMT_END},
+        {"rollback to savepoint a", CREST__TXN_STMT_SAVEPOINT},
+        {"ROLLBACK TO a", CREST__TXN_STMT_SAVEPOINT},
+        {"SAVEPOINT a", CREST__TXN_STMT_SAVEPOINT},
+        {"release a", CREST__TXN_STMT_SAVEPOINT},
+        {"COMMIT PREPARED 'x'", CREST__TXN_STMT_NONE},
+        {"INSERT INTO begin_log VALUES (1)", CREST__TXN_STMT_NONE},
+        {"beginning", CREST__TXN_STMT_NONE},
+        {"SELECT 'BEGIN'", CREST__TXN_STMT_NONE},
+        {"/* unterminated BEGIN", CREST__TXN_STMT_NONE},
+        {"", CREST__TXN_STMT_NONE},
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++)
+        if (crest__sql_txn_control(cases[i].sql, strlen(cases[i].sql)) != cases[i].want)
+            fail_msg("%s: %d, want %d", cases[i].sql, crest__sql_txn_control(cases[i].sql, strlen(cases[i].sql)),
+                     cases[i].want);
+    /* Only len bytes are read: "BEGIN" cut to "BEG". */
+    assert_int_equal(crest__sql_txn_control("BEGIN", 3), CREST__TXN_STMT_NONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +462,7 @@ int main(void)
         cmocka_unit_test(bytes_after_len_are_not_read),
         cmocka_unit_test(every_prefix_is_scanned_safely),
         cmocka_unit_test(out_of_memory_is_its_own_error),
+        cmocka_unit_test(transaction_control_is_told_by_the_first_words),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

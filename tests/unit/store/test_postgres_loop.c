@@ -232,6 +232,48 @@ static void a_cancel_stops_a_running_read(void **state)
     worker_done(w);
 }
 
+/* A C handler's own transaction on the loop: its BEGIN ... COMMIT holds
+ * (crest does not commit each write of it), a statement that fails inside
+ * it undoes that statement only (as on SQLite), its ROLLBACK undoes all, and
+ * one never ended is rolled back when the session ends. */
+static void a_handlers_own_transaction_holds_on_the_loop(void **state)
+{
+    (void)state;
+    setup_five();
+    crest__store *s = open_pool(1, 5000, 8); /* one connection: the next session waits for it */
+    crest__store_worker *w = worker_of(s);
+    crest__sess *ss = sess_on(s, w, crest__now_us() + 10000000, NULL);
+    const unsigned B = CREST__QF_TXN_BEGIN | CREST__QF_NOCACHE, E = CREST__QF_TXN_END | CREST__QF_NOCACHE;
+    done d;
+    assert_int_equal(start(ss, "BEGIN", NULL, 0, B, &d), 1);
+    assert_non_null(d.rows);
+    sess_ok(ss, "INSERT INTO t (id, name) VALUES (10, 'ten')", NULL, 0, 0);
+    /* Not committed: another connection does not see it. */
+    assert_cell_int(ok("SELECT count(*) FROM t WHERE id = 10", NULL, 0, CREST__QF_READ), 0, 0, 0);
+    assert_int_equal(start(ss, "INSERT INTO t (id, name) VALUES (1, 'taken')", NULL, 0, 0, &d), 1);
+    assert_null(d.rows);
+    assert_kind(&d.err, CREST__DBERR_UNIQUE);
+    sess_ok(ss, "INSERT INTO t (id, name) VALUES (11, 'eleven')", NULL, 0, 0);
+    assert_int_equal(start(ss, "COMMIT", NULL, 0, E, &d), 1);
+    assert_non_null(d.rows);
+    assert_cell_int(ok("SELECT count(*) FROM t WHERE id IN (10, 11)", NULL, 0, CREST__QF_READ), 0, 0, 2);
+    /* ROLLBACK undoes what the transaction did. */
+    assert_int_equal(start(ss, "begin", NULL, 0, B, &d), 1);
+    sess_ok(ss, "DELETE FROM t WHERE id = 10", NULL, 0, 0);
+    assert_int_equal(start(ss, "ROLLBACK", NULL, 0, E, &d), 1);
+    assert_non_null(d.rows);
+    assert_cell_int(ok("SELECT count(*) FROM t WHERE id = 10", NULL, 0, CREST__QF_READ), 0, 0, 1);
+    /* Left open: undone when the session ends. */
+    assert_int_equal(start(ss, "BEGIN", NULL, 0, B, &d), 1);
+    sess_ok(ss, "DELETE FROM t WHERE id = 11", NULL, 0, 0);
+    T.vt->sess_end(ss, NULL);
+    ss = sess_on(s, w, 0, NULL); /* the same connection, once the rollback is through */
+    assert_cell_int(sess_ok(ss, "SELECT count(*) FROM t WHERE id = 11", NULL, 0, CREST__QF_READ), 0, 0, 1);
+    T.vt->sess_end(ss, NULL);
+    worker_done(w);
+    T.vt->close(s);
+}
+
 static void hung(int sig)
 {
     (void)sig;
@@ -299,6 +341,7 @@ int main(void)
         CT(a_broken_connection_is_replaced),
         CT(the_deadline_stops_the_statement_on_the_server),
         CT(a_cancel_stops_a_running_read),
+        CT(a_handlers_own_transaction_holds_on_the_loop),
         CT(pump_until_returns_when_its_time_is_up_on_an_idle_loop),
         CT(a_statement_a_schema_change_made_stale_is_prepared_again),
     };
