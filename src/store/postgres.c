@@ -136,6 +136,7 @@ static int pg_open(const crest__store_config *cfg, crest__store **out, crest_err
     s->base.cfg.path = conninfo;
     s->base.cfg.password = NULL; /* (in the parameters now; the caller's copy is not kept) */
     pthread_mutex_init(&s->idle_lock, NULL);
+    pthread_mutex_init(&s->pools_lock, NULL);
     *out = &s->base;
     return 0;
 }
@@ -150,6 +151,7 @@ static void pg_close(crest__store *st)
         crest__pg_conn_free(c);
     }
     pthread_mutex_destroy(&s->idle_lock);
+    pthread_mutex_destroy(&s->pools_lock);
     crest__pg_params_free(s->keys, s->vals);
     free((char *)s->base.cfg.path);
     free(s);
@@ -472,9 +474,17 @@ static int pg_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
         fail_kind(&err, CREST__DBERR_UNAVAILABLE, "the request was cancelled");
     else
         c = sess_conn(ss, &err);
-    if (c && run(c, q, ss->cfg.arena, ss->s->base.cfg.max_result, &r, &err) == 0) {
-        cb(ud, r, NULL);
-        return 0;
+    /* Outside a transaction of the request's, the statement is its own
+     * transaction: one that lost to a concurrent one runs again. (In one,
+     * the caller runs the whole again: crest__rest_write_route.) */
+    for (unsigned again = 0; c; again++) {
+        if (run(c, q, ss->cfg.arena, ss->s->base.cfg.max_result, &r, &err) == 0) {
+            cb(ud, r, NULL);
+            return 0;
+        }
+        if (err.kind != CREST__DBERR_CONFLICT || ss->in_unit || ss->in_txn || again == CREST__CONFLICT_RETRIES ||
+            atomic_load(&ss->cancelled))
+            break;
     }
     if (c && err.kind == CREST__DBERR_DEADLINE && ss->cfg.deadline_us && crest__now_us() >= ss->cfg.deadline_us)
         ss->timed_out = true;
@@ -613,4 +623,5 @@ const crest__store_vt crest__store_postgres = {
     .cancel = pg_cancel,
     .native = pg_native,
     .sess_fkeys = pg_sess_fkeys,
+    .pool_stats = crest__pg_pool_stats,
 };

@@ -4,7 +4,8 @@
  * threads); postgres_conn.c opens connections as crest wants them and keeps
  * each one's statements; postgres_value.c turns crest's values into
  * parameters and results into typed cells; postgres_error.c classifies
- * failures by SQLSTATE. Internal. */
+ * failures by SQLSTATE; postgres_pool.c counts the workers' pools for
+ * /metrics. Internal. */
 #ifndef CREST_POSTGRES_INTERNAL_H
 #define CREST_POSTGRES_INTERNAL_H
 
@@ -48,6 +49,9 @@ typedef struct pg_store {
     /* Connections of pool threads (write routes, slow work), idle ones. */
     pthread_mutex_t idle_lock;
     crest__conn *idle;
+    /* The counts of each worker's pool on its loop (postgres_pool.c). */
+    pthread_mutex_t pools_lock;
+    struct pg_pool_counts *pools;
 } pg_store;
 
 /* ---- postgres_conn.c ---- */
@@ -131,6 +135,31 @@ crest__store_worker *crest__pg_loop_worker(crest__store_worker *w);
 
 int crest__pg_worker_init(crest__store *s, void *loop, crest__store_worker **out, crest_error *err);
 void crest__pg_worker_dispose(crest__store_worker *w);
+
+/* ---- postgres_pool.c ---- */
+
+typedef _Atomic uint64_t pg_counter;
+
+/* A worker's pool, counted by its loop's thread alone (relaxed atomics)
+ * and read by whoever renders /metrics (crest__pool_stats says what each
+ * one is). Part of the worker; joins the store's list while it serves. */
+typedef struct pg_pool_counts {
+    pg_counter idle, in_use, connecting, down;  /* gauges: connections by state */
+    pg_counter queued;                          /* gauge: sessions waiting for a connection */
+    pg_counter wait_bucket[CREST__DURATION_NBOUNDS + 1], wait_sum_us;
+    pg_counter reconnects, connect_failures, queue_full, acquire_timeouts;
+    struct pg_pool_counts *next;                /* in the store's list (pools_lock) */
+} pg_pool_counts;
+
+/* Adds by (negative: takes away) to c; its one writer only. */
+void crest__pg_count(pg_counter *c, int64_t by);
+/* Counts an acquisition that waited us µs (0: a connection was idle). */
+void crest__pg_count_wait(pg_pool_counts *pc, uint64_t us);
+/* pc joins / leaves the store's list (the counts stay the caller's). */
+void crest__pg_pool_join(pg_store *s, pg_pool_counts *pc);
+void crest__pg_pool_leave(pg_store *s, pg_pool_counts *pc);
+/* The table's pool_stats: the sum over the workers serving now. */
+void crest__pg_pool_stats(crest__store *s, crest__pool_stats *out);
 
 /* ---- postgres_error.c ---- */
 
