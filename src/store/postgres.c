@@ -124,13 +124,17 @@ static int pg_open(const crest__store_config *cfg, crest__store **out, crest_err
         free(conninfo);
         return crest__error_set(err, CREST_ENOMEM, NULL, 0, "out of memory");
     }
-    if (crest__pg_params(conninfo, cfg->password, &s->keys, &s->vals, &msg)) {
+    if (crest__pg_params(conninfo, cfg->password, &s->keys, &s->vals, &msg) ||
+        crest__pg_host_to_resolve(s->keys, s->vals, &s->resolve_host, &msg)) {
         crest__error_set(err, CREST_ECONFIG, NULL, 0, "database: %s", msg ? msg : "out of memory");
         free(msg);
         free(conninfo);
+        crest__pg_params_free(s->keys, s->vals);
         free(s);
         return CREST_ECONFIG;
     }
+    while (s->keys[s->nparams])
+        s->nparams++;
     s->base.vt = &crest__store_postgres;
     s->base.cfg = *cfg;
     s->base.cfg.path = conninfo;
@@ -153,6 +157,7 @@ static void pg_close(crest__store *st)
     pthread_mutex_destroy(&s->idle_lock);
     pthread_mutex_destroy(&s->pools_lock);
     crest__pg_params_free(s->keys, s->vals);
+    free(s->resolve_host);
     free((char *)s->base.cfg.path);
     free(s);
 }

@@ -94,6 +94,7 @@ struct pg_lconn {
     int cancel_sent;              /* cancel requests sent for what runs now (a second one a second later:
                                      a request that lands between two messages cancels nothing) */
     bool was_connected;           /* it served before: its next connect is a reconnect (/metrics) */
+    pg_resolve *resolving;        /* connecting: the host's name being looked up, or NULL */
 };
 
 struct crest__store_worker {
@@ -344,6 +345,8 @@ static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
 {
     crest__store_worker *w = lc->w;
     crest__sess *owner = lc->owner;
+    crest__pg_resolve_abandon(lc->resolving);
+    lc->resolving = NULL;
     poll_close(lc);
     PQfinish(lc->c.pg);
     lc->c.pg = NULL;
@@ -736,20 +739,54 @@ static void continue_connect(pg_lconn *lc)
     drop(lc, CREST__DBERR_UNAVAILABLE, "the database refused the connection");
 }
 
-static void start_connect(pg_lconn *lc)
+/* Starts the connect itself: to the addresses a lookup found (hosts and
+ * addrs, for host and hostaddr), or as the parameters say (NULL). */
+static void connect_to(pg_lconn *lc, const char *hosts, const char *addrs)
 {
     pg_store *s = lc->w->s;
-    lc->c.pg = PQconnectStartParams((const char *const *)s->keys, (const char *const *)s->vals, 0);
+    const char **keys = (const char **)s->keys, **vals = (const char **)s->vals;
+    if (hosts && crest__pg_params_at(s, hosts, addrs, &keys, &vals)) {
+        drop(lc, CREST__DBERR_UNAVAILABLE, "out of memory");
+        return;
+    }
+    lc->c.pg = PQconnectStartParams(keys, vals, 0);
+    if (hosts) {
+        free(keys);
+        free(vals);
+    }
     if (!lc->c.pg || PQstatus(lc->c.pg) == CONNECTION_BAD || PQsetnonblocking(lc->c.pg, 1)) {
         drop(lc, CREST__DBERR_UNAVAILABLE, "the database cannot be reached");
         return;
     }
     crest__pg_quiet(lc->c.pg);
-    set_state(lc, L_CONNECTING);
-    uv_timer_start(&lc->timer, timer_cb, CONNECT_TIMEOUT_MS, 0);
     /* As if PQconnectPoll had said PGRES_POLLING_WRITING. */
     if (poll_want(lc, UV_WRITABLE))
         drop(lc, CREST__DBERR_UNAVAILABLE, "the database cannot be reached");
+}
+
+static void resolved(void *ud, const char *hosts, const char *addrs, const char *why)
+{
+    pg_lconn *lc = ud;
+    lc->resolving = NULL;
+    if (uv_is_closing((uv_handle_t *)&lc->timer))
+        return; /* the worker is ending */
+    if (!hosts)
+        drop(lc, CREST__DBERR_UNAVAILABLE, why);
+    else
+        connect_to(lc, hosts, addrs);
+}
+
+/* A connect (its lookup first, when the host is a name) within
+ * CONNECT_TIMEOUT_MS. */
+static void start_connect(pg_lconn *lc)
+{
+    pg_store *s = lc->w->s;
+    set_state(lc, L_CONNECTING);
+    uv_timer_start(&lc->timer, timer_cb, CONNECT_TIMEOUT_MS, 0);
+    if (!s->resolve_host)
+        connect_to(lc, NULL, NULL);
+    else if (!(lc->resolving = crest__pg_resolve(lc->w->loop, s->resolve_host, resolved, lc)))
+        drop(lc, CREST__DBERR_UNAVAILABLE, "the database's host name cannot be looked up");
 }
 
 /* Cancels what runs on a connection, from the thread pool (PQcancel
@@ -1003,6 +1040,7 @@ void crest__pg_worker_dispose(crest__store_worker *w)
         crest__pg_pool_leave(w->s, &w->counts);
     for (unsigned i = 0; i < w->nconns; i++) {
         pg_lconn *lc = &w->conns[i];
+        crest__pg_resolve_abandon(lc->resolving); /* (its memory goes when the loop runs it out) */
         PQclear(lc->seg_res);
         PQclear(lc->seg_fail);
         PQfinish(lc->c.pg);

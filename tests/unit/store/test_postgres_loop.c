@@ -4,12 +4,16 @@
  * connection in a bounded queue for a bounded time, a write completes once
  * committed, a failure leaves the session usable, a broken connection is
  * replaced, crest's deadline and a client that left stop the statement on
- * the server, a statement a schema change made stale is prepared again.
+ * the server, a statement a schema change made stale is prepared again,
+ * a host name is looked up on the loop (and one that stops resolving is a
+ * failed connect, 503, then reconnects), the pool's counts for /metrics.
  * Runs on the tests' PostgreSQL cluster (skipped without one), through the
- * contract suite's harness (contract.c). */
+ * contract suite's harness (contract.c); the host name tests reach into
+ * the store (postgres_internal.h) to change what the name is. */
 #include <stdlib.h>
 
 #include "store/contract.h"
+#include "store/postgres_internal.h"
 
 /* Starts sql on ss without waiting (the completion lands in d). */
 static void send(crest__sess *ss, const char *sql, const crest__val *v, unsigned n, unsigned flags, done *d)
@@ -257,6 +261,130 @@ static void a_statement_a_schema_change_made_stale_is_prepared_again(void **stat
     T.vt->close(s);
 }
 
+/* Runs w's loop until pred(s) holds, at most ms; whether it does. */
+static bool pump_for(crest__store_worker *w, crest__store *s, bool (*pred)(const crest__pool_stats *), unsigned ms)
+{
+    crest__pool_stats ps;
+    uint64_t until = crest__now_us() + (uint64_t)ms * 1000;
+    for (;;) {
+        T.vt->pool_stats(s, &ps);
+        if (pred(&ps))
+            return true;
+        if (crest__now_us() >= until)
+            return false;
+        int none = 0;
+        pump_until(w, &none, 1, 20);
+    }
+}
+
+static bool two_idle(const crest__pool_stats *p) { return p->idle == 2 && !p->connecting && !p->down; }
+static bool all_down_after_failures(const crest__pool_stats *p) { return p->down == 2 && p->connect_failures >= 2; }
+static bool back_again(const crest__pool_stats *p) { return p->idle == 2 && p->reconnects == 2; }
+
+static void terminate_the_pools_sessions(void)
+{
+    ok("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+       " AND pid <> pg_backend_pid()",
+       NULL, 0, CREST__QF_READ);
+}
+
+static void a_host_name_is_looked_up_on_the_loop_and_one_that_stops_resolving_is_a_failed_connect(void **state)
+{
+    (void)state;
+    crest__store_config cfg = {0};
+    T.fx->config(T.db, &cfg);
+    char ci[1200];
+    snprintf(ci, sizeof ci, "%s host=localhost", cfg.path); /* (the last host= wins) */
+    cfg.path = ci;
+    cfg.pool_size = 2;
+    crest__store *s = open_cfg(&cfg);
+    pg_store *ps = (pg_store *)s;
+    assert_non_null(ps->resolve_host);
+    assert_string_equal(ps->resolve_host, "localhost");
+    crest__store_worker *w = worker_of(s);
+    /* The second connection is made on the loop: looked up, then connected. */
+    assert_true(pump_for(w, s, two_idle, 10000));
+    crest__sess *ss = sess_on(s, w, 0, NULL);
+    assert_cell_int(sess_ok(ss, "SELECT 1::bigint", NULL, 0, CREST__QF_READ), 0, 0, 1);
+    T.vt->sess_end(ss, NULL);
+    /* The name stops resolving, and the server ends the pool's sessions:
+     * every reconnect fails, as a failed connect; requests fail at once as
+     * UNAVAILABLE (503 with Retry-After). */
+    free(ps->resolve_host);
+    ps->resolve_host = strdup("nonexistent.invalid");
+    terminate_the_pools_sessions();
+    assert_true(pump_for(w, s, all_down_after_failures, 10000));
+    ss = sess_on(s, w, 0, NULL);
+    done d;
+    assert_int_equal(start(ss, "SELECT 1::bigint", NULL, 0, CREST__QF_READ, &d), 1);
+    assert_null(d.rows);
+    assert_kind(&d.err, CREST__DBERR_UNAVAILABLE);
+    T.vt->sess_end(ss, NULL);
+    /* It resolves again: the pool comes back by itself. */
+    free(ps->resolve_host);
+    ps->resolve_host = strdup("localhost");
+    assert_true(pump_for(w, s, back_again, 15000));
+    ss = sess_on(s, w, 0, NULL);
+    assert_cell_int(sess_ok(ss, "SELECT 2::bigint", NULL, 0, CREST__QF_READ), 0, 0, 2);
+    T.vt->sess_end(ss, NULL);
+    worker_done(w);
+    T.vt->close(s);
+}
+
+/* What crest__pg_host_to_resolve makes of a conninfo: the name, or NULL. */
+static const char *to_resolve(const char *conninfo, int *rc)
+{
+    static char out[64];
+    char **keys, **vals, *host = NULL, *msg = NULL;
+    assert_int_equal(crest__pg_params(conninfo, NULL, &keys, &vals, &msg), 0);
+    *rc = crest__pg_host_to_resolve(keys, vals, &host, &msg);
+    if (*rc)
+        assert_non_null(strstr(msg, "several hosts"));
+    snprintf(out, sizeof out, "%s", host ? host : "");
+    free(host);
+    free(msg);
+    crest__pg_params_free(keys, vals);
+    return out;
+}
+
+static void only_a_host_name_is_looked_up_and_several_with_a_name_are_refused(void **state)
+{
+    (void)state;
+    int rc;
+    assert_string_equal(to_resolve("host=db.example port=5432", &rc), "db.example");
+    assert_string_equal(to_resolve("postgresql://crest@localhost:5432/x", &rc), "localhost");
+    assert_string_equal(to_resolve("host=127.0.0.1", &rc), "");
+    assert_string_equal(to_resolve("host=::1", &rc), "");
+    assert_string_equal(to_resolve("host=/var/run/postgresql", &rc), "");
+    assert_string_equal(to_resolve("host=db.example hostaddr=10.0.0.1", &rc), "");
+    assert_string_equal(to_resolve("host=10.0.0.1,10.0.0.2", &rc), "");
+    assert_int_equal(rc, 0);
+    assert_string_equal(to_resolve("host=db.example,10.0.0.2", &rc), "");
+    assert_int_equal(rc, -1);
+}
+
+/* The value of key in the parameters crest connects with, or "". */
+static const char *param_of(const char *conninfo, const char *key)
+{
+    static char out[64];
+    char **keys, **vals, *msg = NULL;
+    out[0] = 0;
+    assert_int_equal(crest__pg_params(conninfo, NULL, &keys, &vals, &msg), 0);
+    for (size_t i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], key))
+            snprintf(out, sizeof out, "%s", vals[i]);
+    crest__pg_params_free(keys, vals);
+    return out;
+}
+
+static void a_blocking_connect_gives_up_after_10_s_unless_the_conninfo_says(void **state)
+{
+    (void)state;
+    assert_string_equal(param_of("host=127.0.0.1 dbname=x", "connect_timeout"), "10");
+    assert_string_equal(param_of("host=127.0.0.1 dbname=x connect_timeout=3", "connect_timeout"), "3");
+    assert_string_equal(param_of("postgresql://crest@127.0.0.1/x?connect_timeout=0", "connect_timeout"), "0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +397,9 @@ int main(void)
         CT(the_deadline_stops_the_statement_on_the_server),
         CT(a_cancel_stops_a_running_read),
         CT(a_statement_a_schema_change_made_stale_is_prepared_again),
+        CT(a_host_name_is_looked_up_on_the_loop_and_one_that_stops_resolving_is_a_failed_connect),
+        CT(only_a_host_name_is_looked_up_and_several_with_a_name_are_refused),
+        CT(a_blocking_connect_gives_up_after_10_s_unless_the_conninfo_says),
     };
     return contract_run_store("postgres_loop", "postgres", tests, COUNT_OF(tests));
 }
