@@ -339,6 +339,27 @@ static pg_op pop_op(pg_lconn *lc)
 
 static void timer_cb(uv_timer_t *t);
 
+/* The log's line for a lost connection: one JSON object, why escaped (libpq's
+ * messages have quotes and newlines in them). */
+static void log_lost(const char *why, unsigned retry_ms)
+{
+    crest_json j;
+    crest_json_init(&j, 4096);
+    crest_json_object_begin(&j);
+    crest_json_key(&j, "event");
+    crest_json_str(&j, "db_connection_lost");
+    crest_json_key(&j, "reason");
+    crest_json_str(&j, why ? why : "");
+    crest_json_key(&j, "retry_ms");
+    crest_json_int(&j, retry_ms);
+    crest_json_object_end(&j);
+    size_t n;
+    const char *text = crest_json_data(&j, &n);
+    if (!crest_json_error(&j))
+        fprintf(stderr, "%.*s\n", (int)n, text);
+    crest_json_dispose(&j);
+}
+
 /* lc is broken (or its statement outlived every deadline): what it carried
  * fails with kind, it is closed, and reconnected after a backoff. */
 static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
@@ -378,7 +399,7 @@ static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
     if (lc->backoff_ms > BACKOFF_MAX_MS)
         lc->backoff_ms = BACKOFF_MAX_MS;
     uv_timer_start(&lc->timer, timer_cb, lc->backoff_ms, 0);
-    fprintf(stderr, "{\"event\":\"db_connection_lost\",\"reason\":\"%s\",\"retry_ms\":%u}\n", why, lc->backoff_ms);
+    log_lost(why, lc->backoff_ms);
     while (failed) {
         pg_call *c = failed;
         failed = c->next;

@@ -11,6 +11,9 @@
  * contract suite's harness (contract.c); the host name tests reach into
  * the store (postgres_internal.h) to change what the name is. */
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "store/contract.h"
 #include "store/postgres_internal.h"
@@ -331,6 +334,61 @@ static void a_host_name_is_looked_up_on_the_loop_and_one_that_stops_resolving_is
     T.vt->close(s);
 }
 
+static bool one_down(const crest__pool_stats *p) { return p->down == 1 && p->connect_failures >= 1; }
+
+/* fix: the log's db_connection_lost line wrote its reason as it was, and a
+ * reason with a quote or a newline in it (libpq's messages have both; a
+ * host name that does not resolve is quoted) broke the line's JSON. */
+static void db_connection_lost_reason_is_escaped_as_json(void **state)
+{
+    (void)state;
+    crest__store_config cfg = {0};
+    T.fx->config(T.db, &cfg);
+    char ci[1200];
+    snprintf(ci, sizeof ci, "%s host=localhost", cfg.path);
+    cfg.path = ci;
+    cfg.pool_size = 1;
+    crest__store *s = open_cfg(&cfg);
+    pg_store *ps = (pg_store *)s;
+    crest__store_worker *w = worker_of(s);
+    free(ps->resolve_host);
+    ps->resolve_host = strdup("a \"quoted\"\nname.invalid");
+    /* stderr (the log) into a file for a while */
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0 && dup2(fileno(log), 2) == 2);
+    terminate_the_pools_sessions();
+    bool down = pump_for(w, s, one_down, 10000);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_true(down);
+    rewind(log);
+    char line[4096];
+    int lines = 0, unresolved = 0;
+    while (fgets(line, sizeof line, log)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        if (!o)
+            fail_msg("not one JSON object: %s", line);
+        assert_string_equal(json_string_value(json_object_get(o, "event")), "db_connection_lost");
+        const char *why = json_string_value(json_object_get(o, "reason"));
+        assert_non_null(why);
+        unresolved += strstr(why, "\"a \"quoted\"\nname.invalid\" does not resolve") != NULL;
+        json_decref(o);
+        lines++;
+    }
+    fclose(log);
+    assert_true(lines >= 2);
+    assert_true(unresolved >= 1);
+    free(ps->resolve_host);
+    ps->resolve_host = strdup("localhost");
+    worker_done(w);
+    T.vt->close(s);
+}
+
 /* What crest__pg_host_to_resolve makes of a conninfo: the name, or NULL. */
 static const char *to_resolve(const char *conninfo, int *rc)
 {
@@ -398,6 +456,7 @@ int main(void)
         CT(a_cancel_stops_a_running_read),
         CT(a_statement_a_schema_change_made_stale_is_prepared_again),
         CT(a_host_name_is_looked_up_on_the_loop_and_one_that_stops_resolving_is_a_failed_connect),
+        CT(db_connection_lost_reason_is_escaped_as_json),
         CT(only_a_host_name_is_looked_up_and_several_with_a_name_are_refused),
         CT(a_blocking_connect_gives_up_after_10_s_unless_the_conninfo_says),
     };
