@@ -433,39 +433,52 @@ static crest__sess *pg_sess_new(crest__store *st, const crest__sess_config *cfg)
 }
 
 /* The session's connection, with the deadline's statement_timeout set for
- * what is left of it; NULL with err set. */
+ * what is left of it; NULL with err set. A connection taken from the idle
+ * list that the server ended while it sat there (a restart,
+ * pg_terminate_backend: libpq learns it at the first use) is thrown away
+ * and the next one taken, or a new one made. */
 static crest__conn *sess_conn(crest__sess *ss, crest__dberr *err)
 {
-    if (!ss->conn) {
-        char *msg = NULL;
-        crest__conn *c = take_idle(ss->s);
-        while (c && PQstatus(c->pg) != CONNECTION_OK) {
-            crest__pg_conn_free(c);
-            c = take_idle(ss->s);
+    for (;;) {
+        bool taken_now = false;
+        if (!ss->conn) {
+            char *msg = NULL;
+            crest__conn *c = take_idle(ss->s);
+            while (c && PQstatus(c->pg) != CONNECTION_OK) {
+                crest__pg_conn_free(c);
+                c = take_idle(ss->s);
+            }
+            taken_now = c != NULL;
+            if (!c && !(c = crest__pg_connect(ss->s, &msg))) {
+                fail_kind(err, CREST__DBERR_UNAVAILABLE, msg ? crest__arena_strdup(ss->cfg.arena, msg) : NULL);
+                free(msg);
+                return NULL;
+            }
+            ss->conn = c;
         }
-        if (!c && !(c = crest__pg_connect(ss->s, &msg))) {
-            fail_kind(err, CREST__DBERR_UNAVAILABLE, msg ? crest__arena_strdup(ss->cfg.arena, msg) : NULL);
-            free(msg);
+        long long ms = 0;
+        if (ss->cfg.deadline_us) {
+            uint64_t now = crest__now_us();
+            if (now >= ss->cfg.deadline_us) {
+                ss->timed_out = true;
+                fail_kind(err, CREST__DBERR_DEADLINE, NULL);
+                return NULL;
+            }
+            ms = (long long)((ss->cfg.deadline_us - now + 999) / 1000);
+        }
+        char set[64];
+        snprintf(set, sizeof set, "SET statement_timeout = %lld", ms);
+        if (!simple(ss->conn, set, err, ss->cfg.arena)) {
+            /* (set once the connection serves: pg_cancel, on another thread, may read it) */
+            if (!ss->cancel)
+                ss->cancel = PQgetCancel(ss->conn->pg);
+            return ss->conn;
+        }
+        if (!taken_now || PQstatus(ss->conn->pg) != CONNECTION_BAD)
             return NULL;
-        }
-        ss->conn = c;
-        ss->cancel = PQgetCancel(c->pg);
+        crest__pg_conn_free(ss->conn);
+        ss->conn = NULL;
     }
-    long long ms = 0;
-    if (ss->cfg.deadline_us) {
-        uint64_t now = crest__now_us();
-        if (now >= ss->cfg.deadline_us) {
-            ss->timed_out = true;
-            fail_kind(err, CREST__DBERR_DEADLINE, NULL);
-            return NULL;
-        }
-        ms = (long long)((ss->cfg.deadline_us - now + 999) / 1000);
-    }
-    char set[64];
-    snprintf(set, sizeof set, "SET statement_timeout = %lld", ms);
-    if (simple(ss->conn, set, err, ss->cfg.arena))
-        return NULL;
-    return ss->conn;
 }
 
 static int pg_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud)
