@@ -264,6 +264,66 @@ static void a_statement_a_schema_change_made_stale_is_prepared_again(void **stat
     T.vt->close(s);
 }
 
+/* A table whose inserts fail with 40001 (a serialization failure) while
+ * the sequence `attempts` has not passed fail_plan.n: nextval is not rolled
+ * back with the transaction, so it counts every attempt. */
+static void setup_losing_inserts(void)
+{
+    script("CREATE TABLE notes (id serial PRIMARY KEY, title text);"
+           "CREATE SEQUENCE attempts;"
+           "CREATE TABLE fail_plan (n int NOT NULL); INSERT INTO fail_plan VALUES (0);"
+           "CREATE FUNCTION lose_first() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+           "  IF nextval('attempts') <= (SELECT n FROM fail_plan) THEN"
+           "    RAISE EXCEPTION 'lost' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$;"
+           "CREATE TRIGGER lose_first BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION lose_first()");
+}
+
+/* The next n inserts fail; then the attempts of one insert on ss (kind:
+ * how it ended, -1 for rows). */
+static int64_t attempts_of_insert(crest__sess *ss, int n, int *kind)
+{
+    char plan[96];
+    snprintf(plan, sizeof plan, "SELECT setval('attempts', 1, false); UPDATE fail_plan SET n = %d", n);
+    script(plan);
+    done d;
+    assert_int_equal(start(ss, "INSERT INTO notes (title) VALUES ('x') RETURNING id", NULL, 0, 0, &d), 1);
+    *kind = d.rows ? -1 : (int)d.err.kind;
+    crest__rows *r = ok("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM attempts", NULL, 0,
+                        CREST__QF_READ);
+    return crest__rows_cell(r, 0, 0)->v.i;
+}
+
+static void a_transaction_that_lost_to_a_concurrent_one_runs_again_up_to_3_times(void **state)
+{
+    (void)state;
+    setup_losing_inserts();
+    crest__store_worker *w = worker_of(T.s);
+    int kind;
+    /* On the loop: a write is one segment, BEGIN to COMMIT, sent again. */
+    crest__sess *ss = sess_on(T.s, w, 0, NULL);
+    assert_i64_eq(attempts_of_insert(ss, 2, &kind), 3);
+    assert_int_equal(kind, -1);
+    assert_i64_eq(attempts_of_insert(ss, 100, &kind), 1 + CREST__CONFLICT_RETRIES);
+    assert_int_equal(kind, CREST__DBERR_CONFLICT);
+    T.vt->sess_end(ss, NULL);
+    /* Off the loop, a statement outside a transaction of the request's. */
+    ss = sess_on(T.s, NULL, 0, NULL);
+    assert_i64_eq(attempts_of_insert(ss, 3, &kind), 4);
+    assert_int_equal(kind, -1);
+    assert_i64_eq(attempts_of_insert(ss, 100, &kind), 1 + CREST__CONFLICT_RETRIES);
+    assert_int_equal(kind, CREST__DBERR_CONFLICT);
+    /* In a write unit, not the store's to run again: the unit's caller's. */
+    crest__dberr e;
+    assert_int_equal(T.vt->write_begin(ss, &e), 0);
+    assert_i64_eq(attempts_of_insert(ss, 1, &kind), 1);
+    assert_int_equal(kind, CREST__DBERR_CONFLICT);
+    T.vt->write_end(ss, false, &e);
+    T.vt->sess_end(ss, NULL);
+    crest__rows *r = ok("SELECT count(*) FROM notes", NULL, 0, CREST__QF_READ);
+    assert_cell_int(r, 0, 0, 2);
+    worker_done(w);
+}
+
 /* Runs w's loop until pred(s) holds, at most ms; whether it does. */
 static bool pump_for(crest__store_worker *w, crest__store *s, bool (*pred)(const crest__pool_stats *), unsigned ms)
 {
@@ -455,6 +515,7 @@ int main(void)
         CT(the_deadline_stops_the_statement_on_the_server),
         CT(a_cancel_stops_a_running_read),
         CT(a_statement_a_schema_change_made_stale_is_prepared_again),
+        CT(a_transaction_that_lost_to_a_concurrent_one_runs_again_up_to_3_times),
         CT(a_host_name_is_looked_up_on_the_loop_and_one_that_stops_resolving_is_a_failed_connect),
         CT(db_connection_lost_reason_is_escaped_as_json),
         CT(only_a_host_name_is_looked_up_and_several_with_a_name_are_refused),
