@@ -371,7 +371,10 @@ bool pump_until(crest__store_worker *w, const int *calls, int want, unsigned ms)
     uv_update_time(loop);
     uv_timer_start(&t, wake, ms, 0);
     uint64_t until = crest__now_us() + (uint64_t)ms * 1000;
-    while (*calls < want && crest__now_us() < until)
+    /* (until the timer fired, too: the loop's clock may reach it before
+     * crest__now_us does, and a loop with handles but no timer left would
+     * then wait for good) */
+    while (*calls < want && crest__now_us() < until && uv_is_active((uv_handle_t *)&t))
         uv_run(loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&t, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
