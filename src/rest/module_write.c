@@ -4,6 +4,7 @@
  * transaction), update and delete, on the app's writer connection. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "../json/json_internal.h"
 
@@ -497,9 +498,10 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
  * A unit that lost to a concurrent transaction (CONFLICT: PostgreSQL's
  * serialization failure or deadlock, in a statement or at the commit) was
  * rolled back whole, and nothing of its answer has gone out (a write route
- * answers once it returns): it runs again from the start, answer and all,
- * up to CREST__CONFLICT_RETRIES times; then the conflict is the answer
- * (503 with Retry-After). Hooks of the route run again with it. */
+ * answers once it returns): after a pause of a few ms it runs again from
+ * the start, answer and all, up to CREST__CONFLICT_RETRIES times; then the
+ * conflict is the answer (503 with Retry-After). Hooks of the route run
+ * again with it. */
 int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
 {
     route *r = ud;
@@ -537,5 +539,6 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
         if (res->headers)
             res->headers->len = headers_len;
         crest_json_reset(res->json);
+        usleep(crest__conflict_pause_ms(again + 1) * 1000); /* (a pool thread: it may wait) */
     }
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "postgres_internal.h"
 
@@ -503,6 +504,7 @@ static int pg_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
         if (err.kind != CREST__DBERR_CONFLICT || ss->in_unit || ss->in_txn || again == CREST__CONFLICT_RETRIES ||
             atomic_load(&ss->cancelled))
             break;
+        usleep(crest__conflict_pause_ms(again + 1) * 1000); /* (a pool thread: it may wait) */
     }
     if (c && err.kind == CREST__DBERR_DEADLINE && ss->cfg.deadline_us && crest__now_us() >= ss->cfg.deadline_us)
         ss->timed_out = true;

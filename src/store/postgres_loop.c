@@ -25,7 +25,8 @@
  * statement a schema change invalidated (26000, 0A000) is prepared again
  * and sent once more when it opened its transaction. A statement whose
  * segment was its whole transaction and lost to a concurrent one (40001,
- * 40P01) is sent again, up to CREST__CONFLICT_RETRIES times. Each worker
+ * 40P01) is sent again after a pause (on the server: pg_sleep before the
+ * statement), up to CREST__CONFLICT_RETRIES times. Each worker
  * counts its pool for /metrics (postgres_pool.c). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,6 +463,11 @@ static int send_call(pg_lconn *lc, pg_call *call)
         snprintf(buf, sizeof buf, "SET LOCAL statement_timeout = %lld", ms);
         rc |= send_cmd(lc, buf);
         watch_deadline(lc, ss->cfg.deadline_us);
+    }
+    if (call->conflicts) { /* run again: the pause on the server, in the new transaction, before any lock */
+        unsigned ms = crest__conflict_pause_ms(call->conflicts);
+        snprintf(buf, sizeof buf, "SELECT pg_sleep(%u.%03u)", ms / 1000, ms % 1000);
+        rc |= send_cmd(lc, buf);
     }
     const pg_params *p = &call->p;
     if (call->flags & CREST__QF_NOCACHE) {

@@ -76,6 +76,11 @@ typedef struct crest__dberr {
 /* How many times a transaction that failed as CONFLICT runs again before
  * its failure is the answer. */
 #define CREST__CONFLICT_RETRIES 3
+/* dberr.c: how long (ms) a transaction that lost waits before it runs again
+ * the again-th time (1..): a few ms, growing, with jitter. Run again at
+ * once, the loser of a deadlock takes its first row back before the winner
+ * gets it, and they deadlock again (measured: more than half the time). */
+unsigned crest__conflict_pause_ms(unsigned again);
 
 /* ---- results ---- */
 

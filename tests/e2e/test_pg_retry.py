@@ -139,10 +139,14 @@ def test_postgres_deadlock_between_two_sql_endpoints_is_retried_and_both_succeed
         t.join(40)
     assert [answers[n][0].status_code for n in "xy"] == [200, 200], {n: answers[n][0].text for n in answers}
     # Each locked its first row, slept, and wanted the other's: the server
-    # ended one of them (40P01), which ran again once the other committed.
-    assert attempts(srv.db) == 3, "two transfers, one of them twice"
+    # ended one of them (40P01), which ran again. (A transfer run again at
+    # once may take its first row back before the other gets it, and
+    # deadlock again: one run in five or so here; each ran 4 times at most.)
+    times = {n: round(answers[n][1], 2) for n in "xy"}
+    n = attempts(srv.db)
+    assert 3 <= n <= 8, f"two transfers, at least one run again, each at most 4 times: {n}, {times}"
     rows = srv.db.psql("SELECT id, n FROM acct ORDER BY id").split()
     assert rows == ["1|2", "2|2"], f"each transfer added one to each row, once: {rows}"
     slow = max(answers[n][1] for n in "xy")
     assert slow >= 3.0, f"the retried transfer slept twice: {slow:.2f} s"
-    print(f"\n[deadlock] both 200; answers in {answers['x'][1]:.2f} s and {answers['y'][1]:.2f} s")
+    print(f"\n[deadlock] both 200 after {n} attempts; answers in {answers['x'][1]:.2f} s and {answers['y'][1]:.2f} s")
