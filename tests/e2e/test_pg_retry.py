@@ -6,7 +6,9 @@ segment, BEGIN to COMMIT); off it, a REST write's unit (its statements and
 hooks, from write_begin to write_end). A real deadlock comes from two SQL
 endpoints updating two rows in opposite orders; a serialization failure
 from a trigger that raises 40001 for the first attempts it sees, counted by
-a sequence (nextval is not rolled back with the transaction)."""
+a sequence (nextval is not rolled back with the transaction): in the
+statement, or at COMMIT (a deferred constraint trigger, where SERIALIZABLE
+transactions fail)."""
 import threading
 import time
 
@@ -31,6 +33,10 @@ BEGIN
 END $$;
 CREATE TRIGGER lose_first_attempts BEFORE INSERT ON notes
   FOR EACH ROW EXECUTE FUNCTION lose_first_attempts();
+-- the same, at COMMIT (a deferred constraint trigger: as SERIALIZABLE fails there)
+CREATE TABLE late_notes (id serial PRIMARY KEY, title text NOT NULL);
+CREATE CONSTRAINT TRIGGER lose_first_attempts AFTER INSERT ON late_notes DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION lose_first_attempts();
 """
 
 
@@ -43,10 +49,22 @@ models:
     table: tasks
     fields:
       title: {{type: string, required: true}}
+  LateTask:
+    table: late_tasks
+    fields:
+      title: {{type: string, required: true}}
 modules:
   tasks:
     model: Task
+  late_tasks:
+    model: LateTask
 endpoints:
+  - method: POST
+    path: /late-notes
+    params:
+      title: {{type: string, required: true}}
+    sql: INSERT INTO late_notes (title) VALUES (:title) RETURNING id
+    returns: one
   - method: POST
     path: /notes
     params:
@@ -71,7 +89,9 @@ def srv(crest, pg_db):
     s = crest(app_text(pg_db.uri))
     # (the trigger on the model's table, which crest made at start)
     pg_db.psql("CREATE TRIGGER lose_first_attempts BEFORE INSERT ON tasks "
-               "FOR EACH ROW EXECUTE FUNCTION lose_first_attempts()")
+               "FOR EACH ROW EXECUTE FUNCTION lose_first_attempts();"
+               "CREATE CONSTRAINT TRIGGER lose_first_attempts AFTER INSERT ON late_tasks "
+               "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION lose_first_attempts()")
     s.db = pg_db
     return s
 
@@ -89,9 +109,12 @@ def count(db, table, title):
     return int(db.psql(f"SELECT count(*) FROM {table} WHERE title = '{title}'").strip())
 
 
-ROUTES = {  # what inserts: an SQL endpoint (on the loop), a REST create (a write unit)
+ROUTES = {  # what inserts: an SQL endpoint (on the loop), a REST create (a write unit); failing in the
+    # statement, or at COMMIT
     "sql_endpoint": ("/notes", "notes", 200),
     "rest_create": ("/tasks", "tasks", 201),
+    "sql_endpoint_at_commit": ("/late-notes", "late_notes", 200),
+    "rest_create_at_commit": ("/late_tasks", "late_tasks", 201),
 }
 
 
