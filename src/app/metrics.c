@@ -1,6 +1,9 @@
 /* metrics.c — GET /metrics in Prometheus' text format (version 0.0.4):
  * requests by route and status, their durations as a histogram, open
- * connections, and the process' CPU, memory and file descriptors.
+ * connections, the database's connection pools (crest_db_pool_*: a store
+ * with pools, PostgreSQL; SQLite has none, a connection per worker and one
+ * writer, and shows no such lines), and the process' CPU, memory and file
+ * descriptors.
  *
  * Each worker counts into its own block (one writer, relaxed atomics, no
  * lock on the request path); a scrape sums every block under the app's
@@ -25,10 +28,9 @@ static const int codes[] = {200, 201, 202, 204, 206, 301, 302, 304, 307, 308, 40
                             408, 409, 410, 411, 412, 413, 414, 415, 416, 422, 428, 429, 431, 500, 501, 502,
                             503, 504, 505};
 #define NCODES (CREST_ARRAY_LEN(codes) + 1)
-/* Histogram bounds in microseconds (reported in seconds). */
-static const uint64_t bounds_us[] = {250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
-                                     500000, 1000000, 2500000, 5000000, 10000000};
-#define NBOUNDS CREST_ARRAY_LEN(bounds_us)
+/* Histogram bounds in microseconds (reported in seconds): crest's one set. */
+#define bounds_us crest__duration_bounds_us
+#define NBOUNDS CREST__DURATION_NBOUNDS
 
 typedef _Atomic uint64_t counter;
 
@@ -119,10 +121,7 @@ void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, 
     while (k < CREST_ARRAY_LEN(codes) && codes[k] != status)
         k++;
     bump(&rc->by_code[k], 1);
-    size_t i = 0;
-    while (i < NBOUNDS && dur_us > bounds_us[i])
-        i++;
-    bump(&rc->bucket[i], 1);
+    bump(&rc->bucket[crest__duration_bucket(dur_us)], 1);
     bump(&rc->sum_us, dur_us);
 }
 
@@ -195,6 +194,93 @@ static void bound(out *o, uint64_t us)
     while (n && frac[n - 1] == '0')
         frac[--n] = 0;
     putf(o, "%llu%s%s", (unsigned long long)(us / 1000000), n ? "." : "", frac);
+}
+
+/* A histogram's _bucket, _sum and _count lines: buckets not cumulative
+ * (NBOUNDS + 1, the last above every bound), labels written by labels(ud)
+ * (NULL: none). */
+static void histogram(out *o, const char *name, const uint64_t *bucket, uint64_t sum_us,
+                      void (*labels)(out *, const void *), const void *ud)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= NBOUNDS; i++) {
+        cum += bucket[i];
+        putf(o, "%s_bucket{", name);
+        if (labels) {
+            labels(o, ud);
+            puts_(o, ",");
+        }
+        puts_(o, "le=\"");
+        if (i < NBOUNDS)
+            bound(o, bounds_us[i]);
+        else
+            puts_(o, "+Inf");
+        putf(o, "\"} %llu\n", (unsigned long long)cum);
+    }
+    putf(o, "%s_sum", name);
+    if (labels) {
+        puts_(o, "{");
+        labels(o, ud);
+        puts_(o, "}");
+    }
+    puts_(o, " ");
+    seconds(o, sum_us);
+    putf(o, "\n%s_count", name);
+    if (labels) {
+        puts_(o, "{");
+        labels(o, ud);
+        puts_(o, "}");
+    }
+    putf(o, " %llu\n", (unsigned long long)cum);
+}
+
+/* The route's labels for histogram(): ud is a route_arg. */
+typedef struct route_arg {
+    const crest_app *app;
+    unsigned r;
+} route_arg;
+
+static void route_labels_of(out *o, const void *ud)
+{
+    const route_arg *a = ud;
+    route_labels(o, a->app, a->r);
+}
+
+/* The database's connection pools (a store with pools: PostgreSQL), summed
+ * over the workers. */
+static void pool_metrics(out *o, const crest__pool_stats *p)
+{
+    putf(o,
+         "# HELP crest_db_pool_connections Database connections of the pools, by state (down: broken, "
+         "waiting to reconnect).\n"
+         "# TYPE crest_db_pool_connections gauge\n"
+         "crest_db_pool_connections{state=\"idle\"} %llu\n"
+         "crest_db_pool_connections{state=\"in_use\"} %llu\n"
+         "crest_db_pool_connections{state=\"connecting\"} %llu\n"
+         "crest_db_pool_connections{state=\"down\"} %llu\n"
+         "# HELP crest_db_pool_queue_length Requests waiting for a database connection.\n"
+         "# TYPE crest_db_pool_queue_length gauge\n"
+         "crest_db_pool_queue_length %llu\n",
+         (unsigned long long)p->idle, (unsigned long long)p->in_use, (unsigned long long)p->connecting,
+         (unsigned long long)p->down, (unsigned long long)p->queued);
+    puts_(o, "# HELP crest_db_pool_acquire_wait_seconds Time a request waited for a database connection.\n"
+             "# TYPE crest_db_pool_acquire_wait_seconds histogram\n");
+    histogram(o, "crest_db_pool_acquire_wait_seconds", p->wait_bucket, p->wait_sum_us, NULL, NULL);
+    putf(o,
+         "# HELP crest_db_pool_reconnects_total Connections made again after one was lost.\n"
+         "# TYPE crest_db_pool_reconnects_total counter\n"
+         "crest_db_pool_reconnects_total %llu\n"
+         "# HELP crest_db_pool_connect_failures_total Attempts to connect to the database that failed.\n"
+         "# TYPE crest_db_pool_connect_failures_total counter\n"
+         "crest_db_pool_connect_failures_total %llu\n"
+         "# HELP crest_db_pool_queue_full_total Requests refused at once: too many waited for a connection.\n"
+         "# TYPE crest_db_pool_queue_full_total counter\n"
+         "crest_db_pool_queue_full_total %llu\n"
+         "# HELP crest_db_pool_acquire_timeouts_total Requests that gave up waiting for a connection.\n"
+         "# TYPE crest_db_pool_acquire_timeouts_total counter\n"
+         "crest_db_pool_acquire_timeouts_total %llu\n",
+         (unsigned long long)p->reconnects, (unsigned long long)p->connect_failures,
+         (unsigned long long)p->queue_full, (unsigned long long)p->acquire_timeouts);
 }
 
 /* What /proc/self says of the process (Linux); 0 where it cannot tell. */
@@ -280,31 +366,23 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
             count += sum[r].bucket[i];
         if (!count)
             continue;
-        uint64_t cum = 0;
-        for (size_t i = 0; i <= NBOUNDS; i++) {
-            cum += sum[r].bucket[i];
-            puts_(&o, "crest_http_request_duration_seconds_bucket{");
-            route_labels(&o, app, r);
-            puts_(&o, ",le=\"");
-            if (i < NBOUNDS)
-                bound(&o, bounds_us[i]);
-            else
-                puts_(&o, "+Inf");
-            putf(&o, "\"} %llu\n", (unsigned long long)cum);
-        }
-        puts_(&o, "crest_http_request_duration_seconds_sum{");
-        route_labels(&o, app, r);
-        puts_(&o, "} ");
-        seconds(&o, sum[r].sum_us);
-        puts_(&o, "\ncrest_http_request_duration_seconds_count{");
-        route_labels(&o, app, r);
-        putf(&o, "} %llu\n", (unsigned long long)count);
+        route_arg ra = {app, r};
+        uint64_t bucket[NBOUNDS + 1];
+        for (size_t i = 0; i <= NBOUNDS; i++)
+            bucket[i] = read_counter(&sum[r].bucket[i]);
+        histogram(&o, "crest_http_request_duration_seconds", bucket, read_counter(&sum[r].sum_us), route_labels_of,
+                  &ra);
     }
     putf(&o,
                        "# HELP crest_http_connections Open client connections.\n"
                        "# TYPE crest_http_connections gauge\n"
                        "crest_http_connections %u\n",
                        crest__engine_uv.open_connections(app));
+    if (app->store && app->store->vt->pool_stats) {
+        crest__pool_stats ps;
+        app->store->vt->pool_stats(app->store, &ps);
+        pool_metrics(&o, &ps);
+    }
     proc_info p = proc_self();
     putf(&o,
                        "# HELP process_cpu_seconds_total User and system CPU time spent, in seconds.\n"

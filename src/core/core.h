@@ -112,6 +112,13 @@ int crest__base64url_decode(const char *in, size_t len, unsigned char *out, size
 
 /* ---- clocks ---- */
 uint64_t crest__now_us(void);  /* monotonic */
+/* The bounds of crest's duration histograms (/metrics: request durations,
+ * the database pool's acquire waits), in µs, ascending; and the bucket a
+ * duration falls in: the first bound it does not pass, or
+ * CREST__DURATION_NBOUNDS above every bound. */
+#define CREST__DURATION_NBOUNDS 15
+extern const uint64_t crest__duration_bounds_us[CREST__DURATION_NBOUNDS];
+unsigned crest__duration_bucket(uint64_t us);
 /* RFC 3339 UTC with microseconds of the wall clock into buf (>= 32 bytes). */
 void crest__format_time(char *buf, size_t cap);
 

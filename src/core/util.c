@@ -1,5 +1,6 @@
-/* util.c — small shared helpers: strict number parsing, clocks, the HTTP
- * status table and error reporting. */
+/* util.c — small shared helpers: strict number parsing, clocks and the
+ * bounds of duration histograms, the HTTP status table and error
+ * reporting. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -156,6 +157,17 @@ uint64_t crest__now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+const uint64_t crest__duration_bounds_us[CREST__DURATION_NBOUNDS] = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+
+unsigned crest__duration_bucket(uint64_t us)
+{
+    unsigned i = 0;
+    while (i < CREST__DURATION_NBOUNDS && us > crest__duration_bounds_us[i])
+        i++;
+    return i;
 }
 
 void crest__format_time(char *buf, size_t cap)

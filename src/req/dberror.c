@@ -33,10 +33,16 @@ static const struct {
     [CREST__DBERR_TOO_LARGE] = {CREST__E_RESPONSE_TOO_LARGE, NULL},
     [CREST__DBERR_RAISED] = {CREST__E_RAISED, NULL}, /* the trigger's status and detail */
     [CREST__DBERR_OTHER] = {CREST__E_INTERNAL_ERROR, NULL},
+    /* what is left once the transaction ran again CREST__CONFLICT_RETRIES
+     * times (the store on the loop, crest__rest_write_route for a write
+     * unit) and lost each time */
+    [CREST__DBERR_CONFLICT] = {CREST__E_DATABASE_BUSY, "1"},
 };
 
 int crest__dberr_answer(crest_req *req, crest_res *res, const crest__dberr *e)
 {
+    if (e->kind == CREST__DBERR_CONFLICT)
+        req->db_conflict = true; /* (the write unit may run again) */
     if (e->kind == CREST__DBERR_RAISED)
         return crest__res_fail_status(res, CREST__E_RAISED, e->status, "%s", e->detail);
     if (e->kind == CREST__DBERR_OTHER || e->kind == CREST__DBERR_STORAGE)

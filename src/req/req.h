@@ -171,6 +171,8 @@ struct crest_req {
     const char *peer;            /* the client's IP address ("-" when unknown) */
     uint64_t deadline_us;
     bool timed_out;
+    bool db_conflict;            /* an answer was a transaction's CONFLICT (dberror.c): a write unit
+                                    may run again (crest__rest_write_route) */
 };
 
 struct crest_res {

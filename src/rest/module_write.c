@@ -4,6 +4,7 @@
  * transaction), update and delete, on the app's writer connection. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "../json/json_internal.h"
 
@@ -493,7 +494,14 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
 
 /* Write routes run in the store's write unit: on SQLite, on the thread
  * pool, one at a time, on the one writer connection, the answer waiting
- * until the commit is durable (group commit, src/store/sqlite_writer.c). */
+ * until the commit is durable (group commit, src/store/sqlite_writer.c).
+ * A unit that lost to a concurrent transaction (CONFLICT: PostgreSQL's
+ * serialization failure or deadlock, in a statement or at the commit) was
+ * rolled back whole, and nothing of its answer has gone out (a write route
+ * answers once it returns): after a pause of a few ms it runs again from
+ * the start, answer and all, up to CREST__CONFLICT_RETRIES times; then the
+ * conflict is the answer (503 with Retry-After). Hooks of the route run
+ * again with it. */
 int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
 {
     route *r = ud;
@@ -504,18 +512,34 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
         res->retry_after = "1";
         return crest__res_fail(res, CREST__E_DATABASE_UNAVAILABLE, NULL);
     }
-    if (vt->write_begin(ss, &e)) /* (the database down: 503 with Retry-After, as a read's) */
-        return crest__dberr_answer(req, res, &e);
-    int rc = r->inner(req, res, ud);
-    if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
-        rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
-    bool ok = !rc && !res->is_error;
-    if (vt->write_end(ss, ok, &e) && ok) {
-        /* The answer prepared is not the outcome: the commit failed. */
-        if (e.kind != CREST__DBERR_STORAGE) /* PostgreSQL's COMMIT: a deferred key, a lost connection */
+    /* The answer as it was before the unit (CORS headers), to start again from. */
+    const crest_res before = *res;
+    size_t headers_len = res->headers ? res->headers->len : 0;
+    for (unsigned again = 0;; again++) {
+        if (vt->write_begin(ss, &e)) /* (the database down: 503 with Retry-After, as a read's) */
             return crest__dberr_answer(req, res, &e);
-        fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);
-        return crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the write could not be made durable");
+        req->db_conflict = false;
+        int rc = r->inner(req, res, ud);
+        if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
+            rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
+        bool ok = !rc && !res->is_error;
+        bool conflict = !ok && req->db_conflict;
+        if (vt->write_end(ss, ok, &e) && ok) {
+            /* The answer prepared is not the outcome: the commit failed. */
+            conflict = e.kind == CREST__DBERR_CONFLICT;
+            if (!conflict || again == CREST__CONFLICT_RETRIES) {
+                if (e.kind != CREST__DBERR_STORAGE) /* PostgreSQL's COMMIT: a deferred key, a lost connection */
+                    return crest__dberr_answer(req, res, &e);
+                fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);
+                return crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the write could not be made durable");
+            }
+        }
+        if (!conflict || again == CREST__CONFLICT_RETRIES)
+            return rc;
+        *res = before;
+        if (res->headers)
+            res->headers->len = headers_len;
+        crest_json_reset(res->json);
+        usleep(crest__conflict_pause_ms(again + 1) * 1000); /* (a pool thread: it may wait) */
     }
-    return rc;
 }

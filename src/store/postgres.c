@@ -9,11 +9,11 @@
  * with the request's deadline as `statement_timeout` and cancellation
  * through libpq's cancel request. Sessions on a worker's event loop are
  * postgres_loop.c's. */
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "postgres_internal.h"
 
@@ -125,18 +125,23 @@ static int pg_open(const crest__store_config *cfg, crest__store **out, crest_err
         free(conninfo);
         return crest__error_set(err, CREST_ENOMEM, NULL, 0, "out of memory");
     }
-    if (crest__pg_params(conninfo, cfg->password, &s->keys, &s->vals, &msg)) {
+    if (crest__pg_params(conninfo, cfg->password, &s->keys, &s->vals, &msg) ||
+        crest__pg_host_to_resolve(s->keys, s->vals, &s->resolve_host, &msg)) {
         crest__error_set(err, CREST_ECONFIG, NULL, 0, "database: %s", msg ? msg : "out of memory");
         free(msg);
         free(conninfo);
+        crest__pg_params_free(s->keys, s->vals);
         free(s);
         return CREST_ECONFIG;
     }
+    while (s->keys[s->nparams])
+        s->nparams++;
     s->base.vt = &crest__store_postgres;
     s->base.cfg = *cfg;
     s->base.cfg.path = conninfo;
     s->base.cfg.password = NULL; /* (in the parameters now; the caller's copy is not kept) */
     pthread_mutex_init(&s->idle_lock, NULL);
+    pthread_mutex_init(&s->pools_lock, NULL);
     *out = &s->base;
     return 0;
 }
@@ -151,7 +156,9 @@ static void pg_close(crest__store *st)
         crest__pg_conn_free(c);
     }
     pthread_mutex_destroy(&s->idle_lock);
+    pthread_mutex_destroy(&s->pools_lock);
     crest__pg_params_free(s->keys, s->vals);
+    free(s->resolve_host);
     free((char *)s->base.cfg.path);
     free(s);
 }
@@ -442,21 +449,6 @@ static int pg_setup(crest__conn *c, char **msg)
 
 /* ---- sessions off the loop (pool threads): blocking connections ---- */
 
-/* Whether an idle connection is still open: one the server ended while it
- * lay idle (pg_terminate_backend, a restart) has its goodbye and the end
- * of the stream to read (libpq reads one then the other); it is found
- * here, not by the next request. */
-static bool still_open(crest__conn *c)
-{
-    struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
-    if (PQstatus(c->pg) != CONNECTION_OK || p.fd < 0)
-        return false;
-    for (int i = 0; i < 4 && poll(&p, 1, 0) > 0; i++)
-        if (!PQconsumeInput(c->pg))
-            return false;
-    return PQstatus(c->pg) == CONNECTION_OK && !PQisBusy(c->pg);
-}
-
 static crest__conn *take_idle(pg_store *s)
 {
     pthread_mutex_lock(&s->idle_lock);
@@ -493,39 +485,52 @@ static crest__sess *pg_sess_new(crest__store *st, const crest__sess_config *cfg)
 }
 
 /* The session's connection, with the deadline's statement_timeout set for
- * what is left of it; NULL with err set. */
+ * what is left of it; NULL with err set. A connection taken from the idle
+ * list that the server ended while it sat there (a restart,
+ * pg_terminate_backend: libpq learns it at the first use) is thrown away
+ * and the next one taken, or a new one made. */
 static crest__conn *sess_conn(crest__sess *ss, crest__dberr *err)
 {
-    if (!ss->conn) {
-        char *msg = NULL;
-        crest__conn *c = take_idle(ss->s);
-        while (c && !still_open(c)) {
-            crest__pg_conn_free(c);
-            c = take_idle(ss->s);
+    for (;;) {
+        bool taken_now = false;
+        if (!ss->conn) {
+            char *msg = NULL;
+            crest__conn *c = take_idle(ss->s);
+            while (c && PQstatus(c->pg) != CONNECTION_OK) {
+                crest__pg_conn_free(c);
+                c = take_idle(ss->s);
+            }
+            taken_now = c != NULL;
+            if (!c && !(c = crest__pg_connect(ss->s, &msg))) {
+                fail_kind(err, CREST__DBERR_UNAVAILABLE, msg ? crest__arena_strdup(ss->cfg.arena, msg) : NULL);
+                free(msg);
+                return NULL;
+            }
+            ss->conn = c;
         }
-        if (!c && !(c = crest__pg_connect(ss->s, &msg))) {
-            fail_kind(err, CREST__DBERR_UNAVAILABLE, msg ? crest__arena_strdup(ss->cfg.arena, msg) : NULL);
-            free(msg);
+        long long ms = 0;
+        if (ss->cfg.deadline_us) {
+            uint64_t now = crest__now_us();
+            if (now >= ss->cfg.deadline_us) {
+                ss->timed_out = true;
+                fail_kind(err, CREST__DBERR_DEADLINE, NULL);
+                return NULL;
+            }
+            ms = (long long)((ss->cfg.deadline_us - now + 999) / 1000);
+        }
+        char set[64];
+        snprintf(set, sizeof set, "SET statement_timeout = %lld", ms);
+        if (!simple(ss->conn, set, err, ss->cfg.arena)) {
+            /* (set once the connection serves: pg_cancel, on another thread, may read it) */
+            if (!ss->cancel)
+                ss->cancel = PQgetCancel(ss->conn->pg);
+            return ss->conn;
+        }
+        if (!taken_now || PQstatus(ss->conn->pg) != CONNECTION_BAD)
             return NULL;
-        }
-        ss->conn = c;
-        ss->cancel = PQgetCancel(c->pg);
+        crest__pg_conn_free(ss->conn);
+        ss->conn = NULL;
     }
-    long long ms = 0;
-    if (ss->cfg.deadline_us) {
-        uint64_t now = crest__now_us();
-        if (now >= ss->cfg.deadline_us) {
-            ss->timed_out = true;
-            fail_kind(err, CREST__DBERR_DEADLINE, NULL);
-            return NULL;
-        }
-        ms = (long long)((ss->cfg.deadline_us - now + 999) / 1000);
-    }
-    char set[64];
-    snprintf(set, sizeof set, "SET statement_timeout = %lld", ms);
-    if (simple(ss->conn, set, err, ss->cfg.arena))
-        return NULL;
-    return ss->conn;
 }
 
 static int pg_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, void *ud)
@@ -539,9 +544,18 @@ static int pg_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
         fail_kind(&err, CREST__DBERR_UNAVAILABLE, "the request was cancelled");
     else
         c = sess_conn(ss, &err);
-    if (c && run(c, q, ss->cfg.arena, ss->s->base.cfg.max_result, &r, &err) == 0) {
-        cb(ud, r, NULL);
-        return 0;
+    /* Outside a transaction of the request's, the statement is its own
+     * transaction: one that lost to a concurrent one runs again. (In one,
+     * the caller runs the whole again: crest__rest_write_route.) */
+    for (unsigned again = 0; c; again++) {
+        if (run(c, q, ss->cfg.arena, ss->s->base.cfg.max_result, &r, &err) == 0) {
+            cb(ud, r, NULL);
+            return 0;
+        }
+        if (err.kind != CREST__DBERR_CONFLICT || ss->in_unit || ss->in_txn || again == CREST__CONFLICT_RETRIES ||
+            atomic_load(&ss->cancelled))
+            break;
+        usleep(crest__conflict_pause_ms(again + 1) * 1000); /* (a pool thread: it may wait) */
     }
     if (c && err.kind == CREST__DBERR_DEADLINE && ss->cfg.deadline_us && crest__now_us() >= ss->cfg.deadline_us)
         ss->timed_out = true;
@@ -680,4 +694,5 @@ const crest__store_vt crest__store_postgres = {
     .cancel = pg_cancel,
     .native = pg_native,
     .sess_fkeys = pg_sess_fkeys,
+    .pool_stats = crest__pg_pool_stats,
 };

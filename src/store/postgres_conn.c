@@ -1,9 +1,11 @@
 /* postgres_conn.c — PostgreSQL connections as crest wants them: the
  * parameters of the app's conninfo (a URI or key=value text, libpq's own
  * parser) with crest's session settings added (UTC, ISO dates, UTF-8,
- * floats that read back exactly), blocking connections for start-up and
- * pool threads, and each connection's prepared statements, keyed by their
- * text and parameter types. */
+ * floats that read back exactly, a 10 s connect_timeout unless it sets
+ * one), which host name a worker's loop must look up itself, blocking
+ * connections for start-up and pool threads, and each connection's
+ * prepared statements, keyed by their text and parameter types. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,9 @@
  * in UTC and ISO form (read into crest's stored form), floats with every
  * digit. Added to any `options` the conninfo gives. */
 static const char session_options[] = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c extra_float_digits=3";
+/* A blocking connect (start-up, --wait-for-db, pool threads) gives up after
+ * this many seconds unless the conninfo says otherwise. */
+static const char default_connect_timeout[] = "10";
 
 bool crest__pg_is_conninfo(const char *text)
 {
@@ -66,9 +71,9 @@ int crest__pg_params(const char *conninfo, const char *password, char ***keys_ou
     size_t n = 0;
     for (PQconninfoOption *o = opts; o->keyword; o++)
         n++;
-    char **keys = calloc(n + 5, sizeof *keys), **vals = calloc(n + 5, sizeof *vals);
+    char **keys = calloc(n + 6, sizeof *keys), **vals = calloc(n + 6, sizeof *vals);
     size_t k = 0;
-    bool ok = keys && vals, have_app = false;
+    bool ok = keys && vals, have_app = false, have_timeout = false;
     const char *user_options = NULL;
     for (PQconninfoOption *o = opts; ok && o->keyword; o++) {
         if (!o->val)
@@ -78,6 +83,7 @@ int crest__pg_params(const char *conninfo, const char *password, char ***keys_ou
             continue;
         }
         have_app |= !strcmp(o->keyword, "application_name");
+        have_timeout |= !strcmp(o->keyword, "connect_timeout");
         if (!strcmp(o->keyword, "client_encoding"))
             continue; /* crest reads and writes UTF-8 only */
         if (password && !strcmp(o->keyword, "password"))
@@ -105,6 +111,10 @@ int crest__pg_params(const char *conninfo, const char *password, char ***keys_ou
         ok = (keys[k] = strdup("application_name")) && (vals[k] = strdup("crest"));
         k++;
     }
+    if (ok && !have_timeout) {
+        ok = (keys[k] = strdup("connect_timeout")) && (vals[k] = strdup(default_connect_timeout));
+        k++;
+    }
     PQconninfoFree(opts);
     if (!ok) {
         crest__pg_params_free(keys, vals);
@@ -113,6 +123,65 @@ int crest__pg_params(const char *conninfo, const char *password, char ***keys_ou
     }
     *keys_out = keys;
     *vals_out = vals;
+    return 0;
+}
+
+/* The value of key in a NULL-ended parameter list, or NULL. */
+static const char *param(char **keys, char **vals, const char *key)
+{
+    for (size_t i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], key))
+            return vals[i];
+    return NULL;
+}
+
+/* Whether libpq connects to host without looking its name up: an IP
+ * address, or a Unix socket's folder (or an abstract one, '@'). */
+static bool host_is_address(const char *host, size_t n)
+{
+    char buf[64];
+    unsigned char addr[16];
+    if (!n || host[0] == '/' || host[0] == '@')
+        return true;
+    if (n >= sizeof buf)
+        return false;
+    memcpy(buf, host, n);
+    buf[n] = 0;
+    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+int crest__pg_host_to_resolve(char **keys, char **vals, char **host_out, char **msg)
+{
+    *host_out = NULL;
+    const char *addr = param(keys, vals, "hostaddr");
+    if (!addr || !*addr)
+        addr = getenv("PGHOSTADDR");
+    if (addr && *addr)
+        return 0; /* libpq connects to the address given */
+    const char *host = param(keys, vals, "host");
+    if (!host || !*host)
+        host = getenv("PGHOST");
+    if (!host || !*host)
+        return 0; /* libpq's default: its Unix socket */
+    bool names = false;
+    for (const char *h = host; !names;) {
+        size_t n = strcspn(h, ",");
+        names = !host_is_address(h, n);
+        if (!h[n])
+            break;
+        h += n + 1;
+    }
+    if (!names)
+        return 0;
+    if (strchr(host, ',')) {
+        *msg = strdup("several hosts (host=a,b) are not supported when one is a name: crest resolves the name of "
+                      "one host itself, without blocking (give one host, or the addresses in hostaddr)");
+        return -1;
+    }
+    if (!(*host_out = strdup(host))) {
+        *msg = strdup("out of memory");
+        return -1;
+    }
     return 0;
 }
 

@@ -4,7 +4,7 @@
  * exists."), 23503 a missing parent or a referenced row, 23502 not null
  * (its column), 23514 a check (its constraint), other 23xxx and 22xxx
  * (data the column refuses, in a write) the table's rules, 57014 the deadline, 40001
- * and 40P01 busy, 08xxx / 57P0x / 53xxx unavailable (53100 storage),
+ * and 40P01 a conflict (the transaction runs again), 55P03 busy, 08xxx / 57P0x / 53xxx unavailable (53100 storage),
  * P0001 a RAISE in crest's `crest:<status>:<detail>` form. The HTTP answer
  * of each kind is made above the store (src/req/dberror.c). */
 #include <stdio.h>
@@ -111,7 +111,9 @@ void crest__pg_error(PGconn *c, const PGresult *res, unsigned qflags, crest__are
         out->constraint = copy(a, PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME));
     } else if (!strcmp(state, "57014")) {
         out->kind = CREST__DBERR_DEADLINE;
-    } else if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03")) {
+    } else if (!strcmp(state, "40001") || !strcmp(state, "40P01")) {
+        out->kind = CREST__DBERR_CONFLICT;
+    } else if (!strcmp(state, "55P03")) {
         out->kind = CREST__DBERR_BUSY;
     } else if (!strcmp(state, "53100")) {
         out->kind = CREST__DBERR_STORAGE;

@@ -4,8 +4,10 @@
  * threads); postgres_conn.c opens connections as crest wants them and keeps
  * each one's statements; postgres_value.c turns crest's values into
  * parameters and results into typed cells (postgres_array.c: arrays as
- * JSON arrays); postgres_error.c classifies
- * failures by SQLSTATE. Internal. */
+ * JSON arrays); postgres_error.c classifies failures by SQLSTATE;
+ * postgres_pool.c counts the workers' pools for /metrics;
+ * postgres_resolve.c looks the host's name up for the loop, without
+ * blocking it. Internal. */
 #ifndef CREST_POSTGRES_INTERNAL_H
 #define CREST_POSTGRES_INTERNAL_H
 
@@ -46,9 +48,15 @@ typedef struct pg_store {
     crest__store base;
     char **keys, **vals;          /* the connection parameters, crest's own settings added (owned,
                                      NULL-terminated, for PQconnectdbParams / PQconnectStartParams) */
+    size_t nparams;
+    char *resolve_host;           /* the host name the loop resolves before each connect (owned), or NULL
+                                     (crest__pg_host_to_resolve) */
     /* Connections of pool threads (write routes, slow work), idle ones. */
     pthread_mutex_t idle_lock;
     crest__conn *idle;
+    /* The counts of each worker's pool on its loop (postgres_pool.c). */
+    pthread_mutex_t pools_lock;
+    struct pg_pool_counts *pools;
 } pg_store;
 
 /* ---- postgres_conn.c ---- */
@@ -58,6 +66,13 @@ typedef struct pg_store {
  * password when not NULL (password_file). 0, or -1 with *msg (malloc'd). */
 int crest__pg_params(const char *conninfo, const char *password, char ***keys, char ***vals, char **msg);
 void crest__pg_params_free(char **keys, char **vals);
+/* The host name a worker's loop must resolve itself before each connect
+ * (libpq would look it up blocking): *host (malloc'd) when the parameters
+ * (or PGHOST) name a host that is not an address nor a socket folder and no
+ * hostaddr (nor PGHOSTADDR) is given; else NULL. -1 with *msg (malloc'd)
+ * for several hosts of which one is a name (refused: libpq would look the
+ * others up). */
+int crest__pg_host_to_resolve(char **keys, char **vals, char **host, char **msg);
 /* Notices of the server are not written to crest's log. */
 void crest__pg_quiet(PGconn *pg);
 /* A blocking connection; NULL with *msg (malloc'd) on failure. */
@@ -152,6 +167,51 @@ crest__store_worker *crest__pg_loop_worker(crest__store_worker *w);
 
 int crest__pg_worker_init(crest__store *s, void *loop, crest__store_worker **out, crest_error *err);
 void crest__pg_worker_dispose(crest__store_worker *w);
+
+/* ---- postgres_pool.c ---- */
+
+typedef _Atomic uint64_t pg_counter;
+
+/* A worker's pool, counted by its loop's thread alone (relaxed atomics)
+ * and read by whoever renders /metrics (crest__pool_stats says what each
+ * one is). Part of the worker; joins the store's list while it serves. */
+typedef struct pg_pool_counts {
+    pg_counter idle, in_use, connecting, down;  /* gauges: connections by state */
+    pg_counter queued;                          /* gauge: sessions waiting for a connection */
+    pg_counter wait_bucket[CREST__DURATION_NBOUNDS + 1], wait_sum_us;
+    pg_counter reconnects, connect_failures, queue_full, acquire_timeouts;
+    struct pg_pool_counts *next;                /* in the store's list (pools_lock) */
+} pg_pool_counts;
+
+/* Adds by (negative: takes away) to c; its one writer only. */
+void crest__pg_count(pg_counter *c, int64_t by);
+/* Counts an acquisition that waited us µs (0: a connection was idle). */
+void crest__pg_count_wait(pg_pool_counts *pc, uint64_t us);
+/* pc joins / leaves the store's list (the counts stay the caller's). */
+void crest__pg_pool_join(pg_store *s, pg_pool_counts *pc);
+void crest__pg_pool_leave(pg_store *s, pg_pool_counts *pc);
+/* The table's pool_stats: the sum over the workers serving now. */
+void crest__pg_pool_stats(crest__store *s, crest__pool_stats *out);
+
+/* ---- postgres_resolve.c ---- */
+
+typedef struct pg_resolve pg_resolve;   /* a host name being looked up */
+
+/* A lookup's end, on the loop: hosts ("h,h,...": the name once per address)
+ * and addrs ("a1,a2,...", at most 8), borrowed for the call; or both NULL
+ * and why (borrowed for the call) when the name does not resolve. */
+typedef void (*crest__pg_resolved_cb)(void *ud, const char *hosts, const char *addrs, const char *why);
+/* Looks host up on loop (uv_loop_t) without blocking it; done runs once,
+ * later, on the loop. NULL when it cannot start (done never runs). */
+pg_resolve *crest__pg_resolve(void *loop, const char *host, crest__pg_resolved_cb done, void *ud);
+/* done will not run; the lookup's memory goes when it ends (the loop must
+ * run until then). NULL: nothing. */
+void crest__pg_resolve_abandon(pg_resolve *r);
+/* s's parameters with host and hostaddr replaced by hosts and addrs, for
+ * PQconnectStartParams: the arrays are malloc'd (free both), the strings
+ * borrowed from s and the caller. 0 or -1 (no memory). */
+int crest__pg_params_at(const pg_store *s, const char *hosts, const char *addrs, const char ***keys,
+                        const char ***vals);
 
 /* ---- postgres_error.c ---- */
 

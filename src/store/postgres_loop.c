@@ -27,7 +27,11 @@
  * deadline it sends a cancel request (from the thread pool: libpq's cancel
  * blocks), and drops the connection if even that is not answered. A
  * statement a schema change invalidated (26000, 0A000) is prepared again
- * and sent once more when it opened its transaction. */
+ * and sent once more when it opened its transaction. A statement whose
+ * segment was its whole transaction and lost to a concurrent one (40001,
+ * 40P01) is sent again after a pause (on the server: pg_sleep before the
+ * statement), up to CREST__CONFLICT_RETRIES times. Each worker
+ * counts its pool for /metrics (postgres_pool.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +63,8 @@ struct pg_call {
     unsigned flags;
     size_t max_rows;
     bool retried;                 /* sent again after its prepared statement went stale */
+    bool whole;                   /* its segment opens its transaction (BEGIN): it may run again */
+    unsigned conflicts;           /* times it ran again after losing to a concurrent transaction */
     pg_call *next;                /* in its session's list of waiting statements */
 };
 
@@ -94,6 +100,8 @@ struct pg_lconn {
     PGresult *seg_res, *seg_fail; /* the segment being read: its statement's result, its first failure */
     int cancel_sent;              /* cancel requests sent for what runs now (a second one a second later:
                                      a request that lands between two messages cancels nothing) */
+    bool was_connected;           /* it served before: its next connect is a reconnect (/metrics) */
+    pg_resolve *resolving;        /* connecting: the host's name being looked up, or NULL */
 };
 
 struct crest__store_worker {
@@ -106,11 +114,35 @@ struct crest__store_worker {
     unsigned qlen;
     uv_timer_t qtimer;
     pg_poll *polls;
+    pg_pool_counts counts;        /* for /metrics (postgres_pool.c) */
 };
 
 static void send_calls(pg_lconn *lc);
 static void serve_queue(crest__store_worker *w);
 static void start_connect(pg_lconn *lc);
+
+/* ---- counting for /metrics ---- */
+
+static pg_counter *gauge_of(crest__store_worker *w, int state)
+{
+    switch (state) {
+    case L_DOWN:
+        return &w->counts.down;
+    case L_CONNECTING:
+        return &w->counts.connecting;
+    case L_IDLE:
+        return &w->counts.idle;
+    default: /* owned, or finishing its last owner's work */
+        return &w->counts.in_use;
+    }
+}
+
+static void set_state(pg_lconn *lc, int state)
+{
+    crest__pg_count(gauge_of(lc->w, lc->state), -1);
+    crest__pg_count(gauge_of(lc->w, state), 1);
+    lc->state = state;
+}
 
 /* ---- failures ---- */
 
@@ -157,6 +189,7 @@ static void queue_remove(crest__store_worker *w, crest__sess *ss)
         w->qtail = ss->wprev;
     ss->wnext = ss->wprev = NULL;
     w->qlen--;
+    crest__pg_count(&w->counts.queued, -1);
 }
 
 /* Fails every statement a session waits to send. */
@@ -207,6 +240,7 @@ static void qtimer_cb(uv_timer_t *t)
         uint64_t end = wait_end(w, ss);
         if (now >= end) {
             queue_remove(w, ss);
+            crest__pg_count(&w->counts.acquire_timeouts, 1);
             bool deadline = ss->cfg.deadline_us && now >= ss->cfg.deadline_us;
             fail_waiting(ss, deadline ? CREST__DBERR_DEADLINE : CREST__DBERR_UNAVAILABLE,
                          "no database connection came free in time");
@@ -312,6 +346,27 @@ static pg_op pop_op(pg_lconn *lc)
 
 static void timer_cb(uv_timer_t *t);
 
+/* The log's line for a lost connection: one JSON object, why escaped (libpq's
+ * messages have quotes and newlines in them). */
+static void log_lost(const char *why, unsigned retry_ms)
+{
+    crest_json j;
+    crest_json_init(&j, 4096);
+    crest_json_object_begin(&j);
+    crest_json_key(&j, "event");
+    crest_json_str(&j, "db_connection_lost");
+    crest_json_key(&j, "reason");
+    crest_json_str(&j, why ? why : "");
+    crest_json_key(&j, "retry_ms");
+    crest_json_int(&j, retry_ms);
+    crest_json_object_end(&j);
+    size_t n;
+    const char *text = crest_json_data(&j, &n);
+    if (!crest_json_error(&j))
+        fprintf(stderr, "%.*s\n", (int)n, text);
+    crest_json_dispose(&j);
+}
+
 /* lc is broken (or its statement outlived every deadline): what it carried
  * fails with kind, it is closed, and reconnected: at once when it had
  * served a while (a server that ended a session is not down; meanwhile
@@ -323,6 +378,8 @@ static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
     crest__sess *owner = lc->owner;
     bool was_up = lc->state != L_DOWN && lc->state != L_CONNECTING;
     bool stable = was_up && uv_now(w->loop) - lc->up_since >= STABLE_MS;
+    crest__pg_resolve_abandon(lc->resolving);
+    lc->resolving = NULL;
     poll_close(lc);
     PQfinish(lc->c.pg);
     lc->c.pg = NULL;
@@ -330,7 +387,9 @@ static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
     PQclear(lc->seg_res);
     PQclear(lc->seg_fail);
     lc->seg_res = lc->seg_fail = NULL;
-    lc->state = L_DOWN;
+    if (lc->state == L_CONNECTING || lc->state == L_DOWN)
+        crest__pg_count(&w->counts.connect_failures, 1);
+    set_state(lc, L_DOWN);
     lc->owner = NULL;
     lc->cancel_sent = 0;
     /* Collected first (a statement in flight waits in no list: its next
@@ -350,15 +409,14 @@ static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
     }
     if (stable) {
         lc->backoff_ms = 0;
-        fprintf(stderr, "{\"event\":\"db_connection_lost\",\"reason\":\"%s\",\"retry_ms\":0}\n", why);
+        log_lost(why, 0);
         start_connect(lc); /* (on failure, a drop of its own starts the backoff) */
     } else {
         lc->backoff_ms = lc->backoff_ms ? lc->backoff_ms * 2 : BACKOFF_MIN_MS;
         if (lc->backoff_ms > BACKOFF_MAX_MS)
             lc->backoff_ms = BACKOFF_MAX_MS;
         uv_timer_start(&lc->timer, timer_cb, lc->backoff_ms, 0);
-        fprintf(stderr, "{\"event\":\"db_connection_lost\",\"reason\":\"%s\",\"retry_ms\":%u}\n", why,
-                lc->backoff_ms);
+        log_lost(why, lc->backoff_ms);
     }
     while (failed) {
         pg_call *c = failed;
@@ -479,11 +537,18 @@ static int send_call(pg_lconn *lc, pg_call *call)
         rc |= send_cmd(lc, "COMMIT");
         ss->txn = PG_TXN_NONE;
     }
+    call->whole = ss->txn == PG_TXN_NONE;
     if (ss->txn == PG_TXN_NONE) {
         rc |= send_cmd(lc, ro ? "BEGIN READ ONLY" : "BEGIN");
         ss->txn = ro ? PG_TXN_RO : PG_TXN_RW;
     }
     rc |= send_timeout(lc, ss);
+    if (call->conflicts) { /* run again: the pause on the server, in the new transaction, before any lock */
+        char buf[64];
+        unsigned ms = crest__conflict_pause_ms(call->conflicts);
+        snprintf(buf, sizeof buf, "SELECT pg_sleep(%u.%03u)", ms / 1000, ms % 1000);
+        rc |= send_cmd(lc, buf);
+    }
     rc |= send_stmt(lc, call);
     if (!ro) { /* a write's completion runs once it is committed */
         rc |= send_cmd(lc, "COMMIT");
@@ -517,7 +582,7 @@ static void send_calls(pg_lconn *lc)
 /* lc's ops are all answered and nobody holds it: it serves the queue. */
 static void release(pg_lconn *lc)
 {
-    lc->state = L_IDLE;
+    set_state(lc, L_IDLE);
     uv_timer_stop(&lc->timer);
     lc->cancel_sent = 0;
     serve_queue(lc->w);
@@ -526,7 +591,7 @@ static void release(pg_lconn *lc)
 /* Gives lc to ss and sends what ss waits to send. */
 static void own(pg_lconn *lc, crest__sess *ss)
 {
-    lc->state = L_OWNED;
+    set_state(lc, L_OWNED);
     lc->owner = ss;
     ss->lc = lc;
     ss->txn = PG_TXN_NONE;
@@ -547,6 +612,7 @@ static void serve_queue(crest__store_worker *w)
     while (w->qhead && (lc = idle_conn(w))) {
         crest__sess *ss = w->qhead;
         queue_remove(w, ss);
+        crest__pg_count_wait(&w->counts, crest__now_us() - ss->wait_since);
         own(lc, ss);
     }
     if (!w->qhead)
@@ -559,6 +625,14 @@ static bool stale_statement(const PGresult *res)
 {
     const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     return st && (!strcmp(st, "26000") || !strcmp(st, "0A000"));
+}
+
+/* Whether the transaction lost to a concurrent one (a serialization
+ * failure, a deadlock): it was rolled back, and may run again. */
+static bool conflict(const PGresult *res)
+{
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return st && (!strcmp(st, "40001") || !strcmp(st, "40P01"));
 }
 
 /* The segment of call ended (its sync came): its completion runs with the
@@ -594,6 +668,19 @@ static void end_segment(pg_lconn *lc, pg_call *call)
         PQclear(fail);
         crest__pg_stmts_clear(&lc->c);
         if (send_cmd(lc, "DEALLOCATE ALL") || send_sync(lc, NULL) || send_call(lc, call))
+            drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
+        else
+            flush_out(lc);
+        return;
+    }
+    if (call && fail && conflict(fail) && call->whole && call->conflicts < CREST__CONFLICT_RETRIES &&
+        ss == call->ss && !atomic_load(&ss->cancelled)) {
+        /* The segment was its whole transaction, rolled back: it runs
+         * again, as a new one (a write is one segment: BEGIN to COMMIT). */
+        call->conflicts++;
+        PQclear(res);
+        PQclear(fail);
+        if (send_call(lc, call))
             drop(lc, CREST__DBERR_UNAVAILABLE, "the database connection broke");
         else
             flush_out(lc);
@@ -721,6 +808,9 @@ static void connected(pg_lconn *lc)
         return;
     }
     lc->up_since = uv_now(lc->w->loop);
+    if (lc->was_connected)
+        crest__pg_count(&lc->w->counts.reconnects, 1);
+    lc->was_connected = true;
     release(lc);
 }
 
@@ -741,24 +831,58 @@ static void continue_connect(pg_lconn *lc)
     default:
         break;
     }
-    lc->state = L_CONNECTING; /* (drop says why) */
+    set_state(lc, L_CONNECTING); /* (drop says why) */
     drop(lc, CREST__DBERR_UNAVAILABLE, "the database refused the connection");
 }
 
-static void start_connect(pg_lconn *lc)
+/* Starts the connect itself: to the addresses a lookup found (hosts and
+ * addrs, for host and hostaddr), or as the parameters say (NULL). */
+static void connect_to(pg_lconn *lc, const char *hosts, const char *addrs)
 {
     pg_store *s = lc->w->s;
-    lc->c.pg = PQconnectStartParams((const char *const *)s->keys, (const char *const *)s->vals, 0);
+    const char **keys = (const char **)s->keys, **vals = (const char **)s->vals;
+    if (hosts && crest__pg_params_at(s, hosts, addrs, &keys, &vals)) {
+        drop(lc, CREST__DBERR_UNAVAILABLE, "out of memory");
+        return;
+    }
+    lc->c.pg = PQconnectStartParams(keys, vals, 0);
+    if (hosts) {
+        free(keys);
+        free(vals);
+    }
     if (!lc->c.pg || PQstatus(lc->c.pg) == CONNECTION_BAD || PQsetnonblocking(lc->c.pg, 1)) {
         drop(lc, CREST__DBERR_UNAVAILABLE, "the database cannot be reached");
         return;
     }
     crest__pg_quiet(lc->c.pg);
-    lc->state = L_CONNECTING;
-    uv_timer_start(&lc->timer, timer_cb, CONNECT_TIMEOUT_MS, 0);
     /* As if PQconnectPoll had said PGRES_POLLING_WRITING. */
     if (poll_want(lc, UV_WRITABLE))
         drop(lc, CREST__DBERR_UNAVAILABLE, "the database cannot be reached");
+}
+
+static void resolved(void *ud, const char *hosts, const char *addrs, const char *why)
+{
+    pg_lconn *lc = ud;
+    lc->resolving = NULL;
+    if (uv_is_closing((uv_handle_t *)&lc->timer))
+        return; /* the worker is ending */
+    if (!hosts)
+        drop(lc, CREST__DBERR_UNAVAILABLE, why);
+    else
+        connect_to(lc, hosts, addrs);
+}
+
+/* A connect (its lookup first, when the host is a name) within
+ * CONNECT_TIMEOUT_MS. */
+static void start_connect(pg_lconn *lc)
+{
+    pg_store *s = lc->w->s;
+    set_state(lc, L_CONNECTING);
+    uv_timer_start(&lc->timer, timer_cb, CONNECT_TIMEOUT_MS, 0);
+    if (!s->resolve_host)
+        connect_to(lc, NULL, NULL);
+    else if (!(lc->resolving = crest__pg_resolve(lc->w->loop, s->resolve_host, resolved, lc)))
+        drop(lc, CREST__DBERR_UNAVAILABLE, "the database's host name cannot be looked up");
 }
 
 /* Cancels what runs on a connection, from the thread pool (PQcancel
@@ -865,6 +989,7 @@ int crest__pg_loop_query(crest__sess *ss, const crest__query *q, crest__query_cb
         return 0;
     pg_lconn *lc = idle_conn(w);
     if (lc) {
+        crest__pg_count_wait(&w->counts, 0);
         own(lc, ss);
         return 0;
     }
@@ -873,6 +998,7 @@ int crest__pg_loop_query(crest__sess *ss, const crest__query *q, crest__query_cb
         return 0;
     }
     if (w->qlen >= w->queue_max) {
+        crest__pg_count(&w->counts.queue_full, 1);
         fail_waiting(ss, CREST__DBERR_UNAVAILABLE, "too many requests wait for a database connection");
         return 0;
     }
@@ -885,6 +1011,7 @@ int crest__pg_loop_query(crest__sess *ss, const crest__query *q, crest__query_cb
         w->qhead = ss;
     w->qtail = ss;
     w->qlen++;
+    crest__pg_count(&w->counts.queued, 1);
     /* (the timer fires at the soonest end of a wait) */
     uint64_t end = wait_end(w, ss), now = crest__now_us();
     uint64_t due = uv_is_active((uv_handle_t *)&w->qtimer) ? uv_timer_get_due_in(&w->qtimer) : UINT64_MAX;
@@ -904,7 +1031,7 @@ void crest__pg_loop_end(crest__sess *ss)
         return;
     ss->lc = NULL;
     lc->owner = NULL;
-    lc->state = L_RELEASING;
+    set_state(lc, L_RELEASING);
     if (ss->txn != PG_TXN_NONE) {
         /* A read-only transaction: what it read is served already; the
          * handler's own, never ended: undone. */
@@ -977,6 +1104,8 @@ int crest__pg_worker_init(crest__store *st, void *loop, crest__store_worker **ou
     }
     uv_timer_init(loop, &w->qtimer);
     w->qtimer.data = w;
+    crest__pg_count(&w->counts.down, w->nconns); /* (every connection starts down) */
+    crest__pg_pool_join(s, &w->counts);
     for (unsigned i = 0; i < w->nconns; i++) {
         pg_lconn *lc = &w->conns[i];
         lc->w = w;
@@ -1004,8 +1133,11 @@ void crest__pg_worker_dispose(crest__store_worker *w)
 {
     if (!w)
         return;
+    if (w->conns)
+        crest__pg_pool_leave(w->s, &w->counts);
     for (unsigned i = 0; i < w->nconns; i++) {
         pg_lconn *lc = &w->conns[i];
+        crest__pg_resolve_abandon(lc->resolving); /* (its memory goes when the loop runs it out) */
         PQclear(lc->seg_res);
         PQclear(lc->seg_fail);
         PQfinish(lc->c.pg);

@@ -49,6 +49,10 @@ typedef enum crest__dberr_kind {
     CREST__DBERR_TOO_LARGE,    /* the result is larger than the response may be */
     CREST__DBERR_RAISED,       /* SQL raised an answer of its own: status + detail */
     CREST__DBERR_OTHER,        /* a bug or a broken database: logged, 500 */
+    CREST__DBERR_CONFLICT,     /* the transaction lost to a concurrent one (PostgreSQL's serialization
+                                  failure 40001, deadlock 40P01): rolled back, safe to run again (the
+                                  store, or the write unit's caller, runs it again up to
+                                  CREST__CONFLICT_RETRIES times; then 503 with Retry-After) */
     CREST__DBERR_COUNT
 } crest__dberr_kind;
 
@@ -68,6 +72,15 @@ typedef struct crest__dberr {
     const char *message;       /* the database's own message whatever the kind (a RAISED one
                                   whole), for logs and start-up messages only (arena; may be NULL) */
 } crest__dberr;
+
+/* How many times a transaction that failed as CONFLICT runs again before
+ * its failure is the answer. */
+#define CREST__CONFLICT_RETRIES 3
+/* dberr.c: how long (ms) a transaction that lost waits before it runs again
+ * the again-th time (1..): a few ms, growing, with jitter. Run again at
+ * once, the loser of a deadlock takes its first row back before the winner
+ * gets it, and they deadlock again (measured: more than half the time). */
+unsigned crest__conflict_pause_ms(unsigned again);
 
 /* ---- results ---- */
 
@@ -180,6 +193,20 @@ typedef struct crest__sess_config {
     void *engine_ud;
 } crest__sess_config;
 
+/* A network store's connection pools, summed over the workers (/metrics).
+ * Gauges are what is now; the rest count from the start. */
+typedef struct crest__pool_stats {
+    uint64_t idle, in_use, connecting, down;  /* connections (down: broken, waiting to reconnect) */
+    uint64_t queued;                          /* requests waiting for a connection */
+    uint64_t wait_bucket[CREST__DURATION_NBOUNDS + 1]; /* acquisitions by how long they waited
+                                                          (crest__duration_bucket; not cumulative) */
+    uint64_t wait_sum_us;
+    uint64_t reconnects;                      /* connects that succeeded after a connection was lost */
+    uint64_t connect_failures;                /* connects that failed (name, refused, too slow) */
+    uint64_t queue_full;                      /* requests refused at once: the queue was full */
+    uint64_t acquire_timeouts;                /* requests that waited for a connection and gave up */
+} crest__pool_stats;
+
 /* ---- the table of functions ---- */
 
 typedef struct crest__store_config {
@@ -258,6 +285,10 @@ typedef struct crest__store_vt {
     void *(*native)(crest__sess *ss);
     /* Schema introspection inside a request (naming a missing parent). */
     int (*sess_fkeys)(crest__sess *ss, const char *table, crest__fkey_info **out, unsigned *n);
+    /* The workers' connection pools into *out; any thread, while serving.
+     * NULL for a store without pools (SQLite: a connection per worker and
+     * one writer, nothing to wait for): /metrics then shows no pool. */
+    void (*pool_stats)(crest__store *s, crest__pool_stats *out);
 } crest__store_vt;
 
 enum { CREST__TXN_BEGIN, CREST__TXN_COMMIT, CREST__TXN_ROLLBACK };

@@ -1,13 +1,20 @@
 """GET /metrics: Prometheus' text format, parsed strictly here; counts that
 match the requests sent (across workers), a histogram whose buckets add up,
 bounded labels (a client's path never becomes a label), the process
-metrics, `metrics: off`, and auth on /metrics like on any route."""
+metrics, `metrics: off`, and auth on /metrics like on any route. On
+PostgreSQL, the connection pools (crest_db_pool_*): gauges that follow the
+requests, a queue and waits under a saturated pool, reconnects after the
+server ended crest's sessions; SQLite has no pool and shows none."""
 import re
+import subprocess
+import threading
 import time
 
+import httpx
 import pytest
 
-from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, run_cli
+from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, db_rows, run_cli
+from pg import pgcluster
 
 APP = """\
 database: sqlite:m.db
@@ -189,3 +196,168 @@ def test_bad_metrics_settings_are_refused(tmp_path, text, msg):
     r = run_cli([CREST_BIN, "check", str(tmp_path / "app.yaml")], cwd=str(tmp_path))
     assert r.returncode != 0
     assert msg in r.err
+
+
+# ---------------------------------------------------------------- the database's pools
+
+POOL_APP = """\
+database: sqlite:m.db
+pool: {size: %d, acquire_timeout: %ds, queue: 2}
+endpoints:
+  - path: /one
+    sql: SELECT 1 AS one
+    returns: one
+  - path: /locked
+    sql: SELECT 1 AS ok FROM pg_advisory_xact_lock(42)
+    returns: one
+    timeout: 15s
+"""
+
+POOL = "crest_db_pool_"
+
+
+def conns(samples, state):
+    return value(samples, POOL + "connections", state=state)
+
+
+def wait_metrics(s, pred, what, bound=10.0):
+    """The first scrape for which pred(samples) holds, within bound seconds."""
+    end = time.monotonic() + bound
+    while True:
+        samples, types = scrape(s)
+        if pred(samples):
+            return samples, types
+        assert time.monotonic() < end, f"{what}: not within {bound} s; pool now " + str(
+            {k[0] + str(dict(k[1])): v for k, v in samples.items() if k[0].startswith(POOL) and "bucket" not in k[0]})
+        time.sleep(0.05)
+
+
+def waits(samples):
+    """The acquire wait histogram: [(le, cumulative count)], its count and sum."""
+    h = POOL + "acquire_wait_seconds"
+    buckets = sorted(((float("inf") if dict(k[1])["le"] == "+Inf" else float(dict(k[1])["le"])), v)
+                     for k, v in samples.items() if k[0] == h + "_bucket")
+    return buckets, value(samples, h + "_count"), value(samples, h + "_sum")
+
+
+def at(buckets, le):
+    return next(v for b, v in buckets if b == le)
+
+
+def test_no_pool_lines_on_sqlite(crest):
+    samples, types = scrape(crest(APP))
+    assert not [n for n in types if n.startswith("crest_db_")], types
+
+
+def test_pool_metrics_follow_the_requests_postgres(crest):
+    s = crest(POOL_APP % (3, 1), workers=2)
+    samples, types = wait_metrics(s, lambda m: conns(m, "idle") == 6, "every connection idle")
+    for name, kind in [("connections", "gauge"), ("queue_length", "gauge"), ("acquire_wait_seconds", "histogram"),
+                       ("reconnects_total", "counter"), ("connect_failures_total", "counter"),
+                       ("queue_full_total", "counter"), ("acquire_timeouts_total", "counter")]:
+        assert types[POOL + name] == kind, name
+    assert [conns(samples, st) for st in ("in_use", "connecting", "down")] == [0, 0, 0]
+    assert waits(samples)[1] == 0, "no request took a connection yet"
+    for _ in range(5):
+        assert s.get("/one").status_code == 200
+    # (a read's transaction ends after its answer: its connection is idle a moment later)
+    samples, _ = wait_metrics(s, lambda m: conns(m, "idle") == 6, "every connection idle again")
+    buckets, count, total = waits(samples)
+    assert count == 5, "one acquisition per request"
+    assert at(buckets, 0.00025) == 5 and total < 0.01, "a connection was idle for each: no wait"
+    for name in ("queue_length", "reconnects_total", "connect_failures_total", "queue_full_total",
+                 "acquire_timeouts_total"):
+        assert value(samples, POOL + name) == 0, name
+
+
+class AdvisoryLock:
+    """Advisory lock 42 of a database, held by a psql session of the test's
+    until release(): a statement taking it waits, holding its connection."""
+
+    def __init__(self, conninfo):
+        self.p = subprocess.Popen([pgcluster._bin("psql"), "-X", "-q", "-A", "-t", "-d", conninfo],
+                                  env=pgcluster._env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        self.p.stdin.write("SELECT pg_advisory_lock(42);\n\\echo held\n")
+        self.p.stdin.flush()
+        while self.p.stdout.readline().strip() != "held":
+            assert self.p.poll() is None, "psql ended"
+
+    def release(self):
+        if self.p.poll() is None:
+            self.p.stdin.write("SELECT pg_advisory_unlock(42);\n\\q\n")
+            self.p.stdin.close()
+            self.p.wait(15)
+
+
+def test_pool_queue_and_acquire_wait_under_a_saturated_pool_postgres(crest, store_dbs):
+    s = crest(POOL_APP % (1, 1))
+    wait_metrics(s, lambda m: conns(m, "idle") == 1, "the connection idle")
+    answers = {}
+
+    def get(name, path):
+        with httpx.Client(base_url=s.url, timeout=15) as c:
+            answers[name] = c.get(path)
+
+    lock = AdvisoryLock(store_dbs.dbs["m.db"][1].conninfo)
+    try:
+        a = threading.Thread(target=get, args=("a", "/locked"))
+        a.start()
+        wait_metrics(s, lambda m: conns(m, "in_use") == 1, "a holds the one connection")
+        waiters = [threading.Thread(target=get, args=(n, "/one")) for n in ("b", "c")]
+        for t in waiters:
+            t.start()
+        samples, _ = wait_metrics(s, lambda m: value(m, POOL + "queue_length") == 2, "b and c waiting")
+        t_queued = time.monotonic()
+        assert conns(samples, "in_use") == 1 and conns(samples, "idle") == 0
+        # The queue (2) is full: the next request is refused at once.
+        t0 = time.monotonic()
+        r = s.get("/one")
+        assert_problem(r, 503)
+        assert r.json()["code"] == "database_unavailable" and r.headers["retry-after"] == "1"
+        assert time.monotonic() - t0 < 0.5
+        time.sleep(max(0.0, 0.4 - (time.monotonic() - t_queued)))
+    finally:
+        lock.release()
+    for t in [a] + waiters:
+        t.join(20)
+    assert [answers[n].status_code for n in "abc"] == [200, 200, 200], {n: answers[n].text for n in answers}
+    samples, _ = wait_metrics(s, lambda m: conns(m, "idle") == 1, "the connection idle again")
+    assert value(samples, POOL + "queue_full_total") == 1
+    assert value(samples, POOL + "queue_length") == 0
+    buckets, count, total = waits(samples)
+    assert count == 3, "a, b and c took the connection; the refused one did not"
+    assert at(buckets, 0.00025) == 1, "a did not wait"
+    assert at(buckets, 0.25) == 1, f"b and c waited for a, which waited for the lock (0.4 s at least): {buckets}"
+    assert 0.8 <= total < 20
+    # A wait past the acquire timeout (1 s): 503, counted.
+    lock = AdvisoryLock(store_dbs.dbs["m.db"][1].conninfo)
+    try:
+        a = threading.Thread(target=get, args=("a2", "/locked"))
+        a.start()
+        wait_metrics(s, lambda m: conns(m, "in_use") == 1, "a2 holds the one connection")
+        t0 = time.monotonic()
+        r = s.get("/one")
+        took = time.monotonic() - t0
+    finally:
+        lock.release()
+    a.join(20)
+    assert_problem(r, 503)
+    assert r.json()["code"] == "database_unavailable" and r.headers["retry-after"] == "1"
+    assert 0.9 < took < 3.0, f"gave up after {took:.2f} s (acquire_timeout: 1s)"
+    assert answers["a2"].status_code == 200
+    samples, _ = scrape(s)
+    assert value(samples, POOL + "acquire_timeouts_total") == 1
+    assert waits(samples)[1] == 4, "the timed-out wait took no connection"
+
+
+def test_pool_reconnects_after_the_server_ends_its_sessions_postgres(crest):
+    s = crest(POOL_APP % (2, 1), workers=2)
+    wait_metrics(s, lambda m: conns(m, "idle") == 4, "every connection idle")
+    ended = db_rows(s, "m.db", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")[0][0]
+    assert ended >= 4, "the pools' four connections, at least"
+    samples, _ = wait_metrics(s, lambda m: value(m, POOL + "reconnects_total") == 4 and conns(m, "idle") == 4,
+                              "the four connections made again")
+    assert value(samples, POOL + "connect_failures_total") == 0
+    assert s.get("/one").status_code == 200

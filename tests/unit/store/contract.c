@@ -170,7 +170,7 @@ const char endless_read[] =
 
 static const char *const kind_names[] = {"UNIQUE",   "FOREIGN_KEY", "REFERENCED",  "NOT_NULL", "CHECK",
                                          "CONSTRAINT", "DEADLINE",  "BUSY",        "UNAVAILABLE", "STORAGE",
-                                         "NOMEM",    "TOO_LARGE",   "RAISED",      "OTHER"};
+                                         "NOMEM",    "TOO_LARGE",   "RAISED",      "OTHER",    "CONFLICT"};
 _Static_assert(COUNT_OF(kind_names) == CREST__DBERR_COUNT, "a name for every kind");
 
 const char *kname(int k) { return k >= 0 && k < CREST__DBERR_COUNT ? kind_names[k] : "(not a kind)"; }

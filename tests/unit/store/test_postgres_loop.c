@@ -4,14 +4,20 @@
  * connection in a bounded queue for a bounded time, a write completes once
  * committed, a failure leaves the session usable, a broken connection is
  * replaced, crest's deadline and a client that left stop the statement on
- * the server, a statement a schema change made stale is prepared again.
+ * the server, a statement a schema change made stale is prepared again,
+ * a host name is looked up on the loop (and one that stops resolving is a
+ * failed connect, 503, then reconnects), the pool's counts for /metrics.
  * Runs on the tests' PostgreSQL cluster (skipped without one), through the
- * contract suite's harness (contract.c). */
+ * contract suite's harness (contract.c); the host name tests reach into
+ * the store (postgres_internal.h) to change what the name is. */
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "store/contract.h"
+#include "store/postgres_internal.h"
 
 /* Starts sql on ss without waiting (the completion lands in d). */
 static void send(crest__sess *ss, const char *sql, const crest__val *v, unsigned n, unsigned flags, done *d)
@@ -330,6 +336,245 @@ static void a_statement_a_schema_change_made_stale_is_prepared_again(void **stat
     T.vt->close(s);
 }
 
+/* A table whose inserts fail with 40001 (a serialization failure) while
+ * the sequence `attempts` has not passed fail_plan.n: nextval is not rolled
+ * back with the transaction, so it counts every attempt. */
+static void setup_losing_inserts(void)
+{
+    script("CREATE TABLE notes (id serial PRIMARY KEY, title text);"
+           "CREATE SEQUENCE attempts;"
+           "CREATE TABLE fail_plan (n int NOT NULL); INSERT INTO fail_plan VALUES (0);"
+           "CREATE FUNCTION lose_first() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+           "  IF nextval('attempts') <= (SELECT n FROM fail_plan) THEN"
+           "    RAISE EXCEPTION 'lost' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$;"
+           "CREATE TRIGGER lose_first BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION lose_first()");
+}
+
+/* The next n inserts fail; then the attempts of one insert on ss (kind:
+ * how it ended, -1 for rows). */
+static int64_t attempts_of_insert(crest__sess *ss, int n, int *kind)
+{
+    char plan[96];
+    snprintf(plan, sizeof plan, "SELECT setval('attempts', 1, false); UPDATE fail_plan SET n = %d", n);
+    script(plan);
+    done d;
+    assert_int_equal(start(ss, "INSERT INTO notes (title) VALUES ('x') RETURNING id", NULL, 0, 0, &d), 1);
+    *kind = d.rows ? -1 : (int)d.err.kind;
+    crest__rows *r = ok("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM attempts", NULL, 0,
+                        CREST__QF_READ);
+    return crest__rows_cell(r, 0, 0)->v.i;
+}
+
+static void a_transaction_that_lost_to_a_concurrent_one_runs_again_up_to_3_times(void **state)
+{
+    (void)state;
+    setup_losing_inserts();
+    crest__store_worker *w = worker_of(T.s);
+    int kind;
+    /* On the loop: a write is one segment, BEGIN to COMMIT, sent again. */
+    crest__sess *ss = sess_on(T.s, w, 0, NULL);
+    assert_i64_eq(attempts_of_insert(ss, 2, &kind), 3);
+    assert_int_equal(kind, -1);
+    assert_i64_eq(attempts_of_insert(ss, 100, &kind), 1 + CREST__CONFLICT_RETRIES);
+    assert_int_equal(kind, CREST__DBERR_CONFLICT);
+    T.vt->sess_end(ss, NULL);
+    /* Off the loop, a statement outside a transaction of the request's. */
+    ss = sess_on(T.s, NULL, 0, NULL);
+    assert_i64_eq(attempts_of_insert(ss, 3, &kind), 4);
+    assert_int_equal(kind, -1);
+    assert_i64_eq(attempts_of_insert(ss, 100, &kind), 1 + CREST__CONFLICT_RETRIES);
+    assert_int_equal(kind, CREST__DBERR_CONFLICT);
+    /* In a write unit, not the store's to run again: the unit's caller's. */
+    crest__dberr e;
+    assert_int_equal(T.vt->write_begin(ss, &e), 0);
+    assert_i64_eq(attempts_of_insert(ss, 1, &kind), 1);
+    assert_int_equal(kind, CREST__DBERR_CONFLICT);
+    T.vt->write_end(ss, false, &e);
+    T.vt->sess_end(ss, NULL);
+    crest__rows *r = ok("SELECT count(*) FROM notes", NULL, 0, CREST__QF_READ);
+    assert_cell_int(r, 0, 0, 2);
+    worker_done(w);
+}
+
+/* Runs w's loop until pred(s) holds, at most ms; whether it does. */
+static bool pump_for(crest__store_worker *w, crest__store *s, bool (*pred)(const crest__pool_stats *), unsigned ms)
+{
+    crest__pool_stats ps;
+    uint64_t until = crest__now_us() + (uint64_t)ms * 1000;
+    for (;;) {
+        T.vt->pool_stats(s, &ps);
+        if (pred(&ps))
+            return true;
+        if (crest__now_us() >= until)
+            return false;
+        int none = 0;
+        pump_until(w, &none, 1, 20);
+    }
+}
+
+static bool two_idle(const crest__pool_stats *p) { return p->idle == 2 && !p->connecting && !p->down; }
+static bool all_down_after_failures(const crest__pool_stats *p) { return p->down == 2 && p->connect_failures >= 2; }
+static bool back_again(const crest__pool_stats *p) { return p->idle == 2 && p->reconnects == 2; }
+
+static void terminate_the_pools_sessions(void)
+{
+    ok("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+       " AND pid <> pg_backend_pid()",
+       NULL, 0, CREST__QF_READ);
+}
+
+static void a_host_name_is_looked_up_on_the_loop_and_one_that_stops_resolving_is_a_failed_connect(void **state)
+{
+    (void)state;
+    crest__store_config cfg = {0};
+    T.fx->config(T.db, &cfg);
+    char ci[1200];
+    snprintf(ci, sizeof ci, "%s host=localhost", cfg.path); /* (the last host= wins) */
+    cfg.path = ci;
+    cfg.pool_size = 2;
+    crest__store *s = open_cfg(&cfg);
+    pg_store *ps = (pg_store *)s;
+    assert_non_null(ps->resolve_host);
+    assert_string_equal(ps->resolve_host, "localhost");
+    crest__store_worker *w = worker_of(s);
+    /* The second connection is made on the loop: looked up, then connected. */
+    assert_true(pump_for(w, s, two_idle, 10000));
+    crest__sess *ss = sess_on(s, w, 0, NULL);
+    assert_cell_int(sess_ok(ss, "SELECT 1::bigint", NULL, 0, CREST__QF_READ), 0, 0, 1);
+    T.vt->sess_end(ss, NULL);
+    /* The name stops resolving, and the server ends the pool's sessions:
+     * every reconnect fails, as a failed connect; requests fail at once as
+     * UNAVAILABLE (503 with Retry-After). */
+    free(ps->resolve_host);
+    ps->resolve_host = strdup("nonexistent.invalid");
+    terminate_the_pools_sessions();
+    assert_true(pump_for(w, s, all_down_after_failures, 10000));
+    ss = sess_on(s, w, 0, NULL);
+    done d;
+    assert_int_equal(start(ss, "SELECT 1::bigint", NULL, 0, CREST__QF_READ, &d), 1);
+    assert_null(d.rows);
+    assert_kind(&d.err, CREST__DBERR_UNAVAILABLE);
+    T.vt->sess_end(ss, NULL);
+    /* It resolves again: the pool comes back by itself. */
+    free(ps->resolve_host);
+    ps->resolve_host = strdup("localhost");
+    assert_true(pump_for(w, s, back_again, 15000));
+    ss = sess_on(s, w, 0, NULL);
+    assert_cell_int(sess_ok(ss, "SELECT 2::bigint", NULL, 0, CREST__QF_READ), 0, 0, 2);
+    T.vt->sess_end(ss, NULL);
+    worker_done(w);
+    T.vt->close(s);
+}
+
+static bool one_down(const crest__pool_stats *p) { return p->down == 1 && p->connect_failures >= 1; }
+
+/* fix: the log's db_connection_lost line wrote its reason as it was, and a
+ * reason with a quote or a newline in it (libpq's messages have both; a
+ * host name that does not resolve is quoted) broke the line's JSON. */
+static void db_connection_lost_reason_is_escaped_as_json(void **state)
+{
+    (void)state;
+    crest__store_config cfg = {0};
+    T.fx->config(T.db, &cfg);
+    char ci[1200];
+    snprintf(ci, sizeof ci, "%s host=localhost", cfg.path);
+    cfg.path = ci;
+    cfg.pool_size = 1;
+    crest__store *s = open_cfg(&cfg);
+    pg_store *ps = (pg_store *)s;
+    crest__store_worker *w = worker_of(s);
+    free(ps->resolve_host);
+    ps->resolve_host = strdup("a \"quoted\"\nname.invalid");
+    /* stderr (the log) into a file for a while */
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0 && dup2(fileno(log), 2) == 2);
+    terminate_the_pools_sessions();
+    bool down = pump_for(w, s, one_down, 10000);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_true(down);
+    rewind(log);
+    char line[4096];
+    int lines = 0, unresolved = 0;
+    while (fgets(line, sizeof line, log)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        if (!o)
+            fail_msg("not one JSON object: %s", line);
+        assert_string_equal(json_string_value(json_object_get(o, "event")), "db_connection_lost");
+        const char *why = json_string_value(json_object_get(o, "reason"));
+        assert_non_null(why);
+        unresolved += strstr(why, "\"a \"quoted\"\nname.invalid\" does not resolve") != NULL;
+        json_decref(o);
+        lines++;
+    }
+    fclose(log);
+    assert_true(lines >= 2);
+    assert_true(unresolved >= 1);
+    free(ps->resolve_host);
+    ps->resolve_host = strdup("localhost");
+    worker_done(w);
+    T.vt->close(s);
+}
+
+/* What crest__pg_host_to_resolve makes of a conninfo: the name, or NULL. */
+static const char *to_resolve(const char *conninfo, int *rc)
+{
+    static char out[64];
+    char **keys, **vals, *host = NULL, *msg = NULL;
+    assert_int_equal(crest__pg_params(conninfo, NULL, &keys, &vals, &msg), 0);
+    *rc = crest__pg_host_to_resolve(keys, vals, &host, &msg);
+    if (*rc)
+        assert_non_null(strstr(msg, "several hosts"));
+    snprintf(out, sizeof out, "%s", host ? host : "");
+    free(host);
+    free(msg);
+    crest__pg_params_free(keys, vals);
+    return out;
+}
+
+static void only_a_host_name_is_looked_up_and_several_with_a_name_are_refused(void **state)
+{
+    (void)state;
+    int rc;
+    assert_string_equal(to_resolve("host=db.example port=5432", &rc), "db.example");
+    assert_string_equal(to_resolve("postgresql://crest@localhost:5432/x", &rc), "localhost");
+    assert_string_equal(to_resolve("host=127.0.0.1", &rc), "");
+    assert_string_equal(to_resolve("host=::1", &rc), "");
+    assert_string_equal(to_resolve("host=/var/run/postgresql", &rc), "");
+    assert_string_equal(to_resolve("host=db.example hostaddr=10.0.0.1", &rc), "");
+    assert_string_equal(to_resolve("host=10.0.0.1,10.0.0.2", &rc), "");
+    assert_int_equal(rc, 0);
+    assert_string_equal(to_resolve("host=db.example,10.0.0.2", &rc), "");
+    assert_int_equal(rc, -1);
+}
+
+/* The value of key in the parameters crest connects with, or "". */
+static const char *param_of(const char *conninfo, const char *key)
+{
+    static char out[64];
+    char **keys, **vals, *msg = NULL;
+    out[0] = 0;
+    assert_int_equal(crest__pg_params(conninfo, NULL, &keys, &vals, &msg), 0);
+    for (size_t i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], key))
+            snprintf(out, sizeof out, "%s", vals[i]);
+    crest__pg_params_free(keys, vals);
+    return out;
+}
+
+static void a_blocking_connect_gives_up_after_10_s_unless_the_conninfo_says(void **state)
+{
+    (void)state;
+    assert_string_equal(param_of("host=127.0.0.1 dbname=x", "connect_timeout"), "10");
+    assert_string_equal(param_of("host=127.0.0.1 dbname=x connect_timeout=3", "connect_timeout"), "3");
+    assert_string_equal(param_of("postgresql://crest@127.0.0.1/x?connect_timeout=0", "connect_timeout"), "0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +589,11 @@ int main(void)
         CT(a_handlers_own_transaction_holds_on_the_loop),
         CT(pump_until_returns_when_its_time_is_up_on_an_idle_loop),
         CT(a_statement_a_schema_change_made_stale_is_prepared_again),
+        CT(a_transaction_that_lost_to_a_concurrent_one_runs_again_up_to_3_times),
+        CT(a_host_name_is_looked_up_on_the_loop_and_one_that_stops_resolving_is_a_failed_connect),
+        CT(db_connection_lost_reason_is_escaped_as_json),
+        CT(only_a_host_name_is_looked_up_and_several_with_a_name_are_refused),
+        CT(a_blocking_connect_gives_up_after_10_s_unless_the_conninfo_says),
     };
     return contract_run_store("postgres_loop", "postgres", tests, COUNT_OF(tests));
 }
