@@ -130,9 +130,11 @@ stop_server() {
 }
 
 # ---------------------------------------------------------------- servers
-# start_<server> PORT: starts the server in the background on 127.0.0.1:PORT and
-# sets SRV_PID (the process to stop) and RSS_PID (the process whose memory is
-# reported). Add a server by adding a start_<name> function and a label.
+# start_<server> PORT: starts the server in the background on 127.0.0.1:PORT
+# through start_server, which sets SRV_PID (the process to stop) and RSS_PID
+# (the process whose memory is reported) and waits until the port accepts
+# connections (fails if it does not). Add a server by adding a one-line
+# start_<name> function and a label.
 declare -A SERVER_LABEL=(
   [nginx]="nginx (return 200, 1 worker)"
   [crest_hello]="crest examples/hello (--workers 1)"
@@ -145,6 +147,7 @@ declare -A SERVER_LABEL=(
   [crest_hello_tls]="crest examples/hello over TLS (--workers 1, --tls-cert/--tls-key: the run's self-signed certificate)"
   [fastapi_tasks]="FastAPI + SQLAlchemy + uvicorn, bench/fastapi_tasks.py (1 worker, SQLite WAL, synchronous=FULL)"
 )
+# The command of each server as the report shows it (start_server sets it).
 declare -A SERVER_CMD=()
 # The durability of the servers that write (SQLite synchronous=FULL or NORMAL);
 # report.py holds crest to the FastAPI target only where they match.
@@ -154,14 +157,47 @@ declare -A SERVER_DURABILITY=([crest_tasks]=full [crest_tasks_normal]=normal [cr
 # ending the benchmark.
 declare -A SERVER_SOFT=([fastapi_tasks]=1)
 
+# shown_cmd PORT WORD...: the command as the report shows it: the run's folders
+# and port as placeholders (DBDIR, TMP, bench, build, PORT), no secret.
+shown_cmd() {
+  local port=$1 cmd
+  shift
+  cmd="$*"
+  cmd=${cmd#env }
+  [ -z "${JWT_SECRET:-}" ] || cmd=${cmd//"$JWT_SECRET"/"(32 random bytes, hex, per run)"}
+  [ -z "${BENCH_BASE:-}" ] || cmd=${cmd//"$BENCH_BASE"/"\$BENCH_BASE"}
+  cmd=${cmd//"$DBDIR"/DBDIR}
+  cmd=${cmd//"$TMP"/TMP}
+  cmd=${cmd//"$BUILD"/build}
+  cmd=${cmd//"$HERE"/bench}
+  printf '%s\n' "${cmd//$port/PORT}"
+}
+
+# start_server NAME PORT CMD...: starts CMD (with `env` for its environment) in
+# the background, its output appended to SRV_OUT (default /dev/null), records
+# it (STARTED; SRV_PID and RSS_PID: itself), sets SERVER_CMD[NAME] and waits
+# until 127.0.0.1:PORT accepts connections; fails when it does not within
+# 10 s or CMD exited.
+start_server() {
+  local name=$1 port=$2
+  shift 2
+  SERVER_CMD[$name]=$(shown_cmd "$port" "$@")
+  "$@" >>"${SRV_OUT:-/dev/null}" 2>&1 &
+  SRV_PID=$!
+  STARTED+=("$SRV_PID")
+  RSS_PID=$SRV_PID
+  wait_port "$port" "$SRV_PID"
+}
+
 NGINX_MODULES_OFF=$(nginx -V 2>&1 | tr ' ' '\n' | sed -n 's/^--without-http_\(.*\)_module$/\1/p')
 USER_LINE=""
 [ "$(id -u)" = 0 ] && USER_LINE="user root;"
 
-# nginx_from TEMPLATE PORT: starts nginx with bench/TEMPLATE filled in
-# (@PREFIX@, @PORT@, @USER@, and @CERT@/@KEY@ for the TLS one).
+# nginx_from NAME TEMPLATE PORT: starts nginx as server NAME with
+# bench/TEMPLATE filled in (@PREFIX@, @PORT@, @USER@, and @CERT@/@KEY@ for the
+# TLS one); RSS_PID is its worker.
 nginx_from() {
-  local template=$1 port=$2
+  local name=$1 template=$2 port=$3
   local dir="$TMP/nginx-$port" conf
   mkdir -p "$dir/tmp"
   conf=$(sed -e "s|@PREFIX@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$USER_LINE|" \
@@ -171,58 +207,16 @@ nginx_from() {
     if grep -qx "$m" <<<"$NGINX_MODULES_OFF"; then conf=$(grep -v "^ *${m}_temp_path" <<<"$conf"); fi
   done
   printf '%s\n' "$conf" >"$dir/nginx.conf"
-  nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
-  if wait_port "$port" "$SRV_PID"; then
-    local i w=""
-    for i in $(seq 100); do
-      w=$(pgrep -P "$SRV_PID" | head -n1 || true)
-      [ -n "$w" ] && break
-      sleep 0.05
-    done
-    if [ -n "$w" ]; then RSS_PID=$w; STARTED+=("$w"); fi
-  fi
-}
-
-start_nginx() {
-  SERVER_CMD[nginx]="nginx -p DIR -e DIR/error.log -c DIR/nginx.conf (bench/nginx.conf.in)"
-  nginx_from nginx.conf.in "$1"
-}
-
-start_nginx_tls() {
-  SERVER_CMD[nginx_tls]="nginx -p DIR -e DIR/error.log -c DIR/nginx.conf (bench/nginx-tls.conf.in; ssl_certificate TMP/tls/cert.pem, ssl_certificate_key TMP/tls/key.pem)"
-  nginx_from nginx-tls.conf.in "$1"
-}
-
-start_crest_hello() {
-  local port=$1
-  SERVER_CMD[crest_hello]="build/examples/hello --listen 127.0.0.1:PORT --workers 1 --db TMP/hello.db 2>/dev/null"
-  "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello.db" 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
-}
-
-start_crest_hello_tls() {
-  local port=$1
-  SERVER_CMD[crest_hello_tls]="build/examples/hello --listen 127.0.0.1:PORT --workers 1 --db TMP/hello-tls.db --tls-cert TMP/tls/cert.pem --tls-key TMP/tls/key.pem 2>/dev/null"
-  "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello-tls.db" \
-    --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
-}
-
-start_crest_sql() {
-  local port=$1
-  SERVER_CMD[crest_sql]="CREST_DATABASE=sqlite:TMP/bench.db build/crest serve bench/sql-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
-  CREST_DATABASE="sqlite:$TMP/bench.db" \
-    "$BUILD/crest" serve "$HERE/sql-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+  SRV_OUT="$dir/stdout.log" start_server "$name" "$port" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" ||
+    return 1
+  SERVER_CMD[$name]+=" (bench/$template)"
+  local i w=""
+  for i in $(seq 100); do
+    w=$(pgrep -P "$SRV_PID" | head -n1 || true)
+    [ -n "$w" ] && break
+    sleep 0.05
+  done
+  if [ -n "$w" ]; then RSS_PID=$w; STARTED+=("$w"); fi
 }
 
 # tasks_copy PORT: a fresh copy of the filled tasks database for one server
@@ -234,60 +228,41 @@ tasks_copy() {
   cp "$DBDIR/tasks.db" "$SRV_DB"
 }
 
-start_crest_tasks() {
-  local port=$1
+# crest_serve_tasks NAME PORT APP [ENV=VALUE...]: crest serve APP (--workers 1) on
+# a fresh copy of the tasks database, BUILD's crest unless CREST is set.
+crest_serve_tasks() {
+  local name=$1 port=$2 app=$3
+  shift 3
   tasks_copy "$port"
-  SERVER_CMD[crest_tasks]="CREST_DATABASE=sqlite:DBDIR/COPY.db build/crest serve bench/tasks-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
-  CREST_DATABASE="sqlite:$SRV_DB" \
-    "$BUILD/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+  start_server "$name" "$port" env "$@" CREST_DATABASE="sqlite:$SRV_DB" \
+    "${CREST:-$BUILD/crest}" serve "$app" --listen "127.0.0.1:$port" --workers 1
 }
 
-start_crest_tasks_base() {
-  local port=$1
-  tasks_copy "$port"
-  SERVER_CMD[crest_tasks_base]="CREST_DATABASE=sqlite:DBDIR/COPY.db \$BENCH_BASE/crest serve bench/tasks-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
-  CREST_DATABASE="sqlite:$SRV_DB" \
-    "$BENCH_BASE/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+start_nginx() { nginx_from nginx nginx.conf.in "$1"; }
+start_nginx_tls() { nginx_from nginx_tls nginx-tls.conf.in "$1"; }
+start_crest_hello() {
+  start_server crest_hello "$1" "$BUILD/examples/hello" --listen "127.0.0.1:$1" --workers 1 --db "$TMP/hello.db"
 }
-start_crest_tasks_normal() {
-  local port=$1
-  tasks_copy "$port"
-  SERVER_CMD[crest_tasks_normal]="CREST_DATABASE=sqlite:DBDIR/COPY.db build/crest serve TMP/tasks-app-normal.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null  (bench/tasks-app.yaml with durability: normal)"
-  CREST_DATABASE="sqlite:$SRV_DB" \
-    "$BUILD/crest" serve "$TMP/tasks-app-normal.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+start_crest_hello_tls() {
+  start_server crest_hello_tls "$1" "$BUILD/examples/hello" --listen "127.0.0.1:$1" --workers 1 \
+    --db "$TMP/hello-tls.db" --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY"
 }
-
-# The same filled database as crest_tasks (a fresh copy of it per start, as
-# crest_tasks gets), with JWT auth: CREST_JWT_SECRET is the run's secret.
+start_crest_sql() {
+  start_server crest_sql "$1" env CREST_DATABASE="sqlite:$TMP/bench.db" \
+    "$BUILD/crest" serve "$HERE/sql-app.yaml" --listen "127.0.0.1:$1" --workers 1
+}
+start_crest_tasks() { crest_serve_tasks crest_tasks "$1" "$HERE/tasks-app.yaml"; }
+start_crest_tasks_base() { CREST="$BENCH_BASE/crest" crest_serve_tasks crest_tasks_base "$1" "$HERE/tasks-app.yaml"; }
+# bench/tasks-app.yaml with durability: normal (make_tasks_db writes it)
+start_crest_tasks_normal() { crest_serve_tasks crest_tasks_normal "$1" "$TMP/tasks-app-normal.yaml"; }
+# JWT auth: CREST_JWT_SECRET is the run's secret.
 start_crest_tasks_auth() {
-  local port=$1
-  tasks_copy "$port"
-  SERVER_CMD[crest_tasks_auth]="CREST_JWT_SECRET=(32 random bytes, hex, per run) CREST_DATABASE=sqlite:DBDIR/COPY.db build/crest serve bench/tasks-auth-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
-  CREST_JWT_SECRET="$JWT_SECRET" CREST_DATABASE="sqlite:$SRV_DB" \
-    "$BUILD/crest" serve "$HERE/tasks-auth-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+  crest_serve_tasks crest_tasks_auth "$1" "$HERE/tasks-auth-app.yaml" CREST_JWT_SECRET="$JWT_SECRET"
 }
-
 start_fastapi_tasks() {
-  local port=$1
-  tasks_copy "$port"
-  SERVER_CMD[fastapi_tasks]="TASKS_DB=DBDIR/COPY.db /usr/bin/python3 -m uvicorn --app-dir bench fastapi_tasks:app --host 127.0.0.1 --port PORT --workers 1 --no-access-log --log-level warning"
-  TASKS_DB="$SRV_DB" "$PY" -m uvicorn --app-dir "$HERE" fastapi_tasks:app --host 127.0.0.1 --port "$port" \
-    --workers 1 --no-access-log --log-level warning >>"$TMP/fastapi.log" 2>&1 &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+  tasks_copy "$1"
+  SRV_OUT="$TMP/fastapi.log" start_server fastapi_tasks "$1" env TASKS_DB="$SRV_DB" "$PY" -m uvicorn \
+    --app-dir "$HERE" fastapi_tasks:app --host 127.0.0.1 --port "$1" --workers 1 --no-access-log --log-level warning
 }
 
 # ---------------------------------------------------------------- scenarios
@@ -467,11 +442,10 @@ if uses nginx_tls || uses crest_hello_tls; then
   # missing option is reported as such instead of "did not accept connections".
   if uses crest_hello_tls; then
     port=$(free_port)
-    CREST_ACCESS_LOG=off "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello-tls.db" \
-      --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" >"$TMP/tls/hello.log" 2>&1 &
-    SRV_PID=$! RSS_PID=$! SRV_NAME=crest_hello_tls
-    STARTED+=("$SRV_PID")
-    if ! wait_port "$port" "$SRV_PID"; then
+    SRV_NAME=crest_hello_tls
+    if ! SRV_OUT="$TMP/tls/hello.log" start_server tls_check "$port" env CREST_ACCESS_LOG=off \
+      "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello-tls.db" \
+      --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY"; then
       stop_server
       cat "$TMP/tls/hello.log" >&2
       die "https_hello: build/examples/hello --tls-cert TMP/tls/cert.pem --tls-key TMP/tls/key.pem did not start (its output above)"
@@ -539,12 +513,8 @@ make_tasks_db() {
   local db="$DBDIR/tasks.db" port
   port=$(free_port)
   SRV_NAME="crest (creating the tasks table)"
-  CREST_DATABASE="sqlite:$db" "$BUILD/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" \
-    --workers 1 >"$TMP/tasks-create.log" 2>&1 &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
-  if ! wait_port "$port" "$SRV_PID"; then
+  if ! SRV_OUT="$TMP/tasks-create.log" start_server tasks_create "$port" env CREST_DATABASE="sqlite:$db" \
+    "$BUILD/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" --workers 1; then
     cat "$TMP/tasks-create.log" >&2
     die "crest serve bench/tasks-app.yaml did not start on an empty database"
   fi
@@ -589,8 +559,7 @@ measure() {
   [ "$lua" != "-" ] && lua_args=(-s "$HERE/$lua")
   SRV_NAME=$server
   [ -z "${SCEN_AUTH[$scen]:-}" ] || fresh_token
-  "start_$server" "$port"
-  if ! wait_port "$port" "$SRV_PID"; then
+  if ! "start_$server" "$port"; then
     case "$server" in nginx*) cat "$TMP/nginx-$port/error.log" "$TMP/nginx-$port/stdout.log" >&2 2>/dev/null ;; esac
     [ "$server" = fastapi_tasks ] && tail -n 20 "$TMP/fastapi.log" >&2
     stop_server
