@@ -166,14 +166,18 @@ void crest__request_abandon(conn *c)
     reqstate *rs = c->rs;
     if (!rs)
         return;
+    /* Detached first: a statement cancelled below may complete at once (one
+     * still waiting for a connection), and the answer it finishes then goes
+     * nowhere, its state freed by the resume (engine_resume), not sent on
+     * this connection and then touched here. */
+    rs->c = NULL;
+    c->rs = NULL;
     /* Not started yet (every pool thread busy): it never will. Started: the
      * thread finishes, and after_work_cb frees the state. */
     if (!rs->req.deferred) /* a deferred answer queued no work: crest_res_finish frees it */
         uv_cancel((uv_req_t *)&rs->work);
-    else if (rs->req.store_pending) /* nobody reads its answer: its statements stop */
+    else if (rs->req.store_pending) /* nobody reads its answer: its statements stop; rs may be gone after */
         crest__req_cancel(&rs->req);
-    rs->c = NULL;
-    c->rs = NULL;
 }
 
 /* ---- parser callbacks: the head ---- */
