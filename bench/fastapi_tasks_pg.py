@@ -11,13 +11,7 @@ its own transaction: committed, and so durable, when the server acknowledges it.
     TASKS_PG=postgresql://user@host:port/db TASKS_PG_POOL=8 uvicorn --app-dir bench \
         fastapi_tasks_pg:app --workers 1 --no-access-log --log-level warning
 
-Routes, as crest answers them for the benchmark's requests:
-    GET  /tasks/{id}  one task, 404 when absent
-    GET  /tasks       where={"field": value} (equality on is_completed),
-                      sort_by=a,-b (spent_time, id), page, page_size (default 20,
-                      above 50 → 50), count=exact|none;
-                      {"data": [...], "meta": {"object": "list", ["total_objects": n,] "has_more": bool}}
-    POST /tasks       one task → 201 with Location
+Routes, parameters and answers: bench/fastapi_tasks.py's.
 """
 import datetime
 import os

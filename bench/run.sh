@@ -393,25 +393,28 @@ print(f"FastAPI {fastapi.__version__}, Starlette {starlette.__version__}, Pydant
       f"SQLAlchemy {sqlalchemy.__version__}, uvicorn {uvicorn.__version__} (--loop auto: {loop}, --http auto: {http}), "
       f"Python {platform.python_version()}")
 '
-if uses fastapi_tasks; then
+# probe SKIP_VAR INFO_VAR LABEL WHAT CODE: INFO_VAR gets what CODE prints
+# run by $PY; when PY is missing or CODE fails, SKIP_VAR says why.
+probe() {
+  local -n skip=$1 info=$2
+  local out
   if [ ! -x "$PY" ]; then
-    FASTAPI_SKIP="$PY is missing"
-  elif ! FASTAPI_INFO=$("$PY" -c "$FASTAPI_PROBE" 2>&1); then
-    FASTAPI_SKIP="FastAPI, SQLAlchemy or uvicorn cannot be imported by $PY ($(tail -n1 <<<"$FASTAPI_INFO"); scripts/deps.sh bench installs them)"
-    FASTAPI_INFO=""
+    skip="$PY is missing"
+  elif ! out=$("$PY" -c "$5" 2>&1); then
+    skip="$4 cannot be imported by $PY ($(tail -n1 <<<"$out"); scripts/deps.sh bench installs them)"
+  else
+    info=$out
   fi
-  if [ -n "$FASTAPI_SKIP" ]; then log "FastAPI skipped: $FASTAPI_SKIP"; else log "FastAPI: $FASTAPI_INFO"; fi
+  if [ -n "$skip" ]; then log "$3 skipped: $skip"; else log "$3: $info"; fi
+}
+FASTAPI_PG_SKIP="" FASTAPI_PG_INFO=""
+if uses fastapi_tasks; then
+  probe FASTAPI_SKIP FASTAPI_INFO FastAPI "FastAPI, SQLAlchemy or uvicorn" "$FASTAPI_PROBE"
 fi
 # FastAPI + asyncpg (fastapi_pg): the same, asyncpg too.
-FASTAPI_PG_SKIP="" FASTAPI_PG_INFO=""
 if uses fastapi_pg; then
-  if [ ! -x "$PY" ]; then
-    FASTAPI_PG_SKIP="$PY is missing"
-  elif ! FASTAPI_PG_INFO=$("$PY" -c 'import asyncpg, fastapi, uvicorn; print(f"asyncpg {asyncpg.__version__}")' 2>&1); then
-    FASTAPI_PG_SKIP="FastAPI, asyncpg or uvicorn cannot be imported by $PY ($(tail -n1 <<<"$FASTAPI_PG_INFO"); scripts/deps.sh bench installs them)"
-    FASTAPI_PG_INFO=""
-  fi
-  if [ -n "$FASTAPI_PG_SKIP" ]; then log "FastAPI + asyncpg skipped: $FASTAPI_PG_SKIP"; else log "FastAPI + asyncpg: $FASTAPI_PG_INFO"; fi
+  probe FASTAPI_PG_SKIP FASTAPI_PG_INFO "FastAPI + asyncpg" "FastAPI, asyncpg or uvicorn" \
+    'import asyncpg, fastapi, uvicorn; print(f"asyncpg {asyncpg.__version__}")'
 fi
 declare -A SKIP_REASON=([fastapi_tasks]=$FASTAPI_SKIP [fastapi_pg]=$FASTAPI_PG_SKIP)
 
