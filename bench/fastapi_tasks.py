@@ -3,7 +3,8 @@
 An ordinary FastAPI application, written the way the FastAPI tutorial ("SQL
 (Relational) Databases") does it: an SQLAlchemy ORM model, a session per
 request through a dependency, synchronous path operations (FastAPI runs them in
-its thread pool), Pydantic models for bodies and responses. It serves the same
+its thread pool), Pydantic models for bodies and responses (bench/fastapi_common.py, shared
+with bench/fastapi_tasks_pg.py). It serves the same
 table as crest (the file crest created, copied) with the same SQLite settings
 as crest's `durability: full`: WAL journal, synchronous=FULL, 5 s busy timeout.
 
@@ -19,16 +20,17 @@ Routes, as crest answers them for the benchmark's requests:
     POST /tasks       one task → 201 with Location
 """
 import datetime
-import json
 import os
-from typing import Dict, List, Optional, Union
+from typing import Optional
 
 import anyio.to_thread
-import pydantic
 from fastapi import Depends, FastAPI, HTTPException, Query, Response, status
 from sqlalchemy import Boolean, Column, Integer, String, TypeDecorator, create_engine, event, func, select
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 from sqlalchemy.pool import QueuePool
+
+from fastapi_common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, TaskIn, TaskList, TaskOut, parse_sort, parse_where, \
+    task_in_dict
 
 DB_PATH = os.environ.get("TASKS_DB", "bench-tasks.db")
 
@@ -88,47 +90,8 @@ class Task(Base):
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
-# ---- schemas (Pydantic 1 on Debian 12; 2 works too)
-PYDANTIC2 = pydantic.VERSION.startswith("2")
-
-
-class ORMModel(pydantic.BaseModel):
-    if PYDANTIC2:
-        model_config = {"from_attributes": True}
-    else:
-        class Config:
-            orm_mode = True
-
-
-class TaskOut(ORMModel):
-    id: int
-    title: str
-    is_completed: bool
-    spent_time: int
-    created_at: datetime.datetime
-
-
-class TaskIn(pydantic.BaseModel):
-    title: str = pydantic.Field(..., min_length=1, max_length=200)
-    is_completed: bool = False
-    spent_time: int = pydantic.Field(0, ge=0)
-
-
-class ListMeta(pydantic.BaseModel):
-    object: str = "list"
-    total_objects: Optional[int] = None
-    has_more: bool
-
-
-class TaskList(pydantic.BaseModel):
-    data: List[TaskOut]
-    meta: ListMeta
-
-
-# ---- the module's allow-lists (bench/tasks-app.yaml)
-QUERY_ALLOWED = {"is_completed": Task.is_completed}
-SORTS_ALLOWED = {"spent_time": Task.spent_time, "id": Task.id}
-PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 50
+# ---- the module's columns by the names of bench/fastapi_common.py's allow-lists
+COLUMNS = {"is_completed": Task.is_completed, "spent_time": Task.spent_time, "id": Task.id}
 
 app = FastAPI(title="tasks (FastAPI + SQLAlchemy)")
 
@@ -147,42 +110,12 @@ def get_db():
         db.close()
 
 
-def bad_request(msg: str):
-    raise HTTPException(status_code=400, detail=msg)
-
-
 def where_clauses(where: Optional[str]):
-    if where is None:
-        return []
-    try:
-        cond: Dict[str, Union[bool, int, float, str, None]] = json.loads(where)
-    except ValueError:
-        bad_request("where: not valid JSON")
-    if not isinstance(cond, dict):
-        bad_request("where: expected an object")
-    out = []
-    for field, value in cond.items():
-        col = QUERY_ALLOWED.get(field)
-        if col is None:
-            bad_request(f"where: field '{field}' cannot be queried")
-        if isinstance(value, (dict, list)):
-            bad_request(f"where: {field}: only equality is supported")
-        out.append(col.is_(None) if value is None else col == value)
-    return out
+    return [COLUMNS[f].is_(None) if v is None else COLUMNS[f] == v for f, v in parse_where(where)]
 
 
 def order_by(sort_by: Optional[str]):
-    keys = []
-    for part in (sort_by or "-id").split(","):
-        part = part.strip()
-        desc = part.startswith("-")
-        col = SORTS_ALLOWED.get(part.lstrip("-"))
-        if col is None:
-            bad_request(f"sort_by: '{part}' is not a sortable field")
-        keys.append((col, desc))
-    if all(col is not Task.id for col, _ in keys):  # a total order, like crest
-        keys.append((Task.id, keys[-1][1]))
-    return [col.desc() if desc else col.asc() for col, desc in keys]
+    return [COLUMNS[f].desc() if desc else COLUMNS[f].asc() for f, desc in parse_sort(sort_by)]
 
 
 @app.get("/tasks", response_model=TaskList, response_model_exclude_none=True)
@@ -210,7 +143,7 @@ def read_task(task_id: int, db: Session = Depends(get_db)):
 
 @app.post("/tasks", response_model=TaskOut, status_code=status.HTTP_201_CREATED)
 def create_task(body: TaskIn, response: Response, db: Session = Depends(get_db)):
-    task = Task(**(body.model_dump() if PYDANTIC2 else body.dict()))
+    task = Task(**task_in_dict(body))
     db.add(task)
     db.commit()
     db.refresh(task)

@@ -9,6 +9,10 @@ Raw lines:
   '#skipped RUN SCENARIO SERVER REASON'
   '#writes RUN SCENARIO SERVER ROWS_CREATED OK_2XX RESPONSES'
   '#tls SERVER PROTOCOL CIPHER KEY_EXCHANGE' (what openssl s_client negotiated with the server)
+  '#cpu RUN SCENARIO SERVER CONNS WALL_S BUSY TOTAL CREST NGINX POSTGRES PYTHON CLIENT' (CPU seconds over
+      the load: the machine's busy and total over all cores, the server's and the cluster's processes by
+      name, the load generator)
+  '#sqlite_pair SCENARIO OTHER' (crest_pg in SCENARIO is compared with crest_tasks in OTHER)
   measurements: 'RUN SCENARIO SERVER CONNS REQ/S P99_MS NON2XX SOCKET_ERRORS IDLE_RSS_KB PEAK_RSS_KB'
 """
 import math
@@ -22,6 +26,8 @@ GROUP_TITLES = {
     "tasks": "REST module: the Task model over a 100k-row SQLite table",
     "auth": "Authentication: JWT bearer tokens on the REST module",
     "https": "HTTPS: TLS keep-alive",
+    "pg": "PostgreSQL: the Task model over a 100k-row table, against pgbench (the database's own ceiling) and FastAPI + asyncpg",
+    "pgscale": "PostgreSQL scale-out: 1, 2 and 3 crest processes behind nginx",
 }
 
 
@@ -74,6 +80,8 @@ def main(path):
     shared = {}  # (scenario, server) -> the scenario whose measurements it reuses
     tls = OrderedDict()  # server -> (protocol, cipher, key exchange)
     rows = []
+    cpu = defaultdict(list)  # (scenario, server, conns) -> [dict of CPU seconds]
+    sqlite_pair = {}
     for line in open(path, encoding="utf-8"):
         f = line.rstrip("\n").split("\t")
         if f[0] == "#meta":
@@ -96,6 +104,11 @@ def main(path):
             skipped[(f[2], f[3])].append((int(f[1]), f[4]))
         elif f[0] == "#tls":
             tls[f[1]] = tuple(f[2:5])
+        elif f[0] == "#cpu":
+            keys = ("wall", "busy", "total", "crest", "nginx", "postgres", "python", "client")
+            cpu[(f[2], f[3], int(f[4]))].append(dict(zip(keys, (num(x) for x in f[5:13]))))
+        elif f[0] == "#sqlite_pair":
+            sqlite_pair[f[1]] = f[2]
         elif f[0] == "#shared":
             shared[(f[2], f[3])] = f[4]
         elif f[0] == "#writes":
@@ -269,6 +282,8 @@ def main(path):
                 w(f"| {n} | {s} | {durability.get(s, '?')} | {'n/a' if math.isnan(created) else int(created)} "
                   f"| {ok} | {resp} | {check} | {fmt_mib(wal / 1024)} |")
 
+    if any(sc["group"] in ("pg", "pgscale") for sc in scenarios.values()):
+        pg_sections(w, meta, scenarios, conns_list, med, cpu, sqlite_pair, problems)
     w("")
     w("## Memory")
     w("")
@@ -329,6 +344,20 @@ def main(path):
           "httptools only when they are installed (see the FastAPI stack line above; Debian's python3-uvicorn "
           "merely recommends python3-uvloop and python3-httptools). crest/FastAPI ratios are held to their target "
           "only between servers of the same durability.")
+    if any(sc["group"] in ("pg", "pgscale") for sc in scenarios.values()):
+        w("")
+        w("PostgreSQL scenarios: one throwaway cluster for the run (tests/pg/cluster.py --durable: fsync, "
+          "synchronous_commit and full_page_writes on), the tasks table crest creates, filled with the SQLite "
+          "scenarios' rows; readers share one copy, every start of a server that writes gets a fresh copy. crest_pg "
+          "is bench/tasks-app.yaml with `pool: {size: BENCH_PG_POOL}`, one worker; fastapi_pg is "
+          "bench/fastapi_tasks_pg.py (async path operations, an asyncpg pool of the same size). pgbench runs "
+          "bench/pg_get.sql, pg_list.sql or pg_post.sql: the statements crest sends for the request (taken from "
+          "PostgreSQL's log with log_statement=all) in the same transaction shape (reads: BEGIN READ ONLY, SET LOCAL "
+          "statement_timeout and the SELECT in one pipeline, then COMMIT; writes: one round trip per statement), "
+          "prepared; its req/s column is its tps (connection set-up left out), its p99 from its per-transaction "
+          "log; it has no RSS. pg_scale puts nginx (bench/nginx-proxy.conf.in: 1 worker, least_conn, keep-alive "
+          "to the upstreams) in front of 1, 2 or 3 crest processes; its RSS is the first crest process's. Memory "
+          "of crest_pg: its pool is open from the start (every connection made before the first request).")
     if "tasks_auth" in scenarios:
         w("")
         w("Auth scenario: tasks_auth is tasks_get (a random id in 1..100000 per request) sent with `Authorization: "
@@ -356,6 +385,116 @@ def main(path):
         for p in problems:
             w(f"- {p}")
     print("\n".join(out))
+
+
+def cores(xs, key):
+    """The median over runs of CPU seconds of key per wall second: cores busy."""
+    return median([x[key] / x["wall"] for x in xs if x["wall"] > 0])
+
+
+def pg_sections(w, meta, scenarios, conns_list, med, cpu, sqlite_pair, problems):
+    """The PostgreSQL ratio tables: crest against pgbench, crest on SQLite and FastAPI + asyncpg; the
+    scale-out; where the CPU went."""
+    pgs = [n for n, sc in scenarios.items() if sc["group"] == "pg"]
+    w("")
+    w("## PostgreSQL: ratios")
+    w("")
+    if "pg" in meta:
+        w(f"- cluster: {meta['pg'][0]}")
+    if "pg_rows" in meta:
+        w(f"- table: created by crest from bench/tasks-app.yaml, {meta['pg_rows'][0]} rows "
+          f"({meta['pg_rows'][1]}) by bench/fill_tasks.py --postgres (the SQLite scenarios' rows), VACUUM ANALYZE")
+    if "pg_pg_plan" in meta:
+        w(f"- list query plan (EXPLAIN of the prepared statement): `{meta['pg_pg_plan'][0]}`")
+    if "fastapi_pg" in meta:
+        w(f"- FastAPI + asyncpg stack: {meta['fastapi_pg'][0]}")
+    w("")
+    if pgs:
+        w("crest on PostgreSQL (crest_pg) divided by each: pgbench with as many clients as wrk has connections "
+          "(the issue's `-c 64` ceiling), pgbench with as many as crest's pool, crest on SQLite in the same run "
+          "(crest_tasks of the matching tasks scenario, durability: full), FastAPI + asyncpg on the same cluster.")
+        w("")
+        w("| scenario | conns | crest PG req/s | ÷ pgbench -c conns | ÷ pgbench -c pool | ÷ crest SQLite | "
+          "÷ FastAPI + asyncpg | targets |")
+        w("|---|---|---|---|---|---|---|---|")
+        for name in pgs:
+            sc = scenarios[name]
+            other = sqlite_pair.get(name)
+            for c in conns_list:
+                crest = med(name, "crest_pg", c, "rps")
+                if math.isnan(crest):
+                    continue
+                pb, pp = med(name, "pgbench", c, "rps"), med(name, "pgbench_pool", c, "rps")
+                sq = med(other, "crest_tasks", c, "rps") if other else math.nan
+                fa = med(name, "fastapi_pg", c, "rps")
+                t = []
+                r_pb = ratio(crest, pb)
+                if sc["rps_target"] is not None and c == 64:
+                    t.append(f"≥ {sc['rps_target']:g}× pgbench -c 64 {verdict(r_pb >= sc['rps_target'])}")
+                r_fa = ratio(crest, fa)
+                if sc["vs_target"] is not None and not math.isnan(r_fa):
+                    t.append(f"≥ {sc['vs_target']:g}× FastAPI {verdict(r_fa >= sc['vs_target'])}")
+                w(f"| {name} | {c} | {fmt_rps(crest)} | {fmt_ratio(r_pb)} ({fmt_rps(pb)}) | "
+                  f"{fmt_ratio(ratio(crest, pp))} ({fmt_rps(pp)}) | "
+                  f"{fmt_ratio(ratio(crest, sq)) + f' ({fmt_rps(sq)})' if not math.isnan(sq) else 'n/a (not run)'} | "
+                  f"{fmt_ratio(r_fa)} ({fmt_rps(fa)}) | {'; '.join(t) or '—'} |")
+        w("")
+    scale = [n for n, sc in scenarios.items() if sc["group"] == "pgscale"]
+    for name in scale:
+        sc = scenarios[name]
+        base = sc["servers"][0]
+        w(f"Scale-out ({name}): `GET /tasks/{{id}}` through nginx to N crest processes, `--workers 1` each, "
+          "one cluster. CPU in cores (CPU seconds over the load ÷ its wall time, medians of the runs): crest's "
+          "processes, nginx, PostgreSQL's (its backends and the postmaster's ended children), wrk, the machine "
+          "as a whole (/proc/stat, all users), and \"others\": the machine minus those, i.e. what else ran on the "
+          "shared machine meanwhile.")
+        w("")
+        w(f"| N | conns | req/s | × N=1 | p99 | crest | nginx | postgres | wrk | others | machine busy |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|")
+        for c in conns_list:
+            b = med(name, base, c, "rps")
+            for server in sc["servers"]:
+                rps = med(name, server, c, "rps")
+                if math.isnan(rps):
+                    continue
+                xs = cpu.get((name, server, c), [])
+                parts = {k: cores(xs, k) for k in ("crest", "nginx", "postgres", "client", "busy", "total")}
+                others = median([(x["busy"] - x["crest"] - x["nginx"] - x["postgres"] - x["python"] - x["client"])
+                                 / x["wall"] for x in xs if x["wall"] > 0])
+                busy_pct = ratio(parts["busy"], parts["total"]) * 100
+                w(f"| {server.rsplit('_x', 1)[-1]} | {c} | {fmt_rps(rps)} | {fmt_ratio(ratio(rps, b))} | "
+                  f"{fmt_ms(med(name, server, c, 'p99'))} | {fmt_cores(parts['crest'])} | {fmt_cores(parts['nginx'])} | "
+                  f"{fmt_cores(parts['postgres'])} | {fmt_cores(parts['client'])} | {fmt_cores(others)} | "
+                  f"{fmt_cores(parts['busy'])} of {fmt_cores(parts['total'])} ({busy_pct:.0f}%) |")
+        w("")
+    if pgs:
+        w("Where the CPU went in the PostgreSQL scenarios (cores, as above; python: FastAPI's process; client: "
+          "wrk or pgbench), and CPU microseconds per request of the server (crest or python) and of PostgreSQL:")
+        w("")
+        w("| scenario | conns | server | req/s | server | postgres | client | others | machine busy | "
+          "µs/req server | µs/req postgres |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|")
+        for name in pgs:
+            for c in conns_list:
+                for server in scenarios[name]["servers"]:
+                    xs = cpu.get((name, server, c), [])
+                    rps = med(name, server, c, "rps")
+                    if not xs or math.isnan(rps):
+                        continue
+                    key = "python" if server.startswith("fastapi") else "crest"
+                    srv = cores(xs, key) if not server.startswith("pgbench") else 0.0
+                    pg, cl = cores(xs, "postgres"), cores(xs, "client")
+                    busy, total = cores(xs, "busy"), cores(xs, "total")
+                    others = median([(x["busy"] - x["crest"] - x["nginx"] - x["postgres"] - x["python"]
+                                      - x["client"]) / x["wall"] for x in xs if x["wall"] > 0])
+                    w(f"| {name} | {c} | {server} | {fmt_rps(rps)} | {fmt_cores(srv)} | {fmt_cores(pg)} | "
+                      f"{fmt_cores(cl)} | {fmt_cores(others)} | {fmt_cores(busy)} of {fmt_cores(total)} | "
+                      f"{srv / rps * 1e6:.0f} | {pg / rps * 1e6:.0f} |")
+        w("")
+
+
+def fmt_cores(x):
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
 
 
 if __name__ == "__main__":

@@ -27,13 +27,23 @@
 # keep-alive, crest's hello example against nginx with the same self-signed
 # certificate, made per run with the openssl CLI. Both check their servers with
 # curl first (401 without the token, the certificate verifies) and end the
-# benchmark when a check fails.
+# benchmark when a check fails. pg_get, pg_list, pg_post (pg): the tasks
+# scenarios on PostgreSQL (a durable throwaway cluster, bench/pg.sh): crest
+# against pgbench running the statements crest sends (bench/pg_*.sql; the
+# baseline, the database's own ceiling) and FastAPI + asyncpg
+# (bench/fastapi_tasks_pg.py, optional like FastAPI); report.py also divides
+# crest on PostgreSQL by crest on SQLite of the matching tasks scenario.
+# pg_scale (pgscale): GET /tasks/{id} through nginx to 1, 2 and 3 crest
+# processes. Every measurement records the CPU the machine, the server, the
+# cluster and the load generator used (bench/pg.sh's cpu_sample).
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
 # BUILD (build), BENCH_BASE (another build folder, e.g. of main before a change:
 # its crest runs tasks_get, tasks_list and tasks_post side by side with this
-# build's, as crest_tasks_base, so the two are compared in one run).
+# build's, as crest_tasks_base, so the two are compared in one run),
+# BENCH_PG_POOL (8: the pool of each crest process on PostgreSQL and of
+# FastAPI's asyncpg).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,7 +83,10 @@ mkdir -p "$WRKLOG"
 # Every process this script starts is recorded here and, if still alive, ended
 # by its PID on exit; nothing is killed by name.
 STARTED=()
-SRV_PID="" RSS_PID="" SRV_NAME="" SRV_DB=""
+PG_DIR=""    # the PostgreSQL cluster's folder (tests/pg/cluster.py), when a scenario needs it
+SRV_PID="" RSS_PID="" SRV_NAME="" SRV_DB="" SRV_PGDB=""
+SRV_PIDS=()   # every process of the server measured now (crest processes, nginx), stopped by stop_server
+SRV_KIDS=()   # their children to make sure of (nginx workers)
 cleanup() {
   local rc=$?
   set +e
@@ -84,6 +97,9 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; fi
   done
+  if [ -n "$PG_DIR" ]; then
+    "$PY" "$ROOT/tests/pg/cluster.py" stop "$PG_DIR" || echo "bench: could not stop the PostgreSQL cluster in $PG_DIR" >&2
+  fi
   rm -rf "$TMP" "$DBDIR"
   exit "$rc"
 }
@@ -112,27 +128,42 @@ proc_kb() {
   awk -v f="$2:" '$1 == f { print $2; found = 1 } END { if (!found) print "nan" }' "/proc/$1/status" 2>/dev/null || echo nan
 }
 
-# stop_server: ends the server started last (SRV_PID, named SRV_NAME) and waits for it.
+# stop_server: ends the processes of the server started last (SRV_PIDS, named
+# SRV_NAME), nginx first, and waits for them.
 stop_server() {
-  local i
-  kill -TERM "$SRV_PID" 2>/dev/null || true
-  for i in $(seq 100); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
-  if kill -0 "$SRV_PID" 2>/dev/null; then
-    log "$SRV_NAME (pid $SRV_PID) did not stop on SIGTERM within 5 s; SIGKILL"
-    kill -KILL "$SRV_PID" 2>/dev/null || true
-  fi
-  wait "$SRV_PID" 2>/dev/null || true
+  local i pid pids=("${SRV_PIDS[@]}")
+  [ ${#pids[@]} -gt 0 ] || pids=("$SRV_PID")
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$SRV_NAME (pid $pid) did not stop on SIGTERM within 5 s; SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
   # nginx's worker is ours too: make sure it went with its master.
-  if [ "$RSS_PID" != "$SRV_PID" ] && kill -0 "$RSS_PID" 2>/dev/null; then
-    sleep 0.5
-    if kill -0 "$RSS_PID" 2>/dev/null; then kill -KILL "$RSS_PID" 2>/dev/null || true; fi
-  fi
+  for pid in "${SRV_KIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      sleep 0.5
+      if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    fi
+  done
+  SRV_PIDS=() SRV_KIDS=()
+}
+
+# alive: whether every process of the server measured now still runs.
+alive() {
+  local pid
+  for pid in "${SRV_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done
 }
 
 # ---------------------------------------------------------------- servers
-# start_<server> PORT: starts the server in the background on 127.0.0.1:PORT and
-# sets SRV_PID (the process to stop) and RSS_PID (the process whose memory is
-# reported). Add a server by adding a start_<name> function and a label.
+# start_<server> PORT: starts the server in the background on 127.0.0.1:PORT
+# through start_server, which sets SRV_PID (the process to stop) and RSS_PID
+# (the process whose memory is reported) and waits until the port accepts
+# connections (fails if it does not). Add a server by adding a one-line
+# start_<name> function and a label.
 declare -A SERVER_LABEL=(
   [nginx]="nginx (return 200, 1 worker)"
   [crest_hello]="crest examples/hello (--workers 1)"
@@ -145,6 +176,7 @@ declare -A SERVER_LABEL=(
   [crest_hello_tls]="crest examples/hello over TLS (--workers 1, --tls-cert/--tls-key: the run's self-signed certificate)"
   [fastapi_tasks]="FastAPI + SQLAlchemy + uvicorn, bench/fastapi_tasks.py (1 worker, SQLite WAL, synchronous=FULL)"
 )
+# The command of each server as the report shows it (start_server sets it).
 declare -A SERVER_CMD=()
 # The durability of the servers that write (SQLite synchronous=FULL or NORMAL);
 # report.py holds crest to the FastAPI target only where they match.
@@ -154,75 +186,67 @@ declare -A SERVER_DURABILITY=([crest_tasks]=full [crest_tasks_normal]=normal [cr
 # ending the benchmark.
 declare -A SERVER_SOFT=([fastapi_tasks]=1)
 
+# shown_cmd PORT WORD...: the command as the report shows it: the run's folders
+# and port as placeholders (DBDIR, TMP, bench, build, PORT), no secret.
+shown_cmd() {
+  local port=$1 cmd
+  shift
+  cmd="$*"
+  cmd=${cmd#env }
+  [ -z "${JWT_SECRET:-}" ] || cmd=${cmd//"$JWT_SECRET"/"(32 random bytes, hex, per run)"}
+  [ -z "${BENCH_BASE:-}" ] || cmd=${cmd//"$BENCH_BASE"/"\$BENCH_BASE"}
+  cmd=${cmd//"$DBDIR"/DBDIR}
+  cmd=${cmd//"$TMP"/TMP}
+  cmd=${cmd//"$BUILD"/build}
+  cmd=${cmd//"$HERE"/bench}
+  printf '%s\n' "${cmd//$port/PORT}"
+}
+
+# start_server NAME PORT CMD...: starts CMD (with `env` for its environment) in
+# the background, its output appended to SRV_OUT (default /dev/null), records
+# it (STARTED, SRV_PIDS; SRV_PID and RSS_PID: itself), sets SERVER_CMD[NAME] and waits
+# until 127.0.0.1:PORT accepts connections; fails when it does not within
+# 10 s or CMD exited.
+start_server() {
+  local name=$1 port=$2
+  shift 2
+  SERVER_CMD[$name]=$(shown_cmd "$port" "$@")
+  "$@" >>"${SRV_OUT:-/dev/null}" 2>&1 &
+  SRV_PID=$!
+  STARTED+=("$SRV_PID")
+  SRV_PIDS+=("$SRV_PID")
+  RSS_PID=$SRV_PID
+  wait_port "$port" "$SRV_PID"
+}
+
 NGINX_MODULES_OFF=$(nginx -V 2>&1 | tr ' ' '\n' | sed -n 's/^--without-http_\(.*\)_module$/\1/p')
 USER_LINE=""
 [ "$(id -u)" = 0 ] && USER_LINE="user root;"
 
-# nginx_from TEMPLATE PORT: starts nginx with bench/TEMPLATE filled in
-# (@PREFIX@, @PORT@, @USER@, and @CERT@/@KEY@ for the TLS one).
+# nginx_from NAME TEMPLATE PORT: starts nginx as server NAME with
+# bench/TEMPLATE filled in (@PREFIX@, @PORT@, @USER@, @CERT@/@KEY@ for the
+# TLS one, @UPSTREAMS@ from UPSTREAMS for the proxy); RSS_PID is its worker.
 nginx_from() {
-  local template=$1 port=$2
+  local name=$1 template=$2 port=$3
   local dir="$TMP/nginx-$port" conf
   mkdir -p "$dir/tmp"
   conf=$(sed -e "s|@PREFIX@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$USER_LINE|" \
-    -e "s|@CERT@|$TLS_CERT|g" -e "s|@KEY@|$TLS_KEY|g" "$HERE/$template")
+    -e "s|@CERT@|$TLS_CERT|g" -e "s|@KEY@|$TLS_KEY|g" -e "s|@UPSTREAMS@|${UPSTREAMS:-}|" "$HERE/$template")
   local m
   for m in proxy fastcgi uwsgi scgi; do   # temp paths of modules this nginx lacks
     if grep -qx "$m" <<<"$NGINX_MODULES_OFF"; then conf=$(grep -v "^ *${m}_temp_path" <<<"$conf"); fi
   done
   printf '%s\n' "$conf" >"$dir/nginx.conf"
-  nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
-  if wait_port "$port" "$SRV_PID"; then
-    local i w=""
-    for i in $(seq 100); do
-      w=$(pgrep -P "$SRV_PID" | head -n1 || true)
-      [ -n "$w" ] && break
-      sleep 0.05
-    done
-    if [ -n "$w" ]; then RSS_PID=$w; STARTED+=("$w"); fi
-  fi
-}
-
-start_nginx() {
-  SERVER_CMD[nginx]="nginx -p DIR -e DIR/error.log -c DIR/nginx.conf (bench/nginx.conf.in)"
-  nginx_from nginx.conf.in "$1"
-}
-
-start_nginx_tls() {
-  SERVER_CMD[nginx_tls]="nginx -p DIR -e DIR/error.log -c DIR/nginx.conf (bench/nginx-tls.conf.in; ssl_certificate TMP/tls/cert.pem, ssl_certificate_key TMP/tls/key.pem)"
-  nginx_from nginx-tls.conf.in "$1"
-}
-
-start_crest_hello() {
-  local port=$1
-  SERVER_CMD[crest_hello]="build/examples/hello --listen 127.0.0.1:PORT --workers 1 --db TMP/hello.db 2>/dev/null"
-  "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello.db" 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
-}
-
-start_crest_hello_tls() {
-  local port=$1
-  SERVER_CMD[crest_hello_tls]="build/examples/hello --listen 127.0.0.1:PORT --workers 1 --db TMP/hello-tls.db --tls-cert TMP/tls/cert.pem --tls-key TMP/tls/key.pem 2>/dev/null"
-  "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello-tls.db" \
-    --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
-}
-
-start_crest_sql() {
-  local port=$1
-  SERVER_CMD[crest_sql]="CREST_DATABASE=sqlite:TMP/bench.db build/crest serve bench/sql-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
-  CREST_DATABASE="sqlite:$TMP/bench.db" \
-    "$BUILD/crest" serve "$HERE/sql-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+  SRV_OUT="$dir/stdout.log" start_server "$name" "$port" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" ||
+    return 1
+  SERVER_CMD[$name]+=" (bench/$template)"
+  local i w=""
+  for i in $(seq 100); do
+    w=$(pgrep -P "$SRV_PID" | head -n1 || true)
+    [ -n "$w" ] && break
+    sleep 0.05
+  done
+  if [ -n "$w" ]; then RSS_PID=$w; STARTED+=("$w"); SRV_KIDS+=("$w"); fi
 }
 
 # tasks_copy PORT: a fresh copy of the filled tasks database for one server
@@ -234,65 +258,51 @@ tasks_copy() {
   cp "$DBDIR/tasks.db" "$SRV_DB"
 }
 
-start_crest_tasks() {
-  local port=$1
+# crest_serve_tasks NAME PORT APP [ENV=VALUE...]: crest serve APP (--workers 1) on
+# a fresh copy of the tasks database, BUILD's crest unless CREST is set.
+crest_serve_tasks() {
+  local name=$1 port=$2 app=$3
+  shift 3
   tasks_copy "$port"
-  SERVER_CMD[crest_tasks]="CREST_DATABASE=sqlite:DBDIR/COPY.db build/crest serve bench/tasks-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
-  CREST_DATABASE="sqlite:$SRV_DB" \
-    "$BUILD/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+  start_server "$name" "$port" env "$@" CREST_DATABASE="sqlite:$SRV_DB" \
+    "${CREST:-$BUILD/crest}" serve "$app" --listen "127.0.0.1:$port" --workers 1
 }
 
-start_crest_tasks_base() {
-  local port=$1
-  tasks_copy "$port"
-  SERVER_CMD[crest_tasks_base]="CREST_DATABASE=sqlite:DBDIR/COPY.db \$BENCH_BASE/crest serve bench/tasks-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
-  CREST_DATABASE="sqlite:$SRV_DB" \
-    "$BENCH_BASE/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+start_nginx() { nginx_from nginx nginx.conf.in "$1"; }
+start_nginx_tls() { nginx_from nginx_tls nginx-tls.conf.in "$1"; }
+start_crest_hello() {
+  start_server crest_hello "$1" "$BUILD/examples/hello" --listen "127.0.0.1:$1" --workers 1 --db "$TMP/hello.db"
 }
-start_crest_tasks_normal() {
-  local port=$1
-  tasks_copy "$port"
-  SERVER_CMD[crest_tasks_normal]="CREST_DATABASE=sqlite:DBDIR/COPY.db build/crest serve TMP/tasks-app-normal.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null  (bench/tasks-app.yaml with durability: normal)"
-  CREST_DATABASE="sqlite:$SRV_DB" \
-    "$BUILD/crest" serve "$TMP/tasks-app-normal.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+start_crest_hello_tls() {
+  start_server crest_hello_tls "$1" "$BUILD/examples/hello" --listen "127.0.0.1:$1" --workers 1 \
+    --db "$TMP/hello-tls.db" --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY"
 }
-
-# The same filled database as crest_tasks (a fresh copy of it per start, as
-# crest_tasks gets), with JWT auth: CREST_JWT_SECRET is the run's secret.
+start_crest_sql() {
+  start_server crest_sql "$1" env CREST_DATABASE="sqlite:$TMP/bench.db" \
+    "$BUILD/crest" serve "$HERE/sql-app.yaml" --listen "127.0.0.1:$1" --workers 1
+}
+start_crest_tasks() { crest_serve_tasks crest_tasks "$1" "$HERE/tasks-app.yaml"; }
+start_crest_tasks_base() { CREST="$BENCH_BASE/crest" crest_serve_tasks crest_tasks_base "$1" "$HERE/tasks-app.yaml"; }
+# bench/tasks-app.yaml with durability: normal (make_tasks_db writes it)
+start_crest_tasks_normal() { crest_serve_tasks crest_tasks_normal "$1" "$TMP/tasks-app-normal.yaml"; }
+# JWT auth: CREST_JWT_SECRET is the run's secret.
 start_crest_tasks_auth() {
-  local port=$1
-  tasks_copy "$port"
-  SERVER_CMD[crest_tasks_auth]="CREST_JWT_SECRET=(32 random bytes, hex, per run) CREST_DATABASE=sqlite:DBDIR/COPY.db build/crest serve bench/tasks-auth-app.yaml --listen 127.0.0.1:PORT --workers 1 2>/dev/null"
-  CREST_JWT_SECRET="$JWT_SECRET" CREST_DATABASE="sqlite:$SRV_DB" \
-    "$BUILD/crest" serve "$HERE/tasks-auth-app.yaml" --listen "127.0.0.1:$port" --workers 1 2>/dev/null &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
+  crest_serve_tasks crest_tasks_auth "$1" "$HERE/tasks-auth-app.yaml" CREST_JWT_SECRET="$JWT_SECRET"
+}
+start_fastapi_tasks() {
+  tasks_copy "$1"
+  SRV_OUT="$TMP/fastapi.log" start_server fastapi_tasks "$1" env TASKS_DB="$SRV_DB" "$PY" -m uvicorn \
+    --app-dir "$HERE" fastapi_tasks:app --host 127.0.0.1 --port "$1" --workers 1 --no-access-log --log-level warning
 }
 
-start_fastapi_tasks() {
-  local port=$1
-  tasks_copy "$port"
-  SERVER_CMD[fastapi_tasks]="TASKS_DB=DBDIR/COPY.db /usr/bin/python3 -m uvicorn --app-dir bench fastapi_tasks:app --host 127.0.0.1 --port PORT --workers 1 --no-access-log --log-level warning"
-  TASKS_DB="$SRV_DB" "$PY" -m uvicorn --app-dir "$HERE" fastapi_tasks:app --host 127.0.0.1 --port "$port" \
-    --workers 1 --no-access-log --log-level warning >>"$TMP/fastapi.log" 2>&1 &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
-}
+# PostgreSQL: its cluster, servers, pgbench and the CPU samples (bench/pg.sh).
+# shellcheck source=bench/pg.sh
+. "$HERE/pg.sh"
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
-#   GROUP     the report table the scenario goes in: core, tasks, auth, https
+#   GROUP     the report table the scenario goes in: core, tasks, pg, pgscale,
+#             auth, https
 #   METHOD    the sample request's method (GET, or POST with SCEN_BODY[NAME]);
 #             under load the Lua script sets its own
 #   PATH      request path; with a Lua script, a sample request (checked
@@ -307,8 +317,10 @@ start_fastapi_tasks() {
 # SCEN_AUTH[NAME]=1: the sample request carries the bearer token the Lua script
 # sends; SCEN_CHECK[NAME]=FUNCTION: FUNCTION SERVER PORT PATH checks each server
 # after it started, before any load, and the benchmark ends when it fails.
+# SCEN_PGBENCH[NAME]=SCRIPT: the server pgbench runs bench/SCRIPT instead of
+# wrk's requests (bench/pg.sh's measure_pgbench).
 SCENARIOS=()
-declare -A SCEN_BODY=() SCEN_SCHEME=() SCEN_AUTH=() SCEN_CHECK=()
+declare -A SCEN_BODY=() SCEN_SCHEME=() SCEN_AUTH=() SCEN_CHECK=() SCEN_PGBENCH=() SCEN_SQLITE=()
 scenario() { SCENARIOS+=("$*"); }
 scenario hello core GET /hello - 0.95 1.2 - nginx crest_hello
 scenario sql core GET /items/12345 random_id.lua 0.6 - - nginx crest_sql
@@ -317,12 +329,20 @@ if [ -n "${BENCH_BASE:-}" ]; then
   [ -x "$BENCH_BASE/crest" ] || { echo "bench: BENCH_BASE=$BENCH_BASE has no crest binary" >&2; exit 1; }
   BASE_SRV=crest_tasks_base
 fi
+LIST_PATH='/tasks?where=%7B%22is_completed%22%3Afalse%7D&sort_by=-spent_time&page_size=20&count=none'
 scenario tasks_get tasks GET /tasks/12345 tasks_get.lua 0.5 - fastapi_tasks:20 nginx crest_tasks $BASE_SRV fastapi_tasks
-scenario tasks_list tasks GET '/tasks?where=%7B%22is_completed%22%3Afalse%7D&sort_by=-spent_time&page_size=20&count=none' \
-  - 0.3 - fastapi_tasks:20 nginx crest_tasks $BASE_SRV fastapi_tasks
+scenario tasks_list tasks GET "$LIST_PATH" - 0.3 - fastapi_tasks:20 nginx crest_tasks $BASE_SRV fastapi_tasks
 scenario tasks_post tasks POST /tasks tasks_post.lua - - fastapi_tasks:20 \
   nginx crest_tasks $BASE_SRV crest_tasks_normal fastapi_tasks
 SCEN_BODY[tasks_post]='{"title":"bench","spent_time":1}'
+scenario pg_get pg GET /tasks/12345 tasks_get.lua 0.7 - fastapi_pg:10 pgbench pgbench_pool crest_pg fastapi_pg
+scenario pg_list pg GET "$LIST_PATH" - 0.7 - fastapi_pg:10 pgbench pgbench_pool crest_pg fastapi_pg
+scenario pg_post pg POST /tasks tasks_post.lua - - fastapi_pg:10 pgbench pgbench_pool crest_pg fastapi_pg
+scenario pg_scale pgscale GET /tasks/12345 tasks_get.lua - - - crest_pg_x1 crest_pg_x2 crest_pg_x3
+SCEN_BODY[pg_post]=${SCEN_BODY[tasks_post]}
+SCEN_PGBENCH=([pg_get]=pg_get.sql [pg_list]=pg_list.sql [pg_post]=pg_post.sql)
+# SCEN_SQLITE[NAME]=OTHER: report.py compares crest_pg in NAME with crest_tasks in OTHER.
+SCEN_SQLITE=([pg_get]=tasks_get [pg_list]=tasks_list [pg_post]=tasks_post)
 scenario tasks_auth auth GET /tasks/12345 tasks_get_auth.lua 0.9 - - crest_tasks crest_tasks_auth
 SCEN_AUTH[tasks_auth]=1
 SCEN_CHECK[tasks_auth]=check_auth
@@ -373,15 +393,30 @@ print(f"FastAPI {fastapi.__version__}, Starlette {starlette.__version__}, Pydant
       f"SQLAlchemy {sqlalchemy.__version__}, uvicorn {uvicorn.__version__} (--loop auto: {loop}, --http auto: {http}), "
       f"Python {platform.python_version()}")
 '
-if uses fastapi_tasks; then
+# probe SKIP_VAR INFO_VAR LABEL WHAT CODE: INFO_VAR gets what CODE prints
+# run by $PY; when PY is missing or CODE fails, SKIP_VAR says why.
+probe() {
+  local -n skip=$1 info=$2
+  local out
   if [ ! -x "$PY" ]; then
-    FASTAPI_SKIP="$PY is missing"
-  elif ! FASTAPI_INFO=$("$PY" -c "$FASTAPI_PROBE" 2>&1); then
-    FASTAPI_SKIP="FastAPI, SQLAlchemy or uvicorn cannot be imported by $PY ($(tail -n1 <<<"$FASTAPI_INFO"); scripts/deps.sh bench installs them)"
-    FASTAPI_INFO=""
+    skip="$PY is missing"
+  elif ! out=$("$PY" -c "$5" 2>&1); then
+    skip="$4 cannot be imported by $PY ($(tail -n1 <<<"$out"); scripts/deps.sh bench installs them)"
+  else
+    info=$out
   fi
-  if [ -n "$FASTAPI_SKIP" ]; then log "FastAPI skipped: $FASTAPI_SKIP"; else log "FastAPI: $FASTAPI_INFO"; fi
+  if [ -n "$skip" ]; then log "$3 skipped: $skip"; else log "$3: $info"; fi
+}
+FASTAPI_PG_SKIP="" FASTAPI_PG_INFO=""
+if uses fastapi_tasks; then
+  probe FASTAPI_SKIP FASTAPI_INFO FastAPI "FastAPI, SQLAlchemy or uvicorn" "$FASTAPI_PROBE"
 fi
+# FastAPI + asyncpg (fastapi_pg): the same, asyncpg too.
+if uses fastapi_pg; then
+  probe FASTAPI_PG_SKIP FASTAPI_PG_INFO "FastAPI + asyncpg" "FastAPI, asyncpg or uvicorn" \
+    'import asyncpg, fastapi, uvicorn; print(f"asyncpg {asyncpg.__version__}")'
+fi
+declare -A SKIP_REASON=([fastapi_tasks]=$FASTAPI_SKIP [fastapi_pg]=$FASTAPI_PG_SKIP)
 
 # ---------------------------------------------------------------- auth
 # tasks_auth: a random secret per run (in CREST_JWT_SECRET of crest_tasks_auth
@@ -467,11 +502,10 @@ if uses nginx_tls || uses crest_hello_tls; then
   # missing option is reported as such instead of "did not accept connections".
   if uses crest_hello_tls; then
     port=$(free_port)
-    CREST_ACCESS_LOG=off "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello-tls.db" \
-      --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY" >"$TMP/tls/hello.log" 2>&1 &
-    SRV_PID=$! RSS_PID=$! SRV_NAME=crest_hello_tls
-    STARTED+=("$SRV_PID")
-    if ! wait_port "$port" "$SRV_PID"; then
+    SRV_NAME=crest_hello_tls
+    if ! SRV_OUT="$TMP/tls/hello.log" start_server tls_check "$port" env CREST_ACCESS_LOG=off \
+      "$BUILD/examples/hello" --listen "127.0.0.1:$port" --workers 1 --db "$TMP/hello-tls.db" \
+      --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY"; then
       stop_server
       cat "$TMP/tls/hello.log" >&2
       die "https_hello: build/examples/hello --tls-cert TMP/tls/cert.pem --tls-key TMP/tls/key.pem did not start (its output above)"
@@ -539,12 +573,8 @@ make_tasks_db() {
   local db="$DBDIR/tasks.db" port
   port=$(free_port)
   SRV_NAME="crest (creating the tasks table)"
-  CREST_DATABASE="sqlite:$db" "$BUILD/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" \
-    --workers 1 >"$TMP/tasks-create.log" 2>&1 &
-  SRV_PID=$!
-  STARTED+=("$SRV_PID")
-  RSS_PID=$SRV_PID
-  if ! wait_port "$port" "$SRV_PID"; then
+  if ! SRV_OUT="$TMP/tasks-create.log" start_server tasks_create "$port" env CREST_DATABASE="sqlite:$db" \
+    "$BUILD/crest" serve "$HERE/tasks-app.yaml" --listen "127.0.0.1:$port" --workers 1; then
     cat "$TMP/tasks-create.log" >&2
     die "crest serve bench/tasks-app.yaml did not start on an empty database"
   fi
@@ -576,23 +606,23 @@ wrk_counts() {
 drop_db() {
   if [ -n "$SRV_DB" ]; then rm -f "$SRV_DB" "$SRV_DB-wal" "$SRV_DB-shm"; fi
   SRV_DB=""
+  drop_pgdb
 }
 
 # measure RUN SCENARIO SERVER METHOD PATH LUA: one server through one request
 # pattern; appends one line per connection count to $RAW.
 measure() {
   local run=$1 scen=$2 server=$3 method=$4 path=$5 lua=$6
-  local port url c out idle peak rps p99 non2xx sockerr lua_args=() responses=0 ok2xx=0 n e
+  local port url c out idle peak rps p99 non2xx sockerr lua_args=() responses=0 ok2xx=0 n e cpu0 cpu1 t0 t1
   local scheme=${SCEN_SCHEME[$scen]:-http}
   port=$(free_port)
   url="$scheme://127.0.0.1:$port$path"
   [ "$lua" != "-" ] && lua_args=(-s "$HERE/$lua")
-  SRV_NAME=$server
+  SRV_NAME=$server SRV_PIDS=() SRV_KIDS=() CUR_METHOD=$method
   [ -z "${SCEN_AUTH[$scen]:-}" ] || fresh_token
-  "start_$server" "$port"
-  if ! wait_port "$port" "$SRV_PID"; then
-    case "$server" in nginx*) cat "$TMP/nginx-$port/error.log" "$TMP/nginx-$port/stdout.log" >&2 2>/dev/null ;; esac
-    [ "$server" = fastapi_tasks ] && tail -n 20 "$TMP/fastapi.log" >&2
+  if ! "start_$server" "$port"; then
+    case "$server" in nginx* | crest_pg_x*) cat "$TMP/nginx-$port/error.log" "$TMP/nginx-$port/stdout.log" >&2 2>/dev/null ;; esac
+    case "$server" in fastapi*) tail -n 20 "$TMP/fastapi.log" >&2 ;; esac
     stop_server
     drop_db
     fail "$server" "$run" "$scen" "did not accept connections on 127.0.0.1:$port"
@@ -641,6 +671,11 @@ print(r.status, r.read().decode("utf-8", "replace")[:200])
   for c in $CONNS; do
     out="$WRKLOG/run$run-$scen-$server-c$c.txt"
     log "run $run: $scen on $server: wrk -t$THREADS -c$c -d$DURATION --latency ${lua:+${lua_args[*]}}"
+    # CPU used meanwhile: the machine's, the server's and the cluster's
+    # processes' (cpu_sample), and wrk's (this shell's children, from `times`).
+    cpu0=$(cpu_sample)
+    t0=$EPOCHREALTIME
+    times >"$TMP/times0"
     if ! wrk -t"$THREADS" -c"$c" -d"$DURATION" --latency "${lua_args[@]}" "$url" >"$out" 2>&1; then
       cat "$out" >&2
       stop_server
@@ -648,9 +683,15 @@ print(r.status, r.read().decode("utf-8", "replace")[:200])
       fail "$server" "$run" "$scen" "wrk failed at c$c"
       return 0
     fi
-    if ! kill -0 "$SRV_PID" 2>/dev/null; then
+    times >"$TMP/times1"
+    t1=$EPOCHREALTIME
+    cpu1=$(cpu_sample)
+    cpu_line "$run" "$scen" "$server" "$c" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
+      "$cpu0" "$cpu1" "$(awk -v a="$(children_cpu "$TMP/times0")" -v b="$(children_cpu "$TMP/times1")" \
+      'BEGIN { printf "%.2f", b - a }')"
+    if ! alive; then
       cat "$out" >&2
-      [ "$server" = fastapi_tasks ] && tail -n 20 "$TMP/fastapi.log" >&2
+      case "$server" in fastapi*) tail -n 20 "$TMP/fastapi.log" >&2 ;; esac
       stop_server
       drop_db
       fail "$server" "$run" "$scen" "died under load (pid $SRV_PID) at c$c"
@@ -679,11 +720,15 @@ print(r.status, r.read().decode("utf-8", "replace")[:200])
   stop_server
   # Writes: the rows the server added against the 2xx answers wrk counted
   # (requests in flight when wrk stops may add rows it never saw answered).
-  if [ "$method" = POST ] && [ -n "$SRV_DB" ]; then
+  if [ "$method" = POST ] && { [ -n "$SRV_DB" ] || [ -n "$SRV_PGDB" ]; }; then
     local rows
-    rows=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM tasks").fetchone()[0])' \
-      "$SRV_DB" 2>/dev/null) || rows=""
-    if [ -n "$rows" ]; then rows=$((rows - TASKS_ROWS)); else rows=nan; fi
+    if [ -n "$SRV_PGDB" ]; then
+      rows=$(pg_rows) || rows=nan
+    else
+      rows=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM tasks").fetchone()[0])' \
+        "$SRV_DB" 2>/dev/null) || rows=""
+      if [ -n "$rows" ]; then rows=$((rows - TASKS_ROWS)); else rows=nan; fi
+    fi
     printf '#writes\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$scen" "$server" "$rows" "$ok2xx" "$responses" "$wal" >>"$RAW"
     log "run $run: $scen on $server: $rows rows created; wrk counted $ok2xx 2xx of $responses responses;" \
       "WAL file $((wal / 1048576)) MiB after the load"
@@ -699,6 +744,11 @@ fi
 if uses crest_tasks || uses crest_tasks_normal || uses crest_tasks_auth || { uses fastapi_tasks && [ -z "$FASTAPI_SKIP" ]; }; then
   log "creating and filling a $TASKS_ROWS-row tasks table"
   make_tasks_db
+fi
+if uses pgbench || uses pgbench_pool || uses crest_pg || uses crest_pg_x1 || uses crest_pg_x2 || uses crest_pg_x3 ||
+  { uses fastapi_pg && [ -z "$FASTAPI_PG_SKIP" ]; }; then
+  log "starting a durable PostgreSQL cluster, creating and filling a $TASKS_ROWS-row tasks table in it"
+  make_pg_db
 fi
 
 {
@@ -724,6 +774,11 @@ fi
     if [ -n "$FASTAPI_SKIP" ]; then printf '#meta\tfastapi_skipped\t%s\n' "$FASTAPI_SKIP"
     else printf '#meta\tfastapi\t%s\n' "$FASTAPI_INFO"; fi
   fi
+  if uses fastapi_pg && [ -n "$FASTAPI_PG_INFO" ]; then
+    printf '#meta\tfastapi_pg\t%s, %s\n' "$FASTAPI_PG_INFO" "$("$PY" -c "$FASTAPI_PROBE" 2>/dev/null | sed 's/, SQLAlchemy [^,]*//')"
+  fi
+  [ -z "$PG_PORT" ] || pg_meta
+  for s in "${!SCEN_SQLITE[@]}"; do printf '#sqlite_pair\t%s\t%s\n' "$s" "${SCEN_SQLITE[$s]}"; done
   for s in "${SCENARIOS[@]}"; do
     read -r name group method path lua rt pt vs servers <<<"$s"
     printf '#scenario\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$group" "$method" "$path" "$lua" "$rt" "$pt" "$vs" "$servers"
@@ -748,8 +803,8 @@ for run in $(seq "$RUNS"); do
     fi
     for server in "${list[@]}"; do
       printf '#server\t%s\t%s\n' "$server" "${SERVER_LABEL[$server]:-$server}" >>"$RAW"
-      if [ "$server" = fastapi_tasks ] && [ -n "$FASTAPI_SKIP" ]; then
-        printf '#skipped\t%s\t%s\t%s\t%s\n' "$run" "$name" "$server" "$FASTAPI_SKIP" >>"$RAW"
+      if [ -n "${SKIP_REASON[$server]:-}" ]; then
+        printf '#skipped\t%s\t%s\t%s\t%s\n' "$run" "$name" "$server" "${SKIP_REASON[$server]}" >>"$RAW"
         log "run $run: $name on $server: skipped"
         continue
       fi
@@ -761,7 +816,11 @@ for run in $(seq "$RUNS"); do
         log "run $run: $name on $server: the numbers of $from (same requests for $server)"
         continue
       fi
-      measure "$run" "$name" "$server" "$method" "$path" "$lua"
+      if [ -n "${SCEN_PGBENCH[$name]:-}" ] && [[ $server == pgbench* ]]; then
+        measure_pgbench "$run" "$name" "$server" "$method"
+      else
+        measure "$run" "$name" "$server" "$method" "$path" "$lua"
+      fi
       MEASURED["$run $name $server"]=1
       printf '#cmd\t%s\t%s\n' "$server" "${SERVER_CMD[$server]:-}" >>"$RAW"
     done

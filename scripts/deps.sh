@@ -29,7 +29,7 @@ set_name=${1:-build}
 
 build_pkgs="build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev libjwt-dev libssl-dev libb64-dev libpq-dev nodejs npm"
 test_pkgs="clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest python3-httpx python3-jsonschema python3-jwt python3-cryptography openssl sqlite3 postgresql curl chromium nginx-light"
-bench_pkgs="wrk python3-fastapi python3-uvicorn python3-sqlalchemy python3-uvloop python3-httptools"
+bench_pkgs="wrk python3-fastapi python3-uvicorn python3-sqlalchemy python3-uvloop python3-httptools python3-asyncpg"
 
 want="$build_pkgs"
 case "$set_name" in

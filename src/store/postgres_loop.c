@@ -192,13 +192,17 @@ static void queue_remove(crest__store_worker *w, crest__sess *ss)
     crest__pg_count(&w->counts.queued, -1);
 }
 
-/* Fails every statement a session waits to send. */
+/* Fails every statement a session waits to send. The list is taken off
+ * first and ss not read again: a completion may end the request, and its
+ * arena holds ss (a session waits for one statement at a time). */
 static void fail_waiting(crest__sess *ss, crest__dberr_kind kind, const char *why)
 {
-    while (ss->waiting) {
-        pg_call *c = ss->waiting;
-        ss->waiting = c->next;
+    pg_call *c = ss->waiting;
+    ss->waiting = NULL;
+    while (c) {
+        pg_call *next = c->next;
         fail_call(c, kind, why);
+        c = next;
     }
 }
 
@@ -403,9 +407,11 @@ static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
             tail = &op.call->next;
         }
     }
-    if (owner) {
+    if (owner) { /* what it waits to send fails too, last; owner is not read after a completion */
         owner->lc = NULL;
         owner->txn = PG_TXN_NONE;
+        *tail = owner->waiting;
+        owner->waiting = NULL;
     }
     if (stable) {
         lc->backoff_ms = 0;
@@ -423,8 +429,6 @@ static void drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
         failed = c->next;
         fail_call(c, kind, why);
     }
-    if (owner && owner->waiting && !owner->lc)
-        fail_waiting(owner, kind, why);
     if (pool_down(w))
         fail_queue(w, "the database cannot be reached");
 }
@@ -1054,6 +1058,7 @@ void crest__pg_loop_cancel(crest__sess *ss)
         if (ss->wprev || ss->wnext || w->qhead == ss)
             queue_remove(w, ss);
         fail_waiting(ss, CREST__DBERR_UNAVAILABLE, "the request was cancelled");
+        return; /* its completion may have ended the request, and ss with it */
     }
     pg_lconn *lc = ss->lc;
     if (lc && lc->n) {

@@ -1,8 +1,11 @@
 """The tests' PostgreSQL cluster itself (tests/pg/cluster.py, the pg_cluster
 and pg_db fixtures of pg.py): where it answers, as whom, and that each test's
-database is its own and is gone afterwards."""
+database is its own and is gone afterwards; and the durable cluster of
+cluster.py start --durable (bench/run.sh's)."""
 import os
 import subprocess
+import sys
+import tempfile
 import time
 
 import pytest
@@ -113,3 +116,32 @@ def test_a_database_is_dropped_with_sessions_still_on_it(pg_cluster):
             held.kill()
     names = pg_cluster.psql("SELECT datname FROM pg_database").split()
     assert a.name not in names and b.name not in names
+
+
+_SYNC_SETTINGS = "SELECT current_setting('fsync') || current_setting('synchronous_commit') " \
+                 "|| current_setting('full_page_writes')"
+
+
+def test_the_tests_cluster_does_not_sync(pg_cluster):
+    assert pg_cluster.psql(_SYNC_SETTINGS).strip() == "offoffoff"
+
+
+def test_a_durable_cluster_syncs_every_commit():
+    """`cluster.py start --durable DIR`, bench/run.sh's cluster: PostgreSQL's durable settings."""
+    top = tempfile.mkdtemp(prefix="crest-pgdurable-")
+    os.chmod(top, 0o711)  # reachable by the server's user when we are root
+    folder = os.path.join(top, "cluster")
+    try:
+        start = subprocess.run([sys.executable, pgcluster.__file__, "start", "--durable", folder],
+                               capture_output=True, text=True, timeout=120)
+        assert start.returncode == 0, start.stderr
+        conninfo = start.stdout.strip()
+        with open(os.path.join(folder, "conninfo")) as f:
+            assert f.readline().strip() == conninfo
+        assert pgcluster.psql(conninfo, _SYNC_SETTINGS).strip() == "ononon"
+    finally:
+        stop = subprocess.run([sys.executable, pgcluster.__file__, "stop", folder],
+                              capture_output=True, text=True, timeout=120)
+        os.rmdir(top)
+    assert stop.returncode == 0, stop.stderr
+    assert not os.path.exists(folder)

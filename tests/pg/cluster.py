@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """A throwaway PostgreSQL 15 cluster for crest's tests, as a command and a module.
 
-`cluster.py start DIR` makes a cluster in DIR, starts it on a free 127.0.0.1
-port with its socket in DIR, writes the line to connect with to DIR/conninfo
-and prints it; `cluster.py stop DIR` stops that cluster and removes DIR.
+`cluster.py start [--durable] DIR` makes a cluster in DIR, starts it on a free
+127.0.0.1 port with its socket in DIR, writes the line to connect with to
+DIR/conninfo and prints it; `cluster.py stop DIR` stops that cluster and
+removes DIR. The tests' cluster trades durability for speed (SETTINGS); with
+--durable (bench/run.sh's) a commit is on disk when it is acknowledged, as
+PostgreSQL's defaults have it (DURABLE_SETTINGS).
 PostgreSQL refuses to run as root, so as root the server runs as `postgres`
 (or `nobody`). Python's stdlib only; psql does the talking.
 """
@@ -33,6 +36,12 @@ SETTINGS = {
     "full_page_writes": "off",
     "shared_buffers": "64MB",
 }
+
+# A benchmark's cluster: PostgreSQL's durable defaults (fsync, synchronous
+# commit, full page writes), so a write costs what it costs in production.
+# Only initdb's own files are written without syncing (--no-sync): a crash
+# while the cluster is being made loses nothing anyone relies on.
+DURABLE_SETTINGS = dict(SETTINGS, fsync="on", synchronous_commit="on", full_page_writes="on")
 
 
 class ClusterError(Exception):
@@ -155,10 +164,12 @@ class Cluster:
     home is where the data (home/data), the log (home/log) and the socket
     are: dir itself, unless the server's user cannot reach dir (a checkout
     under /root) or the socket's path would be too long; then it is a new
-    folder in the temp folder, named in dir/home."""
+    folder in the temp folder, named in dir/home. durable picks
+    DURABLE_SETTINGS over SETTINGS."""
 
-    def __init__(self, dir):
+    def __init__(self, dir, durable=False):
         self.dir = os.path.abspath(dir)
+        self.settings = DURABLE_SETTINGS if durable else SETTINGS
         self.home = self.dir
         self.conninfo = None
         self.port = None
@@ -214,7 +225,7 @@ class Cluster:
                   "--no-sync", "--no-instructions"], user, timeout=120)
             with open(os.path.join(data, "postgresql.conf"), "a") as f:
                 f.write("\n# cluster.py\n")
-                for k, v in SETTINGS.items():
+                for k, v in self.settings.items():
                     f.write(f"{k} = {_quote_conf(v)}\n")
                 f.write(f"unix_socket_directories = {_quote_conf(self.home)}\n")
             self._start_server(pg_ctl, data, log, user)
@@ -348,10 +359,13 @@ class Cluster:
 
 
 def main(argv):
+    durable = argv[1:2] == ["start"] and argv[2:3] == ["--durable"]
+    if durable:
+        argv = argv[:2] + argv[3:]
     if len(argv) != 3 or argv[1] not in ("start", "stop"):
-        print("usage: cluster.py start|stop DIR", file=sys.stderr)
+        print("usage: cluster.py start [--durable] DIR | stop DIR", file=sys.stderr)
         return 2
-    c = Cluster(argv[2])
+    c = Cluster(argv[2], durable=durable)
     try:
         if argv[1] == "start":
             print(c.start())

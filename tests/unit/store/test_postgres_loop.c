@@ -280,6 +280,58 @@ static void a_handlers_own_transaction_holds_on_the_loop(void **state)
     T.vt->close(s);
 }
 
+/* A request whose session a completion ends, as the engine's request end
+ * does: the session ended, then its arena (which holds it) freed. */
+typedef struct ending {
+    crest__arena *arena;
+    crest__sess *ss;
+    done d;
+} ending;
+
+static void end_the_request(void *ud, crest__rows *rows, const crest__dberr *err)
+{
+    ending *e = ud;
+    on_done(&e->d, rows, err);
+    T.vt->sess_end(e->ss, NULL);
+    crest__arena_dispose(e->arena);
+    free(e->arena);
+    e->arena = NULL;
+}
+
+/* Regression (found by make bench on PostgreSQL, 64 clients over a pool of
+ * 8: "corrupted double-linked list", then abort): a client that leaves while
+ * its request waits for a connection. The cancel fails the waiting statement
+ * at once; its completion ends the request and frees the session, which the
+ * cancel then read again (ASan: heap-use-after-free in fail_waiting). */
+static void cancel_while_waiting_for_a_connection_ends_the_request_once(void **state)
+{
+    (void)state;
+    crest__store *s = open_pool(1, 5000, 8);
+    crest__store_worker *w = worker_of(s);
+    crest__sess *a = sess_on(s, w, 0, NULL);
+    backend_pid(a); /* a holds the one connection */
+    ending e = {.arena = malloc(sizeof(crest__arena))};
+    assert_non_null(e.arena);
+    crest__arena_init(e.arena, 4096, 0);
+    e.ss = sess_in(e.arena, s, w, 0, NULL);
+    crest__query q = Q("SELECT 1::bigint", NULL, 0, CREST__QF_READ);
+    assert_int_equal(T.vt->query(e.ss, &q, end_the_request, &e), 0);
+    assert_false(pump_until(w, &e.d.calls, 1, 100)); /* waiting */
+    T.vt->cancel(e.ss); /* the client left */
+    assert_int_equal(e.d.calls, 1);
+    assert_null(e.arena);
+    assert_kind(&e.d.err, CREST__DBERR_UNAVAILABLE);
+    /* The pool goes on: a's connection serves the next session. */
+    assert_cell_int(sess_ok(a, "SELECT 2::bigint", NULL, 0, CREST__QF_READ), 0, 0, 2);
+    T.vt->sess_end(a, NULL);
+    crest__sess *b = sess_on(s, w, 0, NULL);
+    assert_cell_int(sess_ok(b, "SELECT 3::bigint", NULL, 0, CREST__QF_READ), 0, 0, 3);
+    T.vt->sess_end(b, NULL);
+    assert_int_equal(e.d.calls, 1);
+    worker_done(w);
+    T.vt->close(s);
+}
+
 static void hung(int sig)
 {
     (void)sig;
@@ -588,6 +640,7 @@ int main(void)
         CT(a_cancel_stops_a_running_read),
         CT(a_handlers_own_transaction_holds_on_the_loop),
         CT(pump_until_returns_when_its_time_is_up_on_an_idle_loop),
+        CT(cancel_while_waiting_for_a_connection_ends_the_request_once),
         CT(a_statement_a_schema_change_made_stale_is_prepared_again),
         CT(a_transaction_that_lost_to_a_concurrent_one_runs_again_up_to_3_times),
         CT(a_host_name_is_looked_up_on_the_loop_and_one_that_stops_resolving_is_a_failed_connect),
