@@ -53,7 +53,8 @@ static void group_counted(void *p, crest__rows *rows)
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__compile_group(&q, &op->gp);
-    if (crest__rest_query_then(req, op->ctx.res, &q, CREST__QF_READ, (size_t)op->size, group_page, op) < 0)
+    if (crest__rest_query_then(req, op->ctx.res, &q, CREST__QF_READ | CREST__QF_LAST, (size_t)op->size, group_page,
+                               op) < 0)
         crest__res_finish(op->ctx.res, -1);
     crest__sql_dispose(&q);
 }
@@ -190,7 +191,7 @@ static int run_aggs(const crest_rest_ctx *ctx, crest__module *mod, const crest__
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__compile_aggregate(&q, &ap);
-    int rc = crest__rest_query_then(req, res, &q, CREST__QF_READ, 1, aggs_done, op);
+    int rc = crest__rest_query_then(req, res, &q, CREST__QF_READ | CREST__QF_LAST, 1, aggs_done, op);
     crest__sql_dispose(&q);
     return rc;
 }

@@ -74,7 +74,8 @@ static int list_read(list_op *op)
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__compile_list(&q, &op->lp);
-    int rc = crest__rest_query_then(req, op->ctx.res, &q, CREST__QF_READ, (size_t)op->lp.limit, list_page, op);
+    int rc = crest__rest_query_then(req, op->ctx.res, &q, CREST__QF_READ | CREST__QF_LAST, (size_t)op->lp.limit,
+                                    list_page, op);
     crest__sql_dispose(&q);
     return rc;
 }
@@ -272,13 +273,14 @@ int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, c
             return crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
         *id_val = (crest__val){.k = CREST__V_INT, .i = id};
         crest__query qq = {.sql = mod->read_sql, .len = strlen(mod->read_sql), .binds = id_val, .nbinds = 1,
-                           .flags = CREST__QF_READ | CREST__QF_FIRST, .max_rows = 1};
+                           .flags = CREST__QF_READ | CREST__QF_FIRST | CREST__QF_LAST, .max_rows = 1};
         return crest__rest_run_then(req, ctx->res, &qq, one_read, op);
     }
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__rest_select_by_id(&q, mod, id, scope);
-    int rc = crest__rest_query_then(req, ctx->res, &q, CREST__QF_READ | CREST__QF_FIRST, 1, one_read, op);
+    int rc = crest__rest_query_then(req, ctx->res, &q, CREST__QF_READ | CREST__QF_FIRST | CREST__QF_LAST, 1, one_read,
+                                    op);
     crest__sql_dispose(&q);
     return rc;
 }

@@ -542,7 +542,8 @@ int crest__sqlep_handler(crest_req *req, crest_res *res, void *ud)
         .len = strlen(s->sql),
         .binds = vals,
         .nbinds = (unsigned)s->nbinds,
-        .flags = (s->readonly ? CREST__QF_READ : 0) | (s->spec.method == CREST_DELETE ? CREST__QF_DELETE : 0) |
+        .flags = (s->readonly ? CREST__QF_READ | CREST__QF_LAST : 0) |
+                 (s->spec.method == CREST_DELETE ? CREST__QF_DELETE : 0) |
                  (s->returns == RET_ONE || s->returns == RET_VALUE ? CREST__QF_FIRST : 0),
     };
     return crest__req_query(req, res, &q, answer, call);

@@ -12,7 +12,9 @@
  * under a name kept by text and parameter types), and for a statement that
  * writes, `COMMIT`: a write's completion runs only once it is committed. A
  * read-only transaction stays open for the request's next reads (a list's
- * count and page see one snapshot) and is ended when the session is. A C
+ * count and page see one snapshot) and is ended by the request's last read
+ * (CREST__QF_LAST: its COMMIT in the same segment, one round trip), or else
+ * when the session is. A C
  * handler's own transaction (its BEGIN through crest_query, flagged by
  * src/req/session.c) is left to it: its statements go unwrapped, each under
  * a savepoint of crest's (a failure undoes that statement only, as on
@@ -554,7 +556,9 @@ static int send_call(pg_lconn *lc, pg_call *call)
         rc |= send_cmd(lc, buf);
     }
     rc |= send_stmt(lc, call);
-    if (!ro) { /* a write's completion runs once it is committed */
+    /* A write's completion runs once it is committed; a request's last
+     * read ends its read-only transaction in the same round trip. */
+    if (!ro || (call->flags & CREST__QF_LAST)) {
         rc |= send_cmd(lc, "COMMIT");
         ss->txn = PG_TXN_NONE;
     }

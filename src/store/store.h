@@ -128,7 +128,11 @@ enum {
      * that wraps statements in transactions of its own must pass through. */
     CREST__QF_TXN_BEGIN = 128,     /* BEGIN, START TRANSACTION */
     CREST__QF_TXN_END = 256,       /* COMMIT, ROLLBACK, END, ABORT */
-    CREST__QF_TXN_SAVEPOINT = 512  /* SAVEPOINT, RELEASE, ROLLBACK TO */
+    CREST__QF_TXN_SAVEPOINT = 512, /* SAVEPOINT, RELEASE, ROLLBACK TO */
+    /* The request's last read (a REST read or page, an SQL endpoint's):
+     * a store that keeps a read-only transaction open for the request's
+     * next reads may end it with this one, in the same round trip. */
+    CREST__QF_LAST = 1024
 };
 
 /* A statement in the store's dialect and its values (1-based in order).

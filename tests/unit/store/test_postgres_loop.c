@@ -56,6 +56,35 @@ static void reads_complete_while_the_loop_runs(void **state)
     worker_done(w);
 }
 
+/* The state of backend pid, seen from another connection. */
+static const char *backend_state(int64_t pid)
+{
+    crest__val v = vint(pid);
+    crest__rows *r = ok("SELECT state FROM pg_stat_activity WHERE pid = $1", &v, 1, CREST__QF_READ);
+    return r->nrows ? crest__rows_cell(r, 0, 0)->v.s : "(gone)";
+}
+
+/* A read keeps its read-only transaction open for the request's next
+ * reads (one snapshot); the request's last read (CREST__QF_LAST) ends it
+ * in its own round trip, so that the connection is free with the answer. */
+static void the_last_read_ends_its_transaction_in_its_round_trip(void **state)
+{
+    (void)state;
+    setup_five();
+    crest__store_worker *w = worker_of(T.s);
+    crest__sess *ss = sess_on(T.s, w, crest__now_us() + 10000000, NULL);
+    int64_t pid = backend_pid(ss);
+    assert_string_equal(backend_state(pid), "idle in transaction");
+    crest__val id = vint(3);
+    crest__rows *r = sess_ok(ss, "SELECT name FROM t WHERE id = $1", &id, 1, CREST__QF_READ | CREST__QF_LAST);
+    assert_cell_text(r, 0, 0, "three");
+    assert_string_equal(backend_state(pid), "idle");
+    bool timed_out = true;
+    T.vt->sess_end(ss, &timed_out);
+    assert_false(timed_out);
+    worker_done(w);
+}
+
 static void a_session_holds_its_connection_until_it_ends(void **state)
 {
     (void)state;
@@ -631,6 +660,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         CT(reads_complete_while_the_loop_runs),
+        CT(the_last_read_ends_its_transaction_in_its_round_trip),
         CT(a_session_holds_its_connection_until_it_ends),
         CT(waiting_is_bounded_in_time_and_in_length),
         CT(a_write_completes_once_committed),
