@@ -9,5 +9,5 @@
 BEGIN READ ONLY;
 SET LOCAL statement_timeout = 5000;
 SELECT "id", "title", "is_completed", "spent_time", "created_at" FROM "tasks" WHERE "is_completed" = :is_completed ORDER BY "spent_time" DESC, "id" DESC LIMIT :limit OFFSET :offset;
-\endpipeline
 COMMIT;
+\endpipeline
