@@ -732,14 +732,32 @@ limits:
 startup_sql:
   - CREATE TABLE IF NOT EXISTS work (x INTEGER)
   - DELETE FROM work
-  - INSERT INTO work WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 250) SELECT x FROM c
+  - INSERT INTO work WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT x FROM c
 models:
   Note:
     table: notes
-    fields: {title: {type: string, required: true}}
+    fields: {{title: {{type: string, required: true}}}}
 modules:
-  notes: {model: Note}
+  notes: {{model: Note}}
 """
+
+JOIN_SQL = "SELECT count(*) FROM work a, work b, work c WHERE a.x + b.x + c.x >= 0"
+
+
+def rows_for_a_join_of(seconds):
+    """How many rows make JOIN_SQL (n^3 rows) take about `seconds` on this
+    machine now: timed at 120 rows with the same SQLite, scaled by the cube
+    root (a fixed 250 took 1.1 s on a quiet machine, and over 3 s on a busy
+    one)."""
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE work (x INTEGER)")
+    con.execute("INSERT INTO work WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 120) "
+                "SELECT x FROM c")
+    t = time.monotonic()
+    con.execute(JOIN_SQL).fetchall()
+    took = max(time.monotonic() - t, 1e-3)
+    con.close()
+    return max(100, min(800, int(120 * (seconds / took) ** (1 / 3))))
 
 
 def test_rest_write_running_at_its_budget_is_not_answered_504_then_committed_on_sqlite(slow_app, tmp_path):
@@ -750,12 +768,11 @@ def test_rest_write_running_at_its_budget_is_not_answered_504_then_committed_on_
     statements stop at its own deadline and roll back, so once it runs its
     own answer is the truth: here 201, and the row is there."""
     app = tmp_path / "w.yaml"
-    app.write_text(WRITE_APP)
+    app.write_text(WRITE_APP.format(n=rows_for_a_join_of(2.5)))
     s = slow_app(env={"UV_THREADPOOL_SIZE": "1", "SLOW_APP_FILE": str(app)})
-    # about 2 s of SQL in the insert: 250^3 rows of a join, in a trigger
+    # about 2.5 s of SQL in the insert: n^3 rows of a join, in a trigger
     con = sqlite3.connect(tmp_path / "w.db")
-    con.execute("CREATE TRIGGER IF NOT EXISTS slow_insert AFTER INSERT ON notes BEGIN "
-                "SELECT count(*) FROM work a, work b, work c WHERE a.x + b.x + c.x >= 0; END")
+    con.execute(f"CREATE TRIGGER IF NOT EXISTS slow_insert AFTER INSERT ON notes BEGIN {JOIN_SQL}; END")
     con.commit()
     con.close()
     sleeper, writer = s.raw(timeout=30), s.raw(timeout=30)
@@ -767,7 +784,7 @@ def test_rest_write_running_at_its_budget_is_not_answered_504_then_committed_on_
         writer.send(http_request("POST", "/notes", [("Content-Type", "application/json")], b'{"title":"kept"}'))
         r = writer.read_response(timeout=25)
         took = time.monotonic() - start
-        # it waited ~2.8 s for the thread, then ran ~2 s: past its 4 s budget
+        # it waited ~2.8 s for the thread, then ran ~2.5 s: past its 4 s budget
         # counted from the queue, within the 4 s its statements have
         assert took > 4, took
         assert r.status == 201, (r.status, r.body, took)
