@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,12 +56,6 @@ def find_nginx():
     raise ScaleOutError("nginx is not installed (Debian: apt-get install nginx-light, or scripts/deps.sh test)")
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
 
 
@@ -75,14 +68,6 @@ def http_get(url, timeout=5.0):
         return e.code, e.read()
     except (OSError, ValueError):
         return 0, b""
-
-
-def tail(path, lines=30):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return "(no log)\n"
 
 
 def stop_process(proc, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
@@ -157,10 +142,10 @@ class Crest:
     def _check_alive(self, deadline, what):
         if self.proc.poll() is not None:
             raise ScaleOutError(f"crest {self.index} exited with {self.proc.returncode} before it was {what}; "
-                                f"{self.log}:\n{tail(self.log)}")
+                                f"{self.log}:\n{pgcluster.tail(self.log)}")
         if time.monotonic() > deadline:
             raise ScaleOutError(f"crest {self.index} was not {what} within {START_TIMEOUT:.0f} s; "
-                                f"{self.log}:\n{tail(self.log)}")
+                                f"{self.log}:\n{pgcluster.tail(self.log)}")
 
 
 class ScaleOut:
@@ -281,7 +266,7 @@ class ScaleOut:
         conf_path = os.path.join(prefix, "nginx.conf")
         err_log = os.path.join(prefix, "error.log")
         for _ in range(PORT_TRIES):
-            port = self.port or free_port()
+            port = self.port or pgcluster.free_port()
             with open(conf_path, "w") as f:
                 f.write(self._nginx_conf(port))
             with open(os.path.join(prefix, "stderr.log"), "wb") as f:
@@ -292,13 +277,13 @@ class ScaleOut:
             while self.nginx.poll() is None and http_get(f"http://127.0.0.1:{port}/healthz")[0] != 200:
                 if time.monotonic() > deadline:
                     raise ScaleOutError(f"nginx did not answer within {START_TIMEOUT:.0f} s; "
-                                        f"{err_log}:\n{tail(err_log)}")
+                                        f"{err_log}:\n{pgcluster.tail(err_log)}")
                 self._checkpoint()
                 time.sleep(0.05)
             if self.nginx.poll() is None:
                 self.url = f"http://127.0.0.1:{port}"
                 return
-            text = tail(err_log) + tail(os.path.join(prefix, "stderr.log"))
+            text = pgcluster.tail(err_log) + pgcluster.tail(os.path.join(prefix, "stderr.log"))
             if "Address already in use" not in text or self.port:
                 raise ScaleOutError(f"nginx exited with {self.nginx.returncode}:\n{text}")
         raise ScaleOutError(f"nginx found no free port in {PORT_TRIES} tries")

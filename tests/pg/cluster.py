@@ -85,13 +85,15 @@ def _run(argv, user=None, timeout=60, check=True, input=None):
     return p
 
 
-def _free_port():
+def free_port():
+    """A port of 127.0.0.1 free now (scaleout.py uses it too)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _tail(path, lines=30):
+def tail(path, lines=30):
+    """The last lines of a log, or "(no log)" (scaleout.py uses it too)."""
     try:
         with open(path, errors="replace") as f:
             return "".join(f.readlines()[-lines:])
@@ -248,21 +250,21 @@ class Cluster:
         """Starts the server on a free port, another if that one was taken
         meanwhile, and waits until it accepts connections."""
         for _ in range(PORT_TRIES):
-            port = _free_port()
+            port = free_port()
             if os.path.exists(log):
                 os.unlink(log)
             deadline = time.monotonic() + START_TIMEOUT
             p = _run([pg_ctl, "start", "-D", data, "-l", log, "-w", "-t", str(int(START_TIMEOUT)),
                       "-o", f"-p {port}"], user, check=False, timeout=START_TIMEOUT + 30)
             if p.returncode != 0:
-                text = _tail(log)
+                text = tail(log)
                 if "Address already in use" in text:
                     continue
                 raise ClusterError(f"pg_ctl start failed ({p.returncode}): {p.stdout}{p.stderr}log {log}:\n{text}")
             self.port = port
             self._wait_ready(deadline, log)
             return
-        raise ClusterError(f"no free port after {PORT_TRIES} tries; log {log}:\n{_tail(log)}")
+        raise ClusterError(f"no free port after {PORT_TRIES} tries; log {log}:\n{tail(log)}")
 
     def _wait_ready(self, deadline, log):
         isready = _bin("pg_isready")
@@ -273,7 +275,7 @@ class Cluster:
                 return
             if time.monotonic() > deadline:
                 raise ClusterError(f"the server on 127.0.0.1:{self.port} did not accept connections within "
-                                   f"{START_TIMEOUT:.0f} s; log {log}:\n{_tail(log)}")
+                                   f"{START_TIMEOUT:.0f} s; log {log}:\n{tail(log)}")
             time.sleep(0.1)
 
     # ---------------------------------------------------------------- stop
