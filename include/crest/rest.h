@@ -27,8 +27,16 @@ typedef enum crest_field_type {
     CREST_F_DATE,       /* "YYYY-MM-DD" */
     CREST_F_DATETIME,   /* RFC 3339 in; stored and served in UTC, "YYYY-MM-DDTHH:MM:SS.sssZ" */
     CREST_F_JSON,       /* any JSON value */
-    CREST_F_UUID        /* RFC 9562 text form, any case in; stored and served lower-case */
+    CREST_F_UUID,       /* RFC 9562 text form, any case in; stored and served lower-case */
+    CREST_F_REF         /* a relation: the id of a row of another model (see crest_field.ref_model) */
 } crest_field_type;
+
+/* What deleting a row does to the rows that refer to it (a CREST_F_REF
+ * field of another model): refuse (409 still_referenced), delete them too,
+ * or set their reference to null. */
+typedef enum crest_on_delete {
+    CREST_ON_DELETE_RESTRICT = 0, CREST_ON_DELETE_CASCADE, CREST_ON_DELETE_SET_NULL
+} crest_on_delete;
 
 /* Who sees a field through REST: read and write (default), read only,
  * write only (accepted, never served), or neither. */
@@ -57,6 +65,21 @@ typedef struct crest_field {
      * grouped) and to write it. NULL: as the module allows. */
     const char *read_permission;
     const char *write_permission;
+    /* Relations (Flask-Restless's owner / computers, Emmett-REST's
+     * belongs_to / has_many). A field of type CREST_F_REF named `owner`
+     * refers to a row of the model ref_model: its column and JSON key are
+     * `owner_id` (an integer, a foreign key to that model's id, indexed),
+     * and `owner` names the relation (?include=owner, where owner.name). */
+    const char *ref_model;
+    crest_on_delete on_delete;
+    /* The other side of a relation, which makes no column (leave type 0):
+     * has_many names the related model; via, that model's CREST_F_REF
+     * field pointing here (NULL: its only one); through, a join model with
+     * a CREST_F_REF field to each side (many-to-many). */
+    const char *has_many;
+    const char *via;
+    const char *through;
+    int embed_max;            /* has_many: rows embedded per parent row (0: 100) */
 } crest_field;
 
 typedef struct crest_model_def {

@@ -11,6 +11,7 @@
 
 #include "../json/json_internal.h"
 #include "appfile.h"
+#include "../rest/rest_internal.h"
 
 int crest__af_bad(crest__loader *L, const ynode *n, const char *fmt, ...)
 {
@@ -368,6 +369,8 @@ static int load_root(crest__loader *L, const ynode *root)
         for (size_t i = 0; i < x->n; i++)
             if ((rc = crest__af_load_model(L, x->kids[2 * i], x->kids[2 * i + 1])))
                 return rc;
+        if (crest__app_link_models(L->app, L->err))
+            return CREST_ECONFIG;
     }
     if ((x = crest__ytree_get(root, "modules")) && !crest__ytree_is_null(x)) {
         if (crest__af_want_map(L, x, "modules"))

@@ -19,7 +19,7 @@ static int field_type(crest__loader *L, const ynode *n, const char *where, crest
                  {"int", CREST_F_INT},       {"integer", CREST_F_INT},    {"float", CREST_F_FLOAT},
                  {"number", CREST_F_FLOAT},  {"bool", CREST_F_BOOL},      {"boolean", CREST_F_BOOL},
                  {"date", CREST_F_DATE},     {"datetime", CREST_F_DATETIME}, {"json", CREST_F_JSON},
-                 {"uuid", CREST_F_UUID}};
+                 {"uuid", CREST_F_UUID},     {"ref", CREST_F_REF}};
     if (crest__af_want_scalar(L, n, where))
         return CREST_ECONFIG;
     for (size_t i = 0; i < CREST_ARRAY_LEN(types); i++)
@@ -27,27 +27,98 @@ static int field_type(crest__loader *L, const ynode *n, const char *where, crest
             *out = types[i].t;
             return 0;
         }
-    return crest__af_bad(L, n, "%s: unknown type '%s' (string, text, int, float, bool, date, datetime, json, uuid)", where, n->str);
+    return crest__af_bad(L, n, "%s: unknown type '%s' (string, text, int, float, bool, date, datetime, json, uuid, ref)", where, n->str);
+}
+
+/* A relation's own keys: a ref's model and on_delete; has_many's model,
+ * via, through and embed_max. */
+static int load_relation(crest__loader *L, crest_field *f, const ynode *v, const char *where)
+{
+    char w2[260];
+#define SUB(k) (snprintf(w2, sizeof w2, "%s.%s", where, k), w2)
+    const ynode *x;
+    int rc;
+    const char *s;
+    if (f->type == CREST_F_REF) {
+        if (!(x = crest__ytree_get(v, "model")))
+            return crest__af_bad(L, v, "%s: a ref needs the model it refers to (model: Person)", where);
+        if ((rc = crest__af_get_string(L, x, SUB("model"), &s)) || !(f->ref_model = crest__af_conf_strdup(L, s)))
+            return rc ? rc : CREST_ENOMEM;
+        if ((x = crest__ytree_get(v, "on_delete"))) {
+            static const char *const acts[] = {"restrict", "cascade", "set_null"};
+            if (crest__af_want_scalar(L, x, SUB("on_delete")))
+                return CREST_ECONFIG;
+            int found = -1;
+            for (int i = 0; i < 3; i++)
+                if (!strcmp(x->str, acts[i]))
+                    found = i;
+            if (found < 0)
+                return crest__af_bad(L, x, "%s: expected restrict, cascade or set_null, found '%s'", SUB("on_delete"),
+                                     x->str);
+            f->on_delete = (crest_on_delete)found;
+        }
+    } else if (f->type) {
+        for (const char *const *k = (const char *const[]){"model", "on_delete", NULL}; *k; k++)
+            if ((x = crest__ytree_get(v, *k)))
+                return crest__af_bad(L, x, "%s: '%s' is for fields of type ref", where, *k);
+    }
+    if (f->type) {
+        for (const char *const *k = (const char *const[]){"via", "through", "embed_max", NULL}; *k; k++)
+            if ((x = crest__ytree_get(v, *k)))
+                return crest__af_bad(L, x, "%s: '%s' is for has_many", where, *k);
+        return 0;
+    }
+    if ((rc = crest__af_get_string(L, crest__ytree_get(v, "has_many"), SUB("has_many"), &s)) ||
+        !(f->has_many = crest__af_conf_strdup(L, s)))
+        return rc ? rc : CREST_ENOMEM;
+    if ((x = crest__ytree_get(v, "via")) &&
+        ((rc = crest__af_get_string(L, x, SUB("via"), &s)) || !(f->via = crest__af_conf_strdup(L, s))))
+        return rc ? rc : CREST_ENOMEM;
+    if ((x = crest__ytree_get(v, "through")) &&
+        ((rc = crest__af_get_string(L, x, SUB("through"), &s)) || !(f->through = crest__af_conf_strdup(L, s))))
+        return rc ? rc : CREST_ENOMEM;
+    int64_t n;
+    if ((x = crest__ytree_get(v, "embed_max"))) {
+        if ((rc = crest__af_get_int(L, x, SUB("embed_max"), 1, 10000, &n)))
+            return rc;
+        f->embed_max = (int)n;
+    }
+    return 0;
+#undef SUB
 }
 
 static int load_field(crest__loader *L, crest_field *f, const ynode *key, const ynode *v, const char *model)
 {
     static const char *const keys[] = {"type", "required", "default", "unique", "index", "min", "max", "min_length",
                                        "max_length", "pattern", "values", "rest", "description", "read_permission",
-                                       "write_permission", NULL};
+                                       "write_permission", "model", "on_delete", "has_many", "via", "through",
+                                       "embed_max", NULL};
     char where[200];
     snprintf(where, sizeof where, "models.%s.fields.%s", model, key->str);
     int rc;
     if (!(f->name = crest__af_conf_strdup(L, key->str)))
         return CREST_ENOMEM;
-    if (v->kind == Y_SCALAR)
-        return field_type(L, v, where, &f->type);
+    if (crest__app_note_line(L->app, where, key->line))
+        return CREST_ENOMEM;
+    if (v->kind == Y_SCALAR) {
+        if ((rc = field_type(L, v, where, &f->type)))
+            return rc;
+        if (f->type == CREST_F_REF)
+            return crest__af_bad(L, v, "%s: a ref needs the model it refers to ({type: ref, model: Person})", where);
+        return 0;
+    }
     if (crest__af_want_map(L, v, where) || crest__af_check_keys(L, v, where, keys))
         return CREST_ECONFIG;
     const ynode *x;
-    if (!(x = crest__ytree_get(v, "type")))
-        return crest__af_bad(L, v, "%s: needs a type", where);
-    if ((rc = field_type(L, x, where, &f->type)))
+    if ((x = crest__ytree_get(v, "has_many"))) {
+        if (crest__ytree_get(v, "type"))
+            return crest__af_bad(L, x, "%s: has_many is a relation, without a type", where);
+    } else if (!(x = crest__ytree_get(v, "type"))) {
+        return crest__af_bad(L, v, "%s: needs a type (or has_many: Model)", where);
+    } else if ((rc = field_type(L, x, where, &f->type))) {
+        return rc;
+    }
+    if ((rc = load_relation(L, f, v, where)))
         return rc;
     char w2[260];
 #define SUB(k) (snprintf(w2, sizeof w2, "%s.%s", where, k), w2)

@@ -59,6 +59,7 @@ void crest__oa_field(crest__oa *o, const crest__mfield *f, bool nullable, bool w
             crest_json_array_end(w);
         }
         break;
+    case CREST_F_REF: /* (a ref field is an int: see crest__mfield.ref) */
     case CREST_F_INT:
     case CREST_F_FLOAT:
         crest__oa_type(o, d->type == CREST_F_INT ? "integer" : "number", nullable);

@@ -154,6 +154,7 @@ static void pg_like(crest__sql *q, const char *col, crest__op op, const crest__v
 static void sqlite_column_type(crest__sql *q, const crest__mfield *f)
 {
     switch (f->f.type) {
+    case CREST_F_REF: /* (a ref field is an int: see crest__mfield.ref) */
     case CREST_F_INT:
     case CREST_F_BOOL:
         crest__sql_add(q, "INTEGER");
@@ -193,6 +194,7 @@ static void pg_column_type(crest__sql *q, const crest__mfield *f)
     case CREST_F_TEXT:
         crest__sql_add(q, "text");
         break;
+    case CREST_F_REF: /* (a ref field is an int: see crest__mfield.ref) */
     case CREST_F_INT:
         crest__sql_add(q, "bigint");
         break;
@@ -313,6 +315,7 @@ static bool pg_holds(const crest__mfield *f, const char *decl)
     case CREST_F_STRING:
     case CREST_F_TEXT:
         return starts(decl, "character") || starts(decl, "text") || starts(decl, "citext");
+    case CREST_F_REF: /* (a ref field is an int: see crest__mfield.ref) */
     case CREST_F_INT:
         return starts(decl, "smallint") || starts(decl, "integer") || starts(decl, "bigint") || starts(decl, "numeric");
     case CREST_F_FLOAT:
@@ -358,6 +361,7 @@ static const crest__dialect sqlite_dialect = {
                         "count(*) FROM pragma_foreign_key_list({1}) AS o WHERE o.id = k.id) = 1 ORDER BY id",
     .sql_primary_key = "SELECT name, (SELECT count(*) FROM pragma_table_info({1}) WHERE pk > 0) FROM "
                        "pragma_table_info({1}) WHERE pk = 1",
+    .inline_references = true,
 };
 
 static const crest__dialect pg_dialect = {

@@ -153,6 +153,7 @@ static const char *to_val(crest__arena *a, const crest__mfield *f, const json_t 
         if (memchr(out->s, 0, out->n))
             return "must not contain NUL characters";
         return NULL;
+    case CREST_F_REF: /* (a ref field is an int: see crest__mfield.ref) */
     case CREST_F_INT:
         if (json_is_integer(v)) {
             out->k = CREST__V_INT;

@@ -15,6 +15,10 @@
 #include "crest/rest.h"
 
 #define CREST_MODEL_MAX_FIELDS 200
+#define CREST_EMBED_MAX_DEFAULT 100    /* has_many rows embedded per parent row */
+
+typedef struct crest__model crest__model;
+typedef struct crest__rel crest__rel;
 
 typedef struct crest__mfield {
     crest_field f;            /* the definition; strings borrowed from it */
@@ -23,15 +27,43 @@ typedef struct crest__mfield {
     pcre2_code *re;           /* compiled pattern, owned */
     json_t *defv;             /* the parsed default, owned; NULL: none */
     bool def_now;             /* default: now */
+    char *refname;            /* a CREST_F_REF field's "<relation>_id", owned (f.name points to it) */
+    const crest__rel *ref;    /* a CREST_F_REF field's relation (f.type is then CREST_F_INT
+                                 and f.name "<relation>_id"); NULL: a plain field */
 } crest__mfield;
 
-typedef struct crest__model {
+/* A relation of a model to another (crest_field.ref_model / has_many).
+ * Declared with the model; the models it names are found once every model
+ * is added (crest__app_link_models), and stay borrowed from the app. */
+typedef enum { CREST__REL_BELONGS_TO = 1, CREST__REL_HAS_MANY, CREST__REL_THROUGH } crest__relkind;
+struct crest__rel {
+    const char *name;         /* "owner", "computers" (borrowed from def) */
+    crest__relkind kind;
+    const crest_field *def;   /* the declaration (borrowed) */
+    crest__model *owner;      /* the model declaring it */
+    crest__model *target;     /* the related model; NULL until linked */
+    /* The foreign key column that makes the relation: belongs_to, this
+     * model's (owner_id); has_many, the target's pointing here; through,
+     * the join model's pointing here. */
+    const crest__mfield *fk;
+    crest__model *join;       /* through: the join model */
+    const crest__mfield *join_fk; /* through: the join model's column pointing to target */
+    unsigned embed_max;       /* has_many, through: rows embedded per parent */
+};
+
+struct crest__model {
     const crest_model_def *def;
     char *name, *table;       /* owned */
     char *qtable;             /* quoted, owned */
     crest__mfield *fields;    /* fields[0] is the implicit id */
     unsigned nfields;
-} crest__model;
+    crest__rel *rels;         /* owned; belongs_to first, in field order */
+    unsigned nrels;
+    bool linked;              /* rels' models found */
+};
+
+/* The relation called `name`, or NULL. Borrowed from m. */
+const crest__rel *crest__model_rel(const crest__model *m, const char *name);
 
 /* The field called `name`, or NULL. Borrowed from m. */
 const crest__mfield *crest__model_field(const crest__model *m, const char *name);

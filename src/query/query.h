@@ -120,6 +120,11 @@ typedef struct crest__dialect {
      * node says how many rows the planner expects (count=estimated); NULL:
      * the database gives no estimate (SQLite's count=estimated is exact). */
     const char *explain_json;
+    /* A ref field's foreign key is declared with its column (REFERENCES in
+     * CREATE TABLE / ADD COLUMN, which may name a table made later: SQLite);
+     * otherwise it is added once every table exists
+     * (crest__compile_add_foreign_key: PostgreSQL). */
+    bool inline_references;
 } crest__dialect;
 
 /* The dialects (static: borrowed, never NULL). */
@@ -301,6 +306,9 @@ void crest__compile_add_column(crest__sql *q, const crest__model *m, const crest
 void crest__compile_fill_column(crest__sql *q, const crest__model *m, const crest__mfield *f, crest__val v);
 /* The index or unique key of field f (its unique or index option). */
 void crest__compile_field_index(crest__sql *q, const crest__model *m, const crest__mfield *f);
+/* ALTER TABLE ADD CONSTRAINT "<table>_<col>_fkey" FOREIGN KEY of the ref
+ * field f (f->ref linked), with its ON DELETE. */
+void crest__compile_add_foreign_key(crest__sql *q, const crest__model *m, const crest__mfield *f);
 /* A composite index, "a,-b" (fields of m; an unknown name gives a column
  * "?" that the database refuses). */
 void crest__compile_index(crest__sql *q, const crest__model *m, const char *spec);

@@ -45,12 +45,27 @@ static void default_literal(crest__sql *q, const crest__mfield *f)
     free(text);
 }
 
-/* <name> <type> [DEFAULT ...]; a `now` default only when creating. */
+/* REFERENCES <target> ("id") ON DELETE ... of the ref field f. */
+static void references(crest__sql *q, const crest__mfield *f)
+{
+    static const char *const actions[] = {"RESTRICT", "CASCADE", "SET NULL"};
+    crest__sql_add(q, " REFERENCES ");
+    crest__sql_add(q, f->ref->target->qtable);
+    crest__sql_add(q, " (");
+    crest__sql_add(q, f->ref->target->fields[0].qname);
+    crest__sql_add(q, ") ON DELETE ");
+    crest__sql_add(q, actions[f->ref->def->on_delete]);
+}
+
+/* <name> <type> [REFERENCES ...] [DEFAULT ...]; a `now` default only when
+ * creating. */
 static void column_def(crest__sql *q, const crest__mfield *f, bool create)
 {
     crest__sql_add(q, f->qname);
     crest__sql_add(q, " ");
     q->d->column_type(q, f);
+    if (f->ref && q->d->inline_references)
+        references(q, f);
     if (f->defv) {
         crest__sql_add(q, " DEFAULT ");
         default_literal(q, f);
@@ -91,6 +106,23 @@ void crest__compile_fill_column(crest__sql *q, const crest__model *m, const cres
     crest__sql_add(q, f->qname);
     crest__sql_add(q, " = ");
     crest__sql_bind(q, v);
+}
+
+void crest__compile_add_foreign_key(crest__sql *q, const crest__model *m, const crest__mfield *f)
+{
+    crest__sql_add(q, "ALTER TABLE ");
+    crest__sql_add(q, m->qtable);
+    crest__sql_add(q, " ADD CONSTRAINT ");
+    const char *name = crest__arena_printf(q->arena, "%s_%s_fkey", m->table, f->f.name);
+    if (!name) {
+        q->err = CREST_ENOMEM;
+        return;
+    }
+    crest__sql_ident(q, name);
+    crest__sql_add(q, " FOREIGN KEY (");
+    crest__sql_add(q, f->qname);
+    crest__sql_add(q, ")");
+    references(q, f);
 }
 
 const char *crest__field_index_name(crest__arena *a, const crest__model *m, const crest__mfield *f)

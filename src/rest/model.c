@@ -19,6 +19,14 @@ const crest__mfield *crest__model_field(const crest__model *m, const char *name)
     return NULL;
 }
 
+const crest__rel *crest__model_rel(const crest__model *m, const char *name)
+{
+    for (unsigned i = 0; i < m->nrels; i++)
+        if (!strcmp(m->rels[i].name, name))
+            return &m->rels[i];
+    return NULL;
+}
+
 crest__model *crest__app_model(crest_app *app, const char *name)
 {
     for (unsigned i = 0; i < app->nmodels; i++)
@@ -33,11 +41,13 @@ void crest__model_free(crest__model *m)
         return;
     for (unsigned i = 0; i < m->nfields; i++) {
         free(m->fields[i].qname);
+        free(m->fields[i].refname);
         if (m->fields[i].re)
             pcre2_code_free(m->fields[i].re);
         json_decref(m->fields[i].defv);
     }
     free(m->fields);
+    free(m->rels);
     free(m->name);
     free(m->table);
     free(m->qtable);
@@ -56,7 +66,68 @@ static bool ident_ok(const char *s)
     return true;
 }
 
-static int field_setup(crest__mfield *mf, const crest_field *f, const char *model, crest_error *err)
+/* A CREST_F_REF field: an integer column "<name>_id" with its relation
+ * (rel, whose model is found by crest__app_link_models). */
+static int ref_setup(crest__mfield *mf, const crest_field *f, const char *model, crest__rel *rel, crest_error *err)
+{
+    if (!f->ref_model || !*f->ref_model)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s: a ref needs the model it refers to",
+                                model, f->name);
+    if (f->on_delete < CREST_ON_DELETE_RESTRICT || f->on_delete > CREST_ON_DELETE_SET_NULL)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s: bad on_delete", model, f->name);
+    if (f->on_delete == CREST_ON_DELETE_SET_NULL && f->required)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                "model %s: field %s: on_delete set_null needs a field that is not required", model,
+                                f->name);
+    if (f->has_min || f->has_max || f->min_length || f->max_length || f->pattern || f->values || f->def ||
+        f->has_many || f->via || f->through)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                "model %s: field %s: a ref takes model, on_delete, required, rest, description and "
+                                "permissions only", model, f->name);
+    size_t n = strlen(f->name);
+    if (n + 3 > 63)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s: the name is too long for %s_id", model,
+                                f->name, f->name);
+    if (!(mf->refname = malloc(n + 4)))
+        return CREST_ENOMEM;
+    memcpy(mf->refname, f->name, n);
+    memcpy(mf->refname + n, "_id", 4);
+    mf->f.name = mf->refname;
+    mf->f.type = CREST_F_INT;
+    mf->f.index = true;
+    mf->ref = rel;
+    *rel = (crest__rel){.name = f->name, .kind = CREST__REL_BELONGS_TO, .def = f, .fk = mf};
+    mf->qname = crest__quote_ident(mf->f.name);
+    return mf->qname ? 0 : CREST_ENOMEM;
+}
+
+/* The other side of a relation (has_many, maybe through a join model): no
+ * column; its models are found by crest__app_link_models. */
+static int has_many_setup(crest__rel *rel, const crest_field *f, const char *model, crest_error *err)
+{
+    if (!ident_ok(f->name))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                "model %s: field name '%s' must be letters, digits and '_' (at most 63)", model,
+                                f->name ? f->name : "(null)");
+    if (f->type || f->ref_model || f->required || f->def || f->unique || f->index || f->has_min || f->has_max ||
+        f->min_length || f->max_length || f->pattern || f->values || f->write_permission)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                "model %s: field %s: has_many takes via, through, embed_max, description and "
+                                "read_permission only", model, f->name);
+    if (f->via && f->through)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s: via or through, not both", model,
+                                f->name);
+    if (f->embed_max < 0 || f->embed_max > 10000)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s: embed_max must be 1 to 10000", model,
+                                f->name);
+    *rel = (crest__rel){.name = f->name,
+                        .kind = f->through ? CREST__REL_THROUGH : CREST__REL_HAS_MANY,
+                        .def = f,
+                        .embed_max = f->embed_max ? (unsigned)f->embed_max : CREST_EMBED_MAX_DEFAULT};
+    return 0;
+}
+
+static int field_setup(crest__mfield *mf, const crest_field *f, const char *model, crest__rel *rel, crest_error *err)
 {
     mf->f = *f;
     if (!ident_ok(f->name))
@@ -66,6 +137,12 @@ static int field_setup(crest__mfield *mf, const crest_field *f, const char *mode
     if (!strcmp(f->name, "id"))
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: 'id' is implicit (an integer primary key)",
                                 model);
+    if (f->type == CREST_F_REF)
+        return ref_setup(mf, f, model, rel, err);
+    if (f->ref_model || f->via || f->through)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                "model %s: field %s: model, via and through are for relations (type ref, has_many)",
+                                model, f->name);
     if (f->type < CREST_F_STRING || f->type > CREST_F_UUID)
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s has no valid type", model, f->name);
     bool is_text = f->type == CREST_F_STRING || f->type == CREST_F_TEXT;
@@ -172,18 +249,37 @@ int crest_app_add_model(crest_app *app, const crest_model_def *def, crest_error 
     if (!(m->fields[0].qname = crest__quote_ident("id")))
         goto fail;
     m->nfields = 1;
+    unsigned nrels = 0;
+    for (unsigned i = 0; i < n; i++)
+        nrels += def->fields[i].type == CREST_F_REF || def->fields[i].has_many;
+    if (nrels && !(m->rels = calloc(nrels, sizeof *m->rels)))
+        goto fail;
     for (unsigned i = 0; i < n; i++) {
+        const crest_field *f = &def->fields[i];
         for (unsigned j = 0; j < i; j++)
-            if (!strcmp(def->fields[i].name, def->fields[j].name)) {
+            if (!strcmp(f->name, def->fields[j].name)) {
                 rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s is defined twice", def->name,
-                                      def->fields[i].name);
+                                      f->name);
                 goto fail;
             }
-        m->fields[i + 1].idx = i + 1;
-        m->nfields++;
-        if ((rc = field_setup(&m->fields[i + 1], &def->fields[i], def->name, err)))
+        if (f->has_many) {
+            if ((rc = has_many_setup(&m->rels[m->nrels++], f, def->name, err)))
+                goto fail;
+            continue;
+        }
+        crest__mfield *mf = &m->fields[m->nfields];
+        mf->idx = m->nfields++;
+        if ((rc = field_setup(mf, f, def->name, f->type == CREST_F_REF ? &m->rels[m->nrels++] : NULL, err)))
             goto fail;
+        for (unsigned j = 0; j + 1 < m->nfields; j++)
+            if (!strcmp(m->fields[j].f.name, mf->f.name)) {
+                rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s is defined twice (%s makes it)",
+                                      def->name, mf->f.name, f->name);
+                goto fail;
+            }
     }
+    for (unsigned i = 0; i < m->nrels; i++)
+        m->rels[i].owner = m;
     for (const char *const *ix = def->indexes; ix && *ix; ix++) {
         char *copy = strdup(*ix), *save = NULL;
         unsigned ncols = 0;
@@ -216,4 +312,85 @@ int crest_app_add_model(crest_app *app, const crest_model_def *def, crest_error 
 fail:
     crest__model_free(m);
     return rc;
+}
+
+/* ---- relations: the models they name ---- */
+
+/* The CREST_F_REF field of m that refers to the model `to`, named `name`
+ * (NULL: m's only such field); *count: how many m has when name is NULL. */
+static const crest__mfield *ref_to(const crest__model *m, const char *to, const char *name, unsigned *count)
+{
+    const crest__mfield *found = NULL;
+    *count = 0;
+    for (unsigned i = 1; i < m->nfields; i++) {
+        const crest__rel *r = m->fields[i].ref;
+        if (!r || strcmp(r->def->ref_model, to) || (name && strcmp(r->name, name)))
+            continue;
+        found = &m->fields[i];
+        ++*count;
+    }
+    return found;
+}
+
+/* Finds the models of one relation of m; err names the field. */
+static int link_rel(crest_app *app, crest__model *m, crest__rel *r, crest_error *err)
+{
+    const crest_field *f = r->def;
+    const char *want = r->kind == CREST__REL_BELONGS_TO ? f->ref_model : f->has_many;
+    if (!(r->target = crest__app_model(app, want)))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s: there is no model '%s'", m->name,
+                                r->name, want);
+    unsigned count;
+    switch (r->kind) {
+    case CREST__REL_BELONGS_TO:
+        return 0;
+    case CREST__REL_HAS_MANY:
+        r->fk = ref_to(r->target, m->name, f->via, &count);
+        if (!r->fk && f->via)
+            return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                    "model %s: field %s: model %s has no ref field '%s' to %s", m->name, r->name,
+                                    r->target->name, f->via, m->name);
+        if (!r->fk || count > 1)
+            return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                    "model %s: field %s: model %s has %s ref field to %s: name it with via", m->name,
+                                    r->name, r->target->name, count ? "more than one" : "no", m->name);
+        return 0;
+    case CREST__REL_THROUGH:
+        if (!(r->join = crest__app_model(app, f->through)))
+            return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s: there is no model '%s'",
+                                    m->name, r->name, f->through);
+        r->fk = ref_to(r->join, m->name, NULL, &count);
+        unsigned count2;
+        r->join_fk = ref_to(r->join, r->target->name, NULL, &count2);
+        if (!r->fk || count != 1 || !r->join_fk || count2 != 1 || r->fk == r->join_fk)
+            return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                    "model %s: field %s: the join model %s needs one ref field to %s and one to %s",
+                                    m->name, r->name, r->join->name, m->name, r->target->name);
+        return 0;
+    }
+    return 0;
+}
+
+int crest__app_link_models(crest_app *app, crest_error *err)
+{
+    for (unsigned i = 0; i < app->nmodels; i++) {
+        crest__model *m = app->models[i];
+        if (m->linked)
+            continue;
+        for (unsigned j = 0; j < m->nrels; j++) {
+            int rc = link_rel(app, m, &m->rels[j], err);
+            if (rc) {
+                char key[300];
+                snprintf(key, sizeof key, "models.%s.fields.%s", m->name, m->rels[j].name);
+                crest__app_locate(app, err, key, rc);
+                if (!err || !err->line) {
+                    snprintf(key, sizeof key, "models.%s", m->name);
+                    crest__app_locate(app, err, key, rc);
+                }
+                return rc;
+            }
+        }
+        m->linked = true;
+    }
+    return 0;
 }

@@ -348,3 +348,54 @@ out:
     crest__arena_dispose(&a);
     return rc;
 }
+
+int crest__model_sync_refs(crest__model *m, crest__store *s, crest__conn *c, const char *source, crest_error *err)
+{
+    bool any = false;
+    for (unsigned i = 1; i < m->nfields; i++)
+        any |= m->fields[i].ref != NULL;
+    if (!any)
+        return 0;
+    const crest__dialect *d = crest__dialect_named(s->vt->name);
+    crest__arena a;
+    crest__arena_init(&a, 4096, 0);
+    sync_ctx x = {.vt = s->vt, .c = c, .d = d, .a = &a, .source = source, .err = err};
+    crest__sql q;
+    crest__sql_init(&q, &a, d);
+    crest__compile_foreign_keys(&q, m->table);
+    crest__rows *fks = NULL;
+    crest__dberr e;
+    int rc = 0;
+    if (exec_sql(&x, &q, &fks, &e))
+        rc = crest__error_set(err, CREST_EIO, source, 0, "database: %s", db_msg(&e));
+    crest__sql_dispose(&q);
+    for (unsigned i = 1; i < m->nfields && !rc; i++) {
+        const crest__mfield *f = &m->fields[i];
+        if (!f->ref)
+            continue;
+        const char *parent = NULL;
+        for (size_t r = 0; r < fks->nrows && fks->ncols >= 2; r++) {
+            const crest__cell *ct = crest__rows_cell(fks, r, 0), *cc = crest__rows_cell(fks, r, 1);
+            if (crest__vkind_is_text((crest__vkind)cc->k) && !strcmp(cc->v.s, f->f.name))
+                parent = crest__vkind_is_text((crest__vkind)ct->k) ? ct->v.s : "";
+        }
+        const char *target = f->ref->target->table;
+        if (parent && strcmp(parent, target))
+            rc = crest__error_set(err, CREST_ECONFIG, source, 0,
+                                  "model %s: column %s.%s is a foreign key to %s, not to %s (model %s): change it "
+                                  "by hand",
+                                  m->name, m->table, f->f.name, parent, target, f->ref->target->name);
+        else if (!parent && d->inline_references)
+            rc = crest__error_set(err, CREST_ECONFIG, source, 0,
+                                  "model %s: column %s.%s exists without a foreign key, and SQLite cannot add one to "
+                                  "a column: rebuild the table by hand (or name a new field)",
+                                  m->name, m->table, f->f.name);
+        else if (!parent) {
+            crest__sql_init(&q, &a, d);
+            crest__compile_add_foreign_key(&q, m, f);
+            rc = run(&x, &q);
+        }
+    }
+    crest__arena_dispose(&a);
+    return rc;
+}

@@ -299,6 +299,9 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
     if (!m)
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: model '%s' is not defined", def->name,
                                 def->model);
+    int lrc = crest__app_link_models(app, err); /* (the models a module's relations name come first) */
+    if (lrc)
+        return lrc;
     for (unsigned i = 0; i < app->nmodules; i++)
         if (!strcmp(app->modules[i]->name, def->name))
             return crest__error_set(err, CREST_EEXIST, NULL, 0, "module %s is defined twice", def->name);
@@ -534,6 +537,9 @@ int crest__module_check(crest__module *mod, crest__conn *c, crest_error *err)
 
 int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err)
 {
+    int lrc = crest__app_link_models(app, err);
+    if (lrc)
+        return lrc;
     for (unsigned i = 0; i < app->nmodels; i++) {
         int row = -2; /* set by a seed error: its row, or -1 for the seed as a whole */
         int rc = crest__model_sync(app->models[i], app->store, c, app->source_name, err, &row);
@@ -552,6 +558,14 @@ int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err)
         }
         if (rc)
             return rc;
+    }
+    for (unsigned i = 0; i < app->nmodels; i++) {
+        int rc = crest__model_sync_refs(app->models[i], app->store, c, app->source_name, err);
+        if (rc) {
+            char key[300];
+            snprintf(key, sizeof key, "models.%s", app->models[i]->name);
+            return crest__app_locate(app, err, key, rc);
+        }
     }
     for (unsigned i = 0; i < app->nmodules; i++) {
         int rc = crest__module_check(app->modules[i], c, err);

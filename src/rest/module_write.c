@@ -179,12 +179,23 @@ static int parent_exists(crest_req *req, const char *table, const char *key, con
     return r ? r->nrows ? 1 : 0 : -1;
 }
 
+/* The message of a field whose value names no row: "no Person with id
+ * 999" for a ref field, else "no <table> row with this id". */
+static void missing_parent(crest_req *req, crest_res *res, const crest__mfield *f, const attrs *a,
+                           const char *prefix, const char *table)
+{
+    const crest__val *v = &a->v[f->idx];
+    const char *msg = f->ref && v->k == CREST__V_INT
+                          ? crest__arena_printf(req->arena, "no %s with id %lld", f->ref->target->name, (long long)v->i)
+                          : crest__arena_printf(req->arena, "no %s row with this id", table);
+    crest_res_error_field(res, crest__arena_printf(req->arena, "%s%s", prefix, f->f.name), msg);
+}
+
 /* After a foreign key error of an insert or update of the values a: the
  * field of the key the database names (PostgreSQL says which key and which
  * table); SQLite does not say, so each one-column key of the table whose
  * field was given a value is probed for its parent row; each field without
- * one is named ("no <table> row with this id"). prefix: "" or "[3]." for
- * bulk rows. */
+ * one is named (missing_parent). prefix: "" or "[3]." for bulk rows. */
 static void name_missing_parents(crest_req *req, crest_res *res, const crest__module *mod, const attrs *a,
                                  const char *prefix, const crest__dberr *e)
 {
@@ -192,8 +203,7 @@ static void name_missing_parents(crest_req *req, crest_res *res, const crest__mo
         for (const char *c = e->columns; *c; c += strlen(c) + 1) {
             const crest__mfield *f = crest__model_field(mod->m, c);
             if (f && a->set[f->idx] && a->v[f->idx].k != CREST__V_NULL)
-                crest_res_error_field(res, crest__arena_printf(req->arena, "%s%s", prefix, f->f.name),
-                                      crest__arena_printf(req->arena, "no %s row with this id", e->table));
+                missing_parent(req, res, f, a, prefix, e->table);
         }
         return;
     }
@@ -207,21 +217,49 @@ static void name_missing_parents(crest_req *req, crest_res *res, const crest__mo
         if (!f || !a->set[f->idx] || a->v[f->idx].k == CREST__V_NULL)
             continue;
         if (parent_exists(req, fk[i].table, fk[i].to, &a->v[f->idx]) == 0)
-            crest_res_error_field(res, crest__arena_printf(req->arena, "%s%s", prefix, f->f.name),
-                                  crest__arena_printf(req->arena, "no %s row with this id", fk[i].table));
+            missing_parent(req, res, f, a, prefix, fk[i].table);
+    }
+}
+
+/* After a delete of row `id` failed because other rows still refer to it:
+ * the relation that holds it, in the detail ("Person 1 is still referenced
+ * by Computer.owner"): the refs to the model that restrict deletes, those
+ * of the table the database names (PostgreSQL), else each probed for a row
+ * (SQLite, whose failed statement leaves the transaction usable). Keeps the
+ * generic detail when none is found. */
+static void name_referrers(crest_req *req, crest_res *res, const crest__module *mod, int64_t id, const crest__dberr *e)
+{
+    const crest_app *app = req->app;
+    for (unsigned i = 0; i < app->nmodels; i++) {
+        const crest__model *m2 = app->models[i];
+        if (e->table && strcmp(e->table, m2->table))
+            continue;
+        for (unsigned j = 1; j < m2->nfields; j++) {
+            const crest__mfield *f = &m2->fields[j];
+            if (!f->ref || f->ref->target != mod->m || f->ref->def->on_delete != CREST_ON_DELETE_RESTRICT)
+                continue;
+            crest__val v = {.k = CREST__V_INT, .i = id};
+            if (!e->table && parent_exists(req, m2->table, f->f.name, &v) != 1)
+                continue;
+            crest__res_fail(res, CREST__E_STILL_REFERENCED, "%s %lld is still referenced by %s.%s", mod->m->name,
+                            (long long)id, m2->name, f->ref->name);
+            return;
+        }
     }
 }
 
 /* Runs q. On failure answers through the error table (src/req/dberror.c);
  * a foreign key error of the values a (NULL: none bound) names the fields. */
 static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, crest__rows **out, const crest__module *mod,
-                    const attrs *a, const char *prefix)
+                    const attrs *a, const char *prefix, int64_t id)
 {
     crest__dberr e;
     crest__rows *r = crest__rest_query(req, res, q, req->method == CREST_DELETE ? CREST__QF_DELETE : 0, &e);
     if (!r) {
         if (e.kind == CREST__DBERR_FOREIGN_KEY && a)
             name_missing_parents(req, res, mod, a, prefix, &e);
+        else if (e.kind == CREST__DBERR_REFERENCED && id)
+            name_referrers(req, res, mod, id, &e);
         return -1;
     }
     if (out)
@@ -274,7 +312,7 @@ static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     insert_sql(&q, mod, &a);
     crest__rows *done = NULL;
-    int rc = exec_sql(req, res, &q, &done, mod, &a, "");
+    int rc = exec_sql(req, res, &q, &done, mod, &a, "", 0);
     int64_t id = rc ? 0 : inserted_id(&q, done);
     crest__sql_dispose(&q);
     json_decref(obj); /* the values were bound from it: keep it until the insert ran */
@@ -339,7 +377,7 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
         char prefix[32];
         snprintf(prefix, sizeof prefix, "[%zu].", i);
         crest__rows *done = NULL;
-        rc = exec_sql(req, res, &q, &done, mod, &as[i], prefix);
+        rc = exec_sql(req, res, &q, &done, mod, &as[i], prefix, 0);
         if (!rc)
             ids[i] = inserted_id(&q, done);
         crest__sql_dispose(&q);
@@ -448,7 +486,7 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
         crest__compile_update(&q, &up);
     int64_t changes = 1;
     crest__rows *done = NULL;
-    int rc = nset ? exec_sql(req, res, &q, &done, mod, &a, "") : 0;
+    int rc = nset ? exec_sql(req, res, &q, &done, mod, &a, "", 0) : 0;
     if (done)
         changes = done->changes;
     crest__sql_dispose(&q);
@@ -479,7 +517,7 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     crest__delete_plan dp = {.m = mod->m, .id = id, .scope = scope};
     crest__compile_delete(&q, &dp);
     crest__rows *done = NULL;
-    int rc = exec_sql(req, res, &q, &done, mod, NULL, "");
+    int rc = exec_sql(req, res, &q, &done, mod, NULL, "", id);
     int64_t changes = done ? done->changes : 0;
     crest__sql_dispose(&q);
     if (rc)

@@ -32,6 +32,12 @@ static inline void crest__field_write(crest_json *w, const crest__mfield *f, con
 
 crest__model *crest__app_model(crest_app *app, const char *name);
 void crest__model_free(crest__model *m);
+/* Finds the models every relation names (a model's refs, has_many, the
+ * join models of through), for the models not linked yet: after the app
+ * file's models, before a module is added, and at start. CREST_EINVAL with
+ * err naming the field (and its line in the app file) when one is missing
+ * or ambiguous. */
+int crest__app_link_models(crest_app *app, crest_error *err);
 /* model_sync.c: creates m's table (and its seed rows) or adds new columns,
  * and its indexes; refuses changes that lose data. Runs on the connection c
  * of the store s, both borrowed for the call, inside the caller's write
@@ -40,6 +46,10 @@ void crest__model_free(crest__model *m);
  * or -1 for the seed as a whole. 0, or a negative CREST_E* with err set. */
 int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const char *source, crest_error *err,
                       int *seed_at);
+/* After every model's table is synced: each ref field's foreign key is
+ * there (added now where the dialect adds them afterwards: PostgreSQL), and
+ * points to its model's table. Same connection and transaction rules. */
+int crest__model_sync_refs(crest__model *m, crest__store *s, crest__conn *c, const char *source, crest_error *err);
 
 /* ---- modules ---- */
 

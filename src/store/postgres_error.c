@@ -92,11 +92,16 @@ void crest__pg_error(PGconn *c, const PGresult *res, unsigned qflags, crest__are
          * from a row naming a missing parent, as on every store) */
         out->kind = delete_ ? CREST__DBERR_REFERENCED : CREST__DBERR_FOREIGN_KEY;
         out->columns = key_columns(a, detail);
-        /* "Key (owner_id)=(9) is not present in table "person"." */
-        const char *t = detail ? strstr(detail, "is not present in table \"") : NULL;
-        const char *te = t ? strchr(t + 25, '"') : NULL;
-        if (te)
-            out->table = crest__arena_strndup(a, t + 25, (size_t)(te - t - 25));
+        /* "Key (owner_id)=(9) is not present in table "person"."; a
+         * delete: "Key (id)=(1) is still referenced from table "computer"." */
+        static const char *const marks[] = {"is not present in table \"", "is still referenced from table \""};
+        for (int i = 0; i < 2 && !out->table; i++) {
+            const char *t = detail ? strstr(detail, marks[i]) : NULL;
+            size_t n = strlen(marks[i]);
+            const char *te = t ? strchr(t + n, '"') : NULL;
+            if (te)
+                out->table = crest__arena_strndup(a, t + n, (size_t)(te - t - n));
+        }
         out->constraint = copy(a, PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME));
     } else if (!strcmp(state, "23502")) {
         out->kind = CREST__DBERR_NOT_NULL;

@@ -114,6 +114,7 @@ int crest__cell_write_as(crest_json *w, const crest__cell *c, int type, bool str
             return 0;
         }
         break;
+    case CREST_F_REF: /* (a ref field is an int: see crest__mfield.ref) */
     case CREST_F_INT:
         if (k == CREST__V_INT) {
             crest_json_int(w, c->v.i);
@@ -136,6 +137,7 @@ int crest__cell_write_as(crest_json *w, const crest__cell *c, int type, bool str
         return 0;
     }
     switch ((crest_field_type)type) {
+    case CREST_F_REF: /* (a ref field is an int: see crest__mfield.ref) */
     case CREST_F_INT: {
         int64_t v;
         if (k == CREST__V_INT || k == CREST__V_BOOL) {

@@ -87,6 +87,9 @@ void crest__dberr_sqlite(void *dbp, int rc, crest__arena *a, crest__dberr *out)
             if (db && crest__dberr_raised(sqlite3_errmsg(db), &out->status, &detail) &&
                 (out->detail = crest__arena_strdup(a, detail)))
                 out->kind = CREST__DBERR_RAISED;
+            else if (db && !strcmp(sqlite3_errmsg(db), "FOREIGN KEY constraint failed"))
+                /* ON DELETE RESTRICT acts as a trigger does (SQLITE_CONSTRAINT_TRIGGER) */
+                out->kind = CREST__DBERR_FOREIGN_KEY;
             else
                 out->kind = CREST__DBERR_CONSTRAINT;
             break;
