@@ -206,6 +206,11 @@ typedef struct crest_module_def {
     const char *owner;
     /* The module's rate limit, shared by its routes ("100/1m"); NULL: the app's. */
     const char *rate_limit;
+    /* The relation paths ?include= may name ("owner", "computers.vendor";
+     * a path lets its beginnings in too), NULL-terminated; NULL: every
+     * relation, to a depth of 3. Related rows are served through their
+     * model's first module: its permissions, scope and fields apply. */
+    const char *const *allowed_includes;
 } crest_module_def;
 
 /* Adds a module over a model added before. Returns CREST_EINVAL with err

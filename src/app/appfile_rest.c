@@ -326,7 +326,7 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
                                        "grouping_allowed_fields", "stats_allowed_fields", "default_sort", "page_size",
                                        "list_envelope", "single_envelope", "meta_envelope", "groups_envelope",
                                        "use_envelope_on_parse", "serialize_meta", "serializer", "parser", "scope",
-                                       "description", "permissions", "owner", "rate_limit", NULL};
+                                       "description", "permissions", "owner", "rate_limit", "allowed_includes", NULL};
     char where[160];
     snprintf(where, sizeof where, "modules.%s", key->str);
     if (crest__af_want_map(L, v, where) || crest__af_check_keys(L, v, where, keys))
@@ -372,6 +372,9 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
         return crest__af_bad(L, x, "%s: enable at least one method", SUB("enabled_methods"));
     if ((x = crest__ytree_get(v, "disabled_methods")) &&
         (rc = method_bits(L, x, SUB("disabled_methods"), &def->disabled_methods)))
+        return rc;
+    if ((x = crest__ytree_get(v, "allowed_includes")) &&
+        (rc = crest__af_get_names(L, x, SUB("allowed_includes"), &def->allowed_includes)))
         return rc;
     if ((x = crest__ytree_get(v, "allowed_sorts")) && (rc = crest__af_get_names(L, x, SUB("allowed_sorts"), &def->allowed_sorts)))
         return rc;

@@ -597,3 +597,90 @@ const char *crest__txn_sql(const crest__dialect *d, crest__txn t)
     }
     return d->rollback;
 }
+
+/* ---- embedded rows (?include=) ---- */
+
+/* `col IN keys` (a list bind where the dialect takes one). */
+static void keys_in(crest__sql *q, const char *col, const crest__embed_plan *p)
+{
+    crest__qnode n = {.kind = CREST__Q_CMP, .op = CREST__OP_IN, .vals = (crest__val *)p->keys, .nvals = p->nkeys};
+    in_list(q, &n, col);
+}
+
+/* ORDER BY of the window: the target's sort, its columns under alias (or none). */
+static void window_order(crest__sql *q, const crest__plan *o, const char *alias)
+{
+    for (unsigned i = 0; o && i < o->nsort; i++) {
+        crest__sql_add(q, i ? ", " : " ORDER BY ");
+        if (alias) {
+            crest__sql_add(q, alias);
+            crest__sql_add(q, ".");
+        }
+        crest__sql_add(q, o->sort[i].field->qname);
+        if (o->sort[i].desc)
+            crest__sql_add(q, " DESC");
+    }
+}
+
+void crest__compile_embed(crest__sql *q, const crest__embed_plan *p)
+{
+    const crest__rel *r = p->rel;
+    const crest__model *t = p->proj.m;
+    if (r->kind == CREST__REL_BELONGS_TO) {
+        crest__compile_select(q, &p->proj);
+        crest__sql_add(q, " WHERE ");
+        keys_in(q, t->fields[0].qname, p);
+        if (p->scope) {
+            crest__sql_add(q, " AND ");
+            crest__sql_where(q, p->scope);
+        }
+        crest__sql_add(q, " ORDER BY ");
+        crest__sql_add(q, t->fields[0].qname);
+        return;
+    }
+    crest__sql_add(q, "SELECT * FROM (SELECT ");
+    if (r->kind == CREST__REL_HAS_MANY) {
+        columns(q, &p->proj);
+        crest__sql_add(q, ", ROW_NUMBER() OVER (PARTITION BY ");
+        crest__sql_add(q, r->fk->qname);
+        window_order(q, p->order, NULL);
+        crest__sql_add(q, ") AS \"_crest_rn\"");
+        from(q, t);
+        crest__sql_add(q, " WHERE ");
+        keys_in(q, r->fk->qname, p);
+        if (p->scope) {
+            crest__sql_add(q, " AND ");
+            crest__sql_where(q, p->scope);
+        }
+    } else {
+        /* The target's rows in scope, then the join model's rows naming a
+         * parent: the scope's names stay the target's alone. */
+        const char *jcol = crest__arena_printf(q->arena, "\"_crest_j\".%s", r->fk->qname);
+        if (!jcol) {
+            q->err = CREST_ENOMEM;
+            return;
+        }
+        crest__sql_add(q, "\"_crest_t\".*, ");
+        crest__sql_add(q, jcol);
+        crest__sql_add(q, " AS \"_crest_parent\", ROW_NUMBER() OVER (PARTITION BY ");
+        crest__sql_add(q, jcol);
+        window_order(q, p->order, "\"_crest_t\"");
+        crest__sql_add(q, ") AS \"_crest_rn\" FROM (");
+        crest__compile_select(q, &p->proj);
+        crest__sql_add(q, " WHERE ");
+        crest__sql_where(q, p->scope);
+        crest__sql_add(q, ") AS \"_crest_t\" JOIN ");
+        crest__sql_add(q, r->join->qtable);
+        crest__sql_add(q, " AS \"_crest_j\" ON \"_crest_j\".");
+        crest__sql_add(q, r->join_fk->qname);
+        crest__sql_add(q, " = \"_crest_t\".");
+        crest__sql_add(q, t->fields[0].qname);
+        crest__sql_add(q, " WHERE ");
+        keys_in(q, jcol, p);
+    }
+    crest__sql_add(q, ") AS \"_crest_e\" WHERE \"_crest_rn\" <= ");
+    crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = p->per_parent});
+    crest__sql_add(q, " ORDER BY ");
+    crest__sql_add(q, r->kind == CREST__REL_HAS_MANY ? r->fk->qname : "\"_crest_parent\"");
+    crest__sql_add(q, ", \"_crest_rn\"");
+}

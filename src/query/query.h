@@ -233,6 +233,27 @@ void crest__compile_estimate(crest__sql *q, const crest__list_plan *p);
  * rounded, into *out; 0, or -1 when the text holds none. */
 int crest__estimate_of(const char *json, size_t n, int64_t *out);
 
+/* The related rows of a page of parent rows (?include=), one statement
+ * per relation whatever the page's size: the target's columns (p->proj)
+ * of the rows whose key is one of keys, within the target's scope; for
+ * has_many and through at most per_parent rows per parent, in order,
+ * numbered in a last column (ROW_NUMBER). Rows come ordered by the parent
+ * key; through adds the parent's key as a column before that number.
+ *   belongs_to: SELECT cols FROM target WHERE id IN keys AND scope
+ *   has_many:   ... WHERE fk IN keys AND scope, PARTITION BY fk
+ *   through:    the target's rows joined to the join model's, whose
+ *               column to the parent is IN keys, PARTITION BY it */
+typedef struct crest__embed_plan {
+    crest__proj proj;             /* the target's columns */
+    const crest__rel *rel;        /* linked */
+    const crest__val *keys;       /* distinct non-null ints */
+    unsigned nkeys;
+    const crest__qnode *scope;    /* on the target; NULL: none */
+    const crest__plan *order;     /* the target's sort, ending with id */
+    int64_t per_parent;           /* has_many, through */
+} crest__embed_plan;
+void crest__compile_embed(crest__sql *q, const crest__embed_plan *p);
+
 /* Counts by value of one field (group). */
 typedef enum {
     CREST__GROUP_VALUE_ASC, CREST__GROUP_VALUE_DESC, CREST__GROUP_COUNT_ASC, CREST__GROUP_COUNT_DESC

@@ -15,6 +15,29 @@ static const char *const method_names[] = {"index", "read", "create", "update", 
 static void allow_free(crest__allow *a) { free(a->ok); }
 
 /* Fills an allow-list from names (NULL: every served field and id). */
+/* Each path of allowed_includes names relations, to a depth of 3. */
+static int includes_check(const crest__module *mod, crest_error *err)
+{
+    for (const char *const *p = mod->def->allowed_includes; p && *p; p++) {
+        const crest__model *m = mod->m;
+        unsigned depth = 0;
+        for (const char *s = *p, *dot; m; s = dot + 1) {
+            dot = strchr(s, '.');
+            size_t n = dot ? (size_t)(dot - s) : strlen(s);
+            const crest__rel *r = NULL;
+            for (unsigned i = 0; i < m->nrels && !r; i++)
+                if (strlen(m->rels[i].name) == n && !strncmp(m->rels[i].name, s, n))
+                    r = &m->rels[i];
+            if (!r || ++depth > CREST_INCLUDE_MAX_DEPTH)
+                return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                        "module %s: allowed_includes: '%s' is not a path of relations of %s (at most "
+                                        "%d deep)", mod->name, *p, mod->m->name, CREST_INCLUDE_MAX_DEPTH);
+            m = dot ? r->target : NULL;
+        }
+    }
+    return 0;
+}
+
 static int allow_init(crest__allow *a, const crest__module *mod, const char *const *names, const char *what,
                       bool numeric_only, crest_error *err)
 {
@@ -202,6 +225,11 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
                                             .description = "the row's id (an integer)"});
             break;
         }
+        /* Answers that are rows embed related rows (module_embed.c). */
+        if (mod->m->nrels && r->kind != RT_DELETE && r->kind != RT_GROUP && r->kind != RT_STATS && r->kind != RT_EVAL)
+            add_param(r, &np, (crest_param){"include", CREST_IN_QUERY, CREST_T_STRING,
+                                            .description = "related rows to embed, comma-separated relation paths "
+                                                           "(owner, computers.vendor)"});
         r->spec.method = table[t].method;
         r->spec.path = r->path;
         r->spec.params = np ? r->params : NULL;
@@ -368,7 +396,8 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
                               def->name);
         goto fail;
     }
-    if ((rc = allow_init(&mod->sorts, mod, def->allowed_sorts, "allowed_sorts", false, err)) ||
+    if ((rc = includes_check(mod, err)) ||
+        (rc = allow_init(&mod->sorts, mod, def->allowed_sorts, "allowed_sorts", false, err)) ||
         (rc = allow_init(&mod->query, mod, def->query_allowed_fields, "query_allowed_fields", false, err)) ||
         (rc = allow_init(&mod->group, mod, def->grouping_allowed_fields, "grouping_allowed_fields", false, err)) ||
         (rc = allow_init(&mod->stats, mod, def->stats_allowed_fields, "stats_allowed_fields", true, err)) ||

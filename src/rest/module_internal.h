@@ -73,6 +73,61 @@ struct crest_row {
     crest__arena *arena;          /* the request's (crest_row_str of a number) */
 };
 
+/* A read route's next step, with the rows of its statement (the request's
+ * arena); it ends the answer with crest__res_finish. */
+typedef void (*crest__rest_next)(void *op, crest__rows *rows);
+
+/* ---- module_embed.c: related rows in answers (?include=) ---- */
+
+#define CREST_INCLUDE_MAX_DEPTH 3      /* relations in one include path */
+#define CREST_INCLUDE_MAX 10           /* relations in one include */
+#define CREST_EMBED_MAX_ROWS 10000     /* rows one relation embeds in one answer */
+
+/* One relation of an include, and its rows once read (the request's arena). */
+typedef struct crest__embed {
+    const crest__rel *rel;
+    crest__module *mod;           /* the target's module: its permissions, scope, fields */
+    crest__qnode *scope;          /* its scope for this request */
+    int parent;                   /* the node whose rows are the parents; -1: the answer's rows */
+    crest__rows *rows;            /* NULL: no parent had a key */
+    unsigned keycol;              /* the column of rows holding the parent's key */
+    int64_t cap;                  /* has_many, through: rows written per parent */
+    int64_t *gkey;                /* rows grouped by key (sorted): key, first row, count */
+    size_t *gfirst;
+    unsigned *gcount;
+    size_t ngroups;
+} crest__embed;
+
+typedef struct crest__embeds {
+    crest__embed node[CREST_INCLUDE_MAX]; /* a parent before its children */
+    unsigned n;
+    const crest__module *root;
+    /* while reading */
+    crest_rest_ctx ctx;
+    crest__rows *root_rows;
+    unsigned next;
+    crest__rest_next done;
+    void *op;
+} crest__embeds;
+
+/* The first module over model m (related rows are served through it), or NULL. */
+crest__module *crest__rest_module_of(const crest_app *app, const crest__model *m);
+/* Whether the request's user may call mod's method bit (CREST_R_*): enabled, and permitted. */
+bool crest__rest_may(const crest_req *req, const crest__module *mod, unsigned bit);
+/* The request's `include` parameter of module mod as a tree of relations
+ * (*out NULL when absent; the request's arena). 0, or -1 answered (400
+ * naming the path). */
+int crest__rest_embeds_parse(crest_rest_ctx *ctx, crest__module *mod, crest__embeds **out);
+/* Reads the related rows of rows (the answer's, borrowed until done runs),
+ * one statement per relation, then runs done(op, rows) — at once or later
+ * on the loop. A failure finishes the answer (done never runs). */
+void crest__rest_embeds_fetch(crest__embeds *e, const crest_rest_ctx *ctx, crest__rows *rows, crest__rest_next done,
+                              void *op);
+/* Writes row i of r through mod's serializer as an object, with the
+ * embeds e read for r (NULL: none). */
+int crest__rest_write_item(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
+                           crest_json *w, const crest__embeds *e);
+
 /* ---- module_steps.c: the steps every route shares ---- */
 
 /* A 400 invalid_parameter naming `param`; returns -1. */
@@ -82,9 +137,6 @@ int crest__rest_bad_param(crest_res *res, const char *param, const char *msg);
  * error table (res NULL: leaves the answer alone), copies the failure into
  * *failed (when not NULL) and returns NULL. */
 crest__rows *crest__rest_query(crest_req *req, crest_res *res, crest__sql *q, unsigned flags, crest__dberr *failed);
-/* A read route's next step, with the rows of its statement (the request's
- * arena); it ends the answer with crest__res_finish. */
-typedef void (*crest__rest_next)(void *op, crest__rows *rows);
 /* Runs q (CREST__QF_* flags; at most max_rows rows, 0: all) in the
  * request's session; next(op, rows) runs when it is done — at once, or
  * later on the worker's loop. A failure is answered through the error table
@@ -108,6 +160,17 @@ const crest__mfield *crest__rest_client_field(const crest_req *req, const crest_
 /* The columns a row read returns: every field, then the computed ones
  * (borrowed from mod). */
 crest__proj crest__rest_proj(const crest__module *mod);
+/* The members (no braces) of row i of r through the serializer. */
+int crest__rest_write_fields(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
+                             crest_json *w);
+/* Ends plan's sort with the id (the way of the last key) unless it has it:
+ * a total order, so pages neither repeat nor skip rows. */
+void crest__rest_total_order(crest__plan *plan, const crest__model *m);
+/* mod's default sort with the id tie-break, into *out. */
+void crest__rest_full_sort(const crest__module *mod, crest__plan *out);
+/* mod's row scope for this request (owner, fixed scope, scope_fn), or
+ * NULL; 0, or -1 answered. */
+int crest__rest_scope(const crest_rest_ctx *ctx, const crest__module *mod, crest__qnode **out);
 /* Writes row i of r (a SELECT of mod->select) through the serializer. */
 int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
                           crest_json *w);

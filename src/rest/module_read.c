@@ -22,10 +22,11 @@ typedef struct list_op {
     bool sample, beyond;
     bool estimate;                /* total is the planner's estimate */
     int64_t page, size, total;
+    crest__embeds *embeds;        /* ?include=, or NULL */
 } list_op;
 
-/* The page's rows are here (NULL: past the last row): the answer. */
-static void list_page(void *p, crest__rows *r)
+/* The page's rows and their embeds are here (NULL: past the last row): the answer. */
+static void list_write(void *p, crest__rows *r)
 {
     list_op *op = p;
     crest__module *mod = op->mod;
@@ -39,7 +40,7 @@ static void list_page(void *p, crest__rows *r)
             n++;
             break;
         }
-        if (crest__rest_write_row(&op->ctx, mod, r, i, w)) {
+        if (crest__rest_write_item(&op->ctx, mod, r, i, w, op->embeds)) {
             crest__res_finish(op->ctx.res, -1);
             return;
         }
@@ -63,6 +64,16 @@ static void list_page(void *p, crest__rows *r)
     crest__res_finish(op->ctx.res, 0);
 }
 
+/* The page's rows are here (NULL: past the last row): their embeds, then the answer. */
+static void list_page(void *p, crest__rows *r)
+{
+    list_op *op = p;
+    if (op->embeds && r && r->nrows)
+        crest__rest_embeds_fetch(op->embeds, &op->ctx, r, list_write, op);
+    else
+        list_write(op, r);
+}
+
 /* Reads the page: CREST_DEFERRED, or -1 answered. */
 static int list_read(list_op *op)
 {
@@ -74,8 +85,8 @@ static int list_read(list_op *op)
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__compile_list(&q, &op->lp);
-    int rc = crest__rest_query_then(req, op->ctx.res, &q, CREST__QF_READ | CREST__QF_LAST, (size_t)op->lp.limit,
-                                    list_page, op);
+    int rc = crest__rest_query_then(req, op->ctx.res, &q, CREST__QF_READ | (op->embeds ? 0 : CREST__QF_LAST),
+                                    (size_t)op->lp.limit, list_page, op);
     crest__sql_dispose(&q);
     return rc;
 }
@@ -141,7 +152,7 @@ static int list_rows(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
     op->mod = mod;
     op->sample = sample;
     crest__qnode *where;
-    if (crest__rest_where_param(req, res, mod, &where))
+    if (crest__rest_where_param(req, res, mod, &where) || crest__rest_embeds_parse(&op->ctx, mod, &op->embeds))
         return -1;
     where = crest__qnode_and(req->arena, where, scope);
     int64_t page, size;
@@ -158,17 +169,7 @@ static int list_rows(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
         if (!crest__rest_can_read(req, plan->sort[i].field))
             return crest__rest_bad_param(res, "sort_by", crest__arena_printf(req->arena, "sort_by: unknown field '%s'",
                                                                              plan->sort[i].field->f.name));
-    bool has_id = false;
-    for (unsigned i = 0; i < plan->nsort; i++)
-        has_id |= plan->sort[i].field->idx == 0;
-    if (!has_id) {
-        /* A total order, so pages neither repeat nor skip rows. The id goes
-         * the way of the last key, so an index on that key (which ends with
-         * the rowid) serves the whole ORDER BY. */
-        plan->sort[plan->nsort].field = &mod->m->fields[0];
-        plan->sort[plan->nsort].desc = plan->nsort ? plan->sort[plan->nsort - 1].desc : false;
-        plan->nsort++;
-    }
+    crest__rest_total_order(plan, mod->m);
     const char *count = sample ? NULL : crest_req_str(req, "count");
     op->count = !count || !strcmp(count, "exact") ? COUNT_EXACT
                 : !strcmp(count, "none")          ? COUNT_NONE
@@ -225,7 +226,25 @@ typedef struct one_op {
     crest_rest_ctx ctx;
     crest__module *mod;
     crest_rest_hook after;
+    crest__embeds *embeds;        /* ?include=, or NULL */
 } one_op;
+
+/* The row and its embeds are here: the answer. */
+static void one_write(void *p, crest__rows *r)
+{
+    one_op *op = p;
+    crest_rest_ctx *ctx = &op->ctx;
+    crest__module *mod = op->mod;
+    crest_json *w = crest_res_json(ctx->res);
+    if (mod->single_env) {
+        crest_json_object_begin(w);
+        crest_json_key(w, mod->single_env);
+    }
+    int rc = crest__rest_write_item(ctx, mod, r, 0, w, op->embeds);
+    if (mod->single_env)
+        crest_json_object_end(w);
+    crest__res_finish(ctx->res, rc);
+}
 
 static void one_read(void *p, crest__rows *r)
 {
@@ -246,15 +265,10 @@ static void one_read(void *p, crest__rows *r)
             return;
         }
     }
-    crest_json *w = crest_res_json(res);
-    if (mod->single_env) {
-        crest_json_object_begin(w);
-        crest_json_key(w, mod->single_env);
-    }
-    int rc = crest__rest_write_row(ctx, mod, r, 0, w);
-    if (mod->single_env)
-        crest_json_object_end(w);
-    crest__res_finish(res, rc);
+    if (op->embeds)
+        crest__rest_embeds_fetch(op->embeds, ctx, r, one_write, op);
+    else
+        one_write(op, r);
 }
 
 /* Serves row `id` (in scope); 404 when absent. */
@@ -265,7 +279,10 @@ int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, c
     one_op *op = crest__arena_alloc(req->arena, sizeof *op);
     if (!op)
         return crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
-    *op = (one_op){*ctx, mod, after};
+    *op = (one_op){*ctx, mod, after, NULL};
+    if (crest__rest_embeds_parse(&op->ctx, mod, &op->embeds))
+        return -1;
+    unsigned last = op->embeds ? 0 : CREST__QF_LAST;
     if (!scope && mod->read_sql && mod->read_dialect == crest__app_dialect(req->app)) {
         /* The read by id without a scope: its text was made at start. */
         crest__val *id_val = crest__arena_alloc(req->arena, sizeof *id_val);
@@ -273,14 +290,13 @@ int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, c
             return crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
         *id_val = (crest__val){.k = CREST__V_INT, .i = id};
         crest__query qq = {.sql = mod->read_sql, .len = strlen(mod->read_sql), .binds = id_val, .nbinds = 1,
-                           .flags = CREST__QF_READ | CREST__QF_FIRST | CREST__QF_LAST, .max_rows = 1};
+                           .flags = CREST__QF_READ | CREST__QF_FIRST | last, .max_rows = 1};
         return crest__rest_run_then(req, ctx->res, &qq, one_read, op);
     }
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__rest_select_by_id(&q, mod, id, scope);
-    int rc = crest__rest_query_then(req, ctx->res, &q, CREST__QF_READ | CREST__QF_FIRST | CREST__QF_LAST, 1, one_read,
-                                    op);
+    int rc = crest__rest_query_then(req, ctx->res, &q, CREST__QF_READ | CREST__QF_FIRST | last, 1, one_read, op);
     crest__sql_dispose(&q);
     return rc;
 }

@@ -205,8 +205,16 @@ static const crest__mfield *hidden_in(const crest_req *req, const crest__qnode *
 int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i0,
                           crest_json *w)
 {
-    const crest__model *m = mod->m;
     crest_json_object_begin(w);
+    int rc = crest__rest_write_fields(ctx, mod, r, i0, w);
+    crest_json_object_end(w);
+    return rc;
+}
+
+int crest__rest_write_fields(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i0,
+                             crest_json *w)
+{
+    const crest__model *m = mod->m;
     for (unsigned i = 0; i < m->nfields; i++) {
         if (!mod->served[i] || !crest__rest_can_read(ctx->req, &m->fields[i]))
             continue;
@@ -228,7 +236,6 @@ int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, c
                 crest_json_null(w); /* the callback wrote nothing */
         }
     }
-    crest_json_object_end(w);
     return 0;
 }
 
@@ -307,7 +314,7 @@ json_t *crest__rest_with_user(json_t *v, const crest_user *u)
     return json_incref(v);
 }
 
-static int scope_of(const crest_rest_ctx *ctx, const crest__module *mod, crest__qnode **out)
+int crest__rest_scope(const crest_rest_ctx *ctx, const crest__module *mod, crest__qnode **out)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
@@ -362,7 +369,7 @@ int crest__rest_begin(crest_rest_ctx *ctx, crest__module *mod, crest__qnode **sc
     for (const crest_handler *h = mod->def->pipeline; h && *h; h++)
         if ((*h)(ctx->req, ctx->res, mod->def->ud) || ctx->res->is_error)
             return -1;
-    if (scope_of(ctx, mod, scope))
+    if (crest__rest_scope(ctx, mod, scope))
         return -1;
     if (mod->def->after_parse_params && mod->def->after_parse_params(ctx))
         return -1;
@@ -388,6 +395,27 @@ void crest__rest_ctx_init(crest_rest_ctx *ctx, crest_req *req, crest_res *res, c
     ctx->res = res;
     ctx->ud = mod->def->ud;
     ctx->module = mod->name;
+}
+
+void crest__rest_total_order(crest__plan *plan, const crest__model *m)
+{
+    bool has_id = false;
+    for (unsigned i = 0; i < plan->nsort; i++)
+        has_id |= plan->sort[i].field->idx == 0;
+    if (!has_id) {
+        /* A total order, so pages neither repeat nor skip rows. The id goes
+         * the way of the last key, so an index on that key (which ends with
+         * the rowid) serves the whole ORDER BY. */
+        plan->sort[plan->nsort].field = &m->fields[0];
+        plan->sort[plan->nsort].desc = plan->nsort ? plan->sort[plan->nsort - 1].desc : false;
+        plan->nsort++;
+    }
+}
+
+void crest__rest_full_sort(const crest__module *mod, crest__plan *out)
+{
+    *out = mod->defsort;
+    crest__rest_total_order(out, mod->m);
 }
 
 int crest__rest_page_params(crest_req *req, crest_res *res, const crest__module *mod, int64_t *page, int64_t *size)
