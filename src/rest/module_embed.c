@@ -97,11 +97,13 @@ int crest__rest_embeds_parse(crest_rest_ctx *ctx, crest__module *mod, crest__emb
     const char *text = crest_req_str(req, "include");
     if (!text)
         return 0;
+    if (!*text)
+        return crest__rest_bad_param(ctx->res, "include", "include: an empty relation name");
     crest__embeds *e = crest__arena_calloc(req->arena, 1, sizeof *e);
     if (!e)
         return crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
     e->root = mod;
-    for (const char *p = text, *end; *p; p = *end ? end + 1 : end) {
+    for (const char *p = text, *end = text; *end; p = end + 1) {
         end = strchr(p, ',');
         if (!end)
             end = p + strlen(p);

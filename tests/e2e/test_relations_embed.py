@@ -1,0 +1,280 @@
+"""Embedding related rows (issue 13 item 2): ?include= on read, list, create
+and update answers, belongs_to as an object (or null), has_many and through
+as lists capped per parent with <name>_has_more, nested to a depth of 3;
+related rows are served through their own module, so its permissions, row
+ownership, scope and field access hold for embedded rows too. Both stores."""
+import pytest
+
+from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, run_cli
+from relation_apps import RELATIONS_APP, post
+
+
+def seed(s):
+    """3 people (Ann with 3 computers, Bob with 1, Cy with none), 2 vendors,
+    a computer without owner; 2 tasks with tags."""
+    ann, bob, cy = (post(s, "/people", {"name": n}) for n in ("Ann", "Bob", "Cy"))
+    dell, hp = (post(s, "/vendors", {"name": n}) for n in ("Dell", "HP"))
+    c = [post(s, "/computers", {"name": n, "owner_id": o, "vendor_id": v}) for n, o, v in (
+        ("a1", ann["id"], dell["id"]), ("a2", ann["id"], None), ("a3", ann["id"], hp["id"]),
+        ("b1", bob["id"], dell["id"]), ("x", None, hp["id"]))]
+    t1, t2 = (post(s, "/tasks", {"title": n}) for n in ("t1", "t2"))
+    red, blue = (post(s, "/tags", {"name": n}) for n in ("red", "blue"))
+    for t, g in ((t1, blue), (t1, red), (t2, blue)):
+        post(s, "/task_tags", {"task_id": t["id"], "tag_id": g["id"]})
+    return dict(ann=ann, bob=bob, cy=cy, dell=dell, hp=hp, c=c, t1=t1, t2=t2, red=red, blue=blue)
+
+
+@pytest.fixture
+def srv(crest):
+    s = crest(RELATIONS_APP)
+    s.rows = seed(s)
+    return s
+
+
+def test_include_belongs_to_on_a_list_embeds_the_row_or_null(srv):
+    r = srv.get("/computers", params={"include": "owner"})
+    assert r.status_code == 200, r.text
+    got = {c["name"]: c["owner"] for c in r.json()["data"]}
+    ann, bob = srv.rows["ann"], srv.rows["bob"]
+    assert got == {"a1": ann, "a2": ann, "a3": ann, "b1": bob, "x": None}
+
+
+def test_include_has_many_on_a_list_embeds_every_related_row_in_order(srv):
+    r = srv.get("/people", params={"include": "computers"})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    names = {p["name"]: [c["name"] for c in p["computers"]] for p in data}
+    assert names == {"Ann": ["a1", "a2", "a3"], "Bob": ["b1"], "Cy": []}
+    assert all(p["computers_has_more"] is False for p in data)
+    assert data[0]["computers"][0] == srv.rows["c"][0]
+
+
+def test_include_through_a_join_model(srv):
+    r = srv.get("/tasks", params={"include": "tags"})
+    assert r.status_code == 200, r.text
+    got = {t["title"]: [g["name"] for g in t["tags"]] for t in r.json()["data"]}
+    assert got == {"t1": ["red", "blue"], "t2": ["blue"]}  # in the tags module's order: by id
+
+
+def test_include_nested_to_three_levels(srv):
+    r = srv.get(f"/people/{srv.rows['ann']['id']}", params={"include": "computers.vendor.computers"})
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert [c["vendor"]["name"] if c["vendor"] else None for c in j["computers"]] == ["Dell", None, "HP"]
+    dell = j["computers"][0]["vendor"]
+    assert [c["name"] for c in dell["computers"]] == ["a1", "b1"]
+    assert "owner" not in dell["computers"][0]
+
+
+def test_include_several_paths_sharing_a_relation(srv):
+    r = srv.get("/computers", params={"include": "owner,vendor,owner.computers"})
+    assert r.status_code == 200, r.text
+    a1 = r.json()["data"][0]
+    assert a1["vendor"]["name"] == "Dell"
+    assert [c["name"] for c in a1["owner"]["computers"]] == ["a1", "a2", "a3"]
+
+
+def test_include_on_read_create_and_update_answers(srv):
+    ann = srv.rows["ann"]
+    r = srv.request("POST", "/computers", params={"include": "owner"}, json={"name": "n", "owner_id": ann["id"]})
+    assert r.status_code == 201 and r.json()["owner"] == ann
+    cid = r.json()["id"]
+    for method in ("PATCH", "PUT"):
+        r = srv.request(method, f"/computers/{cid}", params={"include": "owner,vendor"},
+                        json={"vendor_id": srv.rows["hp"]["id"]})
+        assert r.status_code == 200, r.text
+        assert r.json()["owner"] == ann and r.json()["vendor"] == srv.rows["hp"]
+    r = srv.get(f"/computers/{cid}", params={"include": "vendor"})
+    assert r.json()["vendor"] == srv.rows["hp"] and "owner" not in r.json()
+
+
+def test_without_include_nothing_is_embedded(srv):
+    j = srv.get(f"/people/{srv.rows['ann']['id']}").json()
+    assert j == srv.rows["ann"]
+
+
+CAPPED_APP = RELATIONS_APP.replace("computers: {has_many: Computer, via: owner}",
+                                   "computers: {has_many: Computer, via: owner, embed_max: 2}")
+
+
+def test_a_has_many_embed_is_capped_per_parent_with_has_more(crest):
+    s = crest(CAPPED_APP)
+    rows = seed(s)
+    r = s.get("/people", params={"include": "computers"})
+    got = {p["name"]: ([c["name"] for c in p["computers"]], p["computers_has_more"]) for p in r.json()["data"]}
+    assert got == {"Ann": (["a1", "a2"], True), "Bob": (["b1"], False), "Cy": ([], False)}
+    r = s.get(f"/people/{rows['ann']['id']}", params={"include": "computers"})
+    assert [c["name"] for c in r.json()["computers"]] == ["a1", "a2"] and r.json()["computers_has_more"] is True
+
+
+def test_the_default_cap_is_100_rows_per_parent(srv):
+    ann = srv.rows["ann"]
+    srv.request("POST", "/computers", json=[{"name": f"m{i}", "owner_id": ann["id"]} for i in range(98)])
+    r = srv.get(f"/people/{ann['id']}", params={"include": "computers"}).json()
+    assert len(r["computers"]) == 100 and r["computers_has_more"] is True
+    srv.request("DELETE", f"/computers/{r['computers'][-1]['id']}")
+    r = srv.get(f"/people/{ann['id']}", params={"include": "computers"}).json()
+    assert len(r["computers"]) == 100 and r["computers_has_more"] is False
+
+
+@pytest.mark.parametrize("include,words", [
+    ("nope", "'nope' is not a relation you may read"),
+    ("owner.nope", "'owner.nope' is not a relation you may read"),
+    ("name", "'name' is not a relation you may read"),
+    ("owner_id", "'owner_id' is not a relation you may read"),
+    ("", "an empty relation name"),
+    ("owner,", "an empty relation name"),
+    ("owner.computers.owner.computers", "'owner.computers.owner.computers' is deeper than 3 relations"),
+])
+def test_a_bad_include_is_400_naming_it(srv, include, words):
+    r = srv.get("/computers", params={"include": include})
+    p = assert_problem(r, 400, "invalid_parameter")
+    assert words in p["detail"], p
+
+
+HUB_APP = """\
+database: sqlite:hub.db
+models:
+  Leaf:
+    fields: {name: string}
+  Hub:
+    fields:
+""" + "".join(f"      r{i}: {{type: ref, model: Leaf}}\n" for i in range(11)) + """\
+modules:
+  leaves: {model: Leaf}
+  hubs: {model: Hub}
+"""
+
+
+def test_more_than_ten_relations_in_one_include_is_400(crest):
+    s = crest(HUB_APP)
+    leaf = post(s, "/leaves", {"name": "l"})
+    post(s, "/hubs", {f"r{i}_id": leaf["id"] for i in range(11)})
+    ten = ",".join(f"r{i}" for i in range(10))
+    r = s.get("/hubs", params={"include": ten + ",r0,r9"})  # a relation named twice counts once
+    assert r.status_code == 200, r.text
+    assert all(r.json()["data"][0][f"r{i}"] == leaf for i in range(10)) and "r10" not in r.json()["data"][0]
+    p = assert_problem(s.get("/hubs", params={"include": ten + ",r10"}), 400, "invalid_parameter")
+    assert p["detail"] == "include: more than 10 relations"
+
+
+ALLOWED_APP = RELATIONS_APP.replace(
+    "  computers: {model: Computer, enabled_methods: [index, create, read, update, delete, group]}",
+    "  computers: {model: Computer, enabled_methods: [index, create, read, update, delete, group], "
+    "allowed_includes: [owner.computers]}")
+
+
+def test_allowed_includes_limits_the_paths(crest):
+    s = crest(ALLOWED_APP)
+    seed(s)
+    assert s.get("/computers", params={"include": "owner"}).status_code == 200
+    assert s.get("/computers", params={"include": "owner.computers"}).status_code == 200
+    p = assert_problem(s.get("/computers", params={"include": "vendor"}), 400, "invalid_parameter")
+    assert "'vendor' is not a relation you may read" in p["detail"]
+    p = assert_problem(s.get("/computers", params={"include": "owner.computers.vendor"}), 400)
+    assert "'owner.computers.vendor'" in p["detail"]
+
+
+def test_allowed_includes_naming_no_relation_is_refused_with_its_line(tmp_path):
+    p = tmp_path / "app.yaml"
+    text = ALLOWED_APP.replace("allowed_includes: [owner.computers]", "allowed_includes: [owner.laptops]")
+    p.write_text(text)
+    r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
+    assert r.returncode == 1
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "owner.laptops" in l)
+    assert f"{p}:{line}: module computers: allowed_includes: 'owner.laptops' is not a path of relations of " \
+           "Computer" in r.err, r.err
+
+
+# ---- permissions, ownership, scope and field access of the related module ----
+
+AUTH_APP = """\
+database: sqlite:authrel.db
+auth:
+  jwt:
+    algorithms: [HS256]
+    secret_env: CREST_JWT_SECRET
+models:
+  Person:
+    table: person
+    fields:
+      name: {type: string, required: true}
+      salary: {type: int, read_permission: hr}
+      notes: {has_many: Note, via: person}
+      badges: {has_many: Badge, via: person}
+  Note:
+    table: note
+    fields:
+      text: {type: string}
+      person: {type: ref, model: Person}
+      owner_id: {type: string, rest: read}
+      secret: {type: string, read_permission: notes.secret}
+  Badge:
+    table: badge
+    fields:
+      label: {type: string}
+      person: {type: ref, model: Person}
+modules:
+  people:
+    model: Person
+    permissions: {index: public, read: public, create: public}
+  notes:
+    model: Note
+    owner: owner_id
+    permissions: {index: authenticated, read: authenticated, create: authenticated}
+  badges:
+    model: Badge
+    scope: {label: {$ne: hidden}}
+    permissions: {index: [badges.read], read: [badges.read], create: public}
+"""
+
+
+@pytest.fixture
+def asrv(crest):
+    s = crest(AUTH_APP, env=JWT_ENV)
+    p = post(s, "/people", {"name": "Ann", "salary": 10})
+    for who, text in (("alice", "alice's"), ("bob", "bob's")):
+        r = s.request("POST", "/notes", json={"text": text, "person_id": p["id"], "secret": "s-" + who},
+                      headers=bearer(who))
+        assert r.status_code == 201, r.text
+    for label in ("gold", "hidden"):
+        post(s, "/badges", {"label": label, "person_id": p["id"]})
+    s.person = p
+    return s
+
+
+def test_embedded_rows_follow_the_related_modules_row_ownership(asrv):
+    r = asrv.get(f"/people/{asrv.person['id']}", params={"include": "notes"}, headers=bearer("alice"))
+    assert r.status_code == 200, r.text
+    assert [n["text"] for n in r.json()["notes"]] == ["alice's"]
+    r = asrv.get("/people", params={"include": "notes"}, headers=bearer("carol"))
+    assert r.json()["data"][0]["notes"] == []
+
+
+def test_embedding_needs_the_related_modules_permission(asrv):
+    # anonymous: the notes module needs an authenticated user
+    p = assert_problem(asrv.get("/people", params={"include": "notes"}), 400, "invalid_parameter")
+    assert "'notes' is not a relation you may read" in p["detail"]
+    p = assert_problem(asrv.get("/people", params={"include": "badges"}, headers=bearer("alice")), 400)
+    assert "'badges'" in p["detail"]
+    r = asrv.get("/people", params={"include": "badges"}, headers=bearer("alice", permissions=["badges.read"]))
+    assert r.status_code == 200
+
+
+def test_embedded_rows_follow_the_related_modules_scope(asrv):
+    r = asrv.get("/people", params={"include": "badges"}, headers=bearer("alice", permissions=["badges.read"]))
+    assert [b["label"] for b in r.json()["data"][0]["badges"]] == ["gold"]
+
+
+def test_embedded_rows_follow_field_access(asrv):
+    r = asrv.get("/people", params={"include": "notes"}, headers=bearer("alice"))
+    note = r.json()["data"][0]["notes"][0]
+    assert "secret" not in note and "salary" not in r.json()["data"][0]
+    r = asrv.get("/people", params={"include": "notes"}, headers=bearer("alice", permissions=["notes.secret", "hr"]))
+    assert r.json()["data"][0]["notes"][0]["secret"] == "s-alice"
+    assert r.json()["data"][0]["salary"] == 10
+
+
+def test_a_belongs_to_row_the_user_may_not_see_is_null(asrv):
+    r = asrv.get("/notes", params={"include": "person"}, headers=bearer("alice"))
+    assert r.json()["data"][0]["person"]["name"] == "Ann"
