@@ -212,10 +212,12 @@ void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest
 int crest__rest_op_index(crest_req *req, crest_res *res, void *ud);
 int crest__rest_op_sample(crest_req *req, crest_res *res, void *ud);
 int crest__rest_op_read(crest_req *req, crest_res *res, void *ud);
-/* Serves row `id` (in scope); 404 when absent. Returns CREST_DEFERRED (the
- * answer is finished with crest__res_finish, maybe already), or -1 answered. */
+/* Serves row `id` (in scope) with the embeds e (NULL: none; parsed by
+ * the route before it wrote anything); 404 when absent. Returns
+ * CREST_DEFERRED (the answer is finished with crest__res_finish, maybe
+ * already), or -1 answered. */
 int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, const crest__qnode *scope,
-                          crest_rest_hook after);
+                          crest_rest_hook after, crest__embeds *e);
 /* module_write.c */
 int crest__rest_op_create(crest_req *req, crest_res *res, void *ud);
 int crest__rest_op_update(crest_req *req, crest_res *res, void *ud);

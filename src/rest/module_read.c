@@ -273,15 +273,13 @@ static void one_read(void *p, crest__rows *r)
 
 /* Serves row `id` (in scope); 404 when absent. */
 int crest__rest_serve_one(crest_rest_ctx *ctx, crest__module *mod, int64_t id, const crest__qnode *scope,
-                          crest_rest_hook after)
+                          crest_rest_hook after, crest__embeds *e)
 {
     crest_req *req = ctx->req;
     one_op *op = crest__arena_alloc(req->arena, sizeof *op);
     if (!op)
         return crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
-    *op = (one_op){*ctx, mod, after, NULL};
-    if (crest__rest_embeds_parse(&op->ctx, mod, &op->embeds))
-        return -1;
+    *op = (one_op){*ctx, mod, after, e};
     unsigned last = op->embeds ? 0 : CREST__QF_LAST;
     if (!scope && mod->read_sql && mod->read_dialect == crest__app_dialect(req->app)) {
         /* The read by id without a scope: its text was made at start. */
@@ -307,7 +305,8 @@ int crest__rest_op_read(crest_req *req, crest_res *res, void *ud)
     crest_rest_ctx ctx;
     crest__qnode *scope;
     int64_t id;
-    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id))
+    crest__embeds *e;
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id) || crest__rest_embeds_parse(&ctx, mod, &e))
         return -1;
-    return crest__rest_serve_one(&ctx, mod, id, scope, NULL);
+    return crest__rest_serve_one(&ctx, mod, id, scope, NULL, e);
 }

@@ -291,7 +291,7 @@ static char *location(crest_req *req, const crest__module *mod, int64_t id)
 
 /* ---- create ---- */
 
-static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
+static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body, crest__embeds *e)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
@@ -319,10 +319,100 @@ static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body)
     if (rc)
         return -1;
     crest_res_header(res, "Location", location(req, mod, id));
-    return crest__rest_serve_one(ctx, mod, id, NULL, mod->def->after_create);
+    return crest__rest_serve_one(ctx, mod, id, NULL, mod->def->after_create, e);
 }
 
-static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
+/* A bulk create's rows, as stored, and their embeds: the answer, in the
+ * body's order. */
+typedef struct bulk_op {
+    crest_rest_ctx ctx;
+    crest__module *mod;
+    const int64_t *ids;
+    size_t n;
+    crest__embeds *embeds;
+} bulk_op;
+
+/* Row `id` of r (ordered by id), or -1. */
+static long row_of(const crest__rows *r, int64_t id)
+{
+    size_t lo = 0, hi = r->nrows;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int64_t v = crest__rows_cell(r, mid, 0)->v.i;
+        if (v < id)
+            lo = mid + 1;
+        else if (v > id)
+            hi = mid;
+        else
+            return (long)mid;
+    }
+    return -1;
+}
+
+static void bulk_write(void *p, crest__rows *r)
+{
+    bulk_op *op = p;
+    crest_json *w = crest_res_json(op->ctx.res);
+    crest_json_object_begin(w);
+    crest_json_key(w, op->mod->list_env);
+    crest_json_array_begin(w);
+    int rc = 0;
+    for (size_t i = 0; i < op->n && !rc; i++) {
+        long k = row_of(r, op->ids[i]);
+        if (k >= 0)
+            rc = crest__rest_write_item(&op->ctx, op->mod, r, (size_t)k, w, op->embeds);
+    }
+    crest_json_array_end(w);
+    crest_json_object_end(w);
+    crest__res_finish(op->ctx.res, rc);
+}
+
+static void bulk_read(void *p, crest__rows *r)
+{
+    bulk_op *op = p;
+    if (op->mod->def->after_create)
+        for (size_t i = 0; i < op->n; i++) {
+            long k = row_of(r, op->ids[i]);
+            json_t *o = k >= 0 ? crest__rest_row_object(&op->ctx, op->mod, r, (size_t)k) : NULL;
+            int hr = o ? op->mod->def->after_create(&op->ctx, o) : 0;
+            json_decref(o);
+            if (hr || op->ctx.res->is_error) {
+                crest__res_finish(op->ctx.res, -1);
+                return;
+            }
+        }
+    if (op->embeds)
+        crest__rest_embeds_fetch(op->embeds, &op->ctx, r, bulk_write, op);
+    else
+        bulk_write(op, r);
+}
+
+/* Reads the n rows made (ids) in one statement: CREST_DEFERRED, or -1 answered. */
+static int bulk_answer(crest_rest_ctx *ctx, crest__module *mod, const int64_t *ids, size_t n, crest__embeds *e)
+{
+    crest_req *req = ctx->req;
+    bulk_op *op = crest__arena_alloc(req->arena, sizeof *op);
+    crest__val *v = crest__arena_alloc(req->arena, n * sizeof *v);
+    crest__qnode *in = crest__arena_calloc(req->arena, 1, sizeof *in);
+    crest__plan *by_id = crest__arena_calloc(req->arena, 1, sizeof *by_id);
+    if (!op || !v || !in || !by_id)
+        return crest__res_fail(ctx->res, CREST__E_OUT_OF_MEMORY, NULL);
+    *op = (bulk_op){*ctx, mod, ids, n, e};
+    for (size_t i = 0; i < n; i++)
+        v[i] = (crest__val){.k = CREST__V_INT, .i = ids[i]};
+    *in = (crest__qnode){.kind = CREST__Q_CMP, .op = CREST__OP_IN, .field = &mod->m->fields[0], .vals = v,
+                         .nvals = (unsigned)n};
+    crest__rest_total_order(by_id, mod->m);
+    crest__list_plan lp = {.proj = crest__rest_proj(mod), .where = in, .order = by_id, .limit = (int64_t)n};
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_list(&q, &lp);
+    int rc = crest__rest_query_then(req, ctx->res, &q, CREST__QF_READ | (e ? 0 : CREST__QF_LAST), 0, bulk_read, op);
+    crest__sql_dispose(&q);
+    return rc;
+}
+
+static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows, crest__embeds *e)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
@@ -390,33 +480,7 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows)
     }
     if ((rc = txn(req, res, CREST__TXN_COMMIT)))
         goto out; /* rolled back */
-    crest_json *w = crest_res_json(res);
-    crest_json_object_begin(w);
-    crest_json_key(w, mod->list_env);
-    crest_json_array_begin(w);
-    for (size_t i = 0; i < n && !rc; i++) {
-        crest__sql q;
-        crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-        crest__rest_select_by_id(&q, mod, ids[i], NULL);
-        crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
-        crest__sql_dispose(&q);
-        if (!r) {
-            rc = -1;
-            break;
-        }
-        if (r->nrows) {
-            if (mod->def->after_create) {
-                json_t *o = crest__rest_row_object(ctx, mod, r, 0);
-                if (o && mod->def->after_create(ctx, o))
-                    rc = -1;
-                json_decref(o);
-            }
-            if (!rc)
-                rc = crest__rest_write_row(ctx, mod, r, 0, w);
-        }
-    }
-    crest_json_array_end(w);
-    crest_json_object_end(w);
+    rc = bulk_answer(ctx, mod, ids, n, e);
 out:
     for (size_t i = 0; i < n; i++)
         json_decref(objs[i]);
@@ -428,13 +492,14 @@ int crest__rest_op_create(crest_req *req, crest_res *res, void *ud)
     crest__module *mod;
     crest_rest_ctx ctx;
     crest__qnode *scope;
-    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL))
+    crest__embeds *e;
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL) || crest__rest_embeds_parse(&ctx, mod, &e))
         return -1;
     json_t *body = req->json;
     if (json_is_array(body) || (mod->def->use_envelope_on_parse && json_is_object(body) &&
                                 json_is_array(json_object_get(body, mod->list_env)))) {
         json_t *rows = json_is_array(body) ? body : json_object_get(body, mod->list_env);
-        return create_many(&ctx, mod, rows);
+        return create_many(&ctx, mod, rows, e);
     }
     json_t *obj = unwrap(mod, body, mod->single_env);
     if (!json_is_object(obj))
@@ -443,7 +508,7 @@ int crest__rest_op_create(crest_req *req, crest_res *res, void *ud)
                                    ? "the body must be {\"%s\": {...}}"
                                    : "the body must be a JSON object (or a list of objects)%s",
                                mod->def->use_envelope_on_parse && mod->single_env ? mod->single_env : "");
-    return create_one(&ctx, mod, obj);
+    return create_one(&ctx, mod, obj, e);
 }
 
 /* ---- update ---- */
@@ -454,7 +519,8 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
     crest_rest_ctx ctx;
     crest__qnode *scope;
     int64_t id;
-    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id))
+    crest__embeds *e;
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id) || crest__rest_embeds_parse(&ctx, mod, &e))
         return -1;
     const crest__model *m = mod->m;
     /* 404 comes before validation. */
@@ -495,7 +561,7 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
         return -1;
     if (!changes)
         return crest__rest_not_found(res, mod); /* deleted meanwhile */
-    return crest__rest_serve_one(&ctx, mod, id, NULL, mod->def->after_update);
+    return crest__rest_serve_one(&ctx, mod, id, NULL, mod->def->after_update, e);
 }
 
 /* ---- delete ---- */

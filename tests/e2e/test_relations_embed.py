@@ -278,3 +278,24 @@ def test_embedded_rows_follow_field_access(asrv):
 def test_a_belongs_to_row_the_user_may_not_see_is_null(asrv):
     r = asrv.get("/notes", params={"include": "person"}, headers=bearer("alice"))
     assert r.json()["data"][0]["person"]["name"] == "Ann"
+
+
+def test_include_on_a_bulk_create_answer_keeps_the_bodys_order(srv):
+    ann, bob = srv.rows["ann"], srv.rows["bob"]
+    r = srv.request("POST", "/computers", params={"include": "owner"},
+                    json=[{"name": "n1", "owner_id": bob["id"]}, {"name": "n2"}, {"name": "n3", "owner_id": ann["id"]}])
+    assert r.status_code == 201, r.text
+    assert [(c["name"], c["owner"]) for c in r.json()["data"]] == [("n1", bob), ("n2", None), ("n3", ann)]
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("POST", "/computers", {"name": "new"}),
+    ("POST", "/computers", [{"name": "new"}]),
+    ("PATCH", "/computers/{id}", {"name": "new"}),
+    ("PUT", "/computers/{id}", {"name": "new"}),
+])
+def test_a_bad_include_on_a_write_is_400_and_writes_nothing(srv, method, path, body):
+    before = srv.get("/computers", params={"page_size": 100}).json()["data"]
+    r = srv.request(method, path.format(id=before[0]["id"]), params={"include": "nope"}, json=body)
+    assert_problem(r, 400, "invalid_parameter")
+    assert srv.get("/computers", params={"page_size": 100}).json()["data"] == before
