@@ -37,7 +37,9 @@ int crest__res_final_status(const crest_req *req, const crest_res *res);
 /* Splits a query string (without '?') into req->query (decoded, arena).
  * Repeated keys are kept in order. CREST_EINVAL for a bad %XX or a NUL. */
 int crest__query_parse(crest_req *req, const char *q, size_t len);
-/* Prepares req/res for a new request on a connection. */
+/* Prepares req/res for a new request on a connection; the statements the
+ * last one ran count into its worker's metrics (on the worker's thread: the
+ * engine resets a request there once nothing else uses it). */
 void crest__req_reset(crest_req *req, crest_res *res);
 
 int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err);
@@ -54,6 +56,9 @@ void crest__metrics_worker_dispose(crest__worker *w);
 void crest__metrics_free(crest__metrics *m);
 /* Counts one answered request of the worker (its route, status, duration). */
 void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, uint64_t dur_us);
+/* Counts n statements a request of the worker ran on the database (on the
+ * worker's thread). */
+void crest__metrics_statements(crest__worker *w, uint64_t n);
 /* The /metrics builtin's spec (static; app->metrics_spec copies it). */
 const crest_endpoint *crest__metrics_endpoint(void);
 /* Opens the database once at start: WAL mode, startup SQL, endpoint SQL checked. */

@@ -17,6 +17,8 @@ void crest__req_reset(crest_req *req, crest_res *res)
     crest_app *app = req->app;
     crest_json *json = res->json;
     crest__buf *hdrs = res->headers;
+    if (req->statements) /* counted once the request is over: an abandoned one's too */
+        crest__metrics_statements(w, req->statements);
     memset(req, 0, sizeof *req);
     memset(res, 0, sizeof *res);
     req->arena = a;

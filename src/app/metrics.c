@@ -1,15 +1,19 @@
 /* metrics.c — GET /metrics in Prometheus' text format (version 0.0.4):
  * requests by route and status, their durations as a histogram, open
- * connections, the database's connection pools (crest_db_pool_*: a store
- * with pools, PostgreSQL; SQLite has none, a connection per worker and one
- * writer, and shows no such lines), and the process' CPU, memory and file
- * descriptors.
+ * connections, the statements run on the database for requests
+ * (crest_db_statements_total, any store), the database's connection pools
+ * (crest_db_pool_*: a store with pools, PostgreSQL; SQLite has none, a
+ * connection per worker and one writer, and shows no such lines), and the
+ * process' CPU, memory and file descriptors.
  *
  * Each worker counts into its own block (one writer, relaxed atomics, no
- * lock on the request path); a scrape sums every block under the app's
- * metrics lock. Labels are bounded by construction: the route is the
- * endpoint's pattern (never the path a client sent), the status one of a
- * fixed list or "other", so a client cannot grow the series. */
+ * lock on the request path): a request's session counts its statements
+ * (store.h, crest__sess_config.statements), and the worker adds them up
+ * when it is done with the request (crest__req_reset). A scrape sums every
+ * block under the app's metrics lock. Labels are bounded by construction:
+ * the route is the endpoint's pattern (never the path a client sent), the
+ * status one of a fixed list or "other", so a client cannot grow the
+ * series. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -43,6 +47,7 @@ typedef struct route_counts {
 
 struct crest__metrics_block {
     crest__metrics_block *next;
+    counter statements;          /* run on the database for the worker's requests */
     unsigned nroutes;            /* the app's endpoints, then one for requests no route matched */
     route_counts routes[];
 };
@@ -123,6 +128,13 @@ void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, 
     bump(&rc->by_code[k], 1);
     bump(&rc->bucket[crest__duration_bucket(dur_us)], 1);
     bump(&rc->sum_us, dur_us);
+}
+
+void crest__metrics_statements(crest__worker *w, uint64_t n)
+{
+    crest__metrics_block *b = w ? w->aw.metrics : NULL;
+    if (b)
+        bump(&b->statements, n);
 }
 
 /* ---- the scrape ---- */
@@ -328,12 +340,14 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
     crest__metrics *m = app->metrics;
     unsigned n = app->neps + 1;
     route_counts *sum = crest__arena_calloc(req->arena, n, sizeof *sum);
+    uint64_t statements = 0;
     out o = {0};
     crest__buf_init(&o.b, 0);
     if (!sum || !m)
         return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     pthread_mutex_lock(&m->lock);
-    for (crest__metrics_block *b = m->blocks; b; b = b->next)
+    for (crest__metrics_block *b = m->blocks; b; b = b->next) {
+        statements += read_counter(&b->statements);
         for (unsigned r = 0; r < b->nroutes && r < n; r++) {
             for (size_t k = 0; k < NCODES; k++)
                 sum[r].by_code[k] += read_counter(&b->routes[r].by_code[k]);
@@ -341,6 +355,7 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
                 sum[r].bucket[i] += read_counter(&b->routes[r].bucket[i]);
             sum[r].sum_us += read_counter(&b->routes[r].sum_us);
         }
+    }
     pthread_mutex_unlock(&m->lock);
 
     puts_(&o, "# HELP crest_http_requests_total HTTP requests answered, by route and status.\n"
@@ -378,6 +393,13 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
                        "# TYPE crest_http_connections gauge\n"
                        "crest_http_connections %u\n",
                        crest__engine_uv.open_connections(app));
+    if (app->store)
+        putf(&o,
+             "# HELP crest_db_statements_total Statements run on the database for requests (REST routes, SQL "
+             "endpoints, crest_query), each run counted (a retry again); not crest's own transaction control.\n"
+             "# TYPE crest_db_statements_total counter\n"
+             "crest_db_statements_total %llu\n",
+             (unsigned long long)statements);
     if (app->store && app->store->vt->pool_stats) {
         crest__pool_stats ps;
         app->store->vt->pool_stats(app->store, &ps);

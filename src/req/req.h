@@ -165,6 +165,9 @@ struct crest_req {
     bool blocking;
     crest__sess *sess;           /* the request's use of the store, made at first use (arena) */
     unsigned store_pending;      /* statements in flight (a deferred answer waits for them) */
+    uint64_t statements;         /* statements the store ran for the request (its session counts them on
+                                    the request's thread); added to the worker's metrics by
+                                    crest__req_reset */
     bool deferred;               /* the handler returned CREST_DEFERRED and has not finished */
     unsigned in_query_cb;        /* crest_query callbacks running (nested when one runs in place) */
     const crest_user *user;      /* set by auth (arena), NULL when anonymous */

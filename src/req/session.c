@@ -33,6 +33,7 @@ crest__sess *crest__req_sess(crest_req *req)
         .blocking = req->blocking,
         .offload = req->worker && req->worker->offload ? offload : NULL,
         .engine_ud = req->worker,
+        .statements = &req->statements,
     };
     req->sess = app->store->vt->sess_new(app->store, &cfg);
     return req->sess;

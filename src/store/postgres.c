@@ -37,8 +37,10 @@ static bool stale_statement(const PGresult *res)
 
 /* Runs q on c; the result (or the failure) in *res, to PQclear. The text
  * is copied to end with a NUL; the statement is prepared on c the first
- * time (unless NOCACHE). -1 only when out of memory. */
-static int exec_on(crest__conn *c, const crest__query *q, crest__arena *a, PGresult **res)
+ * time (unless NOCACHE). Each run is counted in *count when count is not
+ * NULL (a request's: crest__sess_config.statements). -1 only when out of
+ * memory. */
+static int exec_on(crest__conn *c, const crest__query *q, crest__arena *a, uint64_t *count, PGresult **res)
 {
     pg_params p;
     const char *sql = crest__arena_strndup(a, q->sql, q->len);
@@ -46,11 +48,15 @@ static int exec_on(crest__conn *c, const crest__query *q, crest__arena *a, PGres
     if (!sql || crest__pg_params_of(a, q, &p))
         return -1;
     if (q->flags & CREST__QF_NOCACHE) {
+        if (count)
+            (*count)++;
         *res = PQexecParams(c->pg, sql, (int)p.n, p.types, p.values, p.lengths, NULL, 0);
         return 0;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
         char name[16];
+        if (count)
+            (*count)++;
         unsigned id = crest__pg_stmt_find(c, q->sql, q->len, p.types, p.n);
         if (!id) {
             id = ++c->next_id;
@@ -77,13 +83,13 @@ static int exec_on(crest__conn *c, const crest__query *q, crest__arena *a, PGres
     return 0;
 }
 
-/* Runs q on c into *out (arena a), at most max_bytes of rows (0: any). 0,
- * or -1 with err set. */
-static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t max_bytes, crest__rows **out,
-               crest__dberr *err)
+/* Runs q on c into *out (arena a), at most max_bytes of rows (0: any);
+ * counted in *count as exec_on says. 0, or -1 with err set. */
+static int run(crest__conn *c, const crest__query *q, crest__arena *a, size_t max_bytes, uint64_t *count,
+               crest__rows **out, crest__dberr *err)
 {
     PGresult *res;
-    if (exec_on(c, q, a, &res)) {
+    if (exec_on(c, q, a, count, &res)) {
         fail_kind(err, CREST__DBERR_NOMEM, NULL);
         return -1;
     }
@@ -181,7 +187,7 @@ static void pg_disconnect(crest__conn *c) { crest__pg_conn_free(c); }
 static int pg_exec(crest__conn *c, const crest__query *q, crest__arena *a, crest__rows **out, crest__dberr *err)
 {
     crest__rows *r = NULL;
-    int rc = run(c, q, a, 0, &r, err);
+    int rc = run(c, q, a, 0, NULL, &r, err);
     if (out)
         *out = r;
     return rc;
@@ -272,7 +278,7 @@ static void learn_array(crest__conn *c, Oid oid, crest__arena *a)
     crest__query q = {.sql = sql, .len = sizeof sql - 1, .binds = &v, .nbinds = 1, .flags = CREST__QF_NOCACHE};
     crest__rows *r = NULL;
     crest__dberr e;
-    if (!run(c, &q, a, 0, &r, &e) && r->nrows && r->ncols && crest__rows_cell(r, 0, 0)->k == CREST__V_INT)
+    if (!run(c, &q, a, 0, NULL, &r, &e) && r->nrows && r->ncols && crest__rows_cell(r, 0, 0)->k == CREST__V_INT)
         crest__pg_array_learn(oid, (unsigned)crest__rows_cell(r, 0, 0)->v.i);
 }
 
@@ -329,7 +335,7 @@ static crest__rows *catalog(crest__conn *c, const char *sql, const char *table, 
     crest__query q = {.sql = sql, .len = strlen(sql), .binds = &v, .nbinds = 1, .flags = CREST__QF_NOCACHE};
     crest__rows *r = NULL;
     crest__dberr e;
-    return run(c, &q, a, 0, &r, &e) ? NULL : r;
+    return run(c, &q, a, 0, NULL, &r, &e) ? NULL : r;
 }
 
 static const char *text_or(const crest__cell *c, const char *dflt)
@@ -548,7 +554,7 @@ static int pg_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
      * transaction: one that lost to a concurrent one runs again. (In one,
      * the caller runs the whole again: crest__rest_write_route.) */
     for (unsigned again = 0; c; again++) {
-        if (run(c, q, ss->cfg.arena, ss->s->base.cfg.max_result, &r, &err) == 0) {
+        if (run(c, q, ss->cfg.arena, ss->s->base.cfg.max_result, ss->cfg.statements, &r, &err) == 0) {
             cb(ud, r, NULL);
             return 0;
         }
@@ -664,7 +670,10 @@ static int pg_sess_fkeys(crest__sess *ss, const char *table, crest__fkey_info **
         return -1; /* (asked by write routes, off the loop) */
     crest__dberr err;
     crest__conn *c = sess_conn(ss, &err);
-    return c ? fkeys_of(catalog(c, fkeys_sql, table, ss->cfg.arena), ss->cfg.arena, out, n) : -1;
+    if (!c)
+        return -1;
+    crest__sess_count(&ss->cfg);
+    return fkeys_of(catalog(c, fkeys_sql, table, ss->cfg.arena), ss->cfg.arena, out, n);
 }
 
 const crest__store_vt crest__store_postgres = {

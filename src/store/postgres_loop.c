@@ -33,7 +33,8 @@
  * segment was its whole transaction and lost to a concurrent one (40001,
  * 40P01) is sent again after a pause (on the server: pg_sleep before the
  * statement), up to CREST__CONFLICT_RETRIES times. Each worker
- * counts its pool for /metrics (postgres_pool.c). */
+ * counts its pool for /metrics (postgres_pool.c), each session the
+ * statements it sends (send_stmt; crest's own commands are not counted). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,12 +468,14 @@ static void watch_deadline(pg_lconn *lc, uint64_t deadline_us)
 #define TXN_CONTROL (CREST__QF_TXN_BEGIN | CREST__QF_TXN_END | CREST__QF_TXN_SAVEPOINT)
 
 /* The statement itself: prepared on lc the first time (by text and
- * parameter types), else as it is. */
+ * parameter types), else as it is. Each send counts (/metrics): a
+ * statement sent again after a stale statement or a conflict, again. */
 static int send_stmt(pg_lconn *lc, pg_call *call)
 {
     const pg_params *p = &call->p;
     char buf[32];
     int rc = 0;
+    crest__sess_count(&call->ss->cfg);
     if (call->flags & CREST__QF_NOCACHE)
         return PQsendQueryParams(lc->c.pg, call->sql, (int)p->n, p->types, p->values, p->lengths, NULL, 0)
                    ? push_op(lc, OP_QUERY, call, 0)

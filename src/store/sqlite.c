@@ -529,7 +529,9 @@ static void unhook(crest__sess *ss)
     ss->hooked = NULL;
 }
 
-/* Runs q for the session on c, under its deadline (and budget). */
+/* Runs q for the session on c, under its deadline (and budget). Not
+ * counted here: it may run on a pool thread while the session's own
+ * thread counts (crest__sess_count's callers say where). */
 static int run_sess(crest__sess *ss, crest__conn *c, const crest__query *q, crest__rows **out, crest__dberr *err)
 {
     sqlite3_progress_handler(c->db, 1000, progress, ss);
@@ -571,6 +573,7 @@ typedef struct offload_job {
     crest__rows *rows;
     crest__dberr err;
     int rc;
+    bool ran;                     /* it ran on the pool thread (counted on the loop, by offload_after) */
 } offload_job;
 
 static void offload_work(void *p)
@@ -583,6 +586,7 @@ static void offload_work(void *p)
         j->rc = -1;
         return;
     }
+    j->ran = true;
     j->rc = run_sess(ss, c, &j->q, &j->rows, &j->err);
 }
 
@@ -592,6 +596,8 @@ static void offload_after(void *p, bool cancelled)
     if (cancelled) {
         unavailable(&j->err);
         j->rc = -1;
+    } else if (j->ran) {
+        crest__sess_count(&j->ss->cfg);
     }
     j->cb(j->ud, j->rc ? NULL : j->rows, j->rc ? &j->err : NULL);
 }
@@ -638,6 +644,7 @@ static int sq_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
         return 0;
     ss->over_budget = false;
     ss->budget = may_move ? ss->s->base.cfg.slow_read_ksteps : 0;
+    crest__sess_count(&ss->cfg);
     int rc = run_sess(ss, c, q, &rows, &err);
     ss->budget = 0;
     if (rc && ss->over_budget && err.kind == CREST__DBERR_DEADLINE) {
@@ -646,6 +653,7 @@ static int sq_query(crest__sess *ss, const crest__query *q, crest__query_cb cb, 
         if (move_off(ss, q, cb, ud) == 0)
             return 0;
         /* No thread pool to move to: finish it here, past the budget. */
+        crest__sess_count(&ss->cfg);
         rc = run_sess(ss, c, q, &rows, &err);
     }
     cb(ud, rc ? NULL : rows, rc ? &err : NULL);
@@ -748,6 +756,7 @@ static int sq_sess_fkeys(crest__sess *ss, const char *table, crest__fkey_info **
     if (!c)
         return -1;
     /* Probing happens after a failure: past the deadline it is skipped. */
+    crest__sess_count(&ss->cfg);
     return sq_fkeys(c, table, ss->cfg.arena, out, n);
 }
 

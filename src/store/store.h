@@ -195,7 +195,24 @@ typedef struct crest__sess_config {
      * pool (the loopback harness): everything runs in place. */
     int (*offload)(void *engine_ud, void (*work)(void *), void (*after)(void *, bool), void *ud);
     void *engine_ud;
+    /* Where the store counts the statements it runs for the session, on the
+     * session's thread (the request's: /metrics' crest_db_statements_total),
+     * or NULL. Each run counts: a statement sent again (a stale prepared
+     * statement, a transaction that lost to a concurrent one, a read moved
+     * off the loop) counts again, and a statement that fails counts too;
+     * what the store adds of its own does not (crest's BEGIN, COMMIT,
+     * ROLLBACK, savepoints, statement_timeout settings, DEALLOCATE, the
+     * pause before a retry). A C handler's own BEGIN or COMMIT through
+     * crest_query is one of its statements. */
+    uint64_t *statements;
 } crest__sess_config;
+
+/* Counts a statement the session ran (crest__sess_config.statements). */
+static inline void crest__sess_count(const crest__sess_config *cfg)
+{
+    if (cfg->statements)
+        (*cfg->statements)++;
+}
 
 /* A network store's connection pools, summed over the workers (/metrics).
  * Gauges are what is now; the rest count from the start. */

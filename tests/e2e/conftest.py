@@ -392,6 +392,18 @@ def db_rows(server, name, sql):
         con.close()
 
 
+def statements(server, **kw):
+    """crest_db_statements_total of server's /metrics (kw: for the GET, as
+    headers=...): the statements it ran on the database for requests so far.
+    A scrape runs none; with workers: 1 the count is exact the moment an
+    answer is in."""
+    r = server.get("/metrics", **kw)
+    assert r.status_code == 200, r.text
+    found = [line.split(" ")[1] for line in r.text.splitlines() if line.startswith("crest_db_statements_total ")]
+    assert len(found) == 1, f"crest_db_statements_total once in /metrics: {found}"
+    return int(found[0])
+
+
 @pytest.fixture
 def store_dbs(request):
     """The test's databases on PostgreSQL (STORE), torn down after its servers."""

@@ -1,10 +1,13 @@
 """GET /metrics: Prometheus' text format, parsed strictly here; counts that
 match the requests sent (across workers), a histogram whose buckets add up,
 bounded labels (a client's path never becomes a label), the process
-metrics, `metrics: off`, and auth on /metrics like on any route. On
-PostgreSQL, the connection pools (crest_db_pool_*): gauges that follow the
-requests, a queue and waits under a saturated pool, reconnects after the
-server ended crest's sessions; SQLite has no pool and shows none."""
+metrics, `metrics: off`, and auth on /metrics like on any route. The
+statements run on the database for requests (crest_db_statements_total, both
+stores): exactly what each kind of request runs, a list's the same whatever
+its page size, a retry's each run. On PostgreSQL, the connection pools
+(crest_db_pool_*): gauges that follow the requests, a queue and waits under
+a saturated pool, reconnects after the server ended crest's sessions; SQLite
+has no pool and shows none."""
 import re
 import subprocess
 import threading
@@ -13,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, db_rows, run_cli
+from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, db_rows, on_store, run_cli, statements
 from pg import pgcluster
 
 APP = """\
@@ -198,6 +201,96 @@ def test_bad_metrics_settings_are_refused(tmp_path, text, msg):
     assert msg in r.err
 
 
+# ---------------------------------------------------------------- statements run on the database
+
+STMT = "crest_db_statements_total"
+
+
+def costs(s, method, path, status, **kw):
+    """The statements one request ran (server s has one worker: exact)."""
+    before = statements(s)
+    r = s.request(method, path, **kw)
+    assert r.status_code == status, r.text
+    return statements(s) - before
+
+
+def test_statements_start_at_zero_and_count_what_each_request_runs(crest):
+    s = crest(APP)
+    r = s.get("/metrics")
+    assert f"# HELP {STMT} Statements run on the database for requests" in r.text
+    samples, types = parse(r.text)
+    assert types[STMT] == "counter"
+    assert value(samples, STMT) == 0, "start-up's statements (the model's table) are no request's"
+    assert statements(s) == 0, "a scrape runs none"
+    task = s.request("POST", "/tasks", json={"title": "x"}).json()
+    assert costs(s, "GET", f"/tasks/{task['id']}", 200) == 1
+    assert costs(s, "GET", "/tasks/999", 404) == 1
+    assert costs(s, "GET", "/one", 200) == 1, "an SQL endpoint: its statement"
+    assert costs(s, "GET", "/healthz", 200) == 0
+    assert costs(s, "GET", "/openapi.json", 200) == 0
+    assert costs(s, "GET", "/metrics", 200) == 0
+    assert costs(s, "POST", "/tasks", 422, json={}) == 0, "refused before the database"
+    assert costs(s, "GET", "/tasks?where=nope", 400) == 0
+    # A write route runs off the loop (on PostgreSQL a blocking connection of its own): counted the same.
+    assert costs(s, "DELETE", f"/tasks/{task['id']}", 204) == 1
+    assert costs(s, "DELETE", f"/tasks/{task['id']}", 404) == 1
+
+
+def test_a_list_runs_the_same_statements_whatever_its_page_size(crest):
+    s = crest(APP)
+    r = s.request("POST", "/tasks", json=[{"title": f"t{i}"} for i in range(30)])
+    assert r.status_code == 201, r.text
+    for size in (1, 7, 30, 100):
+        before = statements(s)
+        r = s.get(f"/tasks?count=exact&page_size={size}")
+        assert r.status_code == 200 and len(r.json()["data"]) == min(size, 30)
+        assert r.json()["meta"]["total_objects"] == 30
+        assert statements(s) - before == 2, f"page_size={size}: the page and the count"
+        before = statements(s)
+        r = s.get(f"/tasks?count=none&page_size={size}")
+        assert r.status_code == 200 and len(r.json()["data"]) == min(size, 30)
+        assert statements(s) - before == 1, f"page_size={size}, count=none: the page alone"
+    assert costs(s, "GET", "/tasks?count=exact&page=3&page_size=7", 200) == 2
+    assert costs(s, "GET", "/tasks?count=none&page=3&page_size=7", 200) == 1
+
+
+def test_statements_of_every_worker_add_up(crest):
+    s = crest(APP, workers=2)
+    for _ in range(20):
+        assert s.get("/one").status_code == 200
+    assert statements(s) == 20
+
+
+def test_a_c_handlers_crest_query_statements_count_its_own_transaction_control_too(query_app):
+    s = query_app()
+    assert costs(s, "GET", "/swap?a=x&b=1", 200) == 1
+    # BEGIN, the insert, ROLLBACK (the handler's own, through crest_query), then the count
+    assert costs(s, "POST", "/undo?code=u1", 200) == 4
+
+
+STALE_APP = """\
+database: sqlite:stale.db
+pool: {size: 1}
+startup_sql:
+  - CREATE TABLE IF NOT EXISTS notes (id integer PRIMARY KEY, title text NOT NULL)
+  - INSERT INTO notes (id, title) SELECT 1, 'one' WHERE NOT EXISTS (SELECT 1 FROM notes)
+endpoints:
+  - path: /note
+    sql: SELECT * FROM notes WHERE id = 1
+    returns: one
+"""
+
+
+def test_a_statement_a_schema_change_made_stale_counts_each_run(crest):
+    # (SQLite prepares it again within the one run; PostgreSQL answers 0A000 on the one connection that
+    # prepared it, and the store sends it again)
+    s = crest(STALE_APP)
+    assert costs(s, "GET", "/note", 200) == 1
+    db_rows(s, "stale.db", "ALTER TABLE notes ADD COLUMN extra integer")
+    assert costs(s, "GET", "/note", 200) == on_store(sqlite=1, postgres=2)
+    assert costs(s, "GET", "/note", 200) == 1
+
+
 # ---------------------------------------------------------------- the database's pools
 
 POOL_APP = """\
@@ -246,7 +339,8 @@ def at(buckets, le):
 
 def test_no_pool_lines_on_sqlite(crest):
     samples, types = scrape(crest(APP))
-    assert not [n for n in types if n.startswith("crest_db_")], types
+    assert not [n for n in types if n.startswith("crest_db_pool_")], types
+    assert [n for n in types if n.startswith("crest_db_")] == ["crest_db_statements_total"], types
 
 
 def test_pool_metrics_follow_the_requests_postgres(crest):

@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from conftest import assert_problem
+from conftest import assert_problem, statements
 
 SETUP = """
 CREATE TABLE acct (id int PRIMARY KEY, n int NOT NULL);
@@ -127,6 +127,23 @@ def test_postgres_serialization_failure_is_retried_then_succeeds(srv, route, fai
     assert r.status_code == status, r.text
     assert attempts(srv.db) == fails + 1, "each failed attempt ran again, once"
     assert count(srv.db, table, f"after {fails}") == 1, "the rolled-back attempts left nothing"
+
+
+# The statements each route runs when its first two attempts lose (/metrics' crest_db_statements_total
+# counts each run): an SQL endpoint's one statement three times; a REST create's unit (the insert, then the
+# read of the row) again from its start: the insert alone when it lost in the statement, both when at COMMIT.
+RUNS_AFTER_TWO = {"sql_endpoint": 3, "sql_endpoint_at_commit": 3, "rest_create": 2 + 2, "rest_create_at_commit": 3 * 2}
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_postgres_each_run_of_a_retried_statement_counts(srv, route):
+    path, table, status = ROUTES[route]
+    plan_failures(srv.db, 2)
+    before = statements(srv)
+    r = srv.request("POST", path, json={"title": "counted"})
+    assert r.status_code == status, r.text
+    assert attempts(srv.db) == 3
+    assert statements(srv) - before == RUNS_AFTER_TWO[route]
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES))

@@ -468,6 +468,12 @@ void pool_finish(pool_sim *ps)
 
 crest__sess *sess_in(crest__arena *a, crest__store *s, crest__store_worker *w, uint64_t deadline_us, pool_sim *ps)
 {
+    return sess_counted(a, s, w, deadline_us, ps, NULL);
+}
+
+crest__sess *sess_counted(crest__arena *a, crest__store *s, crest__store_worker *w, uint64_t deadline_us, pool_sim *ps,
+                          uint64_t *statements)
+{
     crest__sess_config sc = {
         .arena = a,
         .deadline_us = deadline_us,
@@ -475,6 +481,7 @@ crest__sess *sess_in(crest__arena *a, crest__store *s, crest__store_worker *w, u
         .blocking = w == NULL,
         .offload = ps ? pool_offload : NULL,
         .engine_ud = ps,
+        .statements = statements,
     };
     crest__sess *ss = T.vt->sess_new(s, &sc);
     assert_non_null(ss);

@@ -161,6 +161,9 @@ void pool_finish(pool_sim *ps);
  * shares it, as a read moved off the loop fills it from a pool thread);
  * blocking (a pool thread's) when w is NULL; ps: the offload hook, or NULL. */
 crest__sess *sess_in(crest__arena *a, crest__store *s, crest__store_worker *w, uint64_t deadline_us, pool_sim *ps);
+/* The same, counting the statements it runs in *statements (crest__sess_config's). */
+crest__sess *sess_counted(crest__arena *a, crest__store *s, crest__store_worker *w, uint64_t deadline_us, pool_sim *ps,
+                          uint64_t *statements);
 crest__sess *sess_on(crest__store *s, crest__store_worker *w, uint64_t deadline_us, pool_sim *ps);
 /* The worker a request's transactions and write unit run with: w, or none
  * (a pool thread's session) on a store whose sessions on a loop take no

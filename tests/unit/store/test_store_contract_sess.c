@@ -146,10 +146,12 @@ static void a_slow_read_moves_to_the_offload_hook(void **state)
     pool_sim ps = {.mode = POOL_RUN};
     crest__arena own;
     crest__arena_init(&own, 4096, 0);
-    crest__sess *ss = sess_in(&own, s, w, 0, &ps);
+    uint64_t n = 0;
+    crest__sess *ss = sess_counted(&own, s, w, 0, &ps, &n);
     done d;
     assert_int_equal(start(ss, slow_read, NULL, 0, CREST__QF_READ, &d), 0);
     assert_int_equal(ps.calls, 1);
+    assert_int_equal(n, 1); /* (statements: its start on the loop, stopped at the budget) */
     /* Meanwhile the loop goes on with the worker's connection. */
     pool_sim ps2 = {.mode = POOL_RUN};
     crest__sess *other = sess_on(s, w, 0, &ps2);
@@ -161,6 +163,13 @@ static void a_slow_read_moves_to_the_offload_hook(void **state)
     assert_non_null(d.rows);
     assert_i64_eq(d.rows->nrows, 1);
     assert_cell_int(d.rows, 0, 0, SLOW_COUNT);
+    assert_int_equal(n, 2); /* its run on the pool thread, counted on the loop */
+    /* The session's next read goes off the loop at once: one run. */
+    assert_int_equal(start(ss, slow_read, NULL, 0, CREST__QF_READ, &d), 0);
+    assert_int_equal(n, 2);
+    pool_finish(&ps);
+    assert_cell_int(d.rows, 0, 0, SLOW_COUNT);
+    assert_int_equal(n, 3);
     bool timed_out = false;
     T.vt->sess_end(ss, &timed_out);
     assert_false(timed_out);
@@ -194,7 +203,8 @@ static void a_cancelled_offload_reports_unavailable(void **state)
     crest__store *s = open_with(0, KSTEPS, true);
     crest__store_worker *w = worker_of(s);
     pool_sim ps = {.mode = POOL_CANCEL};
-    crest__sess *ss = sess_on(s, w, 0, &ps);
+    uint64_t n = 0;
+    crest__sess *ss = sess_counted(&T.a, s, w, 0, &ps, &n);
     done d;
     assert_int_equal(start(ss, slow_read, NULL, 0, CREST__QF_READ, &d), 0);
     assert_int_equal(ps.calls, 1);
@@ -202,6 +212,7 @@ static void a_cancelled_offload_reports_unavailable(void **state)
     assert_int_equal(d.calls, 1);
     assert_null(d.rows);
     assert_kind(&d.err, CREST__DBERR_UNAVAILABLE);
+    assert_int_equal(n, 1); /* (statements: its start on the loop; the run off it never happened) */
     T.vt->sess_end(ss, NULL);
     worker_done(w);
     T.vt->close(s);
@@ -251,6 +262,44 @@ static void inplace_and_transactions_are_never_moved(void **state)
     T.vt->sess_end(ss, NULL);
     worker_done(w);
     T.vt->close(s);
+}
+
+/* ==== counting statements (/metrics' crest_db_statements_total) ==== */
+
+static void each_run_of_a_statement_counts_and_the_stores_own_do_not(void **state)
+{
+    (void)state;
+    setup_five();
+    crest__store_worker *w = worker_of(T.s);
+    /* Reads where a request reads them (on the loop, for a store on one):
+     * one that fails counts too; the store's transaction around them not. */
+    uint64_t n = 0;
+    crest__sess *ss = sess_counted(&T.a, T.s, w, crest__now_us() + 60000000, NULL, &n);
+    sess_ok(ss, "SELECT count(*) FROM t", NULL, 0, CREST__QF_READ);
+    assert_int_equal(n, 1);
+    done d;
+    start(ss, "SELECT no_such_column FROM t", NULL, 0, CREST__QF_READ, &d);
+    assert_int_equal(d.calls, 1);
+    assert_null(d.rows);
+    assert_int_equal(n, 2);
+    sess_ok(ss, "SELECT 1", NULL, 0, CREST__QF_READ | CREST__QF_LAST);
+    T.vt->sess_end(ss, NULL);
+    assert_int_equal(n, 3);
+    /* The write unit and a transaction in it: the statements inside only. */
+    uint64_t m = 0;
+    crest__dberr e = {0};
+    ss = sess_counted(&T.a, T.s, txn_worker(w), crest__now_us() + 60000000, NULL, &m);
+    assert_int_equal(T.vt->write_begin(ss, &e), 0);
+    sess_ok(ss, "INSERT INTO t (id, name) VALUES (6, 'six')", NULL, 0, 0);
+    assert_int_equal(T.vt->txn(ss, CREST__TXN_BEGIN, &e), 0);
+    sess_ok(ss, "INSERT INTO t (id, name) VALUES (7, 'seven')", NULL, 0, 0);
+    assert_int_equal(T.vt->txn(ss, CREST__TXN_COMMIT, &e), 0);
+    assert_int_equal(T.vt->write_end(ss, true, &e), 0);
+    T.vt->sess_end(ss, NULL);
+    assert_int_equal(m, 2);
+    assert_int_equal(n, 3);
+    assert_i64_eq(count_of("t"), 7);
+    worker_done(w);
 }
 
 /* ==== the write unit, the native handle ==== */
@@ -326,6 +375,7 @@ int main(void)
         CT(a_cancelled_offload_reports_unavailable),
         CT(a_write_is_never_moved),
         CT(inplace_and_transactions_are_never_moved),
+        CT(each_run_of_a_statement_counts_and_the_stores_own_do_not),
         CT(write_begin_and_end_commit_durably),
         CT(native_gives_a_handle),
     };
