@@ -5,7 +5,7 @@ related rows are served through their own module, so its permissions, row
 ownership, scope and field access hold for embedded rows too. Both stores."""
 import pytest
 
-from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, run_cli
+from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, run_cli, statements
 from relation_apps import RELATIONS_APP, post
 
 
@@ -299,3 +299,39 @@ def test_a_bad_include_on_a_write_is_400_and_writes_nothing(srv, method, path, b
     r = srv.request(method, path.format(id=before[0]["id"]), params={"include": "nope"}, json=body)
     assert_problem(r, 400, "invalid_parameter")
     assert srv.get("/computers", params={"page_size": 100}).json()["data"] == before
+
+
+# ---- no N+1: a bounded number of statements whatever the page's size ----
+
+@pytest.mark.parametrize("path,include,per_request", [
+    ("/people", "computers", 3),                 # count, page, computers
+    ("/people", "computers.vendor", 4),          # + vendors
+    ("/computers", "owner,vendor,owner.computers", 5),
+    ("/tasks", "tags", 3),
+])
+def test_a_list_with_embeds_costs_one_statement_per_relation_whatever_its_page_size(srv, path, include, per_request):
+    ann = srv.rows["ann"]
+    srv.request("POST", "/computers", json=[{"name": f"m{i}", "owner_id": ann["id"], "vendor_id": srv.rows["hp"]["id"]}
+                                            for i in range(30)])
+    srv.request("POST", "/people", json=[{"name": f"p{i}"} for i in range(30)])
+    for size in (1, 5, 30):
+        before = statements(srv)
+        r = srv.get(path, params={"include": include, "page_size": size})
+        assert r.status_code == 200, r.text
+        assert len(r.json()["data"]) >= 1
+        assert statements(srv) - before == per_request, (size, per_request)
+
+
+def test_a_read_with_embeds_costs_one_statement_per_relation(srv):
+    before = statements(srv)
+    assert srv.get(f"/computers/{srv.rows['c'][0]['id']}", params={"include": "owner,vendor"}).status_code == 200
+    assert statements(srv) - before == 3
+
+
+def test_a_bulk_create_reads_its_rows_back_in_one_statement(srv):
+    for n in (1, 10):
+        before = statements(srv)
+        r = srv.request("POST", "/computers", params={"include": "owner"},
+                        json=[{"name": f"b{i}", "owner_id": srv.rows["bob"]["id"]} for i in range(n)])
+        assert r.status_code == 201
+        assert statements(srv) - before == n + 2  # n inserts, the read back, the owners
