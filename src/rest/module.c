@@ -108,6 +108,9 @@ void crest__module_free(crest__module *mod)
     free(mod->id_param);
     for (int i = 0; i < RT_COUNT; i++)
         free(mod->routes[i].path);
+    for (unsigned i = 0; i < mod->nnested; i++)
+        free(mod->nested[i].path);
+    free(mod->nested);
     free(mod);
 }
 
@@ -491,7 +494,8 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
     }
     app->modules = mm;
     app->modules[app->nmodules++] = mod;
-    return 0;
+    /* (a failure leaves the module in the app, which is unusable then, as after a failed route) */
+    return crest__rest_nest(app, mod, err);
 fail_routes: {
     /* Routes added before the failure point at this module: the app is
      * unusable after a failed add (like a failed app file load). */

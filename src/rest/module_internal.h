@@ -24,7 +24,9 @@ typedef enum {
 } rt_kind;
 
 typedef struct route {
-    crest__module *mod;
+    crest__module *mod;           /* the module whose rows it serves */
+    crest__module *parent;        /* a nested route (/people/{id}/computers): the parent's module; else NULL */
+    const crest__rel *rel;        /* a nested route: the parent's relation to mod's rows */
     rt_kind kind;
     crest_handler inner;          /* write routes: the handler write_route runs */
     crest_endpoint spec;
@@ -58,6 +60,8 @@ struct crest__module {
     json_t *scope;                /* the fixed scope, parsed; owned */
     const char *list_env, *single_env, *meta_env, *groups_env;
     route routes[RT_COUNT];
+    route *nested;                /* /<id>/<relation> routes (module_nested.c); owned, never moved */
+    unsigned nnested;
     /* The text of a read by id without a scope, made once at start in the
      * store's dialect (its one value is the id): the busiest route does not
      * build it for every request. NULL until then, or when its shape is not
@@ -228,6 +232,19 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud);
 int crest__rest_op_group(crest_req *req, crest_res *res, void *ud);
 int crest__rest_op_stats(crest_req *req, crest_res *res, void *ud);
 int crest__rest_op_eval(crest_req *req, crest_res *res, void *ud);
+
+/* module_nested.c: /people/{id}/computers, a has_many relation's rows */
+/* Adds the nested routes a new module mod (already in the app's list)
+ * makes: its own relations' to the modules there, and theirs to it. */
+int crest__rest_nest(crest_app *app, crest__module *mod, crest_error *err);
+int crest__rest_op_nested_index(crest_req *req, crest_res *res, void *ud);
+int crest__rest_op_nested_create(crest_req *req, crest_res *res, void *ud);
+/* module_read.c: a list (index, sample) of mod's rows within scope. */
+int crest__rest_list(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode *scope, bool sample);
+/* module_write.c: a create (one row, or a list) whose field pin, when not
+ * NULL, is set to pin_id and may not be named by the body (422). */
+int crest__rest_create(crest_rest_ctx *ctx, crest__module *mod, crest__embeds *e, const crest__mfield *pin,
+                       int64_t pin_id);
 
 /* module.c */
 const char *crest__rest_method_name(unsigned bit);

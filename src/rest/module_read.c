@@ -141,7 +141,7 @@ static void list_counted_upto(void *p, crest__rows *r)
 /* ---- index and sample ---- */
 
 /* After the prologue (crest__rest_prologue): the page of rows. */
-static int list_rows(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode *scope, bool sample)
+int crest__rest_list(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode *scope, bool sample)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
@@ -206,7 +206,7 @@ int crest__rest_op_index(crest_req *req, crest_res *res, void *ud)
     crest__qnode *scope;
     if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL))
         return -1;
-    return list_rows(&ctx, mod, scope, false);
+    return crest__rest_list(&ctx, mod, scope, false);
 }
 
 int crest__rest_op_sample(crest_req *req, crest_res *res, void *ud)
@@ -216,7 +216,7 @@ int crest__rest_op_sample(crest_req *req, crest_res *res, void *ud)
     crest__qnode *scope;
     if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL))
         return -1;
-    return list_rows(&ctx, mod, scope, true);
+    return crest__rest_list(&ctx, mod, scope, true);
 }
 
 /* ---- read ---- */

@@ -32,7 +32,7 @@ static int attrs_init(crest_req *req, crest_res *res, const crest__module *mod, 
 /* Checks the client's keys of one object: unknown or non-writable keys are
  * named. prefix: "" or "[3]." for bulk rows. Returns the number of errors. */
 static unsigned check_keys(const crest_req *req, crest_res *res, const crest__module *mod, const json_t *obj,
-                           const char *prefix, unsigned nbad)
+                           const char *prefix, unsigned nbad, const crest__mfield *pin)
 {
     const char *k;
     json_t *v;
@@ -44,6 +44,8 @@ static unsigned check_keys(const crest_req *req, crest_res *res, const crest__mo
             msg = "is not a known field";
         else if (!mod->writable[f->idx] || !crest__rest_can_write(req, f))
             msg = "is read-only";
+        else if (f == pin)
+            msg = "is set by the path";
         if (msg) {
             if (!nbad)
                 crest__res_fail(res, CREST__E_VALIDATION_FAILED, NULL);
@@ -98,7 +100,7 @@ static json_t *unwrap(const crest__module *mod, json_t *body, const char *env)
  * processor and the before hook run; fields a callback rejects are marked
  * in a (made by attrs_init). NULL when the request was answered. */
 static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_t *in, crest_rest_hook before,
-                            const char *prefix, attrs *a, unsigned *nbad)
+                            const char *prefix, attrs *a, unsigned *nbad, const crest__mfield *pin, int64_t pin_id)
 {
     json_t *obj = json_deep_copy(in);
     if (!obj) {
@@ -143,6 +145,8 @@ static json_t *parse_object(crest_rest_ctx *ctx, const crest__module *mod, json_
         json_decref(obj);
         return NULL;
     }
+    if (pin) /* a nested route's parent (the body may not name it: check_keys) */
+        json_object_set_new(obj, pin->f.name, json_integer(pin_id));
     if (mod->owner) { /* the owner is the user: on create set, on update never moved */
         if (ctx->req->method == CREST_POST)
             json_object_set_new(obj, mod->owner->f.name, crest__rest_user_value(ctx->req->user, "id"));
@@ -291,15 +295,16 @@ static char *location(crest_req *req, const crest__module *mod, int64_t id)
 
 /* ---- create ---- */
 
-static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body, crest__embeds *e)
+static int create_one(crest_rest_ctx *ctx, crest__module *mod, json_t *body, crest__embeds *e,
+                      const crest__mfield *pin, int64_t pin_id)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
     attrs a;
     if (attrs_init(req, res, mod, &a))
         return -1;
-    unsigned nbad = check_keys(req, res, mod, body, "", 0);
-    json_t *obj = parse_object(ctx, mod, body, mod->def->before_create, "", &a, &nbad);
+    unsigned nbad = check_keys(req, res, mod, body, "", 0, pin);
+    json_t *obj = parse_object(ctx, mod, body, mod->def->before_create, "", &a, &nbad, pin, pin_id);
     if (!obj)
         return -1;
     nbad = to_attrs(req, res, mod, obj, true, "", &a, nbad);
@@ -412,7 +417,8 @@ static int bulk_answer(crest_rest_ctx *ctx, crest__module *mod, const int64_t *i
     return rc;
 }
 
-static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows, crest__embeds *e)
+static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows, crest__embeds *e,
+                       const crest__mfield *pin, int64_t pin_id)
 {
     crest_req *req = ctx->req;
     crest_res *res = ctx->res;
@@ -444,8 +450,8 @@ static int create_many(crest_rest_ctx *ctx, crest__module *mod, json_t *rows, cr
             rc = -1;
             goto out;
         }
-        nbad = check_keys(req, res, mod, in, prefix, nbad);
-        objs[i] = parse_object(ctx, mod, in, mod->def->before_create, prefix, &as[i], &nbad);
+        nbad = check_keys(req, res, mod, in, prefix, nbad, pin);
+        objs[i] = parse_object(ctx, mod, in, mod->def->before_create, prefix, &as[i], &nbad, pin, pin_id);
         if (!objs[i]) {
             rc = -1;
             goto out;
@@ -487,6 +493,25 @@ out:
     return rc;
 }
 
+int crest__rest_create(crest_rest_ctx *ctx, crest__module *mod, crest__embeds *e, const crest__mfield *pin,
+                       int64_t pin_id)
+{
+    json_t *body = ctx->req->json;
+    if (json_is_array(body) || (mod->def->use_envelope_on_parse && json_is_object(body) &&
+                                json_is_array(json_object_get(body, mod->list_env)))) {
+        json_t *rows = json_is_array(body) ? body : json_object_get(body, mod->list_env);
+        return create_many(ctx, mod, rows, e, pin, pin_id);
+    }
+    json_t *obj = unwrap(mod, body, mod->single_env);
+    if (!json_is_object(obj))
+        return crest__res_fail(ctx->res, CREST__E_VALIDATION_FAILED,
+                               mod->def->use_envelope_on_parse && mod->single_env
+                                   ? "the body must be {\"%s\": {...}}"
+                                   : "the body must be a JSON object (or a list of objects)%s",
+                               mod->def->use_envelope_on_parse && mod->single_env ? mod->single_env : "");
+    return create_one(ctx, mod, obj, e, pin, pin_id);
+}
+
 int crest__rest_op_create(crest_req *req, crest_res *res, void *ud)
 {
     crest__module *mod;
@@ -495,20 +520,7 @@ int crest__rest_op_create(crest_req *req, crest_res *res, void *ud)
     crest__embeds *e;
     if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL) || crest__rest_embeds_parse(&ctx, mod, &e))
         return -1;
-    json_t *body = req->json;
-    if (json_is_array(body) || (mod->def->use_envelope_on_parse && json_is_object(body) &&
-                                json_is_array(json_object_get(body, mod->list_env)))) {
-        json_t *rows = json_is_array(body) ? body : json_object_get(body, mod->list_env);
-        return create_many(&ctx, mod, rows, e);
-    }
-    json_t *obj = unwrap(mod, body, mod->single_env);
-    if (!json_is_object(obj))
-        return crest__res_fail(res, CREST__E_VALIDATION_FAILED,
-                               mod->def->use_envelope_on_parse && mod->single_env
-                                   ? "the body must be {\"%s\": {...}}"
-                                   : "the body must be a JSON object (or a list of objects)%s",
-                               mod->def->use_envelope_on_parse && mod->single_env ? mod->single_env : "");
-    return create_one(&ctx, mod, obj, e);
+    return crest__rest_create(&ctx, mod, e, NULL, 0);
 }
 
 /* ---- update ---- */
@@ -532,8 +544,8 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
     attrs a;
     if (attrs_init(req, res, mod, &a))
         return -1;
-    unsigned nbad = check_keys(req, res, mod, obj, "", 0);
-    json_t *parsed = parse_object(&ctx, mod, obj, mod->def->before_update, "", &a, &nbad);
+    unsigned nbad = check_keys(req, res, mod, obj, "", 0, NULL);
+    json_t *parsed = parse_object(&ctx, mod, obj, mod->def->before_update, "", &a, &nbad, NULL, 0);
     if (!parsed)
         return -1;
     nbad = to_attrs(req, res, mod, parsed, false, "", &a, nbad);
