@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import CREST_BIN, JWT_ENV, STORE, assert_problem, bearer, on_store, run_cli
-from rest_apps import data_of, served, start_server
+from rest_apps import FIELD_ACCESS_APP, data_of, served, start_server
 
 N = 10
 
@@ -267,29 +267,14 @@ def test_bad_fields_on_a_write_writes_nothing(crest):
     assert s.get("/tasks/1").json()["title"] == "a"
 
 
-AUTH_APP = """\
-database: sqlite:fa.db
-auth:
-  jwt: {algorithms: [HS256], secret_env: CREST_JWT_SECRET}
-models:
-  Person:
-    fields:
-      name: {type: string, required: true}
-      salary: {type: int, read_permission: hr.read}
-modules:
-  people:
-    model: Person
-    enabled_methods: [index, read, create, update, sample]
-    permissions: {index: authenticated, read: authenticated, create: authenticated, update: authenticated,
-                  sample: authenticated}
-"""
 
 
 @pytest.fixture(scope="module")
 def people(tmp_path_factory):
-    s = start_server(tmp_path_factory, AUTH_APP, name="fieldsauth", env=JWT_ENV)
+    s = start_server(tmp_path_factory, FIELD_ACCESS_APP, name="fieldsauth", env=JWT_ENV)
     try:
-        r = s.request("POST", "/people", json={"name": "ann", "salary": 100}, headers=bearer("u"))
+        admin = bearer("u", permissions=["hr.admin"])
+        r = s.request("POST", "/people", json={"name": "ann", "salary": 100}, headers=admin)
         assert r.status_code == 201, r.text
         yield s
     finally:
