@@ -119,6 +119,11 @@ typedef struct crest_endpoint {
     /* Requests per client (the user, or the IP when anonymous): "100/1m",
      * "10/s"; over it 429 + Retry-After. NULL: the app's default. */
     const char *rate_limit;
+    /* Refuse query parameters the spec does not declare: a request naming
+     * one answers 400 invalid_parameter naming it (a typo such as ?limt=5
+     * is not silently ignored). false: undeclared query parameters are
+     * ignored (handlers may read them with crest_req_query). */
+    bool strict_query;
 } crest_endpoint;
 
 /* Limits: every size or time input can grow. Defaults are DESIGN.md's. */

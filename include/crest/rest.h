@@ -122,11 +122,17 @@ double crest_row_float(const crest_row *row, const char *field);
 const char *crest_row_str(const crest_row *row, const char *field); /* NULL when null */
 
 /* A computed field of the serializer: an SQL expression over the row's
- * columns ("spent_time / 3600.0"), or a C function writing one JSON value. */
+ * columns ("spent_time / 3600.0"), or a C function writing one JSON value.
+ * type: what the value is (the OpenAPI document says so). For sql, the
+ * cell is converted to it as a model field's is; CREST_F_JSON writes the
+ * cell's JSON text (json_group_array, json_agg) as the value it holds. A
+ * cell that is not of the type answers 500 (logged). 0: as the database
+ * gives it, untyped in the document. */
 typedef struct crest_computed {
     const char *name;
     const char *sql;
     int (*fn)(const crest_rest_ctx *ctx, const crest_row *row, crest_json *w);
+    crest_field_type type;
 } crest_computed;
 
 /* A per-field parse callback: may replace the value (*v, a new reference

@@ -448,10 +448,23 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
                 return CREST_ENOMEM;
             for (size_t i = 0; i < y->n; i++) {
                 const ynode *k = y->kids[2 * i], *e = y->kids[2 * i + 1];
-                if (crest__af_want_scalar(L, e, SUB("serializer.computed")))
+                char w3[300];
+                snprintf(w3, sizeof w3, "%s.%s", w2, k->str);
+                /* "<sql>", or {sql: "<sql>", type: <field type>} */
+                if (e->kind == Y_MAP) {
+                    static const char *const ck[] = {"sql", "type", NULL};
+                    if (crest__af_check_keys(L, e, w3, ck))
+                        return CREST_ECONFIG;
+                    const ynode *t = crest__ytree_get(e, "type");
+                    if (t && (rc = field_type(L, t, w3, &c[i].type)))
+                        return rc;
+                    if (!(e = crest__ytree_get(e, "sql")))
+                        return crest__af_bad(L, y->kids[2 * i + 1], "%s: needs sql", w3);
+                }
+                if (crest__af_want_scalar(L, e, w3))
                     return CREST_ECONFIG;
                 if (strchr(e->str, ';'))
-                    return crest__af_bad(L, e, "%s.%s: one SQL expression, without ';'", w2, k->str);
+                    return crest__af_bad(L, e, "%s: one SQL expression, without ';'", w3);
                 if (!(c[i].name = crest__af_conf_strdup(L, k->str)) || !(c[i].sql = crest__af_conf_strdup(L, e->str)))
                     return CREST_ENOMEM;
                 char k2[300]; /* checked against the table at start: keep the line */

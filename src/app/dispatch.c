@@ -141,18 +141,45 @@ static const char *type_value(crest_req *req, const crest_param *p, const char *
     return "has an unknown type";
 }
 
+/* Whether the spec declares a query parameter of this name. */
+static bool declared_query(const crest_endpoint *spec, const char *name)
+{
+    for (const crest_param *p = spec->params; p && p->name; p++)
+        if (p->in == CREST_IN_QUERY && strcmp(p->name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Adds a field error naming `name` to the answer being built. */
+static void note_bad(crest_req *req, crest_res *res, const char *name, const char *msg)
+{
+    crest__field_error *f = crest__arena_alloc(req->arena, sizeof *f);
+    if (!f)
+        return;
+    f->field = name;
+    f->msg = msg;
+    f->next = NULL;
+    crest__field_error **pp = &res->err_fields;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = f;
+    res->nerr_fields++;
+}
+
 static int check_params(crest_req *req, crest_res *res)
 {
     const crest__endpoint *ep = req->ep;
-    if (!ep->nparams)
+    bool strict = ep->spec->strict_query;
+    if (!ep->nparams && !(strict && req->nquery))
         return 0;
-    req->values = crest__arena_calloc(req->arena, ep->nparams, sizeof *req->values);
+    req->values = crest__arena_calloc(req->arena, ep->nparams ? ep->nparams : 1, sizeof *req->values);
     if (!req->values)
         return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     const crest_param *bad = NULL;
-    const char *bad_msg = NULL;
+    const char *bad_name = NULL, *bad_msg = NULL;
+    crest_param_in bad_in = CREST_IN_QUERY;
     unsigned nbad = 0, i = 0;
-    for (const crest_param *p = ep->spec->params; p->name; p++, i++) {
+    for (const crest_param *p = ep->spec->params; p && p->name; p++, i++) {
         const char *raw = NULL;
         if (p->in == CREST_IN_PATH) {
             const crest__route *rt = req->match.route;
@@ -181,37 +208,40 @@ static int check_params(crest_req *req, crest_res *res)
         }
         if (msg) {
             req->values[i].present = false;
-            if (!bad) {
-                if (nbad == 0) {
-                    bad = p;
-                    bad_msg = msg;
-                }
+            if (nbad++ == 0) { /* the problem itself is filled once we know how many there are */
+                bad = p;
+                bad_name = p->name;
+                bad_in = p->in;
+                bad_msg = msg;
             }
-            nbad++;
-            if (nbad == 1) {
-                /* The problem itself is filled once we know how many there are. */
-            }
-            crest__field_error *f = crest__arena_alloc(req->arena, sizeof *f);
-            if (f) {
-                f->field = p->name;
-                f->msg = msg;
-                f->next = NULL;
-                crest__field_error **pp = &res->err_fields;
-                while (*pp)
-                    pp = &(*pp)->next;
-                *pp = f;
-                res->nerr_fields++;
-            }
+            note_bad(req, res, p->name, msg);
         }
+    }
+    /* Query parameters the spec does not declare, each named once. */
+    for (unsigned k = 0; strict && k < req->nquery; k++) {
+        const char *name = req->query[k].key;
+        if (declared_query(ep->spec, name))
+            continue;
+        bool seen = false;
+        for (unsigned j = 0; j < k && !seen; j++)
+            seen = strcmp(req->query[j].key, name) == 0;
+        if (seen)
+            continue;
+        if (nbad++ == 0) {
+            bad_name = name;
+            bad_in = CREST_IN_QUERY;
+            bad_msg = "is unknown";
+        }
+        note_bad(req, res, name, "is unknown");
     }
     if (!nbad)
         return 0;
     crest__field_error *fields = res->err_fields;
     unsigned nfields = res->nerr_fields;
-    crest__ecode code = strcmp(bad_msg, "is required") == 0 && nbad == 1 ? CREST__E_MISSING_PARAMETER
-                                                                         : CREST__E_INVALID_PARAMETER;
+    crest__ecode code = bad && strcmp(bad_msg, "is required") == 0 && nbad == 1 ? CREST__E_MISSING_PARAMETER
+                                                                                : CREST__E_INVALID_PARAMETER;
     if (nbad == 1)
-        crest__res_fail(res, code, "%s parameter '%s' %s", where_name(bad->in), bad->name, bad_msg);
+        crest__res_fail(res, code, "%s parameter '%s' %s", where_name(bad_in), bad_name, bad_msg);
     else
         crest__res_fail(res, code, "%u parameters are invalid", nbad);
     res->err_fields = fields;

@@ -120,10 +120,18 @@ static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 re
     }
     if (shape == 0)
         for (unsigned j = 0; j < mod->ncomp; j++) {
-            crest_json_key(w, mod->comp[j]->name);
+            /* Typed like a field of its type (nullable: SQL may give null). */
+            const crest_computed *c = mod->comp[j];
+            crest__mfield as = {.f = {.name = c->name, .type = c->type,
+                                      .description = c->sql ? "computed from the row in SQL" : "computed by the server"}};
+            crest_json_key(w, c->name);
+            if (c->type) {
+                crest__oa_field(o, &as, true, false);
+                continue;
+            }
             crest_json_object_begin(w);
             crest_json_key(w, "description");
-            crest_json_str(w, mod->comp[j]->sql ? "computed from the row in SQL" : "computed by the server");
+            crest_json_str(w, as.f.description);
             crest_json_object_end(w);
         }
     crest_json_object_end(w);
@@ -394,7 +402,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     snprintf(ref, sizeof ref, "%s.%s", mod->name, op_names[r->kind]);
     crest_json_str(w, ref);
     static const int q400[] = {400, 500, 503, 504, 0};
-    static const int id404[] = {404, 500, 503, 504, 0};
+    static const int read_q[] = {400, 404, 500, 503, 504, 0}; /* 400: fields= */
     static const int write_body[] = {400, 404, 409, 413, 415, 422, 500, 503, 504, 507, 0};
     static const int create_body[] = {400, 409, 413, 415, 422, 500, 503, 504, 507, 0};
     static const int del[] = {404, 409, 500, 503, 504, 507, 0};
@@ -428,7 +436,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         answer(o, "200", r->kind == RT_INDEX ? "a page of rows" : "random rows", base, "List", q400);
         break;
     case RT_READ:
-        answer(o, "200", "the row", base, env_one, id404);
+        answer(o, "200", "the row", base, env_one, read_q);
         break;
     case RT_CREATE:
         crest_json_key(w, "201");
@@ -539,9 +547,12 @@ const char *crest__rest_param_description(const crest__endpoint *ep, const char 
 {
     const crest_handler h = ep->spec->handler;
     if (h != crest__rest_op_index && h != crest__rest_op_sample && h != crest__rest_op_group &&
-        h != crest__rest_op_stats && h != crest__rest_op_eval)
+        h != crest__rest_op_stats && h != crest__rest_op_eval && h != crest__rest_op_read &&
+        h != crest__rest_write_route)
         return NULL;
     const route *r = ep->ud;
+    if (!strcmp(param, "fields") && r->kind != RT_STATS)
+        return r->mod->fields_desc;
     if (!strcmp(param, "where"))
         return r->mod->where_desc;
     if (!strcmp(param, "sort_by") && r->kind == RT_INDEX)

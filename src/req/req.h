@@ -176,6 +176,7 @@ struct crest_req {
     bool timed_out;
     bool db_conflict;            /* an answer was a transaction's CONFLICT (dberror.c): a write unit
                                     may run again (crest__rest_write_route) */
+    const struct crest__field_mask *fields; /* a REST route's fields= (arena), NULL: every field */
 };
 
 struct crest_res {

@@ -100,6 +100,7 @@ void crest__module_free(crest__module *mod)
     free(mod->where_desc);
     free(mod->sort_desc);
     free(mod->stats_desc);
+    free(mod->fields_desc);
     free(mod->tag_desc);
     free(mod->name);
     free(mod->base);
@@ -116,9 +117,72 @@ void crest__module_free(crest__module *mod)
 
 static const char *const count_values[] = {"exact", "estimated", "none", NULL};
 
-static void add_param(route *r, unsigned *n, crest_param p)
+#define K(kind) (1u << (kind))
+#define LIST_ROUTES (K(RT_INDEX) | K(RT_SAMPLE))
+#define ROW_ROUTES (LIST_ROUTES | K(RT_READ) | K(RT_CREATE) | K(RT_UPDATE) | K(RT_PATCH))
+
+/* The query parameters of the routes, in the order the OpenAPI document
+ * lists them; each with the routes (K(RT_*) bits) that take it. Declaring
+ * a new parameter is one line here: the spec check types it and, on the
+ * list routes (strict_query), refuses every parameter not declared. */
+static const struct {
+    crest_param p;
+    unsigned kinds;
+} route_params[] = {
+    {{"page", CREST_IN_QUERY, CREST_T_INT, .has_min = true, .min = 1, .description = "page number, from 1"},
+     K(RT_INDEX) | K(RT_GROUP)},
+    {{"page_size", CREST_IN_QUERY, CREST_T_INT, .has_min = true, .min = 1,
+      .description = "rows per page (above the maximum: the maximum)"},
+     K(RT_INDEX) | K(RT_SAMPLE) | K(RT_GROUP)},
+    {{"limit", CREST_IN_QUERY, CREST_T_INT, .has_min = true, .min = 1,
+      .description = "at most this many rows (above the page size maximum: the maximum); instead of page and "
+                     "page_size"},
+     LIST_ROUTES},
+    {{"offset", CREST_IN_QUERY, CREST_T_INT, .has_min = true, .min = 0,
+      .description = "rows to skip, from 0 (alone: limit is the default page size); instead of page and page_size"},
+     K(RT_INDEX)},
+    {{"sort_by", CREST_IN_QUERY, CREST_T_STRING, .description = "fields, comma-separated; -name sorts descending"},
+     K(RT_INDEX)},
+    {{"sort_by", CREST_IN_QUERY, CREST_T_STRING, .description = "count, -count, value or -value"}, K(RT_GROUP)},
+    {{"fields", CREST_IN_QUERY, CREST_T_STRING, .required = true, .description = "fields, comma-separated"},
+     K(RT_STATS)},
+    {{"q", CREST_IN_QUERY, CREST_T_STRING,
+      .description = "{\"functions\": [{\"name\": \"sum\", \"field\": \"f\"}]}"},
+     K(RT_EVAL)},
+    {{"where", CREST_IN_QUERY, CREST_T_STRING, .description = "a JSON query"},
+     LIST_ROUTES | K(RT_GROUP) | K(RT_STATS) | K(RT_EVAL)},
+    {{"count", CREST_IN_QUERY, CREST_T_ENUM, .values = count_values,
+      .description = "exact: total_objects in meta; estimated: exact up to the page_size maximum, past it the "
+                     "database's estimate (PostgreSQL's planner; SQLite: exact); none: no count"},
+     K(RT_INDEX)},
+    {{"fields", CREST_IN_QUERY, CREST_T_STRING,
+      .description = "only these fields in the answer, comma-separated (written in the serializer's order)"},
+     ROW_ROUTES},
+};
+
+/* Fills r->params: the path parameter, then the query parameters of its kind. */
+static unsigned fill_params(route *r, const crest__module *mod)
 {
-    r->params[(*n)++] = p;
+    unsigned np = 0;
+    if (r->kind == RT_GROUP)
+        r->params[np++] = (crest_param){"field", CREST_IN_PATH, CREST_T_STRING, .required = true,
+                                        .description = "the field to count rows by"};
+    else if (r->kind != RT_INDEX && r->kind != RT_CREATE && r->kind != RT_SAMPLE && r->kind != RT_STATS &&
+             r->kind != RT_EVAL)
+        r->params[np++] = (crest_param){mod->id_param, CREST_IN_PATH, CREST_T_STRING, .required = true,
+                                        .description = "the row's id (an integer)"};
+    for (size_t i = 0; i < CREST_ARRAY_LEN(route_params); i++)
+        if (route_params[i].kinds & K(r->kind))
+            r->params[np++] = route_params[i].p;
+    /* Answers that are rows embed related rows (module_embed.c). */
+    if (mod->m->nrels && (K(r->kind) & ROW_ROUTES))
+        r->params[np++] = (crest_param){"include", CREST_IN_QUERY, CREST_T_STRING,
+                                        .description = "related rows to embed, comma-separated relation paths "
+                                                       "(owner, computers.vendor)"};
+    _Static_assert(CREST_ARRAY_LEN(route_params) + 3 <= CREST_ARRAY_LEN(((route *)0)->params),
+                   "route.params holds every parameter, include, a path parameter and the terminator");
+    r->params[np] = (crest_param){0};
+    return np;
 }
 
 /* The module's custom error body (error_fn) in place of the problem document. */
@@ -180,59 +244,7 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         snprintf(r->path, need, "%s%s", head, tail);
         if (!r->path[0])
             snprintf(r->path, need, "/");
-        unsigned np = 0;
-        crest_param page = {"page", CREST_IN_QUERY, CREST_T_INT, .has_min = true, .min = 1,
-                            .description = "page number, from 1"};
-        crest_param page_size = {"page_size", CREST_IN_QUERY, CREST_T_INT, .has_min = true, .min = 1,
-                                 .description = "rows per page (above the maximum: the maximum)"};
-        crest_param where = {"where", CREST_IN_QUERY, CREST_T_STRING, .description = "a JSON query"};
-        switch (r->kind) {
-        case RT_INDEX:
-            add_param(r, &np, page);
-            add_param(r, &np, page_size);
-            add_param(r, &np, (crest_param){"sort_by", CREST_IN_QUERY, CREST_T_STRING,
-                                            .description = "fields, comma-separated; -name sorts descending"});
-            add_param(r, &np, where);
-            add_param(r, &np, (crest_param){"count", CREST_IN_QUERY, CREST_T_ENUM, .values = count_values,
-                                            .description = "exact: total_objects in meta; estimated: exact up to the "
-                                                           "page_size maximum, past it the database's estimate "
-                                                           "(PostgreSQL's planner; SQLite: exact); none: no count"});
-            break;
-        case RT_SAMPLE:
-            add_param(r, &np, page_size);
-            add_param(r, &np, where);
-            break;
-        case RT_GROUP:
-            add_param(r, &np, (crest_param){"field", CREST_IN_PATH, CREST_T_STRING, .required = true,
-                                            .description = "the field to count rows by"});
-            add_param(r, &np, page);
-            add_param(r, &np, page_size);
-            add_param(r, &np, (crest_param){"sort_by", CREST_IN_QUERY, CREST_T_STRING,
-                                            .description = "count, -count, value or -value"});
-            add_param(r, &np, where);
-            break;
-        case RT_STATS:
-            add_param(r, &np, (crest_param){"fields", CREST_IN_QUERY, CREST_T_STRING, .required = true,
-                                            .description = "fields, comma-separated"});
-            add_param(r, &np, where);
-            break;
-        case RT_EVAL:
-            add_param(r, &np, (crest_param){"q", CREST_IN_QUERY, CREST_T_STRING,
-                                            .description = "{\"functions\": [{\"name\": \"sum\", \"field\": \"f\"}]}"});
-            add_param(r, &np, where);
-            break;
-        case RT_CREATE:
-            break;
-        default: /* id routes */
-            add_param(r, &np, (crest_param){mod->id_param, CREST_IN_PATH, CREST_T_STRING, .required = true,
-                                            .description = "the row's id (an integer)"});
-            break;
-        }
-        /* Answers that are rows embed related rows (module_embed.c). */
-        if (mod->m->nrels && r->kind != RT_DELETE && r->kind != RT_GROUP && r->kind != RT_STATS && r->kind != RT_EVAL)
-            add_param(r, &np, (crest_param){"include", CREST_IN_QUERY, CREST_T_STRING,
-                                            .description = "related rows to embed, comma-separated relation paths "
-                                                           "(owner, computers.vendor)"});
+        unsigned np = fill_params(r, mod);
         r->spec.method = table[t].method;
         r->spec.path = r->path;
         r->spec.params = np ? r->params : NULL;
@@ -242,6 +254,7 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         r->spec.tag = mod->name;
         r->spec.status = r->kind == RT_CREATE ? 201 : r->kind == RT_DELETE ? 204 : 200;
         r->spec.handler = table[t].h;
+        r->spec.strict_query = (K(r->kind) & LIST_ROUTES) != 0;
         for (unsigned b = 0; b < 9; b++)
             if (table[t].bit == 1u << b)
                 r->spec.permission = mod->def->permissions[b];
@@ -299,6 +312,29 @@ static int describe(crest__module *mod)
     if ((mod->tag_desc = malloc(n)))
         snprintf(mod->tag_desc, n, "The %s REST module, over the %s model", mod->name, mod->m->name);
     return mod->where_desc && mod->sort_desc && mod->stats_desc && mod->tag_desc ? 0 : CREST_ENOMEM;
+}
+
+/* The OpenAPI description of fields= (sparse fieldsets): the served fields
+ * and the computed ones, in the serializer's order. */
+static int describe_fields(crest__module *mod)
+{
+    crest__buf b;
+    crest__buf_init(&b, 0);
+    crest__buf_appends(&b, "Only these fields in the answer, separated by commas (written in this order whatever "
+                           "the order asked). Fields: ");
+    unsigned n = 0;
+    for (unsigned i = 0; i < mod->m->nfields; i++)
+        if (mod->served[i])
+            crest__buf_appendf(&b, "%s%s", n++ ? ", " : "", mod->m->fields[i].f.name);
+    for (unsigned j = 0; j < mod->ncomp; j++)
+        crest__buf_appendf(&b, "%s%s", n++ ? ", " : "", mod->comp[j]->name);
+    crest__buf_appends(&b, n ? "." : "(none).");
+    if (crest__buf_append(&b, "", 1)) {
+        crest__buf_dispose(&b);
+        return CREST_ENOMEM;
+    }
+    mod->fields_desc = b.ptr;
+    return 0;
 }
 
 static int parse_sort_default(crest__module *mod, crest_error *err)
@@ -448,6 +484,11 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
                                   def->name, c->name);
             goto fail;
         }
+        if ((unsigned)c->type > CREST_F_UUID) {
+            rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: computed field %s: unknown type %d",
+                                  def->name, c->name, (int)c->type);
+            goto fail;
+        }
         for (unsigned j = 0; j < mod->ncomp; j++)
             if (!strcmp(mod->comp[j]->name, c->name)) {
                 rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: computed field %s is defined twice",
@@ -456,6 +497,8 @@ int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_erro
             }
         mod->comp[mod->ncomp++] = c;
     }
+    if ((rc = describe_fields(mod)))
+        goto fail;
     if (def->owner) {
         mod->owner = crest__model_field(m, def->owner);
         if (!mod->owner || (mod->owner->f.type != CREST_F_STRING && mod->owner->f.type != CREST_F_TEXT)) {

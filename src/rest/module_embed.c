@@ -337,7 +337,8 @@ static int write_item(const crest__embeds *e, int level, const crest_rest_ctx *c
                       const crest__rows *r, size_t i, crest_json *w)
 {
     crest_json_object_begin(w);
-    int rc = crest__rest_write_fields(ctx, mod, r, i, w);
+    const crest__field_mask *mask = level < 0 ? crest__rest_route_mask(ctx->req, mod) : e->node[level].mask;
+    int rc = crest__rest_write_members(ctx, mod, r, i, mask, w);
     if (!rc && e)
         rc = write_embeds(e, level, r, i, w);
     crest_json_object_end(w);

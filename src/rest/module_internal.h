@@ -30,9 +30,17 @@ typedef struct route {
     rt_kind kind;
     crest_handler inner;          /* write routes: the handler write_route runs */
     crest_endpoint spec;
-    crest_param params[8];
+    crest_param params[16];       /* the spec's, zero-terminated (module.c: route_params) */
     char *path;
 } route;
+
+/* Which fields of a module an answer writes (fields=id,title): one byte per
+ * model field, then one per computed field, in the module's serializer
+ * order. Made by crest__rest_field_mask in the request's arena. */
+typedef struct crest__field_mask {
+    const struct crest__module *mod;
+    unsigned char *on;            /* nfields + ncomp bytes */
+} crest__field_mask;
 
 struct crest__module {
     const crest_module_def *def;
@@ -41,7 +49,7 @@ struct crest__module {
     bool scope_user;              /* the fixed scope names $user values */
     crest__qnode *scope_plan;     /* the fixed scope's plan when it does not (made once) */
     crest__arena scope_arena;     /* holds scope_plan */
-    char *where_desc, *sort_desc, *stats_desc; /* OpenAPI parameter descriptions */
+    char *where_desc, *sort_desc, *stats_desc, *fields_desc; /* OpenAPI parameter descriptions */
     char *tag_desc;
     crest__model *m;
     char *name;
@@ -93,6 +101,8 @@ typedef struct crest__embed {
     crest__module *mod;           /* the target's module: its permissions, scope, fields */
     crest__qnode *scope;          /* its scope for this request */
     int parent;                   /* the node whose rows are the parents; -1: the answer's rows */
+    const char *path;             /* "owner.computers" (the request's arena) */
+    const crest__field_mask *mask; /* fields[<path>]=, or NULL: every served field */
     crest__rows *rows;            /* NULL: no parent had a key */
     unsigned keycol;              /* the column of rows holding the parent's key */
     int64_t cap;                  /* has_many, through: rows written per parent */
@@ -164,9 +174,6 @@ const crest__mfield *crest__rest_client_field(const crest_req *req, const crest_
 /* The columns a row read returns: every field, then the computed ones
  * (borrowed from mod). */
 crest__proj crest__rest_proj(const crest__module *mod);
-/* The members (no braces) of row i of r through the serializer. */
-int crest__rest_write_fields(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
-                             crest_json *w);
 /* Ends plan's sort with the id (the way of the last key) unless it has it:
  * a total order, so pages neither repeat nor skip rows. */
 void crest__rest_total_order(crest__plan *plan, const crest__model *m);
@@ -175,9 +182,19 @@ void crest__rest_full_sort(const crest__module *mod, crest__plan *out);
 /* mod's row scope for this request (owner, fixed scope, scope_fn), or
  * NULL; 0, or -1 answered. */
 int crest__rest_scope(const crest_rest_ctx *ctx, const crest__module *mod, crest__qnode **out);
-/* Writes row i of r (a SELECT of mod->select) through the serializer. */
+/* Writes row i of r (a SELECT of mod->select) through the serializer: the
+ * fields of the route's fields= mask (req->fields) when it is mod's, else
+ * every served field. On an error it has answered, returns non-zero. */
 int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
                           crest_json *w);
+/* The same with a mask of mod's fields (NULL: every served field). */
+int crest__rest_write_fields(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
+                             const crest__field_mask *mask, crest_json *w);
+/* The same without the braces: the object's members only. */
+int crest__rest_write_members(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
+                              const crest__field_mask *mask, crest_json *w);
+/* The request's fields= mask when it is mod's (the route's module), else NULL. */
+const crest__field_mask *crest__rest_route_mask(const crest_req *req, const crest__module *mod);
 /* Row i as a JSON object, for after_* hooks (new reference, or NULL). */
 json_t *crest__rest_row_object(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i);
 /* The `where` parameter as a plan (NULL when absent); -1 when answered. */
@@ -196,6 +213,18 @@ void crest__rest_ctx_init(crest_rest_ctx *ctx, crest_req *req, crest_res *res, c
 int crest__rest_prologue(crest_req *req, crest_res *res, void *ud, crest_rest_ctx *ctx, crest__module **mod,
                          crest__qnode **scope, int64_t *id);
 int crest__rest_page_params(crest_req *req, crest_res *res, const crest__module *mod, int64_t *page, int64_t *size);
+/* The window of a list route: page/page_size, or limit/offset (index;
+ * sample: page_size or limit), each clamped to the module's page size
+ * bounds. 0, or -1 answered (400: both kinds given). */
+int crest__rest_window(crest_req *req, crest_res *res, const crest__module *mod, bool sample, int64_t *offset,
+                       int64_t *size);
+/* The mask of the fields named in `list` ("id,title": fields of mod the
+ * request's user may read through mod, computed fields included), in the
+ * request's arena. param names the parameter in the 400 answered for an
+ * empty list or a name that is not such a field. 0, or -1 answered. Usable
+ * for any module (an embedded one's fields[<relation>] too). */
+int crest__rest_field_mask(crest_req *req, crest_res *res, const crest__module *mod, const char *param,
+                           const char *list, crest__field_mask **out);
 /* id from the path; false when it is not an integer (the route answers 404). */
 bool crest__rest_path_id(crest_req *req, const crest__module *mod, int64_t *id);
 int crest__rest_not_found(crest_res *res, const crest__module *mod);

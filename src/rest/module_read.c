@@ -21,7 +21,7 @@ typedef struct list_op {
     list_count count;
     bool sample, beyond;
     bool estimate;                /* total is the planner's estimate */
-    int64_t page, size, total;
+    int64_t offset, size, total;  /* the window (offset: rows skipped) */
     crest__embeds *embeds;        /* ?include=, or NULL */
 } list_op;
 
@@ -50,7 +50,7 @@ static void list_write(void *p, crest__rows *r)
     /* count=none and estimated read one row past the page: whether there
      * is more is then known, not worked out from a total. */
     bool more = op->count == COUNT_EXACT
-                    ? (op->sample ? op->total > n : (double)op->page * (double)op->size < (double)op->total)
+                    ? (op->sample ? op->total > n : (double)op->offset + (double)op->size < (double)op->total)
                     : n > op->size;
     if (op->estimate && n) {
         /* An estimate below the rows seen up to here is known to be low. */
@@ -155,10 +155,9 @@ int crest__rest_list(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
     if (crest__rest_where_param(req, res, mod, &where) || crest__rest_embeds_parse(&op->ctx, mod, &op->embeds))
         return -1;
     where = crest__qnode_and(req->arena, where, scope);
-    int64_t page, size;
-    crest__rest_page_params(req, res, mod, &page, &size);
-    if (sample)
-        page = 1;
+    int64_t offset, size;
+    if (crest__rest_window(req, res, mod, sample, &offset, &size))
+        return -1;
     crest__plan *plan = &op->plan;
     *plan = mod->defsort;
     const char *sort = sample ? NULL : crest_req_str(req, "sort_by");
@@ -175,12 +174,12 @@ int crest__rest_list(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
                 : !strcmp(count, "none")          ? COUNT_NONE
                                                   : COUNT_ESTIMATED; /* the parameter's enum checked the rest */
     /* Past the last row, or an offset beyond what SQLite counts: nothing. */
-    op->beyond = (double)(page - 1) * (double)size > 9.0e18;
-    op->page = page;
+    op->beyond = (double)offset > 9.0e18;
+    op->offset = offset;
     op->size = size;
     op->lp = (crest__list_plan){.proj = crest__rest_proj(mod), .where = where, .order = plan, .random = sample,
                                 .limit = op->count == COUNT_EXACT ? size : size + 1,
-                                .offset = op->beyond ? 0 : (page - 1) * size};
+                                .offset = op->beyond ? 0 : offset};
     if (op->count == COUNT_NONE)
         return list_read(op);
     /* The count first, then the page (one after the other on the session).

@@ -201,22 +201,55 @@ static const crest__mfield *hidden_in(const crest_req *req, const crest__qnode *
     return NULL;
 }
 
-/* Writes row i of r (a read of crest__rest_proj's columns) through the serializer. */
-int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i0,
-                          crest_json *w)
+/* A computed SQL field's cell as its declared type. json: the cell's JSON
+ * text as the value it holds (a number as it is). Returns -1, with the
+ * request answered 500 and the cause logged, when the cell is not of the
+ * type (the document promised it). */
+static int write_computed(const crest_rest_ctx *ctx, const crest__module *mod, const crest_computed *c,
+                          const crest__cell *cell, crest_json *w)
+{
+    crest__vkind k = (crest__vkind)cell->k;
+    int bad;
+    if (!c->type || k == CREST__V_NULL) {
+        crest__cell_write(w, cell);
+        return 0;
+    }
+    if (c->type == CREST_F_JSON && crest__vkind_is_text(k)) {
+        json_t *v = cell->v.s ? json_loadb(cell->v.s, cell->n, JSON_DECODE_ANY, NULL) : NULL;
+        if (v)
+            crest__json_write_value(w, v);
+        json_decref(v);
+        bad = !v;
+    } else if (c->type == CREST_F_JSON) {
+        crest__cell_write(w, cell); /* a number or a boolean is JSON as it is */
+        bad = 0;
+    } else {
+        bad = crest__cell_write_as(w, cell, (int)c->type, true);
+    }
+    if (!bad)
+        return 0;
+    fprintf(stderr, "{\"event\":\"computed_type\",\"request_id\":\"%s\",\"module\":\"%s\",\"field\":\"%s\"}\n",
+            ctx->req->id, mod->name, c->name);
+    crest__res_fail(ctx->res, CREST__E_INTERNAL_ERROR, NULL);
+    return -1;
+}
+
+int crest__rest_write_fields(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i0,
+                             const crest__field_mask *mask, crest_json *w)
 {
     crest_json_object_begin(w);
-    int rc = crest__rest_write_fields(ctx, mod, r, i0, w);
+    int rc = crest__rest_write_members(ctx, mod, r, i0, mask, w);
     crest_json_object_end(w);
     return rc;
 }
 
-int crest__rest_write_fields(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i0,
-                             crest_json *w)
+int crest__rest_write_members(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i0,
+                              const crest__field_mask *mask, crest_json *w)
 {
     const crest__model *m = mod->m;
+    const unsigned char *on = mask ? mask->on : NULL;
     for (unsigned i = 0; i < m->nfields; i++) {
-        if (!mod->served[i] || !crest__rest_can_read(ctx->req, &m->fields[i]))
+        if (!mod->served[i] || (on && !on[i]) || !crest__rest_can_read(ctx->req, &m->fields[i]))
             continue;
         crest_json_key(w, m->fields[i].f.name);
         crest__field_write(w, &m->fields[i], crest__rows_cell(r, i0, i));
@@ -224,9 +257,12 @@ int crest__rest_write_fields(const crest_rest_ctx *ctx, const crest__module *mod
     crest_row row = {r, i0, mod, ctx->req->arena};
     for (unsigned j = 0; j < mod->ncomp; j++) {
         const crest_computed *c = mod->comp[j];
+        if (on && !on[m->nfields + j])
+            continue;
         crest_json_key(w, c->name);
         if (c->sql) {
-            crest__cell_write(w, crest__rows_cell(r, i0, m->nfields + j));
+            if (write_computed(ctx, mod, c, crest__rows_cell(r, i0, m->nfields + j), w))
+                return -1;
         } else {
             size_t before = w->len;
             int rc = c->fn(ctx, &row, w);
@@ -239,13 +275,28 @@ int crest__rest_write_fields(const crest_rest_ctx *ctx, const crest__module *mod
     return 0;
 }
 
+/* Writes row i of r (a read of crest__rest_proj's columns) through the
+ * serializer, with the route's fields= when it names mod's fields. */
+int crest__rest_write_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i0,
+                          crest_json *w)
+{
+    return crest__rest_write_fields(ctx, mod, r, i0, crest__rest_route_mask(ctx->req, mod), w);
+}
+
+const crest__field_mask *crest__rest_route_mask(const crest_req *req, const crest__module *mod)
+{
+    const crest__field_mask *mask = req->fields;
+    return mask && mask->mod == mod ? mask : NULL;
+}
+
 /* The row as a JSON object, for after_* hooks (new reference). */
 json_t *crest__rest_row_object(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i)
 {
     crest_json w;
     crest_json_init(&w, 0);
     json_t *o = NULL;
-    if (crest__rest_write_row(ctx, mod, r, i, &w) == 0 && !crest_json_error(&w))
+    /* Every served field, whatever fields= the client asked for. */
+    if (crest__rest_write_fields(ctx, mod, r, i, NULL, &w) == 0 && !crest_json_error(&w))
         o = json_loadb(w.buf, w.len, 0, NULL);
     crest_json_dispose(&w);
     return o;
@@ -386,6 +437,57 @@ int crest__rest_prologue(crest_req *req, crest_res *res, void *ud, crest_rest_ct
         return -1;
     if (id && !crest__rest_path_id(req, r->mod, id))
         return crest__rest_not_found(res, r->mod);
+    /* fields= of the routes that answer rows (the stats route's `fields`
+     * means something else), checked before anything is written. */
+    bool rows = r->kind == RT_INDEX || r->kind == RT_SAMPLE || r->kind == RT_READ || r->kind == RT_CREATE ||
+                r->kind == RT_UPDATE || r->kind == RT_PATCH;
+    req->fields = NULL;
+    if (rows && crest_req_has(req, "fields")) {
+        crest__field_mask *mask;
+        if (crest__rest_field_mask(req, res, r->mod, "fields", crest_req_str(req, "fields"), &mask))
+            return -1;
+        req->fields = mask;
+    }
+    return 0;
+}
+
+int crest__rest_field_mask(crest_req *req, crest_res *res, const crest__module *mod, const char *param,
+                           const char *list, crest__field_mask **out)
+{
+    const crest__model *m = mod->m;
+    crest__field_mask *mask = crest__arena_alloc(req->arena, sizeof *mask);
+    unsigned char *on = crest__arena_calloc(req->arena, m->nfields + mod->ncomp + 1, 1);
+    if (!mask || !on)
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
+    *mask = (crest__field_mask){mod, on};
+    if (!list || !*list)
+        return crest__rest_bad_param(res, param,
+                                     crest__arena_printf(req->arena, "%s: name at least one field (%s=a,b)", param,
+                                                         param));
+    for (const char *p = list;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char *name = crest__arena_strndup(req->arena, p, len);
+        if (!name)
+            return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
+        /* A field this user reads through mod, or a computed field; any
+         * other name is unknown, whether or not the model has it. */
+        const crest__mfield *f = crest__model_field(m, name);
+        long at = f && mod->served[f->idx] && crest__rest_can_read(req, f) ? (long)f->idx : -1;
+        for (unsigned j = 0; at < 0 && j < mod->ncomp; j++)
+            if (!strcmp(mod->comp[j]->name, name))
+                at = (long)(m->nfields + j);
+        if (at < 0 && !len)
+            return crest__rest_bad_param(res, param, crest__arena_printf(req->arena, "%s: an empty field name", param));
+        if (at < 0)
+            return crest__rest_bad_param(res, param,
+                                         crest__arena_printf(req->arena, "%s: unknown field '%s'", param, name));
+        on[at] = 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    *out = mask;
     return 0;
 }
 
@@ -427,6 +529,40 @@ int crest__rest_page_params(crest_req *req, crest_res *res, const crest__module 
     if (*size < mod->ps_min)
         *size = mod->ps_min;
     CREST_UNUSED(res);
+    return 0;
+}
+
+int crest__rest_window(crest_req *req, crest_res *res, const crest__module *mod, bool sample, int64_t *offset,
+                       int64_t *size)
+{
+    /* The first of each pair the request gives, to name them when both are. */
+    const char *lo = crest_req_has(req, "limit") ? "limit" : crest_req_has(req, "offset") ? "offset" : NULL;
+    const char *pp = crest_req_has(req, "page") ? "page" : crest_req_has(req, "page_size") ? "page_size" : NULL;
+    if (lo && pp) {
+        crest__res_fail(res, CREST__E_INVALID_PARAMETER, "%s and %s cannot be used together: %s", pp, lo,
+                        sample ? "give one of them" : "page with page and page_size, or with limit and offset");
+        crest_res_error_field(res, pp, crest__arena_printf(req->arena, "cannot be used with %s", lo));
+        crest_res_error_field(res, lo, crest__arena_printf(req->arena, "cannot be used with %s", pp));
+        return -1;
+    }
+    int64_t page;
+    crest__rest_page_params(req, res, mod, &page, size);
+    if (sample)
+        page = 1;
+    if (!lo) {
+        /* Past what SQLite counts: the same as past the last row. */
+        double off = (double)(page - 1) * (double)*size;
+        *offset = off > 9.0e18 ? INT64_MAX : (page - 1) * *size;
+        return 0;
+    }
+    if (crest_req_has(req, "limit")) {
+        *size = crest_req_int(req, "limit");
+        if (*size > mod->ps_max)
+            *size = mod->ps_max;
+        if (*size < mod->ps_min)
+            *size = mod->ps_min;
+    }
+    *offset = crest_req_has(req, "offset") ? crest_req_int(req, "offset") : 0;
     return 0;
 }
 

@@ -131,6 +131,26 @@ OPTION_ROWS = [
     {"title": "c", "is_completed": False, "spent_time": 0},
 ]
 
+# Field-level access: salary is read with hr.read or hr.admin and written with hr.admin only
+# (test_auth_fields.py, and fields= in test_rest_list_params.py).
+FIELD_ACCESS_APP = """\
+database: sqlite:f.db
+auth:
+  jwt: {algorithms: [HS256], secret_env: CREST_JWT_SECRET}
+models:
+  Person:
+    fields:
+      name: {type: string, required: true}
+      salary: {type: int, read_permission: [hr.read, hr.admin], write_permission: hr.admin}
+      rating: {type: int, default: 0, write_permission: hr.admin}
+modules:
+  people:
+    model: Person
+    enabled_methods: [index, read, create, update, sample, group, stats]
+    permissions: {index: authenticated, read: authenticated, create: authenticated, update: authenticated,
+                  sample: authenticated, group: authenticated, stats: authenticated}
+"""
+
 ALL_METHODS = "[index, create, read, update, delete, sample, group, stats, eval]"
 
 

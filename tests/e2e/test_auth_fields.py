@@ -5,24 +5,7 @@ read-only (422) for them."""
 import pytest
 
 from conftest import JWT_ENV, assert_problem, bearer
-
-APP = """\
-database: sqlite:f.db
-auth:
-  jwt: {algorithms: [HS256], secret_env: CREST_JWT_SECRET}
-models:
-  Person:
-    fields:
-      name: {type: string, required: true}
-      salary: {type: int, read_permission: [hr.read, hr.admin], write_permission: hr.admin}
-      rating: {type: int, default: 0, write_permission: hr.admin}
-modules:
-  people:
-    model: Person
-    enabled_methods: [index, read, create, update, group, stats]
-    permissions: {index: authenticated, read: authenticated, create: authenticated, update: authenticated,
-                  group: authenticated, stats: authenticated}
-"""
+from rest_apps import FIELD_ACCESS_APP as APP
 
 
 def h(*perms):

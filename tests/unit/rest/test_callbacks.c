@@ -3,7 +3,9 @@
  * processor, before/after hooks (changing the object, rejecting the
  * request), after_parse_params, a pipeline that stops a request, scope_fn,
  * a computed field in C, meta_fn and error_fn (also for errors of the spec
- * check, before any handler runs). */
+ * check, before any handler runs); fields= with those (a C computed field
+ * left out is not called; after hooks get the whole row); and a C
+ * endpoint's strict_query. */
 #define _GNU_SOURCE /* memmem */
 #include <stdlib.h>
 #include <unistd.h>
@@ -129,9 +131,12 @@ static json_t *scope_fn(const crest_rest_ctx *ctx)
     return o ? json_pack("{s:s}", "owner", o) : NULL;
 }
 
+static int shout_calls;
+
 static int shout(const crest_rest_ctx *ctx, const crest_row *row, crest_json *w)
 {
     (void)ctx;
+    shout_calls++;
     char buf[128];
     const char *t = crest_row_str(row, "title");
     size_t i = 0;
@@ -210,6 +215,25 @@ static const char *parse_yes_no(const crest_rest_ctx *ctx, json_t **v)
 static const crest_parse_field todo_parse[] = {{"is_completed", parse_yes_no}, {0}};
 static const crest_module_def todo_module = {.name = "todos", .model = "Todo", .parse_fields = todo_parse};
 
+/* C endpoints: one refusing undeclared query parameters, one not. */
+static int say_ok(crest_req *req, crest_res *res, void *ud)
+{
+    (void)req;
+    (void)ud;
+    crest_json *w = crest_res_json(res);
+    crest_json_object_begin(w);
+    crest_json_key(w, "ok");
+    crest_json_bool(w, true);
+    crest_json_object_end(w);
+    return 0;
+}
+static const crest_param a_param[] = {{.name = "a", .in = CREST_IN_QUERY, .type = CREST_T_INT}, {0}};
+static const crest_endpoint strict_ep = {
+    .method = CREST_GET, .path = "/strict", .params = a_param, .handler = say_ok, .strict_query = true};
+static const crest_endpoint strict_bare_ep = {
+    .method = CREST_GET, .path = "/strict-bare", .handler = say_ok, .strict_query = true};
+static const crest_endpoint loose_ep = {.method = CREST_GET, .path = "/loose", .params = a_param, .handler = say_ok};
+
 /* ---- harness ---- */
 
 static char dbpath[64];
@@ -226,7 +250,9 @@ static int setup(void **state)
     crest_app_set_database(app, dbpath);
     crest_error e = {0};
     if (crest_app_add_model(app, &model, &e) || crest_app_add_module(app, &module, &e) ||
-        crest_app_add_model(app, &todo_model, &e) || crest_app_add_module(app, &todo_module, &e)) {
+        crest_app_add_model(app, &todo_model, &e) || crest_app_add_module(app, &todo_module, &e) ||
+        crest_app_add_endpoint(app, &strict_ep, NULL, &e) || crest_app_add_endpoint(app, &strict_bare_ep, NULL, &e) ||
+        crest_app_add_endpoint(app, &loose_ep, NULL, &e)) {
         fprintf(stderr, "setup: %s\n", e.msg);
         return -1;
     }
@@ -442,6 +468,57 @@ static void error_fn_covers_spec_check_errors(void **state)
     json_decref(r.body);
 }
 
+static void fields_leave_out_a_c_computed_field_and_hooks_get_the_whole_row(void **state)
+{
+    (void)state;
+    int calls = shout_calls, created = calls_after_create;
+    resp r = call("GET", "/notes/1?fields=n2,title", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_object_size(r.body), 2);
+    assert_string_equal(str(&r, "title"), "hello");
+    assert_i64_eq(num(&r, "n2"), 84);
+    assert_int_equal(shout_calls, calls); /* not asked: not called */
+    json_decref(r.body);
+    r = call("GET", "/notes/1?fields=shout", NULL, NULL);
+    assert_int_equal(json_object_size(r.body), 1);
+    assert_string_equal(str(&r, "shout"), "HELLO!");
+    json_decref(r.body);
+    r = call("POST", "/notes?fields=id", "X-User: carol\r\n", "{\"title\":\"third\"}");
+    assert_int_equal(r.status, 201);
+    assert_int_equal(json_object_size(r.body), 1);
+    assert_int_equal(calls_after_create, created + 1);
+    assert_string_equal(last_created_title, "third"); /* the hook's row has every field */
+    json_decref(r.body);
+    r = call("GET", "/notes?fields=nope", NULL, NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(str(&r, "message"), "fields: unknown field 'nope'"); /* through error_fn */
+    json_decref(r.body);
+}
+
+static void strict_query_refuses_undeclared_parameters(void **state)
+{
+    (void)state;
+    resp r = call("GET", "/strict?a=1", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    json_decref(r.body);
+    r = call("GET", "/strict?a=1&b=2", NULL, NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(str(&r, "code"), "invalid_parameter");
+    assert_string_equal(str(&r, "detail"), "query parameter 'b' is unknown");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.body, "errors"), "b")), "is unknown");
+    json_decref(r.body);
+    r = call("GET", "/strict-bare?x", NULL, NULL); /* no parameter declared at all */
+    assert_int_equal(r.status, 400);
+    assert_string_equal(str(&r, "detail"), "query parameter 'x' is unknown");
+    json_decref(r.body);
+    r = call("GET", "/strict-bare", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    json_decref(r.body);
+    r = call("GET", "/loose?a=1&b=2", NULL, NULL); /* without strict_query: ignored */
+    assert_int_equal(r.status, 200);
+    json_decref(r.body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +532,8 @@ int main(void)
         cmocka_unit_test(pipeline_stops_and_error_fn_can_keep_the_problem),
         cmocka_unit_test(after_parse_params_can_refuse),
         cmocka_unit_test(error_fn_covers_spec_check_errors),
+        cmocka_unit_test(fields_leave_out_a_c_computed_field_and_hooks_get_the_whole_row),
+        cmocka_unit_test(strict_query_refuses_undeclared_parameters),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
