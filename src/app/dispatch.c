@@ -141,12 +141,22 @@ static const char *type_value(crest_req *req, const crest_param *p, const char *
     return "has an unknown type";
 }
 
-/* Whether the spec declares a query parameter of this name. */
+/* Whether the spec declares a query parameter of this name; a declared
+ * "fields[*]" stands for every "fields[<key>]" (read by the handler from
+ * the query itself). */
 static bool declared_query(const crest_endpoint *spec, const char *name)
 {
-    for (const crest_param *p = spec->params; p && p->name; p++)
-        if (p->in == CREST_IN_QUERY && strcmp(p->name, name) == 0)
+    size_t n = strlen(name);
+    for (const crest_param *p = spec->params; p && p->name; p++) {
+        if (p->in != CREST_IN_QUERY)
+            continue;
+        if (strcmp(p->name, name) == 0)
             return true;
+        size_t k = strlen(p->name);
+        if (k > 3 && !strcmp(p->name + k - 3, "[*]") && n > k - 1 && !strncmp(p->name, name, k - 2) &&
+            name[n - 1] == ']')
+            return true;
+    }
     return false;
 }
 

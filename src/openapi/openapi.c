@@ -324,6 +324,9 @@ static void parameters(crest__oa *o, const crest__endpoint *ep)
     crest_json_key(w, "parameters");
     crest_json_array_begin(w);
     for (const crest_param *p = ps; p->name; p++) {
+        size_t n = strlen(p->name);
+        if (n > 3 && !strcmp(p->name + n - 3, "[*]"))
+            continue; /* fields[<relation>]: described with its family (fields) */
         crest_json_object_begin(w);
         crest_json_key(w, "name");
         crest_json_str(w, p->name);

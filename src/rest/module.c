@@ -175,12 +175,16 @@ static unsigned fill_params(route *r, const crest__module *mod)
         if (route_params[i].kinds & K(r->kind))
             r->params[np++] = route_params[i].p;
     /* Answers that are rows embed related rows (module_embed.c). */
-    if (mod->m->nrels && (K(r->kind) & ROW_ROUTES))
+    if (mod->m->nrels && (K(r->kind) & ROW_ROUTES)) {
         r->params[np++] = (crest_param){"include", CREST_IN_QUERY, CREST_T_STRING,
                                         .description = "related rows to embed, comma-separated relation paths "
                                                        "(owner, computers.vendor)"};
-    _Static_assert(CREST_ARRAY_LEN(route_params) + 3 <= CREST_ARRAY_LEN(((route *)0)->params),
-                   "route.params holds every parameter, include, a path parameter and the terminator");
+        r->params[np++] = (crest_param){"fields[*]", CREST_IN_QUERY, CREST_T_STRING,
+                                        .description = "fields[<included path>]=a,b: only these fields of the "
+                                                       "embedded rows"};
+    }
+    _Static_assert(CREST_ARRAY_LEN(route_params) + 4 <= CREST_ARRAY_LEN(((route *)0)->params),
+                   "route.params holds every parameter, include, fields[*], a path parameter and the terminator");
     r->params[np] = (crest_param){0};
     return np;
 }

@@ -82,12 +82,41 @@ static crest__embed *node_for(crest__embeds *e, crest_rest_ctx *ctx, int parent,
         return NULL;
     }
     crest__embed *n = &e->node[e->n++];
-    *n = (crest__embed){.rel = r, .mod = m2, .parent = parent};
+    *n = (crest__embed){.rel = r, .mod = m2, .parent = parent, .path = path};
     crest_rest_ctx c2;
     crest__rest_ctx_init(&c2, req, ctx->res, m2);
     if (crest__rest_scope(&c2, m2, &n->scope))
         return NULL;
     return n;
+}
+
+/* fields[<path>]=a,b: the fields of the embedded rows of an included path
+ * (e NULL: nothing included). 0, or -1 answered (400 naming the parameter). */
+static int embed_masks(crest_rest_ctx *ctx, crest__embeds *e)
+{
+    crest_req *req = ctx->req;
+    for (unsigned k = 0; k < req->nquery; k++) {
+        const char *key = req->query[k].key;
+        size_t n = strlen(key);
+        if (strncmp(key, "fields[", 7) || key[n - 1] != ']')
+            continue;
+        const char *path = crest__arena_strndup(req->arena, key + 7, n - 8);
+        crest__embed *node = NULL;
+        for (unsigned i = 0; e && path && i < e->n && !node; i++)
+            if (!strcmp(e->node[i].path, path))
+                node = &e->node[i];
+        if (!node)
+            return crest__rest_bad_param(
+                ctx->res, key, crest__arena_printf(req->arena, "%s: '%s' is not an included relation", key, path));
+        if (node->mask)
+            return crest__rest_bad_param(ctx->res, key,
+                                         crest__arena_printf(req->arena, "%s: is given more than once", key));
+        crest__field_mask *mask;
+        if (crest__rest_field_mask(req, ctx->res, node->mod, key, req->query[k].value, &mask))
+            return -1;
+        node->mask = mask;
+    }
+    return 0;
 }
 
 int crest__rest_embeds_parse(crest_rest_ctx *ctx, crest__module *mod, crest__embeds **out)
@@ -96,7 +125,7 @@ int crest__rest_embeds_parse(crest_rest_ctx *ctx, crest__module *mod, crest__emb
     *out = NULL;
     const char *text = crest_req_str(req, "include");
     if (!text)
-        return 0;
+        return embed_masks(ctx, NULL);
     if (!*text)
         return crest__rest_bad_param(ctx->res, "include", "include: an empty relation name");
     crest__embeds *e = crest__arena_calloc(req->arena, 1, sizeof *e);
@@ -138,6 +167,8 @@ int crest__rest_embeds_parse(crest_rest_ctx *ctx, crest__module *mod, crest__emb
             m = r->target;
         }
     }
+    if (embed_masks(ctx, e))
+        return -1;
     *out = e;
     return 0;
 }

@@ -335,3 +335,47 @@ def test_a_bulk_create_reads_its_rows_back_in_one_statement(srv):
                         json=[{"name": f"b{i}", "owner_id": srv.rows["bob"]["id"]} for i in range(n)])
         assert r.status_code == 201
         assert statements(srv) - before == n + 2  # n inserts, the read back, the owners
+
+
+# ---- sparse fieldsets of embedded rows: fields[<path>]= ----
+
+def test_fields_of_embedded_rows_at_each_level(srv):
+    r = srv.get(f"/people/{srv.rows['ann']['id']}", params={
+        "include": "computers.vendor", "fields": "name", "fields[computers]": "name",
+        "fields[computers.vendor]": "name"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "Ann", "computers": [{"name": "a1", "vendor": {"name": "Dell"}},
+                                                     {"name": "a2", "vendor": None},
+                                                     {"name": "a3", "vendor": {"name": "HP"}}],
+                        "computers_has_more": False}
+
+
+def test_fields_of_embedded_rows_on_a_list_and_a_write(srv):
+    r = srv.get("/computers", params={"include": "owner", "fields[owner]": "id", "page_size": 1})
+    assert r.json()["data"][0]["owner"] == {"id": srv.rows["ann"]["id"]}
+    r = srv.request("POST", "/computers", params={"include": "owner", "fields[owner]": "name"},
+                    json={"name": "n", "owner_id": srv.rows["bob"]["id"]})
+    assert r.status_code == 201 and r.json()["owner"] == {"name": "Bob"}
+
+
+@pytest.mark.parametrize("params,name,detail", [
+    ({"fields[owner]": "name"}, "fields[owner]", "fields[owner]: 'owner' is not an included relation"),
+    ({"include": "owner", "fields[vendor]": "name"}, "fields[vendor]", "fields[vendor]: 'vendor' is not an included relation"),
+    ({"include": "owner", "fields[owner]": "nope"}, "fields[owner]", "fields[owner]: unknown field 'nope'"),
+    ({"include": "owner", "fields[owner]": ""}, "fields[owner]", "fields[owner]: name at least one field (fields[owner]=a,b)"),
+    ({"include": "owner", "fieldz[owner]": "name"}, "fieldz[owner]", "query parameter 'fieldz[owner]' is unknown"),
+])
+def test_bad_fields_of_embedded_rows_are_400_naming_the_parameter(srv, params, name, detail):
+    p = assert_problem(srv.get("/computers", params=params), 400, "invalid_parameter")
+    assert p["detail"] == detail and name in p["errors"], p
+
+
+def test_fields_of_embedded_rows_hide_what_the_user_may_not_read(crest):
+    s = crest(AUTH_APP, env=JWT_ENV)
+    p = post(s, "/people", {"name": "Ann", "salary": 10})
+    s.request("POST", "/notes", json={"text": "t", "person_id": p["id"], "secret": "s"}, headers=bearer("alice"))
+    r = s.get("/people", params={"include": "notes", "fields[notes]": "secret"}, headers=bearer("alice"))
+    assert_problem(r, 400, "invalid_parameter")
+    r = s.get("/people", params={"include": "notes", "fields[notes]": "secret"},
+              headers=bearer("alice", permissions=["notes.secret"]))
+    assert r.json()["data"][0]["notes"] == [{"secret": "s"}]
