@@ -96,12 +96,83 @@ void crest__oa_field(crest__oa *o, const crest__mfield *f, bool nullable, bool w
     if (d->description || (f->def_now && with_default)) {
         crest_json_key(w, "description");
         crest_json_str(w, d->description ? d->description : "defaults to the time of the write");
+    } else if (f->ref && f->ref->target) {
+        char b[200];
+        snprintf(b, sizeof b, "the id of a %s (the relation %s: ?include=%s embeds it)", f->ref->target->name,
+                 f->ref->name, f->ref->name);
+        crest_json_key(w, "description");
+        crest_json_str(w, b);
     }
     crest_json_object_end(w);
 }
 
 /* A served field may be null unless it is id or required. */
 static bool served_nullable(const crest__mfield *f) { return f->idx != 0 && !f->f.required; }
+
+/* A schema value: the read schema of ref's module, or null (nullable). */
+static void ref_or_null(crest__oa *o, const char *ref, bool nullable)
+{
+    crest_json *w = o->w;
+    if (!nullable) {
+        crest__oa_ref(o, ref);
+        return;
+    }
+    crest_json_object_begin(w);
+    crest_json_key(w, o->v30 ? "allOf" : "anyOf");
+    crest_json_array_begin(w);
+    crest__oa_ref(o, ref);
+    if (!o->v30) {
+        crest_json_object_begin(w);
+        crest__oa_type(o, "null", false);
+        crest_json_object_end(w);
+    }
+    crest_json_array_end(w);
+    if (o->v30) {
+        crest_json_key(w, "nullable");
+        crest_json_bool(w, true);
+    }
+    crest_json_object_end(w);
+}
+
+/* The read shape's embedded rows (?include=): each relation whose model
+ * has a module, as that module's read schema (never required: present when
+ * included). */
+static void embedded_properties(crest__oa *o, const crest__module *mod)
+{
+    crest_json *w = o->w;
+    const crest__model *m = mod->m;
+    for (unsigned i = 0; i < m->nrels; i++) {
+        const crest__rel *r = &m->rels[i];
+        const crest__module *t = crest__rest_module_of(mod->app, r->target);
+        if (!t)
+            continue;
+        char base[160], desc[300];
+        schema_base(mod->app, t, base, sizeof base);
+        crest_json_key(w, r->name);
+        if (r->kind == CREST__REL_BELONGS_TO) {
+            ref_or_null(o, base, true);
+            continue;
+        }
+        crest_json_object_begin(w);
+        crest__oa_type(o, "array", false);
+        crest_json_key(w, "items");
+        crest__oa_ref(o, base);
+        crest_json_key(w, "maxItems");
+        crest_json_int(w, r->embed_max);
+        crest_json_key(w, "description");
+        snprintf(desc, sizeof desc, "with ?include=%s: the %s rows (at most %u per row)", r->name, r->target->name,
+                 r->embed_max);
+        crest_json_str(w, desc);
+        crest_json_object_end(w);
+        snprintf(desc, sizeof desc, "%s_has_more", r->name);
+        crest_json_key(w, desc);
+        crest_json_object_begin(w);
+        crest__oa_type(o, "boolean", false);
+        crest_json_key(w, "description");
+        crest_json_str(w, "with ?include: whether there are more related rows than embedded");
+        crest_json_object_end(w);
+    }
+}
 
 static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 read, 1 create, 2 update */)
 {
@@ -118,6 +189,8 @@ static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 re
         crest_json_key(w, f->f.name);
         crest__oa_field(o, f, shape == 0 ? served_nullable(f) : !f->f.required, shape == 1);
     }
+    if (shape == 0)
+        embedded_properties(o, mod);
     if (shape == 0)
         for (unsigned j = 0; j < mod->ncomp; j++) {
             /* Typed like a field of its type (nullable: SQL may give null). */
