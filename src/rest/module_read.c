@@ -152,7 +152,12 @@ static int list_rows(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
     *plan = mod->defsort;
     const char *sort = sample ? NULL : crest_req_str(req, "sort_by");
     char msg[200];
-    if (sort && *sort && crest__sort_parse(mod->m, &mod->sorts, sort, plan, msg, sizeof msg))
+    crest__rest_reach rr;
+    crest__reach reach = crest__rest_reach_init(&rr, req, res, mod);
+    int src = sort && *sort ? crest__sort_parse_rel(mod->m, &mod->sorts, &reach, sort, plan, msg, sizeof msg) : 0;
+    if (src == -2)
+        return -1;
+    if (src)
         return crest__rest_bad_param(res, "sort_by", msg);
     for (unsigned i = 0; i < plan->nsort; i++)
         if (!crest__rest_can_read(req, plan->sort[i].field))
@@ -160,12 +165,12 @@ static int list_rows(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
                                                                              plan->sort[i].field->f.name));
     bool has_id = false;
     for (unsigned i = 0; i < plan->nsort; i++)
-        has_id |= plan->sort[i].field->idx == 0;
+        has_id |= plan->sort[i].field->idx == 0 && !plan->sort[i].nrels;
     if (!has_id) {
         /* A total order, so pages neither repeat nor skip rows. The id goes
          * the way of the last key, so an index on that key (which ends with
          * the rowid) serves the whole ORDER BY. */
-        plan->sort[plan->nsort].field = &mod->m->fields[0];
+        plan->sort[plan->nsort] = (crest__sort){.field = &mod->m->fields[0]};
         plan->sort[plan->nsort].desc = plan->nsort ? plan->sort[plan->nsort - 1].desc : false;
         plan->nsort++;
     }
