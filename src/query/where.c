@@ -249,6 +249,42 @@ static crest__qnode *across(wctx *c, const crest__path *p, const crest__qnode *c
     return neg ? negate(c, r) : r;
 }
 
+/* One operator on field f, across path p's relations (NULL: none). */
+static int one_op(wctx *c, const crest__mfield *f, const char *name, const char *opname, const json_t *arg,
+                  unsigned depth, const crest__path *p, const crest__qnode *const *scopes, crest__qnode **out)
+{
+    if (parse_op(c, f, name, opname, arg, depth, out))
+        return -1;
+    return p && !(*out = across(c, p, scopes, opname, *out)) ? -1 : 0;
+}
+
+/* One name's condition: a bare value ($eq) or an object of operators, on
+ * field f of the model, or across path p's relations (NULL: none). */
+static int parse_ops(wctx *c, const crest__mfield *f, const char *name, const json_t *v, unsigned depth,
+                     const crest__path *p, const crest__qnode *const *scopes, crest__qnode **out)
+{
+    if (json_is_array(v))
+        return fail(c, "where: %s: a list is not a value (use $in)", name);
+    if (!json_is_object(v))
+        return one_op(c, f, name, "$eq", v, depth, p, scopes, out);
+    if (json_object_size(v) == 0)
+        return fail(c, "where: %s: expected a value or operators", name);
+    crest__qnode *all = NULL;
+    const char *k;
+    const json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+        if (k[0] != '$')
+            return fail(c, "where: %s: '%s' is not an operator (objects are not values)", name, k);
+        crest__qnode *one;
+        if (one_op(c, f, name, k, x, depth, p, scopes, &one))
+            return -1;
+        if (!(all = crest__qnode_and(c->a, all, one)))
+            return fail(c, "where: out of memory");
+    }
+    *out = all;
+    return 0;
+}
+
 /* A dotted name's condition ("owner.name", "computers.name", or a
  * relation with $exists). */
 static int parse_path(wctx *c, const char *name, const json_t *v, unsigned depth, crest__qnode **out)
@@ -279,31 +315,7 @@ static int parse_path(wctx *c, const char *name, const json_t *v, unsigned depth
         *out = json_is_true(e) ? x : negate(c, x);
         return *out ? 0 : -1;
     }
-    if (json_is_array(v))
-        return fail(c, "where: %s: a list is not a value (use $in)", name);
-    if (!json_is_object(v)) {
-        crest__qnode *one;
-        if (parse_op(c, p.field, name, "$eq", v, depth + p.nrels, &one))
-            return -1;
-        *out = across(c, &p, scopes, "$eq", one);
-        return *out ? 0 : -1;
-    }
-    if (json_object_size(v) == 0)
-        return fail(c, "where: %s: expected a value or operators", name);
-    crest__qnode *all = NULL;
-    const char *k;
-    const json_t *x;
-    json_object_foreach((json_t *)v, k, x) {
-        if (k[0] != '$')
-            return fail(c, "where: %s: '%s' is not an operator (objects are not values)", name, k);
-        crest__qnode *one;
-        if (parse_op(c, p.field, name, k, x, depth + p.nrels, &one) || !(one = across(c, &p, scopes, k, one)))
-            return -1;
-        if (!(all = crest__qnode_and(c->a, all, one)))
-            return fail(c, "where: out of memory");
-    }
-    *out = all;
-    return 0;
+    return parse_ops(c, p.field, name, v, depth + p.nrels, &p, scopes, out);
 }
 
 /* A field's condition: a bare value ($eq) or an object of operators. */
@@ -318,26 +330,7 @@ static int parse_field(wctx *c, const char *name, const json_t *v, unsigned dept
         return fail(c, "where: unknown field '%s'", name);
     if (c->allow && !c->allow->ok[f->idx])
         return fail(c, "where: field '%s' is not allowed in queries", name);
-    if (json_is_array(v))
-        return fail(c, "where: %s: a list is not a value (use $in)", name);
-    if (!json_is_object(v))
-        return parse_op(c, f, name, "$eq", v, depth, out);
-    if (json_object_size(v) == 0)
-        return fail(c, "where: %s: expected a value or operators", name);
-    crest__qnode *all = NULL;
-    const char *k;
-    const json_t *x;
-    json_object_foreach((json_t *)v, k, x) {
-        if (k[0] != '$')
-            return fail(c, "where: %s: '%s' is not an operator (objects are not values)", name, k);
-        crest__qnode *one;
-        if (parse_op(c, f, name, k, x, depth, &one))
-            return -1;
-        if (!(all = crest__qnode_and(c->a, all, one)))
-            return fail(c, "where: out of memory");
-    }
-    *out = all;
-    return 0;
+    return parse_ops(c, f, name, v, depth, NULL, NULL, out);
 }
 
 static int parse_list(wctx *c, const char *opname, const json_t *v, unsigned depth, crest__qnode **out)

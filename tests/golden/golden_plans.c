@@ -48,15 +48,6 @@ static const crest_model_def rel_defs[] = {{.name = "Person", .table = "person",
                                            {.name = "Computer", .table = "computer", .fields = computer_fields}};
 
 static crest_app *app;
-static crest__qnode *person_scope;
-static int test_reach(void *ud, const crest__path *p, const crest__qnode **scopes)
-{
-    (void)ud;
-    for (unsigned i = 0; i < p->nrels; i++)
-        scopes[i] = !strcmp(p->rels[i]->target->name, "Person") ? person_scope : NULL;
-    return 0;
-}
-static const crest__reach reach = {test_reach, NULL};
 
 static int label_fn(const crest_rest_ctx *ctx, const crest_row *row, crest_json *w) { return 0; }
 static const crest_computed computed[] = {
@@ -101,7 +92,7 @@ static int where_of(crest__arena *a, const crest__model *m, const char *text, cr
         return 0;
     json_t *j = json_loads(text, 0, NULL);
     char msg[300];
-    if (!j || crest__where_parse_rel(a, m, NULL, &reach, j, out, msg, sizeof msg)) {
+    if (!j || crest__where_parse_rel(a, m, NULL, &golden_reach, j, out, msg, sizeof msg)) {
         crest__buf_appendf(o, "error: %s\n", j ? msg : "not JSON");
         json_decref(j);
         return -1;
@@ -170,7 +161,7 @@ static int compile_case(crest__arena *a, const crest__model *m, const kv *k, con
         bool sample = !strcmp(op, "sample");
         crest__plan *plan = crest__arena_calloc(a, 1, sizeof *plan);
         char msg[200];
-        if (k->sort_by && crest__sort_parse_rel(m, NULL, &reach, k->sort_by, plan, msg, sizeof msg)) {
+        if (k->sort_by && crest__sort_parse_rel(m, NULL, &golden_reach, k->sort_by, plan, msg, sizeof msg)) {
             crest__buf_appendf(o, "error: %s\n", msg);
             return -1;
         }
@@ -202,7 +193,7 @@ static int compile_case(crest__arena *a, const crest__model *m, const kv *k, con
         if (k->field && strchr(k->field, '.')) {
             char msg[200];
             path = crest__arena_calloc(a, 1, sizeof *path);
-            if (!path || crest__sort_path(m, NULL, &reach, "group", k->field, path, msg, sizeof msg)) {
+            if (!path || crest__sort_path(m, NULL, &golden_reach, "group", k->field, path, msg, sizeof msg)) {
                 crest__buf_appendf(o, "error: %s\n", path ? msg : "out of memory");
                 return -1;
             }
@@ -416,24 +407,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "model: %s\n", err.msg);
         return 1;
     }
-    for (size_t i = 0; i < CREST_ARRAY_LEN(rel_defs); i++)
-        if (crest_app_add_model(app, &rel_defs[i], &err)) {
-            fprintf(stderr, "model: %s\n", err.msg);
-            return 1;
-        }
-    if (crest__app_link_models(app, &err)) {
-        fprintf(stderr, "link: %s\n", err.msg);
+    if (golden_add_models(app, rel_defs, CREST_ARRAY_LEN(rel_defs)))
         return 1;
-    }
     crest__model *m = crest__app_model(app, "Task");
     crest__arena scope_arena;
     crest__arena_init(&scope_arena, 1024, 0);
-    char smsg[200];
-    json_t *sj = json_pack("{s{si}}", "age", "$ge", 18);
-    if (crest__where_parse(&scope_arena, crest__app_model(app, "Person"), NULL, sj, &person_scope, smsg, sizeof smsg)) {
-        fprintf(stderr, "scope: %s\n", smsg);
+    if (golden_reach_init(&scope_arena, app))
         return 1;
-    }
     golden_pg *pg = NULL;
     bool synced = !on_pg || ((pg = golden_pg_open()) && !golden_model_sync_pg(m, pg, &err));
     for (size_t i = 0; on_pg && synced && i < CREST_ARRAY_LEN(rel_defs); i++)
@@ -477,7 +457,6 @@ int main(int argc, char **argv)
         free(ents[i]);
     free(ents);
     golden_pg_close(pg);
-    json_decref(sj);
     crest__arena_dispose(&scope_arena);
     crest_app_free(app);
     printf("%d passed, %d failed\n", passed, failed);

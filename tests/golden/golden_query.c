@@ -68,15 +68,6 @@ static const crest_model_def rel_defs[] = {
 };
 
 /* The test's reach: Person's scope; "hidden" fields unknown to the user. */
-static crest__qnode *person_scope;
-static int test_reach(void *ud, const crest__path *p, const crest__qnode **scopes)
-{
-    (void)ud;
-    for (unsigned i = 0; i < p->nrels; i++)
-        scopes[i] = !strcmp(p->rels[i]->target->name, "Person") ? person_scope : NULL;
-    return p->field && !strcmp(p->field->f.name, "hidden") ? -1 : 0;
-}
-static const crest__reach reach = {test_reach, NULL};
 
 /* Runs one case in dialect d into out; returns -1 when the SQL does not run
  * (on db for SQLite, on pg for PostgreSQL: either NULL when not run). */
@@ -107,7 +98,7 @@ static int run_case(crest_app *app, const crest__allow *allow, const crest__dial
             crest__buf_appendf(out, "error: where: not valid JSON (%s)\n", msg);
             goto done;
         }
-        int bad = crest__where_parse_rel(&a, m, allow, &reach, j, &q, msg, sizeof msg);
+        int bad = crest__where_parse_rel(&a, m, allow, &golden_reach, j, &q, msg, sizeof msg);
         if (bad) {
             json_decref(j);
             crest__buf_appendf(out, "error: %s\n", msg);
@@ -115,7 +106,7 @@ static int run_case(crest_app *app, const crest__allow *allow, const crest__dial
         }
         crest__arena_defer(&a, (void (*)(void *))json_decref, j);
     }
-    if (sort && crest__sort_parse_rel(m, allow, &reach, sort, &plan, msg, sizeof msg)) {
+    if (sort && crest__sort_parse_rel(m, allow, &golden_reach, sort, &plan, msg, sizeof msg)) {
         crest__buf_appendf(out, "error: %s\n", msg);
         goto done;
     }
@@ -163,15 +154,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "model: %s\n", err.msg);
         return 1;
     }
-    for (size_t i = 0; i < CREST_ARRAY_LEN(rel_defs); i++)
-        if (crest_app_add_model(app, &rel_defs[i], &err)) {
-            fprintf(stderr, "model: %s\n", err.msg);
-            return 1;
-        }
-    if (crest__app_link_models(app, &err)) {
-        fprintf(stderr, "link: %s\n", err.msg);
+    if (golden_add_models(app, rel_defs, CREST_ARRAY_LEN(rel_defs)))
         return 1;
-    }
     crest__model *m = crest__app_model(app, "Task");
     /* One allow-list for every model, as long as the longest: Task's flags,
      * and every field of the others. */
@@ -181,12 +165,8 @@ int main(int argc, char **argv)
     allow.ok[crest__model_field(m, "body")->idx] = 0; /* one readable field outside the allow-list */
     crest__arena scope_arena;
     crest__arena_init(&scope_arena, 1024, 0);
-    char smsg[200];
-    json_t *sj = json_pack("{s{si}}", "age", "$ge", 18);
-    if (crest__where_parse(&scope_arena, crest__app_model(app, "Person"), NULL, sj, &person_scope, smsg, sizeof smsg)) {
-        fprintf(stderr, "scope: %s\n", smsg);
+    if (golden_reach_init(&scope_arena, app))
         return 1;
-    }
     sqlite3 *db;
     sqlite3_open(":memory:", &db);
     if (golden_model_sync(m, db, &err)) {
@@ -258,7 +238,6 @@ int main(int argc, char **argv)
         free(ents[i]);
     free(ents);
     free(allow.ok);
-    json_decref(sj);
     crest__arena_dispose(&scope_arena);
     sqlite3_close(db);
     golden_pg_close(pg);
