@@ -290,6 +290,123 @@ static void cmp(crest__sql *q, const crest__qnode *n)
     }
 }
 
+/* Whether condition n holds on a row whose fields are all null (a
+ * belongs_to relation's missing or invisible row): SQL's unknown counts as
+ * false, as the compiled condition's NOT coalesce(..., false) does. */
+static bool holds_on_null(const crest__qnode *n)
+{
+    switch (n->kind) {
+    case CREST__Q_TRUE:
+        return true;
+    case CREST__Q_FALSE:
+        return false;
+    case CREST__Q_NOT:
+        return !holds_on_null(n->kids[0]);
+    case CREST__Q_AND:
+    case CREST__Q_OR:
+        for (unsigned i = 0; i < n->nkids; i++)
+            if (holds_on_null(n->kids[i]) == (n->kind == CREST__Q_OR))
+                return n->kind == CREST__Q_OR;
+        return n->kind == CREST__Q_AND;
+    case CREST__Q_REL: /* the null row's own relations: none */
+        return n->rel->kind == CREST__REL_BELONGS_TO && n->nkids && holds_on_null(n->kids[0]);
+    case CREST__Q_CMP:
+        break;
+    }
+    bool has_null = false;
+    for (unsigned i = 0; i < n->nvals; i++)
+        has_null |= n->vals[i].k == CREST__V_NULL;
+    switch (n->op) {
+    case CREST__OP_NE: /* null-safe */
+    case CREST__OP_NULL:
+        return true;
+    case CREST__OP_IN:
+        return has_null;
+    case CREST__OP_NIN:
+        return !has_null;
+    default:
+        return false;
+    }
+}
+
+/* "SELECT <col> FROM <table> WHERE <inner> AND <scope>" (either may be
+ * missing; nonnull: also "<col> IS NOT NULL"). */
+static void rel_select(crest__sql *q, const char *col, const crest__model *t, const crest__qnode *inner,
+                       const crest__qnode *scope, bool nonnull)
+{
+    crest__sql_add(q, "SELECT ");
+    crest__sql_add(q, col);
+    crest__sql_add(q, " FROM ");
+    crest__sql_add(q, t->qtable);
+    const char *sep = " WHERE ";
+    if (nonnull) {
+        crest__sql_add(q, sep);
+        crest__sql_add(q, col);
+        crest__sql_add(q, " IS NOT NULL");
+        sep = " AND ";
+    }
+    if (inner) {
+        crest__sql_add(q, sep);
+        crest__sql_where(q, inner);
+        sep = " AND ";
+    }
+    if (scope) {
+        crest__sql_add(q, sep);
+        crest__sql_where(q, scope);
+    }
+}
+
+/* A condition across a relation, as uncorrelated subqueries (no alias
+ * is needed, and both databases plan them as semi-joins): belongs_to
+ * "owner_id" IN (SELECT "id" FROM "person" WHERE ...), has_many "id" IN
+ * (SELECT "owner_id" FROM "computer" WHERE ...), through "id" IN (SELECT
+ * "task_id" FROM "task_tag" WHERE "tag_id" IN (SELECT "id" FROM "tag"
+ * WHERE ...)). neg: NOT IN (has_many, through: the subquery has no NULL). */
+static void rel_cond(crest__sql *q, const crest__qnode *n, bool neg)
+{
+    const crest__rel *r = n->rel;
+    const crest__qnode *inner = n->nkids ? n->kids[0] : NULL;
+    const char *id = r->target->fields[0].qname;
+    const char *in = neg ? " NOT IN (" : " IN (";
+    if (r->kind == CREST__REL_BELONGS_TO) {
+        const char *fk = r->fk->qname;
+        if (inner && holds_on_null(inner)) { /* no related row, or one the user may not see, counts */
+            crest__sql_add(q, "(");
+            crest__sql_add(q, fk);
+            crest__sql_add(q, " IS NULL OR ");
+            if (n->scope) {
+                crest__sql_add(q, fk);
+                crest__sql_add(q, " NOT IN (");
+                rel_select(q, id, r->target, NULL, n->scope, false);
+                crest__sql_add(q, ") OR ");
+            }
+        }
+        crest__sql_add(q, fk);
+        crest__sql_add(q, " IN (");
+        rel_select(q, id, r->target, inner, n->scope, false);
+        crest__sql_add(q, inner && holds_on_null(inner) ? "))" : ")");
+        return;
+    }
+    crest__sql_add(q, r->owner->fields[0].qname);
+    crest__sql_add(q, in);
+    if (r->kind == CREST__REL_HAS_MANY) {
+        rel_select(q, r->fk->qname, r->target, inner, n->scope, true);
+    } else {
+        crest__sql_add(q, "SELECT ");
+        crest__sql_add(q, r->fk->qname);
+        crest__sql_add(q, " FROM ");
+        crest__sql_add(q, r->join->qtable);
+        crest__sql_add(q, " WHERE ");
+        crest__sql_add(q, r->fk->qname);
+        crest__sql_add(q, " IS NOT NULL AND ");
+        crest__sql_add(q, r->join_fk->qname);
+        crest__sql_add(q, " IN (");
+        rel_select(q, id, r->target, inner, n->scope, false);
+        crest__sql_add(q, ")");
+    }
+    crest__sql_add(q, ")");
+}
+
 void crest__sql_where(crest__sql *q, const crest__qnode *n)
 {
     if (!n) {
@@ -306,7 +423,14 @@ void crest__sql_where(crest__sql *q, const crest__qnode *n)
     case CREST__Q_CMP:
         cmp(q, n);
         return;
+    case CREST__Q_REL:
+        rel_cond(q, n, false);
+        return;
     case CREST__Q_NOT:
+        if (n->kids[0]->kind == CREST__Q_REL && n->kids[0]->rel->kind != CREST__REL_BELONGS_TO) {
+            rel_cond(q, n->kids[0], true); /* never unknown: a plain NOT IN */
+            return;
+        }
         crest__sql_add(q, "NOT coalesce(");
         crest__sql_where(q, n->kids[0]);
         crest__sql_add(q, ", ");
@@ -326,11 +450,43 @@ void crest__sql_where(crest__sql *q, const crest__qnode *n)
     }
 }
 
+void crest__sql_sort_value(crest__sql *q, const crest__sort *s)
+{
+    /* (SELECT (SELECT "r2"."name" FROM "company" AS "r2" WHERE "r2"."id" =
+     * "r1"."company_id" AND <scope>) FROM "person" AS "r1" WHERE "r1"."id" =
+     * "computer"."owner_id" AND <scope>): the aliases keep a relation to
+     * the same model apart; a scope's bare names are the innermost table's. */
+    for (unsigned i = 0; i < s->nrels; i++)
+        crest__sql_add(q, "(SELECT ");
+    if (s->nrels)
+        addf(q, "\"r%u\".", s->nrels);
+    crest__sql_add(q, s->field->qname);
+    for (unsigned i = s->nrels; i-- > 0;) {
+        const crest__rel *r = s->rels[i];
+        crest__sql_add(q, " FROM ");
+        crest__sql_add(q, r->target->qtable);
+        addf(q, " AS \"r%u\" WHERE \"r%u\".", i + 1, i + 1);
+        crest__sql_add(q, r->target->fields[0].qname);
+        crest__sql_add(q, " = ");
+        if (i)
+            addf(q, "\"r%u\"", i);
+        else
+            crest__sql_add(q, r->owner->qtable);
+        crest__sql_add(q, ".");
+        crest__sql_add(q, r->fk->qname);
+        if (s->scopes[i]) {
+            crest__sql_add(q, " AND ");
+            crest__sql_where(q, s->scopes[i]);
+        }
+        crest__sql_add(q, ")");
+    }
+}
+
 void crest__sql_order(crest__sql *q, const crest__plan *p)
 {
     for (unsigned i = 0; p && i < p->nsort; i++) {
         crest__sql_add(q, i ? ", " : " ORDER BY ");
-        crest__sql_add(q, p->sort[i].field->qname);
+        crest__sql_sort_value(q, &p->sort[i]);
         if (p->sort[i].desc)
             crest__sql_add(q, " DESC");
     }
@@ -460,13 +616,23 @@ int crest__estimate_of(const char *json, size_t n, int64_t *out)
 
 /* ---- aggregates ---- */
 
+/* " FROM ... GROUP BY ..." after the grouped value (a dotted name's:
+ * "v", from a derived table, so that no database sees the correlated
+ * subquery in GROUP BY). */
 static void group_by(crest__sql *q, const crest__group_plan *p)
 {
+    if (p->path) {
+        crest__sql_add(q, " FROM (SELECT ");
+        crest__sql_sort_value(q, p->path);
+        crest__sql_add(q, " AS \"v\"");
+    }
     from(q, p->m);
     crest__sql_add(q, " WHERE ");
     crest__sql_where(q, p->where);
+    if (p->path)
+        crest__sql_add(q, ") AS \"g\"");
     crest__sql_add(q, " GROUP BY ");
-    crest__sql_add(q, p->field->qname);
+    crest__sql_add(q, p->path ? "\"v\"" : p->field->qname);
 }
 
 void crest__compile_group_count(crest__sql *q, const crest__group_plan *p)
@@ -483,7 +649,7 @@ void crest__compile_group(crest__sql *q, const crest__group_plan *p)
                                         [CREST__GROUP_COUNT_ASC] = "2 ASC, 1 ASC",
                                         [CREST__GROUP_COUNT_DESC] = "2 DESC, 1 ASC"};
     crest__sql_add(q, "SELECT ");
-    crest__sql_add(q, p->field->qname);
+    crest__sql_add(q, p->path ? "\"v\"" : p->field->qname);
     crest__sql_add(q, ", count(*)");
     group_by(q, p);
     crest__sql_add(q, " ORDER BY ");

@@ -17,11 +17,13 @@
 #define CREST_WHERE_MAX_IN 1000        /* values in one $in / $nin */
 #define CREST_WHERE_MAX_BYTES 16384    /* the where text */
 #define CREST_SORT_MAX 8               /* fields in sort_by */
+#define CREST_REL_MAX_DEPTH 3          /* relations crossed by one dotted name (owner.company.name: 2) */
 
 /* ---- the condition tree and the sort (where.c) ---- */
 
 typedef enum {
-    CREST__Q_TRUE, CREST__Q_FALSE, CREST__Q_AND, CREST__Q_OR, CREST__Q_NOT, CREST__Q_CMP
+    CREST__Q_TRUE, CREST__Q_FALSE, CREST__Q_AND, CREST__Q_OR, CREST__Q_NOT, CREST__Q_CMP,
+    CREST__Q_REL                  /* a condition on the rows of a relation (where.c's dotted names) */
 } crest__qkind;
 
 typedef enum {
@@ -37,13 +39,55 @@ struct crest__qnode {
     const crest__mfield *field;   /* CMP */
     crest__val *vals;             /* CMP: one value, or the $in list (of the field's kind, or NULL) */
     unsigned nvals;
-    crest__qnode **kids;          /* AND / OR / NOT */
+    crest__qnode **kids;          /* AND / OR / NOT; REL: the condition on the target's rows
+                                     (kids[0]; nkids 0: a visible related row exists) */
     unsigned nkids;
+    /* REL: the relation crossed from the row's model, and the target's
+     * scope for the user (NULL: none), which the related rows must meet.
+     * belongs_to: the condition holds for the one related row; a row with
+     * no (visible) related row is judged as if its fields were null.
+     * has_many / through: some visible related row meets it. */
+    const crest__rel *rel;
+    const crest__qnode *scope;
 };
 
+/* A dotted name: the relations it crosses from a model, then a field of
+ * the last relation's target ("owner.company.name"), or no field (the name
+ * ends at a relation: "computers"). Everything borrowed from the models. */
+typedef struct crest__path {
+    const crest__rel *rels[CREST_REL_MAX_DEPTH];
+    unsigned nrels;
+    const crest__mfield *field;   /* NULL: the path names a relation */
+} crest__path;
+
+/* Resolves a dotted name of model m into *out: 0; -1 when a part names
+ * no relation / field (or a field is not the last part); -2 when it crosses
+ * more than CREST_REL_MAX_DEPTH relations. A name without a dot resolves
+ * when it names a relation (nrels 1, no field); a plain field is -1. */
+int crest__path_resolve(const crest__model *m, const char *name, crest__path *out);
+/* Whether the path crosses a has_many or through relation (its name stands
+ * for many values). */
+bool crest__path_multi(const crest__path *p);
+
+/* What the stage above (REST: who the user is) says about a dotted name a
+ * client gives: whether the user may name it, and the scopes the related
+ * rows must meet. check(ud, path, scopes) returns 0 with scopes[i] the scope
+ * of path->rels[i]'s target (NULL: none; from the request's arena), -1 when
+ * the user may not name it (refused as unknown), -2 when it failed and
+ * answered (a scope function's error: the message is not used). */
+typedef struct crest__reach {
+    int (*check)(void *ud, const crest__path *p, const crest__qnode **scopes);
+    void *ud;
+} crest__reach;
+
 typedef struct crest__sort {
-    const crest__mfield *field;
+    const crest__mfield *field;   /* the field, of the last relation's target when nrels */
     bool desc;
+    /* A dotted name (belongs_to relations only): the relations, and their
+     * targets' scopes; nrels 0: a field of the model. */
+    const crest__rel *rels[CREST_REL_MAX_DEPTH];
+    const crest__qnode *scopes[CREST_REL_MAX_DEPTH];
+    unsigned nrels;
 } crest__sort;
 
 /* The parsed query parameters of a list: condition, sort, page. */
@@ -55,10 +99,17 @@ typedef struct crest__plan {
     bool count_exact;
 } crest__plan;
 
-/* Which fields a part of the query may name: one flag per model field. */
+/* Which fields a part of the query may name: one flag per model field,
+ * and the dotted names (relations' fields). */
 typedef struct crest__allow {
     unsigned char *ok;            /* nfields entries, owned */
+    const char *const *paths;     /* dotted names allowed, NULL-terminated (borrowed); NULL: see any_path */
+    bool any_path;                /* every dotted name the user may read (the list was not given) */
 } crest__allow;
+
+/* Whether the allow-list a (NULL: anything) lets a client name the dotted
+ * name `name`. */
+bool crest__allow_path(const crest__allow *a, const char *name);
 
 /* Parses a where object into a condition tree, allocated from the arena a
  * (values point into `where` or a: keep `where` alive as long as the plan).
@@ -66,10 +117,28 @@ typedef struct crest__allow {
  * offending part. */
 int crest__where_parse(crest__arena *a, const crest__model *m, const crest__allow *allow, const json_t *where,
                        crest__qnode **out, char *msg, size_t msgcap);
+/* The same where dotted names ("owner.name", "computers.name",
+ * {"computers": {"$exists": false}}) are judged by reach (NULL: refused
+ * as unknown fields) and allow's paths. Returns -1 with a message, or -2
+ * when reach answered. A has_many / through name means "some related row":
+ * $ne, $nin, $not and $exists false on it mean "no related row" of the
+ * positive form; two operators may be met by different related rows. */
+int crest__where_parse_rel(crest__arena *a, const crest__model *m, const crest__allow *allow,
+                           const crest__reach *reach, const json_t *where, crest__qnode **out, char *msg,
+                           size_t msgcap);
 /* Parses "a,-b" into plan->sort (fields borrowed from m); -1 with a message
  * naming the bad field. */
 int crest__sort_parse(const crest__model *m, const crest__allow *allow, const char *text, crest__plan *plan,
                       char *msg, size_t msgcap);
+/* The same with dotted names of belongs_to relations ("owner.name"),
+ * judged by reach (NULL: unknown) and allow's paths; -2 when reach answered. */
+int crest__sort_parse_rel(const crest__model *m, const crest__allow *allow, const crest__reach *reach,
+                          const char *text, crest__plan *plan, char *msg, size_t msgcap);
+/* One dotted name of belongs_to relations into *s (a sort entry, or a
+ * group's value): 0, or -1 / -2 (reach answered) with a message starting
+ * with `what` ("sort_by", "group"). */
+int crest__sort_path(const crest__model *m, const crest__allow *allow, const crest__reach *reach, const char *what,
+                     const char *name, crest__sort *s, char *msg, size_t msgcap);
 /* Appends the plan as text, "(and (eq is_completed 0) (gt spent_time 5))",
  * to b: for golden tests and debugging (a bool prints as 0 or 1). */
 void crest__plan_print(crest__buf *b, const crest__qnode *n);
@@ -179,6 +248,11 @@ void crest__sql_ref(crest__sql *q, unsigned i);
 void crest__sql_where(crest__sql *q, const crest__qnode *n);
 /* Appends " ORDER BY ..." for the plan's sort (nothing when empty). */
 void crest__sql_order(crest__sql *q, const crest__plan *p);
+/* Appends the value of sort entry s for a row of the model s->rels[0]->owner
+ * (from its table, unaliased): a field's column, or for a dotted name the
+ * scalar subquery reading it through the belongs_to relations within their
+ * scopes (NULL when no visible related row). */
+void crest__sql_sort_value(crest__sql *q, const crest__sort *s);
 /* "\"name\"" with quotes doubled (the same in both dialects), malloc'd:
  * the caller frees it. NULL when out of memory. */
 char *crest__quote_ident(const char *name);
@@ -261,6 +335,7 @@ typedef enum {
 typedef struct crest__group_plan {
     const crest__model *m;
     const crest__mfield *field;
+    const crest__sort *path;      /* a dotted name's value (its field is field); NULL: field of m */
     const crest__qnode *where;
     crest__group_order order;     /* ties of count: by value, ascending */
     int64_t limit, offset;

@@ -16,6 +16,8 @@ typedef struct {
     char *msg;
     size_t msgcap;
     unsigned nodes;
+    const crest__reach *reach;    /* NULL: no dotted names */
+    bool answered;                /* reach answered the request */
 } wctx;
 
 static int fail(wctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,10 +81,9 @@ static bool textual(const crest__mfield *f)
 }
 
 /* One operator on one field. */
-static int parse_op(wctx *c, const crest__mfield *f, const char *opname, const json_t *arg, unsigned depth,
-                    crest__qnode **out)
+static int parse_op(wctx *c, const crest__mfield *f, const char *fname, const char *opname, const json_t *arg,
+                    unsigned depth, crest__qnode **out)
 {
-    const char *fname = f->f.name;
     if (!strcmp(opname, "$not")) {
         if (!json_is_object(arg))
             return fail(c, "where: %s.$not: expected an object of operators", fname);
@@ -97,7 +98,7 @@ static int parse_op(wctx *c, const crest__mfield *f, const char *opname, const j
             crest__qnode *one;
             if (k[0] != '$')
                 return fail(c, "where: %s.$not: '%s' is not an operator", fname, k);
-            if (parse_op(c, f, k, v, depth + 1, &one))
+            if (parse_op(c, f, fname, k, v, depth + 1, &one))
                 return -1;
             inner = crest__qnode_and(c->a, inner, one);
         }
@@ -185,20 +186,87 @@ static int parse_op(wctx *c, const crest__mfield *f, const char *opname, const j
     return 0;
 }
 
-/* A field's condition: a bare value ($eq) or an object of operators. */
-static int parse_field(wctx *c, const char *name, const json_t *v, unsigned depth, crest__qnode **out)
+/* The condition `inner` on the rows at the end of path p, as a chain of
+ * REL nodes from the model's row (inner NULL: a visible row exists). */
+static crest__qnode *rel_chain(wctx *c, const crest__path *p, const crest__qnode *const *scopes, crest__qnode *inner)
 {
-    const crest__mfield *f = crest__model_field(c->m, name);
-    /* A client's where sees readable fields only; the server's own (a
-     * module's scope, allow == NULL) may use any field. */
-    if (!f || (c->allow && !crest__field_readable(f)))
-        return fail(c, "where: unknown field '%s'", name);
-    if (c->allow && !c->allow->ok[f->idx])
-        return fail(c, "where: field '%s' is not allowed in queries", name);
+    for (unsigned i = p->nrels; i-- > 0;) {
+        crest__qnode *n = node(c, CREST__Q_REL);
+        if (!n)
+            return NULL;
+        n->rel = p->rels[i];
+        n->scope = scopes[i];
+        if (inner) {
+            if (!(n->kids = crest__arena_alloc(c->a, sizeof *n->kids))) {
+                fail(c, "where: out of memory");
+                return NULL;
+            }
+            n->kids[0] = inner;
+            n->nkids = 1;
+        }
+        inner = n;
+    }
+    return inner;
+}
+
+static crest__qnode *negate(wctx *c, crest__qnode *x)
+{
+    crest__qnode *n = x ? node(c, CREST__Q_NOT) : NULL;
+    if (n && !(n->kids = crest__arena_alloc(c->a, sizeof *n->kids))) {
+        fail(c, "where: out of memory");
+        return NULL;
+    }
+    if (n) {
+        n->kids[0] = x;
+        n->nkids = 1;
+    }
+    return n;
+}
+
+/* One operator's condition `one` (parsed from opname on the path's field)
+ * across the path. On a name of many values (has_many / through), $ne,
+ * $nin, $not and $exists false mean "no related row" meets the positive
+ * form ($eq, $in, the $not's operators, $exists true). */
+static crest__qnode *across(wctx *c, const crest__path *p, const crest__qnode *const *scopes, const char *opname,
+                            crest__qnode *one)
+{
+    if (!crest__path_multi(p))
+        return rel_chain(c, p, scopes, one);
+    bool neg = true;
+    if (!strcmp(opname, "$not"))
+        one = one->kids[0];
+    else if (one->kind == CREST__Q_CMP && one->op == CREST__OP_NE && !strcmp(opname, "$ne"))
+        one->op = CREST__OP_EQ;
+    else if (one->kind == CREST__Q_CMP && one->op == CREST__OP_NOTNULL && !strcmp(opname, "$ne"))
+        one->op = CREST__OP_NULL; /* $ne: null */
+    else if (one->kind == CREST__Q_CMP && one->op == CREST__OP_NIN)
+        one->op = CREST__OP_IN;
+    else if (one->kind == CREST__Q_CMP && one->op == CREST__OP_NULL && !strcmp(opname, "$exists"))
+        one->op = CREST__OP_NOTNULL;
+    else
+        neg = false;
+    crest__qnode *r = rel_chain(c, p, scopes, one);
+    return neg ? negate(c, r) : r;
+}
+
+/* One operator on field f, across path p's relations (NULL: none). */
+static int one_op(wctx *c, const crest__mfield *f, const char *name, const char *opname, const json_t *arg,
+                  unsigned depth, const crest__path *p, const crest__qnode *const *scopes, crest__qnode **out)
+{
+    if (parse_op(c, f, name, opname, arg, depth, out))
+        return -1;
+    return p && !(*out = across(c, p, scopes, opname, *out)) ? -1 : 0;
+}
+
+/* One name's condition: a bare value ($eq) or an object of operators, on
+ * field f of the model, or across path p's relations (NULL: none). */
+static int parse_ops(wctx *c, const crest__mfield *f, const char *name, const json_t *v, unsigned depth,
+                     const crest__path *p, const crest__qnode *const *scopes, crest__qnode **out)
+{
     if (json_is_array(v))
         return fail(c, "where: %s: a list is not a value (use $in)", name);
     if (!json_is_object(v))
-        return parse_op(c, f, "$eq", v, depth, out);
+        return one_op(c, f, name, "$eq", v, depth, p, scopes, out);
     if (json_object_size(v) == 0)
         return fail(c, "where: %s: expected a value or operators", name);
     crest__qnode *all = NULL;
@@ -208,13 +276,61 @@ static int parse_field(wctx *c, const char *name, const json_t *v, unsigned dept
         if (k[0] != '$')
             return fail(c, "where: %s: '%s' is not an operator (objects are not values)", name, k);
         crest__qnode *one;
-        if (parse_op(c, f, k, x, depth, &one))
+        if (one_op(c, f, name, k, x, depth, p, scopes, &one))
             return -1;
         if (!(all = crest__qnode_and(c->a, all, one)))
             return fail(c, "where: out of memory");
     }
     *out = all;
     return 0;
+}
+
+/* A dotted name's condition ("owner.name", "computers.name", or a
+ * relation with $exists). */
+static int parse_path(wctx *c, const char *name, const json_t *v, unsigned depth, crest__qnode **out)
+{
+    crest__path p;
+    int r = crest__path_resolve(c->m, name, &p);
+    if (r == -2)
+        return fail(c, "where: %s: crosses more than %d relations", name, CREST_REL_MAX_DEPTH);
+    if (r || !c->reach || (p.field && !crest__field_readable(p.field)))
+        return fail(c, "where: unknown field '%s'", name);
+    if (c->allow && !crest__allow_path(c->allow, name))
+        return fail(c, "where: field '%s' is not allowed in queries", name);
+    if (depth + p.nrels > CREST_WHERE_MAX_DEPTH)
+        return fail(c, "where: nested deeper than %d", CREST_WHERE_MAX_DEPTH);
+    const crest__qnode **scopes = crest__arena_calloc(c->a, CREST_REL_MAX_DEPTH, sizeof *scopes);
+    if (!scopes)
+        return fail(c, "where: out of memory");
+    r = c->reach->check(c->reach->ud, &p, scopes);
+    if (r == -2)
+        c->answered = true;
+    if (r)
+        return fail(c, "where: unknown field '%s'", name);
+    if (!p.field) { /* a relation: {"$exists": true | false} */
+        const json_t *e = json_object_get(v, "$exists");
+        if (!json_is_object(v) || json_object_size(v) != 1 || !json_is_boolean(e))
+            return fail(c, "where: %s: a relation takes only {\"$exists\": true or false}", name);
+        crest__qnode *x = rel_chain(c, &p, scopes, NULL);
+        *out = json_is_true(e) ? x : negate(c, x);
+        return *out ? 0 : -1;
+    }
+    return parse_ops(c, p.field, name, v, depth + p.nrels, &p, scopes, out);
+}
+
+/* A field's condition: a bare value ($eq) or an object of operators. */
+static int parse_field(wctx *c, const char *name, const json_t *v, unsigned depth, crest__qnode **out)
+{
+    const crest__mfield *f = crest__model_field(c->m, name);
+    if (!f && (strchr(name, '.') || crest__model_rel(c->m, name)))
+        return parse_path(c, name, v, depth, out);
+    /* A client's where sees readable fields only; the server's own (a
+     * module's scope, allow == NULL) may use any field. */
+    if (!f || (c->allow && !crest__field_readable(f)))
+        return fail(c, "where: unknown field '%s'", name);
+    if (c->allow && !c->allow->ok[f->idx])
+        return fail(c, "where: field '%s' is not allowed in queries", name);
+    return parse_ops(c, f, name, v, depth, NULL, NULL, out);
 }
 
 static int parse_list(wctx *c, const char *opname, const json_t *v, unsigned depth, crest__qnode **out)
@@ -291,15 +407,123 @@ static int parse_obj(wctx *c, const json_t *obj, unsigned depth, crest__qnode **
 int crest__where_parse(crest__arena *a, const crest__model *m, const crest__allow *allow, const json_t *where,
                        crest__qnode **out, char *msg, size_t msgcap)
 {
-    wctx c = {a, m, allow, msg, msgcap, 0};
+    return crest__where_parse_rel(a, m, allow, NULL, where, out, msg, msgcap);
+}
+
+int crest__where_parse_rel(crest__arena *a, const crest__model *m, const crest__allow *allow,
+                           const crest__reach *reach, const json_t *where, crest__qnode **out, char *msg,
+                           size_t msgcap)
+{
+    wctx c = {a, m, allow, msg, msgcap, 0, reach, false};
     *out = NULL;
     if (!json_is_object(where))
         return fail(&c, "where: expected a JSON object");
-    return parse_obj(&c, where, 1, out);
+    int rc = parse_obj(&c, where, 1, out);
+    return rc && c.answered ? -2 : rc;
+}
+
+int crest__path_resolve(const crest__model *m, const char *name, crest__path *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = name;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        char part[128];
+        if (!m || n == 0 || n >= sizeof part)
+            return -1;
+        memcpy(part, p, n);
+        part[n] = 0;
+        const crest__rel *r = crest__model_rel(m, part);
+        if (r && r->target) {
+            if (out->nrels == CREST_REL_MAX_DEPTH)
+                return -2;
+            out->rels[out->nrels++] = r;
+            m = r->target;
+        } else if (!dot && out->nrels) {
+            return (out->field = crest__model_field(m, part)) ? 0 : -1;
+        } else {
+            return -1;
+        }
+        if (!dot)
+            return 0;
+        p = dot + 1;
+    }
+}
+
+bool crest__path_multi(const crest__path *p)
+{
+    for (unsigned i = 0; i < p->nrels; i++)
+        if (p->rels[i]->kind != CREST__REL_BELONGS_TO)
+            return true;
+    return false;
+}
+
+bool crest__allow_path(const crest__allow *a, const char *name)
+{
+    if (!a || a->any_path)
+        return true;
+    for (const char *const *p = a->paths; p && *p; p++)
+        if (!strcmp(*p, name))
+            return true;
+    return false;
 }
 
 int crest__sort_parse(const crest__model *m, const crest__allow *allow, const char *text, crest__plan *plan,
                       char *msg, size_t msgcap)
+{
+    return crest__sort_parse_rel(m, allow, NULL, text, plan, msg, msgcap);
+}
+
+int crest__sort_path(const crest__model *m, const crest__allow *allow, const crest__reach *reach, const char *what,
+                     const char *name, crest__sort *s, char *msg, size_t msgcap)
+{
+    bool group = !strcmp(what, "group");
+    crest__path p;
+    int r = crest__path_resolve(m, name, &p);
+    if (r == -2) {
+        snprintf(msg, msgcap, "%s: %s: crosses more than %d relations", what, name, CREST_REL_MAX_DEPTH);
+        return -1;
+    }
+    if (r || !reach || !p.field || !crest__field_readable(p.field)) {
+        snprintf(msg, msgcap, "%s: unknown field '%s'", what, name);
+        return -1;
+    }
+    if (crest__path_multi(&p)) {
+        snprintf(msg, msgcap, "%s: %s: only belongs_to relations %s", what, name, group ? "group" : "sort");
+        return -1;
+    }
+    if (!crest__allow_path(allow, name)) {
+        snprintf(msg, msgcap, "%s: %s by '%s' is not allowed", what, group ? "grouping" : "sorting", name);
+        return -1;
+    }
+    const crest__qnode *scopes[CREST_REL_MAX_DEPTH] = {0};
+    r = reach->check(reach->ud, &p, scopes);
+    if (r) {
+        snprintf(msg, msgcap, "%s: unknown field '%s'", what, name);
+        return r == -2 ? -2 : -1;
+    }
+    s->field = p.field;
+    s->nrels = p.nrels;
+    for (unsigned i = 0; i < p.nrels; i++) {
+        s->rels[i] = p.rels[i];
+        s->scopes[i] = scopes[i];
+    }
+    return 0;
+}
+
+static bool same_sort(const crest__sort *x, const crest__sort *y)
+{
+    if (x->field != y->field || x->nrels != y->nrels)
+        return false;
+    for (unsigned i = 0; i < x->nrels; i++)
+        if (x->rels[i] != y->rels[i])
+            return false;
+    return true;
+}
+
+int crest__sort_parse_rel(const crest__model *m, const crest__allow *allow, const crest__reach *reach,
+                          const char *text, crest__plan *plan, char *msg, size_t msgcap)
 {
     plan->nsort = 0;
     const char *p = text;
@@ -326,17 +550,23 @@ int crest__sort_parse(const crest__model *m, const crest__allow *allow, const ch
         }
         memcpy(name, p, n);
         name[n] = 0;
+        crest__sort one = {.desc = desc};
         const crest__mfield *f = crest__model_field(m, name);
-        if (!f || !crest__field_readable(f)) {
+        if (!f && strchr(name, '.')) {
+            int rc = crest__sort_path(m, allow, reach, "sort_by", name, &one, msg, msgcap);
+            if (rc)
+                return rc;
+        } else if (!f || !crest__field_readable(f)) {
             snprintf(msg, msgcap, "sort_by: unknown field '%s'", name);
             return -1;
-        }
-        if (allow && !allow->ok[f->idx]) {
+        } else if (allow && !allow->ok[f->idx]) {
             snprintf(msg, msgcap, "sort_by: sorting by '%s' is not allowed", name);
             return -1;
+        } else {
+            one.field = f;
         }
         for (unsigned i = 0; i < plan->nsort; i++)
-            if (plan->sort[i].field == f) {
+            if (same_sort(&plan->sort[i], &one)) {
                 snprintf(msg, msgcap, "sort_by: '%s' is given twice", name);
                 return -1;
             }
@@ -344,9 +574,7 @@ int crest__sort_parse(const crest__model *m, const crest__allow *allow, const ch
             snprintf(msg, msgcap, "sort_by: more than %d fields", CREST_SORT_MAX);
             return -1;
         }
-        plan->sort[plan->nsort].field = f;
-        plan->sort[plan->nsort].desc = desc;
-        plan->nsort++;
+        plan->sort[plan->nsort++] = one;
         if (!e)
             break;
         p = e + 1;
@@ -423,6 +651,19 @@ void crest__plan_print(crest__buf *b, const crest__qnode *n)
         } else if (n->nvals) {
             crest__buf_appends(b, " ");
             print_val(b, &n->vals[0]);
+        }
+        crest__buf_appends(b, ")");
+        return;
+    case CREST__Q_REL:
+        crest__buf_appendf(b, "(%s %s", n->rel->kind == CREST__REL_BELONGS_TO ? "one" : "any", n->rel->name);
+        if (n->nkids) {
+            crest__buf_appends(b, " ");
+            crest__plan_print(b, n->kids[0]);
+        }
+        if (n->scope) {
+            crest__buf_appends(b, " (scope ");
+            crest__plan_print(b, n->scope);
+            crest__buf_appends(b, ")");
         }
         crest__buf_appends(b, ")");
         return;

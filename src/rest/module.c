@@ -14,7 +14,6 @@ static const char *const method_names[] = {"index", "read", "create", "update", 
 
 static void allow_free(crest__allow *a) { free(a->ok); }
 
-/* Fills an allow-list from names (NULL: every served field and id). */
 /* Each path of allowed_includes names relations, to a depth of 3. */
 static int includes_check(const crest__module *mod, crest_error *err)
 {
@@ -38,6 +37,34 @@ static int includes_check(const crest__module *mod, crest_error *err)
     return 0;
 }
 
+/* A dotted name of an allow-list (owner.name; computers for where's
+ * $exists): it must name relations and a readable field of the last one's
+ * model; sorts and groups take belongs_to relations only. */
+static int allow_path(const crest__module *mod, const char *name, const char *what, bool numeric_only,
+                      crest_error *err)
+{
+    crest__path p;
+    int r = crest__path_resolve(mod->m, name, &p);
+    bool query = !strcmp(what, "query_allowed_fields");
+    if (r == -2)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: %s: '%s' crosses more than %d relations",
+                                mod->name, what, name, CREST_REL_MAX_DEPTH);
+    if (r || numeric_only || (!p.field && !query))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                "module %s: %s: '%s' names no field of a relation of model %s", mod->name, what,
+                                name, mod->m->name);
+    if (p.field && (!crest__field_readable(p.field) || p.field->f.type == CREST_F_JSON))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: %s: field '%s' is not readable",
+                                mod->name, what, name);
+    if (!query && crest__path_multi(&p))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                "module %s: %s: '%s': only belongs_to relations sort and group", mod->name, what,
+                                name);
+    return 0;
+}
+
+/* Fills an allow-list from names (NULL: every served field and id, and
+ * every dotted name the user may read). */
 static int allow_init(crest__allow *a, const crest__module *mod, const char *const *names, const char *what,
                       bool numeric_only, crest_error *err)
 {
@@ -45,6 +72,8 @@ static int allow_init(crest__allow *a, const crest__module *mod, const char *con
     a->ok = calloc(m->nfields, 1);
     if (!a->ok)
         return CREST_ENOMEM;
+    a->paths = names;
+    a->any_path = !names && !numeric_only;
     if (!names) {
         for (unsigned i = 0; i < m->nfields; i++) {
             crest_field_type t = m->fields[i].f.type;
@@ -56,6 +85,12 @@ static int allow_init(crest__allow *a, const crest__module *mod, const char *con
     }
     for (const char *const *n = names; *n; n++) {
         const crest__mfield *f = crest__model_field(m, *n);
+        if (!f && (strchr(*n, '.') || crest__model_rel(m, *n))) {
+            int rc = allow_path(mod, *n, what, numeric_only, err);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (!f)
             return crest__error_set(err, CREST_EINVAL, NULL, 0, "module %s: %s: '%s' is not a field of model %s",
                                     mod->name, what, *n, m->name);

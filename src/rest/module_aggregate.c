@@ -68,12 +68,26 @@ int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
         return -1;
     const char *fname = crest_req_str(req, "field");
     const crest__mfield *f = crest__rest_client_field(req, mod, fname);
-    if (!f)
+    crest__sort *path = NULL; /* a dotted name (belongs_to relations): owner.name */
+    if (!f && fname && strchr(fname, '.') && !crest__model_field(mod->m, fname)) {
+        char msg[256];
+        crest__rest_reach rr;
+        crest__reach reach = crest__rest_reach_init(&rr, req, res, mod);
+        if (!(path = crest__arena_calloc(req->arena, 1, sizeof *path)))
+            return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
+        int rc = crest__sort_path(mod->m, &mod->group, &reach, "group", fname, path, msg, sizeof msg);
+        if (rc == -2)
+            return -1;
+        if (rc)
+            return crest__rest_bad_param(res, "field", msg);
+        f = path->field;
+    } else if (!f) {
         return crest__rest_bad_param(res, "field",
                                      crest__arena_printf(req->arena, "group: unknown field '%s'", fname ? fname : ""));
-    if (!mod->group.ok[f->idx])
+    } else if (!mod->group.ok[f->idx]) {
         return crest__rest_bad_param(res, "field",
                                      crest__arena_printf(req->arena, "group: grouping by '%s' is not allowed", fname));
+    }
     if (crest__rest_where_param(req, res, mod, &where))
         return -1;
     where = crest__qnode_and(req->arena, where, scope);
@@ -104,7 +118,7 @@ int crest__rest_op_group(crest_req *req, crest_res *res, void *ud)
     op->page = page;
     op->size = size;
     op->beyond = (double)(page - 1) * (double)size > 9.0e18;
-    op->gp = (crest__group_plan){.m = mod->m, .field = f, .where = where, .order = order, .limit = size,
+    op->gp = (crest__group_plan){.m = mod->m, .field = f, .path = path, .where = where, .order = order, .limit = size,
                                  .offset = op->beyond ? 0 : (page - 1) * size};
     /* The number of groups, then the page. */
     crest__sql q;

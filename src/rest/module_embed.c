@@ -70,23 +70,21 @@ static crest__embed *node_for(crest__embeds *e, crest_rest_ctx *ctx, int parent,
         if (e->node[i].parent == parent && e->node[i].rel == r)
             return &e->node[i];
     crest_req *req = ctx->req;
-    crest__module *m2 = crest__rest_module_of(req->app, r->target);
-    if (!m2 || !crest__rest_may(req, m2, rel_method(r))) {
+    const crest__module *m2;
+    const crest__qnode *scope;
+    int rc = crest__rest_rel_target(req, ctx->res, r, rel_method(r), &m2, &scope);
+    if (rc == -1)
         crest__rest_bad_param(ctx->res, "include",
                               crest__arena_printf(req->arena, "include: '%s' is not a relation you may read", path));
+    if (rc)
         return NULL;
-    }
     if (e->n == CREST_INCLUDE_MAX) {
         crest__rest_bad_param(ctx->res, "include",
                               crest__arena_printf(req->arena, "include: more than %d relations", CREST_INCLUDE_MAX));
         return NULL;
     }
     crest__embed *n = &e->node[e->n++];
-    *n = (crest__embed){.rel = r, .mod = m2, .parent = parent, .path = path};
-    crest_rest_ctx c2;
-    crest__rest_ctx_init(&c2, req, ctx->res, m2);
-    if (crest__rest_scope(&c2, m2, &n->scope))
-        return NULL;
+    *n = (crest__embed){.rel = r, .mod = (crest__module *)m2, .scope = scope, .parent = parent, .path = path};
     return n;
 }
 

@@ -99,7 +99,7 @@ typedef void (*crest__rest_next)(void *op, crest__rows *rows);
 typedef struct crest__embed {
     const crest__rel *rel;
     crest__module *mod;           /* the target's module: its permissions, scope, fields */
-    crest__qnode *scope;          /* its scope for this request */
+    const crest__qnode *scope;    /* its scope for this request */
     int parent;                   /* the node whose rows are the parents; -1: the answer's rows */
     const char *path;             /* "owner.computers" (the request's arena) */
     const crest__field_mask *mask; /* fields[<path>]=, or NULL: every served field */
@@ -199,6 +199,35 @@ const crest__field_mask *crest__rest_route_mask(const crest_req *req, const cres
 json_t *crest__rest_row_object(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i);
 /* The `where` parameter as a plan (NULL when absent); -1 when answered. */
 int crest__rest_where_param(crest_req *req, crest_res *res, const crest__module *mod, crest__qnode **out);
+/* The related rows of rel as the request's user may reach them: *mod, the
+ * target model's module (crest__rest_module_of), when the method is
+ * enabled and the user has its permission for `access` (CREST_R_INDEX for has_many / through rows,
+ * CREST_R_READ for a belongs_to row; an app without auth: anyone), and
+ * *scope, that module's scope for this request (fixed scope, scope_fn, row
+ * ownership; NULL: none; from the request's arena), which every related row
+ * used must meet. Fields of the target: crest__rest_client_field(req, *mod,
+ * name). 0; -1 when the user may not reach them (answer as for an unknown
+ * name; nothing is answered); -2 when the scope failed and res is answered.
+ * Both outputs borrowed (the app's, the request's). */
+int crest__rest_rel_target(crest_req *req, crest_res *res, const crest__rel *rel, unsigned access,
+                           const crest__module **mod, const crest__qnode **scope);
+/* The judge of a client's dotted names (where, sort_by, group) in a
+ * request to mod: the state behind it lives in *rr (the caller's, for the
+ * parse; it remembers each target's scope). */
+typedef struct crest__rest_reach {
+    crest_req *req;
+    crest_res *res;
+    const crest__module *mod;
+    struct crest__rest_seen {
+        const crest__model *m;
+        unsigned access;
+        int rc;
+        const crest__module *mod;
+        const crest__qnode *scope;
+    } seen[8];
+    unsigned n;
+} crest__rest_reach;
+crest__reach crest__rest_reach_init(crest__rest_reach *rr, crest_req *req, crest_res *res, const crest__module *mod);
 /* The value "$user.id" / "$user.<claim>" stands for (new reference). */
 json_t *crest__rest_user_value(const crest_user *u, const char *ref);
 /* A copy of v with every "$user..." string replaced (new reference). */

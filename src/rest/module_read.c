@@ -162,7 +162,12 @@ int crest__rest_list(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
     *plan = mod->defsort;
     const char *sort = sample ? NULL : crest_req_str(req, "sort_by");
     char msg[200];
-    if (sort && *sort && crest__sort_parse(mod->m, &mod->sorts, sort, plan, msg, sizeof msg))
+    crest__rest_reach rr;
+    crest__reach reach = crest__rest_reach_init(&rr, req, res, mod);
+    int src = sort && *sort ? crest__sort_parse_rel(mod->m, &mod->sorts, &reach, sort, plan, msg, sizeof msg) : 0;
+    if (src == -2)
+        return -1;
+    if (src)
         return crest__rest_bad_param(res, "sort_by", msg);
     for (unsigned i = 0; i < plan->nsort; i++)
         if (!crest__rest_can_read(req, plan->sort[i].field))

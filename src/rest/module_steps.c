@@ -185,6 +185,7 @@ const crest__mfield *crest__rest_client_field(const crest_req *req, const crest_
     return f && crest__field_readable(f) && crest__rest_can_read(req, f) ? f : NULL;
 }
 
+
 /* A query naming a field the user cannot see is refused as if the field
  * did not exist (nothing leaks through filters). */
 static const crest__mfield *hidden_in(const crest_req *req, const crest__qnode *q)
@@ -321,13 +322,79 @@ int crest__rest_where_param(crest_req *req, crest_res *res, const crest__module 
         return crest__rest_bad_param(res, "where", m2);
     }
     crest__arena_defer(req->arena, (void (*)(void *))json_decref, w);
-    if (crest__where_parse(req->arena, mod->m, &mod->query, w, out, msg, sizeof msg))
+    crest__rest_reach rr;
+    crest__reach reach = crest__rest_reach_init(&rr, req, res, mod);
+    int rc = crest__where_parse_rel(req->arena, mod->m, &mod->query, &reach, w, out, msg, sizeof msg);
+    if (rc == -2)
+        return -1;
+    if (rc)
         return crest__rest_bad_param(res, "where", msg);
     const crest__mfield *h = hidden_in(req, *out);
     if (h)
         return crest__rest_bad_param(res, "where",
                                      crest__arena_printf(req->arena, "where: unknown field '%s'", h->f.name));
     return 0;
+}
+
+/* ---- relations: the related model's module, its scope, its fields ---- */
+
+int crest__rest_rel_target(crest_req *req, crest_res *res, const crest__rel *rel, unsigned access,
+                           const crest__module **mod, const crest__qnode **scope)
+{
+    *mod = crest__rest_module_of(req->app, rel->target);
+    *scope = NULL;
+    if (!*mod || !crest__rest_may(req, *mod, access))
+        return -1;
+    crest_rest_ctx ctx;
+    crest__rest_ctx_init(&ctx, req, res, (crest__module *)*mod);
+    crest__qnode *sc;
+    if (crest__rest_scope(&ctx, *mod, &sc))
+        return -2;
+    *scope = sc;
+    return 0;
+}
+
+/* crest__reach's check: each relation's module (index for has_many and
+ * through, read for belongs_to), the foreign key readable where it lives,
+ * the field readable in the last module; the scopes of each. */
+static int reach_check(void *ud, const crest__path *p, const crest__qnode **scopes)
+{
+    crest__rest_reach *rr = ud;
+    const crest__module *src = rr->mod;
+    for (unsigned i = 0; i < p->nrels; i++) {
+        const crest__rel *rel = p->rels[i];
+        bool one = rel->kind == CREST__REL_BELONGS_TO;
+        if (one && !crest__rest_client_field(rr->req, src, rel->fk->f.name))
+            return -1;
+        const crest__module *t = NULL;
+        unsigned k;
+        for (k = 0; k < rr->n; k++)
+            if (rr->seen[k].m == rel->target && rr->seen[k].access == (one ? CREST_R_READ : CREST_R_INDEX))
+                break;
+        if (k < rr->n) {
+            if (rr->seen[k].rc)
+                return rr->seen[k].rc;
+            t = rr->seen[k].mod;
+            scopes[i] = rr->seen[k].scope;
+        } else {
+            unsigned access = one ? CREST_R_READ : CREST_R_INDEX;
+            int rc = crest__rest_rel_target(rr->req, rr->res, rel, access, &t, &scopes[i]);
+            if (rr->n < CREST_ARRAY_LEN(rr->seen))
+                rr->seen[rr->n++] = (struct crest__rest_seen){rel->target, access, rc, t, scopes[i]};
+            if (rc)
+                return rc;
+        }
+        if (rel->kind == CREST__REL_HAS_MANY && !crest__rest_client_field(rr->req, t, rel->fk->f.name))
+            return -1;
+        src = t;
+    }
+    return p->field && !crest__rest_client_field(rr->req, src, p->field->f.name) ? -1 : 0;
+}
+
+crest__reach crest__rest_reach_init(crest__rest_reach *rr, crest_req *req, crest_res *res, const crest__module *mod)
+{
+    *rr = (crest__rest_reach){.req = req, .res = res, .mod = mod};
+    return (crest__reach){reach_check, rr};
 }
 
 /* The module's scope for this request (fixed and per-request), or NULL. */
@@ -503,12 +570,12 @@ void crest__rest_total_order(crest__plan *plan, const crest__model *m)
 {
     bool has_id = false;
     for (unsigned i = 0; i < plan->nsort; i++)
-        has_id |= plan->sort[i].field->idx == 0;
+        has_id |= plan->sort[i].field->idx == 0 && !plan->sort[i].nrels;
     if (!has_id) {
         /* A total order, so pages neither repeat nor skip rows. The id goes
          * the way of the last key, so an index on that key (which ends with
          * the rowid) serves the whole ORDER BY. */
-        plan->sort[plan->nsort].field = &m->fields[0];
+        plan->sort[plan->nsort] = (crest__sort){.field = &m->fields[0]};
         plan->sort[plan->nsort].desc = plan->nsort ? plan->sort[plan->nsort - 1].desc : false;
         plan->nsort++;
     }

@@ -5,9 +5,10 @@ the operation (exactly, or by its 4XX / 5XX range), and a JSON body must match
 the declared schema (JSON Schema 2020-12 for 3.1, with the document's
 components). A documented route the server does not know fails too.
 A sparse fieldset (`fields=a,b` on an operation whose `fields` parameter is
-optional: the REST routes that answer rows) writes only the fields named:
-such an answer is checked against the schema with the row's required
-properties cut to those names.
+optional: the REST routes that answer rows; `fields[<relation>]=a,b` for
+embedded rows) writes only the fields named: such an answer is checked
+against the schema with the required properties of the rows cut to those
+names.
 Statuses the HTTP engine itself answers for any request (timeouts, sizes,
 connection limits) are outside the document by design and are skipped."""
 import copy
@@ -59,27 +60,31 @@ class Checker:
             self.validators[key] = v
         return v
 
-    def _sparse(self, fields):
-        """The document with the required properties of the row schemas (those having every named field
-        as a property) cut to the named fields."""
+    def _sparse(self, fieldsets):
+        """The document with the required properties of the row schemas (those having every field of a
+        set as a property) cut to the set's fields."""
         doc = copy.deepcopy(self.doc)
-        for s in doc.get("components", {}).get("schemas", {}).values():
-            props = s.get("properties") or {}
-            if "required" in s and all(f in props for f in fields):
-                s["required"] = [r for r in s["required"] if r in fields]
-                if not s["required"]:
-                    del s["required"]
+        for fields in fieldsets:
+            for s in doc.get("components", {}).get("schemas", {}).values():
+                props = s.get("properties") or {}
+                if "required" in s and all(f in props for f in fields):
+                    s["required"] = [r for r in s["required"] if r in fields]
+                    if not s["required"]:
+                        del s["required"]
         return doc
 
     @staticmethod
     def _fields_asked(op, url_path):
-        """The names of a sparse fieldset (fields=a,b) when the operation takes one, else None."""
+        """The sparse fieldsets asked for (fields=a,b and each fields[<relation>]=c,d) when the operation
+        takes them, else None."""
         sparse = any(p.get("name") == "fields" and p.get("in") == "query" and not p.get("required")
                      for p in op.get("parameters", []))
         if not sparse or "?" not in url_path:
             return None
-        given = parse_qs(url_path.split("?", 1)[1], keep_blank_values=True).get("fields")
-        return sorted(set(given[0].split(","))) if given else None
+        q = parse_qs(url_path.split("?", 1)[1], keep_blank_values=True)
+        sets = [sorted(set(v[0].split(","))) for k, v in sorted(q.items())
+                if k == "fields" or (k.startswith("fields[") and k.endswith("]"))]
+        return sets or None
 
     def check(self, method, url_path, status, ctype, body):
         self._load()

@@ -52,3 +52,70 @@ def post(s, path, obj, status=201):
     r = s.request("POST", path, json=obj)
     assert r.status_code == status, r.text
     return r.json()
+
+
+# The same models with allow-lists naming relations' fields (a second
+# module over Computer: the first, `computers`, stays the one relations
+# reach Computer through).
+RELATIONS_ALLOW_APP = RELATIONS_APP + """\
+  lab:
+    model: Computer
+    url_prefix: /lab
+    enabled_methods: [index, group]
+    query_allowed_fields: [name, owner.name, owner]
+    allowed_sorts: [id, owner.name]
+    grouping_allowed_fields: [owner.name]
+"""
+
+# Who may reach related rows (auth): people are scoped to listed rows and
+# hide salary without hr; computers belong to the user who made them (row
+# ownership); vendors need their own permission. Seeded: Lincoln (1),
+# Grant (2), Ghost (3, unlisted); alice's computer of Lincoln, bob's of
+# Grant, alice's of Ghost; Dell (1).
+RELATIONS_AUTH_APP = """\
+database: sqlite:relauth.db
+auth:
+  jwt: {algorithms: [HS256], secret_env: CREST_JWT_SECRET}
+models:
+  Person:
+    table: person
+    fields:
+      name: {type: string, required: true}
+      salary: {type: int, read_permission: hr}
+      listed: {type: bool, default: true}
+      computers: {has_many: Computer, via: owner}
+    seed:
+      - {name: Lincoln, salary: 10}
+      - {name: Grant, salary: 20}
+      - {name: Ghost, salary: 30, listed: false}
+  Vendor:
+    table: vendor
+    fields:
+      name: {type: string, required: true}
+    seed:
+      - {name: Dell}
+  Computer:
+    table: computer
+    fields:
+      name: {type: string, required: true}
+      created_by: {type: string, rest: read}
+      owner: {type: ref, model: Person, on_delete: restrict}
+      vendor: {type: ref, model: Vendor, on_delete: set_null}
+    seed:
+      - {name: alice-pc, created_by: alice, owner_id: 1, vendor_id: 1}
+      - {name: bob-pc, created_by: bob, owner_id: 2, vendor_id: 1}
+      - {name: ghost-pc, created_by: alice, owner_id: 3}
+modules:
+  people:
+    model: Person
+    scope: {listed: true}
+    permissions: {index: authenticated, read: authenticated}
+  computers:
+    model: Computer
+    owner: created_by
+    enabled_methods: [index, read, group]
+    permissions: {index: authenticated, read: authenticated, group: authenticated}
+  vendors:
+    model: Vendor
+    permissions: {index: [vendors.read], read: [vendors.read]}
+"""

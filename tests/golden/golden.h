@@ -30,6 +30,18 @@ int golden_sync_on(crest__model *m, crest__store *s, crest__conn *c, crest_error
  * wrapping db, which stays the caller's. */
 int golden_model_sync(crest__model *m, sqlite3 *db, crest_error *err);
 
+/* Adds the models defs[0..n) to app, then links every model's relations:
+ * 0, or -1 with why on stderr. */
+int golden_add_models(crest_app *app, const crest_model_def *defs, size_t n);
+/* The runners' judge of dotted names (the REST stage's, in a test's
+ * terms): every path may be named but one ending at a field called
+ * "hidden" (-1, as one the user may not read); a related Person row must
+ * meet {"age": {"$ge": 18}}, other models' rows nothing.
+ * golden_reach_init makes that scope for app's Person (in the arena a,
+ * which must outlive the reach's use); 0, or -1 with why on stderr. */
+extern const crest__reach golden_reach;
+int golden_reach_init(crest__arena *a, crest_app *app);
+
 /* A database of its own on the tests' PostgreSQL cluster, through crest's
  * PostgreSQL store. */
 typedef struct golden_pg golden_pg;

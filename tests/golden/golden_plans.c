@@ -9,6 +9,9 @@
  * with their binds, in a fresh database of the tests' cluster
  * (CREST_TEST_PG_FILE) made by the model the same way, each case in a
  * transaction rolled back after it; else they are compared as text only.
+ * A line model=Computer plans over the relations' models (Person, and
+ * Computer with its owner), whose dotted names go through a reach of the
+ * runner's own (Person's rows are scoped to {"age": {"$ge": 18}}).
  * Usage: golden_plans DIR [--update] [--pg] */
 #include <dirent.h>
 #include <stdio.h>
@@ -34,6 +37,18 @@ static const crest_field fields[] = {
 static const char *const indexes[] = {"is_completed,-spent_time", NULL};
 static const crest_model_def model_def = {.name = "Task", .table = "tasks", .fields = fields, .indexes = indexes};
 
+static const crest_field person_fields[] = {
+    {.name = "name", .type = CREST_F_STRING}, {.name = "age", .type = CREST_F_INT},
+    {.name = "computers", .has_many = "Computer", .via = "owner"}, {0}};
+static const crest_field computer_fields[] = {
+    {.name = "name", .type = CREST_F_STRING},
+    {.name = "owner", .type = CREST_F_REF, .ref_model = "Person", .on_delete = CREST_ON_DELETE_SET_NULL},
+    {0}};
+static const crest_model_def rel_defs[] = {{.name = "Person", .table = "person", .fields = person_fields},
+                                           {.name = "Computer", .table = "computer", .fields = computer_fields}};
+
+static crest_app *app;
+
 static int label_fn(const crest_rest_ctx *ctx, const crest_row *row, crest_json *w) { return 0; }
 static const crest_computed computed[] = {
     {.name = "spent_hours", .sql = "spent_time / 3600.0"}, {.name = "label", .fn = label_fn}, {0}};
@@ -41,7 +56,7 @@ static const crest_computed *const comp[] = {&computed[0], &computed[1]};
 
 typedef struct kv {
     const char *op, *id, *where, *scope, *sort_by, *page, *page_size, *count, *field, *order, *fields, *functions,
-        *body, *table, *column, *value, *spec, *page_size_max;
+        *body, *table, *column, *value, *spec, *page_size_max, *model;
 } kv;
 
 static const char *get(char *line, const char *key)
@@ -56,10 +71,11 @@ static void parse_input(char *copy, kv *k)
     for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
         const char **slots[] = {&k->op,    &k->id,    &k->where,  &k->scope,     &k->sort_by, &k->page,
                                 &k->page_size, &k->count, &k->field, &k->order,  &k->fields,  &k->functions,
-                                &k->body,  &k->table, &k->column, &k->value,     &k->spec, &k->page_size_max};
+                                &k->body,  &k->table, &k->column, &k->value,     &k->spec, &k->page_size_max,
+                                &k->model};
         const char *names[] = {"op",    "id",    "where",  "scope",  "sort_by",   "page",
                                "page_size", "count", "field", "order", "fields", "functions",
-                               "body",  "table", "column", "value", "spec", "page_size_max"};
+                               "body",  "table", "column", "value", "spec", "page_size_max", "model"};
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
             const char *v = get(line, names[i]);
             if (v)
@@ -76,7 +92,7 @@ static int where_of(crest__arena *a, const crest__model *m, const char *text, cr
         return 0;
     json_t *j = json_loads(text, 0, NULL);
     char msg[300];
-    if (!j || crest__where_parse(a, m, NULL, j, out, msg, sizeof msg)) {
+    if (!j || crest__where_parse_rel(a, m, NULL, &golden_reach, j, out, msg, sizeof msg)) {
         crest__buf_appendf(o, "error: %s\n", j ? msg : "not JSON");
         json_decref(j);
         return -1;
@@ -133,7 +149,7 @@ static int compile_case(crest__arena *a, const crest__model *m, const kv *k, con
     if (where_of(a, m, k->where, &where, o) || where_of(a, m, k->scope, &scope, o))
         return -1;
     where = crest__qnode_and(a, where, scope);
-    crest__proj proj = {.m = m, .comp = comp, .ncomp = 2};
+    crest__proj proj = {.m = m, .comp = comp, .ncomp = strcmp(m->name, "Task") ? 0 : 2}; /* Task's */
     const char *op = k->op ? k->op : "";
     *n = 1;
     crest__sql *q = &stmts[0];
@@ -145,7 +161,7 @@ static int compile_case(crest__arena *a, const crest__model *m, const kv *k, con
         bool sample = !strcmp(op, "sample");
         crest__plan *plan = crest__arena_calloc(a, 1, sizeof *plan);
         char msg[200];
-        if (k->sort_by && crest__sort_parse(m, NULL, k->sort_by, plan, msg, sizeof msg)) {
+        if (k->sort_by && crest__sort_parse_rel(m, NULL, &golden_reach, k->sort_by, plan, msg, sizeof msg)) {
             crest__buf_appendf(o, "error: %s\n", msg);
             return -1;
         }
@@ -173,8 +189,17 @@ static int compile_case(crest__arena *a, const crest__model *m, const kv *k, con
                                 : !strcmp(ord, "count")  ? CREST__GROUP_COUNT_ASC
                                 : !strcmp(ord, "-count") ? CREST__GROUP_COUNT_DESC
                                                          : CREST__GROUP_VALUE_ASC;
-        crest__group_plan p = {.m = m, .field = field(m, k->field), .where = where, .order = go, .limit = size,
-                               .offset = (page - 1) * size};
+        crest__sort *path = NULL;
+        if (k->field && strchr(k->field, '.')) {
+            char msg[200];
+            path = crest__arena_calloc(a, 1, sizeof *path);
+            if (!path || crest__sort_path(m, NULL, &golden_reach, "group", k->field, path, msg, sizeof msg)) {
+                crest__buf_appendf(o, "error: %s\n", path ? msg : "out of memory");
+                return -1;
+            }
+        }
+        crest__group_plan p = {.m = m, .field = path ? path->field : field(m, k->field), .path = path,
+                               .where = where, .order = go, .limit = size, .offset = (page - 1) * size};
         crest__compile_group_count(q, &p);
         *n = 2;
         crest__compile_group(&stmts[1], &p);
@@ -288,6 +313,14 @@ static sqlite3 *db_for(crest__model *m, const char *op)
         sqlite3_close(db);
         return NULL;
     }
+    for (size_t i = 0; i < CREST_ARRAY_LEN(rel_defs) && strcmp(m->name, "Task"); i++) {
+        crest__model *r = crest__app_model(app, rel_defs[i].name);
+        if (r != m && golden_model_sync(r, db, &err)) {
+            fprintf(stderr, "sync: %s\n", err.msg);
+            sqlite3_close(db);
+            return NULL;
+        }
+    }
     return db;
 }
 
@@ -330,6 +363,10 @@ static int run_case(crest__model *m, const char *input, const crest__dialect *d,
     char *copy = strdup(input);
     kv k;
     parse_input(copy, &k);
+    if (k.model && !(m = crest__app_model(app, k.model))) {
+        fprintf(stderr, "no model '%s'\n", k.model);
+        exit(2);
+    }
     crest__sql stmts[4];
     for (unsigned i = 0; i < 4; i++)
         crest__sql_init(&stmts[i], &a, d);
@@ -364,15 +401,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: golden_plans DIR [--update] [--pg]\n");
         return 2;
     }
-    crest_app *app = crest_app_new();
+    app = crest_app_new();
     crest_error err = {0};
     if (crest_app_add_model(app, &model_def, &err)) {
         fprintf(stderr, "model: %s\n", err.msg);
         return 1;
     }
+    if (golden_add_models(app, rel_defs, CREST_ARRAY_LEN(rel_defs)))
+        return 1;
     crest__model *m = crest__app_model(app, "Task");
+    crest__arena scope_arena;
+    crest__arena_init(&scope_arena, 1024, 0);
+    if (golden_reach_init(&scope_arena, app))
+        return 1;
     golden_pg *pg = NULL;
-    if (on_pg && (!(pg = golden_pg_open()) || golden_model_sync_pg(m, pg, &err))) {
+    bool synced = !on_pg || ((pg = golden_pg_open()) && !golden_model_sync_pg(m, pg, &err));
+    for (size_t i = 0; on_pg && synced && i < CREST_ARRAY_LEN(rel_defs); i++)
+        synced = !golden_model_sync_pg(crest__app_model(app, rel_defs[i].name), pg, &err);
+    if (!synced) {
         fprintf(stderr, "PostgreSQL: %s\n", err.msg);
         golden_pg_close(pg);
         return 1;
@@ -411,6 +457,7 @@ int main(int argc, char **argv)
         free(ents[i]);
     free(ents);
     golden_pg_close(pg);
+    crest__arena_dispose(&scope_arena);
     crest_app_free(app);
     printf("%d passed, %d failed\n", passed, failed);
     return failed || passed == 0 ? 1 : 0;

@@ -171,3 +171,41 @@ int golden_check(const char *dir, const char *name, const char *dialect, const c
     free(want);
     return bad ? -1 : 0;
 }
+
+int golden_add_models(crest_app *app, const crest_model_def *defs, size_t n)
+{
+    crest_error err = {0};
+    for (size_t i = 0; i < n; i++)
+        if (crest_app_add_model(app, &defs[i], &err)) {
+            fprintf(stderr, "model: %s\n", err.msg);
+            return -1;
+        }
+    if (crest__app_link_models(app, &err)) {
+        fprintf(stderr, "link: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static crest__qnode *person_scope;
+
+static int reach_check(void *ud, const crest__path *p, const crest__qnode **scopes)
+{
+    (void)ud;
+    for (unsigned i = 0; i < p->nrels; i++)
+        scopes[i] = !strcmp(p->rels[i]->target->name, "Person") ? person_scope : NULL;
+    return p->field && !strcmp(p->field->f.name, "hidden") ? -1 : 0;
+}
+
+const crest__reach golden_reach = {reach_check, NULL};
+
+int golden_reach_init(crest__arena *a, crest_app *app)
+{
+    char msg[200];
+    json_t *sj = json_pack("{s{si}}", "age", "$ge", 18);
+    int rc = crest__where_parse(a, crest__app_model(app, "Person"), NULL, sj, &person_scope, msg, sizeof msg);
+    json_decref(sj);
+    if (rc)
+        fprintf(stderr, "scope: %s\n", msg);
+    return rc ? -1 : 0;
+}
