@@ -48,6 +48,8 @@ struct crest__rel {
     const crest__mfield *fk;
     crest__model *join;       /* through: the join model */
     const crest__mfield *join_fk; /* through: the join model's column pointing to target */
+    crest__rel *join_rows;        /* through: the target's rows of the join model (a has_many of
+                                     target, via join_fk), for "linked to this parent"; owned */
     unsigned embed_max;       /* has_many, through: rows embedded per parent */
 };
 

@@ -47,6 +47,8 @@ void crest__model_free(crest__model *m)
         json_decref(m->fields[i].defv);
     }
     free(m->fields);
+    for (unsigned i = 0; i < m->nrels; i++)
+        free(m->rels[i].join_rows);
     free(m->rels);
     free(m->name);
     free(m->table);
@@ -366,6 +368,10 @@ static int link_rel(crest_app *app, crest__model *m, crest__rel *r, crest_error 
             return crest__error_set(err, CREST_EINVAL, NULL, 0,
                                     "model %s: field %s: the join model %s needs one ref field to %s and one to %s",
                                     m->name, r->name, r->join->name, m->name, r->target->name);
+        if (!r->join_rows && !(r->join_rows = calloc(1, sizeof *r->join_rows)))
+            return CREST_ENOMEM;
+        *r->join_rows = (crest__rel){.name = r->join->name, .kind = CREST__REL_HAS_MANY, .def = r->def,
+                                     .owner = r->target, .target = r->join, .fk = r->join_fk};
         return 0;
     }
     return 0;

@@ -1,5 +1,6 @@
 /* module_nested.c — nested routes: a has_many relation's rows under their
- * parent, GET and POST /people/{id}/computers. They are the related
+ * parent, GET and POST /people/{id}/computers (a through relation's: GET
+ * /tasks/{id}/tags). They are the related
  * module's index and create (its permissions, scope, hooks and every list
  * parameter) with the foreign key pinned to the parent's id; the parent
  * must be a row the user may read through its own module, else 404. A
@@ -59,9 +60,19 @@ int crest__rest_op_nested_index(crest_req *req, crest_res *res, void *ud)
     crest__sql q;
     if (crest__rest_prologue(req, res, ud, &op->ctx, &mod, &scope, NULL) || parent_check(req, res, r, &pid, &q))
         return -1;
-    /* the related rows: fk = the parent's id */
+    /* the related rows: fk = the parent's id; through a join model, the
+     * rows some join row links to the parent */
     *v = (crest__val){.k = CREST__V_INT, .i = pid};
     *pin = (crest__qnode){.kind = CREST__Q_CMP, .op = CREST__OP_EQ, .field = r->rel->fk, .vals = v, .nvals = 1};
+    if (r->rel->kind == CREST__REL_THROUGH) {
+        crest__qnode *link = crest__arena_calloc(req->arena, 1, sizeof *link);
+        crest__qnode **kid = crest__arena_alloc(req->arena, sizeof *kid);
+        if (!link || !kid)
+            return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
+        kid[0] = pin;
+        *link = (crest__qnode){.kind = CREST__Q_REL, .kids = kid, .nkids = 1, .rel = r->rel->join_rows};
+        pin = link;
+    }
     op->r = r;
     op->where = crest__qnode_and(req->arena, pin, scope);
     int rc = crest__rest_query_then(req, res, &q, CREST__QF_READ, 1, nested_parent, op);
@@ -139,13 +150,17 @@ static int nest_pair(crest_app *app, crest__module *parent, crest__module *mod, 
     const crest__model *m = parent->m;
     for (unsigned i = 0; i < m->nrels; i++) {
         const crest__rel *rel = &m->rels[i];
-        if (rel->kind != CREST__REL_HAS_MANY || crest__rest_module_of(app, rel->target) != mod)
+        if ((rel->kind != CREST__REL_HAS_MANY && rel->kind != CREST__REL_THROUGH) ||
+            crest__rest_module_of(app, rel->target) != mod)
             continue;
         if (!parent->nested && !(parent->nested = calloc(2 * m->nrels, sizeof *parent->nested)))
             return CREST_ENOMEM;
         static const rt_kind kinds[] = {RT_INDEX, RT_CREATE};
         for (unsigned k = 0; k < 2; k++) {
-            if (!mod->routes[kinds[k]].path || !(parent->methods & CREST_R_READ))
+            /* (a through relation's rows are linked by its join model's
+             * rows: no POST, which would make two rows) */
+            if (!mod->routes[kinds[k]].path || !(parent->methods & CREST_R_READ) ||
+                (rel->kind == CREST__REL_THROUGH && kinds[k] == RT_CREATE))
                 continue;
             int rc = add_nested(app, parent, rel, mod, kinds[k], err);
             if (rc)

@@ -186,3 +186,13 @@ def test_the_related_modules_row_ownership_holds(asrv):
         assert r.status_code == 201, r.text
     r = asrv.get(f"/teams/{tid}/notes", headers=bearer("alice"))
     assert [n["text"] for n in r.json()["data"]] == ["alice"]
+
+
+def test_get_lists_the_rows_a_through_relation_links(srv):
+    t1, t2 = srv.rows["t1"], srv.rows["t2"]
+    assert names(srv.get(f"/tasks/{t1['id']}/tags")) == ["red", "blue"]
+    assert names(srv.get(f"/tasks/{t2['id']}/tags", params={"where": '{"name": {"$ne": "blue"}}'})) == []
+    assert names(srv.get(f"/tasks/{t1['id']}/tags", params={"sort_by": "-name", "page_size": 1})) == ["red"]
+    assert_problem(srv.get("/tasks/999/tags"), 404, "not_found")
+    # a through relation's rows are linked by the join model: no POST here
+    assert srv.request("POST", f"/tasks/{t1['id']}/tags", json={"name": "x"}).status_code == 405
