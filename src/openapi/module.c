@@ -127,9 +127,8 @@ static void ref_or_null(crest__oa *o, const char *ref, bool nullable)
         crest_json_object_end(w);
     }
     crest_json_array_end(w);
-    if (o->v30) {
-        crest_json_key(w, "nullable");
-        crest_json_bool(w, true);
+    if (o->v30) { /* (3.0: nullable needs its type beside it) */
+        crest__oa_type(o, "object", true);
     }
     crest_json_object_end(w);
 }
@@ -461,7 +460,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     const crest_handler h = ep->spec->handler;
     if (h != crest__rest_op_index && h != crest__rest_op_read && h != crest__rest_write_route &&
         h != crest__rest_op_sample && h != crest__rest_op_group && h != crest__rest_op_stats &&
-        h != crest__rest_op_eval)
+        h != crest__rest_op_eval && h != crest__rest_op_nested_index)
         return false;
     const route *r = ep->ud;
     const crest__module *mod = r->mod;
@@ -472,9 +471,13 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
                                            "sample", "group", "stats", "eval"};
     o->custom_errors = mod->def->error_fn != NULL;
     crest_json_key(w, "operationId");
-    snprintf(ref, sizeof ref, "%s.%s", mod->name, op_names[r->kind]);
+    if (r->parent) /* a nested route: people.computers.index */
+        snprintf(ref, sizeof ref, "%s.%s.%s", r->parent->name, r->rel->name, op_names[r->kind]);
+    else
+        snprintf(ref, sizeof ref, "%s.%s", mod->name, op_names[r->kind]);
     crest_json_str(w, ref);
     static const int q400[] = {400, 500, 503, 504, 0};
+    static const int nested400[] = {400, 404, 500, 503, 504, 0};
     static const int read_q[] = {400, 404, 500, 503, 504, 0}; /* 400: fields= */
     static const int write_body[] = {400, 404, 409, 413, 415, 422, 500, 503, 504, 507, 0};
     static const int create_body[] = {400, 409, 413, 415, 422, 500, 503, 504, 507, 0};
@@ -506,7 +509,8 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     switch (r->kind) {
     case RT_INDEX:
     case RT_SAMPLE:
-        answer(o, "200", r->kind == RT_INDEX ? "a page of rows" : "random rows", base, "List", q400);
+        answer(o, "200", r->kind == RT_INDEX ? "a page of rows" : "random rows", base, "List",
+               r->parent ? nested400 : q400);
         break;
     case RT_READ:
         answer(o, "200", "the row", base, env_one, read_q);
@@ -540,7 +544,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest_json_object_end(w);
         crest__oa_json_schema_end(o);
         crest_json_object_end(w);
-        crest__oa_problems(o, create_body);
+        crest__oa_problems(o, r->parent ? write_body : create_body); /* (nested: 404 for the parent) */
         break;
     case RT_UPDATE:
     case RT_PATCH:
@@ -585,13 +589,43 @@ const char *crest__rest_tag_description(crest_app *app, const char *tag)
     return NULL;
 }
 
+/* include's enum: each path ?include= may name. */
+static void include_path(void *ud, const char *path)
+{
+    crest_json_str(ud, path);
+}
+
 bool crest__rest_param_schema(const crest__endpoint *ep, const char *param, crest__oa *o)
 {
     const crest_handler h = ep->spec->handler;
-    if (h != crest__rest_op_read && h != crest__rest_write_route && h != crest__rest_op_group)
+    if (h != crest__rest_op_read && h != crest__rest_write_route && h != crest__rest_op_group &&
+        h != crest__rest_op_index && h != crest__rest_op_sample && h != crest__rest_op_nested_index)
         return false;
     const route *r = ep->ud;
     crest_json *w = o->w;
+    if (!strcmp(param, "include")) {
+        /* comma-separated (style form, explode false: crest__rest_param_list) */
+        crest_json_object_begin(w);
+        crest__oa_type(o, "array", false);
+        crest_json_key(w, "items");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "string", false);
+        crest_json_key(w, "enum");
+        crest_json_array_begin(w);
+        crest__rest_include_paths(r->mod, include_path, w);
+        crest_json_array_end(w);
+        crest_json_object_end(w);
+        crest_json_object_end(w);
+        return true;
+    }
+    if (r->parent && !strcmp(param, r->parent->id_param)) {
+        crest_json_object_begin(w);
+        crest__oa_type(o, "integer", false);
+        crest_json_key(w, "format");
+        crest_json_str(w, "int64");
+        crest_json_object_end(w);
+        return true;
+    }
     if (r->kind == RT_GROUP && !strcmp(param, "field")) {
         crest_json_object_begin(w);
         crest__oa_type(o, "string", false);
@@ -616,12 +650,20 @@ bool crest__rest_param_schema(const crest__endpoint *ep, const char *param, cres
     return false;
 }
 
+bool crest__rest_param_list(const crest__endpoint *ep, const char *param)
+{
+    const crest_handler h = ep->spec->handler;
+    return (h == crest__rest_op_read || h == crest__rest_write_route || h == crest__rest_op_index ||
+            h == crest__rest_op_sample || h == crest__rest_op_nested_index) &&
+           !strcmp(param, "include");
+}
+
 const char *crest__rest_param_description(const crest__endpoint *ep, const char *param)
 {
     const crest_handler h = ep->spec->handler;
     if (h != crest__rest_op_index && h != crest__rest_op_sample && h != crest__rest_op_group &&
         h != crest__rest_op_stats && h != crest__rest_op_eval && h != crest__rest_op_read &&
-        h != crest__rest_write_route)
+        h != crest__rest_write_route && h != crest__rest_op_nested_index)
         return NULL;
     const route *r = ep->ud;
     if (!strcmp(param, "fields") && r->kind != RT_STATS)

@@ -344,6 +344,12 @@ static void parameters(crest__oa *o, const crest__endpoint *ep)
         crest_json_key(w, "schema");
         if (!crest__rest_param_schema(ep, p->name, o))
             param_schema(o, p);
+        if (crest__rest_param_list(ep, p->name)) {
+            crest_json_key(w, "style");
+            crest_json_str(w, "form");
+            crest_json_key(w, "explode");
+            crest_json_bool(w, false);
+        }
         if (p->example) {
             crest_json_key(w, "example");
             typed_text(w, p->type, p->example);

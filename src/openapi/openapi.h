@@ -75,6 +75,9 @@ bool crest__rest_openapi_operation(const struct crest__endpoint *ep, crest__oa *
 /* Writes the schema of a REST route's parameter when the module knows better
  * than the spec (the id is an integer; a group field one of a list). */
 bool crest__rest_param_schema(const struct crest__endpoint *ep, const char *param, crest__oa *o);
+/* Whether a REST route's query parameter is a comma-separated list whose
+ * schema is an array (style form, explode false): include. */
+bool crest__rest_param_list(const struct crest__endpoint *ep, const char *param);
 /* The description of a module's tag ("REST module over model Task"), or NULL. */
 const char *crest__rest_tag_description(struct crest_app *app, const char *tag);
 /* The description of a REST route's query parameter (where, sort_by...) with

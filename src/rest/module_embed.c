@@ -51,7 +51,7 @@ static unsigned rel_method(const crest__rel *r)
 
 /* Whether the root module's allowed_includes lets `path` (n bytes) in: it
  * or a longer path it begins. NULL list: every path. */
-static bool include_allowed(const crest__module *mod, const char *path, size_t n)
+bool crest__rest_include_allowed(const crest__module *mod, const char *path, size_t n)
 {
     const char *const *a = mod->def->allowed_includes;
     if (!a)
@@ -154,7 +154,7 @@ int crest__rest_embeds_parse(crest_rest_ctx *ctx, crest__module *mod, crest__emb
             const char *seg = crest__arena_strndup(req->arena, s, (size_t)(dot - s));
             const crest__rel *r = seg ? crest__model_rel(m, seg) : NULL;
             size_t plen = (size_t)(dot - path);
-            if (!r || !include_allowed(mod, path, plen))
+            if (!r || !crest__rest_include_allowed(mod, path, plen))
                 return crest__rest_bad_param(
                     ctx->res, "include",
                     crest__arena_printf(req->arena, "include: '%.*s' is not a relation you may read", (int)plen, path));
@@ -169,6 +169,36 @@ int crest__rest_embeds_parse(crest_rest_ctx *ctx, crest__module *mod, crest__emb
         return -1;
     *out = e;
     return 0;
+}
+
+/* The paths of walk(): each relation of m whose rows a module serves (its
+ * read for belongs_to, index for the others), to the depth limit. */
+static void walk_paths(const crest_app *app, const crest__module *root, const crest__model *m, char *buf, size_t len,
+                       unsigned depth, void (*each)(void *ud, const char *path), void *ud)
+{
+    for (unsigned i = 0; i < m->nrels; i++) {
+        const crest__rel *r = &m->rels[i];
+        const crest__module *t = crest__rest_module_of(app, r->target);
+        size_t n = strlen(r->name);
+        if (!t || !(t->methods & rel_method(r)) || len + n + 2 > 256)
+            continue;
+        if (len)
+            buf[len] = '.';
+        memcpy(buf + len + (len ? 1 : 0), r->name, n + 1);
+        size_t l2 = len + (len ? 1 : 0) + n;
+        if (!crest__rest_include_allowed(root, buf, l2))
+            continue;
+        each(ud, buf);
+        if (depth + 1 < CREST_INCLUDE_MAX_DEPTH)
+            walk_paths(app, root, r->target, buf, l2, depth + 1, each, ud);
+        buf[len] = 0;
+    }
+}
+
+void crest__rest_include_paths(const crest__module *mod, void (*each)(void *ud, const char *path), void *ud)
+{
+    char buf[256] = "";
+    walk_paths(mod->app, mod, mod->m, buf, 0, 0, each, ud);
 }
 
 /* ---- reading ---- */

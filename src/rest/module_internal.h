@@ -128,6 +128,12 @@ typedef struct crest__embeds {
 crest__module *crest__rest_module_of(const crest_app *app, const crest__model *m);
 /* Whether the request's user may call mod's method bit (CREST_R_*): enabled, and permitted. */
 bool crest__rest_may(const crest_req *req, const crest__module *mod, unsigned bit);
+/* Whether allowed_includes of mod lets path (n bytes) in (NULL list: all). */
+bool crest__rest_include_allowed(const crest__module *mod, const char *path, size_t n);
+/* Calls each(ud, path) for every path ?include= may name on mod's routes
+ * (for the OpenAPI enum): relations whose rows a module serves, to a depth
+ * of 3, within allowed_includes. path is borrowed for the call. */
+void crest__rest_include_paths(const crest__module *mod, void (*each)(void *ud, const char *path), void *ud);
 /* The request's `include` parameter of module mod as a tree of relations
  * (*out NULL when absent; the request's arena). 0, or -1 answered (400
  * naming the path). */

@@ -379,3 +379,43 @@ def test_fields_of_embedded_rows_hide_what_the_user_may_not_read(crest):
     r = s.get("/people", params={"include": "notes", "fields[notes]": "secret"},
               headers=bearer("alice", permissions=["notes.secret"]))
     assert r.json()["data"][0]["notes"] == [{"secret": "s"}]
+
+
+# ---- OpenAPI ----
+
+def test_openapi_declares_relation_fields_embedded_rows_and_the_include_enum(srv):
+    doc = srv.get("/openapi.json").json()
+    comp = doc["components"]["schemas"]["Computer"]["properties"]
+    assert comp["owner_id"]["type"] == ["integer", "null"]
+    assert "Person" in comp["owner_id"]["description"] and "include=owner" in comp["owner_id"]["description"]
+    assert comp["owner"] == {"anyOf": [{"$ref": "#/components/schemas/Person"}, {"type": "null"}]}
+    person = doc["components"]["schemas"]["Person"]
+    assert person["properties"]["computers"]["items"] == {"$ref": "#/components/schemas/Computer"}
+    assert person["properties"]["computers"]["maxItems"] == 100
+    assert person["properties"]["computers_has_more"]["type"] == "boolean"
+    assert "computers" not in person["required"] and "computers_has_more" not in person["required"]
+    assert "owner" not in doc["components"]["schemas"]["ComputerCreate"]["properties"]
+    params = {p["name"]: p for p in doc["paths"]["/computers"]["get"]["parameters"]}
+    inc = params["include"]
+    assert inc["style"] == "form" and inc["explode"] is False
+    assert inc["schema"]["items"]["enum"] == [
+        "owner", "owner.computers", "owner.computers.owner", "owner.computers.vendor",
+        "vendor", "vendor.computers", "vendor.computers.owner", "vendor.computers.vendor"]
+    assert "fields[*]" not in params
+    tasks = {p["name"]: p for p in doc["paths"]["/tasks/{id}"]["get"]["parameters"]}
+    assert tasks["include"]["schema"]["items"]["enum"] == ["tags"]
+
+
+def test_openapi_include_enum_follows_allowed_includes(crest):
+    s = crest(ALLOWED_APP)
+    doc = s.get("/openapi.json").json()
+    params = {p["name"]: p for p in doc["paths"]["/computers"]["get"]["parameters"]}
+    assert params["include"]["schema"]["items"]["enum"] == ["owner", "owner.computers"]
+
+
+def test_openapi_3_0_declares_a_nullable_embedded_row(crest):
+    s = crest(RELATIONS_APP + "openapi: \"3.0\"\n")
+    doc = s.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.0")
+    assert doc["components"]["schemas"]["Computer"]["properties"]["owner"] == {
+        "allOf": [{"$ref": "#/components/schemas/Person"}], "type": "object", "nullable": True}
