@@ -177,3 +177,71 @@ def test_the_app_file_refuses_a_bad_relation_with_its_line(tmp_path, name, field
     assert f"{p}:{line}:" in r.err if line else f"{p}:" in r.err, r.err
     for w in words:
         assert w in r.err, (w, r.err)
+
+
+# ---- a model gaining a relation on an existing database ----
+
+V1 = """\
+database: sqlite:{db}
+models:
+  Person:
+    table: person
+    fields: {{name: string}}
+  Computer:
+    table: computer
+    fields:
+      name: {{type: string}}
+{extra}modules:
+  people: {{model: Person}}
+  computers: {{model: Computer}}
+"""
+
+
+def test_a_ref_field_added_to_an_existing_table_is_a_foreign_key(crest, tmp_path):
+    db = str(tmp_path / "mig.db")
+    s1 = crest(V1.format(db=db, extra=""))
+    p = post(s1, "/people", {"name": "Ann"})
+    c = post(s1, "/computers", {"name": "old"})
+    s1.stop()
+    s2 = crest(V1.format(db=db, extra="      owner: {type: ref, model: Person}\n"))
+    assert s2.get(f"/computers/{c['id']}").json() == {"id": c["id"], "name": "old", "owner_id": None}
+    assert_problem(s2.request("POST", "/computers", json={"name": "x", "owner_id": 999}), 422, "missing_reference")
+    assert post(s2, "/computers", {"name": "new", "owner_id": p["id"]})["owner_id"] == p["id"]
+    assert_problem(s2.request("DELETE", f"/people/{p['id']}"), 409, "still_referenced")
+
+
+def test_an_existing_integer_column_becoming_a_ref(crest, tmp_path):
+    """PostgreSQL adds the foreign key to the column; SQLite cannot add one to
+    an existing column, and the start stops saying so."""
+    db = str(tmp_path / "mig2.db")
+    s1 = crest(V1.format(db=db, extra="      owner_id: {type: int}\n"))
+    p = post(s1, "/people", {"name": "Ann"})
+    post(s1, "/computers", {"name": "old", "owner_id": p["id"]})
+    s1.stop()
+    v2 = V1.format(db=db, extra="      owner: {type: ref, model: Person}\n")
+    if STORE == "postgres":
+        s2 = crest(v2)
+        assert_problem(s2.request("POST", "/computers", json={"name": "x", "owner_id": 999}), 422,
+                       "missing_reference")
+        assert_problem(s2.request("DELETE", f"/people/{p['id']}"), 409, "still_referenced")
+    else:
+        app = tmp_path / "v2.yaml"
+        app.write_text(v2)
+        r = run_cli([CREST_BIN, "serve", str(app), "--listen", "127.0.0.1:0", "--workers", "1"], cwd=str(tmp_path),
+                    timeout=30)
+        assert r.returncode != 0 and '"listening"' not in r.err
+        assert "model Computer: column computer.owner_id exists without a foreign key, and SQLite cannot add one " \
+               "to a column" in r.err, r.err
+
+
+def test_a_ref_whose_column_points_elsewhere_stops_the_start(crest, store_dbs, tmp_path):
+    db = str(tmp_path / "mig3.db")
+    s1 = crest(V1.format(db=db, extra="      owner: {type: ref, model: Computer}\n"))
+    s1.stop()
+    app = tmp_path / "v2.yaml"
+    text = V1.format(db=db, extra="      owner: {type: ref, model: Person}\n")
+    app.write_text(store_dbs.app_text(text) if STORE == "postgres" else text)
+    r = run_cli([CREST_BIN, "serve", str(app), "--listen", "127.0.0.1:0"], cwd=str(tmp_path), timeout=30)
+    assert r.returncode != 0 and '"listening"' not in r.err
+    assert "model Computer: column computer.owner_id is a foreign key to computer, not to person (model Person)" \
+        in r.err, r.err
