@@ -618,14 +618,6 @@ bool crest__rest_param_schema(const crest__endpoint *ep, const char *param, cres
         crest_json_object_end(w);
         return true;
     }
-    if (r->parent && !strcmp(param, r->parent->id_param)) {
-        crest_json_object_begin(w);
-        crest__oa_type(o, "integer", false);
-        crest_json_key(w, "format");
-        crest_json_str(w, "int64");
-        crest_json_object_end(w);
-        return true;
-    }
     if (r->kind == RT_GROUP && !strcmp(param, "field")) {
         crest_json_object_begin(w);
         crest__oa_type(o, "string", false);
@@ -638,8 +630,10 @@ bool crest__rest_param_schema(const crest__endpoint *ep, const char *param, cres
         crest_json_object_end(w);
         return true;
     }
-    if (r->kind != RT_CREATE && r->kind != RT_GROUP && !strcmp(param, r->mod->id_param)) {
-        /* Any text reaches the route (not an integer: 404), but ids are integers. */
+    if ((r->parent && !strcmp(param, r->parent->id_param)) ||
+        (r->kind != RT_CREATE && r->kind != RT_GROUP && !strcmp(param, r->mod->id_param))) {
+        /* Any text reaches the route (not an integer: 404), but ids (a
+         * nested route's parent's too) are integers. */
         crest_json_object_begin(w);
         crest__oa_type(o, "integer", false);
         crest_json_key(w, "format");
