@@ -196,3 +196,38 @@ def test_get_lists_the_rows_a_through_relation_links(srv):
     assert_problem(srv.get("/tasks/999/tags"), 404, "not_found")
     # a through relation's rows are linked by the join model: no POST here
     assert srv.request("POST", f"/tasks/{t1['id']}/tags", json={"name": "x"}).status_code == 405
+
+
+SELF_APP = """\
+database: sqlite:self.db
+models:
+  Employee:
+    table: employee
+    fields:
+      name: {type: string, required: true}
+      manager: {type: ref, model: Employee, on_delete: set_null}
+      reports: {has_many: Employee, via: manager}
+modules:
+  employees: {model: Employee, enabled_methods: [index, create, read, update, delete, group]}
+"""
+
+
+def test_a_relation_of_a_model_to_itself(crest):
+    s = crest(SELF_APP)
+    boss = post(s, "/employees", {"name": "boss"})
+    a = post(s, f"/employees/{boss['id']}/reports", {"name": "a"})
+    b = post(s, f"/employees/{boss['id']}/reports", {"name": "b"})
+    post(s, f"/employees/{a['id']}/reports", {"name": "a1"})
+    assert names(s.get(f"/employees/{boss['id']}/reports")) == ["a", "b"]
+    r = s.get(f"/employees/{boss['id']}", params={"include": "reports.reports,manager"}).json()
+    assert r["manager"] is None
+    assert [(e["name"], [x["name"] for x in e["reports"]]) for e in r["reports"]] == [("a", ["a1"]), ("b", [])]
+    assert names(s.get("/employees", params={"where": '{"manager.name": "boss"}'})) == ["a", "b"]
+    assert names(s.get("/employees", params={"where": '{"reports": {"$exists": false}}'})) == ["b", "a1"]
+    assert names(s.get("/employees", params={"where": '{"reports.name": "a1"}'})) == ["a"]
+    r = s.get("/employees", params={"sort_by": "manager.name,name", "where": '{"manager": {"$exists": true}}'})
+    assert names(r) == ["a1", "a", "b"]  # managers: a, boss, boss
+    g = s.get("/employees/group/manager.name", params={"sort_by": "value"}).json()["data"]
+    assert {(x["value"], x["count"]) for x in g} == {(None, 1), ("a", 1), ("boss", 2)}
+    assert s.request("DELETE", f"/employees/{boss['id']}").status_code == 204
+    assert s.get(f"/employees/{a['id']}").json()["manager_id"] is None
