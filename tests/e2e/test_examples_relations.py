@@ -9,7 +9,7 @@ import re
 import subprocess
 from urllib.parse import urlsplit
 
-from conftest import CREST_BIN, STORE, db_rows, on_store, run_cli
+from conftest import CREST_BIN, STORE, db_rows, run_cli
 from oacheck import Checker
 from readme import README_URL, curl_commands
 
@@ -142,12 +142,19 @@ $ curl -s -X POST localhost:8080/tags -H 'Content-Type: application/json' -d '{"
 ]
 
 
+def tour_commands(tour):
+    """(command, expected output) for each `$ curl` line of a tour's console
+    blocks, as readme.curl_commands reads them from the README."""
+    cmds = curl_commands("".join(f"```console\n{block.strip()}\n```\n" for block in tour))
+    assert len(cmds) == sum(line.startswith("$ ") for block in tour for line in block.splitlines())
+    return cmds
+
+
 def walk(s, tour):
     """Runs the tour's `$ curl` lines in order against s; each must print
     exactly what the tour shows, and each answer (but those whose output is
     only a status, -w) must match the OpenAPI document of s."""
-    cmds = curl_commands("".join(f"```console\n{block.strip()}\n```\n" for block in tour))
-    assert len(cmds) == sum(line.startswith("$ ") for block in tour for line in block.splitlines())
+    cmds = tour_commands(tour)
     checker = Checker(s.url)
     host = f"127.0.0.1:{s.port}"
     for cmd, want in cmds:
