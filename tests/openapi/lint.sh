@@ -6,6 +6,9 @@
 #    `crest serve` answers at /openapi.json must be the same document);
 #  - tests/openapi/bare.yaml, an app file that declares no summary, tag or
 #    description: SQL endpoints of every kind and a REST module;
+#  - the relations examples, examples/people/app.yaml and examples/tags/app.yaml
+#    (ref fields, embedded rows, include enums, nested routes, a json-typed
+#    computed field), from `crest openapi`;
 #  - the C examples (examples/hello, examples/tasks_c: C endpoints, C
 #    callbacks), from GET /openapi.json of the running program.
 # The documents are kept in BUILD_DIR/openapi-tests/lint/ for inspection.
@@ -77,6 +80,8 @@ app_file() {
 }
 app_file tasks "$TASKS_APP"
 app_file bare "$SRC/tests/openapi/bare.yaml"
+app_file people "$SRC/examples/people/app.yaml"
+app_file tags "$SRC/examples/tags/app.yaml"
 
 # What `crest serve` answers at /openapi.json is what `crest openapi` prints.
 if [ -f "$OUT/tasks-3.1.json" ]; then
