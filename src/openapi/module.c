@@ -173,7 +173,9 @@ static void embedded_properties(crest__oa *o, const crest__module *mod)
     }
 }
 
-static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 read, 1 create, 2 update */)
+/* skip: a field left out (a nested create's foreign key, set by the path), or NULL. */
+static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 read, 1 create, 2 update */,
+                       const crest__mfield *skip)
 {
     crest_json *w = o->w;
     const crest__model *m = mod->m;
@@ -183,7 +185,7 @@ static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 re
     crest_json_object_begin(w);
     for (unsigned i = 0; i < m->nfields; i++) {
         const crest__mfield *f = &m->fields[i];
-        if (shape == 0 ? !mod->served[i] : !mod->writable[i])
+        if ((shape == 0 ? !mod->served[i] : !mod->writable[i]) || f == skip)
             continue;
         crest_json_key(w, f->f.name);
         crest__oa_field(o, f, shape == 0 ? served_nullable(f) : !f->f.required, shape == 1);
@@ -212,7 +214,7 @@ static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 re
         const crest__mfield *f = &m->fields[i];
         bool req = shape == 0 ? mod->served[i] && !served_nullable(f)
                               : mod->writable[i] && f->f.required && !f->defv && !f->def_now;
-        if (!req)
+        if (!req || f == skip)
             continue;
         if (!any) {
             crest_json_key(w, "required");
@@ -228,6 +230,14 @@ static void obj_schema(crest__oa *o, const crest__module *mod, int shape /* 0 re
         crest_json_bool(w, false);
     }
     crest_json_object_end(w);
+}
+
+/* The component name of a nested create's body: "<Parent>_<relation>_Create". */
+static void nested_create_name(const route *r, char *out, size_t cap)
+{
+    char base[160];
+    schema_base(r->parent->app, r->parent, base, sizeof base);
+    snprintf(out, cap, "%s_%s_Create", base, r->rel->name);
 }
 
 /* {"<env>": <schema ref>} */
@@ -363,13 +373,13 @@ void crest__rest_openapi_schemas(crest_app *app, crest__oa *o)
         char base[160], name[200], ref[200];
         schema_base(app, mod, base, sizeof base);
         crest_json_key(w, base);
-        obj_schema(o, mod, 0);
+        obj_schema(o, mod, 0, NULL);
         snprintf(name, sizeof name, "%sCreate", base);
         crest_json_key(w, name);
-        obj_schema(o, mod, 1);
+        obj_schema(o, mod, 1, NULL);
         snprintf(name, sizeof name, "%sUpdate", base);
         crest_json_key(w, name);
-        obj_schema(o, mod, 2);
+        obj_schema(o, mod, 2, NULL);
         snprintf(name, sizeof name, "%sList", base);
         crest_json_key(w, name);
         list_schema(o, mod, mod->list_env, base, false);
@@ -393,6 +403,16 @@ void crest__rest_openapi_schemas(crest_app *app, crest__oa *o)
             snprintf(name, sizeof name, "%sGroups", base);
             crest_json_key(w, name);
             list_schema(o, mod, mod->groups_env, NULL, true);
+        }
+        /* A nested create's body: the related module's, without the
+         * foreign key the path sets. */
+        for (unsigned k = 0; k < mod->nnested; k++) {
+            const route *r = &mod->nested[k];
+            if (r->kind != RT_CREATE)
+                continue;
+            nested_create_name(r, name, sizeof name);
+            crest_json_key(w, name);
+            obj_schema(o, r->mod, 1, r->rel->fk);
         }
     }
 }
@@ -487,6 +507,11 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     const char *env_one = mod->single_env ? "Envelope" : "";
     switch (r->kind) {
     case RT_CREATE:
+        if (r->parent && !mod->def->use_envelope_on_parse) { /* the body without the path's foreign key */
+            nested_create_name(r, ref, sizeof ref);
+            body(o, ref, ref, true);
+            break;
+        }
         snprintf(ref, sizeof ref, "%s%s", base, env_create);
         snprintf(ref2, sizeof ref2, "%sCreate", base);
         body(o, ref, mod->def->use_envelope_on_parse ? NULL : ref2, true);

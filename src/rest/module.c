@@ -293,7 +293,8 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         r->spec.tag = mod->name;
         r->spec.status = r->kind == RT_CREATE ? 201 : r->kind == RT_DELETE ? 204 : 200;
         r->spec.handler = table[t].h;
-        r->spec.strict_query = (K(r->kind) & LIST_ROUTES) != 0;
+        /* (lists: a page of rows, or of groups) */
+        r->spec.strict_query = (K(r->kind) & (LIST_ROUTES | K(RT_GROUP))) != 0;
         for (unsigned b = 0; b < 9; b++)
             if (table[t].bit == 1u << b)
                 r->spec.permission = mod->def->permissions[b];

@@ -231,3 +231,18 @@ def test_a_relation_of_a_model_to_itself(crest):
     assert {(x["value"], x["count"]) for x in g} == {(None, 1), ("a", 1), ("boss", 2)}
     assert s.request("DELETE", f"/employees/{boss['id']}").status_code == 204
     assert s.get(f"/employees/{a['id']}").json()["manager_id"] is None
+
+
+def test_a_nested_creates_documented_body_leaves_the_foreign_key_out(srv):
+    doc = srv.get("/openapi.json").json()
+    op = doc["paths"]["/people/{id}/computers"]["post"]
+    schema = op["requestBody"]["content"]["application/json"]["schema"]
+    refs = [x.get("$ref") or x.get("items", {}).get("$ref") for x in schema["anyOf"]]
+    assert refs == ["#/components/schemas/Person_computers_Create"] * 2
+    body = doc["components"]["schemas"]["Person_computers_Create"]
+    assert "owner_id" not in body["properties"] and "name" in body["properties"] and "vendor_id" in body["properties"]
+    assert body["additionalProperties"] is False
+    assert "owner_id" in doc["components"]["schemas"]["ComputerCreate"]["properties"]
+    assert len({o["operationId"] for p in doc["paths"].values() for o in p.values() if isinstance(o, dict)
+                and "operationId" in o}) == sum(1 for p in doc["paths"].values() for o in p.values()
+                                                  if isinstance(o, dict) and "operationId" in o)

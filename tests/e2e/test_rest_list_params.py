@@ -449,3 +449,12 @@ def test_app_file_computed_map_needs_sql(tmp_path):
                  "    model: Task\n    serializer:\n      computed:\n        n: {type: int}\n")
     r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
     assert r.returncode == 1 and f"{p}:10:" in r.err and "needs sql" in r.err, r.err
+
+
+def test_an_unknown_parameter_of_group_is_400_naming_it(crest):
+    """(a group answers a page of groups: a list route, which ignores nothing)"""
+    from rest_apps import CONTRACT_APP
+    s = crest(CONTRACT_APP)
+    p = assert_problem(s.get("/tasks/group/is_completed", params={"limt": "2"}), 400, "invalid_parameter")
+    assert p["errors"] == {"limt": "is unknown"}
+    assert s.get("/tasks/group/is_completed", params={"page_size": "2"}).status_code == 200
