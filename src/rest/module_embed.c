@@ -279,7 +279,8 @@ static void fetch_next(crest__embeds *e)
             if (c->k == CREST__V_INT)
                 keys[nk++] = c->v.i;
         }
-        qsort(keys, nk, sizeof *keys, cmp_i64);
+        if (nk)
+            qsort(keys, nk, sizeof *keys, cmp_i64);
         unsigned nd = 0;
         for (unsigned i = 0; i < nk; i++)
             if (!nd || keys[nd - 1] != keys[i])
