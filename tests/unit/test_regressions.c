@@ -6,6 +6,7 @@
 
 #include "unit.h"
 
+#include "crest/rest.h"
 #include "core/core.h"
 #include "http/loopback.h"
 #include "json/json_internal.h"
@@ -161,6 +162,89 @@ static void json_nul_escape_detail_names_a_jansson_flag(void **state)
     assert_non_null(strstr(err, "NUL character"));
 }
 
+/* Adds one model Person of fields f (and links it through a module):
+ * its error message, "" when accepted. */
+static const char *person_refused(const crest_field *f, crest_error *e)
+{
+    crest_app *app = crest_app_new();
+    const crest_model_def d = {.name = "Person", .fields = f};
+    const crest_module_def m = {.name = "people", .model = "Person"};
+    memset(e, 0, sizeof *e);
+    if (!crest_app_add_model(app, &d, e))
+        crest_app_add_module(app, &m, e);
+    crest_app_free(app);
+    return e->msg;
+}
+
+/* src/rest/model.c:116 (has_many_setup) and crest_app_add_model — a
+ * relation's name was not checked against the columns: a has_many named
+ * "id", or "boss_id" beside a ref "boss", or a ref "a_id" beside a ref "a",
+ * or a has_many "reports" beside a field "reports_has_more", were all
+ * accepted, and a row's JSON then held one key twice (the column and the
+ * embed). */
+static void relation_names_collide_with_a_rows_keys(void **state)
+{
+    (void)state;
+    crest_error e;
+#define BOSS {.name = "boss", .type = CREST_F_REF, .ref_model = "Person"}
+    assert_string_equal(person_refused((const crest_field[]){{.name = "id", .has_many = "Person"}, BOSS, {0}}, &e),
+                        "model Person: 'id' is implicit (an integer primary key)");
+    assert_string_equal(
+        person_refused((const crest_field[]){{.name = "boss_id", .has_many = "Person"}, BOSS, {0}}, &e),
+        "model Person: field boss_id is defined twice (boss makes it)");
+    assert_string_equal(
+        person_refused((const crest_field[]){BOSS, {.name = "boss_id", .has_many = "Person"}, {0}}, &e),
+        "model Person: field boss_id is defined twice (boss makes it)");
+    assert_string_equal(
+        person_refused((const crest_field[]){BOSS, {.name = "boss_id", .type = CREST_F_REF, .ref_model = "Person"}, {0}},
+                       &e),
+        "model Person: field boss_id is defined twice (boss makes it)");
+    assert_string_equal(person_refused((const crest_field[]){{.name = "reports", .has_many = "Person"}, BOSS,
+                                                             {.name = "reports_has_more", .type = CREST_F_BOOL}, {0}},
+                                       &e),
+                        "model Person: field reports_has_more is defined twice (reports makes it)");
+    assert_string_equal(person_refused((const crest_field[]){{.name = "reports", .has_many = "Person", .via = "boss"},
+                                                             {.name = "reports_has_more", .has_many = "Person",
+                                                              .via = "boss"}, BOSS, {0}},
+                                       &e),
+                        "model Person: field reports_has_more is defined twice (reports makes it)");
+    /* the names that do not collide still work */
+    assert_string_equal(person_refused((const crest_field[]){{.name = "reports", .has_many = "Person"}, BOSS,
+                                                             {.name = "boss_name", .type = CREST_F_STRING}, {0}},
+                                       &e),
+                        "");
+#undef BOSS
+}
+
+/* src/rest/model.c (ref_setup, has_many_setup, field_setup) — embed_max on
+ * a ref, on_delete on a has_many, and either on a plain field were
+ * silently ignored by the C API (the app file refuses them): a C app
+ * asking for on_delete cascade on the wrong side got restrict. */
+static void relation_options_on_the_wrong_field_were_ignored(void **state)
+{
+    (void)state;
+    crest_error e;
+    assert_string_equal(
+        person_refused((const crest_field[]){{.name = "boss", .type = CREST_F_REF, .ref_model = "Person", .embed_max = 5},
+                                             {0}},
+                       &e),
+        "model Person: field boss: a ref takes model, on_delete, required, rest, description and permissions only");
+    assert_string_equal(person_refused((const crest_field[]){{.name = "reports", .has_many = "Person", .via = "boss",
+                                                              .on_delete = CREST_ON_DELETE_CASCADE},
+                                                             {.name = "boss", .type = CREST_F_REF, .ref_model = "Person"},
+                                                             {0}},
+                                       &e),
+                        "model Person: field reports: has_many takes via, through, embed_max, description and "
+                        "read_permission only");
+    assert_string_equal(
+        person_refused((const crest_field[]){{.name = "n", .type = CREST_F_INT, .on_delete = CREST_ON_DELETE_CASCADE},
+                                             {0}},
+                       &e),
+        "model Person: field n: on_delete is for a ref, embed_max for a has_many");
+    assert_string_equal(person_refused((const crest_field[]){{.name = "n", .type = CREST_F_INT, .embed_max = 3}, {0}}, &e),
+                        "model Person: field n: on_delete is for a ref, embed_max for a has_many");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +256,8 @@ int main(void)
         cmocka_unit_test(router_accepts_empty_param_name),
         cmocka_unit_test(req_path_is_not_decoded),
         cmocka_unit_test(json_nul_escape_detail_names_a_jansson_flag),
+        cmocka_unit_test(relation_names_collide_with_a_rows_keys),
+        cmocka_unit_test(relation_options_on_the_wrong_field_were_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
