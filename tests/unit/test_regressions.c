@@ -14,6 +14,23 @@
 #include "json/json_internal.h"
 #include "router/router.h"
 
+/* Serves one request on a loopback connection of app: the answer must
+ * begin with status_line (12 bytes, "HTTP/1.1 200") and hold has (NULL:
+ * anything). */
+static void expect_answer(crest_app *app, const char *req, const char *status_line, const char *has)
+{
+    crest_error e = {0};
+    crest__loopback *lb = crest__loopback_new(app, &e);
+    assert_non_null(lb);
+    assert_int_equal(crest__loopback_feed(lb, req, strlen(req)), 0);
+    size_t n;
+    const char *o = crest__loopback_output(lb, &n);
+    assert_true(n > 12 && memcmp(o, status_line, 12) == 0);
+    if (has)
+        assert_non_null(memmem(o, n, has, strlen(has)));
+    crest__loopback_free(lb);
+}
+
 /* src/core/arena.c:73 — `n = (n + 15) & ~15` wraps for n > SIZE_MAX - 15, so
  * a request for (nearly) SIZE_MAX bytes gets a 16-byte block instead of NULL.
  * crest_req_alloc(req, n) passes a handler's n straight here; a caller that
@@ -139,14 +156,7 @@ static void req_path_is_not_decoded(void **state)
     crest_app_set_access_log(app, false);
     crest_error e = {0};
     assert_int_equal(crest_app_add_endpoint(app, &path_ep, NULL, &e), 0);
-    crest__loopback *lb = crest__loopback_new(app, &e);
-    assert_non_null(lb);
-    static const char req[] = "GET /p/a%20b?q=1 HTTP/1.1\r\nHost: x\r\n\r\n";
-    assert_int_equal(crest__loopback_feed(lb, req, sizeof req - 1), 0);
-    size_t n;
-    const char *o = crest__loopback_output(lb, &n);
-    assert_true(n > 12 && memcmp(o, "HTTP/1.1 204", 12) == 0);
-    crest__loopback_free(lb);
+    expect_answer(app, "GET /p/a%20b?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 204", NULL);
     crest_app_free(app);
     assert_string_equal(seen_path, "/p/a b");
 }
@@ -270,7 +280,7 @@ static void embed_below_an_empty_level_sorts_no_keys(void **state)
                                                {.name = "computers", .model = "Computer"}};
     char db[64];
     snprintf(db, sizeof db, "/tmp/crest-unit-regress-%d.db", (int)getpid());
-    unlink(db);
+    unit_drop_db(db);
     crest_app *app = crest_app_new();
     crest_app_set_access_log(app, false);
     crest_app_set_database(app, db);
@@ -279,22 +289,10 @@ static void embed_below_an_empty_level_sorts_no_keys(void **state)
         assert_int_equal(crest_app_add_model(app, &models[i], &e), 0);
         assert_int_equal(crest_app_add_module(app, &modules[i], &e), 0);
     }
-    crest__loopback *lb = crest__loopback_new(app, &e);
-    assert_non_null(lb);
-    static const char req[] = "GET /computers?include=owner.manager HTTP/1.1\r\nHost: x\r\n\r\n";
-    assert_int_equal(crest__loopback_feed(lb, req, sizeof req - 1), 0);
-    size_t n;
-    const char *o = crest__loopback_output(lb, &n);
-    assert_true(n > 12 && memcmp(o, "HTTP/1.1 200", 12) == 0);
-    static const char null_owner[] = "\"owner\":null"; /* (out of Person's scope) */
-    assert_non_null(memmem(o, n, null_owner, sizeof null_owner - 1));
-    crest__loopback_free(lb);
+    expect_answer(app, "GET /computers?include=owner.manager HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200",
+                  "\"owner\":null"); /* (out of Person's scope) */
     crest_app_free(app);
-    for (int i = 0; i < 3; i++) {
-        char p[80];
-        snprintf(p, sizeof p, "%s%s", db, (const char *[]){"", "-wal", "-shm"}[i]);
-        unlink(p);
-    }
+    unit_drop_db(db);
 }
 
 int main(void)

@@ -289,7 +289,7 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(dbpath, sizeof dbpath, "/tmp/crest-unit-model-%d.db", (int)getpid());
-    unlink(dbpath);
+    unit_drop_db(dbpath);
     app = crest_app_new();
     crest_app_set_access_log(app, false);
     crest_app_set_database(app, dbpath);
@@ -315,12 +315,7 @@ static int teardown(void **state)
     (void)state;
     crest__loopback_free(lb);
     crest_app_free(app);
-    char p[96];
-    unlink(dbpath);
-    snprintf(p, sizeof p, "%s-wal", dbpath);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", dbpath);
-    unlink(p);
+    unit_drop_db(dbpath);
     return 0;
 }
 
