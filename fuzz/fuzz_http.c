@@ -4,11 +4,16 @@
  * handlers, as a real connection runs them. The input is fed in one to
  * three pieces cut at offsets derived from its bytes, so pipelined requests
  * and requests split across reads are both exercised; the seeds stay plain
- * HTTP. */
+ * HTTP. The app also serves models with relations (belongs_to, has_many,
+ * a self relation, many-to-many through a join model) from a SQLite file
+ * of seeded rows, read-only so every input meets the same rows: ?include=,
+ * fields[<path>]=, dotted where/sort_by/group and the nested routes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "crest/rest.h"
 #include "http/loopback.h"
 #include "json/json_internal.h"
 
@@ -158,7 +163,67 @@ static const crest_endpoint endpoints[] = {
     {.method = CREST_GET, .path = "/fail", .params = fail_params, .handler = h_fail},
 };
 
+/* The relations' models: Person (scoped to adults by its module, a
+ * manager, computers, tags), Computer (an owner, a vendor), Vendor, Tag,
+ * PersonTag. A field called "secret" is never served. */
+static const crest_field person_fields[] = {
+    {.name = "name", .type = CREST_F_STRING, .required = true, .max_length = 40},
+    {.name = "age", .type = CREST_F_INT},
+    {.name = "secret", .type = CREST_F_STRING, .rest = CREST_REST_NONE},
+    {.name = "manager", .type = CREST_F_REF, .ref_model = "Person", .on_delete = CREST_ON_DELETE_SET_NULL},
+    {.name = "computers", .has_many = "Computer", .via = "owner", .embed_max = 3},
+    {.name = "reports", .has_many = "Person", .via = "manager"},
+    {.name = "tags", .has_many = "Tag", .through = "PersonTag"},
+    {0}};
+static const crest_field computer_fields[] = {
+    {.name = "name", .type = CREST_F_STRING, .required = true},
+    {.name = "price", .type = CREST_F_INT},
+    {.name = "owner", .type = CREST_F_REF, .ref_model = "Person", .on_delete = CREST_ON_DELETE_SET_NULL},
+    {.name = "vendor", .type = CREST_F_REF, .ref_model = "Vendor", .on_delete = CREST_ON_DELETE_SET_NULL},
+    {0}};
+static const crest_field vendor_fields[] = {{.name = "name", .type = CREST_F_STRING}, {0}};
+static const crest_field tag_fields[] = {{.name = "name", .type = CREST_F_STRING}, {0}};
+static const crest_field person_tag_fields[] = {
+    {.name = "person", .type = CREST_F_REF, .ref_model = "Person", .required = true},
+    {.name = "tag", .type = CREST_F_REF, .ref_model = "Tag", .required = true},
+    {0}};
+static const crest_model_def models[] = {
+    {.name = "Person", .table = "people", .fields = person_fields,
+     .seed = "[{\"name\":\"Ann\",\"age\":40,\"secret\":\"s1\"},{\"name\":\"Bob\",\"age\":30,\"manager_id\":1},"
+             "{\"name\":\"Cid\",\"age\":12,\"manager_id\":1},{\"name\":\"Dee\",\"age\":null,\"manager_id\":2}]"},
+    {.name = "Vendor", .table = "vendors", .fields = vendor_fields, .seed = "[{\"name\":\"Dell\"},{\"name\":\"HP\"}]"},
+    {.name = "Computer", .table = "computers", .fields = computer_fields,
+     .seed = "[{\"name\":\"a1\",\"price\":900,\"owner_id\":1,\"vendor_id\":1},{\"name\":\"a2\",\"owner_id\":1},"
+             "{\"name\":\"a3\",\"price\":100,\"owner_id\":1,\"vendor_id\":2},{\"name\":\"a4\",\"owner_id\":1},"
+             "{\"name\":\"b1\",\"price\":5,\"owner_id\":2,\"vendor_id\":2},{\"name\":\"c1\",\"owner_id\":3},"
+             "{\"name\":\"z\"}]"},
+    {.name = "Tag", .table = "tags", .fields = tag_fields, .seed = "[{\"name\":\"x\"},{\"name\":\"y\"}]"},
+    {.name = "PersonTag", .table = "person_tags", .fields = person_tag_fields,
+     .seed = "[{\"person_id\":1,\"tag_id\":1},{\"person_id\":1,\"tag_id\":2},{\"person_id\":3,\"tag_id\":2}]"},
+};
+#define READS (CREST_R_INDEX | CREST_R_READ | CREST_R_GROUP | CREST_R_STATS | CREST_R_EVAL)
+static const crest_module_def modules[] = {
+    {.name = "people", .model = "Person", .enabled_methods = READS, .scope = "{\"age\": {\"$ge\": 18}}",
+     .page_size_default = 3, .page_size_max = 5},
+    {.name = "computers", .model = "Computer", .enabled_methods = READS, .default_sort = "-price,name",
+     .page_size_default = 3, .page_size_max = 5},
+    {.name = "vendors", .model = "Vendor", .enabled_methods = READS},
+    {.name = "tags", .model = "Tag", .enabled_methods = READS},
+    {.name = "person_tags", .model = "PersonTag", .enabled_methods = READS},
+};
+
 static crest_app *app;
+static char dbpath[64];
+
+static void drop_db(void)
+{
+    char p[80];
+    unlink(dbpath);
+    snprintf(p, sizeof p, "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", dbpath);
+    unlink(p);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -183,15 +248,36 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_http: %s\n", err.msg);
         abort();
     }
+    snprintf(dbpath, sizeof dbpath, "/tmp/fuzz_http-%d.db", (int)getpid());
+    drop_db();
+    atexit(drop_db);
+    crest_app_set_database(app, dbpath);
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+        if (crest_app_add_model(app, &models[i], &err)) {
+            fprintf(stderr, "fuzz_http: %s\n", err.msg);
+            abort();
+        }
+    for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++)
+        if (crest_app_add_module(app, &modules[i], &err)) {
+            fprintf(stderr, "fuzz_http: %s\n", err.msg);
+            abort();
+        }
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* One prepared app and worker for every input (preparing the database
+     * each time would cost far more than the input), a new connection
+     * each. */
+    static crest__loopback *lb;
     crest_error err = {0};
-    crest__loopback *lb = crest__loopback_new(app, &err);
-    if (!lb) {
+    if (!lb && !(lb = crest__loopback_new(app, &err))) {
         fprintf(stderr, "fuzz_http: loopback: %s\n", err.msg);
+        abort();
+    }
+    if (crest__loopback_reconnect(lb)) {
+        fprintf(stderr, "fuzz_http: loopback: out of memory\n");
         abort();
     }
     /* FNV-1a of the input picks the pieces, so they follow the data. */
@@ -219,6 +305,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "fuzz_http: output does not start with a status line: %.*s\n", (int)(n < 200 ? n : 200), out);
         abort();
     }
-    crest__loopback_free(lb);
     return 0;
 }

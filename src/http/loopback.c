@@ -14,6 +14,16 @@ struct crest__loopback {
     crest__buf capture;
 };
 
+/* A new connection of lb's worker, writing into lb's capture. */
+static int open_conn(crest__loopback *lb)
+{
+    if (!(lb->c = crest__conn_new(&lb->w)))
+        return CREST_ENOMEM;
+    uv_timer_init(&lb->w.loop, &lb->c->timer);
+    lb->c->capture = &lb->capture;
+    return 0;
+}
+
 crest__loopback *crest__loopback_new(crest_app *app, crest_error *err)
 {
     crest__parser_settings_init();
@@ -37,7 +47,7 @@ crest__loopback *crest__loopback_new(crest_app *app, crest_error *err)
         return NULL;
     }
     crest__worker_init_timers(w);
-    if (crest__app_worker_init(app, &w->cw, err) || !(lb->c = crest__conn_new(w))) {
+    if (crest__app_worker_init(app, &w->cw, err) || open_conn(lb)) {
         crest__app_worker_dispose(&w->cw);
         uv_close((uv_handle_t *)&w->drain_timer, NULL);
         uv_close((uv_handle_t *)&w->trim_timer, NULL);
@@ -46,8 +56,6 @@ crest__loopback *crest__loopback_new(crest_app *app, crest_error *err)
         free(lb);
         return NULL;
     }
-    uv_timer_init(&w->loop, &lb->c->timer);
-    lb->c->capture = &lb->capture;
     return lb;
 }
 
@@ -61,6 +69,15 @@ int crest__loopback_feed(crest__loopback *lb, const char *data, size_t len)
     crest__conn_process(c);
     lb->w.log.len = 0; /* the access log of a loopback goes nowhere */
     return 0;
+}
+
+int crest__loopback_reconnect(crest__loopback *lb)
+{
+    worker *w = &lb->w;
+    crest__conn_free_handles(lb->c, 1);
+    uv_run(&w->loop, UV_RUN_NOWAIT); /* (its close callback frees it) */
+    lb->capture.len = 0;
+    return open_conn(lb);
 }
 
 const char *crest__loopback_output(crest__loopback *lb, size_t *len)
@@ -87,7 +104,8 @@ void crest__loopback_free(crest__loopback *lb)
     if (!lb)
         return;
     worker *w = &lb->w;
-    crest__conn_free_handles(lb->c, 1);
+    if (lb->c)
+        crest__conn_free_handles(lb->c, 1);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
     uv_close((uv_handle_t *)&w->trim_timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);

@@ -12,6 +12,12 @@ typedef struct crest__loopback crest__loopback;
 /* Prepares the app as serving would (builtins, database) and opens a
  * connection. The app must outlive the loopback. NULL on error (err says). */
 crest__loopback *crest__loopback_new(crest_app *app, crest_error *err);
+/* Drops the connection (what it held, half-read or not) and its output,
+ * and opens a new one on the same prepared app and worker: what
+ * crest__loopback_free then crest__loopback_new would give, without
+ * preparing the app and its database again. 0, or CREST_ENOMEM (then lb
+ * may only be freed). */
+int crest__loopback_reconnect(crest__loopback *lb);
 /* Feeds bytes as if read from the socket. -1 when the connection is closed. */
 int crest__loopback_feed(crest__loopback *lb, const char *data, size_t len);
 /* Everything the server wrote so far (borrowed until the next feed/clear/free). */

@@ -82,7 +82,7 @@ static int ref_setup(crest__mfield *mf, const crest_field *f, const char *model,
                                 "model %s: field %s: on_delete set_null needs a field that is not required", model,
                                 f->name);
     if (f->has_min || f->has_max || f->min_length || f->max_length || f->pattern || f->values || f->def ||
-        f->has_many || f->via || f->through)
+        f->has_many || f->via || f->through || f->embed_max)
         return crest__error_set(err, CREST_EINVAL, NULL, 0,
                                 "model %s: field %s: a ref takes model, on_delete, required, rest, description and "
                                 "permissions only", model, f->name);
@@ -111,8 +111,11 @@ static int has_many_setup(crest__rel *rel, const crest_field *f, const char *mod
         return crest__error_set(err, CREST_EINVAL, NULL, 0,
                                 "model %s: field name '%s' must be letters, digits and '_' (at most 63)", model,
                                 f->name ? f->name : "(null)");
+    if (!strcmp(f->name, "id"))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: 'id' is implicit (an integer primary key)",
+                                model);
     if (f->type || f->ref_model || f->required || f->def || f->unique || f->index || f->has_min || f->has_max ||
-        f->min_length || f->max_length || f->pattern || f->values || f->write_permission)
+        f->min_length || f->max_length || f->pattern || f->values || f->write_permission || f->on_delete)
         return crest__error_set(err, CREST_EINVAL, NULL, 0,
                                 "model %s: field %s: has_many takes via, through, embed_max, description and "
                                 "read_permission only", model, f->name);
@@ -145,6 +148,9 @@ static int field_setup(crest__mfield *mf, const crest_field *f, const char *mode
         return crest__error_set(err, CREST_EINVAL, NULL, 0,
                                 "model %s: field %s: model, via and through are for relations (type ref, has_many)",
                                 model, f->name);
+    if (f->on_delete || f->embed_max)
+        return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                "model %s: field %s: on_delete is for a ref, embed_max for a has_many", model, f->name);
     if (f->type < CREST_F_STRING || f->type > CREST_F_UUID)
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s has no valid type", model, f->name);
     bool is_text = f->type == CREST_F_STRING || f->type == CREST_F_TEXT;
@@ -206,6 +212,29 @@ static int field_setup(crest__mfield *mf, const crest_field *f, const char *mode
     }
     mf->qname = crest__quote_ident(f->name);
     return mf->qname ? 0 : CREST_ENOMEM;
+}
+
+/* The names a row's JSON shares: a relation's (an embed's key) may not be
+ * a field's (a ref's "owner" and another's column "owner_id"), nor a
+ * has_many's "<name>_has_more" a field's or a relation's. */
+static int rel_names_check(const crest__model *m, crest_error *err)
+{
+    for (unsigned i = 0; i < m->nrels; i++) {
+        const crest__rel *r = &m->rels[i];
+        const crest__mfield *f = crest__model_field(m, r->name);
+        if (f)
+            return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s is defined twice (%s makes it)",
+                                    m->name, r->name, f->ref ? f->ref->name : r->name);
+        if (r->kind == CREST__REL_BELONGS_TO)
+            continue;
+        char more[80];
+        snprintf(more, sizeof more, "%s_has_more", r->name);
+        const crest__mfield *mf = crest__model_field(m, more);
+        if (mf || crest__model_rel(m, more))
+            return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: field %s is defined twice (%s makes it)",
+                                    m->name, more, r->name);
+    }
+    return 0;
 }
 
 int crest_app_add_model(crest_app *app, const crest_model_def *def, crest_error *err)
@@ -282,6 +311,8 @@ int crest_app_add_model(crest_app *app, const crest_model_def *def, crest_error 
     }
     for (unsigned i = 0; i < m->nrels; i++)
         m->rels[i].owner = m;
+    if ((rc = rel_names_check(m, err)))
+        goto fail;
     for (const char *const *ix = def->indexes; ix && *ix; ix++) {
         char *copy = strdup(*ix), *save = NULL;
         unsigned ncols = 0;

@@ -273,13 +273,17 @@ static void fetch_next(crest__embeds *e)
         const crest__rows *pr = parents_of(e, n);
         unsigned col = parent_keycol(n);
         int64_t *keys = pr && pr->nrows ? crest__arena_alloc(req->arena, pr->nrows * sizeof *keys) : NULL;
+        if (pr && pr->nrows && !keys) {
+            crest__res_finish(res, crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL));
+            return;
+        }
         unsigned nk = 0;
         for (size_t i = 0; keys && i < pr->nrows; i++) {
             const crest__cell *c = crest__rows_cell(pr, i, col);
             if (c->k == CREST__V_INT)
                 keys[nk++] = c->v.i;
         }
-        if (nk)
+        if (nk > 1) /* (none: keys may be NULL, which qsort may not be given) */
             qsort(keys, nk, sizeof *keys, cmp_i64);
         unsigned nd = 0;
         for (unsigned i = 0; i < nk; i++)

@@ -23,6 +23,9 @@ void golden_print_sql(crest__buf *out, const crest__sql *q);
 /* Prepares q on db, binds it and (step) runs it to the end; on an error
  * appends "SQLITE ERROR: ..." to out and returns -1. */
 int golden_run_sqlite(sqlite3 *db, const crest__sql *q, bool step, crest__buf *out);
+/* SQLite's plan of q on db (EXPLAIN QUERY PLAN, its binds bound): one
+ * line per step appended to plan; -1 (the error in plan) when it fails. */
+int golden_sqlite_plan(sqlite3 *db, const crest__sql *q, crest__buf *plan);
 /* Syncs m's table (crest__model_sync) on the connection c of store s, both
  * the caller's. */
 int golden_sync_on(crest__model *m, crest__store *s, crest__conn *c, crest_error *err);
@@ -61,6 +64,10 @@ int golden_pg_script(golden_pg *pg, const char *sql, crest__buf *out);
  * runs crest's statements; on an error appends "POSTGRES ERROR: ..." to
  * out and returns -1. */
 int golden_run_pg(golden_pg *pg, const crest__sql *q, crest__buf *out);
+/* PostgreSQL's plan of q on pg's database (EXPLAIN, with its binds), in
+ * whatever transaction and settings the caller's scripts made: its lines
+ * appended to plan; -1 (the error in plan) when it fails. */
+int golden_pg_plan(golden_pg *pg, const crest__sql *q, crest__buf *plan);
 /* Compares got with DIR/CASE/expected.<dialect> (or writes it when
  * update); prints a FAIL report and returns -1 when they differ or rc < 0. */
 int golden_check(const char *dir, const char *name, const char *dialect, const char *got, int rc, bool update);

@@ -107,7 +107,9 @@ int golden_pg_script(golden_pg *pg, const char *sql, crest__buf *out)
     return -1;
 }
 
-int golden_run_pg(golden_pg *pg, const crest__sql *q, crest__buf *out)
+/* Runs q (its text after prefix) with its binds; with plan, appends the
+ * first column of every row it answers to plan. */
+static int run_q(golden_pg *pg, const char *prefix, const crest__sql *q, crest__buf *out, crest__buf *plan)
 {
     if (q->err) {
         crest__buf_appendf(out, "POSTGRES ERROR: the statement was not compiled (%d)\n", q->err);
@@ -115,12 +117,22 @@ int golden_run_pg(golden_pg *pg, const crest__sql *q, crest__buf *out)
     }
     crest__arena a;
     crest__arena_init(&a, 4096, 0);
-    crest__query qq = {.sql = q->text.ptr, .len = q->text.len, .binds = q->binds, .lists = q->lists,
+    const char *sql = crest__arena_printf(&a, "%s%.*s", prefix, (int)q->text.len, q->text.ptr ? q->text.ptr : "");
+    crest__query qq = {.sql = sql, .len = sql ? strlen(sql) : 0, .binds = q->binds, .lists = q->lists,
                        .nbinds = q->nbinds, .flags = CREST__QF_NOCACHE};
-    crest__dberr e;
-    int rc = crest__store_postgres.exec(pg->c, &qq, &a, NULL, &e);
+    crest__dberr e = {0};
+    crest__rows *rows = NULL;
+    int rc = sql ? crest__store_postgres.exec(pg->c, &qq, &a, plan ? &rows : NULL, &e) : -1;
     if (rc)
         crest__buf_appendf(out, "POSTGRES ERROR: %s\n", e.message ? e.message : e.detail ? e.detail : "(no message)");
+    for (size_t i = 0; !rc && rows && i < rows->nrows; i++) {
+        const crest__cell *c = crest__rows_cell(rows, i, 0);
+        crest__buf_appendf(plan, "%.*s\n", (int)c->n, c->v.s);
+    }
     crest__arena_dispose(&a);
     return rc ? -1 : 0;
 }
+
+int golden_run_pg(golden_pg *pg, const crest__sql *q, crest__buf *out) { return run_q(pg, "", q, out, NULL); }
+
+int golden_pg_plan(golden_pg *pg, const crest__sql *q, crest__buf *plan) { return run_q(pg, "EXPLAIN ", q, plan, plan); }

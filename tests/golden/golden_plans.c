@@ -10,8 +10,12 @@
  * (CREST_TEST_PG_FILE) made by the model the same way, each case in a
  * transaction rolled back after it; else they are compared as text only.
  * A line model=Computer plans over the relations' models (Person, and
- * Computer with its owner), whose dotted names go through a reach of the
- * runner's own (Person's rows are scoped to {"age": {"$ge": 18}}).
+ * Computer with its owner, Person's tags through PersonTag), whose dotted
+ * names go through a reach of the runner's own (Person's rows are scoped
+ * to {"age": {"$ge": 18}}). op=embed reads a relation's rows (rel=, on
+ * the model) for a page's keys (keys=1,2,3), in the target's scope= and
+ * sort_by=, per_parent= rows each. A line uses_index=NAME also checks
+ * the last statement's plan uses that index (index_check).
  * Usage: golden_plans DIR [--update] [--pg] */
 #include <dirent.h>
 #include <stdio.h>
@@ -39,13 +43,21 @@ static const crest_model_def model_def = {.name = "Task", .table = "tasks", .fie
 
 static const crest_field person_fields[] = {
     {.name = "name", .type = CREST_F_STRING}, {.name = "age", .type = CREST_F_INT},
-    {.name = "computers", .has_many = "Computer", .via = "owner"}, {0}};
+    {.name = "computers", .has_many = "Computer", .via = "owner"},
+    {.name = "tags", .has_many = "Tag", .through = "PersonTag"}, {0}};
 static const crest_field computer_fields[] = {
     {.name = "name", .type = CREST_F_STRING},
     {.name = "owner", .type = CREST_F_REF, .ref_model = "Person", .on_delete = CREST_ON_DELETE_SET_NULL},
     {0}};
+static const crest_field tag_fields[] = {{.name = "name", .type = CREST_F_STRING}, {0}};
+static const crest_field person_tag_fields[] = {
+    {.name = "person", .type = CREST_F_REF, .ref_model = "Person", .required = true},
+    {.name = "tag", .type = CREST_F_REF, .ref_model = "Tag", .required = true},
+    {0}};
 static const crest_model_def rel_defs[] = {{.name = "Person", .table = "person", .fields = person_fields},
-                                           {.name = "Computer", .table = "computer", .fields = computer_fields}};
+                                           {.name = "Computer", .table = "computer", .fields = computer_fields},
+                                           {.name = "Tag", .table = "tag", .fields = tag_fields},
+                                           {.name = "PersonTag", .table = "person_tag", .fields = person_tag_fields}};
 
 static crest_app *app;
 
@@ -56,7 +68,7 @@ static const crest_computed *const comp[] = {&computed[0], &computed[1]};
 
 typedef struct kv {
     const char *op, *id, *where, *scope, *sort_by, *page, *page_size, *count, *field, *order, *fields, *functions,
-        *body, *table, *column, *value, *spec, *page_size_max, *model;
+        *body, *table, *column, *value, *spec, *page_size_max, *model, *rel, *keys, *per_parent, *uses_index;
 } kv;
 
 static const char *get(char *line, const char *key)
@@ -72,10 +84,11 @@ static void parse_input(char *copy, kv *k)
         const char **slots[] = {&k->op,    &k->id,    &k->where,  &k->scope,     &k->sort_by, &k->page,
                                 &k->page_size, &k->count, &k->field, &k->order,  &k->fields,  &k->functions,
                                 &k->body,  &k->table, &k->column, &k->value,     &k->spec, &k->page_size_max,
-                                &k->model};
+                                &k->model, &k->rel,   &k->keys,   &k->per_parent, &k->uses_index};
         const char *names[] = {"op",    "id",    "where",  "scope",  "sort_by",   "page",
                                "page_size", "count", "field", "order", "fields", "functions",
-                               "body",  "table", "column", "value", "spec", "page_size_max", "model"};
+                               "body",  "table", "column", "value", "spec", "page_size_max", "model",
+                               "rel",   "keys",  "per_parent", "uses_index"};
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
             const char *v = get(line, names[i]);
             if (v)
@@ -140,17 +153,39 @@ static const crest__mfield *field(const crest__model *m, const char *name)
 
 static int64_t num(const char *s, int64_t def) { return s ? strtoll(s, NULL, 10) : def; }
 
+/* The sort sort_by (NULL: none) of m with the id tie-break module_read.c
+ * adds, from the arena; NULL with the error in o. */
+static crest__plan *sort_of(crest__arena *a, const crest__model *m, const char *sort_by, crest__buf *o)
+{
+    crest__plan *plan = crest__arena_calloc(a, 1, sizeof *plan);
+    char msg[200];
+    if (!plan || (sort_by && crest__sort_parse_rel(m, NULL, &golden_reach, sort_by, plan, msg, sizeof msg))) {
+        crest__buf_appendf(o, "error: %s\n", plan ? msg : "out of memory");
+        return NULL;
+    }
+    plan->sort[plan->nsort].field = &m->fields[0];
+    plan->sort[plan->nsort].desc = plan->nsort ? plan->sort[plan->nsort - 1].desc : false;
+    plan->nsort++;
+    return plan;
+}
+
 /* Compiles the case's statements into stmts (4, empty, of one dialect); *n
  * is how many it used. */
 static int compile_case(crest__arena *a, const crest__model *m, const kv *k, const crest__dialect *d,
                         crest__sql *stmts, unsigned *n, crest__buf *o)
 {
+    const char *op = k->op ? k->op : "";
+    /* embed: rel= names m's relation; where, scope and sort_by are its target's */
+    const crest__rel *r = !strcmp(op, "embed") && k->rel ? crest__model_rel(m, k->rel) : NULL;
+    if (!strcmp(op, "embed") && !r) {
+        crest__buf_appendf(o, "error: no relation '%s'\n", k->rel ? k->rel : "(none)");
+        return -1;
+    }
     crest__qnode *where, *scope;
-    if (where_of(a, m, k->where, &where, o) || where_of(a, m, k->scope, &scope, o))
+    if (where_of(a, r ? r->target : m, k->where, &where, o) || where_of(a, r ? r->target : m, k->scope, &scope, o))
         return -1;
     where = crest__qnode_and(a, where, scope);
     crest__proj proj = {.m = m, .comp = comp, .ncomp = strcmp(m->name, "Task") ? 0 : 2}; /* Task's */
-    const char *op = k->op ? k->op : "";
     *n = 1;
     crest__sql *q = &stmts[0];
     int64_t size = num(k->page_size, 20), page = num(k->page, 1);
@@ -159,15 +194,9 @@ static int compile_case(crest__arena *a, const crest__model *m, const kv *k, con
         crest__compile_read(q, &p);
     } else if (!strcmp(op, "list") || !strcmp(op, "sample")) {
         bool sample = !strcmp(op, "sample");
-        crest__plan *plan = crest__arena_calloc(a, 1, sizeof *plan);
-        char msg[200];
-        if (k->sort_by && crest__sort_parse_rel(m, NULL, &golden_reach, k->sort_by, plan, msg, sizeof msg)) {
-            crest__buf_appendf(o, "error: %s\n", msg);
+        crest__plan *plan = sort_of(a, m, k->sort_by, o);
+        if (!plan)
             return -1;
-        }
-        plan->sort[plan->nsort].field = &m->fields[0]; /* the id tie-break, as module_read.c adds it */
-        plan->sort[plan->nsort].desc = plan->nsort ? plan->sort[plan->nsort - 1].desc : false;
-        plan->nsort++;
         bool exact = sample || !k->count || !strcmp(k->count, "exact");
         bool estimated = !exact && !strcmp(k->count, "estimated");
         crest__list_plan p = {.proj = proj, .where = where, .order = plan, .random = sample,
@@ -183,6 +212,20 @@ static int compile_case(crest__arena *a, const crest__model *m, const kv *k, con
             q = &stmts[(*n)++];
         }
         crest__compile_list(q, &p);
+    } else if (!strcmp(op, "embed")) {
+        /* As module_embed.c reads a page's related rows: the target's
+         * columns, its scope (scope=, on the target) and sort ending with
+         * id, per_parent = embed_max + 1. */
+        crest__plan *plan = sort_of(a, r->target, k->sort_by, o);
+        crest__val *keys = crest__arena_calloc(a, 64, sizeof *keys);
+        if (!plan || !keys)
+            return -1;
+        unsigned nkeys = 0;
+        for (const char *c = k->keys ? k->keys : ""; *c && nkeys < 64; c += *c == ',')
+            keys[nkeys++] = (crest__val){.k = CREST__V_INT, .i = strtoll(c, (char **)&c, 10)};
+        crest__embed_plan p = {.proj = {.m = r->target}, .rel = r, .keys = keys, .nkeys = nkeys,
+                               .scope = scope, .order = plan, .per_parent = num(k->per_parent, 101)};
+        crest__compile_embed(q, &p);
     } else if (!strcmp(op, "group")) {
         const char *ord = k->order ? k->order : "value";
         crest__group_order go = !strcmp(ord, "-value")  ? CREST__GROUP_VALUE_DESC
@@ -341,14 +384,43 @@ static const char *pg_setup_for(const char *op)
     return "BEGIN";
 }
 
-/* Runs n statements on pg in the case's setup (pg_setup_for), then rolls
+/* uses_index=NAME: the plan must use the index NAME (SQLite: "USING
+ * INDEX NAME" or "USING COVERING INDEX NAME"; PostgreSQL, with sequential
+ * scans off as on a table large enough: an index, index-only or bitmap
+ * index scan of NAME). Checked, not printed: PostgreSQL's plan is only seen with --pg.
+ * -1 with the plan in out when it does not. */
+static int index_check(const char *name, int plan_rc, crest__buf *plan, crest__buf *out)
+{
+    crest__buf_append(plan, "", 1);
+    char want[4][128];
+    snprintf(want[0], sizeof want[0], "USING INDEX %s ", name);
+    snprintf(want[1], sizeof want[1], "USING COVERING INDEX %s ", name);
+    snprintf(want[2], sizeof want[2], "Index Scan on %s ", name);     /* (PostgreSQL's bitmap scan) */
+    snprintf(want[3], sizeof want[3], "Scan using %s on ", name);     /* (its index and index-only scans) */
+    bool used = false;
+    for (int i = 0; i < 4 && plan_rc == 0; i++)
+        used |= strstr(plan->ptr, want[i]) != NULL;
+    if (!used)
+        crest__buf_appendf(out, "INDEX %s NOT USED, plan:\n%s", name, plan->ptr);
+    crest__buf_dispose(plan);
+    return used ? 0 : -1;
+}
+
+/* Runs n statements on pg in the case's setup (pg_setup_for), then (with
+ * uses_index) the last one's plan with sequential scans off, then rolls
  * back; -1 when one fails. */
-static int run_pg(golden_pg *pg, const char *op, crest__sql *stmts, unsigned n, crest__buf *out)
+static int run_pg(golden_pg *pg, const char *op, const char *uses_index, crest__sql *stmts, unsigned n,
+                  crest__buf *out)
 {
     const char *setup = pg_setup_for(op);
     int rc = setup ? golden_pg_script(pg, setup, out) : 0;
     for (unsigned i = 0; i < n && rc == 0; i++)
         rc = golden_run_pg(pg, &stmts[i], out);
+    if (uses_index && rc == 0 && (rc = golden_pg_script(pg, "SET LOCAL enable_seqscan = off", out)) == 0) {
+        crest__buf plan;
+        crest__buf_init(&plan, 0);
+        rc = index_check(uses_index, golden_pg_plan(pg, &stmts[n - 1], &plan), &plan, out);
+    }
     if (setup)
         golden_pg_script(pg, "ROLLBACK", out);
     return rc;
@@ -381,8 +453,14 @@ static int run_case(crest__model *m, const char *input, const crest__dialect *d,
             if (db && golden_run_sqlite(db, &stmts[i], true, out))
                 rc = -1;
         }
+        if (db && k.uses_index) {
+            crest__buf plan;
+            crest__buf_init(&plan, 0);
+            if (index_check(k.uses_index, golden_sqlite_plan(db, &stmts[n - 1], &plan), &plan, out))
+                rc = -1;
+        }
         sqlite3_close(db);
-        if (pg && d == crest__dialect_postgres() && run_pg(pg, k.op ? k.op : "", stmts, n, out))
+        if (pg && d == crest__dialect_postgres() && run_pg(pg, k.op ? k.op : "", k.uses_index, stmts, n, out))
             rc = -1;
     }
     for (unsigned i = 0; i < 4; i++)

@@ -153,6 +153,29 @@ int golden_run_sqlite(sqlite3 *db, const crest__sql *q, bool step, crest__buf *o
     return rc;
 }
 
+int golden_sqlite_plan(sqlite3 *db, const crest__sql *q, crest__buf *plan)
+{
+    char *sql = sqlite3_mprintf("EXPLAIN QUERY PLAN %.*s", (int)q->text.len, q->text.ptr ? q->text.ptr : "");
+    sqlite3_stmt *st = NULL;
+    if (!sql || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        crest__buf_appendf(plan, "SQLITE ERROR: %s\n", sqlite3_errmsg(db));
+        sqlite3_free(sql);
+        return -1;
+    }
+    sqlite3_free(sql);
+    for (unsigned i = 0; i < q->nbinds; i++)
+        crest__sq_bind(st, (int)i + 1, &q->binds[i]);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) /* (id, parent, notused, detail) */
+        crest__buf_appendf(plan, "%s\n", (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE) {
+        crest__buf_appendf(plan, "SQLITE ERROR: %s\n", sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
+
 int golden_check(const char *dir, const char *name, const char *dialect, const char *got, int rc, bool update)
 {
     char path[1024];

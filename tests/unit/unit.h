@@ -1,6 +1,7 @@
 /* unit.h — what every unit test includes: cmocka (with the headers it needs
- * first) and a few asserts that print both sides in a readable form (cmocka's
- * own print signed numbers as unsigned and strings without their lengths). */
+ * first), a few asserts that print both sides in a readable form (cmocka's
+ * own print signed numbers as unsigned and strings without their lengths),
+ * and the removal of a test's SQLite database. */
 #ifndef CREST_UNIT_H
 #define CREST_UNIT_H
 
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -36,5 +38,16 @@
             fail();                                                                                        \
         }                                                                                                  \
     } while (0)
+
+/* Removes a test's SQLite database file and its WAL files (-wal, -shm). */
+static inline void unit_drop_db(const char *path)
+{
+    char p[1024];
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+}
 
 #endif

@@ -273,6 +273,30 @@ static void plain_get(void **state)
     assert_false(crest__loopback_closed(f->lb));
 }
 
+/* crest__loopback_reconnect: a closed connection, or one holding half a
+ * request and unread output, gives way to a fresh one on the same app. */
+static void reconnect_gives_a_fresh_connection(void **state)
+{
+    fixture *f = *state;
+    static const char half[] = "GET /hello HTTP/1.1\r\nHost: x\r\n";
+    assert_int_equal(crest__loopback_feed(f->lb, half, sizeof half - 1), 0);
+    assert_true(crest__loopback_held(f->lb) > 0);
+    assert_int_equal(crest__loopback_reconnect(f->lb), 0);
+    size_t n;
+    crest__loopback_output(f->lb, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(crest__loopback_held(f->lb), 0);
+    resp r;
+    roundtrip(f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r); /* (not appended to the half) */
+    assert_int_equal(r.status, 200);
+    expect_status(f, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200, NULL);
+    expect_closed(f);
+    assert_int_equal(crest__loopback_reconnect(f->lb), 0);
+    assert_false(crest__loopback_closed(f->lb));
+    roundtrip(f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+}
+
 static void date_is_imf_fixdate(void **state)
 {
     fixture *f = *state;
@@ -839,6 +863,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(plain_get),
+        T(reconnect_gives_a_fresh_connection),
         T(date_is_imf_fixdate),
         T(header_line_too_large),
         T(header_name_too_large),

@@ -267,12 +267,7 @@ static int teardown(void **state)
     (void)state;
     crest__loopback_free(lb);
     crest_app_free(app);
-    char p[96];
-    unlink(dbpath);
-    snprintf(p, sizeof p, "%s-wal", dbpath);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", dbpath);
-    unlink(p);
+    unit_drop_db(dbpath);
     return 0;
 }
 
