@@ -296,7 +296,7 @@ def main(path):
     if any(sc["group"] in ("pg", "pgscale") for sc in scenarios.values()):
         pg_sections(w, meta, scenarios, conns_list, med, cpu, sqlite_pair, problems)
     if per:
-        per_section(w, scenarios, conns_list, med, per, stmts, problems)
+        per_section(w, scenarios, conns_list, med, by, per, stmts, problems)
     w("")
     w("## Memory")
     w("")
@@ -371,6 +371,18 @@ def main(path):
           "log; it has no RSS. pg_scale puts nginx (bench/nginx-proxy.conf.in: 1 worker, least_conn, keep-alive "
           "to the upstreams) in front of 1, 2 or 3 crest processes; its RSS is the first crest process's. Memory "
           "of crest_pg: its pool is open from the start (every connection made before the first request).")
+    if any(sc["group"] == "relations" for sc in scenarios.values()):
+        w("")
+        w("Relations scenarios: crest_people serves bench/people-app.yaml from one filled SQLite file, "
+          "crest_people_pg the same app (with `pool: {size: BENCH_PG_POOL}`) from the run's PostgreSQL cluster "
+          "(tests/pg/cluster.py --durable), both with one worker; every scenario only reads, so each store's "
+          "servers share one database. rel_list and rel_include ask for a random page of the 500 "
+          "(bench/people_page.lua appends `&page=N` to the URL) with the default count (total_objects: a "
+          "count of the 10,000 people per request) and OFFSET paging, in both; rel_where asks for the computers "
+          "of a random existing person by name (bench/computers_where.lua), through the index on person.name. "
+          "Before each load the server is checked (bench/relations.sh's check_relations): every answer has "
+          "the rows it should (each person's 5 computers, in order, computers_has_more false), and /metrics "
+          "counts the statements per request at three page sizes.")
     if "tasks_auth" in scenarios:
         w("")
         w("Auth scenario: tasks_auth is tasks_get (a random id in 1..100000 per request) sent with `Authorization: "
@@ -523,17 +535,18 @@ def relations_intro(w, meta):
     w("")
 
 
-def per_section(w, scenarios, conns_list, med, per, stmts, problems):
+def per_section(w, scenarios, conns_list, med, by, per, stmts, problems):
     """Each server's req/s in one scenario divided by its own req/s in another (the embed against the plain
     page), with the target, and the statements a request ran (/metrics' crest_db_statements_total)."""
     w("")
     w("## Within a server: one request pattern against another")
     w("")
     w("Each server's median req/s in the scenario divided by its own median req/s in the other scenario, "
-      "measured in the same runs (p99 alongside).")
+      "measured in the same runs (p99 alongside); \"by run\": the same ratio within each run, which a load "
+      "that changes from run to run on a shared machine moves less.")
     w("")
-    w("| scenario ÷ other | conns | server | req/s | other req/s | ratio | p99 | other p99 | target |")
-    w("|---|---|---|---|---|---|---|---|---|")
+    w("| scenario ÷ other | conns | server | req/s | other req/s | ratio | by run | p99 | other p99 | target |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
     for name, (other, target) in per.items():
         if name not in scenarios or other not in scenarios:
             continue
@@ -543,11 +556,14 @@ def per_section(w, scenarios, conns_list, med, per, stmts, problems):
                 if math.isnan(a) and math.isnan(b):
                     continue
                 r = ratio(a, b)
+                runs = {x["run"]: x["rps"] for x in by.get((other, server, c), [])}
+                by_run = " / ".join(fmt_ratio(ratio(x["rps"], runs.get(x["run"], math.nan)))
+                                    for x in sorted(by.get((name, server, c), []), key=lambda x: x["run"]))
                 ok = r >= target
                 if not ok:
                     problems.append(f"{name} ÷ {other} on {server}, c{c}: {fmt_ratio(r)} (target ≥ {target:g}×)")
                 w(f"| {name} ÷ {other} | {c} | {server} | {fmt_rps(a)} | {fmt_rps(b)} | {fmt_ratio(r)} | "
-                  f"{fmt_ms(med(name, server, c, 'p99'))} | {fmt_ms(med(other, server, c, 'p99'))} | "
+                  f"{by_run} | {fmt_ms(med(name, server, c, 'p99'))} | {fmt_ms(med(other, server, c, 'p99'))} | "
                   f"≥ {target:g}× {verdict(ok)} |")
     if not stmts:
         return
