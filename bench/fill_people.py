@@ -21,10 +21,10 @@ and prints, tab-separated, lines relations.sh copies into its raw results:
 import io
 import random
 import sqlite3
-import subprocess
 import sys
 
-PSQL = "/usr/lib/postgresql/15/bin/psql"
+from psql_run import run as psql
+
 VENDORS = ["Dell", "Lenovo", "HP", "Apple", "Asus"]
 
 # The statements crest sends for each scenario, as PostgreSQL's log shows them
@@ -72,16 +72,6 @@ def computers(n, per):
     for p in range(1, n + 1):
         for k in range(1, per + 1):
             yield ((p - 1) * per + k, f"pc {p}-{k}", VENDORS[rng.randrange(len(VENDORS))], p)
-
-
-def psql(conninfo, sql, data=None):
-    """psql's unaligned, tuples-only output of sql (with COPY FROM STDIN: data on stdin)."""
-    argv = [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo]
-    argv += ["-c", sql] if data is not None else ["-f", "-"]
-    p = subprocess.run(argv, input=data if data is not None else sql, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"fill_people.py: psql: {p.stderr.strip()}")
-    return p.stdout
 
 
 def csv(rows):

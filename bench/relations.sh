@@ -13,6 +13,7 @@
 # (bench/people_page.lua); rel_where GET /computers?where={"owner.name": …}, a
 # random existing name per request (bench/computers_where.lua). report.py
 # divides rel_include by rel_list per store (SCEN_PER).
+# shellcheck shell=bash
 
 PEOPLE_ROWS=10000
 PEOPLE_COMPUTERS=5
@@ -27,8 +28,11 @@ start_crest_people() {
     "$BUILD/crest" serve "$HERE/people-app.yaml" --listen "127.0.0.1:$1" --workers 1
 }
 start_crest_people_pg() {
+  local rc=0
   start_server crest_people_pg "$1" env CREST_DATABASE="$(pg_uri people)" \
-    "$BUILD/crest" serve "$TMP/people-pg-app.yaml" --listen "127.0.0.1:$1" --workers 1
+    "$BUILD/crest" serve "$TMP/people-pg-app.yaml" --listen "127.0.0.1:$1" --workers 1 || rc=$?
+  SERVER_CMD[crest_people_pg]=${SERVER_CMD[crest_people_pg]//":$PG_PORT/"/":PGPORT/"}   # the run's, as pgbench's
+  return $rc
 }
 
 # people_create NAME START: crest creates the tables (START PORT starts it on
@@ -81,6 +85,7 @@ people_meta() {
 # lines; prints what it saw. Fails on a wrong answer, not on the counts
 # (report.py judges them).
 check_relations() {
+  # shellcheck disable=SC2154 # run and scen: measure's locals
   python3 - "$2" "$3" "$RAW" "$run" "$scen" "$1" "$PEOPLE_ROWS" "$PEOPLE_COMPUTERS" <<'EOF'
 import http.client, json, random, re, sys, urllib.parse
 port, path, raw, run, scen, server = int(sys.argv[1]), *sys.argv[2:7]
