@@ -8,7 +8,7 @@ APP        ?= examples/tasks/app.yaml
 LISTEN     ?= 127.0.0.1:8080
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build run test unit e2e asan fuzz fuzz-smoke bench install clean
+.PHONY: all deps build run test unit e2e asan fuzz fuzz-smoke bench bench-relations install clean
 
 all: build
 
@@ -43,6 +43,14 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
+
+# The relations scenarios alone (bench/relations.sh: 10k people × 5 computers,
+# a page without and with include=computers, a where across the relation, on
+# SQLite and PostgreSQL); `make bench` runs them with the others.
+bench-relations:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@BENCH_ONLY=rel_list,rel_include,rel_where bench/run.sh
 
 # Into the prefix the build was configured with (/usr/local), or PREFIX=DIR;
 # DESTDIR=DIR stages it (packaging).

@@ -21,10 +21,10 @@ import datetime
 import io
 import random
 import sqlite3
-import subprocess
 import sys
 
-PSQL = "/usr/lib/postgresql/15/bin/psql"
+from psql_run import run as psql
+
 base = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
 
 # The list scenario's query as crest builds it (tests/golden/query/where_and_sort,
@@ -39,16 +39,6 @@ def rows(n):
         t = base + datetime.timedelta(minutes=5 * i, milliseconds=rng.randrange(1000))
         yield (i, f"task {i}", int(rng.random() < 0.5), rng.randrange(86400),
                t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z")
-
-
-def psql(conninfo, sql, data=None):
-    """psql's unaligned, tuples-only output of sql (with COPY FROM STDIN: data on stdin)."""
-    argv = [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo]
-    argv += ["-c", sql] if data is not None else ["-f", "-"]
-    p = subprocess.run(argv, input=data if data is not None else sql, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"fill_tasks.py: psql: {p.stderr.strip()}")
-    return p.stdout
 
 
 def fill_postgres(conninfo, n):

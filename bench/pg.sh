@@ -36,11 +36,10 @@ pg_sql() {
   "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$(pg_uri "${2:-postgres}")" -c "$1"
 }
 
-# make_pg_db: the cluster, the filled template and its read copy; the
-# generated app file TMP/tasks-pg-app.yaml.
-make_pg_db() {
-  local port
-  [ -x "$PG_BIN/pgbench" ] || die "$PG_BIN/pgbench is missing (PostgreSQL 15: scripts/deps.sh test installs it)"
+# pg_cluster: starts the run's cluster unless it runs already (PG_DIR,
+# PG_PORT, PG_POSTMASTER).
+pg_cluster() {
+  [ -z "$PG_PORT" ] || return 0
   PG_DIR=$(mktemp -u /tmp/bench-pg.XXXXXX)
   "$PY" "$ROOT/tests/pg/cluster.py" start --durable "$PG_DIR" >"$TMP/pg-start.log" 2>&1 ||
     { cat "$TMP/pg-start.log" >&2; die "tests/pg/cluster.py start --durable $PG_DIR failed"; }
@@ -48,9 +47,23 @@ make_pg_db() {
   local home=$PG_DIR
   [ -e "$PG_DIR/home" ] && home=$(cat "$PG_DIR/home")
   PG_POSTMASTER=$(head -n1 "$home/data/postmaster.pid")
+}
+
+# pg_app APP OUT: APP (under bench/) for PostgreSQL as OUT: its durability
+# line dropped (SQLite's), `pool: {size: BENCH_PG_POOL}` added.
+pg_app() {
+  sed 's/^durability: full\b.*//' "$HERE/$1" >"$2"
+  printf 'pool: {size: %s}\n' "$PG_POOL" >>"$2"
+}
+
+# make_pg_db: the cluster, the filled template and its read copy; the
+# generated app file TMP/tasks-pg-app.yaml.
+make_pg_db() {
+  local port
+  [ -x "$PG_BIN/pgbench" ] || die "$PG_BIN/pgbench is missing (PostgreSQL 15: scripts/deps.sh test installs it)"
+  pg_cluster
   pg_sql "CREATE DATABASE tasks_tpl" >/dev/null
-  sed 's/^durability: full\b.*//' "$HERE/tasks-app.yaml" >"$TMP/tasks-pg-app.yaml"
-  printf 'pool: {size: %s}\n' "$PG_POOL" >>"$TMP/tasks-pg-app.yaml"
+  pg_app tasks-app.yaml "$TMP/tasks-pg-app.yaml"
   port=$(free_port)
   SRV_NAME="crest (creating the tasks table in PostgreSQL)"
   if ! SRV_OUT="$TMP/pg-create.log" crest_pg_start pg_create "$port" tasks_tpl; then
@@ -72,7 +85,8 @@ pg_meta() {
     "$(pg_sql 'SHOW server_version')" "/tmp/bench-pg.XXXXXX" "$(pg_sql 'SHOW fsync')" \
     "$(pg_sql 'SHOW synchronous_commit')" "$(pg_sql 'SHOW full_page_writes')" "$(pg_sql 'SHOW shared_buffers')" \
     "$(pg_sql 'SHOW max_connections')" "$(df -PT "$PG_DIR" | awk 'NR == 2 { print $2 " on " $7 }')" "$PG_POOL"
-  awk -F'\t' '{ printf "#meta\tpg_%s", $1; for (i = 2; i <= NF; i++) printf "\t%s", $i; print "" }' "$TMP/pg-fill.tsv"
+  [ ! -e "$TMP/pg-fill.tsv" ] ||
+    awk -F'\t' '{ printf "#meta\tpg_%s", $1; for (i = 2; i <= NF; i++) printf "\t%s", $i; print "" }' "$TMP/pg-fill.tsv"
 }
 
 # pg_db NAME: PG_DB, the database of a server start: for a scenario that

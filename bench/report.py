@@ -13,6 +13,8 @@ Raw lines:
       the load: the machine's busy and total over all cores, the server's and the cluster's processes by
       name, the load generator)
   '#sqlite_pair SCENARIO OTHER' (crest_pg in SCENARIO is compared with crest_tasks in OTHER)
+  '#per SCENARIO OTHER RATIO' (each server's req/s in SCENARIO divided by its req/s in OTHER; target RATIO)
+  '#stmts RUN SCENARIO SERVER PAGE_SIZE PER_REQUEST' (statements a request ran, from /metrics)
   measurements: 'RUN SCENARIO SERVER CONNS REQ/S P99_MS NON2XX SOCKET_ERRORS IDLE_RSS_KB PEAK_RSS_KB'
 """
 import math
@@ -28,6 +30,7 @@ GROUP_TITLES = {
     "https": "HTTPS: TLS keep-alive",
     "pg": "PostgreSQL: the Task model over a 100k-row table, against pgbench (the database's own ceiling) and FastAPI + asyncpg",
     "pgscale": "PostgreSQL scale-out: 1, 2 and 3 crest processes behind nginx",
+    "relations": "Relations: 10,000 people × 5 computers (bench/people-app.yaml), crest on SQLite and on PostgreSQL",
 }
 
 
@@ -82,6 +85,8 @@ def main(path):
     rows = []
     cpu = defaultdict(list)  # (scenario, server, conns) -> [dict of CPU seconds]
     sqlite_pair = {}
+    per = OrderedDict()  # scenario -> (other scenario, target ratio)
+    stmts = defaultdict(list)  # (scenario, server, page size) -> [statements per request, by run]
     for line in open(path, encoding="utf-8"):
         f = line.rstrip("\n").split("\t")
         if f[0] == "#meta":
@@ -109,6 +114,10 @@ def main(path):
             cpu[(f[2], f[3], int(f[4]))].append(dict(zip(keys, (num(x) for x in f[5:13]))))
         elif f[0] == "#sqlite_pair":
             sqlite_pair[f[1]] = f[2]
+        elif f[0] == "#per":
+            per[f[1]] = (f[2], float(f[3]))
+        elif f[0] == "#stmts":
+            stmts[(f[2], f[3], int(f[4]))].append(num(f[5]))
         elif f[0] == "#shared":
             shared[(f[2], f[3])] = f[4]
         elif f[0] == "#writes":
@@ -172,6 +181,8 @@ def main(path):
             if dur:
                 w("- durability (SQLite WAL, synchronous): " + ", ".join(f"{s}: {d}" for s, d in dur))
             w("")
+        if group == "relations":
+            relations_intro(w, meta)
         if group == "auth" and "auth" in meta:
             w(f"- token: {meta['auth'][0]}")
             w("")
@@ -284,6 +295,8 @@ def main(path):
 
     if any(sc["group"] in ("pg", "pgscale") for sc in scenarios.values()):
         pg_sections(w, meta, scenarios, conns_list, med, cpu, sqlite_pair, problems)
+    if per:
+        per_section(w, scenarios, conns_list, med, by, per, stmts, problems)
     w("")
     w("## Memory")
     w("")
@@ -358,6 +371,18 @@ def main(path):
           "log; it has no RSS. pg_scale puts nginx (bench/nginx-proxy.conf.in: 1 worker, least_conn, keep-alive "
           "to the upstreams) in front of 1, 2 or 3 crest processes; its RSS is the first crest process's. Memory "
           "of crest_pg: its pool is open from the start (every connection made before the first request).")
+    if any(sc["group"] == "relations" for sc in scenarios.values()):
+        w("")
+        w("Relations scenarios: crest_people serves bench/people-app.yaml from one filled SQLite file, "
+          "crest_people_pg the same app (with `pool: {size: BENCH_PG_POOL}`) from the run's PostgreSQL cluster "
+          "(tests/pg/cluster.py --durable), both with one worker; every scenario only reads, so each store's "
+          "servers share one database. rel_list and rel_include ask for a random page of the 500 "
+          "(bench/people_page.lua appends `&page=N` to the URL) with the default count (total_objects: a "
+          "count of the 10,000 people per request) and OFFSET paging, in both; rel_where asks for the computers "
+          "of a random existing person by name (bench/computers_where.lua), through the index on person.name. "
+          "Before each load the server is checked (bench/relations.sh's check_relations): every answer has "
+          "the rows it should (each person's 5 computers, in order, computers_has_more false), and /metrics "
+          "counts the statements per request at three page sizes.")
     if "tasks_auth" in scenarios:
         w("")
         w("Auth scenario: tasks_auth is tasks_get (a random id in 1..100000 per request) sent with `Authorization: "
@@ -491,6 +516,75 @@ def pg_sections(w, meta, scenarios, conns_list, med, cpu, sqlite_pair, problems)
                       f"{fmt_cores(cl)} | {fmt_cores(others)} | {fmt_cores(busy)} of {fmt_cores(total)} | "
                       f"{srv / rps * 1e6:.0f} | {pg / rps * 1e6:.0f} |")
         w("")
+
+
+def relations_intro(w, meta):
+    """What the relations scenarios run on: the rows, the statements' plans on each store."""
+    if "people_rows" in meta:
+        w(f"Tables `person` (`name` with `index: true`) and `computer` (`owner_id`, indexed, the foreign key of "
+          f"`owner: {{type: ref, model: Person}}`) created by crest, filled with {meta['people_rows'][0]} people and "
+          f"{meta['people_rows'][1]} computers by bench/fill_people.py (the same rows on both stores; PostgreSQL: "
+          f"COPY, VACUUM ANALYZE).")
+        w("")
+    if "pg" in meta:
+        w(f"- cluster: {meta['pg'][0]}")
+    for store, prefix in (("SQLite", "people_plan_"), ("PostgreSQL", "people_pg_plan_")):
+        for key, v in meta.items():
+            if key.startswith(prefix):
+                w(f"- {store} plans of {key[len(prefix):]}'s statements (` | ` between statements): `{v[0]}`")
+    w("")
+
+
+def per_section(w, scenarios, conns_list, med, by, per, stmts, problems):
+    """Each server's req/s in one scenario divided by its own req/s in another (the embed against the plain
+    page), with the target, and the statements a request ran (/metrics' crest_db_statements_total)."""
+    w("")
+    w("## Within a server: one request pattern against another")
+    w("")
+    w("Each server's median req/s in the scenario divided by its own median req/s in the other scenario, "
+      "measured in the same runs (p99 alongside); \"by run\": the same ratio within each run, which a load "
+      "that changes from run to run on a shared machine moves less.")
+    w("")
+    w("| scenario ÷ other | conns | server | req/s | other req/s | ratio | by run | p99 | other p99 | target |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for name, (other, target) in per.items():
+        if name not in scenarios or other not in scenarios:
+            continue
+        for c in conns_list:
+            for server in scenarios[name]["servers"]:
+                a, b = med(name, server, c, "rps"), med(other, server, c, "rps")
+                if math.isnan(a) and math.isnan(b):
+                    continue
+                r = ratio(a, b)
+                runs = {x["run"]: x["rps"] for x in by.get((other, server, c), [])}
+                by_run = " / ".join(fmt_ratio(ratio(x["rps"], runs.get(x["run"], math.nan)))
+                                    for x in sorted(by.get((name, server, c), []), key=lambda x: x["run"]))
+                ok = r >= target
+                if not ok:
+                    problems.append(f"{name} ÷ {other} on {server}, c{c}: {fmt_ratio(r)} (target ≥ {target:g}×)")
+                w(f"| {name} ÷ {other} | {c} | {server} | {fmt_rps(a)} | {fmt_rps(b)} | {fmt_ratio(r)} | "
+                  f"{by_run} | {fmt_ms(med(name, server, c, 'p99'))} | {fmt_ms(med(other, server, c, 'p99'))} | "
+                  f"≥ {target:g}× {verdict(ok)} |")
+    if not stmts:
+        return
+    w("")
+    w("Statements per request (crest_db_statements_total before and after 10 requests, checked before each "
+      "run's load; the values of the runs): the same at every page size is the no-N+1 rule.")
+    w("")
+    w("| scenario | server | " + " | ".join(f"page_size {p}" for p in sorted({k[2] for k in stmts})) + " | constant |")
+    sizes = sorted({k[2] for k in stmts})
+    w("|---|---|" + "---|" * (len(sizes) + 1))
+    for name in scenarios:
+        for server in scenarios[name]["servers"]:
+            got = {p: stmts.get((name, server, p), []) for p in sizes}
+            if not any(got.values()):
+                continue
+            seen = {x for v in got.values() for x in v}
+            const = len(seen) == 1
+            if not const:
+                problems.append(f"{name} on {server}: statements per request vary: {sorted(seen)}")
+            w(f"| {name} | {server} | " + " | ".join(" / ".join(f"{x:g}" for x in got[p]) or "—" for p in sizes)
+              + f" | {verdict(const)} |")
 
 
 def fmt_cores(x):

@@ -35,7 +35,13 @@
 # crest on PostgreSQL by crest on SQLite of the matching tasks scenario.
 # pg_scale (pgscale): GET /tasks/{id} through nginx to 1, 2 and 3 crest
 # processes. Every measurement records the CPU the machine, the server, the
-# cluster and the load generator used (bench/pg.sh's cpu_sample).
+# cluster and the load generator used (bench/pg.sh's cpu_sample). rel_list,
+# rel_include, rel_where (relations; `make bench-relations` runs them alone):
+# 10,000 people × 5 computers (bench/people-app.yaml) on SQLite and on the
+# cluster, crest on one store against crest on the other: a random page of
+# people without and with include=computers, and computers whose owner has a
+# random name (bench/relations.sh); report.py divides the page with the embed
+# by the page without it per store, and shows the statements per request.
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -298,6 +304,9 @@ start_fastapi_tasks() {
 # PostgreSQL: its cluster, servers, pgbench and the CPU samples (bench/pg.sh).
 # shellcheck source=bench/pg.sh
 . "$HERE/pg.sh"
+# The relations scenarios' databases, servers and statement counts.
+# shellcheck source=bench/relations.sh
+. "$HERE/relations.sh"
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
@@ -318,9 +327,11 @@ start_fastapi_tasks() {
 # sends; SCEN_CHECK[NAME]=FUNCTION: FUNCTION SERVER PORT PATH checks each server
 # after it started, before any load, and the benchmark ends when it fails.
 # SCEN_PGBENCH[NAME]=SCRIPT: the server pgbench runs bench/SCRIPT instead of
-# wrk's requests (bench/pg.sh's measure_pgbench).
+# wrk's requests (bench/pg.sh's measure_pgbench). SCEN_PER[NAME]=OTHER:RATIO:
+# report.py divides each server's req/s in NAME by its req/s in OTHER, which
+# should reach RATIO.
 SCENARIOS=()
-declare -A SCEN_BODY=() SCEN_SCHEME=() SCEN_AUTH=() SCEN_CHECK=() SCEN_PGBENCH=() SCEN_SQLITE=()
+declare -A SCEN_BODY=() SCEN_SCHEME=() SCEN_AUTH=() SCEN_CHECK=() SCEN_PGBENCH=() SCEN_SQLITE=() SCEN_PER=()
 scenario() { SCENARIOS+=("$*"); }
 scenario hello core GET /hello - 0.95 1.2 - nginx crest_hello
 scenario sql core GET /items/12345 random_id.lua 0.6 - - nginx crest_sql
@@ -349,6 +360,13 @@ SCEN_CHECK[tasks_auth]=check_auth
 scenario https_hello https GET /hello - 0.8 - - nginx_tls crest_hello_tls
 SCEN_SCHEME[https_hello]=https
 SCEN_CHECK[https_hello]=check_https
+scenario rel_list relations GET '/people?page_size=20' people_page.lua - - - crest_people crest_people_pg
+scenario rel_include relations GET '/people?include=computers&page_size=20' people_page.lua - - - \
+  crest_people crest_people_pg
+scenario rel_where relations GET '/computers?where=%7B%22owner.name%22%3A%22person%201234%22%7D' \
+  computers_where.lua - - - crest_people crest_people_pg
+SCEN_CHECK+=([rel_list]=check_relations [rel_include]=check_relations [rel_where]=check_relations)
+SCEN_PER[rel_include]=rel_list:0.4
 # SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
 # again but takes OTHER's numbers of the same run, because the baseline cannot
 # tell the two request patterns apart: nginx answers GET /items/N
@@ -750,6 +768,14 @@ if uses pgbench || uses pgbench_pool || uses crest_pg || uses crest_pg_x1 || use
   log "starting a durable PostgreSQL cluster, creating and filling a $TASKS_ROWS-row tasks table in it"
   make_pg_db
 fi
+if uses crest_people; then
+  log "creating and filling $PEOPLE_ROWS people × $PEOPLE_COMPUTERS computers (SQLite)"
+  make_people_db
+fi
+if uses crest_people_pg; then
+  log "creating and filling $PEOPLE_ROWS people × $PEOPLE_COMPUTERS computers (PostgreSQL)"
+  make_pg_people_db
+fi
 
 {
   printf '#meta\tdate\t%s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -778,7 +804,9 @@ fi
     printf '#meta\tfastapi_pg\t%s, %s\n' "$FASTAPI_PG_INFO" "$("$PY" -c "$FASTAPI_PROBE" 2>/dev/null | sed 's/, SQLAlchemy [^,]*//')"
   fi
   [ -z "$PG_PORT" ] || pg_meta
+  people_meta
   for s in "${!SCEN_SQLITE[@]}"; do printf '#sqlite_pair\t%s\t%s\n' "$s" "${SCEN_SQLITE[$s]}"; done
+  for s in "${!SCEN_PER[@]}"; do printf '#per\t%s\t%s\t%s\n' "$s" "${SCEN_PER[$s]%:*}" "${SCEN_PER[$s]#*:}"; done
   for s in "${SCENARIOS[@]}"; do
     read -r name group method path lua rt pt vs servers <<<"$s"
     printf '#scenario\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$group" "$method" "$path" "$lua" "$rt" "$pt" "$vs" "$servers"

@@ -773,11 +773,12 @@ static void keys_in(crest__sql *q, const char *col, const crest__embed_plan *p)
     in_list(q, &n, col);
 }
 
-/* ORDER BY of the window: the target's sort, its columns under alias (or none). */
-static void window_order(crest__sql *q, const crest__plan *o, const char *alias)
+/* The target's sort, its columns under alias (or none), after lead (" ORDER
+ * BY ", or ", " after other keys). */
+static void sort_keys(crest__sql *q, const crest__plan *o, const char *alias, const char *lead)
 {
     for (unsigned i = 0; o && i < o->nsort; i++) {
-        crest__sql_add(q, i ? ", " : " ORDER BY ");
+        crest__sql_add(q, i ? ", " : lead);
         if (alias) {
             crest__sql_add(q, alias);
             crest__sql_add(q, ".");
@@ -786,6 +787,47 @@ static void window_order(crest__sql *q, const crest__plan *o, const char *alias)
         if (o->sort[i].desc)
             crest__sql_add(q, " DESC");
     }
+}
+
+/* has_many where the dialect caps by LIMIT (embed_cap_by_limit):
+ * WITH "_crest_k"("_crest_v") AS (VALUES (?), ...) SELECT <columns> FROM
+ * "_crest_k" JOIN <target> ON <target>.<id> IN (SELECT <id> FROM <target>
+ * WHERE <fk> = "_crest_k"."_crest_v" [AND <scope>] ORDER BY <sort> LIMIT ?)
+ * ORDER BY <fk>, <sort>: the same rows, in the same order, as the window. */
+static void embed_has_many_limit(crest__sql *q, const crest__embed_plan *p)
+{
+    const crest__rel *r = p->rel;
+    const crest__model *t = p->proj.m;
+    crest__sql_add(q, "WITH \"_crest_k\"(\"_crest_v\") AS (VALUES ");
+    for (unsigned i = 0; i < p->nkeys; i++) {
+        crest__sql_add(q, i ? ", (" : "(");
+        crest__sql_bind(q, p->keys[i]);
+        crest__sql_add(q, ")");
+    }
+    crest__sql_add(q, ") SELECT ");
+    columns(q, &p->proj);
+    crest__sql_add(q, " FROM \"_crest_k\" JOIN ");
+    crest__sql_add(q, t->qtable);
+    crest__sql_add(q, " ON ");
+    crest__sql_add(q, t->qtable);
+    crest__sql_add(q, ".");
+    crest__sql_add(q, t->fields[0].qname);
+    crest__sql_add(q, " IN (SELECT ");
+    crest__sql_add(q, t->fields[0].qname);
+    from(q, t);
+    crest__sql_add(q, " WHERE ");
+    crest__sql_add(q, r->fk->qname);
+    crest__sql_add(q, " = \"_crest_k\".\"_crest_v\"");
+    if (p->scope) {
+        crest__sql_add(q, " AND ");
+        crest__sql_where(q, p->scope);
+    }
+    sort_keys(q, p->order, NULL, " ORDER BY ");
+    crest__sql_add(q, " LIMIT ");
+    crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = p->per_parent});
+    crest__sql_add(q, ") ORDER BY ");
+    crest__sql_add(q, r->fk->qname);
+    sort_keys(q, p->order, NULL, ", ");
 }
 
 void crest__compile_embed(crest__sql *q, const crest__embed_plan *p)
@@ -804,12 +846,16 @@ void crest__compile_embed(crest__sql *q, const crest__embed_plan *p)
         crest__sql_add(q, t->fields[0].qname);
         return;
     }
+    if (r->kind == CREST__REL_HAS_MANY && q->d->embed_cap_by_limit) {
+        embed_has_many_limit(q, p);
+        return;
+    }
     crest__sql_add(q, "SELECT * FROM (SELECT ");
     if (r->kind == CREST__REL_HAS_MANY) {
         columns(q, &p->proj);
         crest__sql_add(q, ", ROW_NUMBER() OVER (PARTITION BY ");
         crest__sql_add(q, r->fk->qname);
-        window_order(q, p->order, NULL);
+        sort_keys(q, p->order, NULL, " ORDER BY ");
         crest__sql_add(q, ") AS \"_crest_rn\"");
         from(q, t);
         crest__sql_add(q, " WHERE ");
@@ -830,7 +876,7 @@ void crest__compile_embed(crest__sql *q, const crest__embed_plan *p)
         crest__sql_add(q, jcol);
         crest__sql_add(q, " AS \"_crest_parent\", ROW_NUMBER() OVER (PARTITION BY ");
         crest__sql_add(q, jcol);
-        window_order(q, p->order, "\"_crest_t\"");
+        sort_keys(q, p->order, "\"_crest_t\"", " ORDER BY ");
         crest__sql_add(q, ") AS \"_crest_rn\" FROM (");
         crest__compile_select(q, &p->proj);
         crest__sql_add(q, " WHERE ");

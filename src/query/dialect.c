@@ -362,6 +362,7 @@ static const crest__dialect sqlite_dialect = {
     .sql_primary_key = "SELECT name, (SELECT count(*) FROM pragma_table_info({1}) WHERE pk > 0) FROM "
                        "pragma_table_info({1}) WHERE pk = 1",
     .inline_references = true,
+    .embed_cap_by_limit = true,
 };
 
 static const crest__dialect pg_dialect = {

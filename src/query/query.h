@@ -194,6 +194,12 @@ typedef struct crest__dialect {
      * otherwise it is added once every table exists
      * (crest__compile_add_foreign_key: PostgreSQL). */
     bool inline_references;
+    /* A has_many embed takes each parent's first rows with a correlated
+     * LIMIT (the parents' keys as a VALUES list joined to a subquery on the
+     * foreign key's index) instead of ROW_NUMBER() over every related row:
+     * SQLite's window functions sort the rows through temporary tables,
+     * several times slower there (bench/relations.sh). */
+    bool embed_cap_by_limit;
 } crest__dialect;
 
 /* The dialects (static: borrowed, never NULL). */

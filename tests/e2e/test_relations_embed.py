@@ -107,6 +107,26 @@ def test_a_has_many_embed_is_capped_per_parent_with_has_more(crest):
     assert [c["name"] for c in r.json()["computers"]] == ["a1", "a2"] and r.json()["computers_has_more"] is True
 
 
+SORTED_CAPPED_APP = CAPPED_APP.replace(
+    "  computers: {model: Computer, enabled_methods: [index, create, read, update, delete, group]}",
+    "  computers: {model: Computer, enabled_methods: [index, create, read, update, delete, group], "
+    "default_sort: -name}")
+
+
+def test_a_capped_has_many_embed_takes_each_parents_first_rows_in_the_targets_sort(crest):
+    """The cap keeps the first rows of the related module's default_sort (here by name, descending), not the
+    first by id, and the embedded rows come in that order, whatever the parents' order."""
+    s = crest(SORTED_CAPPED_APP)
+    rows = seed(s)
+    post(s, "/computers", {"name": "b2", "owner_id": rows["bob"]["id"]})
+    r = s.get("/people", params={"include": "computers", "sort_by": "-id"})
+    assert r.status_code == 200, r.text
+    got = [(p["name"], [c["name"] for c in p["computers"]], p["computers_has_more"]) for p in r.json()["data"]]
+    assert got == [("Cy", [], False), ("Bob", ["b2", "b1"], False), ("Ann", ["a3", "a2"], True)]
+    r = s.get(f"/people/{rows['ann']['id']}", params={"include": "computers"})
+    assert [c["name"] for c in r.json()["computers"]] == ["a3", "a2"] and r.json()["computers_has_more"] is True
+
+
 def test_the_default_cap_is_100_rows_per_parent(srv):
     ann = srv.rows["ann"]
     srv.request("POST", "/computers", json=[{"name": f"m{i}", "owner_id": ann["id"]} for i in range(98)])
