@@ -103,9 +103,8 @@ static int ref_setup(crest__mfield *mf, const crest_field *f, const char *model,
     return mf->qname ? 0 : CREST_ENOMEM;
 }
 
-/* The other side of a relation (has_many, maybe through a join model): no
- * column; its models are found by crest__app_link_models. */
-static int has_many_setup(crest__rel *rel, const crest_field *f, const char *model, crest_error *err)
+/* A field's (or relation's) name: an identifier, not the implicit id. */
+static int name_check(const crest_field *f, const char *model, crest_error *err)
 {
     if (!ident_ok(f->name))
         return crest__error_set(err, CREST_EINVAL, NULL, 0,
@@ -114,6 +113,16 @@ static int has_many_setup(crest__rel *rel, const crest_field *f, const char *mod
     if (!strcmp(f->name, "id"))
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: 'id' is implicit (an integer primary key)",
                                 model);
+    return 0;
+}
+
+/* The other side of a relation (has_many, maybe through a join model): no
+ * column; its models are found by crest__app_link_models. */
+static int has_many_setup(crest__rel *rel, const crest_field *f, const char *model, crest_error *err)
+{
+    int rc = name_check(f, model, err);
+    if (rc)
+        return rc;
     if (f->type || f->ref_model || f->required || f->def || f->unique || f->index || f->has_min || f->has_max ||
         f->min_length || f->max_length || f->pattern || f->values || f->write_permission || f->on_delete)
         return crest__error_set(err, CREST_EINVAL, NULL, 0,
@@ -135,13 +144,9 @@ static int has_many_setup(crest__rel *rel, const crest_field *f, const char *mod
 static int field_setup(crest__mfield *mf, const crest_field *f, const char *model, crest__rel *rel, crest_error *err)
 {
     mf->f = *f;
-    if (!ident_ok(f->name))
-        return crest__error_set(err, CREST_EINVAL, NULL, 0,
-                                "model %s: field name '%s' must be letters, digits and '_' (at most 63)", model,
-                                f->name ? f->name : "(null)");
-    if (!strcmp(f->name, "id"))
-        return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: 'id' is implicit (an integer primary key)",
-                                model);
+    int rc = name_check(f, model, err);
+    if (rc)
+        return rc;
     if (f->type == CREST_F_REF)
         return ref_setup(mf, f, model, rel, err);
     if (f->ref_model || f->via || f->through)
