@@ -139,7 +139,7 @@ class Load:
                     elif kind == 1:
                         method, r = "GET", c.get("/tasks/1")
                     else:
-                        method, r = "GET", c.get("/tasks", params={"per_page": 5})
+                        method, r = "GET", c.get("/tasks", params={"page_size": 5})
                     row = (t0, time.monotonic() - t0, method, r.status_code, r.headers.get("retry-after"),
                            problem_code(r))
                 except httpx.HTTPError as e:
