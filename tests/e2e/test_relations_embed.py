@@ -7,6 +7,7 @@ import pytest
 
 from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, run_cli, statements
 from relation_apps import RELATIONS_APP, post
+from rest_apps import start_server
 
 
 def seed(s):
@@ -26,38 +27,51 @@ def seed(s):
 
 @pytest.fixture
 def srv(crest):
+    """A seeded server of the test's own, for tests that write."""
     s = crest(RELATIONS_APP)
     s.rows = seed(s)
     return s
 
 
-def test_include_belongs_to_on_a_list_embeds_the_row_or_null(srv):
-    r = srv.get("/computers", params={"include": "owner"})
+@pytest.fixture(scope="module")
+def ro(tmp_path_factory):
+    """One seeded server for the tests that only read."""
+    s = start_server(tmp_path_factory, RELATIONS_APP, name="embed")
+    try:
+        s.rows = seed(s)
+        yield s
+    finally:
+        s.stop()
+        s.store_dbs.close()
+
+
+def test_include_belongs_to_on_a_list_embeds_the_row_or_null(ro):
+    r = ro.get("/computers", params={"include": "owner"})
     assert r.status_code == 200, r.text
     got = {c["name"]: c["owner"] for c in r.json()["data"]}
-    ann, bob = srv.rows["ann"], srv.rows["bob"]
+    ann, bob = ro.rows["ann"], ro.rows["bob"]
     assert got == {"a1": ann, "a2": ann, "a3": ann, "b1": bob, "x": None}
 
 
-def test_include_has_many_on_a_list_embeds_every_related_row_in_order(srv):
-    r = srv.get("/people", params={"include": "computers"})
+def test_include_has_many_on_a_list_embeds_every_related_row_in_order(ro):
+    r = ro.get("/people", params={"include": "computers"})
     assert r.status_code == 200, r.text
     data = r.json()["data"]
     names = {p["name"]: [c["name"] for c in p["computers"]] for p in data}
     assert names == {"Ann": ["a1", "a2", "a3"], "Bob": ["b1"], "Cy": []}
     assert all(p["computers_has_more"] is False for p in data)
-    assert data[0]["computers"][0] == srv.rows["c"][0]
+    assert data[0]["computers"][0] == ro.rows["c"][0]
 
 
-def test_include_through_a_join_model(srv):
-    r = srv.get("/tasks", params={"include": "tags"})
+def test_include_through_a_join_model(ro):
+    r = ro.get("/tasks", params={"include": "tags"})
     assert r.status_code == 200, r.text
     got = {t["title"]: [g["name"] for g in t["tags"]] for t in r.json()["data"]}
     assert got == {"t1": ["red", "blue"], "t2": ["blue"]}  # in the tags module's order: by id
 
 
-def test_include_nested_to_three_levels(srv):
-    r = srv.get(f"/people/{srv.rows['ann']['id']}", params={"include": "computers.vendor.computers"})
+def test_include_nested_to_three_levels(ro):
+    r = ro.get(f"/people/{ro.rows['ann']['id']}", params={"include": "computers.vendor.computers"})
     assert r.status_code == 200, r.text
     j = r.json()
     assert [c["vendor"]["name"] if c["vendor"] else None for c in j["computers"]] == ["Dell", None, "HP"]
@@ -66,8 +80,8 @@ def test_include_nested_to_three_levels(srv):
     assert "owner" not in dell["computers"][0]
 
 
-def test_include_several_paths_sharing_a_relation(srv):
-    r = srv.get("/computers", params={"include": "owner,vendor,owner.computers"})
+def test_include_several_paths_sharing_a_relation(ro):
+    r = ro.get("/computers", params={"include": "owner,vendor,owner.computers"})
     assert r.status_code == 200, r.text
     a1 = r.json()["data"][0]
     assert a1["vendor"]["name"] == "Dell"
@@ -88,9 +102,9 @@ def test_include_on_read_create_and_update_answers(srv):
     assert r.json()["vendor"] == srv.rows["hp"] and "owner" not in r.json()
 
 
-def test_without_include_nothing_is_embedded(srv):
-    j = srv.get(f"/people/{srv.rows['ann']['id']}").json()
-    assert j == srv.rows["ann"]
+def test_without_include_nothing_is_embedded(ro):
+    j = ro.get(f"/people/{ro.rows['ann']['id']}").json()
+    assert j == ro.rows["ann"]
 
 
 CAPPED_APP = RELATIONS_APP.replace("computers: {has_many: Computer, via: owner}",
@@ -146,8 +160,8 @@ def test_the_default_cap_is_100_rows_per_parent(srv):
     ("owner,", "an empty relation name"),
     ("owner.computers.owner.computers", "'owner.computers.owner.computers' is deeper than 3 relations"),
 ])
-def test_a_bad_include_is_400_naming_it(srv, include, words):
-    r = srv.get("/computers", params={"include": include})
+def test_a_bad_include_is_400_naming_it(ro, include, words):
+    r = ro.get("/computers", params={"include": include})
     p = assert_problem(r, 400, "invalid_parameter")
     assert words in p["detail"], p
 
@@ -249,18 +263,23 @@ modules:
 """
 
 
-@pytest.fixture
-def asrv(crest):
-    s = crest(AUTH_APP, env=JWT_ENV)
-    p = post(s, "/people", {"name": "Ann", "salary": 10})
-    for who, text in (("alice", "alice's"), ("bob", "bob's")):
-        r = s.request("POST", "/notes", json={"text": text, "person_id": p["id"], "secret": "s-" + who},
-                      headers=bearer(who))
-        assert r.status_code == 201, r.text
-    for label in ("gold", "hidden"):
-        post(s, "/badges", {"label": label, "person_id": p["id"]})
-    s.person = p
-    return s
+@pytest.fixture(scope="module")
+def asrv(tmp_path_factory):
+    """One server for the (reading) tests of the related module's rules."""
+    s = start_server(tmp_path_factory, AUTH_APP, name="embed_auth", env=JWT_ENV)
+    try:
+        p = post(s, "/people", {"name": "Ann", "salary": 10})
+        for who, text in (("alice", "alice's"), ("bob", "bob's")):
+            r = s.request("POST", "/notes", json={"text": text, "person_id": p["id"], "secret": "s-" + who},
+                          headers=bearer(who))
+            assert r.status_code == 201, r.text
+        for label in ("gold", "hidden"):
+            post(s, "/badges", {"label": label, "person_id": p["id"]})
+        s.person = p
+        yield s
+    finally:
+        s.stop()
+        s.store_dbs.close()
 
 
 def test_embedded_rows_follow_the_related_modules_row_ownership(asrv):
@@ -314,38 +333,37 @@ def test_include_on_a_bulk_create_answer_keeps_the_bodys_order(srv):
     ("PATCH", "/computers/{id}", {"name": "new"}),
     ("PUT", "/computers/{id}", {"name": "new"}),
 ])
-def test_a_bad_include_on_a_write_is_400_and_writes_nothing(srv, method, path, body):
-    before = srv.get("/computers", params={"page_size": 100}).json()["data"]
-    r = srv.request(method, path.format(id=before[0]["id"]), params={"include": "nope"}, json=body)
+def test_a_bad_include_on_a_write_is_400_and_writes_nothing(ro, method, path, body):
+    before = ro.get("/computers", params={"page_size": 100}).json()["data"]
+    r = ro.request(method, path.format(id=before[0]["id"]), params={"include": "nope"}, json=body)
     assert_problem(r, 400, "invalid_parameter")
-    assert srv.get("/computers", params={"page_size": 100}).json()["data"] == before
+    assert ro.get("/computers", params={"page_size": 100}).json()["data"] == before
 
 
 # ---- no N+1: a bounded number of statements whatever the page's size ----
 
-@pytest.mark.parametrize("path,include,per_request", [
-    ("/people", "computers", 3),                 # count, page, computers
-    ("/people", "computers.vendor", 4),          # + vendors
-    ("/computers", "owner,vendor,owner.computers", 5),
-    ("/tasks", "tags", 3),
-])
-def test_a_list_with_embeds_costs_one_statement_per_relation_whatever_its_page_size(srv, path, include, per_request):
+def test_a_list_with_embeds_costs_one_statement_per_relation_whatever_its_page_size(srv):
     ann = srv.rows["ann"]
     srv.request("POST", "/computers", json=[{"name": f"m{i}", "owner_id": ann["id"], "vendor_id": srv.rows["hp"]["id"]}
                                             for i in range(30)])
     srv.request("POST", "/people", json=[{"name": f"p{i}"} for i in range(30)])
-    for size in (1, 5, 30):
-        before = statements(srv)
-        r = srv.get(path, params={"include": include, "page_size": size})
-        assert r.status_code == 200, r.text
-        assert len(r.json()["data"]) >= 1
-        assert statements(srv) - before == per_request, (size, per_request)
+    for path, include, per_request in (
+            ("/people", "computers", 3),                 # count, page, computers
+            ("/people", "computers.vendor", 4),          # + vendors
+            ("/computers", "owner,vendor,owner.computers", 5),
+            ("/tasks", "tags", 3)):
+        for size in (1, 5, 30):
+            before = statements(srv)
+            r = srv.get(path, params={"include": include, "page_size": size})
+            assert r.status_code == 200, r.text
+            assert len(r.json()["data"]) >= 1
+            assert statements(srv) - before == per_request, (path, include, size)
 
 
-def test_a_read_with_embeds_costs_one_statement_per_relation(srv):
-    before = statements(srv)
-    assert srv.get(f"/computers/{srv.rows['c'][0]['id']}", params={"include": "owner,vendor"}).status_code == 200
-    assert statements(srv) - before == 3
+def test_a_read_with_embeds_costs_one_statement_per_relation(ro):
+    before = statements(ro)
+    assert ro.get(f"/computers/{ro.rows['c'][0]['id']}", params={"include": "owner,vendor"}).status_code == 200
+    assert statements(ro) - before == 3
 
 
 def test_a_bulk_create_reads_its_rows_back_in_one_statement(srv):
@@ -359,8 +377,8 @@ def test_a_bulk_create_reads_its_rows_back_in_one_statement(srv):
 
 # ---- sparse fieldsets of embedded rows: fields[<path>]= ----
 
-def test_fields_of_embedded_rows_at_each_level(srv):
-    r = srv.get(f"/people/{srv.rows['ann']['id']}", params={
+def test_fields_of_embedded_rows_at_each_level(ro):
+    r = ro.get(f"/people/{ro.rows['ann']['id']}", params={
         "include": "computers.vendor", "fields": "name", "fields[computers]": "name",
         "fields[computers.vendor]": "name"})
     assert r.status_code == 200, r.text
@@ -385,8 +403,8 @@ def test_fields_of_embedded_rows_on_a_list_and_a_write(srv):
     ({"include": "owner", "fields[owner]": ""}, "fields[owner]", "fields[owner]: name at least one field (fields[owner]=a,b)"),
     ({"include": "owner", "fieldz[owner]": "name"}, "fieldz[owner]", "query parameter 'fieldz[owner]' is unknown"),
 ])
-def test_bad_fields_of_embedded_rows_are_400_naming_the_parameter(srv, params, name, detail):
-    p = assert_problem(srv.get("/computers", params=params), 400, "invalid_parameter")
+def test_bad_fields_of_embedded_rows_are_400_naming_the_parameter(ro, params, name, detail):
+    p = assert_problem(ro.get("/computers", params=params), 400, "invalid_parameter")
     assert p["detail"] == detail and name in p["errors"], p
 
 
@@ -403,8 +421,8 @@ def test_fields_of_embedded_rows_hide_what_the_user_may_not_read(crest):
 
 # ---- OpenAPI ----
 
-def test_openapi_declares_relation_fields_embedded_rows_and_the_include_enum(srv):
-    doc = srv.get("/openapi.json").json()
+def test_openapi_declares_relation_fields_embedded_rows_and_the_include_enum(ro):
+    doc = ro.get("/openapi.json").json()
     comp = doc["components"]["schemas"]["Computer"]["properties"]
     assert comp["owner_id"]["type"] == ["integer", "null"]
     assert "Person" in comp["owner_id"]["description"] and "include=owner" in comp["owner_id"]["description"]

@@ -7,14 +7,28 @@ import pytest
 
 from conftest import JWT_ENV, assert_problem, bearer, statements
 from relation_apps import RELATIONS_APP, post
+from rest_apps import start_server
 from test_relations_embed import seed
 
 
 @pytest.fixture
 def srv(crest):
+    """A seeded server of the test's own, for tests that write."""
     s = crest(RELATIONS_APP)
     s.rows = seed(s)
     return s
+
+
+@pytest.fixture(scope="module")
+def ro(tmp_path_factory):
+    """One seeded server for the tests that only read."""
+    s = start_server(tmp_path_factory, RELATIONS_APP, name="nested")
+    try:
+        s.rows = seed(s)
+        yield s
+    finally:
+        s.stop()
+        s.store_dbs.close()
 
 
 def names(r):
@@ -22,42 +36,42 @@ def names(r):
     return [c["name"] for c in r.json()["data"]]
 
 
-def test_get_lists_the_parents_related_rows(srv):
-    ann, bob, cy = srv.rows["ann"], srv.rows["bob"], srv.rows["cy"]
-    assert names(srv.get(f"/people/{ann['id']}/computers")) == ["a1", "a2", "a3"]
-    assert names(srv.get(f"/people/{bob['id']}/computers")) == ["b1"]
-    r = srv.get(f"/people/{cy['id']}/computers")
+def test_get_lists_the_parents_related_rows(ro):
+    ann, bob, cy = ro.rows["ann"], ro.rows["bob"], ro.rows["cy"]
+    assert names(ro.get(f"/people/{ann['id']}/computers")) == ["a1", "a2", "a3"]
+    assert names(ro.get(f"/people/{bob['id']}/computers")) == ["b1"]
+    r = ro.get(f"/people/{cy['id']}/computers")
     assert r.json() == {"data": [], "meta": {"object": "list", "total_objects": 0, "has_more": False}}
 
 
-def test_get_takes_every_list_parameter(srv):
-    ann = srv.rows["ann"]
-    r = srv.get(f"/people/{ann['id']}/computers", params={"sort_by": "-name", "page_size": 2, "page": 1})
+def test_get_takes_every_list_parameter(ro):
+    ann = ro.rows["ann"]
+    r = ro.get(f"/people/{ann['id']}/computers", params={"sort_by": "-name", "page_size": 2, "page": 1})
     assert names(r) == ["a3", "a2"] and r.json()["meta"] == {"object": "list", "total_objects": 3, "has_more": True}
-    r = srv.get(f"/people/{ann['id']}/computers", params={"where": '{"vendor_id": null}'})
+    r = ro.get(f"/people/{ann['id']}/computers", params={"where": '{"vendor_id": null}'})
     assert names(r) == ["a2"]
-    r = srv.get(f"/people/{ann['id']}/computers", params={"count": "none", "page_size": 1, "page": 3})
+    r = ro.get(f"/people/{ann['id']}/computers", params={"count": "none", "page_size": 1, "page": 3})
     assert names(r) == ["a3"] and r.json()["meta"] == {"object": "list", "has_more": False}
-    r = srv.get(f"/people/{ann['id']}/computers", params={"include": "vendor"})
+    r = ro.get(f"/people/{ann['id']}/computers", params={"include": "vendor"})
     assert [c["vendor"]["name"] if c["vendor"] else None for c in r.json()["data"]] == ["Dell", None, "HP"]
-    assert_problem(srv.get(f"/people/{ann['id']}/computers", params={"sort_by": "nope"}), 400, "invalid_parameter")
-    assert_problem(srv.get(f"/people/{ann['id']}/computers", params={"where": "{"}), 400, "invalid_parameter")
+    assert_problem(ro.get(f"/people/{ann['id']}/computers", params={"sort_by": "nope"}), 400, "invalid_parameter")
+    assert_problem(ro.get(f"/people/{ann['id']}/computers", params={"where": "{"}), 400, "invalid_parameter")
 
 
-def test_a_where_cannot_reach_another_parents_rows(srv):
-    ann, bob = srv.rows["ann"], srv.rows["bob"]
-    r = srv.get(f"/people/{ann['id']}/computers", params={"where": f'{{"owner_id": {bob["id"]}}}'})
+def test_a_where_cannot_reach_another_parents_rows(ro):
+    ann, bob = ro.rows["ann"], ro.rows["bob"]
+    r = ro.get(f"/people/{ann['id']}/computers", params={"where": f'{{"owner_id": {bob["id"]}}}'})
     assert names(r) == []
-    r = srv.get(f"/people/{ann['id']}/computers",
+    r = ro.get(f"/people/{ann['id']}/computers",
                 params={"where": f'{{"$or": [{{"owner_id": {bob["id"]}}}, {{"name": "b1"}}]}}'})
     assert names(r) == []
 
 
 @pytest.mark.parametrize("pid", ["999", "abc", "0", "-1"])
-def test_a_missing_parent_is_404(srv, pid):
-    p = assert_problem(srv.get(f"/people/{pid}/computers"), 404, "not_found")
+def test_a_missing_parent_is_404(ro, pid):
+    p = assert_problem(ro.get(f"/people/{pid}/computers"), 404, "not_found")
     assert p["detail"] == "no Person with this id"
-    p = assert_problem(srv.request("POST", f"/people/{pid}/computers", json={"name": "n"}), 404, "not_found")
+    p = assert_problem(ro.request("POST", f"/people/{pid}/computers", json={"name": "n"}), 404, "not_found")
     assert p["detail"] == "no Person with this id"
 
 
@@ -102,16 +116,16 @@ def test_post_validates_the_body_as_the_related_modules_create(srv):
     assert p["errors"] == {"vendor_id": "no Vendor with id 404"}
 
 
-def test_nested_get_costs_the_parent_check_and_the_list(srv):
-    ann = srv.rows["ann"]
+def test_nested_get_costs_the_parent_check_and_the_list(ro):
+    ann = ro.rows["ann"]
     for size in (1, 3):
-        before = statements(srv)
-        assert srv.get(f"/people/{ann['id']}/computers", params={"page_size": size, "include": "vendor"}).status_code == 200
-        assert statements(srv) - before == 4  # the parent, the count, the page, the vendors
+        before = statements(ro)
+        assert ro.get(f"/people/{ann['id']}/computers", params={"page_size": size, "include": "vendor"}).status_code == 200
+        assert statements(ro) - before == 4  # the parent, the count, the page, the vendors
 
 
-def test_nested_routes_are_in_the_openapi_document(srv):
-    doc = srv.get("/openapi.json").json()
+def test_nested_routes_are_in_the_openapi_document(ro):
+    doc = ro.get("/openapi.json").json()
     ops = doc["paths"]["/people/{id}/computers"]
     assert set(ops) >= {"get", "post"}
     params = {p["name"]: p["in"] for p in ops["get"]["parameters"]}
@@ -188,14 +202,14 @@ def test_the_related_modules_row_ownership_holds(asrv):
     assert [n["text"] for n in r.json()["data"]] == ["alice"]
 
 
-def test_get_lists_the_rows_a_through_relation_links(srv):
-    t1, t2 = srv.rows["t1"], srv.rows["t2"]
-    assert names(srv.get(f"/tasks/{t1['id']}/tags")) == ["red", "blue"]
-    assert names(srv.get(f"/tasks/{t2['id']}/tags", params={"where": '{"name": {"$ne": "blue"}}'})) == []
-    assert names(srv.get(f"/tasks/{t1['id']}/tags", params={"sort_by": "-name", "page_size": 1})) == ["red"]
-    assert_problem(srv.get("/tasks/999/tags"), 404, "not_found")
+def test_get_lists_the_rows_a_through_relation_links(ro):
+    t1, t2 = ro.rows["t1"], ro.rows["t2"]
+    assert names(ro.get(f"/tasks/{t1['id']}/tags")) == ["red", "blue"]
+    assert names(ro.get(f"/tasks/{t2['id']}/tags", params={"where": '{"name": {"$ne": "blue"}}'})) == []
+    assert names(ro.get(f"/tasks/{t1['id']}/tags", params={"sort_by": "-name", "page_size": 1})) == ["red"]
+    assert_problem(ro.get("/tasks/999/tags"), 404, "not_found")
     # a through relation's rows are linked by the join model: no POST here
-    assert srv.request("POST", f"/tasks/{t1['id']}/tags", json={"name": "x"}).status_code == 405
+    assert ro.request("POST", f"/tasks/{t1['id']}/tags", json={"name": "x"}).status_code == 405
 
 
 SELF_APP = """\
@@ -233,8 +247,8 @@ def test_a_relation_of_a_model_to_itself(crest):
     assert s.get(f"/employees/{a['id']}").json()["manager_id"] is None
 
 
-def test_a_nested_creates_documented_body_leaves_the_foreign_key_out(srv):
-    doc = srv.get("/openapi.json").json()
+def test_a_nested_creates_documented_body_leaves_the_foreign_key_out(ro):
+    doc = ro.get("/openapi.json").json()
     op = doc["paths"]["/people/{id}/computers"]["post"]
     schema = op["requestBody"]["content"]["application/json"]["schema"]
     refs = [x.get("$ref") or x.get("items", {}).get("$ref") for x in schema["anyOf"]]
