@@ -203,9 +203,18 @@ def served(tmp_path_factory, app_text, rows=(), prefix="/tasks", name="rest", bu
     """Body of a module-scoped fixture: `yield from served(...)` yields a running server seeded with rows
     (s.seeded: the created objects, in order; bulk: in one POST of an array), then stops it and fails on an
     unclean exit."""
-    s = start_server(tmp_path_factory, app_text, name=name)
+    yield from module_server(tmp_path_factory, app_text, name=name,
+                             setup=lambda s: setattr(s, "seeded", (seed_bulk if bulk else seed)(s, prefix, rows)
+                                                     if rows else []))
+
+
+def module_server(tmp_path_factory, app_text, name="rest", env=None, setup=None):
+    """Body of a module-scoped fixture: `yield from module_server(...)` yields a running server, after
+    setup(s) when given, then stops it and fails on an unclean exit (a sanitizer report included)."""
+    s = start_server(tmp_path_factory, app_text, name=name, env=env)
     try:
-        s.seeded = (seed_bulk if bulk else seed)(s, prefix, rows) if rows else []
+        if setup:
+            setup(s)
         yield s
     finally:
         s.stop()

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, run_cli, statements
 from relation_apps import RELATIONS_APP, post
-from rest_apps import start_server
+from rest_apps import module_server
 
 
 def seed(s):
@@ -36,13 +36,8 @@ def srv(crest):
 @pytest.fixture(scope="module")
 def ro(tmp_path_factory):
     """One seeded server for the tests that only read."""
-    s = start_server(tmp_path_factory, RELATIONS_APP, name="embed")
-    try:
-        s.rows = seed(s)
-        yield s
-    finally:
-        s.stop()
-        s.store_dbs.close()
+    yield from module_server(tmp_path_factory, RELATIONS_APP, name="embed",
+                             setup=lambda s: setattr(s, "rows", seed(s)))
 
 
 def test_include_belongs_to_on_a_list_embeds_the_row_or_null(ro):
@@ -266,8 +261,7 @@ modules:
 @pytest.fixture(scope="module")
 def asrv(tmp_path_factory):
     """One server for the (reading) tests of the related module's rules."""
-    s = start_server(tmp_path_factory, AUTH_APP, name="embed_auth", env=JWT_ENV)
-    try:
+    def setup(s):
         p = post(s, "/people", {"name": "Ann", "salary": 10})
         for who, text in (("alice", "alice's"), ("bob", "bob's")):
             r = s.request("POST", "/notes", json={"text": text, "person_id": p["id"], "secret": "s-" + who},
@@ -276,10 +270,7 @@ def asrv(tmp_path_factory):
         for label in ("gold", "hidden"):
             post(s, "/badges", {"label": label, "person_id": p["id"]})
         s.person = p
-        yield s
-    finally:
-        s.stop()
-        s.store_dbs.close()
+    yield from module_server(tmp_path_factory, AUTH_APP, name="embed_auth", env=JWT_ENV, setup=setup)
 
 
 def test_embedded_rows_follow_the_related_modules_row_ownership(asrv):

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import JWT_ENV, assert_problem, bearer, statements
 from relation_apps import RELATIONS_APP, post
-from rest_apps import start_server
+from rest_apps import module_server
 from test_relations_embed import seed
 
 
@@ -22,13 +22,8 @@ def srv(crest):
 @pytest.fixture(scope="module")
 def ro(tmp_path_factory):
     """One seeded server for the tests that only read."""
-    s = start_server(tmp_path_factory, RELATIONS_APP, name="nested")
-    try:
-        s.rows = seed(s)
-        yield s
-    finally:
-        s.stop()
-        s.store_dbs.close()
+    yield from module_server(tmp_path_factory, RELATIONS_APP, name="nested",
+                             setup=lambda s: setattr(s, "rows", seed(s)))
 
 
 def names(r):

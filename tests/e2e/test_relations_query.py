@@ -11,6 +11,7 @@ import pytest
 
 from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, run_cli
 from relation_apps import RELATIONS_ALLOW_APP, RELATIONS_APP, RELATIONS_AUTH_APP, post
+from rest_apps import module_server
 
 
 def seed(s):
@@ -31,9 +32,10 @@ def seed(s):
     return s
 
 
-@pytest.fixture
-def srv(crest):
-    return seed(crest(RELATIONS_APP))
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    """One seeded server: the tests here only read."""
+    yield from module_server(tmp_path_factory, RELATIONS_APP, name="relq", setup=seed)
 
 
 def names(s, path, where=None, key="name", **params):
