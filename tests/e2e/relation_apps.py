@@ -119,3 +119,30 @@ modules:
     model: Vendor
     permissions: {index: [vendors.read], read: [vendors.read]}
 """
+
+
+def seed(s):
+    """3 people (Ann with 3 computers, Bob with 1, Cy with none), 2 vendors,
+    a computer without owner; 2 tasks with tags."""
+    ann, bob, cy = (post(s, "/people", {"name": n}) for n in ("Ann", "Bob", "Cy"))
+    dell, hp = (post(s, "/vendors", {"name": n}) for n in ("Dell", "HP"))
+    c = [post(s, "/computers", {"name": n, "owner_id": o, "vendor_id": v}) for n, o, v in (
+        ("a1", ann["id"], dell["id"]), ("a2", ann["id"], None), ("a3", ann["id"], hp["id"]),
+        ("b1", bob["id"], dell["id"]), ("x", None, hp["id"]))]
+    t1, t2 = (post(s, "/tasks", {"title": n}) for n in ("t1", "t2"))
+    red, blue = (post(s, "/tags", {"name": n}) for n in ("red", "blue"))
+    for t, g in ((t1, blue), (t1, red), (t2, blue)):
+        post(s, "/task_tags", {"task_id": t["id"], "tag_id": g["id"]})
+    return dict(ann=ann, bob=bob, cy=cy, dell=dell, hp=hp, c=c, t1=t1, t2=t2, red=red, blue=blue)
+
+
+def seeded(s):
+    """s with the rows of seed() made, in s.rows."""
+    s.rows = seed(s)
+    return s
+
+
+def seeded_module_server(tmp_path_factory, name):
+    """Body of a module-scoped fixture: a server of RELATIONS_APP holding seed()'s rows (s.rows)."""
+    from rest_apps import module_server
+    yield from module_server(tmp_path_factory, RELATIONS_APP, name=name, setup=seeded)

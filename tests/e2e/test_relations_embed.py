@@ -6,38 +6,20 @@ ownership, scope and field access hold for embedded rows too. Both stores."""
 import pytest
 
 from conftest import CREST_BIN, JWT_ENV, assert_problem, bearer, run_cli, statements
-from relation_apps import RELATIONS_APP, post
+from relation_apps import RELATIONS_APP, post, seed, seeded, seeded_module_server
 from rest_apps import module_server
-
-
-def seed(s):
-    """3 people (Ann with 3 computers, Bob with 1, Cy with none), 2 vendors,
-    a computer without owner; 2 tasks with tags."""
-    ann, bob, cy = (post(s, "/people", {"name": n}) for n in ("Ann", "Bob", "Cy"))
-    dell, hp = (post(s, "/vendors", {"name": n}) for n in ("Dell", "HP"))
-    c = [post(s, "/computers", {"name": n, "owner_id": o, "vendor_id": v}) for n, o, v in (
-        ("a1", ann["id"], dell["id"]), ("a2", ann["id"], None), ("a3", ann["id"], hp["id"]),
-        ("b1", bob["id"], dell["id"]), ("x", None, hp["id"]))]
-    t1, t2 = (post(s, "/tasks", {"title": n}) for n in ("t1", "t2"))
-    red, blue = (post(s, "/tags", {"name": n}) for n in ("red", "blue"))
-    for t, g in ((t1, blue), (t1, red), (t2, blue)):
-        post(s, "/task_tags", {"task_id": t["id"], "tag_id": g["id"]})
-    return dict(ann=ann, bob=bob, cy=cy, dell=dell, hp=hp, c=c, t1=t1, t2=t2, red=red, blue=blue)
 
 
 @pytest.fixture
 def srv(crest):
     """A seeded server of the test's own, for tests that write."""
-    s = crest(RELATIONS_APP)
-    s.rows = seed(s)
-    return s
+    return seeded(crest(RELATIONS_APP))
 
 
 @pytest.fixture(scope="module")
 def ro(tmp_path_factory):
     """One seeded server for the tests that only read."""
-    yield from module_server(tmp_path_factory, RELATIONS_APP, name="embed",
-                             setup=lambda s: setattr(s, "rows", seed(s)))
+    yield from seeded_module_server(tmp_path_factory, "embed")
 
 
 def test_include_belongs_to_on_a_list_embeds_the_row_or_null(ro):

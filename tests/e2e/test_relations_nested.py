@@ -6,24 +6,19 @@ Both stores."""
 import pytest
 
 from conftest import JWT_ENV, assert_problem, bearer, statements
-from relation_apps import RELATIONS_APP, post
-from rest_apps import module_server
-from test_relations_embed import seed
+from relation_apps import RELATIONS_APP, post, seeded, seeded_module_server
 
 
 @pytest.fixture
 def srv(crest):
     """A seeded server of the test's own, for tests that write."""
-    s = crest(RELATIONS_APP)
-    s.rows = seed(s)
-    return s
+    return seeded(crest(RELATIONS_APP))
 
 
 @pytest.fixture(scope="module")
 def ro(tmp_path_factory):
     """One seeded server for the tests that only read."""
-    yield from module_server(tmp_path_factory, RELATIONS_APP, name="nested",
-                             setup=lambda s: setattr(s, "rows", seed(s)))
+    yield from seeded_module_server(tmp_path_factory, "nested")
 
 
 def names(r):
