@@ -217,6 +217,23 @@ typedef struct crest_module_def {
      * relation, to a depth of 3. Related rows are served through their
      * model's first module: its permissions, scope and fields apply. */
     const char *const *allowed_includes;
+    /* Idempotent creates (the IETF draft "The Idempotency-Key HTTP Header
+     * Field", as Stripe serves it): a POST to the module's create route
+     * (and the nested create routes to it) may send `Idempotency-Key: k`
+     * (1 to 255 printable ASCII characters, optionally in double quotes;
+     * anything else is 400). The first successful answer (status, Location,
+     * ETag, body) is kept with the key, per module and user (anonymous
+     * clients share one scope), in the table crest_idempotency, written in
+     * the transaction that makes the rows; a retry of the same request (the
+     * same method, target and JSON body, whitespace and key order aside)
+     * gets that answer again with `Idempotent-Replayed: true` and makes no
+     * row; the key with another body or path is 422
+     * idempotency_key_reused; while the first is still being processed, 409
+     * idempotency_key_in_use. A failed create keeps nothing: the key may be
+     * used again. Modules without it ignore the header. */
+    bool idempotency;
+    unsigned idempotency_expire_s;    /* how long a key's answer is kept; 0: 86400 (24 h) */
+    bool idempotency_required;        /* a create without the header is 400 */
 } crest_module_def;
 
 /* Adds a module over a model added before. Returns CREST_EINVAL with err

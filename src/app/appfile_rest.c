@@ -319,6 +319,46 @@ static int opt_string(crest__loader *L, const ynode *v, const char *key, const c
     return 0;
 }
 
+/* "30s", "90m", "24h", "7d" → seconds, from 1 s to 365 d (a unit is needed). */
+static int period_s(crest__loader *L, const ynode *n, const char *where, unsigned *out)
+{
+    if (crest__af_want_scalar(L, n, where))
+        return CREST_ECONFIG;
+    char *end;
+    errno = 0;
+    double v = strtod(n->str, &end);
+    double unit = !strcmp(end, "s") ? 1 : !strcmp(end, "m") || !strcmp(end, "min") ? 60 : !strcmp(end, "h") ? 3600
+                                                                                         : !strcmp(end, "d") ? 86400
+                                                                                                             : 0;
+    if (end == n->str || errno || !isfinite(v) || !unit)
+        return crest__af_bad(L, n, "%s: expected a period such as 30s, 90m, 24h or 7d, found '%s'", where, n->str);
+    if (v * unit < 1 || v * unit > 365.0 * 86400)
+        return crest__af_bad(L, n, "%s: must be from 1s to 365d", where);
+    *out = (unsigned)(v * unit);
+    return 0;
+}
+
+/* idempotency: true | false | {expire: 24h, required: false} */
+static int idempotency(crest__loader *L, const ynode *x, const char *where, crest_module_def *def)
+{
+    if (x->kind == Y_SCALAR)
+        return crest__af_get_bool(L, x, where, &def->idempotency);
+    static const char *const ik[] = {"expire", "required", NULL};
+    if (crest__af_want_map(L, x, where) || crest__af_check_keys(L, x, where, ik))
+        return CREST_ECONFIG;
+    def->idempotency = true;
+    char w2[260];
+    const ynode *y;
+    int rc;
+    if ((y = crest__ytree_get(x, "expire")) &&
+        (rc = period_s(L, y, (snprintf(w2, sizeof w2, "%s.expire", where), w2), &def->idempotency_expire_s)))
+        return rc;
+    if ((y = crest__ytree_get(x, "required")) &&
+        (rc = crest__af_get_bool(L, y, (snprintf(w2, sizeof w2, "%s.required", where), w2), &def->idempotency_required)))
+        return rc;
+    return 0;
+}
+
 int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
 {
     static const char *const keys[] = {"model", "url_prefix", "base_path", "id_path", "enabled_methods",
@@ -326,7 +366,8 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
                                        "grouping_allowed_fields", "stats_allowed_fields", "default_sort", "page_size",
                                        "list_envelope", "single_envelope", "meta_envelope", "groups_envelope",
                                        "use_envelope_on_parse", "serialize_meta", "serializer", "parser", "scope",
-                                       "description", "permissions", "owner", "rate_limit", "allowed_includes", NULL};
+                                       "description", "permissions", "owner", "rate_limit", "allowed_includes",
+                                       "idempotency", NULL};
     char where[160];
     snprintf(where, sizeof where, "modules.%s", key->str);
     if (crest__af_want_map(L, v, where) || crest__af_check_keys(L, v, where, keys))
@@ -503,6 +544,8 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
         if ((rc = crest__af_conf_json(L, crest__af_ynode_json(x), &def->scope)))
             return rc;
     }
+    if ((x = crest__ytree_get(v, "idempotency")) && (rc = idempotency(L, x, SUB("idempotency"), def)))
+        return rc;
 #undef SUB
     crest_error e2 = {0};
     if ((rc = crest_app_add_module(L->app, def, &e2)))

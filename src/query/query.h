@@ -422,6 +422,18 @@ const char *crest__index_name(crest__arena *a, const crest__model *m, const char
 void crest__compile_fields_table(crest__sql *q);
 /* Records (or replaces) f's type in _crest_fields. */
 void crest__compile_fields_record(crest__sql *q, const crest__model *m, const crest__mfield *f);
+
+/* idempotency.c: crest_idempotency, the records of Idempotency-Key (see
+ * there); text values borrowed until the statement runs. */
+void crest__compile_idem_table(crest__sql *q);
+void crest__compile_idem_index(crest__sql *q);
+void crest__compile_idem_lookup(crest__sql *q, const char *scope, const char *key, int64_t now_us);
+void crest__compile_idem_claim(crest__sql *q, const char *scope, const char *key, const char *fingerprint,
+                               int64_t token, int64_t now_us);
+void crest__compile_idem_complete(crest__sql *q, const char *scope, const char *key, int64_t token,
+                                  int64_t expires_us, int status, const char *headers, const char *body, size_t len);
+void crest__compile_idem_release(crest__sql *q, const char *scope, const char *key, int64_t token);
+void crest__compile_idem_purge(crest__sql *q, int64_t now_us, unsigned max);
 /* SELECT type FROM _crest_fields for column `column` of m's table. */
 void crest__compile_fields_lookup(crest__sql *q, const crest__model *m, const char *column);
 /* The crest type name of a field type ("string", "int"...; static). */

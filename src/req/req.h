@@ -177,6 +177,8 @@ struct crest_req {
     bool db_conflict;            /* an answer was a transaction's CONFLICT (dberror.c): a write unit
                                     may run again (crest__rest_write_route) */
     const struct crest__field_mask *fields; /* a REST route's fields= (arena), NULL: every field */
+    bool in_route_txn;           /* a write route holds a transaction around its handler (an idempotent
+                                    create): the handler's own transaction is that one */
 };
 
 struct crest_res {

@@ -683,6 +683,9 @@ int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err)
             return crest__app_locate(app, err, key, rc);
         }
     }
+    int irc = crest__idem_prepare(app, c, err);
+    if (irc)
+        return irc;
     for (unsigned i = 0; i < app->nmodules; i++) {
         int rc = crest__module_check(app->modules[i], c, err);
         if (rc)

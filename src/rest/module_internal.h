@@ -310,6 +310,33 @@ int crest__rest_list(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
 int crest__rest_create(crest_rest_ctx *ctx, crest__module *mod, crest__embeds *e, const crest__mfield *pin,
                        int64_t pin_id);
 
+/* module_idem.c: Idempotency-Key on create routes (see there). A request's
+ * key: its scope (module and user), the key, the request's fingerprint
+ * and its claim's token (the request's arena). */
+typedef struct crest__idem {
+    const char *scope, *key;
+    char fp[65];
+    int64_t token;
+} crest__idem;
+enum { CREST__IDEM_OFF, CREST__IDEM_CLAIMED, CREST__IDEM_ANSWERED };
+/* Before route r's write unit: OFF (not a create of a module with
+ * idempotency, or no key sent: the route runs as ever), CLAIMED (the key
+ * is the request's, committed: the unit records the answer with
+ * crest__idem_complete, or the route gives it up with crest__idem_release),
+ * or ANSWERED (res holds the answer: a replay, or a 400/409/422 problem, or
+ * the database's failure). */
+int crest__idem_begin(crest_req *req, crest_res *res, const route *r, crest__idem *idem);
+/* Inside the unit's transaction, once the create has answered: records
+ * the answer (its status, the header lines from byte headers_from of
+ * res->headers on, its body). 0, or -1 answered (the unit then fails). */
+int crest__idem_complete(crest_req *req, crest_res *res, const route *r, const crest__idem *idem,
+                         size_t headers_from);
+/* After a unit that failed: the key is free again (failures are not kept). */
+void crest__idem_release(crest_req *req, const crest__idem *idem);
+/* Start-up: makes crest_idempotency when a module of app uses it. 0, or
+ * CREST_ECONFIG / CREST_ENOMEM with err set. */
+int crest__idem_prepare(crest_app *app, crest__conn *c, crest_error *err);
+
 /* module.c */
 const char *crest__rest_method_name(unsigned bit);
 

@@ -274,6 +274,8 @@ static int exec_sql(crest_req *req, crest_res *res, crest__sql *q, crest__rows *
 /* A transaction step of the request's session (CREST__TXN_*); -1 answered. */
 static int txn(crest_req *req, crest_res *res, int op)
 {
+    if (req->in_route_txn)
+        return 0; /* the route's transaction holds this one: it commits or rolls back the whole */
     crest__sess *ss = crest__req_sess(req);
     crest__dberr e;
     if (!ss)
@@ -608,6 +610,52 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     return 0;
 }
 
+/* One run of route r's handler in the store's write unit; idem: the key
+ * the request claimed (NULL: none), whose record is made in a transaction
+ * with the rows. On a store whose unit autocommits each statement (SQLite)
+ * that transaction is what makes them one; in a unit that is one already
+ * (PostgreSQL) it is a savepoint. headers_len: where the handler's header
+ * lines begin. *ok: the unit committed what the handler answered;
+ * *conflict: it lost to a concurrent transaction and may run again. */
+static int run_unit(crest_req *req, crest_res *res, route *r, const crest__idem *idem, size_t headers_len, bool *ok,
+                    bool *conflict)
+{
+    const crest__store_vt *vt = req->app->store->vt;
+    crest__sess *ss = crest__req_sess(req);
+    crest__dberr e;
+    *ok = *conflict = false;
+    if (vt->write_begin(ss, &e)) /* (the database down: 503 with Retry-After, as a read's) */
+        return crest__dberr_answer(req, res, &e);
+    req->db_conflict = false;
+    int rc = idem ? txn(req, res, CREST__TXN_BEGIN) : 0;
+    if (!rc) {
+        req->in_route_txn = idem != NULL;
+        rc = r->inner(req, res, r);
+        req->in_route_txn = false;
+        if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
+            rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
+        if (idem && !rc && !res->is_error)
+            rc = crest__idem_complete(req, res, r, idem, headers_len);
+        if (idem)
+            rc = txn(req, res, !rc && !res->is_error ? CREST__TXN_COMMIT : CREST__TXN_ROLLBACK) || rc ? -1 : 0;
+    }
+    *ok = !rc && !res->is_error;
+    *conflict = !*ok && req->db_conflict;
+    if (vt->write_end(ss, *ok, &e) && *ok) {
+        /* The answer prepared is not the outcome: the commit failed. */
+        *ok = false;
+        *conflict = e.kind == CREST__DBERR_CONFLICT;
+        if (!*conflict) {
+            if (e.kind != CREST__DBERR_STORAGE) /* PostgreSQL's COMMIT: a deferred key, a lost connection */
+                return crest__dberr_answer(req, res, &e);
+            fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);
+            return crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the write could not be made durable");
+        }
+        rc = crest__dberr_answer(req, res, &e);
+    }
+    return rc;
+}
+
 /* Write routes run in the store's write unit: on SQLite, on the thread
  * pool, one at a time, on the one writer connection, the answer waiting
  * until the commit is durable (group commit, src/store/sqlite_writer.c).
@@ -617,41 +665,36 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
  * answers once it returns): after a pause of a few ms it runs again from
  * the start, answer and all, up to CREST__CONFLICT_RETRIES times; then the
  * conflict is the answer (503 with Retry-After). Hooks of the route run
- * again with it. */
+ * again with it. A create with an Idempotency-Key (module_idem.c) claims
+ * the key before its first run and gives it up when no run succeeded; a
+ * retry of a request whose answer was kept gets it without a run. */
 int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
 {
     route *r = ud;
-    const crest__store_vt *vt = req->app->store ? req->app->store->vt : NULL;
-    crest__sess *ss = crest__req_sess(req);
-    crest__dberr e;
-    if (!ss) {
+    if (!crest__req_sess(req)) {
         res->retry_after = "1";
         return crest__res_fail(res, CREST__E_DATABASE_UNAVAILABLE, NULL);
+    }
+    crest__idem idem;
+    switch (crest__idem_begin(req, res, r, &idem)) {
+    case CREST__IDEM_ANSWERED:
+        return res->is_error ? -1 : 0;
+    case CREST__IDEM_CLAIMED:
+        break;
+    default:
+        idem.key = NULL;
     }
     /* The answer as it was before the unit (CORS headers), to start again from. */
     const crest_res before = *res;
     size_t headers_len = res->headers ? res->headers->len : 0;
     for (unsigned again = 0;; again++) {
-        if (vt->write_begin(ss, &e)) /* (the database down: 503 with Retry-After, as a read's) */
-            return crest__dberr_answer(req, res, &e);
-        req->db_conflict = false;
-        int rc = r->inner(req, res, ud);
-        if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
-            rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
-        bool ok = !rc && !res->is_error;
-        bool conflict = !ok && req->db_conflict;
-        if (vt->write_end(ss, ok, &e) && ok) {
-            /* The answer prepared is not the outcome: the commit failed. */
-            conflict = e.kind == CREST__DBERR_CONFLICT;
-            if (!conflict || again == CREST__CONFLICT_RETRIES) {
-                if (e.kind != CREST__DBERR_STORAGE) /* PostgreSQL's COMMIT: a deferred key, a lost connection */
-                    return crest__dberr_answer(req, res, &e);
-                fprintf(stderr, "{\"event\":\"sync_error\",\"request_id\":\"%s\"}\n", req->id);
-                return crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the write could not be made durable");
-            }
-        }
-        if (!conflict || again == CREST__CONFLICT_RETRIES)
+        bool ok, conflict;
+        int rc = run_unit(req, res, r, idem.key ? &idem : NULL, headers_len, &ok, &conflict);
+        if (!conflict || again == CREST__CONFLICT_RETRIES) {
+            if (!ok && idem.key)
+                crest__idem_release(req, &idem);
             return rc;
+        }
         *res = before;
         if (res->headers)
             res->headers->len = headers_len;
