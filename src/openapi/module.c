@@ -556,6 +556,21 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest__oa_type(o, "string", false);
         crest_json_object_end(w);
         crest_json_object_end(w);
+        if (d->idempotency) {
+            crest_json_key(w, "Idempotent-Replayed");
+            crest_json_object_begin(w);
+            crest_json_key(w, "description");
+            crest_json_str(w, "true: the answer kept for this Idempotency-Key, sent again (no row was created)");
+            crest_json_key(w, "schema");
+            crest_json_object_begin(w);
+            crest__oa_type(o, "string", false);
+            crest_json_key(w, "enum");
+            crest_json_array_begin(w);
+            crest_json_str(w, "true");
+            crest_json_array_end(w);
+            crest_json_object_end(w);
+            crest_json_object_end(w);
+        }
         crest_json_object_end(w);
         crest__oa_json_schema_begin(o);
         crest_json_object_begin(w);

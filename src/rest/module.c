@@ -218,8 +218,16 @@ static unsigned fill_params(route *r, const crest__module *mod)
                                         .description = "fields[<included path>]=a,b: only these fields of the "
                                                        "embedded rows"};
     }
-    _Static_assert(CREST_ARRAY_LEN(route_params) + 4 <= CREST_ARRAY_LEN(((route *)0)->params),
-                   "route.params holds every parameter, include, fields[*], a path parameter and the terminator");
+    /* Idempotent creates (module_idem.c checks the value). */
+    if (r->kind == RT_CREATE && mod->def->idempotency)
+        r->params[np++] = (crest_param){
+            "Idempotency-Key", CREST_IN_HEADER, CREST_T_STRING, .required = mod->def->idempotency_required,
+            .description = "makes retries of this create safe: 1 to 255 printable ASCII characters, unique per "
+                           "request (a UUID); a retry with the same key and body gets the first answer again "
+                           "(Idempotent-Replayed: true) without creating rows"};
+    _Static_assert(CREST_ARRAY_LEN(route_params) + 5 <= CREST_ARRAY_LEN(((route *)0)->params),
+                   "route.params holds every parameter, include, fields[*], a path parameter, Idempotency-Key and "
+                   "the terminator");
     r->params[np] = (crest_param){0};
     return np;
 }

@@ -11,7 +11,11 @@
  *   GET /quick            {"ok": true}, on the loop
  *
  * With SLOW_APP_FILE=PATH in the environment it also loads that app file
- * (models, modules, SQL endpoints) next to these handlers.
+ * (models, modules, SQL endpoints) next to these handlers; with
+ * SLOW_APP_SLOW_CREATES=MODEL too, a REST module `slow` at /slow over that
+ * model (a string field `title`), with idempotency on, whose creates of a
+ * row titled "slow" sleep 2 s in before_create (test_idempotency.py's
+ * concurrent duplicate), on the thread pool inside the write unit.
  *
  * Usage: slow_app [--listen HOST:PORT] [--workers N]; every sleep is capped at 10 s. */
 #include <stdlib.h>
@@ -19,6 +23,7 @@
 #include <time.h>
 
 #include "crest/crest.h"
+#include "crest/rest.h"
 
 static int sleep_and_answer(crest_req *req, crest_res *res, void *ud)
 {
@@ -68,6 +73,19 @@ static const crest_endpoint endpoints[] = {
     {.method = CREST_GET, .path = "/quick", .summary = "Answer at once", .handler = quick},
 };
 
+/* before_create of /slow: a row titled "slow" takes its time. */
+static int slow_create(const crest_rest_ctx *ctx, json_t *obj)
+{
+    (void)ctx;
+    const char *t = json_string_value(json_object_get(obj, "title"));
+    if (t && !strcmp(t, "slow")) {
+        struct timespec ts = {.tv_sec = 2};
+        while (nanosleep(&ts, &ts))
+            ;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     crest_app *app = crest_app_new();
@@ -76,6 +94,13 @@ int main(int argc, char **argv)
     crest_error err = {0};
     const char *file = getenv("SLOW_APP_FILE");
     if (file && crest_app_load_file(app, file, &err)) {
+        crest_error_print(&err, "slow_app");
+        return 1;
+    }
+    const char *slow_model = getenv("SLOW_APP_SLOW_CREATES");
+    const crest_module_def slow = {.name = "slow", .model = slow_model, .idempotency = true,
+                                   .before_create = slow_create};
+    if (slow_model && crest_app_add_module(app, &slow, &err)) {
         crest_error_print(&err, "slow_app");
         return 1;
     }
