@@ -30,6 +30,7 @@ GROUP_TITLES = {
     "https": "HTTPS: TLS keep-alive",
     "pg": "PostgreSQL: the Task model over a 100k-row table, against pgbench (the database's own ceiling) and FastAPI + asyncpg",
     "pgscale": "PostgreSQL scale-out: 1, 2 and 3 crest processes behind nginx",
+    "idem": "Idempotent creates: POST /tasks with an Idempotency-Key (a new one per request, or one key replayed)",
     "relations": "Relations: 10,000 people × 5 computers (bench/people-app.yaml), crest on SQLite and on PostgreSQL",
 }
 

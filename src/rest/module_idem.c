@@ -142,7 +142,7 @@ static int lookup(crest_req *req, crest_res *res, const crest__idem *idem)
     return 1;
 }
 
-int crest__idem_begin(crest_req *req, crest_res *res, const route *r, crest__idem *idem)
+int crest__idem_check(crest_req *req, crest_res *res, const route *r, crest__idem *idem)
 {
     memset(idem, 0, sizeof *idem);
     const crest_module_def *def = r->mod->def;
@@ -165,11 +165,13 @@ int crest__idem_begin(crest_req *req, crest_res *res, const route *r, crest__ide
         crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
         return CREST__IDEM_ANSWERED;
     }
-    int found = lookup(req, res, idem);
-    if (found)
-        return CREST__IDEM_ANSWERED;
+    return lookup(req, res, idem) ? CREST__IDEM_ANSWERED : CREST__IDEM_GO;
+}
+
+int crest__idem_claim(crest_req *req, crest_res *res, const route *r, crest__idem *idem)
+{
     int64_t now = wall_us();
-    idem->token = now + claim_us(req, def);
+    idem->token = now + claim_us(req, r->mod->def);
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__compile_idem_claim(&q, idem->scope, idem->key, idem->fp, idem->token, now);
@@ -183,6 +185,7 @@ int crest__idem_begin(crest_req *req, crest_res *res, const route *r, crest__ide
         }
         return CREST__IDEM_ANSWERED;
     }
+    idem->claimed = true;
     /* Each claim removes a few dead records: the table holds the live keys
      * and at most what expired since the last claims. */
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
@@ -220,8 +223,9 @@ int crest__idem_complete(crest_req *req, crest_res *res, const route *r, const c
     return 0;
 }
 
-void crest__idem_release(crest_req *req, const crest__idem *idem)
+void crest__idem_release(crest_req *req, crest__idem *idem)
 {
+    idem->claimed = false;
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
     crest__compile_idem_release(&q, idem->scope, idem->key, idem->token);

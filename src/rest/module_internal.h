@@ -317,22 +317,28 @@ typedef struct crest__idem {
     const char *scope, *key;
     char fp[65];
     int64_t token;
+    bool claimed;
 } crest__idem;
-enum { CREST__IDEM_OFF, CREST__IDEM_CLAIMED, CREST__IDEM_ANSWERED };
+enum { CREST__IDEM_OFF, CREST__IDEM_GO, CREST__IDEM_CLAIMED, CREST__IDEM_ANSWERED };
 /* Before route r's write unit: OFF (not a create of a module with
- * idempotency, or no key sent: the route runs as ever), CLAIMED (the key
- * is the request's, committed: the unit records the answer with
- * crest__idem_complete, or the route gives it up with crest__idem_release),
- * or ANSWERED (res holds the answer: a replay, or a 400/409/422 problem, or
- * the database's failure). */
-int crest__idem_begin(crest_req *req, crest_res *res, const route *r, crest__idem *idem);
+ * idempotency, or no key sent: the route runs as ever), GO (a valid key no
+ * live record holds: claim it), or ANSWERED (res holds the answer: a
+ * replay, or a 400/409/422 problem, or the database's failure). */
+int crest__idem_check(crest_req *req, crest_res *res, const route *r, crest__idem *idem);
+/* Claims the key in a statement committed when it returns (outside the
+ * write unit, or inside one that autocommits): CLAIMED (the unit records
+ * the answer with crest__idem_complete, or the key is given up with
+ * crest__idem_release), or ANSWERED (held by another request meanwhile:
+ * answered as crest__idem_check does). */
+int crest__idem_claim(crest_req *req, crest_res *res, const route *r, crest__idem *idem);
 /* Inside the unit's transaction, once the create has answered: records
  * the answer (its status, the header lines from byte headers_from of
  * res->headers on, its body). 0, or -1 answered (the unit then fails). */
 int crest__idem_complete(crest_req *req, crest_res *res, const route *r, const crest__idem *idem,
                          size_t headers_from);
-/* After a unit that failed: the key is free again (failures are not kept). */
-void crest__idem_release(crest_req *req, const crest__idem *idem);
+/* After a unit that failed (committed at once, as the claim): the key is
+ * free again (failures are not kept). */
+void crest__idem_release(crest_req *req, crest__idem *idem);
 /* Start-up: makes crest_idempotency when a module of app uses it. 0, or
  * CREST_ECONFIG / CREST_ENOMEM with err set. */
 int crest__idem_prepare(crest_app *app, crest__conn *c, crest_error *err);

@@ -611,13 +611,15 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
 }
 
 /* One run of route r's handler in the store's write unit; idem: the key
- * the request claimed (NULL: none), whose record is made in a transaction
- * with the rows. On a store whose unit autocommits each statement (SQLite)
- * that transaction is what makes them one; in a unit that is one already
- * (PostgreSQL) it is a savepoint. headers_len: where the handler's header
- * lines begin. *ok: the unit committed what the handler answered;
- * *conflict: it lost to a concurrent transaction and may run again. */
-static int run_unit(crest_req *req, crest_res *res, route *r, const crest__idem *idem, size_t headers_len, bool *ok,
+ * of the request (NULL: none), claimed here first when the unit commits
+ * each statement at once (SQLite's writer; else the route claimed it
+ * before), whose record is made in a transaction with the rows. On a store
+ * whose unit autocommits each statement that transaction is what makes them
+ * one; in a unit that is one already (PostgreSQL) it is a savepoint.
+ * headers_len: where the handler's header lines begin. *ok: the unit
+ * committed what was answered; *conflict: it lost to a concurrent
+ * transaction and may run again. */
+static int run_unit(crest_req *req, crest_res *res, route *r, crest__idem *idem, size_t headers_len, bool *ok,
                     bool *conflict)
 {
     const crest__store_vt *vt = req->app->store->vt;
@@ -627,17 +629,24 @@ static int run_unit(crest_req *req, crest_res *res, route *r, const crest__idem 
     if (vt->write_begin(ss, &e)) /* (the database down: 503 with Retry-After, as a read's) */
         return crest__dberr_answer(req, res, &e);
     req->db_conflict = false;
-    int rc = idem ? txn(req, res, CREST__TXN_BEGIN) : 0;
-    if (!rc) {
-        req->in_route_txn = idem != NULL;
+    int rc = 0;
+    if (idem && !idem->claimed && crest__idem_claim(req, res, r, idem) == CREST__IDEM_ANSWERED)
+        idem = NULL; /* (a replay, or a problem: nothing to run) */
+    else if (idem && !(rc = txn(req, res, CREST__TXN_BEGIN))) {
+        req->in_route_txn = true;
         rc = r->inner(req, res, r);
         req->in_route_txn = false;
         if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
             rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
-        if (idem && !rc && !res->is_error)
+        if (!rc && !res->is_error)
             rc = crest__idem_complete(req, res, r, idem, headers_len);
-        if (idem)
-            rc = txn(req, res, !rc && !res->is_error ? CREST__TXN_COMMIT : CREST__TXN_ROLLBACK) || rc ? -1 : 0;
+        rc = txn(req, res, !rc && !res->is_error ? CREST__TXN_COMMIT : CREST__TXN_ROLLBACK) || rc ? -1 : 0;
+        if ((rc || res->is_error) && vt->unit_autocommits)
+            crest__idem_release(req, idem); /* (committed at once, as the claim was) */
+    } else if (!idem) {
+        rc = r->inner(req, res, r);
+        if (rc == CREST_DEFERRED)
+            rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
     }
     *ok = !rc && !res->is_error;
     *conflict = !*ok && req->db_conflict;
@@ -665,9 +674,11 @@ static int run_unit(crest_req *req, crest_res *res, route *r, const crest__idem 
  * answers once it returns): after a pause of a few ms it runs again from
  * the start, answer and all, up to CREST__CONFLICT_RETRIES times; then the
  * conflict is the answer (503 with Retry-After). Hooks of the route run
- * again with it. A create with an Idempotency-Key (module_idem.c) claims
- * the key before its first run and gives it up when no run succeeded; a
- * retry of a request whose answer was kept gets it without a run. */
+ * again with it. A create with an Idempotency-Key (module_idem.c) whose
+ * answer was kept gets it without a unit; else the key is claimed in a
+ * statement committed at once — before the unit, or at its start on a store
+ * whose unit autocommits (SQLite: its one writer, no fight for the lock) —
+ * and given up when no run succeeded. */
 int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
 {
     route *r = ud;
@@ -676,22 +687,19 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
         return crest__res_fail(res, CREST__E_DATABASE_UNAVAILABLE, NULL);
     }
     crest__idem idem;
-    switch (crest__idem_begin(req, res, r, &idem)) {
-    case CREST__IDEM_ANSWERED:
+    int ist = crest__idem_check(req, res, r, &idem);
+    if (ist == CREST__IDEM_GO && !req->app->store->vt->unit_autocommits)
+        ist = crest__idem_claim(req, res, r, &idem);
+    if (ist == CREST__IDEM_ANSWERED)
         return res->is_error ? -1 : 0;
-    case CREST__IDEM_CLAIMED:
-        break;
-    default:
-        idem.key = NULL;
-    }
     /* The answer as it was before the unit (CORS headers), to start again from. */
     const crest_res before = *res;
     size_t headers_len = res->headers ? res->headers->len : 0;
     for (unsigned again = 0;; again++) {
         bool ok, conflict;
-        int rc = run_unit(req, res, r, idem.key ? &idem : NULL, headers_len, &ok, &conflict);
+        int rc = run_unit(req, res, r, ist == CREST__IDEM_OFF ? NULL : &idem, headers_len, &ok, &conflict);
         if (!conflict || again == CREST__CONFLICT_RETRIES) {
-            if (!ok && idem.key)
+            if (!ok && idem.claimed)
                 crest__idem_release(req, &idem);
             return rc;
         }

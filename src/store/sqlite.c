@@ -763,6 +763,7 @@ static int sq_sess_fkeys(crest__sess *ss, const char *table, crest__fkey_info **
 const crest__store_vt crest__store_sqlite = {
     .name = "sqlite",
     .writes_block = true,
+    .unit_autocommits = true,
     .open = sq_open,
     .close = sq_close,
     .connect = sq_connect,

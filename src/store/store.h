@@ -250,6 +250,11 @@ typedef struct crest__store_vt {
     /* Write routes run on the thread pool, one at a time (SQLite's single
      * writer and group commit), rather than on the loop. */
     bool writes_block;
+    /* The write unit runs each statement as a transaction of its own (SQLite,
+     * on its one writer): a statement in it outside txn() is committed when
+     * it returns. Else the unit is one transaction (PostgreSQL), and what
+     * must be committed at once runs outside it. */
+    bool unit_autocommits;
 
     int (*open)(const crest__store_config *cfg, crest__store **out, crest_error *err);
     void (*close)(crest__store *s);
