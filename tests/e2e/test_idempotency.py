@@ -246,15 +246,47 @@ def test_required_key_is_400_when_missing(crest):
     assert [p["required"] for p in op["parameters"] if p["name"] == "Idempotency-Key"] == [True]
 
 
-def test_expired_records_are_purged(crest):
+def db_exec(s, name, sql):
+    """Runs sql (statements both stores take) on the database of server s's sqlite:NAME."""
+    if STORE == "postgres":
+        conftest.store_dbs_of[0].psql(name, sql)
+        return
+    import sqlite3
+    con = sqlite3.connect(os.path.join(s.dir, name))
+    try:
+        con.executescript(sql)
+    finally:
+        con.close()
+
+
+def test_dead_records_are_purged_a_few_per_claim(crest):
     s = crest(APP)
-    for i in range(5):
-        assert post(s, "/notes", {"text": f"purge-{i}"}, key=f"k-purge-{i}").status_code == 201
-    assert db_rows(s, "idem.db", "SELECT count(*) FROM crest_idempotency") == [(5,)]
-    time.sleep(1.1)
-    # each claim removes dead records: the table holds the live key only
-    assert post(s, "/notes", {"text": "purge-live"}, key="k-purge-live").status_code == 201
-    assert db_rows(s, "idem.db", "SELECT key, state FROM crest_idempotency") == [("k-purge-live", 1)]
+    assert post(s, "/tasks", {"title": "purge-first"}, key="k-purge-first").status_code == 201
+    # 20 records dead long ago (their expiry in 1970), of other scopes and keys
+    db_exec(s, "idem.db", "\n".join(
+        f"INSERT INTO crest_idempotency (scope, key, fingerprint, state, expires_us) "
+        f"VALUES ('old', 'k{i}', 'x', 1, {i + 1});" for i in range(20)))
+    dead = "SELECT count(*) FROM crest_idempotency WHERE scope = 'old'"
+    assert db_rows(s, "idem.db", dead) == [(20,)]
+    # each claim removes at most 16, the oldest first
+    assert post(s, "/tasks", {"title": "purge-a"}, key="k-purge-a").status_code == 201
+    assert db_rows(s, "idem.db", "SELECT key FROM crest_idempotency WHERE scope = 'old' ORDER BY key") == \
+        [("k16",), ("k17",), ("k18",), ("k19",)]
+    assert post(s, "/tasks", {"title": "purge-b"}, key="k-purge-b").status_code == 201
+    assert db_rows(s, "idem.db", dead) == [(0,)]
+    # a replay claims nothing; the live records stay
+    assert post(s, "/tasks", {"title": "purge-b"}, key="k-purge-b").headers["idempotent-replayed"] == "true"
+    assert db_rows(s, "idem.db", "SELECT key, state FROM crest_idempotency ORDER BY key") == \
+        [("k-purge-a", 1), ("k-purge-b", 1), ("k-purge-first", 1)]
+
+
+def test_expired_record_is_taken_over_and_purged(crest):
+    s = crest(APP)
+    assert post(s, "/notes", {"text": "exp-1"}, key="k-exp-1").status_code == 201
+    time.sleep(1.1)  # notes: expire 1s
+    # the next claim purges the dead record; the same key again is a new request
+    assert post(s, "/notes", {"text": "exp-2"}, key="k-exp-2").status_code == 201
+    assert db_rows(s, "idem.db", "SELECT key FROM crest_idempotency") == [("k-exp-2",)]
 
 
 KEYS_APP = """\
