@@ -289,6 +289,20 @@ def test_expired_record_is_taken_over_and_purged(crest):
     assert db_rows(s, "idem.db", "SELECT key FROM crest_idempotency") == [("k-exp-2",)]
 
 
+def test_answer_past_the_response_limit_is_not_kept_and_makes_no_row(crest):
+    # the answer kept is bounded by the response limit: one past it fails the create whole
+    s = crest("limits: {response: 2KiB}\n" + APP)
+    rows = [{"title": f"big-{i:02d}-" + "x" * 40} for i in range(40)]
+    r = post(s, "/tasks", rows, key="k-big")
+    assert_problem(r, 500, "response_too_large")
+    assert count(s, "/tasks", "title", rows[0]["title"]) == 0
+    # the key was given up: a smaller request under it creates
+    small = post(s, "/tasks", rows[:2], key="k-big")
+    assert small.status_code == 201, small.text
+    assert post(s, "/tasks", rows[:2], key="k-big").headers["idempotent-replayed"] == "true"
+    assert count(s, "/tasks", "title", rows[0]["title"]) == 1
+
+
 KEYS_APP = """\
 database: sqlite:idem_auth.db
 auth:
