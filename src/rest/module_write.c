@@ -610,6 +610,15 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     return 0;
 }
 
+/* Runs route r's handler, whose answer is done when it returns. */
+static int run_inner(crest_req *req, crest_res *res, route *r)
+{
+    int rc = r->inner(req, res, r);
+    if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
+        rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
+    return rc;
+}
+
 /* One run of route r's handler in the store's write unit; idem: the key
  * of the request (NULL: none), claimed here first when the unit commits
  * each statement at once (SQLite's writer; else the route claimed it
@@ -630,23 +639,19 @@ static int run_unit(crest_req *req, crest_res *res, route *r, crest__idem *idem,
         return crest__dberr_answer(req, res, &e);
     req->db_conflict = false;
     int rc = 0;
-    if (idem && !idem->claimed && crest__idem_claim(req, res, r, idem) == CREST__IDEM_ANSWERED)
-        idem = NULL; /* (a replay, or a problem: nothing to run) */
-    else if (idem && !(rc = txn(req, res, CREST__TXN_BEGIN))) {
+    if (!idem) {
+        rc = run_inner(req, res, r);
+    } else if (!idem->claimed && crest__idem_claim(req, res, r, idem) == CREST__IDEM_ANSWERED) {
+        rc = res->is_error ? -1 : 0; /* (a replay, or a problem: nothing to run) */
+    } else if (!(rc = txn(req, res, CREST__TXN_BEGIN))) {
         req->in_route_txn = true;
-        rc = r->inner(req, res, r);
+        rc = run_inner(req, res, r);
         req->in_route_txn = false;
-        if (rc == CREST_DEFERRED) /* the row served after the write: on this thread, done in place */
-            rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
         if (!rc && !res->is_error)
             rc = crest__idem_complete(req, res, r, idem, headers_len);
         rc = txn(req, res, !rc && !res->is_error ? CREST__TXN_COMMIT : CREST__TXN_ROLLBACK) || rc ? -1 : 0;
         if ((rc || res->is_error) && vt->unit_autocommits)
             crest__idem_release(req, idem); /* (committed at once, as the claim was) */
-    } else if (!idem) {
-        rc = r->inner(req, res, r);
-        if (rc == CREST_DEFERRED)
-            rc = res->finished ? res->finish_rc : crest__res_fail(res, CREST__E_INTERNAL_ERROR, NULL);
     }
     *ok = !rc && !res->is_error;
     *conflict = !*ok && req->db_conflict;
