@@ -93,9 +93,9 @@ static int fingerprint(const crest_req *req, char out[65])
     return 0;
 }
 
-/* Runs q (disposed here) in the request's session, on its own (not in a
- * write unit: committed when it returns); its rows, or NULL answered (res
- * NULL: nothing answered). */
+/* Runs q (disposed here) in the request's session, in place: outside a
+ * write unit, or in one that autocommits, so a write is committed when it
+ * returns. Its rows, or NULL answered (res NULL: nothing answered). */
 static crest__rows *run(crest_req *req, crest_res *res, crest__sql *q, unsigned flags)
 {
     crest__rows *r = crest__rest_query(req, res, q, flags | CREST__QF_INPLACE, NULL);

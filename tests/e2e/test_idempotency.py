@@ -379,8 +379,11 @@ def wait_for(cond, what, timeout=10):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_concurrent_duplicate_is_409_then_the_answer(slow_creates):
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
+def test_concurrent_duplicate_is_409_then_the_answer(slow_creates, processes):
+    # two processes: the first request to one, the duplicate and the retry to the other (one database)
     s = slow_creates()
+    other = slow_creates() if processes == 2 else s
     first = {}
 
     def slow():
@@ -392,15 +395,15 @@ def test_concurrent_duplicate_is_409_then_the_answer(slow_creates):
     try:
         # the claim is committed before the create's transaction: wait for it, then send the duplicate
         wait_for(lambda: db_rows(s, "slow.db", "SELECT state FROM crest_idempotency") == [(0,)], "the claim")
-        dup = post(s, "/slow", {"title": "slow"}, key="k-slow")
+        dup = post(other, "/slow", {"title": "slow"}, key="k-slow")
         assert_problem(dup, 409, "idempotency_key_in_use")
         assert dup.headers["retry-after"] == "1"
         # another body under the key being processed is still the wrong body
-        assert_problem(post(s, "/slow", {"title": "other"}, key="k-slow"), 422, "idempotency_key_reused")
+        assert_problem(post(other, "/slow", {"title": "other"}, key="k-slow"), 422, "idempotency_key_reused")
     finally:
         t.join(30)
     assert first["r"].status_code == 201, first["r"].text
-    again = post(s, "/slow", {"title": "slow"}, key="k-slow")
+    again = post(other, "/slow", {"title": "slow"}, key="k-slow")
     assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
     assert again.content == first["r"].content
     assert again.headers["location"] == first["r"].headers["location"]
