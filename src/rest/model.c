@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include "../json/json_internal.h"
 #include "rest_internal.h"
@@ -273,6 +274,12 @@ int crest_app_add_model(crest_app *app, const crest_model_def *def, crest_error 
     int rc = CREST_ENOMEM;
     if (!m->name || !m->table || !m->fields)
         goto fail;
+    if (!strncasecmp(m->table, "crest_", 6)) { /* crest_idempotency, ...: crest's own tables */
+        rc = crest__error_set(err, CREST_EINVAL, NULL, 0,
+                              "model %s: table name '%s': names starting with crest_ are crest's own tables",
+                              def->name, m->table);
+        goto fail;
+    }
     if (!ident_ok(m->table) || !strncmp(m->table, "sqlite_", 7) || !strncmp(m->table, "_crest", 6)) {
         rc = crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: table name '%s': use letters, digits and '_'",
                               def->name, m->table);

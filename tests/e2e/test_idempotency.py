@@ -448,3 +448,16 @@ def test_bad_option_names_the_line(tmp_path, opt, line, words):
     assert f"{p}:{line}:" in r.err, r.err
     for w in words:
         assert w in r.err, (w, r.err)
+
+
+@pytest.mark.parametrize("model,line", [
+    ("  Keys:\n    table: crest_idempotency\n", 4),
+    ("  Crest_Log:\n", 3),
+], ids=["table", "default-table"])
+def test_model_table_named_crest_is_refused(tmp_path, model, line):
+    # crest's own tables (crest_idempotency, ...) start with crest_: no model may use such a name
+    p = tmp_path / "app.yaml"
+    p.write_text(f"database: sqlite:x.db\nmodels:\n{model}    fields:\n      title: {{type: string}}\n")
+    r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
+    assert r.returncode == 1, (r.out, r.err)
+    assert f"{p}:{line}:" in r.err and "crest's own tables" in r.err, r.err
