@@ -59,6 +59,8 @@ void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, 
 /* Counts n statements a request of the worker ran on the database (on the
  * worker's thread). */
 void crest__metrics_statements(crest__worker *w, uint64_t n);
+/* Counts one answer of the worker sent gzipped: identity bytes became gz. */
+void crest__metrics_gzip(crest__worker *w, size_t identity, size_t gz);
 /* The /metrics builtin's spec (static; app->metrics_spec copies it). */
 const crest_endpoint *crest__metrics_endpoint(void);
 /* Opens the database once at start: WAL mode, startup SQL, endpoint SQL checked. */

@@ -694,10 +694,12 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
             crest__str parts[5] = {{"{\"", 2}, {env, envlen}, {"\":", 2}, {body, blen}, {"}", 1}};
             grc = env ? crest__gz_body(req->worker, parts, 5, &gz) : crest__gz_body(req->worker, parts + 3, 1, &gz);
         }
-        if (grc) /* no memory, or no smaller: the identity body */
+        if (grc) { /* no memory, or no smaller: the identity body */
             gz = (crest__str){0};
-        else
+        } else {
+            crest__metrics_gzip(req->worker, total, gz.len);
             total = gz.len;
+        }
     }
     const char *reason = crest__status_text(status);
     if (shared)

@@ -309,3 +309,18 @@ def test_app_file_good_values(tmp_path):
         p.write_text("database: sqlite:x.db\n" + text)
         r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
         assert r.returncode == 0, (text, r.err)
+
+
+def test_metrics_count_gzip_answers_and_bytes_saved(crest):
+    s = crest(SMALL_APP)
+    sizes = []
+    for _ in range(2):
+        r = ask(s, "/text?n=5000", GZ)
+        assert assert_gzipped(r)
+        sizes.append(len(r.body))
+    ident = len(assert_identity(ask(s, "/text?n=5000")))  # not counted
+    m = ask(s, "/metrics").body.decode()
+    values = {l.split(" ")[0]: int(l.split(" ")[1]) for l in m.splitlines() if l.startswith("crest_http_gzip_")}
+    assert values == {"crest_http_gzip_responses_total": 2,
+                      "crest_http_gzip_saved_bytes_total": sum(ident - n for n in sizes)}, values
+    assert "# TYPE crest_http_gzip_responses_total counter" in m
