@@ -217,6 +217,17 @@ def test_pipelined_and_keep_alive_with_compressed_answers(srv):
         assert c.still_open()
 
 
+def test_large_bodies_round_trip(srv):
+    """A body of megabytes: deflated in one go into the worker's buffer
+    (given back after the answer), twice on one connection."""
+    with srv.raw(timeout=60) as c:
+        for _ in range(2):
+            c.send(http_request("GET", "/tagged?n=3000000", GZ))
+            r = c.read_response(timeout=60)
+            assert r.status == 200 and len(r.body) < 100_000
+            assert json.loads(assert_gzipped(r)) == {"text": "x" * 3_000_000}
+
+
 def test_httpx_sees_the_same_json(srv):
     """httpx asks for gzip and inflates: the answers are the same JSON (and
     the OpenAPI check of every response holds)."""
