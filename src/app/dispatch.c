@@ -664,6 +664,7 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
     const char *body = "";
     size_t blen = 0;
     bool borrowed = false;
+    crest__gzslot *gzslot = NULL; /* a shared body's kept gzip copy */
     if (res->is_error) {
         write_problem(res->json, res);
         ctype = "application/problem+json";
@@ -677,6 +678,7 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
         body = res->shared;
         blen = res->shared_len;
         borrowed = shared != NULL;
+        gzslot = res->shared_gz;
     }
     size_t envlen = env ? strlen(env) : 0;
     bool no_body = status == 204 || status == 304 || status < 200;
@@ -688,8 +690,8 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
     crest__str gz = {0};
     if (gz_able && total >= req->app->compress_min && crest__accept_gzip(req)) {
         int grc;
-        if (res->shared && res->shared_gz) {
-            grc = crest__gz_shared(req->worker, res->shared_gz, body, blen, &gz);
+        if (gzslot) {
+            grc = crest__gz_shared(req->worker, gzslot, body, blen, &gz);
         } else {
             crest__str parts[5] = {{"{\"", 2}, {env, envlen}, {"\":", 2}, {body, blen}, {"}", 1}};
             grc = env ? crest__gz_body(req->worker, parts, 5, &gz) : crest__gz_body(req->worker, parts + 3, 1, &gz);
@@ -739,7 +741,7 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
     else if (res->headers->len)
         rc |= put(out, res->headers->ptr, res->headers->len);
     rc |= PUTS(out, "\r\n");
-    if (send_body && gz.ptr && borrowed && res->shared_gz) {
+    if (send_body && gz.ptr && borrowed && gzslot) {
         shared->ptr = gz.ptr; /* the kept gzip copy: as long-lived as the body */
         shared->len = gz.len;
     } else if (send_body && gz.ptr) {

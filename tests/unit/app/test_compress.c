@@ -201,6 +201,42 @@ static void shared_bodies_are_compressed_once(void **state)
     free(rows);
 }
 
+/* Regression: render gzipped the shared body of crest__res_send_shared
+ * (its kept copy) when the answer had become a problem since: the problem
+ * is what goes, and the shared body's copy is not even made. */
+static void problem_after_a_shared_body_is_not_the_shared_gzip(void **state)
+{
+    fixture *f = *state;
+    char body[4096];
+    memset(body, 'a', sizeof body);
+    crest__gzslot slot = {0};
+    assert_int_equal(crest_app_set_compression(f->app, true, 0, 1), 0); /* any size */
+    crest_json j;
+    crest_json_init(&j, 0);
+    crest__buf hdrs, out;
+    crest__buf_init(&hdrs, 0);
+    crest__buf_init(&out, 0);
+    crest__header h = {.name = "Accept-Encoding", .name_len = 15, .value = "gzip", .value_len = 4};
+    crest_req req = {.app = f->app, .worker = &f->w, .headers = &h, .nheaders = 1, .method = CREST_GET,
+                     .http_major = 1, .http_minor = 1};
+    crest_res res = {.req = &req, .json = &j, .headers = &hdrs};
+    assert_int_equal(crest__res_send_shared(&res, "text/plain", body, sizeof body, &slot), 0);
+    res.is_error = true;
+    res.err_status = 500;
+    res.err_code = "internal_error";
+    crest__str shared = {0};
+    size_t bytes = 0;
+    assert_int_equal(crest__app_render(&req, &res, &out, "Thu, 01 Jan 2026 00:00:00 GMT", true, &bytes, &shared), 0);
+    assert_int_equal(crest__buf_append(&out, "", 1), 0);
+    assert_non_null(strstr(out.ptr, "Content-Type: application/problem+json\r\n"));
+    assert_int_equal(shared.len, 0); /* nothing sent after the head: the problem is in out */
+    assert_true(bytes < 200);
+    assert_null(slot.body);
+    crest__buf_dispose(&out);
+    crest__buf_dispose(&hdrs);
+    crest_json_dispose(&j);
+}
+
 static void setter_checks_the_level(void **state)
 {
     fixture *f = *state;
@@ -224,6 +260,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bodies_inflate_to_the_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(no_gzip_when_no_smaller, setup, teardown),
         cmocka_unit_test_setup_teardown(shared_bodies_are_compressed_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(problem_after_a_shared_body_is_not_the_shared_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(setter_checks_the_level, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
