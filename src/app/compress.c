@@ -345,7 +345,13 @@ int crest__gz_headers(crest__buf *out, const crest__buf *h, bool gzipped)
         if (body > 5 && !strncasecmp(line, "Vary:", 5)) {
             /* One Vary line: the handler's (CORS: Origin) plus ours. */
             rc |= crest__buf_append(out, line, body);
-            if (!contains_ci(line + 5, body - 5, "accept-encoding"))
+            const char *v = line + 5, *ve = line + body;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            bool star = ve - v == 1 && *v == '*'; /* varies on anything already: stays alone */
+            if (!star && !contains_ci(line + 5, body - 5, "accept-encoding"))
                 rc |= crest__buf_appends(out, ", Accept-Encoding");
             rc |= crest__buf_appends(out, "\r\n");
             vary = true;

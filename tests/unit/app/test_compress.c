@@ -74,6 +74,8 @@ static void vary_merged_and_etag_marked(void **state)
     assert_string_equal(out, "Access-Control-Allow-Origin: *\r\nVary: Origin, Accept-Encoding\r\nX-A: 1\r\n");
     headers_of("vary: accept-encoding\r\n", true, out, sizeof out); /* named already: kept as it is */
     assert_string_equal(out, "vary: accept-encoding\r\n");
+    headers_of("Vary:  * \r\n", true, out, sizeof out); /* "*" stays alone */
+    assert_string_equal(out, "Vary:  * \r\n");
     headers_of("ETag: \"abc\"\r\nLocation: /x\r\n", true, out, sizeof out);
     assert_string_equal(out, "ETag: \"abc-gzip\"\r\nLocation: /x\r\nVary: Accept-Encoding\r\n");
     headers_of("ETag: W/\"v7\"\r\n", true, out, sizeof out);
