@@ -15,6 +15,7 @@ Raw lines:
   '#sqlite_pair SCENARIO OTHER' (crest_pg in SCENARIO is compared with crest_tasks in OTHER)
   '#per SCENARIO OTHER RATIO' (each server's req/s in SCENARIO divided by its req/s in OTHER; target RATIO)
   '#stmts RUN SCENARIO SERVER PAGE_SIZE PER_REQUEST' (statements a request ran, from /metrics)
+  '#gzip SERVER IDENTITY_BYTES GZIP_BYTES' (bench/gzip.sh: the body's bytes without and with gzip)
   measurements: 'RUN SCENARIO SERVER CONNS REQ/S P99_MS NON2XX SOCKET_ERRORS IDLE_RSS_KB PEAK_RSS_KB'
 """
 import math
@@ -32,6 +33,7 @@ GROUP_TITLES = {
     "pgscale": "PostgreSQL scale-out: 1, 2 and 3 crest processes behind nginx",
     "idem": "Idempotent creates: POST /tasks with an Idempotency-Key (a new one per request, or one key replayed)",
     "relations": "Relations: 10,000 people × 5 computers (bench/people-app.yaml), crest on SQLite and on PostgreSQL",
+    "gzip": "gzip: a 50-row page of the tasks list without and with Accept-Encoding: gzip",
 }
 
 
@@ -88,6 +90,7 @@ def main(path):
     sqlite_pair = {}
     per = OrderedDict()  # scenario -> (other scenario, target ratio)
     stmts = defaultdict(list)  # (scenario, server, page size) -> [statements per request, by run]
+    gz_bytes = {}  # server -> (identity bytes, gzip bytes) of the gzip scenario's answer
     for line in open(path, encoding="utf-8"):
         f = line.rstrip("\n").split("\t")
         if f[0] == "#meta":
@@ -119,6 +122,8 @@ def main(path):
             per[f[1]] = (f[2], float(f[3]))
         elif f[0] == "#stmts":
             stmts[(f[2], f[3], int(f[4]))].append(num(f[5]))
+        elif f[0] == "#gzip":
+            gz_bytes[f[1]] = (num(f[2]), num(f[3]))
         elif f[0] == "#shared":
             shared[(f[2], f[3])] = f[4]
         elif f[0] == "#writes":
@@ -184,6 +189,8 @@ def main(path):
             w("")
         if group == "relations":
             relations_intro(w, meta)
+        if group == "gzip":
+            gzip_intro(w, names, scenarios, conns_list, med, cpu, gz_bytes)
         if group == "auth" and "auth" in meta:
             w(f"- token: {meta['auth'][0]}")
             w("")
@@ -517,6 +524,32 @@ def pg_sections(w, meta, scenarios, conns_list, med, cpu, sqlite_pair, problems)
                       f"{fmt_cores(cl)} | {fmt_cores(others)} | {fmt_cores(busy)} of {fmt_cores(total)} | "
                       f"{srv / rps * 1e6:.0f} | {pg / rps * 1e6:.0f} |")
         w("")
+
+
+def gzip_intro(w, names, scenarios, conns_list, med, cpu, gz_bytes):
+    """Bytes per answer and crest's CPU per request of each server; the gzip servers' extra CPU per KB of
+    identity body compressed (their CPU per request minus the baseline's, which sends the identity body)."""
+    w("| scenario | server | conns | req/s | body bytes per answer | crest CPU µs/request | extra CPU µs per KB compressed |")
+    w("|---|---|---:|---:|---:|---:|---:|")
+    for name in names:
+        servers = scenarios[name]["servers"]
+        base = servers[0]
+        for c in conns_list:
+            per_req = {}
+            for server in servers:
+                rps = med(name, server, c, "rps")
+                xs = cpu.get((name, server, c), [])
+                busy = cores(xs, "crest") if xs else math.nan
+                per_req[server] = busy / rps * 1e6 if rps and rps == rps else math.nan
+            for server in servers:
+                ident, gz = gz_bytes.get(server, (math.nan, math.nan))
+                sent = ident if server == base else gz
+                extra = "–"
+                if server != base and ident == ident and ident > 0:
+                    extra = f"{(per_req[server] - per_req[base]) / (ident / 1024):.1f}"
+                w(f"| {name} | {server} | {c} | {med(name, server, c, 'rps'):.0f} | {sent:.0f} | "
+                  f"{per_req[server]:.1f} | {extra} |")
+    w("")
 
 
 def relations_intro(w, meta):

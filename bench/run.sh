@@ -44,6 +44,10 @@
 # by the page without it per store, and shows the statements per request.
 # idem_post, idem_replay (idem; bench/idempotency.sh): creates with a new
 # Idempotency-Key each, against plain creates; replays of one key's answer.
+# gzip_list (gzip; `make bench-gzip` runs it alone): a 50-row page of the tasks
+# list without and with `Accept-Encoding: gzip` (compression levels 1 and 6),
+# the bytes per answer both ways and crest's CPU per KB compressed
+# (bench/gzip.sh).
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -312,6 +316,9 @@ start_fastapi_tasks() {
 # The idempotent creates' server and scenarios.
 # shellcheck source=bench/idempotency.sh
 . "$HERE/idempotency.sh"
+# The gzip scenario's servers and check.
+# shellcheck source=bench/gzip.sh
+. "$HERE/gzip.sh"
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
@@ -373,6 +380,8 @@ scenario rel_where relations GET '/computers?where=%7B%22owner.name%22%3A%22pers
 SCEN_CHECK+=([rel_list]=check_relations [rel_include]=check_relations [rel_where]=check_relations)
 SCEN_PER[rel_include]=rel_list:0.4
 idem_scenarios
+scenario gzip_list gzip GET "$GZIP_PATH" - - - - crest_tasks crest_tasks_gz1 crest_tasks_gz6
+SCEN_CHECK[gzip_list]=check_gzip
 # SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
 # again but takes OTHER's numbers of the same run, because the baseline cannot
 # tell the two request patterns apart: nginx answers GET /items/N
@@ -642,6 +651,7 @@ measure() {
   port=$(free_port)
   url="$scheme://127.0.0.1:$port$path"
   [ "$lua" != "-" ] && lua_args=(-s "$HERE/$lua")
+  [ -z "${SERVER_WRK_HEADER[$server]:-}" ] || lua_args+=(-H "${SERVER_WRK_HEADER[$server]}")
   SRV_NAME=$server SRV_PIDS=() SRV_KIDS=() CUR_METHOD=$method
   [ -z "${SCEN_AUTH[$scen]:-}" ] || fresh_token
   if ! "start_$server" "$port"; then
@@ -765,7 +775,7 @@ if uses crest_sql; then
   log "filling a $SQL_ROWS-row SQLite table (items)"
   make_sql_db
 fi
-if uses crest_tasks || uses crest_tasks_normal || uses crest_tasks_auth || { uses fastapi_tasks && [ -z "$FASTAPI_SKIP" ]; }; then
+if uses crest_tasks || uses crest_tasks_normal || uses crest_tasks_auth || uses crest_tasks_gz1 || uses crest_tasks_gz6 || { uses fastapi_tasks && [ -z "$FASTAPI_SKIP" ]; }; then
   log "creating and filling a $TASKS_ROWS-row tasks table"
   make_tasks_db
 fi

@@ -12,6 +12,7 @@
 # count as installed: NodeSource's nodejs conflicts with Debian's npm.
 # libb64-dev: libjwt.pc lists -lb64 for static links, so
 # `pkg-config --static --libs crest` needs it.
+# zlib1g-dev: gzip compression of answers (src/app/compress.c).
 # libpq-dev: the PostgreSQL store's client library. postgresql: the tests
 # start throwaway clusters of their own (tests/pg/cluster.py) with the
 # postgresql-15 programs in /usr/lib/postgresql/15/bin; the default cluster
@@ -27,7 +28,7 @@ case "${1:-}" in
 esac
 set_name=${1:-build}
 
-build_pkgs="build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev libjwt-dev libssl-dev libb64-dev libpq-dev nodejs npm"
+build_pkgs="build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev libjwt-dev libssl-dev libb64-dev libpq-dev zlib1g-dev nodejs npm"
 test_pkgs="clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest python3-httpx python3-jsonschema python3-jwt python3-cryptography openssl sqlite3 postgresql curl chromium nginx-light"
 bench_pkgs="wrk python3-fastapi python3-uvicorn python3-sqlalchemy python3-uvloop python3-httptools python3-asyncpg"
 

@@ -197,6 +197,13 @@ void crest_app_set_docs(crest_app *app, bool on);
  * permissions separated by commas (copied); NULL: nobody (deny by default,
  * as for any route). Call before serving. 0, or CREST_ENOMEM. */
 int crest_app_set_metrics(crest_app *app, bool on, const char *permission);
+/* gzip of answers: a JSON, problem+json, text (text/...) or JavaScript body of at
+ * least min_bytes goes gzipped (Content-Encoding: gzip) to a client whose
+ * Accept-Encoding allows it; such answers say Vary: Accept-Encoding, and an
+ * ETag of a gzipped one gets -gzip inside its quotes. level: zlib's 1
+ * (fastest) to 9. On by default with min_bytes 1024 and level 1. Call
+ * before serving. 0, or CREST_EINVAL for a level outside 1..9. */
+int crest_app_set_compression(crest_app *app, bool on, size_t min_bytes, int level);
 /* The OpenAPI document of the app (everything added so far), malloc'd JSON
  * text the caller frees; NULL when out of memory. */
 char *crest_app_openapi(crest_app *app, bool v30, size_t *len);

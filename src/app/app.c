@@ -54,6 +54,8 @@ crest_app *crest_app_new(void)
     app->limits = default_limits;
     app->access_log = true;
     app->metrics_on = true;
+    app->compress_level = CREST__GZ_LEVEL;
+    app->compress_min = CREST__GZ_MIN;
     return app;
 }
 
@@ -88,6 +90,7 @@ void crest_app_free(crest_app *app)
     free(app->servers);
     free(app->server_descs);
     free(app->openapi_doc);
+    crest__gzslot_free(&app->openapi_gz);
     crest__docs_cache_free(app->docs_cache);
     free(app->metrics_perm);
     crest__metrics_free(app->metrics);
@@ -187,6 +190,16 @@ int crest_app_set_metrics(crest_app *app, bool on, const char *permission)
     free(app->metrics_perm);
     app->metrics_perm = p;
     app->metrics_on = on;
+    return 0;
+}
+
+int crest_app_set_compression(crest_app *app, bool on, size_t min_bytes, int level)
+{
+    if (level < 1 || level > 9)
+        return CREST_EINVAL;
+    app->compress_off = !on;
+    app->compress_min = min_bytes;
+    app->compress_level = level;
     return 0;
 }
 

@@ -59,6 +59,8 @@ void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, 
 /* Counts n statements a request of the worker ran on the database (on the
  * worker's thread). */
 void crest__metrics_statements(crest__worker *w, uint64_t n);
+/* Counts one answer of the worker sent gzipped: identity bytes became gz. */
+void crest__metrics_gzip(crest__worker *w, size_t identity, size_t gz);
 /* The /metrics builtin's spec (static; app->metrics_spec copies it). */
 const crest_endpoint *crest__metrics_endpoint(void);
 /* Opens the database once at start: WAL mode, startup SQL, endpoint SQL checked. */
@@ -68,6 +70,38 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err);
 int crest__app_add_builtins(crest_app *app, crest_error *err);
 /* Just the routes of crest__app_add_builtins (idempotent). */
 int crest__app_add_builtin_routes(crest_app *app, crest_error *err);
+
+/* ---- compress.c: gzip of answers ---- */
+
+#define CREST__GZ_LEVEL 1    /* the default level: see bench/gzip.sh */
+#define CREST__GZ_MIN 1024   /* the default min_bytes */
+
+/* Whether the answer could go gzipped, whatever its size and the request:
+ * compression on, a text content type (not text/event-stream), no
+ * Content-Encoding set by the handler. Such answers carry
+ * Vary: Accept-Encoding. */
+bool crest__gz_candidate(const crest_req *req, const crest_res *res, const char *ctype);
+/* Whether the request's Accept-Encoding lines allow gzip: gzip or x-gzip
+ * with q > 0, or failing those, * with q > 0 (case, spaces and parameters
+ * as RFC 9110 12.5.3 writes them). No header: false. */
+bool crest__accept_gzip(const crest_req *req);
+/* The same for one header value (NULL: no header). */
+bool crest__accept_gzip_value(const char *value);
+/* Gzips the pieces (in order, as one body) into the worker's buffer: *out
+ * borrows it until crest__gz_done. 0, or nonzero when the identity body
+ * must go instead (no memory, or the gzip copy is no smaller). */
+int crest__gz_body(crest__worker *w, const crest__str *pieces, unsigned n, crest__str *out);
+/* The gzip copy of a shared body, kept in slot (made now if it is not
+ * there): *out lives as long as the slot. 0, or nonzero as above. */
+int crest__gz_shared(crest__worker *w, crest__gzslot *slot, const char *p, size_t n, crest__str *out);
+/* The answer is rendered: a large output buffer is given back. */
+void crest__gz_done(crest__worker *w);
+/* Appends the response's extra header lines h to out with Accept-Encoding
+ * merged into their Vary line (or a Vary line added) and, when gzipped,
+ * -gzip appended inside the ETag's quotes. 0 or CREST_ENOMEM. */
+int crest__gz_headers(crest__buf *out, const crest__buf *h, bool gzipped);
+/* Frees the worker's deflate state. */
+void crest__gz_worker_free(crest__worker *w);
 
 /* ---- the engine adapter ---- */
 typedef struct crest__engine {

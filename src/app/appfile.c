@@ -352,7 +352,7 @@ static int load_root(crest__loader *L, const ynode *root)
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
                                        "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
                                        "info", "servers", "openapi", "docs", "auth", "cors", "rate_limit", "tls", "metrics",
-                                       "groups", "pool", "password_file", NULL};
+                                       "groups", "pool", "password_file", "compression", NULL};
     if (root->kind != Y_MAP)
         return crest__af_bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
     if (crest__af_check_keys(L, root, "app file", keys))

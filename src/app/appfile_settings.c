@@ -1,5 +1,11 @@
 /* appfile_settings.c — the app file's settings: database, listen, limits,
- * OpenAPI info, auth (JWT and API keys), TLS, CORS, rate limits. */
+ * OpenAPI info, auth (JWT and API keys), TLS, CORS, rate limits, compression.
+ *
+ * compression: gzip of answers (src/app/compress.c), on by default.
+ *   compression: off                          never gzip
+ *   compression: {min_bytes: 1024, level: 1}  bodies of at least min_bytes
+ *     (a size: 1024, 2KiB) go gzipped to clients whose Accept-Encoding
+ *     allows it, at zlib level 1 (fastest) .. 9; both keys optional. */
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -8,6 +14,7 @@
 #include <strings.h>
 
 #include "../json/json_internal.h"
+#include "app_internal.h"
 #include "appfile.h"
 
 /* The `limits:` keys, in the order error messages list them: each names its
@@ -298,6 +305,25 @@ int crest__af_load_settings(crest__loader *L, const ynode *root)
         }
         if (crest_app_set_metrics(app, on, perm))
             return CREST_ENOMEM;
+    }
+    if ((x = crest__ytree_get(root, "compression"))) { /* off | on | {min_bytes, level} */
+        bool on = true;
+        size_t min = CREST__GZ_MIN;
+        int64_t level = CREST__GZ_LEVEL;
+        const ynode *y;
+        if (x->kind == Y_MAP) {
+            static const char *const ck[] = {"min_bytes", "level", NULL};
+            if (crest__af_check_keys(L, x, "compression", ck))
+                return CREST_ECONFIG;
+            if ((y = crest__ytree_get(x, "min_bytes")) && (rc = crest__af_get_size(L, y, "compression.min_bytes", &min)))
+                return rc;
+            if ((y = crest__ytree_get(x, "level")) && (rc = crest__af_get_int(L, y, "compression.level", 1, 9, &level)))
+                return rc;
+        } else if (x->kind != Y_SCALAR || crest__parse_bool(x->str, strlen(x->str), &on)) {
+            return crest__af_bad(L, x, "compression: expected off, on or {min_bytes: 1024, level: 1}");
+        }
+        if (crest_app_set_compression(app, on, min, (int)level))
+            return CREST_EINVAL; /* the level was checked */
     }
     if ((x = crest__ytree_get(root, "access_log"))) {
         bool on;

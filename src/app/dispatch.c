@@ -588,13 +588,15 @@ void crest__app_timeout(crest_req *req, crest_res *res)
         req->ep->on_error(req, res, req->ep->ud);
 }
 
-int crest__res_send_shared(crest_res *res, const char *content_type, const void *data, size_t len)
+int crest__res_send_shared(crest_res *res, const char *content_type, const void *data, size_t len,
+                           crest__gzslot *gz)
 {
     crest_json_reset(res->json);
     res->json_used = false;
     res->shared = len ? data : "";
     res->shared_len = len;
     res->content_type = content_type;
+    res->shared_gz = gz;
     return 0;
 }
 
@@ -662,6 +664,7 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
     const char *body = "";
     size_t blen = 0;
     bool borrowed = false;
+    crest__gzslot *gzslot = NULL; /* a shared body's kept gzip copy */
     if (res->is_error) {
         write_problem(res->json, res);
         ctype = "application/problem+json";
@@ -675,11 +678,31 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
         body = res->shared;
         blen = res->shared_len;
         borrowed = shared != NULL;
+        gzslot = res->shared_gz;
     }
     size_t envlen = env ? strlen(env) : 0;
     bool no_body = status == 204 || status == 304 || status < 200;
     size_t total = no_body ? 0 : (env ? blen + envlen + 5 : blen);
     bool send_body = !no_body && req->method != CREST_HEAD;
+    /* gzip (compress.c): a HEAD answer is compressed too, so its headers
+     * are the GET's. Below min_bytes nothing but the type is looked at. */
+    bool gz_able = !no_body && crest__gz_candidate(req, res, ctype);
+    crest__str gz = {0};
+    if (gz_able && total >= req->app->compress_min && crest__accept_gzip(req)) {
+        int grc;
+        if (gzslot) {
+            grc = crest__gz_shared(req->worker, gzslot, body, blen, &gz);
+        } else {
+            crest__str parts[5] = {{"{\"", 2}, {env, envlen}, {"\":", 2}, {body, blen}, {"}", 1}};
+            grc = env ? crest__gz_body(req->worker, parts, 5, &gz) : crest__gz_body(req->worker, parts + 3, 1, &gz);
+        }
+        if (grc) { /* no memory, or no smaller: the identity body */
+            gz = (crest__str){0};
+        } else {
+            crest__metrics_gzip(req->worker, total, gz.len);
+            total = gz.len;
+        }
+    }
     const char *reason = crest__status_text(status);
     if (shared)
         *shared = (crest__str){0};
@@ -699,6 +722,8 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
             rc |= put(out, ctype, strlen(ctype));
             rc |= PUTS(out, "\r\n");
         }
+        if (gz.ptr)
+            rc |= PUTS(out, "Content-Encoding: gzip\r\n");
         rc |= PUTS(out, "Content-Length: ");
         rc |= put_uint(out, total);
         rc |= PUTS(out, "\r\n");
@@ -711,10 +736,17 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
         rc |= crest__buf_appendf(out, "Allow: %s\r\n", res->allow);
     if (res->retry_after)
         rc |= crest__buf_appendf(out, "Retry-After: %s\r\n", res->retry_after);
-    if (res->headers->len)
+    if (gz_able)
+        rc |= crest__gz_headers(out, res->headers, gz.ptr != NULL);
+    else if (res->headers->len)
         rc |= put(out, res->headers->ptr, res->headers->len);
     rc |= PUTS(out, "\r\n");
-    if (send_body && borrowed) {
+    if (send_body && gz.ptr && borrowed && gzslot) {
+        shared->ptr = gz.ptr; /* the kept gzip copy: as long-lived as the body */
+        shared->len = gz.len;
+    } else if (send_body && gz.ptr) {
+        rc |= put(out, gz.ptr, gz.len);
+    } else if (send_body && borrowed) {
         shared->ptr = body; /* sent from where it is, after the head */
         shared->len = blen;
     } else if (send_body) {
@@ -727,6 +759,8 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
         if (env)
             rc |= PUTS(out, "}");
     }
+    if (gz.ptr)
+        crest__gz_done(req->worker);
     if (body_bytes)
         *body_bytes = total;
     return rc ? CREST_ENOMEM : 0;

@@ -1,7 +1,8 @@
 /* metrics.c — GET /metrics in Prometheus' text format (version 0.0.4):
  * requests by route and status, their durations as a histogram, open
  * connections, the statements run on the database for requests
- * (crest_db_statements_total, any store), the database's connection pools
+ * (crest_db_statements_total, any store), the answers sent gzipped and the
+ * bytes that saved (crest_http_gzip_*), the database's connection pools
  * (crest_db_pool_*: a store with pools, PostgreSQL; SQLite has none, a
  * connection per worker and one writer, and shows no such lines), and the
  * process' CPU, memory and file descriptors.
@@ -48,6 +49,8 @@ typedef struct route_counts {
 struct crest__metrics_block {
     crest__metrics_block *next;
     counter statements;          /* run on the database for the worker's requests */
+    counter gzip_answers;        /* answers sent gzipped (compress.c) */
+    counter gzip_saved;          /* identity bytes minus gzip bytes of those */
     unsigned nroutes;            /* the app's endpoints, then one for requests no route matched */
     route_counts routes[];
 };
@@ -135,6 +138,15 @@ void crest__metrics_statements(crest__worker *w, uint64_t n)
     crest__metrics_block *b = w ? w->aw.metrics : NULL;
     if (b)
         bump(&b->statements, n);
+}
+
+void crest__metrics_gzip(crest__worker *w, size_t identity, size_t gz)
+{
+    crest__metrics_block *b = w ? w->aw.metrics : NULL;
+    if (b) {
+        bump(&b->gzip_answers, 1);
+        bump(&b->gzip_saved, identity > gz ? identity - gz : 0);
+    }
 }
 
 /* ---- the scrape ---- */
@@ -340,7 +352,7 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
     crest__metrics *m = app->metrics;
     unsigned n = app->neps + 1;
     route_counts *sum = crest__arena_calloc(req->arena, n, sizeof *sum);
-    uint64_t statements = 0;
+    uint64_t statements = 0, gzip_answers = 0, gzip_saved = 0;
     out o = {0};
     crest__buf_init(&o.b, 0);
     if (!sum || !m)
@@ -348,6 +360,8 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
     pthread_mutex_lock(&m->lock);
     for (crest__metrics_block *b = m->blocks; b; b = b->next) {
         statements += read_counter(&b->statements);
+        gzip_answers += read_counter(&b->gzip_answers);
+        gzip_saved += read_counter(&b->gzip_saved);
         for (unsigned r = 0; r < b->nroutes && r < n; r++) {
             for (size_t k = 0; k < NCODES; k++)
                 sum[r].by_code[k] += read_counter(&b->routes[r].by_code[k]);
@@ -393,6 +407,15 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
                        "# TYPE crest_http_connections gauge\n"
                        "crest_http_connections %u\n",
                        crest__engine_uv.open_connections(app));
+    putf(&o,
+         "# HELP crest_http_gzip_responses_total Answers sent gzipped (Content-Encoding: gzip).\n"
+         "# TYPE crest_http_gzip_responses_total counter\n"
+         "crest_http_gzip_responses_total %llu\n"
+         "# HELP crest_http_gzip_saved_bytes_total Body bytes gzip saved: the identity bodies' sizes minus the "
+         "gzip bodies' of those answers.\n"
+         "# TYPE crest_http_gzip_saved_bytes_total counter\n"
+         "crest_http_gzip_saved_bytes_total %llu\n",
+         (unsigned long long)gzip_answers, (unsigned long long)gzip_saved);
     if (app->store)
         putf(&o,
              "# HELP crest_db_statements_total Statements run on the database for requests (REST routes, SQL "

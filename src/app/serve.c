@@ -213,6 +213,7 @@ int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
 void crest__app_worker_dispose(crest__worker *w)
 {
     crest__metrics_worker_dispose(w);
+    crest__gz_worker_free(w);
     crest__token_cache_free(w->aw.tokens);
     w->aw.tokens = NULL;
     if (w->aw.store)

@@ -565,7 +565,8 @@ static int h_openapi(crest_req *req, crest_res *res, void *ud)
 {
     CREST_UNUSED(ud);
     /* Made at start, freed with the app: sent from there, not copied. */
-    return crest__res_send_shared(res, "application/json", req->app->openapi_doc, req->app->openapi_len);
+    return crest__res_send_shared(res, "application/json", req->app->openapi_doc, req->app->openapi_len,
+                                  &req->app->openapi_gz);
 }
 
 static void html_escape(crest__buf *b, const char *s)
@@ -625,14 +626,17 @@ struct crest__docs_cache {
     pthread_mutex_t lock;
     char *data[CREST_ARRAY_LEN(docfiles)];
     size_t len[CREST_ARRAY_LEN(docfiles)];
+    crest__gzslot gz[CREST_ARRAY_LEN(docfiles)]; /* their gzip copies (compress.c), made at first use */
 };
 
 void crest__docs_cache_free(struct crest__docs_cache *dc)
 {
     if (!dc)
         return;
-    for (size_t i = 0; i < CREST_ARRAY_LEN(docfiles); i++)
+    for (size_t i = 0; i < CREST_ARRAY_LEN(docfiles); i++) {
         free(dc->data[i]);
+        crest__gzslot_free(&dc->gz[i]);
+    }
     pthread_mutex_destroy(&dc->lock);
     free(dc);
 }
@@ -697,7 +701,7 @@ static int h_docfile(crest_req *req, crest_res *res, void *ud)
     if (!f) /* only the files listed: no path from the client reaches the disk */
         return crest__res_fail(res, CREST__E_NOT_FOUND, "no such file of the docs page");
     if (!strcmp(f->name, "init.js"))
-        return crest__res_send_shared(res, f->type, init_js, sizeof init_js - 1);
+        return crest__res_send_shared(res, f->type, init_js, sizeof init_js - 1, NULL);
     const char *data;
     size_t got;
     int rc = docfile_bytes(req->app->docs_cache, (size_t)(f - docfiles), &data, &got);
@@ -708,7 +712,7 @@ static int h_docfile(crest_req *req, crest_res *res, void *ud)
     if (rc)
         return crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the server could not read a docs file");
     crest_res_header(res, "Cache-Control", "public, max-age=3600");
-    return crest__res_send_shared(res, f->type, data, got);
+    return crest__res_send_shared(res, f->type, data, got, &req->app->docs_cache->gz[f - docfiles]);
 }
 
 static const crest_param docfile_params[] = {

@@ -27,6 +27,14 @@ typedef struct crest__rate {
 typedef struct crest__module crest__module;
 typedef struct crest__metrics crest__metrics;             /* metrics.c */
 typedef struct crest__metrics_block crest__metrics_block; /* one worker's counters */
+typedef struct crest__gz crest__gz;                       /* compress.c: a worker's deflate state */
+/* The gzip copy of a shared body (crest__res_send_shared), made once by
+ * the first answer that needs it (compress.c) and owned by whoever owns the
+ * body: free it with crest__gzslot_free along with the body. */
+typedef struct crest__gzslot {
+    void *_Atomic body;          /* compress.c's crest__gzbody, or NULL */
+} crest__gzslot;
+void crest__gzslot_free(crest__gzslot *slot);
 
 /* An endpoint as the app keeps it. */
 typedef struct crest__endpoint {
@@ -114,6 +122,11 @@ struct crest_app {
     crest_endpoint metrics_spec; /* the builtin's spec, with that permission */
     crest__metrics *metrics;     /* the workers' counters, made at the first worker */
     size_t openapi_len;
+    crest__gzslot openapi_gz;    /* the document's gzip copy (compress.c) */
+    /* compress.c: gzip of answers (`compression:`; crest_app_set_compression) */
+    bool compress_off;
+    int compress_level;          /* 1..9 */
+    size_t compress_min;         /* bodies smaller than this are sent as they are */
 };
 
 /* A typed parameter value after the spec check. */
@@ -203,6 +216,7 @@ struct crest_res {
     const char *content_type;    /* crest_res_send: a body that is not JSON; static or arena */
     const char *shared;          /* crest__res_send_shared: the body, borrowed for as long as the app lives */
     size_t shared_len;
+    crest__gzslot *shared_gz;    /* where the shared body's gzip copy is kept (NULL: none) */
 };
 
 /* Per worker-thread state of the app (store connections, caches). */
@@ -210,6 +224,7 @@ typedef struct crest__app_worker {
     crest__store_worker *store;  /* the worker's connections, or NULL */
     struct crest__token_cache *tokens; /* verified bearer tokens (auth.c), made at first use */
     crest__metrics_block *metrics;     /* this worker's counters (metrics.c), or NULL */
+    crest__gz *gz;                     /* deflate state (compress.c), made at the first gzip answer */
 } crest__app_worker;
 
 struct crest__worker {
@@ -249,8 +264,11 @@ void crest__res_finish(crest_res *res, int rc);
 void crest__req_deliver(crest_req *req, crest_res *res);
 /* Answers with bytes that live as long as the app (a static file read
  * once, the OpenAPI document): the engine sends them from there, without a
- * copy per response or per connection. content_type as for crest_res_send. */
-int crest__res_send_shared(crest_res *res, const char *content_type, const void *data, size_t len);
+ * copy per response or per connection. content_type as for crest_res_send.
+ * gz: where the body's gzip copy is kept (owned with the body), or NULL:
+ * then a gzip answer compresses it each time (fine for small bodies). */
+int crest__res_send_shared(crest_res *res, const char *content_type, const void *data, size_t len,
+                           crest__gzslot *gz);
 /* A handler's budget in ms: the endpoint's timeout_ms, else the app's
  * statement timeout. */
 unsigned crest__req_budget_ms(const crest_req *req);

@@ -81,7 +81,7 @@ static int h_big(crest_req *req, crest_res *res, void *ud)
 {
     (void)req;
     (void)ud;
-    return crest__res_send_shared(res, "text/plain", big, sizeof big);
+    return crest__res_send_shared(res, "text/plain", big, sizeof big, NULL);
 }
 
 static const crest_param item_params[] = {
