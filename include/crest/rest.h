@@ -217,6 +217,12 @@ typedef struct crest_module_def {
      * relation, to a depth of 3. Related rows are served through their
      * model's first module: its permissions, scope and fields apply. */
     const char *const *allowed_includes;
+    /* Conditional writes only (RFC 6585): an update or delete without an
+     * If-Match header (a row's ETag, or "*") is answered 428
+     * precondition_required, before the row is looked up. Every answer
+     * of a row carries its ETag; If-Match with a stale one is 412
+     * whether or not this is set. */
+    bool require_if_match;
 } crest_module_def;
 
 /* Adds a module over a model added before. Returns CREST_EINVAL with err

@@ -692,8 +692,7 @@ int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err)
         crest__arena_init(&a, 1024, 0);
         crest__sql q;
         crest__sql_init(&q, &a, crest__app_dialect(app));
-        crest__read_plan p = {.proj = crest__rest_proj(mod), .id = 0};
-        crest__compile_read(&q, &p);
+        crest__rest_select_by_id(&q, mod, 0, NULL); /* (the same text as per request) */
         free(mod->read_sql);
         mod->read_sql = NULL;
         if (!q.err && q.nbinds == 1 && !q.lists && q.binds[0].k == CREST__V_INT)
