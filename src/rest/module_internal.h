@@ -30,7 +30,7 @@ typedef struct route {
     rt_kind kind;
     crest_handler inner;          /* write routes: the handler write_route runs */
     crest_endpoint spec;
-    crest_param params[16];       /* the spec's, zero-terminated (module.c: route_params) */
+    crest_param params[20];       /* the spec's, zero-terminated (module.c: route_params) */
     char *path;
 } route;
 
