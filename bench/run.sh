@@ -42,6 +42,9 @@
 # people without and with include=computers, and computers whose owner has a
 # random name (bench/relations.sh); report.py divides the page with the embed
 # by the page without it per store, and shows the statements per request.
+# etag_200, etag_304 (etag; `make bench-etag` runs them alone): GET /tasks/12345
+# without and with a matching If-None-Match (a 304) on both stores
+# (bench/etag.sh); report.py divides the 304's req/s by the 200's per server.
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -307,6 +310,9 @@ start_fastapi_tasks() {
 # The relations scenarios' databases, servers and statement counts.
 # shellcheck source=bench/relations.sh
 . "$HERE/relations.sh"
+# The conditional-requests scenarios' check (etag_200, etag_304).
+# shellcheck source=bench/etag.sh
+. "$HERE/etag.sh"
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
@@ -367,6 +373,10 @@ scenario rel_where relations GET '/computers?where=%7B%22owner.name%22%3A%22pers
   computers_where.lua - - - crest_people crest_people_pg
 SCEN_CHECK+=([rel_list]=check_relations [rel_include]=check_relations [rel_where]=check_relations)
 SCEN_PER[rel_include]=rel_list:0.4
+scenario etag_200 etag GET /tasks/12345 etag_200.lua - - - crest_tasks crest_pg
+scenario etag_304 etag GET /tasks/12345 etag_304.lua - - - crest_tasks crest_pg
+SCEN_CHECK+=([etag_200]=check_etag [etag_304]=check_etag)
+SCEN_PER[etag_304]=etag_200:1.0
 # SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
 # again but takes OTHER's numbers of the same run, because the baseline cannot
 # tell the two request patterns apart: nginx answers GET /items/N
