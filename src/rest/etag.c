@@ -145,11 +145,12 @@ int crest__etag_row_part(const crest__etag *t, int64_t *id, int64_t *version)
 {
     /* "<id>.<version>." then the variant */
     const char *p = t->s, *e = t->s + t->n;
-    int64_t a = 0, v = 0;
+    uint64_t a = 0;
+    int64_t v = 0;
     const char *d = p;
-    while (p < e && *p >= '0' && *p <= '9' && p - d < 19)
-        a = a * 10 + (*p++ - '0');
-    if (p == d || p >= e || *p++ != '.')
+    while (p < e && *p >= '0' && *p <= '9' && p - d < 19) /* 19 digits fit in 64 bits */
+        a = a * 10 + (uint64_t)(*p++ - '0');
+    if (p == d || p >= e || *p++ != '.' || a > INT64_MAX)
         return -1;
     d = p;
     while (p < e && p - d < 15 && ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
@@ -158,7 +159,7 @@ int crest__etag_row_part(const crest__etag *t, int64_t *id, int64_t *version)
     }
     if (p == d || p >= e || *p != '.')
         return -1;
-    *id = a;
+    *id = (int64_t)a;
     *version = v;
     return 0;
 }
@@ -244,14 +245,16 @@ void crest__rest_etag_row(const crest_rest_ctx *ctx, const crest__module *mod, c
         kind = 'b';
         h = crest__etag_hash(body, body_len);
     } else {
-        /* Which fields the answer writes: one byte per field (the serializer's rule, crest__rest_write_members). */
+        /* Which fields the answer writes, one byte each (the serializer's
+         * rule, crest__rest_write_members), then whether it is enveloped. */
         kind = 'f';
-        unsigned char on[CREST_MODEL_MAX_FIELDS + 1];
-        unsigned n = m->nfields <= CREST_MODEL_MAX_FIELDS ? m->nfields : CREST_MODEL_MAX_FIELDS;
-        for (unsigned k = 0; k < n; k++)
-            on[k] = mod->served[k] && (!mask || mask->on[k]) && crest__rest_can_read(ctx->req, &m->fields[k]);
-        on[n] = mod->single_env != NULL;
-        h = crest__etag_hash(on, n + 1);
+        h = crest__etag_hash("", 0);
+        for (unsigned k = 0; k <= m->nfields; k++) {
+            unsigned char on = k == m->nfields ? mod->single_env != NULL
+                                               : mod->served[k] && (!mask || mask->on[k]) &&
+                                                     crest__rest_can_read(ctx->req, &m->fields[k]);
+            h = (h ^ on) * 1099511628211ull; /* FNV-1a, one byte */
+        }
     }
     snprintf(buf, cap, "\"%" PRId64 ".%" PRIx64 ".%c%08" PRIx32 "\"", id, version, kind, (uint32_t)(h ^ (h >> 32)));
 }

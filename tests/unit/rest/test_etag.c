@@ -130,7 +130,10 @@ static void row_part(void **state)
 {
     (void)state;
     crest__etags l;
-    assert_int_equal(parse("\"12.1a2b.f0c\", \"12.ff.b99\", \"l0123\", \"12.\", \"x.1.f\", \"12.1g.f\", \"1.2\"", &l),
+    assert_int_equal(parse("\"12.1a2b.f0c\", \"12.ff.b99\", \"l0123\", \"12.\", \"x.1.f\", \"12.1g.f\", \"1.2\", "
+                           "\"12.1A.f\", \".1.f\", \"1..f\", \"9223372036854775808.1.f\", \"99999999999999999999.1.f\", "
+                           "\"1.1234567890abcdef.f\"",
+                           &l),
                      0);
     int64_t id, v;
     assert_int_equal(crest__etag_row_part(&l.tag[0], &id, &v), 0);
@@ -138,6 +141,10 @@ static void row_part(void **state)
     assert_int_equal(v, 0x1a2b);
     assert_int_equal(crest__etag_row_part(&l.tag[1], &id, &v), 0);
     assert_int_equal(v, 0xff);
+    /* the largest id */
+    crest__etag t = {"9223372036854775807.0.f", 23, false};
+    assert_int_equal(crest__etag_row_part(&t, &id, &v), 0);
+    assert_true(id == INT64_MAX && v == 0);
     for (unsigned i = 2; i < l.n; i++)
         assert_int_equal(crest__etag_row_part(&l.tag[i], &id, &v), -1);
 }
