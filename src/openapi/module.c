@@ -443,20 +443,27 @@ static void body(crest__oa *o, const char *ref, const char *alt_array_ref, bool 
     crest__oa_body_end(o);
 }
 
-/* Member "ETag": the validator header of answers of rows and lists (src/rest/etag.c). */
-static void etag_header(crest__oa *o)
+/* Member `name` of a response's "headers": a string header. */
+static void string_header(crest__oa *o, const char *name, const char *description)
 {
     crest_json *w = o->w;
-    crest_json_key(w, "ETag");
+    crest_json_key(w, name);
     crest_json_object_begin(w);
     crest_json_key(w, "description");
-    crest_json_str(w, "the answer's entity-tag: of a row, \"<id>.<row version>.<variant>\" (strong; for If-Match "
-                      "and If-None-Match); of a list, a hash of the body");
+    crest_json_str(w, description);
     crest_json_key(w, "schema");
     crest_json_object_begin(w);
     crest__oa_type(o, "string", false);
     crest_json_object_end(w);
     crest_json_object_end(w);
+}
+
+/* Member "ETag": the validator header of answers of rows and lists (src/rest/etag.c). */
+static void etag_header(crest__oa *o)
+{
+    string_header(o, "ETag",
+                  "the answer's entity-tag: of a row, \"<id>.<row version>.<variant>\" (strong; for If-Match and "
+                  "If-None-Match); of a list, a hash of the body");
 }
 
 /* Member "304": If-None-Match named the current answer's ETag. */
@@ -593,15 +600,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest_json_str(w, "created: the row (with a Location header), or {data: [rows]} for a list");
         crest_json_key(w, "headers");
         crest_json_object_begin(w);
-        crest_json_key(w, "Location");
-        crest_json_object_begin(w);
-        crest_json_key(w, "description");
-        crest_json_str(w, "the new row's URL (single creates)");
-        crest_json_key(w, "schema");
-        crest_json_object_begin(w);
-        crest__oa_type(o, "string", false);
-        crest_json_object_end(w);
-        crest_json_object_end(w);
+        string_header(o, "Location", "the new row's URL (single creates)");
         etag_header(o);
         crest_json_object_end(w);
         crest__oa_json_schema_begin(o);
