@@ -214,6 +214,24 @@ def test_304_on_lists_until_they_change(app):
     assert r.status_code == 201 and etag(r).startswith('"l')
 
 
+def test_304_keeps_the_headers_of_the_200_and_browsers_may_use_etags(crest):
+    s = crest(APP + "cors: {origins: [https://app.example.com]}\n")
+    post(s, "/people", {"name": "ann"})
+    origin = {"Origin": "https://app.example.com"}
+    r = s.get("/people/1", headers=origin)
+    t = etag(r)
+    assert "ETag" in r.headers["access-control-expose-headers"].split(", ")
+    r304 = s.get("/people/1", headers={**origin, "If-None-Match": t})
+    assert_304(r304, t)
+    for h in ("vary", "access-control-allow-origin", "access-control-expose-headers"):
+        assert r304.headers.get(h) == r.headers[h], h
+    # a preflight of a conditional write allows the header by default
+    r = s.request("OPTIONS", "/people/1", headers={**origin, "Access-Control-Request-Method": "PATCH",
+                                                  "Access-Control-Request-Headers": "if-match, content-type"})
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-headers"] == "Authorization, Content-Type, If-Match, If-None-Match"
+
+
 # ---- If-Match ----
 
 def test_if_match_update(app):
