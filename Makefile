@@ -8,7 +8,7 @@ APP        ?= examples/tasks/app.yaml
 LISTEN     ?= 127.0.0.1:8080
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build run test unit e2e asan fuzz fuzz-smoke bench bench-relations bench-gzip install clean
+.PHONY: all deps build run test unit e2e asan fuzz fuzz-smoke bench bench-relations bench-gzip bench-etag install clean
 
 all: build
 
@@ -58,6 +58,13 @@ bench-gzip:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@BENCH_ONLY=gzip_list bench/run.sh
+
+# The conditional-requests scenarios alone (bench/etag.sh: GET /tasks/12345
+# without and with a matching If-None-Match, on SQLite and PostgreSQL).
+bench-etag:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@BENCH_ONLY=etag_200,etag_304 bench/run.sh
 
 # Into the prefix the build was configured with (/usr/local), or PREFIX=DIR;
 # DESTDIR=DIR stages it (packaging).

@@ -9,6 +9,6 @@
 \startpipeline
 BEGIN READ ONLY;
 SET LOCAL statement_timeout = 5000;
-SELECT "id", "title", "is_completed", "spent_time", "created_at" FROM "tasks" WHERE "id" = :id;
+SELECT "id", "title", "is_completed", "spent_time", "created_at", "crest_version" FROM "tasks" WHERE "id" = :id;
 COMMIT;
 \endpipeline

@@ -10,7 +10,7 @@
 SET statement_timeout = 5000;
 BEGIN;
 SET statement_timeout = 5000;
-INSERT INTO "tasks" ("title", "is_completed", "spent_time", "created_at") VALUES (:title, :is_completed, :spent_time, :created_at) RETURNING "id" \gset
+INSERT INTO "tasks" ("title", "is_completed", "spent_time", "created_at", "crest_version") VALUES (:title, :is_completed, :spent_time, :created_at, (floor(random() * 4503599627370496)::bigint)) RETURNING "id" \gset
 SET statement_timeout = 5000;
-SELECT "id", "title", "is_completed", "spent_time", "created_at" FROM "tasks" WHERE "id" = :id;
+SELECT "id", "title", "is_completed", "spent_time", "created_at", "crest_version" FROM "tasks" WHERE "id" = :id;
 COMMIT;

@@ -34,6 +34,7 @@ GROUP_TITLES = {
     "idem": "Idempotent creates: POST /tasks with an Idempotency-Key (a new one per request, or one key replayed)",
     "relations": "Relations: 10,000 people × 5 computers (bench/people-app.yaml), crest on SQLite and on PostgreSQL",
     "gzip": "gzip: a 50-row page of the tasks list without and with Accept-Encoding: gzip",
+    "etag": "Conditional requests: GET /tasks/12345 without and with a matching If-None-Match (304), SQLite and PostgreSQL",
 }
 
 

@@ -48,6 +48,9 @@
 # list without and with `Accept-Encoding: gzip` (compression levels 1 and 6),
 # the bytes per answer both ways and crest's CPU per KB compressed
 # (bench/gzip.sh).
+# etag_200, etag_304 (etag; `make bench-etag` runs them alone): GET /tasks/12345
+# without and with a matching If-None-Match (a 304) on both stores
+# (bench/etag.sh); report.py divides the 304's req/s by the 200's per server.
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -319,6 +322,9 @@ start_fastapi_tasks() {
 # The gzip scenario's servers and check.
 # shellcheck source=bench/gzip.sh
 . "$HERE/gzip.sh"
+# The conditional-requests scenarios' check (etag_200, etag_304).
+# shellcheck source=bench/etag.sh
+. "$HERE/etag.sh"
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
@@ -382,6 +388,10 @@ SCEN_PER[rel_include]=rel_list:0.4
 idem_scenarios
 scenario gzip_list gzip GET "$GZIP_PATH" - - - - crest_tasks crest_tasks_gz1 crest_tasks_gz6
 SCEN_CHECK[gzip_list]=check_gzip
+scenario etag_200 etag GET /tasks/12345 etag_200.lua - - - crest_tasks crest_pg
+scenario etag_304 etag GET /tasks/12345 etag_304.lua - - - crest_tasks crest_pg
+SCEN_CHECK+=([etag_200]=check_etag [etag_304]=check_etag)
+SCEN_PER[etag_304]=etag_200:1.0
 # SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
 # again but takes OTHER's numbers of the same run, because the baseline cannot
 # tell the two request patterns apart: nginx answers GET /items/N

@@ -224,7 +224,9 @@ int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *
 /* CORS: origins allowed to call the API from a browser ("https://app.example.com",
  * or "*" for any origin without credentials). Nothing is allowed until one
  * is added. headers: the request headers a preflight allows (NULL:
- * "Authorization, Content-Type"); max_age_s: how long browsers cache it. */
+ * "Authorization, Content-Type, If-Match, If-None-Match"); max_age_s: how
+ * long browsers cache it. Answers expose ETag, Location, Retry-After,
+ * WWW-Authenticate and X-Request-Id to scripts. */
 int crest_app_add_cors_origin(crest_app *app, const char *origin);
 int crest_app_set_cors(crest_app *app, const char *headers, unsigned max_age_s, bool credentials);
 /* HTTPS: serve TLS 1.2/1.3 with a PEM certificate chain and its private key

@@ -234,6 +234,12 @@ typedef struct crest_module_def {
     bool idempotency;
     unsigned idempotency_expire_s;    /* how long a key's answer is kept; 0: 86400 (24 h) */
     bool idempotency_required;        /* a create without the header is 400 */
+    /* Conditional writes only (RFC 6585): an update or delete without an
+     * If-Match header (a row's ETag, or "*") is answered 428
+     * precondition_required, before the row is looked up. Every answer
+     * of a row carries its ETag; If-Match with a stale one is 412
+     * whether or not this is set. */
+    bool require_if_match;
 } crest_module_def;
 
 /* Adds a module over a model added before. Returns CREST_EINVAL with err

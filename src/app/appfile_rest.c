@@ -367,7 +367,7 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
                                        "list_envelope", "single_envelope", "meta_envelope", "groups_envelope",
                                        "use_envelope_on_parse", "serialize_meta", "serializer", "parser", "scope",
                                        "description", "permissions", "owner", "rate_limit", "allowed_includes",
-                                       "idempotency", NULL};
+                                       "idempotency", "require_if_match", NULL};
     char where[160];
     snprintf(where, sizeof where, "modules.%s", key->str);
     if (crest__af_want_map(L, v, where) || crest__af_check_keys(L, v, where, keys))
@@ -461,6 +461,9 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
             }
         }
     }
+    if ((x = crest__ytree_get(v, "require_if_match")) &&
+        (rc = crest__af_get_bool(L, x, SUB("require_if_match"), &def->require_if_match)))
+        return rc;
     if ((x = crest__ytree_get(v, "use_envelope_on_parse")) &&
         (rc = crest__af_get_bool(L, x, SUB("use_envelope_on_parse"), &def->use_envelope_on_parse)))
         return rc;

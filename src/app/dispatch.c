@@ -380,7 +380,7 @@ static void cors(crest_req *req, crest_res *res, bool preflight)
     if (preflight) {
         crest_res_header(res, "Access-Control-Allow-Methods", res->allow ? res->allow : "");
         crest_res_header(res, "Access-Control-Allow-Headers",
-                         app->cors_headers ? app->cors_headers : "Authorization, Content-Type");
+                         app->cors_headers ? app->cors_headers : CREST__CORS_ALLOW_HEADERS);
         crest_res_header(res, "Access-Control-Max-Age", app->cors_max_age);
     } else {
         const char *expose = req->ep && req->ep->sql ? req->ep->sql->expose : NULL;

@@ -32,6 +32,10 @@ static const crest__problem_def table[CREST__E_COUNT] = {
     [CREST__E_UNSUPPORTED_CONTENT_ENCODING] = {"unsupported_content_encoding", 415,
                                                "the body must not be content-coded", false},
     [CREST__E_VALIDATION_FAILED] = {"validation_failed", 422, "the body's values are invalid", false},
+    [CREST__E_PRECONDITION_FAILED] = {"precondition_failed", 412,
+                                      "the row has changed since the ETag given in If-Match", false},
+    [CREST__E_PRECONDITION_REQUIRED] = {"precondition_required", 428,
+                                        "this change needs an If-Match header with the row's ETag", false},
 
     [CREST__E_UNAUTHORIZED] = {"unauthorized", 401, "a valid bearer token or API key is required", false},
     [CREST__E_FORBIDDEN] = {"forbidden", 403, "this endpoint is not open to anyone", false},

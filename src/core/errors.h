@@ -32,6 +32,9 @@ typedef enum crest__ecode {
     CREST__E_UNSUPPORTED_MEDIA_TYPE,
     CREST__E_UNSUPPORTED_CONTENT_ENCODING,
     CREST__E_VALIDATION_FAILED,
+    /* conditional requests (If-Match) */
+    CREST__E_PRECONDITION_FAILED,
+    CREST__E_PRECONDITION_REQUIRED,
     /* auth and rate limits */
     CREST__E_UNAUTHORIZED,
     CREST__E_FORBIDDEN,

@@ -443,20 +443,69 @@ static void body(crest__oa *o, const char *ref, const char *alt_array_ref, bool 
     crest__oa_body_end(o);
 }
 
-/* Member "<status>": a JSON answer of schema <base><suffix>, then the
- * problems the operation may answer. */
+/* Member `name` of a response's "headers": a string header. */
+static void string_header(crest__oa *o, const char *name, const char *description)
+{
+    crest_json *w = o->w;
+    crest_json_key(w, name);
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, description);
+    crest_json_key(w, "schema");
+    crest_json_object_begin(w);
+    crest__oa_type(o, "string", false);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+/* Member "ETag": the validator header of answers of rows and lists (src/rest/etag.c). */
+static void etag_header(crest__oa *o)
+{
+    string_header(o, "ETag",
+                  "the answer's entity-tag: of a row, \"<id>.<row version>.<variant>\" (strong; for If-Match and "
+                  "If-None-Match); of a list, a hash of the body");
+}
+
+/* Member "304": If-None-Match named the current answer's ETag. */
+static void not_modified(crest__oa *o)
+{
+    crest_json *w = o->w;
+    crest_json_key(w, "304");
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, "not modified: If-None-Match names the current answer's ETag (no body)");
+    crest_json_key(w, "headers");
+    crest_json_object_begin(w);
+    etag_header(o);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
+/* Member "<status>": a JSON answer of schema <base><suffix> (tagged: with
+ * an ETag header), then the problems the operation may answer. */
 static void answer(crest__oa *o, const char *status, const char *description, const char *base, const char *suffix,
-                   const int *problems)
+                   const int *problems, bool tagged)
 {
     char ref[200];
     snprintf(ref, sizeof ref, "%s%s", base, suffix);
-    crest_json_key(o->w, status);
-    crest__oa_json_response(o, description, ref);
+    crest_json *w = o->w;
+    crest_json_key(w, status);
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, description);
+    if (tagged) {
+        crest_json_key(w, "headers");
+        crest_json_object_begin(w);
+        etag_header(o);
+        crest_json_object_end(w);
+    }
+    crest__oa_json_content(o, ref);
+    crest_json_object_end(w);
     crest__oa_problems(o, problems);
 }
 
-/* Member "200": an object described in words (stats, eval), then the
- * problems of a query. */
+/* Member "200": an object described in words (stats, eval), with its
+ * ETag, then the problems of a query. */
 static void any_object_answer(crest__oa *o, const char *description, const char *what, const int *problems)
 {
     crest_json *w = o->w;
@@ -464,6 +513,10 @@ static void any_object_answer(crest__oa *o, const char *description, const char 
     crest_json_object_begin(w);
     crest_json_key(w, "description");
     crest_json_str(w, description);
+    crest_json_key(w, "headers");
+    crest_json_object_begin(w);
+    etag_header(o);
+    crest_json_object_end(w);
     crest__oa_json_schema_begin(o);
     crest_json_object_begin(w);
     crest__oa_type(o, "object", false);
@@ -535,10 +588,10 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     case RT_INDEX:
     case RT_SAMPLE:
         answer(o, "200", r->kind == RT_INDEX ? "a page of rows" : "random rows", base, "List",
-               r->parent ? nested400 : q400);
+               r->parent ? nested400 : q400, r->kind == RT_INDEX);
         break;
     case RT_READ:
-        answer(o, "200", "the row", base, env_one, read_q);
+        answer(o, "200", "the row", base, env_one, read_q, true);
         break;
     case RT_CREATE:
         crest_json_key(w, "201");
@@ -547,15 +600,8 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest_json_str(w, "created: the row (with a Location header), or {data: [rows]} for a list");
         crest_json_key(w, "headers");
         crest_json_object_begin(w);
-        crest_json_key(w, "Location");
-        crest_json_object_begin(w);
-        crest_json_key(w, "description");
-        crest_json_str(w, "the new row's URL (single creates)");
-        crest_json_key(w, "schema");
-        crest_json_object_begin(w);
-        crest__oa_type(o, "string", false);
-        crest_json_object_end(w);
-        crest_json_object_end(w);
+        string_header(o, "Location", "the new row's URL (single creates)");
+        etag_header(o);
         if (d->idempotency) {
             crest_json_key(w, "Idempotent-Replayed");
             crest_json_object_begin(w);
@@ -588,7 +634,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         break;
     case RT_UPDATE:
     case RT_PATCH:
-        answer(o, "200", "the updated row", base, env_one, write_body);
+        answer(o, "200", "the updated row", base, env_one, write_body, true);
         break;
     case RT_DELETE:
         crest_json_key(w, "204");
@@ -599,7 +645,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest__oa_problems(o, del);
         break;
     case RT_GROUP:
-        answer(o, "200", "counts by value", base, "Groups", q400);
+        answer(o, "200", "counts by value", base, "Groups", q400, true);
         break;
     case RT_STATS:
         any_object_answer(o, "min, max and avg of each field",
@@ -610,6 +656,16 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         break;
     default:
         break;
+    }
+    /* Conditional requests (src/rest/etag.c). */
+    static const int stale[] = {412, 0}, required[] = {428, 0};
+    if (r->kind == RT_INDEX || r->kind == RT_READ || r->kind == RT_GROUP || r->kind == RT_STATS ||
+        r->kind == RT_EVAL)
+        not_modified(o);
+    if (r->kind == RT_UPDATE || r->kind == RT_PATCH || r->kind == RT_DELETE) {
+        crest__oa_problems(o, stale);
+        if (d->require_if_match)
+            crest__oa_problems(o, required);
     }
     crest__oa_auth_responses(o, ep);
     /* A trigger may refuse a write with a status of its own (crest:<status>:...). */

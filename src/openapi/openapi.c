@@ -164,6 +164,8 @@ static const char *problem_description(int status)
     case 413: return "the body is too large";
     case 415: return "the body is not JSON";
     case 422: return "the body breaks the model's rules (one message per field)";
+    case 412: return "the row has changed since the ETag given in If-Match (nothing was written)";
+    case 428: return "an If-Match header with the row's ETag is required";
     case 500: return "the server failed (logged with the request id)";
     case 503: return "the database is busy or unavailable";
     case 504: return "the query took longer than allowed";

@@ -511,6 +511,10 @@ static void columns(crest__sql *q, const crest__proj *p)
             crest__sql_add(q, "NULL");
         }
     }
+    if (p->version) {
+        crest__sql_add(q, n++ ? ", " : "");
+        crest__sql_add(q, CREST__VERSION_QCOL);
+    }
 }
 
 static void from(crest__sql *q, const crest__model *m)
@@ -537,6 +541,22 @@ static void where_id(crest__sql *q, const crest__model *m, int64_t id, const cre
         crest__sql_add(q, " AND ");
         crest__sql_where(q, scope);
     }
+}
+
+/* ' AND "crest_version" IN (?, ...)' when the write expects versions. */
+static void where_version(crest__sql *q, const crest__version_check *c)
+{
+    if (!c->n)
+        return;
+    crest__sql_add(q, " AND " CREST__VERSION_QCOL);
+    crest__sql_add(q, c->n == 1 ? " = " : " IN (");
+    for (unsigned i = 0; i < c->n; i++) {
+        if (i)
+            crest__sql_add(q, ", ");
+        crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = c->v[i]});
+    }
+    if (c->n > 1)
+        crest__sql_add(q, ")");
 }
 
 void crest__compile_read(crest__sql *q, const crest__read_plan *p)
@@ -703,20 +723,15 @@ void crest__compile_insert(crest__sql *q, const crest__insert_plan *p)
         crest__sql_add(q, n++ ? ", " : " (");
         crest__sql_add(q, m->fields[i].qname);
     }
-    if (!n) {
-        crest__sql_add(q, " DEFAULT VALUES");
-    } else {
-        crest__sql_add(q, ") VALUES (");
-        n = 0;
-        for (unsigned i = 1; i < m->nfields; i++) {
-            if (p->set && !p->set[i])
-                continue;
-            if (n++)
-                crest__sql_add(q, ", ");
-            crest__sql_bind(q, p->vals[i]);
-        }
-        crest__sql_add(q, ")");
+    crest__sql_add(q, n ? ", " CREST__VERSION_QCOL ") VALUES (" : " (" CREST__VERSION_QCOL ") VALUES (");
+    for (unsigned i = 1; i < m->nfields; i++) {
+        if (p->set && !p->set[i])
+            continue;
+        crest__sql_bind(q, p->vals[i]);
+        crest__sql_add(q, ", ");
     }
+    crest__sql_add(q, q->d->version_new);
+    crest__sql_add(q, ")");
     if (q->d->returning_id) {
         crest__sql_add(q, " RETURNING ");
         crest__sql_add(q, m->fields[0].qname);
@@ -739,7 +754,10 @@ void crest__compile_update(crest__sql *q, const crest__update_plan *p)
         crest__sql_add(q, " = ");
         crest__sql_bind(q, p->vals[i]);
     }
+    crest__sql_add(q, n ? ", " CREST__VERSION_QCOL " = " CREST__VERSION_QCOL " + 1"
+                        : CREST__VERSION_QCOL " = " CREST__VERSION_QCOL);
     where_id(q, m, p->id, p->scope);
+    where_version(q, &p->expect);
 }
 
 void crest__compile_delete(crest__sql *q, const crest__delete_plan *p)
@@ -747,6 +765,7 @@ void crest__compile_delete(crest__sql *q, const crest__delete_plan *p)
     crest__sql_add(q, "DELETE");
     from(q, p->m);
     where_id(q, p->m, p->id, p->scope);
+    where_version(q, &p->expect);
 }
 
 const char *crest__txn_sql(const crest__dialect *d, crest__txn t)

@@ -363,6 +363,9 @@ static const crest__dialect sqlite_dialect = {
                        "pragma_table_info({1}) WHERE pk = 1",
     .inline_references = true,
     .embed_cap_by_limit = true,
+    .version_new = "(random() & 4503599627370495)",
+    .version_create = "BIGINT NOT NULL DEFAULT ((random() & 4503599627370495))",
+    .version_add = "BIGINT NOT NULL DEFAULT 0",
 };
 
 static const crest__dialect pg_dialect = {
@@ -409,6 +412,9 @@ static const crest__dialect pg_dialect = {
                       "'type' END FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relname = {1} "
                       "AND s.nspname = current_schema() AND c.relkind NOT IN ('i', 'I')",
     .explain_json = "EXPLAIN (FORMAT JSON) ",
+    .version_new = "(floor(random() * 4503599627370496)::bigint)",
+    .version_create = "bigint NOT NULL DEFAULT (floor(random() * 4503599627370496)::bigint)",
+    .version_add = "bigint NOT NULL DEFAULT (floor(random() * 4503599627370496)::bigint)",
 };
 
 const crest__dialect *crest__dialect_sqlite(void) { return &sqlite_dialect; }

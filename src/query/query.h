@@ -19,6 +19,12 @@
 #define CREST_SORT_MAX 8               /* fields in sort_by */
 #define CREST_REL_MAX_DEPTH 3          /* relations crossed by one dotted name (owner.company.name: 2) */
 
+/* The row version crest keeps on every model's table (conditional
+ * requests, src/rest/etag.c): a BIGINT that each write crest makes sets in
+ * its own statement. Never a model field (crest_ names are refused). */
+#define CREST__VERSION_COL "crest_version"
+#define CREST__VERSION_QCOL "\"crest_version\""
+
 /* ---- the condition tree and the sort (where.c) ---- */
 
 typedef enum {
@@ -200,6 +206,13 @@ typedef struct crest__dialect {
      * SQLite's window functions sort the rows through temporary tables,
      * several times slower there (bench/relations.sh). */
     bool embed_cap_by_limit;
+    /* A new row's first version (CREST__VERSION_COL): a random 52-bit
+     * number, evaluated per row (an insert, a migrated table's rows). */
+    const char *version_new;
+    /* The version column of CREATE TABLE, and of ALTER TABLE ADD COLUMN
+     * (where SQLite takes only a constant default: its rows are then given
+     * version_new by an UPDATE). */
+    const char *version_create, *version_add;
 } crest__dialect;
 
 /* The dialects (static: borrowed, never NULL). */
@@ -276,6 +289,7 @@ typedef struct crest__proj {
     const crest_computed *const *comp;
     unsigned ncomp;
     bool comp_only;               /* only the computed columns (checking them) */
+    bool version;                 /* the row version (CREST__VERSION_COL) last, after the computed ones */
 } crest__proj;
 
 /* SELECT <columns> FROM <table> (a module's computed-column check). */
@@ -373,24 +387,37 @@ typedef struct crest__insert_plan {
     const crest__val *vals;       /* per field */
     const unsigned char *set;     /* per field; NULL: every field but id */
 } crest__insert_plan;
-/* INSERT ... [RETURNING "id" where the dialect answers ids so]. */
+/* INSERT ... with a first row version (the dialect's version_new) [RETURNING
+ * "id" where the dialect answers ids so]. */
 void crest__compile_insert(crest__sql *q, const crest__insert_plan *p);
 
-/* One row changed (update): SET of the given fields, by id within a scope. */
+/* The row versions a write must find (If-Match): the row is changed only
+ * while its version is one of v (n >= 1); n == 0: any version. */
+typedef struct crest__version_check {
+    const int64_t *v;
+    unsigned n;
+} crest__version_check;
+
+/* One row changed (update): SET of the given fields and the next row
+ * version (crest_version + 1), by id within a scope [and at one of the
+ * versions of `expect`]. With no field set (a check alone), SET keeps
+ * the version as it is: the statement only counts the row. */
 typedef struct crest__update_plan {
     const crest__model *m;
     const crest__val *vals;
-    const unsigned char *set;     /* per field; at least one */
+    const unsigned char *set;     /* per field */
     int64_t id;
     const crest__qnode *scope;
+    crest__version_check expect;
 } crest__update_plan;
 void crest__compile_update(crest__sql *q, const crest__update_plan *p);
 
-/* One row removed (delete), by id within a scope. */
+/* One row removed (delete), by id within a scope [and version]. */
 typedef struct crest__delete_plan {
     const crest__model *m;
     int64_t id;
     const crest__qnode *scope;
+    crest__version_check expect;
 } crest__delete_plan;
 void crest__compile_delete(crest__sql *q, const crest__delete_plan *p);
 
@@ -400,8 +427,13 @@ const char *crest__txn_sql(const crest__dialect *d, crest__txn t);
 
 /* ---- schema (the model's table, what crest records of it) ---- */
 
-/* CREATE TABLE <m> (id, every field with its type and default). */
+/* CREATE TABLE <m> (id, every field with its type and default, the row
+ * version). */
 void crest__compile_create_table(crest__sql *q, const crest__model *m);
+/* A table made before crest kept row versions: ALTER TABLE ADD COLUMN
+ * crest_version, then every row given a first version (fill_version). */
+void crest__compile_add_version(crest__sql *q, const crest__model *m);
+void crest__compile_fill_version(crest__sql *q, const crest__model *m);
 /* ALTER TABLE ADD COLUMN of f (a `now` default is not given: see fill). */
 void crest__compile_add_column(crest__sql *q, const crest__model *m, const crest__mfield *f);
 /* UPDATE <m> SET f = v on every row (a new `now` column's existing rows). */

@@ -87,7 +87,25 @@ void crest__compile_create_table(crest__sql *q, const crest__model *m)
         crest__sql_add(q, ", ");
         column_def(q, &m->fields[i], true);
     }
+    crest__sql_add(q, ", " CREST__VERSION_QCOL " ");
+    crest__sql_add(q, q->d->version_create);
     crest__sql_add(q, ")");
+}
+
+void crest__compile_add_version(crest__sql *q, const crest__model *m)
+{
+    crest__sql_add(q, "ALTER TABLE ");
+    crest__sql_add(q, m->qtable);
+    crest__sql_add(q, " ADD COLUMN " CREST__VERSION_QCOL " ");
+    crest__sql_add(q, q->d->version_add);
+}
+
+void crest__compile_fill_version(crest__sql *q, const crest__model *m)
+{
+    crest__sql_add(q, "UPDATE ");
+    crest__sql_add(q, m->qtable);
+    crest__sql_add(q, " SET " CREST__VERSION_QCOL " = ");
+    crest__sql_add(q, q->d->version_new);
 }
 
 void crest__compile_add_column(crest__sql *q, const crest__model *m, const crest__mfield *f)

@@ -1,9 +1,12 @@
 /* model_sync.c — keeps each model's table in step with the model at start-up:
  * creates it (with its seed rows), adds new columns, refuses changes that
  * would lose data, keeps its indexes and the _crest_fields record of each
- * column's crest type. The statements come from src/query/schema.c and run
- * on a synchronous connection of the store (store.h), inside the caller's
- * write transaction. */
+ * column's crest type. Every table also has crest's row version column
+ * (crest_version, see src/rest/etag.c): made with the table, or added to a
+ * table from before it, each existing row given a random first version.
+ * The statements come from src/query/schema.c and run on a synchronous
+ * connection of the store (store.h), inside the caller's write
+ * transaction. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -238,7 +241,7 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
         goto out;
     }
     crest__sql_dispose(&q);
-    bool exists = cols->nrows > 0 && cols->ncols >= 3;
+    bool exists = cols->nrows > 0 && cols->ncols >= 3, have_version = false;
     for (size_t r = 0; exists && r < cols->nrows; r++) {
         const crest__cell *cc = crest__rows_cell(cols, r, 0), *cd = crest__rows_cell(cols, r, 1),
                           *cp = crest__rows_cell(cols, r, 2);
@@ -246,6 +249,10 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
         const char *decl = crest__vkind_is_text((crest__vkind)cd->k) ? cd->v.s : NULL;
         int64_t pk = cp->k == CREST__V_INT ? cp->v.i : 0;
         const crest__mfield *f = crest__model_field(m, col);
+        if (!strcmp(col, CREST__VERSION_COL)) { /* crest's own, on every table */
+            have_version = true;
+            continue;
+        }
         if (!f) {
             rc = crest__error_set(err, CREST_ECONFIG, source, 0,
                                   "model %s: table %s has a column '%s' that is not a field of the model; removing a "
@@ -304,6 +311,17 @@ int crest__model_sync(crest__model *m, crest__store *s, crest__conn *c, const ch
             rc = crest__error_set(err, CREST_ECONFIG, source, 0, "model %s: table %s exists without an id column",
                                   m->name, m->table);
             goto out;
+        }
+        /* A table from before row versions: each row gets a first one. */
+        if (!have_version) {
+            crest__sql_init(&q, &a, d);
+            crest__compile_add_version(&q, m);
+            if ((rc = run(&x, &q)))
+                goto out;
+            crest__sql_init(&q, &a, d);
+            crest__compile_fill_version(&q, m);
+            if ((rc = run(&x, &q)))
+                goto out;
         }
         for (unsigned i = 1; i < m->nfields; i++) {
             if (have[i])

@@ -193,6 +193,15 @@ static const struct {
     {{"fields", CREST_IN_QUERY, CREST_T_STRING,
       .description = "only these fields in the answer, comma-separated (written in the serializer's order)"},
      ROW_ROUTES},
+    /* Conditional requests (etag.c). */
+    {{"If-None-Match", CREST_IN_HEADER, CREST_T_STRING,
+      .description = "ETags of answers the client holds (\"*\", or a list; weak comparison): when one is the "
+                     "current answer's, 304 without a body"},
+     K(RT_INDEX) | K(RT_READ) | K(RT_GROUP) | K(RT_STATS) | K(RT_EVAL)},
+    {{"If-Match", CREST_IN_HEADER, CREST_T_STRING,
+      .description = "the row's ETag as the client last read it (\"*\": any version; a list: any of them; strong "
+                     "comparison of the row version): when the row has changed since, 412 and nothing is written"},
+     K(RT_UPDATE) | K(RT_PATCH) | K(RT_DELETE)},
 };
 
 /* Fills r->params: the path parameter, then the query parameters of its kind. */
@@ -703,8 +712,7 @@ int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err)
         crest__arena_init(&a, 1024, 0);
         crest__sql q;
         crest__sql_init(&q, &a, crest__app_dialect(app));
-        crest__read_plan p = {.proj = crest__rest_proj(mod), .id = 0};
-        crest__compile_read(&q, &p);
+        crest__rest_select_by_id(&q, mod, 0, NULL); /* (the same text as per request) */
         free(mod->read_sql);
         mod->read_sql = NULL;
         if (!q.err && q.nbinds == 1 && !q.lists && q.binds[0].k == CREST__V_INT)

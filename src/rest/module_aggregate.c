@@ -38,7 +38,7 @@ static void group_page(void *p, crest__rows *rows)
     crest_json_array_end(w);
     crest__rest_meta(&op->ctx, op->mod, w, op->total, true, -1, (double)op->page * (double)op->size < (double)op->total);
     crest_json_object_end(w);
-    crest__res_finish(op->ctx.res, 0);
+    crest__rest_finish_tagged(op->ctx.res, 0);
 }
 
 static void group_counted(void *p, crest__rows *rows)
@@ -180,7 +180,7 @@ static void aggs_done(void *p, crest__rows *r)
             crest_json_object_end(w);
     }
     crest_json_object_end(w);
-    crest__res_finish(res, 0);
+    crest__rest_finish_tagged(res, 0);
 }
 
 /* SELECT fn(field)... FROM t WHERE where; writes each as key: value.
@@ -335,7 +335,7 @@ int crest__rest_op_eval(crest_req *req, crest_res *res, void *ud)
         crest_json *w = crest_res_json(res);
         crest_json_object_begin(w);
         crest_json_object_end(w);
-        return 0;
+        return crest__rest_etag_body(res);
     }
     return run_aggs(&ctx, mod, where, ag, (unsigned)n, false);
 }

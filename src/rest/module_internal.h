@@ -30,7 +30,7 @@ typedef struct route {
     rt_kind kind;
     crest_handler inner;          /* write routes: the handler write_route runs */
     crest_endpoint spec;
-    crest_param params[16];       /* the spec's, zero-terminated (module.c: route_params) */
+    crest_param params[20];       /* the spec's, zero-terminated (module.c: route_params) */
     char *path;
 } route;
 
@@ -263,7 +263,8 @@ int crest__rest_field_mask(crest_req *req, crest_res *res, const crest__module *
 /* id from the path; false when it is not an integer (the route answers 404). */
 bool crest__rest_path_id(crest_req *req, const crest__module *mod, int64_t *id);
 int crest__rest_not_found(crest_res *res, const crest__module *mod);
-/* Compiles the read of row `id` of mod (its columns) within scope into q. */
+/* Compiles the read of row `id` of mod (its columns, then its version)
+ * within scope into q. */
 void crest__rest_select_by_id(crest__sql *q, const crest__module *mod, int64_t id, const crest__qnode *scope);
 /* 0 when row `id` is in scope; otherwise answered (404, or the database's error), -1. */
 int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
@@ -345,5 +346,60 @@ int crest__idem_prepare(crest_app *app, crest__conn *c, crest_error *err);
 
 /* module.c */
 const char *crest__rest_method_name(unsigned bit);
+
+/* ---- etag.c: conditional requests (ETag, If-None-Match, If-Match) ---- */
+
+#define CREST_ETAG_LIST_MAX 32         /* entity-tags in one If-Match / If-None-Match */
+
+/* One entity-tag of a request header: its opaque text without the quotes
+ * (and without g-gzip's "-gzip" suffix), borrowed from the header. */
+typedef struct crest__etag {
+    const char *s;
+    size_t n;
+    bool weak;                    /* W/"..." */
+} crest__etag;
+typedef struct crest__etags {
+    bool star;                    /* "*" */
+    unsigned n;
+    crest__etag tag[CREST_ETAG_LIST_MAX];
+} crest__etags;
+
+/* Parses an If-Match / If-None-Match value (RFC 9110: "*" / #entity-tag,
+ * empty list elements allowed) into *out, pointing into s. 0, or -1 with
+ * *msg (static) saying what is malformed. */
+int crest__etag_parse(const char *s, crest__etags *out, const char **msg);
+/* 64-bit FNV-1a of n bytes. */
+uint64_t crest__etag_hash(const void *p, size_t n);
+/* The weak comparison of l with tag (a full tag, quotes included): true for "*". */
+bool crest__etag_weak_match(const crest__etags *l, const char *tag);
+/* The row part of one of crest's row tags ("<id>.<version hex>.<variant>"):
+ * 0, or -1 when t is not of that form. */
+int crest__etag_row_part(const crest__etag *t, int64_t *id, int64_t *version);
+/* Adds the ETag header tag (copied) to the answer and, on a GET or HEAD
+ * whose If-None-Match names it (weak comparison), turns the answer into a
+ * 304 (no body). 1: 304; 0: not; -1 answered (a malformed If-None-Match:
+ * 400). */
+int crest__rest_etag_answer(crest_res *res, const char *tag);
+/* crest__rest_etag_answer with the tag of the body res's writer holds
+ * ("l<hash>"): 0, or -1 answered. */
+int crest__rest_etag_body(crest_res *res);
+/* crest__res_finish(res, rc) of a list-like answer, tagged by its body first. */
+void crest__rest_finish_tagged(crest_res *res, int rc);
+/* The tag of row i of r (a read of mod's columns and its version,
+ * crest__rest_select_by_id) into buf (>= 64 bytes): from the version and
+ * the fields the answer writes (mask: fields=, or NULL), or, when body is
+ * not NULL (an answer the row alone does not decide), from the version and
+ * body's body_len bytes. */
+void crest__rest_etag_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
+                          const crest__field_mask *mask, const char *body, size_t body_len, char *buf, size_t cap);
+/* If-Match of an update or delete of row id: *given when the header is
+ * there; *out the versions the write must find (none: "*", any). 0; -1
+ * answered: 428 when absent and mod requires it, 400 when malformed. */
+int crest__rest_if_match(crest_rest_ctx *ctx, const crest__module *mod, int64_t id, bool *given,
+                         crest__version_check *out);
+/* A conditional write changed no row: 404 when row id is not there (in
+ * scope), else 412. Always -1 (answered). */
+int crest__rest_if_match_failed(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
+                                const crest__qnode *scope);
 
 #endif

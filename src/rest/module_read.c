@@ -2,7 +2,8 @@
  * of rows with meta) and read (one row). Each runs its statements through
  * the store and answers from their completions, which come at once or, for
  * a slow read, later on the worker's loop (the handler returns
- * CREST_DEFERRED). */
+ * CREST_DEFERRED). Each answer carries an ETag and answers a matching
+ * If-None-Match with 304 (etag.c). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -61,7 +62,10 @@ static void list_write(void *p, crest__rows *r)
     crest__rest_meta(&op->ctx, mod, w, op->total, op->count != COUNT_NONE,
                      op->count == COUNT_ESTIMATED ? op->estimate : -1, more);
     crest_json_object_end(w);
-    crest__res_finish(op->ctx.res, 0);
+    if (op->sample) /* random rows: no validator */
+        crest__res_finish(op->ctx.res, 0);
+    else
+        crest__rest_finish_tagged(op->ctx.res, 0);
 }
 
 /* The page's rows are here (NULL: past the last row): their embeds, then the answer. */
@@ -247,6 +251,14 @@ static void one_write(void *p, crest__rows *r)
     int rc = crest__rest_write_item(ctx, mod, r, 0, w, op->embeds);
     if (mod->single_env)
         crest_json_object_end(w);
+    if (!rc && !ctx->res->is_error && (op->embeds || mod->ncomp)) {
+        /* More than the row decides the answer: its tag hashes the body. */
+        size_t n;
+        const char *body = crest_json_data(w, &n);
+        char tag[64];
+        crest__rest_etag_row(ctx, mod, r, 0, NULL, body, n, tag, sizeof tag);
+        rc = crest__rest_etag_answer(ctx->res, tag) < 0 ? -1 : 0;
+    }
     crest__res_finish(ctx->res, rc);
 }
 
@@ -266,6 +278,17 @@ static void one_read(void *p, crest__rows *r)
         json_decref(o);
         if (hr || res->is_error) {
             crest__res_finish(res, -1);
+            return;
+        }
+    }
+    if (!op->embeds && !mod->ncomp) {
+        /* The row decides the answer: its version and the fields written
+         * make the tag, and a 304 costs no serializer run. */
+        char tag[64];
+        crest__rest_etag_row(ctx, mod, r, 0, crest__rest_route_mask(ctx->req, mod), NULL, 0, tag, sizeof tag);
+        int t = crest__rest_etag_answer(res, tag);
+        if (t) {
+            crest__res_finish(res, t < 0 ? -1 : 0);
             return;
         }
     }

@@ -653,6 +653,7 @@ crest__proj crest__rest_proj(const crest__module *mod)
 void crest__rest_select_by_id(crest__sql *q, const crest__module *mod, int64_t id, const crest__qnode *scope)
 {
     crest__read_plan p = {.proj = crest__rest_proj(mod), .id = id, .scope = scope};
+    p.proj.version = true; /* the row's ETag (etag.c) */
     crest__compile_read(q, &p);
 }
 

@@ -1,7 +1,9 @@
 /* module_write.c — the write routes of a REST module: bodies checked (keys
  * here, values by the one field validator, src/query/field.c) and parsed
  * (callbacks, hooks), then create (one row or a list in one
- * transaction), update and delete, on the app's writer connection. */
+ * transaction), update and delete, on the app's writer connection. An
+ * update or delete with If-Match checks the row version in its own
+ * statement (etag.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -371,7 +373,7 @@ static void bulk_write(void *p, crest__rows *r)
     }
     crest_json_array_end(w);
     crest_json_object_end(w);
-    crest__res_finish(op->ctx.res, rc);
+    crest__rest_finish_tagged(op->ctx.res, rc);
 }
 
 static void bulk_read(void *p, crest__rows *r)
@@ -537,8 +539,10 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
     if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id) || crest__rest_embeds_parse(&ctx, mod, &e))
         return -1;
     const crest__model *m = mod->m;
-    /* 404 comes before validation. */
-    if (crest__rest_row_visible(req, res, mod, id, scope))
+    /* If-Match (428, 400) first; 404 comes before validation (etag.c says the order). */
+    bool cond;
+    crest__version_check expect;
+    if (crest__rest_if_match(&ctx, mod, id, &cond, &expect) || crest__rest_row_visible(req, res, mod, id, scope))
         return -1;
     json_t *obj = unwrap(mod, req->json, mod->single_env);
     if (!json_is_object(obj))
@@ -561,18 +565,23 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
         nset += a.set[i];
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__update_plan up = {.m = m, .vals = a.v, .set = a.set, .id = id, .scope = scope};
-    if (nset)
+    /* The version check is in the write's own statement (with nothing to
+     * set, a statement that only counts the row at that version). */
+    crest__update_plan up = {.m = m, .vals = a.v, .set = a.set, .id = id, .scope = scope, .expect = expect};
+    bool run = nset || cond;
+    if (run)
         crest__compile_update(&q, &up);
     int64_t changes = 1;
     crest__rows *done = NULL;
-    int rc = nset ? exec_sql(req, res, &q, &done, mod, &a, "", 0) : 0;
+    int rc = run ? exec_sql(req, res, &q, &done, mod, &a, "", 0) : 0;
     if (done)
         changes = done->changes;
     crest__sql_dispose(&q);
     json_decref(parsed);
     if (rc)
         return -1;
+    if (!changes && cond)
+        return crest__rest_if_match_failed(req, res, mod, id, scope); /* 412, or 404: deleted meanwhile */
     if (!changes)
         return crest__rest_not_found(res, mod); /* deleted meanwhile */
     return crest__rest_serve_one(&ctx, mod, id, NULL, mod->def->after_update, e);
@@ -586,7 +595,10 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     crest_rest_ctx ctx;
     crest__qnode *scope;
     int64_t id;
-    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id))
+    bool cond;
+    crest__version_check expect;
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id) ||
+        crest__rest_if_match(&ctx, mod, id, &cond, &expect))
         return -1;
     /* Only rows the client can see reach the hook. */
     if (mod->def->before_delete &&
@@ -594,7 +606,7 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
         return -1;
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__delete_plan dp = {.m = mod->m, .id = id, .scope = scope};
+    crest__delete_plan dp = {.m = mod->m, .id = id, .scope = scope, .expect = expect};
     crest__compile_delete(&q, &dp);
     crest__rows *done = NULL;
     int rc = exec_sql(req, res, &q, &done, mod, NULL, "", id);
@@ -602,6 +614,8 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     crest__sql_dispose(&q);
     if (rc)
         return -1;
+    if (!changes && cond)
+        return crest__rest_if_match_failed(req, res, mod, id, scope);
     if (!changes)
         return crest__rest_not_found(res, mod);
     if (mod->def->after_delete && mod->def->after_delete(&ctx, id))

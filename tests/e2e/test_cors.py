@@ -62,9 +62,9 @@ def test_reply_headers_are_exposed_to_other_origins(crest):
     r = s.get("/tenant", headers={"Origin": "https://app.example.com", "X-Tenant-Id": "acme", "X-Trace": "t"})
     assert r.json() == {"tenant": "acme"} and r.headers["x-tenant-id"] == "acme"
     assert r.headers["access-control-expose-headers"] == \
-        "Location, Retry-After, WWW-Authenticate, X-Request-Id, X-Tenant-Id"
+        "ETag, Location, Retry-After, WWW-Authenticate, X-Request-Id, X-Tenant-Id"
     r = s.get("/one", headers={"Origin": "https://app.example.com"})
-    assert r.headers["access-control-expose-headers"] == "Location, Retry-After, WWW-Authenticate, X-Request-Id"
+    assert r.headers["access-control-expose-headers"] == "ETag, Location, Retry-After, WWW-Authenticate, X-Request-Id"
 
 
 def test_other_origins_get_nothing(srv):

@@ -274,10 +274,15 @@ static void writes_and_transactions(void **state)
         const crest__dialect *d;
         const char *ins, *upd, *del;
     } want[] = {
-        {crest__dialect_sqlite(), "INSERT INTO \"t\" (\"n\", \"s\") VALUES (?, ?)",
-         "UPDATE \"t\" SET \"n\" = ?, \"s\" = ? WHERE \"id\" = ?", "DELETE FROM \"t\" WHERE \"id\" = ?"},
-        {crest__dialect_postgres(), "INSERT INTO \"t\" (\"n\", \"s\") VALUES ($1, $2) RETURNING \"id\"",
-         "UPDATE \"t\" SET \"n\" = $1, \"s\" = $2 WHERE \"id\" = $3", "DELETE FROM \"t\" WHERE \"id\" = $1"},
+        {crest__dialect_sqlite(),
+         "INSERT INTO \"t\" (\"n\", \"s\", \"crest_version\") VALUES (?, ?, (random() & 4503599627370495))",
+         "UPDATE \"t\" SET \"n\" = ?, \"s\" = ?, \"crest_version\" = \"crest_version\" + 1 WHERE \"id\" = ?",
+         "DELETE FROM \"t\" WHERE \"id\" = ?"},
+        {crest__dialect_postgres(),
+         "INSERT INTO \"t\" (\"n\", \"s\", \"crest_version\") VALUES ($1, $2, (floor(random() * "
+         "4503599627370496)::bigint)) RETURNING \"id\"",
+         "UPDATE \"t\" SET \"n\" = $1, \"s\" = $2, \"crest_version\" = \"crest_version\" + 1 WHERE \"id\" = $3",
+         "DELETE FROM \"t\" WHERE \"id\" = $1"},
     };
     for (size_t i = 0; i < COUNT_OF(want); i++) {
         crest__sql q;
@@ -295,6 +300,32 @@ static void writes_and_transactions(void **state)
         assert_bytes_eq(q.text.ptr, q.text.len, want[i].del);
         crest__sql_dispose(&q);
     }
+    /* If-Match: the version check in the write's own statement; an
+     * update with nothing to set only counts the row at that version. */
+    int64_t vs[2] = {41, 42};
+    unsigned char none[6] = {0};
+    crest__update_plan cu = {.m = &x->m, .vals = vals, .set = none, .id = 7, .expect = {vs, 2}};
+    crest__delete_plan cd = {.m = &x->m, .id = 7, .expect = {vs, 1}};
+    crest__sql q;
+    crest__sql_init(&q, &x->a, crest__dialect_postgres());
+    crest__compile_update(&q, &cu);
+    assert_bytes_eq(q.text.ptr, q.text.len,
+                    "UPDATE \"t\" SET \"crest_version\" = \"crest_version\" WHERE \"id\" = $1 AND "
+                    "\"crest_version\" IN ($2, $3)");
+    assert_i64_eq(q.nbinds, 3);
+    assert_i64_eq(q.binds[2].i, 42);
+    crest__sql_dispose(&q);
+    crest__sql_init(&q, &x->a, crest__dialect_sqlite());
+    crest__compile_delete(&q, &cd);
+    assert_bytes_eq(q.text.ptr, q.text.len, "DELETE FROM \"t\" WHERE \"id\" = ? AND \"crest_version\" = ?");
+    assert_i64_eq(q.binds[1].i, 41);
+    crest__sql_dispose(&q);
+    /* A read with the version: last, after the computed columns. */
+    crest__read_plan rp = {.proj = {.m = &x->m, .version = true}, .id = 3};
+    crest__sql_init(&q, &x->a, crest__dialect_sqlite());
+    crest__compile_read(&q, &rp);
+    assert_non_null(strstr(q.text.ptr, "\"we\"\"ird\", \"crest_version\" FROM \"t\" WHERE \"id\" = ?"));
+    crest__sql_dispose(&q);
     assert_string_equal(crest__txn_sql(crest__dialect_sqlite(), CREST__TX_BEGIN_WRITE), "BEGIN IMMEDIATE");
     assert_string_equal(crest__txn_sql(crest__dialect_postgres(), CREST__TX_BEGIN_WRITE), "BEGIN");
     assert_string_equal(crest__txn_sql(crest__dialect_postgres(), CREST__TX_ROLLBACK), "ROLLBACK");

@@ -136,6 +136,14 @@ static const bad_case bad_cases[] = {
      "model Computer: field owner: model, via and through are for relations (type ref, has_many)"},
     {"through on a plain field", {{.name = "Computer", .fields = F({.name = "owner", .type = CREST_F_INT, .through = "X"})}},
      "model Computer: field owner: model, via and through are for relations (type ref, has_many)"},
+    /* crest's own columns (crest_version, src/rest/etag.c) */
+    {"a field named crest_version", {{.name = "Computer", .fields = F({.name = "crest_version", .type = CREST_F_INT})}},
+     "model Computer: field name 'crest_version' is reserved: names starting with 'crest_' are crest's own"},
+    {"a field named CREST_x", {{.name = "Computer", .fields = F({.name = "CREST_x", .type = CREST_F_STRING})}},
+     "model Computer: field name 'CREST_x' is reserved: names starting with 'crest_' are crest's own"},
+    {"a relation named crest_owner",
+     {{.name = "Computer", .fields = F({.name = "crest_owner", .type = CREST_F_REF, .ref_model = "Computer"})}},
+     "model Computer: field name 'crest_owner' is reserved: names starting with 'crest_' are crest's own"},
     /* has_many_setup */
     {"has_many with a bad name", {{.name = "Person", .fields = F({.name = "the-computers", .has_many = "Computer"})}},
      "model Person: field name 'the-computers' must be letters, digits and '_' (at most 63)"},
