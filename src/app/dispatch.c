@@ -687,8 +687,12 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
     /* gzip (compress.c): a HEAD answer is compressed too, so its headers
      * are the GET's. Below min_bytes nothing but the type is looked at. */
     bool gz_able = !no_body && crest__gz_candidate(req, res, ctype);
+    /* A 304 says the Vary its 200 would have said (RFC 9110 15.4.5); the
+     * answers crest makes 304 (etag.c) are JSON. */
+    if (status == 304)
+        gz_able = crest__gz_candidate(req, res, ctype ? ctype : "application/json");
     crest__str gz = {0};
-    if (gz_able && total >= req->app->compress_min && crest__accept_gzip(req)) {
+    if (gz_able && !no_body && total >= req->app->compress_min && crest__accept_gzip(req)) {
         int grc;
         if (gzslot) {
             grc = crest__gz_shared(req->worker, gzslot, body, blen, &gz);
