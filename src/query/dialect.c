@@ -409,6 +409,7 @@ static const crest__dialect pg_dialect = {
                       "'type' END FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relname = {1} "
                       "AND s.nspname = current_schema() AND c.relkind NOT IN ('i', 'I')",
     .explain_json = "EXPLAIN (FORMAT JSON) ",
+    .nulls_large = true,
 };
 
 const crest__dialect *crest__dialect_sqlite(void) { return &sqlite_dialect; }
