@@ -700,11 +700,13 @@ void crest__compile_list(crest__sql *q, const crest__list_plan *p)
         const crest__sort *s = &p->order->sort[i];
         if (key_is_id(s))
             continue;
-        /* A datetime's exact text: PostgreSQL's cells keep milliseconds. */
+        /* A datetime's exact text: PostgreSQL's cells keep milliseconds.
+         * Named apart: ORDER BY "at" would be ambiguous with a second "at". */
         bool exact = s->field->f.type == CREST_F_DATETIME;
         crest__sql_add(q, exact ? ", CAST(" : ", ");
         crest__sql_sort_value(q, s);
         crest__sql_add(q, exact ? " AS text)" : "");
+        addf(q, " AS \"crest_key%u\"", i);
     }
     from(q, p->proj.m);
     crest__sql_add(q, " WHERE ");
