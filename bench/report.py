@@ -31,6 +31,8 @@ GROUP_TITLES = {
     "pg": "PostgreSQL: the Task model over a 100k-row table, against pgbench (the database's own ceiling) and FastAPI + asyncpg",
     "pgscale": "PostgreSQL scale-out: 1, 2 and 3 crest processes behind nginx",
     "relations": "Relations: 10,000 people × 5 computers (bench/people-app.yaml), crest on SQLite and on PostgreSQL",
+    "cursor": "Cursor pagination: page N of the 100k-row tasks table (page_size 50, count=none) by page= "
+              "(cursor_pageN) and by cursor (cursor_nextN), on SQLite and on PostgreSQL",
 }
 
 

@@ -42,6 +42,9 @@
 # people without and with include=computers, and computers whose owner has a
 # random name (bench/relations.sh); report.py divides the page with the embed
 # by the page without it per store, and shows the statements per request.
+# cursor_page10/100/1000 and cursor_next10/100/1000 (cursor): page N of the
+# 100k-row tasks table by page= and by cursor (the next_cursor of page N - 1),
+# on SQLite and PostgreSQL (bench/cursor.sh); `make bench-cursor` runs them.
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -307,6 +310,9 @@ start_fastapi_tasks() {
 # The relations scenarios' databases, servers and statement counts.
 # shellcheck source=bench/relations.sh
 . "$HERE/relations.sh"
+# The cursor scenarios' check (the cursor of each server's page).
+# shellcheck source=bench/cursor.sh
+. "$HERE/cursor.sh"
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
@@ -367,6 +373,11 @@ scenario rel_where relations GET '/computers?where=%7B%22owner.name%22%3A%22pers
   computers_where.lua - - - crest_people crest_people_pg
 SCEN_CHECK+=([rel_list]=check_relations [rel_include]=check_relations [rel_where]=check_relations)
 SCEN_PER[rel_include]=rel_list:0.4
+for n in 10 100 1000; do
+  scenario "cursor_page$n" cursor GET "$CURSOR_PATH" cursor_page.lua - - - crest_tasks crest_pg
+  scenario "cursor_next$n" cursor GET "$CURSOR_PATH" cursor_page.lua - - - crest_tasks crest_pg
+  SCEN_CHECK+=(["cursor_page$n"]=check_cursor ["cursor_next$n"]=check_cursor)
+done
 # SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
 # again but takes OTHER's numbers of the same run, because the baseline cannot
 # tell the two request patterns apart: nginx answers GET /items/N

@@ -23,6 +23,7 @@ models:
     table: person
     fields:
       name: {type: string, required: true}
+      items: {has_many: Item, via: owner}
   Item:
     table: item
     fields:
@@ -82,16 +83,16 @@ def ids(r):
     return [row["id"] for row in r.json()["data"]]
 
 
-def offset_walk(s, params):
+def offset_walk(s, params, path="/items"):
     """The rows of the list in its order, by page (the reference)."""
     with s.client() as c:
-        return offset_walk_on(c, params)
+        return offset_walk_on(c, params, path)
 
 
-def offset_walk_on(c, params):
+def offset_walk_on(c, params, path="/items"):
     out, page = [], 1
     while True:
-        r = c.get("/items", params={**params, "page": page, "page_size": 50})
+        r = c.get(path, params={**params, "page": page, "page_size": 50})
         got = ids(r)
         out += got
         if not r.json()["meta"]["has_more"]:
@@ -108,16 +109,16 @@ def link_of(r):
     return v[1:-len('>; rel="next"')]
 
 
-def cursor_walk(s, params, size=3, follow_link=False):
+def cursor_walk(s, params, size=3, follow_link=False, path="/items"):
     """Walks the list by next_cursor (or by following Link as is); checks Link against next_cursor on each
     page; returns the ids and the pages' rows."""
     with s.client() as c:
-        return cursor_walk_on(c, params, size, follow_link)
+        return cursor_walk_on(c, params, size, follow_link, path)
 
 
-def cursor_walk_on(c, params, size, follow_link):
+def cursor_walk_on(c, params, size, follow_link, path):
     out, pages = [], []
-    r = c.get("/items?" + urlencode({**params, "page_size": size}))
+    r = c.get(path + "?" + urlencode({**params, "page_size": size}))
     while True:
         got = ids(r)
         pages.append(r.json()["data"])
@@ -129,8 +130,8 @@ def cursor_walk_on(c, params, size, follow_link):
             assert link is None and not meta["has_more"]
             return out, pages
         assert meta["has_more"] and len(got) == size
-        assert link == "/items?" + urlencode({**params, "page_size": size}) + "&cursor=" + nxt
-        r = c.get(link) if follow_link else c.get("/items", params={**params, "page_size": size, "cursor": nxt})
+        assert link == path + "?" + urlencode({**params, "page_size": size}) + "&cursor=" + nxt
+        r = c.get(link) if follow_link else c.get(path, params={**params, "page_size": size, "cursor": nxt})
         assert len(out) <= 2 * N, "the walk does not end"
 
 
@@ -177,6 +178,17 @@ def test_walk_with_include_and_fields(srv):
     for row in rows:
         o = item(row["id"] - 1)["owner_id"]
         assert (row["owner"] or {}).get("name") == names.get(o)
+
+
+def test_nested_index_walk(srv):
+    """/people/{id}/items: the related module's index under its parent, cursor bound to that parent."""
+    for pid, params in ((2, {}), (4, {"sort_by": "-score,title"}), (1, {"sort_by": "due"})):
+        path = f"/people/{pid}/items"
+        got, _ = cursor_walk(srv, params, size=2, path=path, follow_link=pid == 2)
+        assert got == offset_walk(srv, params, path=path)
+        assert sorted(got) == [i + 1 for i in range(N) if item(i)["owner_id"] == pid]
+    c = first_cursor(srv, "/people/2/items")
+    problem(srv.get("/people/4/items", params={"cursor": c}), "cursor: made for another list than /people/4/items")
 
 
 def test_page_size_may_change_between_pages(srv):
