@@ -461,6 +461,24 @@ static void answer(crest__oa *o, const char *status, const char *description, co
     crest__oa_problems(o, problems);
 }
 
+/* "headers": {name: a string header with its description} of an answer. */
+static void string_header(crest__oa *o, const char *name, const char *description)
+{
+    crest_json *w = o->w;
+    crest_json_key(w, "headers");
+    crest_json_object_begin(w);
+    crest_json_key(w, name);
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, description);
+    crest_json_key(w, "schema");
+    crest_json_object_begin(w);
+    crest__oa_type(o, "string", false);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+    crest_json_object_end(w);
+}
+
 /* Member "200" of an index (a page of rows, with its Link rel="next"
  * header when a page follows), then the problems of a query. */
 static void index_answer(crest__oa *o, const char *base, const int *problems)
@@ -472,19 +490,8 @@ static void index_answer(crest__oa *o, const char *base, const int *problems)
     crest_json_object_begin(w);
     crest_json_key(w, "description");
     crest_json_str(w, "a page of rows");
-    crest_json_key(w, "headers");
-    crest_json_object_begin(w);
-    crest_json_key(w, "Link");
-    crest_json_object_begin(w);
-    crest_json_key(w, "description");
-    crest_json_str(w, "when a page follows: <this request's URL with cursor=<next cursor>, without page and "
-                      "offset>; rel=\"next\" (RFC 8288)");
-    crest_json_key(w, "schema");
-    crest_json_object_begin(w);
-    crest__oa_type(o, "string", false);
-    crest_json_object_end(w);
-    crest_json_object_end(w);
-    crest_json_object_end(w);
+    string_header(o, "Link", "when a page follows: <this request's URL with cursor=<next cursor>, without page "
+                             "and offset>; rel=\"next\" (RFC 8288)");
     crest__oa_json_content(o, ref);
     crest_json_object_end(w);
     crest__oa_problems(o, problems);
@@ -581,18 +588,7 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
         crest_json_object_begin(w);
         crest_json_key(w, "description");
         crest_json_str(w, "created: the row (with a Location header), or {data: [rows]} for a list");
-        crest_json_key(w, "headers");
-        crest_json_object_begin(w);
-        crest_json_key(w, "Location");
-        crest_json_object_begin(w);
-        crest_json_key(w, "description");
-        crest_json_str(w, "the new row's URL (single creates)");
-        crest_json_key(w, "schema");
-        crest_json_object_begin(w);
-        crest__oa_type(o, "string", false);
-        crest_json_object_end(w);
-        crest_json_object_end(w);
-        crest_json_object_end(w);
+        string_header(o, "Location", "the new row's URL (single creates)");
         crest__oa_json_schema_begin(o);
         crest_json_object_begin(w);
         crest_json_key(w, "anyOf");
