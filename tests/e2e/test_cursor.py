@@ -232,6 +232,18 @@ def test_link_keeps_other_parameters_and_drops_page(srv):
     assert ids(srv.get(link_of(r))) == [6, 7]
 
 
+def test_openapi_declares_cursor_link_and_next_cursor(srv):
+    doc = srv.get("/openapi.json").json()
+    for path in ("/items", "/people/{id}/items"):
+        op = doc["paths"][path]["get"]
+        cursor = [p for p in op["parameters"] if p["name"] == "cursor"]
+        assert len(cursor) == 1 and cursor[0]["in"] == "query" and cursor[0]["schema"]["type"] == "string"
+        link = op["responses"]["200"]["headers"]["Link"]
+        assert link["schema"] == {"type": "string"} and 'rel="next"' in link["description"]
+    meta = doc["components"]["schemas"]["ListMeta"]["properties"]["next_cursor"]
+    assert meta["type"] == ["string", "null"]
+
+
 # ---------------------------------------------------------------- errors
 
 

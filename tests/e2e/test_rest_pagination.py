@@ -147,7 +147,7 @@ def test_count_estimated_is_exact_up_to_the_page_size_max_postgres(paged, where,
     r = get_where(paged, where, count="estimated", page_size=4)
     assert len(data_of(r)) == min(4, total)
     assert r.json()["meta"] == {"object": "list", "total_objects": total, "total_estimated": False,
-                                "has_more": total > 4}
+                                "has_more": total > 4, "next_cursor": next_cursor(total > 4)}
 
 
 N_ESTIMATED = 200
