@@ -326,6 +326,19 @@ def test_cursor_from_another_database(srv, tmp_path_factory):
     assert not other.check_clean()
 
 
+def test_processes_on_one_database_accept_each_others_cursors(crest, tmp_path):
+    """Scale-out: every crest process on a database signs with the secret kept in it (crest_meta)."""
+    app = APP.replace("sqlite:cursor.db", f"sqlite:{tmp_path / 'shared.db'}")
+    one, two = crest(app), crest(app)
+    for i in range(5):
+        assert one.request("POST", "/items", json={**item(i), "owner_id": None}).status_code == 201
+    r = one.get("/items", params={"sort_by": "-title", "page_size": 2})
+    c = r.json()["meta"]["next_cursor"]
+    assert ids(two.get("/items", params={"sort_by": "-title", "page_size": 2, "cursor": c})) == \
+        ids(one.get("/items", params={"sort_by": "-title", "page_size": 2, "cursor": c})) == \
+        offset_walk(one, {"sort_by": "-title"})[2:4]
+
+
 # ---------------------------------------------------------------- writes between pages
 
 WRITE_APP = APP.replace("cursor.db", "cursorw.db")
