@@ -8,7 +8,7 @@ APP        ?= examples/tasks/app.yaml
 LISTEN     ?= 127.0.0.1:8080
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build run test unit e2e asan fuzz fuzz-smoke bench bench-relations bench-gzip bench-etag install clean
+.PHONY: all deps build run test unit e2e asan fuzz fuzz-smoke bench bench-relations bench-gzip bench-etag bench-cursor install clean
 
 all: build
 
@@ -65,6 +65,13 @@ bench-etag:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@BENCH_ONLY=etag_200,etag_304 bench/run.sh
+
+# The cursor scenarios alone (bench/cursor.sh: page 10, 100, 1,000 by page= and
+# by cursor, SQLite and PostgreSQL); `make bench` runs them with the others.
+bench-cursor:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@BENCH_ONLY=cursor_page10,cursor_next10,cursor_page100,cursor_next100,cursor_page1000,cursor_next1000 bench/run.sh
 
 # Into the prefix the build was configured with (/usr/local), or PREFIX=DIR;
 # DESTDIR=DIR stages it (packaging).

@@ -35,6 +35,8 @@ GROUP_TITLES = {
     "relations": "Relations: 10,000 people × 5 computers (bench/people-app.yaml), crest on SQLite and on PostgreSQL",
     "gzip": "gzip: a 50-row page of the tasks list without and with Accept-Encoding: gzip",
     "etag": "Conditional requests: GET /tasks/12345 without and with a matching If-None-Match (304), SQLite and PostgreSQL",
+    "cursor": "Cursor pagination: page N of the 100k-row tasks table (page_size 50, count=none) by page= "
+              "(cursor_pageN) and by cursor (cursor_nextN), on SQLite and on PostgreSQL",
 }
 
 

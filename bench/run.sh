@@ -51,6 +51,9 @@
 # etag_200, etag_304 (etag; `make bench-etag` runs them alone): GET /tasks/12345
 # without and with a matching If-None-Match (a 304) on both stores
 # (bench/etag.sh); report.py divides the 304's req/s by the 200's per server.
+# cursor_page10/100/1000 and cursor_next10/100/1000 (cursor): page N of the
+# 100k-row tasks table by page= and by cursor (the next_cursor of page N - 1),
+# on SQLite and PostgreSQL (bench/cursor.sh); `make bench-cursor` runs them.
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -325,6 +328,9 @@ start_fastapi_tasks() {
 # The conditional-requests scenarios' check (etag_200, etag_304).
 # shellcheck source=bench/etag.sh
 . "$HERE/etag.sh"
+# The cursor scenarios' check (the cursor of each server's page).
+# shellcheck source=bench/cursor.sh
+. "$HERE/cursor.sh"
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
@@ -392,6 +398,11 @@ scenario etag_200 etag GET /tasks/12345 etag_200.lua - - - crest_tasks crest_pg
 scenario etag_304 etag GET /tasks/12345 etag_304.lua - - - crest_tasks crest_pg
 SCEN_CHECK+=([etag_200]=check_etag [etag_304]=check_etag)
 SCEN_PER[etag_304]=etag_200:1.0
+for n in 10 100 1000; do
+  scenario "cursor_page$n" cursor GET "$CURSOR_PATH" cursor_page.lua - - - crest_tasks crest_pg
+  scenario "cursor_next$n" cursor GET "$CURSOR_PATH" cursor_page.lua - - - crest_tasks crest_pg
+  SCEN_CHECK+=(["cursor_page$n"]=check_cursor ["cursor_next$n"]=check_cursor)
+done
 # SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
 # again but takes OTHER's numbers of the same run, because the baseline cannot
 # tell the two request patterns apart: nginx answers GET /items/N

@@ -193,7 +193,8 @@ typedef struct crest_module_def {
     json_t *(*scope_fn)(const crest_rest_ctx *ctx);
     /* Pipeline: run in order before every operation of the module. */
     const crest_handler *pipeline;    /* NULL-terminated */
-    /* A custom meta object for lists: writes the members of "meta". */
+    /* A custom meta object for lists: writes the members of "meta". On an
+     * index, crest adds "next_cursor" after them (cursor pagination). */
     int (*meta_fn)(const crest_rest_ctx *ctx, int64_t total, bool has_more, crest_json *w);
     /* A custom error body: called for every error answer of the module;
      * writes a JSON value replacing the problem document (the status

@@ -26,6 +26,7 @@ static const crest__problem_def table[CREST__E_COUNT] = {
     [CREST__E_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405, "this method is not allowed here", false},
     [CREST__E_MISSING_PARAMETER] = {"missing_parameter", 400, "a required parameter is missing", false},
     [CREST__E_INVALID_PARAMETER] = {"invalid_parameter", 400, "a parameter is invalid", false},
+    [CREST__E_INVALID_CURSOR] = {"invalid_cursor", 400, "the cursor is not valid for this list", false},
     [CREST__E_MISSING_BODY] = {"missing_body", 400, "a JSON body is required", false},
     [CREST__E_INVALID_JSON] = {"invalid_json", 400, "the body is not valid JSON", false},
     [CREST__E_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", 415, "the body must be application/json", false},

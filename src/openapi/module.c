@@ -360,6 +360,12 @@ void crest__rest_openapi_schemas(crest_app *app, crest__oa *o)
         crest_json_object_begin(w);
         crest__oa_type(o, "boolean", false);
         crest_json_object_end(w);
+        crest_json_key(w, "next_cursor");
+        crest_json_object_begin(w);
+        crest__oa_type(o, "string", true);
+        crest_json_key(w, "description");
+        crest_json_str(w, "index: the cursor of the next page (?cursor=), null on the last page");
+        crest_json_object_end(w);
         crest_json_object_end(w);
         crest_json_key(w, "required");
         crest_json_array_begin(w);
@@ -504,6 +510,28 @@ static void answer(crest__oa *o, const char *status, const char *description, co
     crest__oa_problems(o, problems);
 }
 
+/* Member "200" of an index: a page of rows with its ETag and, when a page
+ * follows, its Link rel="next" header; then the problems of a query. */
+static void index_answer(crest__oa *o, const char *base, const int *problems)
+{
+    crest_json *w = o->w;
+    char ref[200];
+    snprintf(ref, sizeof ref, "%sList", base);
+    crest_json_key(w, "200");
+    crest_json_object_begin(w);
+    crest_json_key(w, "description");
+    crest_json_str(w, "a page of rows");
+    crest_json_key(w, "headers");
+    crest_json_object_begin(w);
+    etag_header(o);
+    string_header(o, "Link", "when a page follows: <this request's URL with cursor=<next cursor>, without page "
+                             "and offset>; rel=\"next\" (RFC 8288)");
+    crest_json_object_end(w);
+    crest__oa_json_content(o, ref);
+    crest_json_object_end(w);
+    crest__oa_problems(o, problems);
+}
+
 /* Member "200": an object described in words (stats, eval), with its
  * ETag, then the problems of a query. */
 static void any_object_answer(crest__oa *o, const char *description, const char *what, const int *problems)
@@ -586,9 +614,10 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
                   d->after_delete || d->error_fn || d->meta_fn;
     switch (r->kind) {
     case RT_INDEX:
+        index_answer(o, base, r->parent ? nested400 : q400);
+        break;
     case RT_SAMPLE:
-        answer(o, "200", r->kind == RT_INDEX ? "a page of rows" : "random rows", base, "List",
-               r->parent ? nested400 : q400, r->kind == RT_INDEX);
+        answer(o, "200", "random rows", base, "List", q400, false);
         break;
     case RT_READ:
         answer(o, "200", "the row", base, env_one, read_q, true);

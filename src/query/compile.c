@@ -492,6 +492,129 @@ void crest__sql_order(crest__sql *q, const crest__plan *p)
     }
 }
 
+crest__vkind crest__field_vkind(const crest__mfield *f)
+{
+    switch (f->f.type) {
+    case CREST_F_BOOL:
+        return CREST__V_BOOL;
+    case CREST_F_INT:
+    case CREST_F_REF:
+        return CREST__V_INT;
+    case CREST_F_FLOAT:
+        return CREST__V_FLOAT;
+    case CREST_F_DATE:
+        return CREST__V_DATE;
+    case CREST_F_DATETIME:
+        return CREST__V_DATETIME;
+    case CREST_F_JSON:
+        return CREST__V_JSON;
+    case CREST_F_UUID:
+        return CREST__V_UUID;
+    default:
+        return CREST__V_TEXT;
+    }
+}
+
+/* ---- the keyset of a cursor page ---- */
+
+/* Whether sort entry s is the model's own id (never NULL). */
+static bool key_is_id(const crest__sort *s) { return !s->nrels && s->field->idx == 0; }
+
+/* Whether NULLs of key s come after every value in its direction. */
+static bool nulls_last(const crest__sql *q, const crest__sort *s) { return q->d->nulls_large != s->desc; }
+
+/* The bind of value v, pushed at its first use (*bind 0: not yet), so that
+ * SQLite's ?NNN and the binds after them stay numbered alike. */
+static void key_ref(crest__sql *q, const crest__val *v, unsigned *bind)
+{
+    if (!*bind) {
+        crest__sql_push(q, *v);
+        *bind = q->nbinds;
+    }
+    crest__sql_ref(q, *bind);
+}
+
+/* Key s comes strictly after v in its direction. */
+static void key_after(crest__sql *q, const crest__sort *s, const crest__val *v, unsigned *bind)
+{
+    bool nl = !key_is_id(s) && nulls_last(q, s);
+    if (v->k == CREST__V_NULL) {
+        /* After the NULLs: nothing when they come last, else every value. */
+        if (nl || key_is_id(s)) {
+            crest__sql_add(q, q->d->false_sql);
+            return;
+        }
+        crest__sql_add(q, "(");
+        crest__sql_sort_value(q, s);
+        crest__sql_add(q, " IS NOT NULL)");
+        return;
+    }
+    if (nl)
+        crest__sql_add(q, "(");
+    crest__sql_sort_value(q, s);
+    crest__sql_add(q, s->desc ? " < " : " > ");
+    key_ref(q, v, bind);
+    if (nl) {
+        crest__sql_add(q, " OR ");
+        crest__sql_sort_value(q, s);
+        crest__sql_add(q, " IS NULL)");
+    }
+}
+
+/* Key s equals v (NULL equals NULL: the rows sort together). */
+static void key_equal(crest__sql *q, const crest__sort *s, const crest__val *v, unsigned *bind)
+{
+    crest__sql_sort_value(q, s);
+    if (v->k == CREST__V_NULL) {
+        crest__sql_add(q, " IS NULL");
+        return;
+    }
+    crest__sql_add(q, " = ");
+    key_ref(q, v, bind);
+}
+
+/* Keys i.. of p come after after[i..]: after_i OR (equal_i AND <keys i+1..>). */
+static void keyset_from(crest__sql *q, const crest__plan *p, const crest__val *after, unsigned *binds, unsigned i)
+{
+    const crest__sort *s = &p->sort[i];
+    if (i + 1 == p->nsort) {
+        key_after(q, s, &after[i], &binds[i]);
+        return;
+    }
+    crest__sql_add(q, "(");
+    key_after(q, s, &after[i], &binds[i]);
+    crest__sql_add(q, " OR (");
+    key_equal(q, s, &after[i], &binds[i]);
+    crest__sql_add(q, " AND ");
+    keyset_from(q, p, after, binds, i + 1);
+    crest__sql_add(q, "))");
+}
+
+void crest__sql_keyset(crest__sql *q, const crest__plan *p, const crest__val *after)
+{
+    unsigned binds[CREST_SORT_MAX + 1] = {0};
+    if (!p->nsort) {
+        crest__sql_add(q, q->d->true_sql);
+        return;
+    }
+    /* The first key's bound (a >= va) lets an index on it seek to the page
+     * instead of reading every row before it, so a cursor page costs the
+     * same at any depth. Not where NULLs come after the value: they belong
+     * to the rows after it, and "a >= va OR a IS NULL" seeks no index. */
+    const crest__sort *s = &p->sort[0];
+    bool bound = p->nsort > 1 && after[0].k != CREST__V_NULL && (key_is_id(s) || !nulls_last(q, s));
+    if (bound) {
+        crest__sql_add(q, "(");
+        crest__sql_sort_value(q, s);
+        crest__sql_add(q, s->desc ? " <= " : " >= ");
+        key_ref(q, &after[0], &binds[0]);
+        crest__sql_add(q, " AND ");
+    }
+    keyset_from(q, p, after, binds, 0);
+    if (bound)
+        crest__sql_add(q, ")");
+}
+
 /* ---- reads ---- */
 
 static void columns(crest__sql *q, const crest__proj *p)
@@ -578,11 +701,43 @@ static void limit_offset(crest__sql *q, int64_t limit, int64_t offset)
     crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = offset});
 }
 
+unsigned crest__list_key_col(const crest__list_plan *p, unsigned i)
+{
+    const crest__sort *s = &p->order->sort[i];
+    if (key_is_id(s))
+        return 0;
+    unsigned col = p->proj.m->nfields + p->proj.ncomp;
+    for (unsigned j = 0; j < i; j++)
+        col += !key_is_id(&p->order->sort[j]);
+    return col;
+}
+
 void crest__compile_list(crest__sql *q, const crest__list_plan *p)
 {
-    crest__compile_select(q, &p->proj);
+    crest__sql_add(q, "SELECT ");
+    columns(q, &p->proj);
+    for (unsigned i = 0; p->key_columns && p->order && i < p->order->nsort; i++) {
+        const crest__sort *s = &p->order->sort[i];
+        if (key_is_id(s))
+            continue;
+        /* A datetime's exact text: PostgreSQL's cells keep milliseconds.
+         * Named apart: ORDER BY "at" would be ambiguous with a second "at". */
+        bool exact = s->field->f.type == CREST_F_DATETIME;
+        crest__sql_add(q, exact ? ", CAST(" : ", ");
+        crest__sql_sort_value(q, s);
+        crest__sql_add(q, exact ? " AS text)" : "");
+        addf(q, " AS \"crest_key%u\"", i);
+    }
+    from(q, p->proj.m);
     crest__sql_add(q, " WHERE ");
-    crest__sql_where(q, p->where);
+    if (p->after) {
+        crest__sql_add(q, "(");
+        crest__sql_where(q, p->where);
+        crest__sql_add(q, ") AND ");
+        crest__sql_keyset(q, p->order, p->after);
+    } else {
+        crest__sql_where(q, p->where);
+    }
     if (p->random) {
         crest__sql_add(q, " ORDER BY ");
         crest__sql_add(q, q->d->random);

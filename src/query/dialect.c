@@ -415,6 +415,7 @@ static const crest__dialect pg_dialect = {
     .version_new = "(floor(random() * 4503599627370496)::bigint)",
     .version_create = "bigint NOT NULL DEFAULT (floor(random() * 4503599627370496)::bigint)",
     .version_add = "bigint NOT NULL DEFAULT (floor(random() * 4503599627370496)::bigint)",
+    .nulls_large = true,
 };
 
 const crest__dialect *crest__dialect_sqlite(void) { return &sqlite_dialect; }

@@ -213,6 +213,10 @@ typedef struct crest__dialect {
      * (where SQLite takes only a constant default: its rows are then given
      * version_new by an UPDATE). */
     const char *version_create, *version_add;
+    /* NULL sorts above every value (PostgreSQL: last ascending, first
+     * descending); false: below (SQLite). The keyset of a cursor page
+     * (crest__sql_keyset) follows it. */
+    bool nulls_large;
 } crest__dialect;
 
 /* The dialects (static: borrowed, never NULL). */
@@ -267,6 +271,17 @@ void crest__sql_ref(crest__sql *q, unsigned i);
 void crest__sql_where(crest__sql *q, const crest__qnode *n);
 /* Appends " ORDER BY ..." for the plan's sort (nothing when empty). */
 void crest__sql_order(crest__sql *q, const crest__plan *p);
+/* Appends the keyset condition of a cursor page: the rows that come after
+ * a row whose sort key values are after[0..p->nsort) in p's order (a total
+ * order: p ends with the id, never NULL), e.g. for sort_by=a,-b:
+ *   a > va OR (a = va AND (b < vb OR (b = vb AND id < vid)))
+ * plus, for the first key, a bound an index can seek (a >= va AND ...).
+ * A NULL value, or a NULL in the column, sorts where the dialect puts NULL
+ * (nulls_large). after's text is borrowed until the statement has run. */
+void crest__sql_keyset(crest__sql *q, const crest__plan *p, const crest__val *after);
+/* The kind of value a field's column holds (a cursor's key read back):
+ * bool, int, float, text, date, datetime, json, uuid. */
+crest__vkind crest__field_vkind(const crest__mfield *f);
 /* Appends the value of sort entry s for a row of the model s->rels[0]->owner
  * (from its table, unaliased): a field's column, or for a dotted name the
  * scalar subquery reading it through the belongs_to relations within their
@@ -311,7 +326,17 @@ typedef struct crest__list_plan {
     const crest__plan *order;     /* its sort (the caller adds the id tie-break); NULL: none */
     bool random;                  /* sample: the dialect's random order instead */
     int64_t limit, offset;
+    /* A cursor page: the sort key values of the previous page's last row
+     * (order->nsort values), whose following rows the page starts with
+     * (crest__sql_keyset, ANDed to where); NULL: none. */
+    const crest__val *after;
+    /* The sort keys as extra columns after proj's (every key but a bare id:
+     * a datetime as its exact text, CAST AS text), to make the next
+     * page's cursor from the last row (crest__list_key_col). */
+    bool key_columns;
 } crest__list_plan;
+/* The column of row reads of p holding sort key i (with key_columns set). */
+unsigned crest__list_key_col(const crest__list_plan *p, unsigned i);
 void crest__compile_list(crest__sql *q, const crest__list_plan *p);
 /* SELECT count(*) of the list's rows (count=exact). */
 void crest__compile_count(crest__sql *q, const crest__list_plan *p);
@@ -468,6 +493,13 @@ void crest__compile_idem_release(crest__sql *q, const char *scope, const char *k
 void crest__compile_idem_purge(crest__sql *q, int64_t now_us, unsigned max);
 /* SELECT type FROM _crest_fields for column `column` of m's table. */
 void crest__compile_fields_lookup(crest__sql *q, const crest__model *m, const char *column);
+/* crest's own settings: the crest_meta table (key, value), shared by every
+ * crest process on the database (the cursors' secret). */
+void crest__compile_meta_table(crest__sql *q);
+/* INSERT the value unless the key has one (ON CONFLICT DO NOTHING). */
+void crest__compile_meta_put(crest__sql *q, const char *key, const char *value);
+/* SELECT value of key (no row: none). */
+void crest__compile_meta_get(crest__sql *q, const char *key);
 /* The crest type name of a field type ("string", "int"...; static). */
 const char *crest__field_type_name(crest_field_type t);
 

@@ -232,6 +232,26 @@ static crest__val text_val(const char *s)
     return (crest__val){.k = CREST__V_TEXT, .s = s, .n = strlen(s)};
 }
 
+void crest__compile_meta_table(crest__sql *q)
+{
+    crest__sql_add(q, "CREATE TABLE IF NOT EXISTS crest_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+}
+
+void crest__compile_meta_put(crest__sql *q, const char *key, const char *value)
+{
+    crest__sql_add(q, "INSERT INTO crest_meta (key, value) VALUES (");
+    crest__sql_bind(q, text_val(key));
+    crest__sql_add(q, ", ");
+    crest__sql_bind(q, text_val(value));
+    crest__sql_add(q, ") ON CONFLICT (key) DO NOTHING");
+}
+
+void crest__compile_meta_get(crest__sql *q, const char *key)
+{
+    crest__sql_add(q, "SELECT value FROM crest_meta WHERE key = ");
+    crest__sql_bind(q, text_val(key));
+}
+
 void crest__compile_fields_record(crest__sql *q, const crest__model *m, const crest__mfield *f)
 {
     crest__sql_add(q, q->d->record_head);

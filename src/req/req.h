@@ -92,6 +92,10 @@ struct crest_app {
     void (*appfile_free)(void *);
     struct crest__server *srv;   /* while serving */
     uint64_t gen;                /* unique per app, for thread-local caches */
+    /* The key of the cursors' HMAC (src/rest/module_cursor.c): read at
+     * start from the database's crest_meta, where the first crest process
+     * on it put a random one, so every process on it accepts the others'. */
+    unsigned char cursor_key[32];
     crest__store *store;         /* the database while serving or preparing (NULL: none) */
     crest__model **models;       /* owned */
     unsigned nmodels;

@@ -186,6 +186,10 @@ static const struct {
      K(RT_EVAL)},
     {{"where", CREST_IN_QUERY, CREST_T_STRING, .description = "a JSON query"},
      LIST_ROUTES | K(RT_GROUP) | K(RT_STATS) | K(RT_EVAL)},
+    {{"cursor", CREST_IN_QUERY, CREST_T_STRING,
+      .description = "continue after the page that gave this meta.next_cursor (the same where and sort_by; "
+                     "not with page or offset)"},
+     K(RT_INDEX)},
     {{"count", CREST_IN_QUERY, CREST_T_ENUM, .values = count_values,
       .description = "exact: total_objects in meta; estimated: exact up to the page_size maximum, past it the "
                      "database's estimate (PostgreSQL's planner; SQLite: exact); none: no count"},
@@ -721,7 +725,7 @@ int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err)
         crest__sql_dispose(&q);
         crest__arena_dispose(&a);
     }
-    return 0;
+    return app->nmodules ? crest__rest_cursor_secret(app, c, err) : 0;
 }
 
 const char *crest__rest_method_name(unsigned bit)

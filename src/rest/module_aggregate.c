@@ -36,7 +36,8 @@ static void group_page(void *p, crest__rows *rows)
         crest_json_object_end(w);
     }
     crest_json_array_end(w);
-    crest__rest_meta(&op->ctx, op->mod, w, op->total, true, -1, (double)op->page * (double)op->size < (double)op->total);
+    crest__rest_meta(&op->ctx, op->mod, w, op->total, true, -1, (double)op->page * (double)op->size < (double)op->total,
+                     NULL);
     crest_json_object_end(w);
     crest__rest_finish_tagged(op->ctx.res, 0);
 }

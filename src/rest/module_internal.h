@@ -271,9 +271,39 @@ int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module 
                             const crest__qnode *scope);
 /* Writes a list's meta (the module's meta_fn, or object, total_objects
  * when has_total, total_estimated when estimated >= 0 — count=estimated:
- * 1 when total is the planner's estimate, 0 when exact — and has_more). */
+ * 1 when total is the planner's estimate, 0 when exact — and has_more),
+ * then, when next_cursor is not NULL (index), next_cursor: *next_cursor,
+ * or null on the last page (after a meta_fn's members too). */
 void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest_json *w, int64_t total,
-                      bool has_total, int estimated, bool has_more);
+                      bool has_total, int estimated, bool has_more, const char *const *next_cursor);
+
+/* ---- module_cursor.c: cursors of keyset pagination (?cursor=) ---- */
+
+/* What a cursor is bound to: digests of the list (module and path), of
+ * its where and of its sort. */
+typedef struct crest__cursor_scope {
+    unsigned char list[4], where[8], sort[8];
+} crest__cursor_scope;
+/* The scope of this request's list of mod sorted by plan (the total
+ * order); 0, or -1 answered (out of memory). */
+int crest__rest_cursor_scope(crest_req *req, crest_res *res, const crest__module *mod, const crest__plan *plan,
+                             crest__cursor_scope *out);
+/* The cursor after row `row` of r (read by lp, with key_columns): text in
+ * the request's arena, or NULL when out of memory. */
+const char *crest__rest_cursor_make(crest_req *req, const crest__cursor_scope *cs, const crest__list_plan *lp,
+                                    const crest__rows *r, size_t row);
+/* Reads ?cursor= text made for cs with plan's sort: *out, plan->nsort key
+ * values (the request's arena). 0, or -1 answered: 400 invalid_cursor
+ * saying what is wrong (not a cursor, altered or another database's,
+ * another list's, or where / sort_by changed). */
+int crest__rest_cursor_read(crest_req *req, crest_res *res, const crest__cursor_scope *cs, const crest__plan *plan,
+                            const char *text, crest__val **out);
+/* Adds the header Link: <the request's target with cursor=, without page
+ * and offset>; rel="next". 0, or -1 answered (out of memory). */
+int crest__rest_link_next(crest_req *req, crest_res *res, const char *cursor);
+/* At start: reads the cursors' key from crest_meta (the first process on
+ * the database puts a random secret there) into app->cursor_key. */
+int crest__rest_cursor_secret(crest_app *app, crest__conn *c, crest_error *err);
 
 /* ---- the routes' handlers (ud: the route) ---- */
 

@@ -1,5 +1,6 @@
 /* module_read.c — the read routes of a REST module: index and sample (a page
- * of rows with meta) and read (one row). Each runs its statements through
+ * of rows with meta; index pages also by cursor, module_cursor.c) and read
+ * (one row). Each runs its statements through
  * the store and answers from their completions, which come at once or, for
  * a slow read, later on the worker's loop (the handler returns
  * CREST_DEFERRED). Each answer carries an ETag and answers a matching
@@ -21,6 +22,8 @@ typedef struct list_op {
     crest__list_plan lp;          /* lp.order points at plan */
     list_count count;
     bool sample, beyond;
+    bool lookahead;               /* the page reads one row past it: whether more follow */
+    crest__cursor_scope cursor;   /* index: what its cursors are bound to */
     bool estimate;                /* total is the planner's estimate */
     int64_t offset, size, total;  /* the window (offset: rows skipped) */
     crest__embeds *embeds;        /* ?include=, or NULL */
@@ -50,17 +53,26 @@ static void list_write(void *p, crest__rows *r)
     crest_json_array_end(w);
     /* count=none and estimated read one row past the page: whether there
      * is more is then known, not worked out from a total. */
-    bool more = op->count == COUNT_EXACT
+    bool more = !op->lookahead
                     ? (op->sample ? op->total > n : (double)op->offset + (double)op->size < (double)op->total)
                     : n > op->size;
-    if (op->estimate && n) {
+    /* The cursor of the next page: after the page's last row. */
+    const char *next = NULL;
+    if (!op->sample && more && n) {
+        next = crest__rest_cursor_make(op->ctx.req, &op->cursor, &op->lp, r, (size_t)(n > op->size ? op->size : n) - 1);
+        if (!next || crest__rest_link_next(op->ctx.req, op->ctx.res, next)) {
+            crest__res_finish(op->ctx.res, next ? -1 : crest__res_fail(op->ctx.res, CREST__E_OUT_OF_MEMORY, NULL));
+            return;
+        }
+    }
+    if (op->estimate && n && !op->lp.after) {
         /* An estimate below the rows seen up to here is known to be low. */
         int64_t seen = op->lp.offset + (n > op->size ? op->size : n) + (more ? 1 : 0);
         if (op->total < seen)
             op->total = seen;
     }
     crest__rest_meta(&op->ctx, mod, w, op->total, op->count != COUNT_NONE,
-                     op->count == COUNT_ESTIMATED ? op->estimate : -1, more);
+                     op->count == COUNT_ESTIMATED ? op->estimate : -1, more, op->sample ? NULL : &next);
     crest_json_object_end(w);
     if (op->sample) /* random rows: no validator */
         crest__res_finish(op->ctx.res, 0);
@@ -182,13 +194,27 @@ int crest__rest_list(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
     op->count = !count || !strcmp(count, "exact") ? COUNT_EXACT
                 : !strcmp(count, "none")          ? COUNT_NONE
                                                   : COUNT_ESTIMATED; /* the parameter's enum checked the rest */
+    /* A cursor page starts after the cursor's row, not at an offset. The
+     * count stays the module's (of the whole list: count=none skips it). */
+    const char *cursor = sample ? NULL : crest_req_str(req, "cursor");
+    crest__val *after = NULL;
+    if (cursor && (crest_req_has(req, "page") || crest_req_has(req, "offset")))
+        return crest__res_fail(res, CREST__E_INVALID_CURSOR, "cursor cannot be used with %s: the cursor is the "
+                               "position (page_size or limit sets the page's size)",
+                               crest_req_has(req, "page") ? "page" : "offset");
+    if (!sample && (crest__rest_cursor_scope(req, res, mod, plan, &op->cursor) ||
+                    (cursor && crest__rest_cursor_read(req, res, &op->cursor, plan, cursor, &after))))
+        return -1;
+    if (after)
+        offset = 0;
     /* Past the last row, or an offset beyond what SQLite counts: nothing. */
     op->beyond = (double)offset > 9.0e18;
     op->offset = offset;
     op->size = size;
+    op->lookahead = op->count != COUNT_EXACT || after;
     op->lp = (crest__list_plan){.proj = crest__rest_proj(mod), .where = where, .order = plan, .random = sample,
-                                .limit = op->count == COUNT_EXACT ? size : size + 1,
-                                .offset = op->beyond ? 0 : offset};
+                                .limit = op->lookahead ? size + 1 : size, .offset = op->beyond ? 0 : offset,
+                                .after = after, .key_columns = !sample};
     if (op->count == COUNT_NONE)
         return list_read(op);
     /* The count first, then the page (one after the other on the session).

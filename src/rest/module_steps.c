@@ -674,7 +674,7 @@ int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module 
 }
 
 void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest_json *w, int64_t total, bool has_total,
-                      int estimated, bool has_more)
+                      int estimated, bool has_more, const char *const *next_cursor)
 {
     if (mod->def->no_meta)
         return;
@@ -695,6 +695,13 @@ void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest
         }
         crest_json_key(w, "has_more");
         crest_json_bool(w, has_more);
+    }
+    if (next_cursor) {
+        crest_json_key(w, "next_cursor");
+        if (*next_cursor)
+            crest_json_str(w, *next_cursor);
+        else
+            crest_json_null(w);
     }
     crest_json_object_end(w);
 }

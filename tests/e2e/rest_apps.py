@@ -171,6 +171,24 @@ def parse_utc(s):
     return datetime.fromisoformat(s[:-1]).replace(tzinfo=timezone.utc)
 
 
+class _Cursor:
+    """Equals a cursor crest made (meta.next_cursor when a page follows: base64url, opaque)."""
+
+    def __eq__(self, other):
+        return isinstance(other, str) and re.fullmatch(r"[A-Za-z0-9_-]{40,}", other) is not None
+
+    def __repr__(self):
+        return "<cursor>"
+
+
+CURSOR = _Cursor()
+
+
+def next_cursor(has_more):
+    """meta.next_cursor of an index page: a cursor when a page follows, else null."""
+    return CURSOR if has_more else None
+
+
 # ---------------------------------------------------------------- servers
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import JWT_ENV, assert_problem, bearer, statements
 from relation_apps import RELATIONS_APP, post, seeded, seeded_module_server
+from rest_apps import CURSOR
 
 
 @pytest.fixture
@@ -31,17 +32,19 @@ def test_get_lists_the_parents_related_rows(ro):
     assert names(ro.get(f"/people/{ann['id']}/computers")) == ["a1", "a2", "a3"]
     assert names(ro.get(f"/people/{bob['id']}/computers")) == ["b1"]
     r = ro.get(f"/people/{cy['id']}/computers")
-    assert r.json() == {"data": [], "meta": {"object": "list", "total_objects": 0, "has_more": False}}
+    assert r.json() == {"data": [], "meta": {"object": "list", "total_objects": 0, "has_more": False,
+                                             "next_cursor": None}}
 
 
 def test_get_takes_every_list_parameter(ro):
     ann = ro.rows["ann"]
     r = ro.get(f"/people/{ann['id']}/computers", params={"sort_by": "-name", "page_size": 2, "page": 1})
-    assert names(r) == ["a3", "a2"] and r.json()["meta"] == {"object": "list", "total_objects": 3, "has_more": True}
+    assert names(r) == ["a3", "a2"] and r.json()["meta"] == {"object": "list", "total_objects": 3, "has_more": True,
+                                                             "next_cursor": CURSOR}
     r = ro.get(f"/people/{ann['id']}/computers", params={"where": '{"vendor_id": null}'})
     assert names(r) == ["a2"]
     r = ro.get(f"/people/{ann['id']}/computers", params={"count": "none", "page_size": 1, "page": 3})
-    assert names(r) == ["a3"] and r.json()["meta"] == {"object": "list", "has_more": False}
+    assert names(r) == ["a3"] and r.json()["meta"] == {"object": "list", "has_more": False, "next_cursor": None}
     r = ro.get(f"/people/{ann['id']}/computers", params={"include": "vendor"})
     assert [c["vendor"]["name"] if c["vendor"] else None for c in r.json()["data"]] == ["Dell", None, "HP"]
     assert_problem(ro.get(f"/people/{ann['id']}/computers", params={"sort_by": "nope"}), 400, "invalid_parameter")

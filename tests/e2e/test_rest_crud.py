@@ -74,14 +74,15 @@ def test_index_lists_in_id_order_with_meta(srv):
     made = [create(srv, {"title": t, "spent_time": n}) for t, n in (("a", 3), ("b", 1), ("c", 2))]
     r = srv.get("/tasks")
     assert data_of(r) == made
-    assert r.json()["meta"] == {"object": "list", "total_objects": 3, "has_more": False}
+    assert r.json()["meta"] == {"object": "list", "total_objects": 3, "has_more": False, "next_cursor": None}
     assert set(r.json()) == {"data", "meta"}
 
 
 def test_index_of_an_empty_table(srv):
     r = srv.get("/tasks")
     assert r.status_code == 200
-    assert r.json() == {"data": [], "meta": {"object": "list", "total_objects": 0, "has_more": False}}
+    assert r.json() == {"data": [], "meta": {"object": "list", "total_objects": 0, "has_more": False,
+                                             "next_cursor": None}}
 
 
 def test_patch_updates_only_the_given_fields(srv):

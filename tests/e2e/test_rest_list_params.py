@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import CREST_BIN, JWT_ENV, STORE, assert_problem, bearer, on_store, run_cli
-from rest_apps import FIELD_ACCESS_APP, data_of, served, start_server
+from rest_apps import FIELD_ACCESS_APP, data_of, next_cursor, served, start_server
 
 N = 10
 
@@ -77,7 +77,7 @@ def bad_param(r, *names, in_detail=True):
 def test_limit_and_offset_page_through(srv, limit, offset, expected, has_more):
     r = srv.get("/tasks", params={"limit": limit, "offset": offset})
     assert spent(r) == expected
-    assert meta(r) == {"object": "list", "total_objects": N, "has_more": has_more}
+    assert meta(r) == {"object": "list", "total_objects": N, "has_more": has_more, "next_cursor": next_cursor(has_more)}
 
 
 def test_offset_alone_takes_the_default_page_size(srv):
@@ -106,7 +106,7 @@ def test_limit_below_the_min_is_the_min_as_page_size_is(srv):
 def test_offset_past_the_end_is_an_empty_page(srv, offset):
     r = srv.get("/tasks", params={"offset": offset, "limit": 3})
     assert spent(r) == []
-    assert meta(r) == {"object": "list", "total_objects": N, "has_more": False}
+    assert meta(r) == {"object": "list", "total_objects": N, "has_more": False, "next_cursor": None}
 
 
 def test_limit_and_offset_follow_sort_and_where(srv):
@@ -114,14 +114,14 @@ def test_limit_and_offset_follow_sort_and_where(srv):
     assert spent(r) == [9, 8]
     r = srv.get("/tasks", params={"where": json.dumps({"spent_time": {"$gt": 5}}), "limit": 2, "offset": 3})
     assert spent(r) == [9, 10]
-    assert meta(r) == {"object": "list", "total_objects": 5, "has_more": False}
+    assert meta(r) == {"object": "list", "total_objects": 5, "has_more": False, "next_cursor": None}
 
 
 @pytest.mark.parametrize("offset,has_more", [(7, True), (8, False)])
 def test_limit_and_offset_with_count_none(srv, offset, has_more):
     r = srv.get("/tasks", params={"limit": 2, "offset": offset, "count": "none"})
     assert spent(r) == [offset + 1, offset + 2]
-    assert meta(r) == {"object": "list", "has_more": has_more}
+    assert meta(r) == {"object": "list", "has_more": has_more, "next_cursor": next_cursor(has_more)}
 
 
 @pytest.mark.parametrize("params", [
@@ -308,7 +308,8 @@ def test_openapi_declares_the_list_parameters(srv):
         return {p["name"]: p for p in paths[path][method].get("parameters", []) if p["in"] == "query"}
 
     index = params("/tasks", "get")
-    assert list(index) == ["page", "page_size", "limit", "offset", "sort_by", "where", "count", "fields"]
+    assert list(index) == ["page", "page_size", "limit", "offset", "sort_by", "where", "cursor", "count",
+                           "fields"]
     assert index["limit"]["schema"]["minimum"] == 1 and index["offset"]["schema"]["minimum"] == 0
     assert "page" in index["limit"]["description"] and "page" in index["offset"]["description"]
     assert index["fields"]["description"].endswith("Fields: id, title, spent_time, hours.")

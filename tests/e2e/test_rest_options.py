@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import STORE, assert_problem, db_rows
-from rest_apps import (ALL_METHODS, OPTION_ROWS, allow_of, data_of, get_where, module_app, problem_in, seed,
+from rest_apps import (ALL_METHODS, CURSOR, OPTION_ROWS, allow_of, data_of, get_where, module_app, problem_in, seed,
                        served, title_list, titles, total)
 
 
@@ -204,7 +204,7 @@ def test_list_envelope(crest):
     body = s.get("/tasks").json()
     assert set(body) == {"items", "meta"}
     assert [o["title"] for o in body["items"]] == ["a", "b", "c"]
-    assert body["meta"] == {"object": "list", "total_objects": 3, "has_more": False}
+    assert body["meta"] == {"object": "list", "total_objects": 3, "has_more": False, "next_cursor": None}
     assert set(s.get("/tasks/sample").json()) == {"items", "meta"}
 
 
@@ -212,7 +212,7 @@ def test_meta_envelope(crest):
     s = start(crest, "meta_envelope: pagination")
     body = s.get("/tasks", params={"page_size": 2}).json()
     assert set(body) == {"data", "pagination"}
-    assert body["pagination"] == {"object": "list", "total_objects": 3, "has_more": True}
+    assert body["pagination"] == {"object": "list", "total_objects": 3, "has_more": True, "next_cursor": CURSOR}
 
 
 def test_serialize_meta_false(crest):

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import assert_problem
-from rest_apps import assert_names, data_of, get_where, module_app, served
+from rest_apps import CURSOR, assert_names, data_of, get_where, module_app, next_cursor, served
 
 N_PAGED = 25
 N_PLAIN = 105
@@ -35,7 +35,7 @@ def page(s, **params):
 def test_first_page_by_default(paged):
     vals, meta = page(paged)
     assert vals == list(range(1, 11))
-    assert meta == {"object": "list", "total_objects": N_PAGED, "has_more": True}
+    assert meta == {"object": "list", "total_objects": N_PAGED, "has_more": True, "next_cursor": CURSOR}
 
 
 @pytest.mark.parametrize("n,expected,has_more", [
@@ -48,7 +48,8 @@ def test_first_page_by_default(paged):
 def test_pages(paged, n, expected, has_more):
     vals, meta = page(paged, page=n)
     assert vals == expected
-    assert meta == {"object": "list", "total_objects": N_PAGED, "has_more": has_more}
+    assert meta == {"object": "list", "total_objects": N_PAGED, "has_more": has_more,
+                    "next_cursor": next_cursor(has_more)}
 
 
 def test_last_full_page_has_no_more(paged):
@@ -99,7 +100,7 @@ def test_bad_page_size_is_400(paged, value):
 
 def test_count_exact_is_the_default(paged):
     _, meta = page(paged, count="exact", page_size=4)
-    assert meta == {"object": "list", "total_objects": N_PAGED, "has_more": True}
+    assert meta == {"object": "list", "total_objects": N_PAGED, "has_more": True, "next_cursor": CURSOR}
 
 
 @pytest.mark.parametrize("n,size,has_more", [(1, 10, True), (2, 10, True), (3, 10, False), (4, 10, False),
@@ -107,15 +108,15 @@ def test_count_exact_is_the_default(paged):
 def test_count_none_omits_the_total_and_keeps_has_more(paged, n, size, has_more):
     vals, meta = page(paged, count="none", page=n, page_size=size)
     assert vals == list(range((n - 1) * size + 1, min(n * size, N_PAGED) + 1))
-    assert meta == {"object": "list", "has_more": has_more}
+    assert meta == {"object": "list", "has_more": has_more, "next_cursor": next_cursor(has_more)}
 
 
 def test_count_none_with_where(paged):
     r = get_where(paged, {"is_completed": True}, count="none", page_size=12)
     assert [o["spent_time"] for o in data_of(r)] == list(range(2, 25, 2))
-    assert r.json()["meta"] == {"object": "list", "has_more": False}
+    assert r.json()["meta"] == {"object": "list", "has_more": False, "next_cursor": None}
     r = get_where(paged, {"is_completed": True}, count="none", page_size=11)
-    assert r.json()["meta"] == {"object": "list", "has_more": True}
+    assert r.json()["meta"] == {"object": "list", "has_more": True, "next_cursor": CURSOR}
 
 
 @pytest.mark.parametrize("value", ["maybe", "planned", "Estimated", "estimate", "1"])
@@ -132,9 +133,11 @@ def test_count_estimated_is_the_exact_count_sqlite(paged, n, size, has_more):
     """SQLite keeps no estimate: count=estimated counts, and says so."""
     vals, meta = page(paged, count="estimated", page=n, page_size=size)
     assert vals == list(range((n - 1) * size + 1, min(n * size, N_PAGED) + 1))
-    assert meta == {"object": "list", "total_objects": N_PAGED, "total_estimated": False, "has_more": has_more}
+    assert meta == {"object": "list", "total_objects": N_PAGED, "total_estimated": False, "has_more": has_more,
+                    "next_cursor": next_cursor(has_more)}
     r = get_where(paged, {"is_completed": True}, count="estimated", page_size=5)
-    assert r.json()["meta"] == {"object": "list", "total_objects": 12, "total_estimated": False, "has_more": True}
+    assert r.json()["meta"] == {"object": "list", "total_objects": 12, "total_estimated": False, "has_more": True,
+                                "next_cursor": CURSOR}
 
 
 @pytest.mark.parametrize("where,total", [({"spent_time": {"$gt": 10}}, 15), ({"spent_time": {"$gt": 20}}, 5),
@@ -144,7 +147,7 @@ def test_count_estimated_is_exact_up_to_the_page_size_max_postgres(paged, where,
     r = get_where(paged, where, count="estimated", page_size=4)
     assert len(data_of(r)) == min(4, total)
     assert r.json()["meta"] == {"object": "list", "total_objects": total, "total_estimated": False,
-                                "has_more": total > 4}
+                                "has_more": total > 4, "next_cursor": next_cursor(total > 4)}
 
 
 N_ESTIMATED = 200
@@ -185,7 +188,7 @@ def test_count_estimated_is_the_planners_estimate_past_the_page_size_max_postgre
     r = get_where(estimated, where, count="estimated", page_size=10)
     assert len(data_of(r)) == 10
     assert r.json()["meta"] == {"object": "list", "total_objects": max(est, 16), "total_estimated": True,
-                                "has_more": True}
+                                "has_more": True, "next_cursor": CURSOR}
     # The same request counted exactly, for comparison: the estimate is the planner's, not the count.
     assert get_where(estimated, where, page_size=10).json()["meta"]["total_objects"] == exact
 
@@ -197,36 +200,38 @@ def test_count_estimated_is_never_below_the_rows_served_postgres(estimated):
     est = plan_rows(estimated, "spent_time = 0 AND is_completed")
     assert est < 90, est  # what the case is about
     first = get_where(estimated, where, count="estimated", page_size=15).json()["meta"]
-    assert first == {"object": "list", "total_objects": max(est, 16), "total_estimated": True, "has_more": True}
+    assert first == {"object": "list", "total_objects": max(est, 16), "total_estimated": True, "has_more": True,
+                     "next_cursor": CURSOR}
     r = get_where(estimated, where, count="estimated", page_size=15, page=6)  # rows 76..90 of 100
     assert len(data_of(r)) == 15
     assert r.json()["meta"] == {"object": "list", "total_objects": max(est, 91), "total_estimated": True,
-                                "has_more": True}
+                                "has_more": True, "next_cursor": CURSOR}
     r = get_where(estimated, where, count="estimated", page_size=15, page=7)  # rows 91..100, the last
     assert len(data_of(r)) == 10
     assert r.json()["meta"] == {"object": "list", "total_objects": max(est, 100), "total_estimated": True,
-                                "has_more": False}
+                                "has_more": False, "next_cursor": None}
 
 
 def test_count_estimated_on_an_empty_page_postgres(estimated):
     r = estimated.get("/tasks", params={"count": "estimated", "page": 1000})
     assert data_of(r) == []
     assert r.json()["meta"] == {"object": "list", "total_objects": max(plan_rows(estimated, "TRUE"), 16),
-                                "total_estimated": True, "has_more": False}
+                                "total_estimated": True, "has_more": False, "next_cursor": None}
 
 
 def test_total_counts_the_filtered_set(paged):
     r = get_where(paged, {"spent_time": {"$gt": 20}}, page_size=3)
     assert [o["spent_time"] for o in data_of(r)] == [21, 22, 23]
-    assert r.json()["meta"] == {"object": "list", "total_objects": 5, "has_more": True}
+    assert r.json()["meta"] == {"object": "list", "total_objects": 5, "has_more": True, "next_cursor": CURSOR}
     r = get_where(paged, {"spent_time": {"$gt": 20}}, page_size=3, page=2)
     assert [o["spent_time"] for o in data_of(r)] == [24, 25]
-    assert r.json()["meta"] == {"object": "list", "total_objects": 5, "has_more": False}
+    assert r.json()["meta"] == {"object": "list", "total_objects": 5, "has_more": False, "next_cursor": None}
 
 
 def test_empty_filtered_set(paged):
     r = get_where(paged, {"spent_time": {"$gt": 1000}})
-    assert r.json() == {"data": [], "meta": {"object": "list", "total_objects": 0, "has_more": False}}
+    assert r.json() == {"data": [], "meta": {"object": "list", "total_objects": 0, "has_more": False,
+                                             "next_cursor": None}}
 
 
 def test_sort_then_page(paged):
@@ -248,7 +253,7 @@ def test_pages_do_not_overlap_and_cover_everything(paged):
 def test_default_page_size_is_20(plain):
     vals, meta = page(plain)
     assert vals == list(range(1, 21))
-    assert meta == {"object": "list", "total_objects": N_PLAIN, "has_more": True}
+    assert meta == {"object": "list", "total_objects": N_PLAIN, "has_more": True, "next_cursor": CURSOR}
 
 
 def test_default_max_page_size_is_100(plain):
@@ -268,4 +273,4 @@ def test_default_min_page_size_is_1(plain):
 def test_default_last_page(plain):
     vals, meta = page(plain, page=6)
     assert vals == list(range(101, N_PLAIN + 1))
-    assert meta == {"object": "list", "total_objects": N_PLAIN, "has_more": False}
+    assert meta == {"object": "list", "total_objects": N_PLAIN, "has_more": False, "next_cursor": None}

@@ -13,6 +13,7 @@ import pytest
 
 import conftest
 from conftest import CREST_BIN, STORE, Server, _abs, _require, assert_problem, on_store
+from rest_apps import CURSOR
 
 
 def _default_tasks_c():
@@ -398,18 +399,23 @@ def test_pipeline_header_on_module_routes(s):
 
 def test_meta_fn(s):
     r = s.get("/tasks")
-    assert r.json()["meta"] == {"object": "list", "total_objects": 2, "has_more": False, "source": "c"}
+    assert r.json()["meta"] == {"object": "list", "total_objects": 2, "has_more": False, "source": "c",
+                                 "next_cursor": None}
     r = s.get("/tasks", params={"page_size": 1})
-    assert r.json()["meta"] == {"object": "list", "total_objects": 2, "has_more": True, "source": "c"}
+    assert r.json()["meta"] == {"object": "list", "total_objects": 2, "has_more": True, "source": "c",
+                                 "next_cursor": CURSOR}
     r = s.get("/tasks", params={"page_size": 1, "page": 2})
-    assert r.json()["meta"] == {"object": "list", "total_objects": 2, "has_more": False, "source": "c"}
+    assert r.json()["meta"] == {"object": "list", "total_objects": 2, "has_more": False, "source": "c",
+                                 "next_cursor": None}
 
 
 def test_meta_fn_without_count(s):
     r = s.get("/tasks", params={"count": "none", "page_size": 1})
-    assert r.json()["meta"] == {"object": "list", "has_more": True, "source": "c"}
+    assert r.json()["meta"] == {"object": "list", "has_more": True, "source": "c",
+                                 "next_cursor": CURSOR}
     r = s.get("/tasks", params={"count": "none", "page_size": 2})
-    assert r.json()["meta"] == {"object": "list", "has_more": False, "source": "c"}
+    assert r.json()["meta"] == {"object": "list", "has_more": False, "source": "c",
+                                 "next_cursor": None}
 
 
 def test_meta_fn_on_groups(s):

@@ -15,7 +15,9 @@
  * to {"age": {"$ge": 18}}). op=embed reads a relation's rows (rel=, on
  * the model) for a page's keys (keys=1,2,3), in the target's scope= and
  * sort_by=, per_parent= rows each. A line uses_index=NAME also checks
- * the last statement's plan uses that index (index_check).
+ * the last statement's plan uses that index (index_check). op=list with
+ * after=[v, ..., id] is a cursor page: the keyset after a row whose sort
+ * key values (the id tie-break last) are those, with the key columns.
  * Usage: golden_plans DIR [--update] [--pg] */
 #include <dirent.h>
 #include <stdio.h>
@@ -68,7 +70,7 @@ static const crest_computed *const comp[] = {&computed[0], &computed[1]};
 
 typedef struct kv {
     const char *op, *id, *where, *scope, *sort_by, *page, *page_size, *count, *field, *order, *fields, *functions,
-        *body, *table, *column, *value, *spec, *page_size_max, *model, *rel, *keys, *per_parent, *uses_index;
+        *body, *table, *column, *value, *spec, *page_size_max, *model, *rel, *keys, *per_parent, *uses_index, *after;
 } kv;
 
 static const char *get(char *line, const char *key)
@@ -84,11 +86,11 @@ static void parse_input(char *copy, kv *k)
         const char **slots[] = {&k->op,    &k->id,    &k->where,  &k->scope,     &k->sort_by, &k->page,
                                 &k->page_size, &k->count, &k->field, &k->order,  &k->fields,  &k->functions,
                                 &k->body,  &k->table, &k->column, &k->value,     &k->spec, &k->page_size_max,
-                                &k->model, &k->rel,   &k->keys,   &k->per_parent, &k->uses_index};
+                                &k->model, &k->rel,   &k->keys,   &k->per_parent, &k->uses_index, &k->after};
         const char *names[] = {"op",    "id",    "where",  "scope",  "sort_by",   "page",
                                "page_size", "count", "field", "order", "fields", "functions",
                                "body",  "table", "column", "value", "spec", "page_size_max", "model",
-                               "rel",   "keys",  "per_parent", "uses_index"};
+                               "rel",   "keys",  "per_parent", "uses_index", "after"};
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
             const char *v = get(line, names[i]);
             if (v)
@@ -169,6 +171,30 @@ static crest__plan *sort_of(crest__arena *a, const crest__model *m, const char *
     return plan;
 }
 
+/* after=[...]: the cursor page's key values (of each sort key's field)
+ * into p, as module_read.c plans a page after a cursor. */
+static int after_of(crest__arena *a, const crest__plan *plan, const char *text, crest__list_plan *p, crest__buf *o)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    crest__val *v = crest__arena_calloc(a, plan->nsort, sizeof *v);
+    if (!j || !v || !json_is_array(j) || json_array_size(j) != plan->nsort) {
+        json_decref(j);
+        crest__buf_appends(o, "error: after must be an array of one value per sort key\n");
+        return -1;
+    }
+    crest__arena_defer(a, (void (*)(void *))json_decref, j);
+    for (unsigned i = 0; i < plan->nsort; i++) {
+        const char *msg = crest__field_operand(a, plan->sort[i].field, json_array_get(j, i), &v[i]);
+        if (msg) {
+            crest__buf_appendf(o, "error: after[%u] %s\n", i, msg);
+            return -1;
+        }
+    }
+    p->after = v;
+    p->key_columns = true;
+    return 0;
+}
+
 /* Compiles the case's statements into stmts (4, empty, of one dialect); *n
  * is how many it used. */
 static int compile_case(crest__arena *a, const crest__model *m, const kv *k, const crest__dialect *d,
@@ -201,6 +227,8 @@ static int compile_case(crest__arena *a, const crest__model *m, const kv *k, con
         bool estimated = !exact && !strcmp(k->count, "estimated");
         crest__list_plan p = {.proj = proj, .where = where, .order = plan, .random = sample,
                               .limit = exact ? size : size + 1, .offset = sample ? 0 : (page - 1) * size};
+        if (k->after && after_of(a, plan, k->after, &p, o))
+            return -1;
         if (estimated && d->explain_json) {
             /* As module_read.c runs them: the count up to page_size's max,
              * then (past it) the planner's estimate, then the page. */
@@ -392,13 +420,17 @@ static const char *pg_setup_for(const char *op)
 static int index_check(const char *name, int plan_rc, crest__buf *plan, crest__buf *out)
 {
     crest__buf_append(plan, "", 1);
-    char want[4][128];
+    char want[5][128];
     snprintf(want[0], sizeof want[0], "USING INDEX %s ", name);
     snprintf(want[1], sizeof want[1], "USING COVERING INDEX %s ", name);
     snprintf(want[2], sizeof want[2], "Index Scan on %s ", name);     /* (PostgreSQL's bitmap scan) */
     snprintf(want[3], sizeof want[3], "Scan using %s on ", name);     /* (its index and index-only scans) */
+    /* The primary key (PostgreSQL's "<table>_pkey") is SQLite's rowid, a
+     * search on it the seek of the id's range. */
+    size_t nl = strlen(name);
+    snprintf(want[4], sizeof want[4], "%s", nl > 5 && !strcmp(name + nl - 5, "_pkey") ? "USING INTEGER PRIMARY KEY (rowid>" : "\x01");
     bool used = false;
-    for (int i = 0; i < 4 && plan_rc == 0; i++)
+    for (int i = 0; i < 5 && plan_rc == 0; i++)
         used |= strstr(plan->ptr, want[i]) != NULL;
     if (!used)
         crest__buf_appendf(out, "INDEX %s NOT USED, plan:\n%s", name, plan->ptr);
