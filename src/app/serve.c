@@ -199,6 +199,43 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
     return rc;
 }
 
+int crest__app_prepare_reload(crest_app *app, crest_error *err)
+{
+    crest__store *s = app->store;
+    if (!s)
+        return 0;
+    const crest__store_vt *vt = s->vt;
+    crest__conn *c = NULL;
+    int rc = vt->connect(s, &c, err);
+    if (rc)
+        return rc;
+    char *emsg = NULL;
+    crest__arena a;
+    crest__arena_init(&a, 4096, 0);
+    crest__dberr e = {0};
+    /* The workers serve meanwhile, on their own connections. Tables made
+     * or altered and the SQL checked against them in one transaction: an
+     * SQL endpoint that does not compile leaves the tables as they were. */
+    if (vt->setup(c, &emsg)) {
+        rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot set the database up: %s", emsg);
+    } else if (vt->begin(c, true, &e, &a)) {
+        rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot write the database: %s", dbmsg(&e));
+    } else {
+        rc = app->nmodels ? crest__rest_prepare(app, c, err) : 0;
+        for (unsigned i = 0; i < app->neps && !rc; i++)
+            if (app->eps[i]->sql)
+                rc = crest__sqlep_check(app, app->eps[i], c, err);
+        if (rc)
+            vt->rollback(c);
+        else if (vt->commit(c, &e, &a))
+            rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot write the database: %s", dbmsg(&e));
+    }
+    free(emsg);
+    vt->disconnect(c);
+    crest__arena_dispose(&a);
+    return rc;
+}
+
 int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
 {
     memset(&w->aw, 0, sizeof w->aw);
@@ -218,6 +255,15 @@ void crest__app_worker_dispose(crest__worker *w)
     if (w->aw.store)
         w->app->store->vt->worker_dispose(w->aw.store);
     w->aw.store = NULL;
+}
+
+void crest__app_worker_switch(crest__worker *w, crest_app *next)
+{
+    /* Tokens were verified with the old app's auth settings. The store's
+     * connections are shared by every app a reload makes. */
+    crest__token_cache_free(w->aw.tokens);
+    w->aw.tokens = NULL;
+    w->app = next;
 }
 
 int crest_app_serve(crest_app *app, crest_error *err)
@@ -248,6 +294,7 @@ static void usage(FILE *f, const char *prog)
             "  --tls-cert FILE     serve HTTPS with this PEM certificate chain (with --tls-key)\n"
             "  --tls-key FILE      the certificate's private key (PEM)\n"
             "  --wait-for-db       wait for a PostgreSQL database that does not answer yet\n"
+            "  --pid-file PATH     write the server's pid there while serving (SIGHUP reloads the app file)\n"
             "  --openapi [3.1|3.0] print the OpenAPI document and exit\n"
             "  --help, --version\n",
             prog);
@@ -305,7 +352,7 @@ int crest_app_main(crest_app *app, int argc, char **argv)
             return 0;
         }
         if ((!strcmp(a, "--listen") || !strcmp(a, "--workers") || !strcmp(a, "--tls-cert") ||
-             !strcmp(a, "--tls-key")) &&
+             !strcmp(a, "--tls-key") || !strcmp(a, "--pid-file")) &&
             i + 1 >= argc) {
             fprintf(stderr, "%s: %s needs a value\n", prog, a);
             return 2;
@@ -316,6 +363,11 @@ int crest_app_main(crest_app *app, int argc, char **argv)
             if (crest_app_set_listen(app, argv[++i])) {
                 fprintf(stderr, "%s: --listen: bad address '%s'\n", prog, argv[i]);
                 return 2;
+            }
+        } else if (!strcmp(a, "--pid-file")) {
+            if (crest_app_set_pid_file(app, argv[++i])) {
+                fprintf(stderr, "%s: out of memory\n", prog);
+                return 1;
             }
         } else if (!strcmp(a, "--tls-cert")) {
             tls_cert = argv[++i];

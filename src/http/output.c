@@ -183,7 +183,7 @@ void crest__worker_flush_log(worker *w)
 
 static void access_log(worker *w, crest_req *req, int status, size_t bytes, uint64_t dur)
 {
-    if (!w->srv->app->access_log)
+    if (!w->cw.app->access_log)
         return;
     char ts[40];
     crest__format_time(ts, sizeof ts);
