@@ -189,6 +189,10 @@ struct server {
     uv_loop_t main_loop;
     uv_signal_t sigterm, sigint, sighup;
     uv_async_t retire_async; /* a worker let go of the last request of a replaced app */
+    /* A reload waits for every worker to switch before it says it is done. */
+    pthread_mutex_t switch_lock;
+    pthread_cond_t switched;
+    int switch_pending;
     bool stopping;
 };
 

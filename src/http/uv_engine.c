@@ -763,6 +763,26 @@ static void reload_async_cb(uv_async_t *a)
     else
         release_app(w->srv, old);
     w->cur_holds = 0;
+    server *srv = w->srv;
+    pthread_mutex_lock(&srv->switch_lock);
+    if (--srv->switch_pending <= 0)
+        pthread_cond_signal(&srv->switched);
+    pthread_mutex_unlock(&srv->switch_lock);
+}
+
+/* Waits (at most 5 s: a worker's loop is never blocked that long) until
+ * every worker has switched, so that the log line means it: every request
+ * from then on gets the new app. */
+static void wait_switched(server *srv)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&srv->switch_lock);
+    while (srv->switch_pending > 0)
+        if (pthread_cond_timedwait(&srv->switched, &srv->switch_lock, &until))
+            break;
+    pthread_mutex_unlock(&srv->switch_lock);
 }
 
 /* On the main thread: frees the replaced apps no worker uses any more (the
@@ -784,6 +804,26 @@ static void free_retired(server *srv, bool all)
 
 static void retire_async_cb(uv_async_t *a) { free_retired(a->data, false); }
 
+/* Every worker to next (the main thread's view first); returns once they
+ * all switched. */
+static void switch_workers(server *srv, crest_app *next)
+{
+    atomic_store(&next->engine_users, srv->nworkers);
+    srv->retired[srv->nretired++] = srv->app;
+    srv->app = next;
+    pthread_mutex_lock(&srv->switch_lock);
+    srv->switch_pending = srv->nworkers;
+    pthread_mutex_unlock(&srv->switch_lock);
+    for (int i = 0; i < srv->nworkers; i++) {
+        worker *w = &srv->workers[i];
+        crest_app *skipped = atomic_exchange_explicit(&w->next_app, next, memory_order_acq_rel);
+        if (skipped) /* an earlier reload this worker never switched to: it never will */
+            release_app(srv, skipped);
+        uv_async_send(&w->reload_async);
+    }
+    wait_switched(srv);
+}
+
 /* SIGHUP: the app file read again and checked here, off the workers'
  * loops; when good, every worker switches to it (reload_async_cb). One log
  * line either way. */
@@ -799,23 +839,13 @@ static void on_sighup(uv_signal_t *s, int signum)
     int rc = r ? crest__app_reload(srv->base, srv->app, &next, &line) : CREST_ENOMEM;
     if (r)
         srv->retired = r;
+    if (!rc)
+        switch_workers(srv, next);
     if (line)
         fprintf(stderr, "%s\n", line);
     else
-        fprintf(stderr, "{\"event\":\"reload_failed\",\"error\":\"out of memory\"}\n");
+        fprintf(stderr, "{\"event\":\"%s\"}\n", rc ? "reload_failed" : "reloaded");
     free(line);
-    if (rc)
-        return;
-    atomic_store(&next->engine_users, srv->nworkers);
-    srv->retired[srv->nretired++] = srv->app;
-    srv->app = next;
-    for (int i = 0; i < srv->nworkers; i++) {
-        worker *w = &srv->workers[i];
-        crest_app *skipped = atomic_exchange_explicit(&w->next_app, next, memory_order_acq_rel);
-        if (skipped) /* an earlier reload this worker never switched to: it never will */
-            release_app(srv, skipped);
-        uv_async_send(&w->reload_async);
-    }
     free_retired(srv, false);
 }
 
@@ -961,12 +991,16 @@ static int uv_serve(crest_app *app, crest_error *err)
     if (!srv)
         return CREST_ENOMEM;
     srv->app = srv->base = app;
+    pthread_mutex_init(&srv->switch_lock, NULL);
+    pthread_cond_init(&srv->switched, NULL);
     int n = app->workers > 0 ? app->workers : (int)uv_available_parallelism();
     if (n < 1)
         n = 1;
     srv->nworkers = n;
     srv->workers = calloc((size_t)n, sizeof(worker));
     if (!srv->workers) {
+        pthread_cond_destroy(&srv->switched);
+        pthread_mutex_destroy(&srv->switch_lock);
         free(srv);
         return CREST_ENOMEM;
     }
@@ -1031,6 +1065,8 @@ static int uv_serve(crest_app *app, crest_error *err)
     if (srv->app != app)
         crest_app_free(srv->app);
     free(srv->retired);
+    pthread_cond_destroy(&srv->switched);
+    pthread_mutex_destroy(&srv->switch_lock);
     free(srv->workers);
     free(srv);
     return rc;
