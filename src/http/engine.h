@@ -133,6 +133,8 @@ struct conn {
     uv_shutdown_t sreq;
     crest__tls *tls;      /* HTTPS: the session; NULL for plain HTTP */
     crest__buf *capture;  /* loopback: output goes here instead of a socket */
+    crest_app *shared_app; /* held while the output borrows its memory (a shared body), so that a
+                              reload does not free it under the write */
 };
 
 struct worker {

@@ -6,6 +6,7 @@ prints it, and the old app goes on. Both stores."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -405,3 +406,37 @@ def test_sighup_with_an_app_made_in_c_is_logged_and_ignored(hello):
     assert ev["reason"] == "the app was not read from an app file: there is nothing to re-read"
     assert s.get("/hello").json() == {"message": "hello"}
     assert s.proc.poll() is None
+
+
+def test_reload_does_not_free_a_body_still_being_sent(crest):
+    """A large shared body (a docs page file, borrowed from the app's memory)
+    still being written to a slow reader when reloads replace its app: the
+    connection holds the old app until the last byte left (regression: the
+    app was freed with the body in the output queue)."""
+    s = crest(LOAD_APP.format(i=1))
+    rewrite(s, LOAD_APP.format(i=2))  # an app a reload made: freed once replaced (the first is the caller's)
+    assert_reloaded(reload(s))
+    whole = s.get("/docs/swagger-ui-bundle.js")
+    assert whole.status_code == 200 and len(whole.content) > 1_000_000
+    so = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    so.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+    so.settimeout(30)
+    so.connect(("127.0.0.1", s.port))
+    try:
+        # pipelined: the kernel takes the first answers whole, the next wait in the output queue
+        so.sendall(http_request("GET", "/docs/swagger-ui-bundle.js") * 4)
+        time.sleep(0.5)
+        for i in (3, 4):  # the app answering is replaced, then so is the next
+            rewrite(s, LOAD_APP.format(i=i))
+            assert_reloaded(reload(s))
+        assert s.get("/v4").json() == {"v": 4}
+        data = bytearray()
+        while len(data) < 4 * len(whole.content) or bytes(data).count(whole.content) < 4:
+            chunk = so.recv(1 << 20)
+            assert chunk, "closed early"
+            data += chunk
+        data = bytes(data)
+    finally:
+        so.close()
+    for part in data.split(whole.content)[:4]:
+        assert part.startswith(b"HTTP/1.1 200") and part.endswith(b"\r\n\r\n"), part[:200]
