@@ -31,6 +31,7 @@ GROUP_TITLES = {
     "pg": "PostgreSQL: the Task model over a 100k-row table, against pgbench (the database's own ceiling) and FastAPI + asyncpg",
     "pgscale": "PostgreSQL scale-out: 1, 2 and 3 crest processes behind nginx",
     "relations": "Relations: 10,000 people × 5 computers (bench/people-app.yaml), crest on SQLite and on PostgreSQL",
+    "reload": "Hot reload: the REST module while the app file is reloaded (SIGHUP) every BENCH_RELOAD_EVERY seconds",
 }
 
 

@@ -42,6 +42,9 @@
 # people without and with include=computers, and computers whose owner has a
 # random name (bench/relations.sh); report.py divides the page with the embed
 # by the page without it per store, and shows the statements per request.
+# tasks_reload (reload): GET /tasks/{id} on crest_tasks while it is reloaded
+# by SIGHUP every BENCH_RELOAD_EVERY seconds (bench/reload.sh), against
+# crest_tasks without reloads.
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -307,6 +310,9 @@ start_fastapi_tasks() {
 # The relations scenarios' databases, servers and statement counts.
 # shellcheck source=bench/relations.sh
 . "$HERE/relations.sh"
+# The hot reload scenario's server (reloaded by SIGHUP while measured) and its check.
+# shellcheck source=bench/reload.sh
+. "$HERE/reload.sh"
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
@@ -367,6 +373,8 @@ scenario rel_where relations GET '/computers?where=%7B%22owner.name%22%3A%22pers
   computers_where.lua - - - crest_people crest_people_pg
 SCEN_CHECK+=([rel_list]=check_relations [rel_include]=check_relations [rel_where]=check_relations)
 SCEN_PER[rel_include]=rel_list:0.4
+scenario tasks_reload reload GET /tasks/12345 tasks_get.lua 0.8 - - crest_tasks crest_tasks_reloading
+SCEN_CHECK[tasks_reload]=check_reload
 # SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
 # again but takes OTHER's numbers of the same run, because the baseline cannot
 # tell the two request patterns apart: nginx answers GET /items/N
