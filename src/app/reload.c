@@ -78,7 +78,10 @@ static int keep_settings(const crest_app *base, crest_app *next, json_t *kept)
     next->durability_normal = base->durability_normal;
     next->limits = base->limits;
     next->metrics_on = base->metrics_on;
-    next->access_log = next->access_log && base->access_log; /* off by CREST_ACCESS_LOG stays off */
+    const char *log = getenv("CREST_ACCESS_LOG"); /* it overrides the file, as at start (crest_app_main) */
+    bool on;
+    if (log && *log && !crest__parse_bool(log, strlen(log), &on))
+        next->access_log = on;
     if (!next->tls || !base->tls) { /* no certificate named, or plain HTTP: base's (HTTPS or not) */
         crest__tls_ctx_free(next->tls);
         next->tls = base->tls;

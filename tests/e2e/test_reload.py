@@ -440,3 +440,35 @@ def test_reload_does_not_free_a_body_still_being_sent(crest):
         so.close()
     for part in data.split(whole.content)[:4]:
         assert part.startswith(b"HTTP/1.1 200") and part.endswith(b"\r\n\r\n"), part[:200]
+
+
+TLS_APP = """\
+database: sqlite:tls.db
+tls:
+  cert: {cert}
+  key: {key}
+endpoints:
+  - path: /v
+    sql: SELECT {v} AS v
+    returns: one
+"""
+
+
+def test_reload_reads_the_tls_certificate_again(crest, tmp_path):
+    import ssl
+    from test_tls import make_cert
+    cert1, key1 = make_cert(tmp_path, "one")
+    cert2, key2 = make_cert(tmp_path, "two")
+    s = crest(TLS_APP.format(cert=cert1, key=key1, v=1))
+    s.tls = ssl.create_default_context(cafile=str(cert1))
+    with s.raw() as old:  # a connection made before: its session goes on
+        old.send(http_request("GET", "/v"))
+        assert old.read_response().json() == {"v": 1}
+        rewrite(s, TLS_APP.format(cert=cert2, key=key2, v=2))
+        assert assert_reloaded(reload(s))["kept"] == []
+        old.send(http_request("GET", "/v"))
+        assert old.read_response().json() == {"v": 2}
+    with pytest.raises(ssl.SSLCertVerificationError):
+        s.raw()  # new connections: the new certificate, which cert1 does not verify
+    s.tls = ssl.create_default_context(cafile=str(cert2))
+    assert s.get("/v").json() == {"v": 2}
