@@ -97,7 +97,8 @@ void crest_app_free(crest_app *app)
     crest__auth_free(app->auth);
     if (!app->tls_borrowed)
         crest__tls_ctx_free(app->tls);
-    crest__ratelimits_free(app->limits_table);
+    if (!app->limits_borrowed)
+        crest__ratelimits_free(app->limits_table);
     for (unsigned i = 0; i < app->ncors; i++)
         free(app->cors_origins[i]);
     free(app->cors_origins);

@@ -14,7 +14,8 @@
  * flight), the pool, durability, limits (request buffers are sized by
  * them), whether metrics are counted, and whether the server speaks
  * HTTPS. startup_sql runs once, at start. A file that names a TLS
- * certificate has it read again: new connections use it.
+ * certificate has it read again: new connections use it. Rate limits'
+ * buckets go on (a changed limit applies to them).
  *
  * Also here: the pid file (`pid_file:` or --pid-file) that `crest reload`
  * reads. */
@@ -82,6 +83,11 @@ static int keep_settings(const crest_app *base, crest_app *next, json_t *kept)
     bool on;
     if (log && *log && !crest__parse_bool(log, strlen(log), &on))
         next->access_log = on;
+    if (base->limits_table) { /* the buckets go on: a client over its limit stays over it */
+        crest__ratelimits_free(next->limits_table);
+        next->limits_table = base->limits_table;
+        next->limits_borrowed = true;
+    }
     if (!next->tls || !base->tls) { /* no certificate named, or plain HTTP: base's (HTTPS or not) */
         crest__tls_ctx_free(next->tls);
         next->tls = base->tls;

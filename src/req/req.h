@@ -80,8 +80,9 @@ struct crest_app {
     bool loading, c_endpoints;
     char *pid_file;
     /* An app made by a reload borrows from the app first served (which outlives it): the store, the
-     * metrics (shared, refcounted) and, when its file names no certificate, the TLS context. */
-    bool reloaded, tls_borrowed;
+     * metrics (shared, refcounted), the rate limits' buckets (so a reload does not refill them) and,
+     * when its file names no certificate, the TLS context. */
+    bool reloaded, tls_borrowed, limits_borrowed;
     /* The engine: workers that still use this app after a reload switched away from it. */
     atomic_int engine_users;
     /* Lines of app file nodes that errors found after loading (at check or

@@ -472,3 +472,26 @@ def test_reload_reads_the_tls_certificate_again(crest, tmp_path):
         s.raw()  # new connections: the new certificate, which cert1 does not verify
     s.tls = ssl.create_default_context(cafile=str(cert2))
     assert s.get("/v").json() == {"v": 2}
+
+
+RATE_APP = """\
+database: sqlite:rate.db
+endpoints:
+  - path: /r
+    rate_limit: {limit}
+    sql: SELECT {v} AS v
+    returns: one
+"""
+
+
+def test_rate_limit_buckets_survive_a_reload(crest):
+    s = crest(RATE_APP.format(limit="3/1h", v=1))
+    for _ in range(3):
+        assert s.get("/r").status_code == 200
+    assert s.get("/r").status_code == 429
+    rewrite(s, RATE_APP.format(limit="3/1h", v=2))
+    assert_reloaded(reload(s))
+    assert s.get("/r").status_code == 429  # not refilled by the reload
+    rewrite(s, RATE_APP.format(limit="1000/1s", v=3))
+    assert_reloaded(reload(s))
+    assert s.get("/r").json() == {"v": 3}  # a new limit applies to the bucket
