@@ -196,6 +196,7 @@ def test_request_in_flight_finishes_on_the_old_app(crest):
         assert r.json() == {"n": SLOW_N, "v": 1}  # the old app's answer
     finally:
         c.close()
+    s.wait_access("slow-one")  # its log line may come a moment after the answer
     ev = s.events()
     reloaded_at = next(i for i, e in enumerate(ev) if e.get("event") == "reloaded")
     done_at = next(i for i, e in enumerate(ev) if e.get("request_id") == "slow-one")
