@@ -63,10 +63,18 @@ static const char *dbmsg(const crest__dberr *e)
     return e->detail ? e->detail : "unknown error";
 }
 
+/* What prepare_on does: start (startup SQL, then the models' tables, then
+ * the SQL endpoints checked), a dry run (crest check: the same, changing
+ * nothing), or a reload (no startup SQL; the tables and the SQL endpoints'
+ * checks in one transaction, so that an SQL endpoint that does not compile
+ * leaves the tables as they were). */
+enum prep_mode { PREP_START, PREP_DRY_RUN, PREP_RELOAD };
+
 /* Start-up work on one connection of the store s: startup SQL, models,
- * checks of the SQL endpoints. A dry run changes nothing. */
-static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error *err)
+ * checks of the SQL endpoints. */
+static int prepare_on(crest_app *app, crest__store *s, enum prep_mode mode, crest_error *err)
 {
+    bool dry_run = mode == PREP_DRY_RUN, reload = mode == PREP_RELOAD;
     const crest__store_vt *vt = s->vt;
     crest__conn *c = NULL;
     int rc = vt->connect(s, &c, err);
@@ -97,7 +105,7 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
         rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot set the database up: %s", emsg);
         goto out;
     }
-    if (app->startup_sql) {
+    if (app->startup_sql && !reload) {
         if (vt->begin(c, false, &e, &a) || vt->exec_script(c, app->startup_sql, &emsg)) {
             vt->rollback(c);
             rc = crest__error_set(err, CREST_ECONFIG, app->source_name, crest__app_line(app, "startup_sql"),
@@ -109,13 +117,17 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
             goto out;
         }
     }
-    if (app->nmodels) {
+    if (app->nmodels || reload) {
         /* Tables made or extended in one transaction: all or nothing. */
         if (vt->begin(c, true, &e, &a)) {
             rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot write the database: %s", dbmsg(&e));
             goto out;
         }
-        if ((rc = crest__rest_prepare(app, c, err))) {
+        rc = app->nmodels ? crest__rest_prepare(app, c, err) : 0;
+        for (unsigned i = 0; i < app->neps && reload && !rc; i++)
+            if (app->eps[i]->sql)
+                rc = crest__sqlep_check(app, app->eps[i], c, err);
+        if (rc) {
             vt->rollback(c);
             goto out;
         }
@@ -124,7 +136,7 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
             goto out;
         }
     }
-    for (unsigned i = 0; i < app->neps; i++) {
+    for (unsigned i = 0; i < app->neps && !reload; i++) {
         if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], c, err)))
             goto out;
     }
@@ -137,20 +149,24 @@ out:
     return rc;
 }
 
+/* An app without a database: 0, or the error of what needs one. */
+static int without_db(crest_app *app, crest_error *err)
+{
+    for (unsigned i = 0; i < app->neps; i++)
+        if (app->eps[i]->sql)
+            return crest__error_set(err, CREST_ECONFIG, app->source_name, app->eps[i]->sql->line,
+                                    "SQL endpoints need a database (the 'database' key or CREST_DATABASE)");
+    if (app->nmodels) {
+        crest__error_set(err, CREST_ECONFIG, NULL, 0, "models need a database (the 'database' key or CREST_DATABASE)");
+        return crest__app_locate(app, err, "models", CREST_ECONFIG);
+    }
+    return 0;
+}
+
 int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
 {
-    if (!app->db_path) {
-        for (unsigned i = 0; i < app->neps; i++)
-            if (app->eps[i]->sql)
-                return crest__error_set(err, CREST_ECONFIG, app->source_name, app->eps[i]->sql->line,
-                                        "SQL endpoints need a database (the 'database' key or CREST_DATABASE)");
-        if (app->nmodels) {
-            crest__error_set(err, CREST_ECONFIG, NULL, 0,
-                             "models need a database (the 'database' key or CREST_DATABASE)");
-            return crest__app_locate(app, err, "models", CREST_ECONFIG);
-        }
-        return 0;
-    }
+    if (!app->db_path)
+        return without_db(app, err);
     /* A dry run (crest check) writes nothing: a SQLite database that does
      * not exist yet is checked in memory, an existing one inside a
      * rolled-back transaction. PostgreSQL is not connected to at all: the
@@ -181,7 +197,7 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
     if (app->store)
         app->store->vt->close(app->store);
     app->store = s; /* serving: the workers' connections come from it */
-    rc = prepare_on(app, s, dry_run, err);
+    rc = prepare_on(app, s, dry_run ? PREP_DRY_RUN : PREP_START, err);
     /* --wait-for-db: a database that does not answer yet is waited for
      * (a second between tries), so that crest and its database can start
      * together. */
@@ -190,7 +206,7 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
             fputs("{\"event\":\"waiting_for_database\"}\n", stderr);
         sleep(1);
         *err = (crest_error){0};
-        rc = prepare_on(app, s, dry_run, err);
+        rc = prepare_on(app, s, dry_run ? PREP_DRY_RUN : PREP_START, err);
     }
     if (rc || dry_run) {
         s->vt->close(s);
@@ -201,39 +217,8 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
 
 int crest__app_prepare_reload(crest_app *app, crest_error *err)
 {
-    crest__store *s = app->store;
-    if (!s)
-        return 0;
-    const crest__store_vt *vt = s->vt;
-    crest__conn *c = NULL;
-    int rc = vt->connect(s, &c, err);
-    if (rc)
-        return rc;
-    char *emsg = NULL;
-    crest__arena a;
-    crest__arena_init(&a, 4096, 0);
-    crest__dberr e = {0};
-    /* The workers serve meanwhile, on their own connections. Tables made
-     * or altered and the SQL checked against them in one transaction: an
-     * SQL endpoint that does not compile leaves the tables as they were. */
-    if (vt->setup(c, &emsg)) {
-        rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot set the database up: %s", emsg);
-    } else if (vt->begin(c, true, &e, &a)) {
-        rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot write the database: %s", dbmsg(&e));
-    } else {
-        rc = app->nmodels ? crest__rest_prepare(app, c, err) : 0;
-        for (unsigned i = 0; i < app->neps && !rc; i++)
-            if (app->eps[i]->sql)
-                rc = crest__sqlep_check(app, app->eps[i], c, err);
-        if (rc)
-            vt->rollback(c);
-        else if (vt->commit(c, &e, &a))
-            rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot write the database: %s", dbmsg(&e));
-    }
-    free(emsg);
-    vt->disconnect(c);
-    crest__arena_dispose(&a);
-    return rc;
+    /* The workers serve meanwhile, on their own connections of the store. */
+    return app->store ? prepare_on(app, app->store, PREP_RELOAD, err) : without_db(app, err);
 }
 
 int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)

@@ -229,22 +229,14 @@ modules:
     model: Task
 """
 
-MODEL_APP_2 = """\
-database: sqlite:models.db
-models:
-  Task:
-    fields:
+# A new field of Task, a new model and its module.
+MODEL_APP_2 = MODEL_APP.replace("      title: {type: string, required: true}\n", """\
       title: {type: string, required: true}
       done:  {type: bool, default: false}
   Note:
     fields:
       body: {type: string, required: true}
-modules:
-  tasks:
-    model: Task
-  notes:
-    model: Note
-"""
+""") + "  notes:\n    model: Note\n"
 
 
 def test_model_change_migrates_on_reload(crest):
