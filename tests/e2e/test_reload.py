@@ -323,6 +323,15 @@ def test_crest_reload_by_the_app_files_pid_file(crest):
     assert s.get("/v2").json() == {"v": 2}
 
 
+def test_a_pid_file_that_cannot_be_written_stops_the_start(tmp_path):
+    app = tmp_path / "app.yaml"
+    app.write_text("endpoints: []\n")
+    bad = tmp_path / "no-such-dir" / "crest.pid"
+    p = run_cli([CREST_BIN, "serve", str(app), "--listen", "127.0.0.1:0", "--pid-file", str(bad)])
+    assert p.returncode == 1
+    assert p.err.endswith(f"crest serve: {bad}: cannot write the pid file: No such file or directory\n"), p.err
+
+
 def test_crest_reload_without_a_server(tmp_path):
     missing = tmp_path / "none.pid"
     p = run_cli([CREST_BIN, "reload", "--pid-file", str(missing)])
