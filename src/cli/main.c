@@ -25,8 +25,8 @@ static const struct command {
      "finishing on the old one; a bad one is logged and the old one goes on.\n"},
     {"reload", "crest reload APP_FILE | --pid-file PATH",
      "make a running `crest serve` re-read its app file: sends SIGHUP to the pid in the pid file (--pid-file,\n"
-     "or the app file's pid_file); the server's log says whether the file was good. Exit 0 when sent, 1 when\n"
-     "the pid file cannot be read or names no running process\n"
+     "or the app file's pid_file: then the file must load, or nothing is sent); the server's log says whether\n"
+     "the file was good. Exit 0 when sent, 1 when the pid file cannot be read or names no running process\n"
      "  --pid-file PATH     the pid file the server writes (crest serve --pid-file)\n"},
     {"check", "crest check APP_FILE",
      "validate the app file, its database and its SQL without serving (PostgreSQL: the app file only, without\n"

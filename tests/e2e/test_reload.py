@@ -321,6 +321,13 @@ def test_crest_reload_by_the_app_files_pid_file(crest):
     assert_reloaded(reload(s, lambda: p.append(run_cli([CREST_BIN, "reload", str(s.app_path)], cwd=s.dir))))
     assert p[0].returncode == 0, p[0].err
     assert s.get("/v2").json() == {"v": 2}
+    # the pid file's name is in the app file: one that does not load is said so, and nothing is sent
+    rewrite(s, LOAD_APP.format(i=3) + "pid_file: crest.pid\nbogus: 1\n")
+    p = run_cli([CREST_BIN, "reload", str(s.app_path)], cwd=s.dir)
+    assert p.returncode == 1
+    assert p.err == "crest: " + check_error(s) + "\n"
+    time.sleep(0.2)
+    assert len(reload_events(s)) == 1
 
 
 def test_a_pid_file_that_cannot_be_written_stops_the_start(tmp_path):
