@@ -504,3 +504,17 @@ def test_rate_limit_buckets_survive_a_reload(crest):
     rewrite(s, RATE_APP.format(limit="1000/1s", v=3))
     assert_reloaded(reload(s))
     assert s.get("/r").json() == {"v": 3}  # a new limit applies to the bucket
+
+
+def test_sighup_with_an_app_file_and_endpoints_made_in_c_is_ignored(slow_app, tmp_path):
+    """A C program that loads an app file and adds its own endpoints: a reload
+    of the file could not give those back, so SIGHUP is logged and ignored."""
+    app = tmp_path / "extra.yaml"
+    app.write_text("endpoints:\n  - path: /extra\n    sql: SELECT 1 AS one\n    returns: one\ndatabase: sqlite:extra.db\n")
+    s = slow_app(env={"SLOW_APP_FILE": str(app)})
+    s.signal(signal.SIGHUP)
+    ev = s.wait_for_line(lambda e: e.get("event") == "reload_ignored")
+    assert ev["reason"] == ("the app has endpoints or models made in C, which a reload of its app file could not "
+                            "give back")
+    assert s.get("/quick").json() == {"ok": True}
+    assert s.get("/extra").json() == {"one": 1}
