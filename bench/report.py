@@ -37,6 +37,7 @@ GROUP_TITLES = {
     "etag": "Conditional requests: GET /tasks/12345 without and with a matching If-None-Match (304), SQLite and PostgreSQL",
     "cursor": "Cursor pagination: page N of the 100k-row tasks table (page_size 50, count=none) by page= "
               "(cursor_pageN) and by cursor (cursor_nextN), on SQLite and on PostgreSQL",
+    "reload": "Hot reload: the REST module while the app file is reloaded (SIGHUP) every BENCH_RELOAD_EVERY seconds",
 }
 
 

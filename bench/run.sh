@@ -54,6 +54,9 @@
 # cursor_page10/100/1000 and cursor_next10/100/1000 (cursor): page N of the
 # 100k-row tasks table by page= and by cursor (the next_cursor of page N - 1),
 # on SQLite and PostgreSQL (bench/cursor.sh); `make bench-cursor` runs them.
+# tasks_reload (reload): GET /tasks/{id} on crest_tasks while it is reloaded
+# by SIGHUP every BENCH_RELOAD_EVERY seconds (bench/reload.sh), against
+# crest_tasks without reloads.
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -331,6 +334,9 @@ start_fastapi_tasks() {
 # The cursor scenarios' check (the cursor of each server's page).
 # shellcheck source=bench/cursor.sh
 . "$HERE/cursor.sh"
+# The hot reload scenario's server (reloaded by SIGHUP while measured) and its check.
+# shellcheck source=bench/reload.sh
+. "$HERE/reload.sh"
 
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
@@ -403,6 +409,8 @@ for n in 10 100 1000; do
   scenario "cursor_next$n" cursor GET "$CURSOR_PATH" cursor_page.lua - - - crest_tasks crest_pg
   SCEN_CHECK+=(["cursor_page$n"]=check_cursor ["cursor_next$n"]=check_cursor)
 done
+scenario tasks_reload reload GET /tasks/12345 tasks_get.lua 0.8 - - crest_tasks crest_tasks_reloading
+SCEN_CHECK[tasks_reload]=check_reload
 # SHARED_BASELINE[NAME]=OTHER: when OTHER runs too, NAME's baseline is not measured
 # again but takes OTHER's numbers of the same run, because the baseline cannot
 # tell the two request patterns apart: nginx answers GET /items/N

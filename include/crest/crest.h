@@ -156,7 +156,9 @@ void crest_app_free(crest_app *app);
 
 /* Loads an app file (YAML or JSON): settings and SQL endpoints. On error
  * returns CREST_ECONFIG and fills err with the file, the line and the cause;
- * the app is then unusable for serving. */
+ * the app is then unusable for serving. While the app is served, SIGHUP
+ * re-reads this file (hot reload; see crest_app_serve) unless endpoints
+ * were added in C too, which a reload could not give back. */
 int crest_app_load_file(crest_app *app, const char *path, crest_error *err);
 /* The same from memory; `name` is what error messages call the text. */
 int crest_app_load_string(crest_app *app, const char *name, const char *text, size_t len,
@@ -247,6 +249,13 @@ char *crest_app_token(crest_app *app, const char *sub, const char *const *permis
 crest_limits *crest_app_limits(crest_app *app);
 /* Access log on stderr (default on). */
 void crest_app_set_access_log(crest_app *app, bool on);
+/* A file the server writes its pid into once it listens, and removes when it
+ * stops (`crest reload` reads it to send SIGHUP). The path is copied; NULL:
+ * none (the default). 0 or CREST_ENOMEM. */
+int crest_app_set_pid_file(crest_app *app, const char *path);
+/* The pid file set by crest_app_set_pid_file or the app file's pid_file:
+ * (borrowed from the app), or NULL. */
+const char *crest_app_pid_file(const crest_app *app);
 
 /* Checks what serving needs without serving: opens the database (or, when
  * the file does not exist yet, an in-memory one), runs the startup SQL and

@@ -71,7 +71,7 @@ void crest_app_free(crest_app *app)
         free(e);
     }
     free(app->eps);
-    if (app->store)
+    if (app->store && !app->reloaded) /* a reloaded app borrows the store of the app first served */
         app->store->vt->close(app->store);
     crest__router_free(app->router);
     free(app->listen_host);
@@ -80,6 +80,8 @@ void crest_app_free(crest_app *app)
     free(app->startup_sql);
     free(app->api_prefix);
     free(app->source_name);
+    free(app->app_file);
+    free(app->pid_file);
     free(app->info_title);
     free(app->info_version);
     free(app->info_description);
@@ -93,10 +95,13 @@ void crest_app_free(crest_app *app)
     crest__gzslot_free(&app->openapi_gz);
     crest__docs_cache_free(app->docs_cache);
     free(app->metrics_perm);
-    crest__metrics_free(app->metrics);
+    crest__metrics_free(app->metrics); /* shared with reloaded apps: freed by the last */
+    free(app->metric_series);
     crest__auth_free(app->auth);
-    crest__tls_ctx_free(app->tls);
-    crest__ratelimits_free(app->limits_table);
+    if (!app->tls_borrowed)
+        crest__tls_ctx_free(app->tls);
+    if (!app->limits_borrowed)
+        crest__ratelimits_free(app->limits_table);
     for (unsigned i = 0; i < app->ncors; i++)
         free(app->cors_origins[i]);
     free(app->cors_origins);
@@ -181,6 +186,18 @@ int crest__app_locate(const crest_app *app, crest_error *err, const char *key, i
 
 crest_limits *crest_app_limits(crest_app *app) { return &app->limits; }
 void crest_app_set_access_log(crest_app *app, bool on) { app->access_log = on; }
+
+int crest_app_set_pid_file(crest_app *app, const char *path)
+{
+    char *p = path ? strdup(path) : NULL;
+    if (path && !p)
+        return CREST_ENOMEM;
+    free(app->pid_file);
+    app->pid_file = p;
+    return 0;
+}
+
+const char *crest_app_pid_file(const crest_app *app) { return app->pid_file; }
 
 int crest_app_set_metrics(crest_app *app, bool on, const char *permission)
 {
@@ -421,11 +438,15 @@ static int add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, cres
 
 int crest_app_add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err)
 {
+    if (!app->loading)
+        app->c_endpoints = true; /* a reload of the app file could not give it back */
     return add_endpoint(app, ep, ud, NULL, false, err);
 }
 
 int crest_app_add_endpoints(crest_app *app, const crest_endpoint *eps, size_t n, void *ud, crest_error *err)
 {
+    if (!app->loading)
+        app->c_endpoints = true;
     for (size_t i = 0; i < n; i++) {
         int rc = add_endpoint(app, &eps[i], ud, NULL, false, err);
         if (rc)

@@ -44,6 +44,9 @@ void crest__req_reset(crest_req *req, crest_res *res);
 
 int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err);
 void crest__app_worker_dispose(crest__worker *w);
+/* A reload switched the worker to next (on its loop): what it keeps per
+ * app (verified tokens) starts again; its store connections stay. */
+void crest__app_worker_switch(crest__worker *w, crest_app *next);
 
 /* ---- metrics.c ---- */
 
@@ -52,8 +55,14 @@ void crest__app_worker_dispose(crest__worker *w);
 int crest__metrics_worker_init(crest_app *app, crest__worker *w);
 /* Unlinks and frees the worker's counters. */
 void crest__metrics_worker_dispose(crest__worker *w);
-/* Frees what crest__metrics_worker_init made (every worker disposed). */
+/* Drops an app's reference to the counters; the last frees them (every
+ * worker disposed). */
 void crest__metrics_free(crest__metrics *m);
+/* A reload: `to` counts into from's counters (shared, refcounted), its
+ * routes registered as series (a route both apps have keeps its counters).
+ * On the main thread, before any worker serves `to`. 0, CREST_ENOMEM, or
+ * CREST_ECONFIG past 65,536 series. */
+int crest__metrics_share(crest_app *from, crest_app *to);
 /* Counts one answered request of the worker (its route, status, duration). */
 void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, uint64_t dur_us);
 /* Counts n statements a request of the worker ran on the database (on the
@@ -65,6 +74,10 @@ void crest__metrics_gzip(crest__worker *w, size_t identity, size_t gz);
 const crest_endpoint *crest__metrics_endpoint(void);
 /* Opens the database once at start: WAL mode, startup SQL, endpoint SQL checked. */
 int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err);
+/* A reload's start-up work on app->store (borrowed from the app serving):
+ * tables made or altered and the SQL endpoints checked, in one transaction
+ * that a failure rolls back; no startup_sql. */
+int crest__app_prepare_reload(crest_app *app, crest_error *err);
 /* Registers /healthz (unless the app has it), /openapi.json and /docs, then
  * makes the OpenAPI document. */
 int crest__app_add_builtins(crest_app *app, crest_error *err);
@@ -102,6 +115,24 @@ void crest__gz_done(crest__worker *w);
 int crest__gz_headers(crest__buf *out, const crest__buf *h, bool gzipped);
 /* Frees the worker's deflate state. */
 void crest__gz_worker_free(crest__worker *w);
+
+/* ---- reload.c: hot reload ---- */
+
+/* A reload of the app `cur` (serving; `base` is the app first served,
+ * which outlives every reload), on the main thread while workers serve
+ * cur: 0 and *out, the new app ready to serve (its tables made or altered,
+ * its SQL checked, its builtins and OpenAPI document made), with the
+ * store, the metrics and the settings that need a restart taken from
+ * base; CREST__RELOAD_IGNORED when there is nothing to re-read; or an
+ * error code, nothing changed. In every case *line is the log line to
+ * print (malloc'd JSON; NULL when out of memory): the routes and what
+ * changed, or the error as `crest check` prints it, or why it was ignored. */
+#define CREST__RELOAD_IGNORED 1
+int crest__app_reload(crest_app *base, crest_app *cur, crest_app **out, char **line);
+/* The pid file of the app, when it has one: written once serving (0, or an
+ * error code with err set), and removed at the end. */
+int crest__pid_file_write(const crest_app *app, crest_error *err);
+void crest__pid_file_remove(const crest_app *app);
 
 /* ---- the engine adapter ---- */
 typedef struct crest__engine {

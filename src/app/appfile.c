@@ -352,7 +352,7 @@ static int load_root(crest__loader *L, const ynode *root)
     static const char *const keys[] = {"database", "listen", "workers", "api_prefix", "api_version", "limits",
                                        "endpoints", "startup_sql", "access_log", "models", "modules", "durability",
                                        "info", "servers", "openapi", "docs", "auth", "cors", "rate_limit", "tls", "metrics",
-                                       "groups", "pool", "password_file", "compression", NULL};
+                                       "groups", "pool", "password_file", "compression", "pid_file", NULL};
     if (root->kind != Y_MAP)
         return crest__af_bad(L, root, "the app file must be a map at the top (database:, listen:, endpoints: ...)");
     if (crest__af_check_keys(L, root, "app file", keys))
@@ -410,7 +410,10 @@ int crest_app_load_string(crest_app *app, const char *name, const char *text, si
     free(app->source_name);
     app->source_name = strdup(name);
     crest__loader L = {app, name, err};
+    bool was_loading = app->loading;
+    app->loading = true; /* the endpoints it adds are the file's (crest_app_add_endpoint) */
     int rc = load_root(&L, root);
+    app->loading = was_loading;
     crest__ytree_free(root);
     if (rc && err && err->code == 0)
         crest__error_set(err, rc, name, 0, "cannot load the app file");
@@ -440,5 +443,10 @@ int crest_app_load_file(crest_app *app, const char *path, crest_error *err)
     if (!rc)
         rc = crest_app_load_string(app, path, b.ptr ? b.ptr : "", b.len, err);
     crest__buf_dispose(&b);
+    if (!rc) {
+        free(app->app_file); /* what SIGHUP re-reads while serving */
+        if (!(app->app_file = strdup(path)))
+            rc = crest__error_set(err, CREST_ENOMEM, NULL, 0, "out of memory");
+    }
     return rc;
 }

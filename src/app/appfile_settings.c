@@ -241,6 +241,13 @@ int crest__af_load_settings(crest__loader *L, const ynode *root)
     const ynode *x;
     const char *s;
     int rc;
+    /* Settings a reload keeps until a restart: it says so when the file
+     * changes one (reload.c), so it needs to know the file gave it. */
+    static const char *const kept[] = {"database", "password_file", "pool", "listen", "workers", "metrics",
+                                       "limits", "tls", "durability", NULL};
+    for (size_t i = 0; kept[i]; i++)
+        if ((x = crest__ytree_get(root, kept[i])) && crest__app_note_line(app, kept[i], x->line))
+            return CREST_ENOMEM;
     if ((x = crest__ytree_get(root, "database"))) {
         if ((rc = crest__af_get_string(L, x, "database", &s)))
             return rc;
@@ -324,6 +331,14 @@ int crest__af_load_settings(crest__loader *L, const ynode *root)
         }
         if (crest_app_set_compression(app, on, min, (int)level))
             return CREST_EINVAL; /* the level was checked */
+    }
+    if ((x = crest__ytree_get(root, "pid_file"))) {
+        if (crest__af_want_scalar(L, x, "pid_file"))
+            return CREST_ECONFIG;
+        if (!*x->str)
+            return crest__af_bad(L, x, "pid_file: expected a file name");
+        if (crest_app_set_pid_file(app, x->str))
+            return CREST_ENOMEM;
     }
     if ((x = crest__ytree_get(root, "access_log"))) {
         bool on;

@@ -46,19 +46,34 @@ typedef struct route_counts {
     counter sum_us;
 } route_counts;
 
+/* A series (method and route) has its counters in every worker's block, in
+ * chunks of CHUNK, made when an app registers the series (the main thread,
+ * before any worker serves that app) and never moved: a worker finds its
+ * counters without a lock. Series are never dropped, so a counter goes on
+ * across a reload that keeps its route, and never goes backwards. */
+#define CHUNK 64
+#define MAX_CHUNKS 1024 /* 65,536 series: routes of every app served since the start */
+
 struct crest__metrics_block {
     crest__metrics_block *next;
     counter statements;          /* run on the database for the worker's requests */
     counter gzip_answers;        /* answers sent gzipped (compress.c) */
     counter gzip_saved;          /* identity bytes minus gzip bytes of those */
-    unsigned nroutes;            /* the app's endpoints, then one for requests no route matched */
-    route_counts routes[];
+    _Atomic(route_counts *) chunks[MAX_CHUNKS];
 };
+
+typedef struct series {
+    const char *method;          /* static */
+    char *route;                 /* owned */
+} series;
 
 struct crest__metrics {
     pthread_mutex_t lock;
     crest__metrics_block *blocks;
     time_t started;
+    atomic_int refs;             /* the apps sharing it: the app first served and those reloads made */
+    series *series;              /* by first registration: the first app's endpoints, then unmatched */
+    unsigned nseries, capseries;
 };
 
 static void bump(counter *c, uint64_t by)
@@ -68,6 +83,78 @@ static void bump(counter *c, uint64_t by)
 }
 
 static uint64_t read_counter(counter *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+
+/* Gives b the chunks of the series [0, nseries); under m->lock. */
+static int block_grow(crest__metrics_block *b, unsigned nseries)
+{
+    for (unsigned c = 0; c * CHUNK < nseries; c++) {
+        if (atomic_load_explicit(&b->chunks[c], memory_order_relaxed))
+            continue;
+        route_counts *rc = calloc(CHUNK, sizeof *rc);
+        if (!rc)
+            return CREST_ENOMEM;
+        atomic_store_explicit(&b->chunks[c], rc, memory_order_release);
+    }
+    return 0;
+}
+
+static route_counts *counts_of(crest__metrics_block *b, unsigned s)
+{
+    route_counts *c = atomic_load_explicit(&b->chunks[s / CHUNK], memory_order_acquire);
+    return c ? &c[s % CHUNK] : NULL;
+}
+
+/* The series of (method, route), registered when new; under m->lock. */
+static int series_of(crest__metrics *m, const char *method, const char *route, unsigned *out)
+{
+    for (unsigned i = 0; i < m->nseries; i++)
+        if (!strcmp(m->series[i].method, method) && !strcmp(m->series[i].route, route)) {
+            *out = i;
+            return 0;
+        }
+    if (m->nseries == (unsigned)MAX_CHUNKS * CHUNK)
+        return CREST_ECONFIG; /* the reload that would add one more fails */
+    if (m->nseries == m->capseries) {
+        unsigned cap = m->capseries ? 2 * m->capseries : 32;
+        series *n = realloc(m->series, cap * sizeof *n);
+        if (!n)
+            return CREST_ENOMEM;
+        m->series = n;
+        m->capseries = cap;
+    }
+    char *r = strdup(route);
+    if (!r)
+        return CREST_ENOMEM;
+    m->series[m->nseries] = (series){method, r};
+    for (crest__metrics_block *b = m->blocks; b; b = b->next)
+        if (block_grow(b, m->nseries + 1)) {
+            free(r);
+            return CREST_ENOMEM;
+        }
+    *out = m->nseries++;
+    return 0;
+}
+
+/* Registers the app's routes (and unmatched) as series of m: app->metric_series. */
+static int attach(crest_app *app, crest__metrics *m)
+{
+    unsigned *map = calloc(app->neps + 1, sizeof *map);
+    if (!map)
+        return CREST_ENOMEM;
+    int rc = 0;
+    pthread_mutex_lock(&m->lock);
+    for (unsigned r = 0; r <= app->neps && !rc; r++)
+        rc = series_of(m, r < app->neps ? crest_method_name(app->eps[r]->spec->method) : "",
+                       r < app->neps ? app->eps[r]->full_path : "(unmatched)", &map[r]);
+    pthread_mutex_unlock(&m->lock);
+    if (rc) {
+        free(map);
+        return rc;
+    }
+    free(app->metric_series);
+    app->metric_series = map;
+    return 0;
+}
 
 int crest__metrics_worker_init(crest_app *app, crest__worker *w)
 {
@@ -79,18 +166,49 @@ int crest__metrics_worker_init(crest_app *app, crest__worker *w)
             return CREST_ENOMEM;
         pthread_mutex_init(&app->metrics->lock, NULL);
         app->metrics->started = time(NULL);
+        atomic_init(&app->metrics->refs, 1);
     }
-    unsigned n = app->neps + 1;
-    crest__metrics_block *b = calloc(1, sizeof *b + n * sizeof(route_counts));
+    int rc;
+    if (!app->metric_series && (rc = attach(app, app->metrics)))
+        return rc;
+    crest__metrics_block *b = calloc(1, sizeof *b);
     if (!b)
         return CREST_ENOMEM;
-    b->nroutes = n;
     pthread_mutex_lock(&app->metrics->lock);
-    b->next = app->metrics->blocks;
-    app->metrics->blocks = b;
+    rc = block_grow(b, app->metrics->nseries);
+    if (!rc) {
+        b->next = app->metrics->blocks;
+        app->metrics->blocks = b;
+    }
     pthread_mutex_unlock(&app->metrics->lock);
+    if (rc) {
+        for (unsigned c = 0; c < MAX_CHUNKS; c++)
+            free(atomic_load_explicit(&b->chunks[c], memory_order_relaxed));
+        free(b);
+        return rc;
+    }
     w->aw.metrics = b;
     return 0;
+}
+
+int crest__metrics_share(crest_app *from, crest_app *to)
+{
+    to->metrics_on = from->metrics_on; /* whether workers count is decided at the start */
+    if (!from->metrics)
+        return 0;
+    int rc = attach(to, from->metrics);
+    if (rc)
+        return rc;
+    atomic_fetch_add(&from->metrics->refs, 1);
+    to->metrics = from->metrics;
+    return 0;
+}
+
+static void block_free(crest__metrics_block *b)
+{
+    for (unsigned c = 0; c < MAX_CHUNKS; c++)
+        free(atomic_load_explicit(&b->chunks[c], memory_order_relaxed));
+    free(b);
 }
 
 void crest__metrics_worker_dispose(crest__worker *w)
@@ -106,14 +224,17 @@ void crest__metrics_worker_dispose(crest__worker *w)
             break;
         }
     pthread_mutex_unlock(&m->lock);
-    free(b);
+    block_free(b);
     w->aw.metrics = NULL;
 }
 
 void crest__metrics_free(crest__metrics *m)
 {
-    if (!m)
+    if (!m || atomic_fetch_sub(&m->refs, 1) > 1)
         return;
+    for (unsigned i = 0; i < m->nseries; i++)
+        free(m->series[i].route);
+    free(m->series);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -121,10 +242,13 @@ void crest__metrics_free(crest__metrics *m)
 void crest__metrics_observe(crest__worker *w, const crest_req *req, int status, uint64_t dur_us)
 {
     crest__metrics_block *b = w ? w->aw.metrics : NULL;
-    if (!b)
+    const crest_app *app = req->app;
+    if (!b || !app || !app->metric_series)
         return;
-    unsigned r = req->ep && req->ep->index < b->nroutes - 1 ? req->ep->index : b->nroutes - 1;
-    route_counts *rc = &b->routes[r];
+    unsigned r = req->ep && req->ep->index < app->neps ? req->ep->index : app->neps;
+    route_counts *rc = counts_of(b, app->metric_series[r]);
+    if (!rc)
+        return;
     size_t k = 0;
     while (k < CREST_ARRAY_LEN(codes) && codes[k] != status)
         k++;
@@ -196,12 +320,12 @@ static void label(out *o, const char *s)
     put(o, "\"", 1);
 }
 
-static void route_labels(out *o, const crest_app *app, unsigned r)
+static void route_labels(out *o, const series *se)
 {
     puts_(o, "method=");
-    label(o, r < app->neps ? crest_method_name(app->eps[r]->spec->method) : "");
+    label(o, se->method);
     puts_(o, ",route=");
-    label(o, r < app->neps ? app->eps[r]->full_path : "(unmatched)");
+    label(o, se->route);
 }
 
 static void seconds(out *o, uint64_t us)
@@ -258,17 +382,8 @@ static void histogram(out *o, const char *name, const uint64_t *bucket, uint64_t
     putf(o, " %llu\n", (unsigned long long)cum);
 }
 
-/* The route's labels for histogram(): ud is a route_arg. */
-typedef struct route_arg {
-    const crest_app *app;
-    unsigned r;
-} route_arg;
-
-static void route_labels_of(out *o, const void *ud)
-{
-    const route_arg *a = ud;
-    route_labels(o, a->app, a->r);
-}
+/* The route's labels for histogram(): ud is a series. */
+static void route_labels_of(out *o, const void *ud) { route_labels(o, ud); }
 
 /* The database's connection pools (a store with pools: PostgreSQL), summed
  * over the workers. */
@@ -350,27 +465,37 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
     CREST_UNUSED(ud);
     crest_app *app = req->app;
     crest__metrics *m = app->metrics;
-    unsigned n = app->neps + 1;
-    route_counts *sum = crest__arena_calloc(req->arena, n, sizeof *sum);
     uint64_t statements = 0, gzip_answers = 0, gzip_saved = 0;
     out o = {0};
     crest__buf_init(&o.b, 0);
-    if (!sum || !m)
+    if (!m)
         return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
+    /* Every series since the start (routes a reload removed too: their
+     * counters stay), summed over the workers. */
     pthread_mutex_lock(&m->lock);
-    for (crest__metrics_block *b = m->blocks; b; b = b->next) {
+    unsigned n = m->nseries;
+    route_counts *sum = crest__arena_calloc(req->arena, n ? n : 1, sizeof *sum);
+    series *labels = crest__arena_calloc(req->arena, n ? n : 1, sizeof *labels);
+    if (labels) /* (the strings live as long as m) */
+        memcpy(labels, m->series, n * sizeof *labels);
+    for (crest__metrics_block *b = sum && labels ? m->blocks : NULL; b; b = b->next) {
         statements += read_counter(&b->statements);
         gzip_answers += read_counter(&b->gzip_answers);
         gzip_saved += read_counter(&b->gzip_saved);
-        for (unsigned r = 0; r < b->nroutes && r < n; r++) {
+        for (unsigned r = 0; r < n; r++) {
+            route_counts *c = counts_of(b, r);
+            if (!c)
+                continue;
             for (size_t k = 0; k < NCODES; k++)
-                sum[r].by_code[k] += read_counter(&b->routes[r].by_code[k]);
+                sum[r].by_code[k] += read_counter(&c->by_code[k]);
             for (size_t i = 0; i <= NBOUNDS; i++)
-                sum[r].bucket[i] += read_counter(&b->routes[r].bucket[i]);
-            sum[r].sum_us += read_counter(&b->routes[r].sum_us);
+                sum[r].bucket[i] += read_counter(&c->bucket[i]);
+            sum[r].sum_us += read_counter(&c->sum_us);
         }
     }
     pthread_mutex_unlock(&m->lock);
+    if (!sum || !labels)
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
 
     puts_(&o, "# HELP crest_http_requests_total HTTP requests answered, by route and status.\n"
                            "# TYPE crest_http_requests_total counter\n");
@@ -380,7 +505,7 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
             if (!v)
                 continue;
             puts_(&o, "crest_http_requests_total{");
-            route_labels(&o, app, r);
+            route_labels(&o, &labels[r]);
             if (k < CREST_ARRAY_LEN(codes))
                 putf(&o, ",code=\"%d\"} %llu\n", codes[k], (unsigned long long)v);
             else
@@ -395,12 +520,11 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
             count += sum[r].bucket[i];
         if (!count)
             continue;
-        route_arg ra = {app, r};
         uint64_t bucket[NBOUNDS + 1];
         for (size_t i = 0; i <= NBOUNDS; i++)
             bucket[i] = read_counter(&sum[r].bucket[i]);
         histogram(&o, "crest_http_request_duration_seconds", bucket, read_counter(&sum[r].sum_us), route_labels_of,
-                  &ra);
+                  &labels[r]);
     }
     putf(&o,
                        "# HELP crest_http_connections Open client connections.\n"

@@ -63,10 +63,18 @@ static const char *dbmsg(const crest__dberr *e)
     return e->detail ? e->detail : "unknown error";
 }
 
+/* What prepare_on does: start (startup SQL, then the models' tables, then
+ * the SQL endpoints checked), a dry run (crest check: the same, changing
+ * nothing), or a reload (no startup SQL; the tables and the SQL endpoints'
+ * checks in one transaction, so that an SQL endpoint that does not compile
+ * leaves the tables as they were). */
+enum prep_mode { PREP_START, PREP_DRY_RUN, PREP_RELOAD };
+
 /* Start-up work on one connection of the store s: startup SQL, models,
- * checks of the SQL endpoints. A dry run changes nothing. */
-static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error *err)
+ * checks of the SQL endpoints. */
+static int prepare_on(crest_app *app, crest__store *s, enum prep_mode mode, crest_error *err)
 {
+    bool dry_run = mode == PREP_DRY_RUN, reload = mode == PREP_RELOAD;
     const crest__store_vt *vt = s->vt;
     crest__conn *c = NULL;
     int rc = vt->connect(s, &c, err);
@@ -97,7 +105,7 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
         rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot set the database up: %s", emsg);
         goto out;
     }
-    if (app->startup_sql) {
+    if (app->startup_sql && !reload) {
         if (vt->begin(c, false, &e, &a) || vt->exec_script(c, app->startup_sql, &emsg)) {
             vt->rollback(c);
             rc = crest__error_set(err, CREST_ECONFIG, app->source_name, crest__app_line(app, "startup_sql"),
@@ -109,13 +117,17 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
             goto out;
         }
     }
-    if (app->nmodels) {
+    if (app->nmodels || reload) {
         /* Tables made or extended in one transaction: all or nothing. */
         if (vt->begin(c, true, &e, &a)) {
             rc = crest__error_set(err, CREST_EIO, db_where(app), 0, "cannot write the database: %s", dbmsg(&e));
             goto out;
         }
-        if ((rc = crest__rest_prepare(app, c, err))) {
+        rc = app->nmodels ? crest__rest_prepare(app, c, err) : 0;
+        for (unsigned i = 0; i < app->neps && reload && !rc; i++)
+            if (app->eps[i]->sql)
+                rc = crest__sqlep_check(app, app->eps[i], c, err);
+        if (rc) {
             vt->rollback(c);
             goto out;
         }
@@ -124,7 +136,7 @@ static int prepare_on(crest_app *app, crest__store *s, bool dry_run, crest_error
             goto out;
         }
     }
-    for (unsigned i = 0; i < app->neps; i++) {
+    for (unsigned i = 0; i < app->neps && !reload; i++) {
         if (app->eps[i]->sql && (rc = crest__sqlep_check(app, app->eps[i], c, err)))
             goto out;
     }
@@ -137,20 +149,24 @@ out:
     return rc;
 }
 
+/* An app without a database: 0, or the error of what needs one. */
+static int without_db(crest_app *app, crest_error *err)
+{
+    for (unsigned i = 0; i < app->neps; i++)
+        if (app->eps[i]->sql)
+            return crest__error_set(err, CREST_ECONFIG, app->source_name, app->eps[i]->sql->line,
+                                    "SQL endpoints need a database (the 'database' key or CREST_DATABASE)");
+    if (app->nmodels) {
+        crest__error_set(err, CREST_ECONFIG, NULL, 0, "models need a database (the 'database' key or CREST_DATABASE)");
+        return crest__app_locate(app, err, "models", CREST_ECONFIG);
+    }
+    return 0;
+}
+
 int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
 {
-    if (!app->db_path) {
-        for (unsigned i = 0; i < app->neps; i++)
-            if (app->eps[i]->sql)
-                return crest__error_set(err, CREST_ECONFIG, app->source_name, app->eps[i]->sql->line,
-                                        "SQL endpoints need a database (the 'database' key or CREST_DATABASE)");
-        if (app->nmodels) {
-            crest__error_set(err, CREST_ECONFIG, NULL, 0,
-                             "models need a database (the 'database' key or CREST_DATABASE)");
-            return crest__app_locate(app, err, "models", CREST_ECONFIG);
-        }
-        return 0;
-    }
+    if (!app->db_path)
+        return without_db(app, err);
     /* A dry run (crest check) writes nothing: a SQLite database that does
      * not exist yet is checked in memory, an existing one inside a
      * rolled-back transaction. PostgreSQL is not connected to at all: the
@@ -181,7 +197,7 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
     if (app->store)
         app->store->vt->close(app->store);
     app->store = s; /* serving: the workers' connections come from it */
-    rc = prepare_on(app, s, dry_run, err);
+    rc = prepare_on(app, s, dry_run ? PREP_DRY_RUN : PREP_START, err);
     /* --wait-for-db: a database that does not answer yet is waited for
      * (a second between tries), so that crest and its database can start
      * together. */
@@ -190,13 +206,19 @@ int crest__app_prepare(crest_app *app, bool dry_run, crest_error *err)
             fputs("{\"event\":\"waiting_for_database\"}\n", stderr);
         sleep(1);
         *err = (crest_error){0};
-        rc = prepare_on(app, s, dry_run, err);
+        rc = prepare_on(app, s, dry_run ? PREP_DRY_RUN : PREP_START, err);
     }
     if (rc || dry_run) {
         s->vt->close(s);
         app->store = NULL;
     }
     return rc;
+}
+
+int crest__app_prepare_reload(crest_app *app, crest_error *err)
+{
+    /* The workers serve meanwhile, on their own connections of the store. */
+    return app->store ? prepare_on(app, app->store, PREP_RELOAD, err) : without_db(app, err);
 }
 
 int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
@@ -219,6 +241,15 @@ void crest__app_worker_dispose(crest__worker *w)
     if (w->aw.store)
         w->app->store->vt->worker_dispose(w->aw.store);
     w->aw.store = NULL;
+}
+
+void crest__app_worker_switch(crest__worker *w, crest_app *next)
+{
+    /* Tokens were verified with the old app's auth settings. The store's
+     * connections are shared by every app a reload makes. */
+    crest__token_cache_free(w->aw.tokens);
+    w->aw.tokens = NULL;
+    w->app = next;
 }
 
 int crest_app_serve(crest_app *app, crest_error *err)
@@ -249,6 +280,7 @@ static void usage(FILE *f, const char *prog)
             "  --tls-cert FILE     serve HTTPS with this PEM certificate chain (with --tls-key)\n"
             "  --tls-key FILE      the certificate's private key (PEM)\n"
             "  --wait-for-db       wait for a PostgreSQL database that does not answer yet\n"
+            "  --pid-file PATH     write the server's pid there while serving (SIGHUP reloads the app file)\n"
             "  --openapi [3.1|3.0] print the OpenAPI document and exit\n"
             "  --help, --version\n",
             prog);
@@ -306,7 +338,7 @@ int crest_app_main(crest_app *app, int argc, char **argv)
             return 0;
         }
         if ((!strcmp(a, "--listen") || !strcmp(a, "--workers") || !strcmp(a, "--tls-cert") ||
-             !strcmp(a, "--tls-key")) &&
+             !strcmp(a, "--tls-key") || !strcmp(a, "--pid-file")) &&
             i + 1 >= argc) {
             fprintf(stderr, "%s: %s needs a value\n", prog, a);
             return 2;
@@ -317,6 +349,11 @@ int crest_app_main(crest_app *app, int argc, char **argv)
             if (crest_app_set_listen(app, argv[++i])) {
                 fprintf(stderr, "%s: --listen: bad address '%s'\n", prog, argv[i]);
                 return 2;
+            }
+        } else if (!strcmp(a, "--pid-file")) {
+            if (crest_app_set_pid_file(app, argv[++i])) {
+                fprintf(stderr, "%s: out of memory\n", prog);
+                return 1;
             }
         } else if (!strcmp(a, "--tls-cert")) {
             tls_cert = argv[++i];

@@ -1,5 +1,7 @@
 /* main.c — the `crest` command. It uses only the public API (like curl's
  * tool over libcurl), so everything it does a C program can do too. */
+#include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +13,21 @@
 static const struct command {
     const char *name, *usage, *help;
 } commands[] = {
-    {"serve", "crest serve APP_FILE [--listen HOST:PORT] [--workers N] [--tls-cert FILE --tls-key FILE] [--wait-for-db]",
+    {"serve", "crest serve APP_FILE [--listen HOST:PORT] [--workers N] [--tls-cert FILE --tls-key FILE] [--wait-for-db] [--pid-file PATH]",
      "load the app file (YAML or JSON) and serve its API\n"
      "  --listen HOST:PORT  address to serve on (env CREST_LISTEN; default: the app file's, or 127.0.0.1:8080)\n"
      "  --workers N         event-loop threads, 1 to 256 (default: the app file's, or the number of cores)\n"
      "  --tls-cert FILE     serve HTTPS with this PEM certificate chain (with --tls-key)\n"
      "  --tls-key FILE      the certificate's private key (PEM)\n"
-     "  --wait-for-db       wait for a PostgreSQL database that does not answer yet (a second between tries)\n"},
+     "  --wait-for-db       wait for a PostgreSQL database that does not answer yet (a second between tries)\n"
+     "  --pid-file PATH     write the server's pid there while it serves (default: the app file's pid_file)\n"
+     "\nSIGHUP (or `crest reload`) re-reads the app file: a good one is served at once, requests in flight\n"
+     "finishing on the old one; a bad one is logged and the old one goes on.\n"},
+    {"reload", "crest reload APP_FILE | --pid-file PATH",
+     "make a running `crest serve` re-read its app file: sends SIGHUP to the pid in the pid file (--pid-file,\n"
+     "or the app file's pid_file: then the file must load, or nothing is sent); the server's log says whether\n"
+     "the file was good. Exit 0 when sent, 1 when the pid file cannot be read or names no running process\n"
+     "  --pid-file PATH     the pid file the server writes (crest serve --pid-file)\n"},
     {"check", "crest check APP_FILE",
      "validate the app file, its database and its SQL without serving (PostgreSQL: the app file only, without\n"
      "connecting); exit 0 when it is good, 1 when not\n"},
@@ -79,6 +89,70 @@ static crest_app *load(const char *path)
     return app;
 }
 
+/* crest reload: SIGHUP to the pid of the pid file. 0 sent, 1 no server, 2 usage. */
+static int reload(const struct command *c, int argc, char **argv)
+{
+    const char *file = NULL, *pid_file = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--pid-file")) {
+            if (i + 1 >= argc) {
+                fputs("crest reload: --pid-file needs a value\n", stderr);
+                return 2;
+            }
+            pid_file = argv[++i];
+        } else if (argv[i][0] == '-' || file) {
+            fprintf(stderr, "crest reload: unexpected argument '%s'\n", argv[i]);
+            command_usage(stderr, c);
+            return 2;
+        } else {
+            file = argv[i];
+        }
+    }
+    if (!file && !pid_file) {
+        fputs("crest reload: give the APP_FILE (with a pid_file:) or --pid-file PATH\n", stderr);
+        command_usage(stderr, c);
+        return 2;
+    }
+    crest_app *app = NULL;
+    if (!pid_file) {
+        if (!(app = load(file)))
+            return 1;
+        if (!(pid_file = crest_app_pid_file(app))) {
+            fprintf(stderr, "crest reload: %s names no pid_file; give --pid-file PATH\n", file);
+            crest_app_free(app);
+            return 2;
+        }
+    }
+    int rc = 1;
+    char buf[64];
+    FILE *f = fopen(pid_file, "r");
+    if (!f) {
+        fprintf(stderr, "crest reload: cannot read the pid file %s: %s (is the server running?)\n", pid_file,
+                strerror(errno));
+        goto out;
+    }
+    char *end = NULL;
+    long pid = fgets(buf, sizeof buf, f) ? strtol(buf, &end, 10) : 0;
+    fclose(f);
+    if (pid <= 0 || !end || (*end && *end != '\n')) {
+        fprintf(stderr, "crest reload: the pid file %s does not hold a process id\n", pid_file);
+        goto out;
+    }
+    if (kill((pid_t)pid, SIGHUP)) {
+        if (errno == ESRCH)
+            fprintf(stderr, "crest reload: no process %ld (from %s): the server is not running (a stale pid file?)\n",
+                    pid, pid_file);
+        else
+            fprintf(stderr, "crest reload: cannot signal process %ld (from %s): %s\n", pid, pid_file, strerror(errno));
+        goto out;
+    }
+    printf("crest reload: sent SIGHUP to %ld; the server's log says whether the app file was good\n", pid);
+    rc = 0;
+out:
+    crest_app_free(app);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -109,6 +183,8 @@ int main(int argc, char **argv)
             command_usage(stdout, c);
             return 0;
         }
+    if (!strcmp(c->name, "reload"))
+        return reload(c, argc, argv);
     if (argc < 3 || argv[2][0] == '-') {
         fprintf(stderr, "crest %s: an APP_FILE is required\n", cmd);
         command_usage(stderr, c);

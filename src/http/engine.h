@@ -133,6 +133,8 @@ struct conn {
     uv_shutdown_t sreq;
     crest__tls *tls;      /* HTTPS: the session; NULL for plain HTTP */
     crest__buf *capture;  /* loopback: output goes here instead of a socket */
+    crest_app *shared_app; /* held while the output borrows its memory (a shared body), so that a
+                              reload does not free it under the write */
 };
 
 struct worker {
@@ -157,12 +159,27 @@ struct worker {
     char date[64];
     uint64_t req_counter;
     crest__buf log;
+    /* Hot reload: the app a reload switches the worker to (set by the main
+     * thread, taken on the worker's loop); requests begun on cw.app (the
+     * app the worker serves); the apps switched away from that requests
+     * still use, with how many. */
+    uv_async_t reload_async;
+    _Atomic(crest_app *) next_app;
+    unsigned cur_holds;
+    struct held_app {
+        crest_app *app;
+        unsigned holds;
+    } *retiring;
+    unsigned nretiring, capretiring;
     char readbuf[READ_BUF_SIZE];
     bool readbuf_busy;
 };
 
 struct server {
-    crest_app *app;
+    crest_app *app;  /* the app new requests get (the main thread's view; a worker's is w->cw.app) */
+    crest_app *base; /* the app first served, which the caller owns: it outlives every reload */
+    crest_app **retired; /* apps reloads replaced, freed once no worker uses them (engine_users) */
+    unsigned nretired;
     worker *workers;
     int nworkers;
     atomic_uint nconns;
@@ -172,13 +189,18 @@ struct server {
     atomic_bool trim_armed;
     uint32_t id_prefix;
     uv_loop_t main_loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_async_t retire_async; /* a worker let go of the last request of a replaced app */
+    /* A reload waits for every worker to switch before it says it is done. */
+    pthread_mutex_t switch_lock;
+    pthread_cond_t switched;
+    int switch_pending;
     bool stopping;
 };
 
 extern http_parser_settings crest__parser_settings;
 
-static inline const crest_limits *conn_limits(const conn *c) { return &c->w->srv->app->limits; }
+static inline const crest_limits *conn_limits(const conn *c) { return &c->w->cw.app->limits; }
 
 /* ---- uv_engine.c ---- */
 /* A connection (no handle initialised yet), or NULL when out of memory. */
@@ -201,6 +223,11 @@ bool crest__conn_ending(const conn *c);
 void crest__worker_set_hooks(worker *w, bool offload);
 /* The worker's drain and trim timers, on its loop. */
 void crest__worker_init_timers(worker *w);
+/* A request state takes app (the worker's app now) for its request, and
+ * lets it go when done (NULL: nothing); on the worker's loop. The last
+ * request of an app a reload replaced lets the main thread free it. */
+void crest__worker_hold_app(worker *w, crest_app *app);
+void crest__worker_drop_app(worker *w, crest_app *app);
 
 /* ---- request.c ---- */
 void crest__parser_settings_init(void);

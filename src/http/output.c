@@ -134,6 +134,31 @@ bool crest__conn_output_full(const conn *c)
     return c->out.nrefs == OUT_REFS || crest__conn_unsent(c) > conn_limits(c)->output_buffer;
 }
 
+/* A shared body borrows the memory of the answer's app: the connection
+ * holds that app until nothing of it is left to send (a reload frees an app
+ * once nothing holds it). A body of another app than the one held is copied. */
+static int share_body(conn *c, crest_app *app, const char *p, size_t n)
+{
+    if (c->shared_app && c->shared_app != app)
+        return crest__buf_append(&c->out.b, p, n);
+    unsigned had = c->out.nrefs;
+    int rc = outq_share(&c->out, p, n);
+    if (!rc && c->out.nrefs > had && !c->shared_app) {
+        c->shared_app = app;
+        crest__worker_hold_app(c->w, app);
+    }
+    return rc;
+}
+
+/* Lets the app of shared bodies go once no queue borrows from it. */
+static void drop_shared_app(conn *c)
+{
+    if (c->shared_app && !c->out.nrefs && !c->inflight.nrefs) {
+        crest__worker_drop_app(c->w, c->shared_app);
+        c->shared_app = NULL;
+    }
+}
+
 void crest__conn_release_output(conn *c)
 {
     if (c->writing)
@@ -143,6 +168,7 @@ void crest__conn_release_output(conn *c)
     if (!crest__outq_left(&c->wire))
         crest__outq_release(&c->wire, c->w);
     crest__outq_release(&c->inflight, c->w);
+    drop_shared_app(c);
 }
 
 void crest__conn_dispose_output(conn *c)
@@ -150,6 +176,7 @@ void crest__conn_dispose_output(conn *c)
     crest__outq_release(&c->out, c->w);
     crest__outq_release(&c->inflight, c->w);
     crest__outq_release(&c->wire, c->w);
+    drop_shared_app(c);
 }
 
 /* ---- the access log ---- */
@@ -183,7 +210,7 @@ void crest__worker_flush_log(worker *w)
 
 static void access_log(worker *w, crest_req *req, int status, size_t bytes, uint64_t dur)
 {
-    if (!w->srv->app->access_log)
+    if (!w->cw.app->access_log)
         return;
     char ts[40];
     crest__format_time(ts, sizeof ts);
@@ -233,7 +260,7 @@ void crest__conn_answer(conn *c)
     int status = crest__res_final_status(req, res);
     crest__str shared = {0};
     if (crest__app_render(req, res, &c->out.b, date_now(w), keep, &bytes, &shared) ||
-        (shared.len && outq_share(&c->out, shared.ptr, shared.len))) {
+        (shared.len && share_body(c, req->app, shared.ptr, shared.len))) {
         /* Could not even render: drop the connection. */
         c->close_after = true;
     }

@@ -27,7 +27,7 @@ static reqstate *rs_new(worker *w)
     reqstate *rs = calloc(1, sizeof *rs);
     if (!rs)
         return NULL;
-    const crest_limits *L = &w->srv->app->limits;
+    const crest_limits *L = &w->cw.app->limits; /* the same in every app a reload makes */
     rs->w = w;
     crest__arena_init(&rs->arena, 4096, 0);
     crest_json_init(&rs->json, L->response);
@@ -36,7 +36,6 @@ static reqstate *rs_new(worker *w)
     crest__buf_init(&rs->body, L->body);
     rs->req.arena = &rs->arena;
     rs->req.worker = &w->cw;
-    rs->req.app = w->srv->app;
     rs->res.arena = &rs->arena;
     rs->res.json = &rs->json;
     rs->res.req = &rs->req;
@@ -73,6 +72,8 @@ void crest__reqstate_release(worker *w, reqstate *rs)
         crest__worker_released(w, freed);
     crest__req_reset(&rs->req, &rs->res);
     rs->c = NULL;
+    crest__worker_drop_app(w, rs->req.app); /* a reloaded-away app may be freed once every request let it go */
+    rs->req.app = NULL;
     if (w->rs_nfree >= RS_POOL_MAX) {
         crest__worker_released(w, sizeof *rs + rs->json.cap + rs->head.cap + rs->body.cap + rs->res_headers.cap);
         rs_dispose(rs);
@@ -81,7 +82,7 @@ void crest__reqstate_release(worker *w, reqstate *rs)
     if (rs->json.cap > RS_KEEP_BYTES) {
         crest__worker_released(w, rs->json.cap);
         crest_json_dispose(&rs->json);
-        crest_json_init(&rs->json, w->srv->app->limits.response);
+        crest_json_init(&rs->json, w->cw.app->limits.response);
     }
     shrink(w, &rs->body, RS_KEEP_BYTES);
     shrink(w, &rs->head, 16 * 1024);
@@ -124,6 +125,7 @@ int crest__request_begin(conn *c)
         if (freed)
             crest__worker_released(w, freed);
         crest__req_reset(&rs->req, &rs->res);
+        crest__worker_drop_app(w, rs->req.app);
     } else if (w->rs_free) {
         rs = w->rs_free;
         w->rs_free = rs->next_free;
@@ -133,6 +135,10 @@ int crest__request_begin(conn *c)
     }
     c->rs = rs;
     rs->c = c;
+    /* The request runs on the app the worker serves now, to its end, even
+     * if a reload switches the worker meanwhile (uv_engine.c). */
+    rs->req.app = w->cw.app;
+    crest__worker_hold_app(w, rs->req.app);
     rs->head.len = 0;
     rs->body.len = 0;
     rs->url_len = 0;
@@ -334,7 +340,7 @@ static int on_headers_complete(http_parser *p)
 {
     conn *c = p->data;
     reqstate *rs = c->rs;
-    crest_app *app = c->w->srv->app;
+    crest_app *app = rs->req.app;
     if (end_piece(rs)) /* terminates the url, or the last header piece */
         return OUT_OF_MEMORY(p);
     crest_req *req = &rs->req;

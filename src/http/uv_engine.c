@@ -209,6 +209,11 @@ static void handler_timeout(conn *c)
         crest__conn_close(c);
         return;
     }
+    if (c->rs->req.app != old->req.app) { /* a reload came meanwhile: the 504 is the old app's */
+        crest__worker_drop_app(c->w, c->rs->req.app);
+        c->rs->req.app = old->req.app;
+        crest__worker_hold_app(c->w, c->rs->req.app);
+    }
     crest__req_take_over(&c->rs->req, &old->req);
     crest__app_timeout(&c->rs->req, &c->rs->res);
     c->close_after = true;
@@ -591,7 +596,7 @@ static void on_connection(uv_stream_t *server_h, int status)
         else if (sa.ss_family == AF_INET6)
             uv_ip6_name((struct sockaddr_in6 *)&sa, c->peer, sizeof c->peer);
     }
-    if (w->srv->app->tls && !(c->tls = crest__tls_new(w->srv->app->tls))) {
+    if (w->cw.app->tls && !(c->tls = crest__tls_new(w->cw.app->tls))) {
         crest__conn_free_handles(c, 2);
         return;
     }
@@ -601,11 +606,11 @@ static void on_connection(uv_stream_t *server_h, int status)
     w->conns = c;
     w->nconns++;
     unsigned total = atomic_fetch_add(&w->srv->nconns, 1) + 1;
-    if ((total > w->srv->app->limits.max_connections || w->draining) && c->tls) {
+    if ((total > w->cw.app->limits.max_connections || w->draining) && c->tls) {
         crest__conn_close(c); /* no handshake to spend on an answer */
         return;
     }
-    if (total > w->srv->app->limits.max_connections || w->draining) {
+    if (total > w->cw.app->limits.max_connections || w->draining) {
         if (crest__request_begin(c)) {
             crest__conn_close(c);
             return;
@@ -618,7 +623,7 @@ static void on_connection(uv_stream_t *server_h, int status)
         crest__conn_flush(c);
         return;
     }
-    crest__conn_set_deadline(c, w->srv->app->limits.header_timeout_ms);
+    crest__conn_set_deadline(c, w->cw.app->limits.header_timeout_ms);
     crest__conn_start_reading(c);
 }
 
@@ -676,7 +681,7 @@ static void stop_async_cb(uv_async_t *a)
             c->close_after = true; /* the response in flight says Connection: close */
         c = next;
     }
-    uv_timer_start(&w->drain_timer, drain_timeout_cb, w->srv->app->limits.drain_timeout_ms, 0);
+    uv_timer_start(&w->drain_timer, drain_timeout_cb, w->cw.app->limits.drain_timeout_ms, 0);
     maybe_finish_drain(w);
 }
 
@@ -687,6 +692,161 @@ void crest__worker_init_timers(worker *w)
     uv_timer_init(&w->loop, &w->trim_timer);
     w->trim_timer.data = w;
     uv_unref((uv_handle_t *)&w->trim_timer);
+}
+
+/* ---- hot reload: switching the workers to a new app ---- */
+
+/* The worker no longer uses app (a reload replaced it, and its last
+ * request is done): the last worker to let go has the main thread free it. */
+static void release_app(server *srv, crest_app *app)
+{
+    if (atomic_fetch_sub_explicit(&app->engine_users, 1, memory_order_acq_rel) == 1)
+        uv_async_send(&srv->retire_async);
+}
+
+void crest__worker_hold_app(worker *w, crest_app *app)
+{
+    if (app == w->cw.app) {
+        w->cur_holds++;
+        return;
+    }
+    for (unsigned i = 0; i < w->nretiring; i++)
+        if (w->retiring[i].app == app) {
+            w->retiring[i].holds++;
+            return;
+        }
+}
+
+void crest__worker_drop_app(worker *w, crest_app *app)
+{
+    if (!app)
+        return;
+    if (app == w->cw.app) {
+        w->cur_holds--;
+        return;
+    }
+    for (unsigned i = 0; i < w->nretiring; i++)
+        if (w->retiring[i].app == app) {
+            if (--w->retiring[i].holds == 0) {
+                w->retiring[i] = w->retiring[--w->nretiring];
+                release_app(w->srv, app);
+            }
+            return;
+        }
+}
+
+/* On the worker's loop: new requests (and keep-alive connections at their
+ * next request) get the app the main thread made; requests in flight
+ * finish on the one they began with, which is let go after the last. */
+static void reload_async_cb(uv_async_t *a)
+{
+    worker *w = a->data;
+    crest_app *next = atomic_exchange_explicit(&w->next_app, NULL, memory_order_acq_rel);
+    if (!next)
+        return;
+    crest_app *old = w->cw.app;
+    if (w->cur_holds && w->nretiring == w->capretiring) {
+        unsigned cap = w->capretiring ? 2 * w->capretiring : 4;
+        struct held_app *r = realloc(w->retiring, cap * sizeof *r);
+        if (!r) { /* no memory to track the old app's requests: switch later (the next reload) */
+            crest_app *none = NULL;
+            if (!atomic_compare_exchange_strong(&w->next_app, &none, next))
+                release_app(w->srv, next); /* a newer one came meanwhile */
+            return;
+        }
+        w->retiring = r;
+        w->capretiring = cap;
+    }
+    crest__app_worker_switch(&w->cw, next);
+    if (w->cur_holds)
+        w->retiring[w->nretiring++] = (struct held_app){old, w->cur_holds};
+    else
+        release_app(w->srv, old);
+    w->cur_holds = 0;
+    server *srv = w->srv;
+    pthread_mutex_lock(&srv->switch_lock);
+    if (--srv->switch_pending <= 0)
+        pthread_cond_signal(&srv->switched);
+    pthread_mutex_unlock(&srv->switch_lock);
+}
+
+/* Waits (at most 5 s: a worker's loop is never blocked that long) until
+ * every worker has switched, so that the log line means it: every request
+ * from then on gets the new app. */
+static void wait_switched(server *srv)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&srv->switch_lock);
+    while (srv->switch_pending > 0)
+        if (pthread_cond_timedwait(&srv->switched, &srv->switch_lock, &until))
+            break;
+    pthread_mutex_unlock(&srv->switch_lock);
+}
+
+/* On the main thread: frees the replaced apps no worker uses any more (the
+ * first app stays: its caller frees it); at the end (all), every one. */
+static void free_retired(server *srv, bool all)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < srv->nretired; i++) {
+        crest_app *a = srv->retired[i];
+        if (all || atomic_load_explicit(&a->engine_users, memory_order_acquire) == 0) {
+            if (a != srv->base)
+                crest_app_free(a);
+        } else {
+            srv->retired[k++] = a;
+        }
+    }
+    srv->nretired = k;
+}
+
+static void retire_async_cb(uv_async_t *a) { free_retired(a->data, false); }
+
+/* Every worker to next (the main thread's view first); returns once they
+ * all switched. */
+static void switch_workers(server *srv, crest_app *next)
+{
+    atomic_store(&next->engine_users, srv->nworkers);
+    srv->retired[srv->nretired++] = srv->app;
+    srv->app = next;
+    pthread_mutex_lock(&srv->switch_lock);
+    srv->switch_pending = srv->nworkers;
+    pthread_mutex_unlock(&srv->switch_lock);
+    for (int i = 0; i < srv->nworkers; i++) {
+        worker *w = &srv->workers[i];
+        crest_app *skipped = atomic_exchange_explicit(&w->next_app, next, memory_order_acq_rel);
+        if (skipped) /* an earlier reload this worker never switched to: it never will */
+            release_app(srv, skipped);
+        uv_async_send(&w->reload_async);
+    }
+    wait_switched(srv);
+}
+
+/* SIGHUP: the app file read again and checked here, off the workers'
+ * loops; when good, every worker switches to it (reload_async_cb). One log
+ * line either way. */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    server *srv = s->data;
+    CREST_UNUSED(signum);
+    if (srv->stopping)
+        return;
+    crest_app **r = realloc(srv->retired, (srv->nretired + 1) * sizeof *r);
+    crest_app *next = NULL;
+    char *line = NULL;
+    int rc = r ? crest__app_reload(srv->base, srv->app, &next, &line) : CREST_ENOMEM;
+    if (r)
+        srv->retired = r;
+    if (!rc)
+        switch_workers(srv, next);
+    if (line)
+        fprintf(stderr, "%s\n", line);
+    else
+        fprintf(stderr, "{\"event\":\"%s\"}\n", rc ? "reload_failed" : "reloaded");
+    free(line);
+    free_retired(srv, false);
 }
 
 static void worker_main(void *arg)
@@ -782,6 +942,9 @@ static int worker_init(server *srv, worker *w, int id, int port, crest_error *er
         return crest__error_set(err, CREST_EIO, NULL, 0, "uv_loop_init: %s", uv_strerror(rc));
     w->stop_async.data = w;
     uv_async_init(&w->loop, &w->stop_async, stop_async_cb);
+    w->reload_async.data = w;
+    uv_async_init(&w->loop, &w->reload_async, reload_async_cb);
+    uv_unref((uv_handle_t *)&w->reload_async);
     uv_check_init(&w->loop, &w->flush_check);
     w->flush_check.data = w;
     uv_check_start(&w->flush_check, check_cb);
@@ -812,6 +975,7 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_async_send(&srv->workers[i].stop_async);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sighup, NULL);
 }
 
 static int uv_serve(crest_app *app, crest_error *err)
@@ -826,13 +990,17 @@ static int uv_serve(crest_app *app, crest_error *err)
     server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return CREST_ENOMEM;
-    srv->app = app;
+    srv->app = srv->base = app;
+    pthread_mutex_init(&srv->switch_lock, NULL);
+    pthread_cond_init(&srv->switched, NULL);
     int n = app->workers > 0 ? app->workers : (int)uv_available_parallelism();
     if (n < 1)
         n = 1;
     srv->nworkers = n;
     srv->workers = calloc((size_t)n, sizeof(worker));
     if (!srv->workers) {
+        pthread_cond_destroy(&srv->switched);
+        pthread_mutex_destroy(&srv->switch_lock);
         free(srv);
         return CREST_ENOMEM;
     }
@@ -843,13 +1011,20 @@ static int uv_serve(crest_app *app, crest_error *err)
     int rc = claim_port(app->listen_host, &port, err);
     for (int i = 0; i < n && !rc; i++)
         rc = worker_init(srv, &srv->workers[i], i, port, err);
+    if (!rc)
+        rc = crest__pid_file_write(app, err);
     if (!rc) {
+        atomic_store(&app->engine_users, n);
         uv_loop_init(&srv->main_loop);
-        srv->sigterm.data = srv->sigint.data = srv;
+        srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv->retire_async.data = srv;
         uv_signal_init(&srv->main_loop, &srv->sigterm);
         uv_signal_init(&srv->main_loop, &srv->sigint);
+        uv_signal_init(&srv->main_loop, &srv->sighup);
         uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
         uv_signal_start(&srv->sigint, on_signal, SIGINT);
+        uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
+        uv_async_init(&srv->main_loop, &srv->retire_async, retire_async_cb);
+        uv_unref((uv_handle_t *)&srv->retire_async); /* the loop ends with the signals' handles */
         app->srv = (struct crest__server *)srv;
         fprintf(stderr, "{\"event\":\"listening\",\"address\":\"%s:%d\",\"workers\":%d,\"version\":\"%s\"}\n",
                 app->listen_host, port, n, CREST_VERSION);
@@ -868,6 +1043,7 @@ static int uv_serve(crest_app *app, crest_error *err)
         uv_run(&srv->main_loop, UV_RUN_DEFAULT);
         uv_loop_close(&srv->main_loop);
         app->srv = NULL;
+        crest__pid_file_remove(app);
         fprintf(stderr, "{\"event\":\"stopped\"}\n");
     }
     for (int i = 0; i < n; i++) {
@@ -881,7 +1057,16 @@ static int uv_serve(crest_app *app, crest_error *err)
         uv_loop_close(&w->loop);
         crest__app_worker_dispose(&w->cw);
         crest__buf_dispose(&w->log);
+        free(w->retiring);
     }
+    /* Every app a reload made is freed now that no worker runs (the first
+     * is the caller's). */
+    free_retired(srv, true);
+    if (srv->app != app)
+        crest_app_free(srv->app);
+    free(srv->retired);
+    pthread_cond_destroy(&srv->switched);
+    pthread_mutex_destroy(&srv->switch_lock);
     free(srv->workers);
     free(srv);
     return rc;

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "../core/core.h"
 #include "../router/router.h"
@@ -80,6 +81,18 @@ struct crest_app {
     bool access_log;
     bool loaded_from_file;
     char *source_name;           /* the app file, for messages */
+    /* Hot reload (src/app/reload.c): the file crest_app_load_file read (NULL: the app was not read from
+     * a file, so SIGHUP has nothing to re-read); endpoints added in C outside the loader (a reload could
+     * not give them back); the pid file written while serving (pid_file: or --pid-file). */
+    char *app_file;
+    bool loading, c_endpoints;
+    char *pid_file;
+    /* An app made by a reload borrows from the app first served (which outlives it): the store, the
+     * metrics (shared, refcounted), the rate limits' buckets (so a reload does not refill them) and,
+     * when its file names no certificate, the TLS context. */
+    bool reloaded, tls_borrowed, limits_borrowed;
+    /* The engine: workers that still use this app after a reload switched away from it. */
+    atomic_int engine_users;
     /* Lines of app file nodes that errors found after loading (at check or
      * start) name: "startup_sql", "models.Task", "models.Task.seed[2]",
      * "modules.api_task.serializer.computed.hours". Owned. */
@@ -124,7 +137,9 @@ struct crest_app {
     bool metrics_on;             /* default on; `metrics: off` */
     char *metrics_perm;          /* who may read it with auth (NULL: nobody) */
     crest_endpoint metrics_spec; /* the builtin's spec, with that permission */
-    crest__metrics *metrics;     /* the workers' counters, made at the first worker */
+    crest__metrics *metrics;     /* the workers' counters, made at the first worker; shared with the apps
+                                    reloads make (refcounted) */
+    unsigned *metric_series;     /* metrics.c: the series of each endpoint (neps + 1: unmatched last) */
     size_t openapi_len;
     crest__gzslot openapi_gz;    /* the document's gzip copy (compress.c) */
     /* compress.c: gzip of answers (`compression:`; crest_app_set_compression) */

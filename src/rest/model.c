@@ -249,6 +249,8 @@ static int rel_names_check(const crest__model *m, crest_error *err)
 
 int crest_app_add_model(crest_app *app, const crest_model_def *def, crest_error *err)
 {
+    if (!app->loading)
+        app->c_endpoints = true; /* made in C: a reload of the app file could not give it back */
     if (!def || !def->name || !def->fields)
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "a model needs a name and fields");
     if (!ident_ok(def->name))
