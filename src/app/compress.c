@@ -33,6 +33,7 @@
 struct crest__gz {
     z_stream zs;
     bool ready;     /* deflateInit2 done */
+    int level;      /* ... with this level: the app's when it was made (a reload may change it) */
     crest__buf out; /* the last answer's gzip bytes */
 };
 
@@ -189,11 +190,16 @@ static crest__gz *worker_gz(crest__worker *w)
         crest__buf_init(&g->out, 0);
         w->aw.gz = g;
     }
+    if (g->ready && g->level != w->app->compress_level) { /* a reload changed it */
+        deflateEnd(&g->zs);
+        g->ready = false;
+    }
     if (!g->ready) {
         /* windowBits 15 + 16: a gzip wrapper; memLevel 8: zlib's default. */
         if (deflateInit2(&g->zs, w->app->compress_level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             return NULL;
         g->ready = true;
+        g->level = w->app->compress_level;
     }
     return g;
 }

@@ -10,8 +10,10 @@ import socket
 import subprocess
 import threading
 import time
+import zlib
 
 import httpx
+
 import pytest
 
 from conftest import CREST_BIN, STORE, bearer, http_request, on_store, run_cli
@@ -518,3 +520,36 @@ def test_sighup_with_an_app_file_and_endpoints_made_in_c_is_ignored(slow_app, tm
                             "give back")
     assert s.get("/quick").json() == {"ok": True}
     assert s.get("/extra").json() == {"one": 1}
+
+
+GZIP_APP = """\
+database: sqlite:reload.db
+compression: {{min_bytes: 64, level: {level}}}
+endpoints:
+  - method: GET
+    path: /rows
+    sql: >-
+      WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 400)
+      SELECT n, 'row number ' || n || ' of a long and repetitive list' AS t FROM c
+    returns: many
+"""
+
+
+def gzip_length(s, level):
+    """The gzip body's length, checked against zlib's at that level (the same library, so the
+    same bytes) for the identity body."""
+    r = s.get("/rows", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip", r.headers
+    z = zlib.compressobj(level, zlib.DEFLATED, 31, 8)
+    want = len(z.compress(r.content) + z.flush())
+    return int(r.headers["Content-Length"]) == want
+
+
+def test_a_reload_changes_the_compression_level_of_every_worker(crest):
+    """Regression: each worker kept the deflate state made with the first
+    app's level, so a reload's new compression level was never used."""
+    s = crest(GZIP_APP.format(level=1), workers=2)
+    assert all(gzip_length(s, 1) for _ in range(8))  # both workers make their deflate state
+    rewrite(s, GZIP_APP.format(level=9))
+    assert_reloaded(reload(s))
+    assert all(gzip_length(s, 9) for _ in range(8))
