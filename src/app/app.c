@@ -91,6 +91,7 @@ void crest_app_free(crest_app *app)
     crest__docs_cache_free(app->docs_cache);
     free(app->metrics_perm);
     crest__metrics_free(app->metrics);
+    crest__changes_app_free(app);
     crest__auth_free(app->auth);
     crest__tls_ctx_free(app->tls);
     crest__ratelimits_free(app->limits_table);

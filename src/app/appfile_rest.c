@@ -319,6 +319,60 @@ static int opt_string(crest__loader *L, const ynode *v, const char *key, const c
     return 0;
 }
 
+/* changes: true | {retention: 24h, heartbeat: 15s, subscribers: 1000,
+ * buffer: 256k, permission: ...} (a map turns the feed on). */
+static int load_changes(crest__loader *L, const ynode *x, const char *where, crest_module_def *def)
+{
+    if (x->kind != Y_MAP)
+        return crest__af_get_bool(L, x, where, &def->changes);
+    static const char *const ck[] = {"retention", "heartbeat", "subscribers", "buffer", "permission", NULL};
+    if (crest__af_check_keys(L, x, where, ck))
+        return CREST_ECONFIG;
+    def->changes = true;
+    char w2[260];
+#define SUB(k) (snprintf(w2, sizeof w2, "%s.%s", where, k), w2)
+    const ynode *y;
+    int rc;
+    unsigned ms;
+    if ((y = crest__ytree_get(x, "retention"))) { /* 90s, 30m, 24h, 7d: at most 365d */
+        if (crest__af_want_scalar(L, y, SUB("retention")))
+            return CREST_ECONFIG;
+        char *end;
+        errno = 0;
+        double d = strtod(y->str, &end);
+        double unit = !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600
+                    : !strcmp(end, "d") ? 86400 : 0;
+        if (end == y->str || errno || !unit || !(d * unit >= 1) || d * unit > 365.0 * 86400)
+            return crest__af_bad(L, y, "%s: expected a duration from 1s to 365d such as 90s, 30m, 24h or 7d, found '%s'",
+                                 w2, y->str);
+        def->changes_retention_s = (unsigned)(d * unit);
+    }
+    if ((y = crest__ytree_get(x, "heartbeat"))) {
+        if ((rc = crest__af_get_duration(L, y, SUB("heartbeat"), &ms)))
+            return rc;
+        if (ms < 10)
+            return crest__af_bad(L, y, "%s: at least 10ms", w2);
+        def->changes_heartbeat_ms = ms;
+    }
+    int64_t n;
+    if ((y = crest__ytree_get(x, "subscribers"))) {
+        if ((rc = crest__af_get_int(L, y, SUB("subscribers"), 1, 1000000, &n)))
+            return rc;
+        def->changes_subscribers = (unsigned)n;
+    }
+    if ((y = crest__ytree_get(x, "buffer"))) {
+        if ((rc = crest__af_get_size(L, y, SUB("buffer"), &def->changes_buffer)))
+            return rc;
+        if (def->changes_buffer < 1024)
+            return crest__af_bad(L, y, "%s: at least 1k", w2);
+    }
+    if ((y = crest__ytree_get(x, "permission")) &&
+        (rc = crest__af_get_permission(L, y, SUB("permission"), &def->changes_permission)))
+        return rc;
+#undef SUB
+    return 0;
+}
+
 int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
 {
     static const char *const keys[] = {"model", "url_prefix", "base_path", "id_path", "enabled_methods",
@@ -326,7 +380,7 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
                                        "grouping_allowed_fields", "stats_allowed_fields", "default_sort", "page_size",
                                        "list_envelope", "single_envelope", "meta_envelope", "groups_envelope",
                                        "use_envelope_on_parse", "serialize_meta", "serializer", "parser", "scope",
-                                       "description", "permissions", "owner", "rate_limit", "allowed_includes", NULL};
+                                       "description", "permissions", "owner", "rate_limit", "allowed_includes", "changes", NULL};
     char where[160];
     snprintf(where, sizeof where, "modules.%s", key->str);
     if (crest__af_want_map(L, v, where) || crest__af_check_keys(L, v, where, keys))
@@ -503,6 +557,8 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
         if ((rc = crest__af_conf_json(L, crest__af_ynode_json(x), &def->scope)))
             return rc;
     }
+    if ((x = crest__ytree_get(v, "changes")) && (rc = load_changes(L, x, SUB("changes"), def)))
+        return rc;
 #undef SUB
     crest_error e2 = {0};
     if ((rc = crest_app_add_module(L->app, def, &e2)))

@@ -161,6 +161,7 @@ static const char *problem_description(int status)
     case 400: return "a parameter or the body is malformed";
     case 404: return "no such row";
     case 409: return "a unique value is taken";
+    case 410: return "the changes after Last-Event-ID are no longer kept (changes_expired): read the rows again";
     case 413: return "the body is too large";
     case 415: return "the body is not JSON";
     case 422: return "the body breaks the model's rules (one message per field)";

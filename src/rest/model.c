@@ -113,6 +113,10 @@ static int name_check(const crest_field *f, const char *model, crest_error *err)
     if (!strcmp(f->name, "id"))
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "model %s: 'id' is implicit (an integer primary key)",
                                 model);
+    if (!strncmp(f->name, "crest_", 6))
+        return crest__error_set(err, CREST_EINVAL, NULL, 0,
+                                "model %s: field name '%s': names starting with crest_ are crest's own", model,
+                                f->name);
     return 0;
 }
 

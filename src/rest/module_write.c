@@ -650,6 +650,8 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
                 return crest__res_fail(res, CREST__E_INTERNAL_ERROR, "the write could not be made durable");
             }
         }
+        if (ok && !conflict && r->mod->app->changes) /* the change log grew: its subscribers read it now */
+            crest__changes_notify(r->mod->app);
         if (!conflict || again == CREST__CONFLICT_RETRIES)
             return rc;
         *res = before;
