@@ -33,13 +33,19 @@ void crest__compile_changes_index(crest__sql *q)
 
 void crest__compile_changes_function(crest__sql *q)
 {
-    /* PostgreSQL: one function for every table; the NOTIFY is delivered at
-     * commit, with the change's id (listeners read the log from where they
-     * are, so a lost notification loses nothing). */
+    /* PostgreSQL: one function for every table. Readers follow the log by
+     * id, so ids must become visible in order: a transaction that logs
+     * takes one transaction-level advisory lock first, held to its commit,
+     * so that the next one's ids come after every id committed before it
+     * (without it, a later id could commit first and a reader past it
+     * would never see the earlier one). The cost: writes to tables with a
+     * feed commit one at a time. The NOTIFY is delivered at commit, with
+     * the change's id (listeners read the log from where they are, so a
+     * lost notification loses nothing). */
     if (!is_pg(q))
         return;
     crest__sql_add(q, "CREATE OR REPLACE FUNCTION \"crest_changes_log\"() RETURNS trigger LANGUAGE plpgsql AS $f$ "
-                      "DECLARE cid bigint; BEGIN "
+                      "DECLARE cid bigint; BEGIN PERFORM pg_advisory_xact_lock(7243003711); "
                       "IF TG_OP = 'DELETE' THEN INSERT INTO " CHANGES " (\"tbl\", \"row_id\", \"op\", \"data\") "
                       "VALUES (TG_TABLE_NAME, OLD.\"id\", 'deleted', to_jsonb(OLD)) RETURNING \"id\" INTO cid; "
                       "ELSE INSERT INTO " CHANGES " (\"tbl\", \"row_id\", \"op\", \"data\") VALUES (TG_TABLE_NAME, "

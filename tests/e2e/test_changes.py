@@ -217,6 +217,42 @@ def test_resume_after_a_disconnect_loses_and_repeats_nothing(crest):
         assert f.quiet(0.4) == []
 
 
+def test_concurrent_writers_lose_and_repeat_nothing(crest):
+    """Writes committed at once by many connections (PostgreSQL: the pool's, in parallel) reach a subscriber
+    each once, in the log's order: a change logged later never commits before an earlier one is seen."""
+    srv = crest(app(), workers=2)
+    n_threads, per = 8, 25
+    with feed(srv) as f:
+        def writer(k):
+            with srv.client() as c:
+                for i in range(per):
+                    assert c.post("/tasks", json={"title": f"{k}-{i}"}).status_code == 201
+
+        ts = [threading.Thread(target=writer, args=(k,)) for k in range(n_threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        ev = f.wait(n_threads * per, timeout=30)
+        assert f.quiet(0.3) == []
+    ids = [e["id"] for e in ev]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert sorted(e["data"]["title"] for e in ev) == sorted(f"{k}-{i}" for k in range(n_threads) for i in range(per))
+
+
+def test_writes_of_another_process_reach_subscribers(crest, tmp_path):
+    """Two crest processes on one database (PostgreSQL: scale-out; SQLite: one file): a write through A
+    reaches a subscriber of B."""
+    text = app().replace("sqlite:t.db", f"sqlite:{tmp_path / 't.db'}")
+    a = crest(text, workers=1)
+    b = crest(text, workers=2)
+    with feed(b) as f:
+        r = a.request("POST", "/tasks", json={"title": "via A"})
+        assert r.status_code == 201
+        ev = f.wait(1)
+    assert ev[0]["event"] == "created" and ev[0]["data"] == r.json()
+
+
 def test_bad_and_unknown_last_event_id(crest):
     srv = crest(app())
     with feed(srv, headers={"Last-Event-ID": "x1"}) as f:
