@@ -82,10 +82,16 @@ void crest__conn_stream_end(conn *c, crest__stream_end why)
         return;
     c->stream = NULL;
     s->conn = NULL;
-    if (s->closed)
-        s->closed(s, why);
+    bool held = s->closed && s->closed(s, why);
     crest__conn_account(c, 200, s->sent);
-    crest__request_end(c);
+    if (held) { /* the owner's statement still runs: the request goes with it (crest__stream_release) */
+        reqstate *rs = c->rs;
+        c->rs = NULL;
+        rs->c = NULL;
+        s->held = rs;
+    } else {
+        crest__request_end(c);
+    }
     if (why != CREST__STREAM_DRAINED)
         return;
     /* The end of the body, then the close. */
@@ -137,4 +143,13 @@ bool crest__stream_input(conn *c, size_t n)
 {
     c->linger_bytes += n;
     return c->linger_bytes <= STREAM_INPUT_MAX;
+}
+
+void crest__stream_release(crest__stream *s)
+{
+    reqstate *rs = s->held;
+    if (!rs)
+        return;
+    s->held = NULL;
+    crest__reqstate_release(rs->w, rs); /* (s may live in its arena: not touched after) */
 }

@@ -127,7 +127,8 @@ struct crest_app {
  * apply; after heartbeat_ms without output the engine writes `heartbeat`.
  * The stream ends when the client leaves, when the owner drops it, or when
  * the server drains: closed() runs then, once, and the request is freed
- * after it returns. */
+ * after it returns (or, when the owner still uses it, once the owner lets
+ * go: crest__stream_release). */
 typedef enum crest__stream_end {
     CREST__STREAM_GONE,     /* the client closed the connection (or it broke) */
     CREST__STREAM_DROPPED,  /* the owner dropped it (crest__stream_drop: a client reading too slowly) */
@@ -142,10 +143,14 @@ struct crest__stream {
     unsigned heartbeat_ms;
     size_t max_unsent;                  /* output the client may leave unread (crest__stream_write) */
     void (*opened)(crest__stream *s);   /* the head is out: writes may begin */
-    void (*closed)(crest__stream *s, crest__stream_end why); /* no write after it */
+    /* No write after it. true: the owner still uses the request (a
+     * statement of it runs): the request stays until the owner calls
+     * crest__stream_release; false: it is freed when this returns. */
+    bool (*closed)(crest__stream *s, crest__stream_end why);
     void *ud;
     /* the engine's */
     void *conn;                         /* the connection while open, else NULL */
+    void *held;                         /* the request kept for the owner after closed() */
     size_t sent;                        /* body bytes written */
 };
 
@@ -159,6 +164,10 @@ int crest__stream_write(crest__stream *s, const char *p, size_t n);
  * runs, and the request is freed, before this returns. A line goes to the
  * log. Nothing when s is not open. */
 void crest__stream_drop(crest__stream *s);
+/* The owner is done with the request of a stream whose closed() returned
+ * true: it is freed now (with s, when s lives in its arena). On the
+ * worker's loop. */
+void crest__stream_release(crest__stream *s);
 
 /* A typed parameter value after the spec check. */
 typedef struct crest__value {

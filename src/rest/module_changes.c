@@ -39,6 +39,7 @@ typedef struct sub {
     crest__arena *req_arena;      /* the request's arena, while a read uses its own */
     crest__arena a;               /* one read's memory */
     bool polling, again, drop;
+    bool gone;                    /* the stream ended while a read ran: release the request after it */
 } sub;
 
 static unsigned heartbeat_ms(const crest__module *mod)
@@ -59,6 +60,10 @@ static void step_done(sub *s, bool more)
     s->ctx.res->arena = s->req_arena;
     s->ctx.res->is_error = false; /* (a failure of a read is logged; the stream's answer is out) */
     crest__arena_dispose(&s->a);
+    if (s->gone) { /* the client left meanwhile: the request (and s) go now */
+        crest__stream_release(&s->stream);
+        return;
+    }
     if (s->drop) {
         s->polling = false;
         crest__stream_drop(&s->stream); /* frees s with the request */
@@ -82,6 +87,10 @@ static void read_done(void *p, crest__rows *r, const crest__dberr *err)
         crest__format_time(ts, sizeof ts);
         fprintf(stderr, "{\"time\":\"%s\",\"event\":\"changes_read_failed\",\"request_id\":\"%s\",\"message\":\"%s\"}\n",
                 ts, s->ctx.req->id, err && err->message ? "database error" : "unknown error");
+        step_done(s, false);
+        return;
+    }
+    if (s->gone) {
         step_done(s, false);
         return;
     }
@@ -161,11 +170,17 @@ static void sub_opened(crest__stream *st)
         sub_wake(&s->hs); /* what was missed since Last-Event-ID */
 }
 
-static void sub_closed(crest__stream *st, crest__stream_end why)
+static bool sub_closed(crest__stream *st, crest__stream_end why)
 {
     sub *s = st->ud;
-    CREST_UNUSED(why);
     crest__changes_hub_remove(s->ctx.req->worker, &s->hs, why == CREST__STREAM_DROPPED);
+    if (!s->polling)
+        return false;
+    /* A read runs (a network store's, on the loop): it stops as soon as
+     * it can, and the request goes once its completion has run. */
+    s->gone = true;
+    crest__req_cancel(s->ctx.req);
+    return true;
 }
 
 /* ---- the route ---- */
