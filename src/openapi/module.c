@@ -480,7 +480,6 @@ static void any_object_answer(crest__oa *o, const char *description, const char 
  * changes are gone, 503 at the subscriber limit. */
 static void changes_answer(crest__oa *o, const crest__module *mod, const char *base)
 {
-    crest_json *w = o->w;
     static const int problems[] = {400, 410, 500, 503, 504, 0};
     char desc[600];
     snprintf(desc, sizeof desc,
@@ -488,21 +487,8 @@ static void changes_answer(crest__oa *o, const crest__module *mod, const char *b
              "updated | deleted`, `data: <the row as GET %s%s serves it (%s); before the delete for deleted>`; a "
              "comment line (`: keep-alive`) after a silence",
              mod->prefix, mod->id_path, base);
-    crest_json_key(w, "200");
-    crest_json_object_begin(w);
-    crest_json_key(w, "description");
-    crest_json_str(w, desc);
-    crest_json_key(w, "content");
-    crest_json_object_begin(w);
-    crest_json_key(w, "text/event-stream");
-    crest_json_object_begin(w);
-    crest_json_key(w, "schema");
-    crest_json_object_begin(w);
-    crest__oa_type(o, "string", false);
-    crest_json_object_end(w);
-    crest_json_object_end(w);
-    crest_json_object_end(w);
-    crest_json_object_end(w);
+    static const char *const types[] = {"text/event-stream"};
+    crest__oa_text_ok(o, desc, types, 1);
     crest__oa_problems(o, problems);
 }
 

@@ -744,7 +744,7 @@ int crest__openapi_add_builtins(crest_app *app, crest_error *err)
 }
 
 /* A 200 whose body is text of the given media types (a string schema each). */
-static void text_ok(crest__oa *o, const char *description, const char *const *types, size_t ntypes)
+void crest__oa_text_ok(crest__oa *o, const char *description, const char *const *types, size_t ntypes)
 {
     crest_json *w = o->w;
     crest_json_key(w, "200");
@@ -771,7 +771,7 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
     crest_json *w = o->w;
     if (o->app && ep->spec == &o->app->metrics_spec) {
         static const char *const types[] = {"text/plain"};
-        text_ok(o, ep->spec->response_description, types, 1);
+        crest__oa_text_ok(o, ep->spec->response_description, types, 1);
         crest__oa_ranges(o, false);
         return;
     }
@@ -783,7 +783,7 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
     }
     if (ep->spec == &docs_ep) {
         static const char *const types[] = {"text/html"};
-        text_ok(o, "an HTML page", types, 1);
+        crest__oa_text_ok(o, "an HTML page", types, 1);
         docs_unavailable(o);
         crest__oa_ranges(o, false);
         return;
@@ -791,7 +791,7 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
     if (ep->spec == &docfile_ep) {
         static const char *const types[] = {"text/css", "text/javascript", "image/png"};
         static const int st[] = {500, 0};
-        text_ok(o, "a stylesheet, a script or an image", types, CREST_ARRAY_LEN(types));
+        crest__oa_text_ok(o, "a stylesheet, a script or an image", types, CREST_ARRAY_LEN(types));
         problem(o, "404", "no such file of the docs page");
         crest__oa_problems(o, st);
         docs_unavailable(o);
