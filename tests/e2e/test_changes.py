@@ -355,6 +355,26 @@ def test_sigterm_ends_the_stream_cleanly(crest):
     assert srv.proc.wait(timeout=10) == 0
 
 
+def test_http10_and_head(crest):
+    """HTTP/1.0 has no chunks: the events as they are, the body delimited by the close. HEAD: the head alone."""
+    srv = crest(app())
+    with srv.raw() as c:
+        c.send("GET /tasks/changes HTTP/1.0\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += c.sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding" not in head and b"Connection: close" in head
+        srv.request("POST", "/tasks", json={"title": "old client"})
+        body = head.split(b"\r\n\r\n", 1)[1]
+        deadline = time.monotonic() + 10
+        while b"\n\n" not in body.replace(b": keep-alive\n\n", b"") and time.monotonic() < deadline:
+            body += c.sock.recv(4096)
+        ev = [b for b in body.split(b"\n\n") if b.startswith(b"id:")][0].decode().split("\n")
+        assert ev[1] == "event: created" and json.loads(ev[2][len("data: "):])["title"] == "old client"
+    r = srv.request("HEAD", "/tasks/changes")
+    assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream" and r.content == b""
+
+
 def test_a_module_without_changes_has_no_route(crest):
     srv = crest(app())
     r = srv.get("/plain/changes")
