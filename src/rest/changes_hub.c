@@ -252,6 +252,11 @@ void crest__changes_worker_dispose(crest__worker *w)
             break;
         }
     pthread_mutex_unlock(&h->all->lock);
+    /* A look still in flight when the loop stopped (a network store's)
+     * never completes: the store drops its calls with its connections,
+     * after this, without running them; its session lives in the arena. */
+    if (h->looking)
+        crest__arena_dispose(&h->look_arena);
     free(h);
     w->aw.changes = NULL;
 }
