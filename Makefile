@@ -8,7 +8,7 @@ APP        ?= examples/tasks/app.yaml
 LISTEN     ?= 127.0.0.1:8080
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build run test unit e2e asan fuzz fuzz-smoke bench bench-relations bench-gzip bench-etag bench-cursor install clean
+.PHONY: all deps build run test unit e2e asan fuzz fuzz-smoke bench bench-relations bench-gzip bench-etag bench-cursor bench-changes install clean
 
 all: build
 
@@ -72,6 +72,13 @@ bench-cursor:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@BENCH_ONLY=cursor_page10,cursor_next10,cursor_page100,cursor_next100,cursor_page1000,cursor_next1000 bench/run.sh
+
+# The change feed (bench/changes.py, a bounded client): events per second to
+# 100 subscribers while POST /tasks runs, RSS with 1,000 idle subscribers; on
+# SQLite (PostgreSQL: bench/changes.py --store postgres --pg DIR).
+bench-changes:
+	@$(MAKE) --no-print-directory build
+	@/usr/bin/python3 bench/changes.py
 
 # Into the prefix the build was configured with (/usr/local), or PREFIX=DIR;
 # DESTDIR=DIR stages it (packaging).

@@ -241,6 +241,21 @@ typedef struct crest_module_def {
      * of a row carries its ETag; If-Match with a stale one is 412
      * whether or not this is set. */
     bool require_if_match;
+    /* The change feed: GET <collection>/changes streams the module's rows
+     * as they are created, updated and deleted (Server-Sent Events, one
+     * event per change, the row in the module's read shape; permissions,
+     * scope, ownership and field access as for index; ?where= filters).
+     * Off unless `changes` is true. Every write to the model's table (by
+     * crest, an SQL endpoint or another program) goes to a change log
+     * (table crest_changes) in the same transaction, by triggers the schema
+     * sync makes; Last-Event-ID resumes from it. The rest: 0 or NULL for
+     * the default. */
+    bool changes;
+    unsigned changes_retention_s;     /* how long the log keeps a change: 86400 (24 h) */
+    unsigned changes_heartbeat_ms;    /* a comment line after this much silence: 15000 */
+    unsigned changes_subscribers;     /* open feeds per worker, then 503: 1000 */
+    size_t changes_buffer;            /* bytes a subscriber may leave unread before it is dropped: 256 KiB */
+    const char *changes_permission;   /* who may follow it; NULL: the index permission */
 } crest_module_def;
 
 /* Adds a module over a model added before. Returns CREST_EINVAL with err

@@ -97,6 +97,7 @@ void crest_app_free(crest_app *app)
     free(app->metrics_perm);
     crest__metrics_free(app->metrics); /* shared with reloaded apps: freed by the last */
     free(app->metric_series);
+    crest__changes_app_free(app);
     crest__auth_free(app->auth);
     if (!app->tls_borrowed)
         crest__tls_ctx_free(app->tls);

@@ -330,10 +330,9 @@ static int period_s(crest__loader *L, const ynode *n, const char *where, unsigne
     double unit = !strcmp(end, "s") ? 1 : !strcmp(end, "m") || !strcmp(end, "min") ? 60 : !strcmp(end, "h") ? 3600
                                                                                          : !strcmp(end, "d") ? 86400
                                                                                                              : 0;
-    if (end == n->str || errno || !isfinite(v) || !unit)
-        return crest__af_bad(L, n, "%s: expected a period such as 30s, 90m, 24h or 7d, found '%s'", where, n->str);
-    if (v * unit < 1 || v * unit > 365.0 * 86400)
-        return crest__af_bad(L, n, "%s: must be from 1s to 365d", where);
+    if (end == n->str || errno || !isfinite(v) || !unit || v * unit < 1 || v * unit > 365.0 * 86400)
+        return crest__af_bad(L, n, "%s: expected a duration from 1s to 365d such as 90s, 30m, 24h or 7d, found '%s'",
+                             where, n->str);
     *out = (unsigned)(v * unit);
     return 0;
 }
@@ -359,6 +358,49 @@ static int idempotency(crest__loader *L, const ynode *x, const char *where, cres
     return 0;
 }
 
+/* changes: true | {retention: 24h, heartbeat: 15s, subscribers: 1000,
+ * buffer: 256k, permission: ...} (a map turns the feed on). */
+static int load_changes(crest__loader *L, const ynode *x, const char *where, crest_module_def *def)
+{
+    if (x->kind != Y_MAP)
+        return crest__af_get_bool(L, x, where, &def->changes);
+    static const char *const ck[] = {"retention", "heartbeat", "subscribers", "buffer", "permission", NULL};
+    if (crest__af_check_keys(L, x, where, ck))
+        return CREST_ECONFIG;
+    def->changes = true;
+    char w2[260];
+#define SUB(k) (snprintf(w2, sizeof w2, "%s.%s", where, k), w2)
+    const ynode *y;
+    int rc;
+    unsigned ms;
+    if ((y = crest__ytree_get(x, "retention")) && (rc = period_s(L, y, SUB("retention"), &def->changes_retention_s)))
+        return rc;
+    if ((y = crest__ytree_get(x, "heartbeat"))) {
+        if ((rc = crest__af_get_duration(L, y, SUB("heartbeat"), &ms)))
+            return rc;
+        if (ms < 10)
+            return crest__af_bad(L, y, "%s: at least 10ms", w2);
+        def->changes_heartbeat_ms = ms;
+    }
+    int64_t n;
+    if ((y = crest__ytree_get(x, "subscribers"))) {
+        if ((rc = crest__af_get_int(L, y, SUB("subscribers"), 1, 1000000, &n)))
+            return rc;
+        def->changes_subscribers = (unsigned)n;
+    }
+    if ((y = crest__ytree_get(x, "buffer"))) {
+        if ((rc = crest__af_get_size(L, y, SUB("buffer"), &def->changes_buffer)))
+            return rc;
+        if (def->changes_buffer < 1024)
+            return crest__af_bad(L, y, "%s: at least 1k", w2);
+    }
+    if ((y = crest__ytree_get(x, "permission")) &&
+        (rc = crest__af_get_permission(L, y, SUB("permission"), &def->changes_permission)))
+        return rc;
+#undef SUB
+    return 0;
+}
+
 int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
 {
     static const char *const keys[] = {"model", "url_prefix", "base_path", "id_path", "enabled_methods",
@@ -367,7 +409,7 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
                                        "list_envelope", "single_envelope", "meta_envelope", "groups_envelope",
                                        "use_envelope_on_parse", "serialize_meta", "serializer", "parser", "scope",
                                        "description", "permissions", "owner", "rate_limit", "allowed_includes",
-                                       "idempotency", "require_if_match", NULL};
+                                       "idempotency", "require_if_match", "changes", NULL};
     char where[160];
     snprintf(where, sizeof where, "modules.%s", key->str);
     if (crest__af_want_map(L, v, where) || crest__af_check_keys(L, v, where, keys))
@@ -548,6 +590,8 @@ int crest__af_load_module(crest__loader *L, const ynode *key, const ynode *v)
             return rc;
     }
     if ((x = crest__ytree_get(v, "idempotency")) && (rc = idempotency(L, x, SUB("idempotency"), def)))
+        return rc;
+    if ((x = crest__ytree_get(v, "changes")) && (rc = load_changes(L, x, SUB("changes"), def)))
         return rc;
 #undef SUB
     crest_error e2 = {0};

@@ -680,6 +680,13 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
         borrowed = shared != NULL;
         gzslot = res->shared_gz;
     }
+    /* An event stream: its head only; the body follows as it comes. */
+    bool streaming = res->stream && !res->is_error && status == 200;
+    if (streaming) {
+        ctype = res->stream->content_type;
+        env = NULL;
+        blen = 0;
+    }
     size_t envlen = env ? strlen(env) : 0;
     bool no_body = status == 204 || status == 304 || status < 200;
     size_t total = no_body ? 0 : (env ? blen + envlen + 5 : blen);
@@ -728,9 +735,16 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
         }
         if (gz.ptr)
             rc |= PUTS(out, "Content-Encoding: gzip\r\n");
-        rc |= PUTS(out, "Content-Length: ");
-        rc |= put_uint(out, total);
-        rc |= PUTS(out, "\r\n");
+        if (!streaming) {
+            rc |= PUTS(out, "Content-Length: ");
+            rc |= put_uint(out, total);
+            rc |= PUTS(out, "\r\n");
+        } else {
+            /* HTTP/1.0 reads to the close; proxies are told not to buffer or cache it. */
+            if (req->http_major == 1 && req->http_minor >= 1)
+                rc |= PUTS(out, "Transfer-Encoding: chunked\r\n");
+            rc |= PUTS(out, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        }
     }
     if (!keep_alive)
         rc |= PUTS(out, "Connection: close\r\n");

@@ -4,8 +4,9 @@
  * (crest_db_statements_total, any store), the answers sent gzipped and the
  * bytes that saved (crest_http_gzip_*), the database's connection pools
  * (crest_db_pool_*: a store with pools, PostgreSQL; SQLite has none, a
- * connection per worker and one writer, and shows no such lines), and the
- * process' CPU, memory and file descriptors.
+ * connection per worker and one writer, and shows no such lines), change
+ * feeds (crest_changes_*: when the app serves one), and the process' CPU,
+ * memory and file descriptors.
  *
  * Each worker counts into its own block (one writer, relaxed atomics, no
  * lock on the request path): a request's session counts its statements
@@ -547,6 +548,20 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
              "# TYPE crest_db_statements_total counter\n"
              "crest_db_statements_total %llu\n",
              (unsigned long long)statements);
+    crest__changes_stats cs;
+    crest__changes_stats_of(app, &cs);
+    if (cs.on)
+        putf(&o,
+             "# HELP crest_changes_subscribers Open change feed streams.\n"
+             "# TYPE crest_changes_subscribers gauge\n"
+             "crest_changes_subscribers %llu\n"
+             "# HELP crest_changes_dropped_total Change feed subscribers dropped for leaving too much unread.\n"
+             "# TYPE crest_changes_dropped_total counter\n"
+             "crest_changes_dropped_total %llu\n"
+             "# HELP crest_changes_events_total Change events written to subscribers.\n"
+             "# TYPE crest_changes_events_total counter\n"
+             "crest_changes_events_total %llu\n",
+             (unsigned long long)cs.subscribers, (unsigned long long)cs.dropped, (unsigned long long)cs.events);
     if (app->store && app->store->vt->pool_stats) {
         crest__pool_stats ps;
         app->store->vt->pool_stats(app->store, &ps);

@@ -229,11 +229,15 @@ int crest__app_worker_init(crest_app *app, crest__worker *w, crest_error *err)
         return crest__error_set(err, mrc, NULL, 0, "out of memory");
     if (!app->store)
         return 0;
-    return app->store->vt->worker_init(app->store, w->loop, &w->aw.store, err);
+    int rc = app->store->vt->worker_init(app->store, w->loop, &w->aw.store, err);
+    if (!rc && (rc = crest__changes_worker_init(app, w)))
+        return crest__error_set(err, rc, NULL, 0, "out of memory");
+    return rc;
 }
 
 void crest__app_worker_dispose(crest__worker *w)
 {
+    crest__changes_worker_dispose(w);
     crest__metrics_worker_dispose(w);
     crest__gz_worker_free(w);
     crest__token_cache_free(w->aw.tokens);

@@ -21,6 +21,9 @@ static const crest__problem_def table[CREST__E_COUNT] = {
     [CREST__E_TOO_MANY_CONNECTIONS] = {"too_many_connections", 503, "the server is at its connection limit", false},
     [CREST__E_SHUTTING_DOWN] = {"shutting_down", 503, "the server is shutting down", false},
     [CREST__E_OVERLOADED] = {"overloaded", 503, "the server could not schedule the request", false},
+    [CREST__E_TOO_MANY_SUBSCRIBERS] = {"too_many_subscribers", 503,
+                                       "the server is at its limit of change feed subscribers; try again later",
+                                       false},
 
     [CREST__E_NOT_FOUND] = {"not_found", 404, "no route for this path", false},
     [CREST__E_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405, "this method is not allowed here", false},
@@ -41,6 +44,10 @@ static const crest__problem_def table[CREST__E_COUNT] = {
     [CREST__E_UNAUTHORIZED] = {"unauthorized", 401, "a valid bearer token or API key is required", false},
     [CREST__E_FORBIDDEN] = {"forbidden", 403, "this endpoint is not open to anyone", false},
     [CREST__E_RATE_LIMITED] = {"rate_limited", 429, "too many requests; try again later", false},
+    [CREST__E_CHANGES_EXPIRED] = {"changes_expired", 410,
+                                  "the changes after Last-Event-ID are no longer kept: read the rows again, then "
+                                  "follow the feed without Last-Event-ID",
+                                  false},
 
     [CREST__E_CONFLICT] = {"conflict", 409, "a row with the same unique value exists", false},
     [CREST__E_MISSING_REFERENCE] = {"missing_reference", 422, "a value refers to a row that does not exist", false},

@@ -22,6 +22,7 @@ typedef enum crest__ecode {
     CREST__E_TOO_MANY_CONNECTIONS,
     CREST__E_SHUTTING_DOWN,
     CREST__E_OVERLOADED,
+    CREST__E_TOO_MANY_SUBSCRIBERS,
     /* routing and the endpoint's spec */
     CREST__E_NOT_FOUND,
     CREST__E_METHOD_NOT_ALLOWED,
@@ -40,6 +41,7 @@ typedef enum crest__ecode {
     CREST__E_UNAUTHORIZED,
     CREST__E_FORBIDDEN,
     CREST__E_RATE_LIMITED,
+    CREST__E_CHANGES_EXPIRED,
     /* the database (src/app/dberror.c maps the store's kinds to these) */
     CREST__E_CONFLICT,
     CREST__E_MISSING_REFERENCE,

@@ -10,6 +10,10 @@
  *                bytes and shared bytes it borrows, in order), writes, the
  *                bound on what a connection holds, TLS encryption in bounded
  *                steps, lingering close, memory given back after a peak
+ *   stream.c     an answer that stays open (an event stream): chunks
+ *                written as they come, heartbeats, the bound on what a
+ *                slow client leaves unread, its end (client gone, dropped,
+ *                drained)
  *   loopback.c   a connection without a socket (unit tests, fuzzing)
  *
  * Internal to src/http: the app sees none of this. */
@@ -43,7 +47,8 @@ enum conn_state {
     ST_BODY,      /* reading a body */
     ST_HANDLING,  /* a blocking handler runs */
     ST_CLOSING,   /* sending the last response, then close */
-    ST_LINGER     /* response sent, write side shut, reading and dropping */
+    ST_LINGER,    /* response sent, write side shut, reading and dropping */
+    ST_STREAM     /* an answer that stays open (stream.c): input is read and dropped */
 };
 
 /* Bytes waiting to go out, in order: owned bytes (response heads, JSON
@@ -135,6 +140,10 @@ struct conn {
     crest__buf *capture;  /* loopback: output goes here instead of a socket */
     crest_app *shared_app; /* held while the output borrows its memory (a shared body), so that a
                               reload does not free it under the write */
+    crest__stream *stream; /* ST_STREAM: the open stream (its request is c->rs) */
+    bool chunked;         /* the stream's body is chunked (HTTP/1.1) */
+    bool stream_writing;  /* inside crest__stream_write: a close waits (stream_broken) for the owner's drop */
+    bool stream_broken;
 };
 
 struct worker {
@@ -274,5 +283,21 @@ void crest__conn_dispose_output(conn *c);
  * one trim armed at a time. */
 void crest__worker_released(worker *w, size_t bytes);
 void crest__worker_flush_log(worker *w);
+/* Counts an answer of the connection's request in the metrics and the
+ * access log (status, body bytes, time since the request began). */
+void crest__conn_account(conn *c, int status, size_t bytes);
+
+/* ---- stream.c ---- */
+/* The answer of c->rs is a stream (res->stream, a 200 to a GET), its head
+ * in the output: the connection keeps the request and streams. */
+void crest__stream_open(conn *c);
+/* The heartbeat timer of a streaming connection fired. */
+void crest__stream_tick(conn *c);
+/* Ends the connection's stream (closed() runs, the request is freed):
+ * GONE before a close, DRAINED ends the body cleanly and closes after it. */
+void crest__conn_stream_end(conn *c, crest__stream_end why);
+/* n bytes came from a streaming client (dropped): false past the bound
+ * (then the connection closes). */
+bool crest__stream_input(conn *c, size_t n);
 
 #endif

@@ -247,6 +247,14 @@ static void access_log(worker *w, crest_req *req, int status, size_t bytes, uint
         crest__worker_flush_log(w);
 }
 
+void crest__conn_account(conn *c, int status, size_t bytes)
+{
+    crest_req *req = &c->rs->req;
+    uint64_t dur = crest__now_us() - req->start_us;
+    crest__metrics_observe(&c->w->cw, req, status, dur);
+    access_log(c->w, req, status, bytes, dur);
+}
+
 /* ---- answers ---- */
 
 void crest__conn_answer(conn *c)
@@ -255,6 +263,23 @@ void crest__conn_answer(conn *c)
     crest_req *req = &rs->req;
     crest_res *res = &rs->res;
     worker *w = c->w;
+    if (res->stream && !res->is_error && req->method == CREST_GET && crest__res_final_status(req, res) == 200) {
+        /* An event stream: its head now, the request kept for its body
+         * (HEAD gets the head alone, below). */
+        size_t before = c->out.b.len;
+        crest__str none;
+        if (w->draining || c->close_after) {
+            res->stream = NULL;
+            crest__res_fail_static(res, CREST__E_SHUTTING_DOWN, NULL);
+        } else if (crest__app_render(req, res, &c->out.b, date_now(w), false, NULL, &none) == 0) {
+            crest__stream_open(c);
+            return;
+        } else {
+            c->out.b.len = before;
+            res->stream = NULL;
+            crest__res_fail_static(res, CREST__E_OUT_OF_MEMORY, NULL);
+        }
+    }
     bool keep = !c->close_after && http_should_keep_alive(&c->parser) && !w->draining && !res->close;
     size_t bytes = 0;
     int status = crest__res_final_status(req, res);

@@ -96,6 +96,12 @@ void crest__conn_close(conn *c)
     }
     if (uv_is_closing((uv_handle_t *)&c->tcp))
         return;
+    if (c->state == ST_STREAM && c->stream_writing) {
+        c->stream_broken = true; /* the write fails: its owner drops the stream (then this runs again) */
+        return;
+    }
+    if (c->state == ST_STREAM)
+        crest__conn_stream_end(c, CREST__STREAM_GONE); /* its owner lets go before the request is freed */
     /* A blocking handler still running keeps its request state: it is
      * freed when the thread is done. */
     if (c->state == ST_HANDLING)
@@ -329,7 +335,7 @@ static size_t feed(conn *c, const char *data, size_t len)
 {
     size_t off = 0;
     while (off < len) {
-        if (c->state == ST_HANDLING || c->state == ST_CLOSING || c->state == ST_LINGER)
+        if (c->state == ST_HANDLING || c->state == ST_CLOSING || c->state == ST_LINGER || c->state == ST_STREAM)
             break;
         size_t n = http_parser_execute(&c->parser, &crest__parser_settings, data + off, len - off);
         off += n;
@@ -366,7 +372,7 @@ bool crest__conn_ending(const conn *c)
 /* Nothing can be parsed now: ending, or a blocking handler runs. */
 static bool conn_waiting(const conn *c)
 {
-    return c->state == ST_HANDLING || crest__conn_ending(c);
+    return c->state == ST_HANDLING || c->state == ST_STREAM || crest__conn_ending(c);
 }
 
 /* Parses the bytes kept in c->in; keeps what was not consumed. */
@@ -506,6 +512,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->state == ST_CLOSING)
         return;
+    if (c->state == ST_STREAM) { /* nothing more is parsed: dropped, within a bound */
+        if (!crest__stream_input(c, (size_t)nread))
+            crest__conn_close(c);
+        return;
+    }
     if (c->state == ST_BODY)
         crest__request_body_progress(c);
     if (c->tls) {
@@ -539,6 +550,9 @@ static void timer_cb(uv_timer_t *t)
         break;
     case ST_HANDLING:
         handler_timeout(c);
+        break;
+    case ST_STREAM:
+        crest__stream_tick(c);
         break;
     default:
         /* idle past keep-alive, a closing client that does not read its
@@ -675,6 +689,8 @@ static void stop_async_cb(uv_async_t *a)
         conn *next = c->next;
         if (c->state == ST_IDLE && !c->writing && crest__conn_unsent(c) == 0 && c->in.len == 0)
             crest__conn_close(c);
+        else if (c->state == ST_STREAM)
+            crest__conn_stream_end(c, CREST__STREAM_DRAINED); /* the body ends, then the connection */
         else if (c->state == ST_LINGER)
             crest__conn_close(c);
         else

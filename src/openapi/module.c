@@ -556,12 +556,29 @@ static void any_object_answer(crest__oa *o, const char *description, const char 
     crest__oa_problems(o, problems);
 }
 
+/* The change feed's answers: a stream of events (each event's data is a
+ * row of the module, as GET /{id} serves it), 410 for a Last-Event-ID whose
+ * changes are gone, 503 at the subscriber limit. */
+static void changes_answer(crest__oa *o, const crest__module *mod, const char *base)
+{
+    static const int problems[] = {400, 410, 500, 503, 504, 0};
+    char desc[600];
+    snprintf(desc, sizeof desc,
+             "Server-Sent Events, one per change of a row the caller may read: `id: <change id>`, `event: created | "
+             "updated | deleted`, `data: <the row as GET %s%s serves it (%s); before the delete for deleted>`; a "
+             "comment line (`: keep-alive`) after a silence",
+             mod->prefix, mod->id_path, base);
+    static const char *const types[] = {"text/event-stream"};
+    crest__oa_text_ok(o, desc, types, 1);
+    crest__oa_problems(o, problems);
+}
+
 bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
 {
     const crest_handler h = ep->spec->handler;
     if (h != crest__rest_op_index && h != crest__rest_op_read && h != crest__rest_write_route &&
         h != crest__rest_op_sample && h != crest__rest_op_group && h != crest__rest_op_stats &&
-        h != crest__rest_op_eval && h != crest__rest_op_nested_index)
+        h != crest__rest_op_eval && h != crest__rest_op_nested_index && h != crest__rest_op_changes)
         return false;
     const route *r = ep->ud;
     const crest__module *mod = r->mod;
@@ -569,7 +586,8 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     char base[160], ref[200], ref2[200];
     schema_base(mod->app, mod, base, sizeof base);
     static const char *const op_names[] = {"index", "read", "create", "update", "patch", "delete",
-                                           "sample", "group", "stats", "eval"};
+                                           "sample", "group", "stats", "eval", "changes"};
+    _Static_assert(CREST_ARRAY_LEN(op_names) == RT_COUNT, "an operationId per route kind");
     o->custom_errors = mod->def->error_fn != NULL;
     crest_json_key(w, "operationId");
     if (r->parent) /* a nested route: people.computers.index */
@@ -683,6 +701,9 @@ bool crest__rest_openapi_operation(const crest__endpoint *ep, crest__oa *o)
     case RT_EVAL:
         any_object_answer(o, "the functions' values", "{\"<name>__<field>\": value, \"count\": n}", q400);
         break;
+    case RT_CHANGES:
+        changes_answer(o, mod, base);
+        break;
     default:
         break;
     }
@@ -782,7 +803,7 @@ const char *crest__rest_param_description(const crest__endpoint *ep, const char 
     const crest_handler h = ep->spec->handler;
     if (h != crest__rest_op_index && h != crest__rest_op_sample && h != crest__rest_op_group &&
         h != crest__rest_op_stats && h != crest__rest_op_eval && h != crest__rest_op_read &&
-        h != crest__rest_write_route && h != crest__rest_op_nested_index)
+        h != crest__rest_write_route && h != crest__rest_op_nested_index && h != crest__rest_op_changes)
         return NULL;
     const route *r = ep->ud;
     if (!strcmp(param, "fields") && r->kind != RT_STATS)

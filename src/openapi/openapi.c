@@ -161,6 +161,7 @@ static const char *problem_description(int status)
     case 400: return "a parameter or the body is malformed";
     case 404: return "no such row";
     case 409: return "a unique value is taken";
+    case 410: return "the changes after Last-Event-ID are no longer kept (changes_expired): read the rows again";
     case 413: return "the body is too large";
     case 415: return "the body is not JSON";
     case 422: return "the body breaks the model's rules (one message per field)";
@@ -749,7 +750,7 @@ int crest__openapi_add_builtins(crest_app *app, crest_error *err)
 }
 
 /* A 200 whose body is text of the given media types (a string schema each). */
-static void text_ok(crest__oa *o, const char *description, const char *const *types, size_t ntypes)
+void crest__oa_text_ok(crest__oa *o, const char *description, const char *const *types, size_t ntypes)
 {
     crest_json *w = o->w;
     crest_json_key(w, "200");
@@ -776,7 +777,7 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
     crest_json *w = o->w;
     if (o->app && ep->spec == &o->app->metrics_spec) {
         static const char *const types[] = {"text/plain"};
-        text_ok(o, ep->spec->response_description, types, 1);
+        crest__oa_text_ok(o, ep->spec->response_description, types, 1);
         crest__oa_ranges(o, false);
         return;
     }
@@ -788,7 +789,7 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
     }
     if (ep->spec == &docs_ep) {
         static const char *const types[] = {"text/html"};
-        text_ok(o, "an HTML page", types, 1);
+        crest__oa_text_ok(o, "an HTML page", types, 1);
         docs_unavailable(o);
         crest__oa_ranges(o, false);
         return;
@@ -796,7 +797,7 @@ static void builtin_responses(crest__oa *o, const crest__endpoint *ep)
     if (ep->spec == &docfile_ep) {
         static const char *const types[] = {"text/css", "text/javascript", "image/png"};
         static const int st[] = {500, 0};
-        text_ok(o, "a stylesheet, a script or an image", types, CREST_ARRAY_LEN(types));
+        crest__oa_text_ok(o, "a stylesheet, a script or an image", types, CREST_ARRAY_LEN(types));
         problem(o, "404", "no such file of the docs page");
         crest__oa_problems(o, st);
         docs_unavailable(o);

@@ -32,6 +32,8 @@ void crest__oa_auth_responses(crest__oa *o, const struct crest__endpoint *ep);
 void crest__oa_ranges(crest__oa *o, bool custom_body);
 /* Member "content": {"application/json": {"schema": <ref, or any (NULL)>}}. */
 void crest__oa_json_content(crest__oa *o, const char *ref);
+/* "200": description, a string body of each of the ntypes media types. */
+void crest__oa_text_ok(crest__oa *o, const char *description, const char *const *types, size_t ntypes);
 /* The same member around a schema the caller writes between the two calls. */
 void crest__oa_json_schema_begin(crest__oa *o);
 void crest__oa_json_schema_end(crest__oa *o);

@@ -640,6 +640,8 @@ static void columns(crest__sql *q, const crest__proj *p)
     }
 }
 
+void crest__compile_columns(crest__sql *q, const crest__proj *p) { columns(q, p); }
+
 static void from(crest__sql *q, const crest__model *m)
 {
     crest__sql_add(q, " FROM ");

@@ -307,6 +307,8 @@ typedef struct crest__proj {
     bool version;                 /* the row version (CREST__VERSION_COL) last, after the computed ones */
 } crest__proj;
 
+/* The columns alone, as a SELECT of the projection writes them. */
+void crest__compile_columns(crest__sql *q, const crest__proj *p);
 /* SELECT <columns> FROM <table> (a module's computed-column check). */
 void crest__compile_select(crest__sql *q, const crest__proj *p);
 
@@ -502,6 +504,48 @@ void crest__compile_meta_put(crest__sql *q, const char *key, const char *value);
 void crest__compile_meta_get(crest__sql *q, const char *key);
 /* The crest type name of a field type ("string", "int"...; static). */
 const char *crest__field_type_name(crest_field_type t);
+
+/* ---- the change log, crest_changes (changes.c) ----
+ * One table for every model whose module has a change feed: id (never
+ * given twice), tbl (the model's table), row_id, op (created, updated,
+ * deleted), at (when), data (the row's columns as a JSON object: after the
+ * write, before it for a delete). Triggers write it, in the transaction of
+ * the change. */
+
+/* CREATE TABLE IF NOT EXISTS crest_changes; its index on (tbl, id). */
+void crest__compile_changes_table(crest__sql *q);
+void crest__compile_changes_index(crest__sql *q);
+/* PostgreSQL: the trigger function (CREATE OR REPLACE) every table's
+ * trigger runs: the log row, then pg_notify('crest_changes', id). Empty SQL
+ * for SQLite, whose triggers hold their statement. */
+void crest__compile_changes_function(crest__sql *q);
+/* The triggers of one table: how many (SQLite 3: one per kind of write;
+ * PostgreSQL 1), and the i-th one's DROP TRIGGER IF EXISTS and CREATE
+ * TRIGGER (its JSON names every field of m, so it is made again whenever
+ * the model may have changed). */
+unsigned crest__changes_trigger_count(const crest__dialect *d);
+void crest__compile_changes_drop(crest__sql *q, const crest__model *m, unsigned i);
+void crest__compile_changes_trigger(crest__sql *q, const crest__model *m, unsigned i);
+
+/* A feed's next changes: at most limit changes of proj.m's table after
+ * the change `after`, in order, each as a row of the model (proj's
+ * columns, computed from the logged columns), then three columns: the
+ * change's id, its op, and 1 when the row meets where (scope and the
+ * subscriber's where; NULL: always) else 0. Rows that do not meet it come
+ * too, so that the reader moves past them. */
+typedef struct crest__changes_plan {
+    crest__proj proj;
+    const crest__qnode *where;
+    int64_t after, limit;
+} crest__changes_plan;
+void crest__compile_changes_read(crest__sql *q, const crest__changes_plan *p);
+/* One row: the log's last id and first id (both NULL when it is empty). */
+void crest__compile_changes_ends(crest__sql *q);
+/* Deletes (a bounded step: among the batch + 1 oldest changes) the changes
+ * older than retention_s seconds, except the newest of those, which stays
+ * as the log's first: a Last-Event-ID before the first change names
+ * changes that are gone. */
+void crest__compile_changes_purge(crest__sql *q, unsigned retention_s, unsigned batch);
 
 /* ---- schema introspection (to move behind the store's) ----
  * Each returns rows of the columns named, the same in both dialects. */

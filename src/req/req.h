@@ -146,7 +146,60 @@ struct crest_app {
     bool compress_off;
     int compress_level;          /* 1..9 */
     size_t compress_min;         /* bodies smaller than this are sent as they are */
+    struct crest__changes *changes; /* src/rest/changes_hub.c: the workers' hubs, while serving a change feed */
 };
+
+/* ---- an answer that stays open: an event stream (src/http/stream.c) ----
+ * A handler that answers with a stream fills one (in the request's arena)
+ * and sets res->stream. When the answer is a 200 to a GET, the engine sends
+ * the head (no Content-Length: chunked for HTTP/1.1, else delimited by the
+ * close), keeps the request (its arena, user, parameters) for as long as
+ * the stream lasts, calls opened(), and from then on the owner writes with
+ * crest__stream_write. The request's deadline and the idle timeouts do not
+ * apply; after heartbeat_ms without output the engine writes `heartbeat`.
+ * The stream ends when the client leaves, when the owner drops it, or when
+ * the server drains: closed() runs then, once, and the request is freed
+ * after it returns (or, when the owner still uses it, once the owner lets
+ * go: crest__stream_release). */
+typedef enum crest__stream_end {
+    CREST__STREAM_GONE,     /* the client closed the connection (or it broke) */
+    CREST__STREAM_DROPPED,  /* the owner dropped it (crest__stream_drop: a client reading too slowly) */
+    CREST__STREAM_DRAINED   /* the server is stopping: the stream was ended cleanly */
+} crest__stream_end;
+
+typedef struct crest__stream crest__stream;
+struct crest__stream {
+    /* the owner's */
+    const char *content_type;           /* static */
+    const char *heartbeat;              /* static: written after heartbeat_ms of silence */
+    unsigned heartbeat_ms;
+    size_t max_unsent;                  /* output the client may leave unread (crest__stream_write) */
+    void (*opened)(crest__stream *s);   /* the head is out: writes may begin */
+    /* No write after it. true: the owner still uses the request (a
+     * statement of it runs): the request stays until the owner calls
+     * crest__stream_release; false: it is freed when this returns. */
+    bool (*closed)(crest__stream *s, crest__stream_end why);
+    void *ud;
+    /* the engine's */
+    void *conn;                         /* the connection while open, else NULL */
+    void *held;                         /* the request kept for the owner after closed() */
+    size_t sent;                        /* body bytes written */
+};
+
+/* Writes n bytes to the open stream s as they are (src/http/stream.c).
+ * 0; -1 when s is not open, or when the client has left more than
+ * s->max_unsent bytes unread: then nothing is written, and the owner ends
+ * the stream with crest__stream_drop once it no longer uses the request
+ * (the stream and the request stay until then). */
+int crest__stream_write(crest__stream *s, const char *p, size_t n);
+/* Ends an open stream at once and closes its connection: closed(DROPPED)
+ * runs, and the request is freed, before this returns. A line goes to the
+ * log. Nothing when s is not open. */
+void crest__stream_drop(crest__stream *s);
+/* The owner is done with the request of a stream whose closed() returned
+ * true: it is freed now (with s, when s lives in its arena). On the
+ * worker's loop. */
+void crest__stream_release(crest__stream *s);
 
 /* A typed parameter value after the spec check. */
 typedef struct crest__value {
@@ -236,6 +289,7 @@ struct crest_res {
     const char *shared;          /* crest__res_send_shared: the body, borrowed for as long as the app lives */
     size_t shared_len;
     crest__gzslot *shared_gz;    /* where the shared body's gzip copy is kept (NULL: none) */
+    crest__stream *stream;       /* an answer that stays open (the request's arena), or NULL */
 };
 
 /* Per worker-thread state of the app (store connections, caches). */
@@ -244,6 +298,7 @@ typedef struct crest__app_worker {
     struct crest__token_cache *tokens; /* verified bearer tokens (auth.c), made at first use */
     crest__metrics_block *metrics;     /* this worker's counters (metrics.c), or NULL */
     crest__gz *gz;                     /* deflate state (compress.c), made at the first gzip answer */
+    void *changes;                     /* its hub of change feed subscribers (src/rest/changes_hub.c), or NULL */
 } crest__app_worker;
 
 struct crest__worker {
@@ -260,6 +315,26 @@ struct crest__worker {
     int (*offload)(crest__worker *w, void (*work)(void *), void (*after)(void *, bool), void *ud);
     void (*resume)(crest__worker *w, crest_req *req);
 };
+
+/* ---- change feeds (src/rest/changes_hub.c) ---- */
+
+/* The worker's hub of change feed subscribers, on its loop, when the app
+ * has a feed, a store and the worker a loop (else nothing): 0 or
+ * CREST_ENOMEM. Disposed after the loop is closed. */
+int crest__changes_worker_init(crest_app *app, crest__worker *w);
+void crest__changes_worker_dispose(crest__worker *w);
+/* Frees what the hubs shared (every worker disposed). */
+void crest__changes_app_free(crest_app *app);
+/* A write of this process committed: every worker's subscribers read the
+ * log now. Any thread; nothing when the app serves no feed. */
+void crest__changes_notify(crest_app *app);
+/* /metrics: open subscribers, subscribers dropped for reading too slowly,
+ * events written (on: the app serves a feed). */
+typedef struct crest__changes_stats {
+    bool on;
+    uint64_t subscribers, dropped, events;
+} crest__changes_stats;
+void crest__changes_stats_of(const crest_app *app, crest__changes_stats *out);
 
 /* ---- the request's calls (src/req/session.c, src/app/) ---- */
 

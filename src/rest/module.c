@@ -185,18 +185,25 @@ static const struct {
       .description = "{\"functions\": [{\"name\": \"sum\", \"field\": \"f\"}]}"},
      K(RT_EVAL)},
     {{"where", CREST_IN_QUERY, CREST_T_STRING, .description = "a JSON query"},
-     LIST_ROUTES | K(RT_GROUP) | K(RT_STATS) | K(RT_EVAL)},
+     LIST_ROUTES | K(RT_GROUP) | K(RT_STATS) | K(RT_EVAL) | K(RT_CHANGES)},
     {{"cursor", CREST_IN_QUERY, CREST_T_STRING,
       .description = "continue after the page that gave this meta.next_cursor (the same where and sort_by; "
                      "not with page or offset)"},
      K(RT_INDEX)},
+    {{"last_event_id", CREST_IN_QUERY, CREST_T_STRING,
+      .description = "resume after this event (as the Last-Event-ID header does, for clients that cannot send it)"},
+     K(RT_CHANGES)},
+    {{"Last-Event-ID", CREST_IN_HEADER, CREST_T_STRING,
+      .description = "resume after this event: the id of the last event received (EventSource sends it when it "
+                     "reconnects); without it the feed starts now"},
+     K(RT_CHANGES)},
     {{"count", CREST_IN_QUERY, CREST_T_ENUM, .values = count_values,
       .description = "exact: total_objects in meta; estimated: exact up to the page_size maximum, past it the "
                      "database's estimate (PostgreSQL's planner; SQLite: exact); none: no count"},
      K(RT_INDEX)},
     {{"fields", CREST_IN_QUERY, CREST_T_STRING,
       .description = "only these fields in the answer, comma-separated (written in the serializer's order)"},
-     ROW_ROUTES},
+     ROW_ROUTES | K(RT_CHANGES)},
     /* Conditional requests (etag.c). */
     {{"If-None-Match", CREST_IN_HEADER, CREST_T_STRING,
       .description = "ETags of answers the client holds (\"*\", or a list; weak comparison): when one is the "
@@ -216,7 +223,7 @@ static unsigned fill_params(route *r, const crest__module *mod)
         r->params[np++] = (crest_param){"field", CREST_IN_PATH, CREST_T_STRING, .required = true,
                                         .description = "the field to count rows by"};
     else if (r->kind != RT_INDEX && r->kind != RT_CREATE && r->kind != RT_SAMPLE && r->kind != RT_STATS &&
-             r->kind != RT_EVAL)
+             r->kind != RT_EVAL && r->kind != RT_CHANGES)
         r->params[np++] = (crest_param){mod->id_param, CREST_IN_PATH, CREST_T_STRING, .required = true,
                                         .description = "the row's id (an integer)"};
     for (size_t i = 0; i < CREST_ARRAY_LEN(route_params); i++)
@@ -281,13 +288,14 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         {RT_GROUP, CREST_R_GROUP, CREST_GET, "/group/{field}", crest__rest_op_group, "Count by value"},
         {RT_STATS, CREST_R_STATS, CREST_GET, "/stats", crest__rest_op_stats, "Min, max and average"},
         {RT_EVAL, CREST_R_EVAL, CREST_GET, "/eval", crest__rest_op_eval, "Evaluate functions"},
+        {RT_CHANGES, 0, CREST_GET, "/changes", crest__rest_op_changes, "Follow changes (Server-Sent Events)"},
         {RT_READ, CREST_R_READ, CREST_GET, NULL, crest__rest_op_read, "Read one"},
         {RT_UPDATE, CREST_R_UPDATE, CREST_PUT, NULL, crest__rest_op_update, "Update"},
         {RT_PATCH, CREST_R_UPDATE, CREST_PATCH, NULL, crest__rest_op_update, "Update"},
         {RT_DELETE, CREST_R_DELETE, CREST_DELETE, NULL, crest__rest_op_delete, "Delete"},
     };
     for (size_t t = 0; t < CREST_ARRAY_LEN(table); t++) {
-        if (!(mod->methods & table[t].bit))
+        if (table[t].bit ? !(mod->methods & table[t].bit) : !mod->def->changes)
             continue;
         route *r = &mod->routes[table[t].kind];
         r->mod = mod;
@@ -315,10 +323,13 @@ static int build_routes(crest_app *app, crest__module *mod, crest_error *err)
         r->spec.status = r->kind == RT_CREATE ? 201 : r->kind == RT_DELETE ? 204 : 200;
         r->spec.handler = table[t].h;
         /* (lists: a page of rows, or of groups) */
-        r->spec.strict_query = (K(r->kind) & (LIST_ROUTES | K(RT_GROUP))) != 0;
+        r->spec.strict_query = (K(r->kind) & (LIST_ROUTES | K(RT_GROUP) | K(RT_CHANGES))) != 0;
         for (unsigned b = 0; b < 9; b++)
             if (table[t].bit == 1u << b)
                 r->spec.permission = mod->def->permissions[b];
+        if (r->kind == RT_CHANGES) /* its own, or index's */
+            r->spec.permission =
+                mod->def->changes_permission ? mod->def->changes_permission : mod->def->permissions[0];
         r->spec.rate_limit = mod->def->rate_limit; /* the group: the tag, i.e. the module */
         /* Writes commit with an fsync (durability: full): they run on the
          * thread pool so the event loop keeps serving reads meanwhile. */
@@ -707,6 +718,9 @@ int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err)
     int irc = crest__idem_prepare(app, c, err);
     if (irc)
         return irc;
+    int crc = crest__changes_sync(app, c, err);
+    if (crc)
+        return crc;
     for (unsigned i = 0; i < app->nmodules; i++) {
         int rc = crest__module_check(app->modules[i], c, err);
         if (rc)

@@ -20,6 +20,7 @@ typedef enum {
     RT_GROUP,
     RT_STATS,
     RT_EVAL,
+    RT_CHANGES,
     RT_COUNT
 } rt_kind;
 
@@ -30,7 +31,7 @@ typedef struct route {
     rt_kind kind;
     crest_handler inner;          /* write routes: the handler write_route runs */
     crest_endpoint spec;
-    crest_param params[20];       /* the spec's, zero-terminated (module.c: route_params) */
+    crest_param params[22];       /* the spec's, zero-terminated (module.c: route_params) */
     char *path;
 } route;
 
@@ -373,6 +374,25 @@ void crest__idem_release(crest_req *req, crest__idem *idem);
 /* Start-up: makes crest_idempotency when a module of app uses it. 0, or
  * CREST_ECONFIG / CREST_ENOMEM with err set. */
 int crest__idem_prepare(crest_app *app, crest__conn *c, crest_error *err);
+
+/* module_changes.c: GET <collection>/changes, the change feed */
+int crest__rest_op_changes(crest_req *req, crest_res *res, void *ud);
+
+/* changes_hub.c: a worker's subscribers. A subscriber is woken (on the
+ * worker's loop) when the change log may have grown. */
+typedef struct crest__changes_sub crest__changes_sub;
+struct crest__changes_sub {
+    crest__changes_sub *prev, *next;
+    void (*wake)(crest__changes_sub *s);
+};
+/* Subscribers in the worker's hub; -1 when it has none (no loop, no feed). */
+int crest__changes_hub_count(crest__worker *w);
+/* Adds / removes s (the hub must exist: count >= 0); dropped counts a
+ * subscriber dropped for reading too slowly. */
+void crest__changes_hub_add(crest__worker *w, crest__changes_sub *s);
+void crest__changes_hub_remove(crest__worker *w, crest__changes_sub *s, bool dropped);
+/* Counts n events written to subscribers. */
+void crest__changes_count_events(crest_app *app, uint64_t n);
 
 /* module.c */
 const char *crest__rest_method_name(unsigned bit);

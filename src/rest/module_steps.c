@@ -507,7 +507,7 @@ int crest__rest_prologue(crest_req *req, crest_res *res, void *ud, crest_rest_ct
     /* fields= of the routes that answer rows (the stats route's `fields`
      * means something else), checked before anything is written. */
     bool rows = r->kind == RT_INDEX || r->kind == RT_SAMPLE || r->kind == RT_READ || r->kind == RT_CREATE ||
-                r->kind == RT_UPDATE || r->kind == RT_PATCH;
+                r->kind == RT_UPDATE || r->kind == RT_PATCH || r->kind == RT_CHANGES;
     req->fields = NULL;
     if (rows && crest_req_has(req, "fields")) {
         crest__field_mask *mask;

@@ -717,6 +717,8 @@ int crest__rest_write_route(crest_req *req, crest_res *res, void *ud)
     for (unsigned again = 0;; again++) {
         bool ok, conflict;
         int rc = run_unit(req, res, r, ist == CREST__IDEM_OFF ? NULL : &idem, headers_len, &ok, &conflict);
+        if (ok && !conflict && r->mod->app->changes) /* the change log grew: its subscribers read it now */
+            crest__changes_notify(r->mod->app);
         if (!conflict || again == CREST__CONFLICT_RETRIES) {
             if (!ok && idem.claimed)
                 crest__idem_release(req, &idem);

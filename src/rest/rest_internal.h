@@ -58,6 +58,12 @@ void crest__module_free(crest__module *mod);
 /* Prepares computed SQL against the synced schema; err names the module. */
 int crest__module_check(crest__module *mod, crest__conn *c, crest_error *err);
 
+/* changes_sync.c: whether a module of the app has a change feed; the
+ * change log and each model's triggers made (or dropped) at start, on c
+ * inside the sync's transaction. 0, or an error with err set. */
+bool crest__changes_any(const crest_app *app);
+int crest__changes_sync(crest_app *app, crest__conn *c, crest_error *err);
+
 /* Called by the app when it prepares the database (after startup_sql). */
 int crest__rest_prepare(crest_app *app, crest__conn *c, crest_error *err);
 

@@ -421,6 +421,8 @@ static void answer(void *ud, crest__rows *r, const crest__dberr *e)
         crest__dberr_answer(req, res, e);
         goto out;
     }
+    if (!s->readonly && req->app->changes) /* it may have written to a followed table: its feeds read now */
+        crest__changes_notify(req->app);
     switch (s->returns) {
     case RET_ONE:
     case RET_VALUE:

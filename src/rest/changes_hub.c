@@ -1,0 +1,343 @@
+/* changes_hub.c — each worker's subscribers of change feeds, and what wakes
+ * them. A worker that serves a feed has a hub on its loop: its
+ * subscribers (module_changes.c), woken
+ *   - at once when a REST write of this process commits
+ *     (crest__changes_notify, from any thread: a uv_async per worker);
+ *   - by a look at the log's last id every POLL_MS while it has
+ *     subscribers, which sees every other writer (SQL endpoints, other
+ *     programs, other processes): one cheap statement per worker, not one
+ *     per subscriber, and only a log that grew wakes them.
+ * The first worker's hub also purges the changes past the retention, in
+ * bounded steps on the thread pool (a write, through the store's writer). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <uv.h>
+
+#include "module_internal.h"
+
+#define POLL_MS 200             /* a look at the log's end, while there are subscribers */
+#define PURGE_BATCH 1000        /* changes one purge statement deletes at most */
+#define DEF_RETENTION_S 86400
+
+typedef struct hub hub;
+
+/* The app's hubs (app->changes), made with the first. */
+struct crest__changes {
+    pthread_mutex_t lock;
+    hub *hubs;
+    unsigned retention_s;       /* the longest of the modules' */
+    atomic_uint_fast64_t subscribers, dropped, events;
+};
+
+struct hub {
+    hub *next;
+    crest__worker *w;
+    struct crest__changes *all;
+    uv_async_t wake;
+    uv_timer_t poll;
+    uv_timer_t purge;           /* the first worker's */
+    crest__changes_sub *subs;
+    unsigned n;
+    int64_t seen;               /* the log's last id at the last look */
+    /* a look in flight */
+    bool looking, look_returned, look_done;
+    crest__arena look_arena;
+    crest__sess *look_sess;
+    int64_t look_last;
+    bool purging;
+};
+
+static hub *hub_of(crest__worker *w) { return w ? (hub *)w->aw.changes : NULL; }
+
+/* ---- waking the subscribers ---- */
+
+static void wake_all(hub *h)
+{
+    for (crest__changes_sub *s = h->subs, *next; s; s = next) {
+        next = s->next; /* (a subscriber may leave while it is woken: only itself) */
+        s->wake(s);
+    }
+}
+
+static void wake_cb(uv_async_t *a) { wake_all(a->data); }
+
+static void look_finish(hub *h)
+{
+    const crest__store_vt *vt = h->w->app->store->vt;
+    bool timed_out;
+    vt->sess_end(h->look_sess, &timed_out);
+    crest__arena_dispose(&h->look_arena);
+    h->looking = false;
+    if (h->look_last > h->seen) {
+        h->seen = h->look_last;
+        wake_all(h);
+    }
+}
+
+static void look_done(void *p, crest__rows *r, const crest__dberr *err)
+{
+    hub *h = p;
+    CREST_UNUSED(err);
+    const crest__cell *c = r && r->nrows && r->ncols ? crest__rows_cell(r, 0, 0) : NULL;
+    h->look_last = c && c->k == CREST__V_INT ? c->v.i : h->seen;
+    h->look_done = true;
+    if (h->look_returned)
+        look_finish(h);
+}
+
+/* Reads the log's last id on the worker's connection. */
+static void poll_cb(uv_timer_t *t)
+{
+    hub *h = t->data;
+    crest_app *app = h->w->app;
+    if (h->looking || !h->n)
+        return;
+    crest__arena_init(&h->look_arena, 2048, 0);
+    crest__sess_config cfg = {.arena = &h->look_arena,
+                              .deadline_us = crest__now_us() + (uint64_t)app->limits.statement_timeout_ms * 1000,
+                              .worker = h->w->aw.store};
+    const crest__store_vt *vt = app->store->vt;
+    h->look_sess = vt->sess_new(app->store, &cfg);
+    crest__sql q;
+    crest__sql_init(&q, &h->look_arena, crest__app_dialect(app));
+    crest__compile_changes_ends(&q);
+    crest__query qq = {.sql = q.text.ptr, .len = q.text.len, .nbinds = 0,
+                       .flags = CREST__QF_READ | CREST__QF_NONAMES | CREST__QF_INPLACE, .max_rows = 1};
+    h->looking = true;
+    h->look_returned = h->look_done = false;
+    if (!h->look_sess || q.err || vt->query(h->look_sess, &qq, look_done, h)) {
+        if (h->look_sess)
+            vt->sess_end(h->look_sess, &(bool){false});
+        crest__arena_dispose(&h->look_arena);
+        h->looking = false;
+    } else {
+        h->look_returned = true;
+        if (h->look_done)
+            look_finish(h);
+    }
+    crest__sql_dispose(&q);
+}
+
+/* ---- the purge ---- */
+
+typedef struct purge_job {
+    hub *h;
+    int64_t deleted;
+} purge_job;
+
+static void purge_counted(void *p, crest__rows *r, const crest__dberr *err)
+{
+    CREST_UNUSED(err);
+    ((purge_job *)p)->deleted = r ? r->changes : 0;
+}
+
+static void purge_work(void *p)
+{
+    purge_job *job = p;
+    crest_app *app = job->h->w->app;
+    const crest__store_vt *vt = app->store->vt;
+    crest__arena a;
+    crest__arena_init(&a, 2048, 0);
+    crest__sess_config cfg = {.arena = &a,
+                              .deadline_us = crest__now_us() + (uint64_t)app->limits.statement_timeout_ms * 1000,
+                              .blocking = true};
+    crest__sess *ss = vt->sess_new(app->store, &cfg);
+    crest__dberr e;
+    if (ss && !vt->write_begin(ss, &e)) {
+        crest__sql q;
+        crest__sql_init(&q, &a, crest__app_dialect(app));
+        crest__compile_changes_purge(&q, job->h->all->retention_s, PURGE_BATCH);
+        crest__query qq = {.sql = q.text.ptr, .len = q.text.len, .binds = q.binds, .nbinds = q.nbinds,
+                           .flags = CREST__QF_INPLACE};
+        bool ok = !q.err && vt->query(ss, &qq, purge_counted, job) == 0;
+        crest__sql_dispose(&q);
+        vt->write_end(ss, ok, &e);
+    }
+    if (ss)
+        vt->sess_end(ss, &(bool){false});
+    crest__arena_dispose(&a);
+}
+
+static void purge_cb(uv_timer_t *t);
+
+static void purge_after(void *p, bool cancelled)
+{
+    purge_job *job = p;
+    hub *h = job->h;
+    h->purging = false;
+    /* A full step: more to delete, at once. */
+    if (!cancelled && job->deleted >= PURGE_BATCH && !uv_is_closing((uv_handle_t *)&h->purge))
+        uv_timer_start(&h->purge, purge_cb, 10, 0);
+    free(job);
+}
+
+static unsigned purge_interval_ms(const struct crest__changes *all)
+{
+    uint64_t ms = (uint64_t)all->retention_s * 500;
+    return ms < 500 ? 500 : ms > 60000 ? 60000 : (unsigned)ms;
+}
+
+static void purge_cb(uv_timer_t *t)
+{
+    hub *h = t->data;
+    if (!h->purging && h->w->offload) {
+        purge_job *job = calloc(1, sizeof *job);
+        if (job) {
+            job->h = h;
+            h->purging = true;
+            if (h->w->offload(h->w, purge_work, purge_after, job)) {
+                h->purging = false;
+                free(job);
+            }
+        }
+    }
+    uv_timer_start(&h->purge, purge_cb, purge_interval_ms(h->all), 0);
+}
+
+/* ---- the app's side ---- */
+
+int crest__changes_worker_init(crest_app *app, crest__worker *w)
+{
+    if (!app->store || !w->loop || !crest__changes_any(app))
+        return 0;
+    if (!app->changes) { /* (workers start one after the other, on one thread) */
+        struct crest__changes *all = calloc(1, sizeof *all);
+        if (!all)
+            return CREST_ENOMEM;
+        pthread_mutex_init(&all->lock, NULL);
+        for (unsigned i = 0; i < app->nmodules; i++) {
+            const crest_module_def *d = app->modules[i]->def;
+            unsigned r = d->changes_retention_s ? d->changes_retention_s : DEF_RETENTION_S;
+            if (d->changes && r > all->retention_s)
+                all->retention_s = r;
+        }
+        app->changes = all;
+    }
+    hub *h = calloc(1, sizeof *h);
+    if (!h)
+        return CREST_ENOMEM;
+    h->w = w;
+    h->all = app->changes;
+    uv_loop_t *loop = w->loop;
+    uv_async_init(loop, &h->wake, wake_cb);
+    uv_timer_init(loop, &h->poll);
+    uv_timer_init(loop, &h->purge);
+    h->wake.data = h->poll.data = h->purge.data = h;
+    uv_unref((uv_handle_t *)&h->wake);
+    uv_unref((uv_handle_t *)&h->poll);
+    uv_unref((uv_handle_t *)&h->purge);
+    if (w->id == 0)
+        uv_timer_start(&h->purge, purge_cb, purge_interval_ms(h->all), 0);
+    pthread_mutex_lock(&h->all->lock);
+    h->next = h->all->hubs;
+    h->all->hubs = h;
+    pthread_mutex_unlock(&h->all->lock);
+    w->aw.changes = h;
+    return 0;
+}
+
+void crest__changes_worker_dispose(crest__worker *w)
+{
+    hub *h = hub_of(w);
+    if (!h)
+        return;
+    /* (the loop is closed: its handles were closed with it) */
+    pthread_mutex_lock(&h->all->lock);
+    for (hub **p = &h->all->hubs; *p; p = &(*p)->next)
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    pthread_mutex_unlock(&h->all->lock);
+    /* A look still in flight when the loop stopped (a network store's)
+     * never completes: the store drops its calls with its connections,
+     * after this, without running them; its session lives in the arena. */
+    if (h->looking)
+        crest__arena_dispose(&h->look_arena);
+    free(h);
+    w->aw.changes = NULL;
+}
+
+void crest__changes_app_free(crest_app *app)
+{
+    if (!app->changes)
+        return;
+    pthread_mutex_destroy(&app->changes->lock);
+    free(app->changes);
+    app->changes = NULL;
+}
+
+void crest__changes_notify(crest_app *app)
+{
+    struct crest__changes *all = app->changes;
+    if (!all)
+        return;
+    pthread_mutex_lock(&all->lock);
+    for (hub *h = all->hubs; h; h = h->next)
+        if (h->n)
+            uv_async_send(&h->wake);
+    pthread_mutex_unlock(&all->lock);
+}
+
+void crest__changes_stats_of(const crest_app *app, crest__changes_stats *out)
+{
+    const struct crest__changes *all = app->changes;
+    *out = (crest__changes_stats){0};
+    if (!all)
+        return;
+    out->on = true;
+    out->subscribers = atomic_load_explicit(&all->subscribers, memory_order_relaxed);
+    out->dropped = atomic_load_explicit(&all->dropped, memory_order_relaxed);
+    out->events = atomic_load_explicit(&all->events, memory_order_relaxed);
+}
+
+/* ---- the subscribers' side ---- */
+
+int crest__changes_hub_count(crest__worker *w)
+{
+    hub *h = hub_of(w);
+    return h ? (int)h->n : -1;
+}
+
+void crest__changes_hub_add(crest__worker *w, crest__changes_sub *s)
+{
+    hub *h = hub_of(w);
+    s->prev = NULL;
+    s->next = h->subs;
+    if (h->subs)
+        h->subs->prev = s;
+    h->subs = s;
+    if (h->n++ == 0) {
+        uv_ref((uv_handle_t *)&h->wake);
+        uv_timer_start(&h->poll, poll_cb, POLL_MS, POLL_MS);
+    }
+    atomic_fetch_add_explicit(&h->all->subscribers, 1, memory_order_relaxed);
+}
+
+void crest__changes_hub_remove(crest__worker *w, crest__changes_sub *s, bool dropped)
+{
+    hub *h = hub_of(w);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        h->subs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    if (--h->n == 0) {
+        uv_unref((uv_handle_t *)&h->wake);
+        uv_timer_stop(&h->poll);
+    }
+    atomic_fetch_sub_explicit(&h->all->subscribers, 1, memory_order_relaxed);
+    if (dropped)
+        atomic_fetch_add_explicit(&h->all->dropped, 1, memory_order_relaxed);
+}
+
+void crest__changes_count_events(crest_app *app, uint64_t n)
+{
+    if (app->changes && n)
+        atomic_fetch_add_explicit(&app->changes->events, n, memory_order_relaxed);
+}

@@ -1,0 +1,264 @@
+/* module_changes.c — GET <collection>/changes: a module's change feed as
+ * Server-Sent Events. The route checks what index checks (permission,
+ * pipeline, scope, ownership, ?where=, fields=), finds where the feed
+ * starts (Last-Event-ID, or the log's end), and answers with a stream
+ * (src/http/stream.c). From then on the subscriber lives in its worker's
+ * hub (changes_hub.c), which wakes it when the log may have grown: it reads
+ * the changes after the last one it read as rows of the model
+ * (crest__compile_changes_read: scope and where compiled as for any read),
+ * and writes one event per change the user may see, through the module's
+ * serializer (field access, computed fields):
+ *
+ *   id: <change id>
+ *   event: created | updated | deleted
+ *   data: <the row as GET /<id> serves it; before the delete for deleted>
+ *
+ * A subscriber whose client reads too slowly is dropped (the stream's
+ * bound), never kept growing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "module_internal.h"
+
+#define READ_BATCH 256     /* changes read by one statement */
+#define READ_ROUNDS 16     /* statements per wake-up; more wakes it again */
+
+#define DEF_HEARTBEAT_MS 15000
+#define DEF_SUBSCRIBERS 1000
+#define DEF_BUFFER (256 * 1024)
+
+typedef struct sub {
+    crest__stream stream;         /* res->stream */
+    crest__changes_sub hs;        /* in the worker's hub */
+    crest_rest_ctx ctx;
+    crest__module *mod;
+    crest__qnode *where;          /* scope and ?where= (NULL: every row) */
+    int64_t after;                /* the last change read */
+    int64_t last_event;           /* Last-Event-ID, or -1 */
+    crest__arena *req_arena;      /* the request's arena, while a read uses its own */
+    crest__arena a;               /* one read's memory */
+    bool polling, again, drop;
+    bool gone;                    /* the stream ended while a read ran: release the request after it */
+} sub;
+
+static unsigned heartbeat_ms(const crest__module *mod)
+{
+    return mod->def->changes_heartbeat_ms ? mod->def->changes_heartbeat_ms : DEF_HEARTBEAT_MS;
+}
+
+/* ---- reading the log ---- */
+
+static void poll_step(sub *s);
+
+/* One read is over: its memory goes, then the next, or the drop. */
+static void step_done(sub *s, bool more)
+{
+    crest_req *req = s->ctx.req;
+    crest__req_end_sess(req);
+    req->arena = s->req_arena;
+    s->ctx.res->arena = s->req_arena;
+    s->ctx.res->is_error = false; /* (a failure of a read is logged; the stream's answer is out) */
+    crest__arena_dispose(&s->a);
+    if (s->gone) { /* the client left meanwhile: the request (and s) go now */
+        crest__stream_release(&s->stream);
+        return;
+    }
+    if (s->drop) {
+        s->polling = false;
+        crest__stream_drop(&s->stream); /* frees s with the request */
+        return;
+    }
+    if (more || s->again) {
+        s->again = false;
+        poll_step(s);
+        return;
+    }
+    s->polling = false;
+}
+
+/* The changes read: an event for each the user may see. */
+static void read_done(void *p, crest__rows *r, const crest__dberr *err)
+{
+    sub *s = p;
+    crest__module *mod = s->mod;
+    if (!r) {
+        char ts[40];
+        crest__format_time(ts, sizeof ts);
+        fprintf(stderr, "{\"time\":\"%s\",\"event\":\"changes_read_failed\",\"request_id\":\"%s\",\"message\":\"%s\"}\n",
+                ts, s->ctx.req->id, err && err->message ? "database error" : "unknown error");
+        step_done(s, false);
+        return;
+    }
+    if (s->gone) {
+        step_done(s, false);
+        return;
+    }
+    unsigned base = mod->m->nfields + mod->ncomp;
+    crest__buf out;
+    crest__buf_init(&out, 0);
+    uint64_t events = 0;
+    crest_json w;
+    crest_json_init(&w, 0);
+    for (size_t i = 0; i < r->nrows && r->ncols >= base + 3; i++) {
+        const crest__cell *cid = crest__rows_cell(r, i, base), *cop = crest__rows_cell(r, i, base + 1),
+                          *vis = crest__rows_cell(r, i, base + 2);
+        s->after = cid->v.i;
+        bool visible = (vis->k == CREST__V_INT || vis->k == CREST__V_BOOL) && vis->v.i;
+        const char *op = crest__vkind_is_text((crest__vkind)cop->k) ? cop->v.s : "";
+        if (!visible || (strcmp(op, "created") && strcmp(op, "updated") && strcmp(op, "deleted")))
+            continue;
+        crest_json_reset(&w);
+        if (crest__rest_write_item(&s->ctx, mod, r, i, &w, NULL) || crest_json_error(&w))
+            continue; /* (a cell of the wrong type: logged by the serializer's caller as for a read) */
+        size_t n;
+        const char *data = crest_json_data(&w, &n);
+        crest__buf_appendf(&out, "id: %lld\nevent: %s\ndata: ", (long long)cid->v.i, op);
+        crest__buf_append(&out, data, n); /* (JSON text holds no raw newline) */
+        crest__buf_append(&out, "\n\n", 2);
+        events++;
+    }
+    crest_json_dispose(&w);
+    if (out.len && crest__stream_write(&s->stream, out.ptr, out.len))
+        s->drop = true; /* the client reads too slowly */
+    else
+        crest__changes_count_events(mod->app, events);
+    crest__buf_dispose(&out);
+    step_done(s, r->nrows == READ_BATCH && !s->drop);
+}
+
+/* Reads the next changes, in the subscriber's own memory. */
+static void poll_step(sub *s)
+{
+    crest_req *req = s->ctx.req;
+    crest__arena_init(&s->a, 16384, 0);
+    s->req_arena = req->arena;
+    req->arena = &s->a;
+    s->ctx.res->arena = &s->a;
+    crest__sql q;
+    crest__sql_init(&q, &s->a, crest__app_dialect(req->app));
+    crest__changes_plan p = {.proj = crest__rest_proj(s->mod), .where = s->where, .after = s->after,
+                             .limit = READ_BATCH};
+    crest__compile_changes_read(&q, &p);
+    crest__query qq = {.sql = q.text.ptr, .len = q.text.len, .binds = q.binds, .lists = q.lists,
+                       .nbinds = q.nbinds, .flags = CREST__QF_READ | CREST__QF_NONAMES | CREST__QF_INPLACE};
+    int rc = q.err ? -1 : crest__req_query(req, s->ctx.res, &qq, read_done, s);
+    crest__sql_dispose(&q);
+    if (rc < 0)
+        step_done(s, false);
+}
+
+/* The hub's wake-up: the log may have grown. */
+static void sub_wake(crest__changes_sub *hs)
+{
+    sub *s = (sub *)(void *)((char *)hs - offsetof(sub, hs));
+    if (s->polling) {
+        s->again = true;
+        return;
+    }
+    s->polling = true;
+    poll_step(s);
+}
+
+/* ---- the stream ---- */
+
+static void sub_opened(crest__stream *st)
+{
+    sub *s = st->ud;
+    crest__changes_hub_add(s->ctx.req->worker, &s->hs);
+    if (s->last_event >= 0)
+        sub_wake(&s->hs); /* what was missed since Last-Event-ID */
+}
+
+static bool sub_closed(crest__stream *st, crest__stream_end why)
+{
+    sub *s = st->ud;
+    crest__changes_hub_remove(s->ctx.req->worker, &s->hs, why == CREST__STREAM_DROPPED);
+    if (!s->polling)
+        return false;
+    /* A read runs (a network store's, on the loop): it stops as soon as
+     * it can, and the request goes once its completion has run. */
+    s->gone = true;
+    crest__req_cancel(s->ctx.req);
+    return true;
+}
+
+/* ---- the route ---- */
+
+/* The log's ends are here: where the feed starts, then the stream. */
+static void ends_read(void *p, crest__rows *r)
+{
+    sub *s = p;
+    crest_res *res = s->ctx.res;
+    const crest__cell *hi = r->nrows && r->ncols >= 2 ? crest__rows_cell(r, 0, 0) : NULL;
+    const crest__cell *lo = r->nrows && r->ncols >= 2 ? crest__rows_cell(r, 0, 1) : NULL;
+    int64_t last = hi && hi->k == CREST__V_INT ? hi->v.i : 0;
+    int64_t first = lo && lo->k == CREST__V_INT ? lo->v.i : 0;
+    if (s->last_event >= 0) {
+        /* The purge keeps the newest change it could delete as the log's
+         * first: an id before it may name changes that are gone. */
+        if (s->last_event > last || (s->last_event < first && first > 0) || (!last && s->last_event > 0)) {
+            crest__res_finish(res, crest__res_fail(res, CREST__E_CHANGES_EXPIRED,
+                                                   "Last-Event-ID %lld: the changes after it are no longer kept (or "
+                                                   "it is not an id of this feed): read the rows again, then follow "
+                                                   "the feed without Last-Event-ID",
+                                                   (long long)s->last_event));
+            return;
+        }
+        s->after = s->last_event;
+    } else {
+        s->after = last;
+    }
+    res->stream = &s->stream;
+    crest__res_finish(res, 0);
+}
+
+int crest__rest_op_changes(crest_req *req, crest_res *res, void *ud)
+{
+    crest__module *mod;
+    crest_rest_ctx ctx;
+    crest__qnode *scope, *where;
+    if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, NULL) || crest__rest_where_param(req, res, mod, &where))
+        return -1;
+    const char *lei = crest_req_header(req, "last-event-id");
+    if (!lei || !*lei)
+        lei = crest_req_str(req, "last_event_id");
+    int64_t last_event = -1;
+    if (lei && *lei) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(lei, &end, 10);
+        if (errno || *end || v < 0 || end == lei)
+            return crest__rest_bad_param(res, "Last-Event-ID",
+                                         "Last-Event-ID: expected the id of an event of this feed (an integer)");
+        last_event = v;
+    }
+    unsigned max = mod->def->changes_subscribers ? mod->def->changes_subscribers : DEF_SUBSCRIBERS;
+    int n = crest__changes_hub_count(req->worker);
+    if (n < 0 || (unsigned)n >= max) {
+        res->retry_after = "5";
+        return crest__res_fail(res, CREST__E_TOO_MANY_SUBSCRIBERS,
+                               n < 0 ? "this server has no event loop for change feeds" : NULL);
+    }
+    sub *s = crest__arena_calloc(req->arena, 1, sizeof *s);
+    if (!s)
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
+    s->ctx = ctx;
+    s->mod = mod;
+    s->where = crest__qnode_and(req->arena, where, scope);
+    s->last_event = last_event;
+    s->hs.wake = sub_wake;
+    s->stream = (crest__stream){.content_type = "text/event-stream",
+                                .heartbeat = ": keep-alive\n\n",
+                                .heartbeat_ms = heartbeat_ms(mod),
+                                .max_unsent = mod->def->changes_buffer ? mod->def->changes_buffer : DEF_BUFFER,
+                                .opened = sub_opened,
+                                .closed = sub_closed,
+                                .ud = s};
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__compile_changes_ends(&q);
+    int rc = crest__rest_query_then(req, res, &q, CREST__QF_READ | CREST__QF_LAST, 1, ends_read, s);
+    crest__sql_dispose(&q);
+    return rc;
+}
