@@ -426,3 +426,22 @@ def test_app_file_errors(tmp_path, field, changes, line, msg):
     r = run_cli([CREST_BIN, "check", str(p)], cwd=str(tmp_path))
     assert r.returncode != 0
     assert f"app.yaml:{line}:" in r.err and msg in r.err, r.err
+
+
+def test_a_feed_open_across_a_reload_goes_on(crest):
+    """A stream that started on the app before a reload keeps its events
+    coming (writes made on the new app included), a new one starts on the
+    new app, and the old app is freed cleanly once its last stream ends."""
+    from test_reload import reload, rewrite, assert_reloaded
+    srv = crest(app())
+    with feed(srv) as old:
+        srv.request("POST", "/tasks", json={"title": "before"})
+        assert [e["data"]["title"] for e in old.wait(1)] == ["before"]
+        rewrite(srv, app().replace("url_prefix: /plain", "url_prefix: /plainer"))
+        assert_reloaded(reload(srv))
+        assert srv.get("/plainer").status_code == 200
+        with feed(srv) as new:
+            srv.request("POST", "/tasks", json={"title": "after"})
+            assert [e["data"]["title"] for e in new.wait(1)] == ["after"]
+        assert [e["data"]["title"] for e in old.wait(2)] == ["before", "after"]
+    srv.stop()
