@@ -195,9 +195,10 @@ static void ends_read(void *p, crest__rows *r)
     int64_t last = hi && hi->k == CREST__V_INT ? hi->v.i : 0;
     int64_t first = lo && lo->k == CREST__V_INT ? lo->v.i : 0;
     if (s->last_event >= 0) {
-        /* The purge keeps the newest change it could delete as the log's
-         * first: an id before it may name changes that are gone. */
-        if (s->last_event > last || (s->last_event < first && first > 0) || (!last && s->last_event > 0)) {
+        /* Ids only grow, and the purge keeps the newest change it could
+         * delete as the log's first: every change after an id from
+         * first - 1 on is still there; before it, some may be gone. */
+        if (s->last_event > last || (s->last_event < first - 1 && first > 0) || (!last && s->last_event > 0)) {
             crest__res_finish(res, crest__res_fail(res, CREST__E_CHANGES_EXPIRED,
                                                    "Last-Event-ID %lld: the changes after it are no longer kept (or "
                                                    "it is not an id of this feed): read the rows again, then follow "

@@ -267,22 +267,38 @@ def test_bad_and_unknown_last_event_id(crest):
 def test_retention_purge_then_410(crest):
     srv = crest(app(", retention: 1s"))
     with feed(srv) as f:
-        for t in ("a", "b"):
+        for t in ("a", "b", "c"):
             srv.request("POST", "/tasks", json={"title": t})
-        old = f.wait(2)
+        old = f.wait(3)
     time.sleep(1.3)
-    srv.request("POST", "/tasks", json={"title": "c"})
-    # the purge runs every half retention: a and b go, except b (the log's first), which stays
+    srv.request("POST", "/tasks", json={"title": "d"})
+    # the purge runs every half retention: a, b and c go, except c (the log's first), which stays
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with feed(srv, headers={"Last-Event-ID": str(old[0]["id"])}) as f:
-            if f.status == 410:
+            if f.status == 410:  # b, which follows a, is gone
                 break
         time.sleep(0.2)
     assert f.status == 410, f.status
+    # after b, nothing is gone: c (kept as the log's first) and d follow
     with feed(srv, headers={"Last-Event-ID": str(old[1]["id"])}) as f:
         assert f.status == 200
-        assert [e["data"]["title"] for e in f.wait(1)] == ["c"]
+        assert [e["data"]["title"] for e in f.wait(2)] == ["c", "d"]
+    with feed(srv, headers={"Last-Event-ID": str(old[2]["id"])}) as f:
+        assert f.status == 200
+        assert [e["data"]["title"] for e in f.wait(1)] == ["d"]
+
+
+def test_last_event_id_just_before_the_logs_first_change_is_not_410(crest):
+    """Regression: an id one before the log's first change (0 on a log never
+    purged: every change from the start) answered 410, though no change after
+    it was gone."""
+    srv = crest(app())
+    for t in ("a", "b"):
+        srv.request("POST", "/tasks", json={"title": t})
+    with feed(srv, headers={"Last-Event-ID": "0"}) as f:
+        assert f.status == 200
+        assert [e["data"]["title"] for e in f.wait(2)] == ["a", "b"]
 
 
 def test_heartbeat(crest):
