@@ -27,3 +27,12 @@ def test_the_relations_tours_are_the_ones_test_examples_relations_walks(title, t
     walked = [(c, readme.normalize(e)) for c, e in examples.tour_commands(tour)]
     assert len(shown) >= 10
     assert shown == walked
+
+
+def test_the_readme_production_features_walk_prints_what_it_shows(crest):
+    """ETags, cursors, idempotency, the change feed and gzip, as the README
+    shows them, on a fresh `crest serve examples/tasks/app.yaml`."""
+    cmds = readme.curl_commands(readme.section("## ETags, cursors, a change feed, idempotent creates, gzip"))
+    assert len(cmds) >= 12, "the walk lost its curl lines"
+    s = crest(example_app())
+    readme.check_commands(cmds, f"127.0.0.1:{s.port}")
