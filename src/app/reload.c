@@ -163,6 +163,7 @@ static int build(crest_app *base, crest_app *next, json_t *kept, crest_error *er
     next->srv = base->srv;
     if ((rc = crest__app_add_builtins(next, err)) || (rc = crest__app_prepare_reload(next, err)))
         return rc;
+    crest__changes_adopt(base, next);
     if ((rc = crest__metrics_share(base, next)))
         return crest__error_set(err, rc, base->app_file, 0,
                                 rc == CREST_ENOMEM ? "out of memory"

@@ -319,12 +319,17 @@ struct crest__worker {
 /* ---- change feeds (src/rest/changes_hub.c) ---- */
 
 /* The worker's hub of change feed subscribers, on its loop, when the app
- * has a feed, a store and the worker a loop (else nothing): 0 or
+ * has a store and the worker a loop (else nothing; a reload may turn a
+ * feed on): 0 or
  * CREST_ENOMEM. Disposed after the loop is closed. */
 int crest__changes_worker_init(crest_app *app, crest__worker *w);
 void crest__changes_worker_dispose(crest__worker *w);
 /* Frees what the hubs shared (every worker disposed). */
 void crest__changes_app_free(crest_app *app);
+/* A reload's new app next shares the hubs of base (the app first served),
+ * and its feeds' retention becomes theirs. On the main thread, before the
+ * workers switch to next. */
+void crest__changes_adopt(crest_app *base, crest_app *next);
 /* A write of this process committed: every worker's subscribers read the
  * log now. Any thread; nothing when the app serves no feed. */
 void crest__changes_notify(crest_app *app);

@@ -8,7 +8,11 @@
  *     programs, other processes): one cheap statement per worker, not one
  *     per subscriber, and only a log that grew wakes them.
  * The first worker's hub also purges the changes past the retention, in
- * bounded steps on the thread pool (a write, through the store's writer). */
+ * bounded steps on the thread pool (a write, through the store's writer).
+ * Every worker of an app served with a database has a hub (idle: an unref'd
+ * async handle and two timers), so a reload can turn a feed on; the hubs
+ * and their counters belong to the app first served, and every app a
+ * reload makes shares them (crest__changes_adopt). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,7 +32,7 @@ typedef struct hub hub;
 struct crest__changes {
     pthread_mutex_t lock;
     hub *hubs;
-    unsigned retention_s;       /* the longest of the modules' */
+    atomic_uint retention_s;    /* the longest of the served app's modules' (0: no feed, no purge) */
     atomic_uint_fast64_t subscribers, dropped, events;
 };
 
@@ -149,7 +153,7 @@ static void purge_work(void *p)
     if (ss && !vt->write_begin(ss, &e)) {
         crest__sql q;
         crest__sql_init(&q, &a, crest__app_dialect(app));
-        crest__compile_changes_purge(&q, job->h->all->retention_s, PURGE_BATCH);
+        crest__compile_changes_purge(&q, atomic_load(&job->h->all->retention_s), PURGE_BATCH);
         crest__query qq = {.sql = q.text.ptr, .len = q.text.len, .binds = q.binds, .nbinds = q.nbinds,
                            .flags = CREST__QF_INPLACE};
         bool ok = !q.err && vt->query(ss, &qq, purge_counted, job) == 0;
@@ -174,16 +178,19 @@ static void purge_after(void *p, bool cancelled)
     free(job);
 }
 
-static unsigned purge_interval_ms(const struct crest__changes *all)
+static unsigned purge_interval_ms(struct crest__changes *all)
 {
-    uint64_t ms = (uint64_t)all->retention_s * 500;
+    unsigned r = atomic_load(&all->retention_s);
+    if (!r) /* no feed (a reload may turn one on) */
+        return 60000;
+    uint64_t ms = (uint64_t)r * 500;
     return ms < 500 ? 500 : ms > 60000 ? 60000 : (unsigned)ms;
 }
 
 static void purge_cb(uv_timer_t *t)
 {
     hub *h = t->data;
-    if (!h->purging && h->w->offload) {
+    if (!h->purging && h->w->offload && atomic_load(&h->all->retention_s)) {
         purge_job *job = calloc(1, sizeof *job);
         if (job) {
             job->h = h;
@@ -199,21 +206,29 @@ static void purge_cb(uv_timer_t *t)
 
 /* ---- the app's side ---- */
 
+/* The longest retention of app's feeds; 0 when it has none. */
+static unsigned retention_of(const crest_app *app)
+{
+    unsigned longest = 0;
+    for (unsigned i = 0; i < app->nmodules; i++) {
+        const crest_module_def *d = app->modules[i]->def;
+        unsigned r = d->changes_retention_s ? d->changes_retention_s : DEF_RETENTION_S;
+        if (d->changes && r > longest)
+            longest = r;
+    }
+    return longest;
+}
+
 int crest__changes_worker_init(crest_app *app, crest__worker *w)
 {
-    if (!app->store || !w->loop || !crest__changes_any(app))
+    if (!app->store || !w->loop)
         return 0;
     if (!app->changes) { /* (workers start one after the other, on one thread) */
         struct crest__changes *all = calloc(1, sizeof *all);
         if (!all)
             return CREST_ENOMEM;
         pthread_mutex_init(&all->lock, NULL);
-        for (unsigned i = 0; i < app->nmodules; i++) {
-            const crest_module_def *d = app->modules[i]->def;
-            unsigned r = d->changes_retention_s ? d->changes_retention_s : DEF_RETENTION_S;
-            if (d->changes && r > all->retention_s)
-                all->retention_s = r;
-        }
+        atomic_init(&all->retention_s, retention_of(app));
         app->changes = all;
     }
     hub *h = calloc(1, sizeof *h);
@@ -261,9 +276,16 @@ void crest__changes_worker_dispose(crest__worker *w)
     w->aw.changes = NULL;
 }
 
+void crest__changes_adopt(crest_app *base, crest_app *next)
+{
+    next->changes = base->changes;
+    if (next->changes)
+        atomic_store(&next->changes->retention_s, retention_of(next));
+}
+
 void crest__changes_app_free(crest_app *app)
 {
-    if (!app->changes)
+    if (!app->changes || app->reloaded) /* (a reloaded app's are the first app's) */
         return;
     pthread_mutex_destroy(&app->changes->lock);
     free(app->changes);
@@ -284,9 +306,9 @@ void crest__changes_notify(crest_app *app)
 
 void crest__changes_stats_of(const crest_app *app, crest__changes_stats *out)
 {
-    const struct crest__changes *all = app->changes;
+    struct crest__changes *all = app->changes;
     *out = (crest__changes_stats){0};
-    if (!all)
+    if (!all || !atomic_load(&all->retention_s)) /* (hubs, but no feed served) */
         return;
     out->on = true;
     out->subscribers = atomic_load_explicit(&all->subscribers, memory_order_relaxed);

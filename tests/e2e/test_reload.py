@@ -260,6 +260,27 @@ def test_model_change_migrates_on_reload(crest):
     assert s.get("/tasks/2").json()["done"] is True
 
 
+def test_a_reload_turns_on_idempotency_and_the_change_feed(crest):
+    """Options whose tables or triggers crest makes at start (crest_idempotency,
+    the change log's triggers) work when a reload turns them on."""
+    from sse import Feed
+    s = crest(MODEL_APP)
+    assert s.get("/tasks/changes").status_code in (404, 405)
+    rewrite(s, MODEL_APP + "    idempotency: true\n    changes: true\n")
+    assert_reloaded(reload(s))
+    with Feed(s.port, "/tasks/changes") as f:
+        assert f.status == 200
+        key = {"Idempotency-Key": "k1"}
+        a = s.request("POST", "/tasks", json={"title": "once"}, headers=key)
+        b = s.request("POST", "/tasks", json={"title": "once"}, headers=key)
+        assert a.status_code == b.status_code == 201 and a.json() == b.json()
+        assert b.headers["Idempotent-Replayed"] == "true"
+        ev = f.wait(1)
+        assert [(e["event"], e["data"]["title"]) for e in ev] == [("created", "once")]
+        assert f.quiet(0.3) == []
+    assert [t["title"] for t in s.get("/tasks").json()["data"]] == ["once"]
+
+
 AUTH_APP = """\
 database: sqlite:auth.db
 auth:
