@@ -260,6 +260,18 @@ def test_model_change_migrates_on_reload(crest):
     assert s.get("/tasks/2").json()["done"] is True
 
 
+def test_a_cursor_made_before_a_reload_goes_on_after_it(crest):
+    s = crest(MODEL_APP)
+    for t in "abc":
+        assert s.request("POST", "/tasks", json={"title": t}).status_code == 201
+    first = s.get("/tasks?page_size=2").json()
+    rewrite(s, MODEL_APP_2)
+    assert_reloaded(reload(s))
+    rest = s.get("/tasks?page_size=2&cursor=" + first["meta"]["next_cursor"])
+    assert rest.status_code == 200, rest.text
+    assert [t["title"] for t in first["data"] + rest.json()["data"]] == ["a", "b", "c"]
+
+
 def test_a_reload_turns_on_idempotency_and_the_change_feed(crest):
     """Options whose tables or triggers crest makes at start (crest_idempotency,
     the change log's triggers) work when a reload turns them on."""
