@@ -7,7 +7,9 @@
  * JSON arrays); postgres_error.c classifies failures by SQLSTATE;
  * postgres_pool.c counts the workers' pools for /metrics;
  * postgres_resolve.c looks the host's name up for the loop, without
- * blocking it. Internal. */
+ * blocking it. A worker's loop (postgres_loop.h): postgres_loop.c its
+ * sessions, queue and pool; postgres_lconn.c keeps each connection up;
+ * postgres_segment.c sends statements and reads their answers. Internal. */
 #ifndef CREST_POSTGRES_INTERNAL_H
 #define CREST_POSTGRES_INTERNAL_H
 
@@ -127,7 +129,7 @@ int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames
 
 /* ---- sessions ---- */
 
-typedef struct pg_lconn pg_lconn;       /* a connection on a worker's loop (postgres_loop.c) */
+typedef struct pg_lconn pg_lconn;       /* a connection on a worker's loop (postgres_loop.h) */
 typedef struct pg_call pg_call;         /* a statement of a session on the loop, until it completes */
 
 /* The request's transaction on its loop connection: none, crest's
@@ -145,7 +147,7 @@ struct crest__sess {
     PGcancel *cancel;             /* of conn */
     bool in_txn;                  /* a transaction the request began (txn) */
     bool in_unit;                 /* in the write unit (write_begin): one transaction */
-    /* On the loop: postgres_loop.c. */
+    /* On the loop: postgres_loop.c (postgres_loop.h). */
     crest__store_worker *w;       /* NULL: off the loop */
     pg_lconn *lc;                 /* held from the first statement to sess_end */
     int txn;                      /* PG_TXN_*: the request's transaction on lc */
