@@ -704,4 +704,5 @@ const crest__store_vt crest__store_postgres = {
     .native = pg_native,
     .sess_fkeys = pg_sess_fkeys,
     .pool_stats = crest__pg_pool_stats,
+    .listen = crest__pg_listen,
 };

@@ -169,6 +169,8 @@ crest__store_worker *crest__pg_loop_worker(crest__store_worker *w);
 
 int crest__pg_worker_init(crest__store *s, void *loop, crest__store_worker **out, crest_error *err);
 void crest__pg_worker_dispose(crest__store_worker *w);
+/* The table's listen (store.h): postgres_listen.c. */
+int crest__pg_listen(crest__store_worker *w, const char *channel, crest__listen_cb cb, void *ud);
 
 /* ---- postgres_pool.c ---- */
 

@@ -143,7 +143,7 @@ void crest__pg_drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
     PQclear(lc->seg_res);
     PQclear(lc->seg_fail);
     lc->seg_res = lc->seg_fail = NULL;
-    if (lc->state == L_CONNECTING || lc->state == L_DOWN)
+    if ((lc->state == L_CONNECTING || lc->state == L_DOWN) && !lc->listener)
         crest__pg_count(&w->counts.connect_failures, 1);
     crest__pg_set_state(lc, L_DOWN);
     lc->owner = NULL;
@@ -181,7 +181,9 @@ void crest__pg_drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
         failed = c->next;
         crest__pg_fail_call(c, kind, why);
     }
-    if (crest__pg_pool_down(w))
+    if (lc->listener)
+        crest__pg_listen_lost(lc);
+    else if (crest__pg_pool_down(w))
         crest__pg_fail_queue(w, "the database cannot be reached");
 }
 static void continue_connect(pg_lconn *lc);
@@ -219,6 +221,10 @@ void crest__pg_connected(pg_lconn *lc)
         return;
     }
     lc->up_since = uv_now(lc->w->loop);
+    if (lc->listener) {
+        crest__pg_listen_connected(lc);
+        return;
+    }
     if (lc->was_connected)
         crest__pg_count(&lc->w->counts.reconnects, 1);
     lc->was_connected = true;

@@ -63,8 +63,10 @@ static pg_counter *gauge_of(crest__store_worker *w, int state)
 
 void crest__pg_set_state(pg_lconn *lc, int state)
 {
-    crest__pg_count(gauge_of(lc->w, lc->state), -1);
-    crest__pg_count(gauge_of(lc->w, state), 1);
+    if (!lc->listener) {
+        crest__pg_count(gauge_of(lc->w, lc->state), -1);
+        crest__pg_count(gauge_of(lc->w, state), 1);
+    }
     lc->state = state;
 }
 
@@ -395,6 +397,17 @@ int crest__pg_worker_init(crest__store *st, void *loop, crest__store_worker **ou
     return 0;
 }
 
+static void lconn_dispose(pg_lconn *lc)
+{
+    crest__pg_resolve_abandon(lc->resolving); /* (its memory goes when the loop runs it out) */
+    PQclear(lc->seg_res);
+    PQclear(lc->seg_fail);
+    PQfinish(lc->c.pg);
+    crest__pg_stmts_clear(&lc->c);
+    free(lc->c.stmts);
+    free(lc->ops);
+}
+
 /* After the loop has stopped and closed its handles (the engine closes
  * every one of them on the way out). */
 void crest__pg_worker_dispose(crest__store_worker *w)
@@ -403,15 +416,11 @@ void crest__pg_worker_dispose(crest__store_worker *w)
         return;
     if (w->conns)
         crest__pg_pool_leave(w->s, &w->counts);
-    for (unsigned i = 0; i < w->nconns; i++) {
-        pg_lconn *lc = &w->conns[i];
-        crest__pg_resolve_abandon(lc->resolving); /* (its memory goes when the loop runs it out) */
-        PQclear(lc->seg_res);
-        PQclear(lc->seg_fail);
-        PQfinish(lc->c.pg);
-        crest__pg_stmts_clear(&lc->c);
-        free(lc->c.stmts);
-        free(lc->ops);
+    for (unsigned i = 0; i < w->nconns; i++)
+        lconn_dispose(&w->conns[i]);
+    if (w->listener) {
+        lconn_dispose(w->listener);
+        free(w->listener);
     }
     while (w->polls) {
         pg_poll *p = w->polls;

@@ -3,8 +3,9 @@
  * postgres_loop.c is the sessions' side (taking a connection, the queue,
  * the worker); postgres_lconn.c keeps a connection up (its socket watcher,
  * connecting, losing it, its timer, cancels); postgres_segment.c sends a
- * session's statements as pipeline segments and reads their results.
- * Internal to those files. */
+ * session's statements as pipeline segments and reads their results;
+ * postgres_listen.c is the worker's LISTEN connection (a pg_lconn of its
+ * own, kept up by postgres_lconn.c). Internal to those files. */
 #ifndef CREST_POSTGRES_LOOP_H
 #define CREST_POSTGRES_LOOP_H
 
@@ -74,6 +75,9 @@ struct pg_lconn {
                                      a request that lands between two messages cancels nothing) */
     bool was_connected;           /* it served before: its next connect is a reconnect (/metrics) */
     pg_resolve *resolving;        /* connecting: the host's name being looked up, or NULL */
+    bool listener;                /* the worker's LISTEN connection (postgres_listen.c): never handed
+                                     out, not counted in the pool */
+    bool listening;               /* listener: its LISTEN answered, not lost since */
 };
 
 struct crest__store_worker {
@@ -87,6 +91,10 @@ struct crest__store_worker {
     uv_timer_t qtimer;
     pg_poll *polls;
     pg_pool_counts counts;        /* for /metrics (postgres_pool.c) */
+    pg_lconn *listener;           /* LISTEN's connection once asked for (postgres_listen.c), or NULL */
+    crest__listen_cb listen_cb;
+    void *listen_ud;
+    char listen_sql[80];          /* `LISTEN <channel>` */
 };
 
 /* ---- postgres_loop.c ---- */
@@ -139,5 +147,17 @@ int crest__pg_send_sync(pg_lconn *lc, pg_call *call);
 void crest__pg_send_calls(pg_lconn *lc);
 /* Reads what the server answered, operation by operation. */
 void crest__pg_read_results(pg_lconn *lc);
+
+/* ---- postgres_listen.c ---- */
+
+/* The listener connected: it sends its LISTEN. */
+void crest__pg_listen_connected(pg_lconn *lc);
+/* The listener's LISTEN was answered: fail (borrowed; NULL: it listens) is
+ * its failure (the connection is then dropped and made again). */
+void crest__pg_listen_answered(pg_lconn *lc, const PGresult *fail);
+/* After a read of the listener's socket: the notifications it brought. */
+void crest__pg_listen_heard(pg_lconn *lc);
+/* The listener was dropped (crest__pg_drop). */
+void crest__pg_listen_lost(pg_lconn *lc);
 
 #endif

@@ -254,6 +254,8 @@ static void end_segment(pg_lconn *lc, pg_call *call)
         PQclear(fail);
         crest__pg_complete(call, rows, &err);
     } else {
+        if (lc->listener) /* its LISTEN's segment */
+            crest__pg_listen_answered(lc, fail);
         PQclear(res);
         PQclear(fail);
     }
@@ -315,4 +317,6 @@ void crest__pg_read_results(pg_lconn *lc)
         }
         PQclear(r);
     }
+    if (lc->listener && lc->state != L_DOWN)
+        crest__pg_listen_heard(lc);
 }
