@@ -12,7 +12,11 @@ the subscribers (GET /tasks/changes, one socket each, read by one selector threa
 keep-alive connection posting one row at a time) for the duration, then waits until every subscriber has every
 event. Printed: rows created/s, events delivered/s (subscribers x posts over the time from the first post to the last
 event delivered), the latency of delivery (last event after last post), then the RSS of the server before and
-with the idle subscribers open (KiB each). Figures from a shared machine are provisional."""
+with the idle subscribers open (KiB each), then the latency across processes: a second crest process B on the
+same database, one subscriber on B, --latency posts to A one at a time, each timed from its POST to its event on
+B's subscriber (median and 90th percentile: on PostgreSQL B's LISTEN connection wakes it, on SQLite B's look at
+the log's end every 200 ms). With --tsv, the figures are also printed as `#changes<TAB>store<TAB>key<TAB>value`
+lines (bench/run.sh's `changes` group, read by bench/report.py). Figures from a shared machine are provisional."""
 import argparse
 import http.client
 import json
@@ -21,6 +25,7 @@ import re
 import resource
 import selectors
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,6 +133,45 @@ class Readers:
         return min(self.count.values()) if self.count else 0
 
 
+def cross_process(build, app_path, port_a, n):
+    """The time from each of n POSTs to A to its event on a subscriber of a second process B (seconds)."""
+    proc_b, port_b = start(build, app_path, 1)
+    try:
+        s, rest = subscribe(port_b)
+        s.setblocking(True)
+        s.settimeout(10)
+        seen = rest.count(b"\nevent: ")
+        tail = rest[-16:]
+        time.sleep(0.3)  # (B's LISTEN connection is made at its first subscriber)
+        c = http.client.HTTPConnection("127.0.0.1", port_a, timeout=30)
+        took = []
+        for _ in range(n):
+            t0 = time.monotonic()
+            c.request("POST", "/tasks", json.dumps({"title": "across"}), {"Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            if r.status != 201:
+                raise SystemExit(f"POST /tasks: {r.status}")
+            want = seen + 1
+            while seen < want:
+                d = s.recv(65536)
+                if not d:
+                    raise SystemExit("B's subscriber was closed")
+                buf = tail + d
+                seen += buf.count(b"\nevent: ")
+                tail = buf[-16:]
+            took.append(time.monotonic() - t0)
+        c.close()
+        s.close()
+        return took
+    finally:
+        proc_b.terminate()
+        try:
+            proc_b.wait(10)
+        except subprocess.TimeoutExpired:
+            proc_b.kill()
+
+
 def writer(port, until, counter, lock, bulk):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     body = json.dumps({"title": "bench"} if bulk == 1 else [{"title": "bench"}] * bulk)
@@ -155,7 +199,13 @@ def main():
     ap.add_argument("--bulk", type=int, default=1, help="rows per POST (a JSON array when more than 1)")
     ap.add_argument("--idle", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--latency", type=int, default=20, help="posts timed across two processes (0: none)")
+    ap.add_argument("--tsv", action="store_true", help="also print the figures as #changes lines")
     a = ap.parse_args()
+    figures = []
+
+    def fig(key, value):
+        figures.append((key, value))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < a.idle + a.subscribers + 64:
@@ -202,6 +252,14 @@ def main():
               + ("" if got == posts[0] else "  <-- MISSING EVENTS"))
         print(f"events delivered: {a.subscribers * got} in {elapsed:.1f} s = {a.subscribers * got / elapsed:.0f}/s; "
               f"the last {max(0.0, readers.last_at - t_posted) * 1000:.0f} ms after the last post")
+        fig("subscribers", a.subscribers)
+        fig("writers", a.writers)
+        fig("workers", a.workers)
+        fig("rows", posts[0])
+        fig("rows_per_s", round(posts[0] / (t_posted - t0)))
+        fig("received_min", got)
+        fig("events_per_s", round(a.subscribers * got / elapsed))
+        fig("tail_ms", round(max(0.0, readers.last_at - t_posted) * 1000))
         for s, _ in subs:
             s.close()
         time.sleep(0.5)
@@ -212,8 +270,22 @@ def main():
         with_idle = rss_kib(proc.pid)
         print(f"RSS: {before} KiB, with {a.idle} idle subscribers {with_idle} KiB "
               f"(+{(with_idle - before) / max(1, a.idle):.1f} KiB each)")
+        fig("idle", a.idle)
+        fig("rss_kib", before)
+        fig("rss_idle_kib", with_idle)
         for s, _ in idle:
             s.close()
+        if a.latency:
+            took = sorted(cross_process(a.build, app_path, port, a.latency))
+            med, p90 = statistics.median(took) * 1000, took[int(0.9 * (len(took) - 1))] * 1000
+            print(f"across processes: a POST to A reaches B's subscriber in {med:.1f} ms (median of {len(took)}), "
+                  f"{p90:.1f} ms (90th percentile)")
+            fig("xproc_n", len(took))
+            fig("xproc_median_ms", round(med, 1))
+            fig("xproc_p90_ms", round(p90, 1))
+        if a.tsv:
+            for k, v in figures:
+                print(f"#changes\t{a.store}\t{k}\t{v}")
         return 0 if got == posts[0] else 1
     finally:
         proc.terminate()
