@@ -11,7 +11,8 @@ It starts build/crest on a fresh database (a temporary SQLite file, or a fresh d
 the subscribers (GET /tasks/changes, one socket each, read by one selector thread), runs the writers (each a
 keep-alive connection posting one row at a time) for the duration, then waits until every subscriber has every
 event. Printed: rows created/s, events delivered/s (subscribers x posts over the time from the first post to the last
-event delivered), the latency of delivery (last event after last post), then the RSS of the server before and
+event delivered), the latency of delivery (last event after last post), the server's CPU over that time (and per
+event delivered), then the RSS of the server before and
 with the idle subscribers open (KiB each), then the latency across processes: a second crest process B on the
 same database, one subscriber on B, --latency posts to A one at a time, each timed from its POST to its event on
 B's subscriber (median and 90th percentile: on PostgreSQL B's LISTEN connection wakes it, on SQLite B's look at
@@ -60,6 +61,13 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_s(pid):
+    """The user + system CPU seconds pid has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start(build, app_path, workers):
@@ -231,6 +239,7 @@ def main():
         subs = [subscribe(port) for _ in range(a.subscribers)]
         readers = Readers(subs)
         posts, lock = [0], threading.Lock()
+        cpu0 = cpu_s(proc.pid)
         t0 = time.monotonic()
         until = t0 + duration(a.duration)
         ws = [threading.Thread(target=writer, args=(port, until, posts, lock, a.bulk)) for _ in range(a.writers)]
@@ -243,6 +252,7 @@ def main():
         while readers.min_count() < posts[0] and time.monotonic() < deadline:
             time.sleep(0.02)
         got = readers.min_count()
+        cpu = cpu_s(proc.pid) - cpu0
         readers.stop = True
         elapsed = max(readers.last_at, t_posted) - t0
         print(f"# crest change feed ({a.store}, {a.workers} workers; provisional: a shared machine)")
@@ -252,6 +262,7 @@ def main():
               + ("" if got == posts[0] else "  <-- MISSING EVENTS"))
         print(f"events delivered: {a.subscribers * got} in {elapsed:.1f} s = {a.subscribers * got / elapsed:.0f}/s; "
               f"the last {max(0.0, readers.last_at - t_posted) * 1000:.0f} ms after the last post")
+        print(f"server CPU: {cpu:.2f} s, {cpu * 1e6 / max(1, a.subscribers * got):.1f} µs per event delivered")
         fig("subscribers", a.subscribers)
         fig("writers", a.writers)
         fig("workers", a.workers)
@@ -260,6 +271,7 @@ def main():
         fig("received_min", got)
         fig("events_per_s", round(a.subscribers * got / elapsed))
         fig("tail_ms", round(max(0.0, readers.last_at - t_posted) * 1000))
+        fig("cpu_s", round(cpu, 2))
         for s, _ in subs:
             s.close()
         time.sleep(0.5)
