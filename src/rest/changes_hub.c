@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <uv.h>
 
@@ -33,8 +34,16 @@
 #define CHANNEL "crest_changes" /* what the log's trigger notifies (src/query/changes.c) */
 #define PURGE_BATCH 1000        /* changes one purge statement deletes at most */
 #define DEF_RETENTION_S 86400
+#define CACHE_N 8               /* reads kept per worker for subscribers of the same key */
 
 typedef struct hub hub;
+
+/* A read kept for the other subscribers of its key (its key and bytes owned). */
+typedef struct cached {
+    char *key;
+    size_t keylen;
+    crest__changes_cached c;
+} cached;
 
 /* The app's hubs (app->changes), made with the first. */
 struct crest__changes {
@@ -58,6 +67,9 @@ struct hub {
     int64_t seen;               /* the log's last id at the last look */
     bool listen_asked;          /* the store's listen was asked for (at the first subscriber) */
     bool listen_up;             /* it listens: the look at the log's end slows down */
+    uint64_t gen;               /* wake-ups so far */
+    cached cache[CACHE_N];      /* reads kept, the oldest replaced first */
+    unsigned cache_next;
     /* a look in flight */
     bool looking, look_returned, look_done;
     crest__arena look_arena;
@@ -83,6 +95,7 @@ static void wake_from(hub *h, int source)
 {
     if (!h->n)
         return;
+    h->gen++;
     atomic_fetch_add_explicit(&h->all->wakeups[source], 1, memory_order_relaxed);
     wake_all(h);
 }
@@ -305,6 +318,10 @@ void crest__changes_worker_dispose(crest__worker *w)
      * after this, without running them; its session lives in the arena. */
     if (h->looking)
         crest__arena_dispose(&h->look_arena);
+    for (unsigned i = 0; i < CACHE_N; i++) {
+        free(h->cache[i].key);
+        free((char *)h->cache[i].c.bytes);
+    }
     free(h);
     w->aw.changes = NULL;
 }
@@ -394,6 +411,40 @@ void crest__changes_hub_remove(crest__worker *w, crest__changes_sub *s, bool dro
     atomic_fetch_sub_explicit(&h->all->subscribers, 1, memory_order_relaxed);
     if (dropped)
         atomic_fetch_add_explicit(&h->all->dropped, 1, memory_order_relaxed);
+}
+
+uint64_t crest__changes_hub_gen(crest__worker *w) { return hub_of(w)->gen; }
+
+const crest__changes_cached *crest__changes_cache_find(crest__worker *w, const char *key, size_t keylen, int64_t from,
+                                                       uint64_t gen)
+{
+    hub *h = hub_of(w);
+    for (unsigned i = 0; i < CACHE_N; i++) {
+        const cached *e = &h->cache[i];
+        if (e->key && e->c.gen == gen && e->c.from == from && e->keylen == keylen && !memcmp(e->key, key, keylen))
+            return &e->c;
+    }
+    return NULL;
+}
+
+void crest__changes_cache_put(crest__worker *w, const char *key, size_t keylen, const crest__changes_cached *c)
+{
+    hub *h = hub_of(w);
+    cached *e = &h->cache[h->cache_next];
+    h->cache_next = (h->cache_next + 1) % CACHE_N;
+    free(e->key);
+    free((char *)e->c.bytes);
+    *e = (cached){0};
+    char *k = malloc(keylen ? keylen : 1), *b = malloc(c->len ? c->len : 1);
+    if (!k || !b) {
+        free(k);
+        free(b);
+        return;
+    }
+    memcpy(k, key, keylen);
+    memcpy(b, c->bytes, c->len);
+    *e = (cached){.key = k, .keylen = keylen, .c = *c};
+    e->c.bytes = b;
 }
 
 void crest__changes_count_events(crest_app *app, uint64_t n)
