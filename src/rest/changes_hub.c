@@ -35,6 +35,7 @@
 #define PURGE_BATCH 1000        /* changes one purge statement deletes at most */
 #define DEF_RETENTION_S 86400
 #define CACHE_N 8               /* reads kept per worker for subscribers of the same key */
+#define CACHE_MAX_BYTES (1024 * 1024) /* a read's events past this are not kept */
 
 typedef struct hub hub;
 
@@ -430,6 +431,15 @@ const crest__changes_cached *crest__changes_cache_find(crest__worker *w, const c
 void crest__changes_cache_put(crest__worker *w, const char *key, size_t keylen, const crest__changes_cached *c)
 {
     hub *h = hub_of(w);
+    /* Reads of earlier wake-ups serve hardly anyone any more: they go first. */
+    for (unsigned i = 0; i < CACHE_N; i++)
+        if (h->cache[i].key && h->cache[i].c.gen < c->gen) {
+            free(h->cache[i].key);
+            free((char *)h->cache[i].c.bytes);
+            h->cache[i] = (cached){0};
+        }
+    if (c->len > CACHE_MAX_BYTES)
+        return;
     cached *e = &h->cache[h->cache_next];
     h->cache_next = (h->cache_next + 1) % CACHE_N;
     free(e->key);
@@ -442,7 +452,8 @@ void crest__changes_cache_put(crest__worker *w, const char *key, size_t keylen, 
         return;
     }
     memcpy(k, key, keylen);
-    memcpy(b, c->bytes, c->len);
+    if (c->len) /* (an empty read has no buffer) */
+        memcpy(b, c->bytes, c->len);
     *e = (cached){.key = k, .keylen = keylen, .c = *c};
     e->c.bytes = b;
 }

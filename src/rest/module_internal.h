@@ -413,8 +413,9 @@ typedef struct crest__changes_cached {
  * until the next put. */
 const crest__changes_cached *crest__changes_cache_find(crest__worker *w, const char *key, size_t keylen, int64_t from,
                                                        uint64_t gen);
-/* Keeps a copy of c for key (the oldest of a few replaced; nothing kept
- * when out of memory). */
+/* Keeps a copy of c for key (the oldest of a few replaced, those of
+ * earlier wake-ups dropped; nothing kept past 1 MiB of events or when out
+ * of memory). */
 void crest__changes_cache_put(crest__worker *w, const char *key, size_t keylen, const crest__changes_cached *c);
 
 /* module.c */
