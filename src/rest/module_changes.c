@@ -51,6 +51,7 @@ typedef struct sub {
     crest__arena a;               /* one read's memory */
     bool polling, again, drop;
     bool gone;                    /* the stream ended while a read ran: release the request after it */
+    bool cancelling;              /* in sub_closed's cancel: a completion run by it releases nothing */
 } sub;
 
 static unsigned heartbeat_ms(const crest__module *mod)
@@ -72,6 +73,10 @@ static void step_done(sub *s, bool more)
     s->ctx.res->is_error = false; /* (a failure of a read is logged; the stream's answer is out) */
     crest__arena_dispose(&s->a);
     if (s->gone) { /* the client left meanwhile: the request (and s) go now */
+        if (s->cancelling) { /* (the cancel ran the completion at once: the stream holds nothing yet) */
+            s->polling = false;
+            return;
+        }
         crest__stream_release(&s->stream);
         return;
     }
@@ -212,10 +217,14 @@ static bool sub_closed(crest__stream *st, crest__stream_end why)
     if (!s->polling)
         return false;
     /* A read runs (a network store's, on the loop): it stops as soon as
-     * it can, and the request goes once its completion has run. */
+     * it can, and the request goes once its completion has run. A read
+     * still waiting for a connection completes within the cancel: then the
+     * request goes now (it was held, and never released, before). */
     s->gone = true;
+    s->cancelling = true;
     crest__req_cancel(s->ctx.req);
-    return true;
+    s->cancelling = false;
+    return s->polling;
 }
 
 /* ---- the route ---- */
