@@ -88,6 +88,15 @@ def start(build, app_path, workers):
     raise SystemExit("crest did not start:\n" + "".join(lines))
 
 
+def stop(p):
+    """Ends a crest process of start() (SIGTERM, then SIGKILL after 10 s)."""
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
 def subscribe(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=15)
     s.sendall(b"GET /tasks/changes HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n")
@@ -173,11 +182,7 @@ def cross_process(build, app_path, port_a, n):
         s.close()
         return took
     finally:
-        proc_b.terminate()
-        try:
-            proc_b.wait(10)
-        except subprocess.TimeoutExpired:
-            proc_b.kill()
+        stop(proc_b)
 
 
 def writer(port, until, counter, lock, bulk):
@@ -300,11 +305,7 @@ def main():
                 print(f"#changes\t{a.store}\t{k}\t{v}")
         return 0 if got == posts[0] else 1
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         if a.store == "postgres":
             subprocess.run(["psql", conninfo, "-qc", f"DROP DATABASE IF EXISTS {name}"])
 
