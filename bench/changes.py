@@ -11,8 +11,13 @@ It starts build/crest on a fresh database (a temporary SQLite file, or a fresh d
 the subscribers (GET /tasks/changes, one socket each, read by one selector thread), runs the writers (each a
 keep-alive connection posting one row at a time) for the duration, then waits until every subscriber has every
 event. Printed: rows created/s, events delivered/s (subscribers x posts over the time from the first post to the last
-event delivered), the latency of delivery (last event after last post), then the RSS of the server before and
-with the idle subscribers open (KiB each). Figures from a shared machine are provisional."""
+event delivered), the latency of delivery (last event after last post), the server's CPU over that time (and per
+event delivered), then the RSS of the server before and
+with the idle subscribers open (KiB each), then the latency across processes: a second crest process B on the
+same database, one subscriber on B, --latency posts to A one at a time, each timed from its POST to its event on
+B's subscriber (median and 90th percentile: on PostgreSQL B's LISTEN connection wakes it, on SQLite B's look at
+the log's end every 200 ms). With --tsv, the figures are also printed as `#changes<TAB>store<TAB>key<TAB>value`
+lines (bench/run.sh's `changes` group, read by bench/report.py). Figures from a shared machine are provisional."""
 import argparse
 import http.client
 import json
@@ -21,6 +26,7 @@ import re
 import resource
 import selectors
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,6 +63,13 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_s(pid):
+    """The user + system CPU seconds pid has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start(build, app_path, workers):
     p = subprocess.Popen([os.path.join(build, "crest"), "serve", app_path, "--listen", "127.0.0.1:0", "--workers",
                           str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -73,6 +86,15 @@ def start(build, app_path, workers):
             return p, port
     p.kill()
     raise SystemExit("crest did not start:\n" + "".join(lines))
+
+
+def stop(p):
+    """Ends a crest process of start() (SIGTERM, then SIGKILL after 10 s)."""
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
 
 
 def subscribe(port):
@@ -128,6 +150,41 @@ class Readers:
         return min(self.count.values()) if self.count else 0
 
 
+def cross_process(build, app_path, port_a, n):
+    """The time from each of n POSTs to A to its event on a subscriber of a second process B (seconds)."""
+    proc_b, port_b = start(build, app_path, 1)
+    try:
+        s, rest = subscribe(port_b)
+        s.setblocking(True)
+        s.settimeout(10)
+        seen = rest.count(b"\nevent: ")
+        tail = rest[-16:]
+        time.sleep(0.3)  # (B's LISTEN connection is made at its first subscriber)
+        c = http.client.HTTPConnection("127.0.0.1", port_a, timeout=30)
+        took = []
+        for _ in range(n):
+            t0 = time.monotonic()
+            c.request("POST", "/tasks", json.dumps({"title": "across"}), {"Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            if r.status != 201:
+                raise SystemExit(f"POST /tasks: {r.status}")
+            want = seen + 1
+            while seen < want:
+                d = s.recv(65536)
+                if not d:
+                    raise SystemExit("B's subscriber was closed")
+                buf = tail + d
+                seen += buf.count(b"\nevent: ")
+                tail = buf[-16:]
+            took.append(time.monotonic() - t0)
+        c.close()
+        s.close()
+        return took
+    finally:
+        stop(proc_b)
+
+
 def writer(port, until, counter, lock, bulk):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     body = json.dumps({"title": "bench"} if bulk == 1 else [{"title": "bench"}] * bulk)
@@ -155,7 +212,13 @@ def main():
     ap.add_argument("--bulk", type=int, default=1, help="rows per POST (a JSON array when more than 1)")
     ap.add_argument("--idle", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--latency", type=int, default=20, help="posts timed across two processes (0: none)")
+    ap.add_argument("--tsv", action="store_true", help="also print the figures as #changes lines")
     a = ap.parse_args()
+    figures = []
+
+    def fig(key, value):
+        figures.append((key, value))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < a.idle + a.subscribers + 64:
@@ -181,6 +244,7 @@ def main():
         subs = [subscribe(port) for _ in range(a.subscribers)]
         readers = Readers(subs)
         posts, lock = [0], threading.Lock()
+        cpu0 = cpu_s(proc.pid)
         t0 = time.monotonic()
         until = t0 + duration(a.duration)
         ws = [threading.Thread(target=writer, args=(port, until, posts, lock, a.bulk)) for _ in range(a.writers)]
@@ -193,6 +257,7 @@ def main():
         while readers.min_count() < posts[0] and time.monotonic() < deadline:
             time.sleep(0.02)
         got = readers.min_count()
+        cpu = cpu_s(proc.pid) - cpu0
         readers.stop = True
         elapsed = max(readers.last_at, t_posted) - t0
         print(f"# crest change feed ({a.store}, {a.workers} workers; provisional: a shared machine)")
@@ -202,6 +267,16 @@ def main():
               + ("" if got == posts[0] else "  <-- MISSING EVENTS"))
         print(f"events delivered: {a.subscribers * got} in {elapsed:.1f} s = {a.subscribers * got / elapsed:.0f}/s; "
               f"the last {max(0.0, readers.last_at - t_posted) * 1000:.0f} ms after the last post")
+        print(f"server CPU: {cpu:.2f} s, {cpu * 1e6 / max(1, a.subscribers * got):.1f} µs per event delivered")
+        fig("subscribers", a.subscribers)
+        fig("writers", a.writers)
+        fig("workers", a.workers)
+        fig("rows", posts[0])
+        fig("rows_per_s", round(posts[0] / (t_posted - t0)))
+        fig("received_min", got)
+        fig("events_per_s", round(a.subscribers * got / elapsed))
+        fig("tail_ms", round(max(0.0, readers.last_at - t_posted) * 1000))
+        fig("cpu_s", round(cpu, 2))
         for s, _ in subs:
             s.close()
         time.sleep(0.5)
@@ -212,15 +287,25 @@ def main():
         with_idle = rss_kib(proc.pid)
         print(f"RSS: {before} KiB, with {a.idle} idle subscribers {with_idle} KiB "
               f"(+{(with_idle - before) / max(1, a.idle):.1f} KiB each)")
+        fig("idle", a.idle)
+        fig("rss_kib", before)
+        fig("rss_idle_kib", with_idle)
         for s, _ in idle:
             s.close()
+        if a.latency:
+            took = sorted(cross_process(a.build, app_path, port, a.latency))
+            med, p90 = statistics.median(took) * 1000, took[int(0.9 * (len(took) - 1))] * 1000
+            print(f"across processes: a POST to A reaches B's subscriber in {med:.1f} ms (median of {len(took)}), "
+                  f"{p90:.1f} ms (90th percentile)")
+            fig("xproc_n", len(took))
+            fig("xproc_median_ms", round(med, 1))
+            fig("xproc_p90_ms", round(p90, 1))
+        if a.tsv:
+            for k, v in figures:
+                print(f"#changes\t{a.store}\t{k}\t{v}")
         return 0 if got == posts[0] else 1
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         if a.store == "postgres":
             subprocess.run(["psql", conninfo, "-qc", f"DROP DATABASE IF EXISTS {name}"])
 

@@ -95,6 +95,7 @@ def main(path):
     per = OrderedDict()  # scenario -> (other scenario, target ratio)
     stmts = defaultdict(list)  # (scenario, server, page size) -> [statements per request, by run]
     gz_bytes = {}  # server -> (identity bytes, gzip bytes) of the gzip scenario's answer
+    changes = OrderedDict()  # store -> {key: value} of bench/changes.py (the group changes)
     for line in open(path, encoding="utf-8"):
         f = line.rstrip("\n").split("\t")
         if f[0] == "#meta":
@@ -128,6 +129,8 @@ def main(path):
             stmts[(f[2], f[3], int(f[4]))].append(num(f[5]))
         elif f[0] == "#gzip":
             gz_bytes[f[1]] = (num(f[2]), num(f[3]))
+        elif f[0] == "#changes":
+            changes.setdefault(f[1], {})[f[2]] = num(f[3])
         elif f[0] == "#shared":
             shared[(f[2], f[3])] = f[4]
         elif f[0] == "#writes":
@@ -415,6 +418,8 @@ def main(path):
           "each server is checked with `curl --cacert` (the certificate and address verify) and `openssl s_client`. "
           "wrk's one thread encrypts and decrypts too, so at high rates it may limit both servers alike and push "
           "the ratio towards 1.")
+    if changes:
+        changes_section(w, changes, problems)
     if problems:
         w("")
         w("**Errors and skips:**")
@@ -422,6 +427,32 @@ def main(path):
         for p in problems:
             w(f"- {p}")
     print("\n".join(out))
+
+
+def changes_section(w, changes, problems):
+    """The change feed (bench/changes.py, once per store: the group changes)."""
+    w("")
+    w("## Change feed (bench/changes.py)")
+    w("")
+    w("| store | subscribers | rows created/s | events delivered/s | last event after last post | RSS | "
+      "RSS with idle subscribers (each) | across processes: median | p90 |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for store, c in changes.items():
+        g = lambda k: c.get(k, math.nan)
+        each = (g("rss_idle_kib") - g("rss_kib")) / g("idle") if g("idle") else math.nan
+        w(f"| {store} | {g('subscribers'):.0f} | {g('rows_per_s'):.0f} | {fmt_rps(g('events_per_s'))} | "
+          f"{g('tail_ms'):.0f} ms | {fmt_mib(g('rss_kib'))} | {fmt_mib(g('rss_idle_kib'))} with {g('idle'):.0f} "
+          f"({each:.1f} KiB) | {g('xproc_median_ms'):.1f} ms | {g('xproc_p90_ms'):.1f} ms |")
+        if g("received_min") != g("rows"):
+            problems.append(f"changes on {store}: a subscriber received {g('received_min'):.0f} of "
+                            f"{g('rows'):.0f} events")
+    w("")
+    w("One measurement per store (not per run): 100 subscribers (one socket each, read by one thread) while 4 "
+      "writers POST /tasks one row at a time for BENCH_DURATION, on 2 workers; events/s is subscribers x rows "
+      "over the time from the first post to the last event delivered, every subscriber checked to get every "
+      "event. Across processes: a second crest process, one subscriber on it, 20 POSTs to the first one at a "
+      "time, each timed to its event (PostgreSQL: the second process's LISTEN connection wakes it at the "
+      "commit; SQLite: its look at the log's end every 200 ms).")
 
 
 def cores(xs, key):

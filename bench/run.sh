@@ -57,6 +57,11 @@
 # tasks_reload (reload): GET /tasks/{id} on crest_tasks while it is reloaded
 # by SIGHUP every BENCH_RELOAD_EVERY seconds (bench/reload.sh), against
 # crest_tasks without reloads.
+# changes (bench/changes.sh: bench/changes.py on each store, once, after the
+# wrk scenarios): events/s to 100 subscribers while POST /tasks runs, the RSS
+# with 1,000 idle subscribers, and a write's time from one crest process to a
+# subscriber of another (PostgreSQL: LISTEN/NOTIFY; SQLite: the look at the
+# log's end).
 #
 # Environment: BENCH_DURATION (10s), BENCH_RUNS (3), BENCH_CONNS ("64 256"),
 # BENCH_WARMUP (1s; 0 for none), BENCH_ONLY (comma list of scenario names; all),
@@ -338,6 +343,10 @@ start_fastapi_tasks() {
 # shellcheck source=bench/reload.sh
 . "$HERE/reload.sh"
 
+# The change feed's group (bench/changes.py once per store, after the wrk scenarios).
+# shellcheck source=bench/changes.sh
+. "$HERE/changes.sh"
+
 # ---------------------------------------------------------------- scenarios
 # scenario NAME GROUP METHOD PATH LUA RPS_TARGET P99_TARGET VERSUS SERVER...
 #   GROUP     the report table the scenario goes in: core, tasks, pg, pgscale,
@@ -420,6 +429,7 @@ declare -A SHARED_BASELINE=([tasks_get]=sql)
 RSS_IDLE_TARGET=8
 RSS_PEAK_TARGET=16
 
+changes_select
 if [ -n "$ONLY" ]; then
   declare -A want=()
   for n in ${ONLY//,/ }; do want[$n]=1; done
@@ -431,8 +441,10 @@ if [ -n "$ONLY" ]; then
   done
   [ ${#want[@]} = 0 ] || die "BENCH_ONLY: unknown scenario(s): ${!want[*]} (known: ${known[*]})"
   SCENARIOS=("${selected[@]}")
+elif [ -n "${BENCH_ONLY:-}" ]; then
+  SCENARIOS=()   # BENCH_ONLY named the changes group alone
 fi
-[ ${#SCENARIOS[@]} -gt 0 ] || die "no scenario selected"
+[ ${#SCENARIOS[@]} -gt 0 ] || [ -n "$CHANGES_RUN" ] || die "no scenario selected"
 
 # uses SERVER: whether a selected scenario runs SERVER.
 uses() {
@@ -824,7 +836,7 @@ fi
 
 {
   printf '#meta\tdate\t%s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  printf '#meta\tcommand\t%s\n' "${ONLY:+BENCH_ONLY=$ONLY }BENCH_DURATION=$DURATION BENCH_RUNS=$RUNS BENCH_WARMUP=$WARMUP bench/run.sh  (wrk -t$THREADS -c{${CONNS// /,}} -d$DURATION --latency)"
+  printf '#meta\tcommand\t%s\n' "${BENCH_ONLY:+BENCH_ONLY=$BENCH_ONLY }BENCH_DURATION=$DURATION BENCH_RUNS=$RUNS BENCH_WARMUP=$WARMUP bench/run.sh  (wrk -t$THREADS -c{${CONNS// /,}} -d$DURATION --latency)"
   printf '#meta\tmachine\t%s cores (nproc), %s, %s MiB RAM, Linux %s; load average at the start %s\n' "$(nproc)" \
     "$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
     "$(awk '/^MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)" "$(uname -r)" \
@@ -899,6 +911,7 @@ for run in $(seq "$RUNS"); do
     done
   done
 done
+changes_measure
 printf '#meta\telapsed\t%s\n' "$((SECONDS / 60)) min $((SECONDS % 60)) s" >>"$RAW"
 
 cp "$RAW" "$RESULTS/latest.tsv"

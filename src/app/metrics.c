@@ -562,6 +562,22 @@ static int h_metrics(crest_req *req, crest_res *res, void *ud)
              "# TYPE crest_changes_events_total counter\n"
              "crest_changes_events_total %llu\n",
              (unsigned long long)cs.subscribers, (unsigned long long)cs.dropped, (unsigned long long)cs.events);
+    if (cs.on) {
+        putf(&o, "# HELP crest_changes_wakeups_total Times a worker's change feed subscribers were woken, by what woke "
+                 "them: a write of this process committed, a database notification (LISTEN), the LISTEN connection up "
+                 "again (a catch-up), a look at the log's end that found it grew.\n"
+                 "# TYPE crest_changes_wakeups_total counter\n");
+        static const char *const sources[CREST__CHANGES_WAKE_N] = {"commit", "notify", "listen", "poll"};
+        for (int i = 0; i < CREST__CHANGES_WAKE_N; i++)
+            putf(&o, "crest_changes_wakeups_total{source=\"%s\"} %llu\n", sources[i],
+                 (unsigned long long)cs.wakeups[i]);
+    }
+    if (cs.on && cs.listens)
+        putf(&o,
+             "# HELP crest_changes_listening Workers whose LISTEN connection for the change feed is up.\n"
+             "# TYPE crest_changes_listening gauge\n"
+             "crest_changes_listening %llu\n",
+             (unsigned long long)cs.listening);
     if (app->store && app->store->vt->pool_stats) {
         crest__pool_stats ps;
         app->store->vt->pool_stats(app->store, &ps);

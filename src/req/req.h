@@ -334,10 +334,18 @@ void crest__changes_adopt(crest_app *base, crest_app *next);
  * log now. Any thread; nothing when the app serves no feed. */
 void crest__changes_notify(crest_app *app);
 /* /metrics: open subscribers, subscribers dropped for reading too slowly,
- * events written (on: the app serves a feed). */
+ * events written (on: the app serves a feed); the workers' hubs woken, by
+ * source: a REST write of this process committed, a notification of the
+ * store (PostgreSQL's LISTEN), the store listening again after a loss, a
+ * look at the log's end that found it grew; workers whose LISTEN is up
+ * (listens: the store has notifications). */
+enum { CREST__CHANGES_WAKE_COMMIT, CREST__CHANGES_WAKE_NOTIFY, CREST__CHANGES_WAKE_LISTEN, CREST__CHANGES_WAKE_POLL,
+       CREST__CHANGES_WAKE_N };
 typedef struct crest__changes_stats {
-    bool on;
+    bool on, listens;
     uint64_t subscribers, dropped, events;
+    uint64_t wakeups[CREST__CHANGES_WAKE_N];
+    uint64_t listening;
 } crest__changes_stats;
 void crest__changes_stats_of(const crest_app *app, crest__changes_stats *out);
 

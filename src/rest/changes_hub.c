@@ -1,12 +1,22 @@
 /* changes_hub.c — each worker's subscribers of change feeds, and what wakes
  * them. A worker that serves a feed has a hub on its loop: its
  * subscribers (module_changes.c), woken
- *   - at once when a REST write of this process commits
- *     (crest__changes_notify, from any thread: a uv_async per worker);
- *   - by a look at the log's last id every POLL_MS while it has
- *     subscribers, which sees every other writer (SQL endpoints, other
- *     programs, other processes): one cheap statement per worker, not one
- *     per subscriber, and only a log that grew wakes them.
+ *   - at once when a write of this process commits (a REST route, an SQL
+ *     endpoint: crest__changes_notify, from any thread, a uv_async per
+ *     worker);
+ *   - on a store that listens (PostgreSQL), at once when any connection
+ *     commits a change, this process's or another's: the log's trigger
+ *     notifies `crest_changes` at commit, and the worker's LISTEN
+ *     connection (the store's listen, asked for at the worker's first
+ *     subscriber and kept) wakes the hub; once it is listening again after
+ *     a loss, the hub wakes its subscribers to catch up from the log;
+ *   - by a look at the log's last id while it has subscribers, which sees
+ *     every other writer: one cheap statement per worker, not one per
+ *     subscriber, and only a log that grew wakes them. Every POLL_MS on
+ *     SQLite (SQL endpoints, other programs) and on PostgreSQL while its
+ *     LISTEN connection is down; every POLL_LISTENING_MS while it listens
+ *     (a safety net only: a notification is not lost on a connection that
+ *     stays up).
  * The first worker's hub also purges the changes past the retention, in
  * bounded steps on the thread pool (a write, through the store's writer).
  * Every worker of an app served with a database has a hub (idle: an unref'd
@@ -17,16 +27,28 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <uv.h>
 
 #include "module_internal.h"
 
 #define POLL_MS 200             /* a look at the log's end, while there are subscribers */
+#define POLL_LISTENING_MS 5000  /* the same while the store listens */
+#define CHANNEL "crest_changes" /* what the log's trigger notifies (src/query/changes.c) */
 #define PURGE_BATCH 1000        /* changes one purge statement deletes at most */
 #define DEF_RETENTION_S 86400
+#define CACHE_N 8               /* reads kept per worker for subscribers of the same key */
+#define CACHE_MAX_BYTES (1024 * 1024) /* a read's events past this are not kept */
 
 typedef struct hub hub;
+
+/* A read kept for the other subscribers of its key (its key and bytes owned). */
+typedef struct cached {
+    char *key;
+    size_t keylen;
+    crest__changes_cached c;
+} cached;
 
 /* The app's hubs (app->changes), made with the first. */
 struct crest__changes {
@@ -34,6 +56,8 @@ struct crest__changes {
     hub *hubs;
     atomic_uint retention_s;    /* the longest of the served app's modules' (0: no feed, no purge) */
     atomic_uint_fast64_t subscribers, dropped, events;
+    atomic_uint_fast64_t wakeups[CREST__CHANGES_WAKE_N]; /* hubs woken, by source */
+    atomic_uint_fast64_t listening;                      /* workers whose LISTEN is up */
 };
 
 struct hub {
@@ -46,6 +70,11 @@ struct hub {
     crest__changes_sub *subs;
     unsigned n;
     int64_t seen;               /* the log's last id at the last look */
+    bool listen_asked;          /* the store's listen was asked for (at the first subscriber) */
+    bool listen_up;             /* it listens: the look at the log's end slows down */
+    uint64_t gen;               /* wake-ups so far */
+    cached cache[CACHE_N];      /* reads kept, the oldest replaced first */
+    unsigned cache_next;
     /* a look in flight */
     bool looking, look_returned, look_done;
     crest__arena look_arena;
@@ -66,7 +95,40 @@ static void wake_all(hub *h)
     }
 }
 
-static void wake_cb(uv_async_t *a) { wake_all(a->data); }
+/* Wakes the subscribers, counted by source (CREST__CHANGES_WAKE_*). */
+static void wake_from(hub *h, int source)
+{
+    if (!h->n)
+        return;
+    h->gen++;
+    atomic_fetch_add_explicit(&h->all->wakeups[source], 1, memory_order_relaxed);
+    wake_all(h);
+}
+
+static void wake_cb(uv_async_t *a) { wake_from(a->data, CREST__CHANGES_WAKE_COMMIT); }
+
+static void poll_cb(uv_timer_t *t);
+
+static unsigned poll_ms(const hub *h) { return h->listen_up ? POLL_LISTENING_MS : POLL_MS; }
+
+/* The store's listen: a notification wakes the subscribers; being up (again)
+ * too, as what came while it was down was not heard; down, the look at the
+ * log's end is back to POLL_MS. */
+static void listen_cb(void *ud, int what)
+{
+    hub *h = ud;
+    bool was_up = h->listen_up;
+    h->listen_up = what != CREST__LISTEN_DOWN;
+    if (h->listen_up != was_up) {
+        atomic_fetch_add_explicit(&h->all->listening, h->listen_up ? 1 : (uint_fast64_t)-1, memory_order_relaxed);
+        if (h->n)
+            uv_timer_start(&h->poll, poll_cb, poll_ms(h), poll_ms(h));
+    }
+    if (what == CREST__LISTEN_EVENT)
+        wake_from(h, CREST__CHANGES_WAKE_NOTIFY);
+    else if (what == CREST__LISTEN_UP)
+        wake_from(h, CREST__CHANGES_WAKE_LISTEN);
+}
 
 static void look_finish(hub *h)
 {
@@ -77,7 +139,7 @@ static void look_finish(hub *h)
     h->looking = false;
     if (h->look_last > h->seen) {
         h->seen = h->look_last;
-        wake_all(h);
+        wake_from(h, CREST__CHANGES_WAKE_POLL);
     }
 }
 
@@ -272,6 +334,10 @@ void crest__changes_worker_dispose(crest__worker *w)
      * after this, without running them; its session lives in the arena. */
     if (h->looking)
         crest__arena_dispose(&h->look_arena);
+    for (unsigned i = 0; i < CACHE_N; i++) {
+        free(h->cache[i].key);
+        free((char *)h->cache[i].c.bytes);
+    }
     free(h);
     w->aw.changes = NULL;
 }
@@ -314,6 +380,10 @@ void crest__changes_stats_of(const crest_app *app, crest__changes_stats *out)
     out->subscribers = atomic_load_explicit(&all->subscribers, memory_order_relaxed);
     out->dropped = atomic_load_explicit(&all->dropped, memory_order_relaxed);
     out->events = atomic_load_explicit(&all->events, memory_order_relaxed);
+    for (int i = 0; i < CREST__CHANGES_WAKE_N; i++)
+        out->wakeups[i] = atomic_load_explicit(&all->wakeups[i], memory_order_relaxed);
+    out->listening = atomic_load_explicit(&all->listening, memory_order_relaxed);
+    out->listens = app->store && app->store->vt->listen;
 }
 
 /* ---- the subscribers' side ---- */
@@ -334,7 +404,15 @@ void crest__changes_hub_add(crest__worker *w, crest__changes_sub *s)
     h->subs = s;
     if (h->n++ == 0) {
         uv_ref((uv_handle_t *)&h->wake);
-        uv_timer_start(&h->poll, poll_cb, POLL_MS, POLL_MS);
+        uv_timer_start(&h->poll, poll_cb, poll_ms(h), poll_ms(h));
+        const crest__store_vt *vt = h->w->app->store->vt;
+        if (!h->listen_asked && vt->listen) {
+            /* Kept once asked for: a worker that had a subscriber likely
+             * has more (no connection made and lost per subscriber). When
+             * it cannot start, the look at the log's end stays at POLL_MS. */
+            h->listen_asked = true;
+            vt->listen(h->w->aw.store, CHANNEL, listen_cb, h);
+        }
     }
     atomic_fetch_add_explicit(&h->all->subscribers, 1, memory_order_relaxed);
 }
@@ -356,6 +434,50 @@ void crest__changes_hub_remove(crest__worker *w, crest__changes_sub *s, bool dro
     atomic_fetch_sub_explicit(&h->all->subscribers, 1, memory_order_relaxed);
     if (dropped)
         atomic_fetch_add_explicit(&h->all->dropped, 1, memory_order_relaxed);
+}
+
+uint64_t crest__changes_hub_gen(crest__worker *w) { return hub_of(w)->gen; }
+
+const crest__changes_cached *crest__changes_cache_find(crest__worker *w, const char *key, size_t keylen, int64_t from,
+                                                       uint64_t gen)
+{
+    hub *h = hub_of(w);
+    for (unsigned i = 0; i < CACHE_N; i++) {
+        const cached *e = &h->cache[i];
+        if (e->key && e->c.gen == gen && e->c.from == from && e->keylen == keylen && !memcmp(e->key, key, keylen))
+            return &e->c;
+    }
+    return NULL;
+}
+
+void crest__changes_cache_put(crest__worker *w, const char *key, size_t keylen, const crest__changes_cached *c)
+{
+    hub *h = hub_of(w);
+    /* Reads of earlier wake-ups serve hardly anyone any more: they go first. */
+    for (unsigned i = 0; i < CACHE_N; i++)
+        if (h->cache[i].key && h->cache[i].c.gen < c->gen) {
+            free(h->cache[i].key);
+            free((char *)h->cache[i].c.bytes);
+            h->cache[i] = (cached){0};
+        }
+    if (c->len > CACHE_MAX_BYTES)
+        return;
+    cached *e = &h->cache[h->cache_next];
+    h->cache_next = (h->cache_next + 1) % CACHE_N;
+    free(e->key);
+    free((char *)e->c.bytes);
+    *e = (cached){0};
+    char *k = malloc(keylen ? keylen : 1), *b = malloc(c->len ? c->len : 1);
+    if (!k || !b) {
+        free(k);
+        free(b);
+        return;
+    }
+    memcpy(k, key, keylen);
+    if (c->len) /* (an empty read has no buffer) */
+        memcpy(b, c->bytes, c->len);
+    *e = (cached){.key = k, .keylen = keylen, .c = *c};
+    e->c.bytes = b;
 }
 
 void crest__changes_count_events(crest_app *app, uint64_t n)

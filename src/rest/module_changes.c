@@ -13,11 +13,19 @@
  *   event: created | updated | deleted
  *   data: <the row as GET /<id> serves it; before the delete for deleted>
  *
+ * Subscribers of one worker with the same key (the module, the request's
+ * target and its headers but Last-Event-ID: so the same rows visible, the
+ * same fields written) share reads: a read made for one of them during a
+ * wake-up is kept by the hub, and another at the same place in the log
+ * during the same wake-up writes its events without reading again.
+ *
  * A subscriber whose client reads too slowly is dropped (the stream's
  * bound), never kept growing. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "module_internal.h"
 
@@ -35,11 +43,15 @@ typedef struct sub {
     crest__module *mod;
     crest__qnode *where;          /* scope and ?where= (NULL: every row) */
     int64_t after;                /* the last change read */
+    const char *key;              /* what decides its events but after (request arena); one key, one read */
+    size_t keylen;
+    uint64_t gen;                 /* the hub's wake-up it reads for */
     int64_t last_event;           /* Last-Event-ID, or -1 */
     crest__arena *req_arena;      /* the request's arena, while a read uses its own */
     crest__arena a;               /* one read's memory */
     bool polling, again, drop;
     bool gone;                    /* the stream ended while a read ran: release the request after it */
+    bool cancelling;              /* in sub_closed's cancel: a completion run by it releases nothing */
 } sub;
 
 static unsigned heartbeat_ms(const crest__module *mod)
@@ -61,6 +73,10 @@ static void step_done(sub *s, bool more)
     s->ctx.res->is_error = false; /* (a failure of a read is logged; the stream's answer is out) */
     crest__arena_dispose(&s->a);
     if (s->gone) { /* the client left meanwhile: the request (and s) go now */
+        if (s->cancelling) { /* (the cancel ran the completion at once: the stream holds nothing yet) */
+            s->polling = false;
+            return;
+        }
         crest__stream_release(&s->stream);
         return;
     }
@@ -70,6 +86,8 @@ static void step_done(sub *s, bool more)
         return;
     }
     if (more || s->again) {
+        if (s->again) /* a wake-up came meanwhile: read for it */
+            s->gen = crest__changes_hub_gen(req->worker);
         s->again = false;
         poll_step(s);
         return;
@@ -94,10 +112,12 @@ static void read_done(void *p, crest__rows *r, const crest__dberr *err)
         step_done(s, false);
         return;
     }
+    int64_t from = s->after;
     unsigned base = mod->m->nfields + mod->ncomp;
     crest__buf out;
     crest__buf_init(&out, 0);
     uint64_t events = 0;
+    int oom = 0;                  /* (what was written is not kept for others then) */
     crest_json w;
     crest_json_init(&w, 0);
     for (size_t i = 0; i < r->nrows && r->ncols >= base + 3; i++) {
@@ -113,12 +133,16 @@ static void read_done(void *p, crest__rows *r, const crest__dberr *err)
             continue; /* (a cell of the wrong type: logged by the serializer's caller as for a read) */
         size_t n;
         const char *data = crest_json_data(&w, &n);
-        crest__buf_appendf(&out, "id: %lld\nevent: %s\ndata: ", (long long)cid->v.i, op);
-        crest__buf_append(&out, data, n); /* (JSON text holds no raw newline) */
-        crest__buf_append(&out, "\n\n", 2);
+        oom |= crest__buf_appendf(&out, "id: %lld\nevent: %s\ndata: ", (long long)cid->v.i, op);
+        oom |= crest__buf_append(&out, data, n); /* (JSON text holds no raw newline) */
+        oom |= crest__buf_append(&out, "\n\n", 2);
         events++;
     }
     crest_json_dispose(&w);
+    crest__changes_cached kept = {.from = from, .to = s->after, .gen = s->gen, .bytes = out.ptr, .len = out.len,
+                                  .events = events, .more = r->nrows == READ_BATCH};
+    if (!oom)
+        crest__changes_cache_put(s->ctx.req->worker, s->key, s->keylen, &kept);
     if (out.len && crest__stream_write(&s->stream, out.ptr, out.len))
         s->drop = true; /* the client reads too slowly */
     else
@@ -127,10 +151,25 @@ static void read_done(void *p, crest__rows *r, const crest__dberr *err)
     step_done(s, r->nrows == READ_BATCH && !s->drop);
 }
 
-/* Reads the next changes, in the subscriber's own memory. */
+/* Reads the next changes, in the subscriber's own memory: or writes what
+ * a subscriber of the same key read from here during this wake-up. */
 static void poll_step(sub *s)
 {
     crest_req *req = s->ctx.req;
+    const crest__changes_cached *c;
+    while ((c = crest__changes_cache_find(req->worker, s->key, s->keylen, s->after, s->gen))) {
+        if (c->len && crest__stream_write(&s->stream, c->bytes, c->len)) {
+            s->polling = false;
+            crest__stream_drop(&s->stream); /* the client reads too slowly; frees s with the request */
+            return;
+        }
+        crest__changes_count_events(req->app, c->events);
+        s->after = c->to;
+        if (!c->more) {
+            s->polling = false;
+            return;
+        }
+    }
     crest__arena_init(&s->a, 16384, 0);
     s->req_arena = req->arena;
     req->arena = &s->a;
@@ -157,6 +196,7 @@ static void sub_wake(crest__changes_sub *hs)
         return;
     }
     s->polling = true;
+    s->gen = crest__changes_hub_gen(s->ctx.req->worker);
     poll_step(s);
 }
 
@@ -177,13 +217,44 @@ static bool sub_closed(crest__stream *st, crest__stream_end why)
     if (!s->polling)
         return false;
     /* A read runs (a network store's, on the loop): it stops as soon as
-     * it can, and the request goes once its completion has run. */
+     * it can, and the request goes once its completion has run. A read
+     * still waiting for a connection completes within the cancel: then the
+     * request goes now (it was held, and never released, before). */
     s->gone = true;
+    s->cancelling = true;
     crest__req_cancel(s->ctx.req);
-    return true;
+    s->cancelling = false;
+    return s->polling;
 }
 
 /* ---- the route ---- */
+
+/* The subscriber's key: the module, the request's target, its headers but
+ * Last-Event-ID (the user, ?where=, fields=: everything its events depend
+ * on but where it is in the log). -1 out of memory. */
+static int sub_key(crest_req *req, const crest__module *mod, sub *s)
+{
+    crest__buf b;
+    crest__buf_init(&b, 0);
+    int rc = crest__buf_appendf(&b, "%p %s\n", (const void *)mod, req->url);
+    for (unsigned i = 0; i < req->nheaders; i++) {
+        const crest__header *h = &req->headers[i];
+        if (h->name_len == 13 && !strncasecmp(h->name, "last-event-id", 13))
+            continue;
+        rc |= crest__buf_append(&b, h->name, h->name_len);
+        rc |= crest__buf_append(&b, ":", 1);
+        rc |= crest__buf_append(&b, h->value, h->value_len);
+        rc |= crest__buf_append(&b, "\n", 1);
+    }
+    char *key = rc ? NULL : crest__arena_alloc(req->arena, b.len ? b.len : 1);
+    if (key) {
+        memcpy(key, b.ptr, b.len);
+        s->key = key;
+        s->keylen = b.len;
+    }
+    crest__buf_dispose(&b);
+    return key ? 0 : -1;
+}
 
 /* The log's ends are here: where the feed starts, then the stream. */
 static void ends_read(void *p, crest__rows *r)
@@ -248,6 +319,8 @@ int crest__rest_op_changes(crest_req *req, crest_res *res, void *ud)
     s->mod = mod;
     s->where = crest__qnode_and(req->arena, where, scope);
     s->last_event = last_event;
+    if (sub_key(req, mod, s))
+        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     s->hs.wake = sub_wake;
     s->stream = (crest__stream){.content_type = "text/event-stream",
                                 .heartbeat = ": keep-alive\n\n",

@@ -393,6 +393,30 @@ void crest__changes_hub_add(crest__worker *w, crest__changes_sub *s);
 void crest__changes_hub_remove(crest__worker *w, crest__changes_sub *s, bool dropped);
 /* Counts n events written to subscribers. */
 void crest__changes_count_events(crest_app *app, uint64_t n);
+/* The hub's wake-ups so far: a read begun after the n-th saw every commit
+ * that caused it. */
+uint64_t crest__changes_hub_gen(crest__worker *w);
+/* A read of the log made for one subscriber, kept by the hub for the
+ * others of the same key (module_changes.c: the same module, target and
+ * headers, so the same rows visible and the same fields written): the
+ * changes after from up to to, read during wake-up gen, as the events
+ * written. */
+typedef struct crest__changes_cached {
+    int64_t from, to;
+    uint64_t gen;
+    const char *bytes;
+    size_t len;
+    uint64_t events;
+    bool more;                    /* a full batch: more may follow to */
+} crest__changes_cached;
+/* The read of key after from made during wake-up gen, or NULL; borrowed
+ * until the next put. */
+const crest__changes_cached *crest__changes_cache_find(crest__worker *w, const char *key, size_t keylen, int64_t from,
+                                                       uint64_t gen);
+/* Keeps a copy of c for key (the oldest of a few replaced, those of
+ * earlier wake-ups dropped; nothing kept past 1 MiB of events or when out
+ * of memory). */
+void crest__changes_cache_put(crest__worker *w, const char *key, size_t keylen, const crest__changes_cached *c);
 
 /* module.c */
 const char *crest__rest_method_name(unsigned bit);

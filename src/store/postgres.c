@@ -8,7 +8,7 @@
  * (write routes), each on a blocking connection from the store's idle list,
  * with the request's deadline as `statement_timeout` and cancellation
  * through libpq's cancel request. Sessions on a worker's event loop are
- * postgres_loop.c's. */
+ * postgres_loop.c's (with postgres_lconn.c and postgres_segment.c). */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -704,4 +704,5 @@ const crest__store_vt crest__store_postgres = {
     .native = pg_native,
     .sess_fkeys = pg_sess_fkeys,
     .pool_stats = crest__pg_pool_stats,
+    .listen = crest__pg_listen,
 };

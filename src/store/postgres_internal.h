@@ -7,7 +7,9 @@
  * JSON arrays); postgres_error.c classifies failures by SQLSTATE;
  * postgres_pool.c counts the workers' pools for /metrics;
  * postgres_resolve.c looks the host's name up for the loop, without
- * blocking it. Internal. */
+ * blocking it. A worker's loop (postgres_loop.h): postgres_loop.c its
+ * sessions, queue and pool; postgres_lconn.c keeps each connection up;
+ * postgres_segment.c sends statements and reads their answers. Internal. */
 #ifndef CREST_POSTGRES_INTERNAL_H
 #define CREST_POSTGRES_INTERNAL_H
 
@@ -127,7 +129,7 @@ int crest__pg_rows(PGresult *res, crest__arena *a, size_t max_rows, bool nonames
 
 /* ---- sessions ---- */
 
-typedef struct pg_lconn pg_lconn;       /* a connection on a worker's loop (postgres_loop.c) */
+typedef struct pg_lconn pg_lconn;       /* a connection on a worker's loop (postgres_loop.h) */
 typedef struct pg_call pg_call;         /* a statement of a session on the loop, until it completes */
 
 /* The request's transaction on its loop connection: none, crest's
@@ -145,7 +147,7 @@ struct crest__sess {
     PGcancel *cancel;             /* of conn */
     bool in_txn;                  /* a transaction the request began (txn) */
     bool in_unit;                 /* in the write unit (write_begin): one transaction */
-    /* On the loop: postgres_loop.c. */
+    /* On the loop: postgres_loop.c (postgres_loop.h). */
     crest__store_worker *w;       /* NULL: off the loop */
     pg_lconn *lc;                 /* held from the first statement to sess_end */
     int txn;                      /* PG_TXN_*: the request's transaction on lc */
@@ -167,6 +169,8 @@ crest__store_worker *crest__pg_loop_worker(crest__store_worker *w);
 
 int crest__pg_worker_init(crest__store *s, void *loop, crest__store_worker **out, crest_error *err);
 void crest__pg_worker_dispose(crest__store_worker *w);
+/* The table's listen (store.h): postgres_listen.c. */
+int crest__pg_listen(crest__store_worker *w, const char *channel, crest__listen_cb cb, void *ud);
 
 /* ---- postgres_pool.c ---- */
 

@@ -40,6 +40,7 @@
     X(PQgetvalue) \
     X(PQisBusy) \
     X(PQnfields) \
+    X(PQnotifies) \
     X(PQnparams) \
     X(PQntuples) \
     X(PQpipelineSync) \
@@ -99,6 +100,7 @@ int crest__pq_load(const char **msg);
 #define PQgetvalue (crest__pq_api.PQgetvalue)
 #define PQisBusy (crest__pq_api.PQisBusy)
 #define PQnfields (crest__pq_api.PQnfields)
+#define PQnotifies (crest__pq_api.PQnotifies)
 #define PQnparams (crest__pq_api.PQnparams)
 #define PQntuples (crest__pq_api.PQntuples)
 #define PQpipelineSync (crest__pq_api.PQpipelineSync)

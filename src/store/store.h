@@ -182,6 +182,10 @@ typedef struct crest__fkey_info {
  * err says why); both live in the session's arena. */
 typedef void (*crest__query_cb)(void *ud, crest__rows *rows, const crest__dberr *err);
 
+/* What a store's listen (crest__store_vt) tells its callback. */
+enum { CREST__LISTEN_UP, CREST__LISTEN_EVENT, CREST__LISTEN_DOWN };
+typedef void (*crest__listen_cb)(void *ud, int what);
+
 /* What a request gives its session: the arena results go into, the
  * deadline, where it runs, and how to continue off the loop. */
 typedef struct crest__sess_config {
@@ -315,6 +319,19 @@ typedef struct crest__store_vt {
      * NULL for a store without pools (SQLite: a connection per worker and
      * one writer, nothing to wait for): /metrics then shows no pool. */
     void (*pool_stats)(crest__store *s, crest__pool_stats *out);
+    /* Notifications of other connections, processes included, on a
+     * connection of the worker's own (PostgreSQL: LISTEN on a dedicated
+     * connection, reconnected with a capped backoff when lost): cb runs on
+     * the worker's loop with CREST__LISTEN_UP once listening (again: what
+     * came meanwhile was not heard), CREST__LISTEN_EVENT for notifications
+     * (those a read of the socket found, as one call), CREST__LISTEN_DOWN
+     * when the connection is lost. channel: lower-case letters, digits and
+     * _, not a digit first (a constant of crest's). The worker's loop only,
+     * once per worker (a second call: CREST_EINVAL); it listens until
+     * worker_dispose. 0, or negative when it cannot start (cb never runs).
+     * NULL for a store without notifications (SQLite: one process writes,
+     * and its hub hears its commits). */
+    int (*listen)(crest__store_worker *w, const char *channel, crest__listen_cb cb, void *ud);
 } crest__store_vt;
 
 enum { CREST__TXN_BEGIN, CREST__TXN_COMMIT, CREST__TXN_ROLLBACK };

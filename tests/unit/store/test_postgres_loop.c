@@ -1,7 +1,7 @@
 /* test_postgres_loop.c — the PostgreSQL store's sessions on a worker's
- * loop (src/store/postgres_loop.c): statements complete while the loop
- * runs, a session holds one connection until it ends, requests wait for a
- * connection in a bounded queue for a bounded time, a write completes once
+ * loop (src/store/postgres_loop.c, postgres_lconn.c, postgres_segment.c):
+ * statements complete while the loop runs, a session holds one
+ * connection until it ends, requests wait for a connection in a bounded queue for a bounded time, a write completes once
  * committed, a failure leaves the session usable, a broken connection is
  * replaced, crest's deadline and a client that left stop the statement on
  * the server, a statement a schema change made stale is prepared again,
