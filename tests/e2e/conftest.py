@@ -86,6 +86,16 @@ def sanitizer_report(text):
 
 # ---------------------------------------------------------------- servers
 
+_default_ssl = []
+
+
+def default_ssl_context():
+    """httpx's default context (verify=True), made once: each new one reads the CA bundle (~50 ms), and
+    Server.get/request make a client per call."""
+    if not _default_ssl:
+        _default_ssl.append(httpx.create_ssl_context())
+    return _default_ssl[0]
+
 
 class Server:
     """One running server process; stderr is read by a thread and kept."""
@@ -154,8 +164,7 @@ class Server:
 
     def client(self, **kw):
         kw.setdefault("timeout", IO_TIMEOUT)
-        if self.tls:
-            kw.setdefault("verify", self.tls)
+        kw.setdefault("verify", self.tls or default_ssl_context())
         if os.environ.get("CREST_OPENAPI_CHECK", "1") != "0":
             hooks = kw.setdefault("event_hooks", {})
             hooks.setdefault("response", []).append(self._check_openapi)
@@ -165,7 +174,7 @@ class Server:
         """Every response must be what the server's own OpenAPI document says (oacheck.py)."""
         from oacheck import Checker
         if getattr(self, "_oacheck", None) is None:
-            self._oacheck = Checker(self.url, verify=self.tls or True)
+            self._oacheck = Checker(self.url, verify=self.tls or default_ssl_context())
         response.read()
         req = response.request
         self._oacheck.check(req.method, req.url.raw_path.decode(), response.status_code,
@@ -380,9 +389,11 @@ def db_rows(server, name, sql):
     """The rows of sql (a SELECT both stores take) on the database the app file
     of server calls sqlite:NAME: its SQLite file, or (STORE postgres) its
     database of the cluster. Tuples of Python values (PostgreSQL's text read
-    back: integers, floats, t/f as booleans, empty as None)."""
+    back: integers, floats, t/f as booleans, empty as None; a module-scoped
+    server's through its own s.store_dbs, rest_apps.start_server)."""
     if STORE == "postgres":
-        out = store_dbs_of[0].psql(name, f"\\pset fieldsep '\\x1f'\n{sql}")
+        dbs = getattr(server, "store_dbs", None) or store_dbs_of[0]
+        out = dbs.psql(name, f"\\pset fieldsep '\\x1f'\n{sql}")
         return [tuple(_value(v) for v in line.split("\x1f")) for line in out.splitlines() if line]
     import sqlite3
     con = sqlite3.connect(os.path.join(server.dir, name) if not os.path.isabs(name) else name)

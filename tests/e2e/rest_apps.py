@@ -7,6 +7,7 @@ conftest's function-scoped `crest` fixture. Both run on the test store
 (conftest's STORE): on PostgreSQL each server's `sqlite:NAME` is a database of
 the cluster.
 """
+import contextlib
 import json
 import os
 import re
@@ -304,6 +305,15 @@ def total(s, path="/tasks"):
     r = s.get(path, params={"count": "exact"})
     assert r.status_code == 200, r.text
     return r.json()["meta"]["total_objects"]
+
+
+@contextlib.contextmanager
+def creates(s, n, path="/tasks"):
+    """Asserts the block adds exactly n rows to path's table (total before and after): on a shared server, what
+    `total(s) == n` asserts on a fresh one."""
+    before = total(s, path)
+    yield
+    assert total(s, path) == before + n
 
 
 def mentions(p, name):

@@ -7,15 +7,18 @@ import time
 import pytest
 
 from conftest import TASKS_APP, assert_problem, chunked, http_request
+from rest_apps import module_server
 
 IMF_FIXDATE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
     r"\d{2}:\d{2}:\d{2} GMT$")
 
 
-@pytest.fixture
-def srv(crest):
-    return crest(TASKS_APP)
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    """One server for the module: its tests read the two seeded rows and create rows of their own titles only
+    (the title is unique); each talks on connections of its own."""
+    yield from module_server(tmp_path_factory, TASKS_APP, name="http")
 
 
 def test_keep_alive_several_requests_on_one_socket(srv):

@@ -12,8 +12,15 @@ from rest_apps import module_server
 
 @pytest.fixture
 def srv(crest):
-    """A seeded server of the test's own, for tests that write."""
+    """A seeded server of the test's own, for tests that write and count a parent's related rows."""
     return seeded(crest(RELATIONS_APP))
+
+
+@pytest.fixture(scope="module")
+def rw(tmp_path_factory):
+    """One seeded server for the tests that write but read back only their own rows, the seeded ones they
+    leave alone, and statement counts."""
+    yield from seeded_module_server(tmp_path_factory, "embed_rw")
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +72,18 @@ def test_include_several_paths_sharing_a_relation(ro):
     assert [c["name"] for c in a1["owner"]["computers"]] == ["a1", "a2", "a3"]
 
 
-def test_include_on_read_create_and_update_answers(srv):
-    ann = srv.rows["ann"]
-    r = srv.request("POST", "/computers", params={"include": "owner"}, json={"name": "n", "owner_id": ann["id"]})
+def test_include_on_read_create_and_update_answers(rw):
+    ann = rw.rows["ann"]
+    r = rw.request("POST", "/computers", params={"include": "owner"}, json={"name": "n", "owner_id": ann["id"]})
     assert r.status_code == 201 and r.json()["owner"] == ann
     cid = r.json()["id"]
     for method in ("PATCH", "PUT"):
-        r = srv.request(method, f"/computers/{cid}", params={"include": "owner,vendor"},
-                        json={"vendor_id": srv.rows["hp"]["id"]})
+        r = rw.request(method, f"/computers/{cid}", params={"include": "owner,vendor"},
+                        json={"vendor_id": rw.rows["hp"]["id"]})
         assert r.status_code == 200, r.text
-        assert r.json()["owner"] == ann and r.json()["vendor"] == srv.rows["hp"]
-    r = srv.get(f"/computers/{cid}", params={"include": "vendor"})
-    assert r.json()["vendor"] == srv.rows["hp"] and "owner" not in r.json()
+        assert r.json()["owner"] == ann and r.json()["vendor"] == rw.rows["hp"]
+    r = rw.get(f"/computers/{cid}", params={"include": "vendor"})
+    assert r.json()["vendor"] == rw.rows["hp"] and "owner" not in r.json()
 
 
 def test_without_include_nothing_is_embedded(ro):
@@ -292,9 +299,9 @@ def test_a_belongs_to_row_the_user_may_not_see_is_null(asrv):
     assert r.json()["data"][0]["person"]["name"] == "Ann"
 
 
-def test_include_on_a_bulk_create_answer_keeps_the_bodys_order(srv):
-    ann, bob = srv.rows["ann"], srv.rows["bob"]
-    r = srv.request("POST", "/computers", params={"include": "owner"},
+def test_include_on_a_bulk_create_answer_keeps_the_bodys_order(rw):
+    ann, bob = rw.rows["ann"], rw.rows["bob"]
+    r = rw.request("POST", "/computers", params={"include": "owner"},
                     json=[{"name": "n1", "owner_id": bob["id"]}, {"name": "n2"}, {"name": "n3", "owner_id": ann["id"]}])
     assert r.status_code == 201, r.text
     assert [(c["name"], c["owner"]) for c in r.json()["data"]] == [("n1", bob), ("n2", None), ("n3", ann)]
@@ -315,22 +322,22 @@ def test_a_bad_include_on_a_write_is_400_and_writes_nothing(ro, method, path, bo
 
 # ---- no N+1: a bounded number of statements whatever the page's size ----
 
-def test_a_list_with_embeds_costs_one_statement_per_relation_whatever_its_page_size(srv):
-    ann = srv.rows["ann"]
-    srv.request("POST", "/computers", json=[{"name": f"m{i}", "owner_id": ann["id"], "vendor_id": srv.rows["hp"]["id"]}
+def test_a_list_with_embeds_costs_one_statement_per_relation_whatever_its_page_size(rw):
+    ann = rw.rows["ann"]
+    rw.request("POST", "/computers", json=[{"name": f"m{i}", "owner_id": ann["id"], "vendor_id": rw.rows["hp"]["id"]}
                                             for i in range(30)])
-    srv.request("POST", "/people", json=[{"name": f"p{i}"} for i in range(30)])
+    rw.request("POST", "/people", json=[{"name": f"p{i}"} for i in range(30)])
     for path, include, per_request in (
             ("/people", "computers", 3),                 # count, page, computers
             ("/people", "computers.vendor", 4),          # + vendors
             ("/computers", "owner,vendor,owner.computers", 5),
             ("/tasks", "tags", 3)):
         for size in (1, 5, 30):
-            before = statements(srv)
-            r = srv.get(path, params={"include": include, "page_size": size})
+            before = statements(rw)
+            r = rw.get(path, params={"include": include, "page_size": size})
             assert r.status_code == 200, r.text
             assert len(r.json()["data"]) >= 1
-            assert statements(srv) - before == per_request, (path, include, size)
+            assert statements(rw) - before == per_request, (path, include, size)
 
 
 def test_a_read_with_embeds_costs_one_statement_per_relation(ro):
@@ -339,13 +346,13 @@ def test_a_read_with_embeds_costs_one_statement_per_relation(ro):
     assert statements(ro) - before == 3
 
 
-def test_a_bulk_create_reads_its_rows_back_in_one_statement(srv):
+def test_a_bulk_create_reads_its_rows_back_in_one_statement(rw):
     for n in (1, 10):
-        before = statements(srv)
-        r = srv.request("POST", "/computers", params={"include": "owner"},
-                        json=[{"name": f"b{i}", "owner_id": srv.rows["bob"]["id"]} for i in range(n)])
+        before = statements(rw)
+        r = rw.request("POST", "/computers", params={"include": "owner"},
+                        json=[{"name": f"b{i}", "owner_id": rw.rows["bob"]["id"]} for i in range(n)])
         assert r.status_code == 201
-        assert statements(srv) - before == n + 2  # n inserts, the read back, the owners
+        assert statements(rw) - before == n + 2  # n inserts, the read back, the owners
 
 
 # ---- sparse fieldsets of embedded rows: fields[<path>]= ----
@@ -361,11 +368,11 @@ def test_fields_of_embedded_rows_at_each_level(ro):
                         "computers_has_more": False}
 
 
-def test_fields_of_embedded_rows_on_a_list_and_a_write(srv):
-    r = srv.get("/computers", params={"include": "owner", "fields[owner]": "id", "page_size": 1})
-    assert r.json()["data"][0]["owner"] == {"id": srv.rows["ann"]["id"]}
-    r = srv.request("POST", "/computers", params={"include": "owner", "fields[owner]": "name"},
-                    json={"name": "n", "owner_id": srv.rows["bob"]["id"]})
+def test_fields_of_embedded_rows_on_a_list_and_a_write(rw):
+    r = rw.get("/computers", params={"include": "owner", "fields[owner]": "id", "page_size": 1})
+    assert r.json()["data"][0]["owner"] == {"id": rw.rows["ann"]["id"]}
+    r = rw.request("POST", "/computers", params={"include": "owner", "fields[owner]": "name"},
+                    json={"name": "n", "owner_id": rw.rows["bob"]["id"]})
     assert r.status_code == 201 and r.json()["owner"] == {"name": "Bob"}
 
 

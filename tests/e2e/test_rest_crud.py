@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import assert_problem, db_rows, on_store
-from rest_apps import CONTRACT_APP, SESSIONS_RULE_SQL, allow_of, data_of, field_errors, parse_utc, post_raw, problem_in, total
+from rest_apps import (CONTRACT_APP, SESSIONS_RULE_SQL, allow_of, creates, data_of, field_errors, module_server,
+                       parse_utc, post_raw, problem_in, total)
 
 TASK_KEYS = {"id", "title", "is_completed", "spent_time", "created_at"}
 
@@ -15,15 +16,21 @@ def srv(crest):
     return crest(CONTRACT_APP)
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One server for the tests that touch only their own rows (a refused write: rest_apps.creates)."""
+    yield from module_server(tmp_path_factory, CONTRACT_APP, name="crud")
+
+
 def create(s, obj):
     r = s.request("POST", "/tasks", json=obj)
     assert r.status_code == 201, r.text
     return r.json()
 
 
-def test_create_answers_201_with_the_bare_object(srv):
+def test_create_answers_201_with_the_bare_object(shared):
     before = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=5)
-    r = srv.request("POST", "/tasks", json={"title": "Write tests", "spent_time": 90})
+    r = shared.request("POST", "/tasks", json={"title": "Write tests", "spent_time": 90})
     assert r.status_code == 201, r.text
     assert r.headers["content-type"].split(";")[0].strip() == "application/json"
     j = r.json()
@@ -36,22 +43,22 @@ def test_create_answers_201_with_the_bare_object(srv):
     assert before <= created <= datetime.now(timezone.utc) + timedelta(seconds=5)
 
 
-def test_create_sets_location(srv):
-    r = srv.request("POST", "/tasks", json={"title": "located"})
+def test_create_sets_location(shared):
+    r = shared.request("POST", "/tasks", json={"title": "located"})
     assert r.status_code == 201
     j = r.json()
     assert r.headers["location"] == f"/tasks/{j['id']}"
-    assert srv.get(r.headers["location"]).json() == j
+    assert shared.get(r.headers["location"]).json() == j
 
 
-def test_create_applies_defaults(srv):
-    j = create(srv, {"title": "defaults"})
+def test_create_applies_defaults(shared):
+    j = create(shared, {"title": "defaults"})
     assert j["is_completed"] is False and j["spent_time"] == 0
 
 
-def test_read_returns_the_bare_object(srv):
-    j = create(srv, {"title": "read me", "is_completed": True, "spent_time": 7})
-    r = srv.get(f"/tasks/{j['id']}")
+def test_read_returns_the_bare_object(shared):
+    j = create(shared, {"title": "read me", "is_completed": True, "spent_time": 7})
+    r = shared.get(f"/tasks/{j['id']}")
     assert r.status_code == 200
     assert r.headers["content-type"].split(";")[0].strip() == "application/json"
     assert r.json() == j
@@ -65,9 +72,9 @@ def test_read_missing_is_404(srv):
 
 
 @pytest.mark.parametrize("rid", ["abc", "1.5", "1abc", "0x1", "99999999999999999999999", "0", "-1"])
-def test_read_with_a_non_matching_id_is_404(srv, rid):
-    create(srv, {"title": "x"})
-    assert_problem(srv.get(f"/tasks/{rid}"), 404)
+def test_read_with_a_non_matching_id_is_404(shared, rid):
+    create(shared, {"title": "x"})
+    assert_problem(shared.get(f"/tasks/{rid}"), 404)
 
 
 def test_index_lists_in_id_order_with_meta(srv):
@@ -85,51 +92,51 @@ def test_index_of_an_empty_table(srv):
                                              "next_cursor": None}}
 
 
-def test_patch_updates_only_the_given_fields(srv):
-    j = create(srv, {"title": "patch me", "spent_time": 5})
-    r = srv.request("PATCH", f"/tasks/{j['id']}", json={"spent_time": 50})
+def test_patch_updates_only_the_given_fields(shared):
+    j = create(shared, {"title": "patch me", "spent_time": 5})
+    r = shared.request("PATCH", f"/tasks/{j['id']}", json={"spent_time": 50})
     assert r.status_code == 200, r.text
     u = r.json()
     assert u == dict(j, spent_time=50)
-    assert srv.get(f"/tasks/{j['id']}").json() == u
+    assert shared.get(f"/tasks/{j['id']}").json() == u
 
 
-def test_put_updates_only_the_given_fields(srv):
-    j = create(srv, {"title": "put me", "spent_time": 5, "is_completed": False})
+def test_put_updates_only_the_given_fields(shared):
+    j = create(shared, {"title": "put me", "spent_time": 5, "is_completed": False})
     # title is required on create, but an update needs only the fields it changes
-    r = srv.request("PUT", f"/tasks/{j['id']}", json={"is_completed": True})
+    r = shared.request("PUT", f"/tasks/{j['id']}", json={"is_completed": True})
     assert r.status_code == 200, r.text
     u = r.json()
     assert u == dict(j, is_completed=True)
-    assert srv.get(f"/tasks/{j['id']}").json() == u
+    assert shared.get(f"/tasks/{j['id']}").json() == u
 
 
-def test_update_several_fields(srv):
-    j = create(srv, {"title": "old"})
+def test_update_several_fields(shared):
+    j = create(shared, {"title": "old"})
     for method in ("PUT", "PATCH"):
-        r = srv.request(method, f"/tasks/{j['id']}", json={"title": f"new {method}", "spent_time": 9,
-                                                            "is_completed": True})
+        r = shared.request(method, f"/tasks/{j['id']}", json={"title": f"new {method}", "spent_time": 9,
+                                                               "is_completed": True})
         assert r.status_code == 200, r.text
         assert r.json() == dict(j, title=f"new {method}", spent_time=9, is_completed=True)
 
 
-def test_update_leaves_other_rows_alone(srv):
-    a = create(srv, {"title": "a"})
-    b = create(srv, {"title": "b"})
-    assert srv.request("PATCH", f"/tasks/{a['id']}", json={"title": "a2"}).status_code == 200
-    assert srv.get(f"/tasks/{b['id']}").json() == b
+def test_update_leaves_other_rows_alone(shared):
+    a = create(shared, {"title": "a"})
+    b = create(shared, {"title": "b"})
+    assert shared.request("PATCH", f"/tasks/{a['id']}", json={"title": "a2"}).status_code == 200
+    assert shared.get(f"/tasks/{b['id']}").json() == b
 
 
-def test_update_with_an_empty_object_changes_nothing(srv):
-    j = create(srv, {"title": "same"})
-    r = srv.request("PATCH", f"/tasks/{j['id']}", json={})
+def test_update_with_an_empty_object_changes_nothing(shared):
+    j = create(shared, {"title": "same"})
+    r = shared.request("PATCH", f"/tasks/{j['id']}", json={})
     assert r.status_code == 200, r.text
     assert r.json() == j
 
 
-def test_update_does_not_touch_created_at(srv):
-    j = create(srv, {"title": "t"})
-    r = srv.request("PATCH", f"/tasks/{j['id']}", json={"title": "t2"})
+def test_update_does_not_touch_created_at(shared):
+    j = create(shared, {"title": "t"})
+    r = shared.request("PATCH", f"/tasks/{j['id']}", json={"title": "t2"})
     assert r.json()["created_at"] == j["created_at"]
 
 
@@ -146,28 +153,28 @@ def test_update_missing_is_404_even_with_an_invalid_body(srv, method):
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
-def test_update_with_a_non_integer_id_is_404(srv, method):
-    assert_problem(srv.request(method, "/tasks/abc", json={"title": "y"}), 404)
+def test_update_with_a_non_integer_id_is_404(shared, method):
+    assert_problem(shared.request(method, "/tasks/abc", json={"title": "y"}), 404)
 
 
-def test_invalid_update_is_422_and_changes_nothing(srv):
-    j = create(srv, {"title": "keep", "spent_time": 3})
-    r = srv.request("PATCH", f"/tasks/{j['id']}", json={"spent_time": -1, "title": "changed"})
+def test_invalid_update_is_422_and_changes_nothing(shared):
+    j = create(shared, {"title": "keep", "spent_time": 3})
+    r = shared.request("PATCH", f"/tasks/{j['id']}", json={"spent_time": -1, "title": "changed"})
     p = assert_problem(r, 422, "validation_failed")
     assert "spent_time" in field_errors(p)
-    assert srv.get(f"/tasks/{j['id']}").json() == j
+    assert shared.get(f"/tasks/{j['id']}").json() == j
 
 
-def test_delete_is_204_then_404(srv):
-    a = create(srv, {"title": "doomed"})
-    b = create(srv, {"title": "kept"})
-    r = srv.request("DELETE", f"/tasks/{a['id']}")
-    assert r.status_code == 204
-    assert r.content == b""
-    assert_problem(srv.get(f"/tasks/{a['id']}"), 404, "not_found")
-    assert_problem(srv.request("DELETE", f"/tasks/{a['id']}"), 404, "not_found")
-    assert srv.get(f"/tasks/{b['id']}").json() == b
-    assert total(srv) == 1
+def test_delete_is_204_then_404(shared):
+    with creates(shared, 1):
+        a = create(shared, {"title": "doomed"})
+        b = create(shared, {"title": "kept"})
+        r = shared.request("DELETE", f"/tasks/{a['id']}")
+        assert r.status_code == 204
+        assert r.content == b""
+        assert_problem(shared.get(f"/tasks/{a['id']}"), 404, "not_found")
+        assert_problem(shared.request("DELETE", f"/tasks/{a['id']}"), 404, "not_found")
+        assert shared.get(f"/tasks/{b['id']}").json() == b
 
 
 def test_delete_missing_is_404(srv):
@@ -182,17 +189,17 @@ def test_deleted_row_is_gone_from_index(srv):
     assert [o["title"] for o in data_of(srv.get("/tasks"))] == ["b"]
 
 
-def test_wrong_method_on_an_item_is_405(srv):
-    j = create(srv, {"title": "x"})
-    r = srv.request("POST", f"/tasks/{j['id']}", json={"title": "y"})
+def test_wrong_method_on_an_item_is_405(shared):
+    j = create(shared, {"title": "x"})
+    r = shared.request("POST", f"/tasks/{j['id']}", json={"title": "y"})
     assert_problem(r, 405)
     assert {"GET", "PUT", "PATCH", "DELETE"} <= allow_of(r)
     assert "POST" not in allow_of(r)
 
 
-def test_wrong_method_on_the_collection_is_405(srv):
+def test_wrong_method_on_the_collection_is_405(shared):
     for method in ("DELETE", "PUT", "PATCH"):
-        r = srv.request(method, "/tasks")
+        r = shared.request(method, "/tasks")
         assert_problem(r, 405)
         assert {"GET", "POST"} <= allow_of(r)
         assert method not in allow_of(r)
@@ -201,9 +208,10 @@ def test_wrong_method_on_the_collection_is_405(srv):
 # ---------------------------------------------------------------- bulk create
 
 
-def test_bulk_create_answers_201_with_a_list(srv):
+def test_bulk_create_answers_201_with_a_list(shared):
     rows = [{"title": "b1", "spent_time": 1}, {"title": "b2", "is_completed": True}, {"title": "b3"}]
-    r = srv.request("POST", "/tasks", json=rows)
+    with creates(shared, 3):
+        r = shared.request("POST", "/tasks", json=rows)
     assert r.status_code == 201, r.text
     body = r.json()
     assert set(body) == {"data"}
@@ -215,8 +223,7 @@ def test_bulk_create_answers_201_with_a_list(srv):
     assert len(set(ids)) == 3 and all(isinstance(i, int) for i in ids)
     for o in data:
         assert set(o) == TASK_KEYS
-        assert srv.get(f"/tasks/{o['id']}").json() == o
-    assert total(srv) == 3
+        assert shared.get(f"/tasks/{o['id']}").json() == o
 
 
 @pytest.mark.parametrize("bad_at", [0, 1, 2])
@@ -230,28 +237,28 @@ def test_bulk_create_is_all_or_nothing(srv, bad_at):
     assert [o["title"] for o in data_of(srv.get("/tasks"))] == ["existing"]
 
 
-def test_bulk_create_missing_required_rolls_back(srv):
-    r = srv.request("POST", "/tasks", json=[{"title": "ok"}, {"spent_time": 4}])
+def test_bulk_create_missing_required_rolls_back(shared):
+    with creates(shared, 0):
+        r = shared.request("POST", "/tasks", json=[{"title": "ok"}, {"spent_time": 4}])
     assert_problem(r, 422)
-    assert total(srv) == 0
 
 
-def test_bulk_create_unknown_key_rolls_back(srv):
-    r = srv.request("POST", "/tasks", json=[{"title": "ok"}, {"title": "x", "colour": "red"}])
+def test_bulk_create_unknown_key_rolls_back(shared):
+    with creates(shared, 0):
+        r = shared.request("POST", "/tasks", json=[{"title": "ok"}, {"title": "x", "colour": "red"}])
     assert_problem(r, 422)
-    assert total(srv) == 0
 
 
-def test_bulk_create_with_a_non_object_element_creates_nothing(srv):
-    r = srv.request("POST", "/tasks", json=[{"title": "ok"}, 5])
+def test_bulk_create_with_a_non_object_element_creates_nothing(shared):
+    with creates(shared, 0):
+        r = shared.request("POST", "/tasks", json=[{"title": "ok"}, 5])
     problem_in(r, 400, 422)
-    assert total(srv) == 0
 
 
-def test_bulk_then_single_ids_keep_growing(srv):
-    r = srv.request("POST", "/tasks", json=[{"title": "a"}, {"title": "b"}])
+def test_bulk_then_single_ids_keep_growing(shared):
+    r = shared.request("POST", "/tasks", json=[{"title": "a"}, {"title": "b"}])
     ids = [o["id"] for o in r.json()["data"]]
-    j = create(srv, {"title": "c"})
+    j = create(shared, {"title": "c"})
     assert j["id"] > max(ids)
 
 
@@ -265,8 +272,8 @@ def test_content_is_persisted_in_the_sqlite_file(srv):
     assert row == ("on disk", 42)
 
 
-def test_raw_body_create(srv):
-    r = post_raw(srv, "/tasks", '{"title":"raw"}', "application/json; charset=utf-8")
+def test_raw_body_create(shared):
+    r = post_raw(shared, "/tasks", '{"title":"raw"}', "application/json; charset=utf-8")
     assert r.status_code == 201, r.text
     assert r.json()["title"] == "raw"
 

@@ -3,12 +3,19 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from rest_apps import BODY_APP, parse_utc
+from rest_apps import BODY_APP, module_server, parse_utc
 
 
 @pytest.fixture
 def srv(crest):
+    """A fresh server, for the tests that filter or list the whole table."""
     return crest(BODY_APP)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One server for the tests that read back only the rows they made."""
+    yield from module_server(tmp_path_factory, BODY_APP, name="types")
 
 
 def create(s, obj):
@@ -24,9 +31,9 @@ def roundtrip(s, obj):
     return j
 
 
-def test_created_at_defaults_to_now_in_utc(srv):
+def test_created_at_defaults_to_now_in_utc(shared):
     before = datetime.now(timezone.utc) - timedelta(seconds=5)
-    j = create(srv, {"title": "now"})
+    j = create(shared, {"title": "now"})
     after = datetime.now(timezone.utc) + timedelta(seconds=5)
     assert before <= parse_utc(j["created_at"]) <= after
 
@@ -38,14 +45,14 @@ def test_created_at_defaults_to_now_in_utc(srv):
     ("2024-01-01T01:00:00+02:00", datetime(2023, 12, 31, 23, 0, 0, tzinfo=timezone.utc)),
     ("2024-05-01T10:00:00+00:00", datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)),
 ])
-def test_datetime_is_stored_in_utc_and_served_with_z(srv, given, served):
-    j = roundtrip(srv, {"due_at": given})
+def test_datetime_is_stored_in_utc_and_served_with_z(shared, given, served):
+    j = roundtrip(shared, {"due_at": given})
     assert parse_utc(j["due_at"]) == served
 
 
-def test_datetime_update_is_normalized_too(srv):
-    j = create(srv, {"title": "u"})
-    r = srv.request("PATCH", f"/tasks/{j['id']}", json={"due_at": "2030-06-15T23:45:00+05:00"})
+def test_datetime_update_is_normalized_too(shared):
+    j = create(shared, {"title": "u"})
+    r = shared.request("PATCH", f"/tasks/{j['id']}", json={"due_at": "2030-06-15T23:45:00+05:00"})
     assert r.status_code == 200, r.text
     assert parse_utc(r.json()["due_at"]) == datetime(2030, 6, 15, 18, 45, tzinfo=timezone.utc)
 
@@ -60,36 +67,36 @@ def test_datetime_filter_with_an_offset_compares_instants(srv):
     assert [o["id"] for o in r.json()["data"]] == [a["id"]]
 
 
-def test_date_roundtrip(srv):
+def test_date_roundtrip(shared):
     for d in ("2024-02-29", "1999-12-31", "2024-01-01"):
-        assert roundtrip(srv, {"due": d})["due"] == d
+        assert roundtrip(shared, {"due": d})["due"] == d
 
 
-def test_bool_roundtrip(srv):
-    assert roundtrip(srv, {"is_completed": True})["is_completed"] is True
-    assert roundtrip(srv, {"is_completed": False})["is_completed"] is False
+def test_bool_roundtrip(shared):
+    assert roundtrip(shared, {"is_completed": True})["is_completed"] is True
+    assert roundtrip(shared, {"is_completed": False})["is_completed"] is False
 
 
-def test_int_roundtrip(srv):
-    assert roundtrip(srv, {"spent_time": 9007199254740993})["spent_time"] == 9007199254740993
+def test_int_roundtrip(shared):
+    assert roundtrip(shared, {"spent_time": 9007199254740993})["spent_time"] == 9007199254740993
 
 
-def test_float_roundtrip(srv):
-    j = roundtrip(srv, {"rating": 2.5})
+def test_float_roundtrip(shared):
+    j = roundtrip(shared, {"rating": 2.5})
     assert j["rating"] == 2.5 and isinstance(j["rating"], float)
-    j = roundtrip(srv, {"rating": 3})  # an integer is a valid float
+    j = roundtrip(shared, {"rating": 3})  # an integer is a valid float
     assert j["rating"] == 3
 
 
-def test_text_keeps_unicode_and_newlines(srv):
+def test_text_keeps_unicode_and_newlines(shared):
     s = "line one\nline two\t\"quoted\" \\ é ✓ 𝄞"
-    assert roundtrip(srv, {"notes": s})["notes"] == s
+    assert roundtrip(shared, {"notes": s})["notes"] == s
 
 
 @pytest.mark.parametrize("value", [{"a": [1, 2, {"b": None}], "c": "d"}, [1, "two", 3.5, True, None], "str", 42,
                                    True, {}, []])
-def test_json_field_keeps_any_value(srv, value):
-    assert roundtrip(srv, {"data": value})["data"] == value
+def test_json_field_keeps_any_value(shared, value):
+    assert roundtrip(shared, {"data": value})["data"] == value
 
 
 def test_list_serves_the_same_types(srv):

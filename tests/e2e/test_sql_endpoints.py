@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from conftest import STORE, assert_problem, db_rows, on_store
-from rest_apps import SESSIONS_RULE_SQL
+from rest_apps import SESSIONS_RULE_SQL, module_server
 
 SQL_APP = """\
 database: sqlite:data.db
@@ -96,41 +96,48 @@ endpoints:
 
 @pytest.fixture
 def srv(crest):
+    """A fresh server, for the tests that write."""
     return crest(SQL_APP)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """One server for the tests that leave the two seeded notes as they are (reads, refused writes)."""
+    yield from module_server(tmp_path_factory, SQL_APP, name="sql")
 
 
 def jpost(srv, path, obj, method="POST"):
     return srv.request(method, path, json=obj)
 
 
-def test_returns_one(srv):
-    r = srv.get("/notes/1")
+def test_returns_one(seeded):
+    r = seeded.get("/notes/1")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/json")
     assert r.json() == {"id": 1, "slug": "one", "body": "first note", "stars": 3}
-    assert srv.get("/notes/2").json()["body"] is None
+    assert seeded.get("/notes/2").json()["body"] is None
 
 
-def test_returns_one_without_row_is_404(srv):
-    assert_problem(srv.get("/notes/999"), 404, "not_found")
+def test_returns_one_without_row_is_404(seeded):
+    assert_problem(seeded.get("/notes/999"), 404, "not_found")
 
 
-def test_returns_many(srv):
-    r = srv.get("/notes")
+def test_returns_many(seeded):
+    r = seeded.get("/notes")
     assert r.json() == {"data": [{"id": 1, "slug": "one"}, {"id": 2, "slug": "two"}]}
-    assert srv.get("/notes", params={"min_stars": 4}).json() == {"data": [{"id": 2, "slug": "two"}]}
-    assert srv.get("/notes", params={"min_stars": 100}).json() == {"data": []}
+    assert seeded.get("/notes", params={"min_stars": 4}).json() == {"data": [{"id": 2, "slug": "two"}]}
+    assert seeded.get("/notes", params={"min_stars": 100}).json() == {"data": []}
 
 
-def test_returns_value(srv):
-    r = srv.get("/count")
+def test_returns_value(seeded):
+    r = seeded.get("/count")
     assert r.status_code == 200
     assert r.content == b"2"
     assert r.json() == 2
-    assert srv.get("/slug/1").json() == "one"
-    assert srv.get("/pi").json() == 3.5
-    assert srv.get("/nothing").content == b"null"
-    assert_problem(srv.get("/slug/77"), 404)
+    assert seeded.get("/slug/1").json() == "one"
+    assert seeded.get("/pi").json() == 3.5
+    assert seeded.get("/nothing").content == b"null"
+    assert_problem(seeded.get("/slug/77"), 404)
 
 
 def test_returns_none_is_204(srv):
@@ -177,20 +184,20 @@ def test_unique_violation_is_409(srv):
     assert srv.get("/count").json() == 3
 
 
-def test_check_violation_is_422(srv):
-    r = jpost(srv, "/notes/1/stars", {"stars": -1}, method="PUT")
+def test_check_violation_is_422(seeded):
+    r = jpost(seeded, "/notes/1/stars", {"stars": -1}, method="PUT")
     assert_problem(r, 422)
     assert "CHECK" not in r.text and "stars >=" not in r.text
 
 
-def test_statement_timeout_is_504(srv):
-    r = srv.get("/slow")
+def test_statement_timeout_is_504(seeded):
+    r = seeded.get("/slow")
     assert_problem(r, 504, "statement_timeout")
     # the worker is fine afterwards
-    assert srv.get("/notes/1").status_code == 200
-    r = srv.get("/slow-own-timeout")
+    assert seeded.get("/notes/1").status_code == 200
+    r = seeded.get("/slow-own-timeout")
     assert_problem(r, 504)
-    assert srv.get("/healthz").status_code == 200
+    assert seeded.get("/healthz").status_code == 200
 
 
 def test_values_are_bound_not_spliced(srv):
@@ -211,9 +218,9 @@ def test_values_are_bound_not_spliced(srv):
     assert srv.get("/count").json() == 3
 
 
-def test_envelope(srv):
-    assert srv.get("/wrapped/1").json() == {"note": {"id": 1, "slug": "one"}}
-    assert_problem(srv.get("/wrapped/99"), 404)
+def test_envelope(seeded):
+    assert seeded.get("/wrapped/1").json() == {"note": {"id": 1, "slug": "one"}}
+    assert_problem(seeded.get("/wrapped/99"), 404)
 
 
 def test_crest_database_env_overrides_app_file(crest, store_dbs, tmp_path):
@@ -503,22 +510,22 @@ def test_request_ids_unique_across_workers(crest):
     assert len(ids) == 40
 
 
-def test_unknown_missing_and_mistyped_body_fields_are_named_in_one_answer(srv):
+def test_unknown_missing_and_mistyped_body_fields_are_named_in_one_answer(seeded):
     # Regression: an unknown key used to hide the other bad fields of the same body.
-    r = jpost(srv, "/notes", {"owner": "me", "stars": "many"})
+    r = jpost(seeded, "/notes", {"owner": "me", "stars": "many"})
     p = assert_problem(r, 422)
     assert set(p["errors"]) == {"owner", "slug", "stars"}, p
     assert p["detail"] == "3 fields are invalid"
 
 
-def test_repeated_query_parameter_of_an_endpoint_is_400_naming_it(srv):
-    p = assert_problem(srv.get("/notes?min_stars=1&min_stars=9"), 400, "invalid_parameter")
+def test_repeated_query_parameter_of_an_endpoint_is_400_naming_it(seeded):
+    p = assert_problem(seeded.get("/notes?min_stars=1&min_stars=9"), 400, "invalid_parameter")
     assert p["errors"] == {"min_stars": "is given more than once"}
-    p = assert_problem(srv.get("/by-slug?slug=one&slug=two"), 400, "invalid_parameter")
+    p = assert_problem(seeded.get("/by-slug?slug=one&slug=two"), 400, "invalid_parameter")
     assert p["errors"] == {"slug": "is given more than once"}
-    assert srv.get("/notes?min_stars=4").json() == {"data": [{"id": 2, "slug": "two"}]}
+    assert seeded.get("/notes?min_stars=4").json() == {"data": [{"id": 2, "slug": "two"}]}
     # a parameter the endpoint does not declare is not its business
-    assert srv.get("/notes?min_stars=4&x=1&x=2").status_code == 200
+    assert seeded.get("/notes?min_stars=4&x=1&x=2").status_code == 200
 
 
 # ---------------------------------------------------------------- the database's rules
@@ -846,15 +853,20 @@ endpoints:
 """
 
 
-def test_typed_columns_in_answers_and_in_the_openapi_schema(crest):
-    s = crest(TYPED_APP)
-    rows = s.get("/rows").json()["data"]
+@pytest.fixture(scope="module")
+def typed(tmp_path_factory):
+    """One server for the tests of TYPED_APP (they only read)."""
+    yield from module_server(tmp_path_factory, TYPED_APP, name="typed")
+
+
+def test_typed_columns_in_answers_and_in_the_openapi_schema(typed):
+    rows = typed.get("/rows").json()["data"]
     assert rows == [
         {"id": 1, "n": 42, "f": 1.5, "at": "2026-01-31T12:00:00Z", "day": "2026-01-31",
          "u": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "j": {"a": [1]}, "b": True, "s": "1"},
         {"id": 2, "n": None, "f": 2.0, "at": None, "day": None, "u": None, "j": None, "b": False, "s": "2"}]
-    assert s.get("/total").json() == 3.5
-    paths = s.get("/openapi.json").json()["paths"]
+    assert typed.get("/total").json() == 3.5
+    paths = typed.get("/openapi.json").json()["paths"]
     items = paths["/rows"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]["items"]
     props = items["properties"]
     assert props["id"] == {"type": ["integer", "null"]}  # any size: a sum can pass 64 bits
@@ -870,13 +882,12 @@ def test_typed_columns_in_answers_and_in_the_openapi_schema(crest):
     assert total == {"type": ["number", "null"]}
 
 
-def test_a_value_that_is_not_its_declared_column_type_is_a_logged_500(crest):
-    s = crest(TYPED_APP)
-    assert s.get("/rows/1").status_code == 500  # label 'x' is no int
-    r = s.get("/rows/2", headers={"X-Request-Id": "typed-col-1"})
+def test_a_value_that_is_not_its_declared_column_type_is_a_logged_500(typed):
+    assert typed.get("/rows/1").status_code == 500  # label 'x' is no int
+    r = typed.get("/rows/2", headers={"X-Request-Id": "typed-col-1"})
     assert_problem(r, 500, "internal_error")
     assert "label" not in r.text
-    ev = s.wait_for_line(lambda e: e.get("event") == "column_type" and e.get("request_id") == "typed-col-1")
+    ev = typed.wait_for_line(lambda e: e.get("event") == "column_type" and e.get("request_id") == "typed-col-1")
     assert ev["column"] == "label"
 
 
@@ -949,28 +960,31 @@ ALIKE_BODIES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def alike(tmp_path_factory):
+    """One server for the tests of ALIKE_APP (refused bodies, and rows of their own)."""
+    yield from module_server(tmp_path_factory, ALIKE_APP, name="alike")
+
+
 @pytest.mark.parametrize("body,errors", ALIKE_BODIES, ids=[",".join(sorted(e)) for _, e in ALIKE_BODIES])
-def test_sql_endpoint_and_rest_bodies_answer_alike(crest, body, errors):
-    s = crest(ALIKE_APP)
+def test_sql_endpoint_and_rest_bodies_answer_alike(alike, body, errors):
     for path in ("/items", "/sql_items"):
-        p = assert_problem(jpost(s, path, body), 422, "validation_failed")
+        p = assert_problem(jpost(alike, path, body), 422, "validation_failed")
         assert p["errors"] == errors, (path, p)
 
 
-def test_a_nul_in_a_body_string_is_refused_alike_without_naming_jansson(crest):
-    s = crest(ALIKE_APP)
+def test_a_nul_in_a_body_string_is_refused_alike_without_naming_jansson(alike):
     for path in ("/items", "/sql_items"):
-        r = s.request("POST", path, content=b'{"name": "ab\\u0000"}', headers={"content-type": "application/json"})
+        r = alike.request("POST", path, content=b'{"name": "ab\\u0000"}', headers={"content-type": "application/json"})
         p = assert_problem(r, 400, "invalid_json")
         assert "NUL character" in p["detail"] and "JSON_ALLOW_NUL" not in p["detail"], p
 
 
-def test_sql_endpoint_body_takes_an_integral_number_as_an_int_as_rest_does(crest):
-    s = crest(ALIKE_APP)
-    r = jpost(s, "/sql_items", {"name": "ab", "qty": 3.0})
+def test_sql_endpoint_body_takes_an_integral_number_as_an_int_as_rest_does(alike):
+    r = jpost(alike, "/sql_items", {"name": "ab", "qty": 3.0})
     assert r.status_code == 201, r.text
-    assert s.get(f"/items/{r.json()['id']}").json()["qty"] == 3
-    r = jpost(s, "/items", {"name": "ab", "qty": 3.0})
+    assert alike.get(f"/items/{r.json()['id']}").json()["qty"] == 3
+    r = jpost(alike, "/items", {"name": "ab", "qty": 3.0})
     assert r.status_code == 201 and r.json()["qty"] == 3, r.text
 
 

@@ -11,8 +11,10 @@ import time
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from conftest import STORE, assert_problem, http_request
+from rest_apps import start_server
 
 ROWS = 1_000_000
 
@@ -32,19 +34,49 @@ modules:
 """
 
 
-def big_server(crest, store_dbs, timeout="30s"):
-    """One worker serving a table of a million rows, filled behind its back (SQLite: WAL allows it)."""
-    s = crest(BIG_APP % timeout, workers=1)
-    if STORE == "postgres":
-        store_dbs.psql("big.db", f"INSERT INTO notes (title) SELECT 'note ' || x FROM generate_series(1, {ROWS}) x;"
-                                 "ANALYZE notes")
-        return s
-    db = sqlite3.connect(os.path.join(s.cwd, "big.db"), timeout=30)
-    db.execute("INSERT INTO notes (title) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
-               "WHERE x < ?) SELECT 'note ' || x FROM c", (ROWS,))
-    db.commit()
-    db.close()
-    return s
+class BigDb:
+    """The table of a million notes the tests' servers share (filling it is most of their time): made by a
+    first server, filled behind its back (SQLite: WAL allows it); env: CREST_DATABASE naming it."""
+
+    def __init__(self, tmp_path_factory):
+        s = start_server(tmp_path_factory, BIG_APP % "30s", name="big")
+        self.store_dbs = s.store_dbs
+        try:
+            if STORE == "postgres":
+                self.sql(f"INSERT INTO notes (title) SELECT 'note ' || x FROM generate_series(1, {ROWS}) x;"
+                         "ANALYZE notes")
+                self.env = {"CREST_DATABASE": s.store_dbs.uri("big.db")}
+            else:
+                self.path = os.path.join(s.cwd, "big.db")
+                self.sql("INSERT INTO notes (title) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                         f"WHERE x < {ROWS}) SELECT 'note ' || x FROM c")
+                self.env = {"CREST_DATABASE": f"sqlite:{self.path}"}
+        except BaseException:
+            s.stop()
+            self.store_dbs.close()
+            raise
+        s.stop()
+        assert s.check_clean() == [], s.lines[-40:]
+
+    def sql(self, statements):
+        if STORE == "postgres":
+            self.store_dbs.psql("big.db", statements)
+            return
+        db = sqlite3.connect(self.path, timeout=30)
+        db.executescript(statements)
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def big_db(tmp_path_factory):
+    db = BigDb(tmp_path_factory)
+    yield db
+    db.store_dbs.close()
+
+
+def big_server(crest, big_db, timeout="30s"):
+    """One worker serving the table of a million rows (big_db)."""
+    return crest(BIG_APP % timeout, workers=1, env=big_db.env)
 
 
 # A scan of every row, twice (count and page), each row tried against five
@@ -67,8 +99,8 @@ def probe(client, url, n=5):
     return out
 
 
-def test_four_expensive_reads_do_not_stall_the_worker(crest, store_dbs):
-    s = big_server(crest, store_dbs)
+def test_four_expensive_reads_do_not_stall_the_worker(crest, big_db):
+    s = big_server(crest, big_db)
     with concurrent.futures.ThreadPoolExecutor(4) as pool, httpx.Client(timeout=60) as c, \
             httpx.Client(timeout=60) as prober:
         assert prober.get(s.url + "/healthz").status_code == 200  # its connection is open before the load
@@ -90,8 +122,8 @@ def test_four_expensive_reads_do_not_stall_the_worker(crest, store_dbs):
         assert r.json()["data"] == [] and r.json()["meta"]["total_objects"] == 0
 
 
-def test_a_moved_read_answers_what_it_would_have_on_the_loop(crest, store_dbs):
-    s = big_server(crest, store_dbs)
+def test_a_moved_read_answers_what_it_would_have_on_the_loop(crest, big_db):
+    s = big_server(crest, big_db)
     where = quote(json.dumps({"title": {"$like": "note 99999_"}}))  # a scan, then 10 rows
     r = s.get(f"/notes?where={where}&page_size=20&sort_by=-id")
     assert r.status_code == 200
@@ -104,8 +136,8 @@ def test_a_moved_read_answers_what_it_would_have_on_the_loop(crest, store_dbs):
     assert r.json() == {"count": ROWS, "count__title": ROWS}
 
 
-def test_a_moved_read_still_ends_at_the_deadline(crest, store_dbs):
-    s = big_server(crest, store_dbs, timeout="100ms")  # each of the two scans takes longer than that alone
+def test_a_moved_read_still_ends_at_the_deadline(crest, big_db):
+    s = big_server(crest, big_db, timeout="100ms")  # each of the two scans takes longer than that alone
     t = time.monotonic()
     r = s.get(SLOW)
     assert_problem(r, 504, "statement_timeout")
@@ -113,12 +145,15 @@ def test_a_moved_read_still_ends_at_the_deadline(crest, store_dbs):
     assert s.get("/notes/1").json()["title"] == "note 1"  # the worker serves on
 
 
-def test_fast_reads_and_writes_are_answered_in_place(crest, store_dbs):
-    s = big_server(crest, store_dbs)
+def test_fast_reads_and_writes_are_answered_in_place(crest, big_db):
+    s = big_server(crest, big_db)
     r = s.request("POST", "/notes", json={"title": "fresh"})
-    assert r.status_code == 201
-    assert s.get(r.headers["location"]).json()["title"] == "fresh"
-    assert s.get("/notes?page_size=2").json()["data"][0]["title"] == "note 1"
+    try:
+        assert r.status_code == 201
+        assert s.get(r.headers["location"]).json()["title"] == "fresh"
+        assert s.get("/notes?page_size=2").json()["data"][0]["title"] == "note 1"
+    finally:  # the others count the million
+        big_db.sql("DELETE FROM notes WHERE title = 'fresh'")
 
 
 COUNT_APP = """\
