@@ -33,7 +33,7 @@ def test_every_route_is_documented(srv):
             "/tasks/sample": {"get"}, "/tasks/group/{field}": {"get"}, "/tasks/stats": {"get"},
             "/tasks/eval": {"get"}, "/stats/spent": {"get"}, "/healthz": {"get"}, "/readyz": {"get"}, "/openapi.json": {"get"},
             "/docs": {"get"}, "/docs/{file}": {"get"}, "/metrics": {"get"}, "/projects/{id}": {"delete"},
-            "/reports/by-state": {"get"}, "/reports/open": {"get"}}
+            "/reports/by-state": {"get"}, "/reports/open": {"get"}, "/tasks/changes": {"get"}}
     assert set(paths) == set(want)
     for p, methods in want.items():
         assert set(paths[p]) == methods, p
