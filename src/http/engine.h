@@ -161,7 +161,10 @@ struct worker {
     unsigned nconns;
     reqstate *rs_free;      /* pool of request states */
     unsigned rs_nfree;
+    unsigned rs_live;       /* request states in use: on a connection, or left by one and still
+                               waiting for their statement or thread (a drain waits for them) */
     bool draining;
+    bool drain_forced;      /* the drain's time is up: only the grace for those states is left */
     bool listening;
     int fd;
     time_t date_sec;
@@ -282,6 +285,9 @@ void crest__conn_dispose_output(conn *c);
  * memory back to the system (malloc_trim) from one worker's timer, at most
  * one trim armed at a time. */
 void crest__worker_released(worker *w, size_t bytes);
+/* A draining worker's loop stops once it has no connection and no request
+ * state in use (a request whose client left waits for its statement). */
+void crest__worker_drain_check(worker *w);
 void crest__worker_flush_log(worker *w);
 /* Counts an answer of the connection's request in the metrics and the
  * access log (status, body bytes, time since the request began). */

@@ -74,6 +74,8 @@ void crest__reqstate_release(worker *w, reqstate *rs)
     rs->c = NULL;
     crest__worker_drop_app(w, rs->req.app); /* a reloaded-away app may be freed once every request let it go */
     rs->req.app = NULL;
+    w->rs_live--;
+    crest__worker_drain_check(w); /* the last request a draining worker waited for */
     if (w->rs_nfree >= RS_POOL_MAX) {
         crest__worker_released(w, sizeof *rs + rs->json.cap + rs->head.cap + rs->body.cap + rs->res_headers.cap);
         rs_dispose(rs);
@@ -133,6 +135,7 @@ int crest__request_begin(conn *c)
     } else if (!(rs = rs_new(w))) {
         return CREST_ENOMEM;
     }
+    w->rs_live++;
     c->rs = rs;
     rs->c = c;
     /* The request runs on the app the worker serves now, to its end, even

@@ -86,7 +86,6 @@ void crest__conn_free_handles(conn *c, int n)
     uv_close((uv_handle_t *)&c->timer, conn_free_cb);
 }
 
-static void maybe_finish_drain(worker *w);
 
 void crest__conn_close(conn *c)
 {
@@ -119,7 +118,7 @@ void crest__conn_close(conn *c)
     atomic_fetch_sub(&w->srv->nconns, 1);
     uv_timer_stop(&c->timer);
     crest__conn_free_handles(c, 2);
-    maybe_finish_drain(w);
+    crest__worker_drain_check(w);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -650,9 +649,15 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void maybe_finish_drain(worker *w)
+/* A request its client left may still wait for its statement: the store
+ * cancelled it, and the answer comes back within the store's own bounds
+ * (PostgreSQL: a second cancel after 1 s, the connection dropped 4 s
+ * later). Then its state is freed on this loop. */
+#define DRAIN_GRACE_MS 6000
+
+void crest__worker_drain_check(worker *w)
 {
-    if (!w->draining || w->nconns > 0)
+    if (!w->draining || w->nconns > 0 || w->rs_live > 0)
         return;
     uv_timer_stop(&w->drain_timer);
     uv_stop(&w->loop);
@@ -661,6 +666,10 @@ static void maybe_finish_drain(worker *w)
 static void drain_timeout_cb(uv_timer_t *t)
 {
     worker *w = t->data;
+    if (w->drain_forced) { /* (a state still in use after the grace is left behind) */
+        uv_stop(&w->loop);
+        return;
+    }
     /* In-flight requests had their chance: close what is left. A blocking
      * handler still running keeps its request state until it returns (the
      * loop runs until then, see worker_main). */
@@ -670,8 +679,9 @@ static void drain_timeout_cb(uv_timer_t *t)
         crest__conn_close(c);
         c = next;
     }
-    if (w->nconns == 0)
-        uv_stop(&w->loop);
+    w->drain_forced = true;
+    uv_timer_start(&w->drain_timer, drain_timeout_cb, DRAIN_GRACE_MS, 0);
+    crest__worker_drain_check(w);
 }
 
 static void stop_async_cb(uv_async_t *a)
@@ -698,7 +708,7 @@ static void stop_async_cb(uv_async_t *a)
         c = next;
     }
     uv_timer_start(&w->drain_timer, drain_timeout_cb, w->cw.app->limits.drain_timeout_ms, 0);
-    maybe_finish_drain(w);
+    crest__worker_drain_check(w);
 }
 
 void crest__worker_init_timers(worker *w)

@@ -47,6 +47,16 @@ def connect_refused(port, timeout):
 DRAIN_S = 60
 
 
+def wait_for_event(s, name, timeout):
+    """True once the server logged {"event": name}, within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e.get("event") == name for e in s.events()):
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test_sigterm_drains_in_flight_request(crest):
     s = crest(SLOW_APP.format(drain=f"{DRAIN_S}s"))
     c = s.raw(timeout=60)
@@ -73,6 +83,27 @@ def test_sigterm_drains_in_flight_request(crest):
     assert time.monotonic() - sent < DRAIN_S + 5
     # nothing listens any more
     assert connect_refused(s.port, 5)
+
+
+def test_client_gone_mid_statement_while_draining_frees_its_request(crest):
+    """Regression (CI, ASan on PostgreSQL): a client that leaves while its
+    statement runs during a drain left the request's state behind: the worker
+    stopped once its last connection closed, before the cancelled statement
+    came back. The worker now waits for it; the sanitizer pass sees the leak."""
+    s = crest(SLOW_APP.format(drain=f"{DRAIN_S}s"))
+    c = s.raw(timeout=60)
+    try:
+        c.send(http_request("GET", f"/count?n={SLOW_N}", [("X-Request-Id", "left")]))
+        time.sleep(0.3)
+        s.signal(signal.SIGTERM)
+        assert wait_for_event(s, "draining", 10)
+    finally:
+        c.close()  # its statement is cancelled; the worker's last connection is gone
+    rc = s.wait_exit(timeout=DRAIN_S + 5)
+    assert rc == 0, (rc, s.stderr_text())
+    ev = s.events()
+    assert not any(e.get("request_id") == "left" and e.get("status") == 200 for e in ev), \
+        "the count finished before the client left: the test did not test a cancelled statement"
 
 
 def test_new_connections_refused_while_draining(crest):
