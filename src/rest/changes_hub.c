@@ -13,10 +13,12 @@
  *   - by a look at the log's last id while it has subscribers, which sees
  *     every other writer: one cheap statement per worker, not one per
  *     subscriber, and only a log that grew wakes them. Every POLL_MS on
- *     SQLite (SQL endpoints, other programs) and on PostgreSQL while its
- *     LISTEN connection is down; every POLL_LISTENING_MS while it listens
- *     (a safety net only: a notification is not lost on a connection that
- *     stays up).
+ *     SQLite (SQL endpoints, other programs), where the database's version
+ *     is watched first (the store's data_version: PRAGMA data_version, no
+ *     read of any table) and the log is looked at only once it changed;
+ *     on PostgreSQL every POLL_MS while its LISTEN connection is down,
+ *     every POLL_LISTENING_MS while it listens (a safety net only: a
+ *     notification is not lost on a connection that stays up).
  * The first worker's hub also purges the changes past the retention, in
  * bounded steps on the thread pool (a write, through the store's writer).
  * Every worker of an app served with a database has a hub (idle: an unref'd
@@ -70,6 +72,7 @@ struct hub {
     crest__changes_sub *subs;
     unsigned n;
     int64_t seen;               /* the log's last id at the last look */
+    int64_t version;            /* the database's version at the last look (-1: none yet) */
     bool listen_asked;          /* the store's listen was asked for (at the first subscriber) */
     bool listen_up;             /* it listens: the look at the log's end slows down */
     uint64_t gen;               /* wake-ups so far */
@@ -149,6 +152,8 @@ static void look_done(void *p, crest__rows *r, const crest__dberr *err)
     CREST_UNUSED(err);
     const crest__cell *c = r && r->nrows && r->ncols ? crest__rows_cell(r, 0, 0) : NULL;
     h->look_last = c && c->k == CREST__V_INT ? c->v.i : h->seen;
+    if (!r)
+        h->version = -1; /* the look failed: the next one does not wait for a new version */
     h->look_done = true;
     if (h->look_returned)
         look_finish(h);
@@ -161,11 +166,17 @@ static void poll_cb(uv_timer_t *t)
     crest_app *app = h->w->app;
     if (h->looking || !h->n)
         return;
+    const crest__store_vt *vt = app->store->vt;
+    if (vt->data_version) { /* nothing committed since the last look: the log did not grow */
+        int64_t v = vt->data_version(h->w->aw.store);
+        if (v >= 0 && v == h->version)
+            return;
+        h->version = v;
+    }
     crest__arena_init(&h->look_arena, 2048, 0);
     crest__sess_config cfg = {.arena = &h->look_arena,
                               .deadline_us = crest__now_us() + (uint64_t)app->limits.statement_timeout_ms * 1000,
                               .worker = h->w->aw.store};
-    const crest__store_vt *vt = app->store->vt;
     h->look_sess = vt->sess_new(app->store, &cfg);
     crest__sql q;
     crest__sql_init(&q, &h->look_arena, crest__app_dialect(app));
@@ -179,6 +190,7 @@ static void poll_cb(uv_timer_t *t)
             vt->sess_end(h->look_sess, &(bool){false});
         crest__arena_dispose(&h->look_arena);
         h->looking = false;
+        h->version = -1;
     } else {
         h->look_returned = true;
         if (h->look_done)
@@ -298,6 +310,7 @@ int crest__changes_worker_init(crest_app *app, crest__worker *w)
         return CREST_ENOMEM;
     h->w = w;
     h->all = app->changes;
+    h->version = -1;
     uv_loop_t *loop = w->loop;
     uv_async_init(loop, &h->wake, wake_cb);
     uv_timer_init(loop, &h->poll);

@@ -434,9 +434,20 @@ static void sq_worker_dispose(crest__store_worker *w)
 {
     if (!w)
         return;
+    sqlite3_finalize(w->data_version);
     crest__sq_cache_free(&w->conn);
     sqlite3_close_v2(w->conn.db);
     free(w);
+}
+
+static int64_t sq_data_version(crest__store_worker *w)
+{
+    if (!w->data_version &&
+        sqlite3_prepare_v3(w->conn.db, "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT, &w->data_version, NULL))
+        return -1;
+    int64_t v = sqlite3_step(w->data_version) == SQLITE_ROW ? sqlite3_column_int64(w->data_version, 0) : -1;
+    sqlite3_reset(w->data_version);
+    return v;
 }
 
 /* Pool threads run handlers while the loop goes on using the worker's
@@ -788,4 +799,5 @@ const crest__store_vt crest__store_sqlite = {
     .cancel = sq_cancel,
     .native = sq_native,
     .sess_fkeys = sq_sess_fkeys,
+    .data_version = sq_data_version,
 };

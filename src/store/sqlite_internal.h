@@ -41,6 +41,7 @@ typedef struct sq_store {
 struct crest__store_worker {
     sq_store *s;
     crest__conn conn;
+    sqlite3_stmt *data_version;   /* PRAGMA data_version, prepared at its first use */
 };
 
 /* Where a session's statements run. */

@@ -2,7 +2,8 @@
  * must keep for requests, through sessions: transactions, the deadline, the
  * result limit, a read completing before query returns or — when slow on
  * the loop — through the offload hook (simulated with a real thread), what
- * is never moved, the write unit and its durability, the native handle.
+ * is never moved, the write unit and its durability, the native handle,
+ * the database's version (what a change feed watches on SQLite).
  * Written only against `const crest__store_vt *`; runs once per store of
  * contract.c's table. Connections and statements: test_store_contract.c. */
 #include <stdlib.h>
@@ -362,6 +363,29 @@ static void native_gives_a_handle(void **state)
     worker_done(w);
 }
 
+/* What a change feed's hub watches for other programs' writes: the version
+ * moves once another connection commits, and only then. A store without it
+ * tells commits by listening. */
+static void data_version_moves_when_another_connection_commits(void **state)
+{
+    (void)state;
+    if (!T.vt->data_version) {
+        assert_non_null(T.vt->listen);
+        return;
+    }
+    setup_five();
+    crest__store_worker *w = worker_of(T.s);
+    int64_t v1 = T.vt->data_version(w);
+    assert_true(v1 >= 0);
+    assert_i64_eq(T.vt->data_version(w), v1); /* nothing committed meanwhile */
+    crest__val v[] = {vint(6), vtext("six")};
+    ok(P("INSERT INTO t (id, name) VALUES (?, ?)"), v, 2, 0); /* the test's connection: another one */
+    int64_t v2 = T.vt->data_version(w);
+    assert_true(v2 >= 0 && v2 != v1);
+    assert_i64_eq(T.vt->data_version(w), v2);
+    worker_done(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +402,7 @@ int main(void)
         CT(each_run_of_a_statement_counts_and_the_stores_own_do_not),
         CT(write_begin_and_end_commit_durably),
         CT(native_gives_a_handle),
+        CT(data_version_moves_when_another_connection_commits),
     };
     return contract_run("store contract (sessions)", tests, COUNT_OF(tests));
 }
