@@ -517,7 +517,7 @@ def pg_sections(w, meta, scenarios, conns_list, med, cpu, sqlite_pair, problems)
           "as a whole (/proc/stat, all users), and \"others\": the machine minus those, i.e. what else ran on the "
           "shared machine meanwhile.")
         w("")
-        w(f"| N | conns | req/s | × N=1 | p99 | crest | nginx | postgres | wrk | others | machine busy |")
+        w("| N | conns | req/s | × N=1 | p99 | crest | nginx | postgres | wrk | others | machine busy |")
         w("|---|---|---|---|---|---|---|---|---|---|---|")
         for c in conns_list:
             b = med(name, base, c, "rps")

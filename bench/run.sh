@@ -281,7 +281,7 @@ nginx_from() {
 tasks_copy() {
   SRV_DB="$DBDIR/run-$1.db"
   rm -f "$SRV_DB" "$SRV_DB-wal" "$SRV_DB-shm"
-  cp "$DBDIR/tasks.db" "$SRV_DB"
+  cp "$DBDIR/${TASKS_DB:-tasks.db}" "$SRV_DB"
 }
 
 # crest_serve_tasks NAME PORT APP [ENV=VALUE...]: crest serve APP (--workers 1) on
@@ -308,7 +308,23 @@ start_crest_sql() {
     "$BUILD/crest" serve "$HERE/sql-app.yaml" --listen "127.0.0.1:$1" --workers 1
 }
 start_crest_tasks() { crest_serve_tasks crest_tasks "$1" "$HERE/tasks-app.yaml"; }
-start_crest_tasks_base() { CREST="$BENCH_BASE/crest" crest_serve_tasks crest_tasks_base "$1" "$HERE/tasks-app.yaml"; }
+# BENCH_BASE's crest may predate the row version crest keeps on every model's
+# table (crest_version): it refuses a column no field names, so it gets the
+# same rows without that column (made once).
+start_crest_tasks_base() {
+  if [ ! -f "$DBDIR/tasks-base.db" ]; then
+    cp "$DBDIR/tasks.db" "$DBDIR/tasks-base.db"
+    python3 - "$DBDIR/tasks-base.db" <<'PY' || die "could not make the tasks database for BENCH_BASE"
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+if any(r[1] == "crest_version" for r in con.execute("PRAGMA table_info(tasks)")):
+    con.execute("ALTER TABLE tasks DROP COLUMN crest_version")
+con.commit()
+con.execute("VACUUM")
+PY
+  fi
+  TASKS_DB=tasks-base.db CREST="$BENCH_BASE/crest" crest_serve_tasks crest_tasks_base "$1" "$HERE/tasks-app.yaml"
+}
 # bench/tasks-app.yaml with durability: normal (make_tasks_db writes it)
 start_crest_tasks_normal() { crest_serve_tasks crest_tasks_normal "$1" "$TMP/tasks-app-normal.yaml"; }
 # JWT auth: CREST_JWT_SECRET is the run's secret.
@@ -816,7 +832,18 @@ if uses crest_sql; then
   log "filling a $SQL_ROWS-row SQLite table (items)"
   make_sql_db
 fi
-if uses crest_tasks || uses crest_tasks_normal || uses crest_tasks_auth || uses crest_tasks_gz1 || uses crest_tasks_gz6 || { uses fastapi_tasks && [ -z "$FASTAPI_SKIP" ]; }; then
+# uses_tasks_db: whether a selected server serves a copy of the tasks
+# database (its start function calls crest_serve_tasks), or FastAPI does.
+uses_tasks_db() {
+  local s w
+  for s in "${SCENARIOS[@]}"; do
+    for w in ${s#* }; do
+      declare -F "start_$w" >/dev/null && declare -f "start_$w" | grep -q crest_serve_tasks && return 0
+    done
+  done
+  uses fastapi_tasks && [ -z "$FASTAPI_SKIP" ]
+}
+if uses_tasks_db; then
   log "creating and filling a $TASKS_ROWS-row tasks table"
   make_tasks_db
 fi
