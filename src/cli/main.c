@@ -1,6 +1,7 @@
 /* main.c — the `crest` command. It uses only the public API (like curl's
  * tool over libcurl), so everything it does a C program can do too. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -134,7 +135,7 @@ static int reload(const struct command *c, int argc, char **argv)
     char *end = NULL;
     long pid = fgets(buf, sizeof buf, f) ? strtol(buf, &end, 10) : 0;
     fclose(f);
-    if (pid <= 0 || !end || (*end && *end != '\n')) {
+    if (pid <= 1 || pid > INT_MAX || !end || (*end && *end != '\n')) { /* (never kill(-1) or init) */
         fprintf(stderr, "crest reload: the pid file %s does not hold a process id\n", pid_file);
         goto out;
     }

@@ -132,10 +132,12 @@ int crest__request_begin(conn *c)
         rs = w->rs_free;
         w->rs_free = rs->next_free;
         w->rs_nfree--;
+        w->rs_live++;
     } else if (!(rs = rs_new(w))) {
         return CREST_ENOMEM;
+    } else {
+        w->rs_live++;
     }
-    w->rs_live++;
     c->rs = rs;
     rs->c = c;
     /* The request runs on the app the worker serves now, to its end, even

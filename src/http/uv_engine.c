@@ -771,14 +771,15 @@ static void reload_async_cb(uv_async_t *a)
     if (!next)
         return;
     crest_app *old = w->cw.app;
+    server *srv = w->srv;
     if (w->cur_holds && w->nretiring == w->capretiring) {
         unsigned cap = w->capretiring ? 2 * w->capretiring : 4;
         struct held_app *r = realloc(w->retiring, cap * sizeof *r);
         if (!r) { /* no memory to track the old app's requests: switch later (the next reload) */
             crest_app *none = NULL;
             if (!atomic_compare_exchange_strong(&w->next_app, &none, next))
-                release_app(w->srv, next); /* a newer one came meanwhile */
-            return;
+                release_app(srv, next); /* a newer one came meanwhile */
+            goto answered;
         }
         w->retiring = r;
         w->capretiring = cap;
@@ -787,9 +788,9 @@ static void reload_async_cb(uv_async_t *a)
     if (w->cur_holds)
         w->retiring[w->nretiring++] = (struct held_app){old, w->cur_holds};
     else
-        release_app(w->srv, old);
+        release_app(srv, old);
     w->cur_holds = 0;
-    server *srv = w->srv;
+answered: /* (the main thread waits for every worker's answer, switched or not) */
     pthread_mutex_lock(&srv->switch_lock);
     if (--srv->switch_pending <= 0)
         pthread_cond_signal(&srv->switched);

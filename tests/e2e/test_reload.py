@@ -393,6 +393,13 @@ def test_crest_reload_without_a_server(tmp_path):
     p = run_cli([CREST_BIN, "reload", "--pid-file", str(junk)])
     assert p.returncode == 1
     assert p.err == f"crest reload: the pid file {junk} does not hold a process id\n"
+    # Regression: a number past pid_t's range was cut to -1 (kill(-1): every
+    # process the user may signal); 1 is init. Both are refused.
+    for text in ("4294967295", "1"):
+        junk.write_text(text + "\n")
+        p = run_cli([CREST_BIN, "reload", "--pid-file", str(junk)])
+        assert p.returncode == 1, text
+        assert p.err == f"crest reload: the pid file {junk} does not hold a process id\n"
     app = tmp_path / "app.yaml"
     app.write_text("endpoints: []\n")
     p = run_cli([CREST_BIN, "reload", str(app)])
