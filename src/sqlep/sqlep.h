@@ -48,12 +48,15 @@ int crest__sqlep_col_kind(const char *name);
 /* Its OpenAPI type and format (NULL: none; json and auto: type NULL too). */
 void crest__sqlep_col_schema(int kind, const char **type, const char **format);
 
-/* The response headers a script on another origin may read (CORS); ETag
- * for its If-Match / If-None-Match (src/rest/etag.c). */
-#define CREST__CORS_EXPOSE "ETag, Location, Retry-After, WWW-Authenticate, X-Request-Id"
-/* The request headers a preflight allows when the app names none: the
- * conditional ones too (REST modules' If-Match / If-None-Match). */
-#define CREST__CORS_ALLOW_HEADERS "Authorization, Content-Type, If-Match, If-None-Match"
+/* The response headers a script on another origin may read (CORS): ETag
+ * for its If-Match / If-None-Match (src/rest/etag.c), Link for the next
+ * page by cursor, Idempotent-Replayed (REST modules). */
+#define CREST__CORS_EXPOSE "ETag, Idempotent-Replayed, Link, Location, Retry-After, WWW-Authenticate, X-Request-Id"
+/* The request headers a preflight allows when the app names none: those
+ * REST modules read too (conditional requests, idempotent creates, the
+ * change feed's resume). */
+#define CREST__CORS_ALLOW_HEADERS \
+    "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, Last-Event-ID"
 
 struct crest__sqlep {
     crest_endpoint spec;   /* strings below are owned */

@@ -62,9 +62,10 @@ def test_reply_headers_are_exposed_to_other_origins(crest):
     r = s.get("/tenant", headers={"Origin": "https://app.example.com", "X-Tenant-Id": "acme", "X-Trace": "t"})
     assert r.json() == {"tenant": "acme"} and r.headers["x-tenant-id"] == "acme"
     assert r.headers["access-control-expose-headers"] == \
-        "ETag, Location, Retry-After, WWW-Authenticate, X-Request-Id, X-Tenant-Id"
+        "ETag, Idempotent-Replayed, Link, Location, Retry-After, WWW-Authenticate, X-Request-Id, X-Tenant-Id"
     r = s.get("/one", headers={"Origin": "https://app.example.com"})
-    assert r.headers["access-control-expose-headers"] == "ETag, Location, Retry-After, WWW-Authenticate, X-Request-Id"
+    assert r.headers["access-control-expose-headers"] == \
+        "ETag, Idempotent-Replayed, Link, Location, Retry-After, WWW-Authenticate, X-Request-Id"
 
 
 def test_other_origins_get_nothing(srv):
@@ -81,6 +82,21 @@ def test_preflight_allowed(srv):
     assert "POST" in r.headers["access-control-allow-methods"]
     assert r.headers["access-control-allow-headers"] == "Authorization,Content-Type,X-Trace"
     assert r.headers["access-control-max-age"] == "300"
+
+
+def test_default_preflight_allows_the_headers_rest_modules_read(crest):
+    """Regression: the default allowed headers lacked Idempotency-Key (and
+    Last-Event-ID), so a script on an allowed origin could not send an
+    idempotent create; Link (the next page by cursor) and Idempotent-Replayed
+    were not exposed."""
+    s = crest("database: sqlite:x.db\ncors: {origins: [https://app.example.com]}\n"
+              "endpoints:\n  - path: /one\n    sql: SELECT 1 AS one\n    returns: one\n")
+    r = preflight(s, "https://app.example.com")
+    assert r.headers["access-control-allow-headers"] == \
+        "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, Last-Event-ID"
+    r = s.get("/one", headers={"Origin": "https://app.example.com"})
+    assert r.headers["access-control-expose-headers"] == \
+        "ETag, Idempotent-Replayed, Link, Location, Retry-After, WWW-Authenticate, X-Request-Id"
 
 
 def test_preflight_for_a_method_the_route_lacks_is_denied(srv):
