@@ -6,8 +6,9 @@
  * the request's Accept-Encoding allows gzip. Every answer that could have
  * been (all but the size and the request) says `Vary: Accept-Encoding`.
  * dispatch.c's render asks the questions in that order, so an answer under
- * compress_min costs a content type check and no more: no header parsed,
- * no zlib state touched.
+ * compress_min costs a content type check, a look through the handler's
+ * headers for its own Content-Encoding, and the Vary merge while they are
+ * copied: no zlib state touched.
  *
  * Each worker keeps one deflate state (made at its first gzip answer, reset
  * after each) and one output buffer bounded by deflateBound; a large one is
@@ -363,17 +364,18 @@ int crest__gz_headers(crest__buf *out, const crest__buf *h, bool gzipped)
             vary = true;
             continue;
         }
-        const char *q = line + body;
-        while (q > line + 5 && q[-1] != '"')
-            q--;
-        q--; /* the closing quote, when there is one */
-        if (gzipped && body > 5 && !strncasecmp(line, "ETag:", 5) && q > line + 5 &&
-            memchr(line + 5, '"', (size_t)(q - line - 5))) {
-            /* "abc" -> "abc-gzip" (W/ kept): one validator per representation. */
-            rc |= crest__buf_append(out, line, (size_t)(q - line));
-            rc |= crest__buf_appends(out, "-gzip");
-            rc |= crest__buf_append(out, q, len - (size_t)(q - line));
-            continue;
+        if (gzipped && body > 5 && !strncasecmp(line, "ETag:", 5)) {
+            const char *q = line + body;
+            while (q > line + 5 && q[-1] != '"')
+                q--;
+            q--; /* the closing quote, when there is one */
+            if (q > line + 5 && memchr(line + 5, '"', (size_t)(q - line - 5))) {
+                /* "abc" -> "abc-gzip" (W/ kept): one validator per representation. */
+                rc |= crest__buf_append(out, line, (size_t)(q - line));
+                rc |= crest__buf_appends(out, "-gzip");
+                rc |= crest__buf_append(out, q, len - (size_t)(q - line));
+                continue;
+            }
         }
         rc |= crest__buf_append(out, line, len);
     }

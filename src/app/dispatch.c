@@ -754,8 +754,11 @@ int crest__app_render(crest_req *req, crest_res *res, crest__buf *out, const cha
         rc |= crest__buf_appendf(out, "Allow: %s\r\n", res->allow);
     if (res->retry_after)
         rc |= crest__buf_appendf(out, "Retry-After: %s\r\n", res->retry_after);
+    /* (a 304's ETag is the one its 200 had: "-gzip" when the tag the
+     * client matched was a compressed answer's, and it still takes gzip) */
     if (gz_able)
-        rc |= crest__gz_headers(out, res->headers, gz.ptr != NULL);
+        rc |= crest__gz_headers(out, res->headers,
+                                status == 304 ? res->etag_gzip && crest__accept_gzip(req) : gz.ptr != NULL);
     else if (res->headers->len)
         rc |= put(out, res->headers->ptr, res->headers->len);
     rc |= PUTS(out, "\r\n");

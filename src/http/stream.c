@@ -9,7 +9,9 @@
  * dropped (a client leaving is seen at once). What a client leaves unread
  * is bounded: a write that would leave more than max_unsent bytes queued
  * (the socket's send buffer is set to that size too, so the kernel holds
- * little more) is refused, and the owner drops the subscriber. */
+ * little more) is refused, and the owner drops the subscriber; a write
+ * with nothing queued goes out whatever its size (one batch of large
+ * rows), so a client that reads always moves on. */
 #include <stdio.h>
 
 #include "engine.h"
@@ -65,7 +67,8 @@ int crest__stream_write(crest__stream *s, const char *p, size_t n)
     conn *c = s->conn;
     if (!c || c->state != ST_STREAM || c->stream_broken)
         return -1;
-    if (crest__conn_unsent(c) + n > s->max_unsent)
+    size_t unsent = crest__conn_unsent(c);
+    if (unsent && unsent + n > s->max_unsent)
         return -1;
     /* A write that fails closes the connection, which would free the
      * request under the owner's feet: the close waits for its drop. */

@@ -40,8 +40,9 @@ void crest__compile_changes_function(crest__sql *q)
      * (without it, a later id could commit first and a reader past it
      * would never see the earlier one). The cost: writes to tables with a
      * feed commit one at a time. The NOTIFY is delivered at commit, with
-     * the change's id (listeners read the log from where they are, so a
-     * lost notification loses nothing). */
+     * no payload, so that a transaction's notifications are one (listeners
+     * read the log from where they are, so a lost notification loses
+     * nothing). */
     if (!is_pg(q))
         return;
     crest__sql_add(q, "CREATE OR REPLACE FUNCTION \"crest_changes_log\"() RETURNS trigger LANGUAGE plpgsql AS $f$ "
@@ -51,7 +52,7 @@ void crest__compile_changes_function(crest__sql *q)
                       "ELSE INSERT INTO " CHANGES " (\"tbl\", \"row_id\", \"op\", \"data\") VALUES (TG_TABLE_NAME, "
                       "NEW.\"id\", CASE TG_OP WHEN 'INSERT' THEN 'created' ELSE 'updated' END, to_jsonb(NEW)) "
                       "RETURNING \"id\" INTO cid; END IF; "
-                      "PERFORM pg_notify('crest_changes', cid::text); RETURN NULL; END $f$");
+                      "PERFORM pg_notify('crest_changes', ''); RETURN NULL; END $f$");
 }
 
 /* "crest_changes_<table>[_<op>]", quoted. */

@@ -668,26 +668,33 @@ static void where_id(crest__sql *q, const crest__model *m, int64_t id, const cre
     }
 }
 
-/* ' AND "crest_version" IN (?, ...)' when the write expects versions. */
-static void where_version(crest__sql *q, const crest__version_check *c)
+/* ' AND "crest_version" [NOT] IN (?, ...)' of n versions (none: nothing). */
+static void version_in(crest__sql *q, const int64_t *v, unsigned n, bool in)
 {
-    if (!c->n)
+    if (!n)
         return;
     crest__sql_add(q, " AND " CREST__VERSION_QCOL);
-    crest__sql_add(q, c->n == 1 ? " = " : " IN (");
-    for (unsigned i = 0; i < c->n; i++) {
+    crest__sql_add(q, n == 1 ? (in ? " = " : " <> ") : (in ? " IN (" : " NOT IN ("));
+    for (unsigned i = 0; i < n; i++) {
         if (i)
             crest__sql_add(q, ", ");
-        crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = c->v[i]});
+        crest__sql_bind(q, (crest__val){.k = CREST__V_INT, .i = v[i]});
     }
-    if (c->n > 1)
+    if (n > 1)
         crest__sql_add(q, ")");
+}
+
+/* The versions a write must find and those it must not. */
+static void where_version(crest__sql *q, const crest__version_check *c)
+{
+    version_in(q, c->v, c->n, true);
+    version_in(q, c->nv, c->nn, false);
 }
 
 void crest__compile_read(crest__sql *q, const crest__read_plan *p)
 {
-    if (p->exists_only) {
-        crest__sql_add(q, "SELECT 1");
+    if (p->exists_only || p->version_only) {
+        crest__sql_add(q, p->version_only ? "SELECT " CREST__VERSION_QCOL : "SELECT 1");
         from(q, p->proj.m);
     } else {
         crest__compile_select(q, &p->proj);

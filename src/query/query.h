@@ -317,7 +317,8 @@ typedef struct crest__read_plan {
     crest__proj proj;
     int64_t id;
     const crest__qnode *scope;    /* NULL: none */
-    bool exists_only;
+    bool exists_only;             /* SELECT 1 */
+    bool version_only;            /* SELECT "crest_version" (a conditional write's precondition) */
 } crest__read_plan;
 void crest__compile_read(crest__sql *q, const crest__read_plan *p);
 
@@ -419,10 +420,15 @@ typedef struct crest__insert_plan {
 void crest__compile_insert(crest__sql *q, const crest__insert_plan *p);
 
 /* The row versions a write must find (If-Match): the row is changed only
- * while its version is one of v (n >= 1); n == 0: any version. */
+ * while its version is one of v (n >= 1); n == 0: any version. And those
+ * it must not find (If-None-Match): none of nv (nn >= 1); none_star: the
+ * row must not exist at all (then nothing is written). */
 typedef struct crest__version_check {
     const int64_t *v;
     unsigned n;
+    const int64_t *nv;
+    unsigned nn;
+    bool none_star;
 } crest__version_check;
 
 /* One row changed (update): SET of the given fields and the next row
@@ -516,7 +522,7 @@ const char *crest__field_type_name(crest_field_type t);
 void crest__compile_changes_table(crest__sql *q);
 void crest__compile_changes_index(crest__sql *q);
 /* PostgreSQL: the trigger function (CREATE OR REPLACE) every table's
- * trigger runs: the log row, then pg_notify('crest_changes', id). Empty SQL
+ * trigger runs: the log row, then pg_notify('crest_changes', ''). Empty SQL
  * for SQLite, whose triggers hold their statement. */
 void crest__compile_changes_function(crest__sql *q);
 /* The triggers of one table: how many (SQLite 3: one per kind of write;

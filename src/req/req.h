@@ -290,6 +290,8 @@ struct crest_res {
     size_t shared_len;
     crest__gzslot *shared_gz;    /* where the shared body's gzip copy is kept (NULL: none) */
     crest__stream *stream;       /* an answer that stays open (the request's arena), or NULL */
+    bool etag_gzip;              /* a 304 whose If-None-Match tag was a compressed answer's: its ETag
+                                    says "-gzip" too, as that 200 did (dispatch.c) */
 };
 
 /* Per worker-thread state of the app (store connections, caches). */
@@ -354,6 +356,10 @@ void crest__changes_stats_of(const crest_app *app, crest__changes_stats *out);
 /* The request's session with the store, made at first use with the
  * request's deadline (now + its budget); NULL without a database or memory. */
 crest__sess *crest__req_sess(crest_req *req);
+/* A session's config for statements the worker runs on its own loop (not
+ * a request's: the change feed's look at the log): its connections, the
+ * engine's way off the loop, a deadline timeout_ms from now. */
+crest__sess_config crest__worker_sess_config(crest__worker *w, crest__arena *a, unsigned timeout_ms);
 /* The client is gone: the request's statements stop (its session, if any). */
 void crest__req_cancel(crest_req *req);
 /* Ends the request's session (releases what it holds; notes a deadline hit). */

@@ -17,6 +17,17 @@ static int offload(void *engine_ud, void (*work)(void *), void (*after)(void *, 
     return w->offload ? w->offload(w, work, after, ud) : -1;
 }
 
+crest__sess_config crest__worker_sess_config(crest__worker *w, crest__arena *a, unsigned timeout_ms)
+{
+    return (crest__sess_config){
+        .arena = a,
+        .deadline_us = crest__now_us() + (uint64_t)timeout_ms * 1000,
+        .worker = w->aw.store,
+        .offload = w->offload ? offload : NULL,
+        .engine_ud = w,
+    };
+}
+
 crest__sess *crest__req_sess(crest_req *req)
 {
     crest_app *app = req->app;
@@ -25,16 +36,13 @@ crest__sess *crest__req_sess(crest_req *req)
     /* Every statement of this request runs under the endpoint's timeout,
      * counted from its first use of the store. */
     unsigned ms = crest__req_budget_ms(req);
-    req->deadline_us = crest__now_us() + (uint64_t)ms * 1000;
-    crest__sess_config cfg = {
-        .arena = req->arena,
-        .deadline_us = req->deadline_us,
-        .worker = req->worker && !req->blocking ? req->worker->aw.store : NULL,
-        .blocking = req->blocking,
-        .offload = req->worker && req->worker->offload ? offload : NULL,
-        .engine_ud = req->worker,
-        .statements = &req->statements,
-    };
+    crest__sess_config cfg = req->worker ? crest__worker_sess_config(req->worker, req->arena, ms)
+                                         : (crest__sess_config){.arena = req->arena};
+    req->deadline_us = cfg.deadline_us = crest__now_us() + (uint64_t)ms * 1000;
+    if (req->blocking)
+        cfg.worker = NULL;
+    cfg.blocking = req->blocking;
+    cfg.statements = &req->statements;
     req->sess = app->store->vt->sess_new(app->store, &cfg);
     return req->sess;
 }

@@ -69,6 +69,7 @@ struct hub {
     uv_async_t wake;
     uv_timer_t poll;
     uv_timer_t purge;           /* the first worker's */
+    uv_timer_t later;           /* subscribers that read their share of a turn of the loop go on */
     crest__changes_sub *subs;
     unsigned n;
     int64_t seen;               /* the log's last id at the last look */
@@ -174,15 +175,14 @@ static void poll_cb(uv_timer_t *t)
         h->version = v;
     }
     crest__arena_init(&h->look_arena, 2048, 0);
-    crest__sess_config cfg = {.arena = &h->look_arena,
-                              .deadline_us = crest__now_us() + (uint64_t)app->limits.statement_timeout_ms * 1000,
-                              .worker = h->w->aw.store};
+    crest__sess_config cfg = crest__worker_sess_config(h->w, &h->look_arena, app->limits.statement_timeout_ms);
     h->look_sess = vt->sess_new(app->store, &cfg);
     crest__sql q;
     crest__sql_init(&q, &h->look_arena, crest__app_dialect(app));
     crest__compile_changes_ends(&q);
     crest__query qq = {.sql = q.text.ptr, .len = q.text.len, .nbinds = 0,
-                       .flags = CREST__QF_READ | CREST__QF_NONAMES | CREST__QF_INPLACE, .max_rows = 1};
+                       .flags = CREST__QF_READ | CREST__QF_NONAMES | CREST__QF_INPLACE | CREST__QF_LAST,
+                       .max_rows = 1};
     h->looking = true;
     h->look_returned = h->look_done = false;
     if (!h->look_sess || q.err || vt->query(h->look_sess, &qq, look_done, h)) {
@@ -201,8 +201,14 @@ static void poll_cb(uv_timer_t *t)
 
 /* ---- the purge ---- */
 
+/* What the purge needs, copied on the loop: the pool thread never reads
+ * the worker's app, which a reload switches. The store is the same in
+ * every app a reload makes. */
 typedef struct purge_job {
     hub *h;
+    crest__store *store;
+    const crest__dialect *dialect;
+    unsigned timeout_ms, retention_s;
     int64_t deleted;
 } purge_job;
 
@@ -215,19 +221,17 @@ static void purge_counted(void *p, crest__rows *r, const crest__dberr *err)
 static void purge_work(void *p)
 {
     purge_job *job = p;
-    crest_app *app = job->h->w->app;
-    const crest__store_vt *vt = app->store->vt;
+    const crest__store_vt *vt = job->store->vt;
     crest__arena a;
     crest__arena_init(&a, 2048, 0);
-    crest__sess_config cfg = {.arena = &a,
-                              .deadline_us = crest__now_us() + (uint64_t)app->limits.statement_timeout_ms * 1000,
+    crest__sess_config cfg = {.arena = &a, .deadline_us = crest__now_us() + (uint64_t)job->timeout_ms * 1000,
                               .blocking = true};
-    crest__sess *ss = vt->sess_new(app->store, &cfg);
+    crest__sess *ss = vt->sess_new(job->store, &cfg);
     crest__dberr e;
     if (ss && !vt->write_begin(ss, &e)) {
         crest__sql q;
-        crest__sql_init(&q, &a, crest__app_dialect(app));
-        crest__compile_changes_purge(&q, atomic_load(&job->h->all->retention_s), PURGE_BATCH);
+        crest__sql_init(&q, &a, job->dialect);
+        crest__compile_changes_purge(&q, job->retention_s, PURGE_BATCH);
         crest__query qq = {.sql = q.text.ptr, .len = q.text.len, .binds = q.binds, .nbinds = q.nbinds,
                            .flags = CREST__QF_INPLACE};
         bool ok = !q.err && vt->query(ss, &qq, purge_counted, job) == 0;
@@ -264,10 +268,13 @@ static unsigned purge_interval_ms(struct crest__changes *all)
 static void purge_cb(uv_timer_t *t)
 {
     hub *h = t->data;
-    if (!h->purging && h->w->offload && atomic_load(&h->all->retention_s)) {
+    unsigned retention_s = atomic_load(&h->all->retention_s);
+    if (!h->purging && h->w->offload && retention_s) {
         purge_job *job = calloc(1, sizeof *job);
         if (job) {
-            job->h = h;
+            crest_app *app = h->w->app;
+            *job = (purge_job){.h = h, .store = app->store, .dialect = crest__app_dialect(app),
+                               .timeout_ms = app->limits.statement_timeout_ms, .retention_s = retention_s};
             h->purging = true;
             if (h->w->offload(h->w, purge_work, purge_after, job)) {
                 h->purging = false;
@@ -315,10 +322,12 @@ int crest__changes_worker_init(crest_app *app, crest__worker *w)
     uv_async_init(loop, &h->wake, wake_cb);
     uv_timer_init(loop, &h->poll);
     uv_timer_init(loop, &h->purge);
-    h->wake.data = h->poll.data = h->purge.data = h;
+    uv_timer_init(loop, &h->later);
+    h->wake.data = h->poll.data = h->purge.data = h->later.data = h;
     uv_unref((uv_handle_t *)&h->wake);
     uv_unref((uv_handle_t *)&h->poll);
     uv_unref((uv_handle_t *)&h->purge);
+    uv_unref((uv_handle_t *)&h->later);
     if (w->id == 0)
         uv_timer_start(&h->purge, purge_cb, purge_interval_ms(h->all), 0);
     pthread_mutex_lock(&h->all->lock);
@@ -374,12 +383,13 @@ void crest__changes_app_free(crest_app *app)
 void crest__changes_notify(crest_app *app)
 {
     struct crest__changes *all = app->changes;
-    if (!all)
+    /* (most writes: no subscriber anywhere, one load; a hub without
+     * subscribers of its own ignores the wake-up on its loop) */
+    if (!all || !atomic_load_explicit(&all->subscribers, memory_order_relaxed))
         return;
     pthread_mutex_lock(&all->lock);
     for (hub *h = all->hubs; h; h = h->next)
-        if (h->n)
-            uv_async_send(&h->wake);
+        uv_async_send(&h->wake);
     pthread_mutex_unlock(&all->lock);
 }
 
@@ -451,6 +461,26 @@ void crest__changes_hub_remove(crest__worker *w, crest__changes_sub *s, bool dro
 
 uint64_t crest__changes_hub_gen(crest__worker *w) { return hub_of(w)->gen; }
 
+static void later_cb(uv_timer_t *t)
+{
+    hub *h = t->data;
+    for (crest__changes_sub *s = h->subs, *next; s; s = next) {
+        next = s->next; /* (a subscriber may leave while it is woken: only itself) */
+        if (s->later) {
+            s->later = false;
+            s->wake(s);
+        }
+    }
+}
+
+void crest__changes_hub_later(crest__worker *w, crest__changes_sub *s)
+{
+    hub *h = hub_of(w);
+    s->later = true;
+    if (!uv_is_active((uv_handle_t *)&h->later))
+        uv_timer_start(&h->later, later_cb, 0, 0);
+}
+
 const crest__changes_cached *crest__changes_cache_find(crest__worker *w, const char *key, size_t keylen, int64_t from,
                                                        uint64_t gen)
 {
@@ -475,8 +505,14 @@ void crest__changes_cache_put(crest__worker *w, const char *key, size_t keylen, 
         }
     if (c->len > CACHE_MAX_BYTES)
         return;
-    cached *e = &h->cache[h->cache_next];
-    h->cache_next = (h->cache_next + 1) % CACHE_N;
+    cached *e = NULL; /* a free slot, or the oldest */
+    for (unsigned i = 0; i < CACHE_N && !e; i++)
+        if (!h->cache[i].key)
+            e = &h->cache[i];
+    if (!e) {
+        e = &h->cache[h->cache_next];
+        h->cache_next = (h->cache_next + 1) % CACHE_N;
+    }
     free(e->key);
     free((char *)e->c.bytes);
     *e = (cached){0};

@@ -32,10 +32,15 @@
  * compressed answer's tag: every comparison drops one such suffix.
  *
  * Order of the checks of an update (delete): 428 (no If-Match where the
- * module requires it) and 400 (a malformed If-Match) first, as they are
- * about the request's headers alone; then 404 (DESIGN: before the body);
- * then 422 (the body); then the write, whose statement carries the version
- * check: no row changed → 404 when the row is gone, else 412. */
+ * module requires it) and 400 (a malformed If-Match or If-None-Match)
+ * first, as they are about the request's headers alone; then 404 (DESIGN:
+ * before the body) and the preconditions (RFC 9110 13.2.2: If-Match, then
+ * If-None-Match, whose false answer on a write is 412 too) in one read of
+ * the row's version, before the body is read and before any hook runs;
+ * then 422 (the body); then the write, whose statement carries the same
+ * version check again, so that check and write are atomic: no row changed
+ * → 404 when the row is gone, else 412. An update that sets no field
+ * writes nothing: the read decided. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +111,8 @@ int crest__etag_parse(const char *s, crest__etags *out, const char **msg)
             *msg = "too many entity-tags (at most 32)";
             return -1;
         }
-        if (n >= 5 && !memcmp(open + n - 5, "-gzip", 5)) /* g-gzip's suffix of a compressed answer */
-            n -= 5;
-        out->tag[out->n++] = (crest__etag){open, n, weak};
+        bool gz = n >= 5 && !memcmp(open + n - 5, "-gzip", 5); /* g-gzip's suffix of a compressed answer */
+        out->tag[out->n++] = (crest__etag){open, gz ? n - 5 : n, weak, gz};
     }
     if (!out->n) {
         *msg = "expected '*' or a list of entity-tags";
@@ -128,16 +132,21 @@ uint64_t crest__etag_hash(const void *p, size_t n)
     return h;
 }
 
-bool crest__etag_weak_match(const crest__etags *l, const char *tag)
+bool crest__etag_weak_match(const crest__etags *l, const char *tag, bool *gzip)
 {
+    if (gzip)
+        *gzip = false;
     if (l->star)
         return true;
     size_t n = strlen(tag);
     if (n < 2)
         return false;
     for (unsigned i = 0; i < l->n; i++)
-        if (l->tag[i].n == n - 2 && !memcmp(l->tag[i].s, tag + 1, n - 2))
+        if (l->tag[i].n == n - 2 && !memcmp(l->tag[i].s, tag + 1, n - 2)) {
+            if (gzip)
+                *gzip = l->tag[i].gzip;
             return true;
+        }
     return false;
 }
 
@@ -204,13 +213,11 @@ int crest__rest_etag_answer(crest_res *res, const char *tag)
         return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
     if (req->method != CREST_GET && req->method != CREST_HEAD)
         return 0;
-    crest__etags *l = crest__arena_alloc(req->arena, sizeof *l);
-    if (!l)
-        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
-    int rc = header_tags(req, res, "If-None-Match", l);
+    crest__etags l;
+    int rc = header_tags(req, res, "If-None-Match", &l);
     if (rc <= 0)
         return rc;
-    if (!crest__etag_weak_match(l, tag))
+    if (!crest__etag_weak_match(&l, tag, &res->etag_gzip))
         return 0;
     crest_res_status(res, 304); /* no body is rendered for a 304 */
     return 1;
@@ -259,7 +266,27 @@ void crest__rest_etag_row(const crest_rest_ctx *ctx, const crest__module *mod, c
     snprintf(buf, cap, "\"%" PRId64 ".%" PRIx64 ".%c%08" PRIx32 "\"", id, version, kind, (uint32_t)(h ^ (h >> 32)));
 }
 
-/* ---- If-Match ---- */
+/* ---- conditional writes: If-Match, If-None-Match ---- */
+
+/* The versions of row id that the tags of l name: into *v (request arena),
+ * *n of them; strong: weak tags name none (If-Match's strong comparison).
+ * 0, or -1 short of memory. */
+static int row_versions(crest_req *req, const crest__etags *l, int64_t id, bool strong, const int64_t **v,
+                        unsigned *n)
+{
+    int64_t *out = crest__arena_alloc(req->arena, (l->n + 1) * sizeof *out);
+    if (!out)
+        return -1;
+    unsigned k = 0;
+    for (unsigned i = 0; i < l->n; i++) {
+        int64_t tid, tv;
+        if ((!strong || !l->tag[i].weak) && !crest__etag_row_part(&l->tag[i], &tid, &tv) && tid == id)
+            out[k++] = tv;
+    }
+    *v = out;
+    *n = k;
+    return 0;
+}
 
 int crest__rest_if_match(crest_rest_ctx *ctx, const crest__module *mod, int64_t id, bool *given,
                          crest__version_check *out)
@@ -268,43 +295,82 @@ int crest__rest_if_match(crest_rest_ctx *ctx, const crest__module *mod, int64_t 
     crest_res *res = ctx->res;
     *given = false;
     *out = (crest__version_check){0};
-    crest__etags *l = crest__arena_alloc(req->arena, sizeof *l);
-    if (!l)
-        return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
-    int rc = header_tags(req, res, "If-Match", l);
+    crest__etags l;
+    int rc = header_tags(req, res, "If-Match", &l);
     if (rc < 0)
         return -1;
-    if (!rc) {
-        if (mod->def->require_if_match)
-            return crest__res_fail(res, CREST__E_PRECONDITION_REQUIRED,
-                                   "this %s needs an If-Match header with the row's ETag (GET it first)",
-                                   req->method == CREST_DELETE ? "delete" : "update");
-        return 0;
+    if (!rc && mod->def->require_if_match)
+        return crest__res_fail(res, CREST__E_PRECONDITION_REQUIRED,
+                               "this %s needs an If-Match header with the row's ETag (GET it first)",
+                               req->method == CREST_DELETE ? "delete" : "update");
+    if (rc && !l.star) { /* ("*": the row must exist, at any version) */
+        if (row_versions(req, &l, id, true, &out->v, &out->n))
+            return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
+        if (!out->n) { /* no tag of this row: a version no row has, so it finds none (then 412) */
+            static const int64_t none = -1;
+            out->v = &none;
+            out->n = 1;
+        }
     }
-    *given = true;
-    if (l->star) /* the row must exist: any version */
-        return 0;
-    int64_t *v = crest__arena_alloc(req->arena, (l->n + 1) * sizeof *v);
-    if (!v)
+    *given = rc > 0;
+    rc = header_tags(req, res, "If-None-Match", &l);
+    if (rc < 0)
+        return -1;
+    if (rc && l.star)
+        out->none_star = true;
+    else if (rc && row_versions(req, &l, id, false, &out->nv, &out->nn))
         return crest__res_fail(res, CREST__E_OUT_OF_MEMORY, NULL);
-    unsigned n = 0;
-    for (unsigned i = 0; i < l->n; i++) {
-        int64_t tid, tv;
-        if (!l->tag[i].weak && !crest__etag_row_part(&l->tag[i], &tid, &tv) && tid == id)
-            v[n++] = tv;
-    }
-    if (!n) /* no tag of this row: a version no row has, so the write finds none (then 412) */
-        v[n++] = -1;
-    *out = (crest__version_check){v, n};
+    *given |= rc > 0;
+    return 0;
+}
+
+static int precondition_failed(crest_res *res, const crest__module *mod, int64_t id, const char *why)
+{
+    return crest__res_fail(res, CREST__E_PRECONDITION_FAILED, "%s %" PRId64 " %s", mod->m->name, id, why);
+}
+
+#define CHANGED "has changed since the ETag given in If-Match: GET it again"
+
+static bool has_version(const int64_t *v, unsigned n, int64_t version)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (v[i] == version)
+            return true;
+    return false;
+}
+
+int crest__rest_row_check(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
+                          const crest__qnode *scope, const crest__version_check *c)
+{
+    if (!c->n && !c->nn && !c->none_star)
+        return crest__rest_row_visible(req, res, mod, id, scope);
+    crest__sql q;
+    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
+    crest__read_plan p = {.proj = crest__rest_proj(mod), .id = id, .scope = scope, .version_only = true};
+    crest__compile_read(&q, &p);
+    crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
+    crest__sql_dispose(&q);
+    if (!r)
+        return -1;
+    if (!r->nrows)
+        return crest__rest_not_found(res, mod);
+    const crest__cell *vc = crest__rows_cell(r, 0, 0);
+    int64_t version = vc->k == CREST__V_INT ? vc->v.i : -1;
+    if (c->n && !has_version(c->v, c->n, version))
+        return precondition_failed(res, mod, id, CHANGED);
+    if (c->none_star)
+        return precondition_failed(res, mod, id, "exists (If-None-Match: * asks that it does not)");
+    if (has_version(c->nv, c->nn, version))
+        return precondition_failed(res, mod, id, "is at the version If-None-Match names");
     return 0;
 }
 
 int crest__rest_if_match_failed(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
-                                const crest__qnode *scope)
+                                const crest__qnode *scope, const crest__version_check *c)
 {
-    if (crest__rest_row_visible(req, res, mod, id, scope))
-        return -1; /* 404: the row is gone (or never was) */
-    return crest__res_fail(res, CREST__E_PRECONDITION_FAILED,
-                           "%s %" PRId64 " has changed since the ETag given in If-Match: GET it again", mod->m->name,
-                           id);
+    /* The row changed between the check and the write: the check again
+     * says how (404: gone; 412), as it would have before. */
+    if (crest__rest_row_check(req, res, mod, id, scope, c))
+        return -1;
+    return precondition_failed(res, mod, id, CHANGED);
 }

@@ -21,7 +21,6 @@
  *
  * A subscriber whose client reads too slowly is dropped (the stream's
  * bound), never kept growing. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +29,7 @@
 #include "module_internal.h"
 
 #define READ_BATCH 256     /* changes read by one statement */
-#define READ_ROUNDS 16     /* statements per wake-up; more wakes it again */
+#define READ_ROUNDS 16     /* statements in a row; more go on at the loop's next turn */
 
 #define DEF_HEARTBEAT_MS 15000
 #define DEF_SUBSCRIBERS 1000
@@ -47,6 +46,7 @@ typedef struct sub {
     size_t keylen;
     uint64_t gen;                 /* the hub's wake-up it reads for */
     int64_t last_event;           /* Last-Event-ID, or -1 */
+    unsigned rounds;              /* reads in a row on this turn of the loop */
     crest__arena *req_arena;      /* the request's arena, while a read uses its own */
     crest__arena a;               /* one read's memory */
     bool polling, again, drop;
@@ -85,13 +85,19 @@ static void step_done(sub *s, bool more)
         crest__stream_drop(&s->stream); /* frees s with the request */
         return;
     }
-    if (more || s->again) {
+    if ((more || s->again) && ++s->rounds < READ_ROUNDS) {
         if (s->again) /* a wake-up came meanwhile: read for it */
             s->gen = crest__changes_hub_gen(req->worker);
         s->again = false;
         poll_step(s);
         return;
     }
+    /* (a store that completes in place, SQLite, would otherwise read a
+     * long log, most of it hidden by where or scope, in one call stack) */
+    if (more || s->again)
+        crest__changes_hub_later(req->worker, &s->hs);
+    s->again = false;
+    s->rounds = 0;
     s->polling = false;
 }
 
@@ -117,7 +123,7 @@ static void read_done(void *p, crest__rows *r, const crest__dberr *err)
     crest__buf out;
     crest__buf_init(&out, 0);
     uint64_t events = 0;
-    int oom = 0;                  /* (what was written is not kept for others then) */
+    int oom = 0;
     crest_json w;
     crest_json_init(&w, 0);
     for (size_t i = 0; i < r->nrows && r->ncols >= base + 3; i++) {
@@ -139,10 +145,16 @@ static void read_done(void *p, crest__rows *r, const crest__dberr *err)
         events++;
     }
     crest_json_dispose(&w);
+    if (oom) { /* what was read is not all written: nothing is, and the subscriber goes */
+        crest__buf_dispose(&out);
+        s->after = from;
+        s->drop = true;
+        step_done(s, false);
+        return;
+    }
     crest__changes_cached kept = {.from = from, .to = s->after, .gen = s->gen, .bytes = out.ptr, .len = out.len,
                                   .events = events, .more = r->nrows == READ_BATCH};
-    if (!oom)
-        crest__changes_cache_put(s->ctx.req->worker, s->key, s->keylen, &kept);
+    crest__changes_cache_put(s->ctx.req->worker, s->key, s->keylen, &kept);
     if (out.len && crest__stream_write(&s->stream, out.ptr, out.len))
         s->drop = true; /* the client reads too slowly */
     else
@@ -180,7 +192,8 @@ static void poll_step(sub *s)
                              .limit = READ_BATCH};
     crest__compile_changes_read(&q, &p);
     crest__query qq = {.sql = q.text.ptr, .len = q.text.len, .binds = q.binds, .lists = q.lists,
-                       .nbinds = q.nbinds, .flags = CREST__QF_READ | CREST__QF_NONAMES | CREST__QF_INPLACE};
+                       .nbinds = q.nbinds,
+                       .flags = CREST__QF_READ | CREST__QF_NONAMES | CREST__QF_INPLACE | CREST__QF_LAST};
     int rc = q.err ? -1 : crest__req_query(req, s->ctx.res, &qq, read_done, s);
     crest__sql_dispose(&q);
     if (rc < 0)
@@ -206,8 +219,9 @@ static void sub_opened(crest__stream *st)
 {
     sub *s = st->ud;
     crest__changes_hub_add(s->ctx.req->worker, &s->hs);
-    if (s->last_event >= 0)
-        sub_wake(&s->hs); /* what was missed since Last-Event-ID */
+    /* What came since Last-Event-ID, or since the log's end was read: a
+     * commit before the subscriber joined woke only the others. */
+    sub_wake(&s->hs);
 }
 
 static bool sub_closed(crest__stream *st, crest__stream_end why)
@@ -269,7 +283,7 @@ static void ends_read(void *p, crest__rows *r)
         /* Ids only grow, and the purge keeps the newest change it could
          * delete as the log's first: every change after an id from
          * first - 1 on is still there; before it, some may be gone. */
-        if (s->last_event > last || (s->last_event < first - 1 && first > 0) || (!last && s->last_event > 0)) {
+        if (s->last_event > last || (s->last_event < first - 1 && first > 0)) {
             crest__res_finish(res, crest__res_fail(res, CREST__E_CHANGES_EXPIRED,
                                                    "Last-Event-ID %lld: the changes after it are no longer kept (or "
                                                    "it is not an id of this feed): read the rows again, then follow "
@@ -296,15 +310,9 @@ int crest__rest_op_changes(crest_req *req, crest_res *res, void *ud)
     if (!lei || !*lei)
         lei = crest_req_str(req, "last_event_id");
     int64_t last_event = -1;
-    if (lei && *lei) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(lei, &end, 10);
-        if (errno || *end || v < 0 || end == lei)
-            return crest__rest_bad_param(res, "Last-Event-ID",
-                                         "Last-Event-ID: expected the id of an event of this feed (an integer)");
-        last_event = v;
-    }
+    if (lei && *lei && (crest__parse_int(lei, strlen(lei), &last_event) || last_event < 0))
+        return crest__rest_bad_param(res, "Last-Event-ID",
+                                     "Last-Event-ID: expected the id of an event of this feed (an integer)");
     unsigned max = mod->def->changes_subscribers ? mod->def->changes_subscribers : DEF_SUBSCRIBERS;
     int n = crest__changes_hub_count(req->worker);
     if (n < 0 || (unsigned)n >= max) {

@@ -384,6 +384,7 @@ typedef struct crest__changes_sub crest__changes_sub;
 struct crest__changes_sub {
     crest__changes_sub *prev, *next;
     void (*wake)(crest__changes_sub *s);
+    bool later;                   /* woken again on the loop's next turn (crest__changes_hub_later) */
 };
 /* Subscribers in the worker's hub; -1 when it has none (no loop, no feed). */
 int crest__changes_hub_count(crest__worker *w);
@@ -396,6 +397,9 @@ void crest__changes_count_events(crest_app *app, uint64_t n);
 /* The hub's wake-ups so far: a read begun after the n-th saw every commit
  * that caused it. */
 uint64_t crest__changes_hub_gen(crest__worker *w);
+/* Wakes s again on the loop's next turn: a subscriber that read its share
+ * of this one lets the loop serve others (and its stack unwind). */
+void crest__changes_hub_later(crest__worker *w, crest__changes_sub *s);
 /* A read of the log made for one subscriber, kept by the hub for the
  * others of the same key (module_changes.c: the same module, target and
  * headers, so the same rows visible and the same fields written): the
@@ -431,6 +435,7 @@ typedef struct crest__etag {
     const char *s;
     size_t n;
     bool weak;                    /* W/"..." */
+    bool gzip;                    /* it had the suffix */
 } crest__etag;
 typedef struct crest__etags {
     bool star;                    /* "*" */
@@ -444,8 +449,10 @@ typedef struct crest__etags {
 int crest__etag_parse(const char *s, crest__etags *out, const char **msg);
 /* 64-bit FNV-1a of n bytes. */
 uint64_t crest__etag_hash(const void *p, size_t n);
-/* The weak comparison of l with tag (a full tag, quotes included): true for "*". */
-bool crest__etag_weak_match(const crest__etags *l, const char *tag);
+/* The weak comparison of l with tag (a full tag, quotes included): true
+ * for "*". *gzip (when not NULL): whether the tag that matched had the
+ * "-gzip" suffix. */
+bool crest__etag_weak_match(const crest__etags *l, const char *tag, bool *gzip);
 /* The row part of one of crest's row tags ("<id>.<version hex>.<variant>"):
  * 0, or -1 when t is not of that form. */
 int crest__etag_row_part(const crest__etag *t, int64_t *id, int64_t *version);
@@ -466,14 +473,19 @@ void crest__rest_finish_tagged(crest_res *res, int rc);
  * body's body_len bytes. */
 void crest__rest_etag_row(const crest_rest_ctx *ctx, const crest__module *mod, const crest__rows *r, size_t i,
                           const crest__field_mask *mask, const char *body, size_t body_len, char *buf, size_t cap);
-/* If-Match of an update or delete of row id: *given when the header is
- * there; *out the versions the write must find (none: "*", any). 0; -1
- * answered: 428 when absent and mod requires it, 400 when malformed. */
+/* If-Match and If-None-Match of an update or delete of row id: *given
+ * when either is there; *out the versions the write must find and those
+ * it must not. 0; -1 answered: 428 when If-Match is absent and mod
+ * requires it, 400 when one is malformed. */
 int crest__rest_if_match(crest_rest_ctx *ctx, const crest__module *mod, int64_t id, bool *given,
                          crest__version_check *out);
+/* Row id is there (in scope; else 404) and, when c checks versions, at a
+ * version c allows (else 412): one read. 0, or -1 answered. */
+int crest__rest_row_check(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
+                          const crest__qnode *scope, const crest__version_check *c);
 /* A conditional write changed no row: 404 when row id is not there (in
  * scope), else 412. Always -1 (answered). */
 int crest__rest_if_match_failed(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
-                                const crest__qnode *scope);
+                                const crest__qnode *scope, const crest__version_check *c);
 
 #endif

@@ -23,7 +23,8 @@ typedef struct list_op {
     list_count count;
     bool sample, beyond;
     bool lookahead;               /* the page reads one row past it: whether more follow */
-    crest__cursor_scope cursor;   /* index: what its cursors are bound to */
+    crest__cursor_scope cursor;   /* index: what its cursors are bound to, */
+    bool scoped;                  /* once worked out (a cursor read, or the next page's made) */
     bool estimate;                /* total is the planner's estimate */
     int64_t offset, size, total;  /* the window (offset: rows skipped) */
     crest__embeds *embeds;        /* ?include=, or NULL */
@@ -59,6 +60,10 @@ static void list_write(void *p, crest__rows *r)
     /* The cursor of the next page: after the page's last row. */
     const char *next = NULL;
     if (!op->sample && more && n) {
+        if (!op->scoped && crest__rest_cursor_scope(op->ctx.req, op->ctx.res, mod, op->lp.order, &op->cursor)) {
+            crest__res_finish(op->ctx.res, -1);
+            return;
+        }
         next = crest__rest_cursor_make(op->ctx.req, &op->cursor, &op->lp, r, (size_t)(n > op->size ? op->size : n) - 1);
         if (!next || crest__rest_link_next(op->ctx.req, op->ctx.res, next)) {
             crest__res_finish(op->ctx.res, next ? -1 : crest__res_fail(op->ctx.res, CREST__E_OUT_OF_MEMORY, NULL));
@@ -202,9 +207,11 @@ int crest__rest_list(const crest_rest_ctx *ctx, crest__module *mod, crest__qnode
         return crest__res_fail(res, CREST__E_INVALID_CURSOR, "cursor cannot be used with %s: the cursor is the "
                                "position (page_size or limit sets the page's size)",
                                crest_req_has(req, "page") ? "page" : "offset");
-    if (!sample && (crest__rest_cursor_scope(req, res, mod, plan, &op->cursor) ||
-                    (cursor && crest__rest_cursor_read(req, res, &op->cursor, plan, cursor, &after))))
+    /* (the scope costs three digests: worked out when a cursor is read or made) */
+    if (cursor && (crest__rest_cursor_scope(req, res, mod, plan, &op->cursor) ||
+                   crest__rest_cursor_read(req, res, &op->cursor, plan, cursor, &after)))
         return -1;
+    op->scoped = cursor != NULL;
     if (after)
         offset = 0;
     /* Past the last row, or an offset beyond what SQLite counts: nothing. */

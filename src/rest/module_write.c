@@ -539,10 +539,11 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
     if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id) || crest__rest_embeds_parse(&ctx, mod, &e))
         return -1;
     const crest__model *m = mod->m;
-    /* If-Match (428, 400) first; 404 comes before validation (etag.c says the order). */
+    /* If-Match (428, 400) first; 404 and 412 come before validation (etag.c says the order). */
     bool cond;
     crest__version_check expect;
-    if (crest__rest_if_match(&ctx, mod, id, &cond, &expect) || crest__rest_row_visible(req, res, mod, id, scope))
+    if (crest__rest_if_match(&ctx, mod, id, &cond, &expect) ||
+        crest__rest_row_check(req, res, mod, id, scope, &expect))
         return -1;
     json_t *obj = unwrap(mod, req->json, mod->single_env);
     if (!json_is_object(obj))
@@ -565,10 +566,10 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
         nset += a.set[i];
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    /* The version check is in the write's own statement (with nothing to
-     * set, a statement that only counts the row at that version). */
+    /* The version check is in the write's own statement too (with nothing
+     * to set, no statement: the check above decided). */
     crest__update_plan up = {.m = m, .vals = a.v, .set = a.set, .id = id, .scope = scope, .expect = expect};
-    bool run = nset || cond;
+    bool run = nset > 0;
     if (run)
         crest__compile_update(&q, &up);
     int64_t changes = 1;
@@ -581,7 +582,7 @@ int crest__rest_op_update(crest_req *req, crest_res *res, void *ud)
     if (rc)
         return -1;
     if (!changes && cond)
-        return crest__rest_if_match_failed(req, res, mod, id, scope); /* 412, or 404: deleted meanwhile */
+        return crest__rest_if_match_failed(req, res, mod, id, scope, &expect); /* 412, or 404: deleted meanwhile */
     if (!changes)
         return crest__rest_not_found(res, mod); /* deleted meanwhile */
     return crest__rest_serve_one(&ctx, mod, id, NULL, mod->def->after_update, e);
@@ -600,9 +601,11 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     if (crest__rest_prologue(req, res, ud, &ctx, &mod, &scope, &id) ||
         crest__rest_if_match(&ctx, mod, id, &cond, &expect))
         return -1;
-    /* Only rows the client can see reach the hook. */
-    if (mod->def->before_delete &&
-        (crest__rest_row_visible(req, res, mod, id, scope) || mod->def->before_delete(&ctx, id) || res->is_error))
+    /* Only rows the client can see, at a version the preconditions allow,
+     * reach the hook. */
+    if ((cond || mod->def->before_delete) && crest__rest_row_check(req, res, mod, id, scope, &expect))
+        return -1;
+    if (mod->def->before_delete && (mod->def->before_delete(&ctx, id) || res->is_error))
         return -1;
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
@@ -615,7 +618,7 @@ int crest__rest_op_delete(crest_req *req, crest_res *res, void *ud)
     if (rc)
         return -1;
     if (!changes && cond)
-        return crest__rest_if_match_failed(req, res, mod, id, scope);
+        return crest__rest_if_match_failed(req, res, mod, id, scope, &expect);
     if (!changes)
         return crest__rest_not_found(res, mod);
     if (mod->def->after_delete && mod->def->after_delete(&ctx, id))

@@ -447,7 +447,8 @@ static int64_t sq_data_version(crest__store_worker *w)
         return -1;
     int64_t v = sqlite3_step(w->data_version) == SQLITE_ROW ? sqlite3_column_int64(w->data_version, 0) : -1;
     sqlite3_reset(w->data_version);
-    return v;
+    /* (both only grow: their sum moves when either does) */
+    return v < 0 ? -1 : v + (int64_t)sqlite3_total_changes64(w->conn.db);
 }
 
 /* Pool threads run handlers while the loop goes on using the worker's

@@ -333,11 +333,13 @@ typedef struct crest__store_vt {
      * and its hub hears its commits). */
     int (*listen)(crest__store_worker *w, const char *channel, crest__listen_cb cb, void *ud);
     /* The database's version as the worker's connection sees it: a number
-     * that differs from the last call's once another connection, of this
-     * process or another program, has committed to the database (SQLite's
-     * PRAGMA data_version: no read of any table). The worker's loop only;
-     * -1 when it cannot tell. NULL for a store that notifies instead
-     * (PostgreSQL: listen). */
+     * that differs from the last call's once any connection, the worker's
+     * own (a C handler's statements), another of this process or another
+     * program's, has written to the database (SQLite: PRAGMA data_version,
+     * which counts the other connections' commits, plus the worker
+     * connection's own changed rows; no read of any table). The worker's
+     * loop only; -1 when it cannot tell. NULL for a store that notifies
+     * instead (PostgreSQL: listen). */
     int64_t (*data_version)(crest__store_worker *w);
 } crest__store_vt;
 

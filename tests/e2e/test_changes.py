@@ -422,6 +422,52 @@ def test_last_event_id_just_before_the_logs_first_change_is_not_410(crest):
         assert [e["data"]["title"] for e in f.wait(2)] == ["a", "b"]
 
 
+def test_an_empty_conditional_update_logs_no_change(crest):
+    """Regression: PATCH {} with If-Match ran UPDATE ... SET crest_version =
+    crest_version, which the log's trigger took for an update: subscribers
+    got an `updated` event for a row nothing had changed."""
+    srv = crest(app())
+    r = srv.request("POST", "/tasks", json={"title": "a"})
+    with feed(srv) as f:
+        u = srv.request("PATCH", f"/tasks/{r.json()['id']}", json={}, headers={"If-Match": r.headers["etag"]})
+        assert u.status_code == 200 and u.headers["etag"] == r.headers["etag"]
+        srv.request("POST", "/tasks", json={"title": "b"})
+        ev = f.wait(1, 10)
+    assert [(e["event"], e["data"]["title"]) for e in ev] == [("created", "b")]
+
+
+def test_a_read_larger_than_the_buffer_reaches_a_reading_client(crest):
+    """Regression: a read of the log (up to 256 changes) was written as one
+    piece, refused when larger than the subscriber's buffer: a client that
+    reads was dropped, and again after each reconnect, never moving on. A
+    write with nothing queued now goes out whatever its size."""
+    srv = crest(app(", buffer: 16k"))
+    srv.request("POST", "/tasks", json=[{"title": "x" * 1000} for _ in range(100)])  # ~110 KB of events
+    with feed(srv, headers={"Last-Event-ID": "0"}) as f:
+        ev = f.wait(100, 15)
+    assert len(ev) == 100 and all(e["data"]["title"] == "x" * 1000 for e in ev)
+    assert metric(srv, "crest_changes_dropped_total") == 0
+
+
+def test_a_long_log_hidden_by_where_is_read_in_turns(crest):
+    """A subscriber resuming far back whose ?where= hides nearly every change
+    reads the log 16 statements (4,096 changes) in a row, then goes on at the
+    loop's next turn (on SQLite a read completes in place: it used to recurse
+    for as long as the log went on, holding the loop). It gets the visible
+    changes, and the server answers others meanwhile."""
+    srv = crest(app())
+    for _ in range(10):
+        srv.request("POST", "/tasks", json=[{"title": "hidden"} for _ in range(500)])
+    srv.request("POST", "/tasks", json={"title": "shown"})
+    where = quote(json.dumps({"title": "shown"}))
+    with feed(srv, f"/tasks/changes?where={where}", headers={"Last-Event-ID": "0"}) as f:
+        assert srv.get("/healthz").status_code == 200
+        ev = f.wait(1, 15)
+        srv.request("POST", "/tasks", json={"title": "shown"})
+        ev = f.wait(2, 10)
+    assert [e["data"]["title"] for e in ev] == ["shown", "shown"]
+
+
 def test_heartbeat(crest):
     srv = crest(app())
     with feed(srv) as f:

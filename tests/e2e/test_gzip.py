@@ -148,6 +148,26 @@ def test_if_none_match_never_gets_a_compressed_304(srv):
     assert r.header("content-encoding") is None and r.body == b""
 
 
+def test_304_of_a_gzipped_answer_says_its_etag(srv):
+    """Regression: a 304 to If-None-Match with a gzipped answer's tag said
+    the identity answer's ETag (no -gzip), which a cache cannot match to the
+    answer it stored (RFC 9110 15.4.5, RFC 9111 4.3.4). The 304 says the tag
+    the client matched: the gzipped answer's, or the identity one's."""
+    r = ask(srv, LIST, GZ)
+    t = r.header("etag")
+    assert t.startswith('"l') and t.endswith('-gzip"'), t
+    json.loads(assert_gzipped(r))
+    r = ask(srv, LIST, GZ + [("If-None-Match", t)])
+    assert r.status == 304 and r.header("etag") == t and r.body == b""
+    ident = t[:-len('-gzip"')] + '"'
+    assert ask(srv, LIST).header("etag") == ident
+    r = ask(srv, LIST, GZ + [("If-None-Match", ident)])
+    assert r.status == 304 and r.header("etag") == ident
+    # the gzipped tag from a client that no longer takes gzip: the identity answer's
+    r = ask(srv, LIST, [("If-None-Match", t)])
+    assert r.status == 304 and r.header("etag") == ident
+
+
 def test_cors_vary_is_merged(srv):
     r = ask(srv, LIST, GZ + [("Origin", "https://app.example.com")])
     assert r.header("access-control-allow-origin") == "https://app.example.com"

@@ -364,9 +364,9 @@ static void native_gives_a_handle(void **state)
 }
 
 /* What a change feed's hub watches for other programs' writes: the version
- * moves once another connection commits, and only then. A store without it
- * tells commits by listening. */
-static void data_version_moves_when_another_connection_commits(void **state)
+ * moves once another connection commits, or the worker's own writes, and
+ * only then. A store without it tells commits by listening. */
+static void data_version_moves_when_a_connection_writes(void **state)
 {
     (void)state;
     if (!T.vt->data_version) {
@@ -383,6 +383,15 @@ static void data_version_moves_when_another_connection_commits(void **state)
     int64_t v2 = T.vt->data_version(w);
     assert_true(v2 >= 0 && v2 != v1);
     assert_i64_eq(T.vt->data_version(w), v2);
+    /* Regression: the worker connection's own writes (a C handler's
+     * crest_query on the loop) did not move it (PRAGMA data_version counts
+     * other connections only). */
+    crest__sess *ss = sess_on(T.s, w, 0, NULL);
+    crest__val v7[] = {vint(7), vtext("seven")};
+    sess_ok(ss, P("INSERT INTO t (id, name) VALUES (?, ?)"), v7, 2, 0);
+    T.vt->sess_end(ss, NULL);
+    int64_t v3 = T.vt->data_version(w);
+    assert_true(v3 >= 0 && v3 != v2);
     worker_done(w);
 }
 
@@ -402,7 +411,7 @@ int main(void)
         CT(each_run_of_a_statement_counts_and_the_stores_own_do_not),
         CT(write_begin_and_end_commit_durably),
         CT(native_gives_a_handle),
-        CT(data_version_moves_when_another_connection_commits),
+        CT(data_version_moves_when_a_connection_writes),
     };
     return contract_run("store contract (sessions)", tests, COUNT_OF(tests));
 }
