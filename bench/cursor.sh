@@ -21,21 +21,12 @@ export CREST_BENCH_CURSOR_FILE="$TMP/cursor-query.txt"
 # cursor_pageN or cursor_nextN).
 check_cursor() {
   # shellcheck disable=SC2154 # scen: measure's local
-  python3 - "$2" "$3" "$scen" "$CREST_BENCH_CURSOR_FILE" <<'PY'
-import http.client, json, re, sys
+  PYTHONPATH="$HERE" python3 - "$2" "$3" "$scen" "$CREST_BENCH_CURSOR_FILE" <<'PY'
+import re, sys
+from benchhttp import Client
 port, path, scen, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 n = int(re.search(r"(\d+)$", scen).group(1))
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-
-def get(p):
-    c.request("GET", p)
-    r = c.getresponse()
-    body = r.read().decode()
-    if r.status != 200:
-        sys.exit(f"GET {p}: {r.status} {body[:200]}")
-    return json.loads(body)
-
+get = Client(port, timeout=30).json
 
 by_page = get(f"{path}&page={n}")
 cursor = get(f"{path}&page={n - 1}")["meta"]["next_cursor"]

@@ -12,16 +12,16 @@
 # answers 200 with an ETag, the same again, and 304 without a body when
 # If-None-Match names it; a stale tag gives the 200 again.
 check_etag() {
-  python3 - "$2" "$3" <<'PYEOF'
-import http.client, sys
+  PYTHONPATH="$HERE" python3 - "$2" "$3" <<'PYEOF'
+import sys
+from benchhttp import Client
 port, path = int(sys.argv[1]), sys.argv[2]
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c = Client(port)
 
 
 def get(headers=None):
-    c.request("GET", path, headers=headers or {})
-    r = c.getresponse()
-    return r.status, r.getheader("ETag"), r.read()
+    status, h, body = c.raw(path, headers)
+    return status, h.get("ETag"), body
 
 
 st, tag, body = get()

@@ -37,16 +37,14 @@ start_crest_tasks_gz6() { crest_serve_tasks crest_tasks_gz6 "$1" "$(gzip_app 6)"
 # body (the baseline is not asked for gzip under load: its bytes are shown only).
 check_gzip() {
   local line
-  line=$(python3 - "$2" "$3" "${SERVER_WRK_HEADER[$1]:-}" <<'EOF'
-import gzip, http.client, sys
+  line=$(PYTHONPATH="$HERE" python3 - "$2" "$3" "${SERVER_WRK_HEADER[$1]:-}" <<'EOF'
+import gzip, sys
+from benchhttp import Client
 port, path, want = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 def get(headers):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    c.request("GET", path, headers=headers)
-    r = c.getresponse()
-    body = r.read()
-    assert r.status == 200, (r.status, body[:200])
-    return r.getheader("Content-Encoding"), body
+    status, h, body = Client(port).raw(path, headers)
+    assert status == 200, (status, body[:200])
+    return h.get("Content-Encoding"), body
 enc, plain = get({})
 assert enc is None, enc
 enc, gz = get({"Accept-Encoding": "gzip"})

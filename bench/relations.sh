@@ -86,26 +86,17 @@ people_meta() {
 # (report.py judges them).
 check_relations() {
   # shellcheck disable=SC2154 # run and scen: measure's locals
-  python3 - "$2" "$3" "$RAW" "$run" "$scen" "$1" "$PEOPLE_ROWS" "$PEOPLE_COMPUTERS" <<'EOF'
-import http.client, json, random, re, sys, urllib.parse
+  PYTHONPATH="$HERE" python3 - "$2" "$3" "$RAW" "$run" "$scen" "$1" "$PEOPLE_ROWS" "$PEOPLE_COMPUTERS" <<'EOF'
+import json, random, re, sys, urllib.parse
+from benchhttp import Client
 port, path, raw, run, scen, server = int(sys.argv[1]), *sys.argv[2:7]
 people, per = int(sys.argv[7]), int(sys.argv[8])
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-
-
-def get(p):
-    c.request("GET", p)
-    r = c.getresponse()
-    body = r.read().decode()
-    if r.status != 200:
-        sys.exit(f"GET {p}: {r.status} {body[:200]}")
-    return json.loads(body)
+c = Client(port)
+get = c.json
 
 
 def statements():
-    c.request("GET", "/metrics")
-    r = c.getresponse()
-    m = re.search(r"^crest_db_statements_total (\d+)$", r.read().decode(), re.M)
+    m = re.search(r"^crest_db_statements_total (\d+)$", c.raw("/metrics")[2].decode(), re.M)
     if not m:
         sys.exit("/metrics has no crest_db_statements_total")
     return int(m.group(1))

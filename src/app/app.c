@@ -202,6 +202,7 @@ const char *crest_app_pid_file(const crest_app *app) { return app->pid_file; }
 
 int crest_app_set_metrics(crest_app *app, bool on, const char *permission)
 {
+    crest__app_made_in_c(app);
     char *p = permission ? strdup(permission) : NULL;
     if (permission && !p)
         return CREST_ENOMEM;
@@ -213,6 +214,7 @@ int crest_app_set_metrics(crest_app *app, bool on, const char *permission)
 
 int crest_app_set_compression(crest_app *app, bool on, size_t min_bytes, int level)
 {
+    crest__app_made_in_c(app);
     if (level < 1 || level > 9)
         return CREST_EINVAL;
     app->compress_off = !on;
@@ -297,6 +299,7 @@ int crest_app_set_database(crest_app *app, const char *url)
 
 int crest_app_add_startup_sql(crest_app *app, const char *sql)
 {
+    crest__app_made_in_c(app);
     if (!sql)
         return CREST_EINVAL;
     size_t old = app->startup_sql ? strlen(app->startup_sql) : 0, n = strlen(sql);
@@ -312,6 +315,7 @@ int crest_app_add_startup_sql(crest_app *app, const char *sql)
 
 int crest_app_set_api_prefix(crest_app *app, const char *prefix)
 {
+    crest__app_made_in_c(app);
     if (!prefix)
         return CREST_EINVAL;
     size_t n = strlen(prefix);
@@ -439,15 +443,13 @@ static int add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, cres
 
 int crest_app_add_endpoint(crest_app *app, const crest_endpoint *ep, void *ud, crest_error *err)
 {
-    if (!app->loading)
-        app->c_endpoints = true; /* a reload of the app file could not give it back */
+    crest__app_made_in_c(app);
     return add_endpoint(app, ep, ud, NULL, false, err);
 }
 
 int crest_app_add_endpoints(crest_app *app, const crest_endpoint *eps, size_t n, void *ud, crest_error *err)
 {
-    if (!app->loading)
-        app->c_endpoints = true;
+    crest__app_made_in_c(app);
     for (size_t i = 0; i < n; i++) {
         int rc = add_endpoint(app, &eps[i], ud, NULL, false, err);
         if (rc)
@@ -769,6 +771,7 @@ int crest_res_error(crest_res *res, int status, const char *code, const char *fm
 
 int crest_app_add_cors_origin(crest_app *app, const char *origin)
 {
+    crest__app_made_in_c(app);
     if (!origin || !*origin || strpbrk(origin, "\r\n ,"))
         return CREST_EINVAL;
     char **o = realloc(app->cors_origins, (app->ncors + 1) * sizeof *o);
@@ -785,6 +788,7 @@ int crest_app_add_cors_origin(crest_app *app, const char *origin)
 
 int crest_app_set_cors(crest_app *app, const char *headers, unsigned max_age_s, bool credentials)
 {
+    crest__app_made_in_c(app);
     if (headers && strpbrk(headers, "\r\n"))
         return CREST_EINVAL;
     char *h = headers ? strdup(headers) : NULL;

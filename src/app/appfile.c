@@ -119,26 +119,39 @@ int crest__af_get_size(crest__loader *L, const ynode *n, const char *where, size
 }
 
 /* "10s", "500ms", "2m", "30000" (ms) → milliseconds. */
+int crest__af_duration_ms(const char *text, double *ms, const char **unit)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || errno || v < 0 || !isfinite(v))
+        return -1;
+    while (*end == ' ')
+        end++;
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"min", 60000}, {"h", 3600000}, {"d", 86400000}};
+    for (size_t i = 0; i < CREST_ARRAY_LEN(units); i++)
+        if (!strcmp(end, units[i].unit)) {
+            *ms = v * units[i].ms;
+            return 0;
+        }
+    *unit = end;
+    return -2;
+}
+
 int crest__af_get_duration(crest__loader *L, const ynode *n, const char *where, unsigned *out)
 {
     if (crest__af_want_scalar(L, n, where))
         return CREST_ECONFIG;
-    char *end;
-    errno = 0;
-    double v = strtod(n->str, &end);
-    if (end == n->str || errno || v < 0 || !isfinite(v))
-        return crest__af_bad(L, n, "%s: expected a duration such as 10s or 500ms, found '%s'", where, n->str);
-    while (*end == ' ')
-        end++;
     double ms;
-    if (!*end || !strcmp(end, "ms"))
-        ms = v;
-    else if (!strcmp(end, "s"))
-        ms = v * 1000;
-    else if (!strcmp(end, "m") || !strcmp(end, "min"))
-        ms = v * 60000;
-    else
-        return crest__af_bad(L, n, "%s: unknown time unit '%s' (use ms, s or m)", where, end);
+    const char *unit;
+    int rc = crest__af_duration_ms(n->str, &ms, &unit);
+    if (rc == -1)
+        return crest__af_bad(L, n, "%s: expected a duration such as 10s or 500ms, found '%s'", where, n->str);
+    if (rc)
+        return crest__af_bad(L, n, "%s: unknown time unit '%s' (use ms, s, m, h or d)", where, unit);
     if (ms > 86400000.0)
         return crest__af_bad(L, n, "%s: longer than a day", where);
     *out = (unsigned)ms;

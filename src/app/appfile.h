@@ -26,8 +26,13 @@ int crest__af_get_bool(crest__loader *L, const ynode *n, const char *where, bool
 int crest__af_get_number(crest__loader *L, const ynode *n, const char *where, double *out);
 /* "8KiB", "1 MiB", "1048576" → bytes. */
 int crest__af_get_size(crest__loader *L, const ynode *n, const char *where, size_t *out);
-/* "10s", "500ms", "2m", "30000" (ms) → milliseconds. */
+/* "10s", "500ms", "2m", "30000" (ms) → milliseconds, at most a day. */
 int crest__af_get_duration(crest__loader *L, const ynode *n, const char *where, unsigned *out);
+/* The duration text (ms, s, m or min, h, d; a bare number is ms) into
+ * *ms, any length: the parser of crest__af_get_duration and of the longer
+ * periods (a change feed's retention, idempotency keys' expiry). 0; -1 not
+ * a number; -2 an unknown unit (*unit: where it starts). */
+int crest__af_duration_ms(const char *text, double *ms, const char **unit);
 /* Fails on any key of map not in allowed (NULL-terminated). */
 int crest__af_check_keys(crest__loader *L, const ynode *map, const char *where, const char *const *allowed);
 

@@ -1,6 +1,5 @@
 /* appfile_rest.c — the app file's models and REST modules (`models:`,
  * `modules:`): they build the C API's definitions, in the loader's arena. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,16 +323,14 @@ static int period_s(crest__loader *L, const ynode *n, const char *where, unsigne
 {
     if (crest__af_want_scalar(L, n, where))
         return CREST_ECONFIG;
-    char *end;
-    errno = 0;
-    double v = strtod(n->str, &end);
-    double unit = !strcmp(end, "s") ? 1 : !strcmp(end, "m") || !strcmp(end, "min") ? 60 : !strcmp(end, "h") ? 3600
-                                                                                         : !strcmp(end, "d") ? 86400
-                                                                                                             : 0;
-    if (end == n->str || errno || !isfinite(v) || !unit || v * unit < 1 || v * unit > 365.0 * 86400)
+    double ms;
+    const char *unit;
+    size_t len = strlen(n->str);
+    bool bare = len && n->str[len - 1] >= '0' && n->str[len - 1] <= '9'; /* (ms would surprise here: a unit is asked for) */
+    if (bare || crest__af_duration_ms(n->str, &ms, &unit) || ms < 1000 || ms > 365.0 * 86400000)
         return crest__af_bad(L, n, "%s: expected a duration from 1s to 365d such as 90s, 30m, 24h or 7d, found '%s'",
                              where, n->str);
-    *out = (unsigned)(v * unit);
+    *out = (unsigned)(ms / 1000);
     return 0;
 }
 

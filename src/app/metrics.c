@@ -157,6 +157,13 @@ static int attach(crest_app *app, crest__metrics *m)
     return 0;
 }
 
+static void block_free(crest__metrics_block *b)
+{
+    for (unsigned c = 0; c < MAX_CHUNKS; c++)
+        free(atomic_load_explicit(&b->chunks[c], memory_order_relaxed));
+    free(b);
+}
+
 int crest__metrics_worker_init(crest_app *app, crest__worker *w)
 {
     if (!app->metrics_on)
@@ -183,9 +190,7 @@ int crest__metrics_worker_init(crest_app *app, crest__worker *w)
     }
     pthread_mutex_unlock(&app->metrics->lock);
     if (rc) {
-        for (unsigned c = 0; c < MAX_CHUNKS; c++)
-            free(atomic_load_explicit(&b->chunks[c], memory_order_relaxed));
-        free(b);
+        block_free(b);
         return rc;
     }
     w->aw.metrics = b;
@@ -203,13 +208,6 @@ int crest__metrics_share(crest_app *from, crest_app *to)
     atomic_fetch_add(&from->metrics->refs, 1);
     to->metrics = from->metrics;
     return 0;
-}
-
-static void block_free(crest__metrics_block *b)
-{
-    for (unsigned c = 0; c < MAX_CHUNKS; c++)
-        free(atomic_load_explicit(&b->chunks[c], memory_order_relaxed));
-    free(b);
 }
 
 void crest__metrics_worker_dispose(crest__worker *w)

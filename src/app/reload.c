@@ -177,8 +177,8 @@ int crest__app_reload(crest_app *base, crest_app *cur, crest_app **out, char **l
     *out = NULL;
     *line = NULL;
     const char *why = !base->app_file   ? "the app was not read from an app file: there is nothing to re-read"
-                      : base->c_endpoints ? "the app has endpoints or models made in C, which a reload of its "
-                                            "app file could not give back"
+                      : base->c_made ? "the app has endpoints, models, modules or settings made in C, which a "
+                                       "reload of its app file could not give back"
                                           : NULL;
     if (why) {
         *line = log_line("reload_ignored", json_pack("{s:s,s:s}", "signal", "SIGHUP", "reason", why));

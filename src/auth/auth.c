@@ -159,6 +159,7 @@ void crest__auth_free(crest__auth *a)
 
 int crest_app_set_jwt(crest_app *app, const crest_jwt_config *cfg, crest_error *err)
 {
+    crest__app_made_in_c(app);
     if (!cfg || !cfg->algorithms)
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "auth.jwt: pin the algorithms (HS256, HS384, HS512)");
     crest__auth *a = calloc(1, sizeof *a);
@@ -234,6 +235,7 @@ static int hexval(char c)
 int crest_app_add_api_key(crest_app *app, const char *id, const char *sha256_hex, const char *permissions, bool revoked,
                           crest_error *err)
 {
+    crest__app_made_in_c(app);
     if (!id || !*id || !sha256_hex || strlen(sha256_hex) != 64)
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "API key %s: expected an id and 64 hex digits of SHA-256",
                                 id ? id : "(null)");

@@ -141,6 +141,7 @@ int crest__ratelimits_init(crest_app *app)
 
 int crest_app_set_rate_limit(crest_app *app, const char *limit)
 {
+    crest__app_made_in_c(app);
     crest__rate r;
     if (!limit || crest__rate_parse(limit, &r))
         return CREST_EINVAL;

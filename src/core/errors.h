@@ -37,12 +37,13 @@ typedef enum crest__ecode {
     /* conditional requests (If-Match) */
     CREST__E_PRECONDITION_FAILED,
     CREST__E_PRECONDITION_REQUIRED,
-    /* auth and rate limits */
+    /* auth and rate limits; a change feed's resume point past the log */
     CREST__E_UNAUTHORIZED,
     CREST__E_FORBIDDEN,
     CREST__E_RATE_LIMITED,
     CREST__E_CHANGES_EXPIRED,
-    /* the database (src/app/dberror.c maps the store's kinds to these) */
+    /* the database (src/req/dberror.c maps the store's kinds to these;
+     * the idempotency keys' are src/rest/module_idem.c's) */
     CREST__E_CONFLICT,
     CREST__E_MISSING_REFERENCE,
     CREST__E_STILL_REFERENCED,

@@ -34,6 +34,7 @@ static int set_str(char **slot, const char *v)
 
 int crest_app_set_info(crest_app *app, const char *title, const char *version, const char *description)
 {
+    crest__app_made_in_c(app);
     if (set_str(&app->info_title, title) || set_str(&app->info_version, version) ||
         set_str(&app->info_description, description))
         return CREST_ENOMEM;
@@ -42,6 +43,7 @@ int crest_app_set_info(crest_app *app, const char *title, const char *version, c
 
 int crest_app_add_server(crest_app *app, const char *url, const char *description)
 {
+    crest__app_made_in_c(app);
     if (!url || !*url)
         return CREST_EINVAL;
     char **s = realloc(app->servers, (app->nservers + 1) * sizeof *s);
@@ -60,9 +62,17 @@ int crest_app_add_server(crest_app *app, const char *url, const char *descriptio
     return 0;
 }
 
-void crest_app_set_openapi_30(crest_app *app, bool on) { app->openapi_30 = on; }
+void crest_app_set_openapi_30(crest_app *app, bool on)
+{
+    crest__app_made_in_c(app);
+    app->openapi_30 = on;
+}
 bool crest_app_openapi_30(const crest_app *app) { return app->openapi_30; }
-void crest_app_set_docs(crest_app *app, bool on) { app->docs_off = !on; }
+void crest_app_set_docs(crest_app *app, bool on)
+{
+    crest__app_made_in_c(app);
+    app->docs_off = !on;
+}
 
 /* ---- shared writers ---- */
 

@@ -82,10 +82,11 @@ struct crest_app {
     bool loaded_from_file;
     char *source_name;           /* the app file, for messages */
     /* Hot reload (src/app/reload.c): the file crest_app_load_file read (NULL: the app was not read from
-     * a file, so SIGHUP has nothing to re-read); endpoints added in C outside the loader (a reload could
-     * not give them back); the pid file written while serving (pid_file: or --pid-file). */
+     * a file, so SIGHUP has nothing to re-read); what C made outside the loader: endpoints, models,
+     * modules, or settings a reload re-reads from the file (crest__app_made_in_c: a reload could not
+     * give them back); the pid file written while serving (pid_file: or --pid-file). */
     char *app_file;
-    bool loading, c_endpoints;
+    bool loading, c_made;
     char *pid_file;
     /* An app made by a reload borrows from the app first served (which outlives it): the store, the
      * metrics (shared, refcounted), the rate limits' buckets (so a reload does not refill them) and,
@@ -265,6 +266,16 @@ struct crest_req {
     bool in_route_txn;           /* a write route holds a transaction around its handler (an idempotent
                                     create): the handler's own transaction is that one */
 };
+
+/* A public setter or adder ran outside the app file's loader: what it did
+ * is the C program's, which a reload of the file could not give back (the
+ * settings a reload keeps from the running app, listen, workers, database,
+ * TLS, pid file and access log, do not count). */
+static inline void crest__app_made_in_c(crest_app *app)
+{
+    if (!app->loading)
+        app->c_made = true;
+}
 
 struct crest_res {
     crest__arena *arena;         /* the request's */

@@ -249,8 +249,7 @@ static int rel_names_check(const crest__model *m, crest_error *err)
 
 int crest_app_add_model(crest_app *app, const crest_model_def *def, crest_error *err)
 {
-    if (!app->loading)
-        app->c_endpoints = true; /* made in C: a reload of the app file could not give it back */
+    crest__app_made_in_c(app);
     if (!def || !def->name || !def->fields)
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "a model needs a name and fields");
     if (!ident_ok(def->name))

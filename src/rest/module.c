@@ -213,6 +213,10 @@ static const struct {
       .description = "the row's ETag as the client last read it (\"*\": any version; a list: any of them; strong "
                      "comparison of the row version): when the row has changed since, 412 and nothing is written"},
      K(RT_UPDATE) | K(RT_PATCH) | K(RT_DELETE)},
+    {{"If-None-Match", CREST_IN_HEADER, CREST_T_STRING,
+      .description = "ETags of versions the row must not be at (weak comparison; \"*\": the row must not exist): "
+                     "when the row is at one of them, 412 and nothing is written"},
+     K(RT_UPDATE) | K(RT_PATCH) | K(RT_DELETE)},
 };
 
 /* Fills r->params: the path parameter, then the query parameters of its kind. */
@@ -432,6 +436,7 @@ static bool path_ok(const char *p)
 
 int crest_app_add_module(crest_app *app, const crest_module_def *def, crest_error *err)
 {
+    crest__app_made_in_c(app);
     if (!def || !def->name || !def->model)
         return crest__error_set(err, CREST_EINVAL, NULL, 0, "a module needs a name and a model");
     crest__model *m = crest__app_model(app, def->model);

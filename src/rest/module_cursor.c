@@ -187,6 +187,33 @@ static char *b64_encode(crest__arena *a, const unsigned char *p, size_t n)
     return o;
 }
 
+/* base64url (no padding) s into out (cap bytes); its length, or -1 when
+ * s is not such text. Looser than crest__base64url_decode on purpose: the
+ * spare bits of the last character are not judged here, so that a cut or
+ * altered cursor is told as such by its MAC, not as not base64url. */
+static long b64_decode(const char *s, unsigned char *out, size_t cap)
+{
+    size_t n = strlen(s), o = 0;
+    if (n % 4 == 1)
+        return -1;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *c = memchr(b64, s[i], 64);
+        if (!c || !s[i])
+            return -1;
+        acc = acc << 6 | (uint32_t)(c - b64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap)
+                return -1;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (long)o; /* (spare bits of the last character are ignored: the MAC judges the bytes) */
+}
+
 static int put_u64(crest__buf *b, uint64_t v)
 {
     unsigned char t[8];
@@ -291,8 +318,9 @@ int crest__rest_cursor_read(crest_req *req, crest_res *res, const crest__cursor_
 {
     size_t tn = strlen(text);
     unsigned char *raw = tn <= CURSOR_MAX_TEXT ? crest__arena_alloc(req->arena, tn) : NULL;
-    size_t n = 0;
-    if (!tn || !raw || crest__base64url_decode(text, tn, raw, &n))
+    long sn = raw ? b64_decode(text, raw, tn) : -1;
+    size_t n = sn < 0 ? 0 : (size_t)sn;
+    if (!tn || tn > CURSOR_MAX_TEXT || sn < 0)
         return crest__res_fail(res, CREST__E_INVALID_CURSOR,
                                "cursor: not a cursor of crest's (not base64url text of at most %d characters)",
                                CURSOR_MAX_TEXT);

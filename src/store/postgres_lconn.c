@@ -186,6 +186,7 @@ void crest__pg_drop(pg_lconn *lc, crest__dberr_kind kind, const char *why)
     else if (crest__pg_pool_down(w))
         crest__pg_fail_queue(w, "the database cannot be reached");
 }
+
 static void continue_connect(pg_lconn *lc);
 
 static void on_poll(uv_poll_t *h, int status, int events)

@@ -39,7 +39,8 @@
  * This file is the sessions' side: taking a connection, the worker's queue,
  * the worker itself. postgres_lconn.c keeps each connection up,
  * postgres_segment.c sends the segments and reads their results
- * (postgres_loop.h). */
+ * (postgres_loop.h). A worker with change feed subscribers also keeps one
+ * more connection outside the pool, listening (postgres_listen.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,6 +182,7 @@ static void qtimer_cb(uv_timer_t *t)
     if (next)
         uv_timer_start(&w->qtimer, qtimer_cb, (next - now) / 1000 + 1, 0);
 }
+
 /* lc's ops are all answered and nobody holds it: it serves the queue. */
 void crest__pg_release(pg_lconn *lc)
 {
@@ -220,6 +222,7 @@ void crest__pg_serve_queue(crest__store_worker *w)
     if (!w->qhead)
         uv_timer_stop(&w->qtimer);
 }
+
 /* ---- sessions ---- */
 
 crest__store_worker *crest__pg_loop_worker(crest__store_worker *w) { return w && w->loop ? w : NULL; }

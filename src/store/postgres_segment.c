@@ -163,6 +163,7 @@ void crest__pg_send_calls(pg_lconn *lc)
     else
         crest__pg_flush_out(lc);
 }
+
 /* ---- reading ---- */
 
 static bool stale_statement(const PGresult *res)
@@ -264,7 +265,7 @@ static void end_segment(pg_lconn *lc, pg_call *call)
     if (!lc->n) {
         uv_timer_stop(&lc->timer);
         lc->cancel_sent = 0;
-        if (!lc->owner)
+        if (!lc->owner && !lc->listener) /* (the listener is no pool connection: nothing to give back) */
             crest__pg_release(lc);
     }
 }

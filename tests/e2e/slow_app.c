@@ -15,9 +15,12 @@
  * SLOW_APP_SLOW_CREATES=MODEL too, a REST module `slow` at /slow over that
  * model (a string field `title`), with idempotency on, whose creates of a
  * row titled "slow" sleep 2 s in before_create (test_idempotency.py's
- * concurrent duplicate), on the thread pool inside the write unit.
+ * concurrent duplicate), on the thread pool inside the write unit. With
+ * SLOW_APP_RATE_LIMIT=LIMIT it sets that rate limit after the file, and
+ * adds no handlers: a C program that changes a setting of its app file.
  *
  * Usage: slow_app [--listen HOST:PORT] [--workers N]; every sleep is capped at 10 s. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -104,7 +107,12 @@ int main(int argc, char **argv)
         crest_error_print(&err, "slow_app");
         return 1;
     }
-    if (crest_app_add_endpoints(app, endpoints, sizeof endpoints / sizeof endpoints[0], NULL, &err)) {
+    const char *rate = getenv("SLOW_APP_RATE_LIMIT");
+    if (rate && crest_app_set_rate_limit(app, rate)) {
+        fprintf(stderr, "slow_app: bad SLOW_APP_RATE_LIMIT\n");
+        return 1;
+    }
+    if (!rate && crest_app_add_endpoints(app, endpoints, sizeof endpoints / sizeof endpoints[0], NULL, &err)) {
         crest_error_print(&err, "slow_app");
         return 1;
     }

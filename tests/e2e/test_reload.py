@@ -556,10 +556,26 @@ def test_sighup_with_an_app_file_and_endpoints_made_in_c_is_ignored(slow_app, tm
     s = slow_app(env={"SLOW_APP_FILE": str(app)})
     s.signal(signal.SIGHUP)
     ev = s.wait_for_line(lambda e: e.get("event") == "reload_ignored")
-    assert ev["reason"] == ("the app has endpoints or models made in C, which a reload of its app file could not "
-                            "give back")
+    assert ev["reason"] == ("the app has endpoints, models, modules or settings made in C, which a reload of its "
+                            "app file could not give back")
     assert s.get("/quick").json() == {"ok": True}
     assert s.get("/extra").json() == {"one": 1}
+
+
+def test_sighup_with_a_setting_made_in_c_is_ignored(slow_app, tmp_path):
+    """Regression: only endpoints and models made in C stopped a reload, so
+    a setting a C program made after loading its file (a rate limit here;
+    auth, CORS, compression alike) was silently dropped by SIGHUP."""
+    app = tmp_path / "extra.yaml"
+    app.write_text("endpoints:\n  - path: /extra\n    sql: SELECT 1 AS one\n    returns: one\ndatabase: sqlite:extra.db\n")
+    s = slow_app(env={"SLOW_APP_FILE": str(app), "SLOW_APP_RATE_LIMIT": "2/1h"})
+    codes = [s.get("/extra").status_code for _ in range(3)]
+    assert codes[0] == 200 and codes[-1] == 429, codes
+    s.signal(signal.SIGHUP)
+    ev = s.wait_for_line(lambda e: e.get("event") == "reload_ignored")
+    assert ev["reason"] == ("the app has endpoints, models, modules or settings made in C, which a reload of its "
+                            "app file could not give back")
+    assert s.get("/extra").status_code == 429  # the C program's limit still holds
 
 
 GZIP_APP = """\
