@@ -342,18 +342,12 @@ static bool has_version(const int64_t *v, unsigned n, int64_t version)
 int crest__rest_row_check(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
                           const crest__qnode *scope, const crest__version_check *c)
 {
-    if (!c->n && !c->nn && !c->none_star)
-        return crest__rest_row_visible(req, res, mod, id, scope);
-    crest__sql q;
-    crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__read_plan p = {.proj = crest__rest_proj(mod), .id = id, .scope = scope, .version_only = true};
-    crest__compile_read(&q, &p);
-    crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
-    crest__sql_dispose(&q);
-    if (!r)
-        return -1;
-    if (!r->nrows)
-        return crest__rest_not_found(res, mod);
+    bool versions = c->n || c->nn || c->none_star;
+    crest__rows *r;
+    if (crest__rest_row_read(req, res, mod, id, scope, versions, &r))
+        return -1; /* 404, or the database's error */
+    if (!versions)
+        return 0;
     const crest__cell *vc = crest__rows_cell(r, 0, 0);
     int64_t version = vc->k == CREST__V_INT ? vc->v.i : -1;
     if (c->n && !has_version(c->v, c->n, version))

@@ -267,6 +267,11 @@ int crest__rest_not_found(crest_res *res, const crest__module *mod);
 /* Compiles the read of row `id` of mod (its columns, then its version)
  * within scope into q. */
 void crest__rest_select_by_id(crest__sql *q, const crest__module *mod, int64_t id, const crest__qnode *scope);
+/* One read of row id in scope (404 when it is not there: answered, -1):
+ * whether it is (SELECT 1), or its version (version: the one cell of *out,
+ * the preconditions of a write, etag.c). out may be NULL. */
+int crest__rest_row_read(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
+                         const crest__qnode *scope, bool version, crest__rows **out);
 /* 0 when row `id` is in scope; otherwise answered (404, or the database's error), -1. */
 int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
                             const crest__qnode *scope);

@@ -657,20 +657,31 @@ void crest__rest_select_by_id(crest__sql *q, const crest__module *mod, int64_t i
     crest__compile_read(q, &p);
 }
 
-/* 0 when row `id` is in scope; otherwise the request is answered (404, or
- * the database's error) and -1 returned. */
-int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
-                            const crest__qnode *scope)
+int crest__rest_row_read(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
+                         const crest__qnode *scope, bool version, crest__rows **out)
 {
     crest__sql q;
     crest__sql_init(&q, req->arena, crest__app_dialect(req->app));
-    crest__read_plan p = {.proj = crest__rest_proj(mod), .id = id, .scope = scope, .exists_only = true};
+    crest__read_plan p = {.proj = crest__rest_proj(mod), .id = id, .scope = scope, .exists_only = !version,
+                          .version_only = version};
     crest__compile_read(&q, &p);
     crest__rows *r = crest__rest_query(req, res, &q, CREST__QF_READ, NULL);
     crest__sql_dispose(&q);
     if (!r)
         return -1;
-    return r->nrows ? 0 : crest__rest_not_found(res, mod);
+    if (!r->nrows)
+        return crest__rest_not_found(res, mod);
+    if (out)
+        *out = r;
+    return 0;
+}
+
+/* 0 when row `id` is in scope; otherwise the request is answered (404, or
+ * the database's error) and -1 returned. */
+int crest__rest_row_visible(crest_req *req, crest_res *res, const crest__module *mod, int64_t id,
+                            const crest__qnode *scope)
+{
+    return crest__rest_row_read(req, res, mod, id, scope, false, NULL);
 }
 
 void crest__rest_meta(const crest_rest_ctx *ctx, const crest__module *mod, crest_json *w, int64_t total, bool has_total,

@@ -57,21 +57,31 @@ def wait_for_event(s, name, timeout):
     return False
 
 
-def test_sigterm_drains_in_flight_request(crest):
+def slow_count_then_sigterm(crest, c_holder, request_id, n=SLOW_N):
+    """A server with the slow count (of n) in flight on a connection (put in
+    c_holder, for the caller to close) when SIGTERM is sent; (server, when)."""
     s = crest(SLOW_APP.format(drain=f"{DRAIN_S}s"))
     c = s.raw(timeout=60)
+    c_holder.append(c)
+    c.send(http_request("GET", f"/count?n={n}", [("X-Request-Id", request_id)]))
+    time.sleep(0.3)
+    s.signal(signal.SIGTERM)
+    return s, time.monotonic()
+
+
+def test_sigterm_drains_in_flight_request(crest):
+    held = []
     try:
-        c.send(http_request("GET", f"/count?n={SLOW_N}", [("X-Request-Id", "slow-one")]))
-        time.sleep(0.3)
-        s.signal(signal.SIGTERM)
-        sent = time.monotonic()
+        s, sent = slow_count_then_sigterm(crest, held, "slow-one")
+        c = held[0]
         r = c.read_response(timeout=60)
         assert r.status == 200, r
         assert r.json() == {"n": SLOW_N}
         assert r.header("x-request-id") == "slow-one"
         assert c.closed_by_peer(DRAIN_S)
     finally:
-        c.close()
+        for c in held:
+            c.close()
     rc = s.wait_exit(timeout=DRAIN_S + 5)
     assert rc == 0, (rc, s.stderr_text())
     ev = s.events()
@@ -90,15 +100,14 @@ def test_client_gone_mid_statement_while_draining_frees_its_request(crest):
     statement runs during a drain left the request's state behind: the worker
     stopped once its last connection closed, before the cancelled statement
     came back. The worker now waits for it; the sanitizer pass sees the leak."""
-    s = crest(SLOW_APP.format(drain=f"{DRAIN_S}s"))
-    c = s.raw(timeout=60)
+    held = []
     try:
-        c.send(http_request("GET", f"/count?n={SLOW_N}", [("X-Request-Id", "left")]))
-        time.sleep(0.3)
-        s.signal(signal.SIGTERM)
+        # (ten times the drain test's count: it is cancelled, and must still run when the client leaves)
+        s, _ = slow_count_then_sigterm(crest, held, "left", n=10 * SLOW_N)
         assert wait_for_event(s, "draining", 10)
     finally:
-        c.close()  # its statement is cancelled; the worker's last connection is gone
+        for c in held:
+            c.close()  # its statement is cancelled; the worker's last connection is gone
     rc = s.wait_exit(timeout=DRAIN_S + 5)
     assert rc == 0, (rc, s.stderr_text())
     ev = s.events()
